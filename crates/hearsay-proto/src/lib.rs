@@ -1,0 +1,58 @@
+//! # hearsay-proto
+//!
+//! The sans-I/O core of hearsay, a gossip (epidemic) protocol framework. It is deterministic: it
+//! does no networking, reads no clock and draws every random choice from an RNG seeded by the
+//! caller. A [`Node`] is a value fed inputs (time, datagrams, local writes) that returns outputs
+//! (datagrams to send, events); the actor runtime (`hearsay-actor`) and the network adapter
+//! (`hearsay-net`) wrap it.
+//!
+//! What it implements, after the literature the seed article builds on:
+//!
+//! - **state** ([`Store`]): per origin node a [`Generation`], a heartbeat and versioned entries
+//!   with tombstones; merging is idempotent, commutative and monotone;
+//! - **ways of working** ([`Mode`]): anti-entropy, rumor mongering ([`Termination`]: feedback or
+//!   blind × counter or coin, Demers et al. 1987), and their combination;
+//! - **directions** ([`Direction`]): push, pull and push-pull;
+//! - **reconciliation under a message-size limit** ([`Strategy`], [`reconcile`]): precise
+//!   (random, oldest-first, newest-first) and Scuttlebutt (breadth-first, depth-first), van
+//!   Renesse et al. 2008;
+//! - **wire format** ([`wire`]): rmp-serde messages with protocol version and cluster id, decoded
+//!   from untrusted bytes without panics or unbounded allocation.
+//!
+//! [`Lockstep`] runs N nodes in rounds, for tests and quick experiments.
+
+#![forbid(unsafe_code)]
+
+mod config;
+mod delta;
+mod digest;
+mod error;
+mod event;
+mod id;
+pub mod lockstep;
+mod node;
+mod peers;
+pub mod reconcile;
+mod rumor;
+mod size;
+mod stats;
+mod store;
+mod value;
+pub mod wire;
+
+pub use config::{Config, Direction, LossOfInterest, MIN_MTU, Mode, Termination};
+pub use delta::{Delta, OriginDelta};
+pub use digest::{Bounds, Digest, ItemId, OriginItems, OriginSummary};
+pub use error::Error;
+pub use event::{Event, Via};
+pub use id::{ClusterId, Generation, NodeId, Version};
+pub use lockstep::{Lockstep, RoundReport};
+pub use node::{Node, Transmit};
+pub use peers::Peers;
+pub use reconcile::Strategy;
+pub use rumor::{RumorId, Rumors};
+pub use size::Budget;
+pub use stats::{Stats, Traffic};
+pub use store::{Change, Entry, MergeReport, OriginState, Store};
+pub use value::Value;
+pub use wire::{Body, Known, Message, MessageKind, PROTOCOL_VERSION};

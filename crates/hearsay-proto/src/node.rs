@@ -1,0 +1,692 @@
+//! The protocol state machine of one node: fed time, datagrams and local writes; returns
+//! datagrams to send and events.
+
+use crate::reconcile::{self, DigestCursor};
+use crate::rumor::{RumorId, Rumors};
+use crate::size::{ARRAY_GROWTH, encoded_len};
+use crate::{
+    Body, Budget, Config, Delta, Digest, Direction, Error, Event, Generation, Known, Message,
+    MessageKind, NodeId, OriginDelta, PROTOCOL_VERSION, Peers, Stats, Store, Value, Version, Via,
+};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::Instant;
+
+/// An encoded message to be delivered to a peer, drained with [`Node::poll_transmit`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// The peer.
+    pub to: NodeId,
+    /// The message kind (for traffic accounting).
+    pub kind: MessageKind,
+    /// Number of deltas it carries.
+    pub deltas: usize,
+    /// The encoded message; never longer than the configured MTU.
+    pub payload: Vec<u8>,
+}
+
+/// One gossip node, as a value: the sans-I/O core that runtimes wrap.
+///
+/// Inputs are [`Node::handle_timeout`] (time passes), [`Node::handle_datagram`] (a peer's message
+/// arrives), [`Node::set`] / [`Node::delete`] (local writes) and the peer list. Outputs are drained
+/// after every input, in this order: [`Node::poll_transmit`] until `None` (send each to its
+/// peer), [`Node::poll_event`] until `None`, then [`Node::poll_timeout`] (when to call
+/// `handle_timeout` next). The node never reads a clock, never does I/O, and draws every random
+/// choice from an RNG seeded by the caller: the same inputs give the same outputs.
+///
+/// ```
+/// use hearsay_proto::{Config, Generation, Node, NodeId, Value};
+/// use std::time::Instant;
+///
+/// let config = Config::default();
+/// let mut a = Node::new(NodeId(1), Generation(1), config.clone(), 7)?;
+/// let mut b = Node::new(NodeId(2), Generation(1), config, 8)?;
+/// a.add_peer(NodeId(2));
+/// b.add_peer(NodeId(1));
+/// a.set("color", Value::from("blue"))?;
+///
+/// // Run rounds, delivering every datagram until none is in flight.
+/// let now = Instant::now();
+/// for _ in 0..5 {
+///     a.tick(now);
+///     b.tick(now);
+///     loop {
+///         let to_b: Vec<_> = std::iter::from_fn(|| a.poll_transmit()).collect();
+///         let to_a: Vec<_> = std::iter::from_fn(|| b.poll_transmit()).collect();
+///         if to_a.is_empty() && to_b.is_empty() {
+///             break;
+///         }
+///         for t in to_b {
+///             b.handle_datagram(now, &t.payload)?;
+///         }
+///         for t in to_a {
+///             a.handle_datagram(now, &t.payload)?;
+///         }
+///     }
+/// }
+/// assert_eq!(b.get_from(NodeId(1), "color"), Some(&Value::from("blue")));
+/// # Ok::<(), hearsay_proto::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Node {
+    id: NodeId,
+    generation: Generation,
+    config: Config,
+    store: Store,
+    peers: Peers,
+    rng: ChaCha8Rng,
+    cursor: DigestCursor,
+    rumors: Rumors,
+    round: u64,
+    next_round: Option<Instant>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    stats: Stats,
+}
+
+impl Node {
+    /// A node with no peers and no state. `seed` seeds every random choice it makes.
+    pub fn new(
+        id: NodeId,
+        generation: Generation,
+        config: Config,
+        seed: u64,
+    ) -> Result<Node, Error> {
+        config.validate()?;
+        let mut store = Store::default();
+        if config.heartbeats {
+            store.own_origin(id, generation);
+        }
+        Ok(Node {
+            id,
+            generation,
+            config,
+            store,
+            peers: Peers::default(),
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            cursor: DigestCursor::default(),
+            rumors: Rumors::default(),
+            round: 0,
+            next_round: None,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: Stats::default(),
+        })
+    }
+
+    // --- getters ---
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// This node's generation.
+    pub fn generation(&self) -> Generation {
+        self.generation
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Everything the node holds.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The peers it gossips with.
+    pub fn peers(&self) -> &Peers {
+        &self.peers
+    }
+
+    /// Rounds run so far.
+    pub fn round(&self) -> u64 {
+        self.round
+    }
+
+    /// Traffic counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The hot rumors.
+    pub fn rumors(&self) -> &Rumors {
+        &self.rumors
+    }
+
+    /// The value this node wrote under `key` (`None` if never written or deleted).
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.get_from(self.id, key)
+    }
+
+    /// The value `origin` wrote under `key`, as known here.
+    pub fn get_from(&self, origin: NodeId, key: &str) -> Option<&Value> {
+        self.store.get(origin, key)?.value.as_ref()
+    }
+
+    // --- membership ---
+
+    /// Adds a peer to gossip with.
+    pub fn add_peer(&mut self, peer: NodeId) {
+        if peer != self.id {
+            self.peers.insert(peer);
+        }
+    }
+
+    /// Stops gossiping with a peer.
+    pub fn remove_peer(&mut self, peer: NodeId) {
+        self.peers.remove(peer);
+    }
+
+    /// Replaces the peer set.
+    pub fn set_peers(&mut self, peers: Peers) {
+        self.peers = peers;
+    }
+
+    // --- local writes ---
+
+    /// Writes `value` under `key`; returns the version the write got.
+    ///
+    /// Fails with [`Error::EntryTooLarge`] if the entry could never fit in one message.
+    pub fn set(&mut self, key: &str, value: impl Into<Value>) -> Result<Version, Error> {
+        self.write(key, Some(value.into()))
+    }
+
+    /// Deletes `key` (writes a tombstone); returns the version the delete got.
+    pub fn delete(&mut self, key: &str) -> Result<Version, Error> {
+        self.write(key, None)
+    }
+
+    fn write(&mut self, key: &str, value: Option<Value>) -> Result<Version, Error> {
+        self.check_fits(key, value.as_ref())?;
+        let prev = self
+            .store
+            .origin(self.id)
+            .map_or(Version::ZERO, |o| o.max_version());
+        let previous = self.store.get(self.id, key).cloned();
+        let version = self
+            .store
+            .write(self.id, self.generation, key, value.clone());
+        if self.config.mode.rumors() {
+            self.rumors
+                .heat(self.id, key, self.generation, prev, version);
+        }
+        self.events.push_back(Event::Changed {
+            change: crate::Change {
+                origin: self.id,
+                key: key.to_owned(),
+                entry: crate::Entry { version, value },
+                previous,
+            },
+            via: Via::Local,
+        });
+        Ok(version)
+    }
+
+    /// Checks that a message carrying only this entry, with every header at its widest, fits.
+    fn check_fits(&self, key: &str, value: Option<&Value>) -> Result<(), Error> {
+        let widest = Message {
+            version: PROTOCOL_VERSION,
+            cluster: self.config.cluster,
+            from: self.id,
+            body: Body::SynAck {
+                deltas: vec![OriginDelta {
+                    origin: NodeId(u64::MAX),
+                    generation: Generation(u64::MAX),
+                    heartbeat: u64::MAX,
+                    from: Version(u64::MAX),
+                    to: Version(u64::MAX),
+                    deltas: vec![Delta {
+                        key: key.to_owned(),
+                        version: Version(u64::MAX),
+                        value: value.cloned(),
+                    }],
+                }],
+                digest: None,
+            },
+        };
+        let size = encoded_len(&widest) + 2 * ARRAY_GROWTH;
+        if size > self.config.mtu {
+            return Err(Error::EntryTooLarge {
+                size,
+                limit: self.config.mtu,
+            });
+        }
+        Ok(())
+    }
+
+    // --- time ---
+
+    /// Runs a gossip round if one is due at `now` (the first call always runs one).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.next_round.is_none_or(|due| now >= due) {
+            self.tick(now);
+        }
+    }
+
+    /// Runs one gossip round now, and schedules the next one an interval later.
+    pub fn tick(&mut self, now: Instant) {
+        self.next_round = Some(now + self.config.gossip_interval);
+        self.round += 1;
+        self.stats.rounds += 1;
+        if self.config.heartbeats {
+            self.store.beat(self.id, self.generation);
+        }
+        if self.config.mode.rumors() {
+            self.rumor_round();
+        }
+        if self.config.mode.anti_entropy_in(self.round) {
+            self.anti_entropy_round();
+        }
+    }
+
+    /// When [`Node::handle_timeout`] should be called next.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.next_round
+    }
+
+    fn rumor_round(&mut self) {
+        let direction = self.config.direction;
+        if direction == Direction::Push && self.rumors.is_empty() {
+            return;
+        }
+        let targets = self
+            .peers
+            .sample(&mut self.rng, self.config.fanout, self.id);
+        for peer in targets {
+            let mut budget = self.budget(&Body::Rumor {
+                deltas: Vec::new(),
+                known: Vec::new(),
+                want_rumors: true,
+                want_feedback: true,
+            });
+            let (deltas, sent) = if direction == Direction::Pull {
+                (Vec::new(), Vec::new())
+            } else {
+                self.rumors
+                    .select(&self.store, &BTreeSet::new(), &mut budget)
+            };
+            if direction == Direction::Push && deltas.is_empty() {
+                continue;
+            }
+            let want_feedback = self.config.termination.feedback && !deltas.is_empty();
+            self.send(
+                peer,
+                Body::Rumor {
+                    deltas,
+                    known: Vec::new(),
+                    want_rumors: direction != Direction::Push,
+                    want_feedback,
+                },
+            );
+            self.rumors
+                .contacted(&sent, self.config.termination, &mut self.rng);
+        }
+    }
+
+    fn anti_entropy_round(&mut self) {
+        let targets = self
+            .peers
+            .sample(&mut self.rng, self.config.fanout, self.id);
+        for peer in targets {
+            let body = match self.config.direction {
+                Direction::Push => Body::Syn {
+                    digest: None,
+                    reply_digest: true,
+                },
+                direction => {
+                    let reply_digest = direction == Direction::PushPull;
+                    let mut budget = self.budget(&Body::Syn {
+                        digest: Some(self.empty_digest()),
+                        reply_digest,
+                    });
+                    let digest = reconcile::digest(
+                        &self.store,
+                        self.config.strategy,
+                        &mut self.cursor,
+                        &mut budget,
+                    );
+                    Body::Syn {
+                        digest: Some(digest),
+                        reply_digest,
+                    }
+                }
+            };
+            self.send(peer, body);
+        }
+    }
+
+    // --- messages ---
+
+    /// Handles one datagram from a peer. Errors leave the node's state untouched.
+    pub fn handle_datagram(&mut self, _now: Instant, bytes: &[u8]) -> Result<(), Error> {
+        let message = match Message::decode(bytes, self.config.cluster, self.config.max_incoming) {
+            Ok(message) => message,
+            Err(error) => {
+                self.stats.rejected += 1;
+                return Err(error);
+            }
+        };
+        if message.from == self.id {
+            self.stats.rejected += 1;
+            return Err(Error::FromSelf(self.id));
+        }
+        self.stats.record_received(message.body.kind(), bytes.len());
+        let from = message.from;
+        match message.body {
+            Body::Syn {
+                digest,
+                reply_digest,
+            } => self.on_syn(from, digest, reply_digest),
+            Body::SynAck { deltas, digest } => {
+                self.apply(&deltas, Via::AntiEntropy(from));
+                if let Some(digest) = digest {
+                    self.observe(&digest);
+                    let mut budget = self.budget(&Body::Ack { deltas: Vec::new() });
+                    let deltas = reconcile::deltas(
+                        &self.store,
+                        &digest,
+                        self.config.strategy,
+                        &mut self.rng,
+                        &mut budget,
+                    );
+                    if !deltas.is_empty() {
+                        self.send(from, Body::Ack { deltas });
+                    }
+                }
+            }
+            Body::Ack { deltas } => {
+                self.apply(&deltas, Via::AntiEntropy(from));
+            }
+            Body::Rumor {
+                deltas,
+                known,
+                want_rumors,
+                want_feedback,
+            } => self.on_rumor(from, &deltas, &known, want_rumors, want_feedback),
+        }
+        Ok(())
+    }
+
+    fn on_syn(&mut self, from: NodeId, digest: Option<Digest>, reply_digest: bool) {
+        if let Some(digest) = &digest {
+            self.observe(digest);
+        }
+        let reply_kind = digest
+            .clone()
+            .map_or_else(|| self.empty_digest(), |d| empty_like(&d));
+        let mut budget = self.budget(&Body::SynAck {
+            deltas: Vec::new(),
+            digest: reply_digest.then_some(reply_kind),
+        });
+        let reply = match (&digest, reply_digest) {
+            (_, false) => None,
+            // Push-pull: ask for what the initiator's digest shows we lack, in at most half the
+            // message, so that deltas for the initiator still fit.
+            (Some(theirs), true) => {
+                let mut half = budget.split(budget.bytes / 2);
+                let request = reconcile::request(&self.store, theirs, &mut half);
+                budget.restore(half);
+                request
+            }
+            // Push: the initiator wants our digest to send us what we lack.
+            (None, true) => Some(reconcile::digest(
+                &self.store,
+                self.config.strategy,
+                &mut self.cursor,
+                &mut budget,
+            )),
+        };
+        let deltas = match &digest {
+            Some(theirs) => reconcile::deltas(
+                &self.store,
+                theirs,
+                self.config.strategy,
+                &mut self.rng,
+                &mut budget,
+            ),
+            None => Vec::new(),
+        };
+        if !deltas.is_empty() || reply.is_some() {
+            self.send(
+                from,
+                Body::SynAck {
+                    deltas,
+                    digest: reply,
+                },
+            );
+        }
+    }
+
+    fn on_rumor(
+        &mut self,
+        from: NodeId,
+        deltas: &[OriginDelta],
+        known: &[Known],
+        want_rumors: bool,
+        want_feedback: bool,
+    ) {
+        let redundant = self.apply(deltas, Via::Rumor(from));
+        self.rumors
+            .known(known, self.config.termination, &mut self.rng);
+        let feedback = if want_feedback { redundant } else { Vec::new() };
+        if !want_rumors && feedback.is_empty() {
+            return;
+        }
+        let mut budget = self.budget(&Body::Rumor {
+            deltas: Vec::new(),
+            known: Vec::new(),
+            want_rumors: false,
+            want_feedback: false,
+        });
+        let mut half = budget.split(budget.bytes / 2);
+        let known = pack_known(feedback, &mut half);
+        budget.restore(half);
+        let (deltas, sent) = if want_rumors {
+            let received: BTreeSet<RumorId> = deltas
+                .iter()
+                .flat_map(|g| {
+                    g.deltas
+                        .iter()
+                        .map(|d| (g.origin, d.key.clone(), d.version))
+                })
+                .collect();
+            self.rumors.select(&self.store, &received, &mut budget)
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        if deltas.is_empty() && known.is_empty() {
+            return;
+        }
+        let want_feedback = self.config.termination.feedback && !deltas.is_empty();
+        self.send(
+            from,
+            Body::Rumor {
+                deltas,
+                known,
+                want_rumors: false,
+                want_feedback,
+            },
+        );
+        self.rumors
+            .contacted(&sent, self.config.termination, &mut self.rng);
+    }
+
+    /// Merges deltas from a peer; returns the rumors among them that were not news.
+    fn apply(&mut self, groups: &[OriginDelta], via: Via) -> Vec<RumorId> {
+        let mut redundant = Vec::new();
+        for group in groups {
+            if group.origin == self.id {
+                // Our own entries come back: we hold them already (or they are a zombie's).
+                continue;
+            }
+            let report = self.store.merge(group);
+            if report.reset {
+                self.events.push_back(Event::OriginReset {
+                    origin: group.origin,
+                    generation: group.generation,
+                });
+            }
+            self.stats.deltas_applied += report.changes.len() as u64;
+            self.stats.deltas_redundant += report.redundant.len() as u64;
+            redundant.extend(
+                report
+                    .redundant
+                    .into_iter()
+                    .map(|(key, version)| (group.origin, key, version)),
+            );
+            let prevs = chain(group);
+            for change in report.changes {
+                if self.config.mode.rumors() {
+                    let version = change.entry.version;
+                    let prev = prevs.get(&version).copied().unwrap_or(version);
+                    self.rumors
+                        .heat(change.origin, &change.key, group.generation, prev, version);
+                }
+                self.events.push_back(Event::Changed { change, via });
+            }
+        }
+        redundant
+    }
+
+    /// Records the heartbeats a peer's digest reports.
+    fn observe(&mut self, digest: &Digest) {
+        for (origin, generation, heartbeat) in digest.heartbeats() {
+            if origin != self.id {
+                self.store.observe_heartbeat(origin, generation, heartbeat);
+            }
+        }
+    }
+
+    fn empty_digest(&self) -> Digest {
+        if self.config.strategy.is_precise() {
+            Digest::Precise {
+                range: None,
+                origins: Vec::new(),
+            }
+        } else {
+            Digest::Scuttlebutt {
+                range: None,
+                origins: Vec::new(),
+            }
+        }
+    }
+
+    /// The budget left for a message whose containers `body` shows empty.
+    fn budget(&self, body: &Body) -> Budget {
+        let envelope = Message {
+            version: PROTOCOL_VERSION,
+            cluster: self.config.cluster,
+            from: self.id,
+            body: body.clone(),
+        };
+        let used = encoded_len(&envelope) + 2 * ARRAY_GROWTH;
+        Budget::new(
+            self.config.mtu.saturating_sub(used),
+            self.config.max_deltas.unwrap_or(usize::MAX),
+        )
+    }
+
+    fn send(&mut self, to: NodeId, body: Body) {
+        let kind = body.kind();
+        let deltas = body.deltas().iter().map(|g| g.deltas.len()).sum();
+        let message = Message {
+            version: PROTOCOL_VERSION,
+            cluster: self.config.cluster,
+            from: self.id,
+            body,
+        };
+        let payload = match message.encode() {
+            Ok(payload) if payload.len() <= self.config.mtu => payload,
+            // Budgets are computed from exact encoded sizes; getting here is a bug, and the
+            // message is dropped rather than sent over the MTU.
+            _ => {
+                debug_assert!(false, "message over the MTU");
+                return;
+            }
+        };
+        self.stats.record_sent(kind, payload.len(), deltas);
+        self.transmits.push_back(Transmit {
+            to,
+            kind,
+            deltas,
+            payload,
+        });
+    }
+
+    // --- outputs ---
+
+    /// The next message to send.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+}
+
+/// For each delta a group vouches for, the origin's version just before it: `(prev, version]`
+/// holds only that write, which lets a receiver of the rumor advance its watermark.
+fn chain(group: &OriginDelta) -> BTreeMap<Version, Version> {
+    let mut prevs = BTreeMap::new();
+    let mut prev = group.from;
+    for delta in &group.deltas {
+        if delta.version <= prev || delta.version > group.to {
+            break;
+        }
+        prevs.insert(delta.version, prev);
+        prev = delta.version;
+    }
+    prevs
+}
+
+/// An empty digest of the same kind as `digest`.
+fn empty_like(digest: &Digest) -> Digest {
+    match digest {
+        Digest::Scuttlebutt { .. } => Digest::Scuttlebutt {
+            range: None,
+            origins: Vec::new(),
+        },
+        Digest::Precise { .. } => Digest::Precise {
+            range: None,
+            origins: Vec::new(),
+        },
+    }
+}
+
+/// Groups feedback by origin, as much as fits.
+fn pack_known(rumors: Vec<RumorId>, budget: &mut Budget) -> Vec<Known> {
+    let mut groups: Vec<Known> = Vec::new();
+    for (origin, key, version) in rumors {
+        let item = (key, version);
+        let open = groups.last().is_some_and(|g| g.origin == origin);
+        let cost = encoded_len(&item)
+            + if open {
+                0
+            } else {
+                encoded_len(&Known {
+                    origin,
+                    items: Vec::new(),
+                }) + ARRAY_GROWTH
+            };
+        if !budget.take(cost, 0) {
+            break;
+        }
+        match groups.last_mut() {
+            Some(group) if open => group.items.push(item),
+            _ => groups.push(Known {
+                origin,
+                items: vec![item],
+            }),
+        }
+    }
+    groups
+}

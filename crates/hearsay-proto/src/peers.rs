@@ -1,0 +1,96 @@
+//! The peers a node gossips with, and how it picks them.
+
+use crate::NodeId;
+use rand::{Rng, RngExt};
+use std::sync::Arc;
+
+/// The set of peers a node may contact.
+///
+/// Either a set the node maintains itself, or a static membership shared by many nodes (one
+/// allocation for a 100,000-node in-process cluster instead of one list per node).
+#[derive(Clone, Debug)]
+pub enum Peers {
+    /// Peers known to this node, sorted, without duplicates.
+    Own(Vec<NodeId>),
+    /// A membership list shared with other nodes; may include the node itself.
+    Shared(Arc<[NodeId]>),
+}
+
+impl Default for Peers {
+    fn default() -> Peers {
+        Peers::Own(Vec::new())
+    }
+}
+
+impl Peers {
+    fn list(&self) -> &[NodeId] {
+        match self {
+            Peers::Own(list) => list,
+            Peers::Shared(list) => list,
+        }
+    }
+
+    /// Number of listed peers (a shared list may include the node itself).
+    pub fn len(&self) -> usize {
+        self.list().len()
+    }
+
+    /// Whether none is listed.
+    pub fn is_empty(&self) -> bool {
+        self.list().is_empty()
+    }
+
+    /// Whether `id` is listed.
+    pub fn contains(&self, id: NodeId) -> bool {
+        match self {
+            Peers::Own(list) => list.binary_search(&id).is_ok(),
+            Peers::Shared(list) => list.contains(&id),
+        }
+    }
+
+    /// Adds a peer (a shared list becomes the node's own copy).
+    pub fn insert(&mut self, id: NodeId) {
+        let list = self.make_own();
+        if let Err(at) = list.binary_search(&id) {
+            list.insert(at, id);
+        }
+    }
+
+    /// Removes a peer (a shared list becomes the node's own copy).
+    pub fn remove(&mut self, id: NodeId) {
+        let list = self.make_own();
+        if let Ok(at) = list.binary_search(&id) {
+            list.remove(at);
+        }
+    }
+
+    fn make_own(&mut self) -> &mut Vec<NodeId> {
+        if let Peers::Shared(shared) = self {
+            let mut own = shared.to_vec();
+            own.sort_unstable();
+            own.dedup();
+            *self = Peers::Own(own);
+        }
+        match self {
+            Peers::Own(list) => list,
+            Peers::Shared(_) => unreachable!("made own above"),
+        }
+    }
+
+    /// Picks up to `count` distinct peers other than `me`, uniformly at random.
+    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R, count: usize, me: NodeId) -> Vec<NodeId> {
+        let list = self.list();
+        let others = list.len() - usize::from(self.contains(me));
+        if others <= count {
+            return list.iter().copied().filter(|&id| id != me).collect();
+        }
+        let mut picked = Vec::with_capacity(count);
+        while picked.len() < count {
+            let id = list[rng.random_range(0..list.len())];
+            if id != me && !picked.contains(&id) {
+                picked.push(id);
+            }
+        }
+        picked
+    }
+}

@@ -1,0 +1,287 @@
+//! Precise reconciliation: digests name every item with its version, and the deltas that fit are
+//! picked **randomly**, **oldest-first** or **newest-first** (by version, which follows a Lamport
+//! clock and so orders writes across origins). Deterministic picks starve: oldest-first never gets
+//! to a frequently rewritten key's news while older ones are pending, newest-first the reverse.
+
+use super::packer::Packer;
+use crate::size::{ARRAY_GROWTH, encoded_len};
+use crate::{
+    Bounds, Budget, Digest, Entry, ItemId, NodeId, OriginDelta, OriginItems, OriginState, Store,
+    Version,
+};
+use rand::Rng;
+use rand::seq::SliceRandom;
+use std::collections::BTreeMap;
+
+/// The order in which candidate deltas fill a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Order {
+    /// Uniformly random (seeded).
+    Random,
+    /// Lowest version first.
+    Oldest,
+    /// Highest version first.
+    Newest,
+}
+
+/// The smallest key after `key`: the exclusive bound that ends a range just after it.
+fn successor(key: &str) -> String {
+    let mut next = String::with_capacity(key.len() + 1);
+    next.push_str(key);
+    next.push('\0');
+    next
+}
+
+/// Builds a precise digest from `cursor` on, as many items as fit in `budget`.
+pub(crate) fn digest(store: &Store, cursor: &mut Option<ItemId>, budget: &mut Budget) -> Digest {
+    let start = cursor.take();
+    let range_bytes = |end: Option<&ItemId>| {
+        encoded_len(&Some(Bounds {
+            from: start.clone(),
+            to: end.cloned(),
+        }))
+    };
+    // The range's end is reserved as it grows: the successor of the last item taken.
+    let widest = ItemId {
+        origin: NodeId(u64::MAX),
+        key: String::new(),
+    };
+    let mut reserved = range_bytes(start.as_ref()).max(range_bytes(Some(&widest)));
+    if !budget.take(reserved + ARRAY_GROWTH, 0) {
+        *cursor = start.clone();
+        return Digest::Precise {
+            range: Some(Bounds {
+                from: start.clone(),
+                to: start,
+            }),
+            origins: Vec::new(),
+        };
+    }
+    let mut origins: Vec<OriginItems> = Vec::new();
+    let mut last_end = start.clone();
+    let mut stopped = false;
+    let first_origin = start.as_ref().map_or(NodeId(0), |s| s.origin);
+    'origins: for (origin, state) in store.origins_from(first_origin) {
+        let from_key = match &start {
+            Some(s) if s.origin == origin => s.key.as_str(),
+            _ => "",
+        };
+        let header = OriginItems {
+            origin,
+            generation: state.generation(),
+            heartbeat: state.heartbeat(),
+            items: Vec::new(),
+        };
+        let header_bytes = encoded_len(&header) + ARRAY_GROWTH;
+        if state.is_empty() {
+            // An origin with no entries is still named, so the peer learns of it.
+            if budget.take(header_bytes, 0) {
+                origins.push(header);
+            }
+            continue;
+        }
+        let mut group: Option<OriginItems> = None;
+        for (key, entry) in state.entries_from(from_key) {
+            let item = (key.to_owned(), entry.version);
+            let next_end = ItemId {
+                origin,
+                key: successor(key),
+            };
+            let next_reserve = range_bytes(Some(&next_end));
+            let cost = encoded_len(&item) + if group.is_none() { header_bytes } else { 0 };
+            budget.bytes += reserved;
+            if !budget.take(cost + next_reserve, 0) {
+                budget.bytes -= reserved;
+                stopped = true;
+                origins.extend(group.take());
+                break 'origins;
+            }
+            reserved = next_reserve;
+            last_end = Some(next_end);
+            group.get_or_insert_with(|| header.clone()).items.push(item);
+        }
+        origins.extend(group.take());
+    }
+    let end = if stopped { last_end } else { None };
+    budget.bytes += reserved.saturating_sub(range_bytes(end.as_ref()));
+    *cursor = end.clone();
+    Digest::Precise {
+        range: Some(Bounds {
+            from: start,
+            to: end,
+        }),
+        origins,
+    }
+}
+
+/// One delta the peer lacks.
+struct Candidate<'a> {
+    origin: NodeId,
+    state: &'a OriginState,
+    key: &'a str,
+    entry: &'a Entry,
+}
+
+/// Every delta that a precise digest shows the peer lacks.
+fn candidates<'a>(
+    store: &'a Store,
+    range: Option<&Bounds<ItemId>>,
+    peer: &[OriginItems],
+) -> Vec<Candidate<'a>> {
+    let mut out = Vec::new();
+    let mut push = |origin, state: &'a OriginState, key: &'a str, entry: &'a Entry| {
+        out.push(Candidate {
+            origin,
+            state,
+            key,
+            entry,
+        })
+    };
+    match range {
+        None => {
+            for theirs in peer {
+                let Some(state) = store.origin(theirs.origin) else {
+                    continue;
+                };
+                if state.generation() < theirs.generation {
+                    continue;
+                }
+                let newer_generation = state.generation() > theirs.generation;
+                for (key, version) in &theirs.items {
+                    if let Some((k, entry)) =
+                        state.entries_from(key).next().filter(|(k, _)| k == key)
+                    {
+                        if newer_generation || entry.version > *version {
+                            push(theirs.origin, state, k, entry);
+                        }
+                    }
+                }
+            }
+        }
+        Some(range) => {
+            let by_origin: BTreeMap<NodeId, &OriginItems> =
+                peer.iter().map(|o| (o.origin, o)).collect();
+            let origins = range.origins();
+            let held = store
+                .origins_from(origins.from.unwrap_or(NodeId(0)))
+                .take_while(|(origin, _)| origins.contains(origin));
+            for (origin, state) in held {
+                let Some((lower, upper)) = range.keys_of(origin) else {
+                    continue;
+                };
+                let theirs = by_origin.get(&origin).copied();
+                let known: BTreeMap<&str, Version> = match theirs {
+                    Some(t) if t.generation > state.generation() => continue,
+                    Some(t) if t.generation == state.generation() => {
+                        t.items.iter().map(|(k, v)| (k.as_str(), *v)).collect()
+                    }
+                    _ => BTreeMap::new(),
+                };
+                let from = match lower {
+                    std::ops::Bound::Included(k) => k,
+                    _ => "",
+                };
+                for (key, entry) in state.entries_from(from) {
+                    if let std::ops::Bound::Excluded(end) = upper {
+                        if key >= end {
+                            break;
+                        }
+                    }
+                    if known.get(key).is_none_or(|v| *v < entry.version) {
+                        push(origin, state, key, entry);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Chooses the deltas that answer a precise digest, in `order`, within `budget`.
+pub(crate) fn deltas<R: Rng + ?Sized>(
+    store: &Store,
+    range: Option<&Bounds<ItemId>>,
+    peer: &[OriginItems],
+    order: Order,
+    rng: &mut R,
+    budget: &mut Budget,
+) -> Vec<OriginDelta> {
+    let mut candidates = candidates(store, range, peer);
+    match order {
+        Order::Random => candidates.shuffle(rng),
+        Order::Oldest => candidates.sort_by_key(|c| (c.entry.version, c.origin)),
+        Order::Newest => candidates.sort_by_key(|c| std::cmp::Reverse((c.entry.version, c.origin))),
+    }
+    let mut packer = Packer::new(budget);
+    let mut groups: BTreeMap<NodeId, usize> = BTreeMap::new();
+    for c in candidates {
+        if packer.exhausted() {
+            break;
+        }
+        match groups.get(&c.origin) {
+            Some(&group) => {
+                packer.push(group, c.key, c.entry);
+            }
+            None => {
+                let state = c.state;
+                let opened = packer.open(
+                    c.origin,
+                    state.generation(),
+                    state.heartbeat(),
+                    Version::ZERO,
+                    Some((c.key, c.entry)),
+                );
+                if let Some(group) = opened {
+                    groups.insert(c.origin, group);
+                }
+            }
+        }
+    }
+    packer.finish()
+}
+
+/// The explicit request for items where the peer's digest is ahead of `store`.
+pub(crate) fn request(store: &Store, peer: &[OriginItems], budget: &mut Budget) -> Digest {
+    let mut origins = Vec::new();
+    if budget.take(1 + ARRAY_GROWTH, 0) {
+        'origins: for theirs in peer {
+            let ours = store.origin(theirs.origin);
+            let same_generation = ours.is_some_and(|o| o.generation() == theirs.generation);
+            if ours.is_some_and(|o| o.generation() > theirs.generation) {
+                continue;
+            }
+            let mut group = OriginItems {
+                origin: theirs.origin,
+                generation: theirs.generation,
+                heartbeat: 0,
+                items: Vec::new(),
+            };
+            let header = encoded_len(&group) + ARRAY_GROWTH;
+            for (key, version) in &theirs.items {
+                let held = ours
+                    .filter(|_| same_generation)
+                    .and_then(|o| o.get(key))
+                    .map_or(Version::ZERO, |e| e.version);
+                if held >= *version {
+                    continue;
+                }
+                let item = (key.clone(), held);
+                let cost = encoded_len(&item) + if group.items.is_empty() { header } else { 0 };
+                if !budget.take(cost, 0) {
+                    if !group.items.is_empty() {
+                        origins.push(group);
+                    }
+                    break 'origins;
+                }
+                group.items.push(item);
+            }
+            if !group.items.is_empty() {
+                origins.push(group);
+            }
+        }
+    }
+    Digest::Precise {
+        range: None,
+        origins,
+    }
+}

@@ -1,0 +1,60 @@
+//! Counters of what a node sent and received.
+
+use crate::MessageKind;
+
+/// Messages and encoded bytes of one kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Traffic {
+    /// Messages.
+    pub messages: u64,
+    /// Encoded bytes.
+    pub bytes: u64,
+}
+
+impl Traffic {
+    fn add(&mut self, bytes: usize) {
+        self.messages += 1;
+        self.bytes += bytes as u64;
+    }
+}
+
+/// What a node has done since it started.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Rounds run.
+    pub rounds: u64,
+    /// Sent, by kind ([`MessageKind`] order).
+    pub sent: [Traffic; 4],
+    /// Received and accepted, by kind.
+    pub received: [Traffic; 4],
+    /// Messages rejected (malformed, another cluster or version, too large).
+    pub rejected: u64,
+    /// Deltas sent.
+    pub deltas_sent: u64,
+    /// Deltas received that changed the state.
+    pub deltas_applied: u64,
+    /// Deltas received that brought nothing new.
+    pub deltas_redundant: u64,
+    /// Messages carrying at least one delta (the "traffic" of Demers et al.).
+    pub messages_with_deltas: u64,
+}
+
+impl Stats {
+    pub(crate) fn record_sent(&mut self, kind: MessageKind, bytes: usize, deltas: usize) {
+        self.sent[kind as usize].add(bytes);
+        self.deltas_sent += deltas as u64;
+        self.messages_with_deltas += u64::from(deltas > 0);
+    }
+
+    pub(crate) fn record_received(&mut self, kind: MessageKind, bytes: usize) {
+        self.received[kind as usize].add(bytes);
+    }
+
+    /// Everything sent.
+    pub fn sent_total(&self) -> Traffic {
+        self.sent.iter().fold(Traffic::default(), |acc, t| Traffic {
+            messages: acc.messages + t.messages,
+            bytes: acc.bytes + t.bytes,
+        })
+    }
+}

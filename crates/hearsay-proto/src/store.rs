@@ -1,0 +1,321 @@
+//! The replicated state: per origin a generation, a heartbeat and a versioned key/value map.
+//!
+//! Merging is idempotent, commutative and monotone: an entry only ever moves to a higher version,
+//! and a newer generation of an origin replaces everything of its older generations.
+
+use crate::{Delta, Generation, NodeId, OriginDelta, Value, Version};
+use std::collections::BTreeMap;
+
+/// One entry as a node holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The version the origin gave the write.
+    pub version: Version,
+    /// The value, or `None` for a tombstone (deleted key).
+    pub value: Option<Value>,
+}
+
+impl Entry {
+    /// Whether this entry records a delete.
+    pub fn is_tombstone(&self) -> bool {
+        self.value.is_none()
+    }
+}
+
+/// What a node knows of one origin.
+#[derive(Clone, Debug, Default)]
+pub struct OriginState {
+    generation: Generation,
+    heartbeat: u64,
+    watermark: Version,
+    max_version: Version,
+    entries: BTreeMap<String, Entry>,
+    by_version: BTreeMap<Version, String>,
+}
+
+impl OriginState {
+    fn new(generation: Generation) -> OriginState {
+        OriginState {
+            generation,
+            ..OriginState::default()
+        }
+    }
+
+    /// The origin's incarnation these entries belong to.
+    pub fn generation(&self) -> Generation {
+        self.generation
+    }
+
+    /// The highest heartbeat seen for this generation.
+    pub fn heartbeat(&self) -> u64 {
+        self.heartbeat
+    }
+
+    /// Every entry of the origin up to this version is known (or known to be overwritten).
+    pub fn watermark(&self) -> Version {
+        self.watermark
+    }
+
+    /// The highest version held.
+    pub fn max_version(&self) -> Version {
+        self.max_version
+    }
+
+    /// Number of entries held, tombstones included.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no entry is held.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The entry for `key`.
+    pub fn get(&self, key: &str) -> Option<&Entry> {
+        self.entries.get(key)
+    }
+
+    /// Entries by key order.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &Entry)> {
+        self.entries.iter().map(|(k, e)| (k.as_str(), e))
+    }
+
+    /// Entries in `[from, ..)` by key order.
+    pub fn entries_from<'a>(&'a self, from: &str) -> impl Iterator<Item = (&'a str, &'a Entry)> {
+        self.entries
+            .range::<str, _>((std::ops::Bound::Included(from), std::ops::Bound::Unbounded))
+            .map(|(k, e)| (k.as_str(), e))
+    }
+
+    /// Entries with a version above `after`, in ascending version. Costs O(log n + taken).
+    pub fn entries_after(&self, after: Version) -> impl Iterator<Item = (&str, &Entry)> {
+        self.by_version
+            .range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
+            .filter_map(|(_, key)| self.entries.get_key_value(key))
+            .map(|(k, e)| (k.as_str(), e))
+    }
+
+    /// How many entries have a version above `after`, counting no further than `cap`.
+    pub fn count_after(&self, after: Version, cap: usize) -> usize {
+        self.by_version
+            .range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
+            .take(cap)
+            .count()
+    }
+
+    /// Applies one entry. Returns `None` when the held version is already as new, otherwise
+    /// `Some(previous)` with the entry it replaced, if any.
+    fn apply(&mut self, key: &str, entry: Entry) -> Option<Option<Entry>> {
+        self.max_version = self.max_version.max(entry.version);
+        match self.entries.get_mut(key) {
+            Some(held) if held.version >= entry.version => None,
+            Some(held) => {
+                self.by_version.remove(&held.version);
+                self.by_version.insert(entry.version, key.to_owned());
+                Some(Some(std::mem::replace(held, entry)))
+            }
+            None => {
+                self.by_version.insert(entry.version, key.to_owned());
+                self.entries.insert(key.to_owned(), entry);
+                Some(None)
+            }
+        }
+    }
+
+    fn raise_watermark(&mut self, from: Version, to: Version) {
+        if self.watermark >= from && to > self.watermark {
+            self.watermark = to;
+        }
+    }
+}
+
+/// A change to the store, reported so that runtimes can notify subscribers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    /// Whose entry changed.
+    pub origin: NodeId,
+    /// The key.
+    pub key: String,
+    /// The new entry.
+    pub entry: Entry,
+    /// The entry it replaced, if any.
+    pub previous: Option<Entry>,
+}
+
+/// What merging one origin's deltas did.
+#[derive(Debug, Default)]
+pub struct MergeReport {
+    /// Entries that changed, in the order applied.
+    pub changes: Vec<Change>,
+    /// `(key, version)` of the deltas that brought nothing new (already held at that version or
+    /// newer).
+    pub redundant: Vec<(String, Version)>,
+    /// The deltas belonged to an older generation than the one held and were dropped.
+    pub stale_generation: bool,
+    /// A newer generation replaced the origin's state.
+    pub reset: bool,
+}
+
+/// Everything a node knows: one [`OriginState`] per origin, ordered by node id.
+///
+/// ```
+/// use hearsay_proto::{Generation, NodeId, Store, Value};
+/// let mut store = Store::default();
+/// let v = store.write(NodeId(1), Generation(1), "k", Some(Value::from("v")));
+/// assert_eq!(store.get(NodeId(1), "k").map(|e| e.version), Some(v));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Store {
+    origins: BTreeMap<NodeId, OriginState>,
+    clock: Version,
+}
+
+impl Store {
+    /// The state of one origin.
+    pub fn origin(&self, origin: NodeId) -> Option<&OriginState> {
+        self.origins.get(&origin)
+    }
+
+    /// All origins in id order.
+    pub fn origins(&self) -> impl Iterator<Item = (NodeId, &OriginState)> {
+        self.origins.iter().map(|(id, s)| (*id, s))
+    }
+
+    /// Origins with id `>= from`, in id order.
+    pub fn origins_from(&self, from: NodeId) -> impl Iterator<Item = (NodeId, &OriginState)> {
+        self.origins.range(from..).map(|(id, s)| (*id, s))
+    }
+
+    /// One entry.
+    pub fn get(&self, origin: NodeId, key: &str) -> Option<&Entry> {
+        self.origins.get(&origin)?.get(key)
+    }
+
+    /// Number of entries over all origins.
+    pub fn len(&self) -> usize {
+        self.origins.values().map(OriginState::len).sum()
+    }
+
+    /// Whether no entry is held.
+    pub fn is_empty(&self) -> bool {
+        self.origins.values().all(OriginState::is_empty)
+    }
+
+    /// The highest version this store has seen: the Lamport clock its own writes continue from.
+    pub fn clock(&self) -> Version {
+        self.clock
+    }
+
+    /// Writes an entry as its origin: the entry gets the next Lamport version.
+    ///
+    /// Used by a node for its own writes; `value: None` writes a tombstone.
+    pub fn write(
+        &mut self,
+        origin: NodeId,
+        generation: Generation,
+        key: &str,
+        value: Option<Value>,
+    ) -> Version {
+        let clock = self.clock;
+        let state = self.own_origin(origin, generation);
+        let version = Version(clock.0.max(state.max_version.0) + 1);
+        state.apply(key, Entry { version, value });
+        state.watermark = version;
+        self.clock = version;
+        version
+    }
+
+    /// Makes sure the node's own origin exists at `generation`, and returns it.
+    pub(crate) fn own_origin(
+        &mut self,
+        origin: NodeId,
+        generation: Generation,
+    ) -> &mut OriginState {
+        let state = self
+            .origins
+            .entry(origin)
+            .or_insert_with(|| OriginState::new(generation));
+        if state.generation < generation {
+            *state = OriginState::new(generation);
+        }
+        state
+    }
+
+    /// Bumps the heartbeat of the node's own origin.
+    pub(crate) fn beat(&mut self, origin: NodeId, generation: Generation) -> u64 {
+        let state = self.own_origin(origin, generation);
+        state.heartbeat += 1;
+        state.heartbeat
+    }
+
+    /// Records a heartbeat heard for `origin` (from a digest); returns whether it was news.
+    pub(crate) fn observe_heartbeat(
+        &mut self,
+        origin: NodeId,
+        generation: Generation,
+        heartbeat: u64,
+    ) -> bool {
+        match self.origins.get_mut(&origin) {
+            Some(state) if state.generation == generation && state.heartbeat < heartbeat => {
+                state.heartbeat = heartbeat;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether both stores hold the same entries (same generation, key, version and value for
+    /// every origin that has entries); heartbeats and watermarks are not compared.
+    pub fn same_entries(&self, other: &Store) -> bool {
+        fn with_entries(store: &Store) -> impl Iterator<Item = (&NodeId, &OriginState)> {
+            store.origins.iter().filter(|(_, s)| !s.is_empty())
+        }
+        with_entries(self)
+            .map(|(id, s)| (id, s.generation, &s.entries))
+            .eq(with_entries(other).map(|(id, s)| (id, s.generation, &s.entries)))
+    }
+
+    /// Merges one origin's deltas. Idempotent, commutative and monotone.
+    pub fn merge(&mut self, delta: &OriginDelta) -> MergeReport {
+        let mut report = MergeReport::default();
+        let state = self
+            .origins
+            .entry(delta.origin)
+            .or_insert_with(|| OriginState::new(delta.generation));
+        if delta.generation < state.generation {
+            report.stale_generation = true;
+            return report;
+        }
+        if delta.generation > state.generation {
+            *state = OriginState::new(delta.generation);
+            report.reset = true;
+        }
+        state.heartbeat = state.heartbeat.max(delta.heartbeat);
+        let mut top = self.clock;
+        for Delta {
+            key,
+            version,
+            value,
+        } in &delta.deltas
+        {
+            top = top.max(*version);
+            let entry = Entry {
+                version: *version,
+                value: value.clone(),
+            };
+            match state.apply(key, entry.clone()) {
+                Some(previous) => report.changes.push(Change {
+                    origin: delta.origin,
+                    key: key.clone(),
+                    entry,
+                    previous,
+                }),
+                None => report.redundant.push((key.clone(), *version)),
+            }
+        }
+        state.raise_watermark(delta.from, delta.to);
+        self.clock = top;
+        report
+    }
+}

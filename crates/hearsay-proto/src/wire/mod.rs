@@ -1,0 +1,185 @@
+//! The wire format: serde message types encoded with rmp-serde (compact: structs as arrays,
+//! values as msgpack `bin`), each carrying the protocol version and the cluster id.
+//!
+//! Decoding untrusted bytes never panics and never allocates beyond the frame: the bytes are first
+//! walked by a structural check ([`validate`]) that rejects any declared length larger than what
+//! the frame still holds, nesting deeper than [`MAX_DEPTH`], and trailing bytes; only then does
+//! serde decode them.
+
+mod validate;
+
+pub use validate::{MAX_DEPTH, validate};
+
+use crate::{ClusterId, Digest, Error, NodeId, OriginDelta, Version};
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this build speaks.
+pub const PROTOCOL_VERSION: u8 = 1;
+
+/// One gossip message, as encoded in one datagram or frame.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// Always [`PROTOCOL_VERSION`] when sent by this build.
+    pub version: u8,
+    /// The sender's cluster.
+    pub cluster: ClusterId,
+    /// The sender.
+    pub from: NodeId,
+    /// What the message says.
+    pub body: Body,
+}
+
+/// The kinds of message and what they carry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Body {
+    /// Opens an anti-entropy exchange. Pull: `digest`, no `reply_digest`. Push-pull: `digest` and
+    /// `reply_digest`. Push: no `digest`, `reply_digest` (the peer answers with its own digest).
+    Syn {
+        /// The initiator's digest, to be answered with deltas.
+        digest: Option<Digest>,
+        /// Whether the peer should answer with a digest of its own (push and push-pull).
+        reply_digest: bool,
+    },
+    /// Answers a `Syn`: the deltas the initiator lacks, and (push, push-pull) a digest to be
+    /// answered with an `Ack`.
+    SynAck {
+        /// Deltas for the initiator.
+        deltas: Vec<OriginDelta>,
+        /// The responder's digest or request.
+        digest: Option<Digest>,
+    },
+    /// Closes an exchange: the deltas the responder asked for.
+    Ack {
+        /// Deltas for the responder.
+        deltas: Vec<OriginDelta>,
+    },
+    /// Rumor mongering: hot rumors, feedback on rumors received, and requests for either.
+    Rumor {
+        /// Hot rumors of the sender.
+        deltas: Vec<OriginDelta>,
+        /// Feedback: rumors of the receiver's last message that the sender already knew.
+        known: Vec<Known>,
+        /// Whether the receiver should answer with its own hot rumors (pull, push-pull).
+        want_rumors: bool,
+        /// Whether the receiver should say which of `deltas` it already knew.
+        want_feedback: bool,
+    },
+}
+
+/// Feedback on rumors of one origin: the `(key, version)` pairs that were not news.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Known {
+    /// The rumors' origin.
+    pub origin: NodeId,
+    /// `(key, version)` of each rumor already known.
+    pub items: Vec<(String, Version)>,
+}
+
+/// The kind of a message, for counting traffic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum MessageKind {
+    /// [`Body::Syn`].
+    Syn,
+    /// [`Body::SynAck`].
+    SynAck,
+    /// [`Body::Ack`].
+    Ack,
+    /// [`Body::Rumor`].
+    Rumor,
+}
+
+impl MessageKind {
+    /// Every kind, in wire order.
+    pub const ALL: [MessageKind; 4] = [
+        MessageKind::Syn,
+        MessageKind::SynAck,
+        MessageKind::Ack,
+        MessageKind::Rumor,
+    ];
+
+    /// A short lowercase name.
+    pub fn name(self) -> &'static str {
+        match self {
+            MessageKind::Syn => "syn",
+            MessageKind::SynAck => "synack",
+            MessageKind::Ack => "ack",
+            MessageKind::Rumor => "rumor",
+        }
+    }
+}
+
+impl Body {
+    /// The message kind.
+    pub fn kind(&self) -> MessageKind {
+        match self {
+            Body::Syn { .. } => MessageKind::Syn,
+            Body::SynAck { .. } => MessageKind::SynAck,
+            Body::Ack { .. } => MessageKind::Ack,
+            Body::Rumor { .. } => MessageKind::Rumor,
+        }
+    }
+
+    /// The deltas the message carries.
+    pub fn deltas(&self) -> &[OriginDelta] {
+        match self {
+            Body::Syn { .. } => &[],
+            Body::SynAck { deltas, .. } | Body::Ack { deltas } | Body::Rumor { deltas, .. } => {
+                deltas
+            }
+        }
+    }
+}
+
+/// The fields every version of the protocol starts with.
+#[derive(Deserialize)]
+struct Header(u8, ClusterId, serde::de::IgnoredAny, serde::de::IgnoredAny);
+
+impl Message {
+    /// Encodes the message.
+    ///
+    /// ```
+    /// use hearsay_proto::{Body, ClusterId, Message, NodeId, PROTOCOL_VERSION};
+    /// let message = Message {
+    ///     version: PROTOCOL_VERSION,
+    ///     cluster: ClusterId::from_name("demo"),
+    ///     from: NodeId(7),
+    ///     body: Body::Ack { deltas: vec![] },
+    /// };
+    /// let bytes = message.encode()?;
+    /// assert_eq!(Message::decode(&bytes, ClusterId::from_name("demo"), 1400)?, message);
+    /// # Ok::<(), hearsay_proto::Error>(())
+    /// ```
+    pub fn encode(&self) -> Result<Vec<u8>, Error> {
+        rmp_serde::to_vec(self).map_err(|e| Error::Encode(e.to_string()))
+    }
+
+    /// Decodes untrusted bytes: checks the size limit, the structure, the protocol version and the
+    /// cluster before decoding the body.
+    pub fn decode(bytes: &[u8], cluster: ClusterId, limit: usize) -> Result<Message, Error> {
+        if bytes.len() > limit {
+            return Err(Error::TooLarge {
+                size: bytes.len(),
+                limit,
+            });
+        }
+        let used = validate(bytes)?;
+        if used < bytes.len() {
+            return Err(Error::TrailingBytes(bytes.len() - used));
+        }
+        let Header(version, their_cluster, _, _) =
+            rmp_serde::from_slice(bytes).map_err(|e| Error::Malformed(e.to_string()))?;
+        if version != PROTOCOL_VERSION {
+            return Err(Error::UnsupportedVersion {
+                got: version,
+                supported: PROTOCOL_VERSION,
+            });
+        }
+        if their_cluster != cluster {
+            return Err(Error::WrongCluster {
+                got: their_cluster,
+                expected: cluster,
+            });
+        }
+        rmp_serde::from_slice(bytes).map_err(|e| Error::Malformed(e.to_string()))
+    }
+}

@@ -1,0 +1,2 @@
+//! x
+pub use hearsay_proto as proto;
