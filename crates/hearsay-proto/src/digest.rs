@@ -102,9 +102,12 @@ pub struct OriginItems {
 }
 
 /// A summary of a node's state, sent so that the peer can answer with what the sender lacks.
+///
+/// On the wire a variant is a one-entry map from its tag (`s` or `p`) to the array of its fields.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Digest {
     /// Scuttlebutt: one watermark per origin.
+    #[serde(rename = "s")]
     Scuttlebutt {
         /// `Some`: complete for this range of origins. `None`: an explicit request.
         range: Option<Bounds<NodeId>>,
@@ -112,6 +115,7 @@ pub enum Digest {
         origins: Vec<OriginSummary>,
     },
     /// Precise: one version per item.
+    #[serde(rename = "p")]
     Precise {
         /// `Some`: complete for this range of items. `None`: an explicit request.
         range: Option<Bounds<ItemId>>,

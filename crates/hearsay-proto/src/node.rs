@@ -324,7 +324,7 @@ impl Node {
                 },
             );
             self.rumors
-                .contacted(&sent, self.config.termination, &mut self.rng);
+                .contacted(&self.store, &sent, self.config.termination, &mut self.rng);
         }
     }
 
@@ -472,7 +472,7 @@ impl Node {
     ) {
         let redundant = self.apply(deltas, Via::Rumor(from));
         self.rumors
-            .known(known, self.config.termination, &mut self.rng);
+            .known(&self.store, known, self.config.termination, &mut self.rng);
         let feedback = if want_feedback { redundant } else { Vec::new() };
         if !want_rumors && feedback.is_empty() {
             return;
@@ -489,11 +489,7 @@ impl Node {
         let (deltas, sent) = if want_rumors {
             let received: BTreeSet<RumorId> = deltas
                 .iter()
-                .flat_map(|g| {
-                    g.deltas
-                        .iter()
-                        .map(|d| (g.origin, d.key.clone(), d.version))
-                })
+                .flat_map(|g| g.deltas.iter().map(|d| (g.origin, d.version)))
                 .collect();
             self.rumors.select(&self.store, &received, &mut budget)
         } else {
@@ -513,7 +509,7 @@ impl Node {
             },
         );
         self.rumors
-            .contacted(&sent, self.config.termination, &mut self.rng);
+            .contacted(&self.store, &sent, self.config.termination, &mut self.rng);
     }
 
     /// Merges deltas from a peer; returns the rumors among them that were not news.
@@ -537,7 +533,7 @@ impl Node {
                 report
                     .redundant
                     .into_iter()
-                    .map(|(key, version)| (group.origin, key, version)),
+                    .map(|(_, version)| (group.origin, version)),
             );
             let prevs = chain(group);
             for change in report.changes {
@@ -665,26 +661,26 @@ fn empty_like(digest: &Digest) -> Digest {
 /// Groups feedback by origin, as much as fits.
 fn pack_known(rumors: Vec<RumorId>, budget: &mut Budget) -> Vec<Known> {
     let mut groups: Vec<Known> = Vec::new();
-    for (origin, key, version) in rumors {
-        let item = (key, version);
+    for (origin, version) in rumors {
         let open = groups.last().is_some_and(|g| g.origin == origin);
-        let cost = encoded_len(&item)
+        let header = Known {
+            origin,
+            versions: Vec::new(),
+        };
+        let cost = encoded_len(&version)
             + if open {
                 0
             } else {
-                encoded_len(&Known {
-                    origin,
-                    items: Vec::new(),
-                }) + ARRAY_GROWTH
+                encoded_len(&header) + ARRAY_GROWTH
             };
         if !budget.take(cost, 0) {
             break;
         }
         match groups.last_mut() {
-            Some(group) if open => group.items.push(item),
+            Some(group) if open => group.versions.push(version),
             _ => groups.push(Known {
-                origin,
-                items: vec![item],
+                versions: vec![version],
+                ..header
             }),
         }
     }

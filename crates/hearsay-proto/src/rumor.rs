@@ -22,8 +22,8 @@ struct Hot {
     counted: u32,
 }
 
-/// Identifies one rumor: an origin's write of a key at a version.
-pub type RumorId = (NodeId, String, Version);
+/// Identifies one rumor: an origin's write at a version (versions are unique per origin).
+pub type RumorId = (NodeId, Version);
 
 /// The hot rumors of one node.
 #[derive(Clone, Debug, Default)]
@@ -92,7 +92,7 @@ impl Rumors {
         let mut order: Vec<(&(NodeId, String), &Hot)> = self
             .hot
             .iter()
-            .filter(|((origin, key), hot)| !skip.contains(&(*origin, key.clone(), hot.version)))
+            .filter(|((origin, _), hot)| !skip.contains(&(*origin, hot.version)))
             .collect();
         order.sort_by_key(|((origin, _), hot)| (hot.sends, *origin, hot.version));
         let mut packer = Packer::new(budget);
@@ -124,25 +124,35 @@ impl Rumors {
             if let Some(group) = added {
                 packer.vouch(group, hot.version);
                 groups.insert(*origin, (group, hot.version));
-                sent.push((*origin, key.clone(), hot.version));
+                sent.push((*origin, key.clone()));
             }
         }
-        for (origin, key, _) in &sent {
-            if let Some(hot) = self.hot.get_mut(&(*origin, key.clone())) {
+        let mut ids = Vec::with_capacity(sent.len());
+        for slot in sent {
+            if let Some(hot) = self.hot.get_mut(&slot) {
                 hot.sends += 1;
+                ids.push((slot.0, hot.version));
             }
         }
-        (packer.finish(), sent)
+        (packer.finish(), ids)
     }
 
     /// Counts one contact for `rumor`; the rumor goes cold when the rule says so.
-    fn count<R: Rng + ?Sized>(&mut self, rumor: &RumorId, termination: Termination, rng: &mut R) {
-        let (origin, key, version) = rumor;
-        let slot = (*origin, key.clone());
+    fn count<R: Rng + ?Sized>(
+        &mut self,
+        store: &Store,
+        (origin, version): RumorId,
+        termination: Termination,
+        rng: &mut R,
+    ) {
+        let Some(key) = store.origin(origin).and_then(|o| o.key_at(version)) else {
+            return;
+        };
+        let slot = (origin, key.to_owned());
         let Some(hot) = self.hot.get_mut(&slot) else {
             return;
         };
-        if hot.version != *version {
+        if hot.version != version {
             return;
         }
         hot.counted += 1;
@@ -158,13 +168,14 @@ impl Rumors {
     /// Blind termination: every rumor just sent counts a contact.
     pub(crate) fn contacted<R: Rng + ?Sized>(
         &mut self,
+        store: &Store,
         sent: &[RumorId],
         termination: Termination,
         rng: &mut R,
     ) {
         if !termination.feedback {
             for rumor in sent {
-                self.count(rumor, termination, rng);
+                self.count(store, *rumor, termination, rng);
             }
         }
     }
@@ -172,14 +183,15 @@ impl Rumors {
     /// Feedback termination: every rumor the peer already knew counts a contact.
     pub(crate) fn known<R: Rng + ?Sized>(
         &mut self,
+        store: &Store,
         known: &[Known],
         termination: Termination,
         rng: &mut R,
     ) {
         if termination.feedback {
             for group in known {
-                for (key, version) in &group.items {
-                    self.count(&(group.origin, key.clone(), *version), termination, rng);
+                for version in &group.versions {
+                    self.count(store, (group.origin, *version), termination, rng);
                 }
             }
         }

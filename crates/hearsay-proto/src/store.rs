@@ -76,6 +76,11 @@ impl OriginState {
         self.entries.get(key)
     }
 
+    /// The key whose entry is at `version`, if that entry is still held (not overwritten).
+    pub fn key_at(&self, version: Version) -> Option<&str> {
+        self.by_version.get(&version).map(String::as_str)
+    }
+
     /// Entries by key order.
     pub fn entries(&self) -> impl Iterator<Item = (&str, &Entry)> {
         self.entries.iter().map(|(k, e)| (k.as_str(), e))

@@ -64,33 +64,31 @@ struct Source<'a, I: Iterator> {
     origin: NodeId,
     state: &'a OriginState,
     from: Version,
-    peer_heartbeat: u64,
+    /// The peer's digest does not name the origin.
+    unknown: bool,
     outstanding: usize,
     entries: Peekable<I>,
     group: Option<usize>,
     closed: bool,
 }
 
-/// The origins of `store` the peer's digest shows it is behind on, with the peer's watermark.
+/// The origins of `store` the peer's digest shows it is behind on, with the peer's watermark and
+/// whether the peer has never heard of the origin.
 fn behind<'a>(
     store: &'a Store,
     range: Option<&Bounds<NodeId>>,
     peer: &[OriginSummary],
-) -> Vec<(NodeId, &'a OriginState, Version, u64)> {
+) -> Vec<(NodeId, &'a OriginState, Version, bool)> {
     let mut out = Vec::new();
     let mut consider = |origin: NodeId, state: &'a OriginState, known: Option<&OriginSummary>| {
-        let (from, heartbeat) = match known {
-            None => (Version::ZERO, 0),
-            Some(s) if s.generation < state.generation() => (Version::ZERO, 0),
+        let from = match known {
+            None => Version::ZERO,
+            Some(s) if s.generation < state.generation() => Version::ZERO,
             Some(s) if s.generation > state.generation() => return,
-            Some(s) => (s.watermark, s.heartbeat),
+            Some(s) => s.watermark,
         };
-        if state.max_version() > from
-            || state.watermark() > from
-            || state.heartbeat() > heartbeat
-            || known.is_none()
-        {
-            out.push((origin, state, from, heartbeat));
+        if state.max_version() > from || state.watermark() > from || known.is_none() {
+            out.push((origin, state, from, known.is_none()));
         }
     };
     match range {
@@ -134,11 +132,11 @@ pub(crate) fn deltas<R: Rng + ?Sized>(
         .min(budget.bytes / crate::size::MIN_DELTA_BYTES);
     let mut sources: Vec<Source<'_, _>> = behind(store, range, peer)
         .into_iter()
-        .map(|(origin, state, from, peer_heartbeat)| Source {
+        .map(|(origin, state, from, unknown)| Source {
             origin,
             state,
             from,
-            peer_heartbeat,
+            unknown,
             outstanding: if breadth_first {
                 0
             } else {
@@ -170,10 +168,10 @@ pub(crate) fn deltas<R: Rng + ?Sized>(
             }
         }
     }
-    // What is left: groups that carry no entry but advance the peer's watermark or heartbeat.
+    // What is left: groups that carry no entry but advance the peer's watermark or tell it of an
+    // origin it has never heard of. (Heartbeats alone travel in digests, not in deltas.)
     for source in &mut sources {
-        let news = source.state.watermark() > source.from
-            || source.state.heartbeat() > source.peer_heartbeat;
+        let news = source.state.watermark() > source.from || source.unknown;
         if source.group.is_none() && source.entries.peek().is_none() && news {
             source.group = packer.open(
                 source.origin,

@@ -30,10 +30,14 @@ pub struct Message {
 }
 
 /// The kinds of message and what they carry.
+///
+/// On the wire a variant is a one-entry map from a one-letter tag (`s`, `a`, `k`, `r`) to the
+/// array of its fields.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Body {
     /// Opens an anti-entropy exchange. Pull: `digest`, no `reply_digest`. Push-pull: `digest` and
     /// `reply_digest`. Push: no `digest`, `reply_digest` (the peer answers with its own digest).
+    #[serde(rename = "s")]
     Syn {
         /// The initiator's digest, to be answered with deltas.
         digest: Option<Digest>,
@@ -42,6 +46,7 @@ pub enum Body {
     },
     /// Answers a `Syn`: the deltas the initiator lacks, and (push, push-pull) a digest to be
     /// answered with an `Ack`.
+    #[serde(rename = "a")]
     SynAck {
         /// Deltas for the initiator.
         deltas: Vec<OriginDelta>,
@@ -49,11 +54,13 @@ pub enum Body {
         digest: Option<Digest>,
     },
     /// Closes an exchange: the deltas the responder asked for.
+    #[serde(rename = "k")]
     Ack {
         /// Deltas for the responder.
         deltas: Vec<OriginDelta>,
     },
     /// Rumor mongering: hot rumors, feedback on rumors received, and requests for either.
+    #[serde(rename = "r")]
     Rumor {
         /// Hot rumors of the sender.
         deltas: Vec<OriginDelta>,
@@ -66,13 +73,14 @@ pub enum Body {
     },
 }
 
-/// Feedback on rumors of one origin: the `(key, version)` pairs that were not news.
+/// Feedback on rumors of one origin: the versions that were not news (a version names one write
+/// of its origin).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Known {
     /// The rumors' origin.
     pub origin: NodeId,
-    /// `(key, version)` of each rumor already known.
-    pub items: Vec<(String, Version)>,
+    /// The version of each rumor already known.
+    pub versions: Vec<Version>,
 }
 
 /// The kind of a message, for counting traffic.

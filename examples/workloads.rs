@@ -1,0 +1,155 @@
+//! Runs the chitchat baseline's workloads (`shared/benchmarks/chitchat-baseline.md`) on the
+//! lockstep driver and prints the same columns: W1 (one write spreads to n nodes) and W2 (100
+//! nodes write 10 keys each at once), at MTUs of 65,507 and 1,400 bytes, 16-byte keys and 32-byte
+//! values of near-incompressible text, gossip interval 1 s, 10 seeds per row.
+//!
+//! `cargo run --release --example workloads [-- --runs 10]`
+//!
+//! Two hearsay configurations are run: `default` (hearsay's defaults: rumors every round, push-pull
+//! Scuttlebutt anti-entropy every 10 rounds, fanout 1) and `ae-fanout3` (anti-entropy every round
+//! with 3 peers, as chitchat gossips). Delivery model: every datagram is delivered within the
+//! round it is sent in, answers included, as in the chitchat measurement.
+
+use hearsay_proto::{Config, Lockstep, Mode, NodeId, RoundReport, Value};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::time::Instant;
+
+struct Row {
+    converged: usize,
+    runs: usize,
+    rounds: f64,
+    messages: f64,
+    bytes: f64,
+    wall: f64,
+}
+
+fn text(rng: &mut ChaCha8Rng, len: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    (0..len)
+        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
+        .collect()
+}
+
+fn subtract(after: RoundReport, before: RoundReport) -> (u64, u64) {
+    (after.messages - before.messages, after.bytes - before.bytes)
+}
+
+/// Runs one workload; `writers` nodes write `keys` keys each after the warm-up.
+fn run(config: &Config, n: usize, writers: usize, keys: usize, runs: usize) -> Row {
+    let mut row = Row {
+        converged: 0,
+        runs,
+        rounds: 0.0,
+        messages: 0.0,
+        bytes: 0.0,
+        wall: 0.0,
+    };
+    for seed in 0..runs as u64 {
+        let started = Instant::now();
+        let mut cluster = match Lockstep::new(n, config.clone(), seed, Instant::now()) {
+            Ok(cluster) => cluster,
+            Err(error) => {
+                eprintln!("invalid configuration: {error}");
+                std::process::exit(2);
+            }
+        };
+        // Warm-up: every node learns every other's (empty) origin, nothing left to reconcile.
+        cluster.run_until(200, |c| {
+            c.nodes()
+                .iter()
+                .all(|node| node.store().origins().count() == n)
+        });
+        let before = cluster.total();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut expected = Vec::new();
+        for w in 0..writers {
+            for _ in 0..keys {
+                let key = text(&mut rng, 16);
+                let value = text(&mut rng, 32);
+                if let Some(node) = cluster.node_mut(w) {
+                    if node.set(&key, Value::from(value)).is_ok() {
+                        expected.push((NodeId(w as u64), key));
+                    }
+                }
+            }
+        }
+        let rounds = cluster.run_until(600, |c| {
+            c.nodes().iter().all(|node| {
+                expected
+                    .iter()
+                    .all(|(origin, key)| node.store().get(*origin, key).is_some())
+            })
+        });
+        if let Some(rounds) = rounds {
+            let (messages, bytes) = subtract(cluster.total(), before);
+            row.converged += 1;
+            row.rounds += rounds as f64;
+            row.messages += messages as f64;
+            row.bytes += bytes as f64;
+            row.wall += started.elapsed().as_secs_f64();
+        }
+    }
+    let done = row.converged.max(1) as f64;
+    row.rounds /= done;
+    row.messages /= done;
+    row.bytes /= done;
+    row.wall /= done;
+    row
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let runs = match args.iter().position(|a| a == "--runs") {
+        Some(i) => match args.get(i + 1).and_then(|v| v.parse::<usize>().ok()) {
+            Some(runs) if runs > 0 => runs,
+            _ => {
+                eprintln!("--runs takes a positive whole number");
+                std::process::exit(2);
+            }
+        },
+        None => 10,
+    };
+    let configs = [
+        ("default", Config::default()),
+        (
+            "ae",
+            Config {
+                mode: Mode::AntiEntropy,
+                ..Config::default()
+            },
+        ),
+        (
+            "ae-fanout3",
+            Config {
+                mode: Mode::AntiEntropy,
+                fanout: 3,
+                ..Config::default()
+            },
+        ),
+    ];
+    let workloads: [(&str, usize, usize, usize, usize); 6] = [
+        ("W1 spread", 10, 65_507, 1, 1),
+        ("W1 spread", 100, 65_507, 1, 1),
+        ("W1 spread", 500, 65_507, 1, 1),
+        ("W1 spread", 100, 1_400, 1, 1),
+        ("W2 bulk", 100, 65_507, 100, 10),
+        ("W2 bulk", 100, 1_400, 100, 10),
+    ];
+    println!("| config | workload | n | MTU | converged | rounds | messages | bytes | wall s |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for (name, base) in &configs {
+        for (workload, n, mtu, writers, keys) in workloads {
+            let config = Config {
+                mtu,
+                max_incoming: 65_507,
+                ..base.clone()
+            };
+            let row = run(&config, n, writers, keys, runs);
+            println!(
+                "| {name} | {workload} | {n} | {mtu} | {}/{} | {:.1} | {:.0} | {:.0} | {:.3} |",
+                row.converged, row.runs, row.rounds, row.messages, row.bytes, row.wall
+            );
+        }
+    }
+}
