@@ -190,6 +190,11 @@ pub struct Config {
     pub mode: Mode,
     /// When a rumor's spreader loses interest. Default: feedback, counter, k = 3.
     pub termination: Termination,
+    /// How many times a node sends a hot rumor with its value before it only offers it by id
+    /// (lazy push: the peer asks for the value if it lacks it). Early sends are mostly news and
+    /// later ones mostly redundant, so this saves the bytes of redundant values. `u32::MAX` makes
+    /// every send eager, as in Demers et al. Default: 1.
+    pub eager_rumor_sends: u32,
     /// Whether the node's heartbeat is bumped every round and gossiped (needed by failure
     /// detection; off for pure data-dissemination experiments). Default: on.
     pub heartbeats: bool,
@@ -208,6 +213,7 @@ impl Default for Config {
             direction: Direction::default(),
             mode: Mode::default(),
             termination: Termination::default(),
+            eager_rumor_sends: 1,
             heartbeats: true,
         }
     }

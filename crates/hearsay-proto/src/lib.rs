@@ -55,4 +55,4 @@ pub use size::Budget;
 pub use stats::{Stats, Traffic};
 pub use store::{Change, Entry, MergeReport, OriginState, Store};
 pub use value::Value;
-pub use wire::{Body, Known, Message, MessageKind, PROTOCOL_VERSION};
+pub use wire::{Body, Message, MessageKind, PROTOCOL_VERSION, RumorIds};

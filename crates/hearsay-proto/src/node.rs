@@ -1,12 +1,13 @@
 //! The protocol state machine of one node: fed time, datagrams and local writes; returns
 //! datagrams to send and events.
 
+use crate::reconcile::packer::Packer;
 use crate::reconcile::{self, DigestCursor};
-use crate::rumor::{RumorId, Rumors};
+use crate::rumor::{IdPacker, RumorId, Rumors, Selected};
 use crate::size::{ARRAY_GROWTH, encoded_len};
 use crate::{
-    Body, Budget, Config, Delta, Digest, Direction, Error, Event, Generation, Known, Message,
-    MessageKind, NodeId, OriginDelta, PROTOCOL_VERSION, Peers, Stats, Store, Value, Version, Via,
+    Body, Budget, Config, Delta, Digest, Direction, Error, Event, Generation, Message, MessageKind,
+    NodeId, OriginDelta, PROTOCOL_VERSION, Peers, RumorIds, Stats, Store, Value, Version, Via,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -298,33 +299,40 @@ impl Node {
             .peers
             .sample(&mut self.rng, self.config.fanout, self.id);
         for peer in targets {
-            let mut budget = self.budget(&Body::Rumor {
-                deltas: Vec::new(),
-                known: Vec::new(),
-                want_rumors: true,
-                want_feedback: true,
-            });
-            let (deltas, sent) = if direction == Direction::Pull {
-                (Vec::new(), Vec::new())
+            let mut budget = self.budget(&empty_rumor());
+            let mut packer = Packer::new(&mut budget);
+            let selected = if direction == Direction::Pull {
+                Selected::default()
             } else {
-                self.rumors
-                    .select(&self.store, &BTreeSet::new(), &mut budget)
+                self.rumors.select(
+                    &self.store,
+                    &BTreeSet::new(),
+                    self.config.eager_rumor_sends,
+                    &mut packer,
+                )
             };
-            if direction == Direction::Push && deltas.is_empty() {
+            let deltas = packer.finish();
+            if direction == Direction::Push && selected.sent.is_empty() {
                 continue;
             }
-            let want_feedback = self.config.termination.feedback && !deltas.is_empty();
+            let want_feedback = self.config.termination.feedback && !selected.sent.is_empty();
             self.send(
                 peer,
                 Body::Rumor {
                     deltas,
+                    offers: selected.offers,
+                    wants: Vec::new(),
                     known: Vec::new(),
                     want_rumors: direction != Direction::Push,
                     want_feedback,
                 },
             );
-            self.rumors
-                .contacted(&self.store, &sent, self.config.termination, &mut self.rng);
+            self.rumors.contacted(
+                &self.store,
+                &selected.sent,
+                self.config.termination,
+                &mut self.rng,
+            );
         }
     }
 
@@ -404,10 +412,22 @@ impl Node {
             }
             Body::Rumor {
                 deltas,
+                offers,
+                wants,
                 known,
                 want_rumors,
                 want_feedback,
-            } => self.on_rumor(from, &deltas, &known, want_rumors, want_feedback),
+            } => self.on_rumor(
+                from,
+                RumorBody {
+                    deltas,
+                    offers,
+                    wants,
+                    known,
+                    want_rumors,
+                    want_feedback,
+                },
+            ),
         }
         Ok(())
     }
@@ -462,54 +482,109 @@ impl Node {
         }
     }
 
-    fn on_rumor(
-        &mut self,
-        from: NodeId,
-        deltas: &[OriginDelta],
-        known: &[Known],
-        want_rumors: bool,
-        want_feedback: bool,
-    ) {
-        let redundant = self.apply(deltas, Via::Rumor(from));
+    fn on_rumor(&mut self, from: NodeId, rumor: RumorBody) {
+        let RumorBody {
+            deltas,
+            offers,
+            wants,
+            known,
+            want_rumors,
+            want_feedback,
+        } = rumor;
+        let mut redundant = self.apply(&deltas, Via::Rumor(from));
         self.rumors
-            .known(&self.store, known, self.config.termination, &mut self.rng);
+            .known(&self.store, &known, self.config.termination, &mut self.rng);
+        // Offered rumors: ask for the ones we lack, report the others as known.
+        let mut missing = Vec::new();
+        for group in &offers {
+            for version in &group.versions {
+                let id = (group.origin, group.generation, *version);
+                if self.holds(id) {
+                    redundant.push((group.origin, *version));
+                } else {
+                    missing.push(id);
+                }
+            }
+        }
         let feedback = if want_feedback { redundant } else { Vec::new() };
-        if !want_rumors && feedback.is_empty() {
+        if !want_rumors && feedback.is_empty() && missing.is_empty() && wants.is_empty() {
             return;
         }
-        let mut budget = self.budget(&Body::Rumor {
-            deltas: Vec::new(),
-            known: Vec::new(),
-            want_rumors: false,
-            want_feedback: false,
-        });
-        let mut half = budget.split(budget.bytes / 2);
-        let known = pack_known(feedback, &mut half);
-        budget.restore(half);
-        let (deltas, sent) = if want_rumors {
+        let mut budget = self.budget(&empty_rumor());
+        let mut packer = Packer::new(&mut budget);
+        // Small things first: feedback and requests, then the deltas asked for, then our rumors.
+        let mut known_ids = IdPacker::default();
+        for (origin, version) in feedback {
+            let generation = self
+                .store
+                .origin(origin)
+                .map_or(Generation::default(), |o| o.generation());
+            if !known_ids.push(&mut packer, origin, generation, version) {
+                break;
+            }
+        }
+        let mut wanted = IdPacker::default();
+        for (origin, generation, version) in missing {
+            if !wanted.push(&mut packer, origin, generation, version) {
+                break;
+            }
+        }
+        self.rumors.answer(&self.store, &wants, &mut packer);
+        let selected = if want_rumors {
             let received: BTreeSet<RumorId> = deltas
                 .iter()
                 .flat_map(|g| g.deltas.iter().map(|d| (g.origin, d.version)))
+                .chain(
+                    offers
+                        .iter()
+                        .flat_map(|g| g.versions.iter().map(|v| (g.origin, *v))),
+                )
                 .collect();
-            self.rumors.select(&self.store, &received, &mut budget)
+            self.rumors.select(
+                &self.store,
+                &received,
+                self.config.eager_rumor_sends,
+                &mut packer,
+            )
         } else {
-            (Vec::new(), Vec::new())
+            Selected::default()
         };
-        if deltas.is_empty() && known.is_empty() {
+        let deltas = packer.finish();
+        let (known, wants) = (known_ids.finish(), wanted.finish());
+        if deltas.is_empty() && known.is_empty() && wants.is_empty() && selected.offers.is_empty() {
             return;
         }
-        let want_feedback = self.config.termination.feedback && !deltas.is_empty();
+        let want_feedback = self.config.termination.feedback && !selected.sent.is_empty();
         self.send(
             from,
             Body::Rumor {
                 deltas,
+                offers: selected.offers,
+                wants,
                 known,
                 want_rumors: false,
                 want_feedback,
             },
         );
-        self.rumors
-            .contacted(&self.store, &sent, self.config.termination, &mut self.rng);
+        self.rumors.contacted(
+            &self.store,
+            &selected.sent,
+            self.config.termination,
+            &mut self.rng,
+        );
+    }
+
+    /// Whether the write `(origin, generation, version)` is held here, or known to be overwritten.
+    fn holds(&self, (origin, generation, version): (NodeId, Generation, Version)) -> bool {
+        if origin == self.id {
+            return true;
+        }
+        match self.store.origin(origin) {
+            None => false,
+            Some(state) if state.generation() > generation => true,
+            Some(state) if state.generation() < generation => false,
+            Some(state) => state.watermark() >= version || state.key_at(version).is_some(),
+        }
     }
 
     /// Merges deltas from a peer; returns the rumors among them that were not news.
@@ -580,7 +655,8 @@ impl Node {
             from: self.id,
             body: body.clone(),
         };
-        let used = encoded_len(&envelope) + 2 * ARRAY_GROWTH;
+        // Room for the growth of up to four top-level arrays (a rumor has four).
+        let used = encoded_len(&envelope) + 4 * ARRAY_GROWTH;
         Budget::new(
             self.config.mtu.saturating_sub(used),
             self.config.max_deltas.unwrap_or(usize::MAX),
@@ -658,31 +734,24 @@ fn empty_like(digest: &Digest) -> Digest {
     }
 }
 
-/// Groups feedback by origin, as much as fits.
-fn pack_known(rumors: Vec<RumorId>, budget: &mut Budget) -> Vec<Known> {
-    let mut groups: Vec<Known> = Vec::new();
-    for (origin, version) in rumors {
-        let open = groups.last().is_some_and(|g| g.origin == origin);
-        let header = Known {
-            origin,
-            versions: Vec::new(),
-        };
-        let cost = encoded_len(&version)
-            + if open {
-                0
-            } else {
-                encoded_len(&header) + ARRAY_GROWTH
-            };
-        if !budget.take(cost, 0) {
-            break;
-        }
-        match groups.last_mut() {
-            Some(group) if open => group.versions.push(version),
-            _ => groups.push(Known {
-                versions: vec![version],
-                ..header
-            }),
-        }
+/// The fields of a [`Body::Rumor`], taken apart.
+struct RumorBody {
+    deltas: Vec<OriginDelta>,
+    offers: Vec<RumorIds>,
+    wants: Vec<RumorIds>,
+    known: Vec<RumorIds>,
+    want_rumors: bool,
+    want_feedback: bool,
+}
+
+/// A rumor message with every container empty, to measure the envelope.
+fn empty_rumor() -> Body {
+    Body::Rumor {
+        deltas: Vec::new(),
+        offers: Vec::new(),
+        wants: Vec::new(),
+        known: Vec::new(),
+        want_rumors: true,
+        want_feedback: true,
     }
-    groups
 }

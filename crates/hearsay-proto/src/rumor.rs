@@ -3,9 +3,8 @@
 //! counter or coin).
 
 use crate::reconcile::packer::Packer;
-use crate::{
-    Budget, Generation, Known, LossOfInterest, NodeId, OriginDelta, Store, Termination, Version,
-};
+use crate::size::{ARRAY_GROWTH, encoded_len};
+use crate::{Generation, LossOfInterest, NodeId, RumorIds, Store, Termination, Version};
 use rand::{Rng, RngExt};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -74,14 +73,16 @@ impl Rumors {
         }
     }
 
-    /// Fills a message with hot rumors, least sent first, skipping those in `skip`; returns the
-    /// grouped deltas and the rumors they carry.
+    /// Fills a message with hot rumors, least sent first, skipping those in `skip`. A rumor this
+    /// node has sent fewer than `eager_sends` times travels with its value; after that it is only
+    /// offered by id (lazy push), and the peer asks for it if it lacks it.
     pub(crate) fn select(
         &mut self,
         store: &Store,
         skip: &BTreeSet<RumorId>,
-        budget: &mut Budget,
-    ) -> (Vec<OriginDelta>, Vec<RumorId>) {
+        eager_sends: u32,
+        packer: &mut Packer<'_>,
+    ) -> Selected {
         // Rumors whose write has since been overwritten or reset are no longer news.
         self.hot.retain(|(origin, key), hot| {
             store.origin(*origin).is_some_and(|o| {
@@ -95,35 +96,37 @@ impl Rumors {
             .filter(|((origin, _), hot)| !skip.contains(&(*origin, hot.version)))
             .collect();
         order.sort_by_key(|((origin, _), hot)| (hot.sends, *origin, hot.version));
-        let mut packer = Packer::new(budget);
-        // Per origin: the open group and the version it reaches, to chain consecutive writes.
-        let mut groups: BTreeMap<NodeId, (usize, Version)> = BTreeMap::new();
+        let mut chains = Chains::default();
+        let mut offers = IdPacker::default();
         let mut sent = Vec::new();
+        // Offer no more than the peer could ask for and receive in one message.
+        let mut answerable = packer.remaining_bytes();
         for ((origin, key), hot) in order {
             if packer.exhausted() {
                 break;
             }
-            let Some(state) = store.origin(*origin) else {
+            let Some(entry) = store.origin(*origin).and_then(|state| state.get(key)) else {
                 continue;
             };
-            let Some(entry) = state.get(key) else {
-                continue;
-            };
-            let added = match groups.get(origin) {
-                Some(&(group, to)) if to == hot.prev => {
-                    packer.push(group, key, entry).then_some(group)
-                }
-                _ => packer.open(
+            let added = if hot.sends < eager_sends {
+                chains.pack(
+                    packer,
+                    store,
                     *origin,
                     hot.generation,
-                    state.heartbeat(),
-                    hot.prev,
-                    Some((key, entry)),
-                ),
+                    key,
+                    entry,
+                    Some(hot.prev),
+                )
+            } else {
+                let size = delta_len(key, entry);
+                if size > answerable {
+                    continue;
+                }
+                answerable -= size;
+                offers.push(packer, *origin, hot.generation, hot.version)
             };
-            if let Some(group) = added {
-                packer.vouch(group, hot.version);
-                groups.insert(*origin, (group, hot.version));
+            if added {
                 sent.push((*origin, key.clone()));
             }
         }
@@ -134,7 +137,47 @@ impl Rumors {
                 ids.push((slot.0, hot.version));
             }
         }
-        (packer.finish(), ids)
+        Selected {
+            offers: offers.finish(),
+            sent: ids,
+        }
+    }
+
+    /// Packs the deltas a peer asked for by id, as far as they are still held.
+    pub(crate) fn answer(&self, store: &Store, wants: &[RumorIds], packer: &mut Packer<'_>) {
+        let mut chains = Chains::default();
+        for group in wants {
+            let Some(state) = store.origin(group.origin) else {
+                continue;
+            };
+            if state.generation() != group.generation {
+                continue;
+            }
+            for version in &group.versions {
+                let Some(key) = state.key_at(*version) else {
+                    continue;
+                };
+                let Some(entry) = state.get(key) else {
+                    continue;
+                };
+                let prev = self
+                    .hot
+                    .get(&(group.origin, key.to_owned()))
+                    .filter(|hot| hot.version == *version)
+                    .map(|hot| hot.prev);
+                if !chains.pack(
+                    packer,
+                    store,
+                    group.origin,
+                    group.generation,
+                    key,
+                    entry,
+                    prev,
+                ) {
+                    return;
+                }
+            }
+        }
     }
 
     /// Counts one contact for `rumor`; the rumor goes cold when the rule says so.
@@ -184,7 +227,7 @@ impl Rumors {
     pub(crate) fn known<R: Rng + ?Sized>(
         &mut self,
         store: &Store,
-        known: &[Known],
+        known: &[RumorIds],
         termination: Termination,
         rng: &mut R,
     ) {
@@ -195,5 +238,117 @@ impl Rumors {
                 }
             }
         }
+    }
+}
+
+/// Encoded size of one delta.
+fn delta_len(key: &str, entry: &crate::Entry) -> usize {
+    encoded_len(&crate::Delta {
+        key: key.to_owned(),
+        version: entry.version,
+        value: entry.value.clone(),
+    })
+}
+
+/// What [`Rumors::select`] put in a message besides the deltas it packed.
+#[derive(Debug, Default)]
+pub(crate) struct Selected {
+    /// Rumors offered by id.
+    pub offers: Vec<RumorIds>,
+    /// Every rumor sent or offered.
+    pub sent: Vec<RumorId>,
+}
+
+/// Groups rumor deltas by origin, chaining consecutive writes of an origin into one group whose
+/// range `(prev, version]` the receiver may raise its watermark over.
+#[derive(Default)]
+struct Chains {
+    /// Per origin: the open group and the version it reaches.
+    open: BTreeMap<NodeId, (usize, Version)>,
+}
+
+impl Chains {
+    /// Packs one rumor; `prev` is the origin's version before it, where known. Returns whether it
+    /// fit.
+    #[allow(clippy::too_many_arguments)]
+    fn pack(
+        &mut self,
+        packer: &mut Packer<'_>,
+        store: &Store,
+        origin: NodeId,
+        generation: Generation,
+        key: &str,
+        entry: &crate::Entry,
+        prev: Option<Version>,
+    ) -> bool {
+        let version = entry.version;
+        let heartbeat = store.origin(origin).map_or(0, |o| o.heartbeat());
+        let group = match self.open.get(&origin) {
+            Some(&(group, to)) if prev == Some(to) => {
+                packer.push(group, key, entry).then_some(group)
+            }
+            _ => packer.open(
+                origin,
+                generation,
+                heartbeat,
+                prev.unwrap_or(version),
+                Some((key, entry)),
+            ),
+        };
+        let Some(group) = group else {
+            return false;
+        };
+        if prev.is_some() {
+            packer.vouch(group, version);
+            self.open.insert(origin, (group, version));
+        } else {
+            self.open.remove(&origin);
+        }
+        true
+    }
+}
+
+/// Packs rumor ids grouped by origin and generation, charging their encoded size.
+#[derive(Debug, Default)]
+pub(crate) struct IdPacker {
+    groups: Vec<RumorIds>,
+    index: BTreeMap<(NodeId, Generation), usize>,
+}
+
+impl IdPacker {
+    /// Adds one id if it fits; returns whether it did.
+    pub(crate) fn push(
+        &mut self,
+        packer: &mut Packer<'_>,
+        origin: NodeId,
+        generation: Generation,
+        version: Version,
+    ) -> bool {
+        let at = self.index.get(&(origin, generation)).copied();
+        let header = RumorIds {
+            origin,
+            generation,
+            versions: Vec::new(),
+        };
+        let cost = encoded_len(&version) + at.map_or(encoded_len(&header) + ARRAY_GROWTH, |_| 0);
+        if !packer.charge(cost) {
+            return false;
+        }
+        match at.and_then(|at| self.groups.get_mut(at)) {
+            Some(group) => group.versions.push(version),
+            None => {
+                self.index.insert((origin, generation), self.groups.len());
+                self.groups.push(RumorIds {
+                    versions: vec![version],
+                    ..header
+                });
+            }
+        }
+        true
+    }
+
+    /// The packed groups.
+    pub(crate) fn finish(self) -> Vec<RumorIds> {
+        self.groups
     }
 }

@@ -31,7 +31,14 @@ pub struct OriginState {
     max_version: Version,
     entries: BTreeMap<String, Entry>,
     by_version: BTreeMap<Version, String>,
+    /// Ranges `(from, to]` vouched complete by a peer but not yet joined to the watermark,
+    /// because something below `from` is still missing; keyed by `from`.
+    pending: BTreeMap<Version, Version>,
 }
+
+/// The most vouched ranges kept waiting per origin; more are forgotten (which only delays the
+/// watermark, never corrupts it).
+const MAX_PENDING: usize = 1024;
 
 impl OriginState {
     fn new(generation: Generation) -> OriginState {
@@ -128,9 +135,27 @@ impl OriginState {
         }
     }
 
+    /// Takes note that the entries in `(from, to]` are all held; the watermark rises over every
+    /// range that now joins it.
     fn raise_watermark(&mut self, from: Version, to: Version) {
-        if self.watermark >= from && to > self.watermark {
-            self.watermark = to;
+        if to <= from || to <= self.watermark {
+            return;
+        }
+        if from > self.watermark {
+            if self.pending.len() < MAX_PENDING || self.pending.contains_key(&from) {
+                let end = self.pending.entry(from).or_insert(to);
+                *end = (*end).max(to);
+            }
+            return;
+        }
+        self.watermark = to;
+        // Join the waiting ranges that now touch the watermark.
+        while let Some((&start, &end)) = self.pending.first_key_value() {
+            if start > self.watermark {
+                break;
+            }
+            self.pending.remove(&start);
+            self.watermark = self.watermark.max(end);
         }
     }
 }

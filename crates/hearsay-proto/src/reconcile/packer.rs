@@ -63,6 +63,16 @@ impl<'b> Packer<'b> {
         true
     }
 
+    /// Charges `bytes` for something else the message carries; returns whether they fit.
+    pub fn charge(&mut self, bytes: usize) -> bool {
+        self.budget.take(bytes, 0)
+    }
+
+    /// Bytes still free.
+    pub fn remaining_bytes(&self) -> usize {
+        self.budget.bytes
+    }
+
     /// Whether a group holds no delta.
     pub fn group_is_empty(&self, group: usize) -> bool {
         self.groups.get(group).is_none_or(|g| g.deltas.is_empty())

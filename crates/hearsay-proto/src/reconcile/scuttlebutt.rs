@@ -149,7 +149,7 @@ pub(crate) fn deltas<R: Rng + ?Sized>(
         .collect();
     sources.shuffle(rng);
     if !breadth_first {
-        sources.sort_by(|a, b| b.outstanding.cmp(&a.outstanding));
+        sources.sort_by_key(|s| std::cmp::Reverse(s.outstanding));
     }
     let mut packer = Packer::new(budget);
     if breadth_first {

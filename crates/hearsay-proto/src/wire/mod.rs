@@ -10,7 +10,7 @@ mod validate;
 
 pub use validate::{MAX_DEPTH, validate};
 
-use crate::{ClusterId, Digest, Error, NodeId, OriginDelta, Version};
+use crate::{ClusterId, Digest, Error, Generation, NodeId, OriginDelta, Version};
 use serde::{Deserialize, Serialize};
 
 /// The protocol version this build speaks.
@@ -59,27 +59,33 @@ pub enum Body {
         /// Deltas for the responder.
         deltas: Vec<OriginDelta>,
     },
-    /// Rumor mongering: hot rumors, feedback on rumors received, and requests for either.
+    /// Rumor mongering: hot rumors (with their values, or offered by id only), requests for
+    /// offered rumors, feedback, and requests for rumors or feedback.
     #[serde(rename = "r")]
     Rumor {
-        /// Hot rumors of the sender.
+        /// Rumors sent with their values.
         deltas: Vec<OriginDelta>,
-        /// Feedback: rumors of the receiver's last message that the sender already knew.
-        known: Vec<Known>,
+        /// Rumors offered by id only; the receiver asks for those it lacks with `wants`.
+        offers: Vec<RumorIds>,
+        /// Rumors the receiver offered that the sender lacks: answer with their deltas.
+        wants: Vec<RumorIds>,
+        /// Feedback: rumors of the receiver's last message (sent or offered) already known.
+        known: Vec<RumorIds>,
         /// Whether the receiver should answer with its own hot rumors (pull, push-pull).
         want_rumors: bool,
-        /// Whether the receiver should say which of `deltas` it already knew.
+        /// Whether the receiver should say which of `deltas` and `offers` it already knew.
         want_feedback: bool,
     },
 }
 
-/// Feedback on rumors of one origin: the versions that were not news (a version names one write
-/// of its origin).
+/// Rumor ids of one origin and generation: a version names one write of its origin.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Known {
+pub struct RumorIds {
     /// The rumors' origin.
     pub origin: NodeId,
-    /// The version of each rumor already known.
+    /// The origin's generation the writes belong to.
+    pub generation: Generation,
+    /// The versions, one per rumor.
     pub versions: Vec<Version>,
 }
 
