@@ -259,6 +259,32 @@ impl Node {
         Ok(())
     }
 
+    /// Restarts the node as a new incarnation (`generation` must be higher than the current one).
+    ///
+    /// With `keep_state`, the node keeps what it knew of other origins and writes its own live
+    /// entries again under the new generation (so they supersede the old incarnation's); without,
+    /// it starts empty, as after a crash that lost its disk. Hot rumors, the digest cursor and the
+    /// round schedule start afresh either way.
+    pub fn restart(&mut self, generation: Generation, keep_state: bool) -> Result<(), Error> {
+        if generation <= self.generation {
+            return Err(Error::Config(format!(
+                "a restart needs a generation above {}",
+                self.generation.0
+            )));
+        }
+        self.generation = generation;
+        let own = self.store.restart(self.id, generation, keep_state);
+        self.rumors = Rumors::default();
+        self.cursor = DigestCursor::default();
+        self.next_round = None;
+        if keep_state {
+            for (key, value) in own {
+                self.write(&key, Some(value))?;
+            }
+        }
+        Ok(())
+    }
+
     // --- time ---
 
     /// Runs a gossip round if one is due at `now` (the first call always runs one).
@@ -627,8 +653,9 @@ impl Node {
     /// Records the heartbeats a peer's digest reports.
     fn observe(&mut self, digest: &Digest) {
         for (origin, generation, heartbeat) in digest.heartbeats() {
-            if origin != self.id {
-                self.store.observe_heartbeat(origin, generation, heartbeat);
+            if origin != self.id && self.store.observe(origin, generation, heartbeat) {
+                self.events
+                    .push_back(Event::OriginReset { origin, generation });
             }
         }
     }

@@ -279,20 +279,50 @@ impl Store {
         state.heartbeat
     }
 
-    /// Records a heartbeat heard for `origin` (from a digest); returns whether it was news.
-    pub(crate) fn observe_heartbeat(
+    /// Takes note of what a peer's digest says of `origin`: a heartbeat, and a generation that may
+    /// be newer than the one held (the origin restarted: everything of its old generation is
+    /// dropped) or an origin not heard of before. Returns whether the origin was reset.
+    pub(crate) fn observe(
         &mut self,
         origin: NodeId,
         generation: Generation,
         heartbeat: u64,
     ) -> bool {
-        match self.origins.get_mut(&origin) {
-            Some(state) if state.generation == generation && state.heartbeat < heartbeat => {
-                state.heartbeat = heartbeat;
-                true
-            }
-            _ => false,
+        let state = self
+            .origins
+            .entry(origin)
+            .or_insert_with(|| OriginState::new(generation));
+        let reset = state.generation < generation;
+        if reset {
+            *state = OriginState::new(generation);
         }
+        if state.generation == generation {
+            state.heartbeat = state.heartbeat.max(heartbeat);
+        }
+        reset
+    }
+
+    /// Moves origin `keep` to a new `generation`, dropping its entries and returning the live ones
+    /// (tombstones left out), and forgets every other origin unless `keep_others`.
+    pub(crate) fn restart(
+        &mut self,
+        keep: NodeId,
+        generation: Generation,
+        keep_others: bool,
+    ) -> Vec<(String, Value)> {
+        let own = self.origins.remove(&keep);
+        if !keep_others {
+            self.origins.clear();
+        }
+        self.origins.insert(keep, OriginState::new(generation));
+        own.map(|state| {
+            state
+                .entries
+                .into_iter()
+                .filter_map(|(key, entry)| entry.value.map(|value| (key, value)))
+                .collect()
+        })
+        .unwrap_or_default()
     }
 
     /// Whether both stores hold the same entries (same generation, key, version and value for

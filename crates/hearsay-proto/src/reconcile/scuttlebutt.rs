@@ -64,8 +64,8 @@ struct Source<'a, I: Iterator> {
     origin: NodeId,
     state: &'a OriginState,
     from: Version,
-    /// The peer's digest does not name the origin.
-    unknown: bool,
+    /// The peer's digest does not name the origin, or names an older generation.
+    announce: bool,
     outstanding: usize,
     entries: Peekable<I>,
     group: Option<usize>,
@@ -73,7 +73,7 @@ struct Source<'a, I: Iterator> {
 }
 
 /// The origins of `store` the peer's digest shows it is behind on, with the peer's watermark and
-/// whether the peer has never heard of the origin.
+/// whether the peer has never heard of the origin (or only of an older generation of it).
 fn behind<'a>(
     store: &'a Store,
     range: Option<&Bounds<NodeId>>,
@@ -81,14 +81,14 @@ fn behind<'a>(
 ) -> Vec<(NodeId, &'a OriginState, Version, bool)> {
     let mut out = Vec::new();
     let mut consider = |origin: NodeId, state: &'a OriginState, known: Option<&OriginSummary>| {
-        let from = match known {
-            None => Version::ZERO,
-            Some(s) if s.generation < state.generation() => Version::ZERO,
+        let (from, announce) = match known {
+            None => (Version::ZERO, true),
+            Some(s) if s.generation < state.generation() => (Version::ZERO, true),
             Some(s) if s.generation > state.generation() => return,
-            Some(s) => s.watermark,
+            Some(s) => (s.watermark, false),
         };
-        if state.max_version() > from || state.watermark() > from || known.is_none() {
-            out.push((origin, state, from, known.is_none()));
+        if state.max_version() > from || state.watermark() > from || announce {
+            out.push((origin, state, from, announce));
         }
     };
     match range {
@@ -132,11 +132,11 @@ pub(crate) fn deltas<R: Rng + ?Sized>(
         .min(budget.bytes / crate::size::MIN_DELTA_BYTES);
     let mut sources: Vec<Source<'_, _>> = behind(store, range, peer)
         .into_iter()
-        .map(|(origin, state, from, unknown)| Source {
+        .map(|(origin, state, from, announce)| Source {
             origin,
             state,
             from,
-            unknown,
+            announce,
             outstanding: if breadth_first {
                 0
             } else {
@@ -169,9 +169,9 @@ pub(crate) fn deltas<R: Rng + ?Sized>(
         }
     }
     // What is left: groups that carry no entry but advance the peer's watermark or tell it of an
-    // origin it has never heard of. (Heartbeats alone travel in digests, not in deltas.)
+    // origin (or generation) it has never heard of. Heartbeats alone travel in digests.
     for source in &mut sources {
-        let news = source.state.watermark() > source.from || source.unknown;
+        let news = source.state.watermark() > source.from || source.announce;
         if source.group.is_none() && source.entries.peek().is_none() && news {
             source.group = packer.open(
                 source.origin,
