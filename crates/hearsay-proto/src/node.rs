@@ -218,6 +218,7 @@ impl Node {
         self.events.push_back(Event::Changed {
             change: crate::Change {
                 origin: self.id,
+                generation: self.generation,
                 key: key.to_owned(),
                 entry: crate::Entry { version, value },
                 previous,

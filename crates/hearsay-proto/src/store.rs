@@ -165,6 +165,8 @@ impl OriginState {
 pub struct Change {
     /// Whose entry changed.
     pub origin: NodeId,
+    /// The origin's generation the entry belongs to.
+    pub generation: Generation,
     /// The key.
     pub key: String,
     /// The new entry.
@@ -367,6 +369,7 @@ impl Store {
             match state.apply(key, entry.clone()) {
                 Some(previous) => report.changes.push(Change {
                     origin: delta.origin,
+                    generation: delta.generation,
                     key: key.clone(),
                     entry,
                     previous,

@@ -1,0 +1,131 @@
+//! The actix messages a [`crate::GossipNode`] understands and sends.
+
+use crate::Error;
+use actix::{Message, Recipient};
+use hearsay_proto::{Generation, NodeId, Stats, Value, Version, Via};
+
+/// A datagram from a peer: encoded bytes, decoded and checked by the node.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct Datagram {
+    /// The encoded message.
+    pub payload: Vec<u8>,
+}
+
+/// Writes `value` under `key` at this node; answers the version the write got.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "Result<Version, Error>")]
+pub struct Set {
+    /// The key.
+    pub key: String,
+    /// The value.
+    pub value: Value,
+}
+
+/// Deletes `key` at this node (writes a tombstone); answers the version of the delete.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "Result<Version, Error>")]
+pub struct Delete {
+    /// The key.
+    pub key: String,
+}
+
+/// Reads the value `origin` wrote under `key`, as this node knows it (`origin: None`: this node).
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "Result<Option<Value>, Error>")]
+pub struct Get {
+    /// Whose entry; `None` for the node's own.
+    pub origin: Option<NodeId>,
+    /// The key.
+    pub key: String,
+}
+
+/// One entry of a node's view.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ViewEntry {
+    /// Whose entry.
+    pub origin: NodeId,
+    /// The origin's generation.
+    pub generation: Generation,
+    /// The key.
+    pub key: String,
+    /// The version.
+    pub version: Version,
+    /// The value, `None` for a tombstone.
+    pub value: Option<Value>,
+}
+
+/// Reads everything a node holds, in (origin, key) order.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "Result<Vec<ViewEntry>, Error>")]
+pub struct GetView;
+
+/// A change seen by a node, sent to its subscribers.
+#[derive(Message, Clone, Debug, PartialEq, Eq)]
+#[rtype(result = "()")]
+pub struct KeyChanged {
+    /// The node that saw the change.
+    pub node: NodeId,
+    /// Whose entry changed.
+    pub origin: NodeId,
+    /// The key.
+    pub key: String,
+    /// The new version.
+    pub version: Version,
+    /// The new value, `None` for a delete.
+    pub value: Option<Value>,
+    /// How the change arrived.
+    pub via: Via,
+}
+
+/// Subscribes `recipient` to changes of keys starting with `prefix` (empty: every key).
+///
+/// This is hearsay's pub/sub: each change reaches each matching subscriber once, in the order the
+/// node applied the changes.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct Subscribe {
+    /// Key prefix to match; empty matches every key.
+    pub prefix: String,
+    /// Who is told.
+    pub recipient: Recipient<KeyChanged>,
+}
+
+/// A node's counters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeMetrics {
+    /// The node.
+    pub id: NodeId,
+    /// Its generation.
+    pub generation: Generation,
+    /// Rounds run.
+    pub round: u64,
+    /// Traffic counters.
+    pub stats: Stats,
+    /// Hot rumors.
+    pub hot_rumors: usize,
+    /// Entries held, tombstones included.
+    pub entries: usize,
+    /// Whether the node is crashed.
+    pub down: bool,
+}
+
+/// Reads a node's counters.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "NodeMetrics")]
+pub struct GetMetrics;
+
+/// Simulated crash: the node stops ticking and ignores every message until [`Restart`].
+#[derive(Message, Clone, Copy, Debug)]
+#[rtype(result = "()")]
+pub struct Crash;
+
+/// Brings a crashed (or running) node back as a new generation, with or without its state.
+#[derive(Message, Clone, Copy, Debug)]
+#[rtype(result = "Result<(), Error>")]
+pub struct Restart {
+    /// The new generation; must be higher than the current one.
+    pub generation: Generation,
+    /// Whether the node keeps what it held (a process restart) or starts empty (a lost disk).
+    pub keep_state: bool,
+}

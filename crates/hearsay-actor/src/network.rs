@@ -1,0 +1,286 @@
+//! The simulated network: per-link latency (fixed or random, so messages reorder), loss,
+//! duplication and partitions, with every decision drawn from one seeded RNG.
+//!
+//! Node actors hand their datagrams to a [`NetworkLink`]; the [`Network`] actor decides each one's
+//! fate and delivers it through a [`Router`] when its virtual delivery time comes.
+
+use crate::{RecorderHandle, Router, Transport};
+use actix::{Actor, Addr, AsyncContext, Context, Handler, Message, SpawnHandle};
+use hearsay_proto::{NodeId, Transmit};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How long a datagram takes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Latency {
+    /// Always this long.
+    Fixed(Duration),
+    /// Uniformly between the two (datagrams overtake each other).
+    Uniform {
+        /// Shortest.
+        min: Duration,
+        /// Longest.
+        max: Duration,
+    },
+}
+
+impl Latency {
+    fn sample(&self, rng: &mut ChaCha8Rng) -> Duration {
+        match *self {
+            Latency::Fixed(latency) => latency,
+            Latency::Uniform { min, max } if max > min => {
+                let span = (max - min).as_nanos() as u64;
+                min + Duration::from_nanos(rng.random_range(0..=span))
+            }
+            Latency::Uniform { min, .. } => min,
+        }
+    }
+}
+
+/// The simulated network's behaviour. Defaults: 1 ms fixed latency, no loss, no duplication.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetworkConfig {
+    /// Latency of every link without its own.
+    pub latency: Latency,
+    /// Probability that a datagram is lost.
+    pub loss: f64,
+    /// Probability that a datagram is delivered twice (each copy with its own latency).
+    pub duplicate: f64,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> NetworkConfig {
+        NetworkConfig {
+            latency: Latency::Fixed(Duration::from_millis(1)),
+            loss: 0.0,
+            duplicate: 0.0,
+        }
+    }
+}
+
+/// A datagram handed to the network.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct Outgoing {
+    /// Sender.
+    pub from: NodeId,
+    /// Receiver.
+    pub to: NodeId,
+    /// Encoded message.
+    pub payload: Vec<u8>,
+}
+
+/// Splits the nodes into groups that cannot reach each other; nodes in no group form one more.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct Partition(pub Vec<Vec<NodeId>>);
+
+/// Ends every partition.
+#[derive(Message, Clone, Copy, Debug)]
+#[rtype(result = "()")]
+pub struct Heal;
+
+/// Gives the link from `from` to `to` its own latency.
+#[derive(Message, Clone, Copy, Debug)]
+#[rtype(result = "()")]
+pub struct SetLink {
+    /// Sender side.
+    pub from: NodeId,
+    /// Receiver side.
+    pub to: NodeId,
+    /// Its latency.
+    pub latency: Latency,
+}
+
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct InFlight {
+    at: Instant,
+    seq: u64,
+    from: NodeId,
+    to: NodeId,
+    payload: Vec<u8>,
+}
+
+/// The simulated network as an actor.
+pub struct Network {
+    config: NetworkConfig,
+    rng: ChaCha8Rng,
+    router: Router,
+    recorder: Option<RecorderHandle>,
+    queue: BinaryHeap<Reverse<InFlight>>,
+    seq: u64,
+    wake: Option<(Instant, SpawnHandle)>,
+    groups: BTreeMap<NodeId, usize>,
+    links: BTreeMap<(NodeId, NodeId), Latency>,
+}
+
+impl Network {
+    /// A network delivering through `router`, deciding with an RNG seeded by `seed`.
+    pub fn new(config: NetworkConfig, seed: u64, router: Router) -> Network {
+        Network {
+            config,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            router,
+            recorder: None,
+            queue: BinaryHeap::new(),
+            seq: 0,
+            wake: None,
+            groups: BTreeMap::new(),
+            links: BTreeMap::new(),
+        }
+    }
+
+    /// Reports losses and duplicates to `recorder`.
+    pub fn with_recorder(mut self, recorder: RecorderHandle) -> Network {
+        self.recorder = Some(recorder);
+        self
+    }
+
+    fn group(&self, node: NodeId) -> usize {
+        self.groups.get(&node).copied().unwrap_or(0)
+    }
+
+    fn schedule(&mut self, from: NodeId, to: NodeId, payload: Vec<u8>, now: Instant) {
+        let latency = self
+            .links
+            .get(&(from, to))
+            .unwrap_or(&self.config.latency)
+            .sample(&mut self.rng);
+        self.seq += 1;
+        self.queue.push(Reverse(InFlight {
+            at: now + latency,
+            seq: self.seq,
+            from,
+            to,
+            payload,
+        }));
+    }
+
+    fn arm(&mut self, ctx: &mut Context<Self>, now: Instant) {
+        let Some(Reverse(next)) = self.queue.peek() else {
+            return;
+        };
+        let at = next.at;
+        if self.wake.as_ref().is_some_and(|(due, _)| *due <= at) {
+            return;
+        }
+        if let Some((_, handle)) = self.wake.take() {
+            ctx.cancel_future(handle);
+        }
+        let handle = ctx.run_later(at.saturating_duration_since(now), |network, ctx| {
+            network.wake = None;
+            network.deliver_due(ctx);
+        });
+        self.wake = Some((at, handle));
+    }
+
+    fn deliver_due(&mut self, ctx: &mut Context<Self>) {
+        let now = Instant::now();
+        while self
+            .queue
+            .peek()
+            .is_some_and(|Reverse(next)| next.at <= now)
+        {
+            if let Some(Reverse(due)) = self.queue.pop() {
+                // A partition that started while the datagram flew cuts it too.
+                if self.group(due.from) != self.group(due.to) {
+                    if let Some(recorder) = &self.recorder {
+                        recorder.lock().dropped(now, due.from, due.to, true);
+                    }
+                    continue;
+                }
+                self.router.deliver(due.to, due.payload);
+            }
+        }
+        self.arm(ctx, now);
+    }
+}
+
+impl Actor for Network {
+    type Context = Context<Self>;
+}
+
+impl Handler<Outgoing> for Network {
+    type Result = ();
+
+    fn handle(&mut self, out: Outgoing, ctx: &mut Context<Self>) {
+        let now = Instant::now();
+        let (from, to) = (out.from, out.to);
+        if self.group(from) != self.group(to) {
+            if let Some(recorder) = &self.recorder {
+                recorder.lock().dropped(now, from, to, true);
+            }
+            return;
+        }
+        if self.config.loss > 0.0 && self.rng.random_bool(self.config.loss.min(1.0)) {
+            if let Some(recorder) = &self.recorder {
+                recorder.lock().dropped(now, from, to, false);
+            }
+            return;
+        }
+        if self.config.duplicate > 0.0 && self.rng.random_bool(self.config.duplicate.min(1.0)) {
+            if let Some(recorder) = &self.recorder {
+                recorder.lock().duplicated(now, from, to);
+            }
+            self.schedule(from, to, out.payload.clone(), now);
+        }
+        self.schedule(from, to, out.payload, now);
+        self.arm(ctx, now);
+    }
+}
+
+impl Handler<Partition> for Network {
+    type Result = ();
+
+    fn handle(&mut self, partition: Partition, _: &mut Context<Self>) {
+        self.groups.clear();
+        for (i, group) in partition.0.into_iter().enumerate() {
+            for node in group {
+                self.groups.insert(node, i + 1);
+            }
+        }
+    }
+}
+
+impl Handler<Heal> for Network {
+    type Result = ();
+
+    fn handle(&mut self, _: Heal, _: &mut Context<Self>) {
+        self.groups.clear();
+    }
+}
+
+impl Handler<SetLink> for Network {
+    type Result = ();
+
+    fn handle(&mut self, link: SetLink, _: &mut Context<Self>) {
+        self.links.insert((link.from, link.to), link.latency);
+    }
+}
+
+/// A node's transport into the simulated [`Network`].
+#[derive(Clone, Debug)]
+pub struct NetworkLink {
+    network: Addr<Network>,
+}
+
+impl NetworkLink {
+    /// A link into `network`.
+    pub fn new(network: Addr<Network>) -> NetworkLink {
+        NetworkLink { network }
+    }
+}
+
+impl Transport for NetworkLink {
+    fn send(&mut self, from: NodeId, transmit: Transmit) {
+        self.network.do_send(Outgoing {
+            from,
+            to: transmit.to,
+            payload: transmit.payload,
+        });
+    }
+}

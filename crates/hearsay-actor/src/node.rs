@@ -1,0 +1,300 @@
+//! [`GossipNode`]: one gossip node as an actix actor, owning one protocol value.
+//!
+//! A timer drives the protocol's rounds, [`Datagram`]s from peers drive its input, and after every
+//! input the actor drains the protocol's outputs: datagrams to its [`Transport`], changes to its
+//! subscribers, and the next wake-up to its timer.
+
+use crate::messages::{
+    Crash, Datagram, Delete, Get, GetMetrics, GetView, KeyChanged, NodeMetrics, Restart, Set,
+    Subscribe, ViewEntry,
+};
+use crate::{Error, RecorderHandle, Transport};
+use actix::{Actor, AsyncContext, Context, Handler, Recipient, SpawnHandle};
+use hearsay_proto::{Event, Node, NodeId, Version};
+use std::time::Duration;
+use tokio::time::Instant;
+
+struct Subscription {
+    prefix: String,
+    recipient: Recipient<KeyChanged>,
+}
+
+/// A gossip node as an actor.
+///
+/// ```
+/// use actix::Actor;
+/// use hearsay_actor::{GossipNode, Router, Set, Get};
+/// use hearsay_proto::{Config, Generation, Node, NodeId, Value};
+///
+/// actix_rt::System::new().block_on(async {
+///     let router = Router::new();
+///     let node = Node::new(NodeId(1), Generation(1), Config::default(), 7)?;
+///     let addr = GossipNode::new(node, router.clone()).start();
+///     router.register(NodeId(1), addr.clone().recipient());
+///     addr.send(Set { key: "k".into(), value: Value::from("v") }).await??;
+///     let got = addr.send(Get { origin: None, key: "k".into() }).await??;
+///     assert_eq!(got, Some(Value::from("v")));
+///     Ok::<(), hearsay_actor::Error>(())
+/// })?;
+/// # Ok::<(), hearsay_actor::Error>(())
+/// ```
+pub struct GossipNode {
+    node: Node,
+    transport: Box<dyn Transport>,
+    subscribers: Vec<Subscription>,
+    recorder: Option<RecorderHandle>,
+    first_round_after: Duration,
+    timer: Option<(std::time::Instant, SpawnHandle)>,
+    down: bool,
+}
+
+impl GossipNode {
+    /// Wraps a protocol node; its datagrams go to `transport`.
+    pub fn new(node: Node, transport: impl Transport) -> GossipNode {
+        GossipNode {
+            node,
+            transport: Box::new(transport),
+            subscribers: Vec::new(),
+            recorder: None,
+            first_round_after: Duration::ZERO,
+            timer: None,
+            down: false,
+        }
+    }
+
+    /// Reports traffic and changes to `recorder` (the simulation harness does this).
+    pub fn with_recorder(mut self, recorder: RecorderHandle) -> GossipNode {
+        self.recorder = Some(recorder);
+        self
+    }
+
+    /// Delays the first round (so that nodes of a cluster do not all tick at the same instant).
+    pub fn with_first_round_after(mut self, delay: Duration) -> GossipNode {
+        self.first_round_after = delay;
+        self
+    }
+
+    /// The node's id.
+    pub fn id(&self) -> NodeId {
+        self.node.id()
+    }
+
+    fn now() -> Instant {
+        Instant::now()
+    }
+
+    fn on_timer(&mut self, ctx: &mut Context<Self>) {
+        self.timer = None;
+        if self.down {
+            return;
+        }
+        let now = Self::now();
+        self.node.handle_timeout(now.into_std());
+        self.drain(ctx, now);
+    }
+
+    /// Sends every datagram, tells every subscriber, and re-arms the timer.
+    fn drain(&mut self, ctx: &mut Context<Self>, now: Instant) {
+        let id = self.node.id();
+        while let Some(transmit) = self.node.poll_transmit() {
+            if let Some(recorder) = &self.recorder {
+                recorder
+                    .lock()
+                    .sent(now, id, transmit.to, transmit.kind, transmit.payload.len());
+            }
+            self.transport.send(id, transmit);
+        }
+        while let Some(event) = self.node.poll_event() {
+            match event {
+                Event::Changed { change, via } => {
+                    if let Some(recorder) = &self.recorder {
+                        recorder.lock().changed(now, id, &change, via);
+                    }
+                    self.subscribers.retain(|s| s.recipient.connected());
+                    for subscriber in &self.subscribers {
+                        if change.key.starts_with(&subscriber.prefix) {
+                            subscriber.recipient.do_send(KeyChanged {
+                                node: id,
+                                origin: change.origin,
+                                key: change.key.clone(),
+                                version: change.entry.version,
+                                value: change.entry.value.clone(),
+                                via,
+                            });
+                        }
+                    }
+                }
+                Event::OriginReset { origin, generation } => {
+                    if let Some(recorder) = &self.recorder {
+                        recorder.lock().reset(now, id, origin, generation);
+                    }
+                }
+            }
+        }
+        self.arm(ctx, now);
+    }
+
+    fn arm(&mut self, ctx: &mut Context<Self>, now: Instant) {
+        let Some(due) = self.node.poll_timeout() else {
+            return;
+        };
+        if self.timer.as_ref().is_some_and(|(at, _)| *at == due) {
+            return;
+        }
+        if let Some((_, handle)) = self.timer.take() {
+            ctx.cancel_future(handle);
+        }
+        let after = due.saturating_duration_since(now.into_std());
+        let handle = ctx.run_later(after, |node, ctx| node.on_timer(ctx));
+        self.timer = Some((due, handle));
+    }
+
+    fn write(
+        &mut self,
+        ctx: &mut Context<Self>,
+        write: impl FnOnce(&mut Node) -> Result<Version, hearsay_proto::Error>,
+    ) -> Result<Version, Error> {
+        if self.down {
+            return Err(Error::Down(self.node.id()));
+        }
+        let version = write(&mut self.node)?;
+        self.drain(ctx, Self::now());
+        Ok(version)
+    }
+}
+
+impl Actor for GossipNode {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let handle = ctx.run_later(self.first_round_after, |node, ctx| node.on_timer(ctx));
+        let due = (Self::now() + self.first_round_after).into_std();
+        self.timer = Some((due, handle));
+    }
+}
+
+impl Handler<Datagram> for GossipNode {
+    type Result = ();
+
+    fn handle(&mut self, datagram: Datagram, ctx: &mut Context<Self>) {
+        if self.down {
+            return;
+        }
+        let now = Self::now();
+        // A rejected datagram (another cluster, garbage) changes nothing; the node counts it.
+        let _ = self.node.handle_datagram(now.into_std(), &datagram.payload);
+        self.drain(ctx, now);
+    }
+}
+
+impl Handler<Set> for GossipNode {
+    type Result = Result<Version, Error>;
+
+    fn handle(&mut self, set: Set, ctx: &mut Context<Self>) -> Self::Result {
+        self.write(ctx, |node| node.set(&set.key, set.value))
+    }
+}
+
+impl Handler<Delete> for GossipNode {
+    type Result = Result<Version, Error>;
+
+    fn handle(&mut self, delete: Delete, ctx: &mut Context<Self>) -> Self::Result {
+        self.write(ctx, |node| node.delete(&delete.key))
+    }
+}
+
+impl Handler<Get> for GossipNode {
+    type Result = Result<Option<hearsay_proto::Value>, Error>;
+
+    fn handle(&mut self, get: Get, _: &mut Context<Self>) -> Self::Result {
+        if self.down {
+            return Err(Error::Down(self.node.id()));
+        }
+        let origin = get.origin.unwrap_or(self.node.id());
+        Ok(self.node.get_from(origin, &get.key).cloned())
+    }
+}
+
+impl Handler<GetView> for GossipNode {
+    type Result = Result<Vec<ViewEntry>, Error>;
+
+    fn handle(&mut self, _: GetView, _: &mut Context<Self>) -> Self::Result {
+        if self.down {
+            return Err(Error::Down(self.node.id()));
+        }
+        let mut view = Vec::new();
+        for (origin, state) in self.node.store().origins() {
+            for (key, entry) in state.entries() {
+                view.push(ViewEntry {
+                    origin,
+                    generation: state.generation(),
+                    key: key.to_owned(),
+                    version: entry.version,
+                    value: entry.value.clone(),
+                });
+            }
+        }
+        Ok(view)
+    }
+}
+
+impl Handler<Subscribe> for GossipNode {
+    type Result = ();
+
+    fn handle(&mut self, subscribe: Subscribe, _: &mut Context<Self>) {
+        self.subscribers.push(Subscription {
+            prefix: subscribe.prefix,
+            recipient: subscribe.recipient,
+        });
+    }
+}
+
+impl Handler<GetMetrics> for GossipNode {
+    type Result = actix::MessageResult<GetMetrics>;
+
+    fn handle(&mut self, _: GetMetrics, _: &mut Context<Self>) -> Self::Result {
+        actix::MessageResult(NodeMetrics {
+            id: self.node.id(),
+            generation: self.node.generation(),
+            round: self.node.round(),
+            stats: self.node.stats().clone(),
+            hot_rumors: self.node.rumors().len(),
+            entries: self.node.store().len(),
+            down: self.down,
+        })
+    }
+}
+
+impl Handler<Crash> for GossipNode {
+    type Result = ();
+
+    fn handle(&mut self, _: Crash, ctx: &mut Context<Self>) {
+        self.down = true;
+        if let Some((_, handle)) = self.timer.take() {
+            ctx.cancel_future(handle);
+        }
+        if let Some(recorder) = &self.recorder {
+            recorder.lock().crashed(Self::now(), self.node.id());
+        }
+    }
+}
+
+impl Handler<Restart> for GossipNode {
+    type Result = Result<(), Error>;
+
+    fn handle(&mut self, restart: Restart, ctx: &mut Context<Self>) -> Self::Result {
+        let now = Self::now();
+        self.node.restart(restart.generation, restart.keep_state)?;
+        self.down = false;
+        if let Some(recorder) = &self.recorder {
+            recorder
+                .lock()
+                .restarted(now, self.node.id(), restart.generation, restart.keep_state);
+        }
+        // Writes the restart made (own entries under the new generation) go out; the first round
+        // of the new incarnation runs at once.
+        self.node.handle_timeout(now.into_std());
+        self.drain(ctx, now);
+        Ok(())
+    }
+}

@@ -1,0 +1,299 @@
+//! What a simulation observed: traffic by kind, when each node learned each update, stale
+//! entries over time, convergence, and a replayable trace.
+//!
+//! Node actors and the simulated network report into one shared [`Recorder`]; its view of every
+//! node's state is kept from the nodes' own change events (and checked against the nodes' real
+//! state by the tests).
+
+use hearsay_proto::{Change, Generation, MessageKind, NodeId, Traffic, Version, Via};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// A shared handle on a [`Recorder`].
+#[derive(Clone, Debug)]
+pub struct RecorderHandle(Arc<Mutex<Recorder>>);
+
+impl RecorderHandle {
+    /// A recorder whose clock starts at `start`; `trace` keeps a line per event.
+    pub fn new(start: Instant, interval: Duration, trace: bool) -> RecorderHandle {
+        RecorderHandle(Arc::new(Mutex::new(Recorder::new(start, interval, trace))))
+    }
+
+    /// Locks the recorder (never poisoned in practice: nothing panics while holding it).
+    pub fn lock(&self) -> MutexGuard<'_, Recorder> {
+        match self.0.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+}
+
+/// When each node learned one update.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpdateRecord {
+    /// The key written.
+    pub key: String,
+    /// When it was written (since the simulation's start).
+    pub written_at: Duration,
+    /// When each node first held it (the writer at `written_at`).
+    pub learned: BTreeMap<NodeId, Duration>,
+}
+
+impl UpdateRecord {
+    /// The round (gossip intervals after the write, rounded up) in which `node` learned it.
+    pub fn round_of(&self, node: NodeId, interval: Duration) -> Option<u64> {
+        let at = *self.learned.get(&node)?;
+        let after = at.saturating_sub(self.written_at).as_nanos();
+        Some(after.div_ceil(interval.as_nanos().max(1)) as u64)
+    }
+}
+
+type Held = BTreeMap<(NodeId, String), (Generation, Version)>;
+
+/// Observations of one simulation run.
+#[derive(Debug)]
+pub struct Recorder {
+    start: Instant,
+    interval: Duration,
+    trace: Option<String>,
+    sent: [Traffic; 4],
+    lost: u64,
+    duplicated: u64,
+    partitioned: u64,
+    latest: Held,
+    held: BTreeMap<NodeId, Held>,
+    down: BTreeSet<NodeId>,
+    updates: BTreeMap<(NodeId, Generation, Version), UpdateRecord>,
+    stale: Vec<(Duration, usize)>,
+}
+
+impl Recorder {
+    fn new(start: Instant, interval: Duration, trace: bool) -> Recorder {
+        Recorder {
+            start,
+            interval,
+            trace: trace.then(String::new),
+            sent: [Traffic::default(); 4],
+            lost: 0,
+            duplicated: 0,
+            partitioned: 0,
+            latest: Held::new(),
+            held: BTreeMap::new(),
+            down: BTreeSet::new(),
+            updates: BTreeMap::new(),
+            stale: Vec::new(),
+        }
+    }
+
+    /// Time since the start.
+    pub fn elapsed(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.start)
+    }
+
+    /// The gossip interval rounds are counted in.
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    fn line(&mut self, now: Instant, text: std::fmt::Arguments<'_>) {
+        let at = self.elapsed(now).as_micros();
+        if let Some(trace) = &mut self.trace {
+            let _ = writeln!(trace, "{at} {text}");
+        }
+    }
+
+    /// Registers a node (so that an empty node counts in convergence).
+    pub fn add_node(&mut self, node: NodeId) {
+        self.held.entry(node).or_default();
+    }
+
+    /// A datagram left `from` for `to`.
+    pub fn sent(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        to: NodeId,
+        kind: MessageKind,
+        bytes: usize,
+    ) {
+        let traffic = &mut self.sent[kind as usize];
+        traffic.messages += 1;
+        traffic.bytes += bytes as u64;
+        self.line(
+            now,
+            format_args!("send {from} {to} {} {bytes}", kind.name()),
+        );
+    }
+
+    /// The simulated network dropped a datagram (loss, or a partition when `partitioned`).
+    pub fn dropped(&mut self, now: Instant, from: NodeId, to: NodeId, partitioned: bool) {
+        if partitioned {
+            self.partitioned += 1;
+        } else {
+            self.lost += 1;
+        }
+        self.line(now, format_args!("drop {from} {to}"));
+    }
+
+    /// The simulated network delivered a datagram twice.
+    pub fn duplicated(&mut self, now: Instant, from: NodeId, to: NodeId) {
+        self.duplicated += 1;
+        self.line(now, format_args!("dup {from} {to}"));
+    }
+
+    /// `node` applied a change.
+    pub fn changed(&mut self, now: Instant, node: NodeId, change: &Change, via: Via) {
+        let at = self.elapsed(now);
+        let slot = (change.origin, change.key.clone());
+        let stamp = (change.generation, change.entry.version);
+        self.held
+            .entry(node)
+            .or_default()
+            .insert(slot.clone(), stamp);
+        let id = (change.origin, change.generation, change.entry.version);
+        if via == Via::Local {
+            self.latest.insert(slot, stamp);
+            self.updates.insert(
+                id,
+                UpdateRecord {
+                    key: change.key.clone(),
+                    written_at: at,
+                    learned: BTreeMap::from([(node, at)]),
+                },
+            );
+        } else if let Some(update) = self.updates.get_mut(&id) {
+            update.learned.entry(node).or_insert(at);
+        }
+        self.line(
+            now,
+            format_args!(
+                "learn {node} {} {} {}",
+                change.origin, change.key, change.entry.version.0
+            ),
+        );
+    }
+
+    /// `node` dropped everything it held of `origin`'s generations below `generation`.
+    pub fn reset(&mut self, now: Instant, node: NodeId, origin: NodeId, generation: Generation) {
+        if let Some(held) = self.held.get_mut(&node) {
+            held.retain(|(o, _), (g, _)| *o != origin || *g >= generation);
+        }
+        self.line(now, format_args!("reset {node} {origin} {}", generation.0));
+    }
+
+    /// `node` crashed.
+    pub fn crashed(&mut self, now: Instant, node: NodeId) {
+        self.down.insert(node);
+        self.line(now, format_args!("crash {node}"));
+    }
+
+    /// `node` restarted as `generation`, with or without its state.
+    pub fn restarted(&mut self, now: Instant, node: NodeId, generation: Generation, kept: bool) {
+        self.down.remove(&node);
+        let held = self.held.entry(node).or_default();
+        if kept {
+            held.retain(|(o, _), (g, _)| *o != node || *g >= generation);
+        } else {
+            held.clear();
+        }
+        self.latest
+            .retain(|(o, _), (g, _)| *o != node || *g >= generation);
+        self.line(now, format_args!("restart {node} {} {kept}", generation.0));
+    }
+
+    /// Whether every live node holds the same entries.
+    pub fn converged(&self) -> bool {
+        let mut live = self
+            .held
+            .iter()
+            .filter(|(node, _)| !self.down.contains(node))
+            .map(|(_, held)| held);
+        match live.next() {
+            Some(first) => live.all(|held| held == first),
+            None => true,
+        }
+    }
+
+    /// Whether every live node holds the newest write of every key.
+    pub fn all_hold_latest(&self) -> bool {
+        self.stale_now() == 0
+    }
+
+    /// Stale mappings now: over live nodes, the keys whose newest write the node does not hold.
+    pub fn stale_now(&self) -> usize {
+        self.held
+            .iter()
+            .filter(|(node, _)| !self.down.contains(node))
+            .map(|(_, held)| {
+                self.latest
+                    .iter()
+                    .filter(|(slot, stamp)| held.get(*slot) != Some(*stamp))
+                    .count()
+            })
+            .sum()
+    }
+
+    /// Samples the stale count into the time series.
+    pub fn sample_stale(&mut self, now: Instant) {
+        let at = self.elapsed(now);
+        let stale = self.stale_now();
+        self.stale.push((at, stale));
+    }
+
+    /// The sampled stale counts.
+    pub fn stale_series(&self) -> &[(Duration, usize)] {
+        &self.stale
+    }
+
+    /// How many live nodes hold the write `(origin, key)` at `version` or newer.
+    pub fn holding(&self, origin: NodeId, key: &str, version: Version) -> usize {
+        let slot = (origin, key.to_owned());
+        self.held
+            .iter()
+            .filter(|(node, held)| {
+                !self.down.contains(node) && held.get(&slot).is_some_and(|(_, v)| *v >= version)
+            })
+            .count()
+    }
+
+    /// Every update written, by `(origin, generation, version)`.
+    pub fn updates(&self) -> &BTreeMap<(NodeId, Generation, Version), UpdateRecord> {
+        &self.updates
+    }
+
+    /// The entries the recorder believes `node` holds.
+    pub fn held(&self, node: NodeId) -> Option<&BTreeMap<(NodeId, String), (Generation, Version)>> {
+        self.held.get(&node)
+    }
+
+    /// Sent traffic by kind ([`MessageKind`] order).
+    pub fn sent_by_kind(&self) -> &[Traffic; 4] {
+        &self.sent
+    }
+
+    /// All sent traffic.
+    pub fn sent_total(&self) -> Traffic {
+        self.sent.iter().fold(Traffic::default(), |acc, t| Traffic {
+            messages: acc.messages + t.messages,
+            bytes: acc.bytes + t.bytes,
+        })
+    }
+
+    /// Datagrams lost, duplicated, and dropped by partitions.
+    pub fn network_faults(&self) -> (u64, u64, u64) {
+        (self.lost, self.duplicated, self.partitioned)
+    }
+
+    /// Live nodes.
+    pub fn live(&self) -> usize {
+        self.held.len() - self.down.len()
+    }
+
+    /// The trace, if kept.
+    pub fn trace(&self) -> Option<&str> {
+        self.trace.as_deref()
+    }
+}

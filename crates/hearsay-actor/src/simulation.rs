@@ -1,0 +1,260 @@
+//! The deterministic harness: a cluster of node actors on one actix `System` over a
+//! current-thread tokio runtime with paused (virtual) time, every RNG seeded from one seed.
+//!
+//! Virtual time advances by itself whenever every actor is idle, so thousands of virtual seconds
+//! take a few real ones, and the same seed gives the same run, byte for byte (compare
+//! [`Recorder::trace`]s).
+//!
+//! ```
+//! use hearsay_actor::{simulate, Simulation, SimulationConfig};
+//! use hearsay_proto::Value;
+//! use std::time::Duration;
+//!
+//! let rounds = simulate(|| async {
+//!     let sim = Simulation::start(SimulationConfig { nodes: 50, ..SimulationConfig::default() })?;
+//!     sim.set(0, "k", Value::from("v")).await?;
+//!     let took = sim.run_until(Duration::from_secs(60), |r| r.all_hold_latest()).await;
+//!     Ok::<_, hearsay_actor::Error>(took)
+//! })??;
+//! assert!(rounds.is_some());
+//! # Ok::<(), hearsay_actor::Error>(())
+//! ```
+
+use crate::messages::{Crash, Delete, GetView, Restart, Set, ViewEntry};
+use crate::network::{Heal, Network, NetworkConfig, NetworkLink, Partition};
+use crate::{Error, GossipNode, Recorder, RecorderHandle, Router};
+use actix::{Actor, Addr};
+use hearsay_proto::{Config, Generation, Node, NodeId, Peers, Value, Version};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::future::Future;
+use std::sync::{Arc, MutexGuard};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Runs `body` on a fresh actix `System` over a current-thread runtime with paused time.
+pub fn simulate<F, Fut, T>(body: F) -> Result<T, Error>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = T>,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .map_err(|e| Error::Runtime(e.to_string()))?;
+    let system = actix::System::with_tokio_rt(move || runtime);
+    Ok(system.block_on(body()))
+}
+
+/// How a simulated cluster is built. Every field has a default.
+#[derive(Clone, Debug)]
+pub struct SimulationConfig {
+    /// Number of nodes, with ids `0..nodes`. Default: 100.
+    pub nodes: usize,
+    /// The one seed every RNG derives from. Default: 1.
+    pub seed: u64,
+    /// Every node's protocol configuration. Default: [`Config::default`].
+    pub protocol: Config,
+    /// The simulated network; `None` delivers mailbox to mailbox at once (the in-process router).
+    /// Default: [`NetworkConfig::default`].
+    pub network: Option<NetworkConfig>,
+    /// Whether each node's first round starts at a random instant of the first interval (as
+    /// nodes that were not started together). Default: true.
+    pub jitter: bool,
+    /// Whether to keep a trace line per event. Default: false.
+    pub trace: bool,
+}
+
+impl Default for SimulationConfig {
+    fn default() -> SimulationConfig {
+        SimulationConfig {
+            nodes: 100,
+            seed: 1,
+            protocol: Config::default(),
+            network: Some(NetworkConfig::default()),
+            jitter: true,
+            trace: false,
+        }
+    }
+}
+
+/// A deterministic seed for component `index` of a run seeded with `seed` (SplitMix64).
+fn derive(seed: u64, index: u64) -> u64 {
+    let mut z = seed.wrapping_add(index.wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// A running simulated cluster. Create it inside [`simulate`].
+pub struct Simulation {
+    config: SimulationConfig,
+    nodes: Vec<Addr<GossipNode>>,
+    network: Option<Addr<Network>>,
+    recorder: RecorderHandle,
+    start: Instant,
+    generations: Vec<Generation>,
+}
+
+impl Simulation {
+    /// Starts the cluster: every node knows every other (static membership).
+    pub fn start(config: SimulationConfig) -> Result<Simulation, Error> {
+        config.protocol.validate()?;
+        let start = Instant::now();
+        let interval = config.protocol.gossip_interval;
+        let recorder = RecorderHandle::new(start, interval, config.trace);
+        let router = Router::new();
+        let network = config.network.clone().map(|network| {
+            Network::new(network, derive(config.seed, u64::MAX), router.clone())
+                .with_recorder(recorder.clone())
+                .start()
+        });
+        let members: Arc<[NodeId]> = (0..config.nodes as u64).map(NodeId).collect();
+        let mut phases = ChaCha8Rng::seed_from_u64(derive(config.seed, u64::MAX - 1));
+        let mut nodes = Vec::with_capacity(config.nodes);
+        for i in 0..config.nodes as u64 {
+            let id = NodeId(i);
+            let mut node = Node::new(
+                id,
+                Generation(1),
+                config.protocol.clone(),
+                derive(config.seed, i),
+            )?;
+            node.set_peers(Peers::Shared(members.clone()));
+            recorder.lock().add_node(id);
+            let phase = if config.jitter {
+                Duration::from_nanos(phases.random_range(0..interval.as_nanos().max(1) as u64))
+            } else {
+                Duration::ZERO
+            };
+            let actor = match &network {
+                Some(network) => GossipNode::new(node, NetworkLink::new(network.clone())),
+                None => GossipNode::new(node, router.clone()),
+            };
+            let addr = actor
+                .with_recorder(recorder.clone())
+                .with_first_round_after(phase)
+                .start();
+            router.register(id, addr.clone().recipient());
+            nodes.push(addr);
+        }
+        Ok(Simulation {
+            generations: vec![Generation(1); config.nodes],
+            config,
+            nodes,
+            network,
+            recorder,
+            start,
+        })
+    }
+
+    /// The configuration it was built from.
+    pub fn config(&self) -> &SimulationConfig {
+        &self.config
+    }
+
+    /// Node `index`'s actor.
+    pub fn node(&self, index: usize) -> Result<&Addr<GossipNode>, Error> {
+        self.nodes.get(index).ok_or(Error::NoSuchNode(index as u64))
+    }
+
+    /// Every node's actor, by id.
+    pub fn nodes(&self) -> &[Addr<GossipNode>] {
+        &self.nodes
+    }
+
+    /// The observations so far.
+    pub fn recorder(&self) -> MutexGuard<'_, Recorder> {
+        self.recorder.lock()
+    }
+
+    /// Virtual time since the start.
+    pub fn elapsed(&self) -> Duration {
+        Instant::now().saturating_duration_since(self.start)
+    }
+
+    /// Writes at node `index`.
+    pub async fn set(&self, index: usize, key: &str, value: Value) -> Result<Version, Error> {
+        let set = Set {
+            key: key.to_owned(),
+            value,
+        };
+        self.node(index)?.send(set).await?
+    }
+
+    /// Deletes at node `index`.
+    pub async fn delete(&self, index: usize, key: &str) -> Result<Version, Error> {
+        let delete = Delete {
+            key: key.to_owned(),
+        };
+        self.node(index)?.send(delete).await?
+    }
+
+    /// Everything node `index` holds.
+    pub async fn view(&self, index: usize) -> Result<Vec<ViewEntry>, Error> {
+        self.node(index)?.send(GetView).await?
+    }
+
+    /// Lets `duration` of virtual time pass.
+    pub async fn run_for(&self, duration: Duration) {
+        tokio::time::sleep(duration).await;
+    }
+
+    /// Lets virtual time pass until `done` holds (checked, and the stale count sampled, every
+    /// tenth of a gossip interval) or `deadline` has passed since now; returns the time taken.
+    pub async fn run_until(
+        &self,
+        deadline: Duration,
+        mut done: impl FnMut(&Recorder) -> bool,
+    ) -> Option<Duration> {
+        let step = (self.config.protocol.gossip_interval / 10).max(Duration::from_micros(1));
+        let begin = Instant::now();
+        loop {
+            {
+                let mut recorder = self.recorder.lock();
+                recorder.sample_stale(Instant::now());
+                if done(&recorder) {
+                    return Some(begin.elapsed());
+                }
+            }
+            if begin.elapsed() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(step).await;
+        }
+    }
+
+    /// Crashes node `index`: it stops and ignores everything until restarted.
+    pub async fn crash(&self, index: usize) -> Result<(), Error> {
+        Ok(self.node(index)?.send(Crash).await?)
+    }
+
+    /// Restarts node `index` as its next generation.
+    pub async fn restart(&mut self, index: usize, keep_state: bool) -> Result<(), Error> {
+        let generation = self
+            .generations
+            .get_mut(index)
+            .ok_or(Error::NoSuchNode(index as u64))?;
+        *generation = Generation(generation.0 + 1);
+        let restart = Restart {
+            generation: *generation,
+            keep_state,
+        };
+        self.node(index)?.send(restart).await?
+    }
+
+    /// Splits the network into groups (no effect without a simulated network).
+    pub fn partition(&self, groups: Vec<Vec<NodeId>>) {
+        if let Some(network) = &self.network {
+            network.do_send(Partition(groups));
+        }
+    }
+
+    /// Ends every partition.
+    pub fn heal(&self) {
+        if let Some(network) = &self.network {
+            network.do_send(Heal);
+        }
+    }
+}

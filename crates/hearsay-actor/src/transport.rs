@@ -1,0 +1,71 @@
+//! Where a node's outgoing datagrams go. A node never knows where its peers are: it hands every
+//! [`Transmit`] to its transport, which may be the in-process [`Router`], the simulated
+//! [`crate::Network`], or a remote link.
+
+use crate::Datagram;
+use actix::Recipient;
+use hearsay_proto::{NodeId, Transmit};
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+/// Carries a node's datagrams to their destination.
+pub trait Transport: 'static {
+    /// Sends one datagram from `from`. Must not block.
+    fn send(&mut self, from: NodeId, transmit: Transmit);
+}
+
+/// The in-process transport: mailbox to mailbox, no delay, no loss.
+///
+/// Clones share one routing table; register every node's [`Datagram`] recipient in it.
+#[derive(Clone, Default)]
+pub struct Router {
+    routes: Arc<RwLock<BTreeMap<NodeId, Recipient<Datagram>>>>,
+}
+
+impl Router {
+    /// An empty routing table.
+    pub fn new() -> Router {
+        Router::default()
+    }
+
+    /// Routes datagrams for `id` to `recipient`.
+    pub fn register(&self, id: NodeId, recipient: Recipient<Datagram>) {
+        if let Ok(mut routes) = self.routes.write() {
+            routes.insert(id, recipient);
+        }
+    }
+
+    /// Stops routing to `id`.
+    pub fn unregister(&self, id: NodeId) {
+        if let Ok(mut routes) = self.routes.write() {
+            routes.remove(&id);
+        }
+    }
+
+    /// Delivers `payload` to `to`, if routed; returns whether it was.
+    pub fn deliver(&self, to: NodeId, payload: Vec<u8>) -> bool {
+        let Ok(routes) = self.routes.read() else {
+            return false;
+        };
+        match routes.get(&to) {
+            Some(recipient) => {
+                recipient.do_send(Datagram { payload });
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Transport for Router {
+    fn send(&mut self, _from: NodeId, transmit: Transmit) {
+        self.deliver(transmit.to, transmit.payload);
+    }
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let routes = self.routes.read().map(|r| r.len()).unwrap_or(0);
+        f.debug_struct("Router").field("routes", &routes).finish()
+    }
+}

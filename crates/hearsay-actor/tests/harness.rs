@@ -1,0 +1,292 @@
+//! The deterministic harness: convergence under every strategy and direction, loss, partitions,
+//! crashes and restarts, subscriptions, and byte-identical replays.
+
+use actix::{Actor, Context, Handler};
+use hearsay_actor::{
+    KeyChanged, Latency, NetworkConfig, Simulation, SimulationConfig, Subscribe, simulate,
+};
+use hearsay_proto::{Config, Direction, Mode, NodeId, Strategy, Value, Via};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+fn config(nodes: usize, seed: u64, protocol: Config) -> SimulationConfig {
+    SimulationConfig {
+        nodes,
+        seed,
+        protocol,
+        ..SimulationConfig::default()
+    }
+}
+
+/// Checks the recorder's picture of every node against the node's real state.
+async fn assert_recorder_matches_nodes(sim: &Simulation) {
+    for i in 0..sim.nodes().len() {
+        let view = sim.view(i).await.expect("node answers");
+        let real: Vec<_> = view
+            .into_iter()
+            .map(|e| ((e.origin, e.key), (e.generation, e.version)))
+            .collect();
+        let recorded: Vec<_> = sim
+            .recorder()
+            .held(NodeId(i as u64))
+            .map(|held| held.iter().map(|(k, v)| (k.clone(), *v)).collect())
+            .unwrap_or_default();
+        assert_eq!(real, recorded, "recorder and node {i} disagree");
+    }
+}
+
+#[test]
+fn every_strategy_and_direction_converges_with_500_nodes() {
+    for strategy in Strategy::ALL {
+        for direction in Direction::ALL {
+            let protocol = Config {
+                strategy,
+                direction,
+                ..Config::default()
+            };
+            let took = simulate(|| async {
+                let sim = Simulation::start(config(500, 3, protocol)).expect("starts");
+                for i in [0, 100, 200, 300, 400] {
+                    sim.set(i, &format!("key-{i}"), Value::from("v"))
+                        .await
+                        .expect("fits");
+                }
+                let took = sim
+                    .run_until(10 * MINUTE, |r| r.all_hold_latest() && r.converged())
+                    .await;
+                assert_recorder_matches_nodes(&sim).await;
+                took
+            })
+            .expect("runtime");
+            println!("{strategy:?} {direction:?}: {took:?}");
+            assert!(
+                took.is_some(),
+                "{strategy:?} {direction:?} did not converge"
+            );
+        }
+    }
+}
+
+#[test]
+fn converges_under_20_percent_loss() {
+    let took = simulate(|| async {
+        let mut cfg = config(300, 5, Config::default());
+        cfg.network = Some(NetworkConfig {
+            latency: Latency::Uniform {
+                min: Duration::from_millis(1),
+                max: Duration::from_millis(30),
+            },
+            loss: 0.2,
+            duplicate: 0.05,
+        });
+        let sim = Simulation::start(cfg).expect("starts");
+        for i in 0..10 {
+            sim.set(i * 30, "k", Value::from(format!("{i}")))
+                .await
+                .expect("fits");
+        }
+        let took = sim
+            .run_until(10 * MINUTE, |r| r.all_hold_latest() && r.converged())
+            .await;
+        let (lost, duplicated, _) = sim.recorder().network_faults();
+        assert!(lost > 0 && duplicated > 0, "the network injected no faults");
+        assert_recorder_matches_nodes(&sim).await;
+        took
+    })
+    .expect("runtime");
+    assert!(took.is_some(), "no convergence under 20 % loss");
+}
+
+#[test]
+fn a_healed_partition_converges_and_loses_no_write() {
+    simulate(|| async {
+        let sim = Simulation::start(config(200, 7, Config::default())).expect("starts");
+        let left: Vec<NodeId> = (0..100).map(NodeId).collect();
+        let right: Vec<NodeId> = (100..200).map(NodeId).collect();
+        sim.partition(vec![left, right]);
+        sim.run_for(Duration::from_secs(5)).await;
+        for i in 0..20 {
+            sim.set(i, &format!("left-{i}"), Value::from("l"))
+                .await
+                .expect("fits");
+            sim.set(100 + i, &format!("right-{i}"), Value::from("r"))
+                .await
+                .expect("fits");
+        }
+        sim.run_for(Duration::from_secs(30)).await;
+        // While split, no write crossed.
+        let view = sim.view(0).await.expect("answers");
+        assert!(
+            view.iter().all(|e| e.origin.0 < 100),
+            "a write crossed the partition"
+        );
+        assert!(!sim.recorder().converged());
+        sim.heal();
+        let took = sim
+            .run_until(10 * MINUTE, |r| r.all_hold_latest() && r.converged())
+            .await;
+        assert!(took.is_some(), "no convergence after healing");
+        let view = sim.view(150).await.expect("answers");
+        for i in 0..20u64 {
+            for (origin, key) in [(i, format!("left-{i}")), (100 + i, format!("right-{i}"))] {
+                assert!(
+                    view.iter()
+                        .any(|e| e.origin == NodeId(origin) && e.key == key),
+                    "write {key} was lost"
+                );
+            }
+        }
+        let (_, _, partitioned) = sim.recorder().network_faults();
+        assert!(partitioned > 0);
+    })
+    .expect("runtime");
+}
+
+#[test]
+fn a_restarted_node_is_caught_up_and_its_new_writes_win() {
+    simulate(|| async {
+        let mut sim = Simulation::start(config(100, 11, Config::default())).expect("starts");
+        for i in 0..100 {
+            sim.set(i, "owner", Value::from(format!("n{i}")))
+                .await
+                .expect("fits");
+        }
+        assert!(
+            sim.run_until(5 * MINUTE, |r| r.all_hold_latest())
+                .await
+                .is_some()
+        );
+        sim.crash(42).await.expect("crashes");
+        sim.set(1, "owner", Value::from("n1 while 42 was down"))
+            .await
+            .expect("fits");
+        sim.run_for(Duration::from_secs(20)).await;
+        sim.restart(42, false).await.expect("restarts");
+        sim.set(42, "owner", Value::from("n42 reborn"))
+            .await
+            .expect("fits");
+        let took = sim
+            .run_until(5 * MINUTE, |r| r.all_hold_latest() && r.converged())
+            .await;
+        assert!(took.is_some(), "no convergence after the restart");
+        for node in [0, 42, 99] {
+            let view = sim.view(node).await.expect("answers");
+            let owner = |origin: u64| {
+                view.iter()
+                    .find(|e| e.origin == NodeId(origin) && e.key == "owner")
+                    .and_then(|e| e.value.clone())
+            };
+            assert_eq!(owner(42), Some(Value::from("n42 reborn")));
+            assert_eq!(owner(1), Some(Value::from("n1 while 42 was down")));
+            assert_eq!(
+                view.len(),
+                100,
+                "node {node} holds stale or missing entries"
+            );
+        }
+        assert_recorder_matches_nodes(&sim).await;
+    })
+    .expect("runtime");
+}
+
+struct Collector(Arc<Mutex<Vec<KeyChanged>>>);
+
+impl Actor for Collector {
+    type Context = Context<Self>;
+}
+
+impl Handler<KeyChanged> for Collector {
+    type Result = ();
+
+    fn handle(&mut self, change: KeyChanged, _: &mut Context<Self>) {
+        if let Ok(mut seen) = self.0.lock() {
+            seen.push(change);
+        }
+    }
+}
+
+#[test]
+fn subscriptions_fire_once_per_change_in_order() {
+    simulate(|| async {
+        let sim = Simulation::start(config(30, 13, Config::default())).expect("starts");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let collector = Collector(seen.clone()).start();
+        sim.node(5)
+            .expect("node")
+            .send(Subscribe {
+                prefix: "service/".into(),
+                recipient: collector.recipient(),
+            })
+            .await
+            .expect("subscribed");
+        for round in 0..5 {
+            sim.set(0, "service/api", Value::from(format!("v{round}")))
+                .await
+                .expect("fits");
+            sim.set(0, "other/key", Value::from("ignored"))
+                .await
+                .expect("fits");
+            sim.run_for(Duration::from_secs(30)).await;
+        }
+        let seen = seen.lock().expect("collector").clone();
+        let values: Vec<_> = seen.iter().filter_map(|c| c.value.clone()).collect();
+        let expected: Vec<_> = (0..5).map(|r| Value::from(format!("v{r}"))).collect();
+        assert_eq!(
+            values, expected,
+            "each change once, in order, only the prefix"
+        );
+        assert!(
+            seen.iter()
+                .all(|c| c.node == NodeId(5) && c.origin == NodeId(0))
+        );
+        assert!(seen.iter().all(|c| c.via != Via::Local));
+    })
+    .expect("runtime");
+}
+
+fn traced_run(seed: u64) -> String {
+    simulate(|| async {
+        let mut cfg = config(
+            40,
+            seed,
+            Config {
+                mode: Mode::default(),
+                ..Config::default()
+            },
+        );
+        cfg.trace = true;
+        cfg.network = Some(NetworkConfig {
+            latency: Latency::Uniform {
+                min: Duration::from_millis(1),
+                max: Duration::from_millis(50),
+            },
+            loss: 0.1,
+            duplicate: 0.05,
+        });
+        let sim = Simulation::start(cfg).expect("starts");
+        for i in 0..5 {
+            sim.set(i * 7, &format!("k{i}"), Value::from("v"))
+                .await
+                .expect("fits");
+        }
+        sim.run_for(Duration::from_secs(30)).await;
+        let trace = sim.recorder().trace().unwrap_or_default().to_owned();
+        trace
+    })
+    .expect("runtime")
+}
+
+#[test]
+fn the_same_seed_replays_byte_for_byte_and_another_seed_differs() {
+    let first = traced_run(21);
+    let second = traced_run(21);
+    let other = traced_run(22);
+    assert!(
+        first.lines().count() > 1000,
+        "the trace recorded too little"
+    );
+    assert_eq!(first, second, "same seed, different traces");
+    assert_ne!(first, other, "different seeds, same trace");
+}
