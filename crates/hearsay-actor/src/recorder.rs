@@ -51,7 +51,8 @@ impl UpdateRecord {
     }
 }
 
-type Held = BTreeMap<(NodeId, String), (Generation, Version)>;
+/// What one node holds: per `(origin, key)`, the generation and version.
+pub type Held = BTreeMap<(NodeId, String), (Generation, Version)>;
 
 /// Observations of one simulation run.
 #[derive(Debug)]
@@ -265,7 +266,7 @@ impl Recorder {
     }
 
     /// The entries the recorder believes `node` holds.
-    pub fn held(&self, node: NodeId) -> Option<&BTreeMap<(NodeId, String), (Generation, Version)>> {
+    pub fn held(&self, node: NodeId) -> Option<&Held> {
         self.held.get(&node)
     }
 
