@@ -272,8 +272,7 @@ fn traced_run(seed: u64) -> String {
                 .expect("fits");
         }
         sim.run_for(Duration::from_secs(30)).await;
-        let trace = sim.recorder().trace().unwrap_or_default().to_owned();
-        trace
+        sim.recorder().trace().unwrap_or_default().to_owned()
     })
     .expect("runtime")
 }
