@@ -19,12 +19,13 @@
 
 #![forbid(unsafe_code)]
 
+pub use hearsay_actor as actor;
 pub use hearsay_proto as proto;
 
 /// The types most programs need.
 pub mod prelude {
     pub use hearsay_proto::{
-        ClusterId, Config, Direction, Event, Generation, Lockstep, Mode, Node, NodeId, Strategy,
-        Termination, Value,
+        ClusterId, Config, Direction, Event, Generation, Lockstep, MessageKind, Mode, Node, NodeId,
+        Strategy, Termination, Value,
     };
 }

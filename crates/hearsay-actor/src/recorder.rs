@@ -65,6 +65,9 @@ pub struct Recorder {
     duplicated: u64,
     partitioned: u64,
     latest: Held,
+    /// Per key: how many live nodes hold its newest write (kept current on every event, so that
+    /// the stale count costs O(keys), not O(nodes × keys)).
+    holders: BTreeMap<(NodeId, String), usize>,
     held: BTreeMap<NodeId, Held>,
     down: BTreeSet<NodeId>,
     updates: BTreeMap<(NodeId, Generation, Version), UpdateRecord>,
@@ -82,6 +85,7 @@ impl Recorder {
             duplicated: 0,
             partitioned: 0,
             latest: Held::new(),
+            holders: BTreeMap::new(),
             held: BTreeMap::new(),
             down: BTreeSet::new(),
             updates: BTreeMap::new(),
@@ -150,13 +154,17 @@ impl Recorder {
         let at = self.elapsed(now);
         let slot = (change.origin, change.key.clone());
         let stamp = (change.generation, change.entry.version);
-        self.held
+        let live = !self.down.contains(&node);
+        let before = self
+            .held
             .entry(node)
             .or_default()
             .insert(slot.clone(), stamp);
         let id = (change.origin, change.generation, change.entry.version);
         if via == Via::Local {
-            self.latest.insert(slot, stamp);
+            // A new newest write: only its writer holds it.
+            self.latest.insert(slot.clone(), stamp);
+            self.holders.insert(slot, usize::from(live));
             self.updates.insert(
                 id,
                 UpdateRecord {
@@ -165,8 +173,21 @@ impl Recorder {
                     learned: BTreeMap::from([(node, at)]),
                 },
             );
-        } else if let Some(update) = self.updates.get_mut(&id) {
-            update.learned.entry(node).or_insert(at);
+        } else {
+            if live {
+                let newest = self.latest.get(&slot).copied();
+                if let Some(count) = self.holders.get_mut(&slot) {
+                    if before.is_some() && before == newest {
+                        *count = count.saturating_sub(1);
+                    }
+                    if Some(stamp) == newest {
+                        *count += 1;
+                    }
+                }
+            }
+            if let Some(update) = self.updates.get_mut(&id) {
+                update.learned.entry(node).or_insert(at);
+            }
         }
         self.line(
             now,
@@ -179,30 +200,69 @@ impl Recorder {
 
     /// `node` dropped everything it held of `origin`'s generations below `generation`.
     pub fn reset(&mut self, now: Instant, node: NodeId, origin: NodeId, generation: Generation) {
+        let live = !self.down.contains(&node);
         if let Some(held) = self.held.get_mut(&node) {
-            held.retain(|(o, _), (g, _)| *o != origin || *g >= generation);
+            held.retain(|slot, stamp| {
+                let keep = slot.0 != origin || stamp.0 >= generation;
+                if !keep && live && self.latest.get(slot) == Some(stamp) {
+                    if let Some(count) = self.holders.get_mut(slot) {
+                        *count = count.saturating_sub(1);
+                    }
+                }
+                keep
+            });
         }
         self.line(now, format_args!("reset {node} {origin} {}", generation.0));
     }
 
     /// `node` crashed.
     pub fn crashed(&mut self, now: Instant, node: NodeId) {
-        self.down.insert(node);
+        if self.down.insert(node) {
+            self.count_holders(node, false);
+        }
         self.line(now, format_args!("crash {node}"));
     }
 
     /// `node` restarted as `generation`, with or without its state.
     pub fn restarted(&mut self, now: Instant, node: NodeId, generation: Generation, kept: bool) {
-        self.down.remove(&node);
+        if !self.down.remove(&node) {
+            self.count_holders(node, false);
+        }
         let held = self.held.entry(node).or_default();
         if kept {
             held.retain(|(o, _), (g, _)| *o != node || *g >= generation);
         } else {
             held.clear();
         }
-        self.latest
-            .retain(|(o, _), (g, _)| *o != node || *g >= generation);
+        // The old incarnation's writes are superseded.
+        let holders = &mut self.holders;
+        self.latest.retain(|slot, (g, _)| {
+            let keep = slot.0 != node || *g >= generation;
+            if !keep {
+                holders.remove(slot);
+            }
+            keep
+        });
+        self.count_holders(node, true);
         self.line(now, format_args!("restart {node} {} {kept}", generation.0));
+    }
+
+    /// Adds (or removes) `node`'s newest writes to (from) the holder counts.
+    fn count_holders(&mut self, node: NodeId, add: bool) {
+        let Some(held) = self.held.get(&node) else {
+            return;
+        };
+        for (slot, stamp) in held {
+            if self.latest.get(slot) == Some(stamp) {
+                if let Some(count) = self.holders.get_mut(slot) {
+                    *count = if add {
+                        *count + 1
+                    } else {
+                        count.saturating_sub(1)
+                    };
+                }
+            }
+        }
     }
 
     /// Whether every live node holds the same entries.
@@ -225,6 +285,15 @@ impl Recorder {
 
     /// Stale mappings now: over live nodes, the keys whose newest write the node does not hold.
     pub fn stale_now(&self) -> usize {
+        let live = self.live();
+        self.holders
+            .values()
+            .map(|holding| live.saturating_sub(*holding))
+            .sum()
+    }
+
+    /// The stale count recomputed from scratch, O(nodes × keys): a check on [`Recorder::stale_now`].
+    pub fn stale_recount(&self) -> usize {
         self.held
             .iter()
             .filter(|(node, _)| !self.down.contains(node))

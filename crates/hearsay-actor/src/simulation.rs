@@ -28,7 +28,7 @@ use hearsay_proto::{Config, Generation, Node, NodeId, Peers, Value, Version};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::future::Future;
-use std::sync::{Arc, MutexGuard};
+use std::sync::MutexGuard;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -110,7 +110,7 @@ impl Simulation {
                 .with_recorder(recorder.clone())
                 .start()
         });
-        let members: Arc<[NodeId]> = (0..config.nodes as u64).map(NodeId).collect();
+        let members = Peers::shared((0..config.nodes as u64).map(NodeId).collect());
         let mut phases = ChaCha8Rng::seed_from_u64(derive(config.seed, u64::MAX - 1));
         let mut nodes = Vec::with_capacity(config.nodes);
         for i in 0..config.nodes as u64 {
@@ -121,7 +121,7 @@ impl Simulation {
                 config.protocol.clone(),
                 derive(config.seed, i),
             )?;
-            node.set_peers(Peers::Shared(members.clone()));
+            node.set_peers(members.clone());
             recorder.lock().add_node(id);
             let phase = if config.jitter {
                 Duration::from_nanos(phases.random_range(0..interval.as_nanos().max(1) as u64))

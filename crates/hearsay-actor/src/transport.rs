@@ -19,7 +19,47 @@ pub trait Transport: 'static {
 /// Clones share one routing table; register every node's [`Datagram`] recipient in it.
 #[derive(Clone, Default)]
 pub struct Router {
-    routes: Arc<RwLock<BTreeMap<NodeId, Recipient<Datagram>>>>,
+    routes: Arc<RwLock<Routes>>,
+}
+
+/// Small ids index a vector (in-process clusters number their nodes densely); others a map.
+#[derive(Default)]
+struct Routes {
+    dense: Vec<Option<Recipient<Datagram>>>,
+    sparse: BTreeMap<NodeId, Recipient<Datagram>>,
+}
+
+/// Ids below this are routed through the vector.
+const DENSE_IDS: u64 = 1 << 22;
+
+impl Routes {
+    fn get(&self, id: NodeId) -> Option<&Recipient<Datagram>> {
+        if id.0 < DENSE_IDS {
+            self.dense.get(id.0 as usize)?.as_ref()
+        } else {
+            self.sparse.get(&id)
+        }
+    }
+
+    fn set(&mut self, id: NodeId, recipient: Option<Recipient<Datagram>>) {
+        if id.0 < DENSE_IDS {
+            let at = id.0 as usize;
+            if self.dense.len() <= at {
+                self.dense.resize(at + 1, None);
+            }
+            if let Some(slot) = self.dense.get_mut(at) {
+                *slot = recipient;
+            }
+        } else if let Some(recipient) = recipient {
+            self.sparse.insert(id, recipient);
+        } else {
+            self.sparse.remove(&id);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.dense.iter().flatten().count() + self.sparse.len()
+    }
 }
 
 impl Router {
@@ -31,14 +71,14 @@ impl Router {
     /// Routes datagrams for `id` to `recipient`.
     pub fn register(&self, id: NodeId, recipient: Recipient<Datagram>) {
         if let Ok(mut routes) = self.routes.write() {
-            routes.insert(id, recipient);
+            routes.set(id, Some(recipient));
         }
     }
 
     /// Stops routing to `id`.
     pub fn unregister(&self, id: NodeId) {
         if let Ok(mut routes) = self.routes.write() {
-            routes.remove(&id);
+            routes.set(id, None);
         }
     }
 
@@ -47,7 +87,7 @@ impl Router {
         let Ok(routes) = self.routes.read() else {
             return false;
         };
-        match routes.get(&to) {
+        match routes.get(to) {
             Some(recipient) => {
                 recipient.do_send(Datagram { payload });
                 true

@@ -35,6 +35,8 @@ async fn assert_recorder_matches_nodes(sim: &Simulation) {
             .unwrap_or_default();
         assert_eq!(real, recorded, "recorder and node {i} disagree");
     }
+    let recorder = sim.recorder();
+    assert_eq!(recorder.stale_now(), recorder.stale_recount());
 }
 
 #[test]

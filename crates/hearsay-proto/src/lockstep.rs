@@ -10,7 +10,6 @@ use crate::{Config, Error, Generation, Node, NodeId, Peers, Transmit};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::Instant;
 
 /// What one round moved.
@@ -53,7 +52,7 @@ impl Lockstep {
     /// Builds `n` nodes from one configuration; node `i` is seeded from `seed` and `i`. `start` is
     /// the instant of round 0 (the driver reads no clock).
     pub fn new(n: usize, config: Config, seed: u64, start: Instant) -> Result<Lockstep, Error> {
-        let members: Arc<[NodeId]> = (0..n as u64).map(NodeId).collect();
+        let members = Peers::shared((0..n as u64).map(NodeId).collect());
         let nodes = (0..n as u64)
             .map(|i| {
                 let mut node = Node::new(
@@ -62,7 +61,7 @@ impl Lockstep {
                     config.clone(),
                     seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(i),
                 )?;
-                node.set_peers(Peers::Shared(members.clone()));
+                node.set_peers(members.clone());
                 Ok(node)
             })
             .collect::<Result<Vec<_>, Error>>()?;

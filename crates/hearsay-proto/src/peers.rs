@@ -12,7 +12,8 @@ use std::sync::Arc;
 pub enum Peers {
     /// Peers known to this node, sorted, without duplicates.
     Own(Vec<NodeId>),
-    /// A membership list shared with other nodes; may include the node itself.
+    /// A membership list shared with other nodes, sorted, without duplicates; may include the
+    /// node itself. Build it with [`Peers::shared`].
     Shared(Arc<[NodeId]>),
 }
 
@@ -23,6 +24,20 @@ impl Default for Peers {
 }
 
 impl Peers {
+    /// A shared membership list (sorted and deduplicated here, once for all its users).
+    ///
+    /// ```
+    /// use hearsay_proto::{NodeId, Peers};
+    /// let peers = Peers::shared(vec![NodeId(3), NodeId(1), NodeId(3)]);
+    /// assert_eq!(peers.len(), 2);
+    /// assert!(peers.contains(NodeId(1)));
+    /// ```
+    pub fn shared(mut list: Vec<NodeId>) -> Peers {
+        list.sort_unstable();
+        list.dedup();
+        Peers::Shared(list.into())
+    }
+
     fn list(&self) -> &[NodeId] {
         match self {
             Peers::Own(list) => list,
@@ -42,10 +57,7 @@ impl Peers {
 
     /// Whether `id` is listed.
     pub fn contains(&self, id: NodeId) -> bool {
-        match self {
-            Peers::Own(list) => list.binary_search(&id).is_ok(),
-            Peers::Shared(list) => list.contains(&id),
-        }
+        self.list().binary_search(&id).is_ok()
     }
 
     /// Adds a peer (a shared list becomes the node's own copy).
@@ -80,8 +92,8 @@ impl Peers {
     /// Picks up to `count` distinct peers other than `me`, uniformly at random.
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R, count: usize, me: NodeId) -> Vec<NodeId> {
         let list = self.list();
-        let others = list.len() - usize::from(self.contains(me));
-        if others <= count {
+        // Only a list barely longer than `count` needs the exact number of others.
+        if list.len() <= count + 1 && list.len() - usize::from(self.contains(me)) <= count {
             return list.iter().copied().filter(|&id| id != me).collect();
         }
         let mut picked = Vec::with_capacity(count);

@@ -180,8 +180,16 @@ impl Message {
         if used < bytes.len() {
             return Err(Error::TrailingBytes(bytes.len() - used));
         }
-        let Header(version, their_cluster, _, _) =
-            rmp_serde::from_slice(bytes).map_err(|e| Error::Malformed(e.to_string()))?;
+        // Decode the whole message; only when that fails is the header decoded alone, to tell an
+        // unknown version (whose body may not parse) from garbage.
+        let (version, their_cluster, message) = match rmp_serde::from_slice::<Message>(bytes) {
+            Ok(message) => (message.version, message.cluster, Ok(message)),
+            Err(error) => {
+                let Header(version, cluster, _, _) =
+                    rmp_serde::from_slice(bytes).map_err(|e| Error::Malformed(e.to_string()))?;
+                (version, cluster, Err(Error::Malformed(error.to_string())))
+            }
+        };
         if version != PROTOCOL_VERSION {
             return Err(Error::UnsupportedVersion {
                 got: version,
@@ -194,6 +202,6 @@ impl Message {
                 expected: cluster,
             });
         }
-        rmp_serde::from_slice(bytes).map_err(|e| Error::Malformed(e.to_string()))
+        message
     }
 }

@@ -1,0 +1,112 @@
+//! 100,000 node actors in one process: push-pull anti-entropy spreads one update to all.
+//!
+//! `cargo run --release --example scale [-- --nodes 100000 --runs 3 --seed 1]`
+//!
+//! Membership is static (handed out by the harness) and only data is gossiped (heartbeats off).
+//! Delivery is mailbox to mailbox (the in-process router), every datagram really encoded and
+//! decoded. Prints wall time, protocol messages per second, peak RSS and rounds to convergence,
+//! beside Karp et al.'s expectation for push-pull, log3(n) + ln ln(n).
+
+use hearsay::actor::{Simulation, SimulationConfig, simulate};
+use hearsay::prelude::*;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+fn flag(args: &[String], name: &str, default: u64) -> Result<u64, String> {
+    match args.iter().position(|a| a == name) {
+        None => Ok(default),
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|v| v.parse().ok())
+            .filter(|v| *v > 0)
+            .ok_or(format!("{name} takes a positive whole number")),
+    }
+}
+
+/// Peak resident set size of this process, in MiB (Linux; 0 elsewhere).
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let parsed = (|| {
+        Ok::<_, String>((
+            flag(&args, "--nodes", 100_000)?,
+            flag(&args, "--runs", 3)?,
+            flag(&args, "--seed", 1)?,
+        ))
+    })();
+    let (nodes, runs, seed) = match parsed {
+        Ok(values) => values,
+        Err(message) => {
+            eprintln!("scale: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let n = nodes as f64;
+    let expected = n.ln() / 3f64.ln() + n.ln().ln();
+    println!("{nodes} node actors, push-pull anti-entropy, one update, {runs} runs");
+    let mut all_rounds = Vec::new();
+    for run in 0..runs {
+        let started = Instant::now();
+        let outcome = simulate(|| async {
+            let config = SimulationConfig {
+                nodes: nodes as usize,
+                seed: seed + run,
+                protocol: Config {
+                    mode: Mode::AntiEntropy,
+                    heartbeats: false,
+                    ..Config::default()
+                },
+                network: None,
+                jitter: std::env::var("JITTER").is_ok(),
+                trace: false,
+            };
+            let sim = Simulation::start(config)?;
+            let built = started.elapsed();
+            sim.set(0, "update", Value::from("spread me")).await?;
+            let took = sim
+                .run_until(Duration::from_secs(120), |r| r.all_hold_latest())
+                .await;
+            let traffic = sim.recorder().sent_total();
+            Ok::<_, hearsay::actor::Error>((built, took, traffic))
+        });
+        let (built, took, traffic) = match outcome {
+            Ok(Ok(result)) => result,
+            Ok(Err(error)) | Err(error) => {
+                eprintln!("scale: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let wall = started.elapsed().as_secs_f64();
+        let Some(took) = took else {
+            println!("run {run}: not converged within 120 virtual seconds");
+            return ExitCode::FAILURE;
+        };
+        let rounds = took.as_secs_f64() / Config::default().gossip_interval.as_secs_f64();
+        all_rounds.push(rounds);
+        println!(
+            "run {run}: {rounds:.1} rounds ({:.1} s virtual), {wall:.2} s wall ({:.2} s to start the actors), \
+             {} messages ({:.0}/s), {} bytes, peak RSS {:.0} MiB",
+            took.as_secs_f64(),
+            built.as_secs_f64(),
+            traffic.messages,
+            traffic.messages as f64 / wall,
+            traffic.bytes,
+            peak_rss_mib()
+        );
+    }
+    let mean = all_rounds.iter().sum::<f64>() / all_rounds.len().max(1) as f64;
+    println!("mean rounds {mean:.2}; log3(n) + ln ln(n) = {expected:.2}");
+    ExitCode::SUCCESS
+}
