@@ -81,7 +81,8 @@ fn theory(direction: Direction, n: f64) -> (f64, &'static str) {
     }
 }
 
-fn plot(path: &str, n: usize, series: &[Vec<usize>]) -> Result<(), Box<dyn std::error::Error>> {
+/// Writes an SVG chart of nodes informed per round, one line per update.
+pub fn plot(path: &str, n: usize, series: &[Vec<usize>]) -> Result<(), Box<dyn std::error::Error>> {
     let rounds = series.iter().map(Vec::len).max().unwrap_or(1).max(2);
     let root = SVGBackend::new(path, (800, 480)).into_drawing_area();
     root.fill(&WHITE)?;
@@ -153,6 +154,7 @@ fn main() -> ExitCode {
                 latency: Latency::Fixed(Duration::from_millis(1)),
                 loss: options.loss,
                 duplicate: 0.0,
+                ..NetworkConfig::default()
             }),
             jitter: false,
             trace: false,

@@ -41,7 +41,8 @@ impl Latency {
     }
 }
 
-/// The simulated network's behaviour. Defaults: 1 ms fixed latency, no loss, no duplication.
+/// The simulated network's behaviour. Defaults: 1 ms fixed latency, no loss, no duplication, at
+/// most 4,000,000 datagrams in flight.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NetworkConfig {
     /// Latency of every link without its own.
@@ -50,6 +51,9 @@ pub struct NetworkConfig {
     pub loss: f64,
     /// Probability that a datagram is delivered twice (each copy with its own latency).
     pub duplicate: f64,
+    /// Datagrams in flight at most; beyond, new ones are dropped (and counted as lost), so that a
+    /// flood cannot grow the queue without bound.
+    pub max_in_flight: usize,
 }
 
 impl Default for NetworkConfig {
@@ -58,6 +62,7 @@ impl Default for NetworkConfig {
             latency: Latency::Fixed(Duration::from_millis(1)),
             loss: 0.0,
             duplicate: 0.0,
+            max_in_flight: 4_000_000,
         }
     }
 }
@@ -216,7 +221,8 @@ impl Handler<Outgoing> for Network {
             }
             return;
         }
-        if self.config.loss > 0.0 && self.rng.random_bool(self.config.loss.min(1.0)) {
+        let full = self.queue.len() >= self.config.max_in_flight;
+        if full || (self.config.loss > 0.0 && self.rng.random_bool(self.config.loss.min(1.0))) {
             if let Some(recorder) = &self.recorder {
                 recorder.lock().dropped(now, from, to, false);
             }

@@ -82,6 +82,7 @@ fn converges_under_20_percent_loss() {
             },
             loss: 0.2,
             duplicate: 0.05,
+            ..NetworkConfig::default()
         });
         let sim = Simulation::start(cfg).expect("starts");
         for i in 0..10 {
@@ -266,6 +267,7 @@ fn traced_run(seed: u64) -> String {
             },
             loss: 0.1,
             duplicate: 0.05,
+            ..NetworkConfig::default()
         });
         let sim = Simulation::start(cfg).expect("starts");
         for i in 0..5 {
