@@ -72,16 +72,20 @@ fn value(origin: u64, k: u64) -> Value {
 fn build_store(keys: u64) -> Store {
     let mut store = Store::default();
     for _ in 0..=u16::MAX {
-        store.write(NodeId(1), GENERATION, &key(1, 0), Some(value(1, 0)));
+        store
+            .write(NodeId(1), GENERATION, &key(1, 0), Some(value(1, 0)))
+            .expect("versions left");
     }
     for k in 0..keys {
         for origin in 1..=ORIGINS {
-            store.write(
-                NodeId(origin),
-                GENERATION,
-                &key(origin, k),
-                Some(value(origin, k)),
-            );
+            store
+                .write(
+                    NodeId(origin),
+                    GENERATION,
+                    &key(origin, k),
+                    Some(value(origin, k)),
+                )
+                .expect("versions left");
         }
     }
     let expected = usize::try_from(ORIGINS * keys).expect("entry count fits usize");

@@ -50,6 +50,9 @@ pub enum Error {
         /// The configured MTU.
         limit: usize,
     },
+    /// The origin has used every version (only reachable by 2^64 writes, or a forged history).
+    #[error("origin {0} has no versions left")]
+    VersionsExhausted(NodeId),
     /// The configuration is inconsistent.
     #[error("invalid configuration: {0}")]
     Config(String),

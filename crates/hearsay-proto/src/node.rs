@@ -6,8 +6,9 @@ use crate::reconcile::{self, DigestCursor};
 use crate::rumor::{IdPacker, RumorId, Rumors, Selected};
 use crate::size::{ARRAY_GROWTH, encoded_len};
 use crate::{
-    Body, Budget, Config, Delta, Digest, Direction, Error, Event, Generation, Message, MessageKind,
-    NodeId, OriginDelta, PROTOCOL_VERSION, Peers, RumorIds, Stats, Store, Value, Version, Via,
+    Body, Bounds, Budget, Config, Delta, Digest, Direction, Error, Event, Generation, ItemId,
+    Message, MessageKind, NodeId, OriginDelta, OriginItems, PROTOCOL_VERSION, Peers, RumorIds,
+    Stats, Store, Value, Version, Via,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -210,7 +211,7 @@ impl Node {
         let previous = self.store.get(self.id, key).cloned();
         let version = self
             .store
-            .write(self.id, self.generation, key, value.clone());
+            .write(self.id, self.generation, key, value.clone())?;
         if self.config.mode.rumors() {
             self.rumors
                 .heat(self.id, key, self.generation, prev, version);
@@ -250,7 +251,33 @@ impl Node {
                 digest: None,
             },
         };
-        let size = encoded_len(&widest) + 2 * ARRAY_GROWTH;
+        // A precise digest names the key as an item and may bound its range by two more keys, so
+        // a key must fit three times over (every key that passes this fits alongside any two
+        // others that passed it).
+        let bound = ItemId {
+            origin: NodeId(u64::MAX),
+            key: format!("{key}\0"),
+        };
+        let digest = Message {
+            body: Body::Syn {
+                digest: Some(Digest::Precise {
+                    range: Some(Bounds {
+                        from: Some(bound.clone()),
+                        to: Some(bound),
+                    }),
+                    origins: vec![OriginItems {
+                        origin: NodeId(u64::MAX),
+                        generation: Generation(u64::MAX),
+                        heartbeat: u64::MAX,
+                        items: vec![(key.to_owned(), Version(u64::MAX))],
+                    }],
+                }),
+                reply_digest: true,
+            },
+            ..widest.clone()
+        };
+        let size =
+            (encoded_len(&widest) + 2 * ARRAY_GROWTH).max(encoded_len(&digest) + 4 * ARRAY_GROWTH);
         if size > self.config.mtu {
             return Err(Error::EntryTooLarge {
                 size,
@@ -619,7 +646,9 @@ impl Node {
         let mut redundant = Vec::new();
         for group in groups {
             if group.origin == self.id {
-                // Our own entries come back: we hold them already (or they are a zombie's).
+                // Our own entries come back: we hold them already (or they are a zombie's), so
+                // they are no news, and feedback says so.
+                redundant.extend(group.deltas.iter().map(|d| (self.id, d.version)));
                 continue;
             }
             let report = self.store.merge(group);

@@ -3,8 +3,9 @@
 //! Merging is idempotent, commutative and monotone: an entry only ever moves to a higher version,
 //! and a newer generation of an origin replaces everything of its older generations.
 
-use crate::{Delta, Generation, NodeId, OriginDelta, Value, Version};
-use std::collections::BTreeMap;
+use crate::{Delta, Error, Generation, NodeId, OriginDelta, Value, Version};
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
 
 /// One entry as a node holds it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,7 +31,10 @@ pub struct OriginState {
     watermark: Version,
     max_version: Version,
     entries: BTreeMap<String, Entry>,
-    by_version: BTreeMap<Version, String>,
+    /// The entries by version. A version names one write of its origin, but a peer breaking
+    /// that contract could send two keys at one version: pairing the key keeps the index exact
+    /// (and merging idempotent) even then.
+    by_version: BTreeSet<(Version, String)>,
     /// Ranges `(from, to]` vouched complete by a peer but not yet joined to the watermark,
     /// because something below `from` is still missing; keyed by `from`.
     pending: BTreeMap<Version, Version>,
@@ -85,7 +89,11 @@ impl OriginState {
 
     /// The key whose entry is at `version`, if that entry is still held (not overwritten).
     pub fn key_at(&self, version: Version) -> Option<&str> {
-        self.by_version.get(&version).map(String::as_str)
+        self.by_version
+            .range(Self::from_version(version))
+            .next()
+            .filter(|(v, _)| *v == version)
+            .map(|(_, key)| key.as_str())
     }
 
     /// Entries by key order.
@@ -96,24 +104,28 @@ impl OriginState {
     /// Entries in `[from, ..)` by key order.
     pub fn entries_from<'a>(&'a self, from: &str) -> impl Iterator<Item = (&'a str, &'a Entry)> {
         self.entries
-            .range::<str, _>((std::ops::Bound::Included(from), std::ops::Bound::Unbounded))
+            .range::<str, _>((Bound::Included(from), Bound::Unbounded))
             .map(|(k, e)| (k.as_str(), e))
     }
 
     /// Entries with a version above `after`, in ascending version. Costs O(log n + taken).
     pub fn entries_after(&self, after: Version) -> impl Iterator<Item = (&str, &Entry)> {
-        self.by_version
-            .range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
+        let start = after.0.checked_add(1).map(Version);
+        start
+            .into_iter()
+            .flat_map(|start| self.by_version.range(Self::from_version(start)))
             .filter_map(|(_, key)| self.entries.get_key_value(key))
             .map(|(k, e)| (k.as_str(), e))
     }
 
+    /// Index positions from the first key at `version` on.
+    fn from_version(version: Version) -> (Bound<(Version, String)>, Bound<(Version, String)>) {
+        (Bound::Included((version, String::new())), Bound::Unbounded)
+    }
+
     /// How many entries have a version above `after`, counting no further than `cap`.
     pub fn count_after(&self, after: Version, cap: usize) -> usize {
-        self.by_version
-            .range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
-            .take(cap)
-            .count()
+        self.entries_after(after).take(cap).count()
     }
 
     /// Applies one entry. Returns `None` when the held version is already as new, otherwise
@@ -123,12 +135,12 @@ impl OriginState {
         match self.entries.get_mut(key) {
             Some(held) if held.version >= entry.version => None,
             Some(held) => {
-                self.by_version.remove(&held.version);
-                self.by_version.insert(entry.version, key.to_owned());
+                self.by_version.remove(&(held.version, key.to_owned()));
+                self.by_version.insert((entry.version, key.to_owned()));
                 Some(Some(std::mem::replace(held, entry)))
             }
             None => {
-                self.by_version.insert(entry.version, key.to_owned());
+                self.by_version.insert((entry.version, key.to_owned()));
                 self.entries.insert(key.to_owned(), entry);
                 Some(None)
             }
@@ -194,8 +206,9 @@ pub struct MergeReport {
 /// ```
 /// use hearsay_proto::{Generation, NodeId, Store, Value};
 /// let mut store = Store::default();
-/// let v = store.write(NodeId(1), Generation(1), "k", Some(Value::from("v")));
+/// let v = store.write(NodeId(1), Generation(1), "k", Some(Value::from("v")))?;
 /// assert_eq!(store.get(NodeId(1), "k").map(|e| e.version), Some(v));
+/// # Ok::<(), hearsay_proto::Error>(())
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct Store {
@@ -241,21 +254,30 @@ impl Store {
 
     /// Writes an entry as its origin: the entry gets the next Lamport version.
     ///
-    /// Used by a node for its own writes; `value: None` writes a tombstone.
+    /// Used by a node for its own writes; `value: None` writes a tombstone. The version is one
+    /// above everything the store has seen; should a peer have pushed the clock to the end of the
+    /// version space, it is one above the origin's own highest version instead, so that a hostile
+    /// version cannot stop local writes. Fails only when the origin itself has used up the space.
     pub fn write(
         &mut self,
         origin: NodeId,
         generation: Generation,
         key: &str,
         value: Option<Value>,
-    ) -> Version {
+    ) -> Result<Version, Error> {
         let clock = self.clock;
         let state = self.own_origin(origin, generation);
-        let version = Version(clock.0.max(state.max_version.0) + 1);
+        let next = clock
+            .0
+            .max(state.max_version.0)
+            .checked_add(1)
+            .or_else(|| state.max_version.0.checked_add(1))
+            .ok_or(Error::VersionsExhausted(origin))?;
+        let version = Version(next);
         state.apply(key, Entry { version, value });
         state.watermark = version;
-        self.clock = version;
-        version
+        self.clock = self.clock.max(version);
+        Ok(version)
     }
 
     /// Makes sure the node's own origin exists at `generation`, and returns it.

@@ -60,6 +60,10 @@ pub(crate) fn digest(store: &Store, cursor: &mut Option<ItemId>, budget: &mut Bu
     let mut origins: Vec<OriginItems> = Vec::new();
     let mut last_end = start.clone();
     let mut stopped = false;
+    let mut taken = 0usize;
+    // Where to resume past an item too large to fit even alone (a peer with a larger MTU wrote
+    // it): the digest skips it rather than stall on it forever.
+    let mut skip: Option<ItemId> = None;
     let first_origin = start.as_ref().map_or(NodeId(0), |s| s.origin);
     'origins: for (origin, state) in store.origins_from(first_origin) {
         let from_key = match &start {
@@ -93,17 +97,35 @@ pub(crate) fn digest(store: &Store, cursor: &mut Option<ItemId>, budget: &mut Bu
             if !budget.take(cost + next_reserve, 0) {
                 budget.bytes -= reserved;
                 stopped = true;
+                if taken == 0 {
+                    skip = Some(next_end);
+                }
                 origins.extend(group.take());
                 break 'origins;
             }
+            taken += 1;
             reserved = next_reserve;
             last_end = Some(next_end);
             group.get_or_insert_with(|| header.clone()).items.push(item);
         }
         origins.extend(group.take());
     }
-    let end = if stopped { last_end } else { None };
-    budget.bytes += reserved.saturating_sub(range_bytes(end.as_ref()));
+    let end = match (stopped, skip) {
+        (false, _) => None,
+        (true, None) => last_end,
+        (true, Some(skip)) => Some(skip),
+    };
+    let needed = range_bytes(end.as_ref());
+    if needed > reserved + budget.bytes {
+        // Not even the range fits: claim nothing (an explicit, empty digest) and move on.
+        budget.bytes += reserved;
+        *cursor = end;
+        return Digest::Precise {
+            range: None,
+            origins,
+        };
+    }
+    budget.bytes = budget.bytes + reserved - needed;
     *cursor = end.clone();
     Digest::Precise {
         range: Some(Bounds {

@@ -271,12 +271,14 @@ mod tests {
         let mut store = Store::default();
         for o in 1..=origins {
             for k in 0..keys {
-                store.write(
-                    NodeId(o),
-                    Generation(1),
-                    &format!("k{k}"),
-                    Some(Value::from("v")),
-                );
+                store
+                    .write(
+                        NodeId(o),
+                        Generation(1),
+                        &format!("k{k}"),
+                        Some(Value::from("v")),
+                    )
+                    .expect("versions left");
             }
         }
         store
@@ -345,12 +347,14 @@ mod tests {
     fn depth_first_serves_the_origin_with_most_news_first() {
         let mut store = store_with(3, 2);
         for k in 0..6 {
-            store.write(
-                NodeId(2),
-                Generation(1),
-                &format!("x{k}"),
-                Some(Value::from("v")),
-            );
+            store
+                .write(
+                    NodeId(2),
+                    Generation(1),
+                    &format!("x{k}"),
+                    Some(Value::from("v")),
+                )
+                .expect("versions left");
         }
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         let mut budget = Budget::new(usize::MAX, 8);
