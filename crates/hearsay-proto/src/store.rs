@@ -40,6 +40,9 @@ pub struct OriginState {
     pending: BTreeMap<Version, Version>,
 }
 
+/// A position in the version index.
+type IndexKey = (Version, String);
+
 /// The most vouched ranges kept waiting per origin; more are forgotten (which only delays the
 /// watermark, never corrupts it).
 const MAX_PENDING: usize = 1024;
@@ -119,7 +122,7 @@ impl OriginState {
     }
 
     /// Index positions from the first key at `version` on.
-    fn from_version(version: Version) -> (Bound<(Version, String)>, Bound<(Version, String)>) {
+    fn from_version(version: Version) -> (Bound<IndexKey>, Bound<IndexKey>) {
         (Bound::Included((version, String::new())), Bound::Unbounded)
     }
 

@@ -731,12 +731,6 @@ proptest! {
         loss in loss(),
         ops in ops(24, false),
     ) {
-        // Known library bug, pinned by the ignored `rumors_sent_back_to_their_origin_get_feedback`:
-        // with feedback termination and eager sends only, a rumor sent back to its origin never
-        // counts, and a node whose sends keep going to the origins of its rumors (always in a
-        // 2-node cluster; in a 3-node cluster with fanout 2 and one delta per message, too) keeps
-        // them hot forever. Remove this line once it is fixed.
-        prop_assume!(!(config.termination.feedback && config.eager_rumor_sends == u32::MAX));
         let (mut cluster, _, mut watch) = run_writes(n, &config, seed, loss, &ops)?;
         let quiet = |c: &Lockstep| c.nodes().iter().all(|node| node.rumors().is_empty());
         let rounds = run_until(&mut cluster, &mut watch, CONVERGENCE_BOUND, quiet)?;
@@ -769,7 +763,7 @@ proptest! {
     }
 }
 
-/// Regression test for a library bug (ignored until fixed): with feedback termination and eager
+/// Regression test for a library bug found by these properties: with feedback termination and eager
 /// sends only, a rumor that node 1 learned from its origin, node 0, is never counted when node 1
 /// sends it back to node 0, because `Node::apply` skips groups of the node's own origin without
 /// reporting them as already known, so node 0 never gives feedback on them (offers, by contrast,
@@ -833,7 +827,7 @@ fn rumors_sent_back_to_their_origin_get_feedback() {
     assert!(stuck.is_empty(), "rumors never die out in: {stuck:#?}");
 }
 
-/// Regression test for a library bug (ignored until fixed): a peer's delta with version
+/// Regression test for a library bug found by these properties: a peer's delta with version
 /// `u64::MAX` (for any origin, e.g. one corrupted byte) raises the receiver's Lamport clock to
 /// `u64::MAX`, and its next local write computes `clock + 1` in `Store::write`: a panic
 /// ("attempt to add with overflow") in debug builds; in release the write gets `Version(0)`, is
@@ -1040,7 +1034,7 @@ proptest! {
     }
 }
 
-/// Regression test for a library bug (ignored until fixed): a precise digest whose first item
+/// Regression test for a library bug found by these properties: a precise digest whose first item
 /// does not fit in the budget. `Node::set` admits a key as long as the entry fits in one
 /// message, but a precise digest item costs about twice the key (the item, and the range's end
 /// just after it), so at the default MTU of 1400 keys of about 670 to 1300 bytes pass
