@@ -216,7 +216,7 @@ fn encoded(deltas: Vec<OriginDelta>) -> usize {
 
 /// The byte budget left for deltas in one `MTU`-byte message, as `Node::budget` computes it.
 fn byte_budget() -> usize {
-    MTU - (encoded(Vec::new()) + 2 * ARRAY_GROWTH)
+    MTU - (encoded(Vec::new()) + 4 * ARRAY_GROWTH)
 }
 
 fn budget() -> Budget {

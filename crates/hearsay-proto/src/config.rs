@@ -135,7 +135,7 @@ impl Default for Mode {
 }
 
 impl Mode {
-    /// Whether this round number (from 1) runs rumor mongering.
+    /// Whether rounds run rumor mongering.
     pub fn rumors(self) -> bool {
         !matches!(self, Mode::AntiEntropy)
     }
@@ -152,8 +152,12 @@ impl Mode {
     }
 }
 
-/// The smallest MTU accepted: room for the headers and a small entry.
-pub const MIN_MTU: usize = 128;
+/// The smallest MTU accepted: room for the headers and keys of up to 32 bytes.
+pub const MIN_MTU: usize = 256;
+
+/// Bytes of a message that are not the keys of a precise digest, at most: see
+/// [`Config::max_key_len`].
+const KEY_OVERHEAD: usize = 160;
 
 /// A node's configuration. Every field has a documented default ([`Config::default`]).
 ///
@@ -220,6 +224,15 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The longest key this node accepts: a precise digest names a key as an item and bounds its
+    /// range with up to two more, so every key must fit three times in one message. Local writes
+    /// of longer keys fail with [`Error::EntryTooLarge`]; deltas of longer keys from peers (with
+    /// a larger MTU) are dropped and counted in [`crate::Stats::deltas_refused`]. At the default
+    /// MTU of 1,400 bytes: 413 bytes.
+    pub fn max_key_len(&self) -> usize {
+        self.mtu.saturating_sub(KEY_OVERHEAD) / 3
+    }
+
     /// Checks that the settings make sense together.
     pub fn validate(&self) -> Result<(), Error> {
         if self.gossip_interval.is_zero() {

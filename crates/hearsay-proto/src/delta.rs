@@ -35,6 +35,7 @@ pub struct OriginDelta {
     pub from: Version,
     /// Inclusive upper end of the range vouched for.
     pub to: Version,
-    /// The entries, in ascending version.
+    /// The entries: in ascending version when the group vouches for a range (Scuttlebutt, rumor
+    /// chains); in any order otherwise (precise reconciliation).
     pub deltas: Vec<Delta>,
 }

@@ -45,7 +45,8 @@ pub enum Error {
     /// A local write too large to ever fit in one message.
     #[error("entry of {size} bytes does not fit in a message of at most {limit} bytes")]
     EntryTooLarge {
-        /// Encoded size of the smallest message that would carry it.
+        /// Bytes a message carrying it may need (every header at its widest), or for a key too
+        /// long, what three copies of it need in a precise digest.
         size: usize,
         /// The configured MTU.
         limit: usize,

@@ -6,9 +6,8 @@ use crate::reconcile::{self, DigestCursor};
 use crate::rumor::{IdPacker, RumorId, Rumors, Selected};
 use crate::size::{ARRAY_GROWTH, encoded_len};
 use crate::{
-    Body, Bounds, Budget, Config, Delta, Digest, Direction, Error, Event, Generation, ItemId,
-    Message, MessageKind, NodeId, OriginDelta, OriginItems, PROTOCOL_VERSION, Peers, RumorIds,
-    Stats, Store, Value, Version, Via,
+    Body, Budget, Config, Delta, Digest, Direction, Error, Event, Generation, Message, MessageKind,
+    NodeId, OriginDelta, PROTOCOL_VERSION, Peers, RumorIds, Stats, Store, Value, Version, Via,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -229,60 +228,47 @@ impl Node {
         Ok(version)
     }
 
-    /// Checks that a message carrying only this entry, with every header at its widest, fits.
+    /// Checks that a key is not longer than [`Config::max_key_len`] and that the entry, with
+    /// every header at its widest, fits alone in each kind of message that carries deltas, as the
+    /// packer charges it.
     fn check_fits(&self, key: &str, value: Option<&Value>) -> Result<(), Error> {
-        let widest = Message {
-            version: PROTOCOL_VERSION,
-            cluster: self.config.cluster,
-            from: self.id,
-            body: Body::SynAck {
-                deltas: vec![OriginDelta {
-                    origin: NodeId(u64::MAX),
-                    generation: Generation(u64::MAX),
-                    heartbeat: u64::MAX,
-                    from: Version(u64::MAX),
-                    to: Version(u64::MAX),
-                    deltas: vec![Delta {
-                        key: key.to_owned(),
-                        version: Version(u64::MAX),
-                        value: value.cloned(),
-                    }],
-                }],
-                digest: None,
-            },
-        };
-        // A precise digest names the key as an item and may bound its range by two more keys, so
-        // a key must fit three times over (every key that passes this fits alongside any two
-        // others that passed it).
-        let bound = ItemId {
-            origin: NodeId(u64::MAX),
-            key: format!("{key}\0"),
-        };
-        let digest = Message {
-            body: Body::Syn {
-                digest: Some(Digest::Precise {
-                    range: Some(Bounds {
-                        from: Some(bound.clone()),
-                        to: Some(bound),
-                    }),
-                    origins: vec![OriginItems {
-                        origin: NodeId(u64::MAX),
-                        generation: Generation(u64::MAX),
-                        heartbeat: u64::MAX,
-                        items: vec![(key.to_owned(), Version(u64::MAX))],
-                    }],
-                }),
-                reply_digest: true,
-            },
-            ..widest.clone()
-        };
-        let size =
-            (encoded_len(&widest) + 2 * ARRAY_GROWTH).max(encoded_len(&digest) + 4 * ARRAY_GROWTH);
-        if size > self.config.mtu {
+        let limit = self.config.mtu;
+        if key.len() > self.config.max_key_len() {
             return Err(Error::EntryTooLarge {
-                size,
-                limit: self.config.mtu,
+                size: key.len() * 3 + (limit - self.config.max_key_len() * 3),
+                limit,
             });
+        }
+        let header = OriginDelta {
+            origin: NodeId(u64::MAX),
+            generation: Generation(u64::MAX),
+            heartbeat: u64::MAX,
+            from: Version(u64::MAX),
+            to: Version(u64::MAX),
+            deltas: Vec::new(),
+        };
+        let delta = Delta {
+            key: key.to_owned(),
+            version: Version(u64::MAX),
+            value: value.cloned(),
+        };
+        let needed = encoded_len(&header) + ARRAY_GROWTH + encoded_len(&delta);
+        let carriers = [
+            Body::SynAck {
+                deltas: Vec::new(),
+                digest: Some(self.empty_digest()),
+            },
+            Body::Ack { deltas: Vec::new() },
+            empty_rumor(),
+        ];
+        for body in &carriers {
+            let room = self.budget(body).bytes;
+            if needed > room {
+                return Err(Error::EntryTooLarge {
+                    size: needed + (limit - room),
+                    limit,
+                });
+            }
         }
         Ok(())
     }
@@ -651,6 +637,19 @@ impl Node {
                 redundant.extend(group.deltas.iter().map(|d| (self.id, d.version)));
                 continue;
             }
+            let max_key = self.config.max_key_len();
+            let trimmed;
+            let group = if group.deltas.iter().any(|d| d.key.len() > max_key) {
+                let mut kept = group.clone();
+                kept.deltas.retain(|d| d.key.len() <= max_key);
+                self.stats.deltas_refused += (group.deltas.len() - kept.deltas.len()) as u64;
+                // What is left no longer vouches for the range.
+                kept.to = kept.from;
+                trimmed = kept;
+                &trimmed
+            } else {
+                group
+            };
             let report = self.store.merge(group);
             if report.reset {
                 self.events.push_back(Event::OriginReset {

@@ -123,8 +123,11 @@ impl Rumors {
                 if size > answerable {
                     continue;
                 }
-                answerable -= size;
-                offers.push(packer, *origin, hot.generation, hot.version)
+                let offered = offers.push(packer, *origin, hot.generation, hot.version);
+                if offered {
+                    answerable -= size;
+                }
+                offered
             };
             if added {
                 sent.push((*origin, key.clone()));

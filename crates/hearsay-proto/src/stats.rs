@@ -35,6 +35,8 @@ pub struct Stats {
     pub deltas_applied: u64,
     /// Deltas received that brought nothing new.
     pub deltas_redundant: u64,
+    /// Deltas received and dropped because their key is longer than this node accepts.
+    pub deltas_refused: u64,
     /// Messages carrying at least one delta (the "traffic" of Demers et al.).
     pub messages_with_deltas: u64,
 }

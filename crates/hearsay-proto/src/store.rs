@@ -128,7 +128,14 @@ impl OriginState {
 
     /// How many entries have a version above `after`, counting no further than `cap`.
     pub fn count_after(&self, after: Version, cap: usize) -> usize {
-        self.entries_after(after).take(cap).count()
+        match after.0.checked_add(1) {
+            Some(start) => self
+                .by_version
+                .range(Self::from_version(Version(start)))
+                .take(cap)
+                .count(),
+            None => 0,
+        }
     }
 
     /// Applies one entry. Returns `None` when the held version is already as new, otherwise

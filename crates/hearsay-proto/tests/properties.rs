@@ -485,7 +485,7 @@ fn cluster_config(mode: Mode) -> BoxedStrategy<Config> {
     (
         prop::sample::select(Reconciliation::ALL.to_vec()),
         prop::sample::select(Direction::ALL.to_vec()),
-        200usize..1400,
+        256usize..1400,
         prop::option::of(1usize..5),
         1usize..3,
         termination(),
@@ -677,7 +677,7 @@ proptest! {
     #![proptest_config(cases(3000, 400, 0x636f_6e76_6572_6765))]
 
     /// Anti-entropy converges: a cluster of 2 to 12 nodes with any reconciliation strategy,
-    /// direction, MTU (200..1400), fanout and delta limit, with or without heartbeats and up to
+    /// direction, MTU (256..1400), fanout and delta limit, with or without heartbeats and up to
     /// 30 % datagram loss, after a few writes and deletes at random nodes, reaches `converged()`
     /// within a generous bound of rounds; every node then holds exactly the last write of every
     /// key; and every datagram sent on the way is within the MTU, decodable, and accepted by its
@@ -1201,7 +1201,7 @@ fn any_receiver() -> BoxedStrategy<Node> {
                 anti_entropy_every: 2,
             },
         ]),
-        200usize..1400,
+        256usize..1400,
     )
         .prop_map(|(s, d, m, mtu)| receiver(s, d, m, mtu))
         .boxed()

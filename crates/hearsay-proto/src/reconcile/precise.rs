@@ -33,6 +33,12 @@ fn successor(key: &str) -> String {
 }
 
 /// Builds a precise digest from `cursor` on, as many items as fit in `budget`.
+///
+/// The range ends where the digest stops: just after the last item named, or just before an
+/// origin none of whose items were named. Every key a node holds fits three times in one message
+/// ([`crate::Config::max_key_len`]), so a digest always names something and the cursor moves;
+/// should it ever not, the digest claims nothing (an explicit, empty list) and the next one starts
+/// over.
 pub(crate) fn digest(store: &Store, cursor: &mut Option<ItemId>, budget: &mut Budget) -> Digest {
     let start = cursor.take();
     let range_bytes = |end: Option<&ItemId>| {
@@ -41,29 +47,26 @@ pub(crate) fn digest(store: &Store, cursor: &mut Option<ItemId>, budget: &mut Bu
             to: end.cloned(),
         }))
     };
-    // The range's end is reserved as it grows: the successor of the last item taken.
-    let widest = ItemId {
+    let claim_nothing = |cursor: &mut Option<ItemId>| {
+        *cursor = None;
+        Digest::Precise {
+            range: None,
+            origins: Vec::new(),
+        }
+    };
+    // Reserve the widest end that stopping may need: before an origin (an id and an empty key),
+    // or after the last item named (its key and a NUL), whichever is wider.
+    let before_origin = range_bytes(Some(&ItemId {
         origin: NodeId(u64::MAX),
         key: String::new(),
-    };
-    let mut reserved = range_bytes(start.as_ref()).max(range_bytes(Some(&widest)));
+    }));
+    let mut reserved = before_origin;
     if !budget.take(reserved + ARRAY_GROWTH, 0) {
-        *cursor = start.clone();
-        return Digest::Precise {
-            range: Some(Bounds {
-                from: start.clone(),
-                to: start,
-            }),
-            origins: Vec::new(),
-        };
+        return claim_nothing(cursor);
     }
     let mut origins: Vec<OriginItems> = Vec::new();
-    let mut last_end = start.clone();
-    let mut stopped = false;
-    let mut taken = 0usize;
-    // Where to resume past an item too large to fit even alone (a peer with a larger MTU wrote
-    // it): the digest skips it rather than stall on it forever.
-    let mut skip: Option<ItemId> = None;
+    let mut end: Option<ItemId> = None;
+    let mut named = false;
     let first_origin = start.as_ref().map_or(NodeId(0), |s| s.origin);
     'origins: for (origin, state) in store.origins_from(first_origin) {
         let from_key = match &start {
@@ -76,56 +79,57 @@ pub(crate) fn digest(store: &Store, cursor: &mut Option<ItemId>, budget: &mut Bu
             heartbeat: state.heartbeat(),
             items: Vec::new(),
         };
-        let header_bytes = encoded_len(&header) + ARRAY_GROWTH;
-        if state.is_empty() {
-            // An origin with no entries is still named, so the peer learns of it.
-            if budget.take(header_bytes, 0) {
-                origins.push(header);
+        let header_bytes = encoded_len(&header);
+        let mut entries = state.entries_from(from_key).peekable();
+        if entries.peek().is_none() {
+            // An origin with no entries (here) is still named, so the peer learns of it.
+            if !budget.take(header_bytes, 0) {
+                end = Some(ItemId {
+                    origin,
+                    key: from_key.to_owned(),
+                });
+                break 'origins;
             }
+            origins.push(header);
+            named = true;
             continue;
         }
         let mut group: Option<OriginItems> = None;
-        for (key, entry) in state.entries_from(from_key) {
+        for (key, entry) in entries {
             let item = (key.to_owned(), entry.version);
-            let next_end = ItemId {
+            let after = ItemId {
                 origin,
                 key: successor(key),
             };
-            let next_reserve = range_bytes(Some(&next_end));
-            let cost = encoded_len(&item) + if group.is_none() { header_bytes } else { 0 };
+            let after_bytes = range_bytes(Some(&after)).max(before_origin);
+            let cost = encoded_len(&item)
+                + if group.is_none() {
+                    header_bytes + ARRAY_GROWTH
+                } else {
+                    0
+                };
             budget.bytes += reserved;
-            if !budget.take(cost + next_reserve, 0) {
+            if !budget.take(cost + after_bytes, 0) {
                 budget.bytes -= reserved;
-                stopped = true;
-                if taken == 0 {
-                    skip = Some(next_end);
-                }
+                let last = group
+                    .as_ref()
+                    .and_then(|g| g.items.last())
+                    .map_or_else(|| from_key.to_owned(), |(k, _)| successor(k));
+                end = Some(ItemId { origin, key: last });
                 origins.extend(group.take());
                 break 'origins;
             }
-            taken += 1;
-            reserved = next_reserve;
-            last_end = Some(next_end);
+            reserved = after_bytes;
+            named = true;
             group.get_or_insert_with(|| header.clone()).items.push(item);
         }
         origins.extend(group.take());
     }
-    let end = match (stopped, skip) {
-        (false, _) => None,
-        (true, None) => last_end,
-        (true, Some(skip)) => Some(skip),
-    };
-    let needed = range_bytes(end.as_ref());
-    if needed > reserved + budget.bytes {
-        // Not even the range fits: claim nothing (an explicit, empty digest) and move on.
-        budget.bytes += reserved;
-        *cursor = end;
-        return Digest::Precise {
-            range: None,
-            origins,
-        };
+    if end.is_some() && (!named || end == start) {
+        budget.bytes += reserved + ARRAY_GROWTH;
+        return claim_nothing(cursor);
     }
-    budget.bytes = budget.bytes + reserved - needed;
+    budget.bytes += reserved.saturating_sub(range_bytes(end.as_ref()));
     *cursor = end.clone();
     Digest::Precise {
         range: Some(Bounds {

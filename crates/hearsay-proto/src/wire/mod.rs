@@ -167,8 +167,9 @@ impl Message {
         rmp_serde::to_vec(self).map_err(|e| Error::Encode(e.to_string()))
     }
 
-    /// Decodes untrusted bytes: checks the size limit, the structure, the protocol version and the
-    /// cluster before decoding the body.
+    /// Decodes untrusted bytes: checks the size limit and the structure, decodes the message, and
+    /// rejects another protocol version or cluster (a message whose body does not decode is
+    /// reported as of another version or cluster if its header says so, malformed otherwise).
     pub fn decode(bytes: &[u8], cluster: ClusterId, limit: usize) -> Result<Message, Error> {
         if bytes.len() > limit {
             return Err(Error::TooLarge {
