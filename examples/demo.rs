@@ -158,6 +158,7 @@ fn main() -> ExitCode {
             }),
             jitter: false,
             trace: false,
+            start_after: Duration::ZERO,
         })?;
         let mut updates = Vec::new();
         for (i, writer) in writers.iter().enumerate() {

@@ -72,6 +72,7 @@ fn main() -> ExitCode {
                 // Synchronous rounds, as in the analyses the result is compared with.
                 jitter: false,
                 trace: false,
+                start_after: Duration::ZERO,
             };
             let sim = Simulation::start(config)?;
             let built = started.elapsed();

@@ -32,6 +32,6 @@ pub use network::{
     Heal, Latency, Network, NetworkConfig, NetworkLink, Outgoing, Partition, SetLink,
 };
 pub use node::GossipNode;
-pub use recorder::{Held, Recorder, RecorderHandle, UpdateRecord};
+pub use recorder::{Held, Recorder, RecorderHandle, StaleSample, UpdateRecord};
 pub use simulation::{Simulation, SimulationConfig, simulate};
 pub use transport::{Router, Transport};

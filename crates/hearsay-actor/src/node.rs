@@ -98,9 +98,14 @@ impl GossipNode {
         let id = self.node.id();
         while let Some(transmit) = self.node.poll_transmit() {
             if let Some(recorder) = &self.recorder {
-                recorder
-                    .lock()
-                    .sent(now, id, transmit.to, transmit.kind, transmit.payload.len());
+                recorder.lock().sent(
+                    now,
+                    id,
+                    transmit.to,
+                    transmit.kind,
+                    transmit.payload.len(),
+                    transmit.deltas,
+                );
             }
             self.transport.send(id, transmit);
         }

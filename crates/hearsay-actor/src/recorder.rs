@@ -71,7 +71,28 @@ pub struct Recorder {
     held: BTreeMap<NodeId, Held>,
     down: BTreeSet<NodeId>,
     updates: BTreeMap<(NodeId, Generation, Version), UpdateRecord>,
-    stale: Vec<(Duration, usize)>,
+    stale: Vec<StaleSample>,
+    messages_with_deltas: u64,
+    /// When each write of each key happened.
+    history: BTreeMap<Slot, BTreeMap<(Generation, Version), Duration>>,
+    /// Per live node and key it is stale on: since when (the first write it misses).
+    stale_since: BTreeMap<(NodeId, Slot), Duration>,
+    /// The same, ordered by time, for the oldest stale mapping.
+    by_since: BTreeSet<(Duration, NodeId, Slot)>,
+}
+
+/// A key of one origin.
+type Slot = (NodeId, String);
+
+/// One sample of the stale mappings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StaleSample {
+    /// When (since the start).
+    pub at: Duration,
+    /// Stale mappings: over live nodes, keys whose newest write the node lacks.
+    pub stale: usize,
+    /// Age of the oldest stale mapping (since the first write it misses); zero when none.
+    pub max_staleness: Duration,
 }
 
 impl Recorder {
@@ -90,6 +111,10 @@ impl Recorder {
             down: BTreeSet::new(),
             updates: BTreeMap::new(),
             stale: Vec::new(),
+            messages_with_deltas: 0,
+            history: BTreeMap::new(),
+            stale_since: BTreeMap::new(),
+            by_since: BTreeSet::new(),
         }
     }
 
@@ -123,14 +148,50 @@ impl Recorder {
         to: NodeId,
         kind: MessageKind,
         bytes: usize,
+        deltas: usize,
     ) {
         let traffic = &mut self.sent[kind as usize];
         traffic.messages += 1;
         traffic.bytes += bytes as u64;
+        self.messages_with_deltas += u64::from(deltas > 0);
         self.line(
             now,
-            format_args!("send {from} {to} {} {bytes}", kind.name()),
+            format_args!("send {from} {to} {} {bytes} {deltas}", kind.name()),
         );
+    }
+
+    /// Messages that carried at least one delta (Demers et al.'s "traffic").
+    pub fn messages_with_deltas(&self) -> u64 {
+        self.messages_with_deltas
+    }
+
+    fn set_since(&mut self, node: NodeId, slot: &Slot, since: Option<Duration>) {
+        let key = (node, slot.clone());
+        if let Some(old) = self.stale_since.remove(&key) {
+            self.by_since.remove(&(old, node, slot.clone()));
+        }
+        if let Some(since) = since {
+            self.stale_since.insert(key, since);
+            self.by_since.insert((since, node, slot.clone()));
+        }
+    }
+
+    /// When the first write of `slot` after `stamp` happened.
+    fn first_write_after(&self, slot: &Slot, stamp: (Generation, Version)) -> Option<Duration> {
+        let writes = self.history.get(slot)?;
+        writes
+            .range((std::ops::Bound::Excluded(stamp), std::ops::Bound::Unbounded))
+            .next()
+            .map(|(_, at)| *at)
+    }
+
+    /// Age of the oldest stale mapping of a live node now.
+    pub fn max_staleness(&self, now: Instant) -> Duration {
+        let at = self.elapsed(now);
+        self.by_since
+            .iter()
+            .find(|(_, node, _)| !self.down.contains(node))
+            .map_or(Duration::ZERO, |(since, _, _)| at.saturating_sub(*since))
     }
 
     /// The simulated network dropped a datagram (loss, or a partition when `partitioned`).
@@ -162,9 +223,21 @@ impl Recorder {
             .insert(slot.clone(), stamp);
         let id = (change.origin, change.generation, change.entry.version);
         if via == Via::Local {
-            // A new newest write: only its writer holds it.
+            // A new newest write: only its writer holds it; every other node that was up to date
+            // on this key is stale from now on.
             self.latest.insert(slot.clone(), stamp);
-            self.holders.insert(slot, usize::from(live));
+            self.holders.insert(slot.clone(), usize::from(live));
+            self.history
+                .entry(slot.clone())
+                .or_default()
+                .insert(stamp, at);
+            let others: Vec<NodeId> = self.held.keys().copied().filter(|n| *n != node).collect();
+            for other in others {
+                if !self.stale_since.contains_key(&(other, slot.clone())) {
+                    self.set_since(other, &slot, Some(at));
+                }
+            }
+            self.set_since(node, &slot, None);
             self.updates.insert(
                 id,
                 UpdateRecord {
@@ -188,6 +261,12 @@ impl Recorder {
             if let Some(update) = self.updates.get_mut(&id) {
                 update.learned.entry(node).or_insert(at);
             }
+            let since = if self.latest.get(&slot) == Some(&stamp) {
+                None
+            } else {
+                self.first_write_after(&slot, stamp)
+            };
+            self.set_since(node, &slot, since);
         }
         self.line(
             now,
@@ -236,13 +315,21 @@ impl Recorder {
         }
         // The old incarnation's writes are superseded.
         let holders = &mut self.holders;
+        let mut gone = Vec::new();
         self.latest.retain(|slot, (g, _)| {
             let keep = slot.0 != node || *g >= generation;
             if !keep {
                 holders.remove(slot);
+                gone.push(slot.clone());
             }
             keep
         });
+        for slot in gone {
+            let nodes: Vec<NodeId> = self.held.keys().copied().collect();
+            for other in nodes {
+                self.set_since(other, &slot, None);
+            }
+        }
         self.count_holders(node, true);
         self.line(now, format_args!("restart {node} {} {kept}", generation.0));
     }
@@ -306,15 +393,18 @@ impl Recorder {
             .sum()
     }
 
-    /// Samples the stale count into the time series.
+    /// Samples the stale count and the oldest staleness into the time series.
     pub fn sample_stale(&mut self, now: Instant) {
-        let at = self.elapsed(now);
-        let stale = self.stale_now();
-        self.stale.push((at, stale));
+        let sample = StaleSample {
+            at: self.elapsed(now),
+            stale: self.stale_now(),
+            max_staleness: self.max_staleness(now),
+        };
+        self.stale.push(sample);
     }
 
-    /// The sampled stale counts.
-    pub fn stale_series(&self) -> &[(Duration, usize)] {
+    /// The samples so far.
+    pub fn stale_series(&self) -> &[StaleSample] {
         &self.stale
     }
 

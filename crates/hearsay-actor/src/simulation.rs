@@ -20,7 +20,9 @@
 //! # Ok::<(), hearsay_actor::Error>(())
 //! ```
 
-use crate::messages::{Crash, Delete, GetView, Restart, Set, ViewEntry};
+use crate::messages::{
+    Crash, Datagram, Delete, GetMetrics, GetView, NodeMetrics, Restart, Set, ViewEntry,
+};
 use crate::network::{Heal, Network, NetworkConfig, NetworkLink, Partition};
 use crate::{Error, GossipNode, Recorder, RecorderHandle, Router};
 use actix::{Actor, Addr};
@@ -64,6 +66,9 @@ pub struct SimulationConfig {
     pub jitter: bool,
     /// Whether to keep a trace line per event. Default: false.
     pub trace: bool,
+    /// Virtual time before the first round (so that writes made at the start precede round 1).
+    /// Default: zero.
+    pub start_after: Duration,
 }
 
 impl Default for SimulationConfig {
@@ -75,6 +80,7 @@ impl Default for SimulationConfig {
             network: Some(NetworkConfig::default()),
             jitter: true,
             trace: false,
+            start_after: Duration::ZERO,
         }
     }
 }
@@ -134,7 +140,7 @@ impl Simulation {
             };
             let addr = actor
                 .with_recorder(recorder.clone())
-                .with_first_round_after(phase)
+                .with_first_round_after(config.start_after + phase)
                 .start();
             router.register(id, addr.clone().recipient());
             nodes.push(addr);
@@ -194,6 +200,22 @@ impl Simulation {
     /// Everything node `index` holds.
     pub async fn view(&self, index: usize) -> Result<Vec<ViewEntry>, Error> {
         self.node(index)?.send(GetView).await?
+    }
+
+    /// Every node's counters, by id.
+    pub async fn metrics(&self) -> Result<Vec<NodeMetrics>, Error> {
+        let mut all = Vec::with_capacity(self.nodes.len());
+        for node in &self.nodes {
+            all.push(node.send(GetMetrics).await?);
+        }
+        Ok(all)
+    }
+
+    /// Hands node `index` a datagram as if a peer had sent it (to seed state before a run; it
+    /// is not counted as traffic).
+    pub fn inject(&self, index: usize, payload: Vec<u8>) -> Result<(), Error> {
+        self.node(index)?.do_send(Datagram { payload });
+        Ok(())
     }
 
     /// Lets `duration` of virtual time pass.
