@@ -54,35 +54,14 @@ impl UpdateRecord {
 /// What one node holds: per `(origin, key)`, the generation and version.
 pub type Held = BTreeMap<(NodeId, String), (Generation, Version)>;
 
-/// Observations of one simulation run.
-#[derive(Debug)]
-pub struct Recorder {
-    start: Instant,
-    interval: Duration,
-    trace: Option<String>,
-    sent: [Traffic; 4],
-    lost: u64,
-    duplicated: u64,
-    partitioned: u64,
-    latest: Held,
-    /// Per key: how many live nodes hold its newest write (kept current on every event, so that
-    /// the stale count costs O(keys), not O(nodes × keys)).
-    holders: BTreeMap<(NodeId, String), usize>,
-    held: BTreeMap<NodeId, Held>,
-    down: BTreeSet<NodeId>,
-    updates: BTreeMap<(NodeId, Generation, Version), UpdateRecord>,
-    stale: Vec<StaleSample>,
-    messages_with_deltas: u64,
-    /// When each write of each key happened.
-    history: BTreeMap<Slot, BTreeMap<(Generation, Version), Duration>>,
-    /// Per live node and key it is stale on: since when (the first write it misses).
-    stale_since: BTreeMap<(NodeId, Slot), Duration>,
-    /// The same, ordered by time, for the oldest stale mapping.
-    by_since: BTreeSet<(Duration, NodeId, Slot)>,
-}
-
 /// A key of one origin.
 type Slot = (NodeId, String);
+
+/// A write's generation and version.
+type Stamp = (Generation, Version);
+
+/// A slot's index in the recorder's tables (keys are interned once, then compared as integers).
+type SlotId = u32;
 
 /// One sample of the stale mappings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,6 +74,38 @@ pub struct StaleSample {
     pub max_staleness: Duration,
 }
 
+/// Per key: its newest write, how many live nodes hold it, and when each write happened.
+#[derive(Debug, Default)]
+struct KeyState {
+    latest: Option<Stamp>,
+    holders: usize,
+    history: BTreeMap<Stamp, Duration>,
+}
+
+/// Observations of one simulation run.
+#[derive(Debug)]
+pub struct Recorder {
+    start: Instant,
+    interval: Duration,
+    trace: Option<String>,
+    sent: [Traffic; 4],
+    messages_with_deltas: u64,
+    lost: u64,
+    duplicated: u64,
+    partitioned: u64,
+    slot_ids: BTreeMap<Slot, SlotId>,
+    slots: Vec<Slot>,
+    keys: Vec<KeyState>,
+    held: BTreeMap<NodeId, BTreeMap<SlotId, Stamp>>,
+    down: BTreeSet<NodeId>,
+    updates: BTreeMap<(NodeId, Generation, Version), UpdateRecord>,
+    stale: Vec<StaleSample>,
+    /// Per node and key it is stale on: since when (the first write it misses).
+    stale_since: BTreeMap<(NodeId, SlotId), Duration>,
+    /// The same, ordered by time, for the oldest stale mapping.
+    by_since: BTreeSet<(Duration, NodeId, SlotId)>,
+}
+
 impl Recorder {
     fn new(start: Instant, interval: Duration, trace: bool) -> Recorder {
         Recorder {
@@ -102,17 +113,17 @@ impl Recorder {
             interval,
             trace: trace.then(String::new),
             sent: [Traffic::default(); 4],
+            messages_with_deltas: 0,
             lost: 0,
             duplicated: 0,
             partitioned: 0,
-            latest: Held::new(),
-            holders: BTreeMap::new(),
+            slot_ids: BTreeMap::new(),
+            slots: Vec::new(),
+            keys: Vec::new(),
             held: BTreeMap::new(),
             down: BTreeSet::new(),
             updates: BTreeMap::new(),
             stale: Vec::new(),
-            messages_with_deltas: 0,
-            history: BTreeMap::new(),
             stale_since: BTreeMap::new(),
             by_since: BTreeSet::new(),
         }
@@ -135,12 +146,36 @@ impl Recorder {
         }
     }
 
+    fn slot_id(&mut self, origin: NodeId, key: &str) -> SlotId {
+        let slot = (origin, key.to_owned());
+        if let Some(id) = self.slot_ids.get(&slot) {
+            return *id;
+        }
+        let id = self.slots.len() as SlotId;
+        self.slot_ids.insert(slot.clone(), id);
+        self.slots.push(slot);
+        self.keys.push(KeyState::default());
+        id
+    }
+
+    fn key(&self, id: SlotId) -> Option<&KeyState> {
+        self.keys.get(id as usize)
+    }
+
+    fn key_mut(&mut self, id: SlotId) -> Option<&mut KeyState> {
+        self.keys.get_mut(id as usize)
+    }
+
+    fn live_node(&self, node: NodeId) -> bool {
+        !self.down.contains(&node)
+    }
+
     /// Registers a node (so that an empty node counts in convergence).
     pub fn add_node(&mut self, node: NodeId) {
         self.held.entry(node).or_default();
     }
 
-    /// A datagram left `from` for `to`.
+    /// A datagram left `from` for `to`, carrying `deltas` deltas.
     pub fn sent(
         &mut self,
         now: Instant,
@@ -165,35 +200,6 @@ impl Recorder {
         self.messages_with_deltas
     }
 
-    fn set_since(&mut self, node: NodeId, slot: &Slot, since: Option<Duration>) {
-        let key = (node, slot.clone());
-        if let Some(old) = self.stale_since.remove(&key) {
-            self.by_since.remove(&(old, node, slot.clone()));
-        }
-        if let Some(since) = since {
-            self.stale_since.insert(key, since);
-            self.by_since.insert((since, node, slot.clone()));
-        }
-    }
-
-    /// When the first write of `slot` after `stamp` happened.
-    fn first_write_after(&self, slot: &Slot, stamp: (Generation, Version)) -> Option<Duration> {
-        let writes = self.history.get(slot)?;
-        writes
-            .range((std::ops::Bound::Excluded(stamp), std::ops::Bound::Unbounded))
-            .next()
-            .map(|(_, at)| *at)
-    }
-
-    /// Age of the oldest stale mapping of a live node now.
-    pub fn max_staleness(&self, now: Instant) -> Duration {
-        let at = self.elapsed(now);
-        self.by_since
-            .iter()
-            .find(|(_, node, _)| !self.down.contains(node))
-            .map_or(Duration::ZERO, |(since, _, _)| at.saturating_sub(*since))
-    }
-
     /// The simulated network dropped a datagram (loss, or a partition when `partitioned`).
     pub fn dropped(&mut self, now: Instant, from: NodeId, to: NodeId, partitioned: bool) {
         if partitioned {
@@ -210,34 +216,45 @@ impl Recorder {
         self.line(now, format_args!("dup {from} {to}"));
     }
 
+    fn set_since(&mut self, node: NodeId, slot: SlotId, since: Option<Duration>) {
+        if let Some(old) = self.stale_since.remove(&(node, slot)) {
+            self.by_since.remove(&(old, node, slot));
+        }
+        if let Some(since) = since {
+            self.stale_since.insert((node, slot), since);
+            self.by_since.insert((since, node, slot));
+        }
+    }
+
+    /// Updates the holder count of `slot` for a live node whose stamp went from `before` to
+    /// `after`.
+    fn move_holder(&mut self, slot: SlotId, before: Option<Stamp>, after: Option<Stamp>) {
+        if let Some(key) = self.key_mut(slot) {
+            if before.is_some() && before == key.latest {
+                key.holders = key.holders.saturating_sub(1);
+            }
+            if after.is_some() && after == key.latest {
+                key.holders += 1;
+            }
+        }
+    }
+
     /// `node` applied a change.
     pub fn changed(&mut self, now: Instant, node: NodeId, change: &Change, via: Via) {
         let at = self.elapsed(now);
-        let slot = (change.origin, change.key.clone());
+        let slot = self.slot_id(change.origin, &change.key);
         let stamp = (change.generation, change.entry.version);
-        let live = !self.down.contains(&node);
-        let before = self
-            .held
-            .entry(node)
-            .or_default()
-            .insert(slot.clone(), stamp);
+        let live = self.live_node(node);
+        let before = self.held.entry(node).or_default().insert(slot, stamp);
         let id = (change.origin, change.generation, change.entry.version);
         if via == Via::Local {
             // A new newest write: only its writer holds it; every other node that was up to date
             // on this key is stale from now on.
-            self.latest.insert(slot.clone(), stamp);
-            self.holders.insert(slot.clone(), usize::from(live));
-            self.history
-                .entry(slot.clone())
-                .or_default()
-                .insert(stamp, at);
-            let others: Vec<NodeId> = self.held.keys().copied().filter(|n| *n != node).collect();
-            for other in others {
-                if !self.stale_since.contains_key(&(other, slot.clone())) {
-                    self.set_since(other, &slot, Some(at));
-                }
+            if let Some(key) = self.key_mut(slot) {
+                key.latest = Some(stamp);
+                key.holders = usize::from(live);
+                key.history.insert(stamp, at);
             }
-            self.set_since(node, &slot, None);
             self.updates.insert(
                 id,
                 UpdateRecord {
@@ -246,27 +263,31 @@ impl Recorder {
                     learned: BTreeMap::from([(node, at)]),
                 },
             );
+            let others: Vec<NodeId> = self.held.keys().copied().filter(|n| *n != node).collect();
+            for other in others {
+                if !self.stale_since.contains_key(&(other, slot)) {
+                    self.set_since(other, slot, Some(at));
+                }
+            }
+            self.set_since(node, slot, None);
         } else {
             if live {
-                let newest = self.latest.get(&slot).copied();
-                if let Some(count) = self.holders.get_mut(&slot) {
-                    if before.is_some() && before == newest {
-                        *count = count.saturating_sub(1);
-                    }
-                    if Some(stamp) == newest {
-                        *count += 1;
-                    }
-                }
+                self.move_holder(slot, before, Some(stamp));
             }
             if let Some(update) = self.updates.get_mut(&id) {
                 update.learned.entry(node).or_insert(at);
             }
-            let since = if self.latest.get(&slot) == Some(&stamp) {
-                None
-            } else {
-                self.first_write_after(&slot, stamp)
-            };
-            self.set_since(node, &slot, since);
+            let since = self.key(slot).and_then(|key| {
+                if key.latest == Some(stamp) {
+                    None
+                } else {
+                    key.history
+                        .range((std::ops::Bound::Excluded(stamp), std::ops::Bound::Unbounded))
+                        .next()
+                        .map(|(_, at)| *at)
+                }
+            });
+            self.set_since(node, slot, since);
         }
         self.line(
             now,
@@ -279,17 +300,22 @@ impl Recorder {
 
     /// `node` dropped everything it held of `origin`'s generations below `generation`.
     pub fn reset(&mut self, now: Instant, node: NodeId, origin: NodeId, generation: Generation) {
-        let live = !self.down.contains(&node);
+        let live = self.live_node(node);
+        let mut dropped = Vec::new();
         if let Some(held) = self.held.get_mut(&node) {
             held.retain(|slot, stamp| {
-                let keep = slot.0 != origin || stamp.0 >= generation;
-                if !keep && live && self.latest.get(slot) == Some(stamp) {
-                    if let Some(count) = self.holders.get_mut(slot) {
-                        *count = count.saturating_sub(1);
-                    }
+                let keep = self.slots.get(*slot as usize).is_none_or(|s| s.0 != origin)
+                    || stamp.0 >= generation;
+                if !keep {
+                    dropped.push((*slot, *stamp));
                 }
                 keep
             });
+        }
+        if live {
+            for (slot, stamp) in dropped {
+                self.move_holder(slot, Some(stamp), None);
+            }
         }
         self.line(now, format_args!("reset {node} {origin} {}", generation.0));
     }
@@ -307,27 +333,28 @@ impl Recorder {
         if !self.down.remove(&node) {
             self.count_holders(node, false);
         }
+        let slots = &self.slots;
         let held = self.held.entry(node).or_default();
         if kept {
-            held.retain(|(o, _), (g, _)| *o != node || *g >= generation);
+            held.retain(|slot, stamp| {
+                slots.get(*slot as usize).is_none_or(|s| s.0 != node) || stamp.0 >= generation
+            });
         } else {
             held.clear();
         }
-        // The old incarnation's writes are superseded.
-        let holders = &mut self.holders;
+        // The old incarnation's writes are superseded: those keys have no newest write now.
         let mut gone = Vec::new();
-        self.latest.retain(|slot, (g, _)| {
-            let keep = slot.0 != node || *g >= generation;
-            if !keep {
-                holders.remove(slot);
-                gone.push(slot.clone());
+        for (id, (slot, key)) in self.slots.iter().zip(self.keys.iter_mut()).enumerate() {
+            if slot.0 == node && key.latest.is_some_and(|(g, _)| g < generation) {
+                key.latest = None;
+                key.holders = 0;
+                gone.push(id as SlotId);
             }
-            keep
-        });
+        }
+        let nodes: Vec<NodeId> = self.held.keys().copied().collect();
         for slot in gone {
-            let nodes: Vec<NodeId> = self.held.keys().copied().collect();
-            for other in nodes {
-                self.set_since(other, &slot, None);
+            for other in &nodes {
+                self.set_since(*other, slot, None);
             }
         }
         self.count_holders(node, true);
@@ -340,12 +367,12 @@ impl Recorder {
             return;
         };
         for (slot, stamp) in held {
-            if self.latest.get(slot) == Some(stamp) {
-                if let Some(count) = self.holders.get_mut(slot) {
-                    *count = if add {
-                        *count + 1
+            if let Some(key) = self.keys.get_mut(*slot as usize) {
+                if key.latest == Some(*stamp) {
+                    key.holders = if add {
+                        key.holders + 1
                     } else {
-                        count.saturating_sub(1)
+                        key.holders.saturating_sub(1)
                     };
                 }
             }
@@ -357,7 +384,7 @@ impl Recorder {
         let mut live = self
             .held
             .iter()
-            .filter(|(node, _)| !self.down.contains(node))
+            .filter(|(node, _)| self.live_node(**node))
             .map(|(_, held)| held);
         match live.next() {
             Some(first) => live.all(|held| held == first),
@@ -373,9 +400,10 @@ impl Recorder {
     /// Stale mappings now: over live nodes, the keys whose newest write the node does not hold.
     pub fn stale_now(&self) -> usize {
         let live = self.live();
-        self.holders
-            .values()
-            .map(|holding| live.saturating_sub(*holding))
+        self.keys
+            .iter()
+            .filter(|key| key.latest.is_some())
+            .map(|key| live.saturating_sub(key.holders))
             .sum()
     }
 
@@ -383,14 +411,26 @@ impl Recorder {
     pub fn stale_recount(&self) -> usize {
         self.held
             .iter()
-            .filter(|(node, _)| !self.down.contains(node))
+            .filter(|(node, _)| self.live_node(**node))
             .map(|(_, held)| {
-                self.latest
+                self.keys
                     .iter()
-                    .filter(|(slot, stamp)| held.get(*slot) != Some(*stamp))
+                    .enumerate()
+                    .filter(|(id, key)| {
+                        key.latest.is_some() && held.get(&(*id as SlotId)) != key.latest.as_ref()
+                    })
                     .count()
             })
             .sum()
+    }
+
+    /// Age of the oldest stale mapping of a live node now.
+    pub fn max_staleness(&self, now: Instant) -> Duration {
+        let at = self.elapsed(now);
+        self.by_since
+            .iter()
+            .find(|(_, node, _)| self.live_node(*node))
+            .map_or(Duration::ZERO, |(since, _, _)| at.saturating_sub(*since))
     }
 
     /// Samples the stale count and the oldest staleness into the time series.
@@ -410,11 +450,13 @@ impl Recorder {
 
     /// How many live nodes hold the write `(origin, key)` at `version` or newer.
     pub fn holding(&self, origin: NodeId, key: &str, version: Version) -> usize {
-        let slot = (origin, key.to_owned());
+        let Some(slot) = self.slot_ids.get(&(origin, key.to_owned())) else {
+            return 0;
+        };
         self.held
             .iter()
             .filter(|(node, held)| {
-                !self.down.contains(node) && held.get(&slot).is_some_and(|(_, v)| *v >= version)
+                self.live_node(**node) && held.get(slot).is_some_and(|(_, v)| *v >= version)
             })
             .count()
     }
@@ -425,8 +467,13 @@ impl Recorder {
     }
 
     /// The entries the recorder believes `node` holds.
-    pub fn held(&self, node: NodeId) -> Option<&Held> {
-        self.held.get(&node)
+    pub fn held(&self, node: NodeId) -> Option<Held> {
+        let held = self.held.get(&node)?;
+        Some(
+            held.iter()
+                .filter_map(|(slot, stamp)| Some((self.slots.get(*slot as usize)?.clone(), *stamp)))
+                .collect(),
+        )
     }
 
     /// Sent traffic by kind ([`MessageKind`] order).

@@ -24,7 +24,7 @@ use crate::messages::{
     Crash, Datagram, Delete, GetMetrics, GetView, NodeMetrics, Restart, Set, ViewEntry,
 };
 use crate::network::{Heal, Network, NetworkConfig, NetworkLink, Partition};
-use crate::{Error, GossipNode, Recorder, RecorderHandle, Router};
+use crate::{Error, GossipNode, Recorder, RecorderHandle, Router, StaleSample};
 use actix::{Actor, Addr};
 use hearsay_proto::{Config, Generation, Node, NodeId, Peers, Value, Version};
 use rand::{RngExt, SeedableRng};
@@ -216,6 +216,21 @@ impl Simulation {
     pub fn inject(&self, index: usize, payload: Vec<u8>) -> Result<(), Error> {
         self.node(index)?.do_send(Datagram { payload });
         Ok(())
+    }
+
+    /// Samples the stale mappings now (also kept in the recorder's series).
+    pub fn sample(&self) -> StaleSample {
+        let mut recorder = self.recorder.lock();
+        recorder.sample_stale(Instant::now());
+        recorder
+            .stale_series()
+            .last()
+            .copied()
+            .unwrap_or(StaleSample {
+                at: self.elapsed(),
+                stale: 0,
+                max_staleness: Duration::ZERO,
+            })
     }
 
     /// Lets `duration` of virtual time pass.

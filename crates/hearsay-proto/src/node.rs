@@ -489,7 +489,8 @@ impl Node {
             // message, so that deltas for the initiator still fit.
             (Some(theirs), true) => {
                 let mut half = budget.split(budget.bytes / 2);
-                let request = reconcile::request(&self.store, theirs, &mut half);
+                let request =
+                    reconcile::request(&self.store, theirs, self.config.max_key_len(), &mut half);
                 budget.restore(half);
                 request
             }
@@ -643,8 +644,9 @@ impl Node {
                 let mut kept = group.clone();
                 kept.deltas.retain(|d| d.key.len() <= max_key);
                 self.stats.deltas_refused += (group.deltas.len() - kept.deltas.len()) as u64;
-                // What is left no longer vouches for the range.
-                kept.to = kept.from;
+                // The group still vouches for its range: a refused delta counts as received
+                // (this node will never hold it), so the watermark can pass it instead of
+                // asking for it again at every exchange.
                 trimmed = kept;
                 &trimmed
             } else {

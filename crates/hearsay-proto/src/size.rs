@@ -29,6 +29,33 @@ impl std::io::Write for Counter {
     }
 }
 
+/// Encoded length of a precise digest item `(key, version)`, computed without serializing (digests
+/// name thousands of items). Equal to `encoded_len(&(key, version))`, as a test checks.
+pub(crate) fn item_len(key: &str, version: crate::Version) -> usize {
+    1 + str_len(key.len()) + uint_len(version.0)
+}
+
+/// Encoded length of a msgpack string of `len` bytes.
+fn str_len(len: usize) -> usize {
+    len + match len {
+        0..32 => 1,
+        32..256 => 2,
+        256..65_536 => 3,
+        _ => 5,
+    }
+}
+
+/// Encoded length of a msgpack unsigned integer.
+fn uint_len(value: u64) -> usize {
+    match value {
+        0..128 => 1,
+        128..256 => 2,
+        256..65_536 => 3,
+        65_536..4_294_967_296 => 5,
+        _ => 9,
+    }
+}
+
 /// What is left to fill in one message: bytes, and (for experiments) a number of deltas.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Budget {
@@ -81,3 +108,37 @@ impl Budget {
 
 /// The smallest encoded delta: array header, empty key, version, nil.
 pub(crate) const MIN_DELTA_BYTES: usize = 4;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Version;
+
+    #[test]
+    fn item_len_matches_the_encoder() {
+        let versions = [
+            0,
+            1,
+            127,
+            128,
+            255,
+            256,
+            65_535,
+            65_536,
+            u32::MAX as u64,
+            1 << 32,
+            u64::MAX,
+        ];
+        for len in [0, 1, 31, 32, 255, 256, 65_535, 65_536] {
+            let key = "k".repeat(len);
+            for v in versions {
+                let item = (key.clone(), Version(v));
+                assert_eq!(
+                    item_len(&key, Version(v)),
+                    encoded_len(&item),
+                    "len {len} version {v}"
+                );
+            }
+        }
+    }
+}

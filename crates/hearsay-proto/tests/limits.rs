@@ -120,9 +120,9 @@ fn keys_longer_than_a_node_accepts_are_refused_and_counted() {
     assert_eq!(node.get_from(NodeId(2), &long), None);
     assert_eq!(node.get_from(NodeId(2), "short"), Some(&Value::from("y")));
     assert_eq!(node.stats().deltas_refused, 1);
-    // The trimmed group no longer vouches for its range.
+    // The trimmed group still vouches for its range: the refused delta is not asked for again.
     let origin = node.store().origin(NodeId(2)).expect("origin known");
-    assert_eq!(origin.watermark(), Version(0));
+    assert_eq!(origin.watermark(), Version(2));
 }
 
 #[test]
@@ -185,5 +185,67 @@ fn precise_digests_page_through_many_empty_origins() {
             named_items.contains(&(NodeId(300), key.to_owned())),
             "item {key} never named"
         );
+    }
+}
+
+/// Delivers datagrams between two nodes until none is in flight, `rounds` times.
+fn exchange(a: &mut Node, b: &mut Node, rounds: usize) {
+    let now = Instant::now();
+    for _ in 0..rounds {
+        a.tick(now);
+        b.tick(now);
+        loop {
+            let to_b: Vec<_> = std::iter::from_fn(|| a.poll_transmit()).collect();
+            let to_a: Vec<_> = std::iter::from_fn(|| b.poll_transmit()).collect();
+            if to_a.is_empty() && to_b.is_empty() {
+                break;
+            }
+            for t in to_b {
+                let _ = b.handle_datagram(now, &t.payload);
+            }
+            for t in to_a {
+                let _ = a.handle_datagram(now, &t.payload);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_refused_long_key_does_not_stall_the_rest_of_its_origin() {
+    for strategy in [Strategy::ScuttleDepth, Strategy::PreciseOldest] {
+        for direction in Direction::ALL {
+            let wide = Config {
+                mtu: 4000,
+                max_incoming: 65_507,
+                mode: Mode::AntiEntropy,
+                strategy,
+                direction,
+                ..Config::default()
+            };
+            let narrow = Config {
+                mtu: 1400,
+                ..wide.clone()
+            };
+            let mut a = Node::new(NodeId(1), Generation(1), wide, 1).expect("valid");
+            let mut b = Node::new(NodeId(2), Generation(1), narrow, 2).expect("valid");
+            a.add_peer(b.id());
+            b.add_peer(a.id());
+            for i in 0..100 {
+                let key = if i == 3 {
+                    "L".repeat(500)
+                } else {
+                    format!("key-{i:03}")
+                };
+                a.set(&key, Value::from("v".repeat(60)))
+                    .expect("fits the wide MTU");
+            }
+            exchange(&mut a, &mut b, 60);
+            let held = b.store().origin(a.id()).map_or(0, |o| o.len());
+            assert_eq!(
+                held, 99,
+                "{strategy:?} {direction:?}: {held} of 99 entries arrived"
+            );
+            assert!(b.stats().deltas_refused >= 1);
+        }
     }
 }

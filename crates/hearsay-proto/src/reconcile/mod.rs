@@ -126,11 +126,17 @@ pub fn deltas<R: Rng + ?Sized>(
 }
 
 /// The explicit request for what a peer's digest shows it has and this store lacks, or `None`
-/// when it has nothing this store lacks.
-pub fn request(store: &Store, peer: &Digest, budget: &mut Budget) -> Option<Digest> {
+/// when it has nothing this store lacks. Items whose key is longer than `max_key_len` (which this
+/// node would refuse) are not asked for.
+pub fn request(
+    store: &Store,
+    peer: &Digest,
+    max_key_len: usize,
+    budget: &mut Budget,
+) -> Option<Digest> {
     let request = match peer {
         Digest::Scuttlebutt { origins, .. } => scuttlebutt::request(store, origins, budget),
-        Digest::Precise { origins, .. } => precise::request(store, origins, budget),
+        Digest::Precise { origins, .. } => precise::request(store, origins, max_key_len, budget),
     };
     (!request.is_empty_request()).then_some(request)
 }

@@ -4,7 +4,7 @@
 //! to a frequently rewritten key's news while older ones are pending, newest-first the reverse.
 
 use super::packer::Packer;
-use crate::size::{ARRAY_GROWTH, encoded_len};
+use crate::size::{ARRAY_GROWTH, encoded_len, item_len};
 use crate::{
     Bounds, Budget, Digest, Entry, ItemId, NodeId, OriginDelta, OriginItems, OriginState, Store,
     Version,
@@ -102,7 +102,7 @@ pub(crate) fn digest(store: &Store, cursor: &mut Option<ItemId>, budget: &mut Bu
                 key: successor(key),
             };
             let after_bytes = range_bytes(Some(&after)).max(before_origin);
-            let cost = encoded_len(&item)
+            let cost = item_len(key, entry.version)
                 + if group.is_none() {
                     header_bytes + ARRAY_GROWTH
                 } else {
@@ -196,24 +196,39 @@ fn candidates<'a>(
                     continue;
                 };
                 let theirs = by_origin.get(&origin).copied();
-                let known: BTreeMap<&str, Version> = match theirs {
+                let items: &[(String, Version)] = match theirs {
                     Some(t) if t.generation > state.generation() => continue,
-                    Some(t) if t.generation == state.generation() => {
-                        t.items.iter().map(|(k, v)| (k.as_str(), *v)).collect()
-                    }
-                    _ => BTreeMap::new(),
+                    Some(t) if t.generation == state.generation() => &t.items,
+                    _ => &[],
                 };
                 let from = match lower {
                     std::ops::Bound::Included(k) => k,
                     _ => "",
                 };
+                // Items come in key order from a well-behaved peer: walk both lists together.
+                // Anything else is looked up through a map.
+                let sorted = items.windows(2).all(|w| w[0].0 < w[1].0);
+                let lookup: BTreeMap<&str, Version> = if sorted {
+                    BTreeMap::new()
+                } else {
+                    items.iter().map(|(k, v)| (k.as_str(), *v)).collect()
+                };
+                let mut next = 0;
                 for (key, entry) in state.entries_from(from) {
                     if let std::ops::Bound::Excluded(end) = upper {
                         if key >= end {
                             break;
                         }
                     }
-                    if known.get(key).is_none_or(|v| *v < entry.version) {
+                    let known = if sorted {
+                        while items.get(next).is_some_and(|(k, _)| k.as_str() < key) {
+                            next += 1;
+                        }
+                        items.get(next).filter(|(k, _)| k == key).map(|(_, v)| *v)
+                    } else {
+                        lookup.get(key).copied()
+                    };
+                    if known.is_none_or(|v| v < entry.version) {
                         push(origin, state, key, entry);
                     }
                 }
@@ -267,7 +282,12 @@ pub(crate) fn deltas<R: Rng + ?Sized>(
 }
 
 /// The explicit request for items where the peer's digest is ahead of `store`.
-pub(crate) fn request(store: &Store, peer: &[OriginItems], budget: &mut Budget) -> Digest {
+pub(crate) fn request(
+    store: &Store,
+    peer: &[OriginItems],
+    max_key_len: usize,
+    budget: &mut Budget,
+) -> Digest {
     let mut origins = Vec::new();
     if budget.take(1 + ARRAY_GROWTH, 0) {
         'origins: for theirs in peer {
@@ -284,6 +304,9 @@ pub(crate) fn request(store: &Store, peer: &[OriginItems], budget: &mut Budget) 
             };
             let header = encoded_len(&group) + ARRAY_GROWTH;
             for (key, version) in &theirs.items {
+                if key.len() > max_key_len {
+                    continue;
+                }
                 let held = ours
                     .filter(|_| same_generation)
                     .and_then(|o| o.get(key))
@@ -292,7 +315,8 @@ pub(crate) fn request(store: &Store, peer: &[OriginItems], budget: &mut Budget) 
                     continue;
                 }
                 let item = (key.clone(), held);
-                let cost = encoded_len(&item) + if group.items.is_empty() { header } else { 0 };
+                let cost =
+                    item_len(&item.0, item.1) + if group.items.is_empty() { header } else { 0 };
                 if !budget.take(cost, 0) {
                     if !group.items.is_empty() {
                         origins.push(group);

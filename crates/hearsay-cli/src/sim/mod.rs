@@ -1,0 +1,114 @@
+//! `hearsay sim`: the experiments, their arguments and their output contract.
+//!
+//! Every experiment takes `--seed S` (run i uses seed S + i) and `--runs R`, shows a progress bar
+//! on stderr for long runs, prints a readable summary, or with `--json` exactly one JSON object on
+//! stdout (means over the runs, `_sd` keys for standard deviations), and with `--plot FILE.svg`
+//! draws its figure.
+
+mod all;
+mod anti_entropy;
+mod reconcile;
+mod rumor;
+
+use clap::{Args, Subcommand};
+use hearsay_proto::{Direction, Strategy};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+
+pub use anti_entropy::AntiEntropyArgs;
+pub use reconcile::ReconcileArgs;
+pub use rumor::RumorArgs;
+
+/// The experiments.
+#[derive(Subcommand, Debug)]
+pub enum SimCommand {
+    /// Rumor mongering (Demers et al. 1987): residue, traffic, t_ave, t_last.
+    Rumor(RumorArgs),
+    /// Anti-entropy: rounds until everyone holds one update, messages and bytes per node.
+    AntiEntropy(AntiEntropyArgs),
+    /// Reconciliation under a message-size limit (van Renesse et al. 2008): stale mappings.
+    Reconcile(ReconcileArgs),
+    /// Regenerates every figure and table of docs/experiments.md.
+    All(all::AllArgs),
+}
+
+/// Arguments every experiment takes.
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    /// Seed of the first run; run i uses seed + i.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Number of runs; results are means over them.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub runs: u64,
+    /// Print exactly one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Write the experiment's figure as an SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+}
+
+/// Parses a direction name.
+pub fn direction(name: &str) -> Result<Direction, String> {
+    name.parse()
+        .map_err(|e: hearsay_proto::Error| e.to_string())
+}
+
+/// Parses a strategy name.
+pub fn strategy(name: &str) -> Result<Strategy, String> {
+    name.parse()
+        .map_err(|e: hearsay_proto::Error| e.to_string())
+}
+
+/// Runs one experiment command.
+pub fn run(command: SimCommand) -> Result<(), String> {
+    match command {
+        SimCommand::Rumor(args) => rumor::main(&args),
+        SimCommand::AntiEntropy(args) => anti_entropy::main(&args),
+        SimCommand::Reconcile(args) => reconcile::main(&args),
+        SimCommand::All(args) => all::main(&args),
+    }
+}
+
+/// A progress bar over `runs` runs on stderr (hidden when stderr is no terminal).
+pub fn progress(runs: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(runs);
+    if let Ok(style) =
+        ProgressStyle::with_template("{prefix} [{bar:40}] {pos}/{len} runs {elapsed}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_prefix(what.to_owned());
+    bar
+}
+
+/// Mean and standard deviation (population) of `values`.
+pub fn mean_sd(values: &[f64]) -> (f64, f64) {
+    if values.is_empty() {
+        return (0.0, 0.0);
+    }
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+    (mean, var.sqrt())
+}
+
+/// Element-wise mean of series of unequal lengths (a shorter series holds its last value).
+pub fn mean_series(series: &[Vec<f64>]) -> Vec<f64> {
+    let len = series.iter().map(Vec::len).max().unwrap_or(0);
+    (0..len)
+        .map(|i| {
+            let values: Vec<f64> = series
+                .iter()
+                .filter_map(|s| s.get(i).or(s.last()).copied())
+                .collect();
+            mean_sd(&values).0
+        })
+        .collect()
+}
+
+/// Turns a harness error into the CLI's error text.
+pub fn harness<T>(result: Result<T, hearsay_actor::Error>) -> Result<T, String> {
+    result.map_err(|e| e.to_string())
+}

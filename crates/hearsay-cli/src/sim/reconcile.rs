@@ -1,0 +1,236 @@
+//! `hearsay sim reconcile`: van Renesse et al.'s set-up (LADIS 2008) for reconciliation under a
+//! message-size limit.
+//!
+//! Every node owns `keys` keys; updates arrive at `update-rate` per second in total across the
+//! cluster for t < 25 s, twice that for 25 <= t < 75, `update-rate` again until t = 120, and none
+//! after (so the run shows recovery). Each node gossips once per second with a random peer
+//! (push-pull anti-entropy, first rounds at random instants), at most `mtu-deltas` deltas per
+//! message. Measured each second: stale mappings (a node lacking the newest write of a key) and the
+//! age of the oldest one.
+
+use super::{Common, harness, mean_sd, mean_series, progress, strategy};
+use crate::plot::{self, Series};
+use clap::Args;
+use hearsay_actor::{Latency, NetworkConfig, Simulation, SimulationConfig, simulate};
+use hearsay_proto::{Config, Direction, Mode, Strategy, Value};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::json;
+use std::time::Duration;
+
+/// Arguments of `hearsay sim reconcile`.
+#[derive(Args, Debug, Clone)]
+pub struct ReconcileArgs {
+    /// Number of nodes.
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(2..=100_000))]
+    pub nodes: u64,
+    /// Keys owned by each node.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub keys: u64,
+    /// Largest number of deltas per message.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub mtu_deltas: u64,
+    /// precise-random, precise-oldest, precise-newest, scuttle-breadth or scuttle-depth.
+    #[arg(long, default_value = "scuttle-depth", value_parser = strategy)]
+    pub strategy: Strategy,
+    /// Length of the run in seconds.
+    #[arg(long, default_value_t = 150, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub duration: u64,
+    /// Updates per second across the cluster (doubled for 25 <= t < 75).
+    #[arg(long, default_value_t = 100.0, value_parser = rate)]
+    pub update_rate: f64,
+    /// van Renesse's flow control (not implemented yet: refused with an error).
+    #[arg(long)]
+    pub flow_control: bool,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+fn rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(r) if (0.0..=1_000_000.0).contains(&r) => Ok(r),
+        _ => Err(format!(
+            "{text:?} is not a rate between 0 and 1,000,000 updates per second"
+        )),
+    }
+}
+
+/// The update rate the schedule asks for at second `t`.
+fn rate_at(t: u64, base: f64) -> f64 {
+    match t {
+        0..25 => base,
+        25..75 => 2.0 * base,
+        75..120 => base,
+        _ => 0.0,
+    }
+}
+
+/// One sample of a run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    /// Seconds since the start.
+    pub t: f64,
+    /// Stale mappings.
+    pub stale: f64,
+    /// Age of the oldest stale mapping, seconds.
+    pub max_staleness: f64,
+}
+
+/// Runs the experiment once; returns one sample per second.
+pub fn run_once(args: &ReconcileArgs, seed: u64) -> Result<Vec<Sample>, String> {
+    if args.flow_control {
+        return Err("--flow-control is not implemented yet".into());
+    }
+    let protocol = Config {
+        mode: Mode::AntiEntropy,
+        direction: Direction::PushPull,
+        strategy: args.strategy,
+        max_deltas: Some(args.mtu_deltas as usize),
+        mtu: 65_507,
+        heartbeats: false,
+        ..Config::default()
+    };
+    let (nodes, keys, duration, base) = (
+        args.nodes as usize,
+        args.keys,
+        args.duration,
+        args.update_rate,
+    );
+    let outcome = simulate(|| async move {
+        let sim = Simulation::start(SimulationConfig {
+            nodes,
+            seed,
+            protocol,
+            network: Some(NetworkConfig {
+                latency: Latency::Fixed(Duration::from_millis(1)),
+                ..NetworkConfig::default()
+            }),
+            jitter: true,
+            trace: false,
+            start_after: Duration::ZERO,
+        })?;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5ca1e);
+        let mut samples = Vec::new();
+        let mut owed = 0.0f64;
+        let mut counter = 0u64;
+        for second in 0..duration {
+            owed += rate_at(second, base);
+            let writes = owed.floor() as u64;
+            owed -= writes as f64;
+            let step = Duration::from_secs(1) / (writes as u32 + 1);
+            for _ in 0..writes {
+                sim.run_for(step).await;
+                let node = rng.random_range(0..nodes);
+                let key = format!("k{}", rng.random_range(0..keys));
+                counter += 1;
+                sim.set(node, &key, Value::from(counter.to_be_bytes().to_vec()))
+                    .await?;
+            }
+            sim.run_for(step).await;
+            let sample = sim.sample();
+            samples.push(Sample {
+                t: (second + 1) as f64,
+                stale: sample.stale as f64,
+                max_staleness: sample.max_staleness.as_secs_f64(),
+            });
+        }
+        Ok::<_, hearsay_actor::Error>(samples)
+    });
+    harness(harness(outcome)?)
+}
+
+/// Means over `runs` runs from `seed` on.
+pub fn run_many(args: &ReconcileArgs) -> Result<(serde_json::Value, Vec<Sample>), String> {
+    let bar = progress(args.common.runs, args.strategy.name());
+    let mut all = Vec::new();
+    for run in 0..args.common.runs {
+        all.push(run_once(args, args.common.seed + run)?);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let per_run = |f: fn(&[Sample]) -> f64| mean_sd(&all.iter().map(|s| f(s)).collect::<Vec<_>>());
+    let (stale_mean, stale_mean_sd) =
+        per_run(|s| mean_sd(&s.iter().map(|x| x.stale).collect::<Vec<_>>()).0);
+    let (stale_max, stale_max_sd) = per_run(|s| s.iter().map(|x| x.stale).fold(0.0, f64::max));
+    let (staleness_max, staleness_max_sd) =
+        per_run(|s| s.iter().map(|x| x.max_staleness).fold(0.0, f64::max));
+    let stale = mean_series(
+        &all.iter()
+            .map(|s| s.iter().map(|x| x.stale).collect())
+            .collect::<Vec<_>>(),
+    );
+    let staleness = mean_series(
+        &all.iter()
+            .map(|s| s.iter().map(|x| x.max_staleness).collect())
+            .collect::<Vec<_>>(),
+    );
+    let series: Vec<Sample> = stale
+        .iter()
+        .zip(&staleness)
+        .enumerate()
+        .map(|(i, (stale, max_staleness))| Sample {
+            t: (i + 1) as f64,
+            stale: *stale,
+            max_staleness: *max_staleness,
+        })
+        .collect();
+    let report = json!({
+        "experiment": "reconcile",
+        "nodes": args.nodes,
+        "keys": args.keys,
+        "mtu_deltas": args.mtu_deltas,
+        "strategy": args.strategy.name(),
+        "duration": args.duration,
+        "update_rate": args.update_rate,
+        "flow_control": args.flow_control,
+        "runs": args.common.runs,
+        "seed": args.common.seed,
+        "stale_mean": stale_mean, "stale_mean_sd": stale_mean_sd,
+        "stale_max": stale_max, "stale_max_sd": stale_max_sd,
+        "staleness_max": staleness_max, "staleness_max_sd": staleness_max_sd,
+        "series": series.iter().map(|s| json!({
+            "t": s.t, "stale": s.stale, "max_staleness": s.max_staleness
+        })).collect::<Vec<_>>(),
+    });
+    Ok((report, series))
+}
+
+/// `hearsay sim reconcile`.
+pub fn main(args: &ReconcileArgs) -> Result<(), String> {
+    let (report, series) = run_many(args)?;
+    if let Some(path) = &args.common.plot {
+        plot::lines(
+            path,
+            &format!(
+                "stale mappings, {} nodes x {} keys, {} deltas/message, {}",
+                args.nodes,
+                args.keys,
+                args.mtu_deltas,
+                args.strategy.name()
+            ),
+            "time (s)",
+            "stale mappings",
+            &[Series {
+                label: args.strategy.name().into(),
+                points: series.iter().map(|s| (s.t, s.stale)).collect(),
+            }],
+        )?;
+    }
+    if args.common.json {
+        println!("{report}");
+    } else {
+        println!(
+            "reconcile, {} nodes x {} keys, {} deltas/message, {}, {} runs: stale mean {:.1}, \
+             max {:.0}, oldest stale mapping {:.1} s",
+            args.nodes,
+            args.keys,
+            args.mtu_deltas,
+            args.strategy.name(),
+            args.common.runs,
+            report["stale_mean"].as_f64().unwrap_or_default(),
+            report["stale_max"].as_f64().unwrap_or_default(),
+            report["staleness_max"].as_f64().unwrap_or_default(),
+        );
+    }
+    Ok(())
+}

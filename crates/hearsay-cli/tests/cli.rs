@@ -1,0 +1,201 @@
+//! The `hearsay sim` output contract: JSON keys, determinism per seed, plots, clear errors.
+
+use serde_json::Value;
+use std::process::{Command, Output};
+
+fn hearsay(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hearsay"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn json(args: &[&str]) -> Value {
+    let output = hearsay(args);
+    assert!(
+        output.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).expect("utf-8");
+    assert_eq!(text.trim().lines().count(), 1, "exactly one JSON object");
+    serde_json::from_str(text.trim()).expect("valid JSON")
+}
+
+fn number(report: &Value, key: &str) -> f64 {
+    report[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("missing numeric key {key} in {report}"))
+}
+
+#[test]
+fn rumor_reports_demers_measures() {
+    let report = json(&[
+        "sim",
+        "rumor",
+        "--nodes",
+        "200",
+        "--direction",
+        "push",
+        "--termination",
+        "feedback-counter",
+        "--k",
+        "2",
+        "--runs",
+        "3",
+        "--json",
+    ]);
+    for key in ["residue", "traffic", "t_ave", "t_last"] {
+        number(&report, key);
+        number(&report, &format!("{key}_sd"));
+    }
+    let residue = number(&report, "residue");
+    assert!((0.0..0.5).contains(&residue), "residue {residue}");
+    assert!(number(&report, "traffic") >= 1.0);
+    assert!(number(&report, "t_last") >= number(&report, "t_ave"));
+}
+
+#[test]
+fn anti_entropy_reports_rounds_and_cost() {
+    let report = json(&[
+        "sim",
+        "anti-entropy",
+        "--nodes",
+        "200",
+        "--direction",
+        "push-pull",
+        "--json",
+    ]);
+    let rounds = number(&report, "rounds");
+    let curve = report["uninformed_by_round"].as_array().expect("an array");
+    assert_eq!(curve.len() as f64, rounds);
+    assert_eq!(curve.last().and_then(Value::as_f64), Some(0.0));
+    assert!(number(&report, "messages_per_node") > 0.0);
+    assert!(number(&report, "bytes_per_node") > 0.0);
+}
+
+#[test]
+fn initially_informed_nodes_shorten_anti_entropy() {
+    let from_one = json(&[
+        "sim",
+        "anti-entropy",
+        "--nodes",
+        "300",
+        "--runs",
+        "3",
+        "--json",
+    ]);
+    let from_half = json(&[
+        "sim",
+        "anti-entropy",
+        "--nodes",
+        "300",
+        "--runs",
+        "3",
+        "--initial-informed",
+        "0.5",
+        "--json",
+    ]);
+    assert!(number(&from_half, "rounds") < number(&from_one, "rounds"));
+    let first = from_half["uninformed_by_round"][0]
+        .as_f64()
+        .expect("a round");
+    assert!(
+        first < 0.5,
+        "half informed before round 1, {first} uninformed after it"
+    );
+}
+
+#[test]
+fn reconcile_reports_stale_mappings() {
+    let report = json(&[
+        "sim",
+        "reconcile",
+        "--nodes",
+        "12",
+        "--keys",
+        "8",
+        "--mtu-deltas",
+        "5",
+        "--duration",
+        "170",
+        "--update-rate",
+        "20",
+        "--strategy",
+        "scuttle-breadth",
+        "--json",
+    ]);
+    for key in ["stale_mean", "stale_max", "staleness_max"] {
+        number(&report, key);
+    }
+    let series = report["series"].as_array().expect("an array");
+    assert_eq!(series.len(), 170);
+    for sample in series {
+        for key in ["t", "stale", "max_staleness"] {
+            assert!(sample[key].is_number(), "sample {sample} lacks {key}");
+        }
+    }
+    assert!(
+        number(&report, "stale_max") > 0.0,
+        "updates never left anyone stale"
+    );
+    // No updates after 120 s: the cluster recovers.
+    assert_eq!(series.last().map(|s| s["stale"].as_f64()), Some(Some(0.0)));
+}
+
+#[test]
+fn runs_are_deterministic_per_seed() {
+    let args = [
+        "sim",
+        "rumor",
+        "--nodes",
+        "300",
+        "--direction",
+        "pull",
+        "--json",
+        "--seed",
+    ];
+    let first = hearsay(&[&args[..], &["5"]].concat());
+    let again = hearsay(&[&args[..], &["5"]].concat());
+    let other = hearsay(&[&args[..], &["6"]].concat());
+    assert_eq!(first.stdout, again.stdout);
+    assert_ne!(first.stdout, other.stdout);
+}
+
+#[test]
+fn plots_are_svg_files() {
+    let path = std::env::temp_dir().join(format!("hearsay-cli-plot-{}.svg", std::process::id()));
+    let path_text = path.to_string_lossy().to_string();
+    let output = hearsay(&[
+        "sim",
+        "anti-entropy",
+        "--nodes",
+        "100",
+        "--plot",
+        &path_text,
+    ]);
+    assert!(output.status.success());
+    let svg = std::fs::read_to_string(&path).expect("plot written");
+    let _ = std::fs::remove_file(&path);
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    assert!(svg.contains("<polyline"));
+}
+
+#[test]
+fn bad_arguments_fail_clearly_without_panics() {
+    let cases: [&[&str]; 6] = [
+        &["sim", "reconcile", "--strategy", "precise-best"],
+        &["sim", "rumor", "--nodes", "0"],
+        &["sim", "rumor", "--k", "0"],
+        &["sim", "reconcile", "--update-rate", "-3"],
+        &["sim", "rumor", "--termination", "feedback-sometimes"],
+        &["sim", "reconcile", "--flow-control", "--duration", "1"],
+    ];
+    for args in cases {
+        let output = hearsay(args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?} succeeded");
+        assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+        assert!(stderr.len() > 10, "{args:?} gave no message");
+    }
+}
