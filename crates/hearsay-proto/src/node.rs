@@ -355,24 +355,8 @@ impl Node {
             if direction == Direction::Push && selected.sent.is_empty() {
                 continue;
             }
-            let want_feedback = self.config.termination.feedback && !selected.sent.is_empty();
-            self.send(
-                peer,
-                Body::Rumor {
-                    deltas,
-                    offers: selected.offers,
-                    wants: Vec::new(),
-                    known: Vec::new(),
-                    want_rumors: direction != Direction::Push,
-                    want_feedback,
-                },
-            );
-            self.rumors.contacted(
-                &self.store,
-                &selected.sent,
-                self.config.termination,
-                &mut self.rng,
-            );
+            let want_rumors = direction != Direction::Push;
+            self.send_rumor(peer, deltas, selected, Vec::new(), Vec::new(), want_rumors);
         }
     }
 
@@ -595,15 +579,29 @@ impl Node {
         if deltas.is_empty() && known.is_empty() && wants.is_empty() && selected.offers.is_empty() {
             return;
         }
+        self.send_rumor(from, deltas, selected, wants, known, false);
+    }
+
+    /// Sends a rumor message carrying `deltas` and the `selected` offers (asking for feedback on
+    /// them when terminating by feedback), and counts the contact for blind termination.
+    fn send_rumor(
+        &mut self,
+        to: NodeId,
+        deltas: Vec<OriginDelta>,
+        selected: Selected,
+        wants: Vec<RumorIds>,
+        known: Vec<RumorIds>,
+        want_rumors: bool,
+    ) {
         let want_feedback = self.config.termination.feedback && !selected.sent.is_empty();
         self.send(
-            from,
+            to,
             Body::Rumor {
                 deltas,
                 offers: selected.offers,
                 wants,
                 known,
-                want_rumors: false,
+                want_rumors,
                 want_feedback,
             },
         );

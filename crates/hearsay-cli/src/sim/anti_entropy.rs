@@ -1,10 +1,10 @@
 //! `hearsay sim anti-entropy`: every node reconciles with one random peer each round; how many
 //! rounds until every node holds one update, and at what cost.
 
-use super::{Common, direction, harness, mean_sd, mean_series, progress};
+use super::{Common, direction, harness, harness_config, mean_sd, mean_series, progress};
 use crate::plot::{self, Series};
 use clap::Args;
-use hearsay_actor::{Latency, NetworkConfig, Simulation, SimulationConfig, simulate};
+use hearsay_actor::{Simulation, simulate};
 use hearsay_proto::{
     Body, Config, Delta, Direction, Generation, Message, Mode, NodeId, OriginDelta,
     PROTOCOL_VERSION, Value, Version,
@@ -13,7 +13,6 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
-use std::time::Duration;
 
 /// Arguments of `hearsay sim anti-entropy`.
 #[derive(Args, Debug, Clone)]
@@ -67,18 +66,7 @@ pub fn run_once(
     let interval = protocol.gossip_interval;
     let cluster = protocol.cluster;
     let outcome = simulate(|| async move {
-        let sim = Simulation::start(SimulationConfig {
-            nodes,
-            seed,
-            protocol,
-            network: Some(NetworkConfig {
-                latency: Latency::Fixed(Duration::from_millis(1)),
-                ..NetworkConfig::default()
-            }),
-            jitter: false,
-            trace: false,
-            start_after: interval,
-        })?;
+        let sim = Simulation::start(harness_config(nodes, seed, protocol, true, interval))?;
         let value = Value::from("update");
         let version = sim.set(0, "update", value.clone()).await?;
         // Seed the initially informed nodes with the writer's delta, as if it had reached them.

@@ -108,6 +108,31 @@ pub fn mean_series(series: &[Vec<f64>]) -> Vec<f64> {
         .collect()
 }
 
+/// The harness every experiment runs on: `nodes` node actors over a simulated network with a
+/// fixed 1 ms latency (so a round's exchanges end long before the next round), seeded by `seed`.
+/// `synchronous`: every node's rounds at the same instants, the first one `start_after` from the
+/// start; otherwise at random phases.
+pub fn harness_config(
+    nodes: usize,
+    seed: u64,
+    protocol: hearsay_proto::Config,
+    synchronous: bool,
+    start_after: std::time::Duration,
+) -> hearsay_actor::SimulationConfig {
+    hearsay_actor::SimulationConfig {
+        nodes,
+        seed,
+        protocol,
+        network: Some(hearsay_actor::NetworkConfig {
+            latency: hearsay_actor::Latency::Fixed(std::time::Duration::from_millis(1)),
+            ..hearsay_actor::NetworkConfig::default()
+        }),
+        jitter: !synchronous,
+        trace: false,
+        start_after,
+    }
+}
+
 /// Turns a harness error into the CLI's error text.
 pub fn harness<T>(result: Result<T, hearsay_actor::Error>) -> Result<T, String> {
     result.map_err(|e| e.to_string())

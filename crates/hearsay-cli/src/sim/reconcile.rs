@@ -8,10 +8,10 @@
 //! message. Measured each second: stale mappings (a node lacking the newest write of a key) and the
 //! age of the oldest one.
 
-use super::{Common, harness, mean_sd, mean_series, progress, strategy};
+use super::{Common, harness, harness_config, mean_sd, mean_series, progress, strategy};
 use crate::plot::{self, Series};
 use clap::Args;
-use hearsay_actor::{Latency, NetworkConfig, Simulation, SimulationConfig, simulate};
+use hearsay_actor::{Simulation, simulate};
 use hearsay_proto::{Config, Direction, Mode, Strategy, Value};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -97,18 +97,7 @@ pub fn run_once(args: &ReconcileArgs, seed: u64) -> Result<Vec<Sample>, String> 
         args.update_rate,
     );
     let outcome = simulate(|| async move {
-        let sim = Simulation::start(SimulationConfig {
-            nodes,
-            seed,
-            protocol,
-            network: Some(NetworkConfig {
-                latency: Latency::Fixed(Duration::from_millis(1)),
-                ..NetworkConfig::default()
-            }),
-            jitter: true,
-            trace: false,
-            start_after: Duration::ZERO,
-        })?;
+        let sim = Simulation::start(harness_config(nodes, seed, protocol, false, Duration::ZERO))?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5ca1e);
         let mut samples = Vec::new();
         let mut owed = 0.0f64;

@@ -7,13 +7,12 @@
 //! with probability 1/k at each (feedback counts unnecessary contacts, blind every contact). The
 //! run ends when no node holds the update hot.
 
-use super::{Common, direction, harness, mean_sd, mean_series, progress};
+use super::{Common, direction, harness, harness_config, mean_sd, mean_series, progress};
 use crate::plot::{self, Series};
 use clap::Args;
-use hearsay_actor::{Latency, NetworkConfig, Simulation, SimulationConfig, simulate};
+use hearsay_actor::{Simulation, simulate};
 use hearsay_proto::{Config, Direction, Generation, Mode, NodeId, Termination, Value};
 use serde_json::json;
-use std::time::Duration;
 
 /// Arguments of `hearsay sim rumor`.
 #[derive(Args, Debug, Clone)]
@@ -70,19 +69,7 @@ pub fn run_once(
     };
     let interval = protocol.gossip_interval;
     let outcome = simulate(|| async move {
-        let sim = Simulation::start(SimulationConfig {
-            nodes,
-            seed,
-            protocol,
-            network: Some(NetworkConfig {
-                latency: Latency::Fixed(Duration::from_millis(1)),
-                ..NetworkConfig::default()
-            }),
-            jitter: false,
-            trace: false,
-            // Round r runs at r seconds: the update is written before round 1.
-            start_after: interval,
-        })?;
+        let sim = Simulation::start(harness_config(nodes, seed, protocol, true, interval))?;
         let version = sim.set(0, "rumor", Value::from("news")).await?;
         let mut informed_by_round = Vec::new();
         let mut rounds = 0u64;
