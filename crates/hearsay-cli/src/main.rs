@@ -7,6 +7,11 @@ mod plot;
 mod sim;
 
 use clap::{Parser, Subcommand};
+
+/// Simulations allocate a message buffer per datagram: mimalloc makes that markedly cheaper than
+/// the system allocator (a quarter of the time of a 100,000-node run went to malloc).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 
 /// hearsay: a gossip-protocol cluster framework.
