@@ -26,7 +26,7 @@ mod transport;
 pub use error::Error;
 pub use messages::{
     Crash, Datagram, Delete, Get, GetMetrics, GetView, KeyChanged, NodeMetrics, Restart, Set,
-    Subscribe, ViewEntry,
+    SetMaxDeltas, Subscribe, TrySet, ViewEntry,
 };
 pub use network::{
     Heal, Latency, Network, NetworkConfig, NetworkLink, Outgoing, Partition, SetLink,

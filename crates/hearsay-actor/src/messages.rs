@@ -22,6 +22,22 @@ pub struct Set {
     pub value: Value,
 }
 
+/// Writes `value` under `key` if the node's flow control allows a write now; answers the version,
+/// or `None` when the write was refused (retry later).
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "Result<Option<Version>, Error>")]
+pub struct TrySet {
+    /// The key.
+    pub key: String,
+    /// The value.
+    pub value: Value,
+}
+
+/// Changes the largest number of deltas per message (experiments cut it mid-run).
+#[derive(Message, Clone, Copy, Debug)]
+#[rtype(result = "Result<(), Error>")]
+pub struct SetMaxDeltas(pub Option<usize>);
+
 /// Deletes `key` at this node (writes a tombstone); answers the version of the delete.
 #[derive(Message, Clone, Debug)]
 #[rtype(result = "Result<Version, Error>")]
@@ -92,7 +108,7 @@ pub struct Subscribe {
 }
 
 /// A node's counters.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct NodeMetrics {
     /// The node.
     pub id: NodeId,
@@ -108,6 +124,8 @@ pub struct NodeMetrics {
     pub entries: usize,
     /// Whether the node is crashed.
     pub down: bool,
+    /// The write rate flow control allows, if on.
+    pub allowed_rate: Option<f64>,
 }
 
 /// Reads a node's counters.

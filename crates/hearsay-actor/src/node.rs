@@ -6,7 +6,7 @@
 
 use crate::messages::{
     Crash, Datagram, Delete, Get, GetMetrics, GetView, KeyChanged, NodeMetrics, Restart, Set,
-    Subscribe, ViewEntry,
+    SetMaxDeltas, Subscribe, TrySet, ViewEntry,
 };
 use crate::{Error, RecorderHandle, Transport};
 use actix::{Actor, AsyncContext, Context, Handler, Recipient, SpawnHandle};
@@ -200,6 +200,27 @@ impl Handler<Set> for GossipNode {
     }
 }
 
+impl Handler<TrySet> for GossipNode {
+    type Result = Result<Option<Version>, Error>;
+
+    fn handle(&mut self, set: TrySet, ctx: &mut Context<Self>) -> Self::Result {
+        if self.down {
+            return Err(Error::Down(self.node.id()));
+        }
+        let version = self.node.try_set(&set.key, set.value)?;
+        self.drain(ctx, Self::now());
+        Ok(version)
+    }
+}
+
+impl Handler<SetMaxDeltas> for GossipNode {
+    type Result = Result<(), Error>;
+
+    fn handle(&mut self, set: SetMaxDeltas, _: &mut Context<Self>) -> Self::Result {
+        Ok(self.node.set_max_deltas(set.0)?)
+    }
+}
+
 impl Handler<Delete> for GossipNode {
     type Result = Result<Version, Error>;
 
@@ -266,6 +287,7 @@ impl Handler<GetMetrics> for GossipNode {
             hot_rumors: self.node.rumors().len(),
             entries: self.node.store().len(),
             down: self.down,
+            allowed_rate: self.node.allowed_rate(),
         })
     }
 }

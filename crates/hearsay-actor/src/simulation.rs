@@ -21,7 +21,8 @@
 //! ```
 
 use crate::messages::{
-    Crash, Datagram, Delete, GetMetrics, GetView, NodeMetrics, Restart, Set, ViewEntry,
+    Crash, Datagram, Delete, GetMetrics, GetView, NodeMetrics, Restart, Set, SetMaxDeltas, TrySet,
+    ViewEntry,
 };
 use crate::network::{Heal, Network, NetworkConfig, NetworkLink, Partition};
 use crate::{Error, GossipNode, Recorder, RecorderHandle, Router, StaleSample};
@@ -187,6 +188,28 @@ impl Simulation {
             value,
         };
         self.node(index)?.send(set).await?
+    }
+
+    /// Writes at node `index` if its flow control allows; `None` when refused.
+    pub async fn try_set(
+        &self,
+        index: usize,
+        key: &str,
+        value: Value,
+    ) -> Result<Option<Version>, Error> {
+        let set = TrySet {
+            key: key.to_owned(),
+            value,
+        };
+        self.node(index)?.send(set).await?
+    }
+
+    /// Changes every node's largest number of deltas per message.
+    pub async fn set_max_deltas(&self, max_deltas: Option<usize>) -> Result<(), Error> {
+        for node in &self.nodes {
+            node.send(SetMaxDeltas(max_deltas)).await??;
+        }
+        Ok(())
     }
 
     /// Deletes at node `index`.

@@ -189,7 +189,7 @@ fn bad_arguments_fail_clearly_without_panics() {
         &["sim", "rumor", "--k", "0"],
         &["sim", "reconcile", "--update-rate", "-3"],
         &["sim", "rumor", "--termination", "feedback-sometimes"],
-        &["sim", "reconcile", "--flow-control", "--duration", "1"],
+        &["sim", "reconcile", "--mtu-drop-at", "5"],
     ];
     for args in cases {
         let output = hearsay(args);
@@ -198,4 +198,46 @@ fn bad_arguments_fail_clearly_without_panics() {
         assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
         assert!(stderr.len() > 10, "{args:?} gave no message");
     }
+}
+
+#[test]
+fn flow_control_keeps_stale_mappings_bounded_when_the_limit_is_cut() {
+    let args = [
+        "sim",
+        "reconcile",
+        "--nodes",
+        "32",
+        "--keys",
+        "16",
+        "--mtu-deltas",
+        "20",
+        "--update-rate",
+        "30",
+        "--duration",
+        "120",
+        "--mtu-drop-at",
+        "60",
+        "--mtu-drop-to",
+        "10",
+        "--json",
+    ];
+    let without = json(&args);
+    let with = json(&[&args[..], &["--flow-control"]].concat());
+    assert_eq!(number(&without, "throttled"), 0.0);
+    assert!(
+        number(&with, "throttled") > 0.0,
+        "flow control refused no write"
+    );
+    let (free, controlled) = (number(&without, "stale_max"), number(&with, "stale_max"));
+    assert!(
+        controlled * 3.0 < free,
+        "stale max {controlled} with flow control, {free} without"
+    );
+    // Long after the cut, the uncontrolled cluster is still far behind; the controlled one not.
+    let stale_at = |report: &Value, t: usize| {
+        report["series"][t - 1]["stale"]
+            .as_f64()
+            .unwrap_or_default()
+    };
+    assert!(stale_at(&with, 110) * 3.0 < stale_at(&without, 110));
 }

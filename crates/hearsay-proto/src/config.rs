@@ -152,6 +152,54 @@ impl Mode {
     }
 }
 
+/// Flow control after van Renesse et al. (2008): each node's local write rate adapts to what the
+/// gossip can carry, by additive increase and multiplicative decrease.
+///
+/// A node is *congested* in a round when an anti-entropy answer it built was cut by the message
+/// limit (deltas left out) or one it received was full; the congestion signal thus travels with
+/// the gossip itself. At each round a congested node multiplies its rate by `decrease`, any other
+/// node adds `increase`. Writes through [`crate::Node::try_set`] spend one token of a bucket
+/// refilled at that rate; when it is empty they are refused (the application retries later).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FlowControl {
+    /// Writes per second a node starts with. Default: 1.
+    pub initial_rate: f64,
+    /// The rate never falls below this. Default: 0.01 writes per second.
+    pub min_rate: f64,
+    /// Added to the rate after a round without congestion, in writes per second. Default: 0.05.
+    pub increase: f64,
+    /// Multiplies the rate after a congested round, in (0, 1). Default: 0.5.
+    pub decrease: f64,
+}
+
+impl Default for FlowControl {
+    fn default() -> FlowControl {
+        FlowControl {
+            initial_rate: 1.0,
+            min_rate: 0.01,
+            increase: 0.05,
+            decrease: 0.5,
+        }
+    }
+}
+
+impl FlowControl {
+    fn validate(&self) -> Result<(), Error> {
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        if !(positive(self.initial_rate) && positive(self.min_rate) && positive(self.increase)) {
+            return Err(Error::Config(
+                "flow control rates and increase must be positive".into(),
+            ));
+        }
+        if !(self.decrease > 0.0 && self.decrease < 1.0) {
+            return Err(Error::Config(
+                "flow control decrease must lie in (0, 1)".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The smallest MTU accepted: room for the headers and keys of up to 32 bytes.
 pub const MIN_MTU: usize = 256;
 
@@ -172,7 +220,7 @@ const KEY_OVERHEAD: usize = 160;
 /// config.validate()?;
 /// # Ok::<(), hearsay_proto::Error>(())
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Config {
     /// The cluster this node belongs to. Default: `ClusterId::from_name("hearsay")`.
     pub cluster: ClusterId,
@@ -199,6 +247,9 @@ pub struct Config {
     /// later ones mostly redundant, so this saves the bytes of redundant values. `u32::MAX` makes
     /// every send eager, as in Demers et al. Default: 1.
     pub eager_rumor_sends: u32,
+    /// Flow control of local writes ([`FlowControl`]); `None` leaves writes unthrottled.
+    /// Default: `None`.
+    pub flow_control: Option<FlowControl>,
     /// Whether the node's heartbeat is bumped every round and gossiped (needed by failure
     /// detection; off for pure data-dissemination experiments). Default: on.
     pub heartbeats: bool,
@@ -218,6 +269,7 @@ impl Default for Config {
             mode: Mode::default(),
             termination: Termination::default(),
             eager_rumor_sends: 1,
+            flow_control: None,
             heartbeats: true,
         }
     }
@@ -259,6 +311,9 @@ impl Config {
             return Err(Error::Config(
                 "anti_entropy_every must be at least 1".into(),
             ));
+        }
+        if let Some(flow) = &self.flow_control {
+            flow.validate()?;
         }
         self.termination.validate()
     }

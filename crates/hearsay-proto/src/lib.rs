@@ -40,7 +40,7 @@ mod store;
 mod value;
 pub mod wire;
 
-pub use config::{Config, Direction, LossOfInterest, MIN_MTU, Mode, Termination};
+pub use config::{Config, Direction, FlowControl, LossOfInterest, MIN_MTU, Mode, Termination};
 pub use delta::{Delta, OriginDelta};
 pub use digest::{Bounds, Digest, ItemId, OriginItems, OriginSummary};
 pub use error::Error;

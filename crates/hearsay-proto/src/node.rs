@@ -84,6 +84,15 @@ pub struct Node {
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: Stats,
+    flow: Option<FlowState>,
+}
+
+/// Flow control's state: the allowed write rate, its token bucket, and this round's congestion.
+#[derive(Debug, Clone, PartialEq)]
+struct FlowState {
+    rate: f64,
+    tokens: f64,
+    congested: bool,
 }
 
 impl Node {
@@ -102,7 +111,6 @@ impl Node {
         Ok(Node {
             id,
             generation,
-            config,
             store,
             peers: Peers::default(),
             rng: ChaCha8Rng::seed_from_u64(seed),
@@ -113,6 +121,12 @@ impl Node {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
+            flow: config.flow_control.map(|flow| FlowState {
+                rate: flow.initial_rate,
+                tokens: 1.0,
+                congested: false,
+            }),
+            config,
         })
     }
 
@@ -194,6 +208,37 @@ impl Node {
     /// Fails with [`Error::EntryTooLarge`] if the entry could never fit in one message.
     pub fn set(&mut self, key: &str, value: impl Into<Value>) -> Result<Version, Error> {
         self.write(key, Some(value.into()))
+    }
+
+    /// Writes `value` under `key` if flow control allows a write now (always, without flow
+    /// control); returns `None` when the write was refused, for the application to retry later.
+    pub fn try_set(
+        &mut self,
+        key: &str,
+        value: impl Into<Value>,
+    ) -> Result<Option<Version>, Error> {
+        if let Some(flow) = &mut self.flow {
+            if flow.tokens < 1.0 {
+                self.stats.throttled += 1;
+                return Ok(None);
+            }
+            flow.tokens -= 1.0;
+        }
+        self.write(key, Some(value.into())).map(Some)
+    }
+
+    /// The write rate flow control allows now (writes per second), if flow control is on.
+    pub fn allowed_rate(&self) -> Option<f64> {
+        self.flow.as_ref().map(|flow| flow.rate)
+    }
+
+    /// Changes the largest number of deltas per message (experiments cut it mid-run).
+    pub fn set_max_deltas(&mut self, max_deltas: Option<usize>) -> Result<(), Error> {
+        if max_deltas == Some(0) {
+            return Err(Error::Config("max_deltas must be at least 1".into()));
+        }
+        self.config.max_deltas = max_deltas;
+        Ok(())
     }
 
     /// Deletes `key` (writes a tombstone); returns the version the delete got.
@@ -313,6 +358,7 @@ impl Node {
         self.next_round = Some(now + self.config.gossip_interval);
         self.round += 1;
         self.stats.rounds += 1;
+        self.adapt_rate();
         if self.config.heartbeats {
             self.store.beat(self.id, self.generation);
         }
@@ -328,6 +374,35 @@ impl Node {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.next_round
+    }
+
+    /// Flow control, once per round: multiplicative decrease after congestion, additive increase
+    /// otherwise, and the token bucket refilled at the new rate (holding at most two rounds' worth).
+    fn adapt_rate(&mut self) {
+        let (Some(flow), Some(params)) = (&mut self.flow, self.config.flow_control) else {
+            return;
+        };
+        if flow.congested {
+            flow.rate = (flow.rate * params.decrease).max(params.min_rate);
+            self.stats.congested_rounds += 1;
+        } else {
+            flow.rate += params.increase;
+        }
+        flow.congested = false;
+        let per_round = flow.rate * self.config.gossip_interval.as_secs_f64();
+        flow.tokens = (flow.tokens + per_round).min((2.0 * per_round).max(1.0));
+    }
+
+    /// Notes congestion for flow control: an answer cut by the limit, or a full one received.
+    fn congestion(&mut self, congested: bool) {
+        if let Some(flow) = &mut self.flow {
+            flow.congested |= congested;
+        }
+    }
+
+    /// Whether a received answer filled its message (a peer's sign of congestion).
+    fn full(&self, bytes: usize, deltas: usize) -> bool {
+        self.config.max_deltas.is_some_and(|max| deltas >= max) || bytes * 10 >= self.config.mtu * 9
     }
 
     fn rumor_round(&mut self) {
@@ -415,6 +490,8 @@ impl Node {
                 reply_digest,
             } => self.on_syn(from, digest, reply_digest),
             Body::SynAck { deltas, digest } => {
+                let count = deltas.iter().map(|g| g.deltas.len()).sum();
+                self.congestion(self.full(bytes.len(), count));
                 self.apply(&deltas, Via::AntiEntropy(from));
                 if let Some(digest) = digest {
                     self.observe(&digest);
@@ -426,12 +503,15 @@ impl Node {
                         &mut self.rng,
                         &mut budget,
                     );
+                    self.congestion(!deltas.is_empty() && budget.exhausted());
                     if !deltas.is_empty() {
                         self.send(from, Body::Ack { deltas });
                     }
                 }
             }
             Body::Ack { deltas } => {
+                let count = deltas.iter().map(|g| g.deltas.len()).sum();
+                self.congestion(self.full(bytes.len(), count));
                 self.apply(&deltas, Via::AntiEntropy(from));
             }
             Body::Rumor {
@@ -496,6 +576,7 @@ impl Node {
             ),
             None => Vec::new(),
         };
+        self.congestion(!deltas.is_empty() && budget.exhausted());
         if !deltas.is_empty() || reply.is_some() {
             self.send(
                 from,

@@ -37,6 +37,10 @@ pub struct Stats {
     pub deltas_redundant: u64,
     /// Deltas received and dropped because their key is longer than this node accepts.
     pub deltas_refused: u64,
+    /// Writes refused by flow control ([`crate::Node::try_set`]).
+    pub throttled: u64,
+    /// Rounds in which flow control saw congestion.
+    pub congested_rounds: u64,
     /// Messages carrying at least one delta (the "traffic" of Demers et al.).
     pub messages_with_deltas: u64,
 }

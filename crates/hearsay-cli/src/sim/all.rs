@@ -181,6 +181,8 @@ pub fn main(args: &AllArgs) -> Result<(), String> {
             duration: 150,
             update_rate: 100.0,
             flow_control: false,
+            mtu_drop_at: None,
+            mtu_drop_to: None,
             common: Common {
                 seed: args.seed,
                 runs: 1,

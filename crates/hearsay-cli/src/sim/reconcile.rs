@@ -12,10 +12,11 @@ use super::{Common, harness, harness_config, mean_sd, mean_series, progress, str
 use crate::plot::{self, Series};
 use clap::Args;
 use hearsay_actor::{Simulation, simulate};
-use hearsay_proto::{Config, Direction, Mode, Strategy, Value};
+use hearsay_proto::{Config, Direction, FlowControl, Mode, Strategy, Value};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Arguments of `hearsay sim reconcile`.
@@ -39,9 +40,17 @@ pub struct ReconcileArgs {
     /// Updates per second across the cluster (doubled for 25 <= t < 75).
     #[arg(long, default_value_t = 100.0, value_parser = rate)]
     pub update_rate: f64,
-    /// van Renesse's flow control (not implemented yet: refused with an error).
+    /// van Renesse's flow control: each node's write rate adapts (AIMD) to what the gossip can
+    /// carry; refused writes wait in the application's backlog and are retried each second.
     #[arg(long)]
     pub flow_control: bool,
+    /// Cut the message limit at this second (with --mtu-drop-to).
+    #[arg(long, value_name = "SECS", requires = "mtu_drop_to")]
+    pub mtu_drop_at: Option<u64>,
+    /// The limit, in deltas, after the cut.
+    #[arg(long, value_name = "DELTAS", requires = "mtu_drop_at",
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub mtu_drop_to: Option<u64>,
     #[command(flatten)]
     pub common: Common,
 }
@@ -65,6 +74,19 @@ fn rate_at(t: u64, base: f64) -> f64 {
     }
 }
 
+/// What a run measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReconcileRun {
+    /// One sample per second.
+    pub samples: Vec<Sample>,
+    /// Writes the application made (admitted by flow control, or all without it).
+    pub written: u64,
+    /// Writes refused by flow control at least once (retried later).
+    pub throttled: u64,
+    /// Writes still waiting in the backlog at the end.
+    pub backlog: u64,
+}
+
 /// One sample of a run.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Sample {
@@ -76,11 +98,8 @@ pub struct Sample {
     pub max_staleness: f64,
 }
 
-/// Runs the experiment once; returns one sample per second.
-pub fn run_once(args: &ReconcileArgs, seed: u64) -> Result<Vec<Sample>, String> {
-    if args.flow_control {
-        return Err("--flow-control is not implemented yet".into());
-    }
+/// Runs the experiment once.
+pub fn run_once(args: &ReconcileArgs, seed: u64) -> Result<ReconcileRun, String> {
     let protocol = Config {
         mode: Mode::AntiEntropy,
         direction: Direction::PushPull,
@@ -88,6 +107,7 @@ pub fn run_once(args: &ReconcileArgs, seed: u64) -> Result<Vec<Sample>, String> 
         max_deltas: Some(args.mtu_deltas as usize),
         mtu: 65_507,
         heartbeats: false,
+        flow_control: args.flow_control.then(FlowControl::default),
         ..Config::default()
     };
     let (nodes, keys, duration, base) = (
@@ -96,13 +116,36 @@ pub fn run_once(args: &ReconcileArgs, seed: u64) -> Result<Vec<Sample>, String> 
         args.duration,
         args.update_rate,
     );
+    let flow = args.flow_control;
+    let drop = args.mtu_drop_at.zip(args.mtu_drop_to);
     let outcome = simulate(|| async move {
         let sim = Simulation::start(harness_config(nodes, seed, protocol, false, Duration::ZERO))?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5ca1e);
-        let mut samples = Vec::new();
+        let mut run = ReconcileRun {
+            samples: Vec::new(),
+            written: 0,
+            throttled: 0,
+            backlog: 0,
+        };
+        // Writes refused by flow control, per node, newest value per key.
+        let mut backlog: BTreeMap<usize, BTreeMap<String, u64>> = BTreeMap::new();
         let mut owed = 0.0f64;
         let mut counter = 0u64;
         for second in 0..duration {
+            if drop.is_some_and(|(at, _)| at == second) {
+                sim.set_max_deltas(drop.map(|(_, to)| to as usize)).await?;
+            }
+            // First the backlog, oldest node first, until each node refuses.
+            for (node, waiting) in &mut backlog {
+                while let Some((key, value)) = waiting.pop_first() {
+                    let bytes = Value::from(value.to_be_bytes().to_vec());
+                    if sim.try_set(*node, &key, bytes).await?.is_none() {
+                        waiting.insert(key, value);
+                        break;
+                    }
+                    run.written += 1;
+                }
+            }
             owed += rate_at(second, base);
             let writes = owed.floor() as u64;
             owed -= writes as f64;
@@ -112,18 +155,27 @@ pub fn run_once(args: &ReconcileArgs, seed: u64) -> Result<Vec<Sample>, String> 
                 let node = rng.random_range(0..nodes);
                 let key = format!("k{}", rng.random_range(0..keys));
                 counter += 1;
-                sim.set(node, &key, Value::from(counter.to_be_bytes().to_vec()))
-                    .await?;
+                let value = Value::from(counter.to_be_bytes().to_vec());
+                if !flow {
+                    sim.set(node, &key, value).await?;
+                    run.written += 1;
+                } else if sim.try_set(node, &key, value).await?.is_some() {
+                    run.written += 1;
+                } else {
+                    run.throttled += 1;
+                    backlog.entry(node).or_default().insert(key, counter);
+                }
             }
             sim.run_for(step).await;
             let sample = sim.sample();
-            samples.push(Sample {
+            run.samples.push(Sample {
                 t: (second + 1) as f64,
                 stale: sample.stale as f64,
                 max_staleness: sample.max_staleness.as_secs_f64(),
             });
         }
-        Ok::<_, hearsay_actor::Error>(samples)
+        run.backlog = backlog.values().map(|w| w.len() as u64).sum();
+        Ok::<_, hearsay_actor::Error>(run)
     });
     harness(harness(outcome)?)
 }
@@ -137,6 +189,10 @@ pub fn run_many(args: &ReconcileArgs) -> Result<(serde_json::Value, Vec<Sample>)
         bar.inc(1);
     }
     bar.finish_and_clear();
+    let (written, _) = mean_sd(&all.iter().map(|r| r.written as f64).collect::<Vec<_>>());
+    let (throttled, _) = mean_sd(&all.iter().map(|r| r.throttled as f64).collect::<Vec<_>>());
+    let (backlog, _) = mean_sd(&all.iter().map(|r| r.backlog as f64).collect::<Vec<_>>());
+    let all: Vec<Vec<Sample>> = all.into_iter().map(|r| r.samples).collect();
     let per_run = |f: fn(&[Sample]) -> f64| mean_sd(&all.iter().map(|s| f(s)).collect::<Vec<_>>());
     let (stale_mean, stale_mean_sd) =
         per_run(|s| mean_sd(&s.iter().map(|x| x.stale).collect::<Vec<_>>()).0);
@@ -172,6 +228,11 @@ pub fn run_many(args: &ReconcileArgs) -> Result<(serde_json::Value, Vec<Sample>)
         "duration": args.duration,
         "update_rate": args.update_rate,
         "flow_control": args.flow_control,
+        "mtu_drop_at": args.mtu_drop_at,
+        "mtu_drop_to": args.mtu_drop_to,
+        "written": written,
+        "throttled": throttled,
+        "backlog": backlog,
         "runs": args.common.runs,
         "seed": args.common.seed,
         "stale_mean": stale_mean, "stale_mean_sd": stale_mean_sd,
