@@ -1,0 +1,62 @@
+//! Flow control: writes spend tokens refilled at an adaptive rate that falls when gossip is
+//! congested and climbs when it is not.
+
+use hearsay_proto::{Config, FlowControl, Generation, Lockstep, Mode, Node, NodeId, Value};
+use std::time::Instant;
+
+fn controlled() -> Config {
+    Config {
+        flow_control: Some(FlowControl::default()),
+        mode: Mode::AntiEntropy,
+        ..Config::default()
+    }
+}
+
+#[test]
+fn writes_beyond_the_rate_are_refused_until_tokens_refill() {
+    let mut node = Node::new(NodeId(1), Generation(1), controlled(), 1).expect("valid");
+    assert!(node.try_set("a", Value::from("1")).expect("fits").is_some());
+    assert!(node.try_set("b", Value::from("2")).expect("fits").is_none());
+    assert_eq!(node.stats().throttled, 1);
+    assert_eq!(node.get("b"), None, "a refused write must not be applied");
+    node.tick(Instant::now());
+    let rate = node.allowed_rate().expect("flow control on");
+    assert!(rate > 1.0, "no congestion: the rate grows additively ({rate})");
+    assert!(node.try_set("b", Value::from("2")).expect("fits").is_some());
+    // Without flow control every write goes through.
+    let mut free = Node::new(NodeId(2), Generation(1), Config::default(), 1).expect("valid");
+    for i in 0..10 {
+        assert!(free.try_set(&format!("k{i}"), Value::from("v")).expect("fits").is_some());
+    }
+    assert_eq!(free.allowed_rate(), None);
+}
+
+#[test]
+fn congested_gossip_lowers_the_rate_and_calm_gossip_restores_it() {
+    let config = Config {
+        max_deltas: Some(2),
+        ..controlled()
+    };
+    let mut cluster = Lockstep::new(4, config, 3, Instant::now()).expect("valid");
+    // Far more news than two deltas per message carry: every answer is cut.
+    for i in 0..200 {
+        cluster
+            .node_mut(0)
+            .expect("node")
+            .set(&format!("k{i}"), Value::from("v"))
+            .expect("fits");
+    }
+    for _ in 0..6 {
+        cluster.round();
+    }
+    let congested = cluster.nodes()[0].allowed_rate().expect("on");
+    assert!(congested < 0.2, "rate {congested} after cut answers");
+    assert!(cluster.nodes()[0].stats().congested_rounds >= 4);
+    // Once everything is delivered, the rate climbs back.
+    assert!(cluster.run_until(400, |c| c.converged()).is_some());
+    for _ in 0..20 {
+        cluster.round();
+    }
+    let calm = cluster.nodes()[0].allowed_rate().expect("on");
+    assert!(calm > congested + 0.5, "rate {calm} after calm rounds");
+}
