@@ -21,12 +21,19 @@ fn writes_beyond_the_rate_are_refused_until_tokens_refill() {
     assert_eq!(node.get("b"), None, "a refused write must not be applied");
     node.tick(Instant::now());
     let rate = node.allowed_rate().expect("flow control on");
-    assert!(rate > 1.0, "no congestion: the rate grows additively ({rate})");
+    assert!(
+        rate > 1.0,
+        "no congestion: the rate grows additively ({rate})"
+    );
     assert!(node.try_set("b", Value::from("2")).expect("fits").is_some());
     // Without flow control every write goes through.
     let mut free = Node::new(NodeId(2), Generation(1), Config::default(), 1).expect("valid");
     for i in 0..10 {
-        assert!(free.try_set(&format!("k{i}"), Value::from("v")).expect("fits").is_some());
+        assert!(
+            free.try_set(&format!("k{i}"), Value::from("v"))
+                .expect("fits")
+                .is_some()
+        );
     }
     assert_eq!(free.allowed_rate(), None);
 }

@@ -211,6 +211,58 @@ pub fn main(args: &AllArgs) -> Result<(), String> {
         "stale mappings",
         &stale_lines,
     )?;
+    // Flow control when the message limit is cut mid-run.
+    let _ = writeln!(
+        results,
+        "\n## Flow control, scuttle-depth, 120 updates/s (240 for 25 <= t < 75, none after 120 s), \
+         limit cut from 100 to 50 deltas at t = 90 s\n\n\
+         | flow control | stale mean | stale max | oldest stale mapping (s) | writes admitted | \
+         refused (retried) | backlog at the end |\n|---|---|---|---|---|---|---|"
+    );
+    let mut flow_lines = Vec::new();
+    for flow_control in [false, true] {
+        eprintln!("flow control: {flow_control}");
+        let flow_args = ReconcileArgs {
+            nodes: 128,
+            keys: 64,
+            mtu_deltas: 100,
+            strategy: Strategy::ScuttleDepth,
+            duration: 200,
+            update_rate: 120.0,
+            flow_control,
+            mtu_drop_at: Some(90),
+            mtu_drop_to: Some(50),
+            common: Common {
+                seed: args.seed,
+                runs: 1,
+                json: false,
+                plot: None,
+            },
+        };
+        let (report, series) = reconcile::run_many(&flow_args)?;
+        let _ = writeln!(
+            results,
+            "| {} | {:.1} | {:.0} | {:.1} | {:.0} | {:.0} | {:.0} |",
+            if flow_control { "on" } else { "off" },
+            number(&report, "stale_mean"),
+            number(&report, "stale_max"),
+            number(&report, "staleness_max"),
+            number(&report, "written"),
+            number(&report, "throttled"),
+            number(&report, "backlog"),
+        );
+        flow_lines.push(Series {
+            label: format!("flow control {}", if flow_control { "on" } else { "off" }),
+            points: series.iter().map(|s| (s.t, s.stale)).collect(),
+        });
+    }
+    plot::lines(
+        &args.out.join("flow-control.svg"),
+        "stale mappings, limit cut from 100 to 50 deltas at t = 90 s",
+        "time (s)",
+        "stale mappings",
+        &flow_lines,
+    )?;
     let path = args.out.join("results.md");
     std::fs::write(&path, results).map_err(|e| format!("{}: {e}", path.display()))?;
     println!("wrote {} and the figures beside it", path.display());

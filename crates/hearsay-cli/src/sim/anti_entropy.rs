@@ -1,7 +1,7 @@
 //! `hearsay sim anti-entropy`: every node reconciles with one random peer each round; how many
 //! rounds until every node holds one update, and at what cost.
 
-use super::{Common, direction, harness, harness_config, mean_sd, mean_series, progress};
+use super::{Common, direction, harness, harness_config, mean_sd, mean_series, repeat};
 use crate::plot::{self, Series};
 use clap::Args;
 use hearsay_actor::{Simulation, simulate};
@@ -127,13 +127,9 @@ pub fn run_many(
     seed: u64,
     runs: u64,
 ) -> Result<(serde_json::Value, Vec<f64>), String> {
-    let bar = progress(runs, "anti-entropy");
-    let mut all = Vec::new();
-    for run in 0..runs {
-        all.push(run_once(nodes, direction, initial_informed, seed + run)?);
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
+    let all = repeat(runs, seed, "anti-entropy", |seed| {
+        run_once(nodes, direction, initial_informed, seed)
+    })?;
     let pick = |f: fn(&AntiEntropyRun) -> f64| mean_sd(&all.iter().map(f).collect::<Vec<_>>());
     let (rounds, rounds_sd) = pick(|r| r.rounds as f64);
     let (messages, messages_sd) = pick(|r| r.messages_per_node);

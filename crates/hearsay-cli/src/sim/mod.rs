@@ -83,6 +83,23 @@ pub fn progress(runs: u64, what: &str) -> ProgressBar {
     bar
 }
 
+/// Runs `once` for seeds `seed .. seed + runs` under a progress bar; stops at the first error.
+pub fn repeat<T>(
+    runs: u64,
+    seed: u64,
+    what: &str,
+    mut once: impl FnMut(u64) -> Result<T, String>,
+) -> Result<Vec<T>, String> {
+    let bar = progress(runs, what);
+    let mut all = Vec::with_capacity(runs as usize);
+    for run in 0..runs {
+        all.push(once(seed + run)?);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(all)
+}
+
 /// Mean and standard deviation (population) of `values`.
 pub fn mean_sd(values: &[f64]) -> (f64, f64) {
     if values.is_empty() {

@@ -8,7 +8,7 @@
 //! message. Measured each second: stale mappings (a node lacking the newest write of a key) and the
 //! age of the oldest one.
 
-use super::{Common, harness, harness_config, mean_sd, mean_series, progress, strategy};
+use super::{Common, harness, harness_config, mean_sd, mean_series, repeat, strategy};
 use crate::plot::{self, Series};
 use clap::Args;
 use hearsay_actor::{Simulation, simulate};
@@ -182,13 +182,12 @@ pub fn run_once(args: &ReconcileArgs, seed: u64) -> Result<ReconcileRun, String>
 
 /// Means over `runs` runs from `seed` on.
 pub fn run_many(args: &ReconcileArgs) -> Result<(serde_json::Value, Vec<Sample>), String> {
-    let bar = progress(args.common.runs, args.strategy.name());
-    let mut all = Vec::new();
-    for run in 0..args.common.runs {
-        all.push(run_once(args, args.common.seed + run)?);
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
+    let all = repeat(
+        args.common.runs,
+        args.common.seed,
+        args.strategy.name(),
+        |seed| run_once(args, seed),
+    )?;
     let (written, _) = mean_sd(&all.iter().map(|r| r.written as f64).collect::<Vec<_>>());
     let (throttled, _) = mean_sd(&all.iter().map(|r| r.throttled as f64).collect::<Vec<_>>());
     let (backlog, _) = mean_sd(&all.iter().map(|r| r.backlog as f64).collect::<Vec<_>>());

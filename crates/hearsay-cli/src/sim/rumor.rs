@@ -7,7 +7,7 @@
 //! with probability 1/k at each (feedback counts unnecessary contacts, blind every contact). The
 //! run ends when no node holds the update hot.
 
-use super::{Common, direction, harness, harness_config, mean_sd, mean_series, progress};
+use super::{Common, direction, harness, harness_config, mean_sd, mean_series, repeat};
 use crate::plot::{self, Series};
 use clap::Args;
 use hearsay_actor::{Simulation, simulate};
@@ -117,13 +117,9 @@ pub fn run_many(
     seed: u64,
     runs: u64,
 ) -> Result<(serde_json::Value, Vec<f64>), String> {
-    let bar = progress(runs, "rumor");
-    let mut all = Vec::new();
-    for run in 0..runs {
-        all.push(run_once(nodes, direction, termination, seed + run)?);
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
+    let all = repeat(runs, seed, "rumor", |seed| {
+        run_once(nodes, direction, termination, seed)
+    })?;
     let pick = |f: fn(&RumorRun) -> f64| mean_sd(&all.iter().map(f).collect::<Vec<_>>());
     let (residue, residue_sd) = pick(|r| r.residue);
     let (traffic, traffic_sd) = pick(|r| r.traffic);
