@@ -154,6 +154,7 @@ fn fixture(label: &'static str, keys: u64) -> Fixture {
             origin,
             generation: state.generation(),
             heartbeat: state.heartbeat(),
+            rate: 0,
             watermark,
         });
     }
@@ -179,6 +180,7 @@ fn fixture(label: &'static str, keys: u64) -> Fixture {
                     origin: l.origin,
                     generation: GENERATION,
                     heartbeat: 0,
+                    rate: 0,
                     items,
                 }
             })

@@ -84,6 +84,9 @@ pub struct OriginSummary {
     pub generation: Generation,
     /// Its heartbeat as known to the digest's sender.
     pub heartbeat: u64,
+    /// Its allowed write rate under flow control, in thousandths of a write per second, as known
+    /// to the digest's sender (0: no flow control, or unknown).
+    pub rate: u32,
     /// Everything up to this version is held by the digest's sender.
     pub watermark: Version,
 }
@@ -97,6 +100,8 @@ pub struct OriginItems {
     pub generation: Generation,
     /// Its heartbeat as known to the digest's sender.
     pub heartbeat: u64,
+    /// Its allowed write rate, as in [`OriginSummary::rate`].
+    pub rate: u32,
     /// `(key, version)` in key order; version 0 means "not held".
     pub items: Vec<(String, Version)>,
 }
@@ -125,16 +130,16 @@ pub enum Digest {
 }
 
 impl Digest {
-    /// Origins named, with the generation and heartbeat the sender knows.
-    pub fn heartbeats(&self) -> Vec<(NodeId, Generation, u64)> {
+    /// Origins named, with the generation, heartbeat and rate the sender knows.
+    pub fn heartbeats(&self) -> Vec<(NodeId, Generation, u64, u32)> {
         match self {
             Digest::Scuttlebutt { origins, .. } => origins
                 .iter()
-                .map(|o| (o.origin, o.generation, o.heartbeat))
+                .map(|o| (o.origin, o.generation, o.heartbeat, o.rate))
                 .collect(),
             Digest::Precise { origins, .. } => origins
                 .iter()
-                .map(|o| (o.origin, o.generation, o.heartbeat))
+                .map(|o| (o.origin, o.generation, o.heartbeat, o.rate))
                 .collect(),
         }
     }

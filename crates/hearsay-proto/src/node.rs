@@ -105,7 +105,7 @@ impl Node {
     ) -> Result<Node, Error> {
         config.validate()?;
         let mut store = Store::default();
-        if config.heartbeats {
+        if config.heartbeats || config.flow_control.is_some() {
             store.own_origin(id, generation);
         }
         Ok(Node {
@@ -383,11 +383,26 @@ impl Node {
             return;
         };
         if flow.congested {
-            flow.rate = (flow.rate * params.decrease).max(params.min_rate);
+            // Writers above the cluster's mean rate (as gossiped) come down to it first, so that
+            // the shrinking capacity is shared fairly.
+            let (sum, count) = self
+                .store
+                .origins()
+                .map(|(_, o)| o.rate())
+                .filter(|r| *r > 0)
+                .fold((0u64, 0u64), |(s, c), r| (s + u64::from(r), c + 1));
+            let mean = if count > 0 {
+                sum as f64 / count as f64 / 1000.0
+            } else {
+                flow.rate
+            };
+            flow.rate = (flow.rate.min(mean) * params.decrease).max(params.min_rate);
             self.stats.congested_rounds += 1;
         } else {
             flow.rate += params.increase;
         }
+        let published = (flow.rate * 1000.0).round().clamp(1.0, f64::from(u32::MAX)) as u32;
+        self.store.set_rate(self.id, self.generation, published);
         flow.congested = false;
         let per_round = flow.rate * self.config.gossip_interval.as_secs_f64();
         flow.tokens = (flow.tokens + per_round).min((2.0 * per_round).max(1.0));
@@ -762,8 +777,8 @@ impl Node {
 
     /// Records the heartbeats a peer's digest reports.
     fn observe(&mut self, digest: &Digest) {
-        for (origin, generation, heartbeat) in digest.heartbeats() {
-            if origin != self.id && self.store.observe(origin, generation, heartbeat) {
+        for (origin, generation, heartbeat, rate) in digest.heartbeats() {
+            if origin != self.id && self.store.observe(origin, generation, heartbeat, rate) {
                 self.events
                     .push_back(Event::OriginReset { origin, generation });
             }

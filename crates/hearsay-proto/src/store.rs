@@ -28,6 +28,7 @@ impl Entry {
 pub struct OriginState {
     generation: Generation,
     heartbeat: u64,
+    rate: u32,
     watermark: Version,
     max_version: Version,
     entries: BTreeMap<String, Entry>,
@@ -63,6 +64,12 @@ impl OriginState {
     /// The highest heartbeat seen for this generation.
     pub fn heartbeat(&self) -> u64 {
         self.heartbeat
+    }
+
+    /// The origin's allowed write rate under flow control, in thousandths of a write per second,
+    /// as last heard (0: no flow control, or unknown).
+    pub fn rate(&self) -> u32 {
+        self.rate
     }
 
     /// Every entry of the origin up to this version is known (or known to be overwritten).
@@ -306,6 +313,11 @@ impl Store {
         state
     }
 
+    /// Publishes the node's own allowed write rate (thousandths of a write per second).
+    pub(crate) fn set_rate(&mut self, origin: NodeId, generation: Generation, rate: u32) {
+        self.own_origin(origin, generation).rate = rate;
+    }
+
     /// Bumps the heartbeat of the node's own origin.
     pub(crate) fn beat(&mut self, origin: NodeId, generation: Generation) -> u64 {
         let state = self.own_origin(origin, generation);
@@ -321,6 +333,7 @@ impl Store {
         origin: NodeId,
         generation: Generation,
         heartbeat: u64,
+        rate: u32,
     ) -> bool {
         let state = self
             .origins
@@ -330,8 +343,10 @@ impl Store {
         if reset {
             *state = OriginState::new(generation);
         }
-        if state.generation == generation {
-            state.heartbeat = state.heartbeat.max(heartbeat);
+        if state.generation == generation && heartbeat >= state.heartbeat {
+            // The rate that comes with the newest heartbeat is the newest.
+            state.heartbeat = heartbeat;
+            state.rate = rate;
         }
         reset
     }

@@ -67,3 +67,33 @@ fn congested_gossip_lowers_the_rate_and_calm_gossip_restores_it() {
     let calm = cluster.nodes()[0].allowed_rate().expect("on");
     assert!(calm > congested + 0.5, "rate {calm} after calm rounds");
 }
+
+#[test]
+fn nodes_learn_each_others_rates_through_gossip() {
+    let config = Config {
+        mode: Mode::AntiEntropy,
+        ..controlled()
+    };
+    let mut cluster = Lockstep::new(20, config, 5, Instant::now()).expect("valid");
+    for _ in 0..15 {
+        cluster.round();
+    }
+    for node in cluster.nodes() {
+        for peer in cluster.nodes() {
+            let advertised = peer.allowed_rate().expect("on");
+            let heard = node
+                .store()
+                .origin(peer.id())
+                .map(|o| f64::from(o.rate()) / 1000.0)
+                .expect("every origin is known");
+            // What a node knows of a peer's rate is at most a few rounds old: within the
+            // additive increase of those rounds.
+            assert!(
+                heard > 0.0 && (advertised - heard).abs() <= 0.05 * 10.0 + 1e-9,
+                "{} hears {heard} from {}, which allows {advertised}",
+                node.id(),
+                peer.id()
+            );
+        }
+    }
+}

@@ -1334,25 +1334,35 @@ fn bounds<T: std::fmt::Debug + Clone>(
 }
 
 fn digest() -> BoxedStrategy<Digest> {
-    let summary = (node_id(), generation(), small_or_any(0..20), version()).prop_map(
-        |(origin, generation, heartbeat, watermark)| OriginSummary {
-            origin,
-            generation,
-            heartbeat,
-            watermark,
-        },
-    );
+    let summary = (
+        node_id(),
+        generation(),
+        small_or_any(0..20),
+        any::<u32>(),
+        version(),
+    )
+        .prop_map(
+            |(origin, generation, heartbeat, rate, watermark)| OriginSummary {
+                origin,
+                generation,
+                heartbeat,
+                rate,
+                watermark,
+            },
+        );
     let item_id = (node_id(), wire_key()).prop_map(|(origin, key)| ItemId { origin, key });
     let items = (
         node_id(),
         generation(),
         small_or_any(0..20),
+        any::<u32>(),
         prop::collection::vec((wire_key(), version()), 0..4),
     )
-        .prop_map(|(origin, generation, heartbeat, items)| OriginItems {
+        .prop_map(|(origin, generation, heartbeat, rate, items)| OriginItems {
             origin,
             generation,
             heartbeat,
+            rate,
             items,
         });
     prop_oneof![

@@ -77,6 +77,7 @@ pub(crate) fn digest(store: &Store, cursor: &mut Option<ItemId>, budget: &mut Bu
             origin,
             generation: state.generation(),
             heartbeat: state.heartbeat(),
+            rate: state.rate(),
             items: Vec::new(),
         };
         let header_bytes = encoded_len(&header);
@@ -300,6 +301,7 @@ pub(crate) fn request(
                 origin: theirs.origin,
                 generation: theirs.generation,
                 heartbeat: 0,
+                rate: 0,
                 items: Vec::new(),
             };
             let header = encoded_len(&group) + ARRAY_GROWTH;

@@ -55,6 +55,7 @@ fn summarize(origin: NodeId, state: &OriginState) -> OriginSummary {
         origin,
         generation: state.generation(),
         heartbeat: state.heartbeat(),
+        rate: state.rate(),
         watermark: state.watermark(),
     }
 }
@@ -243,6 +244,7 @@ pub(crate) fn request(store: &Store, peer: &[OriginSummary], budget: &mut Budget
                     origin: theirs.origin,
                     generation: theirs.generation,
                     heartbeat: 0,
+                    rate: 0,
                     watermark: Version::ZERO,
                 }),
             };
