@@ -42,27 +42,11 @@ fn the_largest_accepted_entry_travels_in_every_message_kind() {
             b.add_peer(a.id());
             let size = largest_value(&mut a, "k");
             assert!(size > 1000, "only {size} bytes accepted at MTU 1400");
-            let now = Instant::now();
             let mut delivered = false;
             for _ in 0..30 {
-                a.tick(now);
-                b.tick(now);
-                loop {
-                    let to_b: Vec<_> = std::iter::from_fn(|| a.poll_transmit()).collect();
-                    let to_a: Vec<_> = std::iter::from_fn(|| b.poll_transmit()).collect();
-                    if to_a.is_empty() && to_b.is_empty() {
-                        break;
-                    }
-                    for t in to_b.iter().chain(&to_a) {
-                        assert!(t.payload.len() <= config.mtu, "{} bytes", t.payload.len());
-                    }
-                    for t in to_b {
-                        b.handle_datagram(now, &t.payload).expect("accepted");
-                    }
-                    for t in to_a {
-                        a.handle_datagram(now, &t.payload).expect("accepted");
-                    }
-                }
+                exchange_checked(&mut a, &mut b, 1, |t| {
+                    assert!(t.payload.len() <= config.mtu, "{} bytes", t.payload.len());
+                });
                 if b.get_from(a.id(), "k").is_some_and(|v| v.len() == size) {
                     delivered = true;
                     break;
@@ -190,6 +174,16 @@ fn precise_digests_page_through_many_empty_origins() {
 
 /// Delivers datagrams between two nodes until none is in flight, `rounds` times.
 fn exchange(a: &mut Node, b: &mut Node, rounds: usize) {
+    exchange_checked(a, b, rounds, |_| {});
+}
+
+/// [`exchange`], showing every datagram to `check` before it is delivered.
+fn exchange_checked(
+    a: &mut Node,
+    b: &mut Node,
+    rounds: usize,
+    mut check: impl FnMut(&hearsay_proto::Transmit),
+) {
     let now = Instant::now();
     for _ in 0..rounds {
         a.tick(now);
@@ -200,11 +194,14 @@ fn exchange(a: &mut Node, b: &mut Node, rounds: usize) {
             if to_a.is_empty() && to_b.is_empty() {
                 break;
             }
+            for t in to_b.iter().chain(&to_a) {
+                check(t);
+            }
             for t in to_b {
-                let _ = b.handle_datagram(now, &t.payload);
+                b.handle_datagram(now, &t.payload).expect("accepted");
             }
             for t in to_a {
-                let _ = a.handle_datagram(now, &t.payload);
+                a.handle_datagram(now, &t.payload).expect("accepted");
             }
         }
     }
