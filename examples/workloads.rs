@@ -5,9 +5,10 @@
 //!
 //! `cargo run --release --example workloads [-- --runs 10]`
 //!
-//! Two hearsay configurations are run: `default` (hearsay's defaults: rumors every round, push-pull
-//! Scuttlebutt anti-entropy every 10 rounds, fanout 1) and `ae-fanout3` (anti-entropy every round
-//! with 3 peers, as chitchat gossips). Delivery model: every datagram is delivered within the
+//! Four hearsay configurations are run: `default` (hearsay's defaults: rumors every round, push-pull
+//! Scuttlebutt anti-entropy every 10 rounds, fanout 1), `lazy` (the same with rumors offered by id
+//! from the first send), `ae` (anti-entropy every round, fanout 1) and `ae-fanout3` (anti-entropy
+//! every round with 3 peers, as chitchat gossips). Delivery model: every datagram is delivered within the
 //! round it is sent in, answers included, as in the chitchat measurement.
 
 use hearsay_proto::{Config, Lockstep, Mode, NodeId, RoundReport, Value};
@@ -112,6 +113,13 @@ fn main() {
     };
     let configs = [
         ("default", Config::default()),
+        (
+            "lazy",
+            Config {
+                eager_rumor_sends: 0,
+                ..Config::default()
+            },
+        ),
         (
             "ae",
             Config {
