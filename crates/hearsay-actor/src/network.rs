@@ -29,11 +29,16 @@ pub enum Latency {
 }
 
 impl Latency {
+    /// A latency drawn for one datagram, never above a day (so delivery times cannot overflow).
     fn sample(&self, rng: &mut ChaCha8Rng) -> Duration {
+        self.draw(rng).min(Duration::from_secs(86_400))
+    }
+
+    fn draw(&self, rng: &mut ChaCha8Rng) -> Duration {
         match *self {
             Latency::Fixed(latency) => latency,
             Latency::Uniform { min, max } if max > min => {
-                let span = (max - min).as_nanos() as u64;
+                let span = u64::try_from((max - min).as_nanos()).unwrap_or(u64::MAX);
                 min + Duration::from_nanos(rng.random_range(0..=span))
             }
             Latency::Uniform { min, .. } => min,

@@ -277,16 +277,7 @@ impl Recorder {
             if let Some(update) = self.updates.get_mut(&id) {
                 update.learned.entry(node).or_insert(at);
             }
-            let since = self.key(slot).and_then(|key| {
-                if key.latest == Some(stamp) {
-                    None
-                } else {
-                    key.history
-                        .range((std::ops::Bound::Excluded(stamp), std::ops::Bound::Unbounded))
-                        .next()
-                        .map(|(_, at)| *at)
-                }
-            });
+            let since = self.since(slot, Some(stamp));
             self.set_since(node, slot, since);
         }
         self.line(
@@ -296,6 +287,34 @@ impl Recorder {
                 change.origin, change.key, change.entry.version.0
             ),
         );
+    }
+
+    /// Since when a node holding `held` of `slot` has been stale on it: the first write after what
+    /// it holds (after nothing, if it holds nothing); `None` when it is up to date, or when the key
+    /// has no newest write (its origin restarted).
+    fn since(&self, slot: SlotId, held: Option<Stamp>) -> Option<Duration> {
+        let key = self.key(slot)?;
+        key.latest?;
+        if key.latest == held {
+            return None;
+        }
+        let after = match held {
+            Some(stamp) => std::ops::Bound::Excluded(stamp),
+            None => std::ops::Bound::Unbounded,
+        };
+        key.history
+            .range((after, std::ops::Bound::Unbounded))
+            .next()
+            .map(|(_, at)| *at)
+    }
+
+    /// Recomputes since when `node` is stale on every key, after its holdings changed wholesale.
+    fn recompute_since(&mut self, node: NodeId) {
+        for slot in 0..self.keys.len() as SlotId {
+            let held = self.held.get(&node).and_then(|h| h.get(&slot)).copied();
+            let since = self.since(slot, held);
+            self.set_since(node, slot, since);
+        }
     }
 
     /// `node` dropped everything it held of `origin`'s generations below `generation`.
@@ -317,11 +336,13 @@ impl Recorder {
                 self.move_holder(slot, Some(stamp), None);
             }
         }
+        self.recompute_since(node);
         self.line(now, format_args!("reset {node} {origin} {}", generation.0));
     }
 
     /// `node` crashed.
     pub fn crashed(&mut self, now: Instant, node: NodeId) {
+        self.held.entry(node).or_default();
         if self.down.insert(node) {
             self.count_holders(node, false);
         }
@@ -358,6 +379,7 @@ impl Recorder {
             }
         }
         self.count_holders(node, true);
+        self.recompute_since(node);
         self.line(now, format_args!("restart {node} {} {kept}", generation.0));
     }
 
@@ -496,7 +518,10 @@ impl Recorder {
 
     /// Live nodes.
     pub fn live(&self) -> usize {
-        self.held.len() - self.down.len()
+        self.held
+            .keys()
+            .filter(|node| !self.down.contains(node))
+            .count()
     }
 
     /// The trace, if kept.

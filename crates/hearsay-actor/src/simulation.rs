@@ -108,6 +108,11 @@ impl Simulation {
     /// Starts the cluster: every node knows every other (static membership).
     pub fn start(config: SimulationConfig) -> Result<Simulation, Error> {
         config.protocol.validate()?;
+        if config.start_after > Duration::from_secs(86_400 * 365) {
+            return Err(
+                hearsay_proto::Error::Config("start_after is more than a year".into()).into(),
+            );
+        }
         let start = Instant::now();
         let interval = config.protocol.gossip_interval;
         let recorder = RecorderHandle::new(start, interval, config.trace);
@@ -171,7 +176,9 @@ impl Simulation {
         &self.nodes
     }
 
-    /// The observations so far.
+    /// The observations so far. Drop the guard before awaiting anything: the actors lock the
+    /// recorder too, and on this single-threaded runtime a guard held across an `.await` blocks
+    /// them forever.
     pub fn recorder(&self) -> MutexGuard<'_, Recorder> {
         self.recorder.lock()
     }

@@ -35,8 +35,17 @@ async fn assert_recorder_matches_nodes(sim: &Simulation) {
             .unwrap_or_default();
         assert_eq!(real, recorded, "recorder and node {i} disagree");
     }
-    let recorder = sim.recorder();
-    assert_eq!(recorder.stale_now(), recorder.stale_recount());
+    {
+        let recorder = sim.recorder();
+        assert_eq!(recorder.stale_now(), recorder.stale_recount());
+    }
+    // Stale mappings exist exactly when there is an oldest one.
+    let sample = sim.sample();
+    assert_eq!(
+        sample.stale == 0,
+        sample.max_staleness.is_zero(),
+        "{sample:?}"
+    );
 }
 
 #[test]
@@ -292,4 +301,17 @@ fn the_same_seed_replays_byte_for_byte_and_another_seed_differs() {
     );
     assert_eq!(first, second, "same seed, different traces");
     assert_ne!(first, other, "different seeds, same trace");
+}
+
+#[test]
+fn a_crash_of_a_node_the_recorder_never_saw_does_not_underflow() {
+    let recorder = hearsay_actor::RecorderHandle::new(
+        tokio::time::Instant::now(),
+        Duration::from_secs(1),
+        false,
+    );
+    let mut guard = recorder.lock();
+    guard.crashed(tokio::time::Instant::now(), NodeId(9));
+    assert_eq!(guard.live(), 0);
+    assert_eq!(guard.stale_now(), 0);
 }

@@ -107,6 +107,21 @@ fn initially_informed_nodes_shorten_anti_entropy() {
 }
 
 #[test]
+fn everyone_informed_at_the_start_takes_no_round() {
+    let report = json(&[
+        "sim",
+        "anti-entropy",
+        "--nodes",
+        "50",
+        "--initial-informed",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(number(&report, "rounds"), 0.0);
+    assert_eq!(number(&report, "messages_per_node"), 0.0);
+}
+
+#[test]
 fn reconcile_reports_stale_mappings() {
     let report = json(&[
         "sim",

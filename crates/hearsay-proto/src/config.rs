@@ -287,8 +287,10 @@ impl Config {
 
     /// Checks that the settings make sense together.
     pub fn validate(&self) -> Result<(), Error> {
-        if self.gossip_interval.is_zero() {
-            return Err(Error::Config("gossip_interval must be positive".into()));
+        if self.gossip_interval.is_zero() || self.gossip_interval > Duration::from_secs(86_400) {
+            return Err(Error::Config(
+                "gossip_interval must be positive and at most a day".into(),
+            ));
         }
         if self.fanout == 0 {
             return Err(Error::Config("fanout must be at least 1".into()));

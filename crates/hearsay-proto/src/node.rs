@@ -417,7 +417,8 @@ impl Node {
 
     /// Whether a received answer filled its message (a peer's sign of congestion).
     fn full(&self, bytes: usize, deltas: usize) -> bool {
-        self.config.max_deltas.is_some_and(|max| deltas >= max) || bytes * 10 >= self.config.mtu * 9
+        self.config.max_deltas.is_some_and(|max| deltas >= max)
+            || bytes.saturating_mul(10) >= self.config.mtu.saturating_mul(9)
     }
 
     fn rumor_round(&mut self) {

@@ -99,7 +99,8 @@ pub fn run_once(
         let mut uninformed_by_round = Vec::new();
         let mut rounds = 0u64;
         sim.run_for(interval / 2).await;
-        loop {
+        let informed_at_start = sim.recorder().holding(NodeId(0), "update", version) == nodes;
+        while !informed_at_start {
             sim.run_for(interval).await;
             rounds += 1;
             let holding = sim.recorder().holding(NodeId(0), "update", version);

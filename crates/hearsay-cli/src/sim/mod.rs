@@ -35,7 +35,7 @@ pub enum SimCommand {
 /// Arguments every experiment takes.
 #[derive(Args, Debug, Clone)]
 pub struct Common {
-    /// Seed of the first run; run i uses seed + i.
+    /// Seed of the first run; run i uses seed + i (wrapping).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Number of runs; results are means over them.
@@ -93,7 +93,7 @@ pub fn repeat<T>(
     let bar = progress(runs, what);
     let mut all = Vec::with_capacity(runs as usize);
     for run in 0..runs {
-        all.push(once(seed + run)?);
+        all.push(once(seed.wrapping_add(run))?);
         bar.inc(1);
     }
     bar.finish_and_clear();

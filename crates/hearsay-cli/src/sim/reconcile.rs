@@ -81,7 +81,8 @@ pub struct ReconcileRun {
     pub samples: Vec<Sample>,
     /// Writes the application made (admitted by flow control, or all without it).
     pub written: u64,
-    /// Writes refused by flow control at least once (retried later).
+    /// Writes refused by flow control, or queued behind a waiting write of the same key (the
+    /// newest value of each key waits, and is retried every second).
     pub throttled: u64,
     /// Writes still waiting in the backlog at the end.
     pub backlog: u64,
@@ -135,7 +136,7 @@ pub fn run_once(args: &ReconcileArgs, seed: u64) -> Result<ReconcileRun, String>
             if drop.is_some_and(|(at, _)| at == second) {
                 sim.set_max_deltas(drop.map(|(_, to)| to as usize)).await?;
             }
-            // First the backlog, oldest node first, until each node refuses.
+            // First the backlog, node by node in id order, until each node refuses.
             for (node, waiting) in &mut backlog {
                 while let Some((key, value)) = waiting.pop_first() {
                     let bytes = Value::from(value.to_be_bytes().to_vec());
@@ -156,7 +157,13 @@ pub fn run_once(args: &ReconcileArgs, seed: u64) -> Result<ReconcileRun, String>
                 let key = format!("k{}", rng.random_range(0..keys));
                 counter += 1;
                 let value = Value::from(counter.to_be_bytes().to_vec());
-                if !flow {
+                let waiting = backlog.get_mut(&node).filter(|w| w.contains_key(&key));
+                if let Some(waiting) = waiting {
+                    // A write of a key that is still waiting replaces the waiting value, so that
+                    // an older value can never land after a newer one.
+                    waiting.insert(key, counter);
+                    run.throttled += 1;
+                } else if !flow {
                     sim.set(node, &key, value).await?;
                     run.written += 1;
                 } else if sim.try_set(node, &key, value).await?.is_some() {
