@@ -100,13 +100,15 @@ pub fn run_once(
         let mut rounds = 0u64;
         sim.run_for(interval / 2).await;
         let informed_at_start = sim.recorder().holding(NodeId(0), "update", version) == nodes;
-        while !informed_at_start {
-            sim.run_for(interval).await;
-            rounds += 1;
-            let holding = sim.recorder().holding(NodeId(0), "update", version);
-            uninformed_by_round.push(1.0 - holding as f64 / nodes as f64);
-            if holding == nodes || rounds >= 10_000 {
-                break;
+        if !informed_at_start {
+            loop {
+                sim.run_for(interval).await;
+                rounds += 1;
+                let holding = sim.recorder().holding(NodeId(0), "update", version);
+                uninformed_by_round.push(1.0 - holding as f64 / nodes as f64);
+                if holding == nodes || rounds >= 10_000 {
+                    break;
+                }
             }
         }
         let traffic = sim.recorder().sent_total();
