@@ -62,31 +62,35 @@ impl Peers {
 
     /// Adds a peer (a shared list becomes the node's own copy).
     pub fn insert(&mut self, id: NodeId) {
-        let list = self.make_own();
-        if let Err(at) = list.binary_search(&id) {
-            list.insert(at, id);
-        }
+        self.edit(|list| {
+            if let Err(at) = list.binary_search(&id) {
+                list.insert(at, id);
+            }
+        });
     }
 
     /// Removes a peer (a shared list becomes the node's own copy).
     pub fn remove(&mut self, id: NodeId) {
-        let list = self.make_own();
-        if let Ok(at) = list.binary_search(&id) {
-            list.remove(at);
-        }
+        self.edit(|list| {
+            if let Ok(at) = list.binary_search(&id) {
+                list.remove(at);
+            }
+        });
     }
 
-    fn make_own(&mut self) -> &mut Vec<NodeId> {
-        if let Peers::Shared(shared) = self {
-            let mut own = shared.to_vec();
-            own.sort_unstable();
-            own.dedup();
-            *self = Peers::Own(own);
-        }
-        match self {
+    /// Applies `change` to the node's own sorted copy of the list.
+    fn edit(&mut self, change: impl FnOnce(&mut Vec<NodeId>)) {
+        let mut list = match std::mem::take(self) {
             Peers::Own(list) => list,
-            Peers::Shared(_) => unreachable!("made own above"),
-        }
+            Peers::Shared(shared) => {
+                let mut own = shared.to_vec();
+                own.sort_unstable();
+                own.dedup();
+                own
+            }
+        };
+        change(&mut list);
+        *self = Peers::Own(list);
     }
 
     /// Picks up to `count` distinct peers other than `me`, uniformly at random.

@@ -73,11 +73,6 @@ impl<'b> Packer<'b> {
         self.budget.bytes
     }
 
-    /// Whether a group holds no delta.
-    pub fn group_is_empty(&self, group: usize) -> bool {
-        self.groups.get(group).is_none_or(|g| g.deltas.is_empty())
-    }
-
     /// Sets the version up to which group `group` vouches for completeness.
     pub fn vouch(&mut self, group: usize, to: Version) {
         if let Some(target) = self.groups.get_mut(group) {
