@@ -25,8 +25,8 @@ mod transport;
 
 pub use error::Error;
 pub use messages::{
-    Crash, Datagram, Delete, Get, GetMetrics, GetView, KeyChanged, NodeMetrics, Restart, Set,
-    SetMaxDeltas, Subscribe, TrySet, ViewEntry,
+    AddPeer, Crash, Datagram, Delete, Get, GetMetrics, GetPeers, GetView, KeyChanged, NodeMetrics,
+    RemovePeer, Restart, Set, SetMaxDeltas, Subscribe, TrySet, ViewEntry,
 };
 pub use network::{
     Heal, Latency, Network, NetworkConfig, NetworkLink, Outgoing, Partition, SetLink,

@@ -128,6 +128,21 @@ pub struct NodeMetrics {
     pub allowed_rate: Option<f64>,
 }
 
+/// Adds a peer the node may gossip with (a runtime does this when a link to it comes up).
+#[derive(Message, Clone, Copy, Debug)]
+#[rtype(result = "()")]
+pub struct AddPeer(pub NodeId);
+
+/// Removes a peer from the ones the node picks (its state is kept: gossip can still bring it).
+#[derive(Message, Clone, Copy, Debug)]
+#[rtype(result = "()")]
+pub struct RemovePeer(pub NodeId);
+
+/// Reads the peers the node currently picks from.
+#[derive(Message, Clone, Copy, Debug)]
+#[rtype(result = "Vec<NodeId>")]
+pub struct GetPeers;
+
 /// Reads a node's counters.
 #[derive(Message, Clone, Debug)]
 #[rtype(result = "NodeMetrics")]

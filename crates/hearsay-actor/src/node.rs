@@ -5,8 +5,8 @@
 //! subscribers, and the next wake-up to its timer.
 
 use crate::messages::{
-    Crash, Datagram, Delete, Get, GetMetrics, GetView, KeyChanged, NodeMetrics, Restart, Set,
-    SetMaxDeltas, Subscribe, TrySet, ViewEntry,
+    AddPeer, Crash, Datagram, Delete, Get, GetMetrics, GetPeers, GetView, KeyChanged, NodeMetrics,
+    RemovePeer, Restart, Set, SetMaxDeltas, Subscribe, TrySet, ViewEntry,
 };
 use crate::{Error, RecorderHandle, Transport};
 use actix::{Actor, AsyncContext, Context, Handler, Recipient, SpawnHandle};
@@ -323,5 +323,32 @@ impl Handler<Restart> for GossipNode {
         self.node.handle_timeout(now.into_std());
         self.drain(ctx, now);
         Ok(())
+    }
+}
+
+impl Handler<AddPeer> for GossipNode {
+    type Result = ();
+
+    fn handle(&mut self, AddPeer(peer): AddPeer, _: &mut Context<Self>) {
+        if peer != self.node.id() {
+            self.node.add_peer(peer);
+        }
+    }
+}
+
+impl Handler<RemovePeer> for GossipNode {
+    type Result = ();
+
+    fn handle(&mut self, RemovePeer(peer): RemovePeer, _: &mut Context<Self>) {
+        self.node.remove_peer(peer);
+    }
+}
+
+impl Handler<GetPeers> for GossipNode {
+    type Result = actix::MessageResult<GetPeers>;
+
+    fn handle(&mut self, _: GetPeers, _: &mut Context<Self>) -> Self::Result {
+        let me = self.node.id();
+        actix::MessageResult(self.node.peers().iter().filter(|&id| id != me).collect())
     }
 }

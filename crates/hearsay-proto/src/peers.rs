@@ -55,6 +55,11 @@ impl Peers {
         self.list().is_empty()
     }
 
+    /// The listed peers, in id order.
+    pub fn iter(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.list().iter().copied()
+    }
+
     /// Whether `id` is listed.
     pub fn contains(&self, id: NodeId) -> bool {
         self.list().binary_search(&id).is_ok()

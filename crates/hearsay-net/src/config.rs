@@ -1,0 +1,116 @@
+//! The network adapter's settings, with documented defaults.
+
+use crate::Error;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// How a networked node listens, whom it dials, and the limits that keep misbehaving peers from
+/// costing it memory or liveness.
+///
+/// ```
+/// use hearsay_net::NetConfig;
+/// let config = NetConfig {
+///     seeds: vec!["127.0.0.1:7000".parse().unwrap()],
+///     ..NetConfig::new("prod", "127.0.0.1:7001".parse().unwrap())
+/// };
+/// assert!(config.validate().is_ok());
+/// ```
+#[derive(Clone, Debug)]
+pub struct NetConfig {
+    /// The cluster's name; peers of another cluster are refused. Up to 64 bytes.
+    pub cluster: String,
+    /// Where to listen (port 0: any free port).
+    pub bind: SocketAddr,
+    /// The address peers should dial, when it differs from the bound one (NAT, `0.0.0.0`).
+    /// Default: the bound address.
+    pub advertise: Option<SocketAddr>,
+    /// Peers to dial at start (and redial while unreachable). Default: none.
+    pub seeds: Vec<SocketAddr>,
+    /// Largest frame accepted, in bytes, checked before anything is allocated. Default: 65,536 +
+    /// 64 (the largest gossip message plus the sealing overhead).
+    pub max_frame: usize,
+    /// Frames waiting to be written to one peer; more are dropped (and counted), never queued
+    /// without bound and never blocking the node. Default: 64.
+    pub send_queue: usize,
+    /// A connection must finish its handshake within this. Default: 5 s.
+    pub handshake_timeout: Duration,
+    /// A connection that delivers no complete frame for this long is closed (a stalled half-frame,
+    /// a half-open peer). Default: 10 s.
+    pub idle_timeout: Duration,
+    /// Dialed connections send a keep-alive this often. Default: 2 s.
+    pub keepalive: Duration,
+    /// A frame that cannot be written within this closes the connection (a peer that does not
+    /// read). Default: 5 s.
+    pub write_timeout: Duration,
+    /// Most connections held at once (inbound and outbound). Default: 1,024.
+    pub max_connections: usize,
+    /// First redial delay after a failure; doubles up to `backoff_max`, with full jitter.
+    /// Default: 100 ms.
+    pub backoff_initial: Duration,
+    /// Longest redial delay. Default: 5 s.
+    pub backoff_max: Duration,
+}
+
+/// Bytes sealing adds to a gossip message: kind byte, payload tag, Poly1305 tag, and slack.
+pub const SEAL_OVERHEAD: usize = 64;
+
+impl NetConfig {
+    /// Defaults for a node of `cluster` listening on `bind`.
+    pub fn new(cluster: impl Into<String>, bind: SocketAddr) -> NetConfig {
+        NetConfig {
+            cluster: cluster.into(),
+            bind,
+            advertise: None,
+            seeds: Vec::new(),
+            max_frame: 65_536 + SEAL_OVERHEAD,
+            send_queue: 64,
+            handshake_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(10),
+            keepalive: Duration::from_secs(2),
+            write_timeout: Duration::from_secs(5),
+            max_connections: 1024,
+            backoff_initial: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(5),
+        }
+    }
+
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<(), Error> {
+        let fail = |what: &str| Err(Error::Config(what.to_owned()));
+        if self.cluster.is_empty() || self.cluster.len() > crate::frame::MAX_CLUSTER_NAME {
+            return fail("the cluster name must be 1 to 64 bytes");
+        }
+        if self.max_frame < 1024 || self.max_frame > 16 << 20 {
+            return fail("max_frame must be between 1 KiB and 16 MiB");
+        }
+        if self.send_queue == 0 || self.max_connections == 0 {
+            return fail("send_queue and max_connections must be at least 1");
+        }
+        let day = Duration::from_secs(86_400);
+        for (name, value) in [
+            ("handshake_timeout", self.handshake_timeout),
+            ("idle_timeout", self.idle_timeout),
+            ("keepalive", self.keepalive),
+            ("write_timeout", self.write_timeout),
+            ("backoff_initial", self.backoff_initial),
+            ("backoff_max", self.backoff_max),
+        ] {
+            if value.is_zero() || value > day {
+                return Err(Error::Config(format!(
+                    "{name} must be more than 0 and at most a day"
+                )));
+            }
+        }
+        if self.keepalive >= self.idle_timeout {
+            return fail("keepalive must be shorter than idle_timeout");
+        }
+        if self.backoff_initial > self.backoff_max {
+            return fail("backoff_initial must not exceed backoff_max");
+        }
+        let listen = self.advertise.unwrap_or(self.bind).to_string();
+        if listen.len() > crate::frame::MAX_ADDRESS {
+            return fail("the advertised address is too long");
+        }
+        Ok(())
+    }
+}

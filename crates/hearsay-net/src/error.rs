@@ -1,0 +1,68 @@
+//! The crate's one error type.
+
+use std::net::SocketAddr;
+
+/// What can go wrong in the network adapter.
+///
+/// Errors about one connection ([`Error::Frame`], [`Error::Auth`], [`Error::Refused`], …) close that
+/// connection only; the node and its other links go on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A socket operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A frame is malformed (too short, unknown kind, bad field).
+    #[error("malformed frame: {0}")]
+    Frame(&'static str),
+    /// A frame failed authentication with every key of the keyring (wrong key, tampered, replayed
+    /// or reordered).
+    #[error("frame failed authentication (wrong cluster key, tampered or replayed)")]
+    Auth,
+    /// The peer's hello was refused, or the peer refused ours.
+    #[error("handshake refused: {0}")]
+    Refused(String),
+    /// A frame arrived that the connection's state does not allow.
+    #[error("unexpected {0} frame")]
+    Unexpected(&'static str),
+    /// A key or keyring could not be read.
+    #[error("key: {0}")]
+    Key(String),
+    /// The configuration is invalid.
+    #[error("config: {0}")]
+    Config(String),
+    /// A control-interface line could not be understood.
+    #[error("{0}")]
+    Command(String),
+    /// The local node refused (protocol or mailbox error).
+    #[error(transparent)]
+    Node(#[from] hearsay_actor::Error),
+    /// The node actor is gone.
+    #[error("mailbox error: {0}")]
+    Mailbox(#[from] actix::MailboxError),
+    /// Binding the listener failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The operating system's random source failed.
+    #[error("random source: {0}")]
+    Random(String),
+}
+
+impl Error {
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Error {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}

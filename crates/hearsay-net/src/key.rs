@@ -1,0 +1,171 @@
+//! Cluster keys and the keyring that lets a live cluster rotate them.
+//!
+//! Every frame is sealed with the keyring's *primary* key and opened with whichever key of the
+//! ring authenticates it, so a rotation runs without downtime: (1) add the new key to every
+//! node's ring, (2) make it primary everywhere, (3) remove the old key. See `docs/networking.md`.
+
+use crate::Error;
+use std::fmt;
+
+/// Length of a key in bytes (XChaCha20-Poly1305: 256 bits).
+pub const KEY_LEN: usize = 32;
+
+/// Most keys a ring holds: each frame may be tried against each key.
+pub const MAX_KEYS: usize = 8;
+
+/// A 256-bit cluster key. `Debug` never prints the key itself.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Key([u8; KEY_LEN]);
+
+impl Key {
+    /// A fresh key from the operating system's random source.
+    pub fn generate() -> Result<Key, Error> {
+        let mut bytes = [0; KEY_LEN];
+        crate::random::fill(&mut bytes)?;
+        Ok(Key(bytes))
+    }
+
+    /// A key from its bytes.
+    pub fn from_bytes(bytes: [u8; KEY_LEN]) -> Key {
+        Key(bytes)
+    }
+
+    /// The key's bytes.
+    pub fn as_bytes(&self) -> &[u8; KEY_LEN] {
+        &self.0
+    }
+
+    /// Parses the 64 hex digits `hearsay keygen` prints.
+    ///
+    /// ```
+    /// use hearsay_net::Key;
+    /// let key = Key::from_hex(&"ab".repeat(32))?;
+    /// assert_eq!(key.to_hex(), "ab".repeat(32));
+    /// assert!(Key::from_hex("abc").is_err());
+    /// # Ok::<(), hearsay_net::Error>(())
+    /// ```
+    pub fn from_hex(text: &str) -> Result<Key, Error> {
+        let text = text.trim();
+        if text.len() != 2 * KEY_LEN {
+            return Err(Error::Key(format!(
+                "a key is {} hex digits, found {} characters",
+                2 * KEY_LEN,
+                text.len()
+            )));
+        }
+        let mut bytes = [0; KEY_LEN];
+        for (byte, pair) in bytes.iter_mut().zip(text.as_bytes().chunks(2)) {
+            let digits = std::str::from_utf8(pair).map_err(|_| Error::Key("not hex".into()))?;
+            *byte = u8::from_str_radix(digits, 16)
+                .map_err(|_| Error::Key(format!("not a hex digit pair: {digits:?}")))?;
+        }
+        Ok(Key(bytes))
+    }
+
+    /// The key as 64 lowercase hex digits.
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|byte| format!("{byte:02x}")).collect()
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Key(<redacted>)")
+    }
+}
+
+/// The keys a node accepts; the first is the one it seals with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Keyring {
+    keys: Vec<Key>,
+}
+
+impl Keyring {
+    /// A ring of one key.
+    pub fn new(primary: Key) -> Keyring {
+        Keyring {
+            keys: vec![primary],
+        }
+    }
+
+    /// A ring from keys, the first primary. Fails when empty or over [`MAX_KEYS`]; duplicates are
+    /// dropped.
+    pub fn from_keys(keys: Vec<Key>) -> Result<Keyring, Error> {
+        let mut unique: Vec<Key> = Vec::with_capacity(keys.len());
+        for key in keys {
+            if !unique.contains(&key) {
+                unique.push(key);
+            }
+        }
+        if unique.is_empty() {
+            return Err(Error::Key("the keyring holds no key".into()));
+        }
+        if unique.len() > MAX_KEYS {
+            return Err(Error::Key(format!(
+                "a keyring holds at most {MAX_KEYS} keys, found {}",
+                unique.len()
+            )));
+        }
+        Ok(Keyring { keys: unique })
+    }
+
+    /// Parses a key file: one key per line as 64 hex digits, the first primary; blank lines and
+    /// lines starting with `#` are ignored.
+    ///
+    /// ```
+    /// use hearsay_net::Keyring;
+    /// let text = format!("# rotated 2026-11-27\n{}\n{}\n", "01".repeat(32), "02".repeat(32));
+    /// let ring = Keyring::parse(&text)?;
+    /// assert_eq!(ring.len(), 2);
+    /// assert_eq!(ring.primary().to_hex(), "01".repeat(32));
+    /// # Ok::<(), hearsay_net::Error>(())
+    /// ```
+    pub fn parse(text: &str) -> Result<Keyring, Error> {
+        let mut keys = Vec::new();
+        for (number, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let key = Key::from_hex(line)
+                .map_err(|error| Error::Key(format!("line {}: {error}", number + 1)))?;
+            keys.push(key);
+        }
+        Keyring::from_keys(keys)
+    }
+
+    /// Reads and parses a key file (at most 64 KiB).
+    pub fn load(path: &std::path::Path) -> Result<Keyring, Error> {
+        let metadata = std::fs::metadata(path)
+            .map_err(|error| Error::Key(format!("{}: {error}", path.display())))?;
+        if metadata.len() > 64 * 1024 {
+            return Err(Error::Key(format!(
+                "{}: larger than 64 KiB",
+                path.display()
+            )));
+        }
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| Error::Key(format!("{}: {error}", path.display())))?;
+        Keyring::parse(&text).map_err(|error| Error::Key(format!("{}: {error}", path.display())))
+    }
+
+    /// The key frames are sealed with.
+    pub fn primary(&self) -> &Key {
+        &self.keys[0]
+    }
+
+    /// Every key, primary first.
+    pub fn keys(&self) -> &[Key] {
+        &self.keys
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Always false: a ring holds at least one key.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}

@@ -1,0 +1,46 @@
+//! # hearsay-net
+//!
+//! The network adapter: the same [`hearsay_actor::GossipNode`] that runs in-process joins a
+//! cluster spread over processes and machines.
+//!
+//! - **Transport** ([`NetNode`], [`Mesh`], [`NetTransport`]): a listener and one actor per TCP
+//!   connection; frames are length-delimited (4-byte length, limit checked before allocating) and
+//!   carry the protocol's own encoded messages. The protocol crate does not change.
+//! - **Handshake** ([`session`]): cluster name, protocol version, node id and generation, both
+//!   ways, before any gossip; mismatches are refused and logged on both sides.
+//! - **Security** ([`Key`], [`Keyring`]): every frame sealed with XChaCha20-Poly1305 under a
+//!   cluster key; per-connection randoms and counters make nonces unique and replays fail; a
+//!   keyring rotates keys on a live cluster.
+//! - **Robustness**: bounded queues that drop instead of blocking, timeouts for handshakes, idle
+//!   links and writes, a connection limit, jittered exponential redial ([`backoff`]).
+//! - **Control** ([`control`]): the line protocol `hearsay node` speaks on stdin/stdout.
+//!
+//! `docs/networking.md` documents the wire format and the security model.
+
+#![forbid(unsafe_code)]
+
+pub mod backoff;
+mod config;
+mod connection;
+pub mod control;
+mod error;
+pub mod frame;
+mod key;
+mod mesh;
+mod node;
+mod random;
+pub mod session;
+mod stats;
+mod transport;
+
+pub use config::{NetConfig, SEAL_OVERHEAD};
+pub use error::Error;
+pub use key::{KEY_LEN, Key, Keyring, MAX_KEYS};
+pub use mesh::{AddSeed, GetMembers, Member, Mesh, Shutdown};
+pub use node::NetNode;
+pub use random::random_u64;
+pub use stats::{Counter, NetStats, Snapshot};
+pub use transport::NetTransport;
+
+/// The key under which every networked node gossips the address peers should dial.
+pub const ADDR_KEY: &str = "hearsay.addr";

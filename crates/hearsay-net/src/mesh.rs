@@ -1,0 +1,456 @@
+//! [`Mesh`]: the actor that keeps a networked node linked to its peers.
+//!
+//! It accepts connections (up to `max_connections`), dials every address it learns — the seeds,
+//! the listen address in each authenticated hello, and the `hearsay.addr` key every node gossips —
+//! and redials lost links with jittered exponential backoff. Links are one-way for gossip: a node
+//! sends on the connections it dialed and receives on those it accepted, so two nodes never race
+//! to keep one of two connections. A peer joins the node's gossip peers when its link comes up and
+//! leaves them when the link goes down.
+
+use crate::connection::{Close, Connection, Shared};
+use crate::session::Role;
+use crate::stats::Counter;
+use crate::transport::Routes;
+use crate::{ADDR_KEY, frame::Hello};
+use actix::{
+    Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, SpawnHandle, WrapFuture,
+};
+use hearsay_actor::{AddPeer, GossipNode, KeyChanged, RemovePeer};
+use hearsay_proto::{Generation, NodeId};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::{TcpListener, TcpStream};
+
+/// A connection completed its handshake.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct LinkUp {
+    pub connection: u64,
+    pub role: Role,
+    pub remote: SocketAddr,
+    pub hello: Hello,
+    pub address: Addr<Connection>,
+}
+
+/// A connection ended.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct LinkDown {
+    pub connection: u64,
+    pub role: Role,
+    pub remote: SocketAddr,
+    pub peer: Option<NodeId>,
+    pub reason: String,
+    pub refused: bool,
+}
+
+/// An accepted socket.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Accepted(TcpStream, SocketAddr);
+
+/// A dial finished connecting (or failed to).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Dialed {
+    target: SocketAddr,
+    connection: u64,
+    result: std::io::Result<TcpStream>,
+}
+
+/// Adds an address to dial (and keep dialing).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AddSeed(pub SocketAddr);
+
+/// Reads the mesh's view of its peers.
+#[derive(Message)]
+#[rtype(result = "Vec<Member>")]
+pub struct GetMembers;
+
+/// Says goodbye on every link and stops.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;
+
+/// One peer as the mesh knows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Member {
+    /// The address dialed.
+    pub addr: SocketAddr,
+    /// The peer's id, once a handshake told it.
+    pub id: Option<u64>,
+    /// The peer's generation, once known.
+    pub generation: Option<u64>,
+    /// Whether this node's link to it is up.
+    pub connected: bool,
+    /// Failed dials since the last success.
+    pub failures: u32,
+    /// Why the last link ended, if one did.
+    pub last_error: Option<String>,
+}
+
+struct Target {
+    id: Option<NodeId>,
+    generation: Option<Generation>,
+    /// The dial or connection in flight for this address.
+    connection: Option<u64>,
+    up: bool,
+    failures: u32,
+    retry: Option<SpawnHandle>,
+    /// This address is the node itself: never dialed again.
+    is_self: bool,
+    last_error: Option<String>,
+}
+
+/// Keeps a node linked to its peers. Started by [`crate::NetNode::start`].
+pub struct Mesh {
+    shared: Arc<Shared>,
+    node: Addr<GossipNode>,
+    routes: Routes,
+    /// Which connection each route goes through.
+    route_owners: BTreeMap<NodeId, u64>,
+    listener: Option<TcpListener>,
+    targets: BTreeMap<SocketAddr, Target>,
+    /// Connections open (dialed or accepted, handshake done or not).
+    open: usize,
+    next_connection: u64,
+    rng: ChaCha8Rng,
+    advertised: SocketAddr,
+}
+
+impl Mesh {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        node: Addr<GossipNode>,
+        routes: Routes,
+        listener: TcpListener,
+        advertised: SocketAddr,
+        jitter_seed: u64,
+    ) -> Mesh {
+        Mesh {
+            shared,
+            node,
+            routes,
+            route_owners: BTreeMap::new(),
+            listener: Some(listener),
+            targets: BTreeMap::new(),
+            open: 0,
+            next_connection: 0,
+            rng: ChaCha8Rng::seed_from_u64(jitter_seed),
+            advertised,
+        }
+    }
+
+    fn add_target(&mut self, addr: SocketAddr, ctx: &mut Context<Self>) {
+        if addr == self.advertised || self.targets.contains_key(&addr) {
+            return;
+        }
+        self.targets.insert(
+            addr,
+            Target {
+                id: None,
+                generation: None,
+                connection: None,
+                up: false,
+                failures: 0,
+                retry: None,
+                is_self: false,
+                last_error: None,
+            },
+        );
+        self.dial(addr, ctx);
+    }
+
+    fn dial(&mut self, addr: SocketAddr, ctx: &mut Context<Self>) {
+        let Some(target) = self.targets.get_mut(&addr) else {
+            return;
+        };
+        if target.connection.is_some() || target.is_self {
+            return;
+        }
+        if self.open >= self.shared.config.max_connections {
+            self.shared.stats.add(Counter::OverLimit, 1);
+            self.schedule_retry(addr, "too many connections".into(), ctx);
+            return;
+        }
+        self.next_connection += 1;
+        let connection = self.next_connection;
+        target.connection = Some(connection);
+        target.retry = None;
+        self.open += 1;
+        self.shared.stats.add(Counter::Dials, 1);
+        let timeout = self.shared.config.handshake_timeout;
+        let connect = async move {
+            match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+                Ok(result) => result,
+                Err(_) => Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "connect timed out",
+                )),
+            }
+        };
+        ctx.spawn(connect.into_actor(self).map(move |result, _, ctx| {
+            ctx.notify(Dialed {
+                target: addr,
+                connection,
+                result,
+            })
+        }));
+    }
+
+    fn schedule_retry(&mut self, addr: SocketAddr, reason: String, ctx: &mut Context<Self>) {
+        let config = &self.shared.config;
+        let (initial, max) = (config.backoff_initial, config.backoff_max);
+        let Some(target) = self.targets.get_mut(&addr) else {
+            return;
+        };
+        target.last_error = Some(reason);
+        if target.is_self || target.retry.is_some() {
+            return;
+        }
+        let delay = crate::backoff::delay(&mut self.rng, target.failures, initial, max);
+        target.failures = target.failures.saturating_add(1);
+        target.retry = Some(ctx.run_later(delay, move |mesh, ctx| {
+            if let Some(target) = mesh.targets.get_mut(&addr) {
+                target.retry = None;
+            }
+            mesh.dial(addr, ctx);
+        }));
+    }
+
+    fn members(&self) -> Vec<Member> {
+        self.targets
+            .iter()
+            .filter(|(_, target)| !target.is_self)
+            .map(|(&addr, target)| Member {
+                addr,
+                id: target.id.map(|id| id.0),
+                generation: target.generation.map(|generation| generation.0),
+                connected: target.up,
+                failures: target.failures,
+                last_error: target.last_error.clone(),
+            })
+            .collect()
+    }
+}
+
+impl Actor for Mesh {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        if let Some(listener) = self.listener.take() {
+            let me = ctx.address();
+            ctx.spawn(
+                async move {
+                    loop {
+                        match listener.accept().await {
+                            Ok((stream, remote)) => me.do_send(Accepted(stream, remote)),
+                            Err(error) => {
+                                // Out of descriptors, typically: pause instead of spinning.
+                                tracing::warn!(%error, "accept failed");
+                                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                            }
+                        }
+                    }
+                }
+                .into_actor(self),
+            );
+        }
+        for seed in self.shared.config.seeds.clone() {
+            self.add_target(seed, ctx);
+        }
+    }
+}
+
+impl Handler<Accepted> for Mesh {
+    type Result = ();
+
+    fn handle(&mut self, Accepted(stream, remote): Accepted, ctx: &mut Context<Self>) {
+        if self.open >= self.shared.config.max_connections {
+            self.shared.stats.add(Counter::OverLimit, 1);
+            tracing::warn!(%remote, "refusing a connection: too many open");
+            return;
+        }
+        self.next_connection += 1;
+        self.open += 1;
+        self.shared.stats.add(Counter::Accepted, 1);
+        let started = Connection::start(
+            self.next_connection,
+            self.shared.clone(),
+            ctx.address(),
+            stream,
+            Role::Acceptor,
+            remote,
+        );
+        if let Err(error) = started {
+            self.open -= 1;
+            tracing::warn!(%remote, %error, "cannot start a connection");
+        }
+    }
+}
+
+impl Handler<Dialed> for Mesh {
+    type Result = ();
+
+    fn handle(&mut self, dialed: Dialed, ctx: &mut Context<Self>) {
+        let still_wanted = self
+            .targets
+            .get(&dialed.target)
+            .is_some_and(|target| target.connection == Some(dialed.connection));
+        let failure = match dialed.result {
+            Ok(stream) if still_wanted => {
+                match Connection::start(
+                    dialed.connection,
+                    self.shared.clone(),
+                    ctx.address(),
+                    stream,
+                    Role::Dialer,
+                    dialed.target,
+                ) {
+                    Ok(_) => return,
+                    Err(error) => error.to_string(),
+                }
+            }
+            Ok(_) => "no longer wanted".to_owned(),
+            Err(error) => format!("connect: {error}"),
+        };
+        self.open -= 1;
+        if let Some(target) = self.targets.get_mut(&dialed.target) {
+            if target.connection == Some(dialed.connection) {
+                target.connection = None;
+            }
+        }
+        tracing::debug!(target = %dialed.target, %failure, "dial failed");
+        self.schedule_retry(dialed.target, failure, ctx);
+    }
+}
+
+impl Handler<LinkUp> for Mesh {
+    type Result = ();
+
+    fn handle(&mut self, up: LinkUp, ctx: &mut Context<Self>) {
+        let id = up.hello.id;
+        match up.role {
+            Role::Acceptor => {
+                // The peer dialed us: dial it back, so that gossip flows both ways.
+                if let Ok(listen) = up.hello.listen.parse::<SocketAddr>() {
+                    self.add_target(listen, ctx);
+                }
+            }
+            Role::Dialer => {
+                let Some(target) = self.targets.get_mut(&up.remote) else {
+                    up.address.do_send(Close("no longer wanted".into()));
+                    return;
+                };
+                if target.connection != Some(up.connection) {
+                    up.address.do_send(Close("superseded".into()));
+                    return;
+                }
+                target.id = Some(id);
+                target.generation = Some(up.hello.generation);
+                target.up = true;
+                target.failures = 0;
+                target.last_error = None;
+                let replaced = match self.routes.write() {
+                    Ok(mut routes) => routes.insert(id, up.address),
+                    Err(poisoned) => poisoned.into_inner().insert(id, up.address),
+                };
+                self.route_owners.insert(id, up.connection);
+                if let Some(old) = replaced {
+                    old.do_send(Close("superseded by a newer link".into()));
+                }
+                self.node.do_send(AddPeer(id));
+            }
+        }
+    }
+}
+
+impl Handler<LinkDown> for Mesh {
+    type Result = ();
+
+    fn handle(&mut self, down: LinkDown, ctx: &mut Context<Self>) {
+        self.open = self.open.saturating_sub(1);
+        if down.role == Role::Acceptor {
+            return;
+        }
+        let Some(target) = self.targets.get_mut(&down.remote) else {
+            return;
+        };
+        if target.connection != Some(down.connection) {
+            return;
+        }
+        target.connection = None;
+        target.up = false;
+        if down.refused && down.reason.contains("own id") {
+            target.is_self = true;
+        }
+        if let Some(id) = down.peer {
+            if self.route_owners.get(&id) == Some(&down.connection) {
+                self.route_owners.remove(&id);
+                match self.routes.write() {
+                    Ok(mut routes) => routes.remove(&id),
+                    Err(poisoned) => poisoned.into_inner().remove(&id),
+                };
+                self.node.do_send(RemovePeer(id));
+            }
+            tracing::info!(peer = id.0, reason = %down.reason, "link down");
+        }
+        self.schedule_retry(down.remote, down.reason, ctx);
+    }
+}
+
+impl Handler<KeyChanged> for Mesh {
+    type Result = ();
+
+    fn handle(&mut self, changed: KeyChanged, ctx: &mut Context<Self>) {
+        if changed.key != ADDR_KEY {
+            return;
+        }
+        let Some(value) = changed.value else {
+            return;
+        };
+        if let Some(addr) = std::str::from_utf8(value.as_bytes())
+            .ok()
+            .and_then(|text| text.parse::<SocketAddr>().ok())
+        {
+            self.add_target(addr, ctx);
+        }
+    }
+}
+
+impl Handler<AddSeed> for Mesh {
+    type Result = ();
+
+    fn handle(&mut self, AddSeed(addr): AddSeed, ctx: &mut Context<Self>) {
+        self.add_target(addr, ctx);
+    }
+}
+
+impl Handler<GetMembers> for Mesh {
+    type Result = actix::MessageResult<GetMembers>;
+
+    fn handle(&mut self, _: GetMembers, _: &mut Context<Self>) -> Self::Result {
+        actix::MessageResult(self.members())
+    }
+}
+
+impl Handler<Shutdown> for Mesh {
+    type Result = ();
+
+    fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) {
+        let routes = match self.routes.write() {
+            Ok(mut routes) => std::mem::take(&mut *routes),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+        };
+        self.route_owners.clear();
+        for connection in routes.values() {
+            connection.do_send(Close("node shutting down".into()));
+        }
+        actix::ActorContext::stop(ctx);
+    }
+}

@@ -1,0 +1,159 @@
+//! [`NetNode`]: a [`GossipNode`] actor on the network — listener, mesh, and transport wired up.
+
+use crate::connection::Shared;
+use crate::mesh::{GetMembers, Member, Mesh, Shutdown};
+use crate::session::Local;
+use crate::stats::NetStats;
+use crate::transport::NetTransport;
+use crate::{ADDR_KEY, Error, Keyring, NetConfig};
+use actix::{Actor, Addr};
+use hearsay_actor::{GossipNode, Subscribe};
+use hearsay_proto::Node;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use tokio::net::TcpListener;
+
+/// A gossip node that talks to peers over authenticated, encrypted TCP.
+///
+/// The node actor is the same [`GossipNode`] that runs in-process: only its transport differs.
+/// Talk to it through [`NetNode::node`] with the usual messages (`Set`, `Get`, `Subscribe`, …).
+///
+/// ```no_run
+/// use hearsay_net::{Key, Keyring, NetConfig, NetNode};
+/// use hearsay_proto::{ClusterId, Config, Generation, Node, NodeId};
+///
+/// actix_rt::System::new().block_on(async {
+///     let mut config = Config::default();
+///     config.cluster = ClusterId::from_name("prod");
+///     let node = Node::new(NodeId(2), Generation(1), config, 7)?;
+///     let net = NetConfig {
+///         seeds: vec!["127.0.0.1:7000".parse().unwrap()],
+///         ..NetConfig::new("prod", "127.0.0.1:7001".parse().unwrap())
+///     };
+///     let keyring = Keyring::new(Key::from_hex(&"11".repeat(32))?);
+///     let node = NetNode::start(node, net, keyring).await?;
+///     node.node().send(hearsay_actor::Set { key: "k".into(), value: "v".into() }).await??;
+///     Ok::<(), hearsay_net::Error>(())
+/// })?;
+/// # Ok::<(), hearsay_net::Error>(())
+/// ```
+pub struct NetNode {
+    node: Addr<GossipNode>,
+    mesh: Addr<Mesh>,
+    local_addr: SocketAddr,
+    advertised: SocketAddr,
+    stats: Arc<NetStats>,
+    keyring: Arc<RwLock<Keyring>>,
+}
+
+impl NetNode {
+    /// Binds the listener, starts the node actor and the mesh, and begins dialing the seeds.
+    /// Must run inside an actix system.
+    pub async fn start(
+        mut node: Node,
+        config: NetConfig,
+        keyring: Keyring,
+    ) -> Result<NetNode, Error> {
+        config.validate()?;
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: config.bind,
+                source,
+            })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|error| Error::io("listener address", error))?;
+        let advertised = config.advertise.unwrap_or(local_addr);
+        // Peers learn where to dial this node from the gossip itself.
+        node.set(ADDR_KEY, advertised.to_string())
+            .map_err(hearsay_actor::Error::from)?;
+        let local = Local {
+            cluster: config.cluster.clone(),
+            id: node.id(),
+            generation: node.generation(),
+            listen: advertised.to_string(),
+        };
+        let stats = Arc::new(NetStats::default());
+        let routes = crate::transport::Routes::default();
+        let gossip =
+            GossipNode::new(node, NetTransport::new(routes.clone(), stats.clone())).start();
+        let keyring = Arc::new(RwLock::new(keyring));
+        let shared = Arc::new(Shared {
+            config,
+            keyring: keyring.clone(),
+            stats: stats.clone(),
+            local,
+            node: gossip.clone().recipient(),
+        });
+        let jitter_seed = crate::random::random_u64()?;
+        let mesh = Mesh::new(
+            shared,
+            gossip.clone(),
+            routes,
+            listener,
+            advertised,
+            jitter_seed,
+        )
+        .start();
+        gossip
+            .send(Subscribe {
+                prefix: ADDR_KEY.into(),
+                recipient: mesh.clone().recipient(),
+            })
+            .await?;
+        tracing::info!(%local_addr, %advertised, "listening");
+        Ok(NetNode {
+            node: gossip,
+            mesh,
+            local_addr,
+            advertised,
+            stats,
+            keyring,
+        })
+    }
+
+    /// The node actor: send it `Set`, `Get`, `Delete`, `GetView`, `Subscribe`, ….
+    pub fn node(&self) -> &Addr<GossipNode> {
+        &self.node
+    }
+
+    /// The mesh actor.
+    pub fn mesh(&self) -> &Addr<Mesh> {
+        &self.mesh
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The address peers are told to dial.
+    pub fn advertised(&self) -> SocketAddr {
+        self.advertised
+    }
+
+    /// The links' counters.
+    pub fn stats(&self) -> &NetStats {
+        &self.stats
+    }
+
+    /// Replaces the keyring on the running node (key rotation): frames are sealed with the new
+    /// primary from now on and opened with any key of the new ring.
+    pub fn set_keyring(&self, keyring: Keyring) {
+        match self.keyring.write() {
+            Ok(mut ring) => *ring = keyring,
+            Err(poisoned) => *poisoned.into_inner() = keyring,
+        }
+    }
+
+    /// The peers this node dials, with their link state.
+    pub async fn members(&self) -> Result<Vec<Member>, Error> {
+        Ok(self.mesh.send(GetMembers).await?)
+    }
+
+    /// Says goodbye on every link and stops the mesh (the node actor keeps its state).
+    pub fn shutdown(&self) {
+        self.mesh.do_send(Shutdown);
+    }
+}

@@ -1,0 +1,368 @@
+//! One connection's handshake and encryption, sans I/O: a value fed frame bodies that returns
+//! frame bodies to send and what the peer said.
+//!
+//! Each side picks a fresh 16-byte *session random* per connection (from the OS). Nonces are
+//! `random(16) | counter(8, big-endian)`: the hello is counter 0, sealed frames count from 1, so
+//! no nonce repeats under a key unless two connections draw the same 128-bit random.
+//!
+//! ```text
+//! dialer                                                acceptor
+//!   H nonce=rd|0  seal(Hello{rd,…}, ad="hearsay/hello")    ──▶  opens with any key of its ring
+//!   ◀──  H nonce=ra|0  seal(Hello{ra,…}, ad="hearsay/hello"|rd)   (bound to the dialer's random)
+//!   S seal(Ping, nonce=rd|1, ad="hearsay/1"|rd|ra)         ──▶  established: the dialer holds the
+//!   S seal(Gossip…, nonce=rd|2, …)                          ──▶  key and answered *this* random
+//! ```
+//!
+//! A recorded session replayed later fails: its sealed frames are bound to the acceptor's old
+//! random. A frame replayed, dropped or reordered inside a session fails: the receiver expects
+//! exactly the next counter. A hello that no key opens is answered with a plaintext refusal.
+
+use crate::frame::{self, HELLO, Hello, NONCE_LEN, Payload, RANDOM_LEN, REFUSED, SEALED, TAG_LEN};
+use crate::{Error, Keyring};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload as AeadPayload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hearsay_proto::{Generation, NodeId};
+
+/// Associated data of hellos.
+const HELLO_AD: &[u8] = b"hearsay/hello";
+/// Associated-data prefix of sealed frames.
+const SESSION_AD: &[u8] = b"hearsay/1";
+
+/// Who this node is, as it introduces itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Local {
+    /// The cluster's name.
+    pub cluster: String,
+    /// The node's id.
+    pub id: NodeId,
+    /// The node's generation.
+    pub generation: Generation,
+    /// The address peers should dial.
+    pub listen: String,
+}
+
+/// Which end of the connection this is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Opened the connection; speaks first.
+    Dialer,
+    /// Accepted it.
+    Acceptor,
+}
+
+/// What [`Session::receive`] produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Send this frame body to the peer.
+    Send(Vec<u8>),
+    /// The peer is authenticated: it holds a key of the ring and belongs to this cluster.
+    Established(Hello),
+    /// A gossip message for the node.
+    Gossip(Vec<u8>),
+    /// The peer closes the connection on purpose.
+    Bye(String),
+}
+
+#[derive(Clone, Debug)]
+enum State {
+    AwaitHello,
+    /// Acceptor: the hello was good; waiting for the first sealed frame.
+    AwaitConfirm(Hello),
+    Established(Hello),
+}
+
+/// One connection's handshake and encryption state.
+#[derive(Clone, Debug)]
+pub struct Session {
+    role: Role,
+    local: Local,
+    random: [u8; RANDOM_LEN],
+    peer_random: [u8; RANDOM_LEN],
+    state: State,
+    sent: u64,
+    received: u64,
+    /// Index of the key that opened the last frame: tried first next time.
+    last_key: usize,
+}
+
+impl Session {
+    /// The dialer's session and its hello frame (send it first).
+    pub fn dial(
+        local: Local,
+        keyring: &Keyring,
+        random: [u8; RANDOM_LEN],
+    ) -> Result<(Session, Vec<u8>), Error> {
+        let mut session = Session::new(Role::Dialer, local, random);
+        let hello = session.seal_hello(keyring, HELLO_AD.to_vec())?;
+        Ok((session, hello))
+    }
+
+    /// The acceptor's session: it waits for the dialer's hello.
+    pub fn accept(local: Local, random: [u8; RANDOM_LEN]) -> Session {
+        Session::new(Role::Acceptor, local, random)
+    }
+
+    fn new(role: Role, local: Local, random: [u8; RANDOM_LEN]) -> Session {
+        Session {
+            role,
+            local,
+            random,
+            peer_random: [0; RANDOM_LEN],
+            state: State::AwaitHello,
+            sent: 0,
+            received: 0,
+            last_key: 0,
+        }
+    }
+
+    /// Which end this is.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The authenticated peer, once established.
+    pub fn peer(&self) -> Option<&Hello> {
+        match &self.state {
+            State::Established(hello) => Some(hello),
+            _ => None,
+        }
+    }
+
+    /// Whether the handshake is complete.
+    pub fn is_established(&self) -> bool {
+        matches!(self.state, State::Established(_))
+    }
+
+    /// Feeds one frame body. Outputs are pushed even when an error follows (a refusal to send
+    /// before closing); any error means: close the connection.
+    pub fn receive(
+        &mut self,
+        keyring: &Keyring,
+        body: &[u8],
+        out: &mut Vec<Output>,
+    ) -> Result<(), Error> {
+        let Some((&kind, rest)) = body.split_first() else {
+            return Err(Error::Frame("empty frame"));
+        };
+        match (kind, &self.state) {
+            (HELLO, State::AwaitHello) => self.receive_hello(keyring, rest, out),
+            (SEALED, State::AwaitConfirm(_) | State::Established(_)) => {
+                let plain = self.open_sealed(keyring, rest)?;
+                if let State::AwaitConfirm(hello) = &self.state {
+                    let hello = hello.clone();
+                    out.push(Output::Established(hello.clone()));
+                    self.state = State::Established(hello);
+                }
+                match Payload::decode(&plain)? {
+                    Payload::Gossip(bytes) => out.push(Output::Gossip(bytes)),
+                    Payload::Ping => {}
+                    Payload::Bye(reason) => out.push(Output::Bye(reason)),
+                }
+                Ok(())
+            }
+            (REFUSED, State::AwaitHello) if self.role == Role::Dialer => {
+                let reason = String::from_utf8_lossy(&rest[..rest.len().min(frame::MAX_REASON)]);
+                Err(Error::Refused(format!("the peer refused us: {reason}")))
+            }
+            (HELLO, _) => Err(Error::Unexpected("hello")),
+            (SEALED, _) => Err(Error::Unexpected("sealed")),
+            (REFUSED, _) => Err(Error::Unexpected("refusal")),
+            _ => Err(Error::Frame("unknown frame kind")),
+        }
+    }
+
+    /// Seals a payload for the peer (after the handshake).
+    pub fn seal(&mut self, keyring: &Keyring, payload: &Payload) -> Result<Vec<u8>, Error> {
+        if !self.is_established() {
+            return Err(Error::Unexpected("send before the handshake"));
+        }
+        self.sent = self
+            .sent
+            .checked_add(1)
+            .ok_or(Error::Frame("session counter exhausted"))?;
+        let nonce = nonce(&self.random, self.sent);
+        let ad = self.session_ad();
+        let cipher = cipher(keyring.primary());
+        let sealed = cipher
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                AeadPayload {
+                    msg: &payload.encode(),
+                    aad: &ad,
+                },
+            )
+            .map_err(|_| Error::Frame("payload too large to seal"))?;
+        let mut body = Vec::with_capacity(1 + sealed.len());
+        body.push(SEALED);
+        body.extend_from_slice(&sealed);
+        Ok(body)
+    }
+
+    fn receive_hello(
+        &mut self,
+        keyring: &Keyring,
+        rest: &[u8],
+        out: &mut Vec<Output>,
+    ) -> Result<(), Error> {
+        if rest.len() < NONCE_LEN + TAG_LEN {
+            return Err(Error::Frame("truncated hello"));
+        }
+        let (nonce, sealed) = rest.split_at(NONCE_LEN);
+        let mut ad = HELLO_AD.to_vec();
+        if self.role == Role::Dialer {
+            ad.extend_from_slice(&self.random);
+        }
+        let plain = match self.open(keyring, nonce, sealed, &ad) {
+            Ok(plain) => plain,
+            Err(error) => {
+                if self.role == Role::Acceptor {
+                    out.push(Output::Send(frame::refused(
+                        "authentication failed: no key of this node's keyring opens your hello \
+                         (wrong cluster key?)",
+                    )));
+                }
+                return Err(error);
+            }
+        };
+        let hello = Hello::decode(&plain)?;
+        if nonce[..RANDOM_LEN] != hello.random || nonce[RANDOM_LEN..] != [0; 8] {
+            return Err(Error::Frame("hello nonce does not match its random"));
+        }
+        self.peer_random = hello.random;
+        let mismatch = self.mismatch(&hello);
+        match self.role {
+            Role::Acceptor => {
+                // Answer even a mismatched hello, so that the dialer can log why it was refused.
+                let mut reply_ad = HELLO_AD.to_vec();
+                reply_ad.extend_from_slice(&hello.random);
+                out.push(Output::Send(self.seal_hello(keyring, reply_ad)?));
+                if let Some(reason) = mismatch {
+                    return Err(Error::Refused(reason));
+                }
+                self.state = State::AwaitConfirm(hello);
+            }
+            Role::Dialer => {
+                if let Some(reason) = mismatch {
+                    return Err(Error::Refused(reason));
+                }
+                self.state = State::Established(hello.clone());
+                out.push(Output::Established(hello));
+                out.push(Output::Send(self.seal(keyring, &Payload::Ping)?));
+            }
+        }
+        Ok(())
+    }
+
+    /// Why a peer with this hello cannot be talked to, if it cannot.
+    fn mismatch(&self, hello: &Hello) -> Option<String> {
+        if hello.version != hearsay_proto::PROTOCOL_VERSION {
+            return Some(format!(
+                "protocol version mismatch: peer {} speaks v{}, this node v{}",
+                hello.id.0,
+                hello.version,
+                hearsay_proto::PROTOCOL_VERSION
+            ));
+        }
+        if hello.cluster != self.local.cluster {
+            return Some(format!(
+                "cluster mismatch: peer {} is in cluster {:?}, this node in {:?}",
+                hello.id.0, hello.cluster, self.local.cluster
+            ));
+        }
+        if hello.id == self.local.id {
+            return Some(format!(
+                "the peer has this node's own id {} (a connection to itself?)",
+                hello.id.0
+            ));
+        }
+        None
+    }
+
+    fn seal_hello(&mut self, keyring: &Keyring, ad: Vec<u8>) -> Result<Vec<u8>, Error> {
+        let hello = Hello {
+            version: hearsay_proto::PROTOCOL_VERSION,
+            cluster: self.local.cluster.clone(),
+            id: self.local.id,
+            generation: self.local.generation,
+            listen: self.local.listen.clone(),
+            random: self.random,
+        };
+        let nonce = nonce(&self.random, 0);
+        let sealed = cipher(keyring.primary())
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                AeadPayload {
+                    msg: &hello.encode(),
+                    aad: &ad,
+                },
+            )
+            .map_err(|_| Error::Frame("hello too large to seal"))?;
+        let mut body = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
+        body.push(HELLO);
+        body.extend_from_slice(&nonce);
+        body.extend_from_slice(&sealed);
+        Ok(body)
+    }
+
+    fn open_sealed(&mut self, keyring: &Keyring, sealed: &[u8]) -> Result<Vec<u8>, Error> {
+        let expected = self
+            .received
+            .checked_add(1)
+            .ok_or(Error::Frame("session counter exhausted"))?;
+        let nonce = nonce(&self.peer_random, expected);
+        let ad = self.session_ad();
+        let plain = self.open(keyring, &nonce, sealed, &ad)?;
+        self.received = expected;
+        Ok(plain)
+    }
+
+    /// Opens with the key that worked last, then every other key of the ring.
+    fn open(
+        &mut self,
+        keyring: &Keyring,
+        nonce: &[u8],
+        sealed: &[u8],
+        ad: &[u8],
+    ) -> Result<Vec<u8>, Error> {
+        let keys = keyring.keys();
+        let first = self.last_key.min(keys.len() - 1);
+        let order = std::iter::once(first).chain((0..keys.len()).filter(|&at| at != first));
+        for at in order {
+            let opened = cipher(&keys[at]).decrypt(
+                XNonce::from_slice(nonce),
+                AeadPayload {
+                    msg: sealed,
+                    aad: ad,
+                },
+            );
+            if let Ok(plain) = opened {
+                self.last_key = at;
+                return Ok(plain);
+            }
+        }
+        Err(Error::Auth)
+    }
+
+    fn session_ad(&self) -> Vec<u8> {
+        let (dialer, acceptor) = match self.role {
+            Role::Dialer => (&self.random, &self.peer_random),
+            Role::Acceptor => (&self.peer_random, &self.random),
+        };
+        let mut ad = Vec::with_capacity(SESSION_AD.len() + 2 * RANDOM_LEN);
+        ad.extend_from_slice(SESSION_AD);
+        ad.extend_from_slice(dialer);
+        ad.extend_from_slice(acceptor);
+        ad
+    }
+}
+
+fn nonce(random: &[u8; RANDOM_LEN], counter: u64) -> [u8; NONCE_LEN] {
+    let mut nonce = [0; NONCE_LEN];
+    nonce[..RANDOM_LEN].copy_from_slice(random);
+    nonce[RANDOM_LEN..].copy_from_slice(&counter.to_be_bytes());
+    nonce
+}
+
+fn cipher(key: &crate::Key) -> XChaCha20Poly1305 {
+    XChaCha20Poly1305::new(key.as_bytes().into())
+}

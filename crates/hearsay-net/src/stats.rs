@@ -1,0 +1,113 @@
+//! Counters of one networked node's links, shared by its connection actors.
+
+use serde::Serialize;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Live counters (atomics: connections update them without locks).
+#[derive(Debug, Default)]
+pub struct NetStats {
+    counters: [AtomicU64; Counter::ALL.len()],
+}
+
+/// One counter of [`NetStats`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counter {
+    /// Frames received (any kind).
+    FramesIn,
+    /// Frames written.
+    FramesOut,
+    /// Bytes received, length prefixes included.
+    BytesIn,
+    /// Bytes written, length prefixes included.
+    BytesOut,
+    /// Gossip messages handed to the node.
+    GossipIn,
+    /// Gossip messages sealed for a peer.
+    GossipOut,
+    /// Frames that failed authentication (the connection was closed).
+    AuthFailures,
+    /// Frames that were malformed, oversized or out of place (the connection was closed).
+    BadFrames,
+    /// Handshakes refused (cluster, version or id mismatch, or refused by the peer).
+    Refused,
+    /// Connections closed for a timeout (handshake, idle, write).
+    Timeouts,
+    /// Gossip messages dropped because a peer's queue was full or it had no link.
+    Dropped,
+    /// Connections accepted.
+    Accepted,
+    /// Connections refused at accept because of `max_connections`.
+    OverLimit,
+    /// Dials attempted.
+    Dials,
+    /// Handshakes completed.
+    Established,
+}
+
+impl Counter {
+    /// Every counter, in display order.
+    pub const ALL: [Counter; 15] = [
+        Counter::FramesIn,
+        Counter::FramesOut,
+        Counter::BytesIn,
+        Counter::BytesOut,
+        Counter::GossipIn,
+        Counter::GossipOut,
+        Counter::AuthFailures,
+        Counter::BadFrames,
+        Counter::Refused,
+        Counter::Timeouts,
+        Counter::Dropped,
+        Counter::Accepted,
+        Counter::OverLimit,
+        Counter::Dials,
+        Counter::Established,
+    ];
+
+    /// The counter's name in snapshots.
+    pub fn name(self) -> &'static str {
+        match self {
+            Counter::FramesIn => "frames_in",
+            Counter::FramesOut => "frames_out",
+            Counter::BytesIn => "bytes_in",
+            Counter::BytesOut => "bytes_out",
+            Counter::GossipIn => "gossip_in",
+            Counter::GossipOut => "gossip_out",
+            Counter::AuthFailures => "auth_failures",
+            Counter::BadFrames => "bad_frames",
+            Counter::Refused => "refused",
+            Counter::Timeouts => "timeouts",
+            Counter::Dropped => "dropped",
+            Counter::Accepted => "accepted",
+            Counter::OverLimit => "over_limit",
+            Counter::Dials => "dials",
+            Counter::Established => "established",
+        }
+    }
+}
+
+impl NetStats {
+    /// Adds `by` to a counter.
+    pub fn add(&self, counter: Counter, by: u64) {
+        self.counters[counter as usize].fetch_add(by, Ordering::Relaxed);
+    }
+
+    /// A counter's value.
+    pub fn get(&self, counter: Counter) -> u64 {
+        self.counters[counter as usize].load(Ordering::Relaxed)
+    }
+
+    /// Every counter by name.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot(
+            Counter::ALL
+                .iter()
+                .map(|&counter| (counter.name(), self.get(counter)))
+                .collect(),
+        )
+    }
+}
+
+/// Counter values by name, serialisable as a JSON object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Snapshot(pub std::collections::BTreeMap<&'static str, u64>);

@@ -1,0 +1,254 @@
+//! Nodes on loopback with real sockets: convergence, refusals, key rotation.
+
+mod common;
+
+use common::*;
+use hearsay_actor::Set;
+use hearsay_net::{Counter, Key, Keyring};
+
+fn run<F: std::future::Future<Output = ()>>(test: F) {
+    actix_rt::System::new().block_on(test);
+}
+
+#[test]
+fn three_nodes_converge() {
+    run(async {
+        let first = start("t3", 1, 1, keyring(7), vec![]).await;
+        let seed = first.local_addr();
+        let second = start("t3", 2, 1, keyring(7), vec![seed]).await;
+        let third = start("t3", 3, 1, keyring(7), vec![seed]).await;
+        let mut at_second = watch(&second, "color").await;
+        let mut at_third = watch(&third, "color").await;
+        first
+            .node()
+            .send(Set {
+                key: "color".into(),
+                value: "blue".into(),
+            })
+            .await
+            .expect("mailbox")
+            .expect("write");
+        assert!(wait_for(&mut at_second, 1, "color", "blue", DEADLINE).await);
+        assert!(wait_for(&mut at_third, 1, "color", "blue", DEADLINE).await);
+        // The third node learned about the second from gossip alone, and linked to it.
+        let mut at_first = watch(&first, "shape").await;
+        third
+            .node()
+            .send(Set {
+                key: "shape".into(),
+                value: "round".into(),
+            })
+            .await
+            .expect("mailbox")
+            .expect("write");
+        assert!(wait_for(&mut at_first, 3, "shape", "round", DEADLINE).await);
+        for node in [&first, &second, &third] {
+            assert_eq!(node.stats().get(Counter::AuthFailures), 0);
+            assert!(node.stats().get(Counter::GossipIn) > 0);
+        }
+        let members = third.members().await.expect("members");
+        assert!(
+            members.iter().filter(|member| member.connected).count() >= 2,
+            "{members:?}"
+        );
+    });
+}
+
+#[test]
+fn ten_nodes_converge() {
+    run(async {
+        let first = start("t10", 1, 1, keyring(3), vec![]).await;
+        let seed = first.local_addr();
+        let mut nodes = vec![first];
+        for id in 2..=10 {
+            nodes.push(start("t10", id, 1, keyring(3), vec![seed]).await);
+        }
+        let mut watchers = Vec::new();
+        for node in &nodes[1..] {
+            watchers.push(watch(node, "k").await);
+        }
+        nodes[4]
+            .node()
+            .send(Set {
+                key: "k".into(),
+                value: "from five".into(),
+            })
+            .await
+            .expect("mailbox")
+            .expect("write");
+        for (index, changes) in watchers.iter_mut().enumerate() {
+            if index + 2 == 5 {
+                continue;
+            }
+            assert!(
+                wait_for(changes, 5, "k", "from five", DEADLINE).await,
+                "node {} never got the write",
+                index + 2
+            );
+        }
+        for node in &nodes {
+            assert_eq!(get(node, 5, "k").await.as_deref(), Some("from five"));
+        }
+    });
+}
+
+#[test]
+fn wrong_key_is_refused_and_gets_no_data() {
+    run(async {
+        let good = start("tk", 1, 1, keyring(1), vec![]).await;
+        good.node()
+            .send(Set {
+                key: "secret".into(),
+                value: "42".into(),
+            })
+            .await
+            .expect("mailbox")
+            .expect("write");
+        let intruder = start("tk", 2, 1, keyring(2), vec![good.local_addr()]).await;
+        let mut changes = watch(&intruder, "secret").await;
+        // Long enough for many redials and gossip rounds.
+        assert!(
+            !wait_for(
+                &mut changes,
+                1,
+                "secret",
+                "42",
+                std::time::Duration::from_secs(2)
+            )
+            .await
+        );
+        assert_eq!(get(&intruder, 1, "secret").await, None);
+        assert!(good.stats().get(Counter::AuthFailures) > 0);
+        // The good node tells why in clear, and the intruder counts the refusal.
+        assert!(intruder.stats().get(Counter::Refused) > 0);
+        assert_eq!(good.stats().get(Counter::GossipIn), 0);
+        let members = intruder.members().await.expect("members");
+        assert!(
+            members.iter().any(|m| m
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("authentication failed"))),
+            "{members:?}"
+        );
+    });
+}
+
+#[test]
+fn wrong_cluster_is_refused_with_reason_on_both_sides() {
+    run(async {
+        let good = start("alpha", 1, 1, keyring(1), vec![]).await;
+        good.node()
+            .send(Set {
+                key: "secret".into(),
+                value: "42".into(),
+            })
+            .await
+            .expect("mailbox")
+            .expect("write");
+        let other = start("beta", 2, 1, keyring(1), vec![good.local_addr()]).await;
+        let mut changes = watch(&other, "secret").await;
+        assert!(
+            !wait_for(
+                &mut changes,
+                1,
+                "secret",
+                "42",
+                std::time::Duration::from_secs(2)
+            )
+            .await
+        );
+        assert!(good.stats().get(Counter::Refused) > 0);
+        assert!(other.stats().get(Counter::Refused) > 0);
+        let members = other.members().await.expect("members");
+        assert!(
+            members.iter().any(|m| m
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("cluster mismatch"))),
+            "{members:?}"
+        );
+        assert_eq!(good.stats().get(Counter::GossipIn), 0);
+    });
+}
+
+#[test]
+fn keys_rotate_on_a_live_cluster() {
+    run(async {
+        let (old, new) = (Key::from_bytes([1; 32]), Key::from_bytes([2; 32]));
+        let ring = |keys: &[&Key]| {
+            Keyring::from_keys(keys.iter().map(|&key| key.clone()).collect()).expect("ring")
+        };
+        let first = start("rot", 1, 1, ring(&[&old]), vec![]).await;
+        let seed = first.local_addr();
+        let second = start("rot", 2, 1, ring(&[&old]), vec![seed]).await;
+        let third = start("rot", 3, 1, ring(&[&old]), vec![seed]).await;
+        let nodes = [&first, &second, &third];
+        let mut watchers = Vec::new();
+        for node in nodes {
+            watchers.push(watch(node, "step").await);
+        }
+        let steps: [(&str, Vec<Keyring>); 5] = [
+            ("old", vec![ring(&[&old]), ring(&[&old]), ring(&[&old])]),
+            // 1. Every node accepts both (the old still primary).
+            (
+                "both",
+                vec![
+                    ring(&[&old, &new]),
+                    ring(&[&old, &new]),
+                    ring(&[&old, &new]),
+                ],
+            ),
+            // 2. New primary, one node at a time: a mixed cluster still talks.
+            (
+                "mixed",
+                vec![
+                    ring(&[&new, &old]),
+                    ring(&[&old, &new]),
+                    ring(&[&new, &old]),
+                ],
+            ),
+            (
+                "primary",
+                vec![
+                    ring(&[&new, &old]),
+                    ring(&[&new, &old]),
+                    ring(&[&new, &old]),
+                ],
+            ),
+            // 3. Old key dropped everywhere.
+            ("new", vec![ring(&[&new]), ring(&[&new]), ring(&[&new])]),
+        ];
+        for (round, (step, rings)) in steps.into_iter().enumerate() {
+            for (node, ring) in nodes.iter().zip(rings) {
+                node.set_keyring(ring);
+            }
+            let writer = nodes[round % 3];
+            let origin = (round % 3) as u64 + 1;
+            writer
+                .node()
+                .send(Set {
+                    key: "step".into(),
+                    value: step.into(),
+                })
+                .await
+                .expect("mailbox")
+                .expect("write");
+            for (index, changes) in watchers.iter_mut().enumerate() {
+                if index == round % 3 {
+                    continue;
+                }
+                assert!(
+                    wait_for(changes, origin, "step", step, DEADLINE).await,
+                    "step {step}: node {} did not get it",
+                    index + 1
+                );
+            }
+        }
+        // Each step waited until a write had spread, so when the old key went, nothing sealed
+        // with it was still in flight: no frame failed, no link dropped.
+        for node in nodes {
+            assert_eq!(node.stats().get(Counter::AuthFailures), 0);
+            assert_eq!(node.stats().get(Counter::BadFrames), 0);
+        }
+    });
+}
