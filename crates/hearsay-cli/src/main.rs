@@ -1,8 +1,10 @@
 //! `hearsay`: the command-line tool.
 //!
 //! `hearsay sim …` runs experiments that reproduce the gossip literature on the deterministic
-//! actor harness: node actors exchanging real encoded messages in virtual time.
+//! actor harness: node actors exchanging real encoded messages in virtual time. `hearsay node`
+//! runs a networked node driven by a line protocol on stdin; `hearsay keygen` prints a cluster key.
 
+mod node;
 mod plot;
 mod sim;
 
@@ -27,12 +29,33 @@ enum Command {
     /// Experiments on the deterministic actor harness.
     #[command(subcommand)]
     Sim(sim::SimCommand),
+    /// Runs a networked node: commands on stdin (set, get, del, wait, members, dump, stats,
+    /// reload-keys, quit), one answer line each on stdout, logs on stderr.
+    Node(node::NodeArgs),
+    /// Prints a new random cluster key, in the format --key-file reads.
+    Keygen,
+}
+
+/// Logs go to stderr; `RUST_LOG` picks the level (default `info`).
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Sim(command) => sim::run(command),
+        Command::Node(args) => {
+            init_logs();
+            node::run(args)
+        }
+        Command::Keygen => node::keygen(),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,6 +6,7 @@
 //! | `set KEY VALUE…` | `OK <version>` (the value is the rest of the line) |
 //! | `get KEY` | the value (newest write of KEY by any node), or `(nil)` |
 //! | `del KEY` | `OK <version>` |
+//! | `wait KEY VALUE…` | `OK` once `get KEY` would print VALUE, or `ERR timeout` after 30 s |
 //! | `members` | JSON: this node and the peers it dials, with link state |
 //! | `dump` | JSON: every origin's entries, `null` for deletions |
 //! | `stats` | JSON: the links' counters |
@@ -46,6 +47,13 @@ pub enum Command {
     Del {
         /// The key.
         key: String,
+    },
+    /// Waits until the newest value of a key is the given one.
+    Wait {
+        /// The key.
+        key: String,
+        /// The value awaited.
+        value: String,
     },
     /// Lists this node and its peers.
     Members,
@@ -93,14 +101,16 @@ pub fn parse(line: &str) -> Result<Option<Command>, Error> {
     };
     match word {
         "" => Ok(None),
-        "set" => {
+        "set" | "wait" => {
             let (key, value) = rest.split_once(' ').unwrap_or((rest, ""));
             if key.is_empty() {
-                return Err(Error::Command("usage: set KEY VALUE".into()));
+                return Err(Error::Command(format!("usage: {word} KEY VALUE")));
             }
-            Ok(Some(Command::Set {
-                key: key.to_owned(),
-                value: value.to_owned(),
+            let (key, value) = (key.to_owned(), value.to_owned());
+            Ok(Some(if word == "set" {
+                Command::Set { key, value }
+            } else {
+                Command::Wait { key, value }
             }))
         }
         "get" => Ok(Some(Command::Get { key: key(rest)? })),
@@ -146,17 +156,11 @@ impl<'a> Controller<'a> {
                 let version = node.send(Delete { key: key.clone() }).await??;
                 Ok(format!("OK {}", version.0))
             }
-            Command::Get { key } => {
-                let view = node.send(GetView).await??;
-                let newest = view
-                    .into_iter()
-                    .filter(|entry| &entry.key == key)
-                    .max_by_key(|entry| (entry.version, entry.origin));
-                Ok(match newest.and_then(|entry| entry.value) {
-                    Some(value) => one_line(&String::from_utf8_lossy(value.as_bytes())),
-                    None => "(nil)".to_owned(),
-                })
-            }
+            Command::Get { key } => Ok(match self.newest(key).await? {
+                Some(value) => one_line(&value),
+                None => "(nil)".to_owned(),
+            }),
+            Command::Wait { key, value } => self.wait(key, value).await,
             Command::Members => {
                 let me = serde_json::json!({
                     "id": node.send(hearsay_actor::GetMetrics).await?.id.0,
@@ -191,10 +195,45 @@ impl<'a> Controller<'a> {
                 Ok(format!("OK {count} keys"))
             }
             Command::Help => Ok(
-                "commands: set KEY VALUE | get KEY | del KEY | members | dump | stats | reload-keys | quit"
+                "commands: set KEY VALUE | get KEY | del KEY | wait KEY VALUE | members | dump | stats | reload-keys | quit"
                     .into(),
             ),
             Command::Quit => Ok("OK bye".into()),
+        }
+    }
+
+    /// The newest value of `key` written by any node (highest version, then highest origin id).
+    async fn newest(&self, key: &str) -> Result<Option<String>, Error> {
+        let view = self.net.node().send(GetView).await??;
+        let newest = view
+            .into_iter()
+            .filter(|entry| entry.key == key)
+            .max_by_key(|entry| (entry.version, entry.origin));
+        Ok(newest
+            .and_then(|entry| entry.value)
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned()))
+    }
+
+    /// Answers `OK` once [`Self::newest`] is `value`, re-checking on every change of `key`.
+    async fn wait(&self, key: &str, value: &str) -> Result<String, Error> {
+        let (sender, mut changes) = tokio::sync::mpsc::unbounded_channel();
+        let watcher = actix::Actor::start(Watcher(sender));
+        self.net
+            .node()
+            .send(hearsay_actor::Subscribe {
+                prefix: key.to_owned(),
+                recipient: watcher.recipient(),
+            })
+            .await?;
+        let deadline = tokio::time::Instant::now() + WAIT_TIMEOUT;
+        loop {
+            if self.newest(key).await?.as_deref() == Some(value) {
+                return Ok("OK".into());
+            }
+            match tokio::time::timeout_at(deadline, changes.recv()).await {
+                Ok(Some(())) => {}
+                Ok(None) | Err(_) => return Err(Error::Command("timeout".into())),
+            }
         }
     }
 
@@ -238,6 +277,26 @@ impl<'a> Controller<'a> {
             }
         }
         Ok(())
+    }
+}
+
+/// How long `wait` waits.
+pub const WAIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Turns a node's change notifications into wake-ups for `wait`.
+struct Watcher(tokio::sync::mpsc::UnboundedSender<()>);
+
+impl actix::Actor for Watcher {
+    type Context = actix::Context<Self>;
+}
+
+impl actix::Handler<hearsay_actor::KeyChanged> for Watcher {
+    type Result = ();
+
+    fn handle(&mut self, _: hearsay_actor::KeyChanged, ctx: &mut actix::Context<Self>) {
+        if self.0.send(()).is_err() {
+            actix::ActorContext::stop(ctx);
+        }
     }
 }
 

@@ -1,0 +1,101 @@
+//! `hearsay node` runs one networked node driven by the control interface on stdin, and
+//! `hearsay keygen` prints a cluster key.
+
+use clap::Args;
+use hearsay_net::control::Controller;
+use hearsay_net::{Key, Keyring, NetConfig, NetNode};
+use hearsay_proto::{ClusterId, Config, Generation, Node, NodeId};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Arguments of `hearsay node`.
+#[derive(Args, Debug, Clone)]
+pub struct NodeArgs {
+    /// Address to listen on (port 0: any free port; `members` tells which).
+    #[arg(long, default_value = "127.0.0.1:7000")]
+    pub bind: SocketAddr,
+    /// A peer to join through; repeat for several.
+    #[arg(long = "seed-peer")]
+    pub seed_peers: Vec<SocketAddr>,
+    /// The cluster's name (1-64 bytes); nodes of other clusters are refused.
+    #[arg(long, default_value = "hearsay")]
+    pub cluster: String,
+    /// The key file: one key per line as `hearsay keygen` prints it, the first used to seal.
+    #[arg(long)]
+    pub key_file: PathBuf,
+    /// The node's id (default: random).
+    #[arg(long)]
+    pub id: Option<u64>,
+    /// The node's generation; must grow across restarts of one id (default: Unix time in ms).
+    #[arg(long)]
+    pub generation: Option<u64>,
+    /// The address to tell peers, when it differs from --bind.
+    #[arg(long)]
+    pub advertise: Option<SocketAddr>,
+    /// Gossip round interval in milliseconds.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub interval_ms: u64,
+    /// Seed of the protocol's peer-selection RNG (default: random).
+    #[arg(long)]
+    pub rng_seed: Option<u64>,
+    /// Keep running when stdin closes (stop with a signal).
+    #[arg(long)]
+    pub stay: bool,
+}
+
+/// Runs a node until `quit` or the end of stdin.
+pub fn run(args: NodeArgs) -> Result<(), String> {
+    let keyring = Keyring::load(&args.key_file).map_err(|error| error.to_string())?;
+    let id = match args.id {
+        Some(id) => id,
+        None => hearsay_net::random_u64().map_err(|error| error.to_string())?,
+    };
+    let generation = match args.generation {
+        Some(generation) => generation,
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|error| error.to_string())?
+            .as_millis() as u64,
+    };
+    let rng_seed = match args.rng_seed {
+        Some(seed) => seed,
+        None => hearsay_net::random_u64().map_err(|error| error.to_string())?,
+    };
+    let protocol = Config {
+        cluster: ClusterId::from_name(&args.cluster),
+        gossip_interval: Duration::from_millis(args.interval_ms),
+        ..Config::default()
+    };
+    let node = Node::new(NodeId(id), Generation(generation), protocol, rng_seed)
+        .map_err(|error| error.to_string())?;
+    let net = NetConfig {
+        seeds: args.seed_peers.clone(),
+        advertise: args.advertise,
+        ..NetConfig::new(args.cluster.clone(), args.bind)
+    };
+    let system = actix_rt::System::new();
+    system.block_on(async move {
+        let net_node = NetNode::start(node, net, keyring)
+            .await
+            .map_err(|error| error.to_string())?;
+        tracing::info!(id, generation, "node started");
+        let controller = Controller::new(&net_node, Some(args.key_file.clone()));
+        controller
+            .serve(tokio::io::stdin(), tokio::io::stdout())
+            .await
+            .map_err(|error| error.to_string())?;
+        if args.stay {
+            std::future::pending::<()>().await;
+        }
+        net_node.shutdown();
+        Ok(())
+    })
+}
+
+/// Prints a new key.
+pub fn keygen() -> Result<(), String> {
+    let key = Key::generate().map_err(|error| error.to_string())?;
+    println!("{}", key.to_hex());
+    Ok(())
+}

@@ -1,0 +1,171 @@
+//! Three `hearsay node` processes in three network namespaces joined by veth links to a bridge:
+//! different hosts as far as the kernel is concerned. Needs root and `ip netns`; skips cleanly,
+//! saying why, where they are not available. Addresses are in the namespaces this test makes.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Runs `ip` with `args`; the error says which command failed.
+fn ip(args: &[&str]) -> Result<(), String> {
+    let output = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|error| format!("ip: {error}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
+}
+
+/// The namespaces, deleted (with their links) when dropped.
+struct Hosts {
+    hub: String,
+    hosts: Vec<String>,
+}
+
+impl Hosts {
+    fn create(count: usize) -> Result<Hosts, String> {
+        let tag = std::process::id() % 100_000;
+        let mut made = Hosts {
+            hub: format!("hs{tag}hub"),
+            hosts: Vec::new(),
+        };
+        ip(&["netns", "add", &made.hub])?;
+        ip(&["-n", &made.hub, "link", "add", "br0", "type", "bridge"])?;
+        ip(&["-n", &made.hub, "link", "set", "br0", "up"])?;
+        for index in 1..=count {
+            let host = format!("hs{tag}h{index}");
+            ip(&["netns", "add", &host])?;
+            made.hosts.push(host.clone());
+            let (inner, outer) = ("eth0".to_owned(), format!("v{index}"));
+            ip(&[
+                "link", "add", "name", &inner, "netns", &host, "type", "veth", "peer", "name",
+                &outer, "netns", &made.hub,
+            ])?;
+            ip(&[
+                "-n",
+                &host,
+                "addr",
+                "add",
+                &format!("10.231.0.{index}/24"),
+                "dev",
+                &inner,
+            ])?;
+            ip(&["-n", &host, "link", "set", &inner, "up"])?;
+            ip(&["-n", &host, "link", "set", "lo", "up"])?;
+            ip(&["-n", &made.hub, "link", "set", &outer, "master", "br0"])?;
+            ip(&["-n", &made.hub, "link", "set", &outer, "up"])?;
+        }
+        Ok(made)
+    }
+}
+
+impl Drop for Hosts {
+    fn drop(&mut self) {
+        for host in self.hosts.iter().chain(std::iter::once(&self.hub)) {
+            let _ = ip(&["netns", "del", host]);
+        }
+    }
+}
+
+struct Remote {
+    child: Child,
+    stdin: ChildStdin,
+    answers: mpsc::Receiver<String>,
+}
+
+impl Remote {
+    fn start(host: &str, args: &[&str]) -> Remote {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", host, env!("CARGO_BIN_EXE_hearsay"), "node"])
+            .args(["--interval-ms", "100"])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ip netns exec runs");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        let (sender, answers) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Remote {
+            child,
+            stdin,
+            answers,
+        }
+    }
+
+    fn ask(&mut self, line: &str) -> String {
+        writeln!(self.stdin, "{line}").expect("written");
+        self.stdin.flush().expect("flushed");
+        self.answers
+            .recv_timeout(Duration::from_secs(40))
+            .unwrap_or_else(|_| panic!("no answer to {line:?}"))
+    }
+}
+
+impl Drop for Remote {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn three_hosts_in_network_namespaces_converge() {
+    let hosts = match Hosts::create(3) {
+        Ok(hosts) => hosts,
+        Err(reason) => {
+            eprintln!("skipped: network namespaces are not available here ({reason})");
+            return;
+        }
+    };
+    let key = std::env::temp_dir().join(format!("hearsay-netns-{}.key", std::process::id()));
+    let output = Command::new(env!("CARGO_BIN_EXE_hearsay"))
+        .arg("keygen")
+        .output()
+        .expect("keygen");
+    std::fs::write(&key, &output.stdout).expect("key written");
+    let key = key.to_str().expect("path").to_owned();
+    let mut nodes: Vec<Remote> = (1..=3)
+        .map(|index| {
+            let bind = format!("10.231.0.{index}:7000");
+            let id = index.to_string();
+            let mut args = vec!["--bind", &bind, "--key-file", &key, "--id", &id];
+            if index > 1 {
+                args.extend(["--seed-peer", "10.231.0.1:7000"]);
+            }
+            Remote::start(&hosts.hosts[index - 1], &args)
+        })
+        .collect();
+    assert!(nodes[2].ask("set where host three").starts_with("OK "));
+    assert_eq!(nodes[0].ask("wait where host three"), "OK");
+    assert_eq!(nodes[1].ask("wait where host three"), "OK");
+    assert!(nodes[1].ask("set back from two").starts_with("OK "));
+    assert_eq!(nodes[2].ask("wait back from two"), "OK");
+    let members: serde_json::Value = serde_json::from_str(&nodes[2].ask("members")).expect("JSON");
+    let addrs: Vec<&str> = members["peers"]
+        .as_array()
+        .expect("peers")
+        .iter()
+        .filter(|peer| peer["connected"] == true)
+        .filter_map(|peer| peer["addr"].as_str())
+        .collect();
+    assert_eq!(addrs, ["10.231.0.1:7000", "10.231.0.2:7000"], "{members}");
+    drop(nodes);
+    drop(hosts);
+}

@@ -1,0 +1,245 @@
+//! `hearsay node` as real OS processes on loopback (real sockets, real time, every wait bounded),
+//! and `hearsay keygen`.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Longest wait for one answer (a `wait` answers within 30 s by itself).
+const ANSWER: Duration = Duration::from_secs(40);
+
+/// One `hearsay node` process, driven through its stdin.
+struct NodeProcess {
+    child: Child,
+    stdin: ChildStdin,
+    answers: mpsc::Receiver<String>,
+    addr: String,
+}
+
+impl NodeProcess {
+    fn start(args: &[&str]) -> NodeProcess {
+        Self::start_with(Command::new(env!("CARGO_BIN_EXE_hearsay")), args)
+    }
+
+    fn start_with(mut command: Command, args: &[&str]) -> NodeProcess {
+        let mut child = command
+            .arg("node")
+            .args(["--interval-ms", "100"])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("hearsay node starts");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        let (sender, answers) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                match line {
+                    Ok(line) => {
+                        if sender.send(line).is_err() {
+                            break;
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+        });
+        let mut node = NodeProcess {
+            child,
+            stdin,
+            answers,
+            addr: String::new(),
+        };
+        let members: Value = serde_json::from_str(&node.ask("members")).expect("members is JSON");
+        node.addr = members["self"]["addr"]
+            .as_str()
+            .expect("own address")
+            .to_owned();
+        node
+    }
+
+    fn ask(&mut self, line: &str) -> String {
+        writeln!(self.stdin, "{line}").expect("command written");
+        self.stdin.flush().expect("flushed");
+        self.answers
+            .recv_timeout(ANSWER)
+            .unwrap_or_else(|_| panic!("no answer to {line:?}"))
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn key_file(dir: &Path, name: &str) -> PathBuf {
+    let output = Command::new(env!("CARGO_BIN_EXE_hearsay"))
+        .arg("keygen")
+        .output()
+        .expect("keygen runs");
+    assert!(output.status.success());
+    let path = dir.join(name);
+    std::fs::write(&path, &output.stdout).expect("key written");
+    path
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hearsay-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+#[test]
+fn keygen_prints_fresh_hex_keys() {
+    let dir = temp_dir("keygen");
+    let first = std::fs::read_to_string(key_file(&dir, "a")).expect("read");
+    let second = std::fs::read_to_string(key_file(&dir, "b")).expect("read");
+    for key in [&first, &second] {
+        let key = key.trim();
+        assert_eq!(key.len(), 64);
+        assert!(key.chars().all(|c| c.is_ascii_hexdigit()));
+    }
+    assert_ne!(first, second);
+}
+
+#[test]
+fn three_processes_converge() {
+    let dir = temp_dir("three");
+    let key = key_file(&dir, "key");
+    let key = key.to_str().expect("path");
+    let mut first = NodeProcess::start(&["--bind", "127.0.0.1:0", "--key-file", key, "--id", "1"]);
+    let seed = first.addr.clone();
+    let mut others: Vec<NodeProcess> = (2..=3)
+        .map(|id| {
+            NodeProcess::start(&[
+                "--bind",
+                "127.0.0.1:0",
+                "--key-file",
+                key,
+                "--id",
+                &id.to_string(),
+                "--seed-peer",
+                &seed,
+            ])
+        })
+        .collect();
+    assert!(others[0].ask("set greeting hello there").starts_with("OK "));
+    assert_eq!(first.ask("wait greeting hello there"), "OK");
+    assert_eq!(others[1].ask("wait greeting hello there"), "OK");
+    assert_eq!(others[1].ask("get greeting"), "hello there");
+    // A delete spreads too.
+    assert!(first.ask("del greeting").starts_with("OK "));
+    assert!(first.ask("set greeting second").starts_with("OK "));
+    assert_eq!(others[0].ask("wait greeting second"), "OK");
+    let members: Value = serde_json::from_str(&others[1].ask("members")).expect("JSON");
+    let peers = members["peers"].as_array().expect("peers");
+    assert_eq!(
+        peers
+            .iter()
+            .filter(|peer| peer["connected"] == true)
+            .count(),
+        2,
+        "{members}"
+    );
+    let stats: Value = serde_json::from_str(&first.ask("stats")).expect("JSON");
+    assert_eq!(stats["auth_failures"], 0);
+    assert!(stats["gossip_in"].as_u64().expect("count") > 0);
+}
+
+#[test]
+fn killed_node_restarts_with_new_generation_and_catches_up() {
+    let dir = temp_dir("restart");
+    let key = key_file(&dir, "key");
+    let key = key.to_str().expect("path");
+    let mut first = NodeProcess::start(&["--bind", "127.0.0.1:0", "--key-file", key, "--id", "1"]);
+    let seed = first.addr.clone();
+    let start_third = |generation: &str, bind: &str| {
+        NodeProcess::start(&[
+            "--bind",
+            bind,
+            "--key-file",
+            key,
+            "--id",
+            "3",
+            "--generation",
+            generation,
+            "--seed-peer",
+            &seed,
+        ])
+    };
+    let mut second = NodeProcess::start(&[
+        "--bind",
+        "127.0.0.1:0",
+        "--key-file",
+        key,
+        "--id",
+        "2",
+        "--seed-peer",
+        &seed,
+    ]);
+    let mut third = start_third("10", "127.0.0.1:0");
+    let third_addr = third.addr.clone();
+    assert!(
+        third
+            .ask("set stale from-the-old-incarnation")
+            .starts_with("OK ")
+    );
+    assert_eq!(first.ask("wait stale from-the-old-incarnation"), "OK");
+    third.kill();
+    assert!(first.ask("set x 2").starts_with("OK "));
+    assert_eq!(second.ask("wait x 2"), "OK");
+    // Same id and address, newer generation, empty state (a lost disk).
+    let mut third = start_third("11", &third_addr);
+    assert_eq!(third.ask("wait x 2"), "OK");
+    assert!(third.ask("set fresh yes").starts_with("OK "));
+    assert_eq!(first.ask("wait fresh yes"), "OK");
+    assert_eq!(second.ask("wait fresh yes"), "OK");
+    // The old incarnation's entries are superseded everywhere, not resurrected.
+    for node in [&mut first, &mut second] {
+        let dump: Value = serde_json::from_str(&node.ask("dump")).expect("JSON");
+        assert!(dump["3"].get("stale").is_none(), "{dump}");
+        assert_eq!(dump["3"]["fresh"], "yes");
+    }
+}
+
+#[test]
+fn bad_arguments_fail_clearly() {
+    let dir = temp_dir("bad");
+    let hearsay = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_hearsay"))
+            .arg("node")
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("runs")
+    };
+    let output = hearsay(&["--key-file", "/nonexistent/key"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("/nonexistent/key"));
+    let garbage = dir.join("garbage");
+    std::fs::write(&garbage, "not a key\n").expect("written");
+    let output = hearsay(&["--key-file", garbage.to_str().expect("path")]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("line 1"));
+    let output = hearsay(&["--bind", "not-an-address", "--key-file", "x"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--bind"));
+    // A port in use.
+    let key = key_file(&dir, "key");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let output = hearsay(&["--bind", &addr, "--key-file", key.to_str().expect("path")]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot listen"));
+}
