@@ -1,8 +1,8 @@
 //! # hearsay
 //!
 //! A gossip-protocol cluster framework. Every node is a value of the sans-I/O protocol core
-//! ([`proto`]); runtimes wrap it (actix actors in-process and on a deterministic harness, and
-//! sockets across machines, in the crates that follow).
+//! ([`proto`]); runtimes wrap it: actix actors in-process and on a deterministic harness
+//! ([`actor`]), and the same actors across processes and machines over encrypted TCP ([`net`]).
 //!
 //! ```
 //! use hearsay::prelude::*;
@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 
 pub use hearsay_actor as actor;
+pub use hearsay_net as net;
 pub use hearsay_proto as proto;
 
 /// The types most programs need.
