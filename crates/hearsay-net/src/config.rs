@@ -107,6 +107,17 @@ impl NetConfig {
         if self.backoff_initial > self.backoff_max {
             return fail("backoff_initial must not exceed backoff_max");
         }
+        match self.advertise {
+            None if self.bind.ip().is_unspecified() => {
+                return fail(
+                    "binding to an unspecified address (0.0.0.0, ::) needs an advertise address",
+                );
+            }
+            Some(advertise) if advertise.ip().is_unspecified() || advertise.port() == 0 => {
+                return fail("the advertise address must be a dialable address with a port");
+            }
+            _ => {}
+        }
         let listen = self.advertise.unwrap_or(self.bind).to_string();
         if listen.len() > crate::frame::MAX_ADDRESS {
             return fail("the advertised address is too long");

@@ -55,6 +55,13 @@ impl NetNode {
         keyring: Keyring,
     ) -> Result<NetNode, Error> {
         config.validate()?;
+        let largest = node.config().mtu.max(node.config().max_incoming) + crate::SEAL_OVERHEAD;
+        if largest > config.max_frame {
+            return Err(Error::Config(format!(
+                "the protocol's messages (up to {} bytes sealed) do not fit max_frame ({} bytes)",
+                largest, config.max_frame
+            )));
+        }
         let listener = TcpListener::bind(config.bind)
             .await
             .map_err(|source| Error::Bind {

@@ -1,0 +1,128 @@
+//! Settings and key files from outside are checked, with clear errors.
+
+use hearsay_net::{Error, Key, Keyring, NetConfig, NetNode};
+use hearsay_proto::{Config, Generation, Node, NodeId};
+use std::time::Duration;
+
+fn config() -> NetConfig {
+    NetConfig::new("c", "127.0.0.1:0".parse().expect("addr"))
+}
+
+fn refused(config: NetConfig, needle: &str) {
+    match config.validate() {
+        Err(Error::Config(reason)) => assert!(reason.contains(needle), "{reason}"),
+        other => panic!("expected a config error about {needle}, got {other:?}"),
+    }
+}
+
+#[test]
+fn bad_settings_are_refused() {
+    assert!(config().validate().is_ok());
+    refused(
+        NetConfig {
+            cluster: String::new(),
+            ..config()
+        },
+        "cluster",
+    );
+    refused(
+        NetConfig {
+            cluster: "x".repeat(65),
+            ..config()
+        },
+        "cluster",
+    );
+    refused(
+        NetConfig {
+            max_frame: 10,
+            ..config()
+        },
+        "max_frame",
+    );
+    refused(
+        NetConfig {
+            send_queue: 0,
+            ..config()
+        },
+        "send_queue",
+    );
+    refused(
+        NetConfig {
+            idle_timeout: Duration::ZERO,
+            ..config()
+        },
+        "idle_timeout",
+    );
+    refused(
+        NetConfig {
+            keepalive: Duration::from_secs(60),
+            ..config()
+        },
+        "keepalive",
+    );
+    refused(
+        NetConfig {
+            backoff_initial: Duration::from_secs(60),
+            ..config()
+        },
+        "backoff_initial",
+    );
+    refused(
+        NetConfig::new("c", "0.0.0.0:7000".parse().expect("addr")),
+        "advertise",
+    );
+    let mut behind_nat = NetConfig::new("c", "0.0.0.0:7000".parse().expect("addr"));
+    behind_nat.advertise = Some("192.0.2.7:7000".parse().expect("addr"));
+    assert!(behind_nat.validate().is_ok());
+}
+
+#[test]
+fn messages_larger_than_a_frame_are_refused_at_start() {
+    actix_rt::System::new().block_on(async {
+        let protocol = Config {
+            mtu: 60_000,
+            max_incoming: 65_507,
+            ..Config::default()
+        };
+        let node = Node::new(NodeId(1), Generation(1), protocol, 1).expect("valid");
+        let net = NetConfig {
+            max_frame: 32_768,
+            ..config()
+        };
+        let keyring = Keyring::new(Key::from_bytes([1; 32]));
+        match NetNode::start(node, net, keyring).await {
+            Err(Error::Config(reason)) => assert!(reason.contains("max_frame"), "{reason}"),
+            Err(other) => panic!("unexpected error {other}"),
+            Ok(_) => panic!("started with frames too small"),
+        }
+    });
+}
+
+#[test]
+fn key_files_are_checked() {
+    let one = "ab".repeat(32);
+    assert_eq!(
+        Keyring::parse(&format!("\n# comment\n{one}\n"))
+            .expect("ring")
+            .len(),
+        1
+    );
+    for (text, needle) in [
+        ("", "no key"),
+        ("abc\n", "line 1"),
+        (&format!("{one}\nzz{}\n", "0".repeat(62)), "line 2"),
+        (&format!("{}\n", "0".repeat(9 * 64)), "line 1"),
+    ] {
+        match Keyring::parse(text) {
+            Err(Error::Key(reason)) => assert!(reason.contains(needle), "{reason}"),
+            other => panic!("{text:?}: {other:?}"),
+        }
+    }
+    let many: String = (1..=9u8)
+        .map(|b| format!("{}\n", Key::from_bytes([b; 32]).to_hex()))
+        .collect();
+    assert!(
+        matches!(Keyring::parse(&many), Err(Error::Key(reason)) if reason.contains("at most 8"))
+    );
+    assert_eq!(format!("{:?}", Key::from_bytes([7; 32])), "Key(<redacted>)");
+}
