@@ -39,6 +39,7 @@ mod size;
 mod stats;
 mod store;
 mod value;
+mod view;
 pub mod wire;
 
 pub use config::{Config, Direction, FlowControl, LossOfInterest, MIN_MTU, Mode, Termination};
@@ -57,4 +58,5 @@ pub use size::Budget;
 pub use stats::{Stats, Traffic};
 pub use store::{Change, Entry, MergeReport, OriginState, Store};
 pub use value::Value;
+pub use view::{MAX_SHUFFLE, View, ViewConfig, ViewMessage};
 pub use wire::{Body, Message, MessageKind, PROTOCOL_VERSION, RumorIds};

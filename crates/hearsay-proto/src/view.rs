@@ -1,0 +1,501 @@
+//! Partial views: HyParView (Leitão, Pereira, Rodrigues, DSN 2007), sans I/O.
+//!
+//! Instead of the full membership, each node keeps a small symmetric **active view** (the peers
+//! it gossips with, about log n + 1 of them) and a larger **passive view** (backups, about
+//! k·log n), so that memory per node and digest sizes stay bounded however large the cluster. A
+//! joining node's arrival spreads by random walks (`ForwardJoin`); failed active peers are
+//! replaced from the passive view (`Neighbor` requests, high priority when the active view is
+//! empty); periodic `Shuffle` walks refresh the passive views. Liveness of active links is
+//! checked with the gossip itself plus a small ping every few rounds: a peer silent for
+//! `suspect_after` rounds is replaced.
+//!
+//! The view is a value: the caller feeds it rounds ([`View::tick`]) and messages
+//! ([`View::handle`]) and drains messages to send ([`View::poll`]).
+
+use crate::NodeId;
+use rand::{Rng, RngExt};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// HyParView's parameters, with the paper's defaults.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewConfig {
+    /// Active view size (the gossip peers): log10(n) + 1 suffices; default 5 (n up to ~10,000).
+    pub active: usize,
+    /// Passive view size: default 30 (k·log n with k = 6 at 10,000 nodes... the paper uses 30).
+    pub passive: usize,
+    /// Active random walk length: how far a `ForwardJoin` travels. Default 6.
+    pub active_walk: u8,
+    /// Passive random walk length: at this remaining length the joiner enters a passive view.
+    /// Default 3.
+    pub passive_walk: u8,
+    /// Rounds between shuffles. Default 5.
+    pub shuffle_every: u32,
+    /// Active peers sent in a shuffle. Default 3.
+    pub shuffle_active: usize,
+    /// Passive peers sent in a shuffle. Default 4.
+    pub shuffle_passive: usize,
+    /// Rounds between pings to each active peer. Default 3.
+    pub ping_every: u32,
+    /// An active peer not heard from for this many rounds is taken as failed. Default 10.
+    pub suspect_after: u32,
+}
+
+impl Default for ViewConfig {
+    fn default() -> ViewConfig {
+        ViewConfig {
+            active: 5,
+            passive: 30,
+            active_walk: 6,
+            passive_walk: 3,
+            shuffle_every: 5,
+            shuffle_active: 3,
+            shuffle_passive: 4,
+            ping_every: 3,
+            suspect_after: 10,
+        }
+    }
+}
+
+impl ViewConfig {
+    /// Checks the parameters.
+    pub fn validate(&self) -> Result<(), crate::Error> {
+        let fail = |what: &str| Err(crate::Error::Config(what.to_owned()));
+        if self.active == 0 || self.passive == 0 {
+            return fail("view sizes must be at least 1");
+        }
+        if self.active > 1024 || self.passive > 65_536 {
+            return fail("view sizes must stay small (active <= 1024, passive <= 65536)");
+        }
+        if self.passive_walk > self.active_walk {
+            return fail("the passive walk length must not exceed the active walk length");
+        }
+        if self.shuffle_every == 0 || self.ping_every == 0 {
+            return fail("shuffle_every and ping_every must be at least 1");
+        }
+        if self.suspect_after <= self.ping_every {
+            return fail("suspect_after must exceed ping_every");
+        }
+        if self.shuffle_active + self.shuffle_passive > 256 {
+            return fail("a shuffle carries at most 256 peers");
+        }
+        Ok(())
+    }
+}
+
+/// Most peers one shuffle message carries (checked on receipt).
+pub const MAX_SHUFFLE: usize = 257;
+
+/// The view protocol's messages.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ViewMessage {
+    /// "Let me in": sent by a joining node to its contact.
+    #[serde(rename = "j")]
+    Join,
+    /// A random walk announcing `joiner`.
+    #[serde(rename = "f")]
+    ForwardJoin {
+        /// The joining node.
+        joiner: NodeId,
+        /// Steps left.
+        ttl: u8,
+    },
+    /// "I put you in my active view; put me in yours."
+    #[serde(rename = "l")]
+    Link,
+    /// Asks to become an active peer; `high` when the sender has no active peer at all.
+    #[serde(rename = "n")]
+    Neighbor {
+        /// High priority: must be accepted.
+        high: bool,
+    },
+    /// The answer to [`ViewMessage::Neighbor`].
+    #[serde(rename = "a")]
+    NeighborReply {
+        /// Whether the receiver took the sender into its active view.
+        accepted: bool,
+    },
+    /// "I dropped you from my active view."
+    #[serde(rename = "d")]
+    Disconnect,
+    /// A shuffle walk from `origin` carrying a sample of its views.
+    #[serde(rename = "s")]
+    Shuffle {
+        /// Who started the shuffle (the reply goes straight to it).
+        origin: NodeId,
+        /// Steps left.
+        ttl: u8,
+        /// The sample.
+        peers: Vec<NodeId>,
+    },
+    /// A sample of the receiver's passive view, for the shuffle's origin.
+    #[serde(rename = "r")]
+    ShuffleReply {
+        /// The sample.
+        peers: Vec<NodeId>,
+    },
+    /// Keeps an active link known to be alive.
+    #[serde(rename = "p")]
+    Ping,
+}
+
+/// One node's partial view.
+#[derive(Clone, Debug)]
+pub struct View {
+    me: NodeId,
+    config: ViewConfig,
+    active: BTreeSet<NodeId>,
+    passive: BTreeSet<NodeId>,
+    /// Round each active peer was last heard from.
+    heard: BTreeMap<NodeId, u64>,
+    /// A neighbor request in flight: to whom, and the round it was sent.
+    pending: Option<(NodeId, u64)>,
+    /// The peers sent in the last shuffle (dropped first when the reply fills the passive view).
+    last_shuffle: Vec<NodeId>,
+    round: u64,
+    outbox: VecDeque<(NodeId, ViewMessage)>,
+}
+
+impl View {
+    /// An empty view for node `me`.
+    pub fn new(me: NodeId, config: ViewConfig) -> Result<View, crate::Error> {
+        config.validate()?;
+        Ok(View {
+            me,
+            config,
+            active: BTreeSet::new(),
+            passive: BTreeSet::new(),
+            heard: BTreeMap::new(),
+            pending: None,
+            last_shuffle: Vec::new(),
+            round: 0,
+            outbox: VecDeque::new(),
+        })
+    }
+
+    /// The active view: the peers to gossip with.
+    pub fn active(&self) -> &BTreeSet<NodeId> {
+        &self.active
+    }
+
+    /// The passive view.
+    pub fn passive(&self) -> &BTreeSet<NodeId> {
+        &self.passive
+    }
+
+    /// The parameters.
+    pub fn config(&self) -> &ViewConfig {
+        &self.config
+    }
+
+    /// Joins through `contact`.
+    pub fn join(&mut self, contact: NodeId) {
+        if contact == self.me {
+            return;
+        }
+        self.passive.remove(&contact);
+        self.active.insert(contact);
+        self.heard.insert(contact, self.round);
+        self.send(contact, ViewMessage::Join);
+    }
+
+    /// The next message to send.
+    pub fn poll(&mut self) -> Option<(NodeId, ViewMessage)> {
+        self.outbox.pop_front()
+    }
+
+    /// Notes that `peer` was heard from (any message, gossip included).
+    pub fn heard(&mut self, peer: NodeId) {
+        if let Some(last) = self.heard.get_mut(&peer) {
+            *last = self.round;
+        }
+    }
+
+    /// The runtime saw `peer` fail (a closed connection, a failure detector): replace it.
+    ///
+    /// Repairs are asked at most once per call and once per round (never in answer to a view
+    /// message), so that a refusal or a disconnect cannot start a message storm.
+    pub fn peer_failed<R: Rng + ?Sized>(&mut self, peer: NodeId, rng: &mut R) {
+        self.passive.remove(&peer);
+        if self.pending.is_some_and(|(to, _)| to == peer) {
+            self.pending = None;
+        }
+        if self.active.remove(&peer) {
+            self.heard.remove(&peer);
+        }
+        self.repair(rng);
+    }
+
+    /// One round: expire silent peers and unanswered requests, ping, shuffle, refill.
+    pub fn tick<R: Rng + ?Sized>(&mut self, rng: &mut R) {
+        self.round += 1;
+        let round = self.round;
+        let silent: Vec<NodeId> = self
+            .heard
+            .iter()
+            .filter(|&(_, &last)| round.saturating_sub(last) > u64::from(self.config.suspect_after))
+            .map(|(&peer, _)| peer)
+            .collect();
+        for peer in silent {
+            self.active.remove(&peer);
+            self.heard.remove(&peer);
+        }
+        if let Some((to, sent)) = self.pending {
+            if round.saturating_sub(sent) > u64::from(self.config.ping_every) {
+                // No answer: that backup is gone too.
+                self.passive.remove(&to);
+                self.pending = None;
+            }
+        }
+        if round % u64::from(self.config.ping_every) == 0 {
+            let active: Vec<NodeId> = self.active.iter().copied().collect();
+            for peer in active {
+                self.send(peer, ViewMessage::Ping);
+            }
+        }
+        if round % u64::from(self.config.shuffle_every) == 0 {
+            self.shuffle(rng);
+        }
+        self.repair(rng);
+    }
+
+    /// Feeds a message from `from`.
+    pub fn handle<R: Rng + ?Sized>(&mut self, from: NodeId, message: ViewMessage, rng: &mut R) {
+        if from == self.me {
+            return;
+        }
+        self.heard(from);
+        match message {
+            ViewMessage::Join => {
+                self.add_active(from, rng);
+                let others: Vec<NodeId> =
+                    self.active.iter().copied().filter(|&p| p != from).collect();
+                for peer in others {
+                    self.send(
+                        peer,
+                        ViewMessage::ForwardJoin {
+                            joiner: from,
+                            ttl: self.config.active_walk,
+                        },
+                    );
+                }
+            }
+            ViewMessage::ForwardJoin { joiner, ttl } => {
+                if joiner == self.me {
+                    return;
+                }
+                if ttl == 0 || self.active.len() <= 1 {
+                    if !self.active.contains(&joiner) {
+                        self.add_active(joiner, rng);
+                        self.send(joiner, ViewMessage::Link);
+                    }
+                    return;
+                }
+                if ttl == self.config.passive_walk {
+                    self.add_passive(joiner, rng);
+                }
+                match self.random_active_except(&[from, joiner], rng) {
+                    Some(next) => self.send(
+                        next,
+                        ViewMessage::ForwardJoin {
+                            joiner,
+                            ttl: ttl - 1,
+                        },
+                    ),
+                    None => {
+                        if !self.active.contains(&joiner) {
+                            self.add_active(joiner, rng);
+                            self.send(joiner, ViewMessage::Link);
+                        }
+                    }
+                }
+            }
+            ViewMessage::Link => self.add_active(from, rng),
+            ViewMessage::Neighbor { high } => {
+                let accepted =
+                    high || self.active.len() < self.config.active || self.active.contains(&from);
+                if accepted {
+                    self.add_active(from, rng);
+                }
+                self.send(from, ViewMessage::NeighborReply { accepted });
+            }
+            ViewMessage::NeighborReply { accepted } => {
+                if self.pending.is_some_and(|(to, _)| to == from) {
+                    self.pending = None;
+                }
+                if accepted {
+                    self.add_active(from, rng);
+                }
+            }
+            ViewMessage::Disconnect => {
+                if self.active.remove(&from) {
+                    self.heard.remove(&from);
+                    self.add_passive(from, rng);
+                }
+            }
+            ViewMessage::Shuffle { origin, ttl, peers } => {
+                if peers.len() > MAX_SHUFFLE || origin == self.me {
+                    return;
+                }
+                if ttl > 0 && self.active.len() > 1 {
+                    if let Some(next) = self.random_active_except(&[from, origin], rng) {
+                        self.send(
+                            next,
+                            ViewMessage::Shuffle {
+                                origin,
+                                ttl: ttl - 1,
+                                peers,
+                            },
+                        );
+                        return;
+                    }
+                }
+                let reply = sample(&self.passive, peers.len(), rng);
+                self.send(
+                    origin,
+                    ViewMessage::ShuffleReply {
+                        peers: reply.clone(),
+                    },
+                );
+                self.integrate(std::iter::once(origin).chain(peers), &reply, rng);
+            }
+            ViewMessage::ShuffleReply { peers } => {
+                if peers.len() > MAX_SHUFFLE {
+                    return;
+                }
+                let sent = std::mem::take(&mut self.last_shuffle);
+                self.integrate(peers.into_iter(), &sent, rng);
+            }
+            ViewMessage::Ping => {}
+        }
+    }
+
+    fn send(&mut self, to: NodeId, message: ViewMessage) {
+        self.outbox.push_back((to, message));
+    }
+
+    fn random_active_except<R: Rng + ?Sized>(
+        &self,
+        except: &[NodeId],
+        rng: &mut R,
+    ) -> Option<NodeId> {
+        let candidates: Vec<NodeId> = self
+            .active
+            .iter()
+            .copied()
+            .filter(|peer| !except.contains(peer))
+            .collect();
+        if candidates.is_empty() {
+            return None;
+        }
+        candidates
+            .get(rng.random_range(0..candidates.len()))
+            .copied()
+    }
+
+    /// Takes `peer` into the active view, dropping a random active peer (to the passive view, with
+    /// a `Disconnect`) when full.
+    fn add_active<R: Rng + ?Sized>(&mut self, peer: NodeId, rng: &mut R) {
+        if peer == self.me || self.active.contains(&peer) {
+            self.heard.insert(peer, self.round);
+            return;
+        }
+        if self.active.len() >= self.config.active {
+            if let Some(dropped) = self.random_active_except(&[peer], rng) {
+                self.active.remove(&dropped);
+                self.heard.remove(&dropped);
+                self.send(dropped, ViewMessage::Disconnect);
+                self.add_passive(dropped, rng);
+            }
+        }
+        self.passive.remove(&peer);
+        self.active.insert(peer);
+        self.heard.insert(peer, self.round);
+    }
+
+    fn add_passive<R: Rng + ?Sized>(&mut self, peer: NodeId, rng: &mut R) {
+        if peer == self.me || self.active.contains(&peer) || self.passive.contains(&peer) {
+            return;
+        }
+        if self.passive.len() >= self.config.passive {
+            let victims = sample(&self.passive, 1, rng);
+            for victim in victims {
+                self.passive.remove(&victim);
+            }
+        }
+        self.passive.insert(peer);
+    }
+
+    /// Adds shuffled peers to the passive view, evicting `prefer_evict` first when full.
+    fn integrate<R: Rng + ?Sized>(
+        &mut self,
+        peers: impl Iterator<Item = NodeId>,
+        prefer_evict: &[NodeId],
+        rng: &mut R,
+    ) {
+        let mut evictable: Vec<NodeId> = prefer_evict.to_vec();
+        for peer in peers.take(MAX_SHUFFLE) {
+            if peer == self.me || self.active.contains(&peer) || self.passive.contains(&peer) {
+                continue;
+            }
+            if self.passive.len() >= self.config.passive {
+                let victim = loop {
+                    match evictable.pop() {
+                        Some(candidate) if self.passive.contains(&candidate) => {
+                            break Some(candidate);
+                        }
+                        Some(_) => continue,
+                        None => break sample(&self.passive, 1, rng).first().copied(),
+                    }
+                };
+                if let Some(victim) = victim {
+                    self.passive.remove(&victim);
+                }
+            }
+            self.passive.insert(peer);
+        }
+    }
+
+    fn shuffle<R: Rng + ?Sized>(&mut self, rng: &mut R) {
+        let Some(target) = self.random_active_except(&[], rng) else {
+            return;
+        };
+        let mut peers = sample(&self.active, self.config.shuffle_active, rng);
+        peers.retain(|&peer| peer != target);
+        peers.extend(sample(&self.passive, self.config.shuffle_passive, rng));
+        self.last_shuffle = peers.clone();
+        self.send(
+            target,
+            ViewMessage::Shuffle {
+                origin: self.me,
+                ttl: self.config.active_walk,
+                peers,
+            },
+        );
+    }
+
+    /// Asks a random backup to become active while the active view is short.
+    fn repair<R: Rng + ?Sized>(&mut self, rng: &mut R) {
+        if self.active.len() >= self.config.active || self.pending.is_some() {
+            return;
+        }
+        let Some(&candidate) = sample(&self.passive, 1, rng).first() else {
+            return;
+        };
+        self.pending = Some((candidate, self.round));
+        let high = self.active.is_empty();
+        self.send(candidate, ViewMessage::Neighbor { high });
+    }
+}
+
+/// Up to `count` distinct members of `set`, uniformly at random.
+fn sample<R: Rng + ?Sized>(set: &BTreeSet<NodeId>, count: usize, rng: &mut R) -> Vec<NodeId> {
+    let mut all: Vec<NodeId> = set.iter().copied().collect();
+    let count = count.min(all.len());
+    for at in 0..count {
+        let pick = rng.random_range(at..all.len());
+        all.swap(at, pick);
+    }
+    all.truncate(count);
+    all
+}
