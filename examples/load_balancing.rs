@@ -58,8 +58,8 @@ async fn run(policy: Policy) -> Result<(usize, f64, usize), Box<dyn std::error::
         ..SimulationConfig::default()
     })?;
     let mut rng = ChaCha8Rng::seed_from_u64(42);
-    let mut queues = vec![0usize; WORKERS];
-    let mut published = vec![usize::MAX; WORKERS];
+    let mut queues = [0usize; WORKERS];
+    let mut published = [usize::MAX; WORKERS];
     let (mut max, mut sum_max, mut lengths) = (0, 0.0, Vec::new());
     for _ in 0..STEPS {
         // What the dispatcher's gossip view says about each worker's load.
