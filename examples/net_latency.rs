@@ -62,7 +62,7 @@ fn main() {
         ms(worst),
         ms(spreads[0])
     );
-    let before: Vec<(Option<f64>, u64)> = nodes.iter_mut().map(|node| sample(node)).collect();
+    let before: Vec<(Option<f64>, u64)> = nodes.iter_mut().map(sample).collect();
     let window = Instant::now();
     // Idle on purpose: nothing to wait for but time itself.
     std::thread::sleep(Duration::from_secs(idle));

@@ -9,11 +9,14 @@ use hearsay::prelude::*;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// What subscribers heard: who, when (virtual time), what.
+type Log = Arc<Mutex<Vec<(&'static str, Duration, KeyChanged)>>>;
+
 /// Collects what a subscriber hears, with the virtual time it heard it.
 struct Inbox {
     name: &'static str,
     start: tokio::time::Instant,
-    log: Arc<Mutex<Vec<(&'static str, Duration, KeyChanged)>>>,
+    log: Log,
 }
 
 impl Actor for Inbox {
@@ -36,7 +39,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             seed: 3,
             ..SimulationConfig::default()
         })?;
-        let log = Arc::new(Mutex::new(Vec::new()));
+        let log: Log = Arc::new(Mutex::new(Vec::new()));
         let start = tokio::time::Instant::now();
         for (name, node, prefix) in [
             ("orders@17", 17, "orders/"),
