@@ -25,7 +25,8 @@ use tokio::net::TcpListener;
 /// actix_rt::System::new().block_on(async {
 ///     let mut config = Config::default();
 ///     config.cluster = ClusterId::from_name("prod");
-///     let node = Node::new(NodeId(2), Generation(1), config, 7)?;
+///     let node = Node::new(NodeId(2), Generation(1), config, 7)
+///         .map_err(hearsay_actor::Error::from)?;
 ///     let net = NetConfig {
 ///         seeds: vec!["127.0.0.1:7000".parse().unwrap()],
 ///         ..NetConfig::new("prod", "127.0.0.1:7001".parse().unwrap())

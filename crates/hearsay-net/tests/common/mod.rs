@@ -8,7 +8,10 @@ use hearsay_actor::{KeyChanged, Subscribe};
 use hearsay_net::{Key, Keyring, NetConfig, NetNode};
 use hearsay_proto::{ClusterId, Config, Generation, Node, NodeId};
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 /// How long any test waits for anything.
@@ -124,4 +127,162 @@ pub async fn get(node: &NetNode, origin: u64, key: &str) -> Option<String> {
         .expect("mailbox")
         .expect("node up")
         .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+}
+
+/// Length-prefixes a frame body (4-byte big-endian length), as the codec does.
+pub fn frame(body: &[u8]) -> Vec<u8> {
+    let mut out = (body.len() as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(body);
+    out
+}
+
+/// Connects to `addr`, within the deadline.
+pub async fn connect(addr: SocketAddr) -> TcpStream {
+    tokio::time::timeout(DEADLINE, TcpStream::connect(addr))
+        .await
+        .expect("connect in time")
+        .expect("connect")
+}
+
+/// Writes `bytes`; false when the peer already closed (a reset or a broken pipe).
+pub async fn write_all(stream: &mut TcpStream, bytes: &[u8]) -> bool {
+    matches!(
+        tokio::time::timeout(DEADLINE, stream.write_all(bytes)).await,
+        Ok(Ok(()))
+    )
+}
+
+/// What a raw client saw when the node closed its connection.
+#[derive(Debug)]
+pub struct Closed {
+    /// From the call of [`wait_closed`] to the end of file or the reset.
+    pub after: Duration,
+    /// Everything read before.
+    pub received: Vec<u8>,
+}
+
+/// Reads until the peer closes the connection (end of file or an error such as a reset); `None`
+/// when it is still open at the deadline.
+pub async fn wait_closed(stream: &mut TcpStream, deadline: Duration) -> Option<Closed> {
+    let started = tokio::time::Instant::now();
+    let until = started + deadline;
+    let mut received = Vec::new();
+    let mut buffer = [0; 4096];
+    loop {
+        match tokio::time::timeout_at(until, stream.read(&mut buffer)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                return Some(Closed {
+                    after: started.elapsed(),
+                    received,
+                });
+            }
+            Ok(Ok(read)) => received.extend_from_slice(&buffer[..read]),
+            Err(_) => return None,
+        }
+    }
+}
+
+/// The frame bodies in `bytes` (a trailing partial frame is ignored).
+pub fn frame_bodies(mut bytes: &[u8]) -> Vec<Vec<u8>> {
+    let mut bodies = Vec::new();
+    while bytes.len() >= 4 {
+        let len = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
+        if bytes.len() < 4 + len {
+            break;
+        }
+        bodies.push(bytes[4..4 + len].to_vec());
+        bytes = &bytes[4 + len..];
+    }
+    bodies
+}
+
+/// Reads one frame body, within the deadline.
+pub async fn read_frame(stream: &mut TcpStream) -> Vec<u8> {
+    tokio::time::timeout(DEADLINE, async {
+        let mut len = [0; 4];
+        stream.read_exact(&mut len).await.expect("length");
+        let mut body = vec![0; u32::from_be_bytes(len) as usize];
+        stream.read_exact(&mut body).await.expect("body");
+        body
+    })
+    .await
+    .expect("a frame in time")
+}
+
+/// A TCP proxy that forwards to a target set later and records, per connection, the bytes the
+/// client sent.
+pub struct RecordingProxy {
+    /// Where clients connect.
+    pub addr: SocketAddr,
+    target: Arc<Mutex<Option<SocketAddr>>>,
+    recorded: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+impl RecordingProxy {
+    /// Binds on loopback and forwards until the actix system stops. Connections made before
+    /// [`RecordingProxy::forward_to`] are dropped.
+    pub async fn start() -> RecordingProxy {
+        let listener = TcpListener::bind(loopback()).await.expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy address");
+        let target: Arc<Mutex<Option<SocketAddr>>> = Arc::default();
+        let recorded: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+        let (to, record) = (target.clone(), recorded.clone());
+        actix_rt::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Some(target) = *to.lock().expect("lock") else {
+                    continue;
+                };
+                let Ok(server) = TcpStream::connect(target).await else {
+                    continue;
+                };
+                let index = {
+                    let mut record = record.lock().expect("lock");
+                    record.push(Vec::new());
+                    record.len() - 1
+                };
+                let (mut client_read, mut client_write) = client.into_split();
+                let (mut server_read, mut server_write) = server.into_split();
+                let record = record.clone();
+                actix_rt::spawn(async move {
+                    let mut buffer = [0; 4096];
+                    loop {
+                        let read = match client_read.read(&mut buffer).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(read) => read,
+                        };
+                        // Recorded before forwarding: what the server saw, the test has.
+                        record.lock().expect("lock")[index].extend_from_slice(&buffer[..read]);
+                        if server_write.write_all(&buffer[..read]).await.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = server_write.shutdown().await;
+                });
+                actix_rt::spawn(async move {
+                    let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+                    let _ = client_write.shutdown().await;
+                });
+            }
+        });
+        RecordingProxy {
+            addr,
+            target,
+            recorded,
+        }
+    }
+
+    /// Where to forward connections from now on.
+    pub fn forward_to(&self, target: SocketAddr) {
+        *self.target.lock().expect("lock") = Some(target);
+    }
+
+    /// Connections forwarded so far.
+    pub fn connections(&self) -> usize {
+        self.recorded.lock().expect("lock").len()
+    }
+
+    /// What the client of connection `index` has sent so far.
+    pub fn client_bytes(&self, index: usize) -> Vec<u8> {
+        self.recorded.lock().expect("lock")[index].clone()
+    }
 }

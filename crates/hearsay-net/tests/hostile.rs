@@ -1,0 +1,384 @@
+//! Hostile peers against real nodes on loopback: raw sockets sending junk, absurd lengths,
+//! stalled frames, replayed recordings, and floods of idle connections. Every wait is for an
+//! event (a closed socket, a change at a node), bounded by a deadline; nothing sleeps.
+
+mod common;
+
+use common::*;
+use hearsay_actor::Set;
+use hearsay_net::frame::{HELLO, NONCE_LEN, REFUSED, SEALED, TAG_LEN};
+use hearsay_net::session::{Local, Output, Session};
+use hearsay_net::{Counter, NetConfig, NetNode};
+use hearsay_proto::{Generation, NodeId};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+fn run<F: std::future::Future<Output = ()>>(test: F) {
+    actix_rt::System::new().block_on(test);
+}
+
+/// The tests' handshake timeout (`net_config`).
+const HANDSHAKE: Duration = Duration::from_secs(2);
+/// The tests' idle timeout (`net_config`).
+const IDLE: Duration = Duration::from_secs(3);
+/// "At once": well before any timeout could have closed the connection.
+const PROMPTLY: Duration = Duration::from_secs(1);
+/// Slack below a timeout, for a close measured from a little after the connection started.
+const SLACK: Duration = Duration::from_millis(400);
+
+async fn set(node: &NetNode, key: &str, value: &str) {
+    node.node()
+        .send(Set {
+            key: key.into(),
+            value: value.into(),
+        })
+        .await
+        .expect("mailbox")
+        .expect("write");
+}
+
+/// A write at each node reaches the other.
+async fn converge(first: (&NetNode, u64), second: (&NetNode, u64), key: &str, value: &str) {
+    let mut at_first = watch(first.0, key).await;
+    let mut at_second = watch(second.0, key).await;
+    set(first.0, key, value).await;
+    assert!(
+        wait_for(&mut at_second, first.1, key, value, DEADLINE).await,
+        "{key}={value} from node {} never arrived",
+        first.1
+    );
+    set(second.0, key, value).await;
+    assert!(
+        wait_for(&mut at_first, second.1, key, value, DEADLINE).await,
+        "{key}={value} from node {} never arrived",
+        second.1
+    );
+}
+
+/// Seeded random bytes: 1 to `max` of them.
+fn junk(seed: u64, max: usize) -> Vec<u8> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let len = 1 + rng.random::<u32>() as usize % max;
+    let mut bytes = vec![0; len];
+    rng.fill(&mut bytes[..]);
+    bytes
+}
+
+/// Sends `bytes` and half-closes: whatever is left of a frame is cut off by the end of file.
+async fn send_and_finish(addr: SocketAddr, bytes: &[u8]) -> TcpStream {
+    let mut stream = connect(addr).await;
+    if write_all(&mut stream, bytes).await {
+        let _ = stream.shutdown().await;
+    }
+    stream
+}
+
+/// A length prefix of 100 and 10 bytes of the body, then nothing.
+async fn stall(addr: SocketAddr) -> TcpStream {
+    let mut stream = connect(addr).await;
+    let mut bytes = 100u32.to_be_bytes().to_vec();
+    bytes.extend_from_slice(&[b'H'; 10]);
+    assert!(write_all(&mut stream, &bytes).await);
+    stream
+}
+
+/// Waits in a task of its own until the node closes the connection.
+fn closes(mut stream: TcpStream) -> actix_rt::task::JoinHandle<Option<Closed>> {
+    actix_rt::spawn(async move { wait_closed(&mut stream, DEADLINE).await })
+}
+
+fn attack_counters(node: &NetNode) -> u64 {
+    node.stats().get(Counter::BadFrames) + node.stats().get(Counter::AuthFailures)
+}
+
+#[test]
+fn random_bytes_are_refused_and_counted() {
+    run(async {
+        let node = start("junk", 1, 1, keyring(1), vec![]).await;
+        let addr = node.local_addr();
+        let mut attacks = Vec::new();
+        // Raw random streams: a random length prefix, almost surely over the limit.
+        for seed in 0..8 {
+            attacks.push((None, closes(send_and_finish(addr, &junk(seed, 4096)).await)));
+        }
+        // Well-framed random bodies behind each kind byte, and behind a random one.
+        let mut hellos = 0;
+        for seed in 0..16u64 {
+            let mut body = junk(1000 + seed, 1000);
+            match seed % 4 {
+                0 => body[0] = HELLO,
+                1 => body[0] = SEALED,
+                2 => body[0] = REFUSED,
+                _ => {}
+            }
+            // A hello long enough to be opened fails authentication and is answered in clear.
+            let opened = body[0] == HELLO && body.len() >= 1 + NONCE_LEN + TAG_LEN;
+            hellos += u64::from(opened);
+            let stream = send_and_finish(addr, &frame(&body)).await;
+            attacks.push((Some(opened), closes(stream)));
+        }
+        let count = attacks.len() as u64;
+        for (opened, attack) in attacks {
+            let closed = attack.await.expect("task").expect("closed by the node");
+            assert!(closed.after < PROMPTLY, "{closed:?}");
+            if opened == Some(true) {
+                let bodies = frame_bodies(&closed.received);
+                assert_eq!(bodies.len(), 1, "{closed:?}");
+                assert_eq!(bodies[0][0], REFUSED);
+                let reason = String::from_utf8_lossy(&bodies[0][1..]);
+                assert!(reason.contains("authentication failed"), "{reason}");
+            }
+        }
+        assert!(hellos > 0);
+        let stats = node.stats();
+        assert!(
+            stats.get(Counter::AuthFailures) >= hellos,
+            "{:?}",
+            stats.snapshot()
+        );
+        assert!(
+            stats.get(Counter::BadFrames) >= count - hellos,
+            "{:?}",
+            stats.snapshot()
+        );
+        assert!(attack_counters(&node) >= count);
+        assert_eq!(stats.get(Counter::Established), 0);
+        assert_eq!(stats.get(Counter::GossipIn), 0);
+        assert_eq!(stats.get(Counter::Accepted), count);
+    });
+}
+
+#[test]
+fn an_oversized_length_prefix_is_refused_at_once() {
+    run(async {
+        let node = start("huge", 1, 1, keyring(1), vec![]).await;
+        let addr = node.local_addr();
+        let max_frame = net_config("huge", vec![]).max_frame as u32;
+        // 4 GiB, and the first length over the limit; neither is ever followed by a body.
+        for (round, len) in [u32::MAX, max_frame + 1].into_iter().enumerate() {
+            let mut stream = connect(addr).await;
+            assert!(write_all(&mut stream, &len.to_be_bytes()).await);
+            let closed = wait_closed(&mut stream, DEADLINE)
+                .await
+                .expect("closed by the node");
+            assert!(closed.after < PROMPTLY, "length {len}: {closed:?}");
+            assert!(closed.received.is_empty(), "{closed:?}");
+            assert_eq!(node.stats().get(Counter::BadFrames), round as u64 + 1);
+        }
+        assert_eq!(node.stats().get(Counter::Timeouts), 0);
+    });
+}
+
+#[test]
+fn a_stalled_half_frame_times_out() {
+    run(async {
+        let node = start("stall", 1, 1, keyring(1), vec![]).await;
+        let mut stream = stall(node.local_addr()).await;
+        let closed = wait_closed(&mut stream, DEADLINE)
+            .await
+            .expect("closed by the node");
+        // At the handshake timeout, not at the idle timeout (3 s) that would follow.
+        assert!(closed.after >= HANDSHAKE - SLACK, "{closed:?}");
+        assert!(closed.after < HANDSHAKE + 2 * SLACK, "{closed:?}");
+        assert!(closed.received.is_empty());
+        let stats = node.stats();
+        assert_eq!(stats.get(Counter::Timeouts), 1, "{:?}", stats.snapshot());
+        assert_eq!(stats.get(Counter::BadFrames), 0);
+        assert_eq!(stats.get(Counter::FramesIn), 0);
+    });
+}
+
+#[test]
+fn an_authenticated_peer_that_stalls_is_closed_when_idle() {
+    run(async {
+        let keys = keyring(2);
+        let node = start("idle", 1, 1, keys.clone(), vec![]).await;
+        let mut stream = connect(node.local_addr()).await;
+        // A raw client that holds the key: a full handshake, then garbage gossip.
+        let local = Local {
+            cluster: "idle".into(),
+            id: NodeId(77),
+            generation: Generation(1),
+            listen: "127.0.0.1:1".into(),
+        };
+        let (mut session, hello) = Session::dial(local, &keys, [0x77; 16]).expect("dial");
+        assert!(write_all(&mut stream, &frame(&hello)).await);
+        let reply = read_frame(&mut stream).await;
+        let mut out = Vec::new();
+        session
+            .receive(&keys, &reply, &mut out)
+            .expect("the node's hello");
+        assert!(session.is_established());
+        let mut bytes = Vec::new();
+        for output in out {
+            if let Output::Send(body) = output {
+                bytes.extend(frame(&body));
+            }
+        }
+        for seed in 0..3 {
+            let gossip = hearsay_net::frame::Payload::Gossip(junk(seed, 2000));
+            bytes.extend(frame(&session.seal(&keys, &gossip).expect("seal")));
+        }
+        // Then the start of a frame that never ends.
+        bytes.extend_from_slice(&100u32.to_be_bytes());
+        bytes.extend_from_slice(&[b'S'; 10]);
+        assert!(write_all(&mut stream, &bytes).await);
+        let closed = wait_closed(&mut stream, DEADLINE)
+            .await
+            .expect("closed by the node");
+        assert!(closed.after >= IDLE - SLACK, "{closed:?}");
+        assert!(closed.after < IDLE + IDLE / 4 + 2 * SLACK, "{closed:?}");
+        let stats = node.stats();
+        assert_eq!(stats.get(Counter::Established), 1, "{:?}", stats.snapshot());
+        assert_eq!(stats.get(Counter::GossipIn), 3);
+        assert!(stats.get(Counter::Timeouts) >= 1);
+        assert_eq!(attack_counters(&node), 0);
+        // The garbage reached the node actor, which shrugged it off.
+        assert!(get(&node, 1, hearsay_net::ADDR_KEY).await.is_some());
+    });
+}
+
+#[test]
+fn good_nodes_converge_while_under_attack() {
+    run(async {
+        let target = start("siege", 1, 1, keyring(3), vec![]).await;
+        let addr = target.local_addr();
+        // Every hostile connection is open before the good node starts.
+        let mut attacks = Vec::new();
+        for seed in 0..4 {
+            attacks.push(closes(send_and_finish(addr, &junk(seed, 4096)).await));
+        }
+        let mut huge = connect(addr).await;
+        assert!(write_all(&mut huge, &u32::MAX.to_be_bytes()).await);
+        attacks.push(closes(huge));
+        let mut slow = Vec::new();
+        for _ in 0..2 {
+            slow.push(closes(stall(addr).await));
+        }
+        for _ in 0..2 {
+            slow.push(closes(connect(addr).await));
+        }
+        let friend = start("siege", 2, 1, keyring(3), vec![addr]).await;
+        converge((&target, 1), (&friend, 2), "during", "siege").await;
+        for attack in attacks {
+            attack.await.expect("task").expect("closed by the node");
+        }
+        for attack in slow {
+            let closed = attack.await.expect("task").expect("closed by the node");
+            assert!(closed.after >= HANDSHAKE - SLACK, "{closed:?}");
+        }
+        let stats = target.stats();
+        assert!(stats.get(Counter::BadFrames) >= 5, "{:?}", stats.snapshot());
+        assert!(stats.get(Counter::Timeouts) >= 4, "{:?}", stats.snapshot());
+        // After all of that, the link still carries writes both ways.
+        converge((&target, 1), (&friend, 2), "after", "siege").await;
+        for node in [&target, &friend] {
+            assert_eq!(node.stats().get(Counter::AuthFailures), 0);
+        }
+        assert_eq!(friend.stats().get(Counter::BadFrames), 0);
+    });
+}
+
+#[test]
+fn a_recorded_session_replayed_through_a_proxy_fails() {
+    run(async {
+        // The first node advertises the proxy: everything the second sends it goes through it.
+        let proxy = RecordingProxy::start().await;
+        let config = NetConfig {
+            advertise: Some(proxy.addr),
+            ..net_config("replay", vec![])
+        };
+        let first = NetNode::start(protocol("replay", 1, 1), config, keyring(6))
+            .await
+            .expect("node starts");
+        proxy.forward_to(first.local_addr());
+        let second = start("replay", 2, 1, keyring(6), vec![proxy.addr]).await;
+        // The second node's write reaches the first: through the proxy, the only way there.
+        converge((&second, 2), (&first, 1), "k", "through the proxy").await;
+        assert!(proxy.connections() >= 1);
+        let recorded = proxy.client_bytes(0);
+        let bodies = frame_bodies(&recorded);
+        assert!(bodies.len() >= 3, "hello, confirmation, gossip: {bodies:?}");
+        assert_eq!(bodies[0][0], HELLO);
+        assert!(bodies[1..].iter().all(|body| body[0] == SEALED));
+
+        let auth_failures = first.stats().get(Counter::AuthFailures);
+        let established = first.stats().get(Counter::Established);
+        let mut replay = connect(first.local_addr()).await;
+        write_all(&mut replay, &recorded).await;
+        let closed = wait_closed(&mut replay, DEADLINE)
+            .await
+            .expect("closed by the node");
+        assert!(closed.after < PROMPTLY, "{closed:?}");
+        // The recorded hello is accepted and answered (when the reply beats the reset) ...
+        if let Some(reply) = frame_bodies(&closed.received).first() {
+            assert_eq!(reply[0], HELLO);
+        }
+        // ... but the confirmation is bound to the old session: authentication fails.
+        assert!(first.stats().get(Counter::AuthFailures) > auth_failures);
+        assert_eq!(first.stats().get(Counter::Established), established);
+        // The real link is unharmed.
+        converge((&second, 2), (&first, 1), "k", "after the replay").await;
+    });
+}
+
+#[test]
+fn a_connection_flood_is_limited_and_recovers() {
+    run(async {
+        const LIMIT: usize = 8;
+        const FLOOD: usize = 20;
+        let config = NetConfig {
+            max_connections: LIMIT,
+            ..net_config("flood", vec![])
+        };
+        let node = NetNode::start(protocol("flood", 1, 1), config, keyring(4))
+            .await
+            .expect("node starts");
+        let addr = node.local_addr();
+        let opened = tokio::time::Instant::now();
+        let (sender, mut closed) = mpsc::unbounded_channel();
+        for _ in 0..FLOOD {
+            let mut stream = connect(addr).await;
+            let sender = sender.clone();
+            actix_rt::spawn(async move {
+                let _ = sender.send(wait_closed(&mut stream, DEADLINE).await);
+            });
+        }
+        // The connections over the limit are closed at once.
+        for _ in LIMIT..FLOOD {
+            let early = tokio::time::timeout_at(opened + PROMPTLY, closed.recv())
+                .await
+                .expect("closed at once")
+                .expect("channel");
+            assert!(early.is_some());
+        }
+        let over = node.stats().get(Counter::OverLimit);
+        assert!(
+            over >= (FLOOD - LIMIT) as u64,
+            "{:?}",
+            node.stats().snapshot()
+        );
+        assert_eq!(node.stats().get(Counter::Accepted), LIMIT as u64);
+        // A good node dials while every slot is held: refused, it backs off and redials.
+        let friend = start("flood", 2, 1, keyring(4), vec![addr]).await;
+        // The idle ones are closed at the handshake timeout.
+        for _ in 0..LIMIT {
+            let late = tokio::time::timeout(DEADLINE, closed.recv())
+                .await
+                .expect("closed in time")
+                .expect("channel")
+                .expect("closed by the node");
+            assert!(late.after >= HANDSHAKE - SLACK, "{late:?}");
+        }
+        assert!(node.stats().get(Counter::Timeouts) >= LIMIT as u64);
+        converge((&node, 1), (&friend, 2), "k", "after the flood").await;
+        // The good node was among the refused (its first dial came while every slot was held).
+        assert!(node.stats().get(Counter::OverLimit) > over);
+        assert_eq!(attack_counters(&node), 0);
+    });
+}
