@@ -5,7 +5,8 @@
 //! through their mailboxes.
 //!
 //! - **Embed** nodes in an actix application: talk to them with [`Set`], [`Get`], [`Delete`],
-//!   [`GetView`], [`Subscribe`] (pub/sub on key prefixes) and [`GetMetrics`].
+//!   [`GetView`], [`Subscribe`] (pub/sub on key prefixes) and [`GetMetrics`]; with membership
+//!   on, [`SubscribeMembership`], [`GetMembers`] and [`Leave`].
 //! - **Transports**: a node never knows where its peers are. The in-process [`Router`] delivers
 //!   mailbox to mailbox; the simulated [`Network`] adds latency, loss, duplication, reordering and
 //!   partitions; `hearsay-net` bridges machines.
@@ -25,8 +26,9 @@ mod transport;
 
 pub use error::Error;
 pub use messages::{
-    AddPeer, Crash, Datagram, Delete, Get, GetMetrics, GetPeers, GetView, KeyChanged, NodeMetrics,
-    RemovePeer, Restart, Set, SetMaxDeltas, Subscribe, TrySet, ViewEntry,
+    AddPeer, Crash, Datagram, Delete, Get, GetMembers, GetMetrics, GetPeers, GetView, KeyChanged,
+    Leave, MemberChanged, NodeMetrics, RemovePeer, Restart, Set, SetMaxDeltas, Subscribe,
+    SubscribeMembership, TrySet, ViewEntry,
 };
 pub use network::{
     Heal, Latency, Network, NetworkConfig, NetworkLink, Outgoing, Partition, SetLink,

@@ -2,7 +2,7 @@
 
 use crate::Error;
 use actix::{Message, Recipient};
-use hearsay_proto::{Generation, NodeId, Stats, Value, Version, Via};
+use hearsay_proto::{Generation, Member, MemberStatus, NodeId, Stats, Value, Version, Via};
 
 /// A datagram from a peer: encoded bytes, decoded and checked by the node.
 #[derive(Message, Clone, Debug)]
@@ -162,3 +162,40 @@ pub struct Restart {
     /// Whether the node keeps what it held (a process restart) or starts empty (a lost disk).
     pub keep_state: bool,
 }
+
+/// A membership change seen by a node ([`hearsay_proto::Event::Member`]), sent to its
+/// membership subscribers.
+#[derive(Message, Clone, Copy, Debug, PartialEq, Eq)]
+#[rtype(result = "()")]
+pub struct MemberChanged {
+    /// The node that saw the change.
+    pub node: NodeId,
+    /// The member whose status changed.
+    pub member: NodeId,
+    /// The member's generation the status is about.
+    pub generation: Generation,
+    /// Its new status.
+    pub status: MemberStatus,
+}
+
+/// Subscribes `recipient` to the node's membership changes: each reaches it once, in the order
+/// the node saw them (for one member, Suspect always before Down). Needs
+/// [`hearsay_proto::Config::membership`].
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct SubscribeMembership {
+    /// Who is told.
+    pub recipient: Recipient<MemberChanged>,
+}
+
+/// Reads the node's member table, in id order, the node itself included (empty when membership
+/// is off).
+#[derive(Message, Clone, Copy, Debug)]
+#[rtype(result = "Result<Vec<Member>, Error>")]
+pub struct GetMembers;
+
+/// Leaves the cluster gracefully ([`hearsay_proto::Node::leave`]): peers mark the node Left at
+/// once. Answers the version of the leave entry.
+#[derive(Message, Clone, Copy, Debug)]
+#[rtype(result = "Result<Version, Error>")]
+pub struct Leave;

@@ -5,8 +5,9 @@
 //! subscribers, and the next wake-up to its timer.
 
 use crate::messages::{
-    AddPeer, Crash, Datagram, Delete, Get, GetMetrics, GetPeers, GetView, KeyChanged, NodeMetrics,
-    RemovePeer, Restart, Set, SetMaxDeltas, Subscribe, TrySet, ViewEntry,
+    AddPeer, Crash, Datagram, Delete, Get, GetMembers, GetMetrics, GetPeers, GetView, KeyChanged,
+    Leave, MemberChanged, NodeMetrics, RemovePeer, Restart, Set, SetMaxDeltas, Subscribe,
+    SubscribeMembership, TrySet, ViewEntry,
 };
 use crate::{Error, RecorderHandle, Transport};
 use actix::{Actor, AsyncContext, Context, Handler, Recipient, SpawnHandle};
@@ -42,6 +43,7 @@ pub struct GossipNode {
     node: Node,
     transport: Box<dyn Transport>,
     subscribers: Vec<Subscription>,
+    member_subscribers: Vec<Recipient<MemberChanged>>,
     recorder: Option<RecorderHandle>,
     first_round_after: Duration,
     timer: Option<(std::time::Instant, SpawnHandle)>,
@@ -55,6 +57,7 @@ impl GossipNode {
             node,
             transport: Box::new(transport),
             subscribers: Vec::new(),
+            member_subscribers: Vec::new(),
             recorder: None,
             first_round_after: Duration::ZERO,
             timer: None,
@@ -116,8 +119,14 @@ impl GossipNode {
                         recorder.lock().changed(now, id, &change, via);
                     }
                     self.subscribers.retain(|s| s.recipient.connected());
+                    // The protocol's reserved entries (a leave, a GC horizon) reach only those
+                    // who subscribe to their prefix explicitly.
+                    let reserved = hearsay_proto::membership::is_reserved(&change.key);
                     for subscriber in &self.subscribers {
-                        if change.key.starts_with(&subscriber.prefix) {
+                        if change.key.starts_with(&subscriber.prefix)
+                            && (!reserved
+                                || hearsay_proto::membership::is_reserved(&subscriber.prefix))
+                        {
                             subscriber.recipient.do_send(KeyChanged {
                                 node: id,
                                 origin: change.origin,
@@ -134,6 +143,24 @@ impl GossipNode {
                         recorder.lock().reset(now, id, origin, generation);
                     }
                 }
+                Event::Member {
+                    id: member,
+                    generation,
+                    status,
+                } => {
+                    self.member_subscribers.retain(|r| r.connected());
+                    for subscriber in &self.member_subscribers {
+                        subscriber.do_send(MemberChanged {
+                            node: id,
+                            member,
+                            generation,
+                            status,
+                        });
+                    }
+                }
+                // A dropped tombstone, or an entry dropped by a re-sync behind a GC horizon
+                // (its live value, if any, arrives again as a change).
+                Event::Purged { .. } => {}
             }
         }
         self.arm(ctx, now);
@@ -350,5 +377,32 @@ impl Handler<GetPeers> for GossipNode {
     fn handle(&mut self, _: GetPeers, _: &mut Context<Self>) -> Self::Result {
         let me = self.node.id();
         actix::MessageResult(self.node.peers().iter().filter(|&id| id != me).collect())
+    }
+}
+
+impl Handler<SubscribeMembership> for GossipNode {
+    type Result = ();
+
+    fn handle(&mut self, subscribe: SubscribeMembership, _: &mut Context<Self>) {
+        self.member_subscribers.push(subscribe.recipient);
+    }
+}
+
+impl Handler<GetMembers> for GossipNode {
+    type Result = Result<Vec<hearsay_proto::Member>, Error>;
+
+    fn handle(&mut self, _: GetMembers, _: &mut Context<Self>) -> Self::Result {
+        if self.down {
+            return Err(Error::Down(self.node.id()));
+        }
+        Ok(self.node.members())
+    }
+}
+
+impl Handler<Leave> for GossipNode {
+    type Result = Result<Version, Error>;
+
+    fn handle(&mut self, _: Leave, ctx: &mut Context<Self>) -> Self::Result {
+        self.write(ctx, Node::leave)
     }
 }

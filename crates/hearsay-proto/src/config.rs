@@ -1,6 +1,6 @@
 //! Typed configuration of a node, with documented defaults and validation.
 
-use crate::{ClusterId, Error, Strategy};
+use crate::{ClusterId, Error, MembershipConfig, Strategy};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -253,6 +253,16 @@ pub struct Config {
     /// Whether the node's heartbeat is bumped every round and gossiped (needed by failure
     /// detection; off for pure data-dissemination experiments). Default: on.
     pub heartbeats: bool,
+    /// Membership and failure detection ([`MembershipConfig`]): member statuses from gossiped
+    /// heartbeats (phi accrual), graceful leaves, removal of dead members, and
+    /// [`crate::Event::Member`] events. `None` leaves the node exactly as without membership: no
+    /// statuses, no events, every listed peer is picked. Needs `heartbeats`. Default: `None`.
+    pub membership: Option<MembershipConfig>,
+    /// How long a node keeps its own tombstones (deleted keys) before it garbage-collects them
+    /// and publishes the new GC horizon to its peers (see `docs/protocol.md`, tombstone GC).
+    /// Measured with the `now` of its rounds. `None` keeps tombstones for the whole generation.
+    /// Default: 24 h.
+    pub tombstone_grace: Option<Duration>,
 }
 
 impl Default for Config {
@@ -271,6 +281,8 @@ impl Default for Config {
             eager_rumor_sends: 1,
             flow_control: None,
             heartbeats: true,
+            membership: None,
+            tombstone_grace: Some(Duration::from_secs(86_400)),
         }
     }
 }
@@ -316,6 +328,17 @@ impl Config {
         }
         if let Some(flow) = &self.flow_control {
             flow.validate()?;
+        }
+        if let Some(membership) = &self.membership {
+            if !self.heartbeats {
+                return Err(Error::Config(
+                    "membership needs heartbeats (failure detection feeds on them)".into(),
+                ));
+            }
+            membership.validate()?;
+        }
+        if self.tombstone_grace.is_some_and(|grace| grace.is_zero()) {
+            return Err(Error::Config("tombstone_grace must be positive".into()));
         }
         self.termination.validate()
     }

@@ -16,6 +16,9 @@
 //! - **reconciliation under a message-size limit** ([`Strategy`], [`reconcile`]): precise
 //!   (random, oldest-first, newest-first) and Scuttlebutt (breadth-first, depth-first), van
 //!   Renesse et al. 2008;
+//! - **membership and failure detection** ([`membership`]): member statuses from gossiped
+//!   heartbeats (phi accrual, [`PhiDetector`]), graceful leaves, removal without resurrection,
+//!   and tombstone garbage collection under a gossiped GC horizon;
 //! - **wire format** ([`wire`]): rmp-serde messages with protocol version and cluster id, decoded
 //!   from untrusted bytes without panics or unbounded allocation.
 //!
@@ -30,6 +33,7 @@ mod error;
 mod event;
 mod id;
 pub mod lockstep;
+pub mod membership;
 mod node;
 mod peers;
 mod phi;
@@ -49,6 +53,7 @@ pub use error::Error;
 pub use event::{Event, Via};
 pub use id::{ClusterId, Generation, NodeId, Version};
 pub use lockstep::{Lockstep, RoundReport};
+pub use membership::{Member, MemberStatus, MembershipConfig};
 pub use node::{Node, Transmit};
 pub use peers::Peers;
 pub use phi::{PhiConfig, PhiDetector};

@@ -1,15 +1,17 @@
 //! The protocol state machine of one node: fed time, datagrams and local writes; returns
 //! datagrams to send and events.
 
+use crate::membership::{self, GC_KEY, LEFT, Membership, STATUS_KEY};
 use crate::reconcile::packer::Packer;
 use crate::reconcile::{self, DigestCursor};
 use crate::rumor::{IdPacker, RumorId, Rumors, Selected};
 use crate::size::{ARRAY_GROWTH, encoded_len};
 use crate::{
-    Body, Budget, Config, Delta, Digest, Direction, Error, Event, Generation, Message, MessageKind,
-    NodeId, OriginDelta, PROTOCOL_VERSION, Peers, RumorIds, Stats, Store, Value, Version, Via,
+    Body, Budget, Config, Delta, Digest, Direction, Error, Event, Generation, Member, MemberStatus,
+    Message, MessageKind, NodeId, OriginDelta, PROTOCOL_VERSION, Peers, PhiDetector, RumorIds,
+    Stats, Store, Value, Version, Via,
 };
-use rand::SeedableRng;
+use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Instant;
@@ -85,6 +87,13 @@ pub struct Node {
     events: VecDeque<Event>,
     stats: Stats,
     flow: Option<FlowState>,
+    /// The member table, when membership is on.
+    members: Option<Membership>,
+    /// The latest `now` the node was given (rounds and datagrams).
+    now: Option<Instant>,
+    /// Own tombstones waiting for garbage collection: version, and the round it was first seen
+    /// in (stamped at the next round after the delete).
+    tombstones: VecDeque<(Version, Option<Instant>)>,
 }
 
 /// Flow control's state: the allowed write rate, its token bucket, and this round's congestion.
@@ -108,6 +117,10 @@ impl Node {
         if config.heartbeats || config.flow_control.is_some() {
             store.own_origin(id, generation);
         }
+        let members = match &config.membership {
+            Some(membership) => Some(Membership::new(membership.clone(), id, generation)?),
+            None => None,
+        };
         Ok(Node {
             id,
             generation,
@@ -126,6 +139,9 @@ impl Node {
                 tokens: 1.0,
                 congested: false,
             }),
+            members,
+            now: None,
+            tombstones: VecDeque::new(),
             config,
         })
     }
@@ -182,7 +198,108 @@ impl Node {
         self.store.get(origin, key)?.value.as_ref()
     }
 
+    /// The member table in id order, this node included (empty when membership is off).
+    pub fn members(&self) -> Vec<Member> {
+        self.members
+            .as_ref()
+            .map(Membership::members)
+            .unwrap_or_default()
+    }
+
+    /// One member's status (`None`: membership off, or never heard of).
+    pub fn member_status(&self, id: NodeId) -> Option<MemberStatus> {
+        self.members.as_ref()?.status(id)
+    }
+
+    /// The failure detector of one member (`None`: membership off, or never heard of).
+    pub fn detector(&self, id: NodeId) -> Option<&PhiDetector> {
+        self.members.as_ref()?.detector(id)
+    }
+
     // --- membership ---
+
+    /// Leaves the cluster gracefully: writes the reserved status entry `left`
+    /// ([`membership::STATUS_KEY`]) of this node's origin, which peers mark as Left on receipt,
+    /// and pushes it at once, as a rumor, to up to [`crate::MembershipConfig::leave_fanout`]
+    /// reachable peers (3 without membership), on top of normal gossip. Keep the node running a
+    /// few rounds afterwards so that gossip finishes spreading it. A restart (new generation)
+    /// joins again.
+    pub fn leave(&mut self) -> Result<Version, Error> {
+        let prev = self
+            .store
+            .origin(self.id)
+            .map_or(Version::ZERO, |o| o.max_version());
+        let version = self.write(STATUS_KEY, Some(Value::from(LEFT)))?;
+        if let Some(members) = &mut self.members {
+            members.leave_self(&mut self.events);
+        }
+        let count = self.members.as_ref().map_or(3, |m| m.config().leave_fanout);
+        let heartbeat = self.store.origin(self.id).map_or(0, |o| o.heartbeat());
+        for peer in self.targets(count) {
+            let group = OriginDelta {
+                origin: self.id,
+                generation: self.generation,
+                heartbeat,
+                from: prev,
+                to: version,
+                deltas: vec![Delta {
+                    key: STATUS_KEY.to_owned(),
+                    version,
+                    value: Some(Value::from(LEFT)),
+                }],
+            };
+            self.send(
+                peer,
+                Body::Rumor {
+                    deltas: vec![group],
+                    offers: Vec::new(),
+                    wants: Vec::new(),
+                    known: Vec::new(),
+                    want_rumors: false,
+                    want_feedback: false,
+                },
+            );
+        }
+        Ok(version)
+    }
+
+    /// Up to `count` gossip targets: the listed peers, without the members that are Down, Left
+    /// or Removed when membership is on.
+    fn targets(&mut self, count: usize) -> Vec<NodeId> {
+        match &self.members {
+            None => self.peers.sample(&mut self.rng, count, self.id),
+            Some(members) => {
+                let reachable: Vec<NodeId> = self
+                    .peers
+                    .iter()
+                    .filter(|&id| id != self.id && members.reachable(id))
+                    .collect();
+                Peers::Own(reachable).sample(&mut self.rng, count, self.id)
+            }
+        }
+    }
+
+    /// As Cassandra does: with probability `down / (reachable + 1)`, one random Down peer, to
+    /// notice a healed partition.
+    fn probe(&mut self) -> Option<NodeId> {
+        let members = self.members.as_ref()?;
+        let (mut down, mut reachable) = (Vec::new(), 0usize);
+        for id in self.peers.iter().filter(|&id| id != self.id) {
+            if members.is_down(id) {
+                down.push(id);
+            } else if members.reachable(id) {
+                reachable += 1;
+            }
+        }
+        if down.is_empty() {
+            return None;
+        }
+        let p = down.len() as f64 / (reachable as f64 + 1.0);
+        if !self.rng.random_bool(p.min(1.0)) {
+            return None;
+        }
+        down.get(self.rng.random_range(0..down.len())).copied()
+    }
 
     /// Adds a peer to gossip with.
     pub fn add_peer(&mut self, peer: NodeId) {
@@ -205,8 +322,10 @@ impl Node {
 
     /// Writes `value` under `key`; returns the version the write got.
     ///
-    /// Fails with [`Error::EntryTooLarge`] if the entry could never fit in one message.
+    /// Fails with [`Error::EntryTooLarge`] if the entry could never fit in one message, and with
+    /// [`Error::Config`] for a key reserved for the protocol ([`membership::RESERVED_PREFIX`]).
     pub fn set(&mut self, key: &str, value: impl Into<Value>) -> Result<Version, Error> {
+        reserved(key)?;
         self.write(key, Some(value.into()))
     }
 
@@ -217,6 +336,7 @@ impl Node {
         key: &str,
         value: impl Into<Value>,
     ) -> Result<Option<Version>, Error> {
+        reserved(key)?;
         if let Some(flow) = &mut self.flow {
             if flow.tokens < 1.0 {
                 self.stats.throttled += 1;
@@ -243,6 +363,7 @@ impl Node {
 
     /// Deletes `key` (writes a tombstone); returns the version the delete got.
     pub fn delete(&mut self, key: &str) -> Result<Version, Error> {
+        reserved(key)?;
         self.write(key, None)
     }
 
@@ -259,6 +380,9 @@ impl Node {
         if self.config.mode.rumors() {
             self.rumors
                 .heat(self.id, key, self.generation, prev, version);
+        }
+        if value.is_none() && self.config.tombstone_grace.is_some() {
+            self.tombstones.push_back((version, None));
         }
         self.events.push_back(Event::Changed {
             change: crate::Change {
@@ -336,8 +460,13 @@ impl Node {
         self.rumors = Rumors::default();
         self.cursor = DigestCursor::default();
         self.next_round = None;
+        self.tombstones.clear();
+        if let Some(members) = &mut self.members {
+            members.restart_self(generation, &mut self.events);
+        }
         if keep_state {
-            for (key, value) in own {
+            // The reserved entries (a leave, a GC horizon) belonged to the old incarnation.
+            for (key, value) in own.into_iter().filter(|(k, _)| !membership::is_reserved(k)) {
                 self.write(&key, Some(value))?;
             }
         }
@@ -355,6 +484,7 @@ impl Node {
 
     /// Runs one gossip round now, and schedules the next one an interval later.
     pub fn tick(&mut self, now: Instant) {
+        self.now = Some(now);
         self.next_round = Some(now + self.config.gossip_interval);
         self.round += 1;
         self.stats.rounds += 1;
@@ -362,12 +492,71 @@ impl Node {
         if self.config.heartbeats {
             self.store.beat(self.id, self.generation);
         }
+        self.collect_garbage(now);
+        self.check_members(now);
         if self.config.mode.rumors() {
             self.rumor_round();
         }
         if self.config.mode.anti_entropy_in(self.round) {
             self.anti_entropy_round();
         }
+        if let Some(peer) = self.probe() {
+            self.anti_entropy_with(peer);
+        }
+    }
+
+    /// Re-evaluates the members' statuses, and drops the state of the members just removed.
+    fn check_members(&mut self, now: Instant) {
+        let Some(members) = &mut self.members else {
+            return;
+        };
+        for id in members.tick(now, &mut self.events) {
+            self.store.remove_origin(id);
+        }
+    }
+
+    /// Collects own tombstones older than the grace period and publishes the new GC horizon
+    /// under the reserved key [`GC_KEY`] (a normal write: it spreads as a rumor and by
+    /// anti-entropy, and peers collect the origin's tombstones up to it).
+    fn collect_garbage(&mut self, now: Instant) {
+        let Some(grace) = self.config.tombstone_grace else {
+            return;
+        };
+        for (_, seen) in self.tombstones.iter_mut().rev() {
+            if seen.is_some() {
+                break;
+            }
+            *seen = Some(now);
+        }
+        let mut upto = None;
+        while let Some(&(version, Some(seen))) = self.tombstones.front() {
+            if now.saturating_duration_since(seen) < grace {
+                break;
+            }
+            upto = Some(version);
+            self.tombstones.pop_front();
+        }
+        let Some(upto) = upto else {
+            return;
+        };
+        let purged = self.store.collect_own(self.id, upto);
+        let Some(horizon) = self.store.origin(self.id).map(|o| o.horizon()) else {
+            return;
+        };
+        if purged.is_empty() {
+            return;
+        }
+        for (key, entry) in purged {
+            self.events.push_back(Event::Purged {
+                origin: self.id,
+                generation: self.generation,
+                key,
+                entry,
+            });
+        }
+        let value = Value::new(horizon.0.to_be_bytes().to_vec());
+        // The GC entry is small and its key short: it always fits.
+        let _ = self.write(GC_KEY, Some(value));
     }
 
     /// When [`Node::handle_timeout`] should be called next.
@@ -426,9 +615,7 @@ impl Node {
         if direction == Direction::Push && self.rumors.is_empty() {
             return;
         }
-        let targets = self
-            .peers
-            .sample(&mut self.rng, self.config.fanout, self.id);
+        let targets = self.targets(self.config.fanout);
         for peer in targets {
             let mut budget = self.budget(&empty_rumor());
             let mut packer = Packer::new(&mut budget);
@@ -452,10 +639,15 @@ impl Node {
     }
 
     fn anti_entropy_round(&mut self) {
-        let targets = self
-            .peers
-            .sample(&mut self.rng, self.config.fanout, self.id);
+        let targets = self.targets(self.config.fanout);
         for peer in targets {
+            self.anti_entropy_with(peer);
+        }
+    }
+
+    /// Opens one anti-entropy exchange with `peer`.
+    fn anti_entropy_with(&mut self, peer: NodeId) {
+        {
             let body = match self.config.direction {
                 Direction::Push => Body::Syn {
                     digest: None,
@@ -486,7 +678,7 @@ impl Node {
     // --- messages ---
 
     /// Handles one datagram from a peer. Errors leave the node's state untouched.
-    pub fn handle_datagram(&mut self, _now: Instant, bytes: &[u8]) -> Result<(), Error> {
+    pub fn handle_datagram(&mut self, now: Instant, bytes: &[u8]) -> Result<(), Error> {
         let message = match Message::decode(bytes, self.config.cluster, self.config.max_incoming) {
             Ok(message) => message,
             Err(error) => {
@@ -499,13 +691,18 @@ impl Node {
             return Err(Error::FromSelf(self.id));
         }
         self.stats.record_received(message.body.kind(), bytes.len());
+        self.now = Some(now);
         let from = message.from;
         match message.body {
             Body::Syn {
                 digest,
                 reply_digest,
-            } => self.on_syn(from, digest, reply_digest),
+            } => {
+                let digest = digest.map(|d| self.without_removed(d));
+                self.on_syn(from, digest, reply_digest)
+            }
             Body::SynAck { deltas, digest } => {
+                let digest = digest.map(|d| self.without_removed(d));
                 let count = deltas.iter().map(|g| g.deltas.len()).sum();
                 self.congestion(self.full(bytes.len(), count));
                 self.apply(&deltas, Via::AntiEntropy(from));
@@ -582,7 +779,7 @@ impl Node {
                 &mut budget,
             )),
         };
-        let deltas = match &digest {
+        let mut deltas = match &digest {
             Some(theirs) => reconcile::deltas(
                 &self.store,
                 theirs,
@@ -592,6 +789,9 @@ impl Node {
             ),
             None => Vec::new(),
         };
+        if let Some(theirs) = &digest {
+            self.heartbeat_groups(theirs, &mut deltas, &mut budget);
+        }
         self.congestion(!deltas.is_empty() && budget.exhausted());
         if !deltas.is_empty() || reply.is_some() {
             self.send(
@@ -712,7 +912,12 @@ impl Node {
 
     /// Whether the write `(origin, generation, version)` is held here, or known to be overwritten.
     fn holds(&self, (origin, generation, version): (NodeId, Generation, Version)) -> bool {
-        if origin == self.id {
+        if origin == self.id
+            || self
+                .members
+                .as_ref()
+                .is_some_and(|m| m.is_removed(origin, generation))
+        {
             return true;
         }
         match self.store.origin(origin) {
@@ -731,6 +936,15 @@ impl Node {
                 // Our own entries come back: we hold them already (or they are a zombie's), so
                 // they are no news, and feedback says so.
                 redundant.extend(group.deltas.iter().map(|d| (self.id, d.version)));
+                continue;
+            }
+            if self
+                .members
+                .as_ref()
+                .is_some_and(|m| m.is_removed(group.origin, group.generation))
+            {
+                // A removed incarnation: its state must not come back.
+                redundant.extend(group.deltas.iter().map(|d| (group.origin, d.version)));
                 continue;
             }
             let max_key = self.config.max_key_len();
@@ -754,6 +968,17 @@ impl Node {
                     generation: group.generation,
                 });
             }
+            if !report.stale_generation {
+                self.heard(group.origin);
+            }
+            for (key, entry) in report.purged {
+                self.events.push_back(Event::Purged {
+                    origin: group.origin,
+                    generation: group.generation,
+                    key,
+                    entry,
+                });
+            }
             self.stats.deltas_applied += report.changes.len() as u64;
             self.stats.deltas_redundant += report.redundant.len() as u64;
             redundant.extend(
@@ -770,19 +995,114 @@ impl Node {
                     self.rumors
                         .heat(change.origin, &change.key, group.generation, prev, version);
                 }
+                let left = change.key == STATUS_KEY
+                    && change
+                        .entry
+                        .value
+                        .as_ref()
+                        .is_some_and(|v| v.as_bytes() == LEFT);
+                let (origin, generation) = (change.origin, change.generation);
                 self.events.push_back(Event::Changed { change, via });
+                if left {
+                    if let (Some(members), Some(now)) = (&mut self.members, self.now) {
+                        members.left(origin, generation, now, &mut self.events);
+                    }
+                }
             }
         }
         redundant
     }
 
+    /// Feeds the member table what the store now knows of `origin` (its generation and
+    /// heartbeat): a new member or generation, or heartbeat progress.
+    fn heard(&mut self, origin: NodeId) {
+        let (Some(members), Some(now)) = (&mut self.members, self.now) else {
+            return;
+        };
+        // A member heard of (through a seed, or gossip) becomes a peer: this is how a node
+        // that knows only its seeds joins the whole cluster.
+        if origin != self.id && !self.peers.contains(origin) {
+            self.peers.insert(origin);
+        }
+        if let Some(state) = self.store.origin(origin) {
+            members.heartbeat(
+                origin,
+                state.generation(),
+                state.heartbeat(),
+                now,
+                &mut self.events,
+            );
+        }
+    }
+
+    /// With membership on, adds to an answer an empty group (vouching nothing) for every origin
+    /// the peer's digest names with an older heartbeat of the same generation and the answer
+    /// has no group for, as far as the budget allows: the initiator of an exchange then learns
+    /// heartbeats from its own exchange, not only from the exchanges others open with it, and
+    /// failure detection sees progress about every round.
+    fn heartbeat_groups(
+        &self,
+        theirs: &Digest,
+        deltas: &mut Vec<OriginDelta>,
+        budget: &mut Budget,
+    ) {
+        if self.members.is_none() {
+            return;
+        }
+        let answered: BTreeSet<NodeId> = deltas.iter().map(|g| g.origin).collect();
+        for (origin, generation, heartbeat, _) in theirs.heartbeats() {
+            if origin == self.id && self.generation != generation || answered.contains(&origin) {
+                continue;
+            }
+            let Some(state) = self.store.origin(origin) else {
+                continue;
+            };
+            if state.generation() != generation || state.heartbeat() <= heartbeat {
+                continue;
+            }
+            let group = OriginDelta {
+                origin,
+                generation,
+                heartbeat: state.heartbeat(),
+                from: Version::ZERO,
+                to: Version::ZERO,
+                deltas: Vec::new(),
+            };
+            if !budget.take(encoded_len(&group), 0) {
+                break;
+            }
+            deltas.push(group);
+        }
+    }
+
+    /// A peer's digest without the origins of removed incarnations (so that they are neither
+    /// observed nor asked for).
+    fn without_removed(&self, mut digest: Digest) -> Digest {
+        let Some(members) = &self.members else {
+            return digest;
+        };
+        match &mut digest {
+            Digest::Scuttlebutt { origins, .. } => {
+                origins.retain(|o| !members.is_removed(o.origin, o.generation));
+            }
+            Digest::Precise { origins, .. } => {
+                origins.retain(|o| !members.is_removed(o.origin, o.generation));
+            }
+        }
+        digest
+    }
+
     /// Records the heartbeats a peer's digest reports.
     fn observe(&mut self, digest: &Digest) {
         for (origin, generation, heartbeat, rate) in digest.heartbeats() {
-            if origin != self.id && self.store.observe(origin, generation, heartbeat, rate) {
+            if origin == self.id {
+                continue;
+            }
+            if self.store.observe(origin, generation, heartbeat, rate) {
                 self.events
                     .push_back(Event::OriginReset { origin, generation });
             }
+            self.heard(origin);
         }
     }
 
@@ -858,12 +1178,30 @@ impl Node {
     }
 }
 
+/// Refuses local writes of keys reserved for the protocol.
+fn reserved(key: &str) -> Result<(), Error> {
+    if membership::is_reserved(key) {
+        return Err(Error::Config(format!(
+            "keys starting with {:?} are reserved for the protocol",
+            membership::RESERVED_PREFIX
+        )));
+    }
+    Ok(())
+}
+
 /// For each delta a group vouches for, the origin's version just before it: `(prev, version]`
 /// holds only that write, which lets a receiver of the rumor advance its watermark.
+///
+/// A GC entry put first, out of version order, by a sender re-syncing a peer behind the origin's
+/// GC horizon is left out of the chain (it vouches nothing).
 fn chain(group: &OriginDelta) -> BTreeMap<Version, Version> {
     let mut prevs = BTreeMap::new();
     let mut prev = group.from;
-    for delta in &group.deltas {
+    let skip = match group.deltas.as_slice() {
+        [first, second, ..] => usize::from(first.key == GC_KEY && second.version < first.version),
+        _ => 0,
+    };
+    for delta in group.deltas.iter().skip(skip) {
         if delta.version <= prev || delta.version > group.to {
             break;
         }

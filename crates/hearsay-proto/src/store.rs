@@ -39,6 +39,9 @@ pub struct OriginState {
     /// Ranges `(from, to]` vouched complete by a peer but not yet joined to the watermark,
     /// because something below `from` is still missing; keyed by `from`.
     pending: BTreeMap<Version, Version>,
+    /// The origin's tombstone GC horizon as known here: every tombstone at or below it has been
+    /// collected (see [`crate::membership::GC_KEY`]).
+    horizon: Version,
 }
 
 /// A position in the version index.
@@ -75,6 +78,13 @@ impl OriginState {
     /// Every entry of the origin up to this version is known (or known to be overwritten).
     pub fn watermark(&self) -> Version {
         self.watermark
+    }
+
+    /// The origin's tombstone GC horizon as known here (0: nothing collected). Its tombstones
+    /// at or below it are gone, and deltas at or below it are accepted only from a group that
+    /// carries the origin's GC entry with at least this horizon.
+    pub fn horizon(&self) -> Version {
+        self.horizon
     }
 
     /// The highest version held.
@@ -164,6 +174,24 @@ impl OriginState {
         }
     }
 
+    /// Drops the entries at or below `upto` that `which` selects; returns them in key order.
+    fn purge(&mut self, upto: Version, which: impl Fn(&Entry) -> bool) -> Vec<(String, Entry)> {
+        let doomed: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.version <= upto && which(e))
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut purged = Vec::with_capacity(doomed.len());
+        for key in doomed {
+            if let Some(entry) = self.entries.remove(&key) {
+                self.by_version.remove(&(entry.version, key.clone()));
+                purged.push((key, entry));
+            }
+        }
+        purged
+    }
+
     /// Takes note that the entries in `(from, to]` are all held; the watermark rises over every
     /// range that now joins it.
     fn raise_watermark(&mut self, from: Version, to: Version) {
@@ -216,6 +244,13 @@ pub struct MergeReport {
     pub stale_generation: bool,
     /// A newer generation replaced the origin's state.
     pub reset: bool,
+    /// Entries dropped without being overwritten: tombstones collected under a GC horizon the
+    /// group brought, or, if this store had fallen behind that horizon, every entry at or below
+    /// it (the live ones come again from peers that know the horizon).
+    pub purged: Vec<(String, Entry)>,
+    /// The group brought a GC horizon beyond this store's watermark: the origin's entries at or
+    /// below it were dropped and its watermark went back to 0 (a re-sync).
+    pub gc_reset: bool,
 }
 
 /// Everything a node knows: one [`OriginState`] per origin, ordered by node id.
@@ -325,6 +360,24 @@ impl Store {
         state.heartbeat
     }
 
+    /// Forgets an origin entirely (a removed member); returns what was held.
+    pub(crate) fn remove_origin(&mut self, origin: NodeId) -> Option<OriginState> {
+        self.origins.remove(&origin)
+    }
+
+    /// Collects the node's own tombstones at or below `upto`; if there were any, raises its GC
+    /// horizon to the highest version collected. Returns the tombstones dropped.
+    pub(crate) fn collect_own(&mut self, origin: NodeId, upto: Version) -> Vec<(String, Entry)> {
+        let Some(state) = self.origins.get_mut(&origin) else {
+            return Vec::new();
+        };
+        let purged = state.purge(upto, Entry::is_tombstone);
+        if let Some(top) = purged.iter().map(|(_, e)| e.version).max() {
+            state.horizon = state.horizon.max(top);
+        }
+        purged
+    }
+
     /// Takes note of what a peer's digest says of `origin`: a heartbeat, and a generation that may
     /// be newer than the one held (the origin restarted: everything of its old generation is
     /// dropped) or an origin not heard of before. Returns whether the origin was reset.
@@ -401,6 +454,25 @@ impl Store {
             report.reset = true;
         }
         state.heartbeat = state.heartbeat.max(delta.heartbeat);
+        // Tombstone GC: a group that carries the origin's GC entry raises the horizon here. A
+        // store that had not reached that horizon may hold entries whose delete was collected:
+        // it drops everything at or below it and re-syncs from 0.
+        let carried = carried_horizon(delta);
+        if let Some(horizon) = carried.filter(|h| *h > state.horizon) {
+            if state.watermark < horizon {
+                report.purged = state.purge(horizon, |_| true);
+                state.watermark = Version::ZERO;
+                state.pending.clear();
+                report.gc_reset = true;
+            } else {
+                report.purged = state.purge(horizon, Entry::is_tombstone);
+            }
+            state.horizon = horizon;
+        }
+        // Below the horizon, only a sender that knows it (its group carries the GC entry) is
+        // believed; anyone else may be replaying a deleted entry from before the collection.
+        let believed = carried.is_some_and(|h| h >= state.horizon);
+        let horizon = state.horizon;
         let mut top = self.clock;
         for Delta {
             key,
@@ -408,6 +480,19 @@ impl Store {
             value,
         } in &delta.deltas
         {
+            if *version <= horizon && (!believed || value.is_none()) {
+                if believed {
+                    // A collected delete: it still removes an older entry, but is not kept.
+                    if state.entries.get(key).is_some_and(|e| e.version < *version) {
+                        if let Some(entry) = state.entries.remove(key) {
+                            state.by_version.remove(&(entry.version, key.clone()));
+                            report.purged.push((key.clone(), entry));
+                        }
+                    }
+                }
+                report.redundant.push((key.clone(), *version));
+                continue;
+            }
             top = top.max(*version);
             let entry = Entry {
                 version: *version,
@@ -428,4 +513,20 @@ impl Store {
         self.clock = top;
         report
     }
+}
+
+/// The highest GC horizon a group carries in its origin's GC entry, if it carries one.
+fn carried_horizon(group: &OriginDelta) -> Option<Version> {
+    group
+        .deltas
+        .iter()
+        .filter(|d| d.key == crate::membership::GC_KEY)
+        .filter_map(|d| decode_horizon(d.value.as_ref()?))
+        .max()
+}
+
+/// The horizon stored in a GC entry's value: 8 bytes, big-endian. Anything else is ignored.
+pub(crate) fn decode_horizon(value: &Value) -> Option<Version> {
+    let bytes: [u8; 8] = value.as_bytes().try_into().ok()?;
+    Some(Version(u64::from_be_bytes(bytes)))
 }

@@ -4,6 +4,7 @@
 //! to a frequently rewritten key's news while older ones are pending, newest-first the reverse.
 
 use super::packer::Packer;
+use crate::membership::GC_KEY;
 use crate::size::{ARRAY_GROWTH, encoded_len, item_len};
 use crate::{
     Bounds, Budget, Digest, Entry, ItemId, NodeId, OriginDelta, OriginItems, OriginState, Store,
@@ -255,26 +256,36 @@ pub(crate) fn deltas<R: Rng + ?Sized>(
         Order::Newest => candidates.sort_by_key(|c| std::cmp::Reverse((c.entry.version, c.origin))),
     }
     let mut packer = Packer::new(budget);
-    let mut groups: BTreeMap<NodeId, usize> = BTreeMap::new();
+    // Per origin: the group, and whether it opened with the origin's GC entry.
+    let mut groups: BTreeMap<NodeId, (usize, bool)> = BTreeMap::new();
     for c in candidates {
         if packer.exhausted() {
             break;
         }
         match groups.get(&c.origin) {
-            Some(&group) => {
+            Some(&(_, true)) if c.key == GC_KEY => {}
+            Some(&(group, _)) => {
                 packer.push(group, c.key, c.entry);
             }
             None => {
                 let state = c.state;
+                // An origin with a GC horizon: the group starts with its GC entry, without which
+                // a receiver refuses deltas at or below the horizon.
+                let gc = (state.horizon() > Version::ZERO)
+                    .then(|| state.get(GC_KEY).map(|e| (GC_KEY, e)))
+                    .flatten();
                 let opened = packer.open(
                     c.origin,
                     state.generation(),
                     state.heartbeat(),
                     Version::ZERO,
-                    Some((c.key, c.entry)),
+                    Some(gc.unwrap_or((c.key, c.entry))),
                 );
                 if let Some(group) = opened {
-                    groups.insert(c.origin, group);
+                    groups.insert(c.origin, (group, gc.is_some()));
+                    if gc.is_some() && c.key != GC_KEY {
+                        packer.push(group, c.key, c.entry);
+                    }
                 }
             }
         }

@@ -9,6 +9,7 @@
 //! with the origins in the digest and the deltas sent, not with the state held.
 
 use super::packer::Packer;
+use crate::membership::GC_KEY;
 use crate::size::{ARRAY_GROWTH, encoded_len};
 use crate::{
     Bounds, Budget, Digest, Entry, NodeId, OriginDelta, OriginState, OriginSummary, Store, Version,
@@ -67,6 +68,10 @@ struct Source<'a, I: Iterator> {
     from: Version,
     /// The peer's digest does not name the origin, or names an older generation.
     announce: bool,
+    /// The origin's GC entry, to be put first in the group: the peer is behind the origin's
+    /// GC horizon (or knows nothing of it) and must be re-synced from 0 by a sender it can
+    /// believe below the horizon.
+    gc: Option<(&'a str, &'a Entry)>,
     outstanding: usize,
     entries: Peekable<I>,
     group: Option<usize>,
@@ -138,12 +143,16 @@ pub(crate) fn deltas<R: Rng + ?Sized>(
             state,
             from,
             announce,
+            gc: gc_entry(state, from),
             outstanding: if breadth_first {
                 0
             } else {
                 state.count_after(from, cap)
             },
-            entries: state.entries_after(from).peekable(),
+            entries: state
+                .entries_after(from)
+                .filter(move |(key, _)| !(gc_entry(state, from).is_some() && *key == GC_KEY))
+                .peekable(),
             group: None,
             closed: false,
         })
@@ -179,7 +188,7 @@ pub(crate) fn deltas<R: Rng + ?Sized>(
                 source.state.generation(),
                 source.state.heartbeat(),
                 source.from,
-                None,
+                source.gc,
             );
         }
         if let Some(group) = source.group {
@@ -202,14 +211,19 @@ fn take_one<'a, I: Iterator<Item = (&'a str, &'a Entry)>>(
         Some(group) => packer.push(group, key, entry),
         None => {
             let state = source.state;
+            let first = source.gc.unwrap_or((key, entry));
             source.group = packer.open(
                 source.origin,
                 state.generation(),
                 state.heartbeat(),
                 source.from,
-                Some((key, entry)),
+                Some(first),
             );
-            source.group.is_some()
+            match source.group {
+                Some(group) if source.gc.is_some() => packer.push(group, key, entry),
+                Some(_) => true,
+                None => false,
+            }
         }
     };
     if added {
@@ -217,6 +231,18 @@ fn take_one<'a, I: Iterator<Item = (&'a str, &'a Entry)>>(
     } else {
         source.closed = true;
     }
+}
+
+/// The origin's GC entry if a group from `from` must carry it first: the origin has a GC
+/// horizon above `from`, so the group may carry deltas at or below it, which a receiver
+/// believes only from a sender that shows the horizon. A peer that had not heard of the horizon
+/// learns it from that entry, drops what it held at or below it (entries whose delete may have
+/// been collected), restarts its watermark from 0 and is re-synced from there.
+fn gc_entry(state: &OriginState, from: Version) -> Option<(&str, &Entry)> {
+    if state.horizon() <= from {
+        return None;
+    }
+    state.get(GC_KEY).map(|entry| (GC_KEY, entry))
 }
 
 /// The highest version the peer may take as complete after applying what was packed: just below

@@ -1,0 +1,200 @@
+//! Membership through the actor runtime, in paused virtual time: subscribers hear joins, a
+//! crash (Suspect then Down), a graceful leave (much faster) and a restart as a new generation,
+//! in order; `GetMembers` answers the table.
+
+use actix::{Actor, Context, Handler};
+use hearsay_actor::{
+    GetMembers, Leave, MemberChanged, Simulation, SimulationConfig, SubscribeMembership, simulate,
+};
+use hearsay_proto::{Config, Generation, MemberStatus, MembershipConfig, Mode, NodeId};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+type Seen = Arc<Mutex<Vec<(Duration, MemberChanged)>>>;
+
+struct Collector {
+    seen: Seen,
+    start: tokio::time::Instant,
+}
+
+impl Actor for Collector {
+    type Context = Context<Self>;
+}
+
+impl Handler<MemberChanged> for Collector {
+    type Result = ();
+
+    fn handle(&mut self, change: MemberChanged, _: &mut Context<Self>) {
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.push((self.start.elapsed(), change));
+        }
+    }
+}
+
+/// Every status `node` reported about `member`, with when.
+fn statuses(seen: &Seen, node: u64, member: u64) -> Vec<(Duration, Generation, MemberStatus)> {
+    seen.lock()
+        .expect("collector")
+        .iter()
+        .filter(|(_, c)| c.node == NodeId(node) && c.member == NodeId(member))
+        .map(|(at, c)| (*at, c.generation, c.status))
+        .collect()
+}
+
+fn last_status(seen: &Seen, node: u64, member: u64) -> Option<(Generation, MemberStatus)> {
+    statuses(seen, node, member)
+        .last()
+        .map(|(_, generation, status)| (*generation, *status))
+}
+
+#[test]
+fn subscribers_hear_joins_a_crash_a_leave_and_a_restart_in_order() {
+    const N: u64 = 20;
+    simulate(|| async {
+        let protocol = Config {
+            mode: Mode::AntiEntropy,
+            membership: Some(MembershipConfig {
+                removal_after: Duration::from_secs(120),
+                ..MembershipConfig::default()
+            }),
+            ..Config::default()
+        };
+        let mut sim = Simulation::start(SimulationConfig {
+            nodes: N as usize,
+            seed: 9,
+            protocol,
+            ..SimulationConfig::default()
+        })
+        .expect("starts");
+        let seen: Seen = Arc::new(Mutex::new(Vec::new()));
+        let start = tokio::time::Instant::now();
+        for i in 0..N as usize {
+            let collector = Collector {
+                seen: seen.clone(),
+                start,
+            }
+            .start();
+            sim.node(i)
+                .expect("node")
+                .send(SubscribeMembership {
+                    recipient: collector.recipient(),
+                })
+                .await
+                .expect("subscribed");
+        }
+        // Everyone comes Up everywhere.
+        let all_up = |seen: &Seen, except: &[u64]| {
+            (0..N).filter(|i| !except.contains(i)).all(|i| {
+                (0..N)
+                    .filter(|j| *j != i && !except.contains(j))
+                    .all(|j| last_status(seen, i, j).map(|s| s.1) == Some(MemberStatus::Up))
+            })
+        };
+        let up = sim
+            .run_until(Duration::from_secs(60), |_| all_up(&seen, &[]))
+            .await
+            .expect("everyone Up");
+        println!("{N} actors all Up after {up:?}");
+        let members = sim
+            .node(0)
+            .expect("node")
+            .send(GetMembers)
+            .await
+            .expect("answers");
+        let members = members.expect("running");
+        assert_eq!(members.len(), N as usize);
+        assert!(members.iter().all(|m| m.status == MemberStatus::Up));
+        sim.run_for(Duration::from_secs(60)).await;
+
+        // A crash: Suspect, then Down, at every other node.
+        let crashed = 7u64;
+        let crash_at = start.elapsed();
+        sim.crash(crashed as usize).await.expect("crashes");
+        let detected = sim
+            .run_until(Duration::from_secs(60), |_| {
+                (0..N).filter(|&i| i != crashed).all(|i| {
+                    last_status(&seen, i, crashed).map(|s| s.1) == Some(MemberStatus::Down)
+                })
+            })
+            .await
+            .expect("the crash is detected");
+        let mut latencies = Vec::new();
+        for i in (0..N).filter(|&i| i != crashed) {
+            let after: Vec<_> = statuses(&seen, i, crashed)
+                .into_iter()
+                .filter(|(at, _, _)| *at >= crash_at)
+                .collect();
+            let order: Vec<_> = after.iter().map(|s| s.2).collect();
+            assert_eq!(
+                order,
+                vec![MemberStatus::Suspect, MemberStatus::Down],
+                "node {i}"
+            );
+            latencies.push(after[1].0 - crash_at);
+        }
+        latencies.sort();
+        println!(
+            "crash detected by all in {detected:?}: Down after min {:?}, max {:?}",
+            latencies[0],
+            latencies[latencies.len() - 1]
+        );
+        assert!(latencies[0] >= Duration::from_secs(4));
+        assert!(latencies[latencies.len() - 1] <= Duration::from_secs(20));
+
+        // A graceful leave reaches everyone much faster than detection.
+        let leaver = 3u64;
+        let leave_at = start.elapsed();
+        sim.node(leaver as usize)
+            .expect("node")
+            .send(Leave)
+            .await
+            .expect("delivered")
+            .expect("leaves");
+        let left = sim
+            .run_until(Duration::from_secs(30), |_| {
+                (0..N)
+                    .filter(|&i| i != crashed)
+                    .all(|i| last_status(&seen, i, leaver).map(|s| s.1) == Some(MemberStatus::Left))
+            })
+            .await
+            .expect("the leave reaches everyone");
+        println!("a leave reached all {} nodes in {left:?}", N - 1);
+        assert!(
+            left * 2 < latencies[0],
+            "leave {left:?} vs detection {latencies:?}"
+        );
+        for i in (0..N).filter(|&i| i != crashed && i != leaver) {
+            let after: Vec<_> = statuses(&seen, i, leaver)
+                .into_iter()
+                .filter(|(at, _, _)| *at >= leave_at)
+                .map(|s| s.2)
+                .collect();
+            assert_eq!(after, vec![MemberStatus::Left], "node {i}");
+        }
+
+        // The crashed node restarts as generation 2: Joining, then Up, everywhere.
+        sim.restart(crashed as usize, false)
+            .await
+            .expect("restarts");
+        sim.run_until(Duration::from_secs(30), |_| {
+            (0..N)
+                .filter(|&i| i != crashed && i != leaver)
+                .all(|i| last_status(&seen, i, crashed) == Some((Generation(2), MemberStatus::Up)))
+        })
+        .await
+        .expect("the new generation is Up");
+        for i in (0..N).filter(|&i| i != crashed && i != leaver) {
+            let gen2: Vec<_> = statuses(&seen, i, crashed)
+                .into_iter()
+                .filter(|s| s.1 == Generation(2))
+                .map(|s| s.2)
+                .collect();
+            assert_eq!(
+                gen2,
+                vec![MemberStatus::Joining, MemberStatus::Up],
+                "node {i}"
+            );
+        }
+    })
+    .expect("runtime");
+}

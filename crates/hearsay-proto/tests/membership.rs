@@ -1,0 +1,634 @@
+//! Membership, failure detection, leaves, removal without resurrection, restarts, and tombstone
+//! GC, on a deterministic round driver with virtual time, loss and frozen (crashed or
+//! partitioned) nodes.
+
+use hearsay_proto::{
+    Config, Event, Generation, MemberStatus, MembershipConfig, Mode, Node, NodeId, Strategy, Value,
+};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+const SECOND: Duration = Duration::from_secs(1);
+
+/// N nodes, one round per second of virtual time; in each round every live node ticks in id
+/// order, then datagrams are delivered FIFO until none is in flight. A frozen node neither
+/// ticks nor sends nor receives (a crash that keeps its memory, or a partition of one node).
+struct Cluster {
+    nodes: Vec<Node>,
+    frozen: Vec<bool>,
+    now: Instant,
+    round: u64,
+    loss: f64,
+    rng: ChaCha8Rng,
+    /// Every event of every node, with the round it came out in.
+    events: Vec<Vec<(u64, Event)>>,
+}
+
+impl Cluster {
+    fn new(n: usize, config: Config, seed: u64) -> Cluster {
+        let nodes = (0..n as u64)
+            .map(|i| {
+                let mut node = Node::new(NodeId(i), Generation(1), config.clone(), seed * 1000 + i)
+                    .expect("valid config");
+                for j in 0..n as u64 {
+                    node.add_peer(NodeId(j));
+                }
+                node
+            })
+            .collect();
+        Cluster {
+            nodes,
+            frozen: vec![false; n],
+            now: Instant::now(),
+            round: 0,
+            loss: 0.0,
+            rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5eed),
+            events: vec![Vec::new(); n],
+        }
+    }
+
+    fn drain_events(&mut self, i: usize) {
+        while let Some(event) = self.nodes[i].poll_event() {
+            self.events[i].push((self.round, event));
+        }
+    }
+
+    fn round(&mut self) {
+        if self.round > 0 {
+            self.now += SECOND;
+        }
+        self.round += 1;
+        let mut in_flight = VecDeque::new();
+        for i in 0..self.nodes.len() {
+            if self.frozen[i] {
+                continue;
+            }
+            self.nodes[i].handle_timeout(self.now);
+            while let Some(t) = self.nodes[i].poll_transmit() {
+                in_flight.push_back(t);
+            }
+            self.drain_events(i);
+        }
+        self.deliver(in_flight);
+    }
+
+    fn deliver(&mut self, mut in_flight: VecDeque<hearsay_proto::Transmit>) {
+        while let Some(t) = in_flight.pop_front() {
+            let to = t.to.0 as usize;
+            if self.frozen[to] || (self.loss > 0.0 && self.rng.random_bool(self.loss)) {
+                continue;
+            }
+            let _ = self.nodes[to].handle_datagram(self.now, &t.payload);
+            while let Some(t) = self.nodes[to].poll_transmit() {
+                in_flight.push_back(t);
+            }
+            self.drain_events(to);
+        }
+    }
+
+    /// Runs a local action on node `i` and delivers what it sends.
+    fn act<T>(&mut self, i: usize, action: impl FnOnce(&mut Node) -> T) -> T {
+        let out = action(&mut self.nodes[i]);
+        let mut in_flight = VecDeque::new();
+        while let Some(t) = self.nodes[i].poll_transmit() {
+            in_flight.push_back(t);
+        }
+        self.drain_events(i);
+        self.deliver(in_flight);
+        out
+    }
+
+    fn run(&mut self, rounds: u64) {
+        for _ in 0..rounds {
+            self.round();
+        }
+    }
+
+    /// Runs until `done` or `max` rounds; returns the rounds run if `done` held.
+    fn run_until(&mut self, max: u64, mut done: impl FnMut(&Cluster) -> bool) -> Option<u64> {
+        for r in 0..=max {
+            if done(self) {
+                return Some(r);
+            }
+            self.round();
+        }
+        None
+    }
+
+    fn live(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.nodes.len()).filter(|&i| !self.frozen[i])
+    }
+
+    fn status(&self, at: usize, of: u64) -> Option<MemberStatus> {
+        self.nodes[at].member_status(NodeId(of))
+    }
+
+    /// The membership events node `at` emitted about `of` from round `from` on.
+    fn member_events(&self, at: usize, of: u64, from: u64) -> Vec<(u64, Generation, MemberStatus)> {
+        self.events[at]
+            .iter()
+            .filter(|(r, _)| *r >= from)
+            .filter_map(|(r, e)| match e {
+                Event::Member {
+                    id,
+                    generation,
+                    status,
+                } if *id == NodeId(of) => Some((*r, *generation, *status)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn membership(removal_after: Duration) -> MembershipConfig {
+    MembershipConfig {
+        removal_after,
+        ..MembershipConfig::default()
+    }
+}
+
+/// Anti-entropy every round (heartbeats seen about every round), membership on.
+fn detecting(removal_after: Duration) -> Config {
+    Config {
+        mode: Mode::AntiEntropy,
+        membership: Some(membership(removal_after)),
+        ..Config::default()
+    }
+}
+
+/// When `detector`, given no more heartbeats, first reaches `phi` (to the millisecond).
+fn crossing(detector: &hearsay_proto::PhiDetector, phi: f64) -> Duration {
+    let last = detector.last_heartbeat().expect("monitoring");
+    let mut t = Duration::ZERO;
+    while detector.phi(last + t) < phi {
+        t += Duration::from_millis(1);
+    }
+    t
+}
+
+fn all_up(cluster: &Cluster) -> bool {
+    let n = cluster.nodes.len() as u64;
+    cluster.live().all(|i| {
+        (0..n)
+            .filter(|&j| j != i as u64 && !cluster.frozen[j as usize])
+            .all(|j| cluster.status(i, j) == Some(MemberStatus::Up))
+    })
+}
+
+#[test]
+fn members_join_through_one_seed_and_come_up() {
+    // Each node knows only node 0 (the seed); membership adds the members it hears of.
+    let config = detecting(Duration::from_secs(60));
+    let mut cluster = Cluster::new(12, config.clone(), 3);
+    for (i, node) in cluster.nodes.iter_mut().enumerate() {
+        let mut fresh = Node::new(
+            NodeId(i as u64),
+            Generation(1),
+            config.clone(),
+            77 + i as u64,
+        )
+        .expect("valid");
+        fresh.add_peer(NodeId(0));
+        *node = fresh;
+    }
+    let took = cluster.run_until(30, all_up).expect("everyone Up");
+    println!("12 nodes through one seed: every node sees every other Up after {took} rounds");
+    for i in 0..12 {
+        for j in (0..12u64).filter(|&j| j != i as u64) {
+            let events = cluster.member_events(i, j, 0);
+            assert_eq!(
+                events.first().map(|e| e.2),
+                Some(MemberStatus::Joining),
+                "node {i} about {j}: {events:?}"
+            );
+            assert!(events.iter().any(|e| e.2 == MemberStatus::Up));
+        }
+    }
+}
+
+#[test]
+fn a_crashed_node_is_suspected_then_down_within_the_computed_bound() {
+    let mut cluster = Cluster::new(16, detecting(Duration::from_secs(600)), 5);
+    assert!(cluster.run_until(30, all_up).is_some(), "warm-up");
+    cluster.run(60);
+    let crashed = 5u64;
+    let crash_round = cluster.round;
+    let crash_at = cluster.now;
+    // Each observer's prediction: from its last heartbeat of the crashed node, the time its
+    // detector reaches phi 4 (Suspect) and phi 8 (Down) if no heartbeat comes. A heartbeat may
+    // still arrive after the crash (gossip relays the last one); allow for it below.
+    let predictions: Vec<(usize, Duration, Duration, Instant)> = (0..16)
+        .filter(|&i| i as u64 != crashed)
+        .map(|i| {
+            let d = cluster.nodes[i].detector(NodeId(crashed)).expect("known");
+            let last = d.last_heartbeat().expect("monitoring");
+            (i, crossing(d, 4.0), crossing(d, 8.0), last)
+        })
+        .collect();
+    cluster.frozen[crashed as usize] = true;
+    let took = cluster.run_until(60, |c| {
+        c.live()
+            .filter(|&i| i as u64 != crashed)
+            .all(|i| c.status(i, crashed) == Some(MemberStatus::Down))
+    });
+    assert!(took.is_some(), "every node declares the crash Down");
+    let mut latencies = Vec::new();
+    let mut max_relay = Duration::ZERO;
+    for (i, to_suspect, to_down, last) in predictions {
+        let events = cluster.member_events(i, crashed, crash_round);
+        let statuses: Vec<_> = events.iter().map(|e| e.2).collect();
+        assert_eq!(
+            statuses,
+            vec![MemberStatus::Suspect, MemberStatus::Down],
+            "node {i}: {events:?}"
+        );
+        let down_round = events[1].0;
+        let down_at = crash_at + SECOND * (down_round - crash_round) as u32;
+        // The last heartbeat it actually saw (may be after the crash, relayed).
+        let d = cluster.nodes[i].detector(NodeId(crashed)).expect("known");
+        let seen = d.last_heartbeat().expect("monitoring");
+        // Relayed heartbeats keep arriving for a few rounds after the crash: the crashed
+        // node's last heartbeats are still spreading.
+        let relayed = seen.saturating_duration_since(last);
+        assert!(
+            relayed <= 6 * SECOND,
+            "node {i} heard a heartbeat {relayed:?} after its last one at the crash"
+        );
+        max_relay = max_relay.max(seen.saturating_duration_since(crash_at));
+        // Declared Down at the first round at or after phi 8 (rounds are 1 s apart), never
+        // before it.
+        let bound = seen + crossing(d, 8.0) + SECOND;
+        assert!(
+            down_at >= seen + crossing(d, 8.0),
+            "node {i}: Down too early"
+        );
+        assert!(
+            down_at <= bound,
+            "node {i}: Down at {down_at:?}, bound {bound:?}"
+        );
+        assert!(to_suspect <= to_down);
+        latencies.push(down_at.saturating_duration_since(crash_at));
+    }
+    latencies.sort();
+    println!(
+        "crash detection (16 nodes, anti-entropy every 1 s round, default detector): min {:?}, \
+         median {:?}, max {:?} after the crash; last relayed heartbeat {:?} after it",
+        latencies[0],
+        latencies[latencies.len() / 2],
+        latencies[latencies.len() - 1],
+        max_relay,
+    );
+    // Heartbeat progress is seen about every 1.6 s with a standard deviation of about 1 s
+    // (relayed by gossip), so phi reaches 8 about 1.6 + 3 (pause) + 5.23 × 1 ≈ 10 s after the
+    // last heartbeat seen; relays add up to a few seconds and rounds 1 s: at most 15 s.
+    assert!(latencies[latencies.len() - 1] <= Duration::from_secs(15));
+    assert!(
+        latencies[0] >= Duration::from_secs(4),
+        "no detection before the pause"
+    );
+}
+
+#[test]
+fn no_false_down_at_threshold_8_with_regular_heartbeats_and_10_percent_loss() {
+    for (loss, seed) in [(0.0, 11), (0.1, 12)] {
+        let mut cluster = Cluster::new(32, detecting(Duration::from_secs(60)), seed);
+        cluster.loss = loss;
+        cluster.run(600);
+        let (mut suspects, mut downs) = (0, 0);
+        for i in 0..32 {
+            for (_, e) in &cluster.events[i] {
+                match e {
+                    Event::Member {
+                        status: MemberStatus::Suspect,
+                        ..
+                    } => suspects += 1,
+                    Event::Member {
+                        status: MemberStatus::Down | MemberStatus::Removed,
+                        ..
+                    } => downs += 1,
+                    _ => {}
+                }
+            }
+        }
+        println!("32 nodes, 600 rounds, loss {loss}: {downs} false Down, {suspects} false Suspect");
+        assert_eq!(downs, 0, "false positives at loss {loss}");
+        assert!(all_up(&cluster));
+    }
+}
+
+#[test]
+fn a_leave_reaches_every_node_much_faster_than_failure_detection() {
+    for mode in [
+        Mode::AntiEntropy,
+        Mode::Combined {
+            anti_entropy_every: 10,
+        },
+    ] {
+        // With anti-entropy every 10 rounds, heartbeats are seen only at those exchanges
+        // (about every 5 s, irregularly): the acceptable pause is scaled accordingly.
+        let pause = match mode {
+            Mode::AntiEntropy => Duration::from_secs(3),
+            _ => Duration::from_secs(30),
+        };
+        let mut members = membership(Duration::from_secs(30));
+        members.phi.acceptable_heartbeat_pause = pause;
+        let config = Config {
+            mode,
+            membership: Some(members),
+            ..Config::default()
+        };
+        let mut cluster = Cluster::new(64, config, 21);
+        assert!(cluster.run_until(200, all_up).is_some(), "warm-up {mode:?}");
+        cluster.run(20);
+        let leaver = 9u64;
+        let start = cluster.round;
+        cluster.act(leaver as usize, |n| n.leave()).expect("leaves");
+        assert_eq!(
+            cluster.status(leaver as usize, leaver),
+            Some(MemberStatus::Left)
+        );
+        let took = cluster
+            .run_until(30, |c| {
+                (0..64)
+                    .filter(|&i| i != leaver as usize)
+                    .all(|i| c.status(i, leaver) == Some(MemberStatus::Left))
+            })
+            .expect("the leave reaches everyone");
+        // The leaver stops right after: no one suspects or downs it, it is Removed later.
+        cluster.frozen[leaver as usize] = true;
+        cluster.run(40);
+        for i in (0..64).filter(|&i| i != leaver as usize) {
+            let statuses: Vec<_> = cluster
+                .member_events(i, leaver, start)
+                .iter()
+                .map(|e| e.2)
+                .collect();
+            assert_eq!(
+                statuses,
+                vec![MemberStatus::Left, MemberStatus::Removed],
+                "node {i}"
+            );
+        }
+        // Push-pull spreading needs about log3(64) + ln ln 64 ≈ 5 rounds; failure detection
+        // takes 4.5 s or more after the last heartbeat with these settings (much more with
+        // anti-entropy every 10 rounds, see the false-positive test's notes).
+        println!("{mode:?}: a leave reached all 63 other nodes in {took} rounds");
+        assert!(took <= 6, "{mode:?}: leave took {took} rounds");
+    }
+}
+
+#[test]
+fn a_removed_node_does_not_come_back_from_a_lagging_peer() {
+    let mut cluster = Cluster::new(10, detecting(Duration::from_secs(20)), 31);
+    let (dead, lagging) = (4usize, 8usize);
+    cluster
+        .act(dead, |n| n.set("service", Value::from("old")))
+        .expect("fits");
+    assert!(cluster.run_until(30, all_up).is_some());
+    cluster.run(10);
+    assert!(
+        cluster.nodes[lagging]
+            .get_from(NodeId(4), "service")
+            .is_some()
+    );
+    // The lagging peer is cut off (a long pause) holding the dead node's state; the node dies.
+    cluster.frozen[lagging] = true;
+    cluster.frozen[dead] = true;
+    let removed = cluster
+        .run_until(60, |c| {
+            c.live()
+                .all(|i| c.status(i, dead as u64) == Some(MemberStatus::Removed))
+        })
+        .expect("the dead node is removed");
+    println!("removed {removed} rounds after the crash (removal_after 20 s)");
+    for i in cluster.live() {
+        assert!(cluster.nodes[i].store().origin(NodeId(4)).is_none());
+    }
+    // The lagging peer comes back with its stale view and gossips it.
+    cluster.frozen[lagging] = false;
+    let back = cluster.round;
+    for _ in 0..120 {
+        cluster.round();
+        for i in cluster.live().filter(|&i| i != lagging) {
+            assert!(
+                cluster.nodes[i].store().origin(NodeId(4)).is_none(),
+                "node {i} holds the removed node's state again at round {}",
+                cluster.round
+            );
+            assert_eq!(cluster.status(i, dead as u64), Some(MemberStatus::Removed));
+        }
+    }
+    for i in cluster.live().filter(|&i| i != lagging) {
+        let events = cluster.member_events(i, dead as u64, back + 1);
+        assert!(events.is_empty(), "node {i}: {events:?}");
+        assert!(cluster.events[i].iter().filter(|(r, _)| *r >= back).all(
+            |(_, e)| !matches!(e, Event::Changed { change, .. } if change.origin == NodeId(4))
+        ));
+    }
+    // The lagging peer removes the dead node too, once its own detector has had its say.
+    assert_eq!(
+        cluster.status(lagging, dead as u64),
+        Some(MemberStatus::Removed)
+    );
+}
+
+#[test]
+fn a_restart_with_a_newer_generation_supersedes_even_after_removal() {
+    let mut cluster = Cluster::new(8, detecting(Duration::from_secs(10)), 41);
+    let node = 3usize;
+    cluster
+        .act(node, |n| n.set("addr", Value::from("10.0.0.3:1")))
+        .expect("fits");
+    assert!(cluster.run_until(30, all_up).is_some());
+    cluster.frozen[node] = true;
+    cluster
+        .run_until(60, |c| {
+            c.live()
+                .all(|i| c.status(i, node as u64) == Some(MemberStatus::Removed))
+        })
+        .expect("removed");
+    // It comes back as generation 2, without its old state, and writes again.
+    cluster.frozen[node] = false;
+    let back = cluster.round;
+    cluster
+        .act(node, |n| {
+            n.restart(Generation(2), false)?;
+            n.set("addr", Value::from("10.0.0.3:2"))
+        })
+        .expect("restarts");
+    let took = cluster
+        .run_until(30, |c| {
+            c.live().filter(|&i| i != node).all(|i| {
+                c.status(i, node as u64) == Some(MemberStatus::Up)
+                    && c.nodes[i].get_from(NodeId(3), "addr") == Some(&Value::from("10.0.0.3:2"))
+            })
+        })
+        .expect("the new incarnation is accepted");
+    println!("the restarted node is Up everywhere after {took} rounds");
+    for i in cluster.live().filter(|&i| i != node) {
+        let events = cluster.member_events(i, node as u64, back + 1);
+        assert_eq!(
+            events.iter().map(|e| (e.1, e.2)).collect::<Vec<_>>(),
+            vec![
+                (Generation(2), MemberStatus::Joining),
+                (Generation(2), MemberStatus::Up)
+            ],
+            "node {i}"
+        );
+        let state = cluster.nodes[i].store().origin(NodeId(3)).expect("held");
+        assert_eq!(state.generation(), Generation(2));
+    }
+}
+
+/// A cluster where node `lagging` misses a delete and its collection, then comes back.
+fn gc_scenario(strategy: Strategy, mode: Mode, keys: usize) {
+    let config = Config {
+        strategy,
+        mode,
+        tombstone_grace: Some(Duration::from_secs(30)),
+        ..Config::default()
+    };
+    let mut cluster = Cluster::new(8, config, 51);
+    let (writer, lagging) = (0usize, 6usize);
+    for k in 0..keys {
+        cluster
+            .act(writer, |n| {
+                n.set(&format!("key-{k:04}"), Value::from("some value of twenty"))
+            })
+            .expect("fits");
+    }
+    assert!(
+        cluster.run_until(200, converged).is_some(),
+        "{strategy:?}: initial sync"
+    );
+    cluster.frozen[lagging] = true;
+    // Delete every other key, and rewrite one, while the lagging node is away.
+    for k in (0..keys).step_by(2) {
+        cluster
+            .act(writer, |n| n.delete(&format!("key-{k:04}")))
+            .expect("deletes");
+    }
+    cluster
+        .act(writer, |n| n.set("key-0001", Value::from("rewritten")))
+        .expect("fits");
+    // Past the grace period, every live node has collected the tombstones.
+    let collected = cluster
+        .run_until(200, |c| {
+            c.live().all(|i| {
+                let state = c.nodes[i].store().origin(NodeId(0));
+                state.is_some_and(|s| {
+                    s.horizon().0 > 0 && s.entries().all(|(_, e)| !e.is_tombstone())
+                })
+            }) && converged(c)
+        })
+        .expect("tombstones collected");
+    println!("{strategy:?} {mode:?} {keys} keys: collected everywhere after {collected} rounds");
+    // The lagging node comes back with the deleted keys still live.
+    assert!(
+        cluster.nodes[lagging]
+            .get_from(NodeId(0), "key-0000")
+            .is_some()
+    );
+    cluster.frozen[lagging] = false;
+    let took = cluster.run_until(300, |c| {
+        for i in c.live().filter(|&i| i != lagging) {
+            for k in (0..keys).step_by(2) {
+                assert!(
+                    c.nodes[i]
+                        .store()
+                        .get(NodeId(0), &format!("key-{k:04}"))
+                        .is_none(),
+                    "{strategy:?}: deleted key-{k:04} came back at node {i}"
+                );
+            }
+        }
+        converged(c)
+    });
+    let took = took.unwrap_or_else(|| panic!("{strategy:?}: the lagging node converges"));
+    println!("{strategy:?} {mode:?} {keys} keys: the lagging node re-synced in {took} rounds");
+    let lag = &cluster.nodes[lagging];
+    for k in 0..keys {
+        let key = format!("key-{k:04}");
+        let expected = match k {
+            1 => Some(Value::from("rewritten")),
+            k if k % 2 == 0 => None,
+            _ => Some(Value::from("some value of twenty")),
+        };
+        assert_eq!(lag.get_from(NodeId(0), &key).cloned(), expected, "{key}");
+    }
+    // A few more rounds: nothing comes back anywhere.
+    cluster.run(30);
+    assert!(converged(&cluster));
+    for i in 0..8 {
+        assert!(cluster.nodes[i].get_from(NodeId(0), "key-0000").is_none());
+    }
+}
+
+fn converged(c: &Cluster) -> bool {
+    let live: Vec<usize> = c.live().collect();
+    live.windows(2)
+        .all(|w| c.nodes[w[0]].store().same_entries(c.nodes[w[1]].store()))
+}
+
+#[test]
+fn a_collected_delete_does_not_come_back_from_a_peer_behind_the_horizon() {
+    gc_scenario(Strategy::ScuttleDepth, Mode::default(), 6);
+    gc_scenario(Strategy::ScuttleBreadth, Mode::AntiEntropy, 6);
+}
+
+#[test]
+fn a_peer_behind_the_horizon_re_syncs_state_larger_than_one_message() {
+    // 200 keys of ~40 bytes: the origin's state takes several messages.
+    gc_scenario(Strategy::ScuttleDepth, Mode::default(), 200);
+}
+
+#[test]
+fn precise_reconciliation_re_syncs_behind_the_horizon_too() {
+    gc_scenario(Strategy::PreciseRandom, Mode::AntiEntropy, 40);
+}
+
+#[test]
+fn reserved_keys_are_refused_and_a_restart_forgets_the_leave() {
+    let mut node = Node::new(NodeId(1), Generation(1), Config::default(), 1).expect("valid");
+    assert!(
+        node.set("\u{0}hearsay/status", Value::from("left"))
+            .is_err()
+    );
+    assert!(node.delete("\u{0}hearsay/gc").is_err());
+    node.set("a", Value::from("b")).expect("fits");
+    node.leave().expect("leaves");
+    node.restart(Generation(2), true).expect("restarts");
+    assert_eq!(node.get("a"), Some(&Value::from("b")));
+    let own = node.store().origin(NodeId(1)).expect("own");
+    assert!(own.entries().all(|(k, _)| !k.starts_with('\u{0}')));
+}
+
+#[test]
+fn membership_off_emits_no_member_event_and_needs_heartbeats_when_on() {
+    let mut cluster = Cluster::new(6, Config::default(), 61);
+    cluster.run(30);
+    assert!(
+        cluster
+            .events
+            .iter()
+            .flatten()
+            .all(|(_, e)| !matches!(e, Event::Member { .. }))
+    );
+    assert!(cluster.nodes[0].members().is_empty());
+    let bad = Config {
+        heartbeats: false,
+        membership: Some(MembershipConfig::default()),
+        ..Config::default()
+    };
+    assert!(bad.validate().is_err());
+    let bad = Config {
+        membership: Some(MembershipConfig {
+            suspect_phi: 9.0,
+            ..MembershipConfig::default()
+        }),
+        ..Config::default()
+    };
+    assert!(bad.validate().is_err());
+}
