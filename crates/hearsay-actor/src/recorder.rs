@@ -88,7 +88,7 @@ pub struct Recorder {
     start: Instant,
     interval: Duration,
     trace: Option<String>,
-    sent: [Traffic; 4],
+    sent: [Traffic; MessageKind::COUNT],
     messages_with_deltas: u64,
     lost: u64,
     duplicated: u64,
@@ -112,7 +112,7 @@ impl Recorder {
             start,
             interval,
             trace: trace.then(String::new),
-            sent: [Traffic::default(); 4],
+            sent: [Traffic::default(); MessageKind::COUNT],
             messages_with_deltas: 0,
             lost: 0,
             duplicated: 0,
@@ -499,7 +499,7 @@ impl Recorder {
     }
 
     /// Sent traffic by kind ([`MessageKind`] order).
-    pub fn sent_by_kind(&self) -> &[Traffic; 4] {
+    pub fn sent_by_kind(&self) -> &[Traffic; MessageKind::COUNT] {
         &self.sent
     }
 

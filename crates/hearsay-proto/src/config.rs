@@ -258,6 +258,11 @@ pub struct Config {
     /// [`crate::Event::Member`] events. `None` leaves the node exactly as without membership: no
     /// statuses, no events, every listed peer is picked. Needs `heartbeats`. Default: `None`.
     pub membership: Option<MembershipConfig>,
+    /// Partial views (HyParView): the node gossips only with a small active view maintained by
+    /// the view protocol, instead of every peer it is told of, so that per-node state stays
+    /// bounded in very large clusters. Join with [`crate::Node::join`]. Default: `None` (the
+    /// peer list given by the runtime).
+    pub view: Option<crate::ViewConfig>,
     /// How long a node keeps its own tombstones (deleted keys) before it garbage-collects them
     /// and publishes the new GC horizon to its peers (see `docs/protocol.md`, tombstone GC).
     /// Measured with the `now` of its rounds. `None` keeps tombstones for the whole generation.
@@ -282,6 +287,7 @@ impl Default for Config {
             flow_control: None,
             heartbeats: true,
             membership: None,
+            view: None,
             tombstone_grace: Some(Duration::from_secs(86_400)),
         }
     }
@@ -328,6 +334,17 @@ impl Config {
         }
         if let Some(flow) = &self.flow_control {
             flow.validate()?;
+        }
+        if let Some(view) = &self.view {
+            view.validate()?;
+            // A shuffle (ids of up to 9 bytes each) must fit one message.
+            let shuffle = (view.shuffle_active + view.shuffle_passive + 1) * 9 + 64;
+            if shuffle > self.mtu {
+                return Err(Error::Config(format!(
+                    "a shuffle of {} peers needs {shuffle} bytes, more than the MTU",
+                    view.shuffle_active + view.shuffle_passive + 1
+                )));
+            }
         }
         if let Some(membership) = &self.membership {
             if !self.heartbeats {

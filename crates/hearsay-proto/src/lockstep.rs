@@ -46,6 +46,8 @@ pub struct Lockstep {
     loss: f64,
     rng: ChaCha8Rng,
     total: RoundReport,
+    /// Crashed nodes: they neither tick nor receive.
+    crashed: Vec<bool>,
 }
 
 impl Lockstep {
@@ -72,7 +74,63 @@ impl Lockstep {
             loss: 0.0,
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5eed),
             total: RoundReport::default(),
+            crashed: vec![false; n],
         })
+    }
+
+    /// Builds `n` nodes with partial views ([`Config::view`] must be set): each knows no one,
+    /// then node `i` joins through a random node below it, and the join's messages are delivered
+    /// at once, before round 1.
+    ///
+    /// ```
+    /// use hearsay_proto::{Config, Lockstep, Value, ViewConfig};
+    /// let config = Config { view: Some(ViewConfig::default()), ..Config::default() };
+    /// let mut cluster = Lockstep::with_views(200, config, 1, std::time::Instant::now())?;
+    /// assert!(cluster.nodes().iter().all(|n| n.view().is_some_and(|v| v.active().len() <= 5)));
+    /// cluster.node_mut(0).map(|n| n.set("k", Value::from("v"))).transpose()?;
+    /// assert!(cluster.run_until(60, |c| c.converged()).is_some());
+    /// # Ok::<(), hearsay_proto::Error>(())
+    /// ```
+    pub fn with_views(
+        n: usize,
+        config: Config,
+        seed: u64,
+        start: Instant,
+    ) -> Result<Lockstep, Error> {
+        if config.view.is_none() {
+            return Err(Error::Config(
+                "Lockstep::with_views needs Config::view".into(),
+            ));
+        }
+        let mut cluster = Lockstep::new(n, config, seed, start)?;
+        for node in &mut cluster.nodes {
+            node.set_peers(Peers::default());
+        }
+        for i in 1..n {
+            let contact = cluster.rng.random_range(0..i) as u64;
+            let mut in_flight = VecDeque::new();
+            if let Some(node) = cluster.nodes.get_mut(i) {
+                node.join(NodeId(contact));
+                in_flight.extend(
+                    std::iter::from_fn(|| node.poll_transmit()).map(|t| (NodeId(i as u64), t)),
+                );
+            }
+            let mut report = RoundReport::default();
+            cluster.deliver(in_flight, &mut |_, _| {}, &mut report);
+        }
+        Ok(cluster)
+    }
+
+    /// Crashes node `id`: from now on it neither ticks nor receives.
+    pub fn crash(&mut self, id: usize) {
+        if let Some(crashed) = self.crashed.get_mut(id) {
+            *crashed = true;
+        }
+    }
+
+    /// Whether node `id` is running.
+    pub fn is_live(&self, id: usize) -> bool {
+        self.crashed.get(id).is_some_and(|crashed| !crashed)
     }
 
     /// Drops each datagram with probability `loss`.
@@ -110,11 +168,32 @@ impl Lockstep {
         }
         let mut report = RoundReport::default();
         let mut in_flight: VecDeque<(NodeId, Transmit)> = VecDeque::new();
-        for node in &mut self.nodes {
+        for (node, _) in self
+            .nodes
+            .iter_mut()
+            .zip(&self.crashed)
+            .filter(|(_, c)| !**c)
+        {
             node.handle_timeout(self.now);
             let from = node.id();
             in_flight.extend(std::iter::from_fn(|| node.poll_transmit()).map(|t| (from, t)));
         }
+        self.deliver(in_flight, &mut observe, &mut report);
+        self.total.messages += report.messages;
+        self.total.bytes += report.bytes;
+        self.total.largest = self.total.largest.max(report.largest);
+        self.total.lost += report.lost;
+        self.total.rejected += report.rejected;
+        report
+    }
+
+    /// Delivers datagrams, and those they cause, until none is in flight.
+    fn deliver(
+        &mut self,
+        mut in_flight: VecDeque<(NodeId, Transmit)>,
+        observe: &mut impl FnMut(NodeId, &Transmit),
+        report: &mut RoundReport,
+    ) {
         while let Some((from, transmit)) = in_flight.pop_front() {
             observe(from, &transmit);
             report.messages += 1;
@@ -126,6 +205,7 @@ impl Lockstep {
             }
             let Some(node) = usize::try_from(transmit.to.0)
                 .ok()
+                .filter(|&i| self.is_live(i))
                 .and_then(|i| self.nodes.get_mut(i))
             else {
                 continue;
@@ -137,12 +217,6 @@ impl Lockstep {
             in_flight.extend(std::iter::from_fn(|| node.poll_transmit()).map(|t| (at, t)));
             while node.poll_event().is_some() {}
         }
-        self.total.messages += report.messages;
-        self.total.bytes += report.bytes;
-        self.total.largest = self.total.largest.max(report.largest);
-        self.total.lost += report.lost;
-        self.total.rejected += report.rejected;
-        report
     }
 
     /// Runs one round.
@@ -169,10 +243,16 @@ impl Lockstep {
         }
     }
 
-    /// Whether every node holds the same entries.
+    /// Whether every running node holds the same entries.
     pub fn converged(&self) -> bool {
-        match self.nodes.split_first() {
-            Some((first, rest)) => rest.iter().all(|n| n.store().same_entries(first.store())),
+        let mut live = self
+            .nodes
+            .iter()
+            .zip(&self.crashed)
+            .filter(|(_, crashed)| !**crashed)
+            .map(|(node, _)| node);
+        match live.next() {
+            Some(first) => live.all(|n| n.store().same_entries(first.store())),
             None => true,
         }
     }

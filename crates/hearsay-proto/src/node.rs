@@ -9,7 +9,7 @@ use crate::size::{ARRAY_GROWTH, encoded_len};
 use crate::{
     Body, Budget, Config, Delta, Digest, Direction, Error, Event, Generation, Member, MemberStatus,
     Message, MessageKind, NodeId, OriginDelta, PROTOCOL_VERSION, Peers, PhiDetector, RumorIds,
-    Stats, Store, Value, Version, Via,
+    Stats, Store, Value, Version, Via, View,
 };
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -89,6 +89,8 @@ pub struct Node {
     flow: Option<FlowState>,
     /// The member table, when membership is on.
     members: Option<Membership>,
+    /// The partial view, when [`Config::view`] is on: gossip targets come from its active view.
+    view: Option<View>,
     /// The latest `now` the node was given (rounds and datagrams).
     now: Option<Instant>,
     /// Own tombstones waiting for garbage collection: version, and the round it was first seen
@@ -121,6 +123,10 @@ impl Node {
             Some(membership) => Some(Membership::new(membership.clone(), id, generation)?),
             None => None,
         };
+        let view = match &config.view {
+            Some(view) => Some(View::new(id, view.clone())?),
+            None => None,
+        };
         Ok(Node {
             id,
             generation,
@@ -129,6 +135,7 @@ impl Node {
             rng: ChaCha8Rng::seed_from_u64(seed),
             cursor: DigestCursor::default(),
             rumors: Rumors::default(),
+            view,
             round: 0,
             next_round: None,
             transmits: VecDeque::new(),
@@ -266,6 +273,11 @@ impl Node {
     /// Up to `count` gossip targets: the listed peers, without the members that are Down, Left
     /// or Removed when membership is on.
     fn targets(&mut self, count: usize) -> Vec<NodeId> {
+        if let Some(view) = &self.view {
+            // The view protocol keeps its active view alive; membership does not filter it.
+            let active = Peers::Own(view.active().iter().copied().collect());
+            return active.sample(&mut self.rng, count, self.id);
+        }
         match &self.members {
             None => self.peers.sample(&mut self.rng, count, self.id),
             Some(members) => {
@@ -299,6 +311,46 @@ impl Node {
             return None;
         }
         down.get(self.rng.random_range(0..down.len())).copied()
+    }
+
+    /// The partial view, when [`Config::view`] is on.
+    pub fn view(&self) -> Option<&View> {
+        self.view.as_ref()
+    }
+
+    /// Joins the cluster through `contact`: with partial views, the view protocol's join; without,
+    /// `contact` becomes a peer.
+    pub fn join(&mut self, contact: NodeId) {
+        match &mut self.view {
+            Some(view) => {
+                view.join(contact);
+                self.drain_view();
+            }
+            None => self.add_peer(contact),
+        }
+    }
+
+    /// The runtime saw `peer` fail (a closed connection): with partial views, it is replaced from
+    /// the passive view at once.
+    pub fn peer_failed(&mut self, peer: NodeId) {
+        if let Some(view) = &mut self.view {
+            view.peer_failed(peer, &mut self.rng);
+            self.drain_view();
+        }
+    }
+
+    /// Sends what the view protocol has to say.
+    fn drain_view(&mut self) {
+        let Some(view) = &mut self.view else {
+            return;
+        };
+        let mut out = Vec::new();
+        while let Some(message) = view.poll() {
+            out.push(message);
+        }
+        for (to, message) in out {
+            self.send(to, Body::View(message));
+        }
     }
 
     /// Adds a peer to gossip with.
@@ -494,6 +546,10 @@ impl Node {
         }
         self.collect_garbage(now);
         self.check_members(now);
+        if let Some(view) = &mut self.view {
+            view.tick(&mut self.rng);
+            self.drain_view();
+        }
         if self.config.mode.rumors() {
             self.rumor_round();
         }
@@ -693,7 +749,16 @@ impl Node {
         self.stats.record_received(message.body.kind(), bytes.len());
         self.now = Some(now);
         let from = message.from;
+        if let Some(view) = &mut self.view {
+            view.heard(from);
+        }
         match message.body {
+            Body::View(message) => {
+                if let Some(view) = &mut self.view {
+                    view.handle(from, message, &mut self.rng);
+                    self.drain_view();
+                }
+            }
             Body::Syn {
                 digest,
                 reply_digest,
@@ -1020,8 +1085,9 @@ impl Node {
             return;
         };
         // A member heard of (through a seed, or gossip) becomes a peer: this is how a node
-        // that knows only its seeds joins the whole cluster.
-        if origin != self.id && !self.peers.contains(origin) {
+        // that knows only its seeds joins the whole cluster (with partial views, the view
+        // protocol picks the peers instead).
+        if self.view.is_none() && origin != self.id && !self.peers.contains(origin) {
             self.peers.insert(origin);
         }
         if let Some(state) = self.store.origin(origin) {

@@ -24,9 +24,9 @@ pub struct Stats {
     /// Rounds run.
     pub rounds: u64,
     /// Sent, by kind ([`MessageKind`] order).
-    pub sent: [Traffic; 4],
+    pub sent: [Traffic; MessageKind::COUNT],
     /// Received and accepted, by kind.
-    pub received: [Traffic; 4],
+    pub received: [Traffic; MessageKind::COUNT],
     /// Messages rejected (malformed, another cluster or version, too large).
     pub rejected: u64,
     /// Deltas sent.

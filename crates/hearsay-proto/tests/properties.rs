@@ -14,7 +14,7 @@ use hearsay_proto::{
     Body, Bounds, Budget, ClusterId, Config, Delta, Digest, Direction, Entry, Error, Generation,
     ItemId, Lockstep, LossOfInterest, Message, MessageKind, Mode, Node, NodeId, OriginDelta,
     OriginItems, OriginSummary, PROTOCOL_VERSION, RumorIds, Store, Strategy as Reconciliation,
-    Termination, Transmit, Value, Version,
+    Termination, Transmit, Value, Version, ViewConfig, ViewMessage,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -1161,6 +1161,19 @@ fn corpus() -> &'static [Vec<u8>] {
                 });
             }
         }
+        // Partial views: joins, forwarded joins, links, neighbor requests, pings, shuffles.
+        let config = Config {
+            mtu: 300,
+            view: Some(ViewConfig::default()),
+            ..Config::default()
+        };
+        let mut cluster =
+            Lockstep::with_views(12, config, 9, Instant::now()).expect("valid config");
+        for _ in 0..12 {
+            cluster.round_with(|_, t| {
+                payloads.insert(t.payload.clone());
+            });
+        }
         payloads.into_iter().collect()
     })
 }
@@ -1426,6 +1439,25 @@ fn body() -> BoxedStrategy<Body> {
                     }
                 }
             ),
+        view_message().prop_map(Body::View),
+    ]
+    .boxed()
+}
+
+fn view_message() -> BoxedStrategy<ViewMessage> {
+    let ids = prop::collection::vec(node_id(), 0..8);
+    prop_oneof![
+        Just(ViewMessage::Join),
+        (node_id(), any::<u8>()).prop_map(|(joiner, ttl)| ViewMessage::ForwardJoin { joiner, ttl }),
+        Just(ViewMessage::Link),
+        (any::<bool>(), any::<bool>())
+            .prop_map(|(high, rotate)| ViewMessage::Neighbor { high, rotate }),
+        any::<bool>().prop_map(|accepted| ViewMessage::NeighborReply { accepted }),
+        Just(ViewMessage::Disconnect),
+        (node_id(), any::<u8>(), ids.clone())
+            .prop_map(|(origin, ttl, peers)| ViewMessage::Shuffle { origin, ttl, peers }),
+        ids.prop_map(|peers| ViewMessage::ShuffleReply { peers }),
+        Just(ViewMessage::Ping),
     ]
     .boxed()
 }

@@ -10,7 +10,7 @@ mod validate;
 
 pub use validate::{MAX_DEPTH, validate};
 
-use crate::{ClusterId, Digest, Error, Generation, NodeId, OriginDelta, Version};
+use crate::{ClusterId, Digest, Error, Generation, NodeId, OriginDelta, Version, ViewMessage};
 use serde::{Deserialize, Serialize};
 
 /// The protocol version this build speaks.
@@ -76,6 +76,9 @@ pub enum Body {
         /// Whether the receiver should say which of `deltas` and `offers` it already knew.
         want_feedback: bool,
     },
+    /// Partial-view maintenance (HyParView), when [`crate::Config::view`] is on.
+    #[serde(rename = "v")]
+    View(ViewMessage),
 }
 
 /// Rumor ids of one origin and generation: a version names one write of its origin.
@@ -100,16 +103,22 @@ pub enum MessageKind {
     Ack,
     /// [`Body::Rumor`].
     Rumor,
+    /// [`Body::View`].
+    View,
 }
 
 impl MessageKind {
     /// Every kind, in wire order.
-    pub const ALL: [MessageKind; 4] = [
+    pub const ALL: [MessageKind; MessageKind::COUNT] = [
         MessageKind::Syn,
         MessageKind::SynAck,
         MessageKind::Ack,
         MessageKind::Rumor,
+        MessageKind::View,
     ];
+
+    /// Number of kinds.
+    pub const COUNT: usize = 5;
 
     /// A short lowercase name.
     pub fn name(self) -> &'static str {
@@ -118,6 +127,7 @@ impl MessageKind {
             MessageKind::SynAck => "synack",
             MessageKind::Ack => "ack",
             MessageKind::Rumor => "rumor",
+            MessageKind::View => "view",
         }
     }
 }
@@ -130,13 +140,14 @@ impl Body {
             Body::SynAck { .. } => MessageKind::SynAck,
             Body::Ack { .. } => MessageKind::Ack,
             Body::Rumor { .. } => MessageKind::Rumor,
+            Body::View(_) => MessageKind::View,
         }
     }
 
     /// The deltas the message carries.
     pub fn deltas(&self) -> &[OriginDelta] {
         match self {
-            Body::Syn { .. } => &[],
+            Body::Syn { .. } | Body::View(_) => &[],
             Body::SynAck { deltas, .. } | Body::Ack { deltas } | Body::Rumor { deltas, .. } => {
                 deltas
             }
