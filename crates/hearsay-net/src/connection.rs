@@ -307,9 +307,14 @@ impl StreamHandler<Result<BytesMut, std::io::Error>> for Connection {
         match item {
             Ok(body) => self.on_frame(body, ctx),
             Err(error) => {
-                // Oversized length prefixes and reset sockets both end here, before allocation.
-                self.shared.stats.add(Counter::BadFrames, 1);
-                tracing::warn!(peer = %self.peer_name(), %error, "closing connection");
+                // An oversized length prefix ends here before any allocation (the codec's
+                // InvalidData); a reset or a peer gone mid-frame is no misbehaviour to count.
+                if error.kind() == std::io::ErrorKind::InvalidData {
+                    self.shared.stats.add(Counter::BadFrames, 1);
+                    tracing::warn!(peer = %self.peer_name(), %error, "closing connection");
+                } else {
+                    tracing::info!(peer = %self.peer_name(), %error, "connection lost");
+                }
                 self.close(ctx, format!("read failed: {error}"));
             }
         }

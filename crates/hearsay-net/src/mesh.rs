@@ -114,6 +114,8 @@ pub struct Mesh {
     routes: Routes,
     /// Which connection each route goes through.
     route_owners: BTreeMap<NodeId, u64>,
+    /// Accepted connections whose handshake completed (told goodbye at shutdown).
+    inbound: BTreeMap<u64, Addr<Connection>>,
     listener: Option<TcpListener>,
     targets: BTreeMap<SocketAddr, Target>,
     /// Connections open (dialed or accepted, handshake done or not).
@@ -137,6 +139,7 @@ impl Mesh {
             node,
             routes,
             route_owners: BTreeMap::new(),
+            inbound: BTreeMap::new(),
             listener: Some(listener),
             targets: BTreeMap::new(),
             open: 0,
@@ -337,6 +340,7 @@ impl Handler<LinkUp> for Mesh {
         let id = up.hello.id;
         match up.role {
             Role::Acceptor => {
+                self.inbound.insert(up.connection, up.address);
                 // The peer dialed us: dial it back, so that gossip flows both ways.
                 if let Ok(listen) = up.hello.listen.parse::<SocketAddr>() {
                     self.add_target(listen, ctx);
@@ -376,6 +380,7 @@ impl Handler<LinkDown> for Mesh {
     fn handle(&mut self, down: LinkDown, ctx: &mut Context<Self>) {
         self.open = self.open.saturating_sub(1);
         if down.role == Role::Acceptor {
+            self.inbound.remove(&down.connection);
             return;
         }
         let Some(target) = self.targets.get_mut(&down.remote) else {
@@ -448,7 +453,8 @@ impl Handler<Shutdown> for Mesh {
             Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
         };
         self.route_owners.clear();
-        for connection in routes.values() {
+        let inbound = std::mem::take(&mut self.inbound);
+        for connection in routes.values().chain(inbound.values()) {
             connection.do_send(Close("node shutting down".into()));
         }
         actix::ActorContext::stop(ctx);

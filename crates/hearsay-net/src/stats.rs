@@ -36,7 +36,7 @@ pub enum Counter {
     Dropped,
     /// Connections accepted.
     Accepted,
-    /// Connections refused at accept because of `max_connections`.
+    /// Connections refused at accept, or dials put off, because of `max_connections`.
     OverLimit,
     /// Dials attempted.
     Dials,
