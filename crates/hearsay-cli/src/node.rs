@@ -4,7 +4,7 @@
 use clap::Args;
 use hearsay_net::control::Controller;
 use hearsay_net::{Key, Keyring, NetConfig, NetNode};
-use hearsay_proto::{ClusterId, Config, Generation, Node, NodeId};
+use hearsay_proto::{ClusterId, Config, Generation, MembershipConfig, Mode, Node, NodeId};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -42,6 +42,10 @@ pub struct NodeArgs {
     /// Keep running when stdin closes (stop with a signal).
     #[arg(long)]
     pub stay: bool,
+    /// Membership and failure detection: member statuses (phi accrual on gossiped heartbeats,
+    /// anti-entropy every round), a graceful leave on `quit`, departed members no longer dialed.
+    #[arg(long)]
+    pub membership: bool,
 }
 
 /// Runs a node until `quit` or the end of stdin.
@@ -62,11 +66,15 @@ pub fn run(args: NodeArgs) -> Result<(), String> {
         Some(seed) => seed,
         None => hearsay_net::random_u64().map_err(|error| error.to_string())?,
     };
-    let protocol = Config {
+    let mut protocol = Config {
         cluster: ClusterId::from_name(&args.cluster),
         gossip_interval: Duration::from_millis(args.interval_ms),
         ..Config::default()
     };
+    if args.membership {
+        protocol.mode = Mode::AntiEntropy;
+        protocol.membership = Some(MembershipConfig::default());
+    }
     let node = Node::new(NodeId(id), Generation(generation), protocol, rng_seed)
         .map_err(|error| error.to_string())?;
     let net = NetConfig {
@@ -88,7 +96,15 @@ pub fn run(args: NodeArgs) -> Result<(), String> {
         if args.stay {
             std::future::pending::<()>().await;
         }
-        net_node.shutdown();
+        if args.membership {
+            // The leave goes out on the links before the goodbyes.
+            if let Err(error) = net_node.node().send(hearsay_actor::Leave).await {
+                tracing::warn!(%error, "could not announce the leave");
+            }
+        }
+        if !net_node.shutdown_and_flush(Duration::from_secs(2)).await {
+            tracing::warn!("some links did not flush within 2 s");
+        }
         Ok(())
     })
 }

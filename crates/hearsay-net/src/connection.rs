@@ -31,6 +31,30 @@ pub(crate) struct Shared {
     pub stats: Arc<NetStats>,
     pub local: Local,
     pub node: actix::Recipient<Datagram>,
+    /// Writer tasks still running (a graceful shutdown waits for them to flush).
+    pub writers: Arc<Writers>,
+}
+
+/// Counts running writer tasks; wakes waiters when one ends.
+#[derive(Debug, Default)]
+pub(crate) struct Writers {
+    running: std::sync::atomic::AtomicUsize,
+    ended: tokio::sync::Notify,
+}
+
+impl Writers {
+    /// Waits until no writer runs, or `deadline`; answers whether all ended.
+    pub async fn drained(&self, deadline: tokio::time::Instant) -> bool {
+        loop {
+            let ended = self.ended.notified();
+            if self.running.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, ended).await.is_err() {
+                return false;
+            }
+        }
+    }
 }
 
 impl Shared {
@@ -251,10 +275,18 @@ impl Actor for Connection {
             let me = ctx.address();
             let stats = self.shared.stats.clone();
             let (max_frame, timeout) = (config.max_frame, config.write_timeout);
+            let writers = self.shared.writers.clone();
+            writers
+                .running
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             actix_rt::spawn(async move {
                 if let Err(reason) = write_frames(write, max_frame, queue, timeout, stats).await {
                     me.do_send(WriterFailed(reason));
                 }
+                writers
+                    .running
+                    .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                writers.ended.notify_waiters();
             });
         }
         let handshake_timeout = config.handshake_timeout;

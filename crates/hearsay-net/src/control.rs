@@ -167,7 +167,19 @@ impl<'a> Controller<'a> {
                     "addr": self.net.advertised().to_string(),
                 });
                 let peers = self.net.members().await?;
-                Ok(serde_json::json!({ "self": me, "peers": peers }).to_string())
+                let members: Vec<serde_json::Value> = node
+                    .send(hearsay_actor::GetMembers)
+                    .await??
+                    .into_iter()
+                    .map(|member| {
+                        serde_json::json!({
+                            "id": member.id.0,
+                            "generation": member.generation.0,
+                            "status": member.status.name(),
+                        })
+                    })
+                    .collect();
+                Ok(serde_json::json!({ "self": me, "peers": peers, "members": members }).to_string())
             }
             Command::Dump => {
                 let mut origins: BTreeMap<String, BTreeMap<String, Option<String>>> =

@@ -15,7 +15,8 @@ use crate::{ADDR_KEY, frame::Hello};
 use actix::{
     Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, SpawnHandle, WrapFuture,
 };
-use hearsay_actor::{AddPeer, GossipNode, KeyChanged, RemovePeer};
+use hearsay_actor::{AddPeer, GossipNode, KeyChanged, MemberChanged, RemovePeer};
+use hearsay_proto::MemberStatus;
 use hearsay_proto::{Generation, NodeId};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -424,6 +425,43 @@ impl Handler<KeyChanged> for Mesh {
             .and_then(|text| text.parse::<SocketAddr>().ok())
         {
             self.add_target(addr, ctx);
+        }
+    }
+}
+
+impl Handler<MemberChanged> for Mesh {
+    type Result = ();
+
+    /// A member that left, or was removed after being down, is no longer dialed; its link is
+    /// closed. A newer generation of it comes back through its hello or its gossiped address.
+    fn handle(&mut self, changed: MemberChanged, _: &mut Context<Self>) {
+        if !matches!(changed.status, MemberStatus::Left | MemberStatus::Removed) {
+            return;
+        }
+        let gone: Vec<SocketAddr> = self
+            .targets
+            .iter()
+            .filter(|(_, target)| {
+                target.id == Some(changed.member)
+                    && target.generation.is_none_or(|g| g <= changed.generation)
+            })
+            .map(|(&addr, _)| addr)
+            .collect();
+        for addr in gone {
+            if let Some(target) = self.targets.remove(&addr) {
+                tracing::info!(peer = changed.member.0, status = changed.status.name(), %addr, "member gone: no longer dialed");
+                drop(target);
+            }
+        }
+        if self.route_owners.remove(&changed.member).is_some() {
+            let route = match self.routes.write() {
+                Ok(mut routes) => routes.remove(&changed.member),
+                Err(poisoned) => poisoned.into_inner().remove(&changed.member),
+            };
+            if let Some(connection) = route {
+                connection.do_send(Close(format!("member {}", changed.status.name())));
+            }
+            self.node.do_send(RemovePeer(changed.member));
         }
     }
 }

@@ -45,6 +45,7 @@ pub struct NetNode {
     advertised: SocketAddr,
     stats: Arc<NetStats>,
     keyring: Arc<RwLock<Keyring>>,
+    writers: Arc<crate::connection::Writers>,
 }
 
 impl NetNode {
@@ -76,6 +77,7 @@ impl NetNode {
         // Peers learn where to dial this node from the gossip itself.
         node.set(ADDR_KEY, advertised.to_string())
             .map_err(hearsay_actor::Error::from)?;
+        let membership = node.config().membership.is_some();
         let local = Local {
             cluster: config.cluster.clone(),
             id: node.id(),
@@ -87,12 +89,14 @@ impl NetNode {
         let gossip =
             GossipNode::new(node, NetTransport::new(routes.clone(), stats.clone())).start();
         let keyring = Arc::new(RwLock::new(keyring));
+        let writers = Arc::new(crate::connection::Writers::default());
         let shared = Arc::new(Shared {
             config,
             keyring: keyring.clone(),
             stats: stats.clone(),
             local,
             node: gossip.clone().recipient(),
+            writers: writers.clone(),
         });
         let jitter_seed = crate::random::random_u64()?;
         let mesh = Mesh::new(
@@ -110,6 +114,13 @@ impl NetNode {
                 recipient: mesh.clone().recipient(),
             })
             .await?;
+        if membership {
+            gossip
+                .send(hearsay_actor::SubscribeMembership {
+                    recipient: mesh.clone().recipient(),
+                })
+                .await?;
+        }
         tracing::info!(%local_addr, %advertised, "listening");
         Ok(NetNode {
             node: gossip,
@@ -118,6 +129,7 @@ impl NetNode {
             advertised,
             stats,
             keyring,
+            writers,
         })
     }
 
@@ -163,5 +175,16 @@ impl NetNode {
     /// Says goodbye on every link and stops the mesh (the node actor keeps its state).
     pub fn shutdown(&self) {
         self.mesh.do_send(Shutdown);
+    }
+
+    /// [`NetNode::shutdown`], then waits (at most `timeout`) until every queued frame is written
+    /// and every connection closed, so that a process can exit without losing its last words (a
+    /// leave, a goodbye). Answers whether everything was flushed in time.
+    pub async fn shutdown_and_flush(&self, timeout: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        if self.mesh.send(Shutdown).await.is_err() {
+            return false;
+        }
+        self.writers.drained(deadline).await
     }
 }

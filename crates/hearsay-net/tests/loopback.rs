@@ -252,3 +252,91 @@ fn keys_rotate_on_a_live_cluster() {
         }
     });
 }
+
+#[test]
+fn a_member_that_leaves_is_no_longer_dialed() {
+    use hearsay_actor::{Leave, MemberChanged, SubscribeMembership};
+    use hearsay_proto::{MemberStatus, MembershipConfig, Mode, NodeId};
+
+    struct Events(tokio::sync::mpsc::UnboundedSender<MemberChanged>);
+    impl actix::Actor for Events {
+        type Context = actix::Context<Self>;
+    }
+    impl actix::Handler<MemberChanged> for Events {
+        type Result = ();
+        fn handle(&mut self, change: MemberChanged, _: &mut actix::Context<Self>) {
+            let _ = self.0.send(change);
+        }
+    }
+
+    run(async {
+        let start_member = |id: u64, seeds| async move {
+            let mut protocol = protocol("mem", id, 1);
+            let config = hearsay_proto::Config {
+                mode: Mode::AntiEntropy,
+                membership: Some(MembershipConfig::default()),
+                ..protocol.config().clone()
+            };
+            protocol =
+                hearsay_proto::Node::new(NodeId(id), hearsay_proto::Generation(1), config, id)
+                    .expect("valid");
+            hearsay_net::NetNode::start(protocol, net_config("mem", seeds), keyring(9))
+                .await
+                .expect("starts")
+        };
+        let first = start_member(1, vec![]).await;
+        let seed = first.local_addr();
+        let second = start_member(2, vec![seed]).await;
+        let third = start_member(3, vec![seed]).await;
+        let (sender, mut events) = tokio::sync::mpsc::unbounded_channel();
+        let events_actor = actix::Actor::start(Events(sender));
+        first
+            .node()
+            .send(SubscribeMembership {
+                recipient: events_actor.recipient(),
+            })
+            .await
+            .expect("subscribed");
+        let mut at_first = watch(&first, "ready").await;
+        third
+            .node()
+            .send(Set {
+                key: "ready".into(),
+                value: "yes".into(),
+            })
+            .await
+            .expect("mailbox")
+            .expect("write");
+        assert!(wait_for(&mut at_first, 3, "ready", "yes", DEADLINE).await);
+        let dialed =
+            |members: &[hearsay_net::Member]| members.iter().any(|m| m.addr == third.local_addr());
+        assert!(dialed(&first.members().await.expect("members")));
+        third
+            .node()
+            .send(Leave)
+            .await
+            .expect("mailbox")
+            .expect("leave");
+        assert!(
+            third
+                .shutdown_and_flush(std::time::Duration::from_secs(2))
+                .await
+        );
+        let until = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            match tokio::time::timeout_at(until, events.recv()).await {
+                Ok(Some(change))
+                    if change.member == NodeId(3) && change.status == MemberStatus::Left =>
+                {
+                    break;
+                }
+                Ok(Some(_)) => {}
+                _ => panic!("node 1 never saw node 3 leave"),
+            }
+        }
+        // The mesh heard the same event first (it subscribed at start): node 3 is not dialed.
+        let members = first.members().await.expect("members");
+        assert!(!dialed(&members), "{members:?}");
+        drop(second);
+    });
+}
