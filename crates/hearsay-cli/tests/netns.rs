@@ -2,10 +2,10 @@
 //! different hosts as far as the kernel is concerned. Needs root and `ip netns`; skips cleanly,
 //! saying why, where they are not available. Addresses are in the namespaces this test makes.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+mod common;
+
+use common::NodeProcess;
+use std::process::Command;
 
 /// Runs `ip` with `args`; the error says which command failed.
 fn ip(args: &[&str]) -> Result<(), String> {
@@ -75,56 +75,6 @@ impl Drop for Hosts {
     }
 }
 
-struct Remote {
-    child: Child,
-    stdin: ChildStdin,
-    answers: mpsc::Receiver<String>,
-}
-
-impl Remote {
-    fn start(host: &str, args: &[&str]) -> Remote {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", host, env!("CARGO_BIN_EXE_hearsay"), "node"])
-            .args(["--interval-ms", "100"])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("ip netns exec runs");
-        let stdin = child.stdin.take().expect("stdin");
-        let stdout = child.stdout.take().expect("stdout");
-        let (sender, answers) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Remote {
-            child,
-            stdin,
-            answers,
-        }
-    }
-
-    fn ask(&mut self, line: &str) -> String {
-        writeln!(self.stdin, "{line}").expect("written");
-        self.stdin.flush().expect("flushed");
-        self.answers
-            .recv_timeout(Duration::from_secs(40))
-            .unwrap_or_else(|_| panic!("no answer to {line:?}"))
-    }
-}
-
-impl Drop for Remote {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn three_hosts_in_network_namespaces_converge() {
     let hosts = match Hosts::create(3) {
@@ -141,7 +91,7 @@ fn three_hosts_in_network_namespaces_converge() {
         .expect("keygen");
     std::fs::write(&key, &output.stdout).expect("key written");
     let key = key.to_str().expect("path").to_owned();
-    let mut nodes: Vec<Remote> = (1..=3)
+    let mut nodes: Vec<NodeProcess> = (1..=3)
         .map(|index| {
             let bind = format!("10.231.0.{index}:7000");
             let id = index.to_string();
@@ -149,7 +99,14 @@ fn three_hosts_in_network_namespaces_converge() {
             if index > 1 {
                 args.extend(["--seed-peer", "10.231.0.1:7000"]);
             }
-            Remote::start(&hosts.hosts[index - 1], &args)
+            let mut exec = Command::new("ip");
+            exec.args([
+                "netns",
+                "exec",
+                &hosts.hosts[index - 1],
+                env!("CARGO_BIN_EXE_hearsay"),
+            ]);
+            NodeProcess::start_with(exec, &args)
         })
         .collect();
     assert!(nodes[2].ask("set where host three").starts_with("OK "));

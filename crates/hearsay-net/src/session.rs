@@ -181,21 +181,13 @@ impl Session {
             .checked_add(1)
             .ok_or(Error::Frame("session counter exhausted"))?;
         let nonce = nonce(&self.random, self.sent);
-        let ad = self.session_ad();
-        let cipher = cipher(keyring.primary());
-        let sealed = cipher
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                AeadPayload {
-                    msg: &payload.encode(),
-                    aad: &ad,
-                },
-            )
-            .map_err(|_| Error::Frame("payload too large to seal"))?;
-        let mut body = Vec::with_capacity(1 + sealed.len());
-        body.push(SEALED);
-        body.extend_from_slice(&sealed);
-        Ok(body)
+        seal_frame(
+            keyring,
+            &[SEALED],
+            &nonce,
+            &payload.encode(),
+            &self.session_ad(),
+        )
     }
 
     fn receive_hello(
@@ -288,20 +280,10 @@ impl Session {
             random: self.random,
         };
         let nonce = nonce(&self.random, 0);
-        let sealed = cipher(keyring.primary())
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                AeadPayload {
-                    msg: &hello.encode(),
-                    aad: &ad,
-                },
-            )
-            .map_err(|_| Error::Frame("hello too large to seal"))?;
-        let mut body = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
-        body.push(HELLO);
-        body.extend_from_slice(&nonce);
-        body.extend_from_slice(&sealed);
-        Ok(body)
+        // A hello carries its nonce: the receiver does not know the sender's random yet.
+        let mut head = vec![HELLO];
+        head.extend_from_slice(&nonce);
+        seal_frame(keyring, &head, &nonce, &hello.encode(), &ad)
     }
 
     fn open_sealed(&mut self, keyring: &Keyring, sealed: &[u8]) -> Result<Vec<u8>, Error> {
@@ -361,6 +343,29 @@ fn nonce(random: &[u8; RANDOM_LEN], counter: u64) -> [u8; NONCE_LEN] {
     nonce[..RANDOM_LEN].copy_from_slice(random);
     nonce[RANDOM_LEN..].copy_from_slice(&counter.to_be_bytes());
     nonce
+}
+
+/// A frame body: `head`, then `plain` sealed under the ring's primary key.
+fn seal_frame(
+    keyring: &Keyring,
+    head: &[u8],
+    nonce: &[u8; NONCE_LEN],
+    plain: &[u8],
+    ad: &[u8],
+) -> Result<Vec<u8>, Error> {
+    let sealed = cipher(keyring.primary())
+        .encrypt(
+            XNonce::from_slice(nonce),
+            AeadPayload {
+                msg: plain,
+                aad: ad,
+            },
+        )
+        .map_err(|_| Error::Frame("too large to seal"))?;
+    let mut body = Vec::with_capacity(head.len() + sealed.len());
+    body.extend_from_slice(head);
+    body.extend_from_slice(&sealed);
+    Ok(body)
 }
 
 fn cipher(key: &crate::Key) -> XChaCha20Poly1305 {

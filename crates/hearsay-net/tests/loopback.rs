@@ -92,82 +92,62 @@ fn ten_nodes_converge() {
     });
 }
 
+/// Starts a node of `(cluster, key)` holding a secret, and an outsider of `(cluster, key)` seeded
+/// with it; checks that the outsider never gets the secret and says why it was refused. Answers
+/// both nodes for more checks.
+async fn outsider_is_refused(
+    good: (&str, u8),
+    outsider: (&str, u8),
+    reason: &str,
+) -> (hearsay_net::NetNode, hearsay_net::NetNode) {
+    let good = start(good.0, 1, 1, keyring(good.1), vec![]).await;
+    good.node()
+        .send(Set {
+            key: "secret".into(),
+            value: "42".into(),
+        })
+        .await
+        .expect("mailbox")
+        .expect("write");
+    let outsider = start(
+        outsider.0,
+        2,
+        1,
+        keyring(outsider.1),
+        vec![good.local_addr()],
+    )
+    .await;
+    let mut changes = watch(&outsider, "secret").await;
+    // Long enough for many redials and gossip rounds.
+    let two_seconds = std::time::Duration::from_secs(2);
+    assert!(!wait_for(&mut changes, 1, "secret", "42", two_seconds).await);
+    assert_eq!(get(&outsider, 1, "secret").await, None);
+    assert_eq!(good.stats().get(Counter::GossipIn), 0);
+    // The outsider counts the refusal and keeps the reason.
+    assert!(outsider.stats().get(Counter::Refused) > 0);
+    let members = outsider.members().await.expect("members");
+    assert!(
+        members
+            .iter()
+            .any(|m| m.last_error.as_deref().is_some_and(|e| e.contains(reason))),
+        "{members:?}"
+    );
+    (good, outsider)
+}
+
 #[test]
 fn wrong_key_is_refused_and_gets_no_data() {
     run(async {
-        let good = start("tk", 1, 1, keyring(1), vec![]).await;
-        good.node()
-            .send(Set {
-                key: "secret".into(),
-                value: "42".into(),
-            })
-            .await
-            .expect("mailbox")
-            .expect("write");
-        let intruder = start("tk", 2, 1, keyring(2), vec![good.local_addr()]).await;
-        let mut changes = watch(&intruder, "secret").await;
-        // Long enough for many redials and gossip rounds.
-        assert!(
-            !wait_for(
-                &mut changes,
-                1,
-                "secret",
-                "42",
-                std::time::Duration::from_secs(2)
-            )
-            .await
-        );
-        assert_eq!(get(&intruder, 1, "secret").await, None);
+        let (good, _) = outsider_is_refused(("tk", 1), ("tk", 2), "authentication failed").await;
         assert!(good.stats().get(Counter::AuthFailures) > 0);
-        // The good node tells why in clear, and the intruder counts the refusal.
-        assert!(intruder.stats().get(Counter::Refused) > 0);
-        assert_eq!(good.stats().get(Counter::GossipIn), 0);
-        let members = intruder.members().await.expect("members");
-        assert!(
-            members.iter().any(|m| m
-                .last_error
-                .as_deref()
-                .is_some_and(|e| e.contains("authentication failed"))),
-            "{members:?}"
-        );
     });
 }
 
 #[test]
 fn wrong_cluster_is_refused_with_reason_on_both_sides() {
     run(async {
-        let good = start("alpha", 1, 1, keyring(1), vec![]).await;
-        good.node()
-            .send(Set {
-                key: "secret".into(),
-                value: "42".into(),
-            })
-            .await
-            .expect("mailbox")
-            .expect("write");
-        let other = start("beta", 2, 1, keyring(1), vec![good.local_addr()]).await;
-        let mut changes = watch(&other, "secret").await;
-        assert!(
-            !wait_for(
-                &mut changes,
-                1,
-                "secret",
-                "42",
-                std::time::Duration::from_secs(2)
-            )
-            .await
-        );
+        let (good, _) = outsider_is_refused(("alpha", 1), ("beta", 1), "cluster mismatch").await;
         assert!(good.stats().get(Counter::Refused) > 0);
-        assert!(other.stats().get(Counter::Refused) > 0);
-        let members = other.members().await.expect("members");
-        assert!(
-            members.iter().any(|m| m
-                .last_error
-                .as_deref()
-                .is_some_and(|e| e.contains("cluster mismatch"))),
-            "{members:?}"
-        );
-        assert_eq!(good.stats().get(Counter::GossipIn), 0);
     });
 }
 
