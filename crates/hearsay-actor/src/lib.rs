@@ -26,9 +26,9 @@ mod transport;
 
 pub use error::Error;
 pub use messages::{
-    AddPeer, Crash, Datagram, Delete, Get, GetMembers, GetMetrics, GetPeers, GetView, KeyChanged,
-    Leave, MemberChanged, NodeMetrics, RemovePeer, Restart, Set, SetMaxDeltas, Subscribe,
-    SubscribeMembership, TrySet, ViewEntry,
+    AddPeer, Crash, Datagram, Delete, Get, GetMembers, GetMetrics, GetPeers, GetView, Join,
+    KeyChanged, Leave, MemberChanged, NodeMetrics, RemovePeer, Restart, Set, SetMaxDeltas,
+    Subscribe, SubscribeMembership, TrySet, ViewEntry,
 };
 pub use network::{
     Heal, Latency, Network, NetworkConfig, NetworkLink, Outgoing, Partition, SetLink,

@@ -133,6 +133,12 @@ pub struct NodeMetrics {
 #[rtype(result = "()")]
 pub struct AddPeer(pub NodeId);
 
+/// Joins the cluster through a contact ([`hearsay_proto::Node::join`]): with partial views
+/// ([`hearsay_proto::Config::view`]) the view protocol's join, otherwise the contact becomes a peer.
+#[derive(Message, Clone, Copy, Debug)]
+#[rtype(result = "()")]
+pub struct Join(pub NodeId);
+
 /// Removes a peer from the ones the node picks (its state is kept: gossip can still bring it).
 #[derive(Message, Clone, Copy, Debug)]
 #[rtype(result = "()")]

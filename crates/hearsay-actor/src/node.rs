@@ -5,9 +5,9 @@
 //! subscribers, and the next wake-up to its timer.
 
 use crate::messages::{
-    AddPeer, Crash, Datagram, Delete, Get, GetMembers, GetMetrics, GetPeers, GetView, KeyChanged,
-    Leave, MemberChanged, NodeMetrics, RemovePeer, Restart, Set, SetMaxDeltas, Subscribe,
-    SubscribeMembership, TrySet, ViewEntry,
+    AddPeer, Crash, Datagram, Delete, Get, GetMembers, GetMetrics, GetPeers, GetView, Join,
+    KeyChanged, Leave, MemberChanged, NodeMetrics, RemovePeer, Restart, Set, SetMaxDeltas,
+    Subscribe, SubscribeMembership, TrySet, ViewEntry,
 };
 use crate::{Error, RecorderHandle, Transport};
 use actix::{Actor, AsyncContext, Context, Handler, Recipient, SpawnHandle};
@@ -360,6 +360,18 @@ impl Handler<AddPeer> for GossipNode {
         if peer != self.node.id() {
             self.node.add_peer(peer);
         }
+    }
+}
+
+impl Handler<Join> for GossipNode {
+    type Result = ();
+
+    fn handle(&mut self, Join(contact): Join, ctx: &mut Context<Self>) {
+        if self.down {
+            return;
+        }
+        self.node.join(contact);
+        self.drain(ctx, Self::now());
     }
 }
 
