@@ -102,6 +102,9 @@ pub struct Simulation {
     recorder: RecorderHandle,
     start: Instant,
     generations: Vec<Generation>,
+    router: Router,
+    /// The RNG of first-round phases, kept for the nodes that join later.
+    phases: ChaCha8Rng,
 }
 
 impl Simulation {
@@ -158,7 +161,87 @@ impl Simulation {
             network,
             recorder,
             start,
+            router,
+            phases,
         })
+    }
+
+    /// Starts one more node, with the next id (`nodes().len()`), that knows only the nodes
+    /// `seeds` (indices of running or crashed nodes) and joins the cluster through them; returns
+    /// its index.
+    ///
+    /// The new node is built like the others (the same protocol configuration, its own seed
+    /// derived from the run's seed and its id, a first round at a random instant of the next
+    /// interval when `jitter` is on) and registered with the router and the network. Only its
+    /// protocol peer list differs: it starts with `seeds` alone. With membership on
+    /// ([`hearsay_proto::Config::membership`]) the node adds every member it hears of to its
+    /// peers, and the nodes it gossips with add it to theirs, so it discovers the whole cluster
+    /// and the cluster discovers it. Without membership it only ever gossips with its seeds, and
+    /// the others never pick it (they keep their static peer lists).
+    ///
+    /// Deterministic: the same run with the same joins at the same virtual times gives the same
+    /// trace.
+    ///
+    /// ```
+    /// use hearsay_actor::{simulate, Simulation, SimulationConfig};
+    /// use hearsay_proto::{Config, MembershipConfig, Mode, Value};
+    /// use std::time::Duration;
+    ///
+    /// let protocol = Config {
+    ///     mode: Mode::AntiEntropy,
+    ///     membership: Some(MembershipConfig::default()),
+    ///     ..Config::default()
+    /// };
+    /// let took = simulate(|| async {
+    ///     let mut sim = Simulation::start(SimulationConfig { nodes: 20, protocol, ..SimulationConfig::default() })?;
+    ///     let new = sim.join(&[0, 1])?;
+    ///     assert_eq!(new, 20);
+    ///     sim.set(new, "k", Value::from("v")).await?;
+    ///     let took = sim.run_until(Duration::from_secs(60), |r| r.all_hold_latest()).await;
+    ///     Ok::<_, hearsay_actor::Error>(took)
+    /// })??;
+    /// assert!(took.is_some());
+    /// # Ok::<(), hearsay_actor::Error>(())
+    /// ```
+    pub fn join(&mut self, seeds: &[usize]) -> Result<usize, Error> {
+        if let Some(&missing) = seeds.iter().find(|&&s| s >= self.nodes.len()) {
+            return Err(Error::NoSuchNode(missing as u64));
+        }
+        let index = self.nodes.len();
+        let id = NodeId(index as u64);
+        let config = &self.config;
+        let mut node = Node::new(
+            id,
+            Generation(1),
+            config.protocol.clone(),
+            derive(config.seed, index as u64),
+        )?;
+        node.set_peers(Peers::Own(Vec::new()));
+        for &seed in seeds {
+            node.add_peer(NodeId(seed as u64));
+        }
+        let interval = config.protocol.gossip_interval;
+        let phase = if config.jitter {
+            Duration::from_nanos(
+                self.phases
+                    .random_range(0..interval.as_nanos().max(1) as u64),
+            )
+        } else {
+            Duration::ZERO
+        };
+        self.recorder.lock().add_node(id);
+        let actor = match &self.network {
+            Some(network) => GossipNode::new(node, NetworkLink::new(network.clone())),
+            None => GossipNode::new(node, self.router.clone()),
+        };
+        let addr = actor
+            .with_recorder(self.recorder.clone())
+            .with_first_round_after(phase)
+            .start();
+        self.router.register(id, addr.clone().recipient());
+        self.nodes.push(addr);
+        self.generations.push(Generation(1));
+        Ok(index)
     }
 
     /// The configuration it was built from.

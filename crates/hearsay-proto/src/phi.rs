@@ -137,7 +137,10 @@ impl History {
     fn seeded(capacity: usize, estimate: Duration) -> History {
         let capacity = capacity.max(1);
         let mut history = History {
-            intervals: VecDeque::with_capacity(capacity.min(1024)),
+            // Grown as intervals arrive, not reserved up front: a node monitors every member,
+            // and a full window (8 KB at the default 1,000 samples) per member and node made a
+            // 1,000-node cluster hold 8 GB before any interval was measured.
+            intervals: VecDeque::new(),
             capacity,
             sum: 0.0,
             squares: 0.0,
