@@ -1,9 +1,10 @@
 //! Runs the chitchat baseline's workloads (`shared/benchmarks/chitchat-baseline.md`) on the
-//! lockstep driver and prints the same columns: W1 (one write spreads to n nodes) and W2 (100
-//! nodes write 10 keys each at once), at MTUs of 65,507 and 1,400 bytes, 16-byte keys and 32-byte
+//! lockstep driver and prints the same columns: W1 (one write spreads to n nodes), W2 (100
+//! nodes write 10 keys each at once) and W3 (n nodes, one key each, join through node 0, with
+//! membership on: until every node sees n members Up and all n keys), at MTUs of 65,507 and 1,400 bytes, 16-byte keys and 32-byte
 //! values of near-incompressible text, gossip interval 1 s, 10 seeds per row.
 //!
-//! `cargo run --release --example workloads [-- --runs 10]`
+//! `cargo run --release --example workloads [-- --runs 10] [--only W3]`
 //!
 //! Four hearsay configurations are run: `default` (hearsay's defaults: rumors every round, push-pull
 //! Scuttlebutt anti-entropy every 10 rounds, fanout 1), `lazy` (the same with rumors offered by id
@@ -11,7 +12,9 @@
 //! every round with 3 peers, as chitchat gossips). Delivery model: every datagram is delivered within the
 //! round it is sent in, answers included, as in the chitchat measurement.
 
-use hearsay_proto::{Config, Lockstep, Mode, NodeId, RoundReport, Value};
+use hearsay_proto::{
+    Config, Lockstep, MemberStatus, MembershipConfig, Mode, NodeId, Peers, RoundReport, Value,
+};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::time::Instant;
@@ -36,8 +39,9 @@ fn subtract(after: RoundReport, before: RoundReport) -> (u64, u64) {
     (after.messages - before.messages, after.bytes - before.bytes)
 }
 
-/// Runs one workload; `writers` nodes write `keys` keys each after the warm-up.
-fn run(config: &Config, n: usize, writers: usize, keys: usize, runs: usize) -> Row {
+/// Runs one workload; `writers` nodes write `keys` keys each after the warm-up. With `join`, there
+/// is no warm-up: every node knows only node 0, and convergence also needs every member Up.
+fn run(config: &Config, n: usize, writers: usize, keys: usize, join: bool, runs: usize) -> Row {
     let mut row = Row {
         converged: 0,
         runs,
@@ -55,12 +59,21 @@ fn run(config: &Config, n: usize, writers: usize, keys: usize, runs: usize) -> R
                 std::process::exit(2);
             }
         };
-        // Warm-up: every node learns every other's (empty) origin, nothing left to reconcile.
-        cluster.run_until(200, |c| {
-            c.nodes()
-                .iter()
-                .all(|node| node.store().origins().count() == n)
-        });
+        if join {
+            for id in 0..n {
+                if let Some(node) = cluster.node_mut(id) {
+                    let seeds = if id == 0 { vec![] } else { vec![NodeId(0)] };
+                    node.set_peers(Peers::Own(seeds));
+                }
+            }
+        } else {
+            // Warm-up: every node learns every other's (empty) origin, nothing left to reconcile.
+            cluster.run_until(200, |c| {
+                c.nodes()
+                    .iter()
+                    .all(|node| node.store().origins().count() == n)
+            });
+        }
         let before = cluster.total();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut expected = Vec::new();
@@ -77,9 +90,17 @@ fn run(config: &Config, n: usize, writers: usize, keys: usize, runs: usize) -> R
         }
         let rounds = cluster.run_until(600, |c| {
             c.nodes().iter().all(|node| {
-                expected
-                    .iter()
-                    .all(|(origin, key)| node.store().get(*origin, key).is_some())
+                let members_up = !join
+                    || node
+                        .members()
+                        .iter()
+                        .filter(|m| m.status == MemberStatus::Up || m.id == node.id())
+                        .count()
+                        == n;
+                members_up
+                    && expected
+                        .iter()
+                        .all(|(origin, key)| node.store().get(*origin, key).is_some())
             })
         });
         if let Some(rounds) = rounds {
@@ -111,6 +132,12 @@ fn main() {
         },
         None => 10,
     };
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_default();
     let configs = [
         ("default", Config::default()),
         (
@@ -136,24 +163,32 @@ fn main() {
             },
         ),
     ];
-    let workloads: [(&str, usize, usize, usize, usize); 6] = [
+    let workloads: [(&str, usize, usize, usize, usize); 9] = [
         ("W1 spread", 10, 65_507, 1, 1),
         ("W1 spread", 100, 65_507, 1, 1),
         ("W1 spread", 500, 65_507, 1, 1),
         ("W1 spread", 100, 1_400, 1, 1),
         ("W2 bulk", 100, 65_507, 100, 10),
         ("W2 bulk", 100, 1_400, 100, 10),
+        ("W3 join", 10, 65_507, 10, 1),
+        ("W3 join", 100, 65_507, 100, 1),
+        ("W3 join", 100, 1_400, 100, 1),
     ];
     println!("| config | workload | n | MTU | converged | rounds | messages | bytes | wall s |");
     println!("|---|---|---|---|---|---|---|---|---|");
     for (name, base) in &configs {
         for (workload, n, mtu, writers, keys) in workloads {
+            if !workload.starts_with(only.as_str()) {
+                continue;
+            }
+            let join = workload.starts_with("W3");
             let config = Config {
                 mtu,
                 max_incoming: 65_507,
+                membership: join.then(MembershipConfig::default),
                 ..base.clone()
             };
-            let row = run(&config, n, writers, keys, runs);
+            let row = run(&config, n, writers, keys, join, runs);
             println!(
                 "| {name} | {workload} | {n} | {mtu} | {}/{} | {:.1} | {:.0} | {:.0} | {:.3} |",
                 row.converged, row.runs, row.rounds, row.messages, row.bytes, row.wall

@@ -8,8 +8,8 @@ use crate::rumor::{IdPacker, RumorId, Rumors, Selected};
 use crate::size::{ARRAY_GROWTH, encoded_len};
 use crate::{
     Body, Budget, Config, Delta, Digest, Direction, Error, Event, Generation, Member, MemberStatus,
-    Message, MessageKind, NodeId, OriginDelta, PROTOCOL_VERSION, Peers, PhiDetector, RumorIds,
-    Stats, Store, Value, Version, Via, View,
+    Message, MessageKind, Mode, NodeId, OriginDelta, PROTOCOL_VERSION, Peers, PhiDetector,
+    RumorIds, Stats, Store, Value, Version, Via, View,
 };
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -553,7 +553,11 @@ impl Node {
         if self.config.mode.rumors() {
             self.rumor_round();
         }
-        if self.config.mode.anti_entropy_in(self.round) {
+        // Failure detection feeds on heartbeat progress, which travels with digests: with
+        // membership on, the exchange runs every round whatever the mode's cadence.
+        if self.config.mode.anti_entropy_in(self.round)
+            || (self.members.is_some() && self.config.mode != Mode::Rumor)
+        {
             self.anti_entropy_round();
         }
         if let Some(peer) = self.probe() {
