@@ -94,7 +94,8 @@ pub(crate) struct Connection {
     last_frame: Instant,
     /// Why the connection closed, when it closed on purpose or on an error.
     reason: Option<String>,
-    refused: bool,
+    /// The authenticated peer turned out to be this node.
+    self_connection: bool,
     pending: Option<mpsc::Receiver<Bytes>>,
     pending_write: Option<OwnedWriteHalf>,
     pending_read: Option<tokio::net::tcp::OwnedReadHalf>,
@@ -140,7 +141,7 @@ impl Connection {
             writer,
             last_frame: Instant::now(),
             reason: None,
-            refused: false,
+            self_connection: false,
             pending: Some(queue),
             pending_write: Some(write),
             pending_read: Some(read),
@@ -157,6 +158,27 @@ impl Connection {
             Ok(()) => true,
             Err(_) => {
                 self.shared.stats.add(Counter::Dropped, 1);
+                false
+            }
+        }
+    }
+
+    /// Seals and queues a payload, taking the queue slot first: a sealed frame uses up a nonce
+    /// counter the peer then expects, so it must never be dropped after sealing.
+    fn send_sealed(&mut self, payload: &Payload) -> bool {
+        let Ok(permit) = self.writer.try_reserve() else {
+            self.shared.stats.add(Counter::Dropped, 1);
+            return false;
+        };
+        let keyring = self.shared.keyring();
+        match self.session.seal(&keyring, payload) {
+            Ok(frame) => {
+                permit.send(Bytes::from(frame));
+                true
+            }
+            Err(error) => {
+                self.shared.stats.add(Counter::Dropped, 1);
+                tracing::warn!(peer = %self.peer_name(), %error, "cannot seal");
                 false
             }
         }
@@ -187,7 +209,12 @@ impl Connection {
         for output in outputs {
             match output {
                 Output::Send(frame) => {
-                    self.push(frame);
+                    // Handshake frames (the confirming one is sealed): losing one breaks the
+                    // session, so a full queue closes the connection.
+                    if !self.push(frame) {
+                        self.close(ctx, "send queue full during the handshake".into());
+                        return;
+                    }
                 }
                 Output::Established(hello) => {
                     self.shared.stats.add(Counter::Established, 1);
@@ -219,8 +246,9 @@ impl Connection {
         if let Err(error) = result {
             let counter = match &error {
                 Error::Auth => Counter::AuthFailures,
-                Error::Refused(_) => {
-                    self.refused = true;
+                Error::Refused(_) => Counter::Refused,
+                Error::SelfConnection(_) => {
+                    self.self_connection = true;
                     Counter::Refused
                 }
                 _ => Counter::BadFrames,
@@ -310,10 +338,7 @@ impl Actor for Connection {
         });
         ctx.run_interval(config.keepalive, |connection, _| {
             if connection.session.is_established() {
-                let keyring = connection.shared.keyring();
-                if let Ok(ping) = connection.session.seal(&keyring, &Payload::Ping) {
-                    connection.push(ping);
-                }
+                connection.send_sealed(&Payload::Ping);
             }
         });
     }
@@ -329,7 +354,7 @@ impl Actor for Connection {
             remote: self.remote,
             peer: self.session.peer().map(|hello| hello.id),
             reason: self.reason.take().unwrap_or_else(|| "closed".into()),
-            refused: self.refused,
+            self_connection: self.self_connection,
         });
     }
 }
@@ -365,17 +390,8 @@ impl Handler<SendGossip> for Connection {
             self.shared.stats.add(Counter::Dropped, 1);
             return;
         }
-        let keyring = self.shared.keyring();
-        match self.session.seal(&keyring, &Payload::Gossip(payload)) {
-            Ok(frame) => {
-                if self.push(frame) {
-                    self.shared.stats.add(Counter::GossipOut, 1);
-                }
-            }
-            Err(error) => {
-                self.shared.stats.add(Counter::Dropped, 1);
-                tracing::warn!(peer = %self.peer_name(), %error, "cannot seal gossip");
-            }
+        if self.send_sealed(&Payload::Gossip(payload)) {
+            self.shared.stats.add(Counter::GossipOut, 1);
         }
     }
 }
@@ -385,10 +401,7 @@ impl Handler<Close> for Connection {
 
     fn handle(&mut self, Close(reason): Close, ctx: &mut Context<Self>) {
         if self.session.is_established() {
-            let keyring = self.shared.keyring();
-            if let Ok(bye) = self.session.seal(&keyring, &Payload::Bye(reason.clone())) {
-                self.push(bye);
-            }
+            self.send_sealed(&Payload::Bye(reason.clone()));
         }
         self.close(ctx, reason);
     }

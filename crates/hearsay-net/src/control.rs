@@ -17,13 +17,11 @@
 //! Errors answer `ERR <reason>` and the node goes on. Lines are capped at [`MAX_LINE`] bytes.
 
 use crate::{Error, Keyring, NetNode};
-use futures_util::StreamExt;
 use hearsay_actor::{Delete, GetView, Set};
 use hearsay_proto::Value;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 
 /// Longest command line, in bytes.
 pub const MAX_LINE: usize = 1 << 20;
@@ -255,10 +253,13 @@ impl<'a> Controller<'a> {
         input: impl AsyncRead + Unpin,
         mut output: impl AsyncWrite + Unpin,
     ) -> Result<(), Error> {
-        let mut lines = FramedRead::new(input, LinesCodec::new_with_max_length(MAX_LINE));
-        while let Some(line) = lines.next().await {
+        let mut input = BufReader::new(input);
+        while let Some(line) = read_line(&mut input, MAX_LINE)
+            .await
+            .map_err(|error| Error::io("reading commands", error))?
+        {
             let (answer, quit) = match line {
-                Ok(line) => match parse(&line) {
+                Line::Text(line) => match parse(&line) {
                     Ok(None) => continue,
                     Ok(Some(command)) => {
                         let quit = command == Command::Quit;
@@ -269,12 +270,8 @@ impl<'a> Controller<'a> {
                     }
                     Err(error) => (format!("ERR {}", one_line(&error.to_string())), false),
                 },
-                Err(LinesCodecError::MaxLineLengthExceeded) => {
-                    (format!("ERR line longer than {MAX_LINE} bytes"), false)
-                }
-                Err(LinesCodecError::Io(error)) => {
-                    return Err(Error::io("reading commands", error));
-                }
+                Line::TooLong => (format!("ERR line longer than {MAX_LINE} bytes"), false),
+                Line::NotUtf8 => ("ERR the line is not UTF-8".to_owned(), false),
             };
             output
                 .write_all(format!("{answer}\n").as_bytes())
@@ -310,6 +307,57 @@ impl actix::Handler<hearsay_actor::KeyChanged> for Watcher {
             actix::ActorContext::stop(ctx);
         }
     }
+}
+
+/// One line of input.
+enum Line {
+    Text(String),
+    TooLong,
+    NotUtf8,
+}
+
+/// Reads one `\n`-terminated line (a final line without one counts), holding at most `max` bytes
+/// of it: a longer line is skipped to its end. `None` at the end of the input.
+async fn read_line(
+    input: &mut (impl AsyncBufRead + Unpin),
+    max: usize,
+) -> std::io::Result<Option<Line>> {
+    let mut line = Vec::new();
+    let mut too_long = false;
+    loop {
+        let buffer = input.fill_buf().await?;
+        if buffer.is_empty() {
+            if line.is_empty() && !too_long {
+                return Ok(None);
+            }
+            break;
+        }
+        let (chunk, end) = match buffer.iter().position(|&byte| byte == b'\n') {
+            Some(at) => (&buffer[..at], Some(at + 1)),
+            None => (buffer, None),
+        };
+        if !too_long && line.len() + chunk.len() <= max {
+            line.extend_from_slice(chunk);
+        } else {
+            too_long = true;
+            line.clear();
+        }
+        let used = end.unwrap_or(buffer.len());
+        input.consume(used);
+        if end.is_some() {
+            break;
+        }
+    }
+    if too_long {
+        return Ok(Some(Line::TooLong));
+    }
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    Ok(Some(match String::from_utf8(line) {
+        Ok(text) => Line::Text(text),
+        Err(_) => Line::NotUtf8,
+    }))
 }
 
 /// Keeps an answer on one line.

@@ -27,6 +27,9 @@ pub enum Error {
     /// The peer's hello was refused, or the peer refused ours.
     #[error("handshake refused: {0}")]
     Refused(String),
+    /// The authenticated peer has this node's own id: a connection to itself.
+    #[error("connected to itself (the peer has this node's own id {0})")]
+    SelfConnection(u64),
     /// A frame arrived that the connection's state does not allow.
     #[error("unexpected {0} frame")]
     Unexpected(&'static str),

@@ -46,7 +46,8 @@ pub(crate) struct LinkDown {
     pub remote: SocketAddr,
     pub peer: Option<NodeId>,
     pub reason: String,
-    pub refused: bool,
+    /// The authenticated peer was this node itself.
+    pub self_connection: bool,
 }
 
 /// An accepted socket.
@@ -105,8 +106,20 @@ struct Target {
     retry: Option<SpawnHandle>,
     /// This address is the node itself: never dialed again.
     is_self: bool,
+    /// This address reaches a node already linked through another address: not dialed while
+    /// that link is up.
+    alias: bool,
+    /// A configured seed (kept forever); learned addresses are dropped after
+    /// [`MAX_LEARNED_FAILURES`] failed dials in a row.
+    seed: bool,
     last_error: Option<String>,
 }
+
+/// Failed dials in a row after which a learned (not seed) address is forgotten.
+pub const MAX_LEARNED_FAILURES: u32 = 8;
+
+/// Most addresses the mesh keeps dialing (new ones beyond are ignored until some are forgotten).
+pub const MAX_TARGETS: usize = 4_096;
 
 /// Keeps a node linked to its peers. Started by [`crate::NetNode::start`].
 pub struct Mesh {
@@ -115,8 +128,8 @@ pub struct Mesh {
     routes: Routes,
     /// Which connection each route goes through.
     route_owners: BTreeMap<NodeId, u64>,
-    /// Accepted connections whose handshake completed (told goodbye at shutdown).
-    inbound: BTreeMap<u64, Addr<Connection>>,
+    /// Every connection started, by id, until it ends (told goodbye at shutdown).
+    connections: BTreeMap<u64, Addr<Connection>>,
     listener: Option<TcpListener>,
     targets: BTreeMap<SocketAddr, Target>,
     /// Connections open (dialed or accepted, handshake done or not).
@@ -140,7 +153,7 @@ impl Mesh {
             node,
             routes,
             route_owners: BTreeMap::new(),
-            inbound: BTreeMap::new(),
+            connections: BTreeMap::new(),
             listener: Some(listener),
             targets: BTreeMap::new(),
             open: 0,
@@ -150,8 +163,12 @@ impl Mesh {
         }
     }
 
-    fn add_target(&mut self, addr: SocketAddr, ctx: &mut Context<Self>) {
+    fn add_target(&mut self, addr: SocketAddr, seed: bool, ctx: &mut Context<Self>) {
         if addr == self.advertised || self.targets.contains_key(&addr) {
+            return;
+        }
+        if self.targets.len() >= MAX_TARGETS {
+            tracing::warn!(%addr, "too many addresses to dial: ignoring a new one");
             return;
         }
         self.targets.insert(
@@ -164,6 +181,8 @@ impl Mesh {
                 failures: 0,
                 retry: None,
                 is_self: false,
+                alias: false,
+                seed,
                 last_error: None,
             },
         );
@@ -174,7 +193,7 @@ impl Mesh {
         let Some(target) = self.targets.get_mut(&addr) else {
             return;
         };
-        if target.connection.is_some() || target.is_self {
+        if target.connection.is_some() || target.is_self || target.alias {
             return;
         }
         if self.open >= self.shared.config.max_connections {
@@ -214,7 +233,12 @@ impl Mesh {
             return;
         };
         target.last_error = Some(reason);
-        if target.is_self || target.retry.is_some() {
+        if target.is_self || target.alias || target.retry.is_some() {
+            return;
+        }
+        if !target.seed && target.failures >= MAX_LEARNED_FAILURES {
+            tracing::info!(%addr, failures = target.failures, "forgetting an unreachable address");
+            self.targets.remove(&addr);
             return;
         }
         let delay = crate::backoff::delay(&mut self.rng, target.failures, initial, max);
@@ -266,7 +290,7 @@ impl Actor for Mesh {
             );
         }
         for seed in self.shared.config.seeds.clone() {
-            self.add_target(seed, ctx);
+            self.add_target(seed, true, ctx);
         }
     }
 }
@@ -291,9 +315,14 @@ impl Handler<Accepted> for Mesh {
             Role::Acceptor,
             remote,
         );
-        if let Err(error) = started {
-            self.open -= 1;
-            tracing::warn!(%remote, %error, "cannot start a connection");
+        match started {
+            Ok(address) => {
+                self.connections.insert(self.next_connection, address);
+            }
+            Err(error) => {
+                self.open -= 1;
+                tracing::warn!(%remote, %error, "cannot start a connection");
+            }
         }
     }
 }
@@ -316,7 +345,10 @@ impl Handler<Dialed> for Mesh {
                     Role::Dialer,
                     dialed.target,
                 ) {
-                    Ok(_) => return,
+                    Ok(address) => {
+                        self.connections.insert(dialed.connection, address);
+                        return;
+                    }
                     Err(error) => error.to_string(),
                 }
             }
@@ -341,10 +373,9 @@ impl Handler<LinkUp> for Mesh {
         let id = up.hello.id;
         match up.role {
             Role::Acceptor => {
-                self.inbound.insert(up.connection, up.address);
                 // The peer dialed us: dial it back, so that gossip flows both ways.
                 if let Ok(listen) = up.hello.listen.parse::<SocketAddr>() {
-                    self.add_target(listen, ctx);
+                    self.add_target(listen, false, ctx);
                 }
             }
             Role::Dialer => {
@@ -354,6 +385,21 @@ impl Handler<LinkUp> for Mesh {
                 };
                 if target.connection != Some(up.connection) {
                     up.address.do_send(Close("superseded".into()));
+                    return;
+                }
+                if self
+                    .route_owners
+                    .get(&id)
+                    .is_some_and(|&owner| owner != up.connection)
+                {
+                    // The same node through a second address (another interface, NAT): keep the
+                    // link it already has; this address is dialed again only if that one fails.
+                    target.id = Some(id);
+                    target.alias = true;
+                    up.address.do_send(Close(format!(
+                        "node {} is already linked through another address",
+                        id.0
+                    )));
                     return;
                 }
                 target.id = Some(id);
@@ -380,8 +426,8 @@ impl Handler<LinkDown> for Mesh {
 
     fn handle(&mut self, down: LinkDown, ctx: &mut Context<Self>) {
         self.open = self.open.saturating_sub(1);
+        self.connections.remove(&down.connection);
         if down.role == Role::Acceptor {
-            self.inbound.remove(&down.connection);
             return;
         }
         let Some(target) = self.targets.get_mut(&down.remote) else {
@@ -392,7 +438,8 @@ impl Handler<LinkDown> for Mesh {
         }
         target.connection = None;
         target.up = false;
-        if down.refused && down.reason.contains("own id") {
+        // Only an authenticated hello can say so: a forged plaintext refusal cannot.
+        if down.self_connection {
             target.is_self = true;
         }
         if let Some(id) = down.peer {
@@ -403,6 +450,19 @@ impl Handler<LinkDown> for Mesh {
                     Err(poisoned) => poisoned.into_inner().remove(&id),
                 };
                 self.node.do_send(RemovePeer(id));
+                // Addresses kept back as aliases of this node may reach it now.
+                let aliases: Vec<SocketAddr> = self
+                    .targets
+                    .iter()
+                    .filter(|(_, t)| t.alias && t.id == Some(id))
+                    .map(|(&addr, _)| addr)
+                    .collect();
+                for alias in aliases {
+                    if let Some(target) = self.targets.get_mut(&alias) {
+                        target.alias = false;
+                    }
+                    self.dial(alias, ctx);
+                }
             }
             tracing::info!(peer = id.0, reason = %down.reason, "link down");
         }
@@ -424,7 +484,7 @@ impl Handler<KeyChanged> for Mesh {
             .ok()
             .and_then(|text| text.parse::<SocketAddr>().ok())
         {
-            self.add_target(addr, ctx);
+            self.add_target(addr, false, ctx);
         }
     }
 }
@@ -470,7 +530,7 @@ impl Handler<AddSeed> for Mesh {
     type Result = ();
 
     fn handle(&mut self, AddSeed(addr): AddSeed, ctx: &mut Context<Self>) {
-        self.add_target(addr, ctx);
+        self.add_target(addr, true, ctx);
     }
 }
 
@@ -491,8 +551,9 @@ impl Handler<Shutdown> for Mesh {
             Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
         };
         self.route_owners.clear();
-        let inbound = std::mem::take(&mut self.inbound);
-        for connection in routes.values().chain(inbound.values()) {
+        drop(routes);
+        // Every connection, established or still in its handshake, is closed.
+        for connection in std::mem::take(&mut self.connections).values() {
             connection.do_send(Close("node shutting down".into()));
         }
         actix::ActorContext::stop(ctx);

@@ -228,14 +228,14 @@ impl Session {
                 let mut reply_ad = HELLO_AD.to_vec();
                 reply_ad.extend_from_slice(&hello.random);
                 out.push(Output::Send(self.seal_hello(keyring, reply_ad)?));
-                if let Some(reason) = mismatch {
-                    return Err(Error::Refused(reason));
+                if let Some(error) = mismatch {
+                    return Err(error);
                 }
                 self.state = State::AwaitConfirm(hello);
             }
             Role::Dialer => {
-                if let Some(reason) = mismatch {
-                    return Err(Error::Refused(reason));
+                if let Some(error) = mismatch {
+                    return Err(error);
                 }
                 self.state = State::Established(hello.clone());
                 out.push(Output::Established(hello));
@@ -245,27 +245,24 @@ impl Session {
         Ok(())
     }
 
-    /// Why a peer with this hello cannot be talked to, if it cannot.
-    fn mismatch(&self, hello: &Hello) -> Option<String> {
+    /// Why a peer with this (authenticated) hello cannot be talked to, if it cannot.
+    fn mismatch(&self, hello: &Hello) -> Option<Error> {
         if hello.version != hearsay_proto::PROTOCOL_VERSION {
-            return Some(format!(
+            return Some(Error::Refused(format!(
                 "protocol version mismatch: peer {} speaks v{}, this node v{}",
                 hello.id.0,
                 hello.version,
                 hearsay_proto::PROTOCOL_VERSION
-            ));
+            )));
         }
         if hello.cluster != self.local.cluster {
-            return Some(format!(
+            return Some(Error::Refused(format!(
                 "cluster mismatch: peer {} is in cluster {:?}, this node in {:?}",
                 hello.id.0, hello.cluster, self.local.cluster
-            ));
+            )));
         }
         if hello.id == self.local.id {
-            return Some(format!(
-                "the peer has this node's own id {} (a connection to itself?)",
-                hello.id.0
-            ));
+            return Some(Error::SelfConnection(hello.id.0));
         }
         None
     }

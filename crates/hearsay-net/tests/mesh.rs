@@ -1,0 +1,168 @@
+//! The mesh and the control interface against tricky peers and inputs: forged refusals, a node
+//! reachable under two addresses, shutdown with connections mid-handshake, bad command lines.
+
+mod common;
+
+use common::*;
+use hearsay_actor::Set;
+use hearsay_net::control::Controller;
+use hearsay_net::{Counter, NetConfig, NetNode};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+
+fn run<F: std::future::Future<Output = ()>>(test: F) {
+    actix_rt::System::new().block_on(test);
+}
+
+async fn write(node: &NetNode, key: &str, value: &str) {
+    node.node()
+        .send(Set {
+            key: key.into(),
+            value: value.into(),
+        })
+        .await
+        .expect("mailbox")
+        .expect("write");
+}
+
+#[test]
+fn a_forged_self_refusal_does_not_stop_dialing() {
+    run(async {
+        // An impostor holds the seed's port first and answers the hello with a plaintext
+        // refusal that claims a self-connection.
+        let impostor = TcpListener::bind(loopback()).await.expect("bind");
+        let port: SocketAddr = impostor.local_addr().expect("addr");
+        let joiner = start("forge", 2, 1, keyring(4), vec![port]).await;
+        let (mut stream, _) = impostor.accept().await.expect("dialed");
+        let _hello = read_frame(&mut stream).await;
+        let refusal = hearsay_net::frame::refused("the peer has this node's own id 2");
+        assert!(write_all(&mut stream, &frame(&refusal)).await);
+        drop(stream);
+        drop(impostor);
+        // The real node then takes the port: the joiner must still dial it.
+        let real = NetNode::start(
+            protocol("forge", 1, 1),
+            NetConfig {
+                bind: port,
+                ..net_config("forge", vec![])
+            },
+            keyring(4),
+        )
+        .await
+        .expect("the port is free again");
+        let mut at_joiner = watch(&joiner, "k").await;
+        write(&real, "k", "v").await;
+        assert!(wait_for(&mut at_joiner, 1, "k", "v", DEADLINE).await);
+        assert!(joiner.stats().get(Counter::Refused) >= 1);
+    });
+}
+
+#[test]
+fn a_node_reachable_under_two_addresses_keeps_one_link() {
+    run(async {
+        // The first node listens on every address and advertises 127.0.0.1; the second is seeded
+        // with 127.0.0.2: two addresses, one node.
+        let first = NetNode::start(
+            protocol("alias", 1, 1),
+            NetConfig {
+                bind: SocketAddr::from(([0, 0, 0, 0], 0)),
+                ..net_config("alias", vec![])
+            },
+            keyring(5),
+        )
+        .await;
+        // An unspecified bind needs an advertise address: the port is known only after binding,
+        // so bind a free port first.
+        assert!(first.is_err());
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe");
+        let port = probe.local_addr().expect("addr").port();
+        drop(probe);
+        let first = NetNode::start(
+            protocol("alias", 1, 1),
+            NetConfig {
+                bind: SocketAddr::from(([0, 0, 0, 0], port)),
+                advertise: Some(SocketAddr::from(([127, 0, 0, 1], port))),
+                ..net_config("alias", vec![])
+            },
+            keyring(5),
+        )
+        .await
+        .expect("starts");
+        let second = start(
+            "alias",
+            2,
+            1,
+            keyring(5),
+            vec![SocketAddr::from(([127, 0, 0, 2], port))],
+        )
+        .await;
+        let mut at_second = watch(&second, "k").await;
+        write(&first, "k", "1").await;
+        assert!(wait_for(&mut at_second, 1, "k", "1", DEADLINE).await);
+        let before = second.stats().get(Counter::Established);
+        for value in ["2", "3", "4"] {
+            write(&first, "k", value).await;
+            assert!(wait_for(&mut at_second, 1, "k", value, DEADLINE).await);
+        }
+        let after = second.stats().get(Counter::Established);
+        assert!(
+            after - before <= 1,
+            "links churned: {} handshakes during three writes",
+            after - before
+        );
+    });
+}
+
+#[test]
+fn shutdown_does_not_wait_for_connections_in_their_handshake() {
+    run(async {
+        let node = start("quit", 1, 1, keyring(6), vec![]).await;
+        let mut idle = connect(node.local_addr()).await;
+        // The node has accepted it (the connection is counted) before shutting down.
+        let until = Instant::now() + Duration::from_secs(5);
+        while node.stats().get(Counter::Accepted) == 0 && Instant::now() < until {
+            tokio::task::yield_now().await;
+        }
+        let started = Instant::now();
+        assert!(node.shutdown_and_flush(Duration::from_secs(3)).await);
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(
+            wait_closed(&mut idle, Duration::from_secs(1))
+                .await
+                .is_some()
+        );
+    });
+}
+
+#[test]
+fn bad_command_lines_get_errors_and_the_node_goes_on() {
+    run(async {
+        let node = start("lines", 1, 1, keyring(7), vec![]).await;
+        let mut input = b"\xff\xfe\nhelp\n".to_vec();
+        input.extend(std::iter::repeat_n(
+            b'x',
+            hearsay_net::control::MAX_LINE + 10,
+        ));
+        input.extend_from_slice(b"\nset k v\r\nget k\nbogus");
+        let mut output = Vec::new();
+        Controller::new(&node, None)
+            .serve(&input[..], &mut output)
+            .await
+            .expect("served");
+        let answers = String::from_utf8(output).expect("UTF-8 answers");
+        let lines: Vec<&str> = answers.lines().collect();
+        assert_eq!(lines.len(), 6, "{answers}");
+        assert_eq!(lines[0], "ERR the line is not UTF-8");
+        assert!(lines[1].starts_with("commands:"));
+        assert!(lines[2].starts_with("ERR line longer than"));
+        assert!(lines[3].starts_with("OK "));
+        assert_eq!(lines[4], "v");
+        // The last line, without a newline, is still read and answered.
+        assert!(lines[5].starts_with("ERR unknown command"));
+    });
+}
