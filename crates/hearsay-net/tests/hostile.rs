@@ -5,7 +5,6 @@
 mod common;
 
 use common::*;
-use hearsay_actor::Set;
 use hearsay_net::frame::{HELLO, NONCE_LEN, REFUSED, SEALED, TAG_LEN};
 use hearsay_net::session::{Local, Output, Session};
 use hearsay_net::{Counter, NetConfig, NetNode};
@@ -18,10 +17,6 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
-fn run<F: std::future::Future<Output = ()>>(test: F) {
-    actix_rt::System::new().block_on(test);
-}
-
 /// The tests' handshake timeout (`net_config`).
 const HANDSHAKE: Duration = Duration::from_secs(2);
 /// The tests' idle timeout (`net_config`).
@@ -30,17 +25,6 @@ const IDLE: Duration = Duration::from_secs(3);
 const PROMPTLY: Duration = Duration::from_secs(1);
 /// Slack below a timeout, for a close measured from a little after the connection started.
 const SLACK: Duration = Duration::from_millis(400);
-
-async fn set(node: &NetNode, key: &str, value: &str) {
-    node.node()
-        .send(Set {
-            key: key.into(),
-            value: value.into(),
-        })
-        .await
-        .expect("mailbox")
-        .expect("write");
-}
 
 /// A write at each node reaches the other.
 async fn converge(first: (&NetNode, u64), second: (&NetNode, u64), key: &str, value: &str) {

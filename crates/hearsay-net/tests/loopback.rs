@@ -6,10 +6,6 @@ use common::*;
 use hearsay_actor::Set;
 use hearsay_net::{Counter, Key, Keyring};
 
-fn run<F: std::future::Future<Output = ()>>(test: F) {
-    actix_rt::System::new().block_on(test);
-}
-
 #[test]
 fn three_nodes_converge() {
     run(async {

@@ -4,27 +4,11 @@
 mod common;
 
 use common::*;
-use hearsay_actor::Set;
 use hearsay_net::control::Controller;
 use hearsay_net::{Counter, NetConfig, NetNode};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-
-fn run<F: std::future::Future<Output = ()>>(test: F) {
-    actix_rt::System::new().block_on(test);
-}
-
-async fn write(node: &NetNode, key: &str, value: &str) {
-    node.node()
-        .send(Set {
-            key: key.into(),
-            value: value.into(),
-        })
-        .await
-        .expect("mailbox")
-        .expect("write");
-}
 
 #[test]
 fn a_forged_self_refusal_does_not_stop_dialing() {
@@ -52,7 +36,7 @@ fn a_forged_self_refusal_does_not_stop_dialing() {
         .await
         .expect("the port is free again");
         let mut at_joiner = watch(&joiner, "k").await;
-        write(&real, "k", "v").await;
+        set(&real, "k", "v").await;
         assert!(wait_for(&mut at_joiner, 1, "k", "v", DEADLINE).await);
         assert!(joiner.stats().get(Counter::Refused) >= 1);
     });
@@ -98,11 +82,11 @@ fn a_node_reachable_under_two_addresses_keeps_one_link() {
         )
         .await;
         let mut at_second = watch(&second, "k").await;
-        write(&first, "k", "1").await;
+        set(&first, "k", "1").await;
         assert!(wait_for(&mut at_second, 1, "k", "1", DEADLINE).await);
         let before = second.stats().get(Counter::Established);
         for value in ["2", "3", "4"] {
-            write(&first, "k", value).await;
+            set(&first, "k", value).await;
             assert!(wait_for(&mut at_second, 1, "k", value, DEADLINE).await);
         }
         let after = second.stats().get(Counter::Established);

@@ -286,3 +286,20 @@ impl RecordingProxy {
         self.recorded.lock().expect("lock")[index].clone()
     }
 }
+
+/// Runs a test body on a fresh actix system.
+pub fn run<F: std::future::Future<Output = ()>>(test: F) {
+    actix_rt::System::new().block_on(test);
+}
+
+/// Writes `key` = `value` at `node`.
+pub async fn set(node: &NetNode, key: &str, value: &str) {
+    node.node()
+        .send(hearsay_actor::Set {
+            key: key.into(),
+            value: value.into(),
+        })
+        .await
+        .expect("mailbox")
+        .expect("write");
+}
