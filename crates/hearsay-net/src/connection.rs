@@ -58,11 +58,11 @@ impl Writers {
 }
 
 impl Shared {
-    /// A copy of the current keyring (a few keys: cheap, and no lock held across awaits).
-    pub fn keyring(&self) -> Keyring {
+    /// The current keyring, read-locked (never held across an await; rotations wait for it).
+    pub fn keyring(&self) -> std::sync::RwLockReadGuard<'_, Keyring> {
         match self.keyring.read() {
-            Ok(ring) => ring.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
+            Ok(ring) => ring,
+            Err(poisoned) => poisoned.into_inner(),
         }
     }
 }
@@ -170,8 +170,8 @@ impl Connection {
             self.shared.stats.add(Counter::Dropped, 1);
             return false;
         };
-        let keyring = self.shared.keyring();
-        match self.session.seal(&keyring, payload) {
+        let sealed = self.session.seal(&self.shared.keyring(), payload);
+        match sealed {
             Ok(frame) => {
                 permit.send(Bytes::from(frame));
                 true
@@ -203,9 +203,10 @@ impl Connection {
         stats.add(Counter::FramesIn, 1);
         stats.add(Counter::BytesIn, body.len() as u64 + 4);
         self.last_frame = Instant::now();
-        let keyring = self.shared.keyring();
         let mut outputs = Vec::new();
-        let result = self.session.receive(&keyring, &body, &mut outputs);
+        let result = self
+            .session
+            .receive(&self.shared.keyring(), &body, &mut outputs);
         for output in outputs {
             match output {
                 Output::Send(frame) => {
