@@ -9,7 +9,7 @@ use crate::size::{ARRAY_GROWTH, encoded_len};
 use crate::{
     Body, Budget, Config, Delta, Digest, Direction, Error, Event, Generation, Member, MemberStatus,
     Message, MessageKind, Mode, NodeId, OriginDelta, PROTOCOL_VERSION, Peers, PhiDetector,
-    RumorIds, Stats, Store, Value, Version, Via, View,
+    RumorIds, RumorMessage, Stats, Store, Value, Version, Via, View,
 };
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -257,14 +257,10 @@ impl Node {
             };
             self.send(
                 peer,
-                Body::Rumor {
+                Body::Rumor(RumorMessage {
                     deltas: vec![group],
-                    offers: Vec::new(),
-                    wants: Vec::new(),
-                    known: Vec::new(),
-                    want_rumors: false,
-                    want_feedback: false,
-                },
+                    ..RumorMessage::default()
+                }),
             );
         }
         Ok(version)
@@ -796,24 +792,7 @@ impl Node {
                 self.congestion(self.full(bytes.len(), count));
                 self.apply(&deltas, Via::AntiEntropy(from));
             }
-            Body::Rumor {
-                deltas,
-                offers,
-                wants,
-                known,
-                want_rumors,
-                want_feedback,
-            } => self.on_rumor(
-                from,
-                RumorBody {
-                    deltas,
-                    offers,
-                    wants,
-                    known,
-                    want_rumors,
-                    want_feedback,
-                },
-            ),
+            Body::Rumor(rumor) => self.on_rumor(from, rumor),
         }
         Ok(())
     }
@@ -873,8 +852,8 @@ impl Node {
         }
     }
 
-    fn on_rumor(&mut self, from: NodeId, rumor: RumorBody) {
-        let RumorBody {
+    fn on_rumor(&mut self, from: NodeId, rumor: RumorMessage) {
+        let RumorMessage {
             deltas,
             offers,
             wants,
@@ -962,14 +941,14 @@ impl Node {
         let want_feedback = self.config.termination.feedback && !selected.sent.is_empty();
         self.send(
             to,
-            Body::Rumor {
+            Body::Rumor(RumorMessage {
                 deltas,
                 offers: selected.offers,
                 wants,
                 known,
                 want_rumors,
                 want_feedback,
-            },
+            }),
         );
         self.rumors.contacted(
             &self.store,
@@ -1295,24 +1274,11 @@ fn empty_like(digest: &Digest) -> Digest {
     }
 }
 
-/// The fields of a [`Body::Rumor`], taken apart.
-struct RumorBody {
-    deltas: Vec<OriginDelta>,
-    offers: Vec<RumorIds>,
-    wants: Vec<RumorIds>,
-    known: Vec<RumorIds>,
-    want_rumors: bool,
-    want_feedback: bool,
-}
-
 /// A rumor message with every container empty, to measure the envelope.
 fn empty_rumor() -> Body {
-    Body::Rumor {
-        deltas: Vec::new(),
-        offers: Vec::new(),
-        wants: Vec::new(),
-        known: Vec::new(),
+    Body::Rumor(RumorMessage {
         want_rumors: true,
         want_feedback: true,
-    }
+        ..RumorMessage::default()
+    })
 }

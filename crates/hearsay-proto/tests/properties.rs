@@ -13,8 +13,8 @@ use hearsay_proto::wire::{MAX_DEPTH, validate};
 use hearsay_proto::{
     Body, Bounds, Budget, ClusterId, Config, Delta, Digest, Direction, Entry, Error, Generation,
     ItemId, Lockstep, LossOfInterest, Message, MessageKind, Mode, Node, NodeId, OriginDelta,
-    OriginItems, OriginSummary, PROTOCOL_VERSION, RumorIds, Store, Strategy as Reconciliation,
-    Termination, Transmit, Value, Version, ViewConfig, ViewMessage,
+    OriginItems, OriginSummary, PROTOCOL_VERSION, RumorIds, RumorMessage, Store,
+    Strategy as Reconciliation, Termination, Transmit, Value, Version, ViewConfig, ViewMessage,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -1429,14 +1429,14 @@ fn body() -> BoxedStrategy<Body> {
         )
             .prop_map(
                 |(deltas, offers, wants, known, want_rumors, want_feedback)| {
-                    Body::Rumor {
+                    Body::Rumor(RumorMessage {
                         deltas,
                         offers,
                         wants,
                         known,
                         want_rumors,
                         want_feedback,
-                    }
+                    })
                 }
             ),
         view_message().prop_map(Body::View),

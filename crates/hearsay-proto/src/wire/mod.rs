@@ -61,24 +61,30 @@ pub enum Body {
     },
     /// Rumor mongering: hot rumors (with their values, or offered by id only), requests for
     /// offered rumors, feedback, and requests for rumors or feedback.
+    ///
+    /// A newtype over [`RumorMessage`]: it encodes exactly as a variant with those six fields.
     #[serde(rename = "r")]
-    Rumor {
-        /// Rumors sent with their values.
-        deltas: Vec<OriginDelta>,
-        /// Rumors offered by id only; the receiver asks for those it lacks with `wants`.
-        offers: Vec<RumorIds>,
-        /// Rumors the receiver offered that the sender lacks: answer with their deltas.
-        wants: Vec<RumorIds>,
-        /// Feedback: rumors of the receiver's last message (sent or offered) already known.
-        known: Vec<RumorIds>,
-        /// Whether the receiver should answer with its own hot rumors (pull, push-pull).
-        want_rumors: bool,
-        /// Whether the receiver should say which of `deltas` and `offers` it already knew.
-        want_feedback: bool,
-    },
+    Rumor(RumorMessage),
     /// Partial-view maintenance (HyParView), when [`crate::Config::view`] is on.
     #[serde(rename = "v")]
     View(ViewMessage),
+}
+
+/// What a [`Body::Rumor`] carries.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RumorMessage {
+    /// Rumors sent with their values.
+    pub deltas: Vec<OriginDelta>,
+    /// Rumors offered by id only; the receiver asks for those it lacks with `wants`.
+    pub offers: Vec<RumorIds>,
+    /// Rumors the receiver offered that the sender lacks: answer with their deltas.
+    pub wants: Vec<RumorIds>,
+    /// Feedback: rumors of the receiver's last message (sent or offered) already known.
+    pub known: Vec<RumorIds>,
+    /// Whether the receiver should answer with its own hot rumors (pull, push-pull).
+    pub want_rumors: bool,
+    /// Whether the receiver should say which of `deltas` and `offers` it already knew.
+    pub want_feedback: bool,
 }
 
 /// Rumor ids of one origin and generation: a version names one write of its origin.
@@ -139,7 +145,7 @@ impl Body {
             Body::Syn { .. } => MessageKind::Syn,
             Body::SynAck { .. } => MessageKind::SynAck,
             Body::Ack { .. } => MessageKind::Ack,
-            Body::Rumor { .. } => MessageKind::Rumor,
+            Body::Rumor(_) => MessageKind::Rumor,
             Body::View(_) => MessageKind::View,
         }
     }
@@ -148,9 +154,8 @@ impl Body {
     pub fn deltas(&self) -> &[OriginDelta] {
         match self {
             Body::Syn { .. } | Body::View(_) => &[],
-            Body::SynAck { deltas, .. } | Body::Ack { deltas } | Body::Rumor { deltas, .. } => {
-                deltas
-            }
+            Body::SynAck { deltas, .. } | Body::Ack { deltas } => deltas,
+            Body::Rumor(rumor) => &rumor.deltas,
         }
     }
 }
