@@ -16,6 +16,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod chaos;
 mod error;
 mod messages;
 mod network;
@@ -26,12 +27,12 @@ mod transport;
 
 pub use error::Error;
 pub use messages::{
-    AddPeer, Crash, Datagram, Delete, Get, GetMembers, GetMetrics, GetPeers, GetView, Join,
-    KeyChanged, Leave, MemberChanged, NodeMetrics, RemovePeer, Restart, Set, SetMaxDeltas,
-    Subscribe, SubscribeMembership, TrySet, ViewEntry,
+    AddPeer, Crash, Datagram, Delete, Get, GetMembers, GetMetrics, GetPeers, GetView, Inspect,
+    Join, KeyChanged, Leave, MemberChanged, NodeMetrics, NodeSnapshot, RemovePeer, Restart, Set,
+    SetMaxDeltas, Subscribe, SubscribeMembership, TrySet, ViewEntry,
 };
 pub use network::{
-    Heal, Latency, Network, NetworkConfig, NetworkLink, Outgoing, Partition, SetLink,
+    Heal, Latency, Network, NetworkConfig, NetworkLink, Outgoing, Partition, SetFaults, SetLink,
 };
 pub use node::GossipNode;
 pub use recorder::{Held, Recorder, RecorderHandle, StaleSample, UpdateRecord};

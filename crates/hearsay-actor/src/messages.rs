@@ -2,7 +2,7 @@
 
 use crate::Error;
 use actix::{Message, Recipient};
-use hearsay_proto::{Generation, Member, MemberStatus, NodeId, Stats, Value, Version, Via};
+use hearsay_proto::{Generation, Member, MemberStatus, NodeId, Stats, Store, Value, Version, Via};
 
 /// A datagram from a peer: encoded bytes, decoded and checked by the node.
 #[derive(Message, Clone, Debug)]
@@ -126,6 +126,29 @@ pub struct NodeMetrics {
     pub down: bool,
     /// The write rate flow control allows, if on.
     pub allowed_rate: Option<f64>,
+}
+
+/// Asks a node for a copy of its whole protocol state (tests and the fault search read real
+/// state with it, not the recorder's model). Answered even while the node is crashed.
+#[derive(Message, Clone, Copy, Debug)]
+#[rtype(result = "NodeSnapshot")]
+pub struct Inspect;
+
+/// A copy of one node's protocol state ([`Inspect`]).
+#[derive(Clone, Debug)]
+pub struct NodeSnapshot {
+    /// The node.
+    pub id: NodeId,
+    /// Its current generation.
+    pub generation: Generation,
+    /// Whether it is crashed.
+    pub down: bool,
+    /// Everything it holds: per origin the generation, entries, watermark and GC horizon.
+    pub store: Store,
+    /// Its member table (empty without membership).
+    pub members: Vec<Member>,
+    /// Its traffic counters.
+    pub stats: Stats,
 }
 
 /// Adds a peer the node may gossip with (a runtime does this when a link to it comes up).

@@ -94,6 +94,17 @@ pub struct Partition(pub Vec<Vec<NodeId>>);
 #[rtype(result = "()")]
 pub struct Heal;
 
+/// Changes the loss and duplication probabilities of every link from now on (a network that
+/// heals, or gets worse, mid-run).
+#[derive(Message, Clone, Copy, Debug)]
+#[rtype(result = "()")]
+pub struct SetFaults {
+    /// Probability that a datagram is lost.
+    pub loss: f64,
+    /// Probability that a datagram is delivered twice.
+    pub duplicate: f64,
+}
+
 /// Gives the link from `from` to `to` its own latency.
 #[derive(Message, Clone, Copy, Debug)]
 #[rtype(result = "()")]
@@ -248,6 +259,9 @@ impl Handler<Partition> for Network {
     type Result = ();
 
     fn handle(&mut self, partition: Partition, _: &mut Context<Self>) {
+        if let Some(recorder) = &self.recorder {
+            recorder.lock().partitioned(Instant::now(), &partition.0);
+        }
         self.groups.clear();
         for (i, group) in partition.0.into_iter().enumerate() {
             for node in group {
@@ -261,7 +275,24 @@ impl Handler<Heal> for Network {
     type Result = ();
 
     fn handle(&mut self, _: Heal, _: &mut Context<Self>) {
+        if let Some(recorder) = &self.recorder {
+            recorder.lock().healed(Instant::now());
+        }
         self.groups.clear();
+    }
+}
+
+impl Handler<SetFaults> for Network {
+    type Result = ();
+
+    fn handle(&mut self, faults: SetFaults, _: &mut Context<Self>) {
+        if let Some(recorder) = &self.recorder {
+            recorder
+                .lock()
+                .faults(Instant::now(), faults.loss, faults.duplicate);
+        }
+        self.config.loss = faults.loss.clamp(0.0, 1.0);
+        self.config.duplicate = faults.duplicate.clamp(0.0, 1.0);
     }
 }
 

@@ -5,9 +5,9 @@
 //! subscribers, and the next wake-up to its timer.
 
 use crate::messages::{
-    AddPeer, Crash, Datagram, Delete, Get, GetMembers, GetMetrics, GetPeers, GetView, Join,
-    KeyChanged, Leave, MemberChanged, NodeMetrics, RemovePeer, Restart, Set, SetMaxDeltas,
-    Subscribe, SubscribeMembership, TrySet, ViewEntry,
+    AddPeer, Crash, Datagram, Delete, Get, GetMembers, GetMetrics, GetPeers, GetView, Inspect,
+    Join, KeyChanged, Leave, MemberChanged, NodeMetrics, NodeSnapshot, RemovePeer, Restart, Set,
+    SetMaxDeltas, Subscribe, SubscribeMembership, TrySet, ViewEntry,
 };
 use crate::{Error, RecorderHandle, Transport};
 use actix::{Actor, AsyncContext, Context, Handler, Recipient, SpawnHandle};
@@ -315,6 +315,21 @@ impl Handler<GetMetrics> for GossipNode {
             entries: self.node.store().len(),
             down: self.down,
             allowed_rate: self.node.allowed_rate(),
+        })
+    }
+}
+
+impl Handler<Inspect> for GossipNode {
+    type Result = actix::MessageResult<Inspect>;
+
+    fn handle(&mut self, _: Inspect, _: &mut Context<Self>) -> Self::Result {
+        actix::MessageResult(NodeSnapshot {
+            id: self.node.id(),
+            generation: self.node.generation(),
+            down: self.down,
+            store: self.node.store().clone(),
+            members: self.node.members(),
+            stats: self.node.stats().clone(),
         })
     }
 }

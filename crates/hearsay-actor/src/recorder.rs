@@ -340,6 +340,33 @@ impl Recorder {
         self.line(now, format_args!("reset {node} {origin} {}", generation.0));
     }
 
+    /// The network was split into `groups` (nodes in no group form one more).
+    pub fn partitioned(&mut self, now: Instant, groups: &[Vec<NodeId>]) {
+        let groups: Vec<String> = groups
+            .iter()
+            .map(|g| {
+                g.iter()
+                    .map(|n| n.0.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .collect();
+        self.line(now, format_args!("partition {}", groups.join(" | ")));
+    }
+
+    /// Every partition ended.
+    pub fn healed(&mut self, now: Instant) {
+        self.line(now, format_args!("heal"));
+    }
+
+    /// The network's loss and duplication probabilities changed.
+    pub fn faults(&mut self, now: Instant, loss: f64, duplicate: f64) {
+        self.line(
+            now,
+            format_args!("faults loss={loss} duplicate={duplicate}"),
+        );
+    }
+
     /// `node` crashed.
     pub fn crashed(&mut self, now: Instant, node: NodeId) {
         self.held.entry(node).or_default();

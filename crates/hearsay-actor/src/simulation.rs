@@ -21,10 +21,10 @@
 //! ```
 
 use crate::messages::{
-    Crash, Datagram, Delete, GetMetrics, GetView, NodeMetrics, Restart, Set, SetMaxDeltas, TrySet,
-    ViewEntry,
+    Crash, Datagram, Delete, GetMetrics, GetView, Inspect, NodeMetrics, NodeSnapshot, Restart, Set,
+    SetMaxDeltas, TrySet, ViewEntry,
 };
-use crate::network::{Heal, Network, NetworkConfig, NetworkLink, Partition};
+use crate::network::{Heal, Network, NetworkConfig, NetworkLink, Partition, SetFaults};
 use crate::{Error, GossipNode, Recorder, RecorderHandle, Router, StaleSample};
 use actix::{Actor, Addr};
 use hearsay_proto::{Config, Generation, Node, NodeId, Peers, Value, Version};
@@ -315,6 +315,21 @@ impl Simulation {
         self.node(index)?.send(GetView).await?
     }
 
+    /// A copy of node `index`'s whole protocol state: generation, entries, watermarks, GC
+    /// horizons, members (the real state, not the recorder's model of it).
+    pub async fn inspect(&self, index: usize) -> Result<NodeSnapshot, Error> {
+        Ok(self.node(index)?.send(Inspect).await?)
+    }
+
+    /// [`Simulation::inspect`] of every node, by id.
+    pub async fn inspect_all(&self) -> Result<Vec<NodeSnapshot>, Error> {
+        let mut all = Vec::with_capacity(self.nodes.len());
+        for node in &self.nodes {
+            all.push(node.send(Inspect).await?);
+        }
+        Ok(all)
+    }
+
     /// Every node's counters, by id.
     pub async fn metrics(&self) -> Result<Vec<NodeMetrics>, Error> {
         let mut all = Vec::with_capacity(self.nodes.len());
@@ -380,13 +395,16 @@ impl Simulation {
         Ok(self.node(index)?.send(Crash).await?)
     }
 
-    /// Restarts node `index` as its next generation.
+    /// Restarts node `index` as its next generation: one above both the last generation this
+    /// harness gave it and the one it runs now (a node moves its own generation up when it hears
+    /// of a newer or equal one of its id).
     pub async fn restart(&mut self, index: usize, keep_state: bool) -> Result<(), Error> {
+        let current = self.inspect(index).await?.generation;
         let generation = self
             .generations
             .get_mut(index)
             .ok_or(Error::NoSuchNode(index as u64))?;
-        *generation = Generation(generation.0 + 1);
+        *generation = Generation((*generation).max(current).0 + 1);
         let restart = Restart {
             generation: *generation,
             keep_state,
@@ -398,6 +416,14 @@ impl Simulation {
     pub fn partition(&self, groups: Vec<Vec<NodeId>>) {
         if let Some(network) = &self.network {
             network.do_send(Partition(groups));
+        }
+    }
+
+    /// Changes the network's loss and duplication probabilities from now on (no effect without
+    /// a simulated network).
+    pub fn set_faults(&self, loss: f64, duplicate: f64) {
+        if let Some(network) = &self.network {
+            network.do_send(SetFaults { loss, duplicate });
         }
     }
 

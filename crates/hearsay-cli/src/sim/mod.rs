@@ -7,6 +7,7 @@
 
 mod all;
 mod anti_entropy;
+mod chaos;
 mod reconcile;
 mod rumor;
 
@@ -30,6 +31,9 @@ pub enum SimCommand {
     Reconcile(ReconcileArgs),
     /// Regenerates every figure and table of docs/experiments.md.
     All(all::AllArgs),
+    /// The randomized fault search: random scenarios of writes, partitions, crashes, restarts
+    /// and loss over the whole configuration space, checked against the protocol's invariants.
+    Chaos(chaos::ChaosArgs),
 }
 
 /// Arguments every experiment takes.
@@ -68,6 +72,7 @@ pub fn run(command: SimCommand) -> Result<(), String> {
         SimCommand::AntiEntropy(args) => anti_entropy::main(&args),
         SimCommand::Reconcile(args) => reconcile::main(&args),
         SimCommand::All(args) => all::main(&args),
+        SimCommand::Chaos(args) => chaos::main(&args),
     }
 }
 

@@ -1,0 +1,265 @@
+//! The invariants a fault scenario must keep, checked on the nodes' real state
+//! ([`crate::NodeSnapshot`]s), against a model of what every node wrote.
+
+use crate::NodeSnapshot;
+use hearsay_proto::membership::is_reserved;
+use hearsay_proto::{Generation, NodeId, Store};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// One broken invariant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Violation {
+    /// Which invariant ([`Violation::kind`] names are stable).
+    pub kind: String,
+    /// Virtual time since the start at which it was seen.
+    pub at: Duration,
+    /// What exactly.
+    pub detail: String,
+}
+
+impl Violation {
+    pub(crate) fn new(kind: &str, at: Duration, detail: String) -> Violation {
+        Violation {
+            kind: kind.to_owned(),
+            at,
+            detail,
+        }
+    }
+}
+
+/// What every node wrote: per node its current incarnation's newest write per key (`None`: a
+/// delete), and every value any incarnation ever wrote.
+#[derive(Clone, Debug, Default)]
+pub struct Model {
+    latest: BTreeMap<usize, BTreeMap<String, Option<Vec<u8>>>>,
+    written: BTreeSet<Vec<u8>>,
+}
+
+impl Model {
+    /// `node` wrote `value` (or deleted, `None`) under `key`.
+    pub fn wrote(&mut self, node: usize, key: &str, value: Option<Vec<u8>>) {
+        if let Some(value) = &value {
+            self.written.insert(value.clone());
+        }
+        self.latest
+            .entry(node)
+            .or_default()
+            .insert(key.to_owned(), value);
+    }
+
+    /// `node` restarted: with its state, its live entries carry over (rewritten under the new
+    /// generation), its deletes do not; without, it starts empty.
+    pub fn restarted(&mut self, node: usize, keep_state: bool) {
+        let entries = self.latest.entry(node).or_default();
+        if keep_state {
+            entries.retain(|_, v| v.is_some());
+        } else {
+            entries.clear();
+        }
+    }
+
+    /// The live values `node`'s current incarnation holds, by key.
+    fn live(&self, node: usize) -> BTreeMap<&str, &[u8]> {
+        self.latest
+            .get(&node)
+            .map(|entries| {
+                entries
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.as_str(), v.as_deref()?)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// The live (non-tombstone, non-reserved) values `store` holds of `origin`, and the generation.
+fn live_of(store: &Store, origin: NodeId) -> Option<(Generation, BTreeMap<&str, &[u8]>)> {
+    let state = store.origin(origin)?;
+    let live = state
+        .entries()
+        .filter(|(k, _)| !is_reserved(k))
+        .filter_map(|(k, e)| Some((k, e.value.as_ref()?.as_bytes())))
+        .collect();
+    Some((state.generation(), live))
+}
+
+/// Invariants that hold at every instant, faults or not:
+/// - **watermarks**: a node's watermark of a live origin (same generation) never covers one of the
+///   origin's current entries that the node does not hold;
+/// - **authenticity**: every live value a node holds of an origin is one that origin wrote.
+pub fn always(snapshots: &[NodeSnapshot], model: &Model, at: Duration) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for origin in snapshots.iter().filter(|s| !s.down) {
+        let Some(own) = origin.store.origin(origin.id) else {
+            continue;
+        };
+        for node in snapshots.iter().filter(|s| !s.down && s.id != origin.id) {
+            let Some(held) = node.store.origin(origin.id) else {
+                continue;
+            };
+            if held.generation() != origin.generation || own.generation() != origin.generation {
+                continue;
+            }
+            for (key, entry) in own.entries() {
+                if entry.version > held.watermark() {
+                    continue;
+                }
+                if entry.is_tombstone() && entry.version <= held.horizon() {
+                    continue;
+                }
+                let has = held.get(key).map(|e| e.version);
+                if has != Some(entry.version) {
+                    out.push(Violation::new(
+                        "watermark",
+                        at,
+                        format!(
+                            "n{} holds n{}'s {key:?} at {has:?} but its watermark {} covers \
+                             the origin's version {}",
+                            node.id.0,
+                            origin.id.0,
+                            held.watermark().0,
+                            entry.version.0
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    for node in snapshots.iter().filter(|s| !s.down) {
+        for (origin, state) in node.store.origins() {
+            for (key, entry) in state.entries().filter(|(k, _)| !is_reserved(k)) {
+                let Some(value) = &entry.value else { continue };
+                let bytes = value.as_bytes();
+                let named = writer(bytes);
+                if named != Some(origin.0 as usize) || !model.written.contains(bytes) {
+                    out.push(Violation::new(
+                        "authenticity",
+                        at,
+                        format!(
+                            "n{} holds {key:?} of n{} = {:?}, which that origin never wrote",
+                            node.id.0,
+                            origin.0,
+                            String::from_utf8_lossy(bytes)
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The writer a scenario value names: values are `"<node>/<counter>"` padded with dots.
+pub(crate) fn writer(value: &[u8]) -> Option<usize> {
+    let text = std::str::from_utf8(value).ok()?;
+    text.split('/').next()?.parse().ok()
+}
+
+/// Whether every live node holds the same entries (of every origin, tombstones included).
+pub fn converged(snapshots: &[NodeSnapshot]) -> bool {
+    let mut live = snapshots.iter().filter(|s| !s.down);
+    let Some(first) = live.next() else {
+        return true;
+    };
+    live.all(|s| s.store.same_entries(&first.store))
+}
+
+/// The invariants of a healed cluster, checked once it has converged (or given up):
+/// - **convergence**: every live node holds the same entries;
+/// - **latest writes**: for every live origin, every live node holds exactly the values the
+///   origin's current incarnation wrote last, per key, at the origin's generation: no write
+///   missing, no deleted value back.
+pub fn healed(snapshots: &[NodeSnapshot], model: &Model, at: Duration) -> Vec<Violation> {
+    let mut out = Vec::new();
+    if !converged(snapshots) {
+        out.push(Violation::new("convergence", at, differences(snapshots)));
+    }
+    for origin in snapshots.iter().filter(|s| !s.down) {
+        let index = origin.id.0 as usize;
+        let expected = model.live(index);
+        for node in snapshots.iter().filter(|s| !s.down) {
+            let (generation, held) =
+                live_of(&node.store, origin.id).unwrap_or((origin.generation, BTreeMap::new()));
+            if generation != origin.generation && !held.is_empty() {
+                out.push(Violation::new(
+                    "generation",
+                    at,
+                    format!(
+                        "n{} holds n{} at generation {} but it runs {}",
+                        node.id.0, index, generation.0, origin.generation.0
+                    ),
+                ));
+                continue;
+            }
+            if held != expected {
+                let missing: Vec<&&str> = expected
+                    .iter()
+                    .filter(|(k, v)| held.get(*k) != Some(v))
+                    .map(|(k, _)| k)
+                    .collect();
+                let extra: Vec<&&str> =
+                    held.keys().filter(|k| !expected.contains_key(*k)).collect();
+                let kind = if extra.is_empty() {
+                    "lost-write"
+                } else {
+                    "deleted-back"
+                };
+                out.push(Violation::new(
+                    kind,
+                    at,
+                    format!(
+                        "n{} of n{}: missing or stale {missing:?}, deleted but held {extra:?}",
+                        node.id.0, index
+                    ),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// A short account of how the live nodes' stores differ.
+fn differences(snapshots: &[NodeSnapshot]) -> String {
+    let live: Vec<&NodeSnapshot> = snapshots.iter().filter(|s| !s.down).collect();
+    let mut lines = Vec::new();
+    let origins: BTreeSet<NodeId> = live
+        .iter()
+        .flat_map(|s| s.store.origins().map(|(id, _)| id))
+        .collect();
+    for origin in origins {
+        let mut versions: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for node in &live {
+            let text = match node.store.origin(origin) {
+                Some(state) if !state.is_empty() => {
+                    let entries: Vec<String> = state
+                        .entries()
+                        .map(|(k, e)| {
+                            let t = if e.is_tombstone() { "†" } else { "" };
+                            format!("{k}@{}{t}", e.version.0)
+                        })
+                        .collect();
+                    format!(
+                        "g{} wm{} h{} [{}]",
+                        state.generation().0,
+                        state.watermark().0,
+                        state.horizon().0,
+                        entries.join(" ")
+                    )
+                }
+                _ => "nothing".to_owned(),
+            };
+            versions.entry(text).or_default().push(node.id.0 as usize);
+        }
+        if versions.len() > 1 {
+            for (text, nodes) in versions {
+                lines.push(format!("n{}: {nodes:?} hold {text}", origin.0));
+            }
+        }
+        if lines.len() > 12 {
+            break;
+        }
+    }
+    lines.join("; ")
+}

@@ -1,0 +1,241 @@
+//! Runs one [`Scenario`] on the deterministic harness and checks it.
+
+use super::check::{self, Model, Violation};
+use super::scenario::{Fault, Scenario};
+use crate::{Error, Latency, NetworkConfig, NodeSnapshot, Simulation, SimulationConfig, simulate};
+use hearsay_proto::{NodeId, Value};
+use std::time::Duration;
+
+/// How a run is checked. Defaults: every 5 s, up to 15 min of healing.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    /// Virtual time between two checks of the always-invariants (and of convergence once healed).
+    pub check_every: Duration,
+    /// How long the healed cluster may take to converge before the run counts as diverged.
+    pub settle: Duration,
+    /// Keep the harness's trace (for determinism checks and debugging).
+    pub trace: bool,
+}
+
+impl Default for RunConfig {
+    fn default() -> RunConfig {
+        RunConfig {
+            check_every: Duration::from_secs(5),
+            settle: Duration::from_secs(900),
+            trace: false,
+        }
+    }
+}
+
+/// What one run showed.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// The scenario's seed.
+    pub seed: u64,
+    /// Every invariant broken (the first of each kind).
+    pub violations: Vec<Violation>,
+    /// Virtual time from the heal to convergence, if it converged.
+    pub settled_after: Option<Duration>,
+    /// A hash of the final state of every node and of the trace: equal for equal runs.
+    pub fingerprint: u64,
+    /// Writes the nodes accepted.
+    pub writes: usize,
+    /// Messages sent, in all.
+    pub messages: u64,
+}
+
+impl Outcome {
+    /// Whether every invariant held.
+    pub fn passed(&self) -> bool {
+        self.violations.is_empty()
+    }
+}
+
+/// Runs `scenario` on a fresh deterministic harness and checks every invariant.
+pub fn run(scenario: &Scenario, config: &RunConfig) -> Result<Outcome, Error> {
+    simulate(|| drive(scenario, config))?
+}
+
+struct Driver<'a> {
+    sim: Simulation,
+    model: Model,
+    violations: Vec<Violation>,
+    counter: u64,
+    writes: usize,
+    config: &'a RunConfig,
+}
+
+impl Driver<'_> {
+    /// Keeps the first violation of each kind.
+    fn note(&mut self, found: Vec<Violation>) {
+        for v in found {
+            if !self.violations.iter().any(|k| k.kind == v.kind) {
+                self.violations.push(v);
+            }
+        }
+    }
+
+    async fn check_always(&mut self) -> Result<Vec<NodeSnapshot>, Error> {
+        let snapshots = self.sim.inspect_all().await?;
+        let found = check::always(&snapshots, &self.model, self.sim.elapsed());
+        self.note(found);
+        Ok(snapshots)
+    }
+
+    /// Lets virtual time pass until `until` (since the start), checking on the way.
+    async fn advance(&mut self, until: Duration) -> Result<(), Error> {
+        while self.sim.elapsed() < until {
+            let step = (until - self.sim.elapsed()).min(self.config.check_every);
+            self.sim.run_for(step).await;
+            self.check_always().await?;
+        }
+        Ok(())
+    }
+
+    async fn apply(&mut self, fault: &Fault) -> Result<(), Error> {
+        match fault {
+            Fault::Set { node, key, len } => {
+                self.counter += 1;
+                let mut text = format!("{node}/{}", self.counter);
+                while text.len() < *len {
+                    text.push('.');
+                }
+                let bytes = text.into_bytes();
+                match self.sim.set(*node, key, Value::new(bytes.clone())).await {
+                    Ok(_) => {
+                        self.writes += 1;
+                        self.model.wrote(*node, key, Some(bytes));
+                    }
+                    Err(Error::Down(_) | Error::Protocol(_)) => {}
+                    Err(other) => return Err(other),
+                }
+            }
+            Fault::Delete { node, key } => match self.sim.delete(*node, key).await {
+                Ok(_) => {
+                    self.writes += 1;
+                    self.model.wrote(*node, key, None);
+                }
+                Err(Error::Down(_) | Error::Protocol(_)) => {}
+                Err(other) => return Err(other),
+            },
+            Fault::Partition(groups) => self.sim.partition(
+                groups
+                    .iter()
+                    .map(|g| g.iter().map(|n| NodeId(*n as u64)).collect())
+                    .collect(),
+            ),
+            Fault::Heal => self.sim.heal(),
+            Fault::Network { loss, duplicate } => self.sim.set_faults(*loss, *duplicate),
+            Fault::Crash(node) => self.sim.crash(*node).await?,
+            Fault::Restart { node, keep_state } => {
+                if self.sim.restart(*node, *keep_state).await.is_ok() {
+                    self.model.restarted(*node, *keep_state);
+                }
+            }
+            Fault::Leave(node) => {
+                let left = self.sim.node(*node)?.send(crate::Leave).await?;
+                if left.is_ok() {
+                    // It goes on gossiping a little, then exits.
+                    self.sim.run_for(Duration::from_secs(2)).await;
+                    self.sim.crash(*node).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn drive(scenario: &Scenario, config: &RunConfig) -> Result<Outcome, Error> {
+    let (min, max) = scenario.latency;
+    let sim = Simulation::start(SimulationConfig {
+        nodes: scenario.nodes,
+        seed: scenario.seed,
+        protocol: scenario.protocol.clone(),
+        network: Some(NetworkConfig {
+            latency: Latency::Uniform { min, max },
+            loss: scenario.loss,
+            duplicate: scenario.duplicate,
+            ..NetworkConfig::default()
+        }),
+        jitter: true,
+        trace: config.trace,
+        start_after: Duration::ZERO,
+    })?;
+    let mut driver = Driver {
+        sim,
+        model: Model::default(),
+        violations: Vec::new(),
+        counter: 0,
+        writes: 0,
+        config,
+    };
+    for (at, fault) in &scenario.events {
+        driver.advance(*at).await?;
+        driver.apply(fault).await?;
+    }
+    driver.advance(scenario.duration).await?;
+    // Everything heals: no partition, no loss, no duplicates. Crashed nodes stay down.
+    driver.sim.heal();
+    driver.sim.set_faults(0.0, 0.0);
+    let healed_at = driver.sim.elapsed();
+    let mut settled_after = None;
+    let mut last;
+    loop {
+        let until = driver.sim.elapsed() + config.check_every;
+        driver.sim.run_for(config.check_every).await;
+        last = driver.check_always().await?;
+        let waited = driver.sim.elapsed() - healed_at;
+        if check::converged(&last) && check::healed(&last, &driver.model, waited).is_empty() {
+            settled_after = Some(waited);
+            break;
+        }
+        if until - healed_at >= config.settle {
+            break;
+        }
+    }
+    let found = check::healed(&last, &driver.model, driver.sim.elapsed());
+    driver.note(found);
+    let metrics = driver.sim.metrics().await?;
+    let messages = metrics.iter().map(|m| m.stats.sent_total().messages).sum();
+    let fingerprint = fingerprint(&last, driver.sim.recorder().trace());
+    Ok(Outcome {
+        seed: scenario.seed,
+        violations: driver.violations,
+        settled_after,
+        fingerprint,
+        writes: driver.writes,
+        messages,
+    })
+}
+
+/// FNV-1a over the final stores (entries, watermarks, horizons), counters and trace.
+fn fingerprint(snapshots: &[NodeSnapshot], trace: Option<&str>) -> u64 {
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            hash ^= u64::from(*b);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    for s in snapshots {
+        eat(format!("{:?} {:?} {}", s.id, s.generation, s.down).as_bytes());
+        for (origin, state) in s.store.origins() {
+            eat(format!(
+                "{origin:?} {:?} {:?} {:?} {}",
+                state.generation(),
+                state.watermark(),
+                state.horizon(),
+                state.heartbeat()
+            )
+            .as_bytes());
+            for (key, entry) in state.entries() {
+                eat(format!("{key} {entry:?}").as_bytes());
+            }
+        }
+        eat(format!("{:?}", s.stats).as_bytes());
+    }
+    if let Some(trace) = trace {
+        eat(trace.as_bytes());
+    }
+    hash
+}

@@ -1,0 +1,290 @@
+//! A fault scenario: a cluster, a protocol configuration and a timed list of writes and faults,
+//! all drawn from one seed.
+
+use hearsay_proto::{
+    Config, Direction, LossOfInterest, MembershipConfig, Mode, Strategy, Termination,
+};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// One thing that happens to the cluster at an instant of the fault phase.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Fault {
+    /// Node `node` writes a fresh value of `len` bytes under `key`.
+    Set {
+        /// The writer.
+        node: usize,
+        /// The key.
+        key: String,
+        /// Value length in bytes (the value names its writer and is unique).
+        len: usize,
+    },
+    /// Node `node` deletes `key`.
+    Delete {
+        /// The writer.
+        node: usize,
+        /// The key.
+        key: String,
+    },
+    /// The network splits into these groups (nodes in none form one more).
+    Partition(Vec<Vec<usize>>),
+    /// Every partition ends.
+    Heal,
+    /// Loss and duplication change.
+    Network {
+        /// Probability that a datagram is lost.
+        loss: f64,
+        /// Probability that a datagram is delivered twice.
+        duplicate: f64,
+    },
+    /// Node `node` crashes.
+    Crash(usize),
+    /// Node `node` restarts as a new generation, with or without its state.
+    Restart {
+        /// The node.
+        node: usize,
+        /// Whether it keeps its state (a process restart) or starts empty (a lost disk).
+        keep_state: bool,
+    },
+    /// Node `node` leaves the cluster gracefully (membership on) and exits soon after.
+    Leave(usize),
+}
+
+/// A whole scenario. [`Scenario::generate`] draws one from a seed; a shrunk one is still a
+/// `Scenario`, so it can be saved (serde) and replayed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Scenario {
+    /// The seed it was drawn from; also seeds the cluster's RNGs.
+    pub seed: u64,
+    /// Number of nodes.
+    pub nodes: usize,
+    /// Every node's protocol configuration.
+    pub protocol: Config,
+    /// Shortest and longest datagram latency.
+    pub latency: (Duration, Duration),
+    /// Loss and duplication at the start.
+    pub loss: f64,
+    /// Probability that a datagram is delivered twice, at the start.
+    pub duplicate: f64,
+    /// Length of the fault phase; afterwards the network heals and loses nothing.
+    pub duration: Duration,
+    /// What happens, by time from the start (sorted).
+    pub events: Vec<(Duration, Fault)>,
+}
+
+/// Keys per node: few, so that writes overwrite and delete each other's keys.
+const KEYS: usize = 6;
+
+impl Scenario {
+    /// Draws a scenario over the whole supported configuration space from `seed`.
+    pub fn generate(seed: u64) -> Scenario {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xc4a0_5eed);
+        let nodes = rng.random_range(8..=40usize);
+        let protocol = protocol(&mut rng);
+        let lat_min = Duration::from_millis(rng.random_range(1..=20));
+        let lat_max = lat_min + Duration::from_millis(rng.random_range(0..=300));
+        let lossy = rng.random_bool(0.6);
+        let loss = if lossy {
+            rng.random_range(0.0..0.5)
+        } else {
+            0.0
+        };
+        let duplicate = if rng.random_bool(0.4) {
+            rng.random_range(0.0..0.3)
+        } else {
+            0.0
+        };
+        let duration = Duration::from_secs(rng.random_range(20..=120));
+        let events = events(&mut rng, nodes, &protocol, duration);
+        Scenario {
+            seed,
+            nodes,
+            protocol,
+            latency: (lat_min, lat_max),
+            loss,
+            duplicate,
+            duration,
+            events,
+        }
+    }
+
+    /// A one-line description of the configuration.
+    pub fn summary(&self) -> String {
+        let p = &self.protocol;
+        format!(
+            "{} nodes, {:?} {:?} {:?}, mtu {}, fanout {}, max_deltas {:?}, membership {}, \
+             grace {:?}, interval {:?}, loss {:.2}, dup {:.2}, {} s, {} events",
+            self.nodes,
+            p.mode,
+            p.direction,
+            p.strategy,
+            p.mtu,
+            p.fanout,
+            p.max_deltas,
+            p.membership.is_some(),
+            p.tombstone_grace,
+            p.gossip_interval,
+            self.loss,
+            self.duplicate,
+            self.duration.as_secs(),
+            self.events.len()
+        )
+    }
+}
+
+fn protocol(rng: &mut ChaCha8Rng) -> Config {
+    let mode = match rng.random_range(0..3) {
+        0 => Mode::AntiEntropy,
+        _ => Mode::Combined {
+            anti_entropy_every: rng.random_range(1..=10),
+        },
+    };
+    let direction = [Direction::Push, Direction::Pull, Direction::PushPull][rng.random_range(0..3)];
+    let strategy = [
+        Strategy::PreciseRandom,
+        Strategy::PreciseOldest,
+        Strategy::PreciseNewest,
+        Strategy::ScuttleBreadth,
+        Strategy::ScuttleDepth,
+    ][rng.random_range(0..5)];
+    // MTU from 256 to 9,000, spread over the orders of magnitude.
+    let mtu = (256.0 * (9000.0f64 / 256.0).powf(rng.random_range(0.0..1.0))) as usize;
+    let membership = rng.random_bool(0.4).then(MembershipConfig::default);
+    let heartbeats = membership.is_some() || rng.random_bool(0.7);
+    let tombstone_grace = match rng.random_range(0..4) {
+        0 => None,
+        1 => Some(Duration::from_secs(86_400)),
+        // From 2 s to 24 h, spread over the orders of magnitude.
+        _ => Some(Duration::from_secs_f64(
+            2.0 * (43_200.0f64).powf(rng.random_range(0.0..1.0)),
+        )),
+    };
+    let max_deltas = rng.random_bool(0.3).then(|| rng.random_range(1..=8usize));
+    let termination = Termination {
+        feedback: rng.random_bool(0.5),
+        rule: if rng.random_bool(0.5) {
+            LossOfInterest::Counter(rng.random_range(1..=4))
+        } else {
+            LossOfInterest::Coin(rng.random_range(1..=4))
+        },
+    };
+    Config {
+        gossip_interval: Duration::from_millis(rng.random_range(200..=1000)),
+        fanout: rng.random_range(1..=3),
+        mtu,
+        max_deltas,
+        strategy,
+        direction,
+        mode,
+        termination,
+        eager_rumor_sends: rng.random_range(1..=3),
+        heartbeats,
+        membership,
+        tombstone_grace,
+        ..Config::default()
+    }
+}
+
+fn events(
+    rng: &mut ChaCha8Rng,
+    nodes: usize,
+    protocol: &Config,
+    duration: Duration,
+) -> Vec<(Duration, Fault)> {
+    let span = duration.as_millis() as u64;
+    let at = |rng: &mut ChaCha8Rng| Duration::from_millis(rng.random_range(0..span));
+    let mut events = Vec::new();
+    // Writes and deletes: a few per second over the phase.
+    let writes = rng.random_range(span / 1000..=span * 4 / 1000).max(1);
+    // Values up to about a third of a message, sometimes nearly a whole one.
+    let max_len = if rng.random_bool(0.2) {
+        protocol.mtu.saturating_sub(120).max(1)
+    } else {
+        (protocol.mtu / 3).max(1)
+    };
+    for _ in 0..writes {
+        let node = rng.random_range(0..nodes);
+        let key = format!("k{}", rng.random_range(0..KEYS));
+        let fault = if rng.random_bool(0.25) {
+            Fault::Delete { node, key }
+        } else {
+            Fault::Set {
+                node,
+                key,
+                len: rng.random_range(1..=max_len),
+            }
+        };
+        events.push((at(rng), fault));
+    }
+    // Partitions, each healed after a while.
+    for _ in 0..rng.random_range(0..=4) {
+        let start = at(rng);
+        let groups = rng.random_range(2..=3usize);
+        let mut split = vec![Vec::new(); groups];
+        for node in 0..nodes {
+            split[rng.random_range(0..groups)].push(node);
+        }
+        events.push((start, Fault::Partition(split)));
+        let length = Duration::from_millis(rng.random_range(1_000..=30_000));
+        events.push(((start + length).min(duration), Fault::Heal));
+    }
+    // Network changes.
+    for _ in 0..rng.random_range(0..=3) {
+        let fault = Fault::Network {
+            loss: if rng.random_bool(0.5) {
+                rng.random_range(0.0..0.5)
+            } else {
+                0.0
+            },
+            duplicate: if rng.random_bool(0.3) {
+                rng.random_range(0.0..0.3)
+            } else {
+                0.0
+            },
+        };
+        events.push((at(rng), fault));
+    }
+    // Crashes, most followed by a restart; leaves (with membership), never more than half the
+    // nodes gone at the end.
+    let mut gone = 0;
+    for _ in 0..rng.random_range(0..=4) {
+        let node = rng.random_range(0..nodes);
+        let start = at(rng);
+        if protocol.membership.is_some() && rng.random_bool(0.2) {
+            if gone < nodes / 2 {
+                gone += 1;
+                events.push((start, Fault::Leave(node)));
+            }
+            continue;
+        }
+        events.push((start, Fault::Crash(node)));
+        if rng.random_bool(0.7) || gone >= nodes / 2 {
+            let back = start + Duration::from_millis(rng.random_range(500..=40_000));
+            events.push((
+                back.min(duration),
+                Fault::Restart {
+                    node,
+                    keep_state: rng.random_bool(0.5),
+                },
+            ));
+        } else {
+            gone += 1;
+        }
+    }
+    events.sort_by_key(|(at, _)| *at);
+    events
+}
+
+impl Fault {
+    /// The highest node index the fault names (0 if none).
+    pub fn max_node(&self) -> usize {
+        match self {
+            Fault::Set { node, .. } | Fault::Delete { node, .. } => *node,
+            Fault::Crash(node) | Fault::Leave(node) | Fault::Restart { node, .. } => *node,
+            Fault::Partition(groups) => groups.iter().flatten().copied().max().unwrap_or(0),
+            Fault::Heal | Fault::Network { .. } => 0,
+        }
+    }
+}
