@@ -774,7 +774,7 @@ impl Node {
                 if let Some(digest) = digest {
                     self.observe(&digest);
                     let mut budget = self.budget(&Body::Ack { deltas: Vec::new() });
-                    let deltas = reconcile::deltas(
+                    let mut deltas = reconcile::deltas(
                         &self.store,
                         &digest,
                         self.config.strategy,
@@ -782,6 +782,7 @@ impl Node {
                         &mut budget,
                     );
                     self.congestion(!deltas.is_empty() && budget.exhausted());
+                    self.header_groups(&digest, &mut deltas, &mut budget);
                     if !deltas.is_empty() {
                         self.send(from, Body::Ack { deltas });
                     }
@@ -838,7 +839,7 @@ impl Node {
             None => Vec::new(),
         };
         if let Some(theirs) = &digest {
-            self.heartbeat_groups(theirs, &mut deltas, &mut budget);
+            self.header_groups(theirs, &mut deltas, &mut budget);
         }
         self.congestion(!deltas.is_empty() && budget.exhausted());
         if !deltas.is_empty() || reply.is_some() {
@@ -995,6 +996,7 @@ impl Node {
                 redundant.extend(group.deltas.iter().map(|d| (group.origin, d.version)));
                 continue;
             }
+            let original = group;
             let max_key = self.config.max_key_len();
             let trimmed;
             let group = if group.deltas.iter().any(|d| d.key.len() > max_key) {
@@ -1035,7 +1037,13 @@ impl Node {
                     .into_iter()
                     .map(|(_, version)| (group.origin, version)),
             );
-            let prevs = chain(group);
+            // Only a rumor chain says which writes a range holds: an anti-entropy range says
+            // what its sender holds, which leaves out writes the sender saw overwritten, so it
+            // must not be forwarded as a chain.
+            let prevs = match via {
+                Via::Rumor(_) => chain(original),
+                _ => BTreeMap::new(),
+            };
             for change in report.changes {
                 if self.config.mode.rumors() {
                     let version = change.entry.version;
@@ -1084,34 +1092,51 @@ impl Node {
         }
     }
 
-    /// With membership on, adds to an answer an empty group (vouching nothing) for every origin
-    /// the peer's digest names with an older heartbeat of the same generation and the answer
-    /// has no group for, as far as the budget allows: the initiator of an exchange then learns
-    /// heartbeats from its own exchange, not only from the exchanges others open with it, and
-    /// failure detection sees progress about every round.
-    fn heartbeat_groups(
-        &self,
-        theirs: &Digest,
-        deltas: &mut Vec<OriginDelta>,
-        budget: &mut Budget,
-    ) {
-        if self.members.is_none() {
-            return;
-        }
-        let answered: BTreeSet<NodeId> = deltas.iter().map(|g| g.origin).collect();
-        for (origin, generation, heartbeat, _) in theirs.heartbeats() {
-            if origin == self.id && self.generation != generation || answered.contains(&origin) {
+    /// Adds to an answer the empty groups (vouching nothing) that tell the peer of generations
+    /// and heartbeats it lacks, as far as the budget allows, for origins the answer has no group
+    /// for:
+    /// - **generations**: every origin the peer's digest names with an older generation than the
+    ///   one held here, and this node's own origin unless the digest names its current
+    ///   generation. A precise answer sends only entries, so without this a node restarted empty
+    ///   (or holding nothing) would never tell its peers that its old incarnation is gone, and a
+    ///   member that left and came back would never be seen again;
+    /// - **heartbeats**, with membership on: every origin the digest names with an older
+    ///   heartbeat of the same generation, so that the initiator of an exchange learns heartbeats
+    ///   from its own exchange, not only from the exchanges others open with it, and failure
+    ///   detection sees progress about every round.
+    fn header_groups(&self, theirs: &Digest, deltas: &mut Vec<OriginDelta>, budget: &mut Budget) {
+        let mut answered: BTreeSet<NodeId> = deltas.iter().map(|g| g.origin).collect();
+        let named = theirs.heartbeats();
+        let knows_us = named
+            .iter()
+            .any(|(origin, generation, _, _)| *origin == self.id && *generation >= self.generation);
+        // A Scuttlebutt range announces what it leaves unnamed by itself; a precise range that
+        // covers us and does not name our generation needs the announcement.
+        let covers_us = match theirs {
+            Digest::Precise {
+                range: Some(range), ..
+            } => range.origins().contains(&self.id),
+            _ => false,
+        };
+        let own = (covers_us && !knows_us).then_some((self.id, Generation::default(), 0, 0));
+        for (origin, generation, heartbeat, _) in named.into_iter().chain(own) {
+            if answered.contains(&origin) {
                 continue;
             }
             let Some(state) = self.store.origin(origin) else {
                 continue;
             };
-            if state.generation() != generation || state.heartbeat() <= heartbeat {
+            let newer = state.generation() > generation;
+            let beat = self.members.is_some()
+                && state.generation() == generation
+                && state.heartbeat() > heartbeat
+                && (origin != self.id || generation == self.generation);
+            if !newer && !beat {
                 continue;
             }
             let group = OriginDelta {
                 origin,
-                generation,
+                generation: state.generation(),
                 heartbeat: state.heartbeat(),
                 from: Version::ZERO,
                 to: Version::ZERO,
@@ -1120,6 +1145,7 @@ impl Node {
             if !budget.take(encoded_len(&group), 0) {
                 break;
             }
+            answered.insert(origin);
             deltas.push(group);
         }
     }
@@ -1238,24 +1264,27 @@ fn reserved(key: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// For each delta a group vouches for, the origin's version just before it: `(prev, version]`
-/// holds only that write, which lets a receiver of the rumor advance its watermark.
+/// For each delta of a rumor chain, the origin's version just before it: `(prev, version]` holds
+/// only that write, which lets a receiver of the rumor advance its watermark.
 ///
-/// A GC entry put first, out of version order, by a sender re-syncing a peer behind the origin's
-/// GC horizon is left out of the chain (it vouches nothing).
+/// The chain links the group's deltas in version order from `from` up to `to`, and stops at
+/// anything that breaks it (two deltas at one version).
 fn chain(group: &OriginDelta) -> BTreeMap<Version, Version> {
+    let mut versions: Vec<Version> = group
+        .deltas
+        .iter()
+        .map(|d| d.version)
+        .filter(|v| *v > group.from && *v <= group.to)
+        .collect();
+    versions.sort_unstable();
     let mut prevs = BTreeMap::new();
     let mut prev = group.from;
-    let skip = match group.deltas.as_slice() {
-        [first, second, ..] => usize::from(first.key == GC_KEY && second.version < first.version),
-        _ => 0,
-    };
-    for delta in group.deltas.iter().skip(skip) {
-        if delta.version <= prev || delta.version > group.to {
+    for version in versions {
+        if version <= prev {
             break;
         }
-        prevs.insert(delta.version, prev);
-        prev = delta.version;
+        prevs.insert(version, prev);
+        prev = version;
     }
     prevs
 }

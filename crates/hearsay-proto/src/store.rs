@@ -509,7 +509,15 @@ impl Store {
                 None => report.redundant.push((key.clone(), *version)),
             }
         }
-        state.raise_watermark(delta.from, delta.to);
+        // A watermark only ever covers entries held here, or a GC horizon held here. A sender
+        // not believed below the horizon had its deltas there refused, so its range counts only
+        // above the horizon; what lies below comes from senders that know the horizon.
+        let from = if believed {
+            delta.from
+        } else {
+            delta.from.max(horizon)
+        };
+        state.raise_watermark(from, delta.to);
         self.clock = top;
         report
     }

@@ -39,7 +39,7 @@ impl<'b> Packer<'b> {
         };
         let first = first.map(|(key, entry)| to_delta(key, entry));
         let cost = encoded_len(&header) + ARRAY_GROWTH + first.as_ref().map_or(0, encoded_len);
-        if !self.budget.take(cost, usize::from(first.is_some())) {
+        if !self.budget.take(cost, first.as_ref().map_or(0, counted)) {
             return None;
         }
         self.groups.push(OriginDelta {
@@ -56,7 +56,7 @@ impl<'b> Packer<'b> {
         let Some(target) = self.groups.get_mut(group) else {
             return false;
         };
-        if !self.budget.take(encoded_len(&delta), 1) {
+        if !self.budget.take(encoded_len(&delta), counted(&delta)) {
             return false;
         }
         target.deltas.push(delta);
@@ -89,6 +89,13 @@ impl<'b> Packer<'b> {
     pub fn finish(self) -> Vec<OriginDelta> {
         self.groups
     }
+}
+
+/// How much a delta counts against `max_deltas`: the protocol's own entries (a GC horizon, a
+/// leave) ride free, so that a re-sync, which must open with the GC entry, still carries data
+/// when a message may hold a single delta.
+fn counted(delta: &Delta) -> usize {
+    usize::from(!crate::membership::is_reserved(&delta.key))
 }
 
 fn to_delta(key: &str, entry: &Entry) -> Delta {
