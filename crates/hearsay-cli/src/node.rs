@@ -2,7 +2,7 @@
 //! `hearsay keygen` prints a cluster key.
 
 use clap::Args;
-use hearsay_net::control::Controller;
+use hearsay_net::control::{Controller, Ending};
 use hearsay_net::{Key, Keyring, NetConfig, NetNode};
 use hearsay_proto::{ClusterId, Config, Generation, MembershipConfig, Mode, Node, NodeId};
 use std::net::SocketAddr;
@@ -39,7 +39,7 @@ pub struct NodeArgs {
     /// Seed of the protocol's peer-selection RNG (default: random).
     #[arg(long)]
     pub rng_seed: Option<u64>,
-    /// Keep running when stdin closes (stop with a signal).
+    /// Keep running when stdin closes (then stop with a signal); `quit` still stops the node.
     #[arg(long)]
     pub stay: bool,
     /// Membership and failure detection: member statuses (phi accrual on gossiped heartbeats,
@@ -48,7 +48,8 @@ pub struct NodeArgs {
     pub membership: bool,
 }
 
-/// Runs a node until `quit` or the end of stdin.
+/// Runs a node until `quit`, or until the end of stdin without `--stay`; then it leaves (with
+/// `--membership`) and flushes its links.
 pub fn run(args: NodeArgs) -> Result<(), String> {
     let keyring = Keyring::load(&args.key_file).map_err(|error| error.to_string())?;
     let id = match args.id {
@@ -89,11 +90,13 @@ pub fn run(args: NodeArgs) -> Result<(), String> {
             .map_err(|error| error.to_string())?;
         tracing::info!(id, generation, "node started");
         let controller = Controller::new(&net_node, Some(args.key_file.clone()));
-        controller
+        let ending = controller
             .serve(tokio::io::stdin(), tokio::io::stdout())
             .await
             .map_err(|error| error.to_string())?;
-        if args.stay {
+        // --stay outlives the end of stdin, never a `quit`.
+        if ending == Ending::EndOfInput && args.stay {
+            tracing::info!("stdin closed; --stay: running until a signal");
             std::future::pending::<()>().await;
         }
         if args.membership {

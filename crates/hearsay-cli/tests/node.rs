@@ -7,6 +7,7 @@ use common::NodeProcess;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 fn key_file(dir: &Path, name: &str) -> PathBuf {
     let output = Command::new(env!("CARGO_BIN_EXE_hearsay"))
@@ -167,4 +168,61 @@ fn bad_arguments_fail_clearly() {
     let output = hearsay(&["--bind", &addr, "--key-file", key.to_str().expect("path")]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot listen"));
+}
+
+#[test]
+fn an_endless_key_file_is_refused_quickly() {
+    let output = common::run_within(
+        &["node", "--bind", "127.0.0.1:0", "--key-file", "/dev/zero"],
+        Duration::from_secs(10),
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("/dev/zero: larger than 64 KiB"), "{stderr}");
+}
+
+#[test]
+fn quit_leaves_and_exits_even_with_stay() {
+    let dir = temp_dir("stay");
+    let key = key_file(&dir, "key");
+    let key = key.to_str().expect("path");
+    let mut first = NodeProcess::start(&[
+        "--bind",
+        "127.0.0.1:0",
+        "--key-file",
+        key,
+        "--id",
+        "1",
+        "--membership",
+    ]);
+    let seed = first.addr.clone();
+    let mut second = NodeProcess::start(&[
+        "--bind",
+        "127.0.0.1:0",
+        "--key-file",
+        key,
+        "--id",
+        "2",
+        "--seed-peer",
+        &seed,
+        "--membership",
+        "--stay",
+    ]);
+    assert!(second.ask("set joined yes").starts_with("OK "));
+    assert_eq!(first.ask("wait joined yes"), "OK");
+    // The first node waits for the second's leave: its reserved status entry turning `left`.
+    let leave = "wait \u{0}hearsay/status left";
+    first.send(leave);
+    assert_eq!(second.ask("quit"), "OK bye");
+    let status = second.wait_exit(Duration::from_secs(20));
+    assert_eq!(status.code(), Some(0), "{status}");
+    assert_eq!(first.answer(leave), "OK");
+    let members: Value = serde_json::from_str(&first.ask("members")).expect("JSON");
+    let second_member = members["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .find(|member| member["id"] == 2)
+        .unwrap_or_else(|| panic!("no member 2 in {members}"));
+    assert_eq!(second_member["status"], "left", "{members}");
 }

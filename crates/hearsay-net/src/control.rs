@@ -14,6 +14,11 @@
 //! | `help` | the command list |
 //! | `quit` | ends the node |
 //!
+//! Words are separated by white space: spaces, tabs or any other Unicode white space
+//! ([`char::is_whitespace`]). A KEY is one word, so it never holds white space, and every key
+//! `set` writes can be named by `get`, `del` and `wait`; the VALUE of `set` and `wait` is the rest
+//! of the line after the white space character that ends the KEY.
+//!
 //! Errors answer `ERR <reason>` and the node goes on. Lines are capped at [`MAX_LINE`] bytes.
 
 use crate::{Error, Keyring, NetNode};
@@ -67,7 +72,8 @@ pub enum Command {
     Quit,
 }
 
-/// Parses one line; `Ok(None)` for a blank line.
+/// Parses one line; `Ok(None)` for a blank line. Words are separated by any white space (see the
+/// [module documentation](self)).
 ///
 /// ```
 /// use hearsay_net::control::{Command, parse};
@@ -75,21 +81,15 @@ pub enum Command {
 ///     parse("set color dark blue")?,
 ///     Some(Command::Set { key: "color".into(), value: "dark blue".into() })
 /// );
+/// // A tab separates words as a space does.
+/// assert_eq!(parse("get\tcolor")?, Some(Command::Get { key: "color".into() }));
 /// assert_eq!(parse("  ")?, None);
 /// assert!(parse("get").is_err());
+/// assert!(parse("get dark color").is_err());
 /// # Ok::<(), hearsay_net::Error>(())
 /// ```
 pub fn parse(line: &str) -> Result<Option<Command>, Error> {
-    let line = line.trim_start();
-    let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
-    let rest = rest.trim_start();
-    let key = |rest: &str| -> Result<String, Error> {
-        let key = rest.trim_end();
-        if key.is_empty() || key.contains(char::is_whitespace) {
-            return Err(Error::Command(format!("usage: {word} KEY")));
-        }
-        Ok(key.to_owned())
-    };
+    let (word, rest) = first_word(line);
     let bare = |command: Command| -> Result<Option<Command>, Error> {
         if rest.trim().is_empty() {
             Ok(Some(command))
@@ -100,7 +100,7 @@ pub fn parse(line: &str) -> Result<Option<Command>, Error> {
     match word {
         "" => Ok(None),
         "set" | "wait" => {
-            let (key, value) = rest.split_once(' ').unwrap_or((rest, ""));
+            let (key, value) = first_word(rest);
             if key.is_empty() {
                 return Err(Error::Command(format!("usage: {word} KEY VALUE")));
             }
@@ -111,8 +111,23 @@ pub fn parse(line: &str) -> Result<Option<Command>, Error> {
                 Command::Wait { key, value }
             }))
         }
-        "get" => Ok(Some(Command::Get { key: key(rest)? })),
-        "del" => Ok(Some(Command::Del { key: key(rest)? })),
+        "get" | "del" => {
+            let (key, more) = first_word(rest);
+            if key.is_empty() {
+                return Err(Error::Command(format!("usage: {word} KEY")));
+            }
+            if !more.trim().is_empty() {
+                return Err(Error::Command(format!(
+                    "usage: {word} KEY (a key is one word, without white space)"
+                )));
+            }
+            let key = key.to_owned();
+            Ok(Some(if word == "get" {
+                Command::Get { key }
+            } else {
+                Command::Del { key }
+            }))
+        }
         "members" => bare(Command::Members),
         "dump" => bare(Command::Dump),
         "stats" => bare(Command::Stats),
@@ -123,6 +138,43 @@ pub fn parse(line: &str) -> Result<Option<Command>, Error> {
             "unknown command {other:?} (try: help)"
         ))),
     }
+}
+
+/// Checks that the control interface can name `key`: not empty and without white space. Every
+/// key [`parse`] returns passes; [`Controller::execute`] refuses commands whose key does not.
+///
+/// ```
+/// use hearsay_net::control::check_key;
+/// assert!(check_key("color").is_ok());
+/// assert!(check_key("dark\tcolor").is_err());
+/// assert!(check_key("").is_err());
+/// ```
+pub fn check_key(key: &str) -> Result<(), Error> {
+    if key.is_empty() {
+        return Err(Error::Command("a key cannot be empty".into()));
+    }
+    if key.contains(char::is_whitespace) {
+        return Err(Error::Command(format!(
+            "a key cannot hold white space (the control interface could not name it): {key:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// The first word of `text` (after any leading white space) and the rest of it, after the one
+/// white space character that ends the word.
+fn first_word(text: &str) -> (&str, &str) {
+    let text = text.trim_start();
+    text.split_once(char::is_whitespace).unwrap_or((text, ""))
+}
+
+/// Why [`Controller::serve`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// A `quit` (or `exit`) command: the node should stop.
+    Quit,
+    /// The input ended without `quit`.
+    EndOfInput,
 }
 
 /// Runs commands against a node.
@@ -137,9 +189,18 @@ impl<'a> Controller<'a> {
         Controller { net, key_file }
     }
 
-    /// Runs one command; the answer is one line (without its newline).
+    /// Runs one command; the answer is one line (without its newline). A key that
+    /// [`check_key`] refuses is an error, so that nothing is written under a key the control
+    /// interface could not name. `quit` only answers: [`Self::serve`] is what stops.
     pub async fn execute(&self, command: &Command) -> Result<String, Error> {
         let node = self.net.node();
+        if let Command::Set { key, .. }
+        | Command::Del { key }
+        | Command::Get { key }
+        | Command::Wait { key, .. } = command
+        {
+            check_key(key)?;
+        }
         match command {
             Command::Set { key, value } => {
                 let version = node
@@ -247,12 +308,13 @@ impl<'a> Controller<'a> {
         }
     }
 
-    /// Reads commands from `input` until it ends or `quit`, answering each on `output`.
+    /// Reads commands from `input` until it ends or `quit`, answering each on `output`, and tells
+    /// which of the two ended it. Once `quit` is answered, nothing more is read.
     pub async fn serve(
         &self,
         input: impl AsyncRead + Unpin,
         mut output: impl AsyncWrite + Unpin,
-    ) -> Result<(), Error> {
+    ) -> Result<Ending, Error> {
         let mut input = BufReader::new(input);
         while let Some(line) = read_line(&mut input, MAX_LINE)
             .await
@@ -282,10 +344,10 @@ impl<'a> Controller<'a> {
                 .await
                 .map_err(|error| Error::io("writing an answer", error))?;
             if quit {
-                break;
+                return Ok(Ending::Quit);
             }
         }
-        Ok(())
+        Ok(Ending::EndOfInput)
     }
 }
 
@@ -363,4 +425,115 @@ async fn read_line(
 /// Keeps an answer on one line.
 fn one_line(text: &str) -> String {
     text.replace(['\n', '\r'], " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(line: &str) -> Command {
+        match parse(line) {
+            Ok(Some(command)) => command,
+            other => panic!("{line:?}: {other:?}"),
+        }
+    }
+
+    fn refused(line: &str, needle: &str) {
+        match parse(line) {
+            Err(Error::Command(reason)) => assert!(reason.contains(needle), "{line:?}: {reason}"),
+            other => panic!("{line:?}: expected an error about {needle}, got {other:?}"),
+        }
+    }
+
+    fn set(key: &str, value: &str) -> Command {
+        Command::Set {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+
+    #[test]
+    fn words_are_separated_by_any_white_space() {
+        assert_eq!(parsed("set a\tb v"), set("a", "b v"));
+        assert_eq!(parsed("\tset\ta\tdark blue"), set("a", "dark blue"));
+        assert_eq!(parsed("set a\u{a0}b"), set("a", "b"));
+        assert_eq!(parsed("set a\u{3000}b"), set("a", "b"));
+        assert_eq!(parsed("set a\u{b}b"), set("a", "b"));
+        assert_eq!(
+            parsed("wait a\tdark blue"),
+            Command::Wait {
+                key: "a".into(),
+                value: "dark blue".into()
+            }
+        );
+        assert_eq!(parsed("get\ta\t"), Command::Get { key: "a".into() });
+        assert_eq!(parsed("del\u{3000}a"), Command::Del { key: "a".into() });
+        assert_eq!(parsed("members\t"), Command::Members);
+        // The value is the rest of the line after the one white space character ending the key.
+        assert_eq!(parsed("set a  b "), set("a", " b "));
+        assert_eq!(parsed("set a"), set("a", ""));
+        // Other characters belong to the key.
+        assert_eq!(parsed("set a\u{0}b\u{1f}/é v"), set("a\u{0}b\u{1f}/é", "v"));
+    }
+
+    #[test]
+    fn a_key_is_one_word() {
+        refused("set", "usage: set KEY VALUE");
+        refused("set \t", "usage: set KEY VALUE");
+        refused("wait", "usage: wait KEY VALUE");
+        refused("get", "usage: get KEY");
+        refused("get a\tb", "white space");
+        refused("del a b", "white space");
+        refused("dump\tx", "takes no argument");
+    }
+
+    /// Whatever key `set` or `wait` takes, `get`, `del` and `wait` can name.
+    #[test]
+    fn every_key_set_can_be_named_by_every_command() {
+        for line in [
+            "set a\tb v",
+            "set a\u{b}b v",
+            "set a\u{c}b v",
+            "set a\u{a0}b v",
+            "set a\u{85}b v",
+            "set a\u{2028}b v",
+            "set a\u{3000}b v",
+            "set\u{2003}a b",
+            "set  a  b",
+            "wait a\tb v",
+            "set a\u{0}\u{1f}\u{7f}\u{200b}b v",
+        ] {
+            let key = match parsed(line) {
+                Command::Set { key, .. } | Command::Wait { key, .. } => key,
+                other => panic!("{line:?}: {other:?}"),
+            };
+            assert!(check_key(&key).is_ok(), "{line:?}: {key:?}");
+            assert_eq!(
+                parsed(&format!("get {key}")),
+                Command::Get { key: key.clone() }
+            );
+            assert_eq!(
+                parsed(&format!("del {key}")),
+                Command::Del { key: key.clone() }
+            );
+            assert_eq!(
+                parsed(&format!("wait {key} v")),
+                Command::Wait {
+                    key: key.clone(),
+                    value: "v".into()
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn keys_with_white_space_or_empty_are_refused() {
+        assert!(check_key("a").is_ok());
+        for key in ["", "a b", "a\tb", "a\u{a0}b", "\u{3000}"] {
+            match check_key(key) {
+                Err(Error::Command(reason)) => assert!(reason.contains("key"), "{reason}"),
+                other => panic!("{key:?}: {other:?}"),
+            }
+        }
+    }
 }

@@ -13,6 +13,9 @@ pub const KEY_LEN: usize = 32;
 /// Most keys a ring holds: each frame may be tried against each key.
 pub const MAX_KEYS: usize = 8;
 
+/// Largest key file [`Keyring::load`] reads, in bytes (64 KiB).
+pub const MAX_KEY_FILE: u64 = 64 * 1024;
+
 /// A 256-bit cluster key. `Debug` never prints the key itself.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Key([u8; KEY_LEN]);
@@ -127,26 +130,39 @@ impl Keyring {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let key = Key::from_hex(line)
-                .map_err(|error| Error::Key(format!("line {}: {error}", number + 1)))?;
+            let key = Key::from_hex(line).map_err(|error| {
+                let reason = match error {
+                    Error::Key(reason) => reason,
+                    other => other.to_string(),
+                };
+                Error::Key(format!("line {}: {reason}", number + 1))
+            })?;
             keys.push(key);
         }
         Keyring::from_keys(keys)
     }
 
-    /// Reads and parses a key file (at most 64 KiB).
+    /// Reads and parses a key file of at most [`MAX_KEY_FILE`] bytes.
+    ///
+    /// The file is read through a bounded reader, whatever its metadata says: a larger file, or a
+    /// device such as `/dev/zero` that never ends, is refused after reading one byte more than
+    /// the limit, never read to its end.
     pub fn load(path: &std::path::Path) -> Result<Keyring, Error> {
-        let metadata = std::fs::metadata(path)
-            .map_err(|error| Error::Key(format!("{}: {error}", path.display())))?;
-        if metadata.len() > 64 * 1024 {
-            return Err(Error::Key(format!(
-                "{}: larger than 64 KiB",
-                path.display()
-            )));
+        use std::io::Read;
+        let failed = |reason: String| Error::Key(format!("{}: {reason}", path.display()));
+        let file = std::fs::File::open(path).map_err(|error| failed(error.to_string()))?;
+        let mut bytes = Vec::new();
+        file.take(MAX_KEY_FILE + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|error| failed(error.to_string()))?;
+        if bytes.len() as u64 > MAX_KEY_FILE {
+            return Err(failed(format!("larger than {} KiB", MAX_KEY_FILE / 1024)));
         }
-        let text = std::fs::read_to_string(path)
-            .map_err(|error| Error::Key(format!("{}: {error}", path.display())))?;
-        Keyring::parse(&text).map_err(|error| Error::Key(format!("{}: {error}", path.display())))
+        let text = String::from_utf8(bytes).map_err(|_| failed("not UTF-8 text".into()))?;
+        Keyring::parse(&text).map_err(|error| match error {
+            Error::Key(reason) => failed(reason),
+            other => failed(other.to_string()),
+        })
     }
 
     /// The key frames are sealed with.

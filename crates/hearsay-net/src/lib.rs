@@ -35,7 +35,7 @@ mod transport;
 
 pub use config::{NetConfig, SEAL_OVERHEAD};
 pub use error::Error;
-pub use key::{KEY_LEN, Key, Keyring, MAX_KEYS};
+pub use key::{KEY_LEN, Key, Keyring, MAX_KEY_FILE, MAX_KEYS};
 pub use mesh::{AddSeed, GetMembers, Member, Mesh, Shutdown};
 pub use node::NetNode;
 pub use random::random_u64;

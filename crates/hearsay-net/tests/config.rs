@@ -2,7 +2,8 @@
 
 use hearsay_net::{Error, Key, Keyring, NetConfig, NetNode};
 use hearsay_proto::{Config, Generation, Node, NodeId};
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 fn config() -> NetConfig {
     NetConfig::new("c", "127.0.0.1:0".parse().expect("addr"))
@@ -125,4 +126,58 @@ fn key_files_are_checked() {
         matches!(Keyring::parse(&many), Err(Error::Key(reason)) if reason.contains("at most 8"))
     );
     assert_eq!(format!("{:?}", Key::from_bytes([7; 32])), "Key(<redacted>)");
+}
+
+fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hearsay-net-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).expect("written");
+    path
+}
+
+fn load_refused(path: &Path, needle: &str) {
+    match Keyring::load(path) {
+        Err(Error::Key(reason)) => {
+            assert!(reason.contains(needle), "{reason}");
+            assert!(reason.contains(&path.display().to_string()), "{reason}");
+        }
+        other => panic!(
+            "{}: expected a key error about {needle}, got {other:?}",
+            path.display()
+        ),
+    }
+}
+
+#[test]
+fn key_files_are_read_up_to_64_kib() {
+    // A valid file of exactly the limit loads: a key, then comment lines as padding.
+    let mut text = format!("{}\n", "ab".repeat(32));
+    while text.len() + 64 <= 64 * 1024 {
+        text.push_str(&format!("#{}\n", "x".repeat(62)));
+    }
+    text.push_str(&"\n".repeat(64 * 1024 - text.len()));
+    assert_eq!(text.len(), 64 * 1024);
+    let ring = Keyring::load(&temp_file("limit", text.as_bytes())).expect("64 KiB loads");
+    assert_eq!(ring.primary().to_hex(), "ab".repeat(32));
+    // One byte more is refused.
+    text.push('\n');
+    load_refused(&temp_file("over", text.as_bytes()), "larger than 64 KiB");
+    // Not UTF-8, and missing.
+    load_refused(&temp_file("binary", b"\xff\xfe\n"), "UTF-8");
+    load_refused(Path::new("/nonexistent/hearsay.key"), "/nonexistent");
+}
+
+/// A file whose metadata says nothing of its length, here an endless one, is refused after
+/// reading past the limit, never read to its end.
+#[cfg(unix)]
+#[test]
+fn endless_key_files_are_refused_quickly() {
+    let started = Instant::now();
+    load_refused(Path::new("/dev/zero"), "larger than 64 KiB");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }

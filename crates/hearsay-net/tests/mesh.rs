@@ -1,11 +1,12 @@
 //! The mesh and the control interface against tricky peers and inputs: forged refusals, a node
-//! reachable under two addresses, shutdown with connections mid-handshake, bad command lines.
+//! reachable under two addresses, shutdown with connections mid-handshake, bad command lines, keys
+//! with white space.
 
 mod common;
 
 use common::*;
-use hearsay_net::control::Controller;
-use hearsay_net::{Counter, NetConfig, NetNode};
+use hearsay_net::control::{Command, Controller, Ending};
+use hearsay_net::{Counter, Error, NetConfig, NetNode};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
@@ -148,5 +149,56 @@ fn bad_command_lines_get_errors_and_the_node_goes_on() {
         assert_eq!(lines[4], "v");
         // The last line, without a newline, is still read and answered.
         assert!(lines[5].starts_with("ERR unknown command"));
+    });
+}
+
+#[test]
+fn a_key_set_through_the_controller_can_be_read_and_deleted() {
+    run(async {
+        let node = start("words", 1, 1, keyring(8), vec![]).await;
+        let controller = Controller::new(&node, None);
+        // A tab separates words as a space does: this writes `a`, never an unnameable `a<TAB>b`.
+        let input = b"set a\tb v\nget a\nget a\tb\ndel\ta\nget a\nquit\nget a\n";
+        let mut output = Vec::new();
+        let ending = controller
+            .serve(&input[..], &mut output)
+            .await
+            .expect("served");
+        assert_eq!(ending, Ending::Quit);
+        let answers = String::from_utf8(output).expect("UTF-8 answers");
+        let lines: Vec<&str> = answers.lines().collect();
+        assert_eq!(lines.len(), 6, "{answers}");
+        assert!(lines[0].starts_with("OK "), "{answers}");
+        assert_eq!(lines[1], "b v");
+        assert!(lines[2].starts_with("ERR ") && lines[2].contains("white space"));
+        assert!(lines[3].starts_with("OK "), "{answers}");
+        assert_eq!(lines[4], "(nil)");
+        assert_eq!(lines[5], "OK bye");
+        // A command built in code cannot write such a key either.
+        for key in ["a\tb", "a b", ""] {
+            let command = Command::Set {
+                key: key.into(),
+                value: "v".into(),
+            };
+            match controller.execute(&command).await {
+                Err(Error::Command(reason)) => assert!(reason.contains("key"), "{reason}"),
+                other => panic!("{key:?}: {other:?}"),
+            }
+        }
+        let dump = controller.execute(&Command::Dump).await.expect("dump");
+        let dump: serde_json::Value = serde_json::from_str(&dump).expect("JSON");
+        let keys = dump["1"].as_object().expect("this node's entries");
+        assert!(keys.contains_key("a"), "{dump}");
+        assert!(
+            keys.keys().all(|key| !key.contains(char::is_whitespace)),
+            "{dump}"
+        );
+        // Input that ends without `quit` says so.
+        let mut output = Vec::new();
+        let ending = controller
+            .serve(&b"get a\n"[..], &mut output)
+            .await
+            .expect("served");
+        assert_eq!(ending, Ending::EndOfInput);
     });
 }

@@ -3,10 +3,10 @@
 #![allow(dead_code)]
 
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
 
 /// Longest wait for one answer (a `wait` answers within 30 s by itself).
 const ANSWER: Duration = Duration::from_secs(40);
@@ -64,11 +64,37 @@ impl NodeProcess {
     }
 
     pub fn ask(&mut self, line: &str) -> String {
+        self.send(line);
+        self.answer(line)
+    }
+
+    /// Writes a command without waiting for its answer (see [`Self::answer`]).
+    pub fn send(&mut self, line: &str) {
         writeln!(self.stdin, "{line}").expect("command written");
         self.stdin.flush().expect("flushed");
+    }
+
+    /// The next answer line, that of the command `line` sent earlier.
+    pub fn answer(&mut self, line: &str) -> String {
         self.answers
             .recv_timeout(ANSWER)
             .unwrap_or_else(|_| panic!("no answer to {line:?}"))
+    }
+
+    /// Waits at most `within` for the process to exit, with no further answer, and returns its
+    /// status.
+    pub fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+        let deadline = Instant::now() + within;
+        // Its stdout closes when it exits.
+        match self
+            .answers
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            Ok(line) => panic!("unexpected answer {line:?} while waiting for the exit"),
+            Err(RecvTimeoutError::Timeout) => panic!("the node did not exit within {within:?}"),
+            Err(RecvTimeoutError::Disconnected) => {}
+        }
+        exit_status(&mut self.child, deadline)
     }
 
     pub fn kill(&mut self) {
@@ -80,5 +106,61 @@ impl NodeProcess {
 impl Drop for NodeProcess {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// The status of `child`, which has closed its output and is exiting: std has no wait with a
+/// timeout, so a short poll until `deadline`.
+fn exit_status(child: &mut Child, deadline: Instant) -> ExitStatus {
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the process did not exit in time"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Runs `hearsay ARGS` with stdin closed and returns its output, failing (and killing it) if it
+/// does not exit within `within`.
+pub fn run_within(args: &[&str], within: Duration) -> Output {
+    let deadline = Instant::now() + within;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hearsay"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("hearsay starts");
+    let (sender, done) = mpsc::channel();
+    let read = |mut stream: Box<dyn Read + Send>| {
+        let sender = sender.clone();
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = stream.read_to_end(&mut bytes);
+            let _ = sender.send(());
+            bytes
+        })
+    };
+    let stdout = read(Box::new(child.stdout.take().expect("stdout")));
+    let stderr = read(Box::new(child.stderr.take().expect("stderr")));
+    // Both streams close when it exits.
+    for _ in 0..2 {
+        if done
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .is_err()
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("hearsay {args:?} did not exit within {within:?}");
+        }
+    }
+    Output {
+        status: exit_status(&mut child, deadline),
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
     }
 }
