@@ -985,6 +985,12 @@ impl Node {
                 // Our own entries come back: we hold them already (or they are a zombie's), so
                 // they are no news, and feedback says so.
                 redundant.extend(group.deltas.iter().map(|d| (self.id, d.version)));
+                let top = group.deltas.iter().map(|d| d.version).max();
+                self.refute(
+                    group.generation,
+                    group.heartbeat,
+                    top.unwrap_or_default().max(group.to),
+                );
                 continue;
             }
             if self
@@ -1067,6 +1073,32 @@ impl Node {
             }
         }
         redundant
+    }
+
+    /// A peer speaks of this node's id at `generation`, with `heartbeat` and versions up to
+    /// `top`. If that is a newer generation, or this generation with a heartbeat or versions this
+    /// node never reached, another incarnation of the id used it (a restart that reused or
+    /// lowered its generation, a clock stepped back): its entries would win over ours, or ours
+    /// would be dropped as stale, for good. As SWIM refutes a suspicion with a higher
+    /// incarnation, the node moves at once to a generation above it, keeping its state: its
+    /// live entries are written again under the new generation, and everything of the other
+    /// incarnation is dropped everywhere.
+    fn refute(&mut self, generation: Generation, heartbeat: u64, top: Version) {
+        let ours = self.store.origin(self.id);
+        let (own_heartbeat, own_top) = ours.map_or((0, Version::ZERO), |o| {
+            (o.heartbeat(), o.max_version().max(o.watermark()))
+        });
+        let forked = generation > self.generation
+            || (generation == self.generation && (heartbeat > own_heartbeat || top > own_top));
+        if !forked {
+            return;
+        }
+        let Some(next) = generation.0.checked_add(1) else {
+            return;
+        };
+        self.stats.refutations += 1;
+        // The restart keeps our state, so it fails only if our own versions are exhausted.
+        let _ = self.restart(Generation(next), true);
     }
 
     /// Feeds the member table what the store now knows of `origin` (its generation and
@@ -1171,6 +1203,21 @@ impl Node {
     fn observe(&mut self, digest: &Digest) {
         for (origin, generation, heartbeat, rate) in digest.heartbeats() {
             if origin == self.id {
+                let ahead = match digest {
+                    Digest::Scuttlebutt { origins, .. } => origins
+                        .iter()
+                        .filter(|o| o.origin == self.id)
+                        .map(|o| o.watermark)
+                        .max()
+                        .unwrap_or_default(),
+                    Digest::Precise { origins, .. } => origins
+                        .iter()
+                        .filter(|o| o.origin == self.id)
+                        .flat_map(|o| o.items.iter().map(|(_, v)| *v))
+                        .max()
+                        .unwrap_or_default(),
+                };
+                self.refute(generation, heartbeat, ahead);
                 continue;
             }
             if self.store.observe(origin, generation, heartbeat, rate) {
@@ -1226,6 +1273,7 @@ impl Node {
             // message is dropped rather than sent over the MTU.
             _ => {
                 debug_assert!(false, "message over the MTU");
+                self.stats.over_mtu += 1;
                 return;
             }
         };

@@ -43,6 +43,11 @@ pub struct Stats {
     pub congested_rounds: u64,
     /// Messages carrying at least one delta (the "traffic" of Demers et al.).
     pub messages_with_deltas: u64,
+    /// Times the node moved to a higher generation because a peer spoke of its id at a newer
+    /// (or the same, but further advanced) generation: another incarnation used it.
+    pub refutations: u64,
+    /// Messages dropped because they came out over the MTU (a budgeting bug; never expected).
+    pub over_mtu: u64,
 }
 
 impl Stats {

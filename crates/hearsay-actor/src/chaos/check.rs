@@ -88,7 +88,8 @@ fn live_of(store: &Store, origin: NodeId) -> Option<(Generation, BTreeMap<&str, 
 /// Invariants that hold at every instant, faults or not:
 /// - **watermarks**: a node's watermark of a live origin (same generation) never covers one of the
 ///   origin's current entries that the node does not hold;
-/// - **authenticity**: every live value a node holds of an origin is one that origin wrote.
+/// - **authenticity**: every live value a node holds of an origin is one that origin wrote;
+/// - **MTU**: no node ever built a message over its MTU (counted in release builds too).
 pub fn always(snapshots: &[NodeSnapshot], model: &Model, at: Duration) -> Vec<Violation> {
     let mut out = Vec::new();
     for origin in snapshots.iter().filter(|s| !s.down) {
@@ -126,6 +127,16 @@ pub fn always(snapshots: &[NodeSnapshot], model: &Model, at: Duration) -> Vec<Vi
                 }
             }
         }
+    }
+    for node in snapshots.iter().filter(|s| s.stats.over_mtu > 0) {
+        out.push(Violation::new(
+            "mtu",
+            at,
+            format!(
+                "n{} dropped {} messages over the MTU",
+                node.id.0, node.stats.over_mtu
+            ),
+        ));
     }
     for node in snapshots.iter().filter(|s| !s.down) {
         for (origin, state) in node.store.origins() {

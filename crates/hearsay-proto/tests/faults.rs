@@ -1,0 +1,259 @@
+//! Minimal regressions of the divergence classes the randomized fault search found
+//! (`hearsay sim chaos`, docs/testing.md). Each states the rule it checks; each failed before the
+//! fix that restored the rule.
+
+use hearsay_proto::membership::GC_KEY;
+use hearsay_proto::{
+    Body, Config, Delta, Generation, Lockstep, Message, Mode, Node, NodeId, OriginDelta,
+    PROTOCOL_VERSION, Peers, Store, Strategy, Value, Version,
+};
+use std::time::{Duration, Instant};
+
+fn delta(key: &str, version: u64, value: Option<&str>) -> Delta {
+    Delta {
+        key: key.to_owned(),
+        version: Version(version),
+        value: value.map(Value::from),
+    }
+}
+
+fn gc(version: u64, horizon: u64) -> Delta {
+    Delta {
+        key: GC_KEY.to_owned(),
+        version: Version(version),
+        value: Some(Value::new(horizon.to_be_bytes().to_vec())),
+    }
+}
+
+fn group(from: u64, to: u64, deltas: Vec<Delta>) -> OriginDelta {
+    OriginDelta {
+        origin: NodeId(0),
+        generation: Generation(1),
+        heartbeat: 1,
+        from: Version(from),
+        to: Version(to),
+        deltas,
+    }
+}
+
+/// Class A. Rule: a watermark only ever covers entries the node holds, or a GC horizon it holds.
+/// A node that knows origin 0's horizon (3) refuses a lagging peer's deltas at or below it; the
+/// range that peer vouches must not count there either, or the watermark passes the live `a`
+/// that the node does not hold and nobody sends it again.
+#[test]
+fn a_range_from_a_sender_behind_the_horizon_counts_only_above_it() {
+    let mut store = Store::default();
+    // The GC entry (horizon 3) arrives alone: this store resets and knows the horizon.
+    store.merge(&group(0, 0, vec![gc(4, 3)]));
+    assert_eq!(
+        store.origin(NodeId(0)).map(|o| o.horizon()),
+        Some(Version(3))
+    );
+    // A peer that never heard of the horizon vouches (0, 4] with a and b below it.
+    let report = store.merge(&group(
+        0,
+        4,
+        vec![delta("b", 1, Some("old")), delta("a", 2, Some("live"))],
+    ));
+    assert_eq!(
+        report.changes.len(),
+        0,
+        "deltas below the horizon are refused"
+    );
+    let origin = store.origin(NodeId(0)).expect("known origin");
+    assert!(
+        origin.watermark() < Version(2),
+        "the watermark ({}) passed `a`, which is not held",
+        origin.watermark().0
+    );
+    // A sender that shows the horizon is believed, and fills the gap.
+    store.merge(&group(0, 4, vec![gc(4, 3), delta("a", 2, Some("live"))]));
+    let origin = store.origin(NodeId(0)).expect("known origin");
+    assert_eq!(origin.watermark(), Version(4));
+    assert_eq!(
+        store.get(NodeId(0), "a").map(|e| e.version),
+        Some(Version(2))
+    );
+}
+
+/// Sends `body` from `from` to `to` as one datagram.
+fn deliver(to: &mut Node, from: u64, body: Body, now: Instant) {
+    let message = Message {
+        version: PROTOCOL_VERSION,
+        cluster: to.config().cluster,
+        from: NodeId(from),
+        body,
+    };
+    let bytes = message.encode().expect("encodes");
+    to.handle_datagram(now, &bytes).expect("accepted");
+}
+
+/// Class E. Rule: only a rumor chain says which writes a range holds. A re-sync answer (anti-
+/// entropy) vouches what its sender holds, which leaves out writes that were collected or
+/// overwritten; a node that learned entries from it must not forward them as a chain, or a
+/// receiver that still holds a deleted value has its watermark moved past the delete and keeps
+/// the value for good.
+#[test]
+fn an_anti_entropy_range_is_not_forwarded_as_a_rumor_chain() {
+    let now = Instant::now();
+    let config = Config {
+        mode: Mode::Combined {
+            anti_entropy_every: 1000,
+        },
+        ..Config::default()
+    };
+    let mut relay = Node::new(NodeId(1), Generation(1), config.clone(), 1).expect("valid");
+    let mut stale = Node::new(NodeId(2), Generation(1), config, 2).expect("valid");
+    // `stale` holds origin 0's b = "deleted" at 2 (vouched (0, 2]); the origin deleted it at 5 and
+    // collected the tombstone (horizon 5, GC entry at 50).
+    deliver(
+        &mut stale,
+        0,
+        Body::Ack {
+            deltas: vec![group(0, 2, vec![delta("b", 2, Some("deleted"))])],
+        },
+        now,
+    );
+    // `relay` is re-synced by an anti-entropy answer: the GC entry first, then the live entries.
+    deliver(
+        &mut relay,
+        0,
+        Body::Ack {
+            deltas: vec![group(
+                0,
+                60,
+                vec![
+                    gc(50, 5),
+                    delta("a", 3, Some("x")),
+                    delta("c", 45, Some("y")),
+                    delta("d", 60, Some("z")),
+                ],
+            )],
+        },
+        now,
+    );
+    // `relay` spreads what it learned as rumors, to `stale` only.
+    relay.set_peers(Peers::Own(vec![NodeId(2)]));
+    for round in 0..10 {
+        relay.tick(now + Duration::from_secs(round));
+        while let Some(t) = relay.poll_transmit() {
+            if t.to == NodeId(2) {
+                stale.handle_datagram(now, &t.payload).expect("accepted");
+            }
+        }
+        while stale.poll_transmit().is_some() {}
+    }
+    let origin = stale.store().origin(NodeId(0)).expect("known origin");
+    let holds_deleted = stale.get_from(NodeId(0), "b").is_some();
+    assert!(
+        !(holds_deleted && origin.watermark() >= Version(5)),
+        "the watermark ({}) passed the collected delete while `b` is still held",
+        origin.watermark().0
+    );
+}
+
+/// Class D. Rule: the GC entry is the protocol's own metadata and rides free of `max_deltas`, so
+/// a re-sync, which must open with it, still carries data when a message holds one delta.
+#[test]
+fn a_resync_makes_progress_with_one_delta_per_message() {
+    for strategy in [Strategy::ScuttleDepth, Strategy::PreciseRandom] {
+        let config = Config {
+            mode: Mode::AntiEntropy,
+            strategy,
+            max_deltas: Some(1),
+            tombstone_grace: Some(Duration::from_secs(2)),
+            ..Config::default()
+        };
+        let start = Instant::now();
+        let mut cluster = Lockstep::new(4, config.clone(), 5, start).expect("valid");
+        let origin = cluster.node_mut(0).expect("node");
+        for i in 0..5 {
+            origin
+                .set(&format!("k{i}"), Value::from("v"))
+                .expect("fits");
+        }
+        assert!(cluster.run_until(100, |c| c.converged()).is_some());
+        // Node 3 misses everything while the delete is made and its tombstone collected (a
+        // stand-in takes its place), then comes back behind the horizon, holding k0.
+        let stand_in = Node::new(NodeId(3), Generation(1), config.clone(), 77).expect("valid");
+        let stale = std::mem::replace(cluster.node_mut(3).expect("node"), stand_in);
+        cluster
+            .node_mut(0)
+            .expect("node")
+            .delete("k0")
+            .expect("fits");
+        let spread = cluster.run_until(400, |c| {
+            c.nodes().iter().all(|n| {
+                n.store()
+                    .origin(NodeId(0))
+                    .is_some_and(|o| o.horizon() > Version(0))
+            })
+        });
+        assert!(spread.is_some(), "{strategy:?}: the horizon never spread");
+        let peers = cluster.nodes()[3].peers().clone();
+        *cluster.node_mut(3).expect("node") = stale;
+        cluster.node_mut(3).expect("node").set_peers(peers);
+        assert!(cluster.nodes()[3].get_from(NodeId(0), "k0").is_some());
+        let converged = cluster.run_until(400, |c| c.converged());
+        assert!(converged.is_some(), "{strategy:?}: no convergence");
+        assert_eq!(cluster.nodes()[3].get_from(NodeId(0), "k0"), None);
+        for node in cluster.nodes() {
+            for i in 1..5 {
+                assert_eq!(
+                    node.get_from(NodeId(0), &format!("k{i}")),
+                    Some(&Value::from("v")),
+                    "{strategy:?}: n{} lacks k{i}",
+                    node.id().0
+                );
+            }
+        }
+    }
+}
+
+/// Class G. Rule: a generation never goes backwards: a node that hears of its own id at a newer
+/// generation, or at its own generation further advanced than it is (another incarnation used
+/// it), moves above it at once and writes its live entries again.
+#[test]
+fn a_restart_that_reuses_or_lowers_its_generation_refutes_and_converges() {
+    for (old, reused) in [(1, 1), (5, 2)] {
+        let config = Config {
+            mode: Mode::AntiEntropy,
+            ..Config::default()
+        };
+        let start = Instant::now();
+        let mut cluster = Lockstep::new(8, config.clone(), 3, start).expect("valid");
+        let peers: Peers = cluster.nodes()[3].peers().clone();
+        let node = cluster.node_mut(3).expect("node");
+        if old > 1 {
+            node.restart(Generation(old), false).expect("newer");
+        }
+        node.set("a", Value::from("old incarnation")).expect("fits");
+        node.set("b", Value::from("old incarnation")).expect("fits");
+        assert!(cluster.run_until(100, |c| c.converged()).is_some());
+        // The process comes back with its disk lost and a generation it already used (or lower).
+        let mut fresh =
+            Node::new(NodeId(3), Generation(reused), config.clone(), 99).expect("valid");
+        fresh.set_peers(peers);
+        fresh
+            .set("a", Value::from("new incarnation"))
+            .expect("fits");
+        *cluster.node_mut(3).expect("node") = fresh;
+        let rounds = cluster.run_until(200, |c| c.converged());
+        assert!(
+            rounds.is_some(),
+            "generation {reused} after {old}: no convergence"
+        );
+        let node = &cluster.nodes()[3];
+        assert!(node.generation() > Generation(old), "no refutation");
+        assert!(node.stats().refutations >= 1);
+        for n in cluster.nodes() {
+            assert_eq!(
+                n.get_from(NodeId(3), "a"),
+                Some(&Value::from("new incarnation")),
+                "n{} keeps the old incarnation's write",
+                n.id().0
+            );
+            assert_eq!(n.get_from(NodeId(3), "b"), None, "n{}", n.id().0);
+        }
+    }
+}
