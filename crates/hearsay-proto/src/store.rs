@@ -155,6 +155,19 @@ impl OriginState {
         }
     }
 
+    /// How many entries have a version in `(after, upto]`, counting no further than `cap`.
+    pub fn count_between(&self, after: Version, upto: Version, cap: usize) -> usize {
+        match after.0.checked_add(1) {
+            Some(start) if upto.0 >= start => self
+                .by_version
+                .range(Self::from_version(Version(start)))
+                .take_while(|(v, _)| *v <= upto)
+                .take(cap)
+                .count(),
+            _ => 0,
+        }
+    }
+
     /// Applies one entry. Returns `None` when the held version is already as new, otherwise
     /// `Some(previous)` with the entry it replaced, if any.
     fn apply(&mut self, key: &str, entry: Entry) -> Option<Option<Entry>> {

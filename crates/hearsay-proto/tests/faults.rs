@@ -257,3 +257,79 @@ fn a_restart_that_reuses_or_lowers_its_generation_refutes_and_converges() {
         }
     }
 }
+
+/// Class B. Rule: what a node can vouch for is served before what it cannot. Origin 1 crashed
+/// after its writes 7 and 9 reached this node but 6 did not (its watermark is stuck at 5, as is
+/// the peer's); origin 2 is live and the peer lacks its write. With one delta per message, the
+/// answer must carry origin 2's write, not resend origin 1's unvouchable entries, which
+/// depth-first would otherwise pick first every time (they are the most outstanding).
+#[test]
+fn vouchable_news_is_served_before_entries_above_a_stuck_watermark() {
+    let now = Instant::now();
+    let config = Config {
+        mode: Mode::AntiEntropy,
+        strategy: Strategy::ScuttleDepth,
+        max_deltas: Some(1),
+        ..Config::default()
+    };
+    let stuck = |from, to, deltas| OriginDelta {
+        origin: NodeId(1),
+        ..group(from, to, deltas)
+    };
+    let mut node = Node::new(NodeId(3), Generation(1), config, 4).expect("valid");
+    deliver(
+        &mut node,
+        1,
+        Body::Ack {
+            deltas: vec![
+                stuck(0, 5, vec![delta("a", 5, Some("x"))]),
+                stuck(
+                    0,
+                    0,
+                    vec![delta("b", 7, Some("y")), delta("c", 9, Some("z"))],
+                ),
+                OriginDelta {
+                    origin: NodeId(2),
+                    ..group(0, 4, vec![delta("live", 4, Some("news"))])
+                },
+            ],
+        },
+        now,
+    );
+    for attempt in 0..20 {
+        let summary = |origin, watermark| hearsay_proto::OriginSummary {
+            origin: NodeId(origin),
+            generation: Generation(1),
+            heartbeat: 0,
+            rate: 0,
+            watermark: Version(watermark),
+        };
+        let digest = hearsay_proto::Digest::Scuttlebutt {
+            range: Some(hearsay_proto::Bounds::all()),
+            origins: vec![summary(1, 5), summary(2, 0), summary(3, 0)],
+        };
+        deliver(
+            &mut node,
+            9,
+            Body::Syn {
+                digest: Some(digest),
+                reply_digest: false,
+            },
+            now,
+        );
+        let answer = node.poll_transmit().expect("an answer");
+        let message =
+            Message::decode(&answer.payload, node.config().cluster, 65_507).expect("decodes");
+        let Body::SynAck { deltas, .. } = message.body else {
+            panic!("not a SynAck");
+        };
+        let live = deltas
+            .iter()
+            .any(|g| g.origin == NodeId(2) && g.deltas.iter().any(|d| d.key == "live"));
+        assert!(
+            live,
+            "attempt {attempt}: the live write was starved: {deltas:?}"
+        );
+        while node.poll_transmit().is_some() {}
+    }
+}

@@ -6,7 +6,7 @@ use crate::{Error, Latency, NetworkConfig, NodeSnapshot, Simulation, SimulationC
 use hearsay_proto::{NodeId, Value};
 use std::time::Duration;
 
-/// How a run is checked. Defaults: every 5 s, up to 15 min of healing.
+/// How a run is checked. Defaults: every 5 s, up to an hour of healing.
 #[derive(Clone, Debug)]
 pub struct RunConfig {
     /// Virtual time between two checks of the always-invariants (and of convergence once healed).
@@ -21,7 +21,7 @@ impl Default for RunConfig {
     fn default() -> RunConfig {
         RunConfig {
             check_every: Duration::from_secs(5),
-            settle: Duration::from_secs(900),
+            settle: Duration::from_secs(3600),
             trace: false,
         }
     }

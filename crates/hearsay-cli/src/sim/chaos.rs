@@ -43,7 +43,7 @@ pub struct ChaosArgs {
     #[arg(long)]
     pub verbose: bool,
     /// Virtual seconds the healed cluster may take to converge.
-    #[arg(long, default_value_t = 900)]
+    #[arg(long, default_value_t = 3600)]
     pub settle: u64,
 }
 
@@ -229,34 +229,35 @@ fn search(args: &ChaosArgs, config: &RunConfig) -> Result<(), String> {
     let elapsed = started.elapsed().as_secs_f64();
     let passed = ran - failed.len() as u64;
     println!(
-        "chaos: {ran} seeds from {} in {elapsed:.0} s ({threads} threads){}: {} passed, {} failed",
+        "{ran} seeds from {} in {elapsed:.0} s ({threads} threads){}",
         args.seed,
         if args.determinism {
             ", each run twice"
         } else {
             ""
         },
-        passed,
-        failed.len()
     );
     if passed > 0 {
         println!(
-            "  convergence after the heal: mean {:.1} s, max {:.1} s (virtual)",
+            "convergence after the heal: mean {:.1} s, max {:.1} s (virtual)",
             settle_sum / passed as f64,
             settle_max
         );
     }
+    if !failed.is_empty() {
+        let seeds: Vec<String> = failed.iter().map(|s| s.seed.to_string()).collect();
+        println!("failing seeds: {}", seeds.join(" "));
+        println!(
+            "replay one: hearsay sim chaos --seeds 1 --seed {} --minimize",
+            failed[0].seed
+        );
+        for scenario in &failed {
+            save(args, scenario)?;
+        }
+    }
+    println!("chaos: {passed} passed, {} failed", failed.len());
     if failed.is_empty() {
         return Ok(());
-    }
-    let seeds: Vec<String> = failed.iter().map(|s| s.seed.to_string()).collect();
-    println!("failing seeds: {}", seeds.join(" "));
-    println!(
-        "replay one: hearsay sim chaos --seeds 1 --seed {} --minimize",
-        failed[0].seed
-    );
-    for scenario in &failed {
-        save(args, scenario)?;
     }
     Err(format!(
         "{} of {ran} seeds broke an invariant",

@@ -136,25 +136,34 @@ pub(crate) fn deltas<R: Rng + ?Sized>(
     let cap = budget
         .deltas
         .min(budget.bytes / crate::size::MIN_DELTA_BYTES);
+    // What this node can vouch for, `(from, own watermark]`, is served first, in version order:
+    // it advances the peer's watermark. Entries above the own watermark vouch nothing and may be
+    // held by the peer already; they only fill what room is left, in random order, so that an
+    // origin whose watermarks are stuck (its writes lost above a gap, its writer crashed) can
+    // neither starve the others nor keep resending the same prefix.
     let mut sources: Vec<Source<'_, _>> = behind(store, range, peer)
         .into_iter()
-        .map(|(origin, state, from, announce)| Source {
-            origin,
-            state,
-            from,
-            announce,
-            gc: gc_entry(state, from),
-            outstanding: if breadth_first {
-                0
-            } else {
-                state.count_after(from, cap)
-            },
-            entries: state
-                .entries_after(from)
-                .filter(move |(key, _)| !(gc_entry(state, from).is_some() && *key == GC_KEY))
-                .peekable(),
-            group: None,
-            closed: false,
+        .map(|(origin, state, from, announce)| {
+            let held = state.watermark();
+            Source {
+                origin,
+                state,
+                from,
+                announce,
+                gc: gc_entry(state, from),
+                outstanding: if breadth_first {
+                    0
+                } else {
+                    state.count_between(from, held, cap)
+                },
+                entries: state
+                    .entries_after(from)
+                    .take_while(move |(_, e)| e.version <= held)
+                    .filter(move |(key, _)| !(gc_entry(state, from).is_some() && *key == GC_KEY))
+                    .peekable(),
+                group: None,
+                closed: false,
+            }
         })
         .collect();
     sources.shuffle(rng);
@@ -175,6 +184,48 @@ pub(crate) fn deltas<R: Rng + ?Sized>(
         for source in &mut sources {
             while !source.closed && !packer.exhausted() {
                 take_one(&mut packer, source);
+            }
+        }
+    }
+    // The room left: entries above the own watermark, in random order, first fit.
+    if !packer.exhausted() {
+        let mut tail: Vec<(usize, &str, &Entry)> = Vec::new();
+        for (index, source) in sources.iter().enumerate() {
+            let above = source.from.max(source.state.watermark());
+            let skip_gc = source.gc.is_some();
+            tail.extend(
+                source
+                    .state
+                    .entries_after(above)
+                    .filter(|(key, _)| !(skip_gc && *key == GC_KEY))
+                    .map(|(key, entry)| (index, key, entry)),
+            );
+        }
+        tail.shuffle(rng);
+        for (index, key, entry) in tail {
+            if packer.exhausted() {
+                break;
+            }
+            let Some(source) = sources.get_mut(index) else {
+                continue;
+            };
+            match source.group {
+                Some(group) => {
+                    packer.push(group, key, entry);
+                }
+                None => {
+                    let first = source.gc.unwrap_or((key, entry));
+                    source.group = packer.open(
+                        source.origin,
+                        source.state.generation(),
+                        source.state.heartbeat(),
+                        source.from,
+                        Some(first),
+                    );
+                    if let (Some(group), Some(_)) = (source.group, source.gc) {
+                        packer.push(group, key, entry);
+                    }
+                }
             }
         }
     }
