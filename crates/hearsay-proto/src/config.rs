@@ -268,6 +268,20 @@ pub struct Config {
     /// Measured with the `now` of its rounds. `None` keeps tombstones for the whole generation.
     /// Default: 24 h.
     pub tombstone_grace: Option<Duration>,
+    /// With a Scuttlebutt strategy, every `n`-th digest this node sends (opening an exchange, or
+    /// answering a push) is a **repair** digest: a precise one, naming every item's version
+    /// (continuing through the state over successive repairs), answered item by item. Scuttlebutt
+    /// compares watermarks only, and a watermark can cover a write whose newer version its node
+    /// never received when every holder of that version is gone (a crashed origin, an answer cut
+    /// short after the newer version); live nodes then keep different older versions for good.
+    /// The repair finds and settles them. `None` turns it off (precise strategies compare items
+    /// always and ignore it). Default: every 10th digest.
+    #[serde(default = "default_repair_every")]
+    pub repair_every: Option<u32>,
+}
+
+fn default_repair_every() -> Option<u32> {
+    Some(10)
 }
 
 impl Default for Config {
@@ -289,6 +303,7 @@ impl Default for Config {
             membership: None,
             view: None,
             tombstone_grace: Some(Duration::from_secs(86_400)),
+            repair_every: default_repair_every(),
         }
     }
 }
@@ -353,6 +368,9 @@ impl Config {
                 ));
             }
             membership.validate()?;
+        }
+        if self.repair_every == Some(0) {
+            return Err(Error::Config("repair_every must be at least 1".into()));
         }
         if self.tombstone_grace.is_some_and(|grace| grace.is_zero()) {
             return Err(Error::Config("tombstone_grace must be positive".into()));

@@ -9,7 +9,7 @@ use crate::size::{ARRAY_GROWTH, encoded_len};
 use crate::{
     Body, Budget, Config, Delta, Digest, Direction, Error, Event, Generation, Member, MemberStatus,
     Message, MessageKind, Mode, NodeId, OriginDelta, PROTOCOL_VERSION, Peers, PhiDetector,
-    RumorIds, RumorMessage, Stats, Store, Value, Version, Via, View,
+    RumorIds, RumorMessage, Stats, Store, Strategy, Value, Version, Via, View,
 };
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -96,6 +96,8 @@ pub struct Node {
     /// Own tombstones waiting for garbage collection: version, and the round it was first seen
     /// in (stamped at the next round after the delete).
     tombstones: VecDeque<(Version, Option<Instant>)>,
+    /// Digests sent so far, to pace the repair digests ([`Config::repair_every`]).
+    digests: u64,
 }
 
 /// Flow control's state: the allowed write rate, its token bucket, and this round's congestion.
@@ -149,6 +151,7 @@ impl Node {
             members,
             now: None,
             tombstones: VecDeque::new(),
+            digests: 0,
             config,
         })
     }
@@ -711,16 +714,13 @@ impl Node {
                 },
                 direction => {
                     let reply_digest = direction == Direction::PushPull;
+                    let strategy = self.digest_strategy();
                     let mut budget = self.budget(&Body::Syn {
-                        digest: Some(self.empty_digest()),
+                        digest: Some(empty_digest(strategy)),
                         reply_digest,
                     });
-                    let digest = reconcile::digest(
-                        &self.store,
-                        self.config.strategy,
-                        &mut self.cursor,
-                        &mut budget,
-                    );
+                    let digest =
+                        reconcile::digest(&self.store, strategy, &mut self.cursor, &mut budget);
                     Body::Syn {
                         digest: Some(digest),
                         reply_digest,
@@ -802,9 +802,13 @@ impl Node {
         if let Some(digest) = &digest {
             self.observe(digest);
         }
-        let reply_kind = digest
-            .clone()
-            .map_or_else(|| self.empty_digest(), |d| empty_like(&d));
+        // Push: the initiator wants our digest (a repair one every so often).
+        let push_strategy = (digest.is_none() && reply_digest).then(|| self.digest_strategy());
+        let reply_kind = match (&digest, push_strategy) {
+            (Some(theirs), _) => empty_like(theirs),
+            (None, Some(strategy)) => empty_digest(strategy),
+            (None, None) => self.empty_digest(),
+        };
         let mut budget = self.budget(&Body::SynAck {
             deltas: Vec::new(),
             digest: reply_digest.then_some(reply_kind),
@@ -823,7 +827,7 @@ impl Node {
             // Push: the initiator wants our digest to send us what we lack.
             (None, true) => Some(reconcile::digest(
                 &self.store,
-                self.config.strategy,
+                push_strategy.unwrap_or(self.config.strategy),
                 &mut self.cursor,
                 &mut budget,
             )),
@@ -1229,16 +1233,19 @@ impl Node {
     }
 
     fn empty_digest(&self) -> Digest {
-        if self.config.strategy.is_precise() {
-            Digest::Precise {
-                range: None,
-                origins: Vec::new(),
+        empty_digest(self.config.strategy)
+    }
+
+    /// The kind of the next digest this node sends: its strategy's, or a precise repair digest
+    /// every [`Config::repair_every`]-th time when its strategy is a Scuttlebutt one.
+    fn digest_strategy(&mut self) -> Strategy {
+        self.digests += 1;
+        let strategy = self.config.strategy;
+        match self.config.repair_every {
+            Some(every) if !strategy.is_precise() && self.digests % u64::from(every) == 0 => {
+                Strategy::PreciseRandom
             }
-        } else {
-            Digest::Scuttlebutt {
-                range: None,
-                origins: Vec::new(),
-            }
+            _ => strategy,
         }
     }
 
@@ -1335,6 +1342,21 @@ fn chain(group: &OriginDelta) -> BTreeMap<Version, Version> {
         prev = version;
     }
     prevs
+}
+
+/// An empty digest of the kind `strategy` sends.
+fn empty_digest(strategy: Strategy) -> Digest {
+    if strategy.is_precise() {
+        Digest::Precise {
+            range: None,
+            origins: Vec::new(),
+        }
+    } else {
+        Digest::Scuttlebutt {
+            range: None,
+            origins: Vec::new(),
+        }
+    }
 }
 
 /// An empty digest of the same kind as `digest`.

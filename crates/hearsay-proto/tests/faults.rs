@@ -333,3 +333,73 @@ fn vouchable_news_is_served_before_entries_above_a_stuck_watermark() {
         while node.poll_transmit().is_some() {}
     }
 }
+
+/// Class C. A Scuttlebutt answer cut short vouches for a range in which a write was overwritten
+/// by a newer version the answer left out; if every holder of that newer version then dies (here
+/// with its origin, node 0), two live nodes keep different older versions under the same
+/// watermark, and watermarks alone never show it. Rule: Scuttlebutt nodes send a precise repair
+/// digest every `repair_every`-th time, which compares versions item by item.
+#[test]
+fn a_repair_digest_settles_what_watermarks_cannot_see() {
+    let now = Instant::now();
+    for repair_every in [Some(10), None] {
+        let config = Config {
+            mode: Mode::AntiEntropy,
+            repair_every,
+            ..Config::default()
+        };
+        let mut a = Node::new(NodeId(1), Generation(1), config.clone(), 1).expect("valid");
+        let mut b = Node::new(NodeId(2), Generation(1), config, 2).expect("valid");
+        a.add_peer(NodeId(2));
+        b.add_peer(NodeId(1));
+        // `a` got k at 5 and the range up to 11; `b` got k at 2, then (2, 11] from an answer that
+        // left out k's newer version 12 (held by nodes now dead).
+        let newer = group(
+            0,
+            11,
+            vec![delta("k", 5, Some("newer")), delta("x", 11, Some("x"))],
+        );
+        deliver(
+            &mut a,
+            0,
+            Body::Ack {
+                deltas: vec![newer],
+            },
+            now,
+        );
+        let older = group(0, 2, vec![delta("k", 2, Some("older"))]);
+        let rest = group(2, 11, vec![delta("x", 11, Some("x"))]);
+        deliver(
+            &mut b,
+            0,
+            Body::Ack {
+                deltas: vec![older, rest],
+            },
+            now,
+        );
+        for round in 0..40 {
+            let at = now + Duration::from_secs(round);
+            a.tick(at);
+            b.tick(at);
+            loop {
+                let to_b: Vec<_> = std::iter::from_fn(|| a.poll_transmit()).collect();
+                let to_a: Vec<_> = std::iter::from_fn(|| b.poll_transmit()).collect();
+                if to_a.is_empty() && to_b.is_empty() {
+                    break;
+                }
+                for t in to_b {
+                    b.handle_datagram(at, &t.payload).expect("accepted");
+                }
+                for t in to_a {
+                    a.handle_datagram(at, &t.payload).expect("accepted");
+                }
+            }
+        }
+        let held = b.get_from(NodeId(0), "k").cloned();
+        match repair_every {
+            Some(_) => assert_eq!(held, Some(Value::from("newer")), "no repair"),
+            // Without repair the divergence stays: the reason the repair is on by default.
+            None => assert_eq!(held, Some(Value::from("older"))),
+        }
+    }
+}
