@@ -139,6 +139,119 @@ fn killed_node_restarts_with_new_generation_and_catches_up() {
     }
 }
 
+/// The version a `set` answered (`OK <version>`).
+fn written(answer: &str) -> u64 {
+    answer
+        .strip_prefix("OK ")
+        .and_then(|version| version.parse().ok())
+        .unwrap_or_else(|| panic!("not a write's answer: {answer:?}"))
+}
+
+/// Waits until `node`'s `get KEY` is `value` (the node's own bounded `wait`); on a timeout, fails
+/// with what the node holds.
+fn wait_for(node: &mut NodeProcess, key: &str, value: &str) {
+    let answer = node.ask(&format!("wait {key} {value}"));
+    if answer != "OK" {
+        let dump = node.ask("dump");
+        let addr = &node.addr;
+        panic!("node at {addr}: `wait {key} {value}` answered {answer:?}; it holds {dump}");
+    }
+}
+
+/// The generation node 3 runs at before it is killed in [`restart_reusing_generation`].
+const OLD_GENERATION: u64 = 1_000;
+
+/// Node 3 writes, is killed (SIGKILL) and comes back on the same port with `generation` instead
+/// of its old one ([`OLD_GENERATION`]) and without its state, then writes again a key it wrote before. Without
+/// the protocol's refutation this diverges for good: with the same generation its peers take the
+/// new incarnation's versions for ones they hold already (or mix both incarnations' entries); with
+/// a lower one they drop everything it writes as stale. With it, the new incarnation hears of its
+/// old self, moves above it, and every node ends up with only the new incarnation's entries.
+fn restart_reusing_generation(name: &str, generation: u64) {
+    assert!(generation <= OLD_GENERATION);
+    let dir = temp_dir(name);
+    let key = key_file(&dir, "key");
+    let key = key.to_str().expect("path");
+    let start = |id: &str, generation: u64, bind: &str, seed: Option<&str>| {
+        let generation = generation.to_string();
+        let mut args = vec![
+            "--bind",
+            bind,
+            "--key-file",
+            key,
+            "--id",
+            id,
+            "--generation",
+            &generation,
+        ];
+        if let Some(seed) = seed {
+            args.extend(["--seed-peer", seed]);
+        }
+        NodeProcess::start(&args)
+    };
+    let mut first = start("1", 1, "127.0.0.1:0", None);
+    let seed = first.addr.clone();
+    let mut second = start("2", 1, "127.0.0.1:0", Some(&seed));
+    let mut third = start("3", OLD_GENERATION, "127.0.0.1:0", Some(&seed));
+    let third_addr = third.addr.clone();
+    // The old incarnation writes `shared` (written again after the restart), `stale` (never
+    // written again) and a few more, so that the versions the new incarnation writes below are
+    // versions its peers hold already under the old generation.
+    written(&third.ask("set shared old"));
+    written(&third.ask("set stale from-the-old-incarnation"));
+    let mut old_top = 0;
+    for n in 0..5 {
+        old_top = written(&third.ask(&format!("set filler{n} x")));
+    }
+    written(&first.ask("set x 1"));
+    for node in [&mut first, &mut second] {
+        assert_eq!(node.ask("wait shared old"), "OK");
+        assert_eq!(node.ask("wait stale from-the-old-incarnation"), "OK");
+        assert_eq!(node.ask("wait filler4 x"), "OK");
+    }
+    assert_eq!(second.ask("wait x 1"), "OK");
+    assert_eq!(third.ask("wait x 1"), "OK");
+    third.kill();
+    written(&first.ask("set x 2"));
+    assert_eq!(second.ask("wait x 2"), "OK");
+    // Same id and address, no state (a lost disk), and a generation that is not newer.
+    let mut third = start("3", generation, &third_addr, Some(&seed));
+    let version = written(&third.ask("set shared new"));
+    assert!(
+        version < old_top,
+        "the new write (version {version}) must be one the peers hold under the old generation \
+         (up to {old_top}), so that only a newer generation can carry it"
+    );
+    wait_for(&mut first, "shared", "new");
+    wait_for(&mut second, "shared", "new");
+    wait_for(&mut third, "x", "2");
+    // Everything of the old incarnation is gone everywhere, not mixed with the new one's
+    // entries, nor resurrected.
+    for node in [&mut first, &mut second, &mut third] {
+        assert_eq!(node.ask("get shared"), "new");
+        assert_eq!(node.ask("get stale"), "(nil)");
+        assert_eq!(node.ask("get filler4"), "(nil)");
+        let dump: Value = serde_json::from_str(&node.ask("dump")).expect("JSON");
+        let entries = dump["3"].as_object().unwrap_or_else(|| panic!("{dump}"));
+        let mut keys: Vec<&str> = entries.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["hearsay.addr", "shared"], "{dump}");
+        assert_eq!(entries["shared"], "new", "{dump}");
+        assert_eq!(dump["1"]["x"], "2", "{dump}");
+    }
+}
+
+#[test]
+fn killed_node_restarted_with_the_same_generation_takes_over() {
+    restart_reusing_generation("same-generation", OLD_GENERATION);
+}
+
+#[test]
+fn killed_node_restarted_with_a_lower_generation_takes_over() {
+    // As a clock stepped back does with the default generation (wall-clock milliseconds).
+    restart_reusing_generation("lower-generation", 7);
+}
+
 #[test]
 fn bad_arguments_fail_clearly() {
     let dir = temp_dir("bad");
