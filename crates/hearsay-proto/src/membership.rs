@@ -380,6 +380,14 @@ impl Membership {
             .is_some_and(|t| t.status == MemberStatus::Removed && generation <= t.generation)
     }
 
+    /// The generation `id` was removed at, while it is remembered as Removed.
+    pub(crate) fn removed_generation(&self, id: NodeId) -> Option<Generation> {
+        self.members
+            .get(&id)
+            .filter(|t| t.status == MemberStatus::Removed)
+            .map(|t| t.generation)
+    }
+
     /// Whether `id` may be picked as a gossip target (unknown ids, seeds, may).
     pub(crate) fn reachable(&self, id: NodeId) -> bool {
         self.members

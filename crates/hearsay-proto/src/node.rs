@@ -749,6 +749,7 @@ impl Node {
         self.stats.record_received(message.body.kind(), bytes.len());
         self.now = Some(now);
         let from = message.from;
+        self.tell_removed(from);
         if let Some(view) = &mut self.view {
             view.heard(from);
         }
@@ -1103,6 +1104,37 @@ impl Node {
         self.stats.refutations += 1;
         // The restart keeps our state, so it fails only if our own versions are exhausted.
         let _ = self.restart(Generation(next), true);
+    }
+
+    /// A message came from `from`, which this node remembers as Removed: its gossip at that
+    /// generation or older is ignored here, and digests no longer name it, so a node that came
+    /// back under a reused or lower generation (or a removed member that was alive after all)
+    /// would never hear of its old incarnation and never be heard. Tell it, with an empty group
+    /// of its own origin at the removed generation and the highest heartbeat: it refutes
+    /// ([`Node::refute`]) and comes back above, as a new incarnation. A node already above that
+    /// generation ignores it.
+    fn tell_removed(&mut self, from: NodeId) {
+        let Some(generation) = self
+            .members
+            .as_ref()
+            .and_then(|m| m.removed_generation(from))
+        else {
+            return;
+        };
+        let group = OriginDelta {
+            origin: from,
+            generation,
+            heartbeat: u64::MAX,
+            from: Version::ZERO,
+            to: Version::ZERO,
+            deltas: Vec::new(),
+        };
+        self.send(
+            from,
+            Body::Ack {
+                deltas: vec![group],
+            },
+        );
     }
 
     /// Feeds the member table what the store now knows of `origin` (its generation and

@@ -403,3 +403,57 @@ fn a_repair_digest_settles_what_watermarks_cannot_see() {
         }
     }
 }
+
+/// Class G, after removal. Rule: a generation never goes backwards, even once the old incarnation
+/// is Removed everywhere (its gossip ignored, its id no longer in digests): a peer that hears from
+/// a removed id tells it so, and it refutes. Node 5 dies, is removed by every peer, then comes back
+/// with its disk lost and the generation it had.
+#[test]
+fn a_node_back_under_a_removed_generation_refutes_and_rejoins() {
+    use hearsay_proto::{MemberStatus, MembershipConfig};
+    let config = Config {
+        mode: Mode::AntiEntropy,
+        membership: Some(MembershipConfig {
+            removal_after: Duration::from_secs(20),
+            ..MembershipConfig::default()
+        }),
+        ..Config::default()
+    };
+    let start = Instant::now();
+    let mut cluster = Lockstep::new(6, config.clone(), 11, start).expect("valid");
+    for i in 0..6 {
+        let node = cluster.node_mut(i).expect("node");
+        node.set("k", Value::from(format!("n{i}"))).expect("fits");
+    }
+    assert!(cluster.run_until(100, |c| c.converged()).is_some());
+    let peers = cluster.nodes()[5].peers().clone();
+    // Node 5 dies: a stand-in of another cluster takes its slot, so nothing it says is heard.
+    let elsewhere = Config {
+        cluster: hearsay_proto::ClusterId::from_name("elsewhere"),
+        ..config.clone()
+    };
+    let stand_in = Node::new(NodeId(5), Generation(1), elsewhere, 5).expect("valid");
+    *cluster.node_mut(5).expect("node") = stand_in;
+    let removed = cluster.run_until(200, |c| {
+        c.nodes()
+            .iter()
+            .take(5)
+            .all(|n| n.member_status(NodeId(5)) == Some(MemberStatus::Removed))
+    });
+    assert!(removed.is_some(), "node 5 was never removed");
+    // It comes back empty, under the generation it had.
+    let mut back = Node::new(NodeId(5), Generation(1), config, 55).expect("valid");
+    back.set_peers(peers);
+    back.set("k", Value::from("back")).expect("fits");
+    *cluster.node_mut(5).expect("node") = back;
+    let rejoined = cluster.run_until(200, |c| {
+        c.nodes().iter().all(|n| {
+            n.get_from(NodeId(5), "k") == Some(&Value::from("back"))
+                && n.member_status(NodeId(5)) == Some(MemberStatus::Up)
+        })
+    });
+    assert!(rejoined.is_some(), "node 5 never rejoined");
+    let node = &cluster.nodes()[5];
+    assert!(node.generation() > Generation(1));
+    assert!(node.stats().refutations >= 1);
+}
