@@ -390,6 +390,53 @@ impl Simulation {
         }
     }
 
+    /// Lets virtual time pass until `done` holds of the nodes' real state, or `deadline` has
+    /// passed since now; returns the time taken (`Ok(None)` at the deadline).
+    ///
+    /// Like [`Simulation::run_until`], it checks every tenth of a gossip interval, but on a fresh
+    /// [`Simulation::inspect_all`] each time (every node's [`NodeSnapshot`], by id, crashed ones
+    /// included with `down` set) instead of on the [`Recorder`]'s model, so it cannot be misled
+    /// by a model that drifted. It samples no stale count. Each check copies every node's store:
+    /// prefer `run_until` for large clusters.
+    ///
+    /// Fails only if a node's actor no longer answers (its `System` stopped).
+    ///
+    /// ```
+    /// use hearsay_actor::{simulate, Simulation, SimulationConfig};
+    /// use hearsay_proto::{NodeId, Value};
+    /// use std::time::Duration;
+    ///
+    /// let took = simulate(|| async {
+    ///     let sim = Simulation::start(SimulationConfig { nodes: 20, ..SimulationConfig::default() })?;
+    ///     sim.set(3, "k", Value::from("v")).await?;
+    ///     // Every live node's store holds node 3's write.
+    ///     sim.run_until_state(Duration::from_secs(60), |nodes| {
+    ///         nodes.iter().filter(|n| !n.down).all(|n| n.store.get(NodeId(3), "k").is_some())
+    ///     })
+    ///     .await
+    /// })??;
+    /// assert!(took.is_some());
+    /// # Ok::<(), hearsay_actor::Error>(())
+    /// ```
+    pub async fn run_until_state(
+        &self,
+        deadline: Duration,
+        mut done: impl FnMut(&[NodeSnapshot]) -> bool,
+    ) -> Result<Option<Duration>, Error> {
+        let step = (self.config.protocol.gossip_interval / 10).max(Duration::from_micros(1));
+        let begin = Instant::now();
+        loop {
+            let nodes = self.inspect_all().await?;
+            if done(&nodes) {
+                return Ok(Some(begin.elapsed()));
+            }
+            if begin.elapsed() >= deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(step).await;
+        }
+    }
+
     /// Crashes node `index`: it stops and ignores everything until restarted.
     pub async fn crash(&self, index: usize) -> Result<(), Error> {
         Ok(self.node(index)?.send(Crash).await?)
