@@ -11,7 +11,7 @@ use crate::messages::{
 };
 use crate::{Error, RecorderHandle, Transport};
 use actix::{Actor, AsyncContext, Context, Handler, Recipient, SpawnHandle};
-use hearsay_proto::{Event, Node, NodeId, Version};
+use hearsay_proto::{Event, Generation, MemberStatus, Node, NodeId, Version};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -45,6 +45,9 @@ pub struct GossipNode {
     subscribers: Vec<Subscription>,
     member_subscribers: Vec<Recipient<MemberChanged>>,
     recorder: Option<RecorderHandle>,
+    /// The generation the recorder last heard of: when the node's differs after an input, the
+    /// node refuted another incarnation of its id and moved up by itself.
+    generation: Generation,
     first_round_after: Duration,
     timer: Option<(std::time::Instant, SpawnHandle)>,
     down: bool,
@@ -54,6 +57,7 @@ impl GossipNode {
     /// Wraps a protocol node; its datagrams go to `transport`.
     pub fn new(node: Node, transport: impl Transport) -> GossipNode {
         GossipNode {
+            generation: node.generation(),
             node,
             transport: Box::new(transport),
             subscribers: Vec::new(),
@@ -99,6 +103,16 @@ impl GossipNode {
     /// Sends every datagram, tells every subscriber, and re-arms the timer.
     fn drain(&mut self, ctx: &mut Context<Self>, now: Instant) {
         let id = self.node.id();
+        let generation = self.node.generation();
+        if generation != self.generation {
+            // A refutation: the node heard of another incarnation of its id and moved above it,
+            // keeping its state. The recorder learns it before the events, which include the
+            // node's live entries written again under the new generation.
+            self.generation = generation;
+            if let Some(recorder) = &self.recorder {
+                recorder.lock().refuted(now, id, generation);
+            }
+        }
         while let Some(transmit) = self.node.poll_transmit() {
             if let Some(recorder) = &self.recorder {
                 recorder.lock().sent(
@@ -148,6 +162,12 @@ impl GossipNode {
                     generation,
                     status,
                 } => {
+                    // A removed member's state is dropped from the store at once.
+                    if status == MemberStatus::Removed {
+                        if let Some(recorder) = &self.recorder {
+                            recorder.lock().removed(now, id, member, generation);
+                        }
+                    }
                     self.member_subscribers.retain(|r| r.connected());
                     for subscriber in &self.member_subscribers {
                         subscriber.do_send(MemberChanged {
@@ -160,7 +180,18 @@ impl GossipNode {
                 }
                 // A dropped tombstone, or an entry dropped by a re-sync behind a GC horizon
                 // (its live value, if any, arrives again as a change).
-                Event::Purged { .. } => {}
+                Event::Purged {
+                    origin,
+                    generation,
+                    key,
+                    entry,
+                } => {
+                    if let Some(recorder) = &self.recorder {
+                        recorder
+                            .lock()
+                            .purged(now, id, origin, generation, &key, entry.version);
+                    }
+                }
             }
         }
         self.arm(ctx, now);
@@ -354,6 +385,7 @@ impl Handler<Restart> for GossipNode {
     fn handle(&mut self, restart: Restart, ctx: &mut Context<Self>) -> Self::Result {
         let now = Self::now();
         self.node.restart(restart.generation, restart.keep_state)?;
+        self.generation = restart.generation;
         self.down = false;
         if let Some(recorder) = &self.recorder {
             recorder

@@ -2,8 +2,8 @@
 //! entries over time, convergence, and a replayable trace.
 //!
 //! Node actors and the simulated network report into one shared [`Recorder`]; its view of every
-//! node's state is kept from the nodes' own change events (and checked against the nodes' real
-//! state by the tests).
+//! node's state is kept from the nodes' own events (changes, resets, purges, member removals,
+//! restarts and refutations), and checked against the nodes' real state by the tests.
 
 use hearsay_proto::{Change, Generation, MessageKind, NodeId, Traffic, Version, Via};
 use std::collections::{BTreeMap, BTreeSet};
@@ -78,8 +78,31 @@ pub struct StaleSample {
 #[derive(Debug, Default)]
 struct KeyState {
     latest: Option<Stamp>,
+    /// Whether the newest write is a delete.
+    tombstone: bool,
+    /// Whether the newest write has left the cluster for good: a delete whose tombstone was
+    /// collected, or a write of a removed member. A node that holds nothing of the key is then as
+    /// up to date as one that holds the write.
+    gone: bool,
+    /// Live nodes up to date on the key ([`KeyState::current`]).
     holders: usize,
     history: BTreeMap<Stamp, Duration>,
+}
+
+impl KeyState {
+    /// Whether a node holding `held` of this key is up to date on it: it holds the newest write,
+    /// or nothing when that write is gone. Never when the key has no newest write.
+    fn current(&self, held: Option<Stamp>) -> bool {
+        self.latest.is_some() && (held == self.latest || (self.gone && held.is_none()))
+    }
+
+    /// Forgets the newest write (its incarnation was superseded).
+    fn retire(&mut self) {
+        self.latest = None;
+        self.tombstone = false;
+        self.gone = false;
+        self.holders = 0;
+    }
 }
 
 /// Observations of one simulation run.
@@ -170,9 +193,17 @@ impl Recorder {
         !self.down.contains(&node)
     }
 
-    /// Registers a node (so that an empty node counts in convergence).
+    /// Registers a node (so that an empty node counts in convergence). Every other method
+    /// registers the nodes it hears of.
     pub fn add_node(&mut self, node: NodeId) {
-        self.held.entry(node).or_default();
+        if self.held.contains_key(&node) {
+            return;
+        }
+        self.held.insert(node, BTreeMap::new());
+        // Holding nothing, it is up to date on the keys whose newest write is gone.
+        if self.live_node(node) {
+            self.count_holders(node, true);
+        }
     }
 
     /// A datagram left `from` for `to`, carrying `deltas` deltas.
@@ -230,13 +261,45 @@ impl Recorder {
     /// `after`.
     fn move_holder(&mut self, slot: SlotId, before: Option<Stamp>, after: Option<Stamp>) {
         if let Some(key) = self.key_mut(slot) {
-            if before.is_some() && before == key.latest {
+            if key.current(before) {
                 key.holders = key.holders.saturating_sub(1);
             }
-            if after.is_some() && after == key.latest {
+            if key.current(after) {
                 key.holders += 1;
             }
         }
+    }
+
+    /// The newest write of `slot` has left the cluster for good: every node that holds nothing
+    /// of the key is up to date on it from now on.
+    fn mark_gone(&mut self, slot: SlotId) {
+        match self.key_mut(slot) {
+            Some(key) if key.latest.is_some() && !key.gone => key.gone = true,
+            _ => return,
+        }
+        let empty: Vec<NodeId> = self
+            .held
+            .iter()
+            .filter(|(_, held)| !held.contains_key(&slot))
+            .map(|(node, _)| *node)
+            .collect();
+        for node in empty {
+            if self.live_node(node) {
+                if let Some(key) = self.key_mut(slot) {
+                    key.holders += 1;
+                }
+            }
+            self.set_since(node, slot, None);
+        }
+    }
+
+    /// The slots of `origin`'s keys.
+    fn slots_of(&self, origin: NodeId) -> Vec<SlotId> {
+        self.slot_ids
+            .range((origin, String::new())..)
+            .take_while(|((o, _), _)| *o == origin)
+            .map(|(_, id)| *id)
+            .collect()
     }
 
     /// `node` applied a change.
@@ -245,6 +308,7 @@ impl Recorder {
         let slot = self.slot_id(change.origin, &change.key);
         let stamp = (change.generation, change.entry.version);
         let live = self.live_node(node);
+        self.add_node(node);
         let before = self.held.entry(node).or_default().insert(slot, stamp);
         let id = (change.origin, change.generation, change.entry.version);
         if via == Via::Local {
@@ -252,6 +316,8 @@ impl Recorder {
             // on this key is stale from now on.
             if let Some(key) = self.key_mut(slot) {
                 key.latest = Some(stamp);
+                key.tombstone = change.entry.value.is_none();
+                key.gone = false;
                 key.holders = usize::from(live);
                 key.history.insert(stamp, at);
             }
@@ -270,6 +336,25 @@ impl Recorder {
                 }
             }
             self.set_since(node, slot, None);
+            match &change.entry.value {
+                Some(value) => self.line(
+                    now,
+                    format_args!(
+                        "write {node} {} {:?} {} value {}",
+                        change.generation.0,
+                        change.key,
+                        change.entry.version.0,
+                        value.len()
+                    ),
+                ),
+                None => self.line(
+                    now,
+                    format_args!(
+                        "write {node} {} {:?} {} tombstone",
+                        change.generation.0, change.key, change.entry.version.0
+                    ),
+                ),
+            }
         } else {
             if live {
                 self.move_holder(slot, before, Some(stamp));
@@ -279,14 +364,14 @@ impl Recorder {
             }
             let since = self.since(slot, Some(stamp));
             self.set_since(node, slot, since);
+            self.line(
+                now,
+                format_args!(
+                    "learn {node} {} {:?} {}",
+                    change.origin, change.key, change.entry.version.0
+                ),
+            );
         }
-        self.line(
-            now,
-            format_args!(
-                "learn {node} {} {} {}",
-                change.origin, change.key, change.entry.version.0
-            ),
-        );
     }
 
     /// Since when a node holding `held` of `slot` has been stale on it: the first write after what
@@ -294,8 +379,7 @@ impl Recorder {
     /// has no newest write (its origin restarted).
     fn since(&self, slot: SlotId, held: Option<Stamp>) -> Option<Duration> {
         let key = self.key(slot)?;
-        key.latest?;
-        if key.latest == held {
+        if key.latest.is_none() || key.current(held) {
             return None;
         }
         let after = match held {
@@ -340,6 +424,83 @@ impl Recorder {
         self.line(now, format_args!("reset {node} {origin} {}", generation.0));
     }
 
+    /// `node` dropped its entry of `origin`'s `key` (at `generation` and `version`) without
+    /// overwriting it ([`hearsay_proto::Event::Purged`]): a tombstone collected under the origin's
+    /// GC horizon, or an entry dropped by a re-sync behind that horizon.
+    ///
+    /// When the entry is the key's newest write and a delete, the delete is complete: from then
+    /// on a node that holds nothing of the key is up to date on it (and one that still holds an
+    /// older value is not).
+    pub fn purged(
+        &mut self,
+        now: Instant,
+        node: NodeId,
+        origin: NodeId,
+        generation: Generation,
+        key: &str,
+        version: Version,
+    ) {
+        let slot = self.slot_id(origin, key);
+        self.add_node(node);
+        let before = self.held.entry(node).or_default().remove(&slot);
+        if self.live_node(node) {
+            self.move_holder(slot, before, None);
+        }
+        let collected = self
+            .key(slot)
+            .is_some_and(|k| k.tombstone && k.latest == Some((generation, version)));
+        if collected {
+            self.mark_gone(slot);
+        }
+        let since = self.since(slot, None);
+        self.set_since(node, slot, since);
+        self.line(
+            now,
+            format_args!(
+                "purge {node} {origin} {} {key:?} {}",
+                generation.0, version.0
+            ),
+        );
+    }
+
+    /// `node` removed the member `origin` at `generation` (its status became
+    /// [`hearsay_proto::MemberStatus::Removed`]) and dropped everything it held of it.
+    ///
+    /// The removed incarnation's writes (those of `generation` and older) have left the cluster
+    /// for good: from then on a node that holds nothing of those keys is up to date on them, as is
+    /// one that still holds the newest write until it removes the member too.
+    pub fn removed(&mut self, now: Instant, node: NodeId, origin: NodeId, generation: Generation) {
+        let live = self.live_node(node);
+        let slots = self.slots_of(origin);
+        let mut dropped = Vec::new();
+        if let Some(held) = self.held.get_mut(&node) {
+            for slot in &slots {
+                if let Some(stamp) = held.remove(slot) {
+                    dropped.push((*slot, stamp));
+                }
+            }
+        }
+        if live {
+            for (slot, stamp) in &dropped {
+                self.move_holder(*slot, Some(*stamp), None);
+            }
+        }
+        for slot in &slots {
+            let removed = self
+                .key(*slot)
+                .and_then(|k| k.latest)
+                .is_some_and(|(g, _)| g <= generation);
+            if removed {
+                self.mark_gone(*slot);
+            }
+        }
+        for (slot, _) in dropped {
+            let since = self.since(slot, None);
+            self.set_since(node, slot, since);
+        }
+        self.line(now, format_args!("remove {node} {origin} {}", generation.0));
+    }
+
     /// The network was split into `groups` (nodes in no group form one more).
     pub fn partitioned(&mut self, now: Instant, groups: &[Vec<NodeId>]) {
         let groups: Vec<String> = groups
@@ -369,7 +530,7 @@ impl Recorder {
 
     /// `node` crashed.
     pub fn crashed(&mut self, now: Instant, node: NodeId) {
-        self.held.entry(node).or_default();
+        self.add_node(node);
         if self.down.insert(node) {
             self.count_holders(node, false);
         }
@@ -378,6 +539,23 @@ impl Recorder {
 
     /// `node` restarted as `generation`, with or without its state.
     pub fn restarted(&mut self, now: Instant, node: NodeId, generation: Generation, kept: bool) {
+        self.incarnate(node, generation, kept);
+        self.line(now, format_args!("restart {node} {} {kept}", generation.0));
+    }
+
+    /// `node` moved to `generation` by itself, keeping its state: it heard of another incarnation
+    /// of its id, at a newer generation or further advanced, and refuted it
+    /// ([`hearsay_proto::Stats::refutations`]). As after a restart that keeps its state, its own
+    /// entries of older generations are gone (the live ones are written again under the new
+    /// generation, as local changes reported next).
+    pub fn refuted(&mut self, now: Instant, node: NodeId, generation: Generation) {
+        self.incarnate(node, generation, true);
+        self.line(now, format_args!("refute {node} {}", generation.0));
+    }
+
+    /// `node` runs as `generation` now, with or without its state.
+    fn incarnate(&mut self, node: NodeId, generation: Generation, kept: bool) {
+        self.add_node(node);
         if !self.down.remove(&node) {
             self.count_holders(node, false);
         }
@@ -394,8 +572,7 @@ impl Recorder {
         let mut gone = Vec::new();
         for (id, (slot, key)) in self.slots.iter().zip(self.keys.iter_mut()).enumerate() {
             if slot.0 == node && key.latest.is_some_and(|(g, _)| g < generation) {
-                key.latest = None;
-                key.holders = 0;
+                key.retire();
                 gone.push(id as SlotId);
             }
         }
@@ -407,23 +584,20 @@ impl Recorder {
         }
         self.count_holders(node, true);
         self.recompute_since(node);
-        self.line(now, format_args!("restart {node} {} {kept}", generation.0));
     }
 
-    /// Adds (or removes) `node`'s newest writes to (from) the holder counts.
+    /// Adds (or removes) `node` to (from) the holder counts of the keys it is up to date on.
     fn count_holders(&mut self, node: NodeId, add: bool) {
         let Some(held) = self.held.get(&node) else {
             return;
         };
-        for (slot, stamp) in held {
-            if let Some(key) = self.keys.get_mut(*slot as usize) {
-                if key.latest == Some(*stamp) {
-                    key.holders = if add {
-                        key.holders + 1
-                    } else {
-                        key.holders.saturating_sub(1)
-                    };
-                }
+        for (slot, key) in self.keys.iter_mut().enumerate() {
+            if key.current(held.get(&(slot as SlotId)).copied()) {
+                key.holders = if add {
+                    key.holders + 1
+                } else {
+                    key.holders.saturating_sub(1)
+                };
             }
         }
     }
@@ -441,12 +615,14 @@ impl Recorder {
         }
     }
 
-    /// Whether every live node holds the newest write of every key.
+    /// Whether every live node holds the newest write of every key (or nothing of a key whose
+    /// newest write is gone: a collected delete, a removed member's write).
     pub fn all_hold_latest(&self) -> bool {
         self.stale_now() == 0
     }
 
-    /// Stale mappings now: over live nodes, the keys whose newest write the node does not hold.
+    /// Stale mappings now: over live nodes, the keys whose newest write the node does not hold
+    /// (a node holding nothing of a key whose newest write is gone is not stale on it).
     pub fn stale_now(&self) -> usize {
         let live = self.live();
         self.keys
@@ -466,7 +642,7 @@ impl Recorder {
                     .iter()
                     .enumerate()
                     .filter(|(id, key)| {
-                        key.latest.is_some() && held.get(&(*id as SlotId)) != key.latest.as_ref()
+                        key.latest.is_some() && !key.current(held.get(&(*id as SlotId)).copied())
                     })
                     .count()
             })
