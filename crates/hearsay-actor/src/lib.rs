@@ -28,8 +28,8 @@ mod transport;
 pub use error::Error;
 pub use messages::{
     AddPeer, Crash, Datagram, Delete, Get, GetMembers, GetMetrics, GetPeers, GetView, Inspect,
-    Join, KeyChanged, Leave, MemberChanged, NodeMetrics, NodeSnapshot, RemovePeer, Restart, Set,
-    SetMaxDeltas, Subscribe, SubscribeMembership, TrySet, ViewEntry,
+    Join, KeyChanged, Leave, MemberChanged, NodeMetrics, NodeSnapshot, Reincarnate, RemovePeer,
+    Restart, Set, SetMaxDeltas, Subscribe, SubscribeMembership, TrySet, ViewEntry,
 };
 pub use network::{
     Heal, Latency, Network, NetworkConfig, NetworkLink, Outgoing, Partition, SetFaults, SetLink,

@@ -192,6 +192,20 @@ pub struct Restart {
     pub keep_state: bool,
 }
 
+/// Brings a node back as a fresh process that lost its disk and starts under a generation of
+/// the caller's choosing, which may be one it used before or a lower one (a reused
+/// `--generation`, a wall clock stepped back). The protocol value is built anew with `seed`;
+/// the peers are kept. The protocol's refutation then moves it above any incarnation its peers
+/// still know.
+#[derive(Message, Clone, Copy, Debug)]
+#[rtype(result = "Result<(), Error>")]
+pub struct Reincarnate {
+    /// The generation it starts under.
+    pub generation: Generation,
+    /// The seed of the new protocol value's RNG.
+    pub seed: u64,
+}
+
 /// A membership change seen by a node ([`hearsay_proto::Event::Member`]), sent to its
 /// membership subscribers.
 #[derive(Message, Clone, Copy, Debug, PartialEq, Eq)]

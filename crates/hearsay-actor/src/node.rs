@@ -6,8 +6,8 @@
 
 use crate::messages::{
     AddPeer, Crash, Datagram, Delete, Get, GetMembers, GetMetrics, GetPeers, GetView, Inspect,
-    Join, KeyChanged, Leave, MemberChanged, NodeMetrics, NodeSnapshot, RemovePeer, Restart, Set,
-    SetMaxDeltas, Subscribe, SubscribeMembership, TrySet, ViewEntry,
+    Join, KeyChanged, Leave, MemberChanged, NodeMetrics, NodeSnapshot, Reincarnate, RemovePeer,
+    Restart, Set, SetMaxDeltas, Subscribe, SubscribeMembership, TrySet, ViewEntry,
 };
 use crate::{Error, RecorderHandle, Transport};
 use actix::{Actor, AsyncContext, Context, Handler, Recipient, SpawnHandle};
@@ -394,6 +394,32 @@ impl Handler<Restart> for GossipNode {
         }
         // Writes the restart made (own entries under the new generation) go out; the first round
         // of the new incarnation runs at once.
+        self.node.handle_timeout(now.into_std());
+        self.drain(ctx, now);
+        Ok(())
+    }
+}
+
+impl Handler<Reincarnate> for GossipNode {
+    type Result = Result<(), Error>;
+
+    fn handle(&mut self, again: Reincarnate, ctx: &mut Context<Self>) -> Self::Result {
+        let now = Self::now();
+        let mut node = Node::new(
+            self.node.id(),
+            again.generation,
+            self.node.config().clone(),
+            again.seed,
+        )?;
+        node.set_peers(self.node.peers().clone());
+        self.node = node;
+        self.generation = again.generation;
+        self.down = false;
+        if let Some(recorder) = &self.recorder {
+            recorder
+                .lock()
+                .restarted(now, self.node.id(), again.generation, false);
+        }
         self.node.handle_timeout(now.into_std());
         self.drain(ctx, now);
         Ok(())

@@ -21,8 +21,8 @@
 //! ```
 
 use crate::messages::{
-    Crash, Datagram, Delete, GetMetrics, GetView, Inspect, NodeMetrics, NodeSnapshot, Restart, Set,
-    SetMaxDeltas, TrySet, ViewEntry,
+    Crash, Datagram, Delete, GetMetrics, GetView, Inspect, NodeMetrics, NodeSnapshot, Reincarnate,
+    Restart, Set, SetMaxDeltas, TrySet, ViewEntry,
 };
 use crate::network::{Heal, Network, NetworkConfig, NetworkLink, Partition, SetFaults};
 use crate::{Error, GossipNode, Recorder, RecorderHandle, Router, StaleSample};
@@ -105,6 +105,8 @@ pub struct Simulation {
     router: Router,
     /// The RNG of first-round phases, kept for the nodes that join later.
     phases: ChaCha8Rng,
+    /// Reincarnations so far (each gets a seed of its own).
+    reincarnations: u64,
 }
 
 impl Simulation {
@@ -163,6 +165,7 @@ impl Simulation {
             start,
             router,
             phases,
+            reincarnations: 0,
         })
     }
 
@@ -464,6 +467,24 @@ impl Simulation {
         if let Some(network) = &self.network {
             network.do_send(Partition(groups));
         }
+    }
+
+    /// Brings node `index` back as a fresh process that lost its disk, under `generation`, which
+    /// may be one it used before or a lower one ([`Reincarnate`]): the protocol's refutation must
+    /// move it above every incarnation its peers know. Deterministic: its new seed derives from
+    /// the run's seed, its id and how many reincarnations the run has made.
+    pub async fn reincarnate(&mut self, index: usize, generation: Generation) -> Result<(), Error> {
+        self.reincarnations += 1;
+        let seed = derive(
+            self.config.seed,
+            (index as u64) ^ (self.reincarnations << 32) ^ 0x5eed_0000_0000_0000,
+        );
+        if let Some(known) = self.generations.get_mut(index) {
+            *known = (*known).max(generation);
+        }
+        self.node(index)?
+            .send(Reincarnate { generation, seed })
+            .await?
     }
 
     /// Changes the network's loss and duplication probabilities from now on (no effect without

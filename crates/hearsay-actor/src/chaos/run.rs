@@ -132,6 +132,17 @@ impl Driver<'_> {
                     self.model.restarted(*node, *keep_state);
                 }
             }
+            Fault::Reincarnate { node, lower } => {
+                let current = self.sim.inspect(*node).await?.generation;
+                let generation = if *lower {
+                    hearsay_proto::Generation(1)
+                } else {
+                    current
+                };
+                if self.sim.reincarnate(*node, generation).await.is_ok() {
+                    self.model.restarted(*node, false);
+                }
+            }
             Fault::Leave(node) => {
                 let left = self.sim.node(*node)?.send(crate::Leave).await?;
                 if left.is_ok() {

@@ -50,6 +50,15 @@ pub enum Fault {
     },
     /// Node `node` leaves the cluster gracefully (membership on) and exits soon after.
     Leave(usize),
+    /// Node `node` comes back as a fresh process with its disk lost, under the generation it runs
+    /// now (`lower: false`, a reused `--generation`) or generation 1 (`lower: true`, a clock
+    /// stepped back).
+    Reincarnate {
+        /// The node.
+        node: usize,
+        /// Whether it takes generation 1 instead of its current one.
+        lower: bool,
+    },
 }
 
 /// A whole scenario. [`Scenario::generate`] draws one from a seed; a shrunk one is still a
@@ -262,13 +271,18 @@ fn events(
         events.push((start, Fault::Crash(node)));
         if rng.random_bool(0.7) || gone >= nodes / 2 {
             let back = start + Duration::from_millis(rng.random_range(500..=40_000));
-            events.push((
-                back.min(duration),
+            let fault = if rng.random_bool(0.2) {
+                Fault::Reincarnate {
+                    node,
+                    lower: rng.random_bool(0.5),
+                }
+            } else {
                 Fault::Restart {
                     node,
                     keep_state: rng.random_bool(0.5),
-                },
-            ));
+                }
+            };
+            events.push((back.min(duration), fault));
         } else {
             gone += 1;
         }
@@ -282,7 +296,10 @@ impl Fault {
     pub fn max_node(&self) -> usize {
         match self {
             Fault::Set { node, .. } | Fault::Delete { node, .. } => *node,
-            Fault::Crash(node) | Fault::Leave(node) | Fault::Restart { node, .. } => *node,
+            Fault::Crash(node)
+            | Fault::Leave(node)
+            | Fault::Restart { node, .. }
+            | Fault::Reincarnate { node, .. } => *node,
             Fault::Partition(groups) => groups.iter().flatten().copied().max().unwrap_or(0),
             Fault::Heal | Fault::Network { .. } => 0,
         }
