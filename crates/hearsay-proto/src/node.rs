@@ -985,6 +985,7 @@ impl Node {
     /// Merges deltas from a peer; returns the rumors among them that were not news.
     fn apply(&mut self, groups: &[OriginDelta], via: Via) -> Vec<RumorId> {
         let mut redundant = Vec::new();
+        let mut behind = Vec::new();
         for group in groups {
             if group.origin == self.id {
                 // Our own entries come back: we hold them already (or they are a zombie's), so
@@ -1023,6 +1024,9 @@ impl Node {
                 group
             };
             let report = self.store.merge(group);
+            if report.behind_horizon {
+                behind.push(group.origin);
+            }
             if report.reset {
                 self.events.push_back(Event::OriginReset {
                     origin: group.origin,
@@ -1077,7 +1081,42 @@ impl Node {
                 }
             }
         }
+        if let Via::AntiEntropy(peer) | Via::Rumor(peer) = via {
+            self.teach_horizons(peer, &behind);
+        }
         redundant
+    }
+
+    /// `peer` sent deltas at or below the GC horizons of `origins` without showing them: it has
+    /// not heard of them, and would offer the same refused deltas at every exchange (with a
+    /// deterministic order and one delta per message, for ever, starving everything else). Tell
+    /// it, with each origin's GC entry alone (vouching nothing), as far as one message holds.
+    fn teach_horizons(&mut self, peer: NodeId, origins: &[NodeId]) {
+        if origins.is_empty() {
+            return;
+        }
+        let mut budget = self.budget(&Body::Ack { deltas: Vec::new() });
+        let mut packer = Packer::new(&mut budget);
+        for &origin in origins {
+            let Some(state) = self.store.origin(origin) else {
+                continue;
+            };
+            let Some(entry) = state.get(GC_KEY) else {
+                continue;
+            };
+            let from = Version::ZERO;
+            let first = Some((GC_KEY, entry));
+            if packer
+                .open(origin, state.generation(), state.heartbeat(), from, first)
+                .is_none()
+            {
+                break;
+            }
+        }
+        let deltas = packer.finish();
+        if !deltas.is_empty() {
+            self.send(peer, Body::Ack { deltas });
+        }
     }
 
     /// A peer speaks of this node's id at `generation`, with `heartbeat` and versions up to

@@ -264,6 +264,9 @@ pub struct MergeReport {
     /// The group brought a GC horizon beyond this store's watermark: the origin's entries at or
     /// below it were dropped and its watermark went back to 0 (a re-sync).
     pub gc_reset: bool,
+    /// Deltas at or below the held GC horizon were refused because the group did not show the
+    /// horizon: its sender has not heard of it (and should be told).
+    pub behind_horizon: bool,
 }
 
 /// Everything a node knows: one [`OriginState`] per origin, ordered by node id.
@@ -503,6 +506,7 @@ impl Store {
                         }
                     }
                 }
+                report.behind_horizon |= !believed;
                 report.redundant.push((key.clone(), *version));
                 continue;
             }

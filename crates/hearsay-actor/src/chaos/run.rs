@@ -42,6 +42,8 @@ pub struct Outcome {
     pub writes: usize,
     /// Messages sent, in all.
     pub messages: u64,
+    /// The harness's trace, when [`RunConfig::trace`] is on.
+    pub trace: Option<String>,
 }
 
 impl Outcome {
@@ -209,6 +211,7 @@ async fn drive(scenario: &Scenario, config: &RunConfig) -> Result<Outcome, Error
     let metrics = driver.sim.metrics().await?;
     let messages = metrics.iter().map(|m| m.stats.sent_total().messages).sum();
     let fingerprint = fingerprint(&last, driver.sim.recorder().trace());
+    let trace = driver.sim.recorder().trace().map(str::to_owned);
     Ok(Outcome {
         seed: scenario.seed,
         violations: driver.violations,
@@ -216,6 +219,7 @@ async fn drive(scenario: &Scenario, config: &RunConfig) -> Result<Outcome, Error
         fingerprint,
         writes: driver.writes,
         messages,
+        trace,
     })
 }
 

@@ -42,6 +42,9 @@ pub struct ChaosArgs {
     /// Print each scenario's one-line summary as it finishes.
     #[arg(long)]
     pub verbose: bool,
+    /// Write the harness's trace of a single run (`--seeds 1` or `--replay`) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
     /// Virtual seconds the healed cluster may take to converge.
     #[arg(long, default_value_t = 3600)]
     pub settle: u64,
@@ -51,6 +54,7 @@ pub struct ChaosArgs {
 pub fn main(args: &ChaosArgs) -> Result<(), String> {
     let config = RunConfig {
         settle: Duration::from_secs(args.settle),
+        trace: args.trace.is_some(),
         ..RunConfig::default()
     };
     if let Some(path) = &args.replay {
@@ -71,6 +75,10 @@ fn one(scenario: &Scenario, args: &ChaosArgs, config: &RunConfig) -> Result<(), 
     println!("seed {}: {}", scenario.seed, scenario.summary());
     let outcome = run(scenario, config).map_err(|e| e.to_string())?;
     report(&outcome);
+    if let (Some(path), Some(trace)) = (&args.trace, &outcome.trace) {
+        std::fs::write(path, trace).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        println!("  trace: {}", path.display());
+    }
     if args.determinism {
         let again = run(scenario, config).map_err(|e| e.to_string())?;
         if again.fingerprint != outcome.fingerprint {
