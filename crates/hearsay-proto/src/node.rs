@@ -992,10 +992,16 @@ impl Node {
                 // they are no news, and feedback says so.
                 redundant.extend(group.deltas.iter().map(|d| (self.id, d.version)));
                 let top = group.deltas.iter().map(|d| d.version).max();
+                let foreign = group.generation == self.generation
+                    && group
+                        .deltas
+                        .iter()
+                        .any(|d| self.foreign_write(&d.key, d.version, Some(d.value.as_ref())));
                 self.refute(
                     group.generation,
                     group.heartbeat,
                     top.unwrap_or_default().max(group.to),
+                    foreign,
                 );
                 continue;
             }
@@ -1127,13 +1133,18 @@ impl Node {
     /// incarnation, the node moves at once to a generation above it, keeping its state: its
     /// live entries are written again under the new generation, and everything of the other
     /// incarnation is dropped everywhere.
-    fn refute(&mut self, generation: Generation, heartbeat: u64, top: Version) {
+    ///
+    /// `foreign` says whether the peer showed a write of ours that we never made
+    /// ([`Node::foreign_write`]): with heartbeats off and a new incarnation that wrote before it
+    /// heard of the old one, versions and heartbeats alone may not tell.
+    fn refute(&mut self, generation: Generation, heartbeat: u64, top: Version, foreign: bool) {
         let ours = self.store.origin(self.id);
         let (own_heartbeat, own_top) = ours.map_or((0, Version::ZERO), |o| {
             (o.heartbeat(), o.max_version().max(o.watermark()))
         });
         let forked = generation > self.generation
-            || (generation == self.generation && (heartbeat > own_heartbeat || top > own_top));
+            || (generation == self.generation
+                && (heartbeat > own_heartbeat || top > own_top || foreign));
         if !forked {
             return;
         }
@@ -1143,6 +1154,24 @@ impl Node {
         self.stats.refutations += 1;
         // The restart keeps our state, so it fails only if our own versions are exhausted.
         let _ = self.restart(Generation(next), true);
+    }
+
+    /// Whether `key` at `version` (with `value`, when known) is a write of this node's current
+    /// generation that this node never made: it holds no such entry and no newer one, and the
+    /// version is above its GC horizon (below it, the write may be one whose delete it
+    /// collected), or it holds that version with another value.
+    fn foreign_write(&self, key: &str, version: Version, value: Option<Option<&Value>>) -> bool {
+        let Some(own) = self.store.origin(self.id) else {
+            return false;
+        };
+        match own.get(key) {
+            None => version > own.horizon(),
+            Some(held) => {
+                held.version < version
+                    || (held.version == version
+                        && value.is_some_and(|value| value != held.value.as_ref()))
+            }
+        }
     }
 
     /// A message came from `from`, which this node remembers as Removed: its gossip at that
@@ -1278,21 +1307,32 @@ impl Node {
     fn observe(&mut self, digest: &Digest) {
         for (origin, generation, heartbeat, rate) in digest.heartbeats() {
             if origin == self.id {
-                let ahead = match digest {
-                    Digest::Scuttlebutt { origins, .. } => origins
-                        .iter()
-                        .filter(|o| o.origin == self.id)
-                        .map(|o| o.watermark)
-                        .max()
-                        .unwrap_or_default(),
-                    Digest::Precise { origins, .. } => origins
-                        .iter()
-                        .filter(|o| o.origin == self.id)
-                        .flat_map(|o| o.items.iter().map(|(_, v)| *v))
-                        .max()
-                        .unwrap_or_default(),
+                let (ahead, foreign) = match digest {
+                    Digest::Scuttlebutt { origins, .. } => {
+                        let ahead = origins
+                            .iter()
+                            .filter(|o| o.origin == self.id)
+                            .map(|o| o.watermark)
+                            .max();
+                        (ahead.unwrap_or_default(), false)
+                    }
+                    Digest::Precise { origins, .. } => {
+                        let items = || {
+                            origins
+                                .iter()
+                                .filter(|o| o.origin == self.id && o.generation == generation)
+                                .flat_map(|o| o.items.iter())
+                        };
+                        let ahead = items().map(|(_, v)| *v).max().unwrap_or_default();
+                        // Version 0 names an item not held (requests).
+                        let foreign = generation == self.generation
+                            && items().any(|(k, v)| {
+                                *v > Version::ZERO && self.foreign_write(k, *v, None)
+                            });
+                        (ahead, foreign)
+                    }
                 };
-                self.refute(generation, heartbeat, ahead);
+                self.refute(generation, heartbeat, ahead, foreign);
                 continue;
             }
             if self.store.observe(origin, generation, heartbeat, rate) {
