@@ -103,6 +103,16 @@ pub fn always(snapshots: &[NodeSnapshot], model: &Model, at: Duration) -> Vec<Vi
             if held.generation() != origin.generation || own.generation() != origin.generation {
                 continue;
             }
+            // A node holding a write of this generation that the origin never made is looking at
+            // another incarnation under the same generation (a reused one), which the origin
+            // refutes once it hears of it; until then the origin's state is not the truth.
+            let forked = held.entries().any(|(key, entry)| {
+                own.get(key).is_none_or(|mine| mine.version < entry.version)
+                    && entry.version > own.horizon()
+            });
+            if forked {
+                continue;
+            }
             for (key, entry) in own.entries() {
                 if entry.version > held.watermark() {
                     continue;
