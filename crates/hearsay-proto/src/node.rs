@@ -986,8 +986,23 @@ impl Node {
     fn apply(&mut self, groups: &[OriginDelta], via: Via) -> Vec<RumorId> {
         let mut redundant = Vec::new();
         let mut behind = Vec::new();
+        let mut stale_own = false;
+        let mut redelete = Vec::new();
         for group in groups {
             if group.origin == self.id {
+                // A peer that still holds an older incarnation of ours keeps its entries (live
+                // values among them) for good unless told: this node is the one authority on its
+                // own generation.
+                stale_own |= group.generation < self.generation;
+                if group.generation == self.generation {
+                    redelete.extend(
+                        group
+                            .deltas
+                            .iter()
+                            .filter(|d| d.value.is_some() && self.dead_write(&d.key, d.version))
+                            .map(|d| d.key.clone()),
+                    );
+                }
                 // Our own entries come back: we hold them already (or they are a zombie's), so
                 // they are no news, and feedback says so.
                 redundant.extend(group.deltas.iter().map(|d| (self.id, d.version)));
@@ -1087,8 +1102,16 @@ impl Node {
                 }
             }
         }
+        for key in redelete {
+            // Only a key too long for this configuration fails, and such a key was never ours.
+            let _ = self.write(&key, None);
+        }
         if let Via::AntiEntropy(peer) | Via::Rumor(peer) = via {
             self.teach_horizons(peer, &behind);
+            if stale_own {
+                let (generation, heartbeat) = self.own_header();
+                self.send_header(peer, self.id, generation, heartbeat);
+            }
         }
         redundant
     }
@@ -1157,21 +1180,25 @@ impl Node {
     }
 
     /// Whether `key` at `version` (with `value`, when known) is a write of this node's current
-    /// generation that this node never made: it holds no such entry and no newer one, and the
-    /// version is above its GC horizon (below it, the write may be one whose delete it
-    /// collected), or it holds that version with another value.
+    /// generation that this node never made ([`crate::store::OriginState::contradicts`]).
     fn foreign_write(&self, key: &str, version: Version, value: Option<Option<&Value>>) -> bool {
+        self.store
+            .origin(self.id)
+            .is_some_and(|own| own.contradicts(key, version, value))
+    }
+
+    /// Whether a live `key` at `version` of this node's current generation, shown by a peer, is
+    /// dead here although it is not a [`Node::foreign_write`]: this node holds no entry for the
+    /// key and the version is at or below its GC horizon. Either the peer holds a stale copy of
+    /// a write whose delete was since collected, or another incarnation that used this
+    /// generation wrote it and the GC erased what would have told the two apart. The origin is
+    /// the authority on its own entries, and in both cases the key is not live here: it deletes
+    /// the key anew, and the new tombstone supersedes the peer's copy everywhere.
+    fn dead_write(&self, key: &str, version: Version) -> bool {
         let Some(own) = self.store.origin(self.id) else {
             return false;
         };
-        match own.get(key) {
-            None => version > own.horizon(),
-            Some(held) => {
-                held.version < version
-                    || (held.version == version
-                        && value.is_some_and(|value| value != held.value.as_ref()))
-            }
-        }
+        !membership::is_reserved(key) && own.get(key).is_none() && version <= own.horizon()
     }
 
     /// A message came from `from`, which this node remembers as Removed: its gossip at that
@@ -1189,20 +1216,52 @@ impl Node {
         else {
             return;
         };
+        self.send_header(from, from, generation, u64::MAX);
+    }
+
+    /// Sends `peer` an empty group of `origin` (vouching nothing) that carries a generation and
+    /// a heartbeat alone.
+    fn send_header(
+        &mut self,
+        peer: NodeId,
+        origin: NodeId,
+        generation: Generation,
+        heartbeat: u64,
+    ) {
         let group = OriginDelta {
-            origin: from,
+            origin,
             generation,
-            heartbeat: u64::MAX,
+            heartbeat,
             from: Version::ZERO,
             to: Version::ZERO,
             deltas: Vec::new(),
         };
         self.send(
-            from,
+            peer,
             Body::Ack {
                 deltas: vec![group],
             },
         );
+    }
+
+    /// This node's own generation and heartbeat, whether or not it holds entries of its own.
+    fn own_header(&self) -> (Generation, u64) {
+        let heartbeat = self
+            .store
+            .origin(self.id)
+            .filter(|state| state.generation() == self.generation)
+            .map_or(0, |state| state.heartbeat());
+        (self.generation, heartbeat)
+    }
+
+    /// The generation and heartbeat held here for `origin` (this node's own even before it
+    /// wrote anything).
+    fn header(&self, origin: NodeId) -> Option<(Generation, u64)> {
+        if origin == self.id {
+            return Some(self.own_header());
+        }
+        let state = self.store.origin(origin)?;
+        Some((state.generation(), state.heartbeat()))
     }
 
     /// Feeds the member table what the store now knows of `origin` (its generation and
@@ -1259,21 +1318,21 @@ impl Node {
             if answered.contains(&origin) {
                 continue;
             }
-            let Some(state) = self.store.origin(origin) else {
+            let Some((held, held_heartbeat)) = self.header(origin) else {
                 continue;
             };
-            let newer = state.generation() > generation;
+            let newer = held > generation;
             let beat = self.members.is_some()
-                && state.generation() == generation
-                && state.heartbeat() > heartbeat
+                && held == generation
+                && held_heartbeat > heartbeat
                 && (origin != self.id || generation == self.generation);
             if !newer && !beat {
                 continue;
             }
             let group = OriginDelta {
                 origin,
-                generation: state.generation(),
-                heartbeat: state.heartbeat(),
+                generation: held,
+                heartbeat: held_heartbeat,
                 from: Version::ZERO,
                 to: Version::ZERO,
                 deltas: Vec::new(),

@@ -116,6 +116,26 @@ impl OriginState {
             .map(|(_, key)| key.as_str())
     }
 
+    /// Whether `key` at `version` (with `value`, when known), shown as an entry of this state's
+    /// generation, is one the writer of this state never made: it holds another key at that
+    /// version; or it holds no entry for the key and the version is above the GC horizon (below
+    /// it, the write may be one whose delete was collected); or it holds an older version of the
+    /// key, or that version with another value. Held by the origin itself, this tells a write of
+    /// another incarnation that used the same generation.
+    pub fn contradicts(&self, key: &str, version: Version, value: Option<Option<&Value>>) -> bool {
+        if self.key_at(version).is_some_and(|held| held != key) {
+            return true;
+        }
+        match self.get(key) {
+            None => version > self.horizon,
+            Some(held) => {
+                held.version < version
+                    || (held.version == version
+                        && value.is_some_and(|value| value != held.value.as_ref()))
+            }
+        }
+    }
+
     /// Entries by key order.
     pub fn entries(&self) -> impl Iterator<Item = (&str, &Entry)> {
         self.entries.iter().map(|(k, e)| (k.as_str(), e))

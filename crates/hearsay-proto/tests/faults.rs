@@ -4,7 +4,7 @@
 
 use hearsay_proto::membership::GC_KEY;
 use hearsay_proto::{
-    Body, Config, Delta, Generation, Lockstep, Message, Mode, Node, NodeId, OriginDelta,
+    Body, Config, Delta, Direction, Generation, Lockstep, Message, Mode, Node, NodeId, OriginDelta,
     PROTOCOL_VERSION, Peers, Store, Strategy, Value, Version,
 };
 use std::time::{Duration, Instant};
@@ -553,4 +553,82 @@ fn a_reused_generation_is_refuted_without_heartbeats() {
     });
     assert!(settled.is_some(), "the two incarnations stayed mixed");
     assert!(cluster.nodes()[3].generation() > Generation(1));
+}
+
+/// A node back empty under a new generation, which never writes again, is the one authority on
+/// its own generation: peers that still hold its old incarnation's entries must be told, or they
+/// keep them (a deleted value, or live values the node lost with its disk) for good. Found by the
+/// search (seed 2775: push, Scuttlebutt, heartbeats off): with no entry of its own, the node
+/// announced nothing, and dropped the old entries peers offered it without a word. Rule: a node
+/// that sees its own id at an older generation (in a digest or a group) tells the peer its own.
+#[test]
+fn an_incarnation_that_holds_nothing_still_announces_its_generation() {
+    for direction in [Direction::Push, Direction::Pull, Direction::PushPull] {
+        let config = Config {
+            mode: Mode::AntiEntropy,
+            direction,
+            strategy: Strategy::ScuttleDepth,
+            heartbeats: false,
+            ..Config::default()
+        };
+        let mut cluster = Lockstep::new(5, config.clone(), 7, Instant::now()).expect("valid");
+        let node = cluster.node_mut(4).expect("node");
+        node.set("a", Value::from("lost with the disk"))
+            .expect("fits");
+        node.delete("b").expect("fits");
+        assert!(cluster.run_until(100, |c| c.converged()).is_some());
+        let mut fresh = Node::new(NodeId(4), Generation(2), config, 99).expect("valid");
+        fresh.set_peers(cluster.nodes()[4].peers().clone());
+        *cluster.node_mut(4).expect("node") = fresh;
+        let settled = cluster.run_until(200, |c| {
+            c.nodes().iter().all(|n| {
+                n.store()
+                    .origin(NodeId(4))
+                    .is_none_or(|o| o.generation() == Generation(2) && o.is_empty())
+            })
+        });
+        assert!(
+            settled.is_some(),
+            "{direction:?}: the old incarnation stayed"
+        );
+    }
+}
+
+/// A reused generation whose conflicting write was collected before anyone noticed: the new
+/// incarnation deleted `x` at version 1 and collected the tombstone, while peers hold the old
+/// incarnation's live `k` at that same version 1, under a watermark that covers it. Nothing in
+/// versions tells the two histories apart any more (seed 4699, minimized: a deleted value came
+/// back for good). Rule: the origin is the authority on its own entries; a live entry of its
+/// generation that it does not hold, at or below its GC horizon, is dead (a stale copy of a write
+/// whose delete was collected, or another incarnation's), and the origin deletes the key anew.
+#[test]
+fn a_live_entry_below_the_horizon_that_the_origin_lacks_is_deleted_anew() {
+    let config = Config {
+        mode: Mode::AntiEntropy,
+        heartbeats: false,
+        tombstone_grace: Some(Duration::from_secs(2)),
+        ..Config::default()
+    };
+    let start = Instant::now();
+    let mut cluster = Lockstep::new(3, config.clone(), 11, start).expect("valid");
+    let node = cluster.node_mut(2).expect("node");
+    node.set("k", Value::from("old incarnation")).expect("fits");
+    assert!(cluster.run_until(100, |c| c.converged()).is_some());
+    // Back empty under the same generation; it deletes `x` and collects the tombstone before it
+    // hears from anyone.
+    let mut fresh = Node::new(NodeId(2), Generation(1), config, 99).expect("valid");
+    fresh.delete("x").expect("fits");
+    fresh.handle_timeout(start);
+    fresh.handle_timeout(start + Duration::from_secs(5));
+    let own = fresh.store().origin(NodeId(2)).expect("own origin");
+    assert_eq!(own.horizon(), Version(1), "the tombstone was collected");
+    fresh.set_peers(cluster.nodes()[2].peers().clone());
+    *cluster.node_mut(2).expect("node") = fresh;
+    let settled = cluster.run_until(300, |c| {
+        c.converged()
+            && c.nodes()
+                .iter()
+                .all(|n| n.get_from(NodeId(2), "k").is_none())
+    });
+    assert!(settled.is_some(), "the old incarnation's value stayed");
 }

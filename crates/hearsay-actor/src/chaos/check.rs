@@ -30,11 +30,13 @@ impl Violation {
 }
 
 /// What every node wrote: per node its current incarnation's newest write per key (`None`: a
-/// delete), and every value any incarnation ever wrote.
+/// delete), every value any incarnation ever wrote, and the generations reused by a
+/// reincarnation.
 #[derive(Clone, Debug, Default)]
 pub struct Model {
     latest: BTreeMap<usize, BTreeMap<String, Option<Vec<u8>>>>,
     written: BTreeSet<Vec<u8>>,
+    reused: BTreeMap<usize, Generation>,
 }
 
 impl Model {
@@ -58,6 +60,12 @@ impl Model {
         } else {
             entries.clear();
         }
+    }
+
+    /// `node` came back empty under `generation`, one an earlier incarnation of it used.
+    pub fn reincarnated(&mut self, node: usize, generation: Generation) {
+        self.restarted(node, false);
+        self.reused.insert(node, generation);
     }
 
     /// The live values `node`'s current incarnation holds, by key.
@@ -86,8 +94,8 @@ fn live_of(store: &Store, origin: NodeId) -> Option<(Generation, BTreeMap<&str, 
 }
 
 /// Invariants that hold at every instant, faults or not:
-/// - **watermarks**: a node's watermark of a live origin (same generation) never covers one of the
-///   origin's current entries that the node does not hold;
+/// - **watermarks**: a node's watermark of a live origin (same generation, not a reused one)
+///   never covers one of the origin's current entries that the node does not hold;
 /// - **authenticity**: every live value a node holds of an origin is one that origin wrote;
 /// - **MTU**: no node ever built a message over its MTU (counted in release builds too).
 pub fn always(snapshots: &[NodeSnapshot], model: &Model, at: Duration) -> Vec<Violation> {
@@ -103,14 +111,10 @@ pub fn always(snapshots: &[NodeSnapshot], model: &Model, at: Duration) -> Vec<Vi
             if held.generation() != origin.generation || own.generation() != origin.generation {
                 continue;
             }
-            // A node holding a write of this generation that the origin never made is looking at
-            // another incarnation under the same generation (a reused one), which the origin
-            // refutes once it hears of it; until then the origin's state is not the truth.
-            let forked = held.entries().any(|(key, entry)| {
-                own.get(key).is_none_or(|mine| mine.version < entry.version)
-                    && entry.version > own.horizon()
-            });
-            if forked {
+            // Under a reused generation two incarnations' histories share versions until the
+            // origin hears of the other one and refutes it (moving above): until then its state
+            // is not the truth of that generation.
+            if model.reused.get(&(origin.id.0 as usize)) == Some(&origin.generation) {
                 continue;
             }
             for (key, entry) in own.entries() {

@@ -142,7 +142,7 @@ impl Driver<'_> {
                     current
                 };
                 if self.sim.reincarnate(*node, generation).await.is_ok() {
-                    self.model.restarted(*node, false);
+                    self.model.reincarnated(*node, generation);
                 }
             }
             Fault::Leave(node) => {
