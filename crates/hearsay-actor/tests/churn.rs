@@ -683,7 +683,8 @@ fn a_leave_reaches_everyone_within_dissemination_rounds() {
                 })
                 .await
                 .expect("the leave reaches everyone");
-            took.push(all);
+            // When the last node marked it Left (the wait above polls in steps, so `all` may
+            // be a little later).
             let slowest = {
                 let tally = lock(&tally);
                 live.iter()
@@ -691,7 +692,7 @@ fn a_leave_reaches_everyone_within_dissemination_rounds() {
                     .max()
                     .unwrap_or_default()
             };
-            assert!(slowest <= all);
+            took.push(slowest);
             sim.run_for(5 * SECOND).await;
         }
         let n = NODES as f64;
