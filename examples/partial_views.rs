@@ -4,7 +4,7 @@
 //! `cargo run --release --example partial_views -- [NODES]`
 
 use hearsay::prelude::*;
-use hearsay::proto::ViewConfig;
+use hearsay::proto::{Lockstep, ViewConfig};
 use std::time::Instant;
 
 fn main() -> Result<(), hearsay::proto::Error> {

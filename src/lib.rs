@@ -2,10 +2,11 @@
 //!
 //! A gossip-protocol cluster framework. Every node is a value of the sans-I/O protocol core
 //! ([`proto`]); runtimes wrap it: actix actors in-process and on a deterministic harness
-//! ([`actor`]), and the same actors across processes and machines over encrypted TCP ([`net`]).
+//! (`actor`), and the same actors across processes and machines over encrypted TCP (`net`).
 //!
 //! ```
 //! use hearsay::prelude::*;
+//! use hearsay::proto::Lockstep;
 //!
 //! // 100 nodes in lockstep rounds; node 0 writes one key; every node learns it.
 //! let mut cluster = Lockstep::new(100, Config::default(), 7, std::time::Instant::now())?;
@@ -16,17 +17,52 @@
 //! assert!(rounds.is_some());
 //! # Ok::<(), hearsay::proto::Error>(())
 //! ```
+//!
+//! ## Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `actor` | yes | `hearsay::actor` (`hearsay-actor`): every node an actix actor, the in-process `Router`, and the actor API in the [`prelude`] |
+//! | `net` | yes | `hearsay::net` (`hearsay-net`): node actors across processes and machines over authenticated, encrypted TCP; implies `actor` |
+//! | `sim` | no | the deterministic harness in `hearsay::actor`: `simulate`/`Simulation` in paused virtual time (tokio's `test-util`), the simulated `Network`, the `Recorder`, the fault search `chaos`, and the crash/restart hooks; implies `actor` |
+//!
+//! The default is what an application embedding gossip needs: actors and the network. The
+//! harness is for tests and experiments (`[dev-dependencies] hearsay = { .., features = ["sim"] }`),
+//! and keeps virtual time out of production builds. `default-features = false` leaves only the
+//! protocol core ([`proto`]), with no actix and no tokio, for a runtime of one's own.
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "actor")]
 pub use hearsay_actor as actor;
+#[cfg(feature = "net")]
 pub use hearsay_net as net;
 pub use hearsay_proto as proto;
 
-/// The types most programs need.
+/// The types most programs need: the protocol core's, and with the `actor` feature the node
+/// actor and the messages it understands.
 pub mod prelude {
-    pub use hearsay_proto::{
-        ClusterId, Config, Direction, Event, Generation, Lockstep, MessageKind, Mode, Node, NodeId,
-        Strategy, Termination, Value,
+    #[cfg(feature = "actor")]
+    pub use hearsay_actor::{
+        Delete, Get, GetMembers, GetMetrics, GetView, GossipNode, Join, KeyChanged, Leave,
+        MemberChanged, NodeMetrics, Router, Set, Subscribe, SubscribeMembership, Transport, TrySet,
+        ViewEntry,
     };
+    pub use hearsay_proto::{
+        ClusterId, Config, Direction, Event, Generation, MemberStatus, MembershipConfig,
+        MessageKind, Mode, Node, NodeId, Strategy, Termination, Value, Version, Via,
+    };
+}
+
+/// The README's Rust snippets, compiled (and run) by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
+/// The Rust snippets of `docs/`, compiled (and run) by `cargo test --doc`.
+#[cfg(doctest)]
+pub mod docs {
+    /// `docs/membership.md`.
+    #[doc = include_str!("../docs/membership.md")]
+    pub struct Membership;
 }

@@ -7,34 +7,54 @@
 //! - **Embed** nodes in an actix application: talk to them with [`Set`], [`Get`], [`Delete`],
 //!   [`GetView`], [`Subscribe`] (pub/sub on key prefixes) and [`GetMetrics`]; with membership
 //!   on, [`SubscribeMembership`], [`GetMembers`] and [`Leave`].
+//!   [`Inspect`] copies a node's real protocol state (store with watermarks and GC horizons,
+//!   members, counters) for debugging.
 //! - **Transports**: a node never knows where its peers are. The in-process [`Router`] delivers
-//!   mailbox to mailbox; the simulated [`Network`] adds latency, loss, duplication, reordering and
-//!   partitions; `hearsay-net` bridges machines.
-//! - **Test** with the deterministic harness ([`Simulation`] inside [`simulate`]): paused virtual
-//!   time, one seed for every RNG, a [`Recorder`] of traffic, learn times, stale entries and a
-//!   trace; crashes and restarts as new generations.
+//!   mailbox to mailbox; the simulated `Network` (feature `sim`) adds latency, loss, duplication,
+//!   reordering and partitions; `hearsay-net` bridges machines.
+//! - **Test** with the deterministic harness (`Simulation` inside `simulate`, feature `sim`):
+//!   paused virtual time, one seed for every RNG, a `Recorder` of traffic, learn times, stale
+//!   entries and a trace; crashes and restarts as new generations; the fault search (`chaos`).
+//!
+//! ## Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `sim` | no | the deterministic harness: `Simulation`/`simulate` (tokio's paused time, `tokio/test-util`), the simulated `Network` and its fault messages, the `Recorder`, `chaos`, and the node hooks `Crash`, `Restart`, `Reincarnate`, `SetMaxDeltas` |
+//!
+//! Without `sim` the crate is the production runtime only: [`GossipNode`], its messages and the
+//! [`Router`].
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "sim")]
 pub mod chaos;
 mod error;
 mod messages;
+#[cfg(feature = "sim")]
 mod network;
 mod node;
+#[cfg(feature = "sim")]
 mod recorder;
+#[cfg(feature = "sim")]
 mod simulation;
 mod transport;
 
 pub use error::Error;
 pub use messages::{
-    AddPeer, Crash, Datagram, Delete, Get, GetMembers, GetMetrics, GetPeers, GetView, Inspect,
-    Join, KeyChanged, Leave, MemberChanged, NodeMetrics, NodeSnapshot, Reincarnate, RemovePeer,
-    Restart, Set, SetMaxDeltas, Subscribe, SubscribeMembership, TrySet, ViewEntry,
+    AddPeer, Datagram, Delete, Get, GetMembers, GetMetrics, GetPeers, GetView, Inspect, Join,
+    KeyChanged, Leave, MemberChanged, NodeMetrics, NodeSnapshot, RemovePeer, Set, Subscribe,
+    SubscribeMembership, TrySet, ViewEntry,
 };
+#[cfg(feature = "sim")]
+pub use messages::{Crash, Reincarnate, Restart, SetMaxDeltas};
+#[cfg(feature = "sim")]
 pub use network::{
     Heal, Latency, Network, NetworkConfig, NetworkLink, Outgoing, Partition, SetFaults, SetLink,
 };
 pub use node::GossipNode;
+#[cfg(feature = "sim")]
 pub use recorder::{Held, Recorder, RecorderHandle, StaleSample, UpdateRecord};
+#[cfg(feature = "sim")]
 pub use simulation::{Simulation, SimulationConfig, simulate};
 pub use transport::{Router, Transport};

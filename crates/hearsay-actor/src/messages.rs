@@ -33,6 +33,7 @@ pub struct TrySet {
     pub value: Value,
 }
 
+#[cfg(feature = "sim")]
 /// Changes the largest number of deltas per message (experiments cut it mid-run).
 #[derive(Message, Clone, Copy, Debug)]
 #[rtype(result = "Result<(), Error>")]
@@ -128,8 +129,9 @@ pub struct NodeMetrics {
     pub allowed_rate: Option<f64>,
 }
 
-/// Asks a node for a copy of its whole protocol state (tests and the fault search read real
-/// state with it, not the recorder's model). Answered even while the node is crashed.
+/// Asks a node for a copy of its whole protocol state: for debugging (watermarks, GC horizons,
+/// members), and for tests and the fault search, which read real state with it rather than the
+/// recorder's model. Answered even while the node is crashed.
 #[derive(Message, Clone, Copy, Debug)]
 #[rtype(result = "NodeSnapshot")]
 pub struct Inspect;
@@ -177,11 +179,13 @@ pub struct GetPeers;
 #[rtype(result = "NodeMetrics")]
 pub struct GetMetrics;
 
+#[cfg(feature = "sim")]
 /// Simulated crash: the node stops ticking and ignores every message until [`Restart`].
 #[derive(Message, Clone, Copy, Debug)]
 #[rtype(result = "()")]
 pub struct Crash;
 
+#[cfg(feature = "sim")]
 /// Brings a crashed (or running) node back as a new generation, with or without its state.
 #[derive(Message, Clone, Copy, Debug)]
 #[rtype(result = "Result<(), Error>")]
@@ -192,6 +196,7 @@ pub struct Restart {
     pub keep_state: bool,
 }
 
+#[cfg(feature = "sim")]
 /// Brings a node back as a fresh process that lost its disk and starts under a generation of
 /// the caller's choosing, which may be one it used before or a lower one (a reused
 /// `--generation`, a wall clock stepped back). The protocol value is built anew with `seed`;

@@ -4,14 +4,20 @@
 //! input the actor drains the protocol's outputs: datagrams to its [`Transport`], changes to its
 //! subscribers, and the next wake-up to its timer.
 
+#[cfg(feature = "sim")]
+use crate::RecorderHandle;
 use crate::messages::{
-    AddPeer, Crash, Datagram, Delete, Get, GetMembers, GetMetrics, GetPeers, GetView, Inspect,
-    Join, KeyChanged, Leave, MemberChanged, NodeMetrics, NodeSnapshot, Reincarnate, RemovePeer,
-    Restart, Set, SetMaxDeltas, Subscribe, SubscribeMembership, TrySet, ViewEntry,
+    AddPeer, Datagram, Delete, Get, GetMembers, GetMetrics, GetPeers, GetView, Inspect, Join,
+    KeyChanged, Leave, MemberChanged, NodeMetrics, NodeSnapshot, RemovePeer, Set, Subscribe,
+    SubscribeMembership, TrySet, ViewEntry,
 };
-use crate::{Error, RecorderHandle, Transport};
+#[cfg(feature = "sim")]
+use crate::messages::{Crash, Reincarnate, Restart, SetMaxDeltas};
+use crate::{Error, Transport};
 use actix::{Actor, AsyncContext, Context, Handler, Recipient, SpawnHandle};
-use hearsay_proto::{Event, Generation, MemberStatus, Node, NodeId, Version};
+#[cfg(feature = "sim")]
+use hearsay_proto::Generation;
+use hearsay_proto::{Event, MemberStatus, Node, NodeId, Version};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -44,9 +50,11 @@ pub struct GossipNode {
     transport: Box<dyn Transport>,
     subscribers: Vec<Subscription>,
     member_subscribers: Vec<Recipient<MemberChanged>>,
+    #[cfg(feature = "sim")]
     recorder: Option<RecorderHandle>,
     /// The generation the recorder last heard of: when the node's differs after an input, the
     /// node refuted another incarnation of its id and moved up by itself.
+    #[cfg(feature = "sim")]
     generation: Generation,
     first_round_after: Duration,
     timer: Option<(std::time::Instant, SpawnHandle)>,
@@ -57,11 +65,13 @@ impl GossipNode {
     /// Wraps a protocol node; its datagrams go to `transport`.
     pub fn new(node: Node, transport: impl Transport) -> GossipNode {
         GossipNode {
+            #[cfg(feature = "sim")]
             generation: node.generation(),
             node,
             transport: Box::new(transport),
             subscribers: Vec::new(),
             member_subscribers: Vec::new(),
+            #[cfg(feature = "sim")]
             recorder: None,
             first_round_after: Duration::ZERO,
             timer: None,
@@ -70,6 +80,7 @@ impl GossipNode {
     }
 
     /// Reports traffic and changes to `recorder` (the simulation harness does this).
+    #[cfg(feature = "sim")]
     pub fn with_recorder(mut self, recorder: RecorderHandle) -> GossipNode {
         self.recorder = Some(recorder);
         self
@@ -101,19 +112,21 @@ impl GossipNode {
     }
 
     /// Sends every datagram, tells every subscriber, and re-arms the timer.
+    #[cfg_attr(not(feature = "sim"), allow(unused_variables))]
     fn drain(&mut self, ctx: &mut Context<Self>, now: Instant) {
         let id = self.node.id();
-        let generation = self.node.generation();
-        if generation != self.generation {
+        #[cfg(feature = "sim")]
+        if self.node.generation() != self.generation {
             // A refutation: the node heard of another incarnation of its id and moved above it,
             // keeping its state. The recorder learns it before the events, which include the
             // node's live entries written again under the new generation.
-            self.generation = generation;
+            self.generation = self.node.generation();
             if let Some(recorder) = &self.recorder {
-                recorder.lock().refuted(now, id, generation);
+                recorder.lock().refuted(now, id, self.generation);
             }
         }
         while let Some(transmit) = self.node.poll_transmit() {
+            #[cfg(feature = "sim")]
             if let Some(recorder) = &self.recorder {
                 recorder.lock().sent(
                     now,
@@ -129,6 +142,7 @@ impl GossipNode {
         while let Some(event) = self.node.poll_event() {
             match event {
                 Event::Changed { change, via } => {
+                    #[cfg(feature = "sim")]
                     if let Some(recorder) = &self.recorder {
                         recorder.lock().changed(now, id, &change, via);
                     }
@@ -153,6 +167,7 @@ impl GossipNode {
                     }
                 }
                 Event::OriginReset { origin, generation } => {
+                    #[cfg(feature = "sim")]
                     if let Some(recorder) = &self.recorder {
                         recorder.lock().reset(now, id, origin, generation);
                     }
@@ -164,6 +179,7 @@ impl GossipNode {
                 } => {
                     // A removed member's state is dropped from the store at once.
                     if status == MemberStatus::Removed {
+                        #[cfg(feature = "sim")]
                         if let Some(recorder) = &self.recorder {
                             recorder.lock().removed(now, id, member, generation);
                         }
@@ -185,7 +201,9 @@ impl GossipNode {
                     generation,
                     key,
                     entry,
-                } => {
+                } =>
+                {
+                    #[cfg(feature = "sim")]
                     if let Some(recorder) = &self.recorder {
                         recorder
                             .lock()
@@ -271,6 +289,7 @@ impl Handler<TrySet> for GossipNode {
     }
 }
 
+#[cfg(feature = "sim")]
 impl Handler<SetMaxDeltas> for GossipNode {
     type Result = Result<(), Error>;
 
@@ -365,6 +384,7 @@ impl Handler<Inspect> for GossipNode {
     }
 }
 
+#[cfg(feature = "sim")]
 impl Handler<Crash> for GossipNode {
     type Result = ();
 
@@ -379,6 +399,7 @@ impl Handler<Crash> for GossipNode {
     }
 }
 
+#[cfg(feature = "sim")]
 impl Handler<Restart> for GossipNode {
     type Result = Result<(), Error>;
 
@@ -400,6 +421,7 @@ impl Handler<Restart> for GossipNode {
     }
 }
 
+#[cfg(feature = "sim")]
 impl Handler<Reincarnate> for GossipNode {
     type Result = Result<(), Error>;
 

@@ -1,6 +1,6 @@
 //! Where a node's outgoing datagrams go. A node never knows where its peers are: it hands every
 //! [`Transmit`] to its transport, which may be the in-process [`Router`], the simulated
-//! [`crate::Network`], or a remote link.
+//! `Network` (feature `sim`), or a remote link.
 
 use crate::Datagram;
 use actix::Recipient;
