@@ -675,16 +675,14 @@ fn a_leave_reaches_everyone_within_dissemination_rounds() {
                 .expect("delivered")
                 .expect("leaves");
             let id = NodeId(leaver as u64);
-            let all = sim
-                .run_until(30 * SECOND, |_| {
+            sim.run_until(30 * SECOND, |_| {
                     let tally = lock(&tally);
                     live.iter()
                         .all(|&o| tally.left.contains_key(&(NodeId(o as u64), id)))
                 })
                 .await
                 .expect("the leave reaches everyone");
-            // When the last node marked it Left (the wait above polls in steps, so `all` may
-            // be a little later).
+            // When the last node marked it Left (the wait above polls in steps, a little later).
             let slowest = {
                 let tally = lock(&tally);
                 live.iter()
