@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use hearsay_net::frame::{HELLO, NONCE_LEN, REFUSED, SEALED, TAG_LEN};
-use hearsay_net::session::{Local, Output, Session};
+use hearsay_net::session::{Local, Session, Timeouts};
 use hearsay_net::{Counter, NetConfig, NetNode};
 use hearsay_proto::{Generation, NodeId};
 use rand::{RngExt, SeedableRng};
@@ -190,23 +190,27 @@ fn an_authenticated_peer_that_stalls_is_closed_when_idle() {
             generation: Generation(1),
             listen: "127.0.0.1:1".into(),
         };
-        let (mut session, hello) = Session::dial(local, &keys, [0x77; 16]).expect("dial");
+        let now = std::time::Instant::now();
+        let mut session =
+            Session::dial(now, local, &keys, [0x77; 16], Timeouts::default()).expect("dial");
+        let hello = session.poll_transmit().expect("a hello");
         assert!(write_all(&mut stream, &frame(&hello)).await);
         let reply = read_frame(&mut stream).await;
-        let mut out = Vec::new();
         session
-            .receive(&keys, &reply, &mut out)
+            .handle_frame(now, &keys, &reply)
             .expect("the node's hello");
         assert!(session.is_established());
-        let mut bytes = Vec::new();
-        for output in out {
-            if let Output::Send(body) = output {
-                bytes.extend(frame(&body));
-            }
-        }
-        for seed in 0..3 {
+        let gossip = |session: &mut Session, seed| {
             let gossip = hearsay_net::frame::Payload::Gossip(junk(seed, 2000));
-            bytes.extend(frame(&session.seal(&keys, &gossip).expect("seal")));
+            session.send(&keys, &gossip).expect("seal");
+        };
+        for seed in 0..3 {
+            gossip(&mut session, seed);
+        }
+        let mut bytes = Vec::new();
+        // The confirming ping, then the gossip.
+        while let Some(body) = session.poll_transmit() {
+            bytes.extend(frame(&body));
         }
         // Then the start of a frame that never ends.
         bytes.extend_from_slice(&100u32.to_be_bytes());

@@ -42,10 +42,10 @@ fn three_nodes_converge() {
             assert_eq!(node.stats().get(Counter::AuthFailures), 0);
             assert!(node.stats().get(Counter::GossipIn) > 0);
         }
-        let members = third.members().await.expect("members");
+        let links = third.links().await.expect("links");
         assert!(
-            members.iter().filter(|member| member.connected).count() >= 2,
-            "{members:?}"
+            links.iter().filter(|link| link.connected).count() >= 2,
+            "{links:?}"
         );
     });
 }
@@ -121,12 +121,13 @@ async fn outsider_is_refused(
     assert_eq!(good.stats().get(Counter::GossipIn), 0);
     // The outsider counts the refusal and keeps the reason.
     assert!(outsider.stats().get(Counter::Refused) > 0);
-    let members = outsider.members().await.expect("members");
+    let links = outsider.links().await.expect("links");
     assert!(
-        members
-            .iter()
-            .any(|m| m.last_error.as_deref().is_some_and(|e| e.contains(reason))),
-        "{members:?}"
+        links.iter().any(|link| link
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains(reason))),
+        "{links:?}"
     );
     (good, outsider)
 }
@@ -196,7 +197,7 @@ fn keys_rotate_on_a_live_cluster() {
         ];
         for (round, (step, rings)) in steps.into_iter().enumerate() {
             for (node, ring) in nodes.iter().zip(rings) {
-                node.set_keyring(ring);
+                node.set_keyring(ring).await.expect("keyring set");
             }
             let writer = nodes[round % 3];
             let origin = (round % 3) as u64 + 1;
@@ -285,8 +286,8 @@ fn a_member_that_leaves_is_no_longer_dialed() {
             .expect("write");
         assert!(wait_for(&mut at_first, 3, "ready", "yes", DEADLINE).await);
         let dialed =
-            |members: &[hearsay_net::Member]| members.iter().any(|m| m.addr == third.local_addr());
-        assert!(dialed(&first.members().await.expect("members")));
+            |links: &[hearsay_net::Link]| links.iter().any(|link| link.addr == third.local_addr());
+        assert!(dialed(&first.links().await.expect("links")));
         third
             .node()
             .send(Leave)
@@ -311,8 +312,8 @@ fn a_member_that_leaves_is_no_longer_dialed() {
             }
         }
         // The mesh heard the same event first (it subscribed at start): node 3 is not dialed.
-        let members = first.members().await.expect("members");
-        assert!(!dialed(&members), "{members:?}");
+        let links = first.links().await.expect("links");
+        assert!(!dialed(&links), "{links:?}");
         drop(second);
     });
 }
