@@ -288,7 +288,9 @@ fn timers_are_data() {
         .handle_frame(later, &keys, &body)
         .expect("a frame");
     // The overdue keep-alive fires at once; the next is one interval on.
-    pair.dialer.handle_timeout(later, &keys).expect("keep-alive");
+    pair.dialer
+        .handle_timeout(later, &keys)
+        .expect("keep-alive");
     assert!(pair.dialer.poll_transmit().is_some());
     assert_eq!(pair.dialer.poll_timeout(), Some(later + timeouts.keepalive));
     pair.dialer
