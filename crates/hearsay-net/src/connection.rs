@@ -106,8 +106,8 @@ pub(crate) struct Connection {
     session: Session,
     remote: SocketAddr,
     writer: mpsc::Sender<Bytes>,
-    /// The one timer, armed at the session's next deadline.
-    timer: Option<SpawnHandle>,
+    /// The one timer, and when it fires: at or before the session's next deadline.
+    timer: Option<(SpawnHandle, Instant)>,
     /// Why the connection closed, when it closed on purpose or on an error.
     reason: Option<String>,
     /// The authenticated peer turned out to be this node.
@@ -247,22 +247,28 @@ impl Connection {
             self.close(ctx, error.to_string());
             return;
         }
-        if let Some(timer) = self.timer.take() {
-            ctx.cancel_future(timer);
+        // One timer: kept when it fires no later than the session's next deadline (firing early
+        // is harmless: the session checks its deadlines, and the drain re-arms), so that a busy
+        // link, whose idle deadline moves with every frame, does not re-arm at every frame.
+        let Some(deadline) = self.session.poll_timeout().map(Instant::from_std) else {
+            return;
+        };
+        if let Some((handle, at)) = self.timer {
+            if at <= deadline {
+                return;
+            }
+            ctx.cancel_future(handle);
         }
-        if let Some(deadline) = self.session.poll_timeout() {
-            let now = Instant::now();
-            let at = Instant::from_std(deadline);
-            self.timer = Some(ctx.run_later(
-                at.saturating_duration_since(now),
-                |connection, ctx| {
-                    connection.timer = None;
-                    let now = Instant::now().into_std();
-                    let result = connection.session.handle_timeout(now, &connection.keyring);
-                    connection.drain(result, ctx);
-                },
-            ));
-        }
+        let handle = ctx.run_later(
+            deadline.saturating_duration_since(Instant::now()),
+            |connection, ctx| {
+                connection.timer = None;
+                let now = Instant::now().into_std();
+                let result = connection.session.handle_timeout(now, &connection.keyring);
+                connection.drain(result, ctx);
+            },
+        );
+        self.timer = Some((handle, deadline));
     }
 }
 
@@ -393,14 +399,14 @@ impl Handler<Close> for Connection {
     type Result = ();
 
     fn handle(&mut self, Close(reason): Close, ctx: &mut Context<Self>) {
-        if self.session.is_established() && self.writer.capacity() > 0 {
-            if self
+        let room = self.session.is_established() && self.writer.capacity() > 0;
+        if room
+            && self
                 .session
                 .send(&self.keyring, &Payload::Bye(reason.clone()))
                 .is_ok()
-            {
-                self.drain(Ok(()), ctx);
-            }
+        {
+            self.drain(Ok(()), ctx);
         }
         self.close(ctx, reason);
     }
