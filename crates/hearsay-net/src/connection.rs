@@ -184,20 +184,22 @@ impl Connection {
         }
     }
 
+    /// Moves the session's frames to the writer while it has room; the rest waits in the
+    /// session, in order (sealed frames carry counters the peer expects in sequence), until the
+    /// next input.
+    fn flush(&mut self) {
+        while let Ok(permit) = self.writer.try_reserve() {
+            let Some(frame) = self.session.poll_transmit() else {
+                break;
+            };
+            permit.send(Bytes::from(frame));
+        }
+    }
+
     /// After every input to the session: queues its frames, acts on its events, re-arms its
     /// timer; then, if the input failed, closes (once the refusal or goodbye is queued).
     fn drain(&mut self, result: Result<(), Error>, ctx: &mut Context<Self>) {
-        while let Some(frame) = self.session.poll_transmit() {
-            // A handshake frame or a sealed one (whose nonce counter the peer now expects):
-            // losing either breaks the session, so a full queue closes the connection. Gossip
-            // checks for room before it is sealed (`SendGossip`), so only a peer that stopped
-            // reading gets here.
-            if self.writer.try_send(Bytes::from(frame)).is_err() {
-                self.stats.add(Counter::Dropped, 1);
-                self.close(ctx, "send queue full".into());
-                return;
-            }
-        }
+        self.flush();
         while let Some(event) = self.session.poll_event() {
             match event {
                 Event::Established(hello) => {
@@ -377,7 +379,8 @@ impl Handler<SendGossip> for Connection {
     type Result = ();
 
     fn handle(&mut self, SendGossip(payload): SendGossip, ctx: &mut Context<Self>) {
-        // Dropped, never sealed, without room: a sealed frame must not be lost.
+        // Dropped, never sealed, without room: sealed, it could only wait in the session.
+        self.flush();
         if !self.session.is_established() || self.writer.capacity() == 0 {
             self.stats.add(Counter::Dropped, 1);
             return;
@@ -399,6 +402,7 @@ impl Handler<Close> for Connection {
     type Result = ();
 
     fn handle(&mut self, Close(reason): Close, ctx: &mut Context<Self>) {
+        self.flush();
         let room = self.session.is_established() && self.writer.capacity() > 0;
         if room
             && self

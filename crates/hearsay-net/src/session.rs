@@ -99,8 +99,9 @@ enum State {
 
 /// One connection's handshake, encryption and timer state.
 ///
-/// After each input, drain in this order: every [`Session::poll_transmit`] (frame bodies for the
-/// peer, in order: sealed ones use up nonce counters the peer then expects, so none may be lost),
+/// After each input, drain in this order: [`Session::poll_transmit`] while there is room (frame
+/// bodies for the peer, in order: sealed ones use up nonce counters the peer then expects, so none
+/// may be lost; what finds no room waits here),
 /// every [`Session::poll_event`], then re-arm one timer at [`Session::poll_timeout`]. An input
 /// that answers `Err` means: send what is queued (a refusal), then close the connection.
 #[derive(Clone, Debug)]
@@ -206,7 +207,8 @@ impl Session {
         })
     }
 
-    /// The next frame body to send to the peer.
+    /// The next frame body to send to the peer. A caller with no room to send it leaves it (and
+    /// those after it) queued: frames must reach the peer in order, and none may be skipped.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
         self.transmits.pop_front()
@@ -219,7 +221,7 @@ impl Session {
     }
 
     /// Fires the timers due at `now`: an [`Error::Timeout`] (close the connection) when the
-    /// handshake or the link stalled; a keep-alive queued when one is due.
+    /// handshake or the link stalled; a keep-alive queued when one is due and no frame waits.
     pub fn handle_timeout(&mut self, now: Instant, keyring: &Keyring) -> Result<(), Error> {
         if !self.is_established() && now >= self.started + self.timeouts.handshake {
             return Err(Error::Timeout(format!(
@@ -235,7 +237,8 @@ impl Session {
         }
         if now >= self.next_keepalive {
             self.next_keepalive = now + self.timeouts.keepalive;
-            if self.is_established() {
+            // A frame still waiting to go out will keep the link alive as well as a ping.
+            if self.is_established() && self.transmits.is_empty() {
                 self.send(keyring, &Payload::Ping)?;
             }
         }
