@@ -19,20 +19,23 @@
 //!
 //! ## Modules
 //!
-//! Each depends only on those listed before it (no import cycle):
+//! Each imports only modules listed before it (no import cycle; `frame`'s docs link to
+//! `session`, which imports `frame`):
 //!
-//! - `error`, `config`, `key`, `random`, [`backoff`], `stats`: leaves (settings, keys,
-//!   counters);
-//! - [`frame`]: the frame kinds and encodings; [`session`]: one connection's handshake, sealing
-//!   and timers, sans I/O (`frame`, `key`);
+//! - `error`, `random`, [`backoff`], `stats`, `key` (`random`): errors, randomness, redial
+//!   delays, counters, keys;
+//! - [`frame`]: the frame kinds and encodings; `config`: [`NetConfig`] (`frame`); [`session`]: one
+//!   connection's handshake, sealing and timers, sans I/O (`frame`, `key`);
 //! - `link`: the messages between a connection and the keeper of its links (`session`, `frame`,
 //!   `key`);
 //! - `connection`: one TCP connection as an actor, driving a [`session::Session`] and reporting
-//!   to a `link::Links` — it does not know the mesh (`link`, `session`, `stats`, `config`);
+//!   to a `link::Links` — it does not know the mesh (`link`, `session`, `frame`, `key`, `stats`,
+//!   `config`, `random`);
 //! - `transport`: [`NetTransport`], routes from peer id to a link (`link`, `stats`);
-//! - `mesh`: [`Mesh`], which accepts, dials and keeps links (`connection`, `link`, `transport`);
-//! - `node`: [`NetNode`], which wires it all up (`mesh`, `transport`); [`control`]: the line
-//!   protocol over a [`NetNode`].
+//! - `mesh`: [`Mesh`], which accepts, dials and keeps links (`connection`, `link`, `transport`,
+//!   `backoff`);
+//! - `node`: [`NetNode`], which wires it all up (`mesh`, `transport`, `connection`'s writer
+//!   count); [`control`]: the line protocol over a [`NetNode`].
 
 #![forbid(unsafe_code)]
 

@@ -1,6 +1,6 @@
-//! The messages that cross between a [`Connection`](crate::connection) and whoever keeps its
-//! links (the [`Mesh`](crate::Mesh)): neither side names the other's actor type, so a connection
-//! can be started, and tested, with any pair of recipients.
+//! The messages that cross between a connection actor and whoever keeps its links (the
+//! [`Mesh`](crate::Mesh)): neither side names the other's actor type, so a connection can be
+//! started, and tested, with any pair of recipients.
 //!
 //! Upward, a connection reports [`LinkUp`] (handshake done) and [`LinkDown`] (it ended) to its
 //! [`Links`]. Downward, a [`LinkHandle`] carries [`SendGossip`] and [`Close`] to one connection;
