@@ -6,48 +6,80 @@
 //! node. Timeouts close connections whose handshake, frames or writes stall. Whatever goes wrong
 //! ends this connection only; the mesh redials.
 
-use crate::mesh::{LinkDown, LinkUp, Mesh};
-use crate::session::{Local, Output, Role, Session};
+use crate::link::{Close, LinkDown, LinkHandle, LinkUp, Links, Rekey, SendGossip};
+use crate::session::{Event, Local, Role, Session, Timeouts};
 use crate::stats::{Counter, NetStats};
 use crate::{Error, Keyring, NetConfig, frame::Payload};
 use actix::{
-    Actor, ActorContext, Addr, AsyncContext, Context, Handler, Message, Running, StreamHandler,
+    Actor, ActorContext, Addr, AsyncContext, Context, Handler, Message, Recipient, Running,
+    SpawnHandle, StreamHandler,
 };
 use bytes::{Bytes, BytesMut};
 use futures_util::SinkExt;
 use hearsay_actor::Datagram;
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 
-/// What every connection of a node shares.
-pub(crate) struct Shared {
-    pub config: NetConfig,
-    pub keyring: Arc<RwLock<Keyring>>,
-    pub stats: Arc<NetStats>,
+/// The sizes and timeouts a connection runs with (a copy of [`NetConfig`]'s).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub max_frame: usize,
+    pub send_queue: usize,
+    pub write_timeout: std::time::Duration,
+    pub timeouts: Timeouts,
+}
+
+impl Limits {
+    pub fn of(config: &NetConfig) -> Limits {
+        Limits {
+            max_frame: config.max_frame,
+            send_queue: config.send_queue,
+            write_timeout: config.write_timeout,
+            timeouts: Timeouts {
+                handshake: config.handshake_timeout,
+                idle: config.idle_timeout,
+                keepalive: config.keepalive,
+            },
+        }
+    }
+}
+
+/// What a new connection is given: who it speaks for, the keys, where its gossip and link events
+/// go, and what it counts.
+pub(crate) struct Setup {
+    pub limits: Limits,
     pub local: Local,
-    pub node: actix::Recipient<Datagram>,
-    /// Writer tasks still running (a graceful shutdown waits for them to flush).
+    /// The keyring when the connection starts; [`Rekey`] replaces it.
+    pub keyring: Arc<Keyring>,
+    /// The node actor, which gets every gossip message.
+    pub node: Recipient<Datagram>,
+    pub links: Links,
+    /// Counters every connection adds to (atomics: read by anyone without a round trip).
+    pub stats: Arc<NetStats>,
     pub writers: Arc<Writers>,
 }
 
-/// Counts running writer tasks; wakes waiters when one ends.
+/// Counts running writer tasks; wakes waiters when one ends. Shared by the writer tasks (which
+/// outlive their actors, to flush a goodbye) and [`crate::NetNode::shutdown_and_flush`], which
+/// is no actor: a counter and a notification, not a lock.
 #[derive(Debug, Default)]
 pub(crate) struct Writers {
-    running: std::sync::atomic::AtomicUsize,
+    running: AtomicUsize,
     ended: tokio::sync::Notify,
 }
 
 impl Writers {
     /// Waits until no writer runs, or `deadline`; answers whether all ended.
-    pub async fn drained(&self, deadline: tokio::time::Instant) -> bool {
+    pub async fn drained(&self, deadline: Instant) -> bool {
         loop {
             let ended = self.ended.notified();
-            if self.running.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            if self.running.load(Ordering::SeqCst) == 0 {
                 return true;
             }
             if tokio::time::timeout_at(deadline, ended).await.is_err() {
@@ -57,27 +89,6 @@ impl Writers {
     }
 }
 
-impl Shared {
-    /// The current keyring, read-locked (never held across an await; rotations wait for it).
-    pub fn keyring(&self) -> std::sync::RwLockReadGuard<'_, Keyring> {
-        match self.keyring.read() {
-            Ok(ring) => ring,
-            Err(poisoned) => poisoned.into_inner(),
-        }
-    }
-}
-
-/// Sends one gossip message to the connection's peer (dropped, and counted, when the queue is
-/// full or the handshake is not done).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct SendGossip(pub Vec<u8>);
-
-/// Closes the connection after telling the peer why.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct Close(pub String);
-
 /// The writer task gave up (write error or timeout).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -86,19 +97,22 @@ struct WriterFailed(String);
 /// One TCP connection, dialed or accepted.
 pub(crate) struct Connection {
     id: u64,
-    shared: Arc<Shared>,
-    mesh: Addr<Mesh>,
+    limits: Limits,
+    keyring: Arc<Keyring>,
+    node: Recipient<Datagram>,
+    links: Links,
+    stats: Arc<NetStats>,
+    writers: Arc<Writers>,
     session: Session,
     remote: SocketAddr,
     writer: mpsc::Sender<Bytes>,
-    last_frame: Instant,
+    /// The one timer, and when it fires: at or before the session's next deadline.
+    timer: Option<(SpawnHandle, Instant)>,
     /// Why the connection closed, when it closed on purpose or on an error.
     reason: Option<String>,
     /// The authenticated peer turned out to be this node.
     self_connection: bool,
-    pending: Option<mpsc::Receiver<Bytes>>,
-    pending_write: Option<OwnedWriteHalf>,
-    pending_read: Option<tokio::net::tcp::OwnedReadHalf>,
+    pending: Option<(OwnedReadHalf, OwnedWriteHalf, mpsc::Receiver<Bytes>)>,
 }
 
 /// The frame codec: 4-byte big-endian length, at most `max_frame` bytes after it.
@@ -113,8 +127,7 @@ impl Connection {
     /// Starts a connection actor over `stream`. A dialer sends its hello at once.
     pub(crate) fn start(
         id: u64,
-        shared: Arc<Shared>,
-        mesh: Addr<Mesh>,
+        setup: Setup,
         stream: TcpStream,
         role: Role,
         remote: SocketAddr,
@@ -122,66 +135,39 @@ impl Connection {
         let _ = stream.set_nodelay(true);
         let mut random = [0; crate::frame::RANDOM_LEN];
         crate::random::fill(&mut random)?;
-        let local = shared.local.clone();
-        let (session, hello) = match role {
-            Role::Dialer => {
-                let (session, hello) = Session::dial(local, &shared.keyring(), random)?;
-                (session, Some(hello))
-            }
-            Role::Acceptor => (Session::accept(local, random), None),
+        let now = Instant::now().into_std();
+        let Setup {
+            limits,
+            local,
+            keyring,
+            node,
+            links,
+            stats,
+            writers,
+        } = setup;
+        let session = match role {
+            Role::Dialer => Session::dial(now, local, &keyring, random, limits.timeouts)?,
+            Role::Acceptor => Session::accept(now, local, random, limits.timeouts),
         };
         let (read, write) = stream.into_split();
-        let (writer, queue) = mpsc::channel(shared.config.send_queue);
-        let mut connection = Connection {
+        let (writer, queue) = mpsc::channel(limits.send_queue);
+        let connection = Connection {
             id,
-            shared,
-            mesh,
+            limits,
+            keyring,
+            node,
+            links,
+            stats,
+            writers,
             session,
             remote,
             writer,
-            last_frame: Instant::now(),
+            timer: None,
             reason: None,
             self_connection: false,
-            pending: Some(queue),
-            pending_write: Some(write),
-            pending_read: Some(read),
+            pending: Some((read, write, queue)),
         };
-        if let Some(hello) = hello {
-            connection.push(hello);
-        }
         Ok(connection.start())
-    }
-
-    /// Queues a frame body for the writer; a full queue drops it.
-    fn push(&mut self, body: Vec<u8>) -> bool {
-        match self.writer.try_send(Bytes::from(body)) {
-            Ok(()) => true,
-            Err(_) => {
-                self.shared.stats.add(Counter::Dropped, 1);
-                false
-            }
-        }
-    }
-
-    /// Seals and queues a payload, taking the queue slot first: a sealed frame uses up a nonce
-    /// counter the peer then expects, so it must never be dropped after sealing.
-    fn send_sealed(&mut self, payload: &Payload) -> bool {
-        let Ok(permit) = self.writer.try_reserve() else {
-            self.shared.stats.add(Counter::Dropped, 1);
-            return false;
-        };
-        let sealed = self.session.seal(&self.shared.keyring(), payload);
-        match sealed {
-            Ok(frame) => {
-                permit.send(Bytes::from(frame));
-                true
-            }
-            Err(error) => {
-                self.shared.stats.add(Counter::Dropped, 1);
-                tracing::warn!(peer = %self.peer_name(), %error, "cannot seal");
-                false
-            }
-        }
     }
 
     fn close(&mut self, ctx: &mut Context<Self>, reason: String) {
@@ -198,27 +184,26 @@ impl Connection {
         }
     }
 
-    fn on_frame(&mut self, body: BytesMut, ctx: &mut Context<Self>) {
-        let stats = &self.shared.stats;
-        stats.add(Counter::FramesIn, 1);
-        stats.add(Counter::BytesIn, body.len() as u64 + 4);
-        self.last_frame = Instant::now();
-        let mut outputs = Vec::new();
-        let result = self
-            .session
-            .receive(&self.shared.keyring(), &body, &mut outputs);
-        for output in outputs {
-            match output {
-                Output::Send(frame) => {
-                    // Handshake frames (the confirming one is sealed): losing one breaks the
-                    // session, so a full queue closes the connection.
-                    if !self.push(frame) {
-                        self.close(ctx, "send queue full during the handshake".into());
-                        return;
-                    }
-                }
-                Output::Established(hello) => {
-                    self.shared.stats.add(Counter::Established, 1);
+    /// Moves the session's frames to the writer while it has room; the rest waits in the
+    /// session, in order (sealed frames carry counters the peer expects in sequence), until the
+    /// next input.
+    fn flush(&mut self) {
+        while let Ok(permit) = self.writer.try_reserve() {
+            let Some(frame) = self.session.poll_transmit() else {
+                break;
+            };
+            permit.send(Bytes::from(frame));
+        }
+    }
+
+    /// After every input to the session: queues its frames, acts on its events, re-arms its
+    /// timer; then, if the input failed, closes (once the refusal or goodbye is queued).
+    fn drain(&mut self, result: Result<(), Error>, ctx: &mut Context<Self>) {
+        self.flush();
+        while let Some(event) = self.session.poll_event() {
+            match event {
+                Event::Established(hello) => {
+                    self.stats.add(Counter::Established, 1);
                     tracing::info!(
                         peer = hello.id.0,
                         generation = hello.generation.0,
@@ -226,19 +211,23 @@ impl Connection {
                         role = ?self.session.role(),
                         "link established"
                     );
-                    self.mesh.do_send(LinkUp {
+                    let me = ctx.address();
+                    self.links.up.do_send(LinkUp {
                         connection: self.id,
                         role: self.session.role(),
                         remote: self.remote,
                         hello,
-                        address: ctx.address(),
+                        handle: LinkHandle {
+                            gossip: me.clone().recipient(),
+                            close: me.recipient(),
+                        },
                     });
                 }
-                Output::Gossip(payload) => {
-                    self.shared.stats.add(Counter::GossipIn, 1);
-                    self.shared.node.do_send(Datagram { payload });
+                Event::Gossip(payload) => {
+                    self.stats.add(Counter::GossipIn, 1);
+                    self.node.do_send(Datagram { payload });
                 }
-                Output::Bye(reason) => {
+                Event::Bye(reason) => {
                     tracing::info!(peer = %self.peer_name(), %reason, "peer closed the link");
                     self.close(ctx, format!("peer said goodbye: {reason}"));
                 }
@@ -252,12 +241,36 @@ impl Connection {
                     self.self_connection = true;
                     Counter::Refused
                 }
+                Error::Timeout(_) => Counter::Timeouts,
                 _ => Counter::BadFrames,
             };
-            self.shared.stats.add(counter, 1);
+            self.stats.add(counter, 1);
             tracing::warn!(peer = %self.peer_name(), %error, "closing connection");
             self.close(ctx, error.to_string());
+            return;
         }
+        // One timer: kept when it fires no later than the session's next deadline (firing early
+        // is harmless: the session checks its deadlines, and the drain re-arms), so that a busy
+        // link, whose idle deadline moves with every frame, does not re-arm at every frame.
+        let Some(deadline) = self.session.poll_timeout().map(Instant::from_std) else {
+            return;
+        };
+        if let Some((handle, at)) = self.timer {
+            if at <= deadline {
+                return;
+            }
+            ctx.cancel_future(handle);
+        }
+        let handle = ctx.run_later(
+            deadline.saturating_duration_since(Instant::now()),
+            |connection, ctx| {
+                connection.timer = None;
+                let now = Instant::now().into_std();
+                let result = connection.session.handle_timeout(now, &connection.keyring);
+                connection.drain(result, ctx);
+            },
+        );
+        self.timer = Some((handle, deadline));
     }
 }
 
@@ -293,55 +306,28 @@ impl Actor for Connection {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let config = &self.shared.config;
-        ctx.set_mailbox_capacity(config.send_queue);
-        if let Some(read) = self.pending_read.take() {
-            ctx.add_stream(FramedRead::new(read, codec(config.max_frame)));
-        }
-        if let (Some(write), Some(queue)) = (self.pending_write.take(), self.pending.take()) {
+        let limits = self.limits;
+        ctx.set_mailbox_capacity(limits.send_queue);
+        if let Some((read, write, queue)) = self.pending.take() {
+            ctx.add_stream(FramedRead::new(read, codec(limits.max_frame)));
             // A task of its own: it drains the queue (a refusal, a goodbye) even after the actor
             // stopped, and ends when the queue's sender is dropped.
             let me = ctx.address();
-            let stats = self.shared.stats.clone();
-            let (max_frame, timeout) = (config.max_frame, config.write_timeout);
-            let writers = self.shared.writers.clone();
-            writers
-                .running
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let stats = self.stats.clone();
+            let writers = self.writers.clone();
+            writers.running.fetch_add(1, Ordering::SeqCst);
             actix_rt::spawn(async move {
-                if let Err(reason) = write_frames(write, max_frame, queue, timeout, stats).await {
+                let written =
+                    write_frames(write, limits.max_frame, queue, limits.write_timeout, stats);
+                if let Err(reason) = written.await {
                     me.do_send(WriterFailed(reason));
                 }
-                writers
-                    .running
-                    .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                writers.running.fetch_sub(1, Ordering::SeqCst);
                 writers.ended.notify_waiters();
             });
         }
-        let handshake_timeout = config.handshake_timeout;
-        ctx.run_later(handshake_timeout, move |connection, ctx| {
-            if !connection.session.is_established() {
-                connection.shared.stats.add(Counter::Timeouts, 1);
-                tracing::warn!(remote = %connection.remote, "handshake timed out");
-                connection.close(
-                    ctx,
-                    format!("handshake timed out after {handshake_timeout:?}"),
-                );
-            }
-        });
-        let idle_timeout = config.idle_timeout;
-        ctx.run_interval(idle_timeout / 4, move |connection, ctx| {
-            if connection.last_frame.elapsed() > idle_timeout {
-                connection.shared.stats.add(Counter::Timeouts, 1);
-                tracing::warn!(peer = %connection.peer_name(), "no frame for {idle_timeout:?}");
-                connection.close(ctx, format!("idle for {idle_timeout:?}"));
-            }
-        });
-        ctx.run_interval(config.keepalive, |connection, _| {
-            if connection.session.is_established() {
-                connection.send_sealed(&Payload::Ping);
-            }
-        });
+        // The dialer's hello, and the first timer.
+        self.drain(Ok(()), ctx);
     }
 
     fn stopping(&mut self, _: &mut Context<Self>) -> Running {
@@ -349,7 +335,7 @@ impl Actor for Connection {
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
-        self.mesh.do_send(LinkDown {
+        self.links.down.do_send(LinkDown {
             connection: self.id,
             role: self.session.role(),
             remote: self.remote,
@@ -363,12 +349,18 @@ impl Actor for Connection {
 impl StreamHandler<Result<BytesMut, std::io::Error>> for Connection {
     fn handle(&mut self, item: Result<BytesMut, std::io::Error>, ctx: &mut Context<Self>) {
         match item {
-            Ok(body) => self.on_frame(body, ctx),
+            Ok(body) => {
+                self.stats.add(Counter::FramesIn, 1);
+                self.stats.add(Counter::BytesIn, body.len() as u64 + 4);
+                let now = Instant::now().into_std();
+                let result = self.session.handle_frame(now, &self.keyring, &body);
+                self.drain(result, ctx);
+            }
             Err(error) => {
                 // An oversized length prefix ends here before any allocation (the codec's
                 // InvalidData); a reset or a peer gone mid-frame is no misbehaviour to count.
                 if error.kind() == std::io::ErrorKind::InvalidData {
-                    self.shared.stats.add(Counter::BadFrames, 1);
+                    self.stats.add(Counter::BadFrames, 1);
                     tracing::warn!(peer = %self.peer_name(), %error, "closing connection");
                 } else {
                     tracing::info!(peer = %self.peer_name(), %error, "connection lost");
@@ -386,13 +378,22 @@ impl StreamHandler<Result<BytesMut, std::io::Error>> for Connection {
 impl Handler<SendGossip> for Connection {
     type Result = ();
 
-    fn handle(&mut self, SendGossip(payload): SendGossip, _: &mut Context<Self>) {
-        if !self.session.is_established() {
-            self.shared.stats.add(Counter::Dropped, 1);
+    fn handle(&mut self, SendGossip(payload): SendGossip, ctx: &mut Context<Self>) {
+        // Dropped, never sealed, without room: sealed, it could only wait in the session.
+        self.flush();
+        if !self.session.is_established() || self.writer.capacity() == 0 {
+            self.stats.add(Counter::Dropped, 1);
             return;
         }
-        if self.send_sealed(&Payload::Gossip(payload)) {
-            self.shared.stats.add(Counter::GossipOut, 1);
+        match self.session.send(&self.keyring, &Payload::Gossip(payload)) {
+            Ok(()) => {
+                self.stats.add(Counter::GossipOut, 1);
+                self.drain(Ok(()), ctx);
+            }
+            Err(error) => {
+                self.stats.add(Counter::Dropped, 1);
+                tracing::warn!(peer = %self.peer_name(), %error, "cannot seal");
+            }
         }
     }
 }
@@ -401,10 +402,25 @@ impl Handler<Close> for Connection {
     type Result = ();
 
     fn handle(&mut self, Close(reason): Close, ctx: &mut Context<Self>) {
-        if self.session.is_established() {
-            self.send_sealed(&Payload::Bye(reason.clone()));
+        self.flush();
+        let room = self.session.is_established() && self.writer.capacity() > 0;
+        if room
+            && self
+                .session
+                .send(&self.keyring, &Payload::Bye(reason.clone()))
+                .is_ok()
+        {
+            self.drain(Ok(()), ctx);
         }
         self.close(ctx, reason);
+    }
+}
+
+impl Handler<Rekey> for Connection {
+    type Result = ();
+
+    fn handle(&mut self, Rekey(keyring): Rekey, _: &mut Context<Self>) {
+        self.keyring = keyring;
     }
 }
 

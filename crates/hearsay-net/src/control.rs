@@ -225,7 +225,7 @@ impl<'a> Controller<'a> {
                     "id": node.send(hearsay_actor::GetMetrics).await?.id.0,
                     "addr": self.net.advertised().to_string(),
                 });
-                let peers = self.net.members().await?;
+                let peers = self.net.links().await?;
                 let members: Vec<serde_json::Value> = node
                     .send(hearsay_actor::GetMembers)
                     .await??
@@ -261,7 +261,7 @@ impl<'a> Controller<'a> {
                 };
                 let keyring = Keyring::load(path)?;
                 let count = keyring.len();
-                self.net.set_keyring(keyring);
+                self.net.set_keyring(keyring).await?;
                 tracing::info!(keys = count, "keyring reloaded");
                 Ok(format!("OK {count} keys"))
             }

@@ -33,6 +33,9 @@ pub enum Error {
     /// A frame arrived that the connection's state does not allow.
     #[error("unexpected {0} frame")]
     Unexpected(&'static str),
+    /// The handshake did not finish in time, or the link went idle.
+    #[error("timed out: {0}")]
+    Timeout(String),
     /// A key or keyring could not be read.
     #[error("key: {0}")]
     Key(String),

@@ -16,6 +16,26 @@
 //! - **Control** ([`control`]): the line protocol `hearsay node` speaks on stdin/stdout.
 //!
 //! `docs/networking.md` documents the wire format and the security model.
+//!
+//! ## Modules
+//!
+//! Each imports only modules listed before it (no import cycle; `frame`'s docs link to
+//! `session`, which imports `frame`):
+//!
+//! - `error`, `random`, [`backoff`], `stats`, `key` (`random`): errors, randomness, redial
+//!   delays, counters, keys;
+//! - [`frame`]: the frame kinds and encodings; `config`: [`NetConfig`] (`frame`); [`session`]: one
+//!   connection's handshake, sealing and timers, sans I/O (`frame`, `key`);
+//! - `link`: the messages between a connection and the keeper of its links (`session`, `frame`,
+//!   `key`);
+//! - `connection`: one TCP connection as an actor, driving a [`session::Session`] and reporting
+//!   to a `link::Links` — it does not know the mesh (`link`, `session`, `frame`, `key`, `stats`,
+//!   `config`, `random`);
+//! - `transport`: [`NetTransport`], routes from peer id to a link (`link`, `stats`);
+//! - `mesh`: [`Mesh`], which accepts, dials and keeps links (`connection`, `link`, `transport`,
+//!   `backoff`);
+//! - `node`: [`NetNode`], which wires it all up (`mesh`, `transport`, `connection`'s writer
+//!   count); [`control`]: the line protocol over a [`NetNode`].
 
 #![forbid(unsafe_code)]
 
@@ -26,6 +46,7 @@ pub mod control;
 mod error;
 pub mod frame;
 mod key;
+mod link;
 mod mesh;
 mod node;
 mod random;
@@ -36,7 +57,7 @@ mod transport;
 pub use config::{NetConfig, SEAL_OVERHEAD};
 pub use error::Error;
 pub use key::{KEY_LEN, Key, Keyring, MAX_KEY_FILE, MAX_KEYS};
-pub use mesh::{AddSeed, GetMembers, Member, Mesh, Shutdown};
+pub use mesh::{AddSeed, GetLinks, Link, Mesh, SetKeyring, Shutdown};
 pub use node::NetNode;
 pub use random::random_u64;
 pub use stats::{Counter, NetStats, Snapshot};

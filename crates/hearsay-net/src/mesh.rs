@@ -7,13 +7,15 @@
 //! to keep one of two connections. A peer joins the node's gossip peers when its link comes up and
 //! leaves them when the link goes down.
 
-use crate::connection::{Close, Connection, Shared};
-use crate::session::Role;
-use crate::stats::Counter;
+use crate::connection::{Connection, Limits, Setup, Writers};
+use crate::link::{Close, LinkDown, LinkUp, Links, Rekey};
+use crate::session::{Local, Role};
+use crate::stats::{Counter, NetStats};
 use crate::transport::Routes;
-use crate::{ADDR_KEY, frame::Hello};
+use crate::{ADDR_KEY, Keyring, NetConfig};
 use actix::{
-    Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, SpawnHandle, WrapFuture,
+    Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, ResponseFuture,
+    SpawnHandle, WrapFuture,
 };
 use hearsay_actor::{AddPeer, GossipNode, KeyChanged, MemberChanged, RemovePeer};
 use hearsay_proto::MemberStatus;
@@ -25,30 +27,6 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
-
-/// A connection completed its handshake.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct LinkUp {
-    pub connection: u64,
-    pub role: Role,
-    pub remote: SocketAddr,
-    pub hello: Hello,
-    pub address: Addr<Connection>,
-}
-
-/// A connection ended.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct LinkDown {
-    pub connection: u64,
-    pub role: Role,
-    pub remote: SocketAddr,
-    pub peer: Option<NodeId>,
-    pub reason: String,
-    /// The authenticated peer was this node itself.
-    pub self_connection: bool,
-}
 
 /// An accepted socket.
 #[derive(Message)]
@@ -69,19 +47,26 @@ struct Dialed {
 #[rtype(result = "()")]
 pub struct AddSeed(pub SocketAddr);
 
-/// Reads the mesh's view of its peers.
+/// Reads the links the mesh keeps: one per address it dials.
 #[derive(Message)]
-#[rtype(result = "Vec<Member>")]
-pub struct GetMembers;
+#[rtype(result = "Vec<Link>")]
+pub struct GetLinks;
+
+/// Replaces the keyring (key rotation): new connections start with it, and every open one gets
+/// it; answered once all have, so that every frame sealed afterwards uses the new primary.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetKeyring(pub Keyring);
 
 /// Says goodbye on every link and stops.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Shutdown;
 
-/// One peer as the mesh knows it.
+/// One address the mesh dials, and the state of its link (not a membership entry: that is
+/// [`hearsay_proto::membership::Member`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Member {
+pub struct Link {
     /// The address dialed.
     pub addr: SocketAddr,
     /// The peer's id, once a handshake told it.
@@ -121,11 +106,26 @@ pub const MAX_LEARNED_FAILURES: u32 = 8;
 /// Most addresses the mesh keeps dialing (new ones beyond are ignored until some are forgotten).
 pub const MAX_TARGETS: usize = 4_096;
 
+/// What the mesh shares with the node and its connections.
+pub(crate) struct Wiring {
+    pub node: Addr<GossipNode>,
+    /// Written here, read by the node's transport.
+    pub routes: Routes,
+    pub stats: Arc<NetStats>,
+    /// Waited on by [`crate::NetNode::shutdown_and_flush`].
+    pub writers: Arc<Writers>,
+}
+
 /// Keeps a node linked to its peers. Started by [`crate::NetNode::start`].
 pub struct Mesh {
-    shared: Arc<Shared>,
+    config: NetConfig,
+    local: Local,
+    /// Given to each new connection; replaced by [`SetKeyring`], which every open one also gets.
+    keyring: Arc<Keyring>,
     node: Addr<GossipNode>,
     routes: Routes,
+    stats: Arc<NetStats>,
+    writers: Arc<Writers>,
     /// Which connection each route goes through.
     route_owners: BTreeMap<NodeId, u64>,
     /// Every connection started, by id, until it ends (told goodbye at shutdown).
@@ -141,17 +141,28 @@ pub struct Mesh {
 
 impl Mesh {
     pub(crate) fn new(
-        shared: Arc<Shared>,
-        node: Addr<GossipNode>,
-        routes: Routes,
+        config: NetConfig,
+        local: Local,
+        keyring: Keyring,
+        wiring: Wiring,
         listener: TcpListener,
         advertised: SocketAddr,
         jitter_seed: u64,
     ) -> Mesh {
-        Mesh {
-            shared,
+        let Wiring {
             node,
             routes,
+            stats,
+            writers,
+        } = wiring;
+        Mesh {
+            config,
+            local,
+            keyring: Arc::new(keyring),
+            node,
+            routes,
+            stats,
+            writers,
             route_owners: BTreeMap::new(),
             connections: BTreeMap::new(),
             listener: Some(listener),
@@ -161,6 +172,33 @@ impl Mesh {
             rng: ChaCha8Rng::seed_from_u64(jitter_seed),
             advertised,
         }
+    }
+
+    /// Starts a connection over `stream`, remembered until it ends.
+    fn connect(
+        &mut self,
+        id: u64,
+        stream: TcpStream,
+        role: Role,
+        remote: SocketAddr,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), crate::Error> {
+        let me = ctx.address();
+        let setup = Setup {
+            limits: Limits::of(&self.config),
+            local: self.local.clone(),
+            keyring: self.keyring.clone(),
+            node: self.node.clone().recipient(),
+            links: Links {
+                up: me.clone().recipient(),
+                down: me.recipient(),
+            },
+            stats: self.stats.clone(),
+            writers: self.writers.clone(),
+        };
+        let address = Connection::start(id, setup, stream, role, remote)?;
+        self.connections.insert(id, address);
+        Ok(())
     }
 
     fn add_target(&mut self, addr: SocketAddr, seed: bool, ctx: &mut Context<Self>) {
@@ -196,8 +234,8 @@ impl Mesh {
         if target.connection.is_some() || target.is_self || target.alias {
             return;
         }
-        if self.open >= self.shared.config.max_connections {
-            self.shared.stats.add(Counter::OverLimit, 1);
+        if self.open >= self.config.max_connections {
+            self.stats.add(Counter::OverLimit, 1);
             self.schedule_retry(addr, "too many connections".into(), ctx);
             return;
         }
@@ -206,8 +244,8 @@ impl Mesh {
         target.connection = Some(connection);
         target.retry = None;
         self.open += 1;
-        self.shared.stats.add(Counter::Dials, 1);
-        let timeout = self.shared.config.handshake_timeout;
+        self.stats.add(Counter::Dials, 1);
+        let timeout = self.config.handshake_timeout;
         let connect = async move {
             match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
                 Ok(result) => result,
@@ -227,7 +265,7 @@ impl Mesh {
     }
 
     fn schedule_retry(&mut self, addr: SocketAddr, reason: String, ctx: &mut Context<Self>) {
-        let config = &self.shared.config;
+        let config = &self.config;
         let (initial, max) = (config.backoff_initial, config.backoff_max);
         let Some(target) = self.targets.get_mut(&addr) else {
             return;
@@ -251,11 +289,11 @@ impl Mesh {
         }));
     }
 
-    fn members(&self) -> Vec<Member> {
+    fn links(&self) -> Vec<Link> {
         self.targets
             .iter()
             .filter(|(_, target)| !target.is_self)
-            .map(|(&addr, target)| Member {
+            .map(|(&addr, target)| Link {
                 addr,
                 id: target.id.map(|id| id.0),
                 generation: target.generation.map(|generation| generation.0),
@@ -289,7 +327,7 @@ impl Actor for Mesh {
                 .into_actor(self),
             );
         }
-        for seed in self.shared.config.seeds.clone() {
+        for seed in self.config.seeds.clone() {
             self.add_target(seed, true, ctx);
         }
     }
@@ -299,30 +337,18 @@ impl Handler<Accepted> for Mesh {
     type Result = ();
 
     fn handle(&mut self, Accepted(stream, remote): Accepted, ctx: &mut Context<Self>) {
-        if self.open >= self.shared.config.max_connections {
-            self.shared.stats.add(Counter::OverLimit, 1);
+        if self.open >= self.config.max_connections {
+            self.stats.add(Counter::OverLimit, 1);
             tracing::warn!(%remote, "refusing a connection: too many open");
             return;
         }
         self.next_connection += 1;
         self.open += 1;
-        self.shared.stats.add(Counter::Accepted, 1);
-        let started = Connection::start(
-            self.next_connection,
-            self.shared.clone(),
-            ctx.address(),
-            stream,
-            Role::Acceptor,
-            remote,
-        );
-        match started {
-            Ok(address) => {
-                self.connections.insert(self.next_connection, address);
-            }
-            Err(error) => {
-                self.open -= 1;
-                tracing::warn!(%remote, %error, "cannot start a connection");
-            }
+        self.stats.add(Counter::Accepted, 1);
+        if let Err(error) = self.connect(self.next_connection, stream, Role::Acceptor, remote, ctx)
+        {
+            self.open -= 1;
+            tracing::warn!(%remote, %error, "cannot start a connection");
         }
     }
 }
@@ -337,18 +363,8 @@ impl Handler<Dialed> for Mesh {
             .is_some_and(|target| target.connection == Some(dialed.connection));
         let failure = match dialed.result {
             Ok(stream) if still_wanted => {
-                match Connection::start(
-                    dialed.connection,
-                    self.shared.clone(),
-                    ctx.address(),
-                    stream,
-                    Role::Dialer,
-                    dialed.target,
-                ) {
-                    Ok(address) => {
-                        self.connections.insert(dialed.connection, address);
-                        return;
-                    }
+                match self.connect(dialed.connection, stream, Role::Dialer, dialed.target, ctx) {
+                    Ok(()) => return,
                     Err(error) => error.to_string(),
                 }
             }
@@ -380,11 +396,11 @@ impl Handler<LinkUp> for Mesh {
             }
             Role::Dialer => {
                 let Some(target) = self.targets.get_mut(&up.remote) else {
-                    up.address.do_send(Close("no longer wanted".into()));
+                    up.handle.close.do_send(Close("no longer wanted".into()));
                     return;
                 };
                 if target.connection != Some(up.connection) {
-                    up.address.do_send(Close("superseded".into()));
+                    up.handle.close.do_send(Close("superseded".into()));
                     return;
                 }
                 if self
@@ -396,7 +412,7 @@ impl Handler<LinkUp> for Mesh {
                     // link it already has; this address is dialed again only if that one fails.
                     target.id = Some(id);
                     target.alias = true;
-                    up.address.do_send(Close(format!(
+                    up.handle.close.do_send(Close(format!(
                         "node {} is already linked through another address",
                         id.0
                     )));
@@ -408,12 +424,13 @@ impl Handler<LinkUp> for Mesh {
                 target.failures = 0;
                 target.last_error = None;
                 let replaced = match self.routes.write() {
-                    Ok(mut routes) => routes.insert(id, up.address),
-                    Err(poisoned) => poisoned.into_inner().insert(id, up.address),
+                    Ok(mut routes) => routes.insert(id, up.handle),
+                    Err(poisoned) => poisoned.into_inner().insert(id, up.handle),
                 };
                 self.route_owners.insert(id, up.connection);
                 if let Some(old) = replaced {
-                    old.do_send(Close("superseded by a newer link".into()));
+                    old.close
+                        .do_send(Close("superseded by a newer link".into()));
                 }
                 self.node.do_send(AddPeer(id));
             }
@@ -518,8 +535,9 @@ impl Handler<MemberChanged> for Mesh {
                 Ok(mut routes) => routes.remove(&changed.member),
                 Err(poisoned) => poisoned.into_inner().remove(&changed.member),
             };
-            if let Some(connection) = route {
-                connection.do_send(Close(format!("member {}", changed.status.name())));
+            if let Some(link) = route {
+                link.close
+                    .do_send(Close(format!("member {}", changed.status.name())));
             }
             self.node.do_send(RemovePeer(changed.member));
         }
@@ -534,11 +552,30 @@ impl Handler<AddSeed> for Mesh {
     }
 }
 
-impl Handler<GetMembers> for Mesh {
-    type Result = actix::MessageResult<GetMembers>;
+impl Handler<GetLinks> for Mesh {
+    type Result = actix::MessageResult<GetLinks>;
 
-    fn handle(&mut self, _: GetMembers, _: &mut Context<Self>) -> Self::Result {
-        actix::MessageResult(self.members())
+    fn handle(&mut self, _: GetLinks, _: &mut Context<Self>) -> Self::Result {
+        actix::MessageResult(self.links())
+    }
+}
+
+impl Handler<SetKeyring> for Mesh {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, SetKeyring(keyring): SetKeyring, _: &mut Context<Self>) -> Self::Result {
+        self.keyring = Arc::new(keyring);
+        let sent: Vec<_> = self
+            .connections
+            .values()
+            .map(|connection| connection.send(Rekey(self.keyring.clone())))
+            .collect();
+        Box::pin(async move {
+            for applied in sent {
+                // A connection that ended meanwhile needs no key.
+                let _ = applied.await;
+            }
+        })
     }
 }
 

@@ -1,16 +1,16 @@
 //! [`NetNode`]: a [`GossipNode`] actor on the network — listener, mesh, and transport wired up.
 
-use crate::connection::Shared;
-use crate::mesh::{GetMembers, Member, Mesh, Shutdown};
+use crate::connection::Writers;
+use crate::mesh::{GetLinks, Link, Mesh, SetKeyring, Shutdown, Wiring};
 use crate::session::Local;
 use crate::stats::NetStats;
-use crate::transport::NetTransport;
+use crate::transport::{NetTransport, Routes};
 use crate::{ADDR_KEY, Error, Keyring, NetConfig};
 use actix::{Actor, Addr};
 use hearsay_actor::{GossipNode, Subscribe};
 use hearsay_proto::Node;
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use tokio::net::TcpListener;
 
 /// A gossip node that talks to peers over authenticated, encrypted TCP.
@@ -44,8 +44,7 @@ pub struct NetNode {
     local_addr: SocketAddr,
     advertised: SocketAddr,
     stats: Arc<NetStats>,
-    keyring: Arc<RwLock<Keyring>>,
-    writers: Arc<crate::connection::Writers>,
+    writers: Arc<Writers>,
 }
 
 impl NetNode {
@@ -85,24 +84,22 @@ impl NetNode {
             listen: advertised.to_string(),
         };
         let stats = Arc::new(NetStats::default());
-        let routes = crate::transport::Routes::default();
+        let routes = Routes::default();
         let gossip =
             GossipNode::new(node, NetTransport::new(routes.clone(), stats.clone())).start();
-        let keyring = Arc::new(RwLock::new(keyring));
-        let writers = Arc::new(crate::connection::Writers::default());
-        let shared = Arc::new(Shared {
-            config,
-            keyring: keyring.clone(),
+        let writers = Arc::new(Writers::default());
+        let wiring = Wiring {
+            node: gossip.clone(),
+            routes,
             stats: stats.clone(),
-            local,
-            node: gossip.clone().recipient(),
             writers: writers.clone(),
-        });
+        };
         let jitter_seed = crate::random::random_u64()?;
         let mesh = Mesh::new(
-            shared,
-            gossip.clone(),
-            routes,
+            config,
+            local,
+            keyring,
+            wiring,
             listener,
             advertised,
             jitter_seed,
@@ -128,7 +125,6 @@ impl NetNode {
             local_addr,
             advertised,
             stats,
-            keyring,
             writers,
         })
     }
@@ -158,18 +154,16 @@ impl NetNode {
         &self.stats
     }
 
-    /// Replaces the keyring on the running node (key rotation): frames are sealed with the new
-    /// primary from now on and opened with any key of the new ring.
-    pub fn set_keyring(&self, keyring: Keyring) {
-        match self.keyring.write() {
-            Ok(mut ring) => *ring = keyring,
-            Err(poisoned) => *poisoned.into_inner() = keyring,
-        }
+    /// Replaces the keyring on the running node (key rotation): once this returns, every
+    /// connection seals with the new primary and opens with any key of the new ring. A message to
+    /// the mesh, which hands the ring to each connection; no lock.
+    pub async fn set_keyring(&self, keyring: Keyring) -> Result<(), Error> {
+        Ok(self.mesh.send(SetKeyring(keyring)).await?)
     }
 
-    /// The peers this node dials, with their link state.
-    pub async fn members(&self) -> Result<Vec<Member>, Error> {
-        Ok(self.mesh.send(GetMembers).await?)
+    /// The addresses this node dials, with their link state.
+    pub async fn links(&self) -> Result<Vec<Link>, Error> {
+        Ok(self.mesh.send(GetLinks).await?)
     }
 
     /// Says goodbye on every link and stops the mesh (the node actor keeps its state).

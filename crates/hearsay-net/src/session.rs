@@ -1,5 +1,9 @@
-//! One connection's handshake and encryption, sans I/O: a value fed frame bodies that returns
-//! frame bodies to send and what the peer said.
+//! One connection's handshake, encryption and timers, sans I/O, in the style of
+//! [`hearsay_proto::Node`]: inputs are `handle_*` calls that take the current instant
+//! ([`Session::handle_frame`], [`Session::handle_timeout`]) and commands ([`Session::send`]);
+//! outputs are drained one at a time ([`Session::poll_transmit`], [`Session::poll_event`],
+//! [`Session::poll_timeout`]). No socket, no clock, no randomness of its own: the caller owns all
+//! three.
 //!
 //! Each side picks a fresh 16-byte *session random* per connection (from the OS). Nonces are
 //! `random(16) | counter(8, big-endian)`: the hello is counter 0, sealed frames count from 1, so
@@ -22,6 +26,8 @@ use crate::{Error, Keyring};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload as AeadPayload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hearsay_proto::{Generation, NodeId};
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
 /// Associated data of hellos.
 const HELLO_AD: &[u8] = b"hearsay/hello";
@@ -50,11 +56,31 @@ pub enum Role {
     Acceptor,
 }
 
-/// What [`Session::receive`] produced.
+/// A session's timers (their deadlines are data: [`Session::poll_timeout`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// The handshake must be complete within this of the session's start.
+    pub handshake: Duration,
+    /// No complete frame for this long ends the session.
+    pub idle: Duration,
+    /// An established session seals a keep-alive this often.
+    pub keepalive: Duration,
+}
+
+impl Default for Timeouts {
+    /// [`crate::NetConfig::new`]'s: 5 s, 10 s, 2 s.
+    fn default() -> Timeouts {
+        Timeouts {
+            handshake: Duration::from_secs(5),
+            idle: Duration::from_secs(10),
+            keepalive: Duration::from_secs(2),
+        }
+    }
+}
+
+/// What the peer said, drained by [`Session::poll_event`].
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Output {
-    /// Send this frame body to the peer.
-    Send(Vec<u8>),
+pub enum Event {
     /// The peer is authenticated: it holds a key of the ring and belongs to this cluster.
     Established(Hello),
     /// A gossip message for the node.
@@ -71,7 +97,13 @@ enum State {
     Established(Hello),
 }
 
-/// One connection's handshake and encryption state.
+/// One connection's handshake, encryption and timer state.
+///
+/// After each input, drain in this order: [`Session::poll_transmit`] while there is room (frame
+/// bodies for the peer, in order: sealed ones use up nonce counters the peer then expects, so none
+/// may be lost; what finds no room waits here),
+/// every [`Session::poll_event`], then re-arm one timer at [`Session::poll_timeout`]. An input
+/// that answers `Err` means: send what is queued (a refusal), then close the connection.
 #[derive(Clone, Debug)]
 pub struct Session {
     role: Role,
@@ -83,26 +115,50 @@ pub struct Session {
     received: u64,
     /// Index of the key that opened the last frame: tried first next time.
     last_key: usize,
+    timeouts: Timeouts,
+    /// When the session started (the handshake deadline counts from it).
+    started: Instant,
+    /// When the last complete frame arrived (or the session started).
+    last_frame: Instant,
+    /// When the next keep-alive is due.
+    next_keepalive: Instant,
+    transmits: VecDeque<Vec<u8>>,
+    events: VecDeque<Event>,
 }
 
 impl Session {
-    /// The dialer's session and its hello frame (send it first).
+    /// The dialer's session, started at `now`, its hello queued (the first
+    /// [`Session::poll_transmit`]).
     pub fn dial(
+        now: Instant,
         local: Local,
         keyring: &Keyring,
         random: [u8; RANDOM_LEN],
-    ) -> Result<(Session, Vec<u8>), Error> {
-        let mut session = Session::new(Role::Dialer, local, random);
+        timeouts: Timeouts,
+    ) -> Result<Session, Error> {
+        let mut session = Session::new(now, Role::Dialer, local, random, timeouts);
         let hello = session.seal_hello(keyring, HELLO_AD.to_vec())?;
-        Ok((session, hello))
+        session.transmits.push_back(hello);
+        Ok(session)
     }
 
-    /// The acceptor's session: it waits for the dialer's hello.
-    pub fn accept(local: Local, random: [u8; RANDOM_LEN]) -> Session {
-        Session::new(Role::Acceptor, local, random)
+    /// The acceptor's session, started at `now`: it waits for the dialer's hello.
+    pub fn accept(
+        now: Instant,
+        local: Local,
+        random: [u8; RANDOM_LEN],
+        timeouts: Timeouts,
+    ) -> Session {
+        Session::new(now, Role::Acceptor, local, random, timeouts)
     }
 
-    fn new(role: Role, local: Local, random: [u8; RANDOM_LEN]) -> Session {
+    fn new(
+        now: Instant,
+        role: Role,
+        local: Local,
+        random: [u8; RANDOM_LEN],
+        timeouts: Timeouts,
+    ) -> Session {
         Session {
             role,
             local,
@@ -112,6 +168,12 @@ impl Session {
             sent: 0,
             received: 0,
             last_key: 0,
+            timeouts,
+            started: now,
+            last_frame: now,
+            next_keepalive: now + timeouts.keepalive,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
         }
     }
 
@@ -133,30 +195,81 @@ impl Session {
         matches!(self.state, State::Established(_))
     }
 
-    /// Feeds one frame body. Outputs are pushed even when an error follows (a refusal to send
-    /// before closing); any error means: close the connection.
-    pub fn receive(
+    /// When the next timer fires: the handshake deadline until established, the idle deadline,
+    /// and, once established, the next keep-alive.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let idle = self.last_frame + self.timeouts.idle;
+        Some(if self.is_established() {
+            idle.min(self.next_keepalive)
+        } else {
+            idle.min(self.started + self.timeouts.handshake)
+        })
+    }
+
+    /// The next frame body to send to the peer. A caller with no room to send it leaves it (and
+    /// those after it) queued: frames must reach the peer in order, and none may be skipped.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        self.transmits.pop_front()
+    }
+
+    /// The next thing the peer said.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Fires the timers due at `now`: an [`Error::Timeout`] (close the connection) when the
+    /// handshake or the link stalled; a keep-alive queued when one is due and no frame waits.
+    pub fn handle_timeout(&mut self, now: Instant, keyring: &Keyring) -> Result<(), Error> {
+        if !self.is_established() && now >= self.started + self.timeouts.handshake {
+            return Err(Error::Timeout(format!(
+                "no handshake within {:?}",
+                self.timeouts.handshake
+            )));
+        }
+        if now >= self.last_frame + self.timeouts.idle {
+            return Err(Error::Timeout(format!(
+                "no complete frame for {:?}",
+                self.timeouts.idle
+            )));
+        }
+        if now >= self.next_keepalive {
+            self.next_keepalive = now + self.timeouts.keepalive;
+            // A frame still waiting to go out will keep the link alive as well as a ping.
+            if self.is_established() && self.transmits.is_empty() {
+                self.send(keyring, &Payload::Ping)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Feeds one frame body that arrived at `now`. Transmits are queued even when an error
+    /// follows (a refusal to send before closing); any error means: close the connection.
+    pub fn handle_frame(
         &mut self,
+        now: Instant,
         keyring: &Keyring,
         body: &[u8],
-        out: &mut Vec<Output>,
     ) -> Result<(), Error> {
+        self.last_frame = now;
         let Some((&kind, rest)) = body.split_first() else {
             return Err(Error::Frame("empty frame"));
         };
         match (kind, &self.state) {
-            (HELLO, State::AwaitHello) => self.receive_hello(keyring, rest, out),
+            (HELLO, State::AwaitHello) => self.receive_hello(keyring, rest),
             (SEALED, State::AwaitConfirm(_) | State::Established(_)) => {
                 let plain = self.open_sealed(keyring, rest)?;
                 if let State::AwaitConfirm(hello) = &self.state {
                     let hello = hello.clone();
-                    out.push(Output::Established(hello.clone()));
+                    self.events.push_back(Event::Established(hello.clone()));
                     self.state = State::Established(hello);
                 }
                 match Payload::decode(&plain)? {
-                    Payload::Gossip(bytes) => out.push(Output::Gossip(bytes)),
+                    Payload::Gossip(bytes) => self.events.push_back(Event::Gossip(bytes)),
                     Payload::Ping => {}
-                    Payload::Bye(reason) => out.push(Output::Bye(reason)),
+                    Payload::Bye(reason) => self.events.push_back(Event::Bye(reason)),
                 }
                 Ok(())
             }
@@ -171,8 +284,16 @@ impl Session {
         }
     }
 
-    /// Seals a payload for the peer (after the handshake).
-    pub fn seal(&mut self, keyring: &Keyring, payload: &Payload) -> Result<Vec<u8>, Error> {
+    /// Seals a payload for the peer (after the handshake) and queues it: the next
+    /// [`Session::poll_transmit`]. A caller that may have to drop it checks for room first: a
+    /// sealed frame uses up a counter the peer then expects.
+    pub fn send(&mut self, keyring: &Keyring, payload: &Payload) -> Result<(), Error> {
+        let frame = self.seal(keyring, payload)?;
+        self.transmits.push_back(frame);
+        Ok(())
+    }
+
+    fn seal(&mut self, keyring: &Keyring, payload: &Payload) -> Result<Vec<u8>, Error> {
         if !self.is_established() {
             return Err(Error::Unexpected("send before the handshake"));
         }
@@ -190,12 +311,7 @@ impl Session {
         )
     }
 
-    fn receive_hello(
-        &mut self,
-        keyring: &Keyring,
-        rest: &[u8],
-        out: &mut Vec<Output>,
-    ) -> Result<(), Error> {
+    fn receive_hello(&mut self, keyring: &Keyring, rest: &[u8]) -> Result<(), Error> {
         if rest.len() < NONCE_LEN + TAG_LEN {
             return Err(Error::Frame("truncated hello"));
         }
@@ -208,10 +324,10 @@ impl Session {
             Ok(plain) => plain,
             Err(error) => {
                 if self.role == Role::Acceptor {
-                    out.push(Output::Send(frame::refused(
+                    self.transmits.push_back(frame::refused(
                         "authentication failed: no key of this node's keyring opens your hello \
                          (wrong cluster key?)",
-                    )));
+                    ));
                 }
                 return Err(error);
             }
@@ -227,7 +343,8 @@ impl Session {
                 // Answer even a mismatched hello, so that the dialer can log why it was refused.
                 let mut reply_ad = HELLO_AD.to_vec();
                 reply_ad.extend_from_slice(&hello.random);
-                out.push(Output::Send(self.seal_hello(keyring, reply_ad)?));
+                let reply = self.seal_hello(keyring, reply_ad)?;
+                self.transmits.push_back(reply);
                 if let Some(error) = mismatch {
                     return Err(error);
                 }
@@ -238,8 +355,8 @@ impl Session {
                     return Err(error);
                 }
                 self.state = State::Established(hello.clone());
-                out.push(Output::Established(hello));
-                out.push(Output::Send(self.seal(keyring, &Payload::Ping)?));
+                self.events.push_back(Event::Established(hello));
+                self.send(keyring, &Payload::Ping)?;
             }
         }
         Ok(())

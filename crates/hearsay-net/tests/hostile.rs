@@ -1,12 +1,16 @@
 //! Hostile peers against real nodes on loopback: raw sockets sending junk, absurd lengths,
 //! stalled frames, replayed recordings, and floods of idle connections. Every wait is for an
-//! event (a closed socket, a change at a node), bounded by a deadline; nothing sleeps.
+//! event (a closed socket, a change at a node), bounded by a deadline that only a broken build
+//! reaches; nothing sleeps, and no assertion depends on how fast the machine is: "closed at once"
+//! is checked with every timer of the node set beyond the deadline ([`patient`]), so that only the
+//! frame itself could have closed the connection, and "closed by this timer" with the other timers
+//! set beyond it.
 
 mod common;
 
 use common::*;
 use hearsay_net::frame::{HELLO, NONCE_LEN, REFUSED, SEALED, TAG_LEN};
-use hearsay_net::session::{Local, Output, Session};
+use hearsay_net::session::{Local, Session, Timeouts};
 use hearsay_net::{Counter, NetConfig, NetNode};
 use hearsay_proto::{Generation, NodeId};
 use rand::{RngExt, SeedableRng};
@@ -21,10 +25,27 @@ use tokio::sync::mpsc;
 const HANDSHAKE: Duration = Duration::from_secs(2);
 /// The tests' idle timeout (`net_config`).
 const IDLE: Duration = Duration::from_secs(3);
-/// "At once": well before any timeout could have closed the connection.
-const PROMPTLY: Duration = Duration::from_secs(1);
-/// Slack below a timeout, for a close measured from a little after the connection started.
+/// Slack below a timeout, for a close measured from a little after the connection started (a
+/// lower bound: a slow machine only makes the close later).
 const SLACK: Duration = Duration::from_millis(400);
+/// Longer than any wait of the tests: a timer set to this never fires during one.
+const NEVER: Duration = Duration::from_secs(4 * DEADLINE.as_secs());
+
+/// The tests' settings with the handshake and idle timers that never fire during a test: a
+/// connection such a node closes within [`DEADLINE`] was closed for what its peer sent.
+fn patient(cluster: &str) -> NetConfig {
+    NetConfig {
+        handshake_timeout: NEVER,
+        idle_timeout: NEVER,
+        ..net_config(cluster, vec![])
+    }
+}
+
+async fn start_with(cluster: &str, config: NetConfig, keys: u8) -> NetNode {
+    NetNode::start(protocol(cluster, 1, 1), config, keyring(keys))
+        .await
+        .expect("node starts")
+}
 
 /// A write at each node reaches the other.
 async fn converge(first: (&NetNode, u64), second: (&NetNode, u64), key: &str, value: &str) {
@@ -83,7 +104,7 @@ fn attack_counters(node: &NetNode) -> u64 {
 #[test]
 fn random_bytes_are_refused_and_counted() {
     run(async {
-        let node = start("junk", 1, 1, keyring(1), vec![]).await;
+        let node = start_with("junk", patient("junk"), 1).await;
         let addr = node.local_addr();
         let mut attacks = Vec::new();
         // Raw random streams: a random length prefix, almost surely over the limit.
@@ -109,7 +130,6 @@ fn random_bytes_are_refused_and_counted() {
         let count = attacks.len() as u64;
         for (opened, attack) in attacks {
             let closed = attack.await.expect("task").expect("closed by the node");
-            assert!(closed.after < PROMPTLY, "{closed:?}");
             if opened == Some(true) {
                 let bodies = frame_bodies(&closed.received);
                 assert_eq!(bodies.len(), 1, "{closed:?}");
@@ -120,27 +140,31 @@ fn random_bytes_are_refused_and_counted() {
         }
         assert!(hellos > 0);
         let stats = node.stats();
-        assert!(
-            stats.get(Counter::AuthFailures) >= hellos,
+        // Seeded junk: each connection is counted once, as exactly one of the two (measured:
+        // 4 authentication failures and 20 bad frames of 24 connections).
+        assert_eq!(
+            stats.get(Counter::AuthFailures),
+            hellos,
             "{:?}",
             stats.snapshot()
         );
-        assert!(
-            stats.get(Counter::BadFrames) >= count - hellos,
+        assert_eq!(
+            stats.get(Counter::BadFrames),
+            count - hellos,
             "{:?}",
             stats.snapshot()
         );
-        assert!(attack_counters(&node) >= count);
         assert_eq!(stats.get(Counter::Established), 0);
         assert_eq!(stats.get(Counter::GossipIn), 0);
         assert_eq!(stats.get(Counter::Accepted), count);
+        assert_eq!(stats.get(Counter::Timeouts), 0, "{:?}", stats.snapshot());
     });
 }
 
 #[test]
 fn an_oversized_length_prefix_is_refused_at_once() {
     run(async {
-        let node = start("huge", 1, 1, keyring(1), vec![]).await;
+        let node = start_with("huge", patient("huge"), 1).await;
         let addr = node.local_addr();
         let max_frame = net_config("huge", vec![]).max_frame as u32;
         // 4 GiB, and the first length over the limit; neither is ever followed by a body.
@@ -150,7 +174,6 @@ fn an_oversized_length_prefix_is_refused_at_once() {
             let closed = wait_closed(&mut stream, DEADLINE)
                 .await
                 .expect("closed by the node");
-            assert!(closed.after < PROMPTLY, "length {len}: {closed:?}");
             assert!(closed.received.is_empty(), "{closed:?}");
             assert_eq!(node.stats().get(Counter::BadFrames), round as u64 + 1);
         }
@@ -161,14 +184,17 @@ fn an_oversized_length_prefix_is_refused_at_once() {
 #[test]
 fn a_stalled_half_frame_times_out() {
     run(async {
-        let node = start("stall", 1, 1, keyring(1), vec![]).await;
+        // Only the handshake timer can close it: the idle one never fires during the test.
+        let config = NetConfig {
+            idle_timeout: NEVER,
+            ..net_config("stall", vec![])
+        };
+        let node = start_with("stall", config, 1).await;
         let mut stream = stall(node.local_addr()).await;
         let closed = wait_closed(&mut stream, DEADLINE)
             .await
             .expect("closed by the node");
-        // At the handshake timeout, not at the idle timeout (3 s) that would follow.
         assert!(closed.after >= HANDSHAKE - SLACK, "{closed:?}");
-        assert!(closed.after < HANDSHAKE + 2 * SLACK, "{closed:?}");
         assert!(closed.received.is_empty());
         let stats = node.stats();
         assert_eq!(stats.get(Counter::Timeouts), 1, "{:?}", stats.snapshot());
@@ -190,23 +216,27 @@ fn an_authenticated_peer_that_stalls_is_closed_when_idle() {
             generation: Generation(1),
             listen: "127.0.0.1:1".into(),
         };
-        let (mut session, hello) = Session::dial(local, &keys, [0x77; 16]).expect("dial");
+        let now = std::time::Instant::now();
+        let mut session =
+            Session::dial(now, local, &keys, [0x77; 16], Timeouts::default()).expect("dial");
+        let hello = session.poll_transmit().expect("a hello");
         assert!(write_all(&mut stream, &frame(&hello)).await);
         let reply = read_frame(&mut stream).await;
-        let mut out = Vec::new();
         session
-            .receive(&keys, &reply, &mut out)
+            .handle_frame(now, &keys, &reply)
             .expect("the node's hello");
         assert!(session.is_established());
-        let mut bytes = Vec::new();
-        for output in out {
-            if let Output::Send(body) = output {
-                bytes.extend(frame(&body));
-            }
-        }
-        for seed in 0..3 {
+        let gossip = |session: &mut Session, seed| {
             let gossip = hearsay_net::frame::Payload::Gossip(junk(seed, 2000));
-            bytes.extend(frame(&session.seal(&keys, &gossip).expect("seal")));
+            session.send(&keys, &gossip).expect("seal");
+        };
+        for seed in 0..3 {
+            gossip(&mut session, seed);
+        }
+        let mut bytes = Vec::new();
+        // The confirming ping, then the gossip.
+        while let Some(body) = session.poll_transmit() {
+            bytes.extend(frame(&body));
         }
         // Then the start of a frame that never ends.
         bytes.extend_from_slice(&100u32.to_be_bytes());
@@ -215,12 +245,13 @@ fn an_authenticated_peer_that_stalls_is_closed_when_idle() {
         let closed = wait_closed(&mut stream, DEADLINE)
             .await
             .expect("closed by the node");
+        // Established, so only the idle timer (or a write timeout, which would leave the node's
+        // keep-alives unread: this client reads them) can close it.
         assert!(closed.after >= IDLE - SLACK, "{closed:?}");
-        assert!(closed.after < IDLE + IDLE / 4 + 2 * SLACK, "{closed:?}");
         let stats = node.stats();
         assert_eq!(stats.get(Counter::Established), 1, "{:?}", stats.snapshot());
         assert_eq!(stats.get(Counter::GossipIn), 3);
-        assert!(stats.get(Counter::Timeouts) >= 1);
+        assert_eq!(stats.get(Counter::Timeouts), 1, "{:?}", stats.snapshot());
         assert_eq!(attack_counters(&node), 0);
         // The garbage reached the node actor, which shrugged it off.
         assert!(get(&node, 1, hearsay_net::ADDR_KEY).await.is_some());
@@ -257,8 +288,10 @@ fn good_nodes_converge_while_under_attack() {
             assert!(closed.after >= HANDSHAKE - SLACK, "{closed:?}");
         }
         let stats = target.stats();
-        assert!(stats.get(Counter::BadFrames) >= 5, "{:?}", stats.snapshot());
-        assert!(stats.get(Counter::Timeouts) >= 4, "{:?}", stats.snapshot());
+        // One bad frame per junk stream and the 4 GiB prefix; one timeout per stalled or silent
+        // connection (measured: exactly these).
+        assert_eq!(stats.get(Counter::BadFrames), 5, "{:?}", stats.snapshot());
+        assert_eq!(stats.get(Counter::Timeouts), 4, "{:?}", stats.snapshot());
         // After all of that, the link still carries writes both ways.
         converge((&target, 1), (&friend, 2), "after", "siege").await;
         for node in [&target, &friend] {
@@ -275,7 +308,7 @@ fn a_recorded_session_replayed_through_a_proxy_fails() {
         let proxy = RecordingProxy::start().await;
         let config = NetConfig {
             advertise: Some(proxy.addr),
-            ..net_config("replay", vec![])
+            ..patient("replay")
         };
         let first = NetNode::start(protocol("replay", 1, 1), config, keyring(6))
             .await
@@ -298,7 +331,7 @@ fn a_recorded_session_replayed_through_a_proxy_fails() {
         let closed = wait_closed(&mut replay, DEADLINE)
             .await
             .expect("closed by the node");
-        assert!(closed.after < PROMPTLY, "{closed:?}");
+        assert_eq!(first.stats().get(Counter::Timeouts), 0);
         // The recorded hello is accepted and answered (when the reply beats the reset) ...
         if let Some(reply) = frame_bodies(&closed.received).first() {
             assert_eq!(reply[0], HELLO);
@@ -316,53 +349,42 @@ fn a_connection_flood_is_limited_and_recovers() {
     run(async {
         const LIMIT: usize = 8;
         const FLOOD: usize = 20;
+        // The held connections are never timed out during the test: every close before the
+        // flood gives up is the limit's doing.
         let config = NetConfig {
             max_connections: LIMIT,
-            ..net_config("flood", vec![])
+            ..patient("flood")
         };
-        let node = NetNode::start(protocol("flood", 1, 1), config, keyring(4))
-            .await
-            .expect("node starts");
+        let node = start_with("flood", config, 4).await;
         let addr = node.local_addr();
-        let opened = tokio::time::Instant::now();
         let (sender, mut closed) = mpsc::unbounded_channel();
+        let mut flood = Vec::new();
         for _ in 0..FLOOD {
             let mut stream = connect(addr).await;
             let sender = sender.clone();
-            actix_rt::spawn(async move {
+            flood.push(actix_rt::spawn(async move {
                 let _ = sender.send(wait_closed(&mut stream, DEADLINE).await);
-            });
+            }));
         }
-        // The connections over the limit are closed at once.
+        // The connections over the limit are closed, without waiting for any timer.
         for _ in LIMIT..FLOOD {
-            let early = tokio::time::timeout_at(opened + PROMPTLY, closed.recv())
-                .await
-                .expect("closed at once")
-                .expect("channel");
-            assert!(early.is_some());
+            let early = closed.recv().await.expect("channel");
+            assert!(early.is_some(), "closed by the node");
         }
-        let over = node.stats().get(Counter::OverLimit);
-        assert!(
-            over >= (FLOOD - LIMIT) as u64,
-            "{:?}",
-            node.stats().snapshot()
-        );
-        assert_eq!(node.stats().get(Counter::Accepted), LIMIT as u64);
+        let stats = node.stats();
+        assert_eq!(stats.get(Counter::OverLimit), (FLOOD - LIMIT) as u64);
+        assert_eq!(stats.get(Counter::Accepted), LIMIT as u64);
+        assert_eq!(stats.get(Counter::Timeouts), 0, "{:?}", stats.snapshot());
         // A good node dials while every slot is held: refused, it backs off and redials.
+        let over = stats.get(Counter::OverLimit);
         let friend = start("flood", 2, 1, keyring(4), vec![addr]).await;
-        // The idle ones are closed at the handshake timeout.
-        for _ in 0..LIMIT {
-            let late = tokio::time::timeout(DEADLINE, closed.recv())
-                .await
-                .expect("closed in time")
-                .expect("channel")
-                .expect("closed by the node");
-            assert!(late.after >= HANDSHAKE - SLACK, "{late:?}");
+        assert!(until(|| node.stats().get(Counter::OverLimit) > over).await);
+        // The flood gives up (its sockets close): the slots free, the good node gets in.
+        for attacker in &flood {
+            attacker.abort();
         }
-        assert!(node.stats().get(Counter::Timeouts) >= LIMIT as u64);
         converge((&node, 1), (&friend, 2), "k", "after the flood").await;
-        // The good node was among the refused (its first dial came while every slot was held).
-        assert!(node.stats().get(Counter::OverLimit) > over);
+        assert_eq!(node.stats().get(Counter::Accepted), LIMIT as u64 + 1);
         assert_eq!(attack_counters(&node), 0);
     });
 }

@@ -8,7 +8,6 @@ use common::*;
 use hearsay_net::control::{Command, Controller, Ending};
 use hearsay_net::{Counter, Error, NetConfig, NetNode};
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 
 #[test]
@@ -91,6 +90,8 @@ fn a_node_reachable_under_two_addresses_keeps_one_link() {
             assert!(wait_for(&mut at_second, 1, "k", value, DEADLINE).await);
         }
         let after = second.stats().get(Counter::Established);
+        // Measured: 0. One is allowed: the alias may be dialed, and closed once authenticated,
+        // after `before` was read.
         assert!(
             after - before <= 1,
             "links churned: {} handshakes during three writes",
@@ -102,25 +103,23 @@ fn a_node_reachable_under_two_addresses_keeps_one_link() {
 #[test]
 fn shutdown_does_not_wait_for_connections_in_their_handshake() {
     run(async {
-        let node = start("quit", 1, 1, keyring(6), vec![]).await;
+        // Timers that never fire during the test: were shutdown to wait for the handshake, the
+        // flush would miss its deadline.
+        let never = 4 * DEADLINE;
+        let config = NetConfig {
+            handshake_timeout: never,
+            idle_timeout: never,
+            ..net_config("quit", vec![])
+        };
+        let node = NetNode::start(protocol("quit", 1, 1), config, keyring(6))
+            .await
+            .expect("node starts");
         let mut idle = connect(node.local_addr()).await;
         // The node has accepted it (the connection is counted) before shutting down.
-        let until = Instant::now() + Duration::from_secs(5);
-        while node.stats().get(Counter::Accepted) == 0 && Instant::now() < until {
-            tokio::task::yield_now().await;
-        }
-        let started = Instant::now();
-        assert!(node.shutdown_and_flush(Duration::from_secs(3)).await);
-        assert!(
-            started.elapsed() < Duration::from_secs(1),
-            "{:?}",
-            started.elapsed()
-        );
-        assert!(
-            wait_closed(&mut idle, Duration::from_secs(1))
-                .await
-                .is_some()
-        );
+        assert!(until(|| node.stats().get(Counter::Accepted) == 1).await);
+        assert!(node.shutdown_and_flush(DEADLINE).await);
+        assert!(wait_closed(&mut idle, DEADLINE).await.is_some());
+        assert_eq!(node.stats().get(Counter::Timeouts), 0);
     });
 }
 

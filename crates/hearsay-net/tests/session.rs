@@ -5,11 +5,12 @@
 use chacha20poly1305::aead::{Aead, KeyInit, Payload as AeadPayload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hearsay_net::frame::{self, HELLO, Hello, NONCE_LEN, Payload, RANDOM_LEN, REFUSED, SEALED};
-use hearsay_net::session::{Local, Output, Role, Session};
+use hearsay_net::session::{Event, Local, Role, Session, Timeouts};
 use hearsay_net::{Error, Key, Keyring};
 use hearsay_proto::{Generation, NodeId, PROTOCOL_VERSION};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, RngAlgorithm, RngSeed};
+use std::time::{Duration, Instant};
 
 // --- fixtures --------------------------------------------------------------------------------
 
@@ -37,11 +38,60 @@ fn random(byte: u8) -> [u8; RANDOM_LEN] {
     [byte; RANDOM_LEN]
 }
 
+/// What one input made a session say: its events, then its frames (both drained).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Output {
+    Send(Vec<u8>),
+    Established(Hello),
+    Gossip(Vec<u8>),
+    Bye(String),
+}
+
+/// Drains a session: events first, then frame bodies.
+fn drain(session: &mut Session) -> Vec<Output> {
+    let mut out = Vec::new();
+    while let Some(event) = session.poll_event() {
+        out.push(match event {
+            Event::Established(hello) => Output::Established(hello),
+            Event::Gossip(bytes) => Output::Gossip(bytes),
+            Event::Bye(reason) => Output::Bye(reason),
+        });
+    }
+    while let Some(body) = session.poll_transmit() {
+        out.push(Output::Send(body));
+    }
+    out
+}
+
+/// The sessions' clock: these tests fire no timer (but `timers_are_data`).
+fn now() -> Instant {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *START.get_or_init(Instant::now)
+}
+
+/// A dialer and its hello.
+fn dial(local: Local, keyring: &Keyring, random: [u8; RANDOM_LEN]) -> (Session, Vec<u8>) {
+    let mut session =
+        Session::dial(now(), local, keyring, random, Timeouts::default()).expect("dial");
+    let hello = session.poll_transmit().expect("a hello");
+    assert_eq!(session.poll_transmit(), None);
+    (session, hello)
+}
+
+fn accept(local: Local, random: [u8; RANDOM_LEN]) -> Session {
+    Session::accept(now(), local, random, Timeouts::default())
+}
+
+/// Seals one payload: sent, then drained.
+fn seal(session: &mut Session, keyring: &Keyring, payload: &Payload) -> Result<Vec<u8>, Error> {
+    session.send(keyring, payload)?;
+    Ok(session.poll_transmit().expect("the sealed frame"))
+}
+
 /// Feeds one body; returns the outputs and the result.
 fn feed(session: &mut Session, keyring: &Keyring, body: &[u8]) -> (Vec<Output>, Result<(), Error>) {
-    let mut out = Vec::new();
-    let result = session.receive(keyring, body, &mut out);
-    (out, result)
+    let result = session.handle_frame(now(), keyring, body);
+    (drain(session), result)
 }
 
 /// The frame bodies among outputs.
@@ -95,12 +145,11 @@ struct Pair {
 
 /// Runs the handshake by hand, checking every step.
 fn handshake(dialer_ring: &Keyring, acceptor_ring: &Keyring) -> Pair {
-    let (mut dialer, hello) =
-        Session::dial(local(CLUSTER, 1), dialer_ring, random(0xd1)).expect("dial");
+    let (mut dialer, hello) = dial(local(CLUSTER, 1), dialer_ring, random(0xd1));
     assert_eq!(dialer.role(), Role::Dialer);
     assert_eq!(hello[0], HELLO);
     assert!(!dialer.is_established());
-    let mut acceptor = Session::accept(local(CLUSTER, 2), random(0xa1));
+    let mut acceptor = accept(local(CLUSTER, 2), random(0xa1));
     assert_eq!(acceptor.role(), Role::Acceptor);
 
     // 1. The acceptor opens the hello and answers with its own; not established yet.
@@ -151,9 +200,7 @@ fn handshake(dialer_ring: &Keyring, acceptor_ring: &Keyring) -> Pair {
 }
 
 fn gossip(session: &mut Session, keyring: &Keyring, bytes: &[u8]) -> Vec<u8> {
-    session
-        .seal(keyring, &Payload::Gossip(bytes.to_vec()))
-        .expect("seal")
+    seal(session, keyring, &Payload::Gossip(bytes.to_vec())).expect("seal")
 }
 
 /// Feeds a frame that must deliver exactly this gossip.
@@ -178,14 +225,16 @@ fn handshake_by_hand_then_gossip_both_ways() {
         assert_delivers(&mut pair.dialer, &keys, &body, &back);
     }
     // Pings keep the counters in step and deliver nothing; a goodbye carries its reason.
-    let ping = pair.dialer.seal(&keys, &Payload::Ping).expect("seal");
+    let ping = seal(&mut pair.dialer, &keys, &Payload::Ping).expect("seal");
     let (out, result) = feed(&mut pair.acceptor, &keys, &ping);
     result.expect("ping");
     assert!(out.is_empty(), "{out:?}");
-    let bye = pair
-        .acceptor
-        .seal(&keys, &Payload::Bye("shutting down".into()))
-        .expect("seal");
+    let bye = seal(
+        &mut pair.acceptor,
+        &keys,
+        &Payload::Bye("shutting down".into()),
+    )
+    .expect("seal");
     let (out, result) = feed(&mut pair.dialer, &keys, &bye);
     result.expect("bye");
     assert_eq!(out, vec![Output::Bye("shutting down".into())]);
@@ -194,12 +243,59 @@ fn handshake_by_hand_then_gossip_both_ways() {
 #[test]
 fn nothing_is_sealed_before_the_handshake() {
     let keys = ring(&[7]);
-    let (mut dialer, _) = Session::dial(local(CLUSTER, 1), &keys, random(1)).expect("dial");
-    let mut acceptor = Session::accept(local(CLUSTER, 2), random(2));
+    let (mut dialer, _) = dial(local(CLUSTER, 1), &keys, random(1));
+    let mut acceptor = accept(local(CLUSTER, 2), random(2));
     for session in [&mut dialer, &mut acceptor] {
-        let sealed = session.seal(&keys, &Payload::Ping);
+        let sealed = seal(session, &keys, &Payload::Ping);
         assert!(matches!(sealed, Err(Error::Unexpected(_))), "{sealed:?}");
     }
+}
+
+#[test]
+fn timers_are_data() {
+    let keys = ring(&[7]);
+    // The pair below runs with the defaults: handshake 5 s, idle 10 s, keep-alive 2 s.
+    let timeouts = Timeouts::default();
+    let start = now();
+    // Before the handshake: the handshake deadline, then a timeout error.
+    let mut waiting = Session::accept(start, local(CLUSTER, 2), random(1), timeouts);
+    assert_eq!(waiting.poll_timeout(), Some(start + timeouts.handshake));
+    waiting
+        .handle_timeout(start + Duration::from_secs(1), &keys)
+        .expect("not yet");
+    let late = waiting.handle_timeout(start + timeouts.handshake, &keys);
+    assert!(matches!(late, Err(Error::Timeout(_))), "{late:?}");
+    // Established: keep-alives at their interval (sealed pings the peer opens), and the idle
+    // deadline moving with each frame received.
+    let mut pair = handshake(&keys, &keys);
+    let dialer = &mut pair.dialer;
+    assert_eq!(dialer.poll_timeout(), Some(start + timeouts.keepalive));
+    for tick in 1..=4u32 {
+        let at = start + timeouts.keepalive * tick;
+        assert_eq!(dialer.poll_timeout(), Some(at));
+        dialer.handle_timeout(at, &keys).expect("keep-alive");
+        let ping = dialer.poll_transmit().expect("a keep-alive");
+        let (out, result) = feed(&mut pair.acceptor, &keys, &ping);
+        result.expect("the keep-alive opens");
+        assert!(out.is_empty(), "{out:?}");
+    }
+    // No frame since `start` (the handshake ran at `start`): idle at start + 10 s.
+    let idle = dialer.handle_timeout(start + timeouts.idle, &keys);
+    assert!(matches!(idle, Err(Error::Timeout(_))), "{idle:?}");
+    let body = gossip(&mut pair.acceptor, &keys, b"late");
+    let later = start + Duration::from_secs(20);
+    pair.dialer
+        .handle_frame(later, &keys, &body)
+        .expect("a frame");
+    // The overdue keep-alive fires at once; the next is one interval on.
+    pair.dialer
+        .handle_timeout(later, &keys)
+        .expect("keep-alive");
+    assert!(pair.dialer.poll_transmit().is_some());
+    assert_eq!(pair.dialer.poll_timeout(), Some(later + timeouts.keepalive));
+    pair.dialer
+        .handle_timeout(later + timeouts.idle - Duration::from_millis(1), &keys)
+        .expect("not idle yet");
 }
 
 // --- hostile frames inside a session ---------------------------------------------------------
@@ -310,7 +406,7 @@ fn a_recorded_dialer_stream_replayed_to_a_new_acceptor_fails() {
         recorded.push(body);
     }
     // The same acceptor node later, with a fresh random for the new connection.
-    let mut replayed = Session::accept(local(CLUSTER, 2), random(0xa2));
+    let mut replayed = accept(local(CLUSTER, 2), random(0xa2));
     // The hello is just a hello: accepted and answered.
     let (out, result) = feed(&mut replayed, &keys, &recorded[0]);
     result.expect("the recorded hello opens");
@@ -336,7 +432,7 @@ fn a_recorded_dialer_stream_replayed_to_a_new_acceptor_fails() {
 fn a_recorded_acceptor_reply_replayed_to_a_new_dialer_fails() {
     let keys = ring(&[7]);
     let pair = handshake(&keys, &keys);
-    let (mut dialer, _) = Session::dial(local(CLUSTER, 1), &keys, random(0xd2)).expect("dial");
+    let (mut dialer, _) = dial(local(CLUSTER, 1), &keys, random(0xd2));
     assert_fails(&mut dialer, &keys, &pair.reply, is_auth, "replayed reply");
 }
 
@@ -352,7 +448,7 @@ fn a_hello_in_the_wrong_state_or_of_an_unknown_kind_fails() {
         |error| matches!(error, Error::Unexpected(_)),
         "second hello",
     );
-    let mut fresh = Session::accept(local(CLUSTER, 2), random(3));
+    let mut fresh = accept(local(CLUSTER, 2), random(3));
     for body in [
         &b""[..],
         b"X",
@@ -371,8 +467,8 @@ fn a_hello_in_the_wrong_state_or_of_an_unknown_kind_fails() {
 /// in the reason, and the acceptor must still answer so that the dialer learns why.
 fn assert_mismatch(dialer: Local, cause: &str) {
     let keys = ring(&[7]);
-    let (mut dialer, hello) = Session::dial(dialer, &keys, random(0xd1)).expect("dial");
-    let mut acceptor = Session::accept(local(CLUSTER, 2), random(0xa1));
+    let (mut dialer, hello) = dial(dialer, &keys, random(0xd1));
+    let mut acceptor = accept(local(CLUSTER, 2), random(0xa1));
     let (out, result) = feed(&mut acceptor, &keys, &hello);
     match result {
         Err(error @ (Error::Refused(_) | Error::SelfConnection(_))) => {
@@ -436,7 +532,7 @@ fn a_hello_of_another_protocol_version_is_refused_with_the_reason() {
     let mut body = vec![HELLO];
     body.extend_from_slice(&nonce);
     body.extend_from_slice(&sealed);
-    let mut acceptor = Session::accept(local(CLUSTER, 2), random(0xa1));
+    let mut acceptor = accept(local(CLUSTER, 2), random(0xa1));
     let (out, result) = feed(&mut acceptor, &keys, &body);
     match result {
         Err(Error::Refused(reason)) => assert!(reason.contains("version mismatch"), "{reason}"),
@@ -448,9 +544,8 @@ fn a_hello_of_another_protocol_version_is_refused_with_the_reason() {
 
 #[test]
 fn a_wrong_key_hello_gets_a_plaintext_refusal() {
-    let (mut dialer, hello) =
-        Session::dial(local(CLUSTER, 1), &ring(&[8]), random(0xd1)).expect("dial");
-    let mut acceptor = Session::accept(local(CLUSTER, 2), random(0xa1));
+    let (mut dialer, hello) = dial(local(CLUSTER, 1), &ring(&[8]), random(0xd1));
+    let mut acceptor = accept(local(CLUSTER, 2), random(0xa1));
     let keys = ring(&[7]);
     let (out, result) = feed(&mut acceptor, &keys, &hello);
     assert!(matches!(result, Err(Error::Auth)), "{result:?}");
@@ -510,9 +605,8 @@ fn a_rotating_receiver_opens_frames_under_the_old_and_the_new_key() {
     let back = gossip(&mut pair.acceptor, &receiver, b"back");
     assert_delivers(&mut pair.dialer, &sender_accepts, &back, b"back");
     // A sender already on the new key only.
-    let (mut dialer, hello) =
-        Session::dial(local(CLUSTER, 3), &ring(&[NEW]), random(0xd3)).expect("dial");
-    let mut acceptor = Session::accept(local(CLUSTER, 2), random(0xa3));
+    let (mut dialer, hello) = dial(local(CLUSTER, 3), &ring(&[NEW]), random(0xd3));
+    let mut acceptor = accept(local(CLUSTER, 2), random(0xa3));
     let (out, result) = feed(&mut acceptor, &receiver, &hello);
     result.expect("hello under the new key");
     let (out, result) = feed(&mut dialer, &ring(&[NEW]), &sends(&out)[0]);
@@ -550,14 +644,11 @@ fn cases(cases: u32, seed: u64) -> ProptestConfig {
 fn every_state() -> Vec<(&'static str, Session)> {
     let keys = ring(&[7]);
     let pair = handshake(&keys, &keys);
-    let (dialer, hello) = Session::dial(local(CLUSTER, 1), &keys, random(0xd5)).expect("dial");
-    let mut confirming = Session::accept(local(CLUSTER, 2), random(0xa5));
+    let (dialer, hello) = dial(local(CLUSTER, 1), &keys, random(0xd5));
+    let mut confirming = accept(local(CLUSTER, 2), random(0xa5));
     feed(&mut confirming, &keys, &hello).1.expect("hello");
     vec![
-        (
-            "fresh acceptor",
-            Session::accept(local(CLUSTER, 2), random(0xa4)),
-        ),
+        ("fresh acceptor", accept(local(CLUSTER, 2), random(0xa4))),
         ("fresh dialer", dialer),
         ("established dialer", pair.dialer),
         ("established acceptor", pair.acceptor),
@@ -703,10 +794,10 @@ proptest! {
         mask in 1..=255u8,
     ) {
         let keys = ring(&[7]);
-        let (_, hello) = Session::dial(local(CLUSTER, 1), &keys, random(0xd6)).expect("dial");
+        let (_, hello) = dial(local(CLUSTER, 1), &keys, random(0xd6));
         let mut tampered = hello.clone();
         tampered[at.index(hello.len())] ^= mask;
-        let mut acceptor = Session::accept(local(CLUSTER, 2), random(0xa6));
+        let mut acceptor = accept(local(CLUSTER, 2), random(0xa6));
         let (out, result) = feed(&mut acceptor, &keys, &tampered);
         prop_assert!(result.is_err());
         prop_assert!(!delivers(&out));

@@ -116,6 +116,19 @@ pub async fn wait_for(
     }
 }
 
+/// Waits until `condition` holds (checked every millisecond: for state that no event reports,
+/// such as a counter); false at [`DEADLINE`].
+pub async fn until(mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !condition() {
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    true
+}
+
 /// Reads what `node` holds for `origin`'s `key`.
 pub async fn get(node: &NetNode, origin: u64, key: &str) -> Option<String> {
     node.node()
