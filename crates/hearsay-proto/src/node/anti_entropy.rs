@@ -2,12 +2,14 @@
 //! that tell a peer of generations and heartbeats it lacks, and the heartbeats digests report.
 
 use super::Node;
+use super::incarnation::header_group;
 use crate::reconcile;
 use crate::size::encoded_len;
 use crate::{
-    Body, Budget, Digest, Direction, Event, Generation, NodeId, OriginDelta, Strategy, Version,
+    Body, Budget, Digest, Direction, Event, Generation, NodeId, OriginDelta, Strategy, Version, Via,
 };
 use std::collections::BTreeSet;
+use std::time::Instant;
 
 impl Node {
     pub(super) fn anti_entropy_round(&mut self) {
@@ -44,9 +46,17 @@ impl Node {
         }
     }
 
-    pub(super) fn on_syn(&mut self, from: NodeId, digest: Option<Digest>, reply_digest: bool) {
+    /// Answers a `Syn`: with a `SynAck` carrying the deltas its digest shows the peer lacks, and
+    /// (when asked) a digest or a request of ours.
+    pub(super) fn on_syn(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        digest: Option<Digest>,
+        reply_digest: bool,
+    ) {
         if let Some(digest) = &digest {
-            self.observe(digest);
+            self.observe(now, digest);
         }
         // Push: the initiator wants our digest (a repair one every so often).
         let push_strategy = (digest.is_none() && reply_digest).then(|| self.digest_strategy());
@@ -103,6 +113,37 @@ impl Node {
         }
     }
 
+    /// Takes the deltas of an answer (`SynAck` or `Ack`) of `size` bytes: a full answer is a sign
+    /// of congestion; the deltas are merged.
+    pub(super) fn on_answer(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        size: usize,
+        deltas: &[OriginDelta],
+    ) {
+        let count = deltas.iter().map(|g| g.deltas.len()).sum();
+        self.congestion(self.full(size, count));
+        self.apply(now, deltas, Via::AntiEntropy(from));
+    }
+
+    /// Closes an exchange: the digest of a `SynAck` shows what its sender lacks, sent back in an
+    /// `Ack`.
+    pub(super) fn on_syn_ack_digest(&mut self, now: Instant, from: NodeId, digest: &Digest) {
+        self.observe(now, digest);
+        let mut budget = self.budget(&Body::Ack { deltas: Vec::new() });
+        let mut deltas = reconcile::deltas(
+            &self.store,
+            digest,
+            self.config.strategy,
+            &mut self.rng,
+            &mut budget,
+        );
+        self.congestion(!deltas.is_empty() && budget.exhausted());
+        self.header_groups(digest, &mut deltas, &mut budget);
+        self.send_ack(from, deltas);
+    }
+
     /// Adds to an answer the empty groups (vouching nothing) that tell the peer of generations
     /// and heartbeats it lacks, as far as the budget allows, for origins the answer has no group
     /// for:
@@ -150,14 +191,7 @@ impl Node {
             if !newer && !beat {
                 continue;
             }
-            let group = OriginDelta {
-                origin,
-                generation: held,
-                heartbeat: held_heartbeat,
-                from: Version::ZERO,
-                to: Version::ZERO,
-                deltas: Vec::new(),
-            };
+            let group = header_group(origin, held, held_heartbeat);
             if !budget.take(encoded_len(&group), 0) {
                 break;
             }
@@ -167,7 +201,7 @@ impl Node {
     }
 
     /// Records the heartbeats a peer's digest reports.
-    pub(super) fn observe(&mut self, digest: &Digest) {
+    pub(super) fn observe(&mut self, now: Instant, digest: &Digest) {
         for (origin, generation, heartbeat, rate) in digest.heartbeats() {
             if origin == self.id {
                 let (ahead, foreign) = match digest {
@@ -195,14 +229,14 @@ impl Node {
                         (ahead, foreign)
                     }
                 };
-                self.refute(generation, heartbeat, ahead, foreign);
+                self.refute(now, generation, heartbeat, ahead, foreign);
                 continue;
             }
             if self.store.observe(origin, generation, heartbeat, rate) {
                 self.events
                     .push_back(Event::OriginReset { origin, generation });
             }
-            self.heard(origin);
+            self.heard(now, origin);
         }
     }
 

@@ -6,10 +6,11 @@ use crate::membership::{LEFT, STATUS_KEY};
 use crate::rumor::RumorId;
 use crate::{Event, OriginDelta, Version, Via};
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 impl Node {
     /// Merges deltas from a peer; returns the rumors among them that were not news.
-    pub(super) fn apply(&mut self, groups: &[OriginDelta], via: Via) -> Vec<RumorId> {
+    pub(super) fn apply(&mut self, now: Instant, groups: &[OriginDelta], via: Via) -> Vec<RumorId> {
         let mut redundant = Vec::new();
         let mut behind = Vec::new();
         let mut stale_own = false;
@@ -39,6 +40,7 @@ impl Node {
                         .iter()
                         .any(|d| self.foreign_write(&d.key, d.version, Some(d.value.as_ref())));
                 self.refute(
+                    now,
                     group.generation,
                     group.heartbeat,
                     top.unwrap_or_default().max(group.to),
@@ -81,16 +83,9 @@ impl Node {
                 });
             }
             if !report.stale_generation {
-                self.heard(group.origin);
+                self.heard(now, group.origin);
             }
-            for (key, entry) in report.purged {
-                self.events.push_back(Event::Purged {
-                    origin: group.origin,
-                    generation: group.generation,
-                    key,
-                    entry,
-                });
-            }
+            self.purged(group.origin, group.generation, report.purged);
             self.stats.deltas_applied += report.changes.len() as u64;
             self.stats.deltas_redundant += report.redundant.len() as u64;
             redundant.extend(
@@ -122,7 +117,7 @@ impl Node {
                 let (origin, generation) = (change.origin, change.generation);
                 self.events.push_back(Event::Changed { change, via });
                 if left {
-                    if let (Some(members), Some(now)) = (&mut self.members, self.now) {
+                    if let Some(members) = &mut self.members {
                         members.left(origin, generation, now, &mut self.events);
                     }
                 }
@@ -130,7 +125,7 @@ impl Node {
         }
         for key in redelete {
             // Only a key too long for this configuration fails, and such a key was never ours.
-            let _ = self.write(&key, None);
+            let _ = self.write(now, &key, None);
         }
         if let Via::AntiEntropy(peer) | Via::Rumor(peer) = via {
             self.teach_horizons(peer, &behind);

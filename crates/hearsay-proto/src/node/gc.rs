@@ -4,7 +4,7 @@
 use super::Node;
 use crate::membership::GC_KEY;
 use crate::reconcile::packer::Packer;
-use crate::{Body, Event, NodeId, Value, Version};
+use crate::{Body, Entry, Event, Generation, NodeId, Value, Version};
 use std::time::Instant;
 
 impl Node {
@@ -39,17 +39,27 @@ impl Node {
         if purged.is_empty() {
             return;
         }
+        self.purged(self.id, self.generation, purged);
+        let value = Value::new(horizon.0.to_be_bytes().to_vec());
+        // The GC entry is small and its key short: it always fits.
+        let _ = self.write(now, GC_KEY, Some(value));
+    }
+
+    /// Reports the entries of `(origin, generation)` just collected, one [`Event::Purged`] each.
+    pub(super) fn purged(
+        &mut self,
+        origin: NodeId,
+        generation: Generation,
+        purged: impl IntoIterator<Item = (String, Entry)>,
+    ) {
         for (key, entry) in purged {
             self.events.push_back(Event::Purged {
-                origin: self.id,
-                generation: self.generation,
+                origin,
+                generation,
                 key,
                 entry,
             });
         }
-        let value = Value::new(horizon.0.to_be_bytes().to_vec());
-        // The GC entry is small and its key short: it always fits.
-        let _ = self.write(GC_KEY, Some(value));
     }
 
     /// `peer` sent deltas at or below the GC horizons of `origins` without showing them: it has
@@ -79,8 +89,6 @@ impl Node {
             }
         }
         let deltas = packer.finish();
-        if !deltas.is_empty() {
-            self.send(peer, Body::Ack { deltas });
-        }
+        self.send_ack(peer, deltas);
     }
 }

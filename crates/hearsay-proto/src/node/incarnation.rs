@@ -5,16 +5,23 @@ use super::Node;
 use crate::membership;
 use crate::reconcile::DigestCursor;
 use crate::rumor::Rumors;
-use crate::{Body, Error, Generation, NodeId, OriginDelta, Value, Version};
+use crate::{Error, Generation, NodeId, OriginDelta, Value, Version};
+use std::time::Instant;
 
 impl Node {
-    /// Restarts the node as a new incarnation (`generation` must be higher than the current one).
+    /// Restarts the node at `now` as a new incarnation (`generation` must be higher than the
+    /// current one).
     ///
     /// With `keep_state`, the node keeps what it knew of other origins and writes its own live
     /// entries again under the new generation (so they supersede the old incarnation's); without,
     /// it starts empty, as after a crash that lost its disk. Hot rumors, the digest cursor and the
     /// round schedule start afresh either way.
-    pub fn restart(&mut self, generation: Generation, keep_state: bool) -> Result<(), Error> {
+    pub fn restart(
+        &mut self,
+        now: Instant,
+        generation: Generation,
+        keep_state: bool,
+    ) -> Result<(), Error> {
         if generation <= self.generation {
             return Err(Error::Config(format!(
                 "a restart needs a generation above {}",
@@ -33,7 +40,7 @@ impl Node {
         if keep_state {
             // The reserved entries (a leave, a GC horizon) belonged to the old incarnation.
             for (key, value) in own.into_iter().filter(|(k, _)| !membership::is_reserved(k)) {
-                self.write(&key, Some(value))?;
+                self.write(now, &key, Some(value))?;
             }
         }
         Ok(())
@@ -53,6 +60,7 @@ impl Node {
     /// heard of the old one, versions and heartbeats alone may not tell.
     pub(super) fn refute(
         &mut self,
+        now: Instant,
         generation: Generation,
         heartbeat: u64,
         top: Version,
@@ -73,7 +81,7 @@ impl Node {
         };
         self.stats.refutations += 1;
         // The restart keeps our state, so it fails only if our own versions are exhausted.
-        let _ = self.restart(Generation(next), true);
+        let _ = self.restart(now, Generation(next), true);
     }
 
     /// Whether `key` at `version` (with `value`, when known) is a write of this node's current
@@ -130,20 +138,7 @@ impl Node {
         generation: Generation,
         heartbeat: u64,
     ) {
-        let group = OriginDelta {
-            origin,
-            generation,
-            heartbeat,
-            from: Version::ZERO,
-            to: Version::ZERO,
-            deltas: Vec::new(),
-        };
-        self.send(
-            peer,
-            Body::Ack {
-                deltas: vec![group],
-            },
-        );
+        self.send_ack(peer, vec![header_group(origin, generation, heartbeat)]);
     }
 
     /// This node's own generation and heartbeat, whether or not it holds entries of its own.
@@ -164,5 +159,18 @@ impl Node {
         }
         let state = self.store.origin(origin)?;
         Some((state.generation(), state.heartbeat()))
+    }
+}
+
+/// An empty group of `origin` (vouching nothing, from and to version zero) that carries a
+/// generation and a heartbeat alone.
+pub(super) fn header_group(origin: NodeId, generation: Generation, heartbeat: u64) -> OriginDelta {
+    OriginDelta {
+        origin,
+        generation,
+        heartbeat,
+        from: Version::ZERO,
+        to: Version::ZERO,
+        deltas: Vec::new(),
     }
 }

@@ -8,18 +8,15 @@ use rand::RngExt;
 use std::time::Instant;
 
 impl Node {
-    /// Leaves the cluster gracefully: writes the reserved status entry `left`
-    /// ([`membership::STATUS_KEY`]) of this node's origin, which peers mark as Left on receipt,
+    /// Leaves the cluster gracefully at `now`: writes the reserved status entry `left`
+    /// ([`STATUS_KEY`]) of this node's origin, which peers mark as Left on receipt,
     /// and pushes it at once, as a rumor, to up to [`crate::MembershipConfig::leave_fanout`]
     /// reachable peers (3 without membership), on top of normal gossip. Keep the node running a
     /// few rounds afterwards so that gossip finishes spreading it. A restart (new generation)
     /// joins again.
-    pub fn leave(&mut self) -> Result<Version, Error> {
-        let prev = self
-            .store
-            .origin(self.id)
-            .map_or(Version::ZERO, |o| o.max_version());
-        let version = self.write(STATUS_KEY, Some(Value::from(LEFT)))?;
+    pub fn leave(&mut self, now: Instant) -> Result<Version, Error> {
+        let prev = self.own_max_version();
+        let version = self.write(now, STATUS_KEY, Some(Value::from(LEFT)))?;
         if let Some(members) = &mut self.members {
             members.leave_self(&mut self.events);
         }
@@ -104,8 +101,8 @@ impl Node {
 
     /// Feeds the member table what the store now knows of `origin` (its generation and
     /// heartbeat): a new member or generation, or heartbeat progress.
-    pub(super) fn heard(&mut self, origin: NodeId) {
-        let (Some(members), Some(now)) = (&mut self.members, self.now) else {
+    pub(super) fn heard(&mut self, now: Instant, origin: NodeId) {
+        let Some(members) = &mut self.members else {
             return;
         };
         // A member heard of (through a seed, or gossip) becomes a peer: this is how a node

@@ -18,12 +18,13 @@ mod mongering;
 mod writes;
 
 use crate::membership::Membership;
-use crate::reconcile::{self, DigestCursor};
+use crate::reconcile::DigestCursor;
 use crate::rumor::Rumors;
 use crate::size::{ARRAY_GROWTH, encoded_len};
 use crate::{
     Body, Budget, Config, Error, Event, Generation, Member, MemberStatus, Message, MessageKind,
-    Mode, NodeId, PROTOCOL_VERSION, Peers, PhiDetector, Stats, Store, Value, Version, Via, View,
+    Mode, NodeId, OriginDelta, PROTOCOL_VERSION, Peers, PhiDetector, Stats, Store, Value, Version,
+    View,
 };
 use flow::FlowState;
 use rand::SeedableRng;
@@ -46,12 +47,18 @@ pub struct Transmit {
 
 /// One gossip node, as a value: the sans-I/O core that runtimes wrap.
 ///
-/// Inputs are [`Node::handle_timeout`] (time passes), [`Node::handle_datagram`] (a peer's message
-/// arrives), [`Node::set`] / [`Node::delete`] (local writes) and the peer list. Outputs are drained
-/// after every input, in this order: [`Node::poll_transmit`] until `None` (send each to its
-/// peer), [`Node::poll_event`] until `None`, then [`Node::poll_timeout`] (when to call
-/// `handle_timeout` next). The node never reads a clock, never does I/O, and draws every random
-/// choice from an RNG seeded by the caller: the same inputs give the same outputs.
+/// Inputs are [`Node::handle_timeout`] (time passes: the one timer entry point),
+/// [`Node::handle_datagram`] (a peer's message arrives), the local writes [`Node::set`],
+/// [`Node::try_set`] and [`Node::delete`], and the commands [`Node::leave`], [`Node::join`],
+/// [`Node::peer_failed`] and [`Node::restart`]. Every input takes the current instant `now` as
+/// its first argument, and the node keeps no clock of its own between inputs. The peer list
+/// ([`Node::add_peer`], [`Node::remove_peer`], [`Node::set_peers`]) and
+/// [`Node::set_max_deltas`] are configuration, and take no time.
+///
+/// Outputs are drained after every input, in this order: [`Node::poll_transmit`] until `None`
+/// (send each to its peer), [`Node::poll_event`] until `None`, then [`Node::poll_timeout`] (when
+/// to call `handle_timeout` next). The node never reads a clock, never does I/O, and draws every
+/// random choice from an RNG seeded by the caller: the same inputs give the same outputs.
 ///
 /// ```
 /// use hearsay_proto::{Config, Generation, Node, NodeId, Value};
@@ -59,16 +66,16 @@ pub struct Transmit {
 ///
 /// let config = Config::default();
 /// let mut a = Node::new(NodeId(1), Generation(1), config.clone(), 7)?;
-/// let mut b = Node::new(NodeId(2), Generation(1), config, 8)?;
+/// let mut b = Node::new(NodeId(2), Generation(1), config.clone(), 8)?;
 /// a.add_peer(NodeId(2));
 /// b.add_peer(NodeId(1));
-/// a.set("color", Value::from("blue"))?;
+/// let mut now = Instant::now();
+/// a.set(now, "color", Value::from("blue"))?;
 ///
 /// // Run rounds, delivering every datagram until none is in flight.
-/// let now = Instant::now();
 /// for _ in 0..5 {
-///     a.tick(now);
-///     b.tick(now);
+///     a.handle_timeout(now);
+///     b.handle_timeout(now);
 ///     loop {
 ///         let to_b: Vec<_> = std::iter::from_fn(|| a.poll_transmit()).collect();
 ///         let to_a: Vec<_> = std::iter::from_fn(|| b.poll_transmit()).collect();
@@ -82,6 +89,7 @@ pub struct Transmit {
 ///             a.handle_datagram(now, &t.payload)?;
 ///         }
 ///     }
+///     now += config.gossip_interval;
 /// }
 /// assert_eq!(b.get_from(NodeId(1), "color"), Some(&Value::from("blue")));
 /// # Ok::<(), hearsay_proto::Error>(())
@@ -106,8 +114,6 @@ pub struct Node {
     members: Option<Membership>,
     /// The partial view, when [`Config::view`] is on: gossip targets come from its active view.
     view: Option<View>,
-    /// The latest `now` the node was given (rounds and datagrams).
-    now: Option<Instant>,
     /// Own tombstones waiting for garbage collection: version, and the round it was first seen
     /// in (stamped at the next round after the delete).
     tombstones: VecDeque<(Version, Option<Instant>)>,
@@ -156,7 +162,6 @@ impl Node {
                 congested: false,
             }),
             members,
-            now: None,
             tombstones: VecDeque::new(),
             digests: 0,
             config,
@@ -240,9 +245,11 @@ impl Node {
 
     // --- peers ---
 
-    /// Joins the cluster through `contact`: with partial views, the view protocol's join; without,
-    /// `contact` becomes a peer.
-    pub fn join(&mut self, contact: NodeId) {
+    /// Joins the cluster through `contact` at `now`: with partial views, the view protocol's
+    /// join; without, `contact` becomes a peer.
+    pub fn join(&mut self, now: Instant, contact: NodeId) {
+        // The view counts rounds, not time: `now` is taken for uniformity with every other input.
+        let _ = now;
         match &mut self.view {
             Some(view) => {
                 view.join(contact);
@@ -252,9 +259,11 @@ impl Node {
         }
     }
 
-    /// The runtime saw `peer` fail (a closed connection): with partial views, it is replaced from
-    /// the passive view at once.
-    pub fn peer_failed(&mut self, peer: NodeId) {
+    /// The runtime saw `peer` fail (a closed connection) at `now`: with partial views, it is
+    /// replaced from the passive view at once.
+    pub fn peer_failed(&mut self, now: Instant, peer: NodeId) {
+        // The view counts rounds, not time: `now` is taken for uniformity with every other input.
+        let _ = now;
         if let Some(view) = &mut self.view {
             view.peer_failed(peer, &mut self.rng);
             self.drain_view();
@@ -267,7 +276,7 @@ impl Node {
             return;
         };
         let mut out = Vec::new();
-        while let Some(message) = view.poll() {
+        while let Some(message) = view.poll_message() {
             out.push(message);
         }
         for (to, message) in out {
@@ -303,16 +312,19 @@ impl Node {
 
     // --- time ---
 
-    /// Runs a gossip round if one is due at `now` (the first call always runs one).
+    /// Runs a gossip round if one is due at `now` (the first call always runs one), and
+    /// schedules the next one a [`Config::gossip_interval`] later ([`Node::poll_timeout`]).
+    ///
+    /// This is the only timer entry point: to run rounds back to back, call it at each
+    /// [`Node::poll_timeout`] (or any later instant).
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.next_round.is_none_or(|due| now >= due) {
-            self.tick(now);
+            self.run_round(now);
         }
     }
 
-    /// Runs one gossip round now, and schedules the next one an interval later.
-    pub fn tick(&mut self, now: Instant) {
-        self.now = Some(now);
+    /// Runs one gossip round at `now`, and schedules the next one an interval later.
+    fn run_round(&mut self, now: Instant) {
         self.next_round = Some(now + self.config.gossip_interval);
         self.round += 1;
         self.stats.rounds += 1;
@@ -357,7 +369,6 @@ impl Node {
             return Err(Error::FromSelf(self.id));
         }
         self.stats.record_received(message.body.kind(), bytes.len());
-        self.now = Some(now);
         let from = message.from;
         self.tell_removed(from);
         if let Some(view) = &mut self.view {
@@ -366,7 +377,7 @@ impl Node {
         match message.body {
             Body::View(message) => {
                 if let Some(view) = &mut self.view {
-                    view.handle(from, message, &mut self.rng);
+                    view.handle_message(from, message, &mut self.rng);
                     self.drain_view();
                 }
             }
@@ -375,36 +386,17 @@ impl Node {
                 reply_digest,
             } => {
                 let digest = digest.map(|d| self.without_removed(d));
-                self.on_syn(from, digest, reply_digest)
+                self.on_syn(now, from, digest, reply_digest)
             }
             Body::SynAck { deltas, digest } => {
                 let digest = digest.map(|d| self.without_removed(d));
-                let count = deltas.iter().map(|g| g.deltas.len()).sum();
-                self.congestion(self.full(bytes.len(), count));
-                self.apply(&deltas, Via::AntiEntropy(from));
+                self.on_answer(now, from, bytes.len(), &deltas);
                 if let Some(digest) = digest {
-                    self.observe(&digest);
-                    let mut budget = self.budget(&Body::Ack { deltas: Vec::new() });
-                    let mut deltas = reconcile::deltas(
-                        &self.store,
-                        &digest,
-                        self.config.strategy,
-                        &mut self.rng,
-                        &mut budget,
-                    );
-                    self.congestion(!deltas.is_empty() && budget.exhausted());
-                    self.header_groups(&digest, &mut deltas, &mut budget);
-                    if !deltas.is_empty() {
-                        self.send(from, Body::Ack { deltas });
-                    }
+                    self.on_syn_ack_digest(now, from, &digest);
                 }
             }
-            Body::Ack { deltas } => {
-                let count = deltas.iter().map(|g| g.deltas.len()).sum();
-                self.congestion(self.full(bytes.len(), count));
-                self.apply(&deltas, Via::AntiEntropy(from));
-            }
-            Body::Rumor(rumor) => self.on_rumor(from, rumor),
+            Body::Ack { deltas } => self.on_answer(now, from, bytes.len(), &deltas),
+            Body::Rumor(rumor) => self.on_rumor(now, from, rumor),
         }
         Ok(())
     }
@@ -451,6 +443,13 @@ impl Node {
             deltas,
             payload,
         });
+    }
+
+    /// Sends `deltas` to `to` in an `Ack`, unless there are none.
+    fn send_ack(&mut self, to: NodeId, deltas: Vec<OriginDelta>) {
+        if !deltas.is_empty() {
+            self.send(to, Body::Ack { deltas });
+        }
     }
 
     // --- outputs ---

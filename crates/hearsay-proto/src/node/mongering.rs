@@ -8,6 +8,7 @@ use crate::{
     Body, Direction, Generation, NodeId, OriginDelta, RumorIds, RumorMessage, Version, Via,
 };
 use std::collections::BTreeSet;
+use std::time::Instant;
 
 impl Node {
     pub(super) fn rumor_round(&mut self) {
@@ -38,7 +39,10 @@ impl Node {
         }
     }
 
-    pub(super) fn on_rumor(&mut self, from: NodeId, rumor: RumorMessage) {
+    /// Handles a rumor message: merges its deltas, takes its feedback, and answers with
+    /// feedback, requests for the offers it lacks, the deltas asked for and (when wanted) our own
+    /// hot rumors.
+    pub(super) fn on_rumor(&mut self, now: Instant, from: NodeId, rumor: RumorMessage) {
         let RumorMessage {
             deltas,
             offers,
@@ -47,7 +51,7 @@ impl Node {
             want_rumors,
             want_feedback,
         } = rumor;
-        let mut redundant = self.apply(&deltas, Via::Rumor(from));
+        let mut redundant = self.apply(now, &deltas, Via::Rumor(from));
         self.rumors
             .known(&self.store, &known, self.config.termination, &mut self.rng);
         // Offered rumors: ask for the ones we lack, report the others as known.

@@ -6,21 +6,28 @@ use super::mongering::empty_rumor;
 use crate::membership;
 use crate::size::{ARRAY_GROWTH, encoded_len};
 use crate::{Body, Delta, Error, Event, Generation, NodeId, OriginDelta, Value, Version, Via};
+use std::time::Instant;
 
 impl Node {
-    /// Writes `value` under `key`; returns the version the write got.
+    /// Writes `value` under `key` at `now`; returns the version the write got.
     ///
     /// Fails with [`Error::EntryTooLarge`] if the entry could never fit in one message, and with
     /// [`Error::Config`] for a key reserved for the protocol ([`membership::RESERVED_PREFIX`]).
-    pub fn set(&mut self, key: &str, value: impl Into<Value>) -> Result<Version, Error> {
+    pub fn set(
+        &mut self,
+        now: Instant,
+        key: &str,
+        value: impl Into<Value>,
+    ) -> Result<Version, Error> {
         reserved(key)?;
-        self.write(key, Some(value.into()))
+        self.write(now, key, Some(value.into()))
     }
 
-    /// Writes `value` under `key` if flow control allows a write now (always, without flow
+    /// Writes `value` under `key` at `now` if flow control allows a write (always, without flow
     /// control); returns `None` when the write was refused, for the application to retry later.
     pub fn try_set(
         &mut self,
+        now: Instant,
         key: &str,
         value: impl Into<Value>,
     ) -> Result<Option<Version>, Error> {
@@ -32,21 +39,29 @@ impl Node {
             }
             flow.tokens -= 1.0;
         }
-        self.write(key, Some(value.into())).map(Some)
+        self.write(now, key, Some(value.into())).map(Some)
     }
 
-    /// Deletes `key` (writes a tombstone); returns the version the delete got.
-    pub fn delete(&mut self, key: &str) -> Result<Version, Error> {
+    /// Deletes `key` at `now` (writes a tombstone); returns the version the delete got.
+    pub fn delete(&mut self, now: Instant, key: &str) -> Result<Version, Error> {
         reserved(key)?;
-        self.write(key, None)
+        self.write(now, key, None)
     }
 
-    pub(super) fn write(&mut self, key: &str, value: Option<Value>) -> Result<Version, Error> {
+    /// Writes `value` (`None`: a tombstone) under `key` of this node's own origin, heats it as a
+    /// rumor and reports it; every local write, reserved entries included, goes through here.
+    ///
+    /// A write does not depend on `now`: a tombstone is dated by the next round, when it enters
+    /// the GC grace period. `now` is taken so that every input carries its time.
+    pub(super) fn write(
+        &mut self,
+        now: Instant,
+        key: &str,
+        value: Option<Value>,
+    ) -> Result<Version, Error> {
+        let _ = now;
         self.check_fits(key, value.as_ref())?;
-        let prev = self
-            .store
-            .origin(self.id)
-            .map_or(Version::ZERO, |o| o.max_version());
+        let prev = self.own_max_version();
         let previous = self.store.get(self.id, key).cloned();
         let version = self
             .store
@@ -71,7 +86,14 @@ impl Node {
         Ok(version)
     }
 
-    /// Checks that a key is not longer than [`Config::max_key_len`] and that the entry, with
+    /// The highest version this node's own origin holds (zero before its first write).
+    pub(super) fn own_max_version(&self) -> Version {
+        self.store
+            .origin(self.id)
+            .map_or(Version::ZERO, |o| o.max_version())
+    }
+
+    /// Checks that a key is not longer than [`crate::Config::max_key_len`] and that the entry, with
     /// every header at its widest, fits alone in each kind of message that carries deltas, as the
     /// packer charges it.
     fn check_fits(&self, key: &str, value: Option<&Value>) -> Result<(), Error> {
