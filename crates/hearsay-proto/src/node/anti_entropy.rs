@@ -245,7 +245,7 @@ impl Node {
     }
 
     /// The kind of the next digest this node sends: its strategy's, or a precise repair digest
-    /// every [`Config::repair_every`]-th time when its strategy is a Scuttlebutt one.
+    /// every [`crate::Config::repair_every`]-th time when its strategy is a Scuttlebutt one.
     fn digest_strategy(&mut self) -> Strategy {
         self.digests += 1;
         let strategy = self.config.strategy;

@@ -6,15 +6,39 @@ use super::Node;
 /// Flow control's state: the allowed write rate, its token bucket, and this round's congestion.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct FlowState {
-    pub(super) rate: f64,
-    pub(super) tokens: f64,
-    pub(super) congested: bool,
+    rate: f64,
+    tokens: f64,
+    congested: bool,
+}
+
+impl FlowState {
+    /// The state at start: the configured initial rate, one token, no congestion.
+    pub(super) fn new(initial_rate: f64) -> FlowState {
+        FlowState {
+            rate: initial_rate,
+            tokens: 1.0,
+            congested: false,
+        }
+    }
 }
 
 impl Node {
     /// The write rate flow control allows now (writes per second), if flow control is on.
     pub fn allowed_rate(&self) -> Option<f64> {
         self.flow.as_ref().map(|flow| flow.rate)
+    }
+
+    /// Spends one write token; without flow control every write gets one. A refusal is counted
+    /// in [`crate::Stats::throttled`].
+    pub(super) fn spend_token(&mut self) -> bool {
+        if let Some(flow) = &mut self.flow {
+            if flow.tokens < 1.0 {
+                self.stats.throttled += 1;
+                return false;
+            }
+            flow.tokens -= 1.0;
+        }
+        true
     }
 
     /// Flow control, once per round: multiplicative decrease after congestion, additive increase

@@ -156,11 +156,9 @@ impl Node {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
-            flow: config.flow_control.map(|flow| FlowState {
-                rate: flow.initial_rate,
-                tokens: 1.0,
-                congested: false,
-            }),
+            flow: config
+                .flow_control
+                .map(|flow| FlowState::new(flow.initial_rate)),
             members,
             tombstones: VecDeque::new(),
             digests: 0,

@@ -32,12 +32,8 @@ impl Node {
         value: impl Into<Value>,
     ) -> Result<Option<Version>, Error> {
         reserved(key)?;
-        if let Some(flow) = &mut self.flow {
-            if flow.tokens < 1.0 {
-                self.stats.throttled += 1;
-                return Ok(None);
-            }
-            flow.tokens -= 1.0;
+        if !self.spend_token() {
+            return Ok(None);
         }
         self.write(now, key, Some(value.into())).map(Some)
     }
