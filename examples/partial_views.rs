@@ -8,6 +8,7 @@ use hearsay::proto::{Lockstep, ViewConfig};
 use std::time::Instant;
 
 fn main() -> Result<(), hearsay::proto::Error> {
+    let now = Instant::now();
     let n: usize = std::env::args()
         .nth(1)
         .and_then(|arg| arg.parse().ok())
@@ -54,7 +55,7 @@ fn main() -> Result<(), hearsay::proto::Error> {
         let idle = (cluster.total().messages - idle_start.messages) as f64 / 10.0 / n as f64;
         let before = cluster.total();
         if let Some(node) = cluster.node_mut(0) {
-            node.set("k", Value::from("v"))?;
+            node.set(now, "k", Value::from("v"))?;
         }
         let rounds = cluster.run_until(300, |c| c.converged());
         let after = cluster.total();

@@ -42,6 +42,7 @@ fn subtract(after: RoundReport, before: RoundReport) -> (u64, u64) {
 /// Runs one workload; `writers` nodes write `keys` keys each after the warm-up. With `join`, there
 /// is no warm-up: every node knows only node 0, and convergence also needs every member Up.
 fn run(config: &Config, n: usize, writers: usize, keys: usize, join: bool, runs: usize) -> Row {
+    let now = Instant::now();
     let mut row = Row {
         converged: 0,
         runs,
@@ -82,7 +83,7 @@ fn run(config: &Config, n: usize, writers: usize, keys: usize, join: bool, runs:
                 let key = text(&mut rng, 16);
                 let value = text(&mut rng, 32);
                 if let Some(node) = cluster.node_mut(w) {
-                    if node.set(&key, Value::from(value)).is_ok() {
+                    if node.set(now, &key, Value::from(value)).is_ok() {
                         expected.push((NodeId(w as u64), key));
                     }
                 }

@@ -10,8 +10,9 @@
 //!
 //! // 100 nodes in lockstep rounds; node 0 writes one key; every node learns it.
 //! let mut cluster = Lockstep::new(100, Config::default(), 7, std::time::Instant::now())?;
+//! let now = cluster.now();
 //! if let Some(node) = cluster.node_mut(0) {
-//!     node.set("leader", Value::from("n0"))?;
+//!     node.set(now, "leader", Value::from("n0"))?;
 //! }
 //! let rounds = cluster.run_until(100, |c| c.converged());
 //! assert!(rounds.is_some());

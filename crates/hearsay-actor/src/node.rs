@@ -272,7 +272,9 @@ impl Handler<Set> for GossipNode {
     type Result = Result<Version, Error>;
 
     fn handle(&mut self, set: Set, ctx: &mut Context<Self>) -> Self::Result {
-        self.write(ctx, |node| node.set(&set.key, set.value))
+        self.write(ctx, |node| {
+            node.set(Self::now().into_std(), &set.key, set.value)
+        })
     }
 }
 
@@ -283,7 +285,9 @@ impl Handler<TrySet> for GossipNode {
         if self.down {
             return Err(Error::Down(self.node.id()));
         }
-        let version = self.node.try_set(&set.key, set.value)?;
+        let version = self
+            .node
+            .try_set(Self::now().into_std(), &set.key, set.value)?;
         self.drain(ctx, Self::now());
         Ok(version)
     }
@@ -302,7 +306,7 @@ impl Handler<Delete> for GossipNode {
     type Result = Result<Version, Error>;
 
     fn handle(&mut self, delete: Delete, ctx: &mut Context<Self>) -> Self::Result {
-        self.write(ctx, |node| node.delete(&delete.key))
+        self.write(ctx, |node| node.delete(Self::now().into_std(), &delete.key))
     }
 }
 
@@ -405,7 +409,8 @@ impl Handler<Restart> for GossipNode {
 
     fn handle(&mut self, restart: Restart, ctx: &mut Context<Self>) -> Self::Result {
         let now = Self::now();
-        self.node.restart(restart.generation, restart.keep_state)?;
+        self.node
+            .restart(now.into_std(), restart.generation, restart.keep_state)?;
         self.generation = restart.generation;
         self.down = false;
         if let Some(recorder) = &self.recorder {
@@ -465,7 +470,7 @@ impl Handler<Join> for GossipNode {
         if self.down {
             return;
         }
-        self.node.join(contact);
+        self.node.join(Self::now().into_std(), contact);
         self.drain(ctx, Self::now());
     }
 }
@@ -510,6 +515,6 @@ impl Handler<Leave> for GossipNode {
     type Result = Result<Version, Error>;
 
     fn handle(&mut self, _: Leave, ctx: &mut Context<Self>) -> Self::Result {
-        self.write(ctx, Node::leave)
+        self.write(ctx, |node| node.leave(Self::now().into_std()))
     }
 }

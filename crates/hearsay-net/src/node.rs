@@ -74,7 +74,9 @@ impl NetNode {
             .map_err(|error| Error::io("listener address", error))?;
         let advertised = config.advertise.unwrap_or(local_addr);
         // Peers learn where to dial this node from the gossip itself.
-        node.set(ADDR_KEY, advertised.to_string())
+        // The actor's clock (tokio's, virtual under a paused runtime).
+        let now = tokio::time::Instant::now().into_std();
+        node.set(now, ADDR_KEY, advertised.to_string())
             .map_err(hearsay_actor::Error::from)?;
         let membership = node.config().membership.is_some();
         let local = Local {

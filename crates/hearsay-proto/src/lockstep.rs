@@ -32,7 +32,8 @@ pub struct RoundReport {
 /// ```
 /// use hearsay_proto::{Config, Lockstep, NodeId, Value};
 /// let mut cluster = Lockstep::new(50, Config::default(), 1, std::time::Instant::now())?;
-/// cluster.node_mut(0).map(|n| n.set("k", Value::from("v"))).transpose()?;
+/// let now = cluster.now();
+/// cluster.node_mut(0).map(|n| n.set(now, "k", Value::from("v"))).transpose()?;
 /// let rounds = cluster.run_until(60, |c| c.converged());
 /// assert!(rounds.is_some());
 /// assert_eq!(cluster.nodes()[49].get_from(NodeId(0), "k"), Some(&Value::from("v")));
@@ -87,7 +88,8 @@ impl Lockstep {
     /// let config = Config { view: Some(ViewConfig::default()), ..Config::default() };
     /// let mut cluster = Lockstep::with_views(200, config, 1, std::time::Instant::now())?;
     /// assert!(cluster.nodes().iter().all(|n| n.view().is_some_and(|v| v.active().len() <= 5)));
-    /// cluster.node_mut(0).map(|n| n.set("k", Value::from("v"))).transpose()?;
+    /// let now = cluster.now();
+    /// cluster.node_mut(0).map(|n| n.set(now, "k", Value::from("v"))).transpose()?;
     /// assert!(cluster.run_until(60, |c| c.converged()).is_some());
     /// # Ok::<(), hearsay_proto::Error>(())
     /// ```
@@ -110,7 +112,7 @@ impl Lockstep {
             let contact = cluster.rng.random_range(0..i) as u64;
             let mut in_flight = VecDeque::new();
             if let Some(node) = cluster.nodes.get_mut(i) {
-                node.join(NodeId(contact));
+                node.join(cluster.now, NodeId(contact));
                 in_flight.extend(
                     std::iter::from_fn(|| node.poll_transmit()).map(|t| (NodeId(i as u64), t)),
                 );
@@ -146,6 +148,12 @@ impl Lockstep {
     /// One node, to write to or inspect.
     pub fn node_mut(&mut self, id: usize) -> Option<&mut Node> {
         self.nodes.get_mut(id)
+    }
+
+    /// The instant of the current round (of the last one run, or `start` before any): the time
+    /// to give the inputs fed to a node between rounds.
+    pub fn now(&self) -> Instant {
+        self.now
     }
 
     /// Rounds run.

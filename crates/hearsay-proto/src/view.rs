@@ -10,7 +10,10 @@
 //! `suspect_after` rounds is replaced.
 //!
 //! The view is a value: the caller feeds it rounds ([`View::tick`]) and messages
-//! ([`View::handle`]) and drains messages to send ([`View::poll`]).
+//! ([`View::handle_message`]) and drains messages to send ([`View::poll_message`]) after each
+//! input, as [`crate::Node`] drains its `poll_*` outputs. The view counts rounds, not time: its
+//! inputs take no `now`, and those that make random choices take the caller's seeded RNG as
+//! their last argument.
 
 use crate::NodeId;
 use rand::{Rng, RngExt};
@@ -201,8 +204,9 @@ impl View {
         self.send(contact, ViewMessage::Join);
     }
 
-    /// The next message to send.
-    pub fn poll(&mut self) -> Option<(NodeId, ViewMessage)> {
+    /// The next message to send, with its peer; drain it until `None` after every input.
+    #[must_use]
+    pub fn poll_message(&mut self) -> Option<(NodeId, ViewMessage)> {
         self.outbox.pop_front()
     }
 
@@ -263,7 +267,12 @@ impl View {
     }
 
     /// Feeds a message from `from`.
-    pub fn handle<R: Rng + ?Sized>(&mut self, from: NodeId, message: ViewMessage, rng: &mut R) {
+    pub fn handle_message<R: Rng + ?Sized>(
+        &mut self,
+        from: NodeId,
+        message: ViewMessage,
+        rng: &mut R,
+    ) {
         if from == self.me {
             return;
         }

@@ -4,11 +4,13 @@ use hearsay_proto::{Config, Direction, Lockstep, Mode, Strategy, Value};
 use std::time::Instant;
 
 fn cluster(n: usize, keys: usize, config: Config, seed: u64) -> Lockstep {
+    let now = Instant::now();
     let mut cluster = Lockstep::new(n, config, seed, Instant::now()).expect("valid config");
     for i in 0..n {
         let node = cluster.node_mut(i).expect("node exists");
         for k in 0..keys {
             node.set(
+                now,
                 &format!("key-{k:02}"),
                 Value::from(format!("value of {i}/{k}")),
             )

@@ -135,7 +135,7 @@ fn an_anti_entropy_range_is_not_forwarded_as_a_rumor_chain() {
     // `relay` spreads what it learned as rumors, to `stale` only.
     relay.set_peers(Peers::Own(vec![NodeId(2)]));
     for round in 0..10 {
-        relay.tick(now + Duration::from_secs(round));
+        relay.handle_timeout(now + Duration::from_secs(round));
         while let Some(t) = relay.poll_transmit() {
             if t.to == NodeId(2) {
                 stale.handle_datagram(now, &t.payload).expect("accepted");
@@ -156,6 +156,7 @@ fn an_anti_entropy_range_is_not_forwarded_as_a_rumor_chain() {
 /// a re-sync, which must open with it, still carries data when a message holds one delta.
 #[test]
 fn a_resync_makes_progress_with_one_delta_per_message() {
+    let now = Instant::now();
     for strategy in [Strategy::ScuttleDepth, Strategy::PreciseRandom] {
         let config = Config {
             mode: Mode::AntiEntropy,
@@ -169,7 +170,7 @@ fn a_resync_makes_progress_with_one_delta_per_message() {
         let origin = cluster.node_mut(0).expect("node");
         for i in 0..5 {
             origin
-                .set(&format!("k{i}"), Value::from("v"))
+                .set(now, &format!("k{i}"), Value::from("v"))
                 .expect("fits");
         }
         assert!(cluster.run_until(100, |c| c.converged()).is_some());
@@ -180,7 +181,7 @@ fn a_resync_makes_progress_with_one_delta_per_message() {
         cluster
             .node_mut(0)
             .expect("node")
-            .delete("k0")
+            .delete(now, "k0")
             .expect("fits");
         let spread = cluster.run_until(400, |c| {
             c.nodes().iter().all(|n| {
@@ -215,6 +216,7 @@ fn a_resync_makes_progress_with_one_delta_per_message() {
 /// it), moves above it at once and writes its live entries again.
 #[test]
 fn a_restart_that_reuses_or_lowers_its_generation_refutes_and_converges() {
+    let now = Instant::now();
     for (old, reused) in [(1, 1), (5, 2)] {
         let config = Config {
             mode: Mode::AntiEntropy,
@@ -225,17 +227,19 @@ fn a_restart_that_reuses_or_lowers_its_generation_refutes_and_converges() {
         let peers: Peers = cluster.nodes()[3].peers().clone();
         let node = cluster.node_mut(3).expect("node");
         if old > 1 {
-            node.restart(Generation(old), false).expect("newer");
+            node.restart(now, Generation(old), false).expect("newer");
         }
-        node.set("a", Value::from("old incarnation")).expect("fits");
-        node.set("b", Value::from("old incarnation")).expect("fits");
+        node.set(now, "a", Value::from("old incarnation"))
+            .expect("fits");
+        node.set(now, "b", Value::from("old incarnation"))
+            .expect("fits");
         assert!(cluster.run_until(100, |c| c.converged()).is_some());
         // The process comes back with its disk lost and a generation it already used (or lower).
         let mut fresh =
             Node::new(NodeId(3), Generation(reused), config.clone(), 99).expect("valid");
         fresh.set_peers(peers);
         fresh
-            .set("a", Value::from("new incarnation"))
+            .set(now, "a", Value::from("new incarnation"))
             .expect("fits");
         *cluster.node_mut(3).expect("node") = fresh;
         let rounds = cluster.run_until(200, |c| c.converged());
@@ -379,8 +383,8 @@ fn a_repair_digest_settles_what_watermarks_cannot_see() {
         );
         for round in 0..40 {
             let at = now + Duration::from_secs(round);
-            a.tick(at);
-            b.tick(at);
+            a.handle_timeout(at);
+            b.handle_timeout(at);
             loop {
                 let to_b: Vec<_> = std::iter::from_fn(|| a.poll_transmit()).collect();
                 let to_a: Vec<_> = std::iter::from_fn(|| b.poll_transmit()).collect();
@@ -410,6 +414,7 @@ fn a_repair_digest_settles_what_watermarks_cannot_see() {
 /// with its disk lost and the generation it had.
 #[test]
 fn a_node_back_under_a_removed_generation_refutes_and_rejoins() {
+    let now = Instant::now();
     use hearsay_proto::{MemberStatus, MembershipConfig};
     let config = Config {
         mode: Mode::AntiEntropy,
@@ -423,7 +428,8 @@ fn a_node_back_under_a_removed_generation_refutes_and_rejoins() {
     let mut cluster = Lockstep::new(6, config.clone(), 11, start).expect("valid");
     for i in 0..6 {
         let node = cluster.node_mut(i).expect("node");
-        node.set("k", Value::from(format!("n{i}"))).expect("fits");
+        node.set(now, "k", Value::from(format!("n{i}")))
+            .expect("fits");
     }
     assert!(cluster.run_until(100, |c| c.converged()).is_some());
     let peers = cluster.nodes()[5].peers().clone();
@@ -444,7 +450,7 @@ fn a_node_back_under_a_removed_generation_refutes_and_rejoins() {
     // It comes back empty, under the generation it had.
     let mut back = Node::new(NodeId(5), Generation(1), config, 55).expect("valid");
     back.set_peers(peers);
-    back.set("k", Value::from("back")).expect("fits");
+    back.set(now, "k", Value::from("back")).expect("fits");
     *cluster.node_mut(5).expect("node") = back;
     let rejoined = cluster.run_until(200, |c| {
         c.nodes().iter().all(|n| {
@@ -518,6 +524,7 @@ fn a_sender_behind_the_horizon_is_told_it() {
 /// repair's) is a fork, and refuted like one.
 #[test]
 fn a_reused_generation_is_refuted_without_heartbeats() {
+    let now = Instant::now();
     let config = Config {
         mode: Mode::AntiEntropy,
         heartbeats: false,
@@ -527,8 +534,10 @@ fn a_reused_generation_is_refuted_without_heartbeats() {
     let mut cluster = Lockstep::new(8, config.clone(), 5, start).expect("valid");
     let peers: Peers = cluster.nodes()[3].peers().clone();
     let node = cluster.node_mut(3).expect("node");
-    node.set("a", Value::from("old incarnation")).expect("fits");
-    node.set("b", Value::from("old incarnation")).expect("fits");
+    node.set(now, "a", Value::from("old incarnation"))
+        .expect("fits");
+    node.set(now, "b", Value::from("old incarnation"))
+        .expect("fits");
     assert!(cluster.run_until(100, |c| c.converged()).is_some());
     // Back with its disk lost, generation 1 again; it writes well past the old versions before
     // it hears from anyone.
@@ -536,11 +545,11 @@ fn a_reused_generation_is_refuted_without_heartbeats() {
     fresh.set_peers(peers);
     for i in 0..5 {
         fresh
-            .set(&format!("x{i}"), Value::from("new"))
+            .set(now, &format!("x{i}"), Value::from("new"))
             .expect("fits");
     }
     fresh
-        .set("a", Value::from("new incarnation"))
+        .set(now, "a", Value::from("new incarnation"))
         .expect("fits");
     *cluster.node_mut(3).expect("node") = fresh;
     let settled = cluster.run_until(300, |c| {
@@ -563,6 +572,7 @@ fn a_reused_generation_is_refuted_without_heartbeats() {
 /// that sees its own id at an older generation (in a digest or a group) tells the peer its own.
 #[test]
 fn an_incarnation_that_holds_nothing_still_announces_its_generation() {
+    let now = Instant::now();
     for direction in [Direction::Push, Direction::Pull, Direction::PushPull] {
         let config = Config {
             mode: Mode::AntiEntropy,
@@ -573,9 +583,9 @@ fn an_incarnation_that_holds_nothing_still_announces_its_generation() {
         };
         let mut cluster = Lockstep::new(5, config.clone(), 7, Instant::now()).expect("valid");
         let node = cluster.node_mut(4).expect("node");
-        node.set("a", Value::from("lost with the disk"))
+        node.set(now, "a", Value::from("lost with the disk"))
             .expect("fits");
-        node.delete("b").expect("fits");
+        node.delete(now, "b").expect("fits");
         assert!(cluster.run_until(100, |c| c.converged()).is_some());
         let mut fresh = Node::new(NodeId(4), Generation(2), config, 99).expect("valid");
         fresh.set_peers(cluster.nodes()[4].peers().clone());
@@ -603,6 +613,7 @@ fn an_incarnation_that_holds_nothing_still_announces_its_generation() {
 /// whose delete was collected, or another incarnation's), and the origin deletes the key anew.
 #[test]
 fn a_live_entry_below_the_horizon_that_the_origin_lacks_is_deleted_anew() {
+    let now = Instant::now();
     let config = Config {
         mode: Mode::AntiEntropy,
         heartbeats: false,
@@ -612,12 +623,13 @@ fn a_live_entry_below_the_horizon_that_the_origin_lacks_is_deleted_anew() {
     let start = Instant::now();
     let mut cluster = Lockstep::new(3, config.clone(), 11, start).expect("valid");
     let node = cluster.node_mut(2).expect("node");
-    node.set("k", Value::from("old incarnation")).expect("fits");
+    node.set(now, "k", Value::from("old incarnation"))
+        .expect("fits");
     assert!(cluster.run_until(100, |c| c.converged()).is_some());
     // Back empty under the same generation; it deletes `x` and collects the tombstone before it
     // hears from anyone.
     let mut fresh = Node::new(NodeId(2), Generation(1), config, 99).expect("valid");
-    fresh.delete("x").expect("fits");
+    fresh.delete(now, "x").expect("fits");
     fresh.handle_timeout(start);
     fresh.handle_timeout(start + Duration::from_secs(5));
     let own = fresh.store().origin(NodeId(2)).expect("own origin");

@@ -14,23 +14,36 @@ fn controlled() -> Config {
 
 #[test]
 fn writes_beyond_the_rate_are_refused_until_tokens_refill() {
+    let now = Instant::now();
     let mut node = Node::new(NodeId(1), Generation(1), controlled(), 1).expect("valid");
-    assert!(node.try_set("a", Value::from("1")).expect("fits").is_some());
-    assert!(node.try_set("b", Value::from("2")).expect("fits").is_none());
+    assert!(
+        node.try_set(now, "a", Value::from("1"))
+            .expect("fits")
+            .is_some()
+    );
+    assert!(
+        node.try_set(now, "b", Value::from("2"))
+            .expect("fits")
+            .is_none()
+    );
     assert_eq!(node.stats().throttled, 1);
     assert_eq!(node.get("b"), None, "a refused write must not be applied");
-    node.tick(Instant::now());
+    node.handle_timeout(now);
     let rate = node.allowed_rate().expect("flow control on");
     assert!(
         rate > 1.0,
         "no congestion: the rate grows additively ({rate})"
     );
-    assert!(node.try_set("b", Value::from("2")).expect("fits").is_some());
+    assert!(
+        node.try_set(now, "b", Value::from("2"))
+            .expect("fits")
+            .is_some()
+    );
     // Without flow control every write goes through.
     let mut free = Node::new(NodeId(2), Generation(1), Config::default(), 1).expect("valid");
     for i in 0..10 {
         assert!(
-            free.try_set(&format!("k{i}"), Value::from("v"))
+            free.try_set(now, &format!("k{i}"), Value::from("v"))
                 .expect("fits")
                 .is_some()
         );
@@ -40,6 +53,7 @@ fn writes_beyond_the_rate_are_refused_until_tokens_refill() {
 
 #[test]
 fn congested_gossip_lowers_the_rate_and_calm_gossip_restores_it() {
+    let now = Instant::now();
     let config = Config {
         max_deltas: Some(2),
         ..controlled()
@@ -50,7 +64,7 @@ fn congested_gossip_lowers_the_rate_and_calm_gossip_restores_it() {
         cluster
             .node_mut(0)
             .expect("node")
-            .set(&format!("k{i}"), Value::from("v"))
+            .set(now, &format!("k{i}"), Value::from("v"))
             .expect("fits");
     }
     for _ in 0..6 {

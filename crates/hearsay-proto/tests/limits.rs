@@ -11,10 +11,11 @@ use std::time::Instant;
 
 /// The longest value `node` accepts under `key`, by bisection.
 fn largest_value(node: &mut Node, key: &str) -> usize {
+    let now = Instant::now();
     let (mut fits, mut too_big) = (0usize, 4096usize);
     while too_big - fits > 1 {
         let mid = (fits + too_big) / 2;
-        match node.set(key, Value::from(vec![7u8; mid])) {
+        match node.set(now, key, Value::from(vec![7u8; mid])) {
             Ok(_) => fits = mid,
             Err(Error::EntryTooLarge { .. }) => too_big = mid,
             Err(other) => panic!("unexpected error {other}"),
@@ -62,14 +63,15 @@ fn the_largest_accepted_entry_travels_in_every_message_kind() {
 
 #[test]
 fn keys_longer_than_a_node_accepts_are_refused_and_counted() {
+    let now = Instant::now();
     let config = Config::default();
     let mut node = Node::new(NodeId(1), Generation(1), config.clone(), 1).expect("valid config");
     let long = "k".repeat(config.max_key_len() + 1);
     assert!(matches!(
-        node.set(&long, Value::from("v")),
+        node.set(now, &long, Value::from("v")),
         Err(Error::EntryTooLarge { .. })
     ));
-    node.set(&"k".repeat(config.max_key_len()), Value::from("v"))
+    node.set(now, &"k".repeat(config.max_key_len()), Value::from("v"))
         .expect("the longest key fits");
     // A peer with a larger MTU sends a long key and a short one.
     let message = Message {
@@ -184,10 +186,12 @@ fn exchange_checked(
     rounds: usize,
     mut check: impl FnMut(&hearsay_proto::Transmit),
 ) {
-    let now = Instant::now();
+    // One round per gossip interval (each node's first call runs one at once).
+    let mut now = Instant::now();
+    let interval = a.config().gossip_interval.max(b.config().gossip_interval);
     for _ in 0..rounds {
-        a.tick(now);
-        b.tick(now);
+        a.handle_timeout(now);
+        b.handle_timeout(now);
         loop {
             let to_b: Vec<_> = std::iter::from_fn(|| a.poll_transmit()).collect();
             let to_a: Vec<_> = std::iter::from_fn(|| b.poll_transmit()).collect();
@@ -204,11 +208,13 @@ fn exchange_checked(
                 a.handle_datagram(now, &t.payload).expect("accepted");
             }
         }
+        now += interval;
     }
 }
 
 #[test]
 fn a_refused_long_key_does_not_stall_the_rest_of_its_origin() {
+    let now = Instant::now();
     for strategy in [Strategy::ScuttleDepth, Strategy::PreciseOldest] {
         for direction in Direction::ALL {
             let wide = Config {
@@ -233,7 +239,7 @@ fn a_refused_long_key_does_not_stall_the_rest_of_its_origin() {
                 } else {
                     format!("key-{i:03}")
                 };
-                a.set(&key, Value::from("v".repeat(60)))
+                a.set(now, &key, Value::from("v".repeat(60)))
                     .expect("fits the wide MTU");
             }
             exchange(&mut a, &mut b, 60);

@@ -320,6 +320,7 @@ fn no_false_down_at_threshold_8_with_regular_heartbeats_and_10_percent_loss() {
 
 #[test]
 fn a_leave_reaches_every_node_much_faster_than_failure_detection() {
+    let now = Instant::now();
     for mode in [
         Mode::AntiEntropy,
         Mode::Combined {
@@ -344,7 +345,9 @@ fn a_leave_reaches_every_node_much_faster_than_failure_detection() {
         cluster.run(20);
         let leaver = 9u64;
         let start = cluster.round;
-        cluster.act(leaver as usize, |n| n.leave()).expect("leaves");
+        cluster
+            .act(leaver as usize, |n| n.leave(now))
+            .expect("leaves");
         assert_eq!(
             cluster.status(leaver as usize, leaver),
             Some(MemberStatus::Left)
@@ -381,10 +384,11 @@ fn a_leave_reaches_every_node_much_faster_than_failure_detection() {
 
 #[test]
 fn a_removed_node_does_not_come_back_from_a_lagging_peer() {
+    let now = Instant::now();
     let mut cluster = Cluster::new(10, detecting(Duration::from_secs(20)), 31);
     let (dead, lagging) = (4usize, 8usize);
     cluster
-        .act(dead, |n| n.set("service", Value::from("old")))
+        .act(dead, |n| n.set(now, "service", Value::from("old")))
         .expect("fits");
     assert!(cluster.run_until(30, all_up).is_some());
     cluster.run(10);
@@ -436,10 +440,11 @@ fn a_removed_node_does_not_come_back_from_a_lagging_peer() {
 
 #[test]
 fn a_restart_with_a_newer_generation_supersedes_even_after_removal() {
+    let now = Instant::now();
     let mut cluster = Cluster::new(8, detecting(Duration::from_secs(10)), 41);
     let node = 3usize;
     cluster
-        .act(node, |n| n.set("addr", Value::from("10.0.0.3:1")))
+        .act(node, |n| n.set(now, "addr", Value::from("10.0.0.3:1")))
         .expect("fits");
     assert!(cluster.run_until(30, all_up).is_some());
     cluster.frozen[node] = true;
@@ -454,8 +459,8 @@ fn a_restart_with_a_newer_generation_supersedes_even_after_removal() {
     let back = cluster.round;
     cluster
         .act(node, |n| {
-            n.restart(Generation(2), false)?;
-            n.set("addr", Value::from("10.0.0.3:2"))
+            n.restart(now, Generation(2), false)?;
+            n.set(now, "addr", Value::from("10.0.0.3:2"))
         })
         .expect("restarts");
     let took = cluster
@@ -484,6 +489,7 @@ fn a_restart_with_a_newer_generation_supersedes_even_after_removal() {
 
 /// A cluster where node `lagging` misses a delete and its collection, then comes back.
 fn gc_scenario(strategy: Strategy, mode: Mode, keys: usize) {
+    let now = Instant::now();
     let config = Config {
         strategy,
         mode,
@@ -495,7 +501,11 @@ fn gc_scenario(strategy: Strategy, mode: Mode, keys: usize) {
     for k in 0..keys {
         cluster
             .act(writer, |n| {
-                n.set(&format!("key-{k:04}"), Value::from("some value of twenty"))
+                n.set(
+                    now,
+                    &format!("key-{k:04}"),
+                    Value::from("some value of twenty"),
+                )
             })
             .expect("fits");
     }
@@ -507,11 +517,11 @@ fn gc_scenario(strategy: Strategy, mode: Mode, keys: usize) {
     // Delete every other key, and rewrite one, while the lagging node is away.
     for k in (0..keys).step_by(2) {
         cluster
-            .act(writer, |n| n.delete(&format!("key-{k:04}")))
+            .act(writer, |n| n.delete(now, &format!("key-{k:04}")))
             .expect("deletes");
     }
     cluster
-        .act(writer, |n| n.set("key-0001", Value::from("rewritten")))
+        .act(writer, |n| n.set(now, "key-0001", Value::from("rewritten")))
         .expect("fits");
     // Past the grace period, every live node has collected the tombstones.
     let collected = cluster
@@ -591,15 +601,16 @@ fn precise_reconciliation_re_syncs_behind_the_horizon_too() {
 
 #[test]
 fn reserved_keys_are_refused_and_a_restart_forgets_the_leave() {
+    let now = Instant::now();
     let mut node = Node::new(NodeId(1), Generation(1), Config::default(), 1).expect("valid");
     assert!(
-        node.set("\u{0}hearsay/status", Value::from("left"))
+        node.set(now, "\u{0}hearsay/status", Value::from("left"))
             .is_err()
     );
-    assert!(node.delete("\u{0}hearsay/gc").is_err());
-    node.set("a", Value::from("b")).expect("fits");
-    node.leave().expect("leaves");
-    node.restart(Generation(2), true).expect("restarts");
+    assert!(node.delete(now, "\u{0}hearsay/gc").is_err());
+    node.set(now, "a", Value::from("b")).expect("fits");
+    node.leave(now).expect("leaves");
+    node.restart(now, Generation(2), true).expect("restarts");
     assert_eq!(node.get("a"), Some(&Value::from("b")));
     let own = node.store().origin(NodeId(1)).expect("own");
     assert!(own.entries().all(|(k, _)| !k.starts_with('\u{0}')));

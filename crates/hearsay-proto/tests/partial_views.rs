@@ -18,6 +18,7 @@ fn config() -> Config {
 
 #[test]
 fn ten_thousand_nodes_converge_with_bounded_views() {
+    let now = Instant::now();
     let n = 10_000;
     let mut cluster = Lockstep::with_views(n, config(), 7, Instant::now()).expect("cluster");
     // All 10,000 joined at one instant: the join's random drops leave a few small groups apart,
@@ -41,7 +42,7 @@ fn ten_thousand_nodes_converge_with_bounded_views() {
     for writer in [0, 4_321, 9_999] {
         cluster
             .node_mut(writer)
-            .map(|node| node.set("k", Value::from(format!("from {writer}"))))
+            .map(|node| node.set(now, "k", Value::from(format!("from {writer}"))))
             .transpose()
             .expect("write");
     }
@@ -55,6 +56,7 @@ fn ten_thousand_nodes_converge_with_bounded_views() {
 
 #[test]
 fn dissemination_survives_a_fifth_of_the_nodes_crashing() {
+    let now = Instant::now();
     let n = 2_000;
     let mut cluster = Lockstep::with_views(n, config(), 11, Instant::now()).expect("cluster");
     for _ in 0..10 {
@@ -92,7 +94,7 @@ fn dissemination_survives_a_fifth_of_the_nodes_crashing() {
     }
     cluster
         .node_mut(0)
-        .map(|node| node.set("after", Value::from("the crash")))
+        .map(|node| node.set(now, "after", Value::from("the crash")))
         .transpose()
         .expect("write");
     assert!(cluster.run_until(80, |c| c.converged()).is_some());

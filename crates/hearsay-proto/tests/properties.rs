@@ -585,6 +585,7 @@ fn run_writes(
     loss: f64,
     ops: &[Op],
 ) -> Result<(Lockstep, Model, Watch), TestCaseError> {
+    let now = Instant::now();
     let mut cluster = Lockstep::new(n, config.clone(), seed, Instant::now())
         .map_err(|e| TestCaseError::fail(format!("config rejected: {e}")))?;
     cluster.set_loss(loss);
@@ -600,15 +601,15 @@ fn run_writes(
                 Action::Write { key, value } => {
                     let key = format!("k{key}");
                     let written = match value {
-                        Some(bytes) => node.set(&key, Value::from(bytes.clone())),
-                        None => node.delete(&key),
+                        Some(bytes) => node.set(now, &key, Value::from(bytes.clone())),
+                        None => node.delete(now, &key),
                     };
                     prop_assert!(written.is_ok(), "write failed: {:?}", written);
                     model.insert((origin, key), value.clone().map(Value::from));
                 }
                 Action::Restart { keep_state } => {
                     let next = Generation(node.generation().0 + 1);
-                    let restarted = node.restart(next, *keep_state);
+                    let restarted = node.restart(now, next, *keep_state);
                     prop_assert!(restarted.is_ok(), "restart failed: {:?}", restarted);
                     // The new incarnation holds the old one's live entries, rewritten, or nothing.
                     model.retain(|(o, _), value| *o != origin || (*keep_state && value.is_some()));
@@ -773,6 +774,7 @@ proptest! {
 /// pull; node 1 sends node 0's rumor to node 0 and node 2's to node 2, round after round).
 #[test]
 fn rumors_sent_back_to_their_origin_get_feedback() {
+    let now = Instant::now();
     let eager_feedback = Config {
         mode: Mode::Rumor,
         termination: Termination {
@@ -811,7 +813,7 @@ fn rumors_sent_back_to_their_origin_get_feedback() {
                 cluster
                     .node_mut(writer)
                     .expect("writer exists")
-                    .set(&format!("key of {writer}"), Value::from("v"))
+                    .set(now, &format!("key of {writer}"), Value::from("v"))
                     .expect("fits");
             }
             let rounds =
@@ -834,8 +836,9 @@ fn rumors_sent_back_to_their_origin_get_feedback() {
 /// dropped as older than the value it should replace, and lowers the node's own watermark.
 #[test]
 fn a_local_write_after_a_maximal_version_is_newer() {
+    let now = Instant::now();
     let mut node = Node::new(NodeId(1), Generation(1), Config::default(), 1).expect("valid config");
-    let before = node.set("k", Value::from("old")).expect("fits");
+    let before = node.set(now, "k", Value::from("old")).expect("fits");
     let hostile = Message {
         version: PROTOCOL_VERSION,
         cluster: cluster_id(),
@@ -858,7 +861,7 @@ fn a_local_write_after_a_maximal_version_is_newer() {
     let bytes = hostile.encode().expect("encodes");
     node.handle_datagram(Instant::now(), &bytes)
         .expect("a well-formed message is accepted");
-    let after = node.set("k", Value::from("new")).expect("fits");
+    let after = node.set(now, "k", Value::from("new")).expect("fits");
     assert!(
         after > before,
         "the write got {after:?}, not above {before:?}"
@@ -1045,6 +1048,7 @@ proptest! {
 /// 2-node cluster never converges in any direction.
 #[test]
 fn precise_reconciliation_copes_with_long_keys() {
+    let now = Instant::now();
     let mut store = Store::default();
     store
         .write(
@@ -1070,11 +1074,15 @@ fn precise_reconciliation_copes_with_long_keys() {
     // ones still converge under every precise order and direction.
     let probe = Node::new(NodeId(0), Generation(1), Config::default(), 1).expect("valid config");
     let mut refused = probe;
-    let too_long = refused.set(&"a".repeat(680), Value::from("x"));
+    let too_long = refused.set(now, &"a".repeat(680), Value::from("x"));
     let refused_long_key = matches!(too_long, Err(Error::EntryTooLarge { .. }));
     let longest = (1..1400)
         .rev()
-        .find(|len| refused.set(&"k".repeat(*len), Value::from("x")).is_ok())
+        .find(|len| {
+            refused
+                .set(now, &"k".repeat(*len), Value::from("x"))
+                .is_ok()
+        })
         .expect("some key length fits");
     let mut stuck = Vec::new();
     for strategy in [Reconciliation::PreciseOldest, Reconciliation::PreciseNewest] {
@@ -1087,11 +1095,11 @@ fn precise_reconciliation_copes_with_long_keys() {
             };
             let mut cluster = Lockstep::new(2, config, 1, Instant::now()).expect("valid config");
             let node = cluster.node_mut(0).expect("node 0");
-            node.set(&"a".repeat(longest), Value::from("x"))
+            node.set(now, &"a".repeat(longest), Value::from("x"))
                 .expect("the longest accepted key fits");
             let node = cluster.node_mut(1).expect("node 1");
             for k in 0..4 {
-                node.set(&format!("b{k}"), Value::from("y".repeat(466)))
+                node.set(now, &format!("b{k}"), Value::from("y".repeat(466)))
                     .expect("fits");
             }
             if cluster.run_until(400, Lockstep::converged).is_none() {
@@ -1115,6 +1123,7 @@ fn cluster_id() -> ClusterId {
 /// Real datagrams: every distinct payload sent by small clusters in every way of working, for
 /// both digest kinds and every direction, while writes, overwrites and deletes are going on.
 fn corpus() -> &'static [Vec<u8>] {
+    let now = Instant::now();
     static CORPUS: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
     CORPUS.get_or_init(|| {
         let mut payloads = std::collections::BTreeSet::new();
@@ -1150,9 +1159,9 @@ fn corpus() -> &'static [Vec<u8>] {
                     let writer = cluster.node_mut(node).expect("node exists");
                     let key = format!("key-{}", (round + node) % 3);
                     let written = if (round + node) % 4 == 3 {
-                        writer.delete(&key)
+                        writer.delete(now, &key)
                     } else {
-                        writer.set(&key, Value::from(format!("value {round}/{node} ü")))
+                        writer.set(now, &key, Value::from(format!("value {round}/{node} ü")))
                     };
                     written.expect("small entries fit");
                 }
@@ -1185,6 +1194,7 @@ fn pick(which: &Index) -> &'static [u8] {
 
 /// A node to feed datagrams to: not a member of the corpus clusters, with entries of its own.
 fn receiver(strategy: Reconciliation, direction: Direction, mode: Mode, mtu: usize) -> Node {
+    let now = Instant::now();
     let config = Config {
         strategy,
         direction,
@@ -1197,7 +1207,7 @@ fn receiver(strategy: Reconciliation, direction: Direction, mode: Mode, mtu: usi
         node.add_peer(NodeId(peer));
     }
     for k in 0..3 {
-        node.set(&format!("key-{k}"), Value::from("mine"))
+        node.set(now, &format!("key-{k}"), Value::from("mine"))
             .expect("small entries fit");
     }
     node
@@ -1555,7 +1565,8 @@ proptest! {
         let _ = Message::decode(&bytes, cluster_id(), usize::MAX);
         let now = Instant::now();
         let _ = feed(&mut node, now, &bytes)?;
-        node.tick(now);
+        // A round at once: the one due, whether or not the node has run one.
+        node.handle_timeout(node.poll_timeout().unwrap_or(now).max(now));
         drain(&mut node)?;
     }
 
@@ -1644,7 +1655,7 @@ proptest! {
         messages in prop::collection::vec(message(), 1..8),
         mut node in any_receiver(),
     ) {
-        let now = Instant::now();
+        let mut now = Instant::now();
         for message in &messages {
             let bytes = encode(message)?;
             let result = feed(&mut node, now, &bytes)?;
@@ -1653,7 +1664,9 @@ proptest! {
             } else {
                 prop_assert_eq!(result, Ok(()));
             }
-            node.tick(now);
+            // A round after each message: time moves on to the one due.
+            now = node.poll_timeout().unwrap_or(now).max(now);
+            node.handle_timeout(now);
             drain(&mut node)?;
         }
     }

@@ -5,6 +5,7 @@ use hearsay_proto::{Config, Generation, Lockstep, Mode, NodeId, Value};
 use std::time::Instant;
 
 fn cluster(mode: Mode) -> Lockstep {
+    let now = Instant::now();
     let config = Config {
         mode,
         ..Config::default()
@@ -14,13 +15,13 @@ fn cluster(mode: Mode) -> Lockstep {
         cluster
             .node_mut(i)
             .expect("node")
-            .set("owner", Value::from(format!("n{i}")))
+            .set(now, "owner", Value::from(format!("n{i}")))
             .expect("fits");
     }
     cluster
         .node_mut(7)
         .expect("node")
-        .set("only-old", Value::from("gone after restart"))
+        .set(now, "only-old", Value::from("gone after restart"))
         .expect("fits");
     assert!(cluster.run_until(200, |c| c.converged()).is_some());
     cluster
@@ -28,12 +29,14 @@ fn cluster(mode: Mode) -> Lockstep {
 
 #[test]
 fn restart_without_state_supersedes_the_old_generation() {
+    let now = Instant::now();
     for mode in [Mode::AntiEntropy, Mode::default()] {
         let mut cluster = cluster(mode);
         let node = cluster.node_mut(7).expect("node");
-        node.restart(Generation(2), false)
+        node.restart(now, Generation(2), false)
             .expect("newer generation");
-        node.set("owner", Value::from("n7 reborn")).expect("fits");
+        node.set(now, "owner", Value::from("n7 reborn"))
+            .expect("fits");
         let rounds = cluster.run_until(300, |c| c.converged());
         assert!(
             rounds.is_some(),
@@ -53,15 +56,18 @@ fn restart_without_state_supersedes_the_old_generation() {
 
 #[test]
 fn restart_keeping_state_rewrites_own_entries_and_keeps_the_rest() {
+    let now = Instant::now();
     let mut cluster = cluster(Mode::AntiEntropy);
     let node = cluster.node_mut(7).expect("node");
-    node.restart(Generation(2), true).expect("newer generation");
+    node.restart(now, Generation(2), true)
+        .expect("newer generation");
     assert_eq!(node.get_from(NodeId(3), "owner"), Some(&Value::from("n3")));
     assert_eq!(
         node.get("only-old"),
         Some(&Value::from("gone after restart"))
     );
-    node.set("owner", Value::from("n7 again")).expect("fits");
+    node.set(now, "owner", Value::from("n7 again"))
+        .expect("fits");
     assert!(cluster.run_until(300, |c| c.converged()).is_some());
     for node in cluster.nodes() {
         assert_eq!(
@@ -77,7 +83,8 @@ fn restart_keeping_state_rewrites_own_entries_and_keeps_the_rest() {
 
 #[test]
 fn a_restart_must_move_the_generation_forward() {
+    let now = Instant::now();
     let mut cluster = cluster(Mode::AntiEntropy);
     let node = cluster.node_mut(1).expect("node");
-    assert!(node.restart(Generation(1), false).is_err());
+    assert!(node.restart(now, Generation(1), false).is_err());
 }

@@ -47,13 +47,14 @@ fn terminations() -> Vec<Termination> {
 
 #[test]
 fn every_termination_rule_stops_in_every_direction() {
+    let now = Instant::now();
     for direction in Direction::ALL {
         for termination in terminations() {
             let mut cluster = rumor_cluster(direction, termination, Mode::Rumor, 3);
             cluster
                 .node_mut(0)
                 .expect("node 0")
-                .set("news", Value::from("hot"))
+                .set(now, "news", Value::from("hot"))
                 .expect("fits");
             assert!(hot_anywhere(&cluster));
             let rounds = cluster.run_until(500, |c| !hot_anywhere(c));
@@ -73,6 +74,7 @@ fn every_termination_rule_stops_in_every_direction() {
 
 #[test]
 fn feedback_counter_push_pull_leaves_a_small_residue() {
+    let now = Instant::now();
     let termination = Termination {
         feedback: true,
         rule: LossOfInterest::Counter(3),
@@ -81,7 +83,7 @@ fn feedback_counter_push_pull_leaves_a_small_residue() {
     cluster
         .node_mut(0)
         .expect("node 0")
-        .set("news", Value::from("hot"))
+        .set(now, "news", Value::from("hot"))
         .expect("fits");
     cluster.run_until(500, |c| !hot_anywhere(c)).expect("stops");
     // Demers et al.: residue shrinks exponentially with k; at k = 3 it is around 1 % for push
@@ -91,6 +93,7 @@ fn feedback_counter_push_pull_leaves_a_small_residue() {
 
 #[test]
 fn combined_mode_reaches_everyone() {
+    let now = Instant::now();
     for direction in Direction::ALL {
         let termination = Termination {
             feedback: false,
@@ -106,7 +109,7 @@ fn combined_mode_reaches_everyone() {
             cluster
                 .node_mut(i)
                 .expect("node")
-                .set(&format!("k{i}"), Value::from("v"))
+                .set(now, &format!("k{i}"), Value::from("v"))
                 .expect("fits");
         }
         let rounds = cluster.run_until(400, |c| c.converged());

@@ -30,7 +30,7 @@ impl Overlay {
 
     fn collect(&mut self, index: usize) {
         let from = NodeId(index as u64);
-        while let Some((to, message)) = self.views[index].poll() {
+        while let Some((to, message)) = self.views[index].poll_message() {
             self.queue.push_back((from, to, message));
         }
     }
@@ -42,7 +42,7 @@ impl Overlay {
             if self.dead.contains(&to) || to >= self.views.len() {
                 continue;
             }
-            self.views[to].handle(from, message, &mut self.rng);
+            self.views[to].handle_message(from, message, &mut self.rng);
             self.collect(to);
         }
     }

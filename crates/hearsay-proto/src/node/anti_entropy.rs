@@ -1,0 +1,288 @@
+//! Anti-entropy: opening exchanges (`Syn`), answering them (`SynAck`, `Ack`), the header groups
+//! that tell a peer of generations and heartbeats it lacks, and the heartbeats digests report.
+
+use super::Node;
+use super::incarnation::header_group;
+use crate::reconcile;
+use crate::size::encoded_len;
+use crate::{
+    Body, Budget, Digest, Direction, Event, Generation, NodeId, OriginDelta, Strategy, Version, Via,
+};
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+impl Node {
+    pub(super) fn anti_entropy_round(&mut self) {
+        let targets = self.targets(self.config.fanout);
+        for peer in targets {
+            self.anti_entropy_with(peer);
+        }
+    }
+
+    /// Opens one anti-entropy exchange with `peer`.
+    pub(super) fn anti_entropy_with(&mut self, peer: NodeId) {
+        {
+            let body = match self.config.direction {
+                Direction::Push => Body::Syn {
+                    digest: None,
+                    reply_digest: true,
+                },
+                direction => {
+                    let reply_digest = direction == Direction::PushPull;
+                    let strategy = self.digest_strategy();
+                    let mut budget = self.budget(&Body::Syn {
+                        digest: Some(empty_digest(strategy)),
+                        reply_digest,
+                    });
+                    let digest =
+                        reconcile::digest(&self.store, strategy, &mut self.cursor, &mut budget);
+                    Body::Syn {
+                        digest: Some(digest),
+                        reply_digest,
+                    }
+                }
+            };
+            self.send(peer, body);
+        }
+    }
+
+    /// Answers a `Syn`: with a `SynAck` carrying the deltas its digest shows the peer lacks, and
+    /// (when asked) a digest or a request of ours.
+    pub(super) fn on_syn(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        digest: Option<Digest>,
+        reply_digest: bool,
+    ) {
+        if let Some(digest) = &digest {
+            self.observe(now, digest);
+        }
+        // Push: the initiator wants our digest (a repair one every so often).
+        let push_strategy = (digest.is_none() && reply_digest).then(|| self.digest_strategy());
+        let reply_kind = match (&digest, push_strategy) {
+            (Some(theirs), _) => empty_like(theirs),
+            (None, Some(strategy)) => empty_digest(strategy),
+            (None, None) => self.empty_digest(),
+        };
+        let mut budget = self.budget(&Body::SynAck {
+            deltas: Vec::new(),
+            digest: reply_digest.then_some(reply_kind),
+        });
+        let reply = match (&digest, reply_digest) {
+            (_, false) => None,
+            // Push-pull: ask for what the initiator's digest shows we lack, in at most half the
+            // message, so that deltas for the initiator still fit.
+            (Some(theirs), true) => {
+                let mut half = budget.split(budget.bytes / 2);
+                let request =
+                    reconcile::request(&self.store, theirs, self.config.max_key_len(), &mut half);
+                budget.restore(half);
+                request
+            }
+            // Push: the initiator wants our digest to send us what we lack.
+            (None, true) => Some(reconcile::digest(
+                &self.store,
+                push_strategy.unwrap_or(self.config.strategy),
+                &mut self.cursor,
+                &mut budget,
+            )),
+        };
+        let mut deltas = match &digest {
+            Some(theirs) => reconcile::deltas(
+                &self.store,
+                theirs,
+                self.config.strategy,
+                &mut self.rng,
+                &mut budget,
+            ),
+            None => Vec::new(),
+        };
+        if let Some(theirs) = &digest {
+            self.header_groups(theirs, &mut deltas, &mut budget);
+        }
+        self.congestion(!deltas.is_empty() && budget.exhausted());
+        if !deltas.is_empty() || reply.is_some() {
+            self.send(
+                from,
+                Body::SynAck {
+                    deltas,
+                    digest: reply,
+                },
+            );
+        }
+    }
+
+    /// Takes the deltas of an answer (`SynAck` or `Ack`) of `size` bytes: a full answer is a sign
+    /// of congestion; the deltas are merged.
+    pub(super) fn on_answer(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        size: usize,
+        deltas: &[OriginDelta],
+    ) {
+        let count = deltas.iter().map(|g| g.deltas.len()).sum();
+        self.congestion(self.full(size, count));
+        self.apply(now, deltas, Via::AntiEntropy(from));
+    }
+
+    /// Closes an exchange: the digest of a `SynAck` shows what its sender lacks, sent back in an
+    /// `Ack`.
+    pub(super) fn on_syn_ack_digest(&mut self, now: Instant, from: NodeId, digest: &Digest) {
+        self.observe(now, digest);
+        let mut budget = self.budget(&Body::Ack { deltas: Vec::new() });
+        let mut deltas = reconcile::deltas(
+            &self.store,
+            digest,
+            self.config.strategy,
+            &mut self.rng,
+            &mut budget,
+        );
+        self.congestion(!deltas.is_empty() && budget.exhausted());
+        self.header_groups(digest, &mut deltas, &mut budget);
+        self.send_ack(from, deltas);
+    }
+
+    /// Adds to an answer the empty groups (vouching nothing) that tell the peer of generations
+    /// and heartbeats it lacks, as far as the budget allows, for origins the answer has no group
+    /// for:
+    /// - **generations**: every origin the peer's digest names with an older generation than the
+    ///   one held here, and this node's own origin unless the digest names its current
+    ///   generation. A precise answer sends only entries, so without this a node restarted empty
+    ///   (or holding nothing) would never tell its peers that its old incarnation is gone, and a
+    ///   member that left and came back would never be seen again;
+    /// - **heartbeats**, with membership on: every origin the digest names with an older
+    ///   heartbeat of the same generation, so that the initiator of an exchange learns heartbeats
+    ///   from its own exchange, not only from the exchanges others open with it, and failure
+    ///   detection sees progress about every round.
+    pub(super) fn header_groups(
+        &self,
+        theirs: &Digest,
+        deltas: &mut Vec<OriginDelta>,
+        budget: &mut Budget,
+    ) {
+        let mut answered: BTreeSet<NodeId> = deltas.iter().map(|g| g.origin).collect();
+        let named = theirs.heartbeats();
+        let knows_us = named
+            .iter()
+            .any(|(origin, generation, _, _)| *origin == self.id && *generation >= self.generation);
+        // A Scuttlebutt range announces what it leaves unnamed by itself; a precise range that
+        // covers us and does not name our generation needs the announcement.
+        let covers_us = match theirs {
+            Digest::Precise {
+                range: Some(range), ..
+            } => range.origins().contains(&self.id),
+            _ => false,
+        };
+        let own = (covers_us && !knows_us).then_some((self.id, Generation::default(), 0, 0));
+        for (origin, generation, heartbeat, _) in named.into_iter().chain(own) {
+            if answered.contains(&origin) {
+                continue;
+            }
+            let Some((held, held_heartbeat)) = self.header(origin) else {
+                continue;
+            };
+            let newer = held > generation;
+            let beat = self.members.is_some()
+                && held == generation
+                && held_heartbeat > heartbeat
+                && (origin != self.id || generation == self.generation);
+            if !newer && !beat {
+                continue;
+            }
+            let group = header_group(origin, held, held_heartbeat);
+            if !budget.take(encoded_len(&group), 0) {
+                break;
+            }
+            answered.insert(origin);
+            deltas.push(group);
+        }
+    }
+
+    /// Records the heartbeats a peer's digest reports.
+    pub(super) fn observe(&mut self, now: Instant, digest: &Digest) {
+        for (origin, generation, heartbeat, rate) in digest.heartbeats() {
+            if origin == self.id {
+                let (ahead, foreign) = match digest {
+                    Digest::Scuttlebutt { origins, .. } => {
+                        let ahead = origins
+                            .iter()
+                            .filter(|o| o.origin == self.id)
+                            .map(|o| o.watermark)
+                            .max();
+                        (ahead.unwrap_or_default(), false)
+                    }
+                    Digest::Precise { origins, .. } => {
+                        let items = || {
+                            origins
+                                .iter()
+                                .filter(|o| o.origin == self.id && o.generation == generation)
+                                .flat_map(|o| o.items.iter())
+                        };
+                        let ahead = items().map(|(_, v)| *v).max().unwrap_or_default();
+                        // Version 0 names an item not held (requests).
+                        let foreign = generation == self.generation
+                            && items().any(|(k, v)| {
+                                *v > Version::ZERO && self.foreign_write(k, *v, None)
+                            });
+                        (ahead, foreign)
+                    }
+                };
+                self.refute(now, generation, heartbeat, ahead, foreign);
+                continue;
+            }
+            if self.store.observe(origin, generation, heartbeat, rate) {
+                self.events
+                    .push_back(Event::OriginReset { origin, generation });
+            }
+            self.heard(now, origin);
+        }
+    }
+
+    pub(super) fn empty_digest(&self) -> Digest {
+        empty_digest(self.config.strategy)
+    }
+
+    /// The kind of the next digest this node sends: its strategy's, or a precise repair digest
+    /// every [`crate::Config::repair_every`]-th time when its strategy is a Scuttlebutt one.
+    fn digest_strategy(&mut self) -> Strategy {
+        self.digests += 1;
+        let strategy = self.config.strategy;
+        match self.config.repair_every {
+            Some(every) if !strategy.is_precise() && self.digests % u64::from(every) == 0 => {
+                Strategy::PreciseRandom
+            }
+            _ => strategy,
+        }
+    }
+}
+
+/// An empty digest of the kind `strategy` sends.
+pub(super) fn empty_digest(strategy: Strategy) -> Digest {
+    if strategy.is_precise() {
+        Digest::Precise {
+            range: None,
+            origins: Vec::new(),
+        }
+    } else {
+        Digest::Scuttlebutt {
+            range: None,
+            origins: Vec::new(),
+        }
+    }
+}
+
+/// An empty digest of the same kind as `digest`.
+fn empty_like(digest: &Digest) -> Digest {
+    match digest {
+        Digest::Scuttlebutt { .. } => Digest::Scuttlebutt {
+            range: None,
+            origins: Vec::new(),
+        },
+        Digest::Precise { .. } => Digest::Precise {
+            range: None,
+            origins: Vec::new(),
+        },
+    }
+}

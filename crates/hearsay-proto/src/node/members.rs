@@ -1,0 +1,141 @@
+//! Membership glue: leaving gracefully, picking gossip targets (and Cassandra's probe of a Down
+//! peer), and feeding the member table what gossip reveals of each origin.
+
+use super::Node;
+use crate::membership::{LEFT, STATUS_KEY};
+use crate::{Body, Delta, Digest, Error, NodeId, OriginDelta, Peers, RumorMessage, Value, Version};
+use rand::RngExt;
+use std::time::Instant;
+
+impl Node {
+    /// Leaves the cluster gracefully at `now`: writes the reserved status entry `left`
+    /// ([`STATUS_KEY`]) of this node's origin, which peers mark as Left on receipt,
+    /// and pushes it at once, as a rumor, to up to [`crate::MembershipConfig::leave_fanout`]
+    /// reachable peers (3 without membership), on top of normal gossip. Keep the node running a
+    /// few rounds afterwards so that gossip finishes spreading it. A restart (new generation)
+    /// joins again.
+    pub fn leave(&mut self, now: Instant) -> Result<Version, Error> {
+        let prev = self.own_max_version();
+        let version = self.write(now, STATUS_KEY, Some(Value::from(LEFT)))?;
+        if let Some(members) = &mut self.members {
+            members.leave_self(&mut self.events);
+        }
+        let count = self.members.as_ref().map_or(3, |m| m.config().leave_fanout);
+        let heartbeat = self.store.origin(self.id).map_or(0, |o| o.heartbeat());
+        for peer in self.targets(count) {
+            let group = OriginDelta {
+                origin: self.id,
+                generation: self.generation,
+                heartbeat,
+                from: prev,
+                to: version,
+                deltas: vec![Delta {
+                    key: STATUS_KEY.to_owned(),
+                    version,
+                    value: Some(Value::from(LEFT)),
+                }],
+            };
+            self.send(
+                peer,
+                Body::Rumor(RumorMessage {
+                    deltas: vec![group],
+                    ..RumorMessage::default()
+                }),
+            );
+        }
+        Ok(version)
+    }
+
+    /// Up to `count` gossip targets: the listed peers, without the members that are Down, Left
+    /// or Removed when membership is on.
+    pub(super) fn targets(&mut self, count: usize) -> Vec<NodeId> {
+        if let Some(view) = &self.view {
+            // The view protocol keeps its active view alive; membership does not filter it.
+            let active = Peers::Own(view.active().iter().copied().collect());
+            return active.sample(&mut self.rng, count, self.id);
+        }
+        match &self.members {
+            None => self.peers.sample(&mut self.rng, count, self.id),
+            Some(members) => {
+                let reachable: Vec<NodeId> = self
+                    .peers
+                    .iter()
+                    .filter(|&id| id != self.id && members.reachable(id))
+                    .collect();
+                Peers::Own(reachable).sample(&mut self.rng, count, self.id)
+            }
+        }
+    }
+
+    /// As Cassandra does: with probability `down / (reachable + 1)`, one random Down peer, to
+    /// notice a healed partition.
+    pub(super) fn probe(&mut self) -> Option<NodeId> {
+        let members = self.members.as_ref()?;
+        let (mut down, mut reachable) = (Vec::new(), 0usize);
+        for id in self.peers.iter().filter(|&id| id != self.id) {
+            if members.is_down(id) {
+                down.push(id);
+            } else if members.reachable(id) {
+                reachable += 1;
+            }
+        }
+        if down.is_empty() {
+            return None;
+        }
+        let p = down.len() as f64 / (reachable as f64 + 1.0);
+        if !self.rng.random_bool(p.min(1.0)) {
+            return None;
+        }
+        down.get(self.rng.random_range(0..down.len())).copied()
+    }
+
+    /// Re-evaluates the members' statuses, and drops the state of the members just removed.
+    pub(super) fn check_members(&mut self, now: Instant) {
+        let Some(members) = &mut self.members else {
+            return;
+        };
+        for id in members.tick(now, &mut self.events) {
+            self.store.remove_origin(id);
+        }
+    }
+
+    /// Feeds the member table what the store now knows of `origin` (its generation and
+    /// heartbeat): a new member or generation, or heartbeat progress.
+    pub(super) fn heard(&mut self, now: Instant, origin: NodeId) {
+        let Some(members) = &mut self.members else {
+            return;
+        };
+        // A member heard of (through a seed, or gossip) becomes a peer: this is how a node
+        // that knows only its seeds joins the whole cluster (with partial views, the view
+        // protocol picks the peers instead).
+        if self.view.is_none() && origin != self.id && !self.peers.contains(origin) {
+            self.peers.insert(origin);
+        }
+        if let Some(state) = self.store.origin(origin) {
+            members.heartbeat(
+                origin,
+                state.generation(),
+                state.heartbeat(),
+                now,
+                &mut self.events,
+            );
+        }
+    }
+
+    /// A peer's digest without the origins of removed incarnations (so that they are neither
+    /// observed nor asked for).
+    pub(super) fn without_removed(&self, mut digest: Digest) -> Digest {
+        let Some(members) = &self.members else {
+            return digest;
+        };
+        match &mut digest {
+            Digest::Scuttlebutt { origins, .. } => {
+                origins.retain(|o| !members.is_removed(o.origin, o.generation));
+            }
+            Digest::Precise { origins, .. } => {
+                origins.retain(|o| !members.is_removed(o.origin, o.generation));
+            }
+        }
+        digest
+    }
+}

@@ -1,0 +1,472 @@
+//! The protocol state machine of one node: fed time, datagrams and local writes; returns
+//! datagrams to send and events.
+//!
+//! This file holds the [`Node`] value itself: its constructor, getters, peer commands, the two
+//! inputs that drive everything else (`handle_timeout`, `handle_datagram`), the sending helpers
+//! and the drained outputs. The rest of its behaviour is split by concern:
+//! [`writes`] (local writes), [`members`] (membership glue), [`anti_entropy`], [`mongering`]
+//! (rumors), [`apply`] (merging received groups), [`flow`] (flow control), [`gc`] (tombstone
+//! collection) and [`incarnation`] (restarts and refutation).
+
+mod anti_entropy;
+mod apply;
+mod flow;
+mod gc;
+mod incarnation;
+mod members;
+mod mongering;
+mod writes;
+
+use crate::membership::Membership;
+use crate::reconcile::DigestCursor;
+use crate::rumor::Rumors;
+use crate::size::{ARRAY_GROWTH, encoded_len};
+use crate::{
+    Body, Budget, Config, Error, Event, Generation, Member, MemberStatus, Message, MessageKind,
+    Mode, NodeId, OriginDelta, PROTOCOL_VERSION, Peers, PhiDetector, Stats, Store, Value, Version,
+    View,
+};
+use flow::FlowState;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::collections::VecDeque;
+use std::time::Instant;
+
+/// An encoded message to be delivered to a peer, drained with [`Node::poll_transmit`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// The peer.
+    pub to: NodeId,
+    /// The message kind (for traffic accounting).
+    pub kind: MessageKind,
+    /// Number of deltas it carries.
+    pub deltas: usize,
+    /// The encoded message; never longer than the configured MTU.
+    pub payload: Vec<u8>,
+}
+
+/// One gossip node, as a value: the sans-I/O core that runtimes wrap.
+///
+/// Inputs are [`Node::handle_timeout`] (time passes: the one timer entry point),
+/// [`Node::handle_datagram`] (a peer's message arrives), the local writes [`Node::set`],
+/// [`Node::try_set`] and [`Node::delete`], and the commands [`Node::leave`], [`Node::join`],
+/// [`Node::peer_failed`] and [`Node::restart`]. Every input takes the current instant `now` as
+/// its first argument, and the node keeps no clock of its own between inputs. The peer list
+/// ([`Node::add_peer`], [`Node::remove_peer`], [`Node::set_peers`]) and
+/// [`Node::set_max_deltas`] are configuration, and take no time.
+///
+/// Outputs are drained after every input, in this order: [`Node::poll_transmit`] until `None`
+/// (send each to its peer), [`Node::poll_event`] until `None`, then [`Node::poll_timeout`] (when
+/// to call `handle_timeout` next). The node never reads a clock, never does I/O, and draws every
+/// random choice from an RNG seeded by the caller: the same inputs give the same outputs.
+///
+/// ```
+/// use hearsay_proto::{Config, Generation, Node, NodeId, Value};
+/// use std::time::Instant;
+///
+/// let config = Config::default();
+/// let mut a = Node::new(NodeId(1), Generation(1), config.clone(), 7)?;
+/// let mut b = Node::new(NodeId(2), Generation(1), config.clone(), 8)?;
+/// a.add_peer(NodeId(2));
+/// b.add_peer(NodeId(1));
+/// let mut now = Instant::now();
+/// a.set(now, "color", Value::from("blue"))?;
+///
+/// // Run rounds, delivering every datagram until none is in flight.
+/// for _ in 0..5 {
+///     a.handle_timeout(now);
+///     b.handle_timeout(now);
+///     loop {
+///         let to_b: Vec<_> = std::iter::from_fn(|| a.poll_transmit()).collect();
+///         let to_a: Vec<_> = std::iter::from_fn(|| b.poll_transmit()).collect();
+///         if to_a.is_empty() && to_b.is_empty() {
+///             break;
+///         }
+///         for t in to_b {
+///             b.handle_datagram(now, &t.payload)?;
+///         }
+///         for t in to_a {
+///             a.handle_datagram(now, &t.payload)?;
+///         }
+///     }
+///     now += config.gossip_interval;
+/// }
+/// assert_eq!(b.get_from(NodeId(1), "color"), Some(&Value::from("blue")));
+/// # Ok::<(), hearsay_proto::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Node {
+    id: NodeId,
+    generation: Generation,
+    config: Config,
+    store: Store,
+    peers: Peers,
+    rng: ChaCha8Rng,
+    cursor: DigestCursor,
+    rumors: Rumors,
+    round: u64,
+    next_round: Option<Instant>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    stats: Stats,
+    flow: Option<FlowState>,
+    /// The member table, when membership is on.
+    members: Option<Membership>,
+    /// The partial view, when [`Config::view`] is on: gossip targets come from its active view.
+    view: Option<View>,
+    /// Own tombstones waiting for garbage collection: version, and the round it was first seen
+    /// in (stamped at the next round after the delete).
+    tombstones: VecDeque<(Version, Option<Instant>)>,
+    /// Digests sent so far, to pace the repair digests ([`Config::repair_every`]).
+    digests: u64,
+}
+
+impl Node {
+    /// A node with no peers and no state. `seed` seeds every random choice it makes.
+    pub fn new(
+        id: NodeId,
+        generation: Generation,
+        config: Config,
+        seed: u64,
+    ) -> Result<Node, Error> {
+        config.validate()?;
+        let mut store = Store::default();
+        if config.heartbeats || config.flow_control.is_some() {
+            store.own_origin(id, generation);
+        }
+        let members = match &config.membership {
+            Some(membership) => Some(Membership::new(membership.clone(), id, generation)?),
+            None => None,
+        };
+        let view = match &config.view {
+            Some(view) => Some(View::new(id, view.clone())?),
+            None => None,
+        };
+        Ok(Node {
+            id,
+            generation,
+            store,
+            peers: Peers::default(),
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            cursor: DigestCursor::default(),
+            rumors: Rumors::default(),
+            view,
+            round: 0,
+            next_round: None,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: Stats::default(),
+            flow: config
+                .flow_control
+                .map(|flow| FlowState::new(flow.initial_rate)),
+            members,
+            tombstones: VecDeque::new(),
+            digests: 0,
+            config,
+        })
+    }
+
+    // --- getters ---
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// This node's generation.
+    pub fn generation(&self) -> Generation {
+        self.generation
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Everything the node holds.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The peers it gossips with.
+    pub fn peers(&self) -> &Peers {
+        &self.peers
+    }
+
+    /// Rounds run so far.
+    pub fn round(&self) -> u64 {
+        self.round
+    }
+
+    /// Traffic counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The hot rumors.
+    pub fn rumors(&self) -> &Rumors {
+        &self.rumors
+    }
+
+    /// The value this node wrote under `key` (`None` if never written or deleted).
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.get_from(self.id, key)
+    }
+
+    /// The value `origin` wrote under `key`, as known here.
+    pub fn get_from(&self, origin: NodeId, key: &str) -> Option<&Value> {
+        self.store.get(origin, key)?.value.as_ref()
+    }
+
+    /// The member table in id order, this node included (empty when membership is off).
+    pub fn members(&self) -> Vec<Member> {
+        self.members
+            .as_ref()
+            .map(Membership::members)
+            .unwrap_or_default()
+    }
+
+    /// One member's status (`None`: membership off, or never heard of).
+    pub fn member_status(&self, id: NodeId) -> Option<MemberStatus> {
+        self.members.as_ref()?.status(id)
+    }
+
+    /// The failure detector of one member (`None`: membership off, or never heard of).
+    pub fn detector(&self, id: NodeId) -> Option<&PhiDetector> {
+        self.members.as_ref()?.detector(id)
+    }
+
+    /// The partial view, when [`Config::view`] is on.
+    pub fn view(&self) -> Option<&View> {
+        self.view.as_ref()
+    }
+
+    // --- peers ---
+
+    /// Joins the cluster through `contact` at `now`: with partial views, the view protocol's
+    /// join; without, `contact` becomes a peer.
+    pub fn join(&mut self, now: Instant, contact: NodeId) {
+        // The view counts rounds, not time: `now` is taken for uniformity with every other input.
+        let _ = now;
+        match &mut self.view {
+            Some(view) => {
+                view.join(contact);
+                self.drain_view();
+            }
+            None => self.add_peer(contact),
+        }
+    }
+
+    /// The runtime saw `peer` fail (a closed connection) at `now`: with partial views, it is
+    /// replaced from the passive view at once.
+    pub fn peer_failed(&mut self, now: Instant, peer: NodeId) {
+        // The view counts rounds, not time: `now` is taken for uniformity with every other input.
+        let _ = now;
+        if let Some(view) = &mut self.view {
+            view.peer_failed(peer, &mut self.rng);
+            self.drain_view();
+        }
+    }
+
+    /// Sends what the view protocol has to say.
+    fn drain_view(&mut self) {
+        let Some(view) = &mut self.view else {
+            return;
+        };
+        let mut out = Vec::new();
+        while let Some(message) = view.poll_message() {
+            out.push(message);
+        }
+        for (to, message) in out {
+            self.send(to, Body::View(message));
+        }
+    }
+
+    /// Adds a peer to gossip with.
+    pub fn add_peer(&mut self, peer: NodeId) {
+        if peer != self.id {
+            self.peers.insert(peer);
+        }
+    }
+
+    /// Stops gossiping with a peer.
+    pub fn remove_peer(&mut self, peer: NodeId) {
+        self.peers.remove(peer);
+    }
+
+    /// Replaces the peer set.
+    pub fn set_peers(&mut self, peers: Peers) {
+        self.peers = peers;
+    }
+
+    /// Changes the largest number of deltas per message (experiments cut it mid-run).
+    pub fn set_max_deltas(&mut self, max_deltas: Option<usize>) -> Result<(), Error> {
+        if max_deltas == Some(0) {
+            return Err(Error::Config("max_deltas must be at least 1".into()));
+        }
+        self.config.max_deltas = max_deltas;
+        Ok(())
+    }
+
+    // --- time ---
+
+    /// Runs a gossip round if one is due at `now` (the first call always runs one), and
+    /// schedules the next one a [`Config::gossip_interval`] later ([`Node::poll_timeout`]).
+    ///
+    /// This is the only timer entry point: to run rounds back to back, call it at each
+    /// [`Node::poll_timeout`] (or any later instant).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.next_round.is_none_or(|due| now >= due) {
+            self.run_round(now);
+        }
+    }
+
+    /// Runs one gossip round at `now`, and schedules the next one an interval later.
+    fn run_round(&mut self, now: Instant) {
+        self.next_round = Some(now + self.config.gossip_interval);
+        self.round += 1;
+        self.stats.rounds += 1;
+        self.adapt_rate();
+        if self.config.heartbeats {
+            self.store.beat(self.id, self.generation);
+        }
+        self.collect_garbage(now);
+        self.check_members(now);
+        if let Some(view) = &mut self.view {
+            view.tick(&mut self.rng);
+            self.drain_view();
+        }
+        if self.config.mode.rumors() {
+            self.rumor_round();
+        }
+        // Failure detection feeds on heartbeat progress, which travels with digests: with
+        // membership on, the exchange runs every round whatever the mode's cadence.
+        if self.config.mode.anti_entropy_in(self.round)
+            || (self.members.is_some() && self.config.mode != Mode::Rumor)
+        {
+            self.anti_entropy_round();
+        }
+        if let Some(peer) = self.probe() {
+            self.anti_entropy_with(peer);
+        }
+    }
+
+    // --- messages ---
+
+    /// Handles one datagram from a peer. Errors leave the node's state untouched.
+    pub fn handle_datagram(&mut self, now: Instant, bytes: &[u8]) -> Result<(), Error> {
+        let message = match Message::decode(bytes, self.config.cluster, self.config.max_incoming) {
+            Ok(message) => message,
+            Err(error) => {
+                self.stats.rejected += 1;
+                return Err(error);
+            }
+        };
+        if message.from == self.id {
+            self.stats.rejected += 1;
+            return Err(Error::FromSelf(self.id));
+        }
+        self.stats.record_received(message.body.kind(), bytes.len());
+        let from = message.from;
+        self.tell_removed(from);
+        if let Some(view) = &mut self.view {
+            view.heard(from);
+        }
+        match message.body {
+            Body::View(message) => {
+                if let Some(view) = &mut self.view {
+                    view.handle_message(from, message, &mut self.rng);
+                    self.drain_view();
+                }
+            }
+            Body::Syn {
+                digest,
+                reply_digest,
+            } => {
+                let digest = digest.map(|d| self.without_removed(d));
+                self.on_syn(now, from, digest, reply_digest)
+            }
+            Body::SynAck { deltas, digest } => {
+                let digest = digest.map(|d| self.without_removed(d));
+                self.on_answer(now, from, bytes.len(), &deltas);
+                if let Some(digest) = digest {
+                    self.on_syn_ack_digest(now, from, &digest);
+                }
+            }
+            Body::Ack { deltas } => self.on_answer(now, from, bytes.len(), &deltas),
+            Body::Rumor(rumor) => self.on_rumor(now, from, rumor),
+        }
+        Ok(())
+    }
+
+    /// The budget left for a message whose containers `body` shows empty.
+    fn budget(&self, body: &Body) -> Budget {
+        let envelope = Message {
+            version: PROTOCOL_VERSION,
+            cluster: self.config.cluster,
+            from: self.id,
+            body: body.clone(),
+        };
+        // Room for the growth of up to four top-level arrays (a rumor has four).
+        let used = encoded_len(&envelope) + 4 * ARRAY_GROWTH;
+        Budget::new(
+            self.config.mtu.saturating_sub(used),
+            self.config.max_deltas.unwrap_or(usize::MAX),
+        )
+    }
+
+    fn send(&mut self, to: NodeId, body: Body) {
+        let kind = body.kind();
+        let deltas = body.deltas().iter().map(|g| g.deltas.len()).sum();
+        let message = Message {
+            version: PROTOCOL_VERSION,
+            cluster: self.config.cluster,
+            from: self.id,
+            body,
+        };
+        let payload = match message.encode() {
+            Ok(payload) if payload.len() <= self.config.mtu => payload,
+            // Budgets are computed from exact encoded sizes; getting here is a bug, and the
+            // message is dropped rather than sent over the MTU.
+            _ => {
+                debug_assert!(false, "message over the MTU");
+                self.stats.over_mtu += 1;
+                return;
+            }
+        };
+        self.stats.record_sent(kind, payload.len(), deltas);
+        self.transmits.push_back(Transmit {
+            to,
+            kind,
+            deltas,
+            payload,
+        });
+    }
+
+    /// Sends `deltas` to `to` in an `Ack`, unless there are none.
+    fn send_ack(&mut self, to: NodeId, deltas: Vec<OriginDelta>) {
+        if !deltas.is_empty() {
+            self.send(to, Body::Ack { deltas });
+        }
+    }
+
+    // --- outputs ---
+
+    /// The next message to send.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Node::handle_timeout`] should be called next.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.next_round
+    }
+}
