@@ -170,9 +170,9 @@ const OLD_GENERATION: u64 = 1_000;
 fn restart_reusing_generation(name: &str, generation: u64) {
     assert!(generation <= OLD_GENERATION);
     let dir = temp_dir(name);
-    let key = key_file(&dir, "key");
-    let key = key.to_str().expect("path");
-    let start = |id: &str, generation: u64, bind: &str, seed: Option<&str>| {
+    let key_path = key_file(&dir, "key");
+    let key = key_path.to_str().expect("path");
+    let start = |id: &str, generation: u64, bind: &str, seed: Option<&str>, key: &str| {
         let generation = generation.to_string();
         let mut args = vec![
             "--bind",
@@ -189,10 +189,10 @@ fn restart_reusing_generation(name: &str, generation: u64) {
         }
         NodeProcess::start(&args)
     };
-    let mut first = start("1", 1, "127.0.0.1:0", None);
+    let mut first = start("1", 1, "127.0.0.1:0", None, key);
     let seed = first.addr.clone();
-    let mut second = start("2", 1, "127.0.0.1:0", Some(&seed));
-    let mut third = start("3", OLD_GENERATION, "127.0.0.1:0", Some(&seed));
+    let mut second = start("2", 1, "127.0.0.1:0", Some(&seed), key);
+    let mut third = start("3", OLD_GENERATION, "127.0.0.1:0", Some(&seed), key);
     let third_addr = third.addr.clone();
     // The old incarnation writes `shared` (written again after the restart), `stale` (never
     // written again) and a few more, so that the versions the new incarnation writes below are
@@ -214,14 +214,21 @@ fn restart_reusing_generation(name: &str, generation: u64) {
     third.kill();
     written(&first.ask("set x 2"));
     assert_eq!(second.ask("wait x 2"), "OK");
-    // Same id and address, no state (a lost disk), and a generation that is not newer.
-    let mut third = start("3", generation, &third_addr, Some(&seed));
+    // Same id and address, no state (a lost disk), and a generation that is not newer. It
+    // starts with another cluster key, so that no handshake (hence no gossip, which would move
+    // its clock past the old versions) happens before its write; then it loads the right key.
+    let wrong_key = key_file(&dir, "wrong-key");
+    let wrong = wrong_key.to_str().expect("path");
+    let mut third = start("3", generation, &third_addr, Some(&seed), wrong);
     let version = written(&third.ask("set shared new"));
     assert!(
         version < old_top,
         "the new write (version {version}) must be one the peers hold under the old generation \
          (up to {old_top}), so that only a newer generation can carry it"
     );
+    std::fs::copy(&key_path, &wrong_key).expect("key copied");
+    let reloaded = third.ask("reload-keys");
+    assert!(reloaded.starts_with("OK"), "{reloaded}");
     wait_for(&mut first, "shared", "new");
     wait_for(&mut second, "shared", "new");
     wait_for(&mut third, "x", "2");
