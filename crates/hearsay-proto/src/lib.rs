@@ -38,6 +38,7 @@ mod node;
 mod peers;
 mod phi;
 pub mod reconcile;
+mod reserved;
 mod rumor;
 mod size;
 mod stats;

@@ -565,7 +565,7 @@ fn carried_horizon(group: &OriginDelta) -> Option<Version> {
     group
         .deltas
         .iter()
-        .filter(|d| d.key == crate::membership::GC_KEY)
+        .filter(|d| d.key == crate::reserved::GC_KEY)
         .filter_map(|d| decode_horizon(d.value.as_ref()?))
         .max()
 }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod session;
+
 use actix::{Actor, Context, Handler};
 use hearsay_actor::{KeyChanged, Subscribe};
 use hearsay_net::{Key, Keyring, NetConfig, NetNode};
