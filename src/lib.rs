@@ -45,9 +45,9 @@ pub use hearsay_proto as proto;
 pub mod prelude {
     #[cfg(feature = "actor")]
     pub use hearsay_actor::{
-        Delete, Get, GetMembers, GetMetrics, GetView, GossipNode, Join, KeyChanged, Leave,
+        Delete, Get, GetMembers, GetMetrics, GetEntries, GossipNode, Join, KeyChanged, Leave,
         MemberChanged, NodeMetrics, Router, Set, Subscribe, SubscribeMembership, Transport, TrySet,
-        ViewEntry,
+        StoredEntry,
     };
     pub use hearsay_proto::{
         ClusterId, Config, Direction, Event, Generation, MemberStatus, MembershipConfig,

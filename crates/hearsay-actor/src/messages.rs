@@ -57,9 +57,10 @@ pub struct Get {
     pub key: String,
 }
 
-/// One entry of a node's view.
+/// One entry a node stores ([`GetEntries`]): not to be confused with a partial view
+/// ([`hearsay_proto::View`]).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct ViewEntry {
+pub struct StoredEntry {
     /// Whose entry.
     pub origin: NodeId,
     /// The origin's generation.
@@ -74,8 +75,8 @@ pub struct ViewEntry {
 
 /// Reads everything a node holds, in (origin, key) order.
 #[derive(Message, Clone, Debug)]
-#[rtype(result = "Result<Vec<ViewEntry>, Error>")]
-pub struct GetView;
+#[rtype(result = "Result<Vec<StoredEntry>, Error>")]
+pub struct GetEntries;
 
 /// A change seen by a node, sent to its subscribers.
 #[derive(Message, Clone, Debug, PartialEq, Eq)]

@@ -7,9 +7,9 @@
 #[cfg(feature = "sim")]
 use crate::RecorderHandle;
 use crate::messages::{
-    AddPeer, Datagram, Delete, Get, GetMembers, GetMetrics, GetPeers, GetView, Inspect, Join,
+    AddPeer, Datagram, Delete, Get, GetMembers, GetMetrics, GetPeers, GetEntries, Inspect, Join,
     KeyChanged, Leave, MemberChanged, NodeMetrics, NodeSnapshot, RemovePeer, Set, Subscribe,
-    SubscribeMembership, TrySet, ViewEntry,
+    SubscribeMembership, TrySet, StoredEntry,
 };
 #[cfg(feature = "sim")]
 use crate::messages::{Crash, Reincarnate, Restart, SetMaxDeltas};
@@ -322,17 +322,17 @@ impl Handler<Get> for GossipNode {
     }
 }
 
-impl Handler<GetView> for GossipNode {
-    type Result = Result<Vec<ViewEntry>, Error>;
+impl Handler<GetEntries> for GossipNode {
+    type Result = Result<Vec<StoredEntry>, Error>;
 
-    fn handle(&mut self, _: GetView, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, _: GetEntries, _: &mut Context<Self>) -> Self::Result {
         if self.down {
             return Err(Error::Down(self.node.id()));
         }
-        let mut view = Vec::new();
+        let mut entries = Vec::new();
         for (origin, state) in self.node.store().origins() {
             for (key, entry) in state.entries() {
-                view.push(ViewEntry {
+                entries.push(StoredEntry {
                     origin,
                     generation: state.generation(),
                     key: key.to_owned(),
@@ -341,7 +341,7 @@ impl Handler<GetView> for GossipNode {
                 });
             }
         }
-        Ok(view)
+        Ok(entries)
     }
 }
 
