@@ -42,9 +42,9 @@ mod transport;
 
 pub use error::Error;
 pub use messages::{
-    AddPeer, Datagram, Delete, Get, GetMembers, GetMetrics, GetPeers, GetEntries, Inspect, Join,
-    KeyChanged, Leave, MemberChanged, NodeMetrics, NodeSnapshot, RemovePeer, Set, Subscribe,
-    SubscribeMembership, TrySet, StoredEntry,
+    AddPeer, Cause, Datagram, Delete, Get, GetEntries, GetMembers, GetMetrics, GetPeers, Inspect,
+    Join, KeyChanged, Leave, MemberChanged, NodeMetrics, NodeSnapshot, RemovePeer, Set,
+    StoredEntry, Subscribe, SubscribeMembership, TrySet,
 };
 #[cfg(feature = "sim")]
 pub use messages::{Crash, Reincarnate, Restart, SetMaxDeltas};

@@ -21,8 +21,8 @@
 //! ```
 
 use crate::messages::{
-    Crash, Datagram, Delete, GetMetrics, GetEntries, Inspect, NodeMetrics, NodeSnapshot, Reincarnate,
-    Restart, Set, SetMaxDeltas, TrySet, StoredEntry,
+    Crash, Datagram, Delete, GetEntries, GetMetrics, Inspect, NodeMetrics, NodeSnapshot,
+    Reincarnate, Restart, Set, SetMaxDeltas, StoredEntry, TrySet,
 };
 use crate::network::{Heal, Network, NetworkConfig, NetworkLink, Partition, SetFaults};
 use crate::{Error, GossipNode, Recorder, RecorderHandle, Router, StaleSample};

@@ -3,7 +3,7 @@
 
 use actix::{Actor, Context, Handler};
 use hearsay_actor::{
-    KeyChanged, Latency, NetworkConfig, Simulation, SimulationConfig, Subscribe, simulate,
+    Cause, KeyChanged, Latency, NetworkConfig, Simulation, SimulationConfig, Subscribe, simulate,
 };
 use hearsay_proto::{Config, Direction, Mode, NodeId, Strategy, Value, Via};
 use std::sync::{Arc, Mutex};
@@ -259,7 +259,10 @@ fn subscriptions_fire_once_per_change_in_order() {
             seen.iter()
                 .all(|c| c.node == NodeId(5) && c.origin == NodeId(0))
         );
-        assert!(seen.iter().all(|c| c.via != Via::Local));
+        assert!(
+            seen.iter()
+                .all(|c| matches!(c.cause, Cause::Write(via) if via != Via::Local))
+        );
     })
     .expect("runtime");
 }
