@@ -17,7 +17,7 @@ use crate::{Error, Transport};
 use actix::{Actor, AsyncContext, Context, Handler, Recipient, SpawnHandle};
 #[cfg(feature = "sim")]
 use hearsay_proto::Generation;
-use hearsay_proto::{Event, MemberStatus, Node, NodeId, PurgeReason, Version};
+use hearsay_proto::{ErrorKind, Event, MemberStatus, Node, NodeId, PurgeReason, Version};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -279,8 +279,11 @@ impl Handler<Datagram> for GossipNode {
             return;
         }
         let now = Self::now();
-        // A rejected datagram (another cluster, garbage) changes nothing; the node counts it.
-        let _ = self.node.handle_datagram(now.into_std(), &datagram.payload);
+        // A rejected datagram (another cluster, garbage) changes nothing; the node counts it
+        // (`Stats::rejected`) and it is dropped: a peer's error is never the caller's.
+        if let Err(error) = self.node.handle_datagram(now.into_std(), &datagram.payload) {
+            debug_assert_eq!(error.kind(), ErrorKind::Peer, "{error}");
+        }
         self.drain(ctx, now);
     }
 }
