@@ -64,7 +64,7 @@ async fn run(policy: Policy) -> Result<(usize, f64, usize), Box<dyn std::error::
     for _ in 0..STEPS {
         // What the dispatcher's gossip view says about each worker's load.
         let mut seen: BTreeMap<u64, usize> = BTreeMap::new();
-        for entry in sim.view(0).await? {
+        for entry in sim.entries(0).await? {
             if entry.key == "load" {
                 if let Some(value) = entry.value {
                     let load = String::from_utf8_lossy(value.as_bytes())

@@ -19,7 +19,7 @@ async fn table(
     node: usize,
 ) -> Result<BTreeMap<usize, Vec<u64>>, hearsay::actor::Error> {
     let mut table: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
-    for entry in sim.view(node).await? {
+    for entry in sim.entries(node).await? {
         if let (Some(shard), Some(_)) = (entry.key.strip_prefix("serves/"), &entry.value) {
             if let Ok(shard) = shard.parse() {
                 table.entry(shard).or_default().push(entry.origin.0);

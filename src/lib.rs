@@ -45,13 +45,13 @@ pub use hearsay_proto as proto;
 pub mod prelude {
     #[cfg(feature = "actor")]
     pub use hearsay_actor::{
-        Delete, Get, GetMembers, GetMetrics, GetView, GossipNode, Join, KeyChanged, Leave,
-        MemberChanged, NodeMetrics, Router, Set, Subscribe, SubscribeMembership, Transport, TrySet,
-        ViewEntry,
+        Cause, Delete, Get, GetEntries, GetMembers, GetMetrics, GossipNode, Join, KeyChanged,
+        Leave, MemberChanged, NodeMetrics, Router, Set, StoredEntry, Subscribe,
+        SubscribeMembership, Transport, TrySet,
     };
     pub use hearsay_proto::{
         ClusterId, Config, Direction, Event, Generation, MemberStatus, MembershipConfig,
-        MessageKind, Mode, Node, NodeId, Strategy, Termination, Value, Version, Via,
+        MessageKind, Mode, Node, NodeId, PurgeReason, Strategy, Termination, Value, Version, Via,
     };
 }
 

@@ -1,6 +1,11 @@
 //! The crate's one error type.
 
-/// What can go wrong when talking to node actors.
+use hearsay_proto::ErrorKind;
+
+/// What can go wrong when talking to node actors. [`Error::kind`] says who can act on it.
+///
+/// A peer's bad datagram is never one of these: the node counts it
+/// ([`hearsay_proto::Stats::rejected`]) and drops it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -19,4 +24,17 @@ pub enum Error {
     /// The runtime could not be built.
     #[error("runtime: {0}")]
     Runtime(String),
+}
+
+impl Error {
+    /// Who can act on this error: the protocol's kind for [`Error::Protocol`];
+    /// [`ErrorKind::Caller`] for a node that is down or does not exist; [`ErrorKind::Internal`]
+    /// for a closed mailbox or a runtime that could not be built.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Protocol(error) => error.kind(),
+            Error::Down(_) | Error::NoSuchNode(_) => ErrorKind::Caller,
+            Error::Mailbox(_) | Error::Runtime(_) => ErrorKind::Internal,
+        }
+    }
 }

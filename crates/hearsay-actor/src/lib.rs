@@ -5,7 +5,7 @@
 //! through their mailboxes.
 //!
 //! - **Embed** nodes in an actix application: talk to them with [`Set`], [`Get`], [`Delete`],
-//!   [`GetView`], [`Subscribe`] (pub/sub on key prefixes) and [`GetMetrics`]; with membership
+//!   [`GetEntries`], [`Subscribe`] (pub/sub on key prefixes) and [`GetMetrics`]; with membership
 //!   on, [`SubscribeMembership`], [`GetMembers`] and [`Leave`].
 //!   [`Inspect`] copies a node's real protocol state (store with watermarks and GC horizons,
 //!   members, counters) for debugging.
@@ -42,9 +42,9 @@ mod transport;
 
 pub use error::Error;
 pub use messages::{
-    AddPeer, Datagram, Delete, Get, GetMembers, GetMetrics, GetPeers, GetView, Inspect, Join,
-    KeyChanged, Leave, MemberChanged, NodeMetrics, NodeSnapshot, RemovePeer, Set, Subscribe,
-    SubscribeMembership, TrySet, ViewEntry,
+    AddPeer, Cause, Datagram, Delete, Get, GetEntries, GetMembers, GetMetrics, GetPeers, Inspect,
+    Join, KeyChanged, Leave, MemberChanged, NodeMetrics, NodeSnapshot, RemovePeer, Set,
+    StoredEntry, Subscribe, SubscribeMembership, TrySet,
 };
 #[cfg(feature = "sim")]
 pub use messages::{Crash, Reincarnate, Restart, SetMaxDeltas};

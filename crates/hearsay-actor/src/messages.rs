@@ -2,7 +2,9 @@
 
 use crate::Error;
 use actix::{Message, Recipient};
-use hearsay_proto::{Generation, Member, MemberStatus, NodeId, Stats, Store, Value, Version, Via};
+use hearsay_proto::{
+    Generation, Member, MemberStatus, NodeId, PurgeReason, Stats, Store, Value, Version, Via,
+};
 
 /// A datagram from a peer: encoded bytes, decoded and checked by the node.
 #[derive(Message, Clone, Debug)]
@@ -57,9 +59,11 @@ pub struct Get {
     pub key: String,
 }
 
-/// One entry of a node's view.
+/// One entry a node stores ([`GetEntries`]): not to be confused with a partial view
+/// ([`hearsay_proto::View`]).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct ViewEntry {
+#[non_exhaustive]
+pub struct StoredEntry {
     /// Whose entry.
     pub origin: NodeId,
     /// The origin's generation.
@@ -74,31 +78,72 @@ pub struct ViewEntry {
 
 /// Reads everything a node holds, in (origin, key) order.
 #[derive(Message, Clone, Debug)]
-#[rtype(result = "Result<Vec<ViewEntry>, Error>")]
-pub struct GetView;
+#[rtype(result = "Result<Vec<StoredEntry>, Error>")]
+pub struct GetEntries;
 
-/// A change seen by a node, sent to its subscribers.
+/// A change of one entry a node stores, sent to its subscribers ([`Subscribe`]).
+///
+/// Applying every `KeyChanged` in order to a map from `(origin, key)` to value — insert on
+/// `Some`, remove on `None` — keeps an exact copy of the node's live entries (its
+/// [`GetEntries`] without the tombstones), whatever happens to them: writes, resets of an origin
+/// to a new generation, removals of members, re-syncs behind a GC horizon.
 #[derive(Message, Clone, Debug, PartialEq, Eq)]
 #[rtype(result = "()")]
+#[non_exhaustive]
 pub struct KeyChanged {
     /// The node that saw the change.
     pub node: NodeId,
     /// Whose entry changed.
     pub origin: NodeId,
+    /// The origin's generation the change belongs to: the new entry's for a write, the dropped
+    /// entry's otherwise.
+    pub generation: Generation,
     /// The key.
     pub key: String,
-    /// The new version.
+    /// The new version for a write; for a dropped entry, the version dropped.
     pub version: Version,
-    /// The new value, `None` for a delete.
+    /// The new value; `None` for a delete, or an entry dropped.
     pub value: Option<Value>,
-    /// How the change arrived.
-    pub via: Via,
+    /// Why the entry changed.
+    pub cause: Cause,
+}
+
+/// Why a subscribed entry changed ([`KeyChanged::cause`]).
+///
+/// Every cause but [`Cause::Write`] drops a live entry (`value: None`) without a delete being
+/// written. A tombstone dropped (collected under its origin's GC horizon, or with its origin)
+/// sends nothing: the subscriber already saw the delete.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Cause {
+    /// A write (`value: None` for a delete), and how it arrived.
+    Write(Via),
+    /// The origin restarted under a newer generation, which replaces everything of its older
+    /// one (or this node itself restarted without its state).
+    Reset,
+    /// The origin was removed from the member table ([`MemberStatus::Removed`]), and its state
+    /// dropped.
+    Removed,
+    /// Dropped at the origin's GC horizon, which this node had fallen behind: the entry may
+    /// have been deleted since; if it is live, it arrives again as a [`Cause::Write`].
+    Purged,
+}
+
+impl Cause {
+    /// The cause of an entry dropped for `reason`.
+    pub(crate) fn dropped(reason: PurgeReason) -> Cause {
+        match reason {
+            PurgeReason::Reset => Cause::Reset,
+            PurgeReason::Removed => Cause::Removed,
+            _ => Cause::Purged,
+        }
+    }
 }
 
 /// Subscribes `recipient` to changes of keys starting with `prefix` (empty: every key).
 ///
 /// This is hearsay's pub/sub: each change reaches each matching subscriber once, in the order the
-/// node applied the changes.
+/// node applied the changes, and together they keep a subscriber's copy exact ([`KeyChanged`]).
 #[derive(Message, Clone, Debug)]
 #[rtype(result = "()")]
 pub struct Subscribe {
@@ -110,6 +155,7 @@ pub struct Subscribe {
 
 /// A node's counters.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct NodeMetrics {
     /// The node.
     pub id: NodeId,
@@ -138,6 +184,7 @@ pub struct Inspect;
 
 /// A copy of one node's protocol state ([`Inspect`]).
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct NodeSnapshot {
     /// The node.
     pub id: NodeId,
@@ -215,6 +262,7 @@ pub struct Reincarnate {
 /// membership subscribers.
 #[derive(Message, Clone, Copy, Debug, PartialEq, Eq)]
 #[rtype(result = "()")]
+#[non_exhaustive]
 pub struct MemberChanged {
     /// The node that saw the change.
     pub node: NodeId,

@@ -7,9 +7,9 @@
 #[cfg(feature = "sim")]
 use crate::RecorderHandle;
 use crate::messages::{
-    AddPeer, Datagram, Delete, Get, GetMembers, GetMetrics, GetPeers, GetView, Inspect, Join,
-    KeyChanged, Leave, MemberChanged, NodeMetrics, NodeSnapshot, RemovePeer, Set, Subscribe,
-    SubscribeMembership, TrySet, ViewEntry,
+    AddPeer, Cause, Datagram, Delete, Get, GetEntries, GetMembers, GetMetrics, GetPeers, Inspect,
+    Join, KeyChanged, Leave, MemberChanged, NodeMetrics, NodeSnapshot, RemovePeer, Set,
+    StoredEntry, Subscribe, SubscribeMembership, TrySet,
 };
 #[cfg(feature = "sim")]
 use crate::messages::{Crash, Reincarnate, Restart, SetMaxDeltas};
@@ -17,7 +17,7 @@ use crate::{Error, Transport};
 use actix::{Actor, AsyncContext, Context, Handler, Recipient, SpawnHandle};
 #[cfg(feature = "sim")]
 use hearsay_proto::Generation;
-use hearsay_proto::{Event, MemberStatus, Node, NodeId, Version};
+use hearsay_proto::{ErrorKind, Event, MemberStatus, Node, NodeId, PurgeReason, Version};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -146,25 +146,15 @@ impl GossipNode {
                     if let Some(recorder) = &self.recorder {
                         recorder.lock().changed(now, id, &change, via);
                     }
-                    self.subscribers.retain(|s| s.recipient.connected());
-                    // The protocol's reserved entries (a leave, a GC horizon) reach only those
-                    // who subscribe to their prefix explicitly.
-                    let reserved = hearsay_proto::membership::is_reserved(&change.key);
-                    for subscriber in &self.subscribers {
-                        if change.key.starts_with(&subscriber.prefix)
-                            && (!reserved
-                                || hearsay_proto::membership::is_reserved(&subscriber.prefix))
-                        {
-                            subscriber.recipient.do_send(KeyChanged {
-                                node: id,
-                                origin: change.origin,
-                                key: change.key.clone(),
-                                version: change.entry.version,
-                                value: change.entry.value.clone(),
-                                via,
-                            });
-                        }
-                    }
+                    self.notify(KeyChanged {
+                        node: id,
+                        origin: change.origin,
+                        generation: change.generation,
+                        key: change.key,
+                        version: change.entry.version,
+                        value: change.entry.value,
+                        cause: Cause::Write(via),
+                    });
                 }
                 Event::OriginReset { origin, generation } => {
                     #[cfg(feature = "sim")]
@@ -194,25 +184,52 @@ impl GossipNode {
                         });
                     }
                 }
-                // A dropped tombstone, or an entry dropped by a re-sync behind a GC horizon
-                // (its live value, if any, arrives again as a change).
                 Event::Purged {
                     origin,
                     generation,
                     key,
                     entry,
-                } =>
-                {
+                    reason,
+                } => {
+                    // The recorder models resets and removals itself (from `OriginReset`,
+                    // `Member` and restarts); only horizon drops are news to it.
                     #[cfg(feature = "sim")]
-                    if let Some(recorder) = &self.recorder {
+                    if let (Some(recorder), PurgeReason::Horizon) = (&self.recorder, reason) {
                         recorder
                             .lock()
                             .purged(now, id, origin, generation, &key, entry.version);
                     }
+                    // A dropped tombstone needs no message: the subscriber saw the delete.
+                    if entry.value.is_some() {
+                        self.notify(KeyChanged {
+                            node: id,
+                            origin,
+                            generation,
+                            key,
+                            version: entry.version,
+                            value: None,
+                            cause: Cause::dropped(reason),
+                        });
+                    }
                 }
+                _ => {}
             }
         }
         self.arm(ctx, now);
+    }
+
+    /// Sends a change to every subscriber of its key. The protocol's reserved entries (a leave, a
+    /// GC horizon) reach only those who subscribe to their prefix explicitly.
+    fn notify(&mut self, change: KeyChanged) {
+        self.subscribers.retain(|s| s.recipient.connected());
+        let reserved = hearsay_proto::membership::is_reserved(&change.key);
+        for subscriber in &self.subscribers {
+            if change.key.starts_with(&subscriber.prefix)
+                && (!reserved || hearsay_proto::membership::is_reserved(&subscriber.prefix))
+            {
+                subscriber.recipient.do_send(change.clone());
+            }
+        }
     }
 
     fn arm(&mut self, ctx: &mut Context<Self>, now: Instant) {
@@ -262,8 +279,11 @@ impl Handler<Datagram> for GossipNode {
             return;
         }
         let now = Self::now();
-        // A rejected datagram (another cluster, garbage) changes nothing; the node counts it.
-        let _ = self.node.handle_datagram(now.into_std(), &datagram.payload);
+        // A rejected datagram (another cluster, garbage) changes nothing; the node counts it
+        // (`Stats::rejected`) and it is dropped: a peer's error is never the caller's.
+        if let Err(error) = self.node.handle_datagram(now.into_std(), &datagram.payload) {
+            debug_assert_eq!(error.kind(), ErrorKind::Peer, "{error}");
+        }
         self.drain(ctx, now);
     }
 }
@@ -322,17 +342,17 @@ impl Handler<Get> for GossipNode {
     }
 }
 
-impl Handler<GetView> for GossipNode {
-    type Result = Result<Vec<ViewEntry>, Error>;
+impl Handler<GetEntries> for GossipNode {
+    type Result = Result<Vec<StoredEntry>, Error>;
 
-    fn handle(&mut self, _: GetView, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, _: GetEntries, _: &mut Context<Self>) -> Self::Result {
         if self.down {
             return Err(Error::Down(self.node.id()));
         }
-        let mut view = Vec::new();
+        let mut entries = Vec::new();
         for (origin, state) in self.node.store().origins() {
             for (key, entry) in state.entries() {
-                view.push(ViewEntry {
+                entries.push(StoredEntry {
                     origin,
                     generation: state.generation(),
                     key: key.to_owned(),
@@ -341,7 +361,7 @@ impl Handler<GetView> for GossipNode {
                 });
             }
         }
-        Ok(view)
+        Ok(entries)
     }
 }
 
@@ -439,7 +459,21 @@ impl Handler<Reincarnate> for GossipNode {
             again.seed,
         )?;
         node.set_peers(self.node.peers().clone());
-        self.node = node;
+        let old = std::mem::replace(&mut self.node, node);
+        // Everything the old process held is gone: its subscribers hear of each live entry.
+        for (origin, state) in old.store().origins() {
+            for (key, entry) in state.entries().filter(|(_, e)| e.value.is_some()) {
+                self.notify(KeyChanged {
+                    node: old.id(),
+                    origin,
+                    generation: state.generation(),
+                    key: key.to_owned(),
+                    version: entry.version,
+                    value: None,
+                    cause: Cause::Reset,
+                });
+            }
+        }
         self.generation = again.generation;
         self.down = false;
         if let Some(recorder) = &self.recorder {

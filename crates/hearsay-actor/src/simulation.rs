@@ -21,8 +21,8 @@
 //! ```
 
 use crate::messages::{
-    Crash, Datagram, Delete, GetMetrics, GetView, Inspect, NodeMetrics, NodeSnapshot, Reincarnate,
-    Restart, Set, SetMaxDeltas, TrySet, ViewEntry,
+    Crash, Datagram, Delete, GetEntries, GetMetrics, Inspect, NodeMetrics, NodeSnapshot,
+    Reincarnate, Restart, Set, SetMaxDeltas, StoredEntry, TrySet,
 };
 use crate::network::{Heal, Network, NetworkConfig, NetworkLink, Partition, SetFaults};
 use crate::{Error, GossipNode, Recorder, RecorderHandle, Router, StaleSample};
@@ -114,9 +114,11 @@ impl Simulation {
     pub fn start(config: SimulationConfig) -> Result<Simulation, Error> {
         config.protocol.validate()?;
         if config.start_after > Duration::from_secs(86_400 * 365) {
-            return Err(
-                hearsay_proto::Error::Config("start_after is more than a year".into()).into(),
-            );
+            return Err(hearsay_proto::Error::Config {
+                field: "start_after",
+                reason: "is more than a year".into(),
+            }
+            .into());
         }
         let start = Instant::now();
         let interval = config.protocol.gossip_interval;
@@ -314,8 +316,8 @@ impl Simulation {
     }
 
     /// Everything node `index` holds.
-    pub async fn view(&self, index: usize) -> Result<Vec<ViewEntry>, Error> {
-        self.node(index)?.send(GetView).await?
+    pub async fn entries(&self, index: usize) -> Result<Vec<StoredEntry>, Error> {
+        self.node(index)?.send(GetEntries).await?
     }
 
     /// A copy of node `index`'s whole protocol state: generation, entries, watermarks, GC

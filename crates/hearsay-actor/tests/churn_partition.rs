@@ -131,7 +131,7 @@ fn a_node_removed_during_a_partition_is_never_resurrected() {
         assert_writes_everywhere(&sim, &live_set, &writes).await;
         sim.run_for(60 * SECOND).await;
         for &i in &live {
-            let view = sim.view(i).await.expect("running");
+            let view = sim.entries(i).await.expect("running");
             assert!(
                 view.iter().all(|e| e.origin != NodeId(dead as u64)),
                 "node {i} holds the removed node's state again"

@@ -3,7 +3,7 @@
 
 use actix::{Actor, Context, Handler};
 use hearsay_actor::{
-    KeyChanged, Latency, NetworkConfig, Simulation, SimulationConfig, Subscribe, simulate,
+    Cause, KeyChanged, Latency, NetworkConfig, Simulation, SimulationConfig, Subscribe, simulate,
 };
 use hearsay_proto::{Config, Direction, Mode, NodeId, Strategy, Value, Via};
 use std::sync::{Arc, Mutex};
@@ -23,7 +23,7 @@ fn config(nodes: usize, seed: u64, protocol: Config) -> SimulationConfig {
 /// Checks the recorder's picture of every node against the node's real state.
 async fn assert_recorder_matches_nodes(sim: &Simulation) {
     for i in 0..sim.nodes().len() {
-        let view = sim.view(i).await.expect("node answers");
+        let view = sim.entries(i).await.expect("node answers");
         let real: Vec<_> = view
             .into_iter()
             .map(|e| ((e.origin, e.key), (e.generation, e.version)))
@@ -132,7 +132,7 @@ fn a_healed_partition_converges_and_loses_no_write() {
         }
         sim.run_for(Duration::from_secs(30)).await;
         // While split, no write crossed.
-        let view = sim.view(0).await.expect("answers");
+        let view = sim.entries(0).await.expect("answers");
         assert!(
             view.iter().all(|e| e.origin.0 < 100),
             "a write crossed the partition"
@@ -144,7 +144,7 @@ fn a_healed_partition_converges_and_loses_no_write() {
             .run_until(45 * SECOND, |r| r.all_hold_latest() && r.converged())
             .await;
         assert!(took.is_some(), "no convergence after healing");
-        let view = sim.view(150).await.expect("answers");
+        let view = sim.entries(150).await.expect("answers");
         for i in 0..20u64 {
             for (origin, key) in [(i, format!("left-{i}")), (100 + i, format!("right-{i}"))] {
                 assert!(
@@ -190,7 +190,7 @@ fn a_restarted_node_is_caught_up_and_its_new_writes_win() {
             .await;
         assert!(took.is_some(), "no convergence after the restart");
         for node in [0, 42, 99] {
-            let view = sim.view(node).await.expect("answers");
+            let view = sim.entries(node).await.expect("answers");
             let owner = |origin: u64| {
                 view.iter()
                     .find(|e| e.origin == NodeId(origin) && e.key == "owner")
@@ -259,7 +259,10 @@ fn subscriptions_fire_once_per_change_in_order() {
             seen.iter()
                 .all(|c| c.node == NodeId(5) && c.origin == NodeId(0))
         );
-        assert!(seen.iter().all(|c| c.via != Via::Local));
+        assert!(
+            seen.iter()
+                .all(|c| matches!(c.cause, Cause::Write(via) if via != Via::Local))
+        );
     })
     .expect("runtime");
 }

@@ -17,6 +17,7 @@ use actix::{
 use bytes::{Bytes, BytesMut};
 use futures_util::SinkExt;
 use hearsay_actor::Datagram;
+use hearsay_proto::ErrorKind;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -245,7 +246,11 @@ impl Connection {
                 _ => Counter::BadFrames,
             };
             self.stats.add(counter, 1);
-            tracing::warn!(peer = %self.peer_name(), %error, "closing connection");
+            if error.kind() == ErrorKind::Peer {
+                tracing::warn!(peer = %self.peer_name(), %error, "closing connection");
+            } else {
+                tracing::error!(peer = %self.peer_name(), %error, "closing connection");
+            }
             self.close(ctx, error.to_string());
             return;
         }

@@ -22,7 +22,7 @@
 //! Errors answer `ERR <reason>` and the node goes on. Lines are capped at [`MAX_LINE`] bytes.
 
 use crate::{Error, Keyring, NetNode};
-use hearsay_actor::{Delete, GetView, Set};
+use hearsay_actor::{Delete, GetEntries, Set};
 use hearsay_proto::Value;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -243,7 +243,7 @@ impl<'a> Controller<'a> {
             Command::Dump => {
                 let mut origins: BTreeMap<String, BTreeMap<String, Option<String>>> =
                     BTreeMap::new();
-                for entry in node.send(GetView).await?? {
+                for entry in node.send(GetEntries).await?? {
                     origins.entry(entry.origin.0.to_string()).or_default().insert(
                         entry.key,
                         entry
@@ -275,7 +275,7 @@ impl<'a> Controller<'a> {
 
     /// The newest value of `key` written by any node (highest version, then highest origin id).
     async fn newest(&self, key: &str) -> Result<Option<String>, Error> {
-        let view = self.net.node().send(GetView).await??;
+        let view = self.net.node().send(GetEntries).await??;
         let newest = view
             .into_iter()
             .filter(|entry| entry.key == key)

@@ -1,11 +1,13 @@
 //! The crate's one error type.
 
+use hearsay_proto::ErrorKind;
 use std::net::SocketAddr;
 
-/// What can go wrong in the network adapter.
+/// What can go wrong in the network adapter. [`Error::kind`] says who can act on it.
 ///
 /// Errors about one connection ([`Error::Frame`], [`Error::Auth`], [`Error::Refused`], …) close that
-/// connection only; the node and its other links go on.
+/// connection only; the node and its other links go on. They are the peer's
+/// ([`ErrorKind::Peer`]): counted in [`crate::NetStats`] and logged, never returned to a caller.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -65,6 +67,27 @@ pub enum Error {
 }
 
 impl Error {
+    /// Who can act on this error: [`ErrorKind::Peer`] for what one connection's peer did (a bad
+    /// frame, a failed authentication, a refusal, a timeout, a socket error), the node's kind
+    /// for [`Error::Node`], [`ErrorKind::Config`] for keys, configuration and the listen address,
+    /// [`ErrorKind::Caller`] for a control command not understood, [`ErrorKind::Internal`]
+    /// otherwise.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Io { .. }
+            | Error::Frame(_)
+            | Error::Auth
+            | Error::Refused(_)
+            | Error::SelfConnection(_)
+            | Error::Unexpected(_)
+            | Error::Timeout(_) => ErrorKind::Peer,
+            Error::Key(_) | Error::Config(_) | Error::Bind { .. } => ErrorKind::Config,
+            Error::Command(_) => ErrorKind::Caller,
+            Error::Node(error) => error.kind(),
+            Error::Mailbox(_) | Error::Random(_) => ErrorKind::Internal,
+        }
+    }
+
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Error {
         Error::Io {
             context: context.into(),

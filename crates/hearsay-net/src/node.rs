@@ -131,7 +131,7 @@ impl NetNode {
         })
     }
 
-    /// The node actor: send it `Set`, `Get`, `Delete`, `GetView`, `Subscribe`, ….
+    /// The node actor: send it `Set`, `Get`, `Delete`, `GetEntries`, `Subscribe`, ….
     pub fn node(&self) -> &Addr<GossipNode> {
         &self.node
     }

@@ -39,9 +39,10 @@ impl std::str::FromStr for Direction {
             .into_iter()
             .find(|d| d.name() == name)
             .ok_or_else(|| {
-                Error::Config(format!(
-                    "unknown direction {name:?} (expected push, pull or push-pull)"
-                ))
+                Error::config(
+                    "direction",
+                    format!("unknown direction {name:?} (expected push, pull or push-pull)"),
+                )
             })
     }
 }
@@ -84,10 +85,13 @@ impl Termination {
             "blind-counter" => (false, LossOfInterest::Counter(k)),
             "blind-coin" => (false, LossOfInterest::Coin(k)),
             _ => {
-                return Err(Error::Config(format!(
-                    "unknown termination {name:?} (expected feedback-counter, feedback-coin, \
-                     blind-counter or blind-coin)"
-                )));
+                return Err(Error::config(
+                    "termination",
+                    format!(
+                        "unknown termination {name:?} (expected feedback-counter, \
+                         feedback-coin, blind-counter or blind-coin)"
+                    ),
+                ));
             }
         };
         let termination = Termination { feedback, rule };
@@ -104,7 +108,7 @@ impl Termination {
 
     fn validate(&self) -> Result<(), Error> {
         if self.k() == 0 {
-            return Err(Error::Config("termination k must be at least 1".into()));
+            return Err(Error::config("termination", "k must be at least 1"));
         }
         Ok(())
     }
@@ -187,14 +191,13 @@ impl FlowControl {
     fn validate(&self) -> Result<(), Error> {
         let positive = |v: f64| v.is_finite() && v > 0.0;
         if !(positive(self.initial_rate) && positive(self.min_rate) && positive(self.increase)) {
-            return Err(Error::Config(
-                "flow control rates and increase must be positive".into(),
+            return Err(Error::config(
+                "flow_control",
+                "rates and increase must be positive",
             ));
         }
         if !(self.decrease > 0.0 && self.decrease < 1.0) {
-            return Err(Error::Config(
-                "flow control decrease must lie in (0, 1)".into(),
-            ));
+            return Err(Error::config("flow_control.decrease", "must lie in (0, 1)"));
         }
         Ok(())
     }
@@ -321,30 +324,33 @@ impl Config {
     /// Checks that the settings make sense together.
     pub fn validate(&self) -> Result<(), Error> {
         if self.gossip_interval.is_zero() || self.gossip_interval > Duration::from_secs(86_400) {
-            return Err(Error::Config(
-                "gossip_interval must be positive and at most a day".into(),
+            return Err(Error::config(
+                "gossip_interval",
+                "must be positive and at most a day",
             ));
         }
         if self.fanout == 0 {
-            return Err(Error::Config("fanout must be at least 1".into()));
+            return Err(Error::config("fanout", "must be at least 1"));
         }
         if self.mtu < MIN_MTU {
-            return Err(Error::Config(format!(
-                "mtu must be at least {MIN_MTU} bytes"
-            )));
+            return Err(Error::config(
+                "mtu",
+                format!("must be at least {MIN_MTU} bytes"),
+            ));
         }
         if self.max_incoming < self.mtu {
-            return Err(Error::Config("max_incoming must be at least mtu".into()));
+            return Err(Error::config("max_incoming", "must be at least mtu"));
         }
         if self.max_deltas == Some(0) {
-            return Err(Error::Config("max_deltas must be at least 1".into()));
+            return Err(Error::config("max_deltas", "must be at least 1"));
         }
         if let Mode::Combined {
             anti_entropy_every: 0,
         } = self.mode
         {
-            return Err(Error::Config(
-                "anti_entropy_every must be at least 1".into(),
+            return Err(Error::config(
+                "mode.anti_entropy_every",
+                "must be at least 1",
             ));
         }
         if let Some(flow) = &self.flow_control {
@@ -355,25 +361,29 @@ impl Config {
             // A shuffle (ids of up to 9 bytes each) must fit one message.
             let shuffle = (view.shuffle_active + view.shuffle_passive + 1) * 9 + 64;
             if shuffle > self.mtu {
-                return Err(Error::Config(format!(
-                    "a shuffle of {} peers needs {shuffle} bytes, more than the MTU",
-                    view.shuffle_active + view.shuffle_passive + 1
-                )));
+                return Err(Error::config(
+                    "view",
+                    format!(
+                        "a shuffle of {} peers needs {shuffle} bytes, more than the MTU",
+                        view.shuffle_active + view.shuffle_passive + 1
+                    ),
+                ));
             }
         }
         if let Some(membership) = &self.membership {
             if !self.heartbeats {
-                return Err(Error::Config(
-                    "membership needs heartbeats (failure detection feeds on them)".into(),
+                return Err(Error::config(
+                    "membership",
+                    "needs heartbeats (failure detection feeds on them)",
                 ));
             }
             membership.validate()?;
         }
         if self.repair_every == Some(0) {
-            return Err(Error::Config("repair_every must be at least 1".into()));
+            return Err(Error::config("repair_every", "must be at least 1"));
         }
         if self.tombstone_grace.is_some_and(|grace| grace.is_zero()) {
-            return Err(Error::Config("tombstone_grace must be positive".into()));
+            return Err(Error::config("tombstone_grace", "must be positive"));
         }
         self.termination.validate()
     }

@@ -1,21 +1,38 @@
-//! The crate's one error type.
+//! The crate's one error type, and who can act on each error ([`ErrorKind`]).
 
-use crate::{ClusterId, NodeId};
+use crate::{ClusterId, Generation, NodeId};
 
-/// Everything that can go wrong in the protocol core.
+/// Who can act on an [`Error`]: each variant's documentation names its kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A peer sent something this node refuses (bad bytes, another cluster, another protocol
+    /// version). The runtime counts it and drops the message; the node's state is untouched, and
+    /// the error is never the caller's.
+    Peer,
+    /// The caller asked for something the node cannot do (a write too large, a reserved key, a
+    /// generation not above the current one). Nothing changed; the caller can fix the request.
+    Caller,
+    /// The configuration is inconsistent: fix the named field.
+    Config,
+    /// A bug in hearsay: please report it.
+    Internal,
+}
+
+/// Everything that can go wrong in the protocol core. [`Error::kind`] says who can act on it.
 ///
-/// Errors caused by peers (bad bytes, another cluster, another protocol version) are returned to
-/// the runtime, which drops the message; they never corrupt the node's state.
+/// Errors caused by peers ([`ErrorKind::Peer`]) are returned to the runtime, which drops the
+/// message; they never corrupt the node's state.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error {
-    /// The bytes are not a well-formed message.
+    /// The bytes are not a well-formed message. [`ErrorKind::Peer`].
     #[error("malformed message: {0}")]
     Malformed(String),
-    /// The frame holds more bytes than the message it encodes.
+    /// The frame holds more bytes than the message it encodes. [`ErrorKind::Peer`].
     #[error("{0} trailing bytes after the message")]
     TrailingBytes(usize),
-    /// The message is larger than this node accepts.
+    /// The message is larger than this node accepts. [`ErrorKind::Peer`].
     #[error("message of {size} bytes exceeds the limit of {limit} bytes")]
     TooLarge {
         /// Size of the rejected message.
@@ -23,7 +40,7 @@ pub enum Error {
         /// The configured limit.
         limit: usize,
     },
-    /// The message speaks another protocol version.
+    /// The message speaks another protocol version. [`ErrorKind::Peer`].
     #[error("unsupported protocol version {got} (this node speaks {supported})")]
     UnsupportedVersion {
         /// The version found in the message.
@@ -31,7 +48,7 @@ pub enum Error {
         /// The version this build speaks.
         supported: u8,
     },
-    /// The message belongs to another cluster.
+    /// The message belongs to another cluster. [`ErrorKind::Peer`].
     #[error("message from cluster {got}, this node belongs to cluster {expected}")]
     WrongCluster {
         /// The cluster named in the message.
@@ -39,10 +56,11 @@ pub enum Error {
         /// This node's cluster.
         expected: ClusterId,
     },
-    /// A node received a message that claims to come from itself.
+    /// A node received a message that claims to come from itself. [`ErrorKind::Peer`].
     #[error("message claims to come from this node ({0})")]
     FromSelf(NodeId),
-    /// A local write too large to ever fit in one message.
+    /// A local write too large to ever fit in one message, or a key too long.
+    /// [`ErrorKind::Caller`].
     #[error("entry of {size} bytes does not fit in a message of at most {limit} bytes")]
     EntryTooLarge {
         /// Bytes a message carrying it may need (every header at its widest), or for a key too
@@ -52,12 +70,65 @@ pub enum Error {
         limit: usize,
     },
     /// The origin has used every version (only reachable by 2^64 writes, or a forged history).
+    /// [`ErrorKind::Caller`]: the node refuses further writes under this generation; a restart
+    /// under a new generation starts the versions afresh.
     #[error("origin {0} has no versions left")]
     VersionsExhausted(NodeId),
-    /// The configuration is inconsistent.
-    #[error("invalid configuration: {0}")]
-    Config(String),
-    /// Encoding failed (a bug: every message type is encodable).
+    /// A key reserved for the protocol (the `hearsay/` prefix) was written or deleted by the
+    /// caller. [`ErrorKind::Caller`].
+    #[error(
+        "key {0:?} is reserved: keys starting with {prefix:?} belong to the protocol",
+        prefix = crate::membership::RESERVED_PREFIX
+    )]
+    ReservedKey(String),
+    /// A restart asked for a generation that is not above the current one.
+    /// [`ErrorKind::Caller`].
+    #[error("a restart needs a generation above {}, not {}", .current.0, .requested.0)]
+    StaleGeneration {
+        /// The node's current generation.
+        current: Generation,
+        /// The generation asked for.
+        requested: Generation,
+    },
+    /// The configuration is inconsistent: `field` is the offending field (as written in
+    /// [`crate::Config`] or its sub-configurations), `reason` what is wrong with it.
+    /// [`ErrorKind::Config`].
+    #[error("invalid configuration: {field}: {reason}")]
+    Config {
+        /// The field at fault.
+        field: &'static str,
+        /// What is wrong, in words.
+        reason: String,
+    },
+    /// Encoding failed (a bug: every message type is encodable). [`ErrorKind::Internal`].
     #[error("encoding failed: {0}")]
     Encode(String),
+}
+
+impl Error {
+    /// Who can act on this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Malformed(_)
+            | Error::TrailingBytes(_)
+            | Error::TooLarge { .. }
+            | Error::UnsupportedVersion { .. }
+            | Error::WrongCluster { .. }
+            | Error::FromSelf(_) => ErrorKind::Peer,
+            Error::EntryTooLarge { .. }
+            | Error::VersionsExhausted(_)
+            | Error::ReservedKey(_)
+            | Error::StaleGeneration { .. } => ErrorKind::Caller,
+            Error::Config { .. } => ErrorKind::Config,
+            Error::Encode(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// A configuration error on `field`.
+    pub(crate) fn config(field: &'static str, reason: impl Into<String>) -> Error {
+        Error::Config {
+            field,
+            reason: reason.into(),
+        }
+    }
 }

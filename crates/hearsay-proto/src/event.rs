@@ -4,6 +4,7 @@ use crate::{Change, Entry, Generation, MemberStatus, NodeId};
 
 /// How a change reached this node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Via {
     /// A local write.
     Local,
@@ -13,8 +14,29 @@ pub enum Via {
     Rumor(NodeId),
 }
 
+/// Why an entry was dropped without being overwritten ([`Event::Purged`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PurgeReason {
+    /// Under its origin's GC horizon: a tombstone collected, or (on a re-sync of a node that
+    /// fell behind that horizon) an entry held at or below it, which may have been deleted since;
+    /// the live ones arrive again as [`Event::Changed`].
+    Horizon,
+    /// The origin moved to a newer generation ([`Event::OriginReset`], reported first), or this
+    /// node restarted ([`crate::Node::restart`]): the entry belonged to the older generation.
+    Reset,
+    /// The origin was removed from the member table ([`crate::MemberStatus::Removed`], reported
+    /// first) and its state dropped.
+    Removed,
+}
+
 /// Something the runtime may want to act on, drained with [`crate::Node::poll_event`].
+///
+/// Together, [`Event::Changed`] and [`Event::Purged`] report every change of the store's
+/// entries, in the order they happen: a runtime that applies them to a copy keeps an exact
+/// replica of [`crate::Node::store`]'s entries.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     /// An entry changed.
     Changed {
@@ -23,7 +45,8 @@ pub enum Event {
         /// How it arrived.
         via: Via,
     },
-    /// A newer generation of an origin replaced everything held of its older one.
+    /// A newer generation of an origin replaced everything held of its older one (each entry
+    /// dropped follows as [`Event::Purged`] with [`PurgeReason::Reset`]).
     OriginReset {
         /// The restarted origin.
         origin: NodeId,
@@ -40,18 +63,17 @@ pub enum Event {
         /// Its new status.
         status: MemberStatus,
     },
-    /// An entry was dropped without being overwritten: a tombstone garbage-collected under its
-    /// origin's GC horizon, or (on a reset of a peer that fell behind that horizon) an entry
-    /// held at or below it, which may have been deleted since; the live ones arrive again as
-    /// [`Event::Changed`].
+    /// An entry was dropped without being overwritten; `reason` says why.
     Purged {
         /// Whose entry.
         origin: NodeId,
-        /// The origin's generation.
+        /// The generation the entry belonged to.
         generation: Generation,
         /// The key.
         key: String,
         /// The entry dropped.
         entry: Entry,
+        /// Why it was dropped.
+        reason: PurgeReason,
     },
 }

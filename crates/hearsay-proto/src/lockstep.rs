@@ -100,8 +100,9 @@ impl Lockstep {
         start: Instant,
     ) -> Result<Lockstep, Error> {
         if config.view.is_none() {
-            return Err(Error::Config(
-                "Lockstep::with_views needs Config::view".into(),
+            return Err(Error::config(
+                "view",
+                "Lockstep::with_views needs Config::view",
             ));
         }
         let mut cluster = Lockstep::new(n, config, seed, start)?;

@@ -145,10 +145,10 @@ impl MembershipConfig {
             && self.suspect_phi > 0.0
             && self.suspect_phi <= self.phi.threshold)
         {
-            return Err(Error::Config(format!(
-                "suspect_phi must lie in (0, threshold], got {}",
-                self.suspect_phi
-            )));
+            return Err(Error::config(
+                "membership.suspect_phi",
+                format!("must lie in (0, threshold], got {}", self.suspect_phi),
+            ));
         }
         Ok(())
     }

@@ -96,24 +96,21 @@ impl PhiConfig {
     /// 1, `min_std_deviation` and `first_heartbeat_estimate` are positive.
     pub fn validate(&self) -> Result<(), Error> {
         if !(self.threshold.is_finite() && self.threshold > 0.0) {
-            return Err(Error::Config(format!(
-                "phi threshold must be finite and positive, got {}",
-                self.threshold
-            )));
+            return Err(Error::config(
+                "phi.threshold",
+                format!("must be finite and positive, got {}", self.threshold),
+            ));
         }
         if self.max_sample_size == 0 {
-            return Err(Error::Config(
-                "phi max_sample_size must be at least 1".into(),
-            ));
+            return Err(Error::config("phi.max_sample_size", "must be at least 1"));
         }
         if self.min_std_deviation.is_zero() {
-            return Err(Error::Config(
-                "phi min_std_deviation must be positive".into(),
-            ));
+            return Err(Error::config("phi.min_std_deviation", "must be positive"));
         }
         if self.first_heartbeat_estimate.is_zero() {
-            return Err(Error::Config(
-                "phi first_heartbeat_estimate must be positive".into(),
+            return Err(Error::config(
+                "phi.first_heartbeat_estimate",
+                "must be positive",
             ));
         }
         Ok(())

@@ -207,6 +207,11 @@ impl OriginState {
         }
     }
 
+    /// Takes the entries out, in key order (for reporting a dropped state).
+    pub(crate) fn into_entries(self) -> impl Iterator<Item = (String, Entry)> {
+        self.entries.into_iter()
+    }
+
     /// Drops the entries at or below `upto` that `which` selects; returns them in key order.
     fn purge(&mut self, upto: Version, which: impl Fn(&Entry) -> bool) -> Vec<(String, Entry)> {
         let doomed: Vec<String> = self
@@ -277,6 +282,9 @@ pub struct MergeReport {
     pub stale_generation: bool,
     /// A newer generation replaced the origin's state.
     pub reset: bool,
+    /// On a reset, the origin's state of the older generation, dropped (`Some` exactly when
+    /// `reset`).
+    pub replaced: Option<OriginState>,
     /// Entries dropped without being overwritten: tombstones collected under a GC horizon the
     /// group brought, or, if this store had fallen behind that horizon, every entry at or below
     /// it (the live ones come again from peers that know the horizon).
@@ -416,51 +424,51 @@ impl Store {
 
     /// Takes note of what a peer's digest says of `origin`: a heartbeat, and a generation that may
     /// be newer than the one held (the origin restarted: everything of its old generation is
-    /// dropped) or an origin not heard of before. Returns whether the origin was reset.
+    /// dropped) or an origin not heard of before. On a reset, returns the state of the older
+    /// generation.
     pub(crate) fn observe(
         &mut self,
         origin: NodeId,
         generation: Generation,
         heartbeat: u64,
         rate: u32,
-    ) -> bool {
+    ) -> Option<OriginState> {
         let state = self
             .origins
             .entry(origin)
             .or_insert_with(|| OriginState::new(generation));
-        let reset = state.generation < generation;
-        if reset {
-            *state = OriginState::new(generation);
+        let mut replaced = None;
+        if state.generation < generation {
+            replaced = Some(std::mem::replace(state, OriginState::new(generation)));
         }
         if state.generation == generation && heartbeat >= state.heartbeat {
             // The rate that comes with the newest heartbeat is the newest.
             state.heartbeat = heartbeat;
             state.rate = rate;
         }
-        reset
+        replaced
     }
 
-    /// Moves origin `keep` to a new `generation`, dropping its entries and returning the live ones
-    /// (tombstones left out), and forgets every other origin unless `keep_others`.
+    /// Moves origin `keep` to a new `generation`, and forgets every other origin unless
+    /// `keep_others`. Returns every state dropped, `keep`'s older generation included, by id.
     pub(crate) fn restart(
         &mut self,
         keep: NodeId,
         generation: Generation,
         keep_others: bool,
-    ) -> Vec<(String, Value)> {
-        let own = self.origins.remove(&keep);
+    ) -> Vec<(NodeId, OriginState)> {
+        let mut dropped: Vec<_> = self
+            .origins
+            .remove(&keep)
+            .map(|s| (keep, s))
+            .into_iter()
+            .collect();
         if !keep_others {
-            self.origins.clear();
+            dropped.extend(std::mem::take(&mut self.origins));
+            dropped.sort_by_key(|(id, _)| *id);
         }
         self.origins.insert(keep, OriginState::new(generation));
-        own.map(|state| {
-            state
-                .entries
-                .into_iter()
-                .filter_map(|(key, entry)| entry.value.map(|value| (key, value)))
-                .collect()
-        })
-        .unwrap_or_default()
+        dropped
     }
 
     /// Whether both stores hold the same entries (same generation, key, version and value for
@@ -486,7 +494,7 @@ impl Store {
             return report;
         }
         if delta.generation > state.generation {
-            *state = OriginState::new(delta.generation);
+            report.replaced = Some(std::mem::replace(state, OriginState::new(delta.generation)));
             report.reset = true;
         }
         state.heartbeat = state.heartbeat.max(delta.heartbeat);

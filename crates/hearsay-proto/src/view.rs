@@ -63,24 +63,33 @@ impl Default for ViewConfig {
 impl ViewConfig {
     /// Checks the parameters.
     pub fn validate(&self) -> Result<(), crate::Error> {
-        let fail = |what: &str| Err(crate::Error::Config(what.to_owned()));
+        let fail = |field, reason: &str| Err(crate::Error::config(field, reason));
         if self.active == 0 || self.passive == 0 {
-            return fail("view sizes must be at least 1");
+            return fail("view.active", "view sizes must be at least 1");
         }
         if self.active > 1024 || self.passive > 65_536 {
-            return fail("view sizes must stay small (active <= 1024, passive <= 65536)");
+            return fail(
+                "view.active",
+                "view sizes must stay small (active <= 1024, passive <= 65536)",
+            );
         }
         if self.passive_walk > self.active_walk {
-            return fail("the passive walk length must not exceed the active walk length");
+            return fail(
+                "view.passive_walk",
+                "the passive walk length must not exceed the active walk length",
+            );
         }
         if self.shuffle_every == 0 || self.ping_every == 0 {
-            return fail("shuffle_every and ping_every must be at least 1");
+            return fail(
+                "view.shuffle_every",
+                "shuffle_every and ping_every must be at least 1",
+            );
         }
         if self.suspect_after <= self.ping_every {
-            return fail("suspect_after must exceed ping_every");
+            return fail("view.suspect_after", "must exceed ping_every");
         }
         if self.shuffle_active + self.shuffle_passive > 256 {
-            return fail("a shuffle carries at most 256 peers");
+            return fail("view.shuffle_active", "a shuffle carries at most 256 peers");
         }
         Ok(())
     }

@@ -416,11 +416,11 @@ fn validate_rejects_bad_configs() {
     });
     for config in bad {
         assert!(
-            matches!(config.validate(), Err(Error::Config(_))),
+            matches!(config.validate(), Err(Error::Config { .. })),
             "accepted {config:?}"
         );
         assert!(
-            matches!(PhiDetector::new(config.clone()), Err(Error::Config(_))),
+            matches!(PhiDetector::new(config.clone()), Err(Error::Config { .. })),
             "new accepted {config:?}"
         );
     }

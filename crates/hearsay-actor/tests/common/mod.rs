@@ -232,7 +232,7 @@ pub async fn assert_writes_everywhere(
     writes: &[(usize, String, Version)],
 ) {
     for &i in live {
-        let view = sim.view(i).await.expect("running");
+        let view = sim.entries(i).await.expect("running");
         let held: BTreeMap<(NodeId, &str), Version> = view
             .iter()
             .map(|e| ((e.origin, e.key.as_str()), e.version))

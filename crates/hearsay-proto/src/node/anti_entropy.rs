@@ -6,7 +6,8 @@ use super::incarnation::header_group;
 use crate::reconcile;
 use crate::size::encoded_len;
 use crate::{
-    Body, Budget, Digest, Direction, Event, Generation, NodeId, OriginDelta, Strategy, Version, Via,
+    Body, Budget, Digest, Direction, Event, Generation, NodeId, OriginDelta, PurgeReason, Strategy,
+    Version, Via,
 };
 use std::collections::BTreeSet;
 use std::time::Instant;
@@ -232,9 +233,10 @@ impl Node {
                 self.refute(now, generation, heartbeat, ahead, foreign);
                 continue;
             }
-            if self.store.observe(origin, generation, heartbeat, rate) {
+            if let Some(replaced) = self.store.observe(origin, generation, heartbeat, rate) {
                 self.events
                     .push_back(Event::OriginReset { origin, generation });
+                self.dropped(origin, replaced, PurgeReason::Reset);
             }
             self.heard(now, origin);
         }

@@ -4,7 +4,7 @@
 use super::Node;
 use crate::membership::{LEFT, STATUS_KEY};
 use crate::rumor::RumorId;
-use crate::{Event, OriginDelta, Version, Via};
+use crate::{Event, OriginDelta, PurgeReason, Version, Via};
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -76,16 +76,18 @@ impl Node {
             if report.behind_horizon {
                 behind.push(group.origin);
             }
-            if report.reset {
+            if let Some(replaced) = report.replaced {
                 self.events.push_back(Event::OriginReset {
                     origin: group.origin,
                     generation: group.generation,
                 });
+                self.dropped(group.origin, replaced, PurgeReason::Reset);
             }
             if !report.stale_generation {
                 self.heard(now, group.origin);
             }
-            self.purged(group.origin, group.generation, report.purged);
+            let purged = report.purged;
+            self.purged(group.origin, group.generation, purged, PurgeReason::Horizon);
             self.stats.deltas_applied += report.changes.len() as u64;
             self.stats.deltas_redundant += report.redundant.len() as u64;
             redundant.extend(

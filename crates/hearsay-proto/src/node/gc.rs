@@ -4,7 +4,7 @@
 use super::Node;
 use crate::membership::GC_KEY;
 use crate::reconcile::packer::Packer;
-use crate::{Body, Entry, Event, Generation, NodeId, Value, Version};
+use crate::{Body, Entry, Event, Generation, NodeId, OriginState, PurgeReason, Value, Version};
 use std::time::Instant;
 
 impl Node {
@@ -39,18 +39,19 @@ impl Node {
         if purged.is_empty() {
             return;
         }
-        self.purged(self.id, self.generation, purged);
+        self.purged(self.id, self.generation, purged, PurgeReason::Horizon);
         let value = Value::new(horizon.0.to_be_bytes().to_vec());
         // The GC entry is small and its key short: it always fits.
         let _ = self.write(now, GC_KEY, Some(value));
     }
 
-    /// Reports the entries of `(origin, generation)` just collected, one [`Event::Purged`] each.
+    /// Reports the entries of `(origin, generation)` just dropped, one [`Event::Purged`] each.
     pub(super) fn purged(
         &mut self,
         origin: NodeId,
         generation: Generation,
         purged: impl IntoIterator<Item = (String, Entry)>,
+        reason: PurgeReason,
     ) {
         for (key, entry) in purged {
             self.events.push_back(Event::Purged {
@@ -58,8 +59,15 @@ impl Node {
                 generation,
                 key,
                 entry,
+                reason,
             });
         }
+    }
+
+    /// Reports every entry of a dropped origin state, one [`Event::Purged`] each.
+    pub(super) fn dropped(&mut self, origin: NodeId, state: OriginState, reason: PurgeReason) {
+        let generation = state.generation();
+        self.purged(origin, generation, state.into_entries(), reason);
     }
 
     /// `peer` sent deltas at or below the GC horizons of `origins` without showing them: it has

@@ -5,7 +5,7 @@ use super::Node;
 use crate::membership;
 use crate::reconcile::DigestCursor;
 use crate::rumor::Rumors;
-use crate::{Error, Generation, NodeId, OriginDelta, Value, Version};
+use crate::{Error, Generation, NodeId, OriginDelta, PurgeReason, Value, Version};
 use std::time::Instant;
 
 impl Node {
@@ -23,13 +23,30 @@ impl Node {
         keep_state: bool,
     ) -> Result<(), Error> {
         if generation <= self.generation {
-            return Err(Error::Config(format!(
-                "a restart needs a generation above {}",
-                self.generation.0
-            )));
+            return Err(Error::StaleGeneration {
+                current: self.generation,
+                requested: generation,
+            });
         }
         self.generation = generation;
-        let own = self.store.restart(self.id, generation, keep_state);
+        let mut own = Vec::new();
+        for (origin, state) in self.store.restart(self.id, generation, keep_state) {
+            let old = state.generation();
+            let mut gone = Vec::new();
+            for (key, entry) in state.into_entries() {
+                // With `keep_state`, the own live entries are written again below (the reserved
+                // ones, a leave and a GC horizon, belonged to the old incarnation).
+                match &entry.value {
+                    Some(value)
+                        if keep_state && origin == self.id && !membership::is_reserved(&key) =>
+                    {
+                        own.push((key, value.clone()));
+                    }
+                    _ => gone.push((key, entry)),
+                }
+            }
+            self.purged(origin, old, gone, PurgeReason::Reset);
+        }
         self.rumors = Rumors::default();
         self.cursor = DigestCursor::default();
         self.next_round = None;
@@ -37,11 +54,8 @@ impl Node {
         if let Some(members) = &mut self.members {
             members.restart_self(generation, &mut self.events);
         }
-        if keep_state {
-            // The reserved entries (a leave, a GC horizon) belonged to the old incarnation.
-            for (key, value) in own.into_iter().filter(|(k, _)| !membership::is_reserved(k)) {
-                self.write(now, &key, Some(value))?;
-            }
+        for (key, value) in own {
+            self.write(now, &key, Some(value))?;
         }
         Ok(())
     }

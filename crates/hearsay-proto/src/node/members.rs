@@ -3,7 +3,10 @@
 
 use super::Node;
 use crate::membership::{LEFT, STATUS_KEY};
-use crate::{Body, Delta, Digest, Error, NodeId, OriginDelta, Peers, RumorMessage, Value, Version};
+use crate::{
+    Body, Delta, Digest, Error, NodeId, OriginDelta, Peers, PurgeReason, RumorMessage, Value,
+    Version,
+};
 use rand::RngExt;
 use std::time::Instant;
 
@@ -95,7 +98,9 @@ impl Node {
             return;
         };
         for id in members.tick(now, &mut self.events) {
-            self.store.remove_origin(id);
+            if let Some(state) = self.store.remove_origin(id) {
+                self.dropped(id, state, PurgeReason::Removed);
+            }
         }
     }
 

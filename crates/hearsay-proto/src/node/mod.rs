@@ -302,7 +302,7 @@ impl Node {
     /// Changes the largest number of deltas per message (experiments cut it mid-run).
     pub fn set_max_deltas(&mut self, max_deltas: Option<usize>) -> Result<(), Error> {
         if max_deltas == Some(0) {
-            return Err(Error::Config("max_deltas must be at least 1".into()));
+            return Err(Error::config("max_deltas", "must be at least 1"));
         }
         self.config.max_deltas = max_deltas;
         Ok(())

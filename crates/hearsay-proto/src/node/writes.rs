@@ -12,7 +12,7 @@ impl Node {
     /// Writes `value` under `key` at `now`; returns the version the write got.
     ///
     /// Fails with [`Error::EntryTooLarge`] if the entry could never fit in one message, and with
-    /// [`Error::Config`] for a key reserved for the protocol ([`membership::RESERVED_PREFIX`]).
+    /// [`Error::ReservedKey`] for a key reserved for the protocol ([`membership::RESERVED_PREFIX`]).
     pub fn set(
         &mut self,
         now: Instant,
@@ -138,10 +138,7 @@ impl Node {
 /// Refuses local writes of keys reserved for the protocol.
 fn reserved(key: &str) -> Result<(), Error> {
     if membership::is_reserved(key) {
-        return Err(Error::Config(format!(
-            "keys starting with {:?} are reserved for the protocol",
-            membership::RESERVED_PREFIX
-        )));
+        return Err(Error::ReservedKey(key.to_owned()));
     }
     Ok(())
 }

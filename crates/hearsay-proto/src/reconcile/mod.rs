@@ -69,10 +69,13 @@ impl std::str::FromStr for Strategy {
             .into_iter()
             .find(|s| s.name() == name)
             .ok_or_else(|| {
-                crate::Error::Config(format!(
-                    "unknown strategy {name:?} (expected one of: precise-random, precise-oldest, \
-                     precise-newest, scuttle-breadth, scuttle-depth)"
-                ))
+                crate::Error::config(
+                    "strategy",
+                    format!(
+                        "unknown strategy {name:?} (expected one of: precise-random, \
+                         precise-oldest, precise-newest, scuttle-breadth, scuttle-depth)"
+                    ),
+                )
             })
     }
 }
