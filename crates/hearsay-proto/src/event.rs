@@ -1,6 +1,7 @@
 //! Events a node reports to its runtime.
 
-use crate::{Change, Entry, Generation, MemberStatus, NodeId};
+use crate::member_status::MemberStatus;
+use crate::{Change, Entry, Generation, NodeId};
 
 /// How a change reached this node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

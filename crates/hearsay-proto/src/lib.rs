@@ -33,6 +33,7 @@ mod error;
 mod event;
 mod id;
 pub mod lockstep;
+mod member_status;
 pub mod membership;
 mod node;
 mod peers;
