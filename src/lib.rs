@@ -66,4 +66,8 @@ pub mod docs {
     /// `docs/membership.md`.
     #[doc = include_str!("../docs/membership.md")]
     pub struct Membership;
+
+    /// `docs/testing-your-app.md`.
+    #[doc = include_str!("../docs/testing-your-app.md")]
+    pub struct TestingYourApp;
 }
