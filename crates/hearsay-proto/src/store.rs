@@ -280,10 +280,8 @@ pub struct MergeReport {
     pub redundant: Vec<(String, Version)>,
     /// The deltas belonged to an older generation than the one held and were dropped.
     pub stale_generation: bool,
-    /// A newer generation replaced the origin's state.
-    pub reset: bool,
-    /// On a reset, the origin's state of the older generation, dropped (`Some` exactly when
-    /// `reset`).
+    /// On a reset (a newer generation replaced the origin's state), the origin's state of the
+    /// older generation, dropped.
     pub replaced: Option<OriginState>,
     /// Entries dropped without being overwritten: tombstones collected under a GC horizon the
     /// group brought, or, if this store had fallen behind that horizon, every entry at or below
@@ -295,6 +293,13 @@ pub struct MergeReport {
     /// Deltas at or below the held GC horizon were refused because the group did not show the
     /// horizon: its sender has not heard of it (and should be told).
     pub behind_horizon: bool,
+}
+
+impl MergeReport {
+    /// Whether a newer generation replaced the origin's state.
+    pub fn reset(&self) -> bool {
+        self.replaced.is_some()
+    }
 }
 
 /// Everything a node knows: one [`OriginState`] per origin, ordered by node id.
@@ -495,7 +500,6 @@ impl Store {
         }
         if delta.generation > state.generation {
             report.replaced = Some(std::mem::replace(state, OriginState::new(delta.generation)));
-            report.reset = true;
         }
         state.heartbeat = state.heartbeat.max(delta.heartbeat);
         // Tombstone GC: a group that carries the origin's GC entry raises the horizon here. A

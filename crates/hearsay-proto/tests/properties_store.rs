@@ -204,7 +204,7 @@ proptest! {
         let again = store.merge(&delta);
         prop_assert_eq!(&snapshot(&store), &once);
         prop_assert!(again.changes.is_empty(), "second merge changed {:?}", again.changes);
-        prop_assert!(!again.reset);
+        prop_assert!(!again.reset());
     }
 
     /// Commutativity: for contract-respecting deltas (one write per origin, generation and
@@ -260,7 +260,7 @@ proptest! {
             if report.stale_generation {
                 prop_assert_eq!(&before, &after, "a stale delta changed the store");
             }
-            if report.reset {
+            if report.reset() {
                 let old = before.origins.get(&delta.origin).map(|o| o.generation);
                 prop_assert!(old.is_some_and(|g| g < delta.generation));
             }

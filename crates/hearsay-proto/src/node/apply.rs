@@ -17,35 +17,9 @@ impl Node {
         let mut redelete = Vec::new();
         for group in groups {
             if group.origin == self.id {
-                // A peer that still holds an older incarnation of ours keeps its entries (live
-                // values among them) for good unless told: this node is the one authority on its
-                // own generation.
-                stale_own |= group.generation < self.generation;
-                if group.generation == self.generation {
-                    redelete.extend(
-                        group
-                            .deltas
-                            .iter()
-                            .filter(|d| d.value.is_some() && self.dead_write(&d.key, d.version))
-                            .map(|d| d.key.clone()),
-                    );
-                }
-                // Our own entries come back: we hold them already (or they are a zombie's), so
-                // they are no news, and feedback says so.
-                redundant.extend(group.deltas.iter().map(|d| (self.id, d.version)));
-                let top = group.deltas.iter().map(|d| d.version).max();
-                let foreign = group.generation == self.generation
-                    && group
-                        .deltas
-                        .iter()
-                        .any(|d| self.foreign_write(&d.key, d.version, Some(d.value.as_ref())));
-                self.refute(
-                    now,
-                    group.generation,
-                    group.heartbeat,
-                    top.unwrap_or_default().max(group.to),
-                    foreign,
-                );
+                let (stale, dead) = self.own_group(now, group, &mut redundant);
+                stale_own |= stale;
+                redelete.extend(dead);
                 continue;
             }
             if self

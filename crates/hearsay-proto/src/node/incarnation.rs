@@ -4,7 +4,7 @@
 use super::Node;
 use crate::membership;
 use crate::reconcile::DigestCursor;
-use crate::rumor::Rumors;
+use crate::rumor::{RumorId, Rumors};
 use crate::{Error, Generation, NodeId, OriginDelta, PurgeReason, Value, Version};
 use std::time::Instant;
 
@@ -58,6 +58,45 @@ impl Node {
             self.write(now, &key, Some(value))?;
         }
         Ok(())
+    }
+
+    /// A group of this node's own origin came back from a peer: its deltas are no news (feedback
+    /// says so, through `redundant`), and it may show another incarnation ([`Node::refute`]).
+    /// Returns what else it asks of this node: whether the peer holds an older incarnation of
+    /// it, to be told the current one (this node is the one authority on its own generation),
+    /// and the keys to delete anew ([`Node::dead_write`]).
+    pub(super) fn own_group(
+        &mut self,
+        now: Instant,
+        group: &OriginDelta,
+        redundant: &mut Vec<RumorId>,
+    ) -> (bool, Vec<String>) {
+        let stale = group.generation < self.generation;
+        let mut dead = Vec::new();
+        if group.generation == self.generation {
+            dead.extend(
+                group
+                    .deltas
+                    .iter()
+                    .filter(|d| d.value.is_some() && self.dead_write(&d.key, d.version))
+                    .map(|d| d.key.clone()),
+            );
+        }
+        redundant.extend(group.deltas.iter().map(|d| (self.id, d.version)));
+        let top = group.deltas.iter().map(|d| d.version).max();
+        let foreign = group.generation == self.generation
+            && group
+                .deltas
+                .iter()
+                .any(|d| self.foreign_write(&d.key, d.version, Some(d.value.as_ref())));
+        self.refute(
+            now,
+            group.generation,
+            group.heartbeat,
+            top.unwrap_or_default().max(group.to),
+            foreign,
+        );
+        (stale, dead)
     }
 
     /// A peer speaks of this node's id at `generation`, with `heartbeat` and versions up to
