@@ -16,9 +16,10 @@
 //! - **reconciliation under a message-size limit** ([`Strategy`], [`reconcile`]): precise
 //!   (random, oldest-first, newest-first) and Scuttlebutt (breadth-first, depth-first), van
 //!   Renesse et al. 2008;
-//! - **membership and failure detection** ([`membership`]): member statuses from gossiped
-//!   heartbeats (phi accrual, [`PhiDetector`]), graceful leaves, removal without resurrection,
-//!   and tombstone garbage collection under a gossiped GC horizon;
+//! - **membership and failure detection** ([`membership`], [`fd`]): SWIM probing with indirect
+//!   probes and Lifeguard's extensions (the default), or phi accrual over gossiped heartbeats
+//!   ([`PhiDetector`]); graceful leaves, removal without resurrection, and tombstone garbage
+//!   collection under a gossiped GC horizon;
 //! - **wire format** ([`wire`]): rmp-serde messages with protocol version and cluster id, decoded
 //!   from untrusted bytes without panics or unbounded allocation.
 //!
@@ -26,11 +27,13 @@
 
 #![forbid(unsafe_code)]
 
+pub mod churn;
 mod config;
 mod delta;
 mod digest;
 mod error;
 mod event;
+pub mod fd;
 mod id;
 pub mod lockstep;
 mod member_status;
@@ -53,9 +56,12 @@ pub use delta::{Delta, OriginDelta};
 pub use digest::{Bounds, Digest, ItemId, OriginItems, OriginSummary};
 pub use error::{Error, ErrorKind};
 pub use event::{Event, PurgeReason, Via};
+pub use fd::{FdMessage, Incarnation, Liveness, MemberUpdate, Probe};
 pub use id::{ClusterId, Generation, NodeId, Version};
 pub use lockstep::{Lockstep, RoundReport};
-pub use membership::{Member, MemberStatus, MembershipConfig};
+pub use membership::{
+    Detector, HeartbeatConfig, Member, MemberStatus, MembershipConfig, SwimConfig,
+};
 pub use node::{Node, Transmit};
 pub use peers::Peers;
 pub use phi::{PhiConfig, PhiDetector};

@@ -6,11 +6,11 @@
 //! chitchat baseline's measurements). Loss is drawn from a seeded RNG. The runtimes of
 //! `hearsay-actor` add latency and real mailboxes on top of the same [`Node`].
 
-use crate::{Config, Error, Generation, Node, NodeId, Peers, Transmit};
+use crate::{Config, Error, Event, Generation, Node, NodeId, Peers, Transmit};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// What one round moved.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -49,6 +49,23 @@ pub struct Lockstep {
     total: RoundReport,
     /// Crashed nodes: they neither tick nor receive.
     crashed: Vec<bool>,
+    /// Time between two steps (`None`: one gossip interval, a round).
+    step: Option<Duration>,
+    seed: u64,
+    config: Config,
+    /// Where nodes' events go (`None`: dropped).
+    sink: Option<EventSink>,
+    /// A partition: the side of each node (nodes past the end are on side `false`).
+    partition: Option<Vec<bool>>,
+}
+
+/// A callback taking every node's events.
+struct EventSink(Box<dyn FnMut(NodeId, Event)>);
+
+impl std::fmt::Debug for EventSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EventSink")
+    }
 }
 
 impl Lockstep {
@@ -58,12 +75,8 @@ impl Lockstep {
         let members = Peers::shared((0..n as u64).map(NodeId).collect());
         let nodes = (0..n as u64)
             .map(|i| {
-                let mut node = Node::new(
-                    NodeId(i),
-                    Generation(1),
-                    config.clone(),
-                    seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(i),
-                )?;
+                let mut node =
+                    Node::new(NodeId(i), Generation(1), config.clone(), node_seed(seed, i))?;
                 node.set_peers(members.clone());
                 Ok(node)
             })
@@ -76,7 +89,63 @@ impl Lockstep {
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5eed),
             total: RoundReport::default(),
             crashed: vec![false; n],
+            step: None,
+            seed,
+            config,
+            sink: None,
+            partition: None,
         })
+    }
+
+    /// Steps of `step` instead of rounds: each [`Lockstep::round`] advances time by `step` and
+    /// calls every node's `handle_timeout`, so that timers shorter than a gossip interval (the
+    /// failure detector's probes) run at their time, rounded up to a step. Datagrams are still
+    /// delivered within the step.
+    ///
+    /// ```
+    /// use hearsay_proto::{Config, Lockstep, MemberStatus, NodeId};
+    /// use std::time::Duration;
+    /// let mut cluster = Lockstep::new(20, Config::lan(), 1, std::time::Instant::now())?
+    ///     .with_step(Duration::from_millis(100));
+    /// cluster.run_until(100, |_| false); // 10 s
+    /// cluster.crash(3);
+    /// cluster.run_until(600, |_| false); // 60 s
+    /// assert_eq!(cluster.nodes()[0].member_status(NodeId(3)), Some(MemberStatus::Down));
+    /// assert_eq!(cluster.nodes()[0].member_status(NodeId(4)), Some(MemberStatus::Up));
+    /// # Ok::<(), hearsay_proto::Error>(())
+    /// ```
+    pub fn with_step(mut self, step: Duration) -> Lockstep {
+        self.step = Some(step).filter(|s| !s.is_zero());
+        self
+    }
+
+    /// Hands every node's events to `sink` (with the node's id) instead of dropping them.
+    pub fn set_event_sink(&mut self, sink: impl FnMut(NodeId, Event) + 'static) {
+        self.sink = Some(EventSink(Box::new(sink)));
+    }
+
+    /// Adds a node that knows only `seeds` (a join), with the cluster's configuration; returns
+    /// its index (its id). It runs from the next round.
+    pub fn add_node(&mut self, seeds: &[usize]) -> Result<usize, Error> {
+        let index = self.nodes.len();
+        let mut node = Node::new(
+            NodeId(index as u64),
+            Generation(1),
+            self.config.clone(),
+            node_seed(self.seed, index as u64),
+        )?;
+        node.set_peers(Peers::Own(Vec::new()));
+        for &seed in seeds {
+            node.join(self.now, NodeId(seed as u64));
+        }
+        let mut in_flight = VecDeque::new();
+        in_flight
+            .extend(std::iter::from_fn(|| node.poll_transmit()).map(|t| (NodeId(index as u64), t)));
+        self.nodes.push(node);
+        self.crashed.push(false);
+        let mut report = RoundReport::default();
+        self.deliver(in_flight, &mut |_, _| {}, &mut report);
+        Ok(index)
     }
 
     /// Builds `n` nodes with partial views ([`Config::view`] must be set): each knows no one,
@@ -136,6 +205,12 @@ impl Lockstep {
         self.crashed.get(id).is_some_and(|crashed| !crashed)
     }
 
+    /// Cuts the network in two (`side[i]` is node `i`'s side; nodes past the end are on side
+    /// `false`): datagrams between the sides are lost. `None` heals it.
+    pub fn set_partition(&mut self, side: Option<Vec<bool>>) {
+        self.partition = side;
+    }
+
     /// Drops each datagram with probability `loss`.
     pub fn set_loss(&mut self, loss: f64) {
         self.loss = loss.clamp(0.0, 1.0);
@@ -171,9 +246,7 @@ impl Lockstep {
     pub fn round_with(&mut self, mut observe: impl FnMut(NodeId, &Transmit)) -> RoundReport {
         self.round += 1;
         if self.round > 1 {
-            if let Some(interval) = self.nodes.first().map(|n| n.config().gossip_interval) {
-                self.now += interval;
-            }
+            self.now += self.step.unwrap_or(self.config.gossip_interval);
         }
         let mut report = RoundReport::default();
         let mut in_flight: VecDeque<(NodeId, Transmit)> = VecDeque::new();
@@ -186,6 +259,7 @@ impl Lockstep {
             node.handle_timeout(self.now);
             let from = node.id();
             in_flight.extend(std::iter::from_fn(|| node.poll_transmit()).map(|t| (from, t)));
+            drain_events(node, &mut self.sink);
         }
         self.deliver(in_flight, &mut observe, &mut report);
         self.total.messages += report.messages;
@@ -212,6 +286,13 @@ impl Lockstep {
                 report.lost += 1;
                 continue;
             }
+            if let Some(side) = &self.partition {
+                let of = |id: NodeId| side.get(id.0 as usize).copied().unwrap_or(false);
+                if of(from) != of(transmit.to) {
+                    report.lost += 1;
+                    continue;
+                }
+            }
             let Some(node) = usize::try_from(transmit.to.0)
                 .ok()
                 .filter(|&i| self.is_live(i))
@@ -224,7 +305,7 @@ impl Lockstep {
             }
             let at = node.id();
             in_flight.extend(std::iter::from_fn(|| node.poll_transmit()).map(|t| (at, t)));
-            while node.poll_event().is_some() {}
+            drain_events(node, &mut self.sink);
         }
     }
 
@@ -263,6 +344,21 @@ impl Lockstep {
         match live.next() {
             Some(first) => live.all(|n| n.store().same_entries(first.store())),
             None => true,
+        }
+    }
+}
+
+/// Node `i`'s RNG seed in a cluster seeded with `seed`.
+fn node_seed(seed: u64, i: u64) -> u64 {
+    seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(i)
+}
+
+/// Hands `node`'s events to the sink, or drops them.
+fn drain_events(node: &mut Node, sink: &mut Option<EventSink>) {
+    let id = node.id();
+    while let Some(event) = node.poll_event() {
+        if let Some(EventSink(sink)) = sink {
+            sink(id, event);
         }
     }
 }

@@ -114,4 +114,37 @@ impl Peers {
         }
         picked
     }
+
+    /// Picks up to `count` distinct peers other than `me` that `accept` takes, uniformly at
+    /// random among them: a few random draws first (cheap when most are accepted, as in a
+    /// large cluster), the whole list filtered only when the draws fall short.
+    pub fn sample_where<R: Rng + ?Sized>(
+        &self,
+        rng: &mut R,
+        count: usize,
+        me: NodeId,
+        accept: impl Fn(NodeId) -> bool,
+    ) -> Vec<NodeId> {
+        let list = self.list();
+        let mut picked = Vec::with_capacity(count);
+        if list.len() > 4 * count + 8 {
+            for _ in 0..4 * count + 8 {
+                if picked.len() == count {
+                    return picked;
+                }
+                let id = list[rng.random_range(0..list.len())];
+                if id != me && !picked.contains(&id) && accept(id) {
+                    picked.push(id);
+                }
+            }
+        }
+        let rest: Vec<NodeId> = list
+            .iter()
+            .copied()
+            .filter(|&id| id != me && !picked.contains(&id) && accept(id))
+            .collect();
+        let more = Peers::Own(rest).sample(rng, count - picked.len(), me);
+        picked.extend(more);
+        picked
+    }
 }

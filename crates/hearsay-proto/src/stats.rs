@@ -46,6 +46,9 @@ pub struct Stats {
     /// Times the node moved to a higher generation because a peer spoke of its id at a newer
     /// (or the same, but further advanced) generation: another incarnation used it.
     pub refutations: u64,
+    /// Times this node raised its incarnation to refute a suspicion or a Down about itself
+    /// (SWIM).
+    pub refutations_fd: u64,
     /// Messages dropped because they came out over the MTU (a budgeting bug; never expected).
     pub over_mtu: u64,
 }

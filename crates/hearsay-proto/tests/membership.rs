@@ -7,7 +7,8 @@ mod common;
 
 use common::cluster::*;
 use hearsay_proto::{
-    Config, Event, Generation, MemberStatus, MembershipConfig, Mode, Node, NodeId, Value,
+    Config, Detector, Event, Generation, HeartbeatConfig, MemberStatus, MembershipConfig, Mode,
+    Node, NodeId, Value,
 };
 use std::time::{Duration, Instant};
 
@@ -168,7 +169,9 @@ fn a_leave_reaches_every_node_much_faster_than_failure_detection() {
             _ => Duration::from_secs(30),
         };
         let mut members = membership(Duration::from_secs(30));
-        members.phi.acceptable_heartbeat_pause = pause;
+        if let Detector::Heartbeat(heartbeat) = &mut members.detector {
+            heartbeat.phi.acceptable_heartbeat_pause = pause;
+        }
         let config = Config {
             mode,
             membership: Some(members),
@@ -339,7 +342,7 @@ fn reserved_keys_are_refused_and_a_restart_forgets_the_leave() {
 }
 
 #[test]
-fn membership_off_emits_no_member_event_and_needs_heartbeats_when_on() {
+fn membership_off_emits_no_member_event_and_the_heartbeat_detector_needs_heartbeats() {
     let mut cluster = Cluster::new(6, Config::default(), 61);
     cluster.run(30);
     assert!(
@@ -352,15 +355,24 @@ fn membership_off_emits_no_member_event_and_needs_heartbeats_when_on() {
     assert!(cluster.nodes[0].members().is_empty());
     let bad = Config {
         heartbeats: false,
-        membership: Some(MembershipConfig::default()),
+        membership: Some(membership(Duration::from_secs(30))),
         ..Config::default()
     };
     assert!(bad.validate().is_err());
+    // SWIM (the default detector) needs no heartbeats.
+    let swim = Config {
+        heartbeats: false,
+        membership: Some(MembershipConfig::default()),
+        ..Config::default()
+    };
+    assert!(swim.validate().is_ok());
     let bad = Config {
-        membership: Some(MembershipConfig {
-            suspect_phi: 9.0,
-            ..MembershipConfig::default()
-        }),
+        membership: Some(MembershipConfig::with_detector(Detector::Heartbeat(
+            HeartbeatConfig {
+                suspect_phi: 9.0,
+                ..HeartbeatConfig::default()
+            },
+        ))),
         ..Config::default()
     };
     assert!(bad.validate().is_err());

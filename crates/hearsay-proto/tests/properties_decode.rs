@@ -15,7 +15,7 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::TestCaseError;
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 // --- decoder robustness ----------------------------------------------------------------------
 
@@ -78,6 +78,19 @@ fn corpus() -> &'static [Vec<u8>] {
         let mut cluster =
             Lockstep::with_views(12, config, 9, Instant::now()).expect("valid config");
         for _ in 0..12 {
+            cluster.round_with(|_, t| {
+                payloads.insert(t.payload.clone());
+            });
+        }
+        // SWIM: pings, acks, ping-requests, nacks, gossip, table syncs, with updates.
+        let mut cluster = Lockstep::new(8, Config::lan(), 5, Instant::now())
+            .expect("valid config")
+            .with_step(Duration::from_millis(100));
+        cluster.set_loss(0.3);
+        for step in 0..400 {
+            if step == 100 {
+                cluster.crash(3);
+            }
             cluster.round_with(|_, t| {
                 payloads.insert(t.payload.clone());
             });

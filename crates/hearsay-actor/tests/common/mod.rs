@@ -6,7 +6,8 @@ use hearsay_actor::{
     GetMembers, MemberChanged, NetworkConfig, Simulation, SimulationConfig, SubscribeMembership,
 };
 use hearsay_proto::{
-    Config, Generation, MemberStatus, MembershipConfig, Mode, NodeId, PhiConfig, Value, Version,
+    Config, Detector, Generation, HeartbeatConfig, MemberStatus, MembershipConfig, Mode, NodeId,
+    PhiConfig, Value, Version,
 };
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
@@ -27,13 +28,15 @@ pub fn recommended(members: usize, removal_after: Duration) -> Config {
         // A Scuttlebutt digest entry takes at most 20 bytes here; keep every member in one digest.
         mtu: (members * 20 + 1_000).clamp(1_400, 65_507),
         membership: Some(MembershipConfig {
-            phi: PhiConfig {
-                acceptable_heartbeat_pause: PAUSE,
-                first_heartbeat_estimate: Duration::from_secs(4),
-                ..PhiConfig::default()
-            },
             removal_after,
-            ..MembershipConfig::default()
+            ..MembershipConfig::with_detector(Detector::Heartbeat(HeartbeatConfig {
+                phi: PhiConfig {
+                    acceptable_heartbeat_pause: PAUSE,
+                    first_heartbeat_estimate: Duration::from_secs(4),
+                    ..PhiConfig::default()
+                },
+                ..HeartbeatConfig::default()
+            }))
         }),
         ..Config::default()
     }

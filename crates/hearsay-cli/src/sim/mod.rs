@@ -8,6 +8,7 @@
 mod all;
 mod anti_entropy;
 mod chaos;
+mod membership;
 mod reconcile;
 mod rumor;
 
@@ -17,6 +18,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 
 pub use anti_entropy::AntiEntropyArgs;
+pub use membership::MembershipArgs;
 pub use reconcile::ReconcileArgs;
 pub use rumor::RumorArgs;
 
@@ -29,6 +31,9 @@ pub enum SimCommand {
     AntiEntropy(AntiEntropyArgs),
     /// Reconciliation under a message-size limit (van Renesse et al. 2008): stale mappings.
     Reconcile(ReconcileArgs),
+    /// Failure detection (SWIM) under loss, crashes, joins and a partition: false Downs,
+    /// detection times, bytes per node.
+    Membership(MembershipArgs),
     /// Regenerates every figure and table of docs/experiments.md.
     All(all::AllArgs),
     /// The randomized fault search: random scenarios of writes, partitions, crashes, restarts
@@ -71,6 +76,7 @@ pub fn run(command: SimCommand) -> Result<(), String> {
         SimCommand::Rumor(args) => rumor::main(&args),
         SimCommand::AntiEntropy(args) => anti_entropy::main(&args),
         SimCommand::Reconcile(args) => reconcile::main(&args),
+        SimCommand::Membership(args) => membership::main(&args),
         SimCommand::All(args) => all::main(&args),
         SimCommand::Chaos(args) => chaos::main(&args),
     }

@@ -104,6 +104,7 @@ impl Node {
         }
         self.congestion(!deltas.is_empty() && budget.exhausted());
         if !deltas.is_empty() || reply.is_some() {
+            self.send_hints(from, &deltas);
             self.send(
                 from,
                 Body::SynAck {
@@ -186,6 +187,7 @@ impl Node {
             };
             let newer = held > generation;
             let beat = self.members.is_some()
+                && self.fd.is_none()
                 && held == generation
                 && held_heartbeat > heartbeat
                 && (origin != self.id || generation == self.generation);

@@ -54,6 +54,9 @@ impl Node {
         if let Some(members) = &mut self.members {
             members.restart_self(generation, &mut self.events);
         }
+        if let Some(fd) = &mut self.fd {
+            fd.reset();
+        }
         for (key, value) in own {
             self.write(now, &key, Some(value))?;
         }

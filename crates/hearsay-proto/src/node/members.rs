@@ -23,6 +23,8 @@ impl Node {
         if let Some(members) = &mut self.members {
             members.leave_self(&mut self.events);
         }
+        let left = self.own_update(crate::fd::Liveness::Left);
+        self.queue_update(now, left, false);
         let count = self.members.as_ref().map_or(3, |m| m.config().leave_fanout);
         let heartbeat = self.store.origin(self.id).map_or(0, |o| o.heartbeat());
         for peer in self.targets(count) {
@@ -59,6 +61,11 @@ impl Node {
         }
         match &self.members {
             None => self.peers.sample(&mut self.rng, count, self.id),
+            // SWIM samples often (gossip, relays): draw at random, without listing everyone.
+            Some(members) if self.fd.is_some() => {
+                self.peers
+                    .sample_where(&mut self.rng, count, self.id, |id| members.reachable(id))
+            }
             Some(members) => {
                 let reachable: Vec<NodeId> = self
                     .peers
@@ -74,6 +81,15 @@ impl Node {
     /// notice a healed partition.
     pub(super) fn probe(&mut self) -> Option<NodeId> {
         let members = self.members.as_ref()?;
+        if self.fd.is_some() {
+            // The same rate without listing everyone: a random peer, probed if it is Down
+            // (probability down / peers).
+            if self.peers.is_empty() {
+                return None;
+            }
+            let list: Vec<NodeId> = self.peers.sample(&mut self.rng, 1, self.id);
+            return list.into_iter().find(|&id| members.is_down(id));
+        }
         let (mut down, mut reachable) = (Vec::new(), 0usize);
         for id in self.peers.iter().filter(|&id| id != self.id) {
             if members.is_down(id) {
@@ -90,6 +106,19 @@ impl Node {
             return None;
         }
         down.get(self.rng.random_range(0..down.len())).copied()
+    }
+
+    /// SWIM: suspicions that timed out become Down, and are gossiped.
+    pub(super) fn expire_suspicions(&mut self, now: Instant) {
+        let (Some(members), Some(fd)) = (&mut self.members, &self.fd) else {
+            return;
+        };
+        let downs = members.expire_suspicions(now, fd.healthy(), &mut self.events);
+        for update in downs {
+            let id = update.id;
+            self.queue_update(now, update, false);
+            self.peer_down(now, id);
+        }
     }
 
     /// Re-evaluates the members' statuses, and drops the state of the members just removed.
@@ -116,14 +145,17 @@ impl Node {
         if self.view.is_none() && origin != self.id && !self.peers.contains(origin) {
             self.peers.insert(origin);
         }
-        if let Some(state) = self.store.origin(origin) {
+        let new = self.store.origin(origin).is_some_and(|state| {
             members.heartbeat(
                 origin,
                 state.generation(),
                 state.heartbeat(),
                 now,
                 &mut self.events,
-            );
+            )
+        });
+        if new {
+            self.learnt(origin);
         }
     }
 

@@ -6,10 +6,12 @@
 //! and the drained outputs. The rest of its behaviour is split by concern:
 //! [`writes`] (local writes), [`members`] (membership glue), [`anti_entropy`], [`mongering`]
 //! (rumors), [`apply`] (merging received groups), [`flow`] (flow control), [`gc`] (tombstone
-//! collection) and [`incarnation`] (restarts and refutation).
+//! collection), [`incarnation`] (restarts and refutation) and [`detector`] (SWIM failure
+//! detection).
 
 mod anti_entropy;
 mod apply;
+mod detector;
 mod flow;
 mod gc;
 mod incarnation;
@@ -17,6 +19,7 @@ mod members;
 mod mongering;
 mod writes;
 
+use crate::fd::Fd;
 use crate::membership::Membership;
 use crate::reconcile::DigestCursor;
 use crate::rumor::Rumors;
@@ -112,6 +115,8 @@ pub struct Node {
     flow: Option<FlowState>,
     /// The member table, when membership is on.
     members: Option<Membership>,
+    /// The SWIM failure detector, when membership runs it.
+    fd: Option<Fd>,
     /// The partial view, when [`Config::view`] is on: gossip targets come from its active view.
     view: Option<View>,
     /// Own tombstones waiting for garbage collection: version, and the round it was first seen
@@ -131,13 +136,20 @@ impl Node {
     ) -> Result<Node, Error> {
         config.validate()?;
         let mut store = Store::default();
-        if config.heartbeats || config.flow_control.is_some() {
+        // With membership on, the own origin exists from the start: its generation is
+        // announced even before the first write.
+        if config.heartbeats || config.flow_control.is_some() || config.membership.is_some() {
             store.own_origin(id, generation);
         }
         let members = match &config.membership {
             Some(membership) => Some(Membership::new(membership.clone(), id, generation)?),
             None => None,
         };
+        let fd = config
+            .membership
+            .as_ref()
+            .and_then(|m| m.swim())
+            .map(|swim| Fd::new(swim.clone()));
         let view = match &config.view {
             Some(view) => Some(View::new(id, view.clone())?),
             None => None,
@@ -160,6 +172,7 @@ impl Node {
                 .flow_control
                 .map(|flow| FlowState::new(flow.initial_rate)),
             members,
+            fd,
             tombstones: VecDeque::new(),
             digests: 0,
             config,
@@ -234,6 +247,17 @@ impl Node {
     /// The failure detector of one member (`None`: membership off, or never heard of).
     pub fn detector(&self, id: NodeId) -> Option<&PhiDetector> {
         self.members.as_ref()?.detector(id)
+    }
+
+    /// SWIM's local health multiplier (Lifeguard): 0 when healthy; probes slow down by
+    /// `1 + score` (`None`: SWIM not running).
+    pub fn local_health(&self) -> Option<u32> {
+        self.fd.as_ref().map(Fd::awareness)
+    }
+
+    /// SWIM: membership updates waiting to be gossiped (`None`: SWIM not running).
+    pub fn queued_updates(&self) -> Option<usize> {
+        self.fd.as_ref().map(|fd| fd.queue.len())
     }
 
     /// The partial view, when [`Config::view`] is on.
@@ -319,6 +343,7 @@ impl Node {
         if self.next_round.is_none_or(|due| now >= due) {
             self.run_round(now);
         }
+        self.fd_timeout(now);
     }
 
     /// Runs one gossip round at `now`, and schedules the next one an interval later.
@@ -332,6 +357,7 @@ impl Node {
         }
         self.collect_garbage(now);
         self.check_members(now);
+        self.expire_suspicions(now);
         if let Some(view) = &mut self.view {
             view.tick(&mut self.rng);
             self.drain_view();
@@ -339,10 +365,11 @@ impl Node {
         if self.config.mode.rumors() {
             self.rumor_round();
         }
-        // Failure detection feeds on heartbeat progress, which travels with digests: with
-        // membership on, the exchange runs every round whatever the mode's cadence.
+        // Heartbeat failure detection feeds on heartbeat progress, which travels with digests:
+        // the exchange then runs every round whatever the mode's cadence (SWIM needs nothing).
+        let heartbeat_fd = self.members.is_some() && self.fd.is_none();
         if self.config.mode.anti_entropy_in(self.round)
-            || (self.members.is_some() && self.config.mode != Mode::Rumor)
+            || (heartbeat_fd && self.config.mode != Mode::Rumor)
         {
             self.anti_entropy_round();
         }
@@ -369,6 +396,8 @@ impl Node {
         self.stats.record_received(message.body.kind(), bytes.len());
         let from = message.from;
         self.tell_removed(from);
+        self.tell_down(now, from);
+        self.confirm(now, from);
         if let Some(view) = &mut self.view {
             view.heard(from);
         }
@@ -395,6 +424,7 @@ impl Node {
             }
             Body::Ack { deltas } => self.on_answer(now, from, bytes.len(), &deltas),
             Body::Rumor(rumor) => self.on_rumor(now, from, rumor),
+            Body::Probe(message) => self.on_probe(now, from, message),
         }
         Ok(())
     }
@@ -446,6 +476,7 @@ impl Node {
     /// Sends `deltas` to `to` in an `Ack`, unless there are none.
     fn send_ack(&mut self, to: NodeId, deltas: Vec<OriginDelta>) {
         if !deltas.is_empty() {
+            self.send_hints(to, &deltas);
             self.send(to, Body::Ack { deltas });
         }
     }
@@ -467,6 +498,10 @@ impl Node {
     /// When [`Node::handle_timeout`] should be called next.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.next_round
+        let fd = self.fd.as_ref().and_then(Fd::deadline);
+        match (self.next_round, fd) {
+            (Some(round), Some(fd)) => Some(round.min(fd)),
+            (round, fd) => round.or(fd),
+        }
     }
 }

@@ -10,11 +10,13 @@ mod validate;
 
 pub use validate::{MAX_DEPTH, validate};
 
-use crate::{ClusterId, Digest, Error, Generation, NodeId, OriginDelta, Version, ViewMessage};
+use crate::{
+    ClusterId, Digest, Error, FdMessage, Generation, NodeId, OriginDelta, Version, ViewMessage,
+};
 use serde::{Deserialize, Serialize};
 
 /// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: u8 = 1;
+pub const PROTOCOL_VERSION: u8 = 2;
 
 /// One gossip message, as encoded in one datagram or frame.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,7 +33,7 @@ pub struct Message {
 
 /// The kinds of message and what they carry.
 ///
-/// On the wire a variant is a one-entry map from a one-letter tag (`s`, `a`, `k`, `r`) to the
+/// On the wire a variant is a one-entry map from a one-letter tag (`s`, `a`, `k`, `r`, `v`, `p`) to the
 /// array of its fields.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Body {
@@ -68,6 +70,10 @@ pub enum Body {
     /// Partial-view maintenance (HyParView), when [`crate::Config::view`] is on.
     #[serde(rename = "v")]
     View(ViewMessage),
+    /// Failure detection (SWIM): a probe step and piggybacked membership updates, when
+    /// membership runs [`crate::Detector::Swim`].
+    #[serde(rename = "p")]
+    Probe(FdMessage),
 }
 
 /// What a [`Body::Rumor`] carries.
@@ -111,6 +117,8 @@ pub enum MessageKind {
     Rumor,
     /// [`Body::View`].
     View,
+    /// [`Body::Probe`].
+    Probe,
 }
 
 impl MessageKind {
@@ -121,10 +129,11 @@ impl MessageKind {
         MessageKind::Ack,
         MessageKind::Rumor,
         MessageKind::View,
+        MessageKind::Probe,
     ];
 
     /// Number of kinds.
-    pub const COUNT: usize = 5;
+    pub const COUNT: usize = 6;
 
     /// A short lowercase name.
     pub fn name(self) -> &'static str {
@@ -134,6 +143,7 @@ impl MessageKind {
             MessageKind::Ack => "ack",
             MessageKind::Rumor => "rumor",
             MessageKind::View => "view",
+            MessageKind::Probe => "probe",
         }
     }
 }
@@ -147,13 +157,14 @@ impl Body {
             Body::Ack { .. } => MessageKind::Ack,
             Body::Rumor(_) => MessageKind::Rumor,
             Body::View(_) => MessageKind::View,
+            Body::Probe(_) => MessageKind::Probe,
         }
     }
 
     /// The deltas the message carries.
     pub fn deltas(&self) -> &[OriginDelta] {
         match self {
-            Body::Syn { .. } | Body::View(_) => &[],
+            Body::Syn { .. } | Body::View(_) | Body::Probe(_) => &[],
             Body::SynAck { deltas, .. } | Body::Ack { deltas } => deltas,
             Body::Rumor(rumor) => &rumor.deltas,
         }

@@ -2,7 +2,8 @@
 //! loss and frozen (crashed or partitioned) nodes; and the membership configurations they use.
 
 use hearsay_proto::{
-    Config, Event, Generation, MemberStatus, MembershipConfig, Mode, Node, NodeId,
+    Config, Detector, Event, Generation, HeartbeatConfig, MemberStatus, MembershipConfig, Mode,
+    Node, NodeId,
 };
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -146,10 +147,12 @@ impl Cluster {
     }
 }
 
+/// Membership with the heartbeat detector (phi accrual over gossiped heartbeats), which these
+/// tests exercise; SWIM has its own (`tests/swim.rs`).
 pub fn membership(removal_after: Duration) -> MembershipConfig {
     MembershipConfig {
         removal_after,
-        ..MembershipConfig::default()
+        ..MembershipConfig::with_detector(Detector::Heartbeat(HeartbeatConfig::default()))
     }
 }
 

@@ -1,8 +1,19 @@
 //! Membership and failure detection: a table of the members a node knows, each with a status
-//! driven by gossiped heartbeats (phi accrual, [`crate::PhiDetector`]), graceful leaves and
-//! restarts, and the removal of dead members without resurrection.
+//! set by the failure detector, graceful leaves and restarts, and the removal of dead members
+//! without resurrection.
 //!
-//! Statuses and transitions (per member `id`, for its current generation):
+//! Two detectors fill it ([`Detector`]):
+//!
+//! - **SWIM** (the default, [`SwimConfig`]): members are probed directly and through relays
+//!   (`crate::fd`); a member that fails its probes is **Suspect**, gossiped with its witnesses,
+//!   and **Down** once its suspicion times out unrefuted with a quorum of witnesses. A suspect
+//!   refutes by raising its *incarnation* ([`Member::incarnation`]), which brings it back **Up**
+//!   everywhere; Down is recoverable the same way. A member heard of only through data is
+//!   **Joining** until it is confirmed: a membership update says it is alive, or a message
+//!   comes from it.
+//! - **Heartbeat** ([`HeartbeatConfig`]): phi accrual over heartbeats gossiped in digests.
+//!
+//! Statuses and transitions under Heartbeat (per member `id`, for its current generation):
 //!
 //! ```text
 //!            heartbeat progress             phi >= suspect_phi       phi >= threshold
@@ -16,119 +27,59 @@
 //!                                                                           (removal_after in Down)
 //! ```
 //!
-//! - **Joining**: known (its origin appeared in a digest or a group) but no heartbeat progress
-//!   seen yet for this generation. Joining members are picked as peers.
-//! - **Up**: its heartbeat rose since it was first seen.
-//! - **Suspect**: phi reached [`MembershipConfig::suspect_phi`] (default 4, half the threshold).
+//! Under SWIM, replace "heartbeat progress" by "an Alive at a higher incarnation" (or, from
+//! Joining, any message from the member), and phi by failed probes and the suspicion timeout.
+//!
+//! - **Joining**: known (its origin appeared in a digest or a group) but not confirmed yet: no
+//!   heartbeat progress seen for this generation (Heartbeat), no membership update or message
+//!   from it (SWIM). Joining members are picked as peers, and probed.
+//! - **Up**: alive as far as this node knows.
+//! - **Suspect**: its probes failed (SWIM), or phi reached [`HeartbeatConfig::suspect_phi`].
 //!   Still picked as a peer.
-//! - **Down**: phi reached the detector's threshold (default 8). **Recoverable** (as in
-//!   Cassandra, not Akka): heartbeat progress of the same generation brings it back Up. phi is
-//!   a suspicion, not a proof, and a partition or a long pause heals without an operator; what
-//!   must never come back, the state of a dead incarnation, is handled by removal.
+//! - **Down**: deemed dead. **Recoverable** (as in Cassandra, not Akka): a refutation (SWIM) or
+//!   heartbeat progress of the same generation brings it back Up. What must never come back,
+//!   the state of a dead incarnation, is handled by removal.
 //! - **Left**: the member announced a graceful leave ([`crate::Node::leave`]); final for that
 //!   generation.
 //! - **Removed**: Down or Left for [`MembershipConfig::removal_after`]: its state is dropped
 //!   from the store and `(id, generation)` is remembered for [`MembershipConfig::removed_ttl`].
 //!   Until then, gossip about that generation or an older one is ignored (no resurrection); a
-//!   newer generation is a legitimate restart and is accepted (Joining again).
+//!   newer generation is a legitimate restart and is accepted.
 //!
 //! Down, Left and Removed members are not picked as gossip targets; as in Cassandra, a round
 //! additionally probes one random Down peer with probability `down / (reachable + 1)`, so that a
 //! healed partition is noticed.
-//!
-//! A member's status travels only as its heartbeat and, for a leave, as an entry under the
-//! reserved key [`STATUS_KEY`] of its own origin: the wire format is unchanged.
 
-use crate::{Error, Event, Generation, NodeId, PhiConfig, PhiDetector};
-use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, VecDeque};
-use std::time::{Duration, Instant};
+mod config;
+mod swim;
+
+pub use config::{Detector, HeartbeatConfig, MembershipConfig, SwimConfig};
+pub(crate) use swim::Applied;
+
+use crate::fd::Incarnation;
+use crate::{Error, Event, Generation, NodeId, PhiDetector};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::Instant;
 
 pub use crate::reserved::{GC_KEY, LEFT, RESERVED_PREFIX, STATUS_KEY, is_reserved};
 
 pub use crate::member_status::MemberStatus;
 
-/// Membership and failure-detection settings ([`crate::Config::membership`]).
-///
-/// ```
-/// use hearsay_proto::{Config, MembershipConfig};
-/// use std::time::Duration;
-/// let config = Config {
-///     membership: Some(MembershipConfig {
-///         removal_after: Duration::from_secs(30),
-///         ..MembershipConfig::default()
-///     }),
-///     ..Config::default()
-/// };
-/// config.validate()?;
-/// # Ok::<(), hearsay_proto::Error>(())
-/// ```
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct MembershipConfig {
-    /// The phi-accrual detector of every member. Default: Akka's (threshold 8, 1,000 samples,
-    /// 100 ms minimum standard deviation, 3 s acceptable pause) except the first heartbeat
-    /// estimate, 2 s instead of 1 s: Cassandra's initial interval (twice its 1 s gossip
-    /// interval). Heartbeats seen through gossip are relayed, so their progress arrives less
-    /// regularly than Akka's direct heartbeats (about every 1.6 s with a standard deviation of
-    /// 1 s when anti-entropy runs every 1 s round); with a 1 s estimate, members that had just
-    /// joined were falsely suspected in the first rounds. Scale it with the gossip interval.
-    pub phi: PhiConfig,
-    /// phi from which a member is Suspect; at most `phi.threshold`. Default: 4.0 (half the
-    /// default threshold: a 10⁻⁴ chance that a heartbeat this late is still normal).
-    pub suspect_phi: f64,
-    /// How long a member stays Down or Left before it is Removed. Default: 5 min.
-    pub removal_after: Duration,
-    /// How long a Removed member's `(id, generation)` is remembered, refusing gossip about it.
-    /// It should exceed the time stale state can linger in a lagging peer. Default: 24 h.
-    pub removed_ttl: Duration,
-    /// Peers a graceful leave is pushed to at once, on top of gossip. Default: 3.
-    pub leave_fanout: usize,
-}
-
-impl Default for MembershipConfig {
-    fn default() -> MembershipConfig {
-        MembershipConfig {
-            phi: PhiConfig {
-                first_heartbeat_estimate: Duration::from_secs(2),
-                ..PhiConfig::default()
-            },
-            suspect_phi: 4.0,
-            removal_after: Duration::from_secs(300),
-            removed_ttl: Duration::from_secs(86_400),
-            leave_fanout: 3,
-        }
-    }
-}
-
-impl MembershipConfig {
-    /// Checks the settings: a valid detector, `0 < suspect_phi <= threshold`.
-    pub fn validate(&self) -> Result<(), Error> {
-        self.phi.validate()?;
-        if !(self.suspect_phi.is_finite()
-            && self.suspect_phi > 0.0
-            && self.suspect_phi <= self.phi.threshold)
-        {
-            return Err(Error::config(
-                "membership.suspect_phi",
-                format!("must lie in (0, threshold], got {}", self.suspect_phi),
-            ));
-        }
-        Ok(())
-    }
-}
-
 /// One member as a node sees it ([`crate::Node::members`]).
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Member {
     /// The member.
     pub id: NodeId,
     /// Its generation as known here.
     pub generation: Generation,
+    /// Its incarnation within the generation (SWIM; 0 under Heartbeat).
+    pub incarnation: Incarnation,
     /// Its status.
     pub status: MemberStatus,
-    /// The highest heartbeat seen for this generation.
+    /// The highest heartbeat seen for this generation (Heartbeat; 0 under SWIM).
     pub heartbeat: u64,
-    /// When heartbeat progress was last seen (`None`: never, or this node itself).
+    /// When heartbeat progress was last seen (Heartbeat; `None`: never, this node, or SWIM).
     pub last_heartbeat: Option<Instant>,
 }
 
@@ -138,9 +89,16 @@ struct Tracked {
     generation: Generation,
     status: MemberStatus,
     heartbeat: u64,
-    detector: PhiDetector,
+    /// The phi detector (Heartbeat only).
+    detector: Option<PhiDetector>,
     /// When the status last changed (`None` for the node itself).
     since: Option<Instant>,
+    /// SWIM: the incarnation the status is about.
+    incarnation: Incarnation,
+    /// SWIM, while Suspect or Down: who found it silent.
+    witnesses: Vec<NodeId>,
+    /// SWIM: when this member was last told it is Down (to refute).
+    told: Option<Instant>,
 }
 
 /// The member table of one node.
@@ -149,8 +107,15 @@ pub(crate) struct Membership {
     config: MembershipConfig,
     me: NodeId,
     members: BTreeMap<NodeId, Tracked>,
-    /// A detector that has seen nothing, cloned for every new member.
-    template: PhiDetector,
+    /// A detector that has seen nothing, cloned for every new member (Heartbeat only).
+    template: Option<PhiDetector>,
+    /// Members neither Down, Left nor Removed, this node included, as of the last tick.
+    alive: usize,
+    /// SWIM: members that were made Suspect (some may no longer be), for the suspicion timers.
+    suspects: BTreeSet<NodeId>,
+    /// SWIM: members that were made Down or Left (some may no longer be), for removal: the
+    /// tick visits only these, not the whole table.
+    settled: BTreeSet<NodeId>,
 }
 
 impl Membership {
@@ -161,43 +126,47 @@ impl Membership {
         generation: Generation,
     ) -> Result<Membership, Error> {
         config.validate()?;
-        let template = PhiDetector::new(config.phi.clone())?;
-        let mut members = BTreeMap::new();
-        members.insert(
-            me,
-            Tracked {
-                generation,
-                status: MemberStatus::Up,
-                heartbeat: 0,
-                detector: template.clone(),
-                since: None,
-            },
-        );
-        Ok(Membership {
+        let template = match &config.detector {
+            Detector::Heartbeat(heartbeat) => Some(PhiDetector::new(heartbeat.phi.clone())?),
+            Detector::Swim(_) => None,
+        };
+        let mut table = Membership {
             config,
             me,
-            members,
+            members: BTreeMap::new(),
             template,
-        })
+            alive: 1,
+            suspects: BTreeSet::new(),
+            settled: BTreeSet::new(),
+        };
+        let mut me_tracked = table.fresh(generation, None);
+        me_tracked.status = MemberStatus::Up;
+        table.members.insert(me, me_tracked);
+        Ok(table)
     }
 
     pub(crate) fn config(&self) -> &MembershipConfig {
         &self.config
     }
 
-    fn fresh(&self, generation: Generation, now: Instant) -> Tracked {
+    /// A member first heard of at `generation`: Joining.
+    fn fresh(&self, generation: Generation, now: Option<Instant>) -> Tracked {
         Tracked {
             generation,
             status: MemberStatus::Joining,
             heartbeat: 0,
             detector: self.template.clone(),
-            since: Some(now),
+            since: now,
+            incarnation: 0,
+            witnesses: Vec::new(),
+            told: None,
         }
     }
 
     /// Takes note that the store knows `(id, generation)` at `heartbeat` (a digest or a group
-    /// named it). A new member or generation becomes Joining; heartbeat progress feeds the
-    /// detector and brings Joining, Suspect and Down members Up.
+    /// named it). A new member or generation becomes Joining; under Heartbeat,
+    /// progress feeds the detector and brings Joining, Suspect and Down members Up. Returns
+    /// whether the member or its generation is new.
     pub(crate) fn heartbeat(
         &mut self,
         id: NodeId,
@@ -205,36 +174,42 @@ impl Membership {
         heartbeat: u64,
         now: Instant,
         events: &mut VecDeque<Event>,
-    ) {
+    ) -> bool {
         if id == self.me {
-            return;
+            return false;
         }
         let known = self.members.get(&id).map(|t| (t.generation, t.status));
         match known {
-            Some((held, _)) if generation < held => return,
-            Some((held, MemberStatus::Removed)) if generation == held => return,
+            Some((held, _)) if generation < held => return false,
+            Some((held, MemberStatus::Removed)) if generation == held => return false,
             Some((held, _)) if generation == held => {}
             _ => {
-                let mut tracked = self.fresh(generation, now);
+                let mut tracked = self.fresh(generation, Some(now));
                 tracked.heartbeat = heartbeat;
-                tracked.detector.heartbeat(now);
+                if let Some(detector) = &mut tracked.detector {
+                    detector.heartbeat(now);
+                }
+                let status = tracked.status;
                 self.members.insert(id, tracked);
                 events.push_back(Event::Member {
                     id,
                     generation,
-                    status: MemberStatus::Joining,
+                    status,
                 });
-                return;
+                return true;
             }
         }
         let Some(tracked) = self.members.get_mut(&id) else {
-            return;
+            return false;
+        };
+        let Some(detector) = &mut tracked.detector else {
+            return false;
         };
         if heartbeat <= tracked.heartbeat {
-            return;
+            return false;
         }
         tracked.heartbeat = heartbeat;
-        tracked.detector.heartbeat(now);
+        detector.heartbeat(now);
         if matches!(
             tracked.status,
             MemberStatus::Joining | MemberStatus::Suspect | MemberStatus::Down
@@ -247,34 +222,36 @@ impl Membership {
                 status: MemberStatus::Up,
             });
         }
+        false
     }
 
-    /// `(id, generation)` announced a graceful leave.
+    /// `(id, generation)` announced a graceful leave. Returns whether that is news.
     pub(crate) fn left(
         &mut self,
         id: NodeId,
         generation: Generation,
         now: Instant,
         events: &mut VecDeque<Event>,
-    ) {
+    ) -> bool {
         if id == self.me {
-            return;
+            return false;
         }
         let newer = self
             .members
             .get(&id)
             .is_none_or(|t| t.generation < generation);
         if newer {
-            let tracked = self.fresh(generation, now);
+            let tracked = self.fresh(generation, Some(now));
+            let status = tracked.status;
             self.members.insert(id, tracked);
             events.push_back(Event::Member {
                 id,
                 generation,
-                status: MemberStatus::Joining,
+                status,
             });
         }
         let Some(tracked) = self.members.get_mut(&id) else {
-            return;
+            return false;
         };
         if tracked.generation == generation
             && !matches!(tracked.status, MemberStatus::Left | MemberStatus::Removed)
@@ -286,7 +263,10 @@ impl Membership {
                 generation,
                 status: MemberStatus::Left,
             });
+            self.settled.insert(id);
+            return true;
         }
+        false
     }
 
     /// This node leaves.
@@ -309,6 +289,7 @@ impl Membership {
             me.generation = generation;
             me.status = MemberStatus::Up;
             me.heartbeat = 0;
+            me.incarnation = 0;
             events.push_back(Event::Member {
                 id: self.me,
                 generation,
@@ -347,16 +328,23 @@ impl Membership {
             .is_some_and(|t| t.status == MemberStatus::Down)
     }
 
-    /// Re-evaluates every member at `now`: Suspect and Down from phi, Removed after
+    /// Re-evaluates every member at `now`: Suspect and Down from phi (Heartbeat), Removed after
     /// `removal_after` in Down or Left, forgotten after `removed_ttl`. Returns the members just
     /// removed, whose state the caller drops.
     pub(crate) fn tick(&mut self, now: Instant, events: &mut VecDeque<Event>) -> Vec<NodeId> {
+        if self.template.is_none() {
+            return self.tick_settled(now, events);
+        }
         let mut removed = Vec::new();
         let mut forget = Vec::new();
-        let suspect = self.config.suspect_phi;
-        let threshold = self.config.phi.threshold;
+        let thresholds = match &self.config.detector {
+            Detector::Heartbeat(h) => Some((h.suspect_phi, h.phi.threshold)),
+            Detector::Swim(_) => None,
+        };
+        let mut alive = 0;
         for (&id, tracked) in self.members.iter_mut() {
             if id == self.me {
+                alive += 1;
                 continue;
             }
             let since = tracked.since.unwrap_or(now);
@@ -380,11 +368,18 @@ impl Membership {
                 MemberStatus::Down | MemberStatus::Left => {
                     if elapsed >= self.config.removal_after {
                         to(tracked, MemberStatus::Removed);
+                        tracked.witnesses = Vec::new();
                         removed.push(id);
                     }
                 }
                 MemberStatus::Joining | MemberStatus::Up | MemberStatus::Suspect => {
-                    let phi = tracked.detector.phi(now);
+                    alive += 1;
+                    let (Some((suspect, threshold)), Some(detector)) =
+                        (thresholds, &tracked.detector)
+                    else {
+                        continue;
+                    };
+                    let phi = detector.phi(now);
                     if phi >= suspect && tracked.status != MemberStatus::Suspect {
                         to(tracked, MemberStatus::Suspect);
                     }
@@ -397,7 +392,61 @@ impl Membership {
         for id in forget {
             self.members.remove(&id);
         }
+        self.alive = alive;
         removed
+    }
+
+    /// [`Membership::tick`] under SWIM: only the members made Down or Left are visited.
+    fn tick_settled(&mut self, now: Instant, events: &mut VecDeque<Event>) -> Vec<NodeId> {
+        let mut removed = Vec::new();
+        let mut gone = 0;
+        let (removal_after, removed_ttl) = (self.config.removal_after, self.config.removed_ttl);
+        let members = &mut self.members;
+        self.settled.retain(|&id| {
+            let Some(t) = members.get_mut(&id) else {
+                return false;
+            };
+            let elapsed = now.saturating_duration_since(t.since.unwrap_or(now));
+            match t.status {
+                MemberStatus::Down | MemberStatus::Left if elapsed >= removal_after => {
+                    t.status = MemberStatus::Removed;
+                    t.since = Some(now);
+                    t.witnesses = Vec::new();
+                    events.push_back(Event::Member {
+                        id,
+                        generation: t.generation,
+                        status: MemberStatus::Removed,
+                    });
+                    removed.push(id);
+                    gone += 1;
+                    true
+                }
+                MemberStatus::Removed if elapsed >= removed_ttl => {
+                    members.remove(&id);
+                    false
+                }
+                MemberStatus::Down | MemberStatus::Left | MemberStatus::Removed => {
+                    gone += 1;
+                    true
+                }
+                _ => false,
+            }
+        });
+        self.alive = self.members.len().saturating_sub(gone);
+        removed
+    }
+
+    /// Notes a SWIM status change of `id` for the timers that follow it.
+    fn track(&mut self, id: NodeId) {
+        match self.members.get(&id).map(|t| t.status) {
+            Some(MemberStatus::Suspect) => {
+                self.suspects.insert(id);
+            }
+            Some(MemberStatus::Down | MemberStatus::Left) => {
+                self.settled.insert(id);
+            }
+            _ => {}
+        }
     }
 
     /// The table, by id.
@@ -407,9 +456,10 @@ impl Membership {
             .map(|(&id, t)| Member {
                 id,
                 generation: t.generation,
+                incarnation: t.incarnation,
                 status: t.status,
                 heartbeat: t.heartbeat,
-                last_heartbeat: t.detector.last_heartbeat(),
+                last_heartbeat: t.detector.as_ref().and_then(PhiDetector::last_heartbeat),
             })
             .collect()
     }
@@ -419,8 +469,8 @@ impl Membership {
         self.members.get(&id).map(|t| t.status)
     }
 
-    /// One member's detector.
+    /// One member's detector (Heartbeat only).
     pub(crate) fn detector(&self, id: NodeId) -> Option<&PhiDetector> {
-        self.members.get(&id).map(|t| &t.detector)
+        self.members.get(&id)?.detector.as_ref()
     }
 }

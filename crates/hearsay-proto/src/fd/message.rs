@@ -1,0 +1,98 @@
+//! The failure detector's wire types: probes (ping, ack, ping-request, nack, gossip) and the
+//! membership updates every one of them carries.
+
+use crate::{Generation, NodeId};
+use serde::{Deserialize, Serialize};
+
+/// A member's incarnation within one generation: raised by the member itself to refute a
+/// suspicion, reset to 0 by a restart (a new generation).
+pub type Incarnation = u32;
+
+/// What one update says of a member.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Liveness {
+    /// Running (a join, or a refutation at a higher incarnation).
+    #[serde(rename = "a")]
+    Alive,
+    /// Some members' probes failed; Down unless it refutes in time.
+    #[serde(rename = "s")]
+    Suspect,
+    /// Declared dead by its witnesses.
+    #[serde(rename = "d")]
+    Down,
+    /// Left gracefully.
+    #[serde(rename = "l")]
+    Left,
+}
+
+/// One piece of membership news, piggybacked on failure-detection messages.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberUpdate {
+    /// The member.
+    pub id: NodeId,
+    /// Its generation.
+    pub generation: Generation,
+    /// Its incarnation within the generation.
+    pub incarnation: Incarnation,
+    /// What is said of it.
+    pub status: Liveness,
+    /// For `Suspect` and `Down`: the members whose probes (or relayed probes) found it silent.
+    pub witnesses: Vec<NodeId>,
+}
+
+/// A failure-detection message: a probe step and the updates it carries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FdMessage {
+    /// The probe step.
+    pub probe: Probe,
+    /// Membership news.
+    pub updates: Vec<MemberUpdate>,
+}
+
+/// One step of a probe. On the wire a one-entry map from a one-letter tag to its fields
+/// (`Gossip`, fieldless, is the bare tag).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Probe {
+    /// Are you alive? Answered with `Ack` of the same `seq`.
+    #[serde(rename = "p")]
+    Ping {
+        /// The prober's sequence number.
+        seq: u32,
+    },
+    /// Alive: the answer to `Ping`, or a relay forwarding the target's answer.
+    #[serde(rename = "k")]
+    Ack {
+        /// The sequence number of the ping answered.
+        seq: u32,
+    },
+    /// Please ping `target` for me, and forward its ack (or nack).
+    #[serde(rename = "q")]
+    PingReq {
+        /// The prober's sequence number.
+        seq: u32,
+        /// The member to ping.
+        target: NodeId,
+    },
+    /// A relay got no answer from the target in time (Lifeguard): the relay itself is fine.
+    #[serde(rename = "n")]
+    Nack {
+        /// The prober's sequence number.
+        seq: u32,
+    },
+    /// Only the updates.
+    #[serde(rename = "g")]
+    Gossip,
+    /// A node that starts (or restarts) asks one peer for its member table (memberlist's
+    /// push-pull on join), answered with `Table` messages; asked again of another peer until
+    /// one arrives.
+    #[serde(rename = "y")]
+    Sync,
+    /// A page of the member table, answering `Sync` (the updates are the table).
+    #[serde(rename = "t")]
+    Table {
+        /// This page's number, from 0.
+        page: u16,
+        /// Pages in the answer.
+        pages: u16,
+    },
+}

@@ -1,0 +1,226 @@
+//! The SWIM failure detector's state, without I/O: the probe order and the probe in flight,
+//! the pings relayed for others, private first failures, Lifeguard's local health score, this
+//! node's incarnation and the queue of membership updates to piggyback. The node
+//! (`node/detector.rs`) drives it from its timers and messages; the member table
+//! ([`crate::membership`]) holds what it concludes.
+
+mod message;
+mod probe;
+mod queue;
+mod suspicion;
+
+pub use message::{FdMessage, Incarnation, Liveness, MemberUpdate, Probe};
+pub(crate) use probe::{Outcome, Pending, Relay};
+pub(crate) use queue::UpdateQueue;
+pub(crate) use suspicion::suspicion_timeout;
+
+use crate::{NodeId, SwimConfig};
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+/// One node's failure-detector state.
+#[derive(Clone, Debug)]
+pub(crate) struct Fd {
+    pub(crate) config: SwimConfig,
+    /// This node's incarnation in its current generation.
+    pub(crate) incarnation: Incarnation,
+    /// Updates to piggyback.
+    pub(crate) queue: UpdateQueue,
+    /// Lifeguard's local health multiplier, in `[0, awareness_max)`.
+    awareness: u32,
+    seq: u32,
+    /// The probe in flight.
+    pub(crate) pending: Option<Pending>,
+    /// When the next probe starts.
+    pub(crate) next_probe: Option<Instant>,
+    /// When the next gossip message is due (while updates are queued).
+    pub(crate) next_gossip: Option<Instant>,
+    /// Until a page of the member table arrives: when to ask (again) for it.
+    pub(crate) next_sync: Option<Instant>,
+    /// Whether the node announced itself and asked for the table (its first timeout ran).
+    pub(crate) started: bool,
+    /// The table being received: from whom, its page count, the pages arrived.
+    pub(crate) table: Option<(NodeId, u16, BTreeSet<u16>)>,
+    /// Pings relayed for others, by this node's sequence number.
+    pub(crate) relays: BTreeMap<u32, Relay>,
+    /// Members whose last cycles failed privately: failures so far and their witnesses.
+    private: BTreeMap<NodeId, (u8, Vec<NodeId>)>,
+    /// The probe order (shuffled round-robin) and the position in it.
+    order: Vec<NodeId>,
+    cursor: usize,
+}
+
+impl Fd {
+    pub(crate) fn new(config: SwimConfig) -> Fd {
+        Fd {
+            config,
+            incarnation: 0,
+            queue: UpdateQueue::default(),
+            awareness: 0,
+            seq: 0,
+            pending: None,
+            next_probe: None,
+            next_gossip: None,
+            next_sync: None,
+            started: false,
+            table: None,
+            relays: BTreeMap::new(),
+            private: BTreeMap::new(),
+            order: Vec::new(),
+            cursor: 0,
+        }
+    }
+
+    /// Forgets everything but the configuration (a restart as a new generation).
+    pub(crate) fn reset(&mut self) {
+        *self = Fd::new(self.config.clone());
+    }
+
+    /// A fresh sequence number.
+    pub(crate) fn next_seq(&mut self) -> u32 {
+        self.seq = self.seq.wrapping_add(1);
+        self.seq
+    }
+
+    /// The local health multiplier (0: healthy).
+    pub(crate) fn awareness(&self) -> u32 {
+        self.awareness
+    }
+
+    /// Adds `delta` to the local health score, within `[0, awareness_max)`.
+    pub(crate) fn health(&mut self, delta: i64) {
+        let max = i64::from(self.config.awareness_max.get()) - 1;
+        self.awareness = (i64::from(self.awareness) + delta).clamp(0, max) as u32;
+    }
+
+    /// Whether this node is healthy enough to declare members Down itself: its score is below
+    /// half the maximum.
+    pub(crate) fn healthy(&self) -> bool {
+        self.awareness * 2 < u32::from(self.config.awareness_max.get())
+    }
+
+    /// `base` scaled by the local health (`base · (score + 1)`).
+    pub(crate) fn scaled(&self, base: Duration) -> Duration {
+        base * (self.awareness + 1)
+    }
+
+    /// The earliest instant something is due.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        let pending = self.pending.iter().flat_map(|p| {
+            let timeout = (!p.indirect).then_some(p.timeout_at);
+            timeout.into_iter().chain([p.end])
+        });
+        let relays = self
+            .relays
+            .values()
+            .flat_map(|r| r.nack_at.into_iter().chain([r.expires]));
+        let gossip = self.next_gossip.filter(|_| !self.queue.is_empty());
+        pending
+            .chain(relays)
+            .chain(self.next_probe)
+            .chain(gossip)
+            .chain(self.next_sync)
+            .min()
+    }
+
+    /// A member to probe next: one that failed privately first, then the next of the shuffled
+    /// round-robin that `probeable` accepts; the order is rebuilt from `members` (shuffled) when
+    /// it runs out.
+    pub(crate) fn next_target(
+        &mut self,
+        rng: &mut ChaCha8Rng,
+        probeable: impl Fn(NodeId) -> bool,
+        members: impl FnOnce() -> Vec<NodeId>,
+    ) -> Option<NodeId> {
+        self.private.retain(|&id, _| probeable(id));
+        if let Some(&id) = self.private.keys().next() {
+            return Some(id);
+        }
+        let mut members = Some(members);
+        for _ in 0..2 {
+            while let Some(&id) = self.order.get(self.cursor) {
+                self.cursor += 1;
+                if probeable(id) {
+                    return Some(id);
+                }
+            }
+            let Some(members) = members.take() else {
+                break;
+            };
+            self.order = members();
+            shuffle(&mut self.order, rng);
+            self.cursor = 0;
+        }
+        None
+    }
+
+    /// A member just learnt of: probed within this pass of the order, at a random place after
+    /// the cursor (memberlist's `aliveNode`).
+    pub(crate) fn add_member(&mut self, id: NodeId, rng: &mut ChaCha8Rng) {
+        if self.order.is_empty() {
+            return;
+        }
+        let at = rng.random_range(self.cursor..=self.order.len());
+        self.order.insert(at, id);
+    }
+
+    /// Concludes the cycle of `pending`: an ack, or a failure kept private, or a suspicion.
+    pub(crate) fn conclude(&mut self, pending: Pending, acked: bool, me: NodeId) -> Outcome {
+        if acked {
+            self.health(-1);
+            self.private.remove(&pending.target);
+            return Outcome::Alive;
+        }
+        // Lifeguard: each nack that should have come and did not says this node's own links
+        // may be at fault. Without relays (a tiny cluster) there is no such evidence.
+        let expected = pending.relays.len() as i64;
+        self.health(expected - pending.nacks.len() as i64);
+        let (failures, mut witnesses) = self.private.remove(&pending.target).unwrap_or_default();
+        for id in std::iter::once(me).chain(pending.nacks) {
+            if !witnesses.contains(&id) {
+                witnesses.push(id);
+            }
+        }
+        if failures < self.config.private_failures {
+            self.private
+                .insert(pending.target, (failures + 1, witnesses));
+            Outcome::Private
+        } else {
+            Outcome::Suspect(witnesses)
+        }
+    }
+
+    /// A page of the member table arrived from `from`: once every page of one answer is in,
+    /// the node stops asking.
+    pub(crate) fn table_page(&mut self, from: NodeId, page: u16, pages: u16) {
+        if self.next_sync.is_none() {
+            return;
+        }
+        let fresh = !matches!(&self.table, Some((who, n, _)) if *who == from && *n == pages);
+        if fresh {
+            self.table = Some((from, pages, BTreeSet::new()));
+        }
+        if let Some((_, pages, got)) = &mut self.table {
+            got.insert(page);
+            if got.len() >= usize::from(*pages) {
+                self.next_sync = None;
+                self.table = None;
+            }
+        }
+    }
+
+    /// Forgets a private failure (the member refuted, left, or is no longer probed).
+    pub(crate) fn clear_private(&mut self, id: NodeId) {
+        self.private.remove(&id);
+    }
+}
+
+/// Fisher–Yates with the node's RNG.
+fn shuffle(items: &mut [NodeId], rng: &mut ChaCha8Rng) {
+    for i in (1..items.len()).rev() {
+        let j = rng.random_range(0..=i);
+        items.swap(i, j);
+    }
+}

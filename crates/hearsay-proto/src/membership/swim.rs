@@ -1,0 +1,379 @@
+//! The member table under SWIM: merging membership updates by `(generation, incarnation)`,
+//! suspicions with their witnesses, and Down once a suspicion times out with a quorum.
+//!
+//! Precedence of two updates about one member: the higher generation wins (a restart); within
+//! a generation the higher incarnation wins (a refutation); at equal incarnations Left beats
+//! Down beats Suspect beats Alive. A generation remembered as Removed refuses every update at
+//! or below it.
+
+use super::{Membership, Tracked};
+use crate::fd::{Liveness, MemberUpdate, suspicion_timeout};
+use crate::{Event, MemberStatus, NodeId};
+use std::collections::VecDeque;
+use std::time::Instant;
+
+/// What applying one update did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Applied {
+    /// Nothing new: not passed on.
+    Stale,
+    /// News, to be passed on; `new_member`: the member (or its generation) was unknown;
+    /// `more_witnesses`: the same suspicion with more witnesses (the queue keeps its count).
+    News {
+        new_member: bool,
+        more_witnesses: bool,
+    },
+}
+
+impl Membership {
+    /// Members neither Down, Left nor Removed, this node included (as of the last tick).
+    pub(crate) fn alive_count(&self) -> usize {
+        self.alive.max(1)
+    }
+
+    /// Witnesses a Down needs: the configured quorum, at most `n − 1` (a two-member cluster
+    /// can down its only peer).
+    pub(crate) fn quorum(&self) -> usize {
+        let quorum = self
+            .config
+            .swim()
+            .map_or(1, |s| usize::from(s.down_quorum.get()));
+        quorum.min(self.alive_count().saturating_sub(1)).max(1)
+    }
+
+    /// Witnesses beyond which more change nothing (the quorum, and the confirmations that
+    /// shorten a suspicion to its minimum).
+    fn witness_cap(&self) -> usize {
+        let k = self.config.swim().map_or(0, |s| s.confirmations()) as usize;
+        (k + 1).max(self.quorum())
+    }
+
+    /// What this node holds of `id`, as an update (for a hint, or to tell a member it is Down).
+    pub(crate) fn update_about(&self, id: NodeId) -> Option<MemberUpdate> {
+        let t = self.members.get(&id)?;
+        let status = match t.status {
+            MemberStatus::Joining | MemberStatus::Up => Liveness::Alive,
+            MemberStatus::Suspect => Liveness::Suspect,
+            MemberStatus::Down => Liveness::Down,
+            MemberStatus::Left => Liveness::Left,
+            MemberStatus::Removed => return None,
+        };
+        Some(MemberUpdate {
+            id,
+            generation: t.generation,
+            incarnation: t.incarnation,
+            status,
+            witnesses: t.witnesses.clone(),
+        })
+    }
+
+    /// Whether `id` was last told it is Down long enough ago (`every`) to be told again; marks
+    /// it told at `now` if so.
+    pub(crate) fn tell_down(
+        &mut self,
+        id: NodeId,
+        now: Instant,
+        every: std::time::Duration,
+    ) -> bool {
+        let Some(t) = self.members.get_mut(&id) else {
+            return false;
+        };
+        if t.status != MemberStatus::Down || t.told.is_some_and(|at| now < at + every) {
+            return false;
+        }
+        t.told = Some(now);
+        true
+    }
+
+    /// Applies an update about another member (never this node: the caller refutes those).
+    pub(crate) fn apply_update(
+        &mut self,
+        update: &MemberUpdate,
+        now: Instant,
+        events: &mut VecDeque<Event>,
+    ) -> Applied {
+        let applied = self.merge(update, now, events);
+        if applied != Applied::Stale {
+            self.track(update.id);
+        }
+        applied
+    }
+
+    fn merge(
+        &mut self,
+        update: &MemberUpdate,
+        now: Instant,
+        events: &mut VecDeque<Event>,
+    ) -> Applied {
+        let id = update.id;
+        if id == self.me {
+            return Applied::Stale;
+        }
+        let quorum = self.quorum();
+        let cap = self.witness_cap();
+        // A Down without a quorum of witnesses is only a suspicion.
+        let liveness = match update.status {
+            Liveness::Down if update.witnesses.len() < quorum => Liveness::Suspect,
+            other => other,
+        };
+        let new_member = match self.members.get(&id) {
+            Some(t) if update.generation < t.generation => return Applied::Stale,
+            Some(t) if update.generation == t.generation => false,
+            _ => true,
+        };
+        if new_member {
+            let mut tracked = self.fresh(update.generation, Some(now));
+            tracked.incarnation = update.incarnation;
+            self.members.insert(id, tracked);
+        }
+        let Some(t) = self.members.get_mut(&id) else {
+            return Applied::Stale;
+        };
+        let held = t.incarnation;
+        let inc = update.incarnation;
+        let news = |more_witnesses| Applied::News {
+            new_member,
+            more_witnesses,
+        };
+        if matches!(t.status, MemberStatus::Left | MemberStatus::Removed) {
+            return if new_member {
+                news(false)
+            } else {
+                Applied::Stale
+            };
+        }
+        match liveness {
+            Liveness::Alive => {
+                if new_member || t.status == MemberStatus::Joining {
+                    t.incarnation = inc.max(held);
+                    set(events, id, t, MemberStatus::Up, now);
+                    return news(false);
+                }
+                if inc <= held {
+                    return Applied::Stale;
+                }
+                t.incarnation = inc;
+                t.witnesses.clear();
+                if t.status != MemberStatus::Up {
+                    set(events, id, t, MemberStatus::Up, now);
+                }
+                news(false)
+            }
+            Liveness::Suspect => {
+                let fresh_suspicion = new_member
+                    || inc > held
+                    || matches!(t.status, MemberStatus::Up | MemberStatus::Joining);
+                if inc < held || (t.status == MemberStatus::Down && inc == held && !new_member) {
+                    return Applied::Stale;
+                }
+                if fresh_suspicion {
+                    t.incarnation = inc;
+                    t.witnesses = capped(&update.witnesses, cap);
+                    set(events, id, t, MemberStatus::Suspect, now);
+                    return news(false);
+                }
+                // The same suspicion: more witnesses shorten it.
+                if merge(&mut t.witnesses, &update.witnesses, cap) {
+                    news(true)
+                } else {
+                    Applied::Stale
+                }
+            }
+            Liveness::Down => {
+                if inc < held || (t.status == MemberStatus::Down && inc == held && !new_member) {
+                    return Applied::Stale;
+                }
+                // A Down is the end of a suspicion. A node that holds the member Up never saw
+                // that suspicion: it suspects it now, with the Down's witnesses, so that the
+                // member has the same time to refute everywhere (after a partition heals, the
+                // other side's verdicts arrive this way about members that are alive).
+                if t.status == MemberStatus::Up && !new_member {
+                    t.incarnation = inc;
+                    t.witnesses = capped(&update.witnesses, cap);
+                    set(events, id, t, MemberStatus::Suspect, now);
+                    return news(false);
+                }
+                t.incarnation = inc;
+                t.witnesses = capped(&update.witnesses, cap);
+                match t.status {
+                    // Already Down, at a lower incarnation: no new event.
+                    MemberStatus::Down => {}
+                    MemberStatus::Suspect => set(events, id, t, MemberStatus::Down, now),
+                    _ => {
+                        set(events, id, t, MemberStatus::Suspect, now);
+                        set(events, id, t, MemberStatus::Down, now);
+                    }
+                }
+                news(false)
+            }
+            Liveness::Left => {
+                if inc < held && !new_member {
+                    return Applied::Stale;
+                }
+                t.incarnation = inc;
+                set(events, id, t, MemberStatus::Left, now);
+                news(false)
+            }
+        }
+    }
+
+    /// A message came from `id`: a Joining member is confirmed Up.
+    pub(crate) fn confirm(&mut self, id: NodeId, now: Instant, events: &mut VecDeque<Event>) {
+        if let Some(t) = self.members.get_mut(&id) {
+            if t.status == MemberStatus::Joining {
+                set(events, id, t, MemberStatus::Up, now);
+            }
+        }
+    }
+
+    /// Whether this node holds a strictly newer `(generation, incarnation)` of `update`'s
+    /// member than the update: the sender should be told.
+    pub(crate) fn newer_than(&self, update: &MemberUpdate) -> bool {
+        self.members.get(&update.id).is_some_and(|t| {
+            t.status != MemberStatus::Removed
+                && (t.generation, t.incarnation) > (update.generation, update.incarnation)
+        })
+    }
+
+    /// The table as updates, for a node that starts (memberlist's push-pull on join): this
+    /// node Alive at `incarnation`, suspects as Alive (a stale suspicion must not start a timer
+    /// where no refutation will come), and the rest as held.
+    pub(crate) fn table(&self, incarnation: crate::fd::Incarnation) -> Vec<MemberUpdate> {
+        self.members
+            .keys()
+            .filter_map(|&id| self.update_about(id))
+            .map(|mut u| {
+                if u.id == self.me {
+                    u.incarnation = incarnation;
+                    u.status = Liveness::Alive;
+                }
+                if u.status == Liveness::Suspect {
+                    u.status = Liveness::Alive;
+                    u.witnesses.clear();
+                }
+                u
+            })
+            .collect()
+    }
+
+    /// This node's own probes found `id` silent, with `witnesses` (itself and the relays that
+    /// nacked): the update to gossip, if it is news.
+    pub(crate) fn suspect(
+        &mut self,
+        id: NodeId,
+        witnesses: Vec<NodeId>,
+        now: Instant,
+        events: &mut VecDeque<Event>,
+    ) -> Option<(MemberUpdate, bool)> {
+        let t = self.members.get(&id)?;
+        let update = MemberUpdate {
+            id,
+            generation: t.generation,
+            incarnation: t.incarnation,
+            status: Liveness::Suspect,
+            witnesses,
+        };
+        match self.apply_update(&update, now, events) {
+            Applied::Stale => None,
+            Applied::News { more_witnesses, .. } => {
+                Some((self.update_about(id).unwrap_or(update), more_witnesses))
+            }
+        }
+    }
+
+    /// Suspicions that timed out at `now` with a quorum of witnesses become Down (unless this
+    /// node is unhealthy, `may_declare` false): the updates to gossip.
+    pub(crate) fn expire_suspicions(
+        &mut self,
+        now: Instant,
+        may_declare: bool,
+        events: &mut VecDeque<Event>,
+    ) -> Vec<MemberUpdate> {
+        let Some(swim) = self.config.swim().cloned() else {
+            return Vec::new();
+        };
+        if !may_declare {
+            return Vec::new();
+        }
+        let n = self.alive_count();
+        let min = swim.suspicion_min(n);
+        let max = min * swim.suspicion_max_mult.get();
+        let k = swim.confirmations();
+        let quorum = self.quorum();
+        let mut downs = Vec::new();
+        let members = &mut self.members;
+        self.suspects.retain(|id| {
+            members
+                .get(id)
+                .is_some_and(|t| t.status == MemberStatus::Suspect)
+        });
+        for &id in &self.suspects {
+            let Some(t) = members.get_mut(&id) else {
+                continue;
+            };
+            if t.witnesses.len() < quorum {
+                continue;
+            }
+            let confirmations = t.witnesses.len().saturating_sub(1) as u32;
+            let since = t.since.unwrap_or(now);
+            if now < since + suspicion_timeout(min, max, k, confirmations) {
+                continue;
+            }
+            set(events, id, t, MemberStatus::Down, now);
+            downs.push(MemberUpdate {
+                id,
+                generation: t.generation,
+                incarnation: t.incarnation,
+                status: Liveness::Down,
+                witnesses: t.witnesses.clone(),
+            });
+        }
+        for update in &downs {
+            self.suspects.remove(&update.id);
+            self.settled.insert(update.id);
+        }
+        downs
+    }
+}
+
+fn push(events: &mut VecDeque<Event>, id: NodeId, t: &Tracked, status: MemberStatus) {
+    events.push_back(Event::Member {
+        id,
+        generation: t.generation,
+        status,
+    });
+}
+
+fn set(
+    events: &mut VecDeque<Event>,
+    id: NodeId,
+    t: &mut Tracked,
+    status: MemberStatus,
+    now: Instant,
+) {
+    t.status = status;
+    t.since = Some(now);
+    push(events, id, t, status);
+}
+
+/// The first `cap` distinct witnesses.
+fn capped(witnesses: &[NodeId], cap: usize) -> Vec<NodeId> {
+    let mut out = Vec::new();
+    merge(&mut out, witnesses, cap);
+    out
+}
+
+/// Adds `more` to `held` up to `cap` distinct witnesses; whether any was added.
+fn merge(held: &mut Vec<NodeId>, more: &[NodeId], cap: usize) -> bool {
+    let mut added = false;
+    for &id in more {
+        if held.len() >= cap {
+            break;
+        }
+        if !held.contains(&id) {
+            held.push(id);
+            added = true;
+        }
+    }
+    added
+}

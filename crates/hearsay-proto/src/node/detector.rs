@@ -1,0 +1,512 @@
+//! SWIM glue: runs the probe cycle from the node's timers, answers probes and relays them,
+//! applies the membership updates every failure-detection message carries (refuting those
+//! about this node), and piggybacks the queued ones.
+
+use super::Node;
+use crate::fd::{FdMessage, Liveness, MemberUpdate, Outcome, Pending, Probe, Relay};
+use crate::membership::Applied;
+use crate::size::encoded_len;
+use crate::{Body, MemberStatus, NodeId, OriginDelta};
+use std::time::Instant;
+
+/// Gossip messages at most in the answer to a `Sync` (room for about 20,000 members).
+const MAX_SYNC_MESSAGES: usize = 256;
+
+impl Node {
+    /// Runs whatever of the failure detector is due at `now`: relays' nacks, the probe cycle,
+    /// and the gossip of queued updates.
+    pub(super) fn fd_timeout(&mut self, now: Instant) {
+        let Some(fd) = &mut self.fd else {
+            return;
+        };
+        let first = !fd.started;
+        fd.started = true;
+        // Relays: nack what got no answer in time; forget what expired.
+        let mut nacks = Vec::new();
+        fd.relays.retain(|_, r| {
+            if r.nack_at.is_some_and(|at| now >= at) {
+                nacks.push((r.asker, r.seq));
+                r.nack_at = None;
+            }
+            now < r.expires
+        });
+        for (asker, seq) in nacks {
+            self.send_fd(now, asker, Probe::Nack { seq }, Vec::new());
+        }
+        if first {
+            // A node that starts announces itself, and asks one peer for the member table.
+            let alive = self.own_update(Liveness::Alive);
+            self.queue_update(now, alive, false);
+        }
+        self.sync_table(now, first);
+        self.probe_phases(now);
+        self.gossip_updates(now);
+    }
+
+    /// Asks a random peer for its member table: at the first timeout, then every two probe
+    /// intervals until a page arrives.
+    fn sync_table(&mut self, now: Instant, first: bool) {
+        let Some(fd) = &mut self.fd else {
+            return;
+        };
+        let due = if first {
+            true
+        } else {
+            fd.next_sync.is_some_and(|at| now >= at)
+        };
+        if !due {
+            return;
+        }
+        fd.next_sync = Some(now + fd.config.probe_interval * 2);
+        if let Some(peer) = self.targets(1).first().copied() {
+            self.send_fd(now, peer, Probe::Sync, Vec::new());
+        }
+    }
+
+    /// The probe cycle: the end of the one in flight, its indirect phase, the next probe.
+    fn probe_phases(&mut self, now: Instant) {
+        let Some(fd) = &mut self.fd else {
+            return;
+        };
+        if fd.pending.as_ref().is_some_and(|p| now >= p.end) {
+            if let Some(pending) = fd.pending.take() {
+                self.concluded(now, pending, false);
+            }
+        }
+        let Some(fd) = &mut self.fd else {
+            return;
+        };
+        if let Some(p) = fd
+            .pending
+            .as_mut()
+            .filter(|p| !p.indirect && now >= p.timeout_at)
+        {
+            p.indirect = true;
+            let (target, seq) = (p.target, p.seq);
+            let k = usize::from(fd.config.indirect_checks);
+            let relays: Vec<NodeId> = self
+                .targets(k + 1)
+                .into_iter()
+                .filter(|&r| r != target)
+                .take(k)
+                .collect();
+            if let Some(p) = self.fd.as_mut().and_then(|fd| fd.pending.as_mut()) {
+                p.relays = relays.clone();
+            }
+            self.send_fd(now, target, Probe::Ping { seq }, Vec::new());
+            for relay in relays {
+                self.send_fd(now, relay, Probe::PingReq { seq, target }, Vec::new());
+            }
+        }
+        let Some(fd) = &mut self.fd else {
+            return;
+        };
+        if fd.pending.is_some() || fd.next_probe.is_some_and(|at| now < at) {
+            return;
+        }
+        let interval = fd.scaled(fd.config.probe_interval);
+        let timeout = fd.scaled(fd.config.probe_timeout);
+        fd.next_probe = Some(now + interval);
+        let (me, members, view) = (self.id, &self.members, &self.view);
+        let probeable = |id: NodeId| {
+            id != me
+                && members
+                    .as_ref()
+                    .and_then(|m| m.status(id))
+                    .is_some_and(|s| {
+                        matches!(
+                            s,
+                            MemberStatus::Joining | MemberStatus::Up | MemberStatus::Suspect
+                        )
+                    })
+        };
+        let candidates = || match view {
+            Some(view) => view
+                .active()
+                .iter()
+                .chain(view.passive())
+                .copied()
+                .collect(),
+            None => members
+                .as_ref()
+                .map(|m| m.members().into_iter().map(|m| m.id).collect())
+                .unwrap_or_default(),
+        };
+        let Some(target) = fd.next_target(&mut self.rng, probeable, candidates) else {
+            return;
+        };
+        let seq = fd.next_seq();
+        fd.pending = Some(Pending {
+            seq,
+            target,
+            timeout_at: now + timeout,
+            end: now + interval,
+            indirect: false,
+            relays: Vec::new(),
+            nacks: Vec::new(),
+        });
+        self.send_fd(now, target, Probe::Ping { seq }, Vec::new());
+    }
+
+    /// A probe cycle ended: acked, or failed (privately, or into a public suspicion).
+    fn concluded(&mut self, now: Instant, pending: Pending, acked: bool) {
+        let (Some(fd), Some(members)) = (&mut self.fd, &mut self.members) else {
+            return;
+        };
+        let target = pending.target;
+        match fd.conclude(pending, acked, self.id) {
+            Outcome::Alive | Outcome::Private => {}
+            Outcome::Suspect(witnesses) => {
+                if let Some((update, more)) =
+                    members.suspect(target, witnesses, now, &mut self.events)
+                {
+                    self.queue_update(now, update, more);
+                }
+            }
+        }
+    }
+
+    /// Sends the queued updates to a few members, while any are queued.
+    fn gossip_updates(&mut self, now: Instant) {
+        let Some(fd) = &mut self.fd else {
+            return;
+        };
+        if fd.queue.is_empty() {
+            fd.next_gossip = None;
+            return;
+        }
+        if fd.next_gossip.is_some_and(|at| now < at) {
+            return;
+        }
+        fd.next_gossip = Some(now + fd.config.gossip_interval);
+        let count = usize::from(fd.config.gossip_nodes.get());
+        for peer in self.targets(count) {
+            self.send_fd(now, peer, Probe::Gossip, Vec::new());
+        }
+    }
+
+    /// Queues `update` for gossip (`keep_count`: the same news with more witnesses).
+    pub(super) fn queue_update(&mut self, now: Instant, update: MemberUpdate, keep_count: bool) {
+        if let Some(fd) = &mut self.fd {
+            fd.queue.push(update, keep_count);
+            if fd.next_gossip.is_none() {
+                fd.next_gossip = Some(now);
+            }
+        }
+    }
+
+    /// Sends `probe` to `to` with `direct` updates first, then queued ones (those about `to`
+    /// first), as many as fit the MTU.
+    pub(super) fn send_fd(
+        &mut self,
+        now: Instant,
+        to: NodeId,
+        probe: Probe,
+        direct: Vec<MemberUpdate>,
+    ) {
+        let _ = now;
+        let limit = match (&self.fd, &self.members) {
+            (Some(fd), Some(members)) => fd.config.retransmits(members.alive_count()),
+            _ => return,
+        };
+        let mut message = FdMessage {
+            probe,
+            updates: Vec::new(),
+        };
+        let mut room = self.budget(&Body::Probe(message.clone())).bytes;
+        for update in direct {
+            let size = encoded_len(&update);
+            if size > room {
+                break;
+            }
+            room -= size;
+            message.updates.push(update);
+        }
+        if let Some(fd) = &mut self.fd {
+            message.updates.extend(fd.queue.take(room, limit, Some(to)));
+        }
+        self.send(to, Body::Probe(message));
+    }
+
+    /// A failure-detection message from `from`.
+    pub(super) fn on_probe(&mut self, now: Instant, from: NodeId, message: FdMessage) {
+        if self.fd.is_none() {
+            return;
+        }
+        let (refuted, corrections) = self.apply_updates(now, &message.updates);
+        let mut answered = false;
+        match message.probe {
+            Probe::Ping { seq } => {
+                self.send_fd(now, from, Probe::Ack { seq }, corrections.clone());
+                answered = true;
+            }
+            Probe::Ack { seq } => self.on_ack(now, from, seq),
+            Probe::PingReq { seq, target } => {
+                if let Some(fd) = &mut self.fd {
+                    if target != self.id {
+                        let mine = fd.next_seq();
+                        let timeout = fd.scaled(fd.config.probe_timeout);
+                        let interval = fd.scaled(fd.config.probe_interval);
+                        fd.relays.insert(
+                            mine,
+                            Relay {
+                                asker: from,
+                                seq,
+                                target,
+                                nack_at: Some(now + timeout.mul_f64(0.8)),
+                                expires: now + interval,
+                            },
+                        );
+                        self.send_fd(now, target, Probe::Ping { seq: mine }, Vec::new());
+                    }
+                }
+            }
+            Probe::Nack { seq } => {
+                if let Some(p) = self
+                    .fd
+                    .as_mut()
+                    .and_then(|fd| fd.pending.as_mut())
+                    .filter(|p| p.seq == seq)
+                {
+                    p.nack(from);
+                }
+            }
+            Probe::Gossip => {}
+            Probe::Table { page, pages } => {
+                if let Some(fd) = &mut self.fd {
+                    fd.table_page(from, page, pages);
+                }
+            }
+            Probe::Sync => {
+                self.answer_sync(now, from);
+                answered = true;
+            }
+        }
+        if !answered && (refuted || !corrections.is_empty()) {
+            self.send_fd(now, from, Probe::Gossip, corrections);
+        }
+    }
+
+    /// An ack: the end of this node's probe, or one to forward for a relayed ping.
+    fn on_ack(&mut self, now: Instant, from: NodeId, seq: u32) {
+        let Some(fd) = &mut self.fd else {
+            return;
+        };
+        if fd.pending.as_ref().is_some_and(|p| p.acked_by(seq, from)) {
+            if let Some(pending) = fd.pending.take() {
+                self.concluded(now, pending, true);
+            }
+            return;
+        }
+        if fd.relays.get(&seq).is_some_and(|r| r.target == from) {
+            if let Some(relay) = fd.relays.remove(&seq) {
+                self.send_fd(now, relay.asker, Probe::Ack { seq: relay.seq }, Vec::new());
+            }
+        }
+    }
+
+    /// Applies updates: those about this node may make it refute; news is queued to be passed
+    /// on. Returns whether this node refuted, and the corrections owed to the sender (what this
+    /// node holds newer than stale updates it sent).
+    fn apply_updates(
+        &mut self,
+        now: Instant,
+        updates: &[MemberUpdate],
+    ) -> (bool, Vec<MemberUpdate>) {
+        let mut refuted = false;
+        let mut corrections = Vec::new();
+        for update in updates {
+            if update.id == self.id {
+                refuted |= self.about_me(now, update);
+                continue;
+            }
+            let Some(members) = &mut self.members else {
+                return (refuted, corrections);
+            };
+            match members.apply_update(update, now, &mut self.events) {
+                Applied::Stale => {
+                    if members.newer_than(update) {
+                        corrections.extend(members.update_about(update.id));
+                    }
+                }
+                Applied::News {
+                    new_member,
+                    more_witnesses,
+                } => {
+                    let status = members.status(update.id);
+                    let held = members.update_about(update.id);
+                    if new_member {
+                        self.learnt(update.id);
+                    }
+                    if status == Some(MemberStatus::Down) {
+                        self.peer_down(now, update.id);
+                    }
+                    if let Some(fd) = &mut self.fd {
+                        if status == Some(MemberStatus::Up) {
+                            fd.clear_private(update.id);
+                        }
+                    }
+                    if let Some(held) = held {
+                        self.queue_update(now, held, more_witnesses);
+                    }
+                }
+            }
+        }
+        (refuted, corrections)
+    }
+
+    /// An update about this node: a suspicion or a Down of this incarnation is refuted with a
+    /// higher one. Returns whether it refuted.
+    fn about_me(&mut self, now: Instant, update: &MemberUpdate) -> bool {
+        let Some(fd) = &mut self.fd else {
+            return false;
+        };
+        if update.generation != self.generation || update.incarnation < fd.incarnation {
+            return false;
+        }
+        match update.status {
+            Liveness::Suspect | Liveness::Down => {
+                fd.incarnation = update.incarnation.saturating_add(1);
+                fd.health(1);
+                self.stats.refutations_fd += 1;
+                let alive = self.own_update(Liveness::Alive);
+                self.queue_update(now, alive, false);
+                true
+            }
+            Liveness::Alive => {
+                fd.incarnation = update.incarnation;
+                false
+            }
+            Liveness::Left => false,
+        }
+    }
+
+    /// This node as an update saying `status`.
+    pub(super) fn own_update(&self, status: Liveness) -> MemberUpdate {
+        MemberUpdate {
+            id: self.id,
+            generation: self.generation,
+            incarnation: self.fd.as_ref().map_or(0, |fd| fd.incarnation),
+            status,
+            witnesses: Vec::new(),
+        }
+    }
+
+    /// A member just learnt of through membership news: a peer (without partial views) and a
+    /// probe target within this pass.
+    pub(super) fn learnt(&mut self, id: NodeId) {
+        if self.view.is_none() && id != self.id && !self.peers.contains(id) {
+            self.peers.insert(id);
+        }
+        if let Some(fd) = &mut self.fd {
+            fd.add_member(id, &mut self.rng);
+        }
+    }
+
+    /// `id` went Down here: the partial view replaces it at once.
+    pub(super) fn peer_down(&mut self, now: Instant, id: NodeId) {
+        if let Some(fd) = &mut self.fd {
+            fd.clear_private(id);
+        }
+        if self.view.as_ref().is_some_and(|v| v.active().contains(&id)) {
+            self.peer_failed(now, id);
+        }
+    }
+
+    /// Answers a `Sync`: the member table, in up to [`MAX_SYNC_MESSAGES`] numbered pages.
+    fn answer_sync(&mut self, now: Instant, to: NodeId) {
+        let Some(members) = &self.members else {
+            return;
+        };
+        let incarnation = self.fd.as_ref().map_or(0, |fd| fd.incarnation);
+        let mut table = members.table(incarnation).into_iter().peekable();
+        let empty = Body::Probe(FdMessage {
+            probe: Probe::Table {
+                page: u16::MAX,
+                pages: u16::MAX,
+            },
+            updates: Vec::new(),
+        });
+        let room = self.budget(&empty).bytes;
+        let mut pages = Vec::new();
+        while pages.len() < MAX_SYNC_MESSAGES {
+            let mut batch = Vec::new();
+            let mut left = room;
+            while let Some(update) = table.next_if(|u| encoded_len(u) <= left) {
+                left -= encoded_len(&update);
+                batch.push(update);
+            }
+            if batch.is_empty() {
+                break;
+            }
+            pages.push(batch);
+        }
+        let count = pages.len() as u16;
+        for (page, updates) in pages.into_iter().enumerate() {
+            let probe = Probe::Table {
+                page: page as u16,
+                pages: count,
+            };
+            self.send(to, Body::Probe(FdMessage { probe, updates }));
+        }
+        let _ = now;
+    }
+
+    /// Before an answer with `deltas` goes to `to`: the status of the origins in it that this
+    /// node holds Suspect, Down or Left, so that a peer learning them does not take them for Up.
+    pub(super) fn send_hints(&mut self, to: NodeId, deltas: &[OriginDelta]) {
+        let (Some(members), Some(_)) = (&self.members, &self.fd) else {
+            return;
+        };
+        let empty = Body::Probe(FdMessage {
+            probe: Probe::Gossip,
+            updates: Vec::new(),
+        });
+        let mut left = self.budget(&empty).bytes;
+        let mut hints = Vec::new();
+        for group in deltas {
+            let Some(update) = members
+                .update_about(group.origin)
+                .filter(|u| u.status != Liveness::Alive)
+            else {
+                continue;
+            };
+            let size = encoded_len(&update);
+            if size > left {
+                break;
+            }
+            left -= size;
+            hints.push(update);
+        }
+        if !hints.is_empty() {
+            self.send(
+                to,
+                Body::Probe(FdMessage {
+                    probe: Probe::Gossip,
+                    updates: hints,
+                }),
+            );
+        }
+    }
+
+    /// A message came from `from`: a Joining member is confirmed Up.
+    pub(super) fn confirm(&mut self, now: Instant, from: NodeId) {
+        if let (Some(members), Some(_)) = (&mut self.members, &self.fd) {
+            members.confirm(from, now, &mut self.events);
+        }
+    }
+
+    /// A message came from `from`, held Down here: tell it (at most once a probe interval), so
+    /// that it refutes if it is alive.
+    pub(super) fn tell_down(&mut self, now: Instant, from: NodeId) {
+        let (Some(members), Some(fd)) = (&mut self.members, &self.fd) else {
+            return;
+        };
+        if !members.tell_down(from, now, fd.config.probe_interval) {
+            return;
+        }
+        if let Some(update) = members.update_about(from) {
+            self.send_fd(now, from, Probe::Gossip, vec![update]);
+        }
+    }
+}

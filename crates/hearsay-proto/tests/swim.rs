@@ -1,0 +1,200 @@
+//! SWIM failure detection ([`Detector::Swim`], the presets of `Config::lan/wan/local`) in
+//! virtual time: crashes are detected within the documented bound and no running member is
+//! downed at 10 % loss; a suspect refutes with its incarnation, not its generation; a joiner
+//! learns crashed members as Down from the table it syncs; tiny clusters down their peer;
+//! settings are validated. The churn runs print the figures `docs/membership.md` records:
+//!
+//! ```sh
+//! cargo test --release -p hearsay-proto --test swim -- --nocapture
+//! ```
+
+use hearsay_proto::churn::ChurnExperiment;
+use hearsay_proto::{
+    Config, Detector, Lockstep, MemberStatus, MembershipConfig, NodeId, SwimConfig, Value,
+};
+use std::time::{Duration, Instant};
+
+const STEP: Duration = Duration::from_millis(100);
+
+fn cluster(n: usize, config: Config, seed: u64) -> Lockstep {
+    Lockstep::new(n, config, seed, Instant::now())
+        .expect("valid config")
+        .with_step(STEP)
+}
+
+fn run_for(cluster: &mut Lockstep, time: Duration) {
+    let steps = (time.as_millis() / STEP.as_millis()) as u64;
+    cluster.run_until(steps, |_| false);
+}
+
+fn status(cluster: &Lockstep, observer: usize, member: u64) -> Option<MemberStatus> {
+    cluster.nodes()[observer].member_status(NodeId(member))
+}
+
+/// A crash among 50 nodes at 10 % loss: every running node holds it Down within the bound
+/// `docs/membership.md` derives for the LAN preset at this size (first probe within 14
+/// periods for all but one in a million, two failed cycles, the longest suspicion, gossip),
+/// and no running node is ever reported Suspect or Down by anyone.
+#[test]
+fn a_crash_is_down_everywhere_within_the_bound_and_nobody_else_is_suspected() {
+    let swim = SwimConfig::lan();
+    let n = 50;
+    let bound = swim.probe_interval * (14 + 2)
+        + swim.suspicion_min(n) * swim.suspicion_max_mult.get()
+        + Duration::from_secs(5);
+    let mut c = cluster(n, Config::lan(), 7);
+    c.set_loss(0.1);
+    let running =
+        |s: Option<MemberStatus>| matches!(s, Some(MemberStatus::Up | MemberStatus::Joining));
+    // Everyone hears of everyone (gossiped announcements, then the data's digests).
+    let known = c.run_until(1200, |c| {
+        (0..n).all(|o| (0..n as u64).all(|m| running(status(c, o, m))))
+    });
+    assert!(known.is_some(), "members unknown after 120 s");
+    c.crash(9);
+    let mut elapsed = Duration::ZERO;
+    while !(0..n)
+        .filter(|&o| o != 9)
+        .all(|o| status(&c, o, 9) == Some(MemberStatus::Down))
+    {
+        assert!(elapsed < bound, "not Down everywhere within {bound:?}");
+        run_for(&mut c, STEP);
+        elapsed += STEP;
+    }
+    for o in (0..n).filter(|&o| o != 9) {
+        for m in (0..n as u64).filter(|&m| m != 9) {
+            assert!(running(status(&c, o, m)), "{o} about {m}");
+        }
+    }
+    println!("swim: crash Down at all 49 running nodes after {elapsed:?} (bound {bound:?})");
+}
+
+/// A node that drops every datagram for 40 s is suspected and Down; once it hears again, it
+/// refutes with a higher incarnation of the same generation (its data is not written again)
+/// and is Up everywhere.
+#[test]
+fn a_suspect_refutes_with_its_incarnation_not_its_generation() {
+    let mut c = cluster(12, Config::lan(), 3);
+    let now = c.now();
+    c.node_mut(4)
+        .map(|node| node.set(now, "k", Value::from("v")))
+        .transpose()
+        .expect("fits");
+    run_for(&mut c, Duration::from_secs(20));
+    let mut side = vec![false; 12];
+    side[4] = true;
+    c.set_partition(Some(side));
+    run_for(&mut c, Duration::from_secs(60));
+    assert_eq!(status(&c, 0, 4), Some(MemberStatus::Down));
+    c.set_partition(None);
+    run_for(&mut c, Duration::from_secs(30));
+    for o in (0..12).filter(|&o| o != 4) {
+        assert_eq!(status(&c, o, 4), Some(MemberStatus::Up), "observer {o}");
+    }
+    let node = &c.nodes()[4];
+    assert_eq!(node.generation().0, 1, "no new generation");
+    assert!(node.stats().refutations_fd >= 1);
+    assert_eq!(node.stats().refutations, 0);
+    let member = c.nodes()[0]
+        .members()
+        .into_iter()
+        .find(|m| m.id == NodeId(4))
+        .expect("known");
+    assert!(member.incarnation >= 1);
+    assert_eq!(
+        c.nodes()[0].get_from(NodeId(4), "k"),
+        Some(&Value::from("v"))
+    );
+}
+
+/// A node that joins after a crash learns the crashed member as Down from the member table it
+/// syncs, without ever reporting it Up, although the data it syncs names it.
+#[test]
+fn a_joiner_learns_a_crashed_member_as_down_not_up() {
+    let mut c = cluster(20, Config::lan(), 5);
+    run_for(&mut c, Duration::from_secs(20));
+    c.crash(3);
+    run_for(&mut c, Duration::from_secs(60));
+    assert_eq!(status(&c, 0, 3), Some(MemberStatus::Down));
+    let joiner = c.add_node(&[1, 2]).expect("joins");
+    let ups = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let seen = ups.clone();
+    c.set_event_sink(move |observer, event| {
+        if let hearsay_proto::Event::Member { id, status, .. } = event {
+            if observer.0 == joiner as u64 && id == NodeId(3) {
+                seen.borrow_mut().push(status);
+            }
+        }
+    });
+    run_for(&mut c, Duration::from_secs(20));
+    assert_eq!(status(&c, joiner, 3), Some(MemberStatus::Down));
+    assert!(
+        !ups.borrow().contains(&MemberStatus::Up),
+        "{:?}",
+        ups.borrow()
+    );
+    for m in (0..20u64).filter(|&m| m != 3) {
+        assert_eq!(status(&c, joiner, m), Some(MemberStatus::Up), "member {m}");
+    }
+}
+
+/// Two nodes: the survivor downs its only peer (the quorum is capped at n − 1).
+#[test]
+fn a_two_node_cluster_downs_its_crashed_peer() {
+    let mut c = cluster(2, Config::lan(), 1);
+    run_for(&mut c, Duration::from_secs(10));
+    c.crash(1);
+    run_for(&mut c, Duration::from_secs(90));
+    assert_eq!(status(&c, 0, 1), Some(MemberStatus::Down));
+}
+
+/// Settings that cannot work are refused with the field at fault.
+#[test]
+fn swim_settings_are_validated() {
+    for bad in [
+        SwimConfig {
+            probe_timeout: Duration::from_millis(600),
+            ..SwimConfig::lan()
+        },
+        SwimConfig {
+            probe_interval: Duration::ZERO,
+            ..SwimConfig::lan()
+        },
+        SwimConfig {
+            gossip_interval: Duration::ZERO,
+            ..SwimConfig::lan()
+        },
+    ] {
+        let config = Config {
+            membership: Some(MembershipConfig::with_detector(Detector::Swim(bad))),
+            ..Config::default()
+        };
+        let error = config.validate().expect_err("refused");
+        assert!(error.to_string().contains("membership.detector"), "{error}");
+    }
+    for preset in [Config::lan(), Config::wan(), Config::local()] {
+        preset.validate().expect("presets are valid");
+    }
+    // SWIM needs no gossiped heartbeats.
+    let config = Config {
+        heartbeats: false,
+        ..Config::lan()
+    };
+    config.validate().expect("valid");
+}
+
+/// The churn experiment at 200 nodes with the LAN preset, unchanged: 10 % loss, 1 %/s crashes
+/// and 1 %/s joins for 60 s: no false Down, every crash detected by every node that was
+/// running when it happened, and the probes' bytes per node in line with the derivation.
+#[test]
+fn two_hundred_nodes_under_churn_with_the_lan_preset_have_no_false_downs() {
+    let mut experiment = ChurnExperiment::new(200, Config::lan(), 1);
+    experiment.duration = Duration::from_secs(60);
+    let report = experiment.run(|_| {}).expect("runs");
+    println!("swim: 200 nodes, 10 % loss, 1 %/s churn, 60 s: {report:?}");
+    assert_eq!(report.false_downs, 0);
+    assert!(report.crashes >= 100);
+    assert_eq!(report.detected, 1.0);
+    assert!(report.detection_max_s < 90.0, "{}", report.detection_max_s);
+    assert!(report.probe_bytes_per_node_per_s < 150.0);
+}
