@@ -359,10 +359,10 @@ fn membership_off_emits_no_member_event_and_the_heartbeat_detector_needs_heartbe
         ..Config::default()
     };
     assert!(bad.validate().is_err());
-    // SWIM (the default detector) needs no heartbeats.
+    // SWIM needs no heartbeats.
     let swim = Config {
         heartbeats: false,
-        membership: Some(MembershipConfig::default()),
+        membership: Some(MembershipConfig::lan()),
         ..Config::default()
     };
     assert!(swim.validate().is_ok());

@@ -47,6 +47,10 @@ pub(crate) struct Fd {
     pub(crate) relays: BTreeMap<u32, Relay>,
     /// Members whose last cycles failed privately: failures so far and their witnesses.
     private: BTreeMap<NodeId, (u8, Vec<NodeId>)>,
+    /// Members to probe before the round-robin while they are unconfirmed (Joining, or
+    /// Suspect): suspects learnt from a table (the probe carries the suspicion, and a live one
+    /// refutes in its ack), and members heard of only through data.
+    urgent: BTreeSet<NodeId>,
     /// The probe order (shuffled round-robin) and the position in it.
     order: Vec<NodeId>,
     cursor: usize,
@@ -68,6 +72,7 @@ impl Fd {
             table: None,
             relays: BTreeMap::new(),
             private: BTreeMap::new(),
+            urgent: BTreeSet::new(),
             order: Vec::new(),
             cursor: 0,
         }
@@ -93,12 +98,6 @@ impl Fd {
     pub(crate) fn health(&mut self, delta: i64) {
         let max = i64::from(self.config.awareness_max.get()) - 1;
         self.awareness = (i64::from(self.awareness) + delta).clamp(0, max) as u32;
-    }
-
-    /// Whether this node is healthy enough to declare members Down itself: its score is below
-    /// half the maximum.
-    pub(crate) fn healthy(&self) -> bool {
-        self.awareness * 2 < u32::from(self.config.awareness_max.get())
     }
 
     /// `base` scaled by the local health (`base · (score + 1)`).
@@ -132,11 +131,17 @@ impl Fd {
         &mut self,
         rng: &mut ChaCha8Rng,
         probeable: impl Fn(NodeId) -> bool,
+        unconfirmed: impl Fn(NodeId) -> bool,
         members: impl FnOnce() -> Vec<NodeId>,
     ) -> Option<NodeId> {
         self.private.retain(|&id, _| probeable(id));
         if let Some(&id) = self.private.keys().next() {
             return Some(id);
+        }
+        while let Some(id) = self.urgent.pop_first() {
+            if probeable(id) && unconfirmed(id) {
+                return Some(id);
+            }
         }
         let mut members = Some(members);
         for _ in 0..2 {
@@ -209,6 +214,11 @@ impl Fd {
                 self.table = None;
             }
         }
+    }
+
+    /// Probes `id` before the round-robin.
+    pub(crate) fn probe_soon(&mut self, id: NodeId) {
+        self.urgent.insert(id);
     }
 
     /// Forgets a private failure (the member refuted, left, or is no longer probed).

@@ -10,7 +10,7 @@ use super::{Membership, Tracked};
 use crate::fd::{Liveness, MemberUpdate, suspicion_timeout};
 use crate::{Event, MemberStatus, NodeId};
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// What applying one update did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,6 +111,10 @@ impl Membership {
         }
         let quorum = self.quorum();
         let cap = self.witness_cap();
+        let shortest = self
+            .config
+            .swim()
+            .map_or(Duration::ZERO, |s| s.suspicion_min(self.alive_count()));
         // A Down without a quorum of witnesses is only a suspicion.
         let liveness = match update.status {
             Liveness::Down if update.witnesses.len() < quorum => Liveness::Suspect,
@@ -183,28 +187,35 @@ impl Membership {
                 if inc < held || (t.status == MemberStatus::Down && inc == held && !new_member) {
                     return Applied::Stale;
                 }
-                // A Down is the end of a suspicion. A node that holds the member Up never saw
-                // that suspicion: it suspects it now, with the Down's witnesses, so that the
-                // member has the same time to refute everywhere (after a partition heals, the
-                // other side's verdicts arrive this way about members that are alive).
-                if t.status == MemberStatus::Up && !new_member {
+                if new_member || t.status == MemberStatus::Down {
+                    // Unknown here (a starting node's table), or Down already at a lower
+                    // incarnation: taken as it is.
+                    let was = t.status;
+                    t.incarnation = inc;
+                    t.witnesses = capped(&update.witnesses, cap);
+                    if was != MemberStatus::Down {
+                        set(events, id, t, MemberStatus::Suspect, now);
+                        set(events, id, t, MemberStatus::Down, now);
+                    }
+                    return news(false);
+                }
+                // A Down ends a suspicion, and the member must have had as long to refute here:
+                // a member held Up or Joining (or suspected at a lower incarnation) is only
+                // suspected now, with the Down's witnesses; one suspected here for at least the
+                // shortest suspicion goes Down. (After a partition heals, the other side's
+                // verdicts about members that are alive arrive this way.)
+                if t.status != MemberStatus::Suspect || inc > held {
                     t.incarnation = inc;
                     t.witnesses = capped(&update.witnesses, cap);
                     set(events, id, t, MemberStatus::Suspect, now);
                     return news(false);
                 }
-                t.incarnation = inc;
-                t.witnesses = capped(&update.witnesses, cap);
-                match t.status {
-                    // Already Down, at a lower incarnation: no new event.
-                    MemberStatus::Down => {}
-                    MemberStatus::Suspect => set(events, id, t, MemberStatus::Down, now),
-                    _ => {
-                        set(events, id, t, MemberStatus::Suspect, now);
-                        set(events, id, t, MemberStatus::Down, now);
-                    }
+                let more = merge(&mut t.witnesses, &update.witnesses, cap);
+                if now >= t.since.unwrap_or(now) + shortest {
+                    set(events, id, t, MemberStatus::Down, now);
+                    return news(false);
                 }
-                news(false)
+                if more { news(true) } else { Applied::Stale }
             }
             Liveness::Left => {
                 if inc < held && !new_member {
@@ -236,8 +247,8 @@ impl Membership {
     }
 
     /// The table as updates, for a node that starts (memberlist's push-pull on join): this
-    /// node Alive at `incarnation`, suspects as Alive (a stale suspicion must not start a timer
-    /// where no refutation will come), and the rest as held.
+    /// node Alive at `incarnation`, the rest as held (the starting node probes the suspects it
+    /// learns of first, so that a live one refutes to it).
     pub(crate) fn table(&self, incarnation: crate::fd::Incarnation) -> Vec<MemberUpdate> {
         self.members
             .keys()
@@ -246,10 +257,6 @@ impl Membership {
                 if u.id == self.me {
                     u.incarnation = incarnation;
                     u.status = Liveness::Alive;
-                }
-                if u.status == Liveness::Suspect {
-                    u.status = Liveness::Alive;
-                    u.witnesses.clear();
                 }
                 u
             })
@@ -281,22 +288,21 @@ impl Membership {
         }
     }
 
-    /// Suspicions that timed out at `now` with a quorum of witnesses become Down (unless this
-    /// node is unhealthy, `may_declare` false): the updates to gossip.
+    /// Suspicions that timed out at `now` with a quorum of witnesses become Down: the updates
+    /// to gossip. `health` is this node's Lifeguard score: an unhealthy node's timeouts are
+    /// `1 + health` times longer, so that a node whose own links fail lets healthier ones
+    /// decide first (their Downs reach it as confirmations).
     pub(crate) fn expire_suspicions(
         &mut self,
         now: Instant,
-        may_declare: bool,
+        health: u32,
         events: &mut VecDeque<Event>,
     ) -> Vec<MemberUpdate> {
         let Some(swim) = self.config.swim().cloned() else {
             return Vec::new();
         };
-        if !may_declare {
-            return Vec::new();
-        }
         let n = self.alive_count();
-        let min = swim.suspicion_min(n);
+        let min = swim.suspicion_min(n) * (health + 1);
         let max = min * swim.suspicion_max_mult.get();
         let k = swim.confirmations();
         let quorum = self.quorum();

@@ -6,7 +6,7 @@ use super::Node;
 use crate::fd::{FdMessage, Liveness, MemberUpdate, Outcome, Pending, Probe, Relay};
 use crate::membership::Applied;
 use crate::size::encoded_len;
-use crate::{Body, MemberStatus, NodeId, OriginDelta};
+use crate::{Body, MemberStatus, NodeId, OriginDelta, Peers};
 use std::time::Instant;
 
 /// Gossip messages at most in the answer to a `Sync` (room for about 20,000 members).
@@ -84,12 +84,7 @@ impl Node {
             p.indirect = true;
             let (target, seq) = (p.target, p.seq);
             let k = usize::from(fd.config.indirect_checks);
-            let relays: Vec<NodeId> = self
-                .targets(k + 1)
-                .into_iter()
-                .filter(|&r| r != target)
-                .take(k)
-                .collect();
+            let relays = self.relays(k, target);
             if let Some(p) = self.fd.as_mut().and_then(|fd| fd.pending.as_mut()) {
                 p.relays = relays.clone();
             }
@@ -132,7 +127,13 @@ impl Node {
                 .map(|m| m.members().into_iter().map(|m| m.id).collect())
                 .unwrap_or_default(),
         };
-        let Some(target) = fd.next_target(&mut self.rng, probeable, candidates) else {
+        let unconfirmed = |id: NodeId| {
+            members
+                .as_ref()
+                .and_then(|m| m.status(id))
+                .is_some_and(|s| matches!(s, MemberStatus::Joining | MemberStatus::Suspect))
+        };
+        let Some(target) = fd.next_target(&mut self.rng, probeable, unconfirmed, candidates) else {
             return;
         };
         let seq = fd.next_seq();
@@ -146,6 +147,25 @@ impl Node {
             nacks: Vec::new(),
         });
         self.send_fd(now, target, Probe::Ping { seq }, Vec::new());
+    }
+
+    /// Up to `k` relays for a probe of `target`: random members held Up (a suspect may well be
+    /// dead, and a dead relay's missing nack would count against this node's health).
+    fn relays(&mut self, k: usize, target: NodeId) -> Vec<NodeId> {
+        let Some(members) = &self.members else {
+            return Vec::new();
+        };
+        match &self.view {
+            Some(view) => {
+                let active = Peers::Own(view.active().iter().copied().collect());
+                active.sample_where(&mut self.rng, k, self.id, |id| {
+                    id != target && members.status(id) != Some(MemberStatus::Suspect)
+                })
+            }
+            None => self.peers.sample_where(&mut self.rng, k, self.id, |id| {
+                id != target && members.status(id) == Some(MemberStatus::Up)
+            }),
+        }
     }
 
     /// A probe cycle ended: acked, or failed (privately, or into a public suspicion).
@@ -205,10 +225,21 @@ impl Node {
         direct: Vec<MemberUpdate>,
     ) {
         let _ = now;
-        let limit = match (&self.fd, &self.members) {
-            (Some(fd), Some(members)) => fd.config.retransmits(members.alive_count()),
+        let (limit, about_to) = match (&self.fd, &self.members) {
+            (Some(fd), Some(members)) => (
+                fd.config.retransmits(members.alive_count()),
+                members
+                    .update_about(to)
+                    .filter(|u| matches!(u.status, Liveness::Suspect | Liveness::Down)),
+            ),
             _ => return,
         };
+        // Lifeguard's buddy system, for every message: a member suspected here hears of it from
+        // whoever writes to it, and can refute.
+        let mut direct = direct;
+        if let Some(update) = about_to {
+            direct.insert(0, update);
+        }
         let mut message = FdMessage {
             probe,
             updates: Vec::new(),
@@ -233,7 +264,8 @@ impl Node {
         if self.fd.is_none() {
             return;
         }
-        let (refuted, corrections) = self.apply_updates(now, &message.updates);
+        let from_table = matches!(message.probe, Probe::Table { .. });
+        let (refuted, corrections) = self.apply_updates(now, &message.updates, from_table);
         let mut answered = false;
         match message.probe {
             Probe::Ping { seq } => {
@@ -245,8 +277,10 @@ impl Node {
                 if let Some(fd) = &mut self.fd {
                     if target != self.id {
                         let mine = fd.next_seq();
-                        let timeout = fd.scaled(fd.config.probe_timeout);
-                        let interval = fd.scaled(fd.config.probe_interval);
+                        // The nack is due within the asker's period whatever this node's
+                        // own health (Lifeguard scales the prober's timeouts, not the relay's).
+                        let timeout = fd.config.probe_timeout;
+                        let interval = fd.config.probe_interval;
                         fd.relays.insert(
                             mine,
                             Relay {
@@ -312,6 +346,7 @@ impl Node {
         &mut self,
         now: Instant,
         updates: &[MemberUpdate],
+        from_table: bool,
     ) -> (bool, Vec<MemberUpdate>) {
         let mut refuted = false;
         let mut corrections = Vec::new();
@@ -344,6 +379,9 @@ impl Node {
                     if let Some(fd) = &mut self.fd {
                         if status == Some(MemberStatus::Up) {
                             fd.clear_private(update.id);
+                        }
+                        if from_table && status == Some(MemberStatus::Suspect) {
+                            fd.probe_soon(update.id);
                         }
                     }
                     if let Some(held) = held {
@@ -496,8 +534,8 @@ impl Node {
         }
     }
 
-    /// A message came from `from`, held Down here: tell it (at most once a probe interval), so
-    /// that it refutes if it is alive.
+    /// A message came from `from`, held Suspect or Down here: tell it (at most once a probe
+    /// interval), so that it refutes if it is alive.
     pub(super) fn tell_down(&mut self, now: Instant, from: NodeId) {
         let (Some(members), Some(fd)) = (&mut self.members, &self.fd) else {
             return;

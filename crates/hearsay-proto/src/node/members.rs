@@ -113,7 +113,7 @@ impl Node {
         let (Some(members), Some(fd)) = (&mut self.members, &self.fd) else {
             return;
         };
-        let downs = members.expire_suspicions(now, fd.healthy(), &mut self.events);
+        let downs = members.expire_suspicions(now, fd.awareness(), &mut self.events);
         for update in downs {
             let id = update.id;
             self.queue_update(now, update, false);
@@ -156,6 +156,11 @@ impl Node {
         });
         if new {
             self.learnt(origin);
+            // Heard of only through data: confirmed by the first probe unless an update or a
+            // message from it comes first.
+            if let Some(fd) = &mut self.fd {
+                fd.probe_soon(origin);
+            }
         }
     }
 
