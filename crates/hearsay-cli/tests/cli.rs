@@ -198,7 +198,11 @@ fn plots_are_svg_files() {
 
 #[test]
 fn bad_arguments_fail_clearly_without_panics() {
-    let cases: [&[&str]; 6] = [
+    let cases: [&[&str]; 10] = [
+        &["sim", "membership", "--loss", "1.5"],
+        &["sim", "membership", "--nodes", "1"],
+        &["sim", "membership", "--preset", "moon"],
+        &["sim", "membership", "--partition", "0.9"],
         &["sim", "reconcile", "--strategy", "precise-best"],
         &["sim", "rumor", "--nodes", "0"],
         &["sim", "rumor", "--k", "0"],
@@ -255,4 +259,45 @@ fn flow_control_keeps_stale_mappings_bounded_when_the_limit_is_cut() {
             .unwrap_or_default()
     };
     assert!(stale_at(&with, 110) * 3.0 < stale_at(&without, 110));
+}
+
+#[test]
+fn membership_reports_false_downs_detection_and_bytes() {
+    let args = [
+        "sim",
+        "membership",
+        "--nodes",
+        "60",
+        "--duration",
+        "30",
+        "--json",
+    ];
+    let report = json(&args);
+    for key in [
+        "false_downs",
+        "false_suspects",
+        "crashes",
+        "detected",
+        "detection_p50_s",
+        "detection_p99_s",
+        "detection_max_s",
+        "fd_bytes_per_node_per_s",
+        "probe_bytes_per_node_per_s",
+        "dissemination_bytes_per_node_per_s",
+    ] {
+        number(&report, key);
+    }
+    assert!(report.get("converged_after_s").is_some());
+    assert_eq!(number(&report, "false_downs"), 0.0);
+    assert!(number(&report, "crashes") >= 15.0);
+    assert_eq!(number(&report, "detected"), 1.0);
+    let bytes = number(&report, "fd_bytes_per_node_per_s");
+    let parts = number(&report, "probe_bytes_per_node_per_s")
+        + number(&report, "dissemination_bytes_per_node_per_s");
+    assert!((bytes - parts).abs() < 1e-6 * bytes.max(1.0));
+    assert_eq!(
+        hearsay(&args).stdout,
+        hearsay(&args).stdout,
+        "deterministic"
+    );
 }

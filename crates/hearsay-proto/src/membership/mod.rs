@@ -65,6 +65,10 @@ pub use crate::reserved::{GC_KEY, LEFT, RESERVED_PREFIX, STATUS_KEY, is_reserved
 
 pub use crate::member_status::MemberStatus;
 
+/// Ticks between two recounts of the members alive under SWIM (the count scales timeouts and
+/// retransmissions; it need not be exact).
+const RECOUNT_EVERY: u64 = 10;
+
 /// One member as a node sees it ([`crate::Node::members`]).
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
@@ -113,9 +117,13 @@ pub(crate) struct Membership {
     alive: usize,
     /// SWIM: members that were made Suspect (some may no longer be), for the suspicion timers.
     suspects: BTreeSet<NodeId>,
-    /// SWIM: members that were made Down or Left (some may no longer be), for removal: the
-    /// tick visits only these, not the whole table.
-    settled: BTreeSet<NodeId>,
+    /// SWIM: members made Down or Left, with when they are due for removal, in that order
+    /// (some may have come back since): the tick visits only those due, not the whole table.
+    removals: VecDeque<(Instant, NodeId)>,
+    /// SWIM: members Removed, with when they are due to be forgotten, in that order.
+    forgets: VecDeque<(Instant, NodeId)>,
+    /// Ticks run (SWIM recounts the members alive every [`RECOUNT_EVERY`] ticks).
+    ticks: u64,
 }
 
 impl Membership {
@@ -137,7 +145,9 @@ impl Membership {
             template,
             alive: 1,
             suspects: BTreeSet::new(),
-            settled: BTreeSet::new(),
+            removals: VecDeque::new(),
+            forgets: VecDeque::new(),
+            ticks: 0,
         };
         let mut me_tracked = table.fresh(generation, None);
         me_tracked.status = MemberStatus::Up;
@@ -263,7 +273,8 @@ impl Membership {
                 generation,
                 status: MemberStatus::Left,
             });
-            self.settled.insert(id);
+            self.removals
+                .push_back((now + self.config.removal_after, id));
             return true;
         }
         false
@@ -396,54 +407,67 @@ impl Membership {
         removed
     }
 
-    /// [`Membership::tick`] under SWIM: only the members made Down or Left are visited.
+    /// [`Membership::tick`] under SWIM: only the members due for removal or forgetting are
+    /// visited.
     fn tick_settled(&mut self, now: Instant, events: &mut VecDeque<Event>) -> Vec<NodeId> {
         let mut removed = Vec::new();
-        let mut gone = 0;
         let (removal_after, removed_ttl) = (self.config.removal_after, self.config.removed_ttl);
-        let members = &mut self.members;
-        self.settled.retain(|&id| {
-            let Some(t) = members.get_mut(&id) else {
-                return false;
+        while let Some(&(due, id)) = self.removals.front().filter(|(due, _)| *due <= now) {
+            self.removals.pop_front();
+            let Some(t) = self.members.get_mut(&id) else {
+                continue;
             };
-            let elapsed = now.saturating_duration_since(t.since.unwrap_or(now));
-            match t.status {
-                MemberStatus::Down | MemberStatus::Left if elapsed >= removal_after => {
-                    t.status = MemberStatus::Removed;
-                    t.since = Some(now);
-                    t.witnesses = Vec::new();
-                    events.push_back(Event::Member {
-                        id,
-                        generation: t.generation,
-                        status: MemberStatus::Removed,
-                    });
-                    removed.push(id);
-                    gone += 1;
-                    true
-                }
-                MemberStatus::Removed if elapsed >= removed_ttl => {
-                    members.remove(&id);
-                    false
-                }
-                MemberStatus::Down | MemberStatus::Left | MemberStatus::Removed => {
-                    gone += 1;
-                    true
-                }
-                _ => false,
+            let still = matches!(t.status, MemberStatus::Down | MemberStatus::Left)
+                && t.since.is_some_and(|since| since + removal_after <= due);
+            if !still {
+                continue;
             }
-        });
-        self.alive = self.members.len().saturating_sub(gone);
+            t.status = MemberStatus::Removed;
+            t.since = Some(now);
+            t.witnesses = Vec::new();
+            events.push_back(Event::Member {
+                id,
+                generation: t.generation,
+                status: MemberStatus::Removed,
+            });
+            removed.push(id);
+            self.forgets.push_back((now + removed_ttl, id));
+        }
+        while let Some(&(due, id)) = self.forgets.front().filter(|(due, _)| *due <= now) {
+            self.forgets.pop_front();
+            let forget = self.members.get(&id).is_some_and(|t| {
+                t.status == MemberStatus::Removed
+                    && t.since.is_some_and(|since| since + removed_ttl <= due)
+            });
+            if forget {
+                self.members.remove(&id);
+            }
+        }
+        self.ticks += 1;
+        if self.ticks % RECOUNT_EVERY == 1 || !removed.is_empty() {
+            self.alive = self
+                .members
+                .values()
+                .filter(|t| t.status.is_reachable())
+                .count();
+        }
         removed
     }
 
     /// Notes a SWIM status change of `id` for the timers that follow it.
     fn track(&mut self, id: NodeId) {
-        match self.members.get(&id).map(|t| t.status) {
-            Some(MemberStatus::Suspect) => {
+        let Some(t) = self.members.get(&id) else {
+            return;
+        };
+        match t.status {
+            MemberStatus::Suspect => {
                 self.suspects.insert(id);
             }
-            Some(MemberStatus::Down | MemberStatus::Left) => {
-                self.settled.insert(id);
+            MemberStatus::Down | MemberStatus::Left => {
+                if let Some(since) = t.since {
+                    self.removals
+                        .push_back((since + self.config.removal_after, id));
+                }
             }
             _ => {}
         }

@@ -336,7 +336,8 @@ impl Membership {
         }
         for update in &downs {
             self.suspects.remove(&update.id);
-            self.settled.insert(update.id);
+            self.removals
+                .push_back((now + self.config.removal_after, update.id));
         }
         downs
     }
