@@ -260,8 +260,8 @@ pub struct Config {
     /// probing (the default detector) or gossiped heartbeats, graceful leaves, removal of dead
     /// members, and [`crate::Event::Member`] events. `None` leaves the node exactly as without
     /// membership: no statuses, no events, every listed peer is picked. The heartbeat detector
-    /// needs `heartbeats`. Default: `None`; [`Config::lan`], [`Config::wan`] and
-    /// [`Config::local`] turn it on with SWIM.
+    /// needs `heartbeats`. Default: `None`; [`Config::lan`] (membership's defaults),
+    /// [`Config::wan`] and [`Config::local`] turn it on with SWIM.
     pub membership: Option<MembershipConfig>,
     /// Partial views (HyParView): the node gossips only with a small active view maintained by
     /// the view protocol, instead of every peer it is told of, so that per-node state stays
@@ -314,14 +314,14 @@ impl Default for Config {
 }
 
 impl Config {
-    /// The default configuration with membership on, SWIM's data-centre preset
-    /// ([`crate::SwimConfig::lan`]). Crashes are Down in about 15–40 s at 200 nodes (p50–p99,
+    /// The default configuration with membership on with its defaults: SWIM's data-centre
+    /// preset ([`crate::SwimConfig::lan`]). Crashes are Down in about 15–40 s at 200 nodes (p50–p99,
     /// 10 % loss), for under 100 B/s of probe traffic per node whatever the cluster's size
     /// (`docs/membership.md`).
     ///
     /// ```
     /// use hearsay_proto::{Config, MembershipConfig};
-    /// assert_eq!(Config::lan().membership, Some(MembershipConfig::lan()));
+    /// assert_eq!(Config::lan().membership, Some(MembershipConfig::default()));
     /// ```
     pub fn lan() -> Config {
         Config {

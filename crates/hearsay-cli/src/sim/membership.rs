@@ -94,16 +94,10 @@ pub fn run_many(args: &MembershipArgs) -> Result<serde_json::Value, String> {
         experiment.duration = Duration::from_secs(args.duration);
         experiment.partition = args.partition;
         experiment
-            .run(|second| {
-                if !args.common.json {
-                    eprint!("\r{second} virtual s");
-                }
-            })
+            .run(|second| eprint!("\r{second} virtual s"))
             .map_err(|e| e.to_string())
     })?;
-    if !args.common.json {
-        eprintln!();
-    }
+    eprintln!();
     let mut report = json!({
         "experiment": "membership",
         "nodes": args.nodes,

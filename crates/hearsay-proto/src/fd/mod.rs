@@ -39,6 +39,8 @@ pub(crate) struct Fd {
     pub(crate) next_gossip: Option<Instant>,
     /// Until a page of the member table arrives: when to ask (again) for it.
     pub(crate) next_sync: Option<Instant>,
+    /// When to pull a random member's table next (anti-entropy of the member table).
+    pub(crate) next_push_pull: Option<Instant>,
     /// Whether the node announced itself and asked for the table (its first timeout ran).
     pub(crate) started: bool,
     /// The table being received: from whom, its page count, the pages arrived.
@@ -68,6 +70,7 @@ impl Fd {
             next_probe: None,
             next_gossip: None,
             next_sync: None,
+            next_push_pull: None,
             started: false,
             table: None,
             relays: BTreeMap::new(),
@@ -121,6 +124,7 @@ impl Fd {
             .chain(self.next_probe)
             .chain(gossip)
             .chain(self.next_sync)
+            .chain(self.next_push_pull)
             .min()
     }
 

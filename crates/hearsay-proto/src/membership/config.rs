@@ -9,9 +9,9 @@ use std::time::Duration;
 
 /// Membership and failure-detection settings ([`crate::Config::membership`]).
 ///
-/// [`MembershipConfig::lan`] is SWIM probing with Lifeguard's extensions, sized for a data
-/// centre; [`crate::Config::lan`], [`crate::Config::wan`] and [`crate::Config::local`] turn
-/// membership on with one of the SWIM presets. The default is still the heartbeat detector.
+/// The default is [`MembershipConfig::lan`]: SWIM probing with Lifeguard's extensions, sized
+/// for a data centre. [`crate::Config::lan`], [`crate::Config::wan`] and [`crate::Config::local`]
+/// turn membership on with one of the presets.
 ///
 /// ```
 /// use hearsay_proto::{Config, MembershipConfig};
@@ -28,8 +28,7 @@ use std::time::Duration;
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MembershipConfig {
-    /// How members are found dead. Default: [`Detector::Heartbeat`]; the presets use
-    /// [`Detector::Swim`].
+    /// How members are found dead. Default: [`Detector::Swim`] with [`SwimConfig::lan`].
     pub detector: Detector,
     /// How long a member stays Down or Left before it is Removed. Default: 5 min.
     pub removal_after: Duration,
@@ -46,11 +45,11 @@ pub struct MembershipConfig {
 pub enum Detector {
     /// SWIM probing with indirect probes, suspicion confirmed by independent witnesses, and
     /// Lifeguard's local health (`docs/membership.md`): per-node cost does not grow with the
-    /// cluster. The presets' detector.
+    /// cluster. The default.
     Swim(SwimConfig),
     /// Phi accrual over heartbeats gossiped in anti-entropy digests (Cassandra, chitchat):
     /// forces an anti-entropy exchange every round, and needs digests that name every member
-    /// often, so its cost grows with the cluster. The default for now.
+    /// often, so its cost grows with the cluster. Kept for small clusters and comparisons.
     Heartbeat(HeartbeatConfig),
 }
 
@@ -93,7 +92,7 @@ impl Default for HeartbeatConfig {
 ///
 /// | preset | probe | timeout | relays | suspicion (n = 1,000) | gossip |
 /// |---|---|---|---|---|---|
-/// | [`SwimConfig::lan`] | 1 s | 500 ms | 3 | 12–72 s | 3 peers / 200 ms |
+/// | [`SwimConfig::lan`] (default) | 1 s | 500 ms | 3 | 12–72 s | 3 peers / 200 ms |
 /// | [`SwimConfig::wan`] | 5 s | 2.5 s | 3 | 90–540 s | 4 peers / 500 ms |
 /// | [`SwimConfig::local`] | 1 s | 200 ms | 1 | 9–54 s | 3 peers / 100 ms |
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -127,6 +126,10 @@ pub struct SwimConfig {
     pub gossip_interval: Duration,
     /// Members each gossip message goes to. LAN: 3.
     pub gossip_nodes: NonZeroU8,
+    /// Time between two pulls of a random member's whole table (memberlist's push/pull), the
+    /// anti-entropy behind the rumors: scaled with the cluster as memberlist does, by
+    /// `⌈log2(n / 32)⌉ + 1` above 32 members. LAN: 30 s.
+    pub push_pull_interval: Duration,
     /// Lifeguard's local health: the highest multiplier of the probe interval and timeout a
     /// node in trouble (missing acks and nacks, refuting) slows to; such a node declares no
     /// Down itself from half of it on. LAN: 8.
@@ -149,6 +152,7 @@ impl SwimConfig {
             retransmit_mult: nonzero32(4),
             gossip_interval: Duration::from_millis(200),
             gossip_nodes: nonzero8(3),
+            push_pull_interval: Duration::from_secs(30),
             awareness_max: nonzero8(8),
         }
     }
@@ -163,6 +167,7 @@ impl SwimConfig {
             suspicion_mult: nonzero32(6),
             gossip_interval: Duration::from_millis(500),
             gossip_nodes: nonzero8(4),
+            push_pull_interval: Duration::from_secs(60),
             ..SwimConfig::lan()
         }
     }
@@ -176,6 +181,7 @@ impl SwimConfig {
             suspicion_mult: nonzero32(3),
             retransmit_mult: nonzero32(2),
             gossip_interval: Duration::from_millis(100),
+            push_pull_interval: Duration::from_secs(15),
             ..SwimConfig::lan()
         }
     }
@@ -188,6 +194,10 @@ impl SwimConfig {
             ("membership.detector.probe_interval", self.probe_interval),
             ("membership.detector.probe_timeout", self.probe_timeout),
             ("membership.detector.gossip_interval", self.gossip_interval),
+            (
+                "membership.detector.push_pull_interval",
+                self.push_pull_interval,
+            ),
         ] {
             if value.is_zero() || value > day {
                 return Err(Error::config(field, "must be positive and at most a day"));
@@ -213,6 +223,15 @@ impl SwimConfig {
     /// [`SwimConfig::suspicion_min`]: `μ − 2` (memberlist's), at least 0.
     pub fn confirmations(&self) -> u32 {
         self.suspicion_mult.get().saturating_sub(2)
+    }
+
+    /// The table pull interval among `n` members (memberlist's `pushPullScale`).
+    pub fn push_pull(&self, n: usize) -> Duration {
+        if n <= 32 {
+            return self.push_pull_interval;
+        }
+        let factor = ((n as f64).log2() - 5.0).ceil() as u32 + 1;
+        self.push_pull_interval * factor
     }
 
     /// Times one node sends one update among `n` members: `mult · ⌈log10(n + 1)⌉`.
@@ -290,10 +309,8 @@ impl MembershipConfig {
 }
 
 impl Default for MembershipConfig {
-    /// The heartbeat detector ([`HeartbeatConfig::default`]) for now: SWIM becomes the default
-    /// once it holds through partitions (`docs/membership.md`); [`MembershipConfig::lan`] turns
-    /// it on.
+    /// [`MembershipConfig::lan`]: SWIM with the data-centre preset.
     fn default() -> MembershipConfig {
-        MembershipConfig::with_detector(Detector::Heartbeat(HeartbeatConfig::default()))
+        MembershipConfig::lan()
     }
 }

@@ -43,21 +43,33 @@ impl Node {
         self.gossip_updates(now);
     }
 
+    /// The cluster's size as this node can tell: the members it holds alive, or the peers it
+    /// was given if more (at start-up the table knows only this node, and a retransmission
+    /// limit sized for one member would leave many unannounced).
+    fn cluster_size(&self) -> usize {
+        let alive = self.members.as_ref().map_or(1, |m| m.alive_count());
+        alive.max(self.peers.len())
+    }
+
     /// Asks a random peer for its member table: at the first timeout, then every two probe
-    /// intervals until a page arrives.
+    /// intervals until every page of one answer arrived; and every push-pull interval (the
+    /// member table's anti-entropy).
     fn sync_table(&mut self, now: Instant, first: bool) {
+        let n = self.cluster_size();
         let Some(fd) = &mut self.fd else {
             return;
         };
-        let due = if first {
-            true
-        } else {
-            fd.next_sync.is_some_and(|at| now >= at)
-        };
-        if !due {
+        let retry = fd.next_sync.is_some_and(|at| now >= at);
+        let periodic = fd.next_push_pull.is_some_and(|at| now >= at);
+        if first || periodic {
+            fd.next_push_pull = Some(now + fd.config.push_pull(n));
+        }
+        if !(first || retry || periodic) {
             return;
         }
-        fd.next_sync = Some(now + fd.config.probe_interval * 2);
+        if first || retry {
+            fd.next_sync = Some(now + fd.config.probe_interval * 2);
+        }
         if let Some(peer) = self.targets(1).first().copied() {
             self.send_fd(now, peer, Probe::Sync, Vec::new());
         }
@@ -225,9 +237,10 @@ impl Node {
         direct: Vec<MemberUpdate>,
     ) {
         let _ = now;
+        let n = self.cluster_size();
         let (limit, about_to) = match (&self.fd, &self.members) {
             (Some(fd), Some(members)) => (
-                fd.config.retransmits(members.alive_count()),
+                fd.config.retransmits(n),
                 members
                     .update_about(to)
                     .filter(|u| matches!(u.status, Liveness::Suspect | Liveness::Down)),
