@@ -29,7 +29,8 @@ pub struct ChurnExperiment {
     pub partition_for: Duration,
     /// The nodes' configuration (membership must be on).
     pub config: Config,
-    /// Calm after the churn, in which detection completes and tables converge.
+    /// Calm after the churn, in which detection completes and tables converge. Default: 180 s,
+    /// or with SWIM the longest detection the preset allows plus a minute if longer.
     pub settle: Duration,
     /// Seeds everything.
     pub seed: u64,
@@ -39,8 +40,19 @@ pub struct ChurnExperiment {
 
 impl ChurnExperiment {
     /// The run with `config`: `nodes`, 10 % loss, 1 %/s crashes and joins for 10
-    /// minutes, 3 minutes of calm, 100 ms steps.
+    /// minutes, 3 minutes of calm (more for slow presets), 100 ms steps.
     pub fn new(nodes: usize, config: Config, seed: u64) -> ChurnExperiment {
+        // The longest detection: a first probe within 16 periods, the longest suspicion.
+        let longest =
+            config
+                .membership
+                .as_ref()
+                .and_then(|m| m.swim())
+                .map_or(Duration::ZERO, |s| {
+                    s.probe_interval * 16
+                        + s.suspicion_min(nodes) * s.suspicion_max_mult.get()
+                        + Duration::from_secs(60)
+                });
         ChurnExperiment {
             nodes,
             loss: 0.1,
@@ -49,7 +61,7 @@ impl ChurnExperiment {
             partition: 0.0,
             partition_for: Duration::from_secs(30),
             config,
-            settle: Duration::from_secs(180),
+            settle: longest.max(Duration::from_secs(180)),
             seed,
             step: Duration::from_millis(100),
         }

@@ -228,6 +228,30 @@ pub fn quantiles(mut values: Vec<Duration>) -> String {
     )
 }
 
+/// How many (live node, write) pairs lack the write (at its version or a newer one).
+pub async fn writes_missing(
+    sim: &Simulation,
+    live: &BTreeSet<usize>,
+    writes: &[(usize, String, Version)],
+) -> usize {
+    let mut missing = 0;
+    for &i in live {
+        let view = sim.entries(i).await.expect("running");
+        let held: BTreeMap<(NodeId, &str), Version> = view
+            .iter()
+            .map(|e| ((e.origin, e.key.as_str()), e.version))
+            .collect();
+        missing += writes
+            .iter()
+            .filter(|(writer, key, version)| {
+                held.get(&(NodeId(*writer as u64), key.as_str()))
+                    .is_none_or(|v| v < version)
+            })
+            .count();
+    }
+    missing
+}
+
 /// Checks that every live node holds every write in `writes` (at its version or a newer one).
 pub async fn assert_writes_everywhere(
     sim: &Simulation,

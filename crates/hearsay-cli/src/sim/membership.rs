@@ -50,7 +50,8 @@ pub struct MembershipArgs {
     /// Fraction of the live nodes that crash each second, and that join.
     #[arg(long, default_value_t = 0.01, value_parser = churn)]
     pub churn: f64,
-    /// Seconds of churn (virtual time; a 30 s warm-up comes first and 180 s of calm after).
+    /// Seconds of churn (virtual time; a 30 s warm-up comes first, and after it at least 180 s
+    /// of calm, more for slow presets).
     #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub duration: u64,
     /// Fraction of the nodes cut off for 30 s from half the duration.

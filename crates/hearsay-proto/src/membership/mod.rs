@@ -93,8 +93,8 @@ struct Tracked {
     generation: Generation,
     status: MemberStatus,
     heartbeat: u64,
-    /// The phi detector (Heartbeat only).
-    detector: Option<PhiDetector>,
+    /// The phi detector (Heartbeat only; boxed, so that a SWIM entry stays small).
+    detector: Option<Box<PhiDetector>>,
     /// When the status last changed (`None` for the node itself).
     since: Option<Instant>,
     /// SWIM: the incarnation the status is about.
@@ -112,7 +112,7 @@ pub(crate) struct Membership {
     me: NodeId,
     members: BTreeMap<NodeId, Tracked>,
     /// A detector that has seen nothing, cloned for every new member (Heartbeat only).
-    template: Option<PhiDetector>,
+    template: Option<Box<PhiDetector>>,
     /// Members neither Down, Left nor Removed, this node included, as of the last tick.
     alive: usize,
     /// SWIM: members that were made Suspect (some may no longer be), for the suspicion timers.
@@ -135,7 +135,9 @@ impl Membership {
     ) -> Result<Membership, Error> {
         config.validate()?;
         let template = match &config.detector {
-            Detector::Heartbeat(heartbeat) => Some(PhiDetector::new(heartbeat.phi.clone())?),
+            Detector::Heartbeat(heartbeat) => {
+                Some(Box::new(PhiDetector::new(heartbeat.phi.clone())?))
+            }
             Detector::Swim(_) => None,
         };
         let mut table = Membership {
@@ -483,7 +485,7 @@ impl Membership {
                 incarnation: t.incarnation,
                 status: t.status,
                 heartbeat: t.heartbeat,
-                last_heartbeat: t.detector.as_ref().and_then(PhiDetector::last_heartbeat),
+                last_heartbeat: t.detector.as_ref().and_then(|d| d.last_heartbeat()),
             })
             .collect()
     }
@@ -495,6 +497,6 @@ impl Membership {
 
     /// One member's detector (Heartbeat only).
     pub(crate) fn detector(&self, id: NodeId) -> Option<&PhiDetector> {
-        self.members.get(&id)?.detector.as_ref()
+        self.members.get(&id)?.detector.as_deref()
     }
 }

@@ -9,6 +9,9 @@ use crate::size::encoded_len;
 use crate::{Body, MemberStatus, NodeId, OriginDelta, Peers};
 use std::time::Instant;
 
+/// Probe intervals after start-up at which a node pulls a second member table.
+const FIRST_PULL_AFTER: u32 = 10;
+
 /// Gossip messages at most in the answer to a `Sync` (room for about 20,000 members).
 const MAX_SYNC_MESSAGES: usize = 256;
 
@@ -61,7 +64,12 @@ impl Node {
         };
         let retry = fd.next_sync.is_some_and(|at| now >= at);
         let periodic = fd.next_push_pull.is_some_and(|at| now >= at);
-        if first || periodic {
+        if first {
+            // A second table soon after the first, from another member: the first may have
+            // come from a node that had just joined itself and knew little.
+            let soon = fd.config.probe_interval * FIRST_PULL_AFTER;
+            fd.next_push_pull = Some(now + soon.min(fd.config.push_pull(n)));
+        } else if periodic {
             fd.next_push_pull = Some(now + fd.config.push_pull(n));
         }
         if !(first || retry || periodic) {
