@@ -62,10 +62,15 @@ impl Model {
         }
     }
 
-    /// `node` came back empty under `generation`, one an earlier incarnation of it used.
-    pub fn reincarnated(&mut self, node: usize, generation: Generation) {
+    /// `node` came back empty under a generation an earlier incarnation of it used; `highest`
+    /// is the highest generation it had used before (its own, or a lower one). Every generation
+    /// up to `highest` may have an earlier history: refuting the one it came back under, the
+    /// node can land on another it used before (it moves one above the generation it hears of,
+    /// not above every one it ever had).
+    pub fn reincarnated(&mut self, node: usize, highest: Generation) {
         self.restarted(node, false);
-        self.reused.insert(node, generation);
+        let held = self.reused.entry(node).or_insert(highest);
+        *held = (*held).max(highest);
     }
 
     /// The live values `node`'s current incarnation holds, by key.
@@ -112,9 +117,14 @@ pub fn always(snapshots: &[NodeSnapshot], model: &Model, at: Duration) -> Vec<Vi
                 continue;
             }
             // Under a reused generation two incarnations' histories share versions until the
-            // origin hears of the other one and refutes it (moving above): until then its state
-            // is not the truth of that generation.
-            if model.reused.get(&(origin.id.0 as usize)) == Some(&origin.generation) {
+            // origin has moved above every generation it used (each refutation moves it one
+            // above the generation it hears of): until then its state is not the truth of that
+            // generation.
+            if model
+                .reused
+                .get(&(origin.id.0 as usize))
+                .is_some_and(|&highest| origin.generation <= highest)
+            {
                 continue;
             }
             for (key, entry) in own.entries() {

@@ -142,7 +142,7 @@ impl Driver<'_> {
                     current
                 };
                 if self.sim.reincarnate(*node, generation).await.is_ok() {
-                    self.model.reincarnated(*node, generation);
+                    self.model.reincarnated(*node, current);
                 }
             }
             Fault::Leave(node) => {

@@ -228,6 +228,14 @@ pub fn quantiles(mut values: Vec<Duration>) -> String {
     )
 }
 
+/// The version of every entry node `i` holds, by (origin, key).
+async fn held_versions(sim: &Simulation, i: usize) -> BTreeMap<(NodeId, String), Version> {
+    let view = sim.entries(i).await.expect("running");
+    view.into_iter()
+        .map(|e| ((e.origin, e.key), e.version))
+        .collect()
+}
+
 /// How many (live node, write) pairs lack the write (at its version or a newer one).
 pub async fn writes_missing(
     sim: &Simulation,
@@ -236,15 +244,11 @@ pub async fn writes_missing(
 ) -> usize {
     let mut missing = 0;
     for &i in live {
-        let view = sim.entries(i).await.expect("running");
-        let held: BTreeMap<(NodeId, &str), Version> = view
-            .iter()
-            .map(|e| ((e.origin, e.key.as_str()), e.version))
-            .collect();
+        let held = held_versions(sim, i).await;
         missing += writes
             .iter()
             .filter(|(writer, key, version)| {
-                held.get(&(NodeId(*writer as u64), key.as_str()))
+                held.get(&(NodeId(*writer as u64), key.clone()))
                     .is_none_or(|v| v < version)
             })
             .count();
@@ -259,13 +263,9 @@ pub async fn assert_writes_everywhere(
     writes: &[(usize, String, Version)],
 ) {
     for &i in live {
-        let view = sim.entries(i).await.expect("running");
-        let held: BTreeMap<(NodeId, &str), Version> = view
-            .iter()
-            .map(|e| ((e.origin, e.key.as_str()), e.version))
-            .collect();
+        let held = held_versions(sim, i).await;
         for (writer, key, version) in writes {
-            let got = held.get(&(NodeId(*writer as u64), key.as_str()));
+            let got = held.get(&(NodeId(*writer as u64), key.clone()));
             assert!(
                 got.is_some_and(|v| v >= version),
                 "node {i} lacks {writer}'s {key} at {version:?} (holds {got:?})"
