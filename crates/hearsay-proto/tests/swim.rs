@@ -31,19 +31,48 @@ fn status(cluster: &Lockstep, observer: usize, member: u64) -> Option<MemberStat
     cluster.nodes()[observer].member_status(NodeId(member))
 }
 
-/// A crash among 50 nodes at 10 % loss: every running node holds it Down within the bound
-/// `docs/membership.md` derives for the LAN preset at this size (first probe within 14
-/// periods for all but one in a million, two failed cycles, the longest suspicion, gossip),
-/// and no running node is ever reported Suspect or Down by anyone.
+/// A crash among 50 nodes at 10 % loss (LAN, the default): every running node holds it Down
+/// within the bound `docs/membership.md` derives (first probe within 14 periods for all but one
+/// in a million, two failed cycles, the longest suspicion, gossip), and no running node is ever
+/// reported Suspect or Down by anyone.
 #[test]
 fn a_crash_is_down_everywhere_within_the_bound_and_nobody_else_is_suspected() {
-    let swim = SwimConfig::lan();
-    let n = 50;
+    crash_within_bound(Config::lan(), 50, 0.1, 7);
+}
+
+/// The same with the WAN preset (5 s probes, longer suspicions), at 10 % loss.
+#[test]
+fn the_wan_preset_detects_within_its_bound() {
+    crash_within_bound(Config::wan(), 30, 0.1, 8);
+}
+
+/// The same with the in-process preset (one relay), without loss.
+#[test]
+fn the_local_preset_detects_within_its_bound() {
+    crash_within_bound(Config::local(), 30, 0.0, 9);
+}
+
+fn crash_within_bound(config: Config, n: usize, loss: f64, seed: u64) {
+    let swim = config
+        .membership
+        .as_ref()
+        .and_then(|m| m.swim())
+        .cloned()
+        .expect("SWIM");
     let bound = swim.probe_interval * (14 + 2)
         + swim.suspicion_min(n) * swim.suspicion_max_mult.get()
         + Duration::from_secs(5);
-    let mut c = cluster(n, Config::lan(), 7);
-    c.set_loss(0.1);
+    let mut c = cluster(n, config, seed);
+    c.set_loss(loss);
+    let false_reports = std::rc::Rc::new(std::cell::Cell::new(0u32));
+    let count = false_reports.clone();
+    c.set_event_sink(move |_, event| {
+        if let hearsay_proto::Event::Member { id, status, .. } = event {
+            if id != NodeId(9) && matches!(status, MemberStatus::Suspect | MemberStatus::Down) {
+                count.set(count.get() + 1);
+            }
+        }
+    });
     let running =
         |s: Option<MemberStatus>| matches!(s, Some(MemberStatus::Up | MemberStatus::Joining));
     // Everyone hears of everyone (gossiped announcements, then the data's digests).
@@ -66,7 +95,10 @@ fn a_crash_is_down_everywhere_within_the_bound_and_nobody_else_is_suspected() {
             assert!(running(status(&c, o, m)), "{o} about {m}");
         }
     }
-    println!("swim: crash Down at all 49 running nodes after {elapsed:?} (bound {bound:?})");
+    println!(
+        "swim: crash Down at all {} running nodes after {elapsed:?} (bound {bound:?})",
+        n - 1
+    );
 }
 
 /// A node that drops every datagram for 40 s is suspected and Down; once it hears again, it
