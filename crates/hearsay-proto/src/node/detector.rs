@@ -34,7 +34,7 @@ impl Node {
             now < r.expires
         });
         for (asker, seq) in nacks {
-            self.send_fd(now, asker, Probe::Nack { seq }, Vec::new());
+            self.send_fd(asker, Probe::Nack { seq }, Vec::new());
         }
         if first {
             // A node that starts announces itself, and asks one peer for the member table.
@@ -79,7 +79,7 @@ impl Node {
             fd.next_sync = Some(now + fd.config.probe_interval * 2);
         }
         if let Some(peer) = self.targets(1).first().copied() {
-            self.send_fd(now, peer, Probe::Sync, Vec::new());
+            self.send_fd(peer, Probe::Sync, Vec::new());
         }
     }
 
@@ -108,9 +108,9 @@ impl Node {
             if let Some(p) = self.fd.as_mut().and_then(|fd| fd.pending.as_mut()) {
                 p.relays = relays.clone();
             }
-            self.send_fd(now, target, Probe::Ping { seq }, Vec::new());
+            self.send_fd(target, Probe::Ping { seq }, Vec::new());
             for relay in relays {
-                self.send_fd(now, relay, Probe::PingReq { seq, target }, Vec::new());
+                self.send_fd(relay, Probe::PingReq { seq, target }, Vec::new());
             }
         }
         let Some(fd) = &mut self.fd else {
@@ -166,7 +166,7 @@ impl Node {
             relays: Vec::new(),
             nacks: Vec::new(),
         });
-        self.send_fd(now, target, Probe::Ping { seq }, Vec::new());
+        self.send_fd(target, Probe::Ping { seq }, Vec::new());
     }
 
     /// Up to `k` relays for a probe of `target`: random members held Up (a suspect may well be
@@ -221,7 +221,7 @@ impl Node {
         fd.next_gossip = Some(now + fd.config.gossip_interval);
         let count = usize::from(fd.config.gossip_nodes.get());
         for peer in self.targets(count) {
-            self.send_fd(now, peer, Probe::Gossip, Vec::new());
+            self.send_fd(peer, Probe::Gossip, Vec::new());
         }
     }
 
@@ -237,14 +237,7 @@ impl Node {
 
     /// Sends `probe` to `to` with `direct` updates first, then queued ones (those about `to`
     /// first), as many as fit the MTU.
-    pub(super) fn send_fd(
-        &mut self,
-        now: Instant,
-        to: NodeId,
-        probe: Probe,
-        direct: Vec<MemberUpdate>,
-    ) {
-        let _ = now;
+    pub(super) fn send_fd(&mut self, to: NodeId, probe: Probe, direct: Vec<MemberUpdate>) {
         let n = self.cluster_size();
         let (limit, about_to) = match (&self.fd, &self.members) {
             (Some(fd), Some(members)) => (
@@ -290,7 +283,7 @@ impl Node {
         let mut answered = false;
         match message.probe {
             Probe::Ping { seq } => {
-                self.send_fd(now, from, Probe::Ack { seq }, corrections.clone());
+                self.send_fd(from, Probe::Ack { seq }, corrections.clone());
                 answered = true;
             }
             Probe::Ack { seq } => self.on_ack(now, from, seq),
@@ -312,7 +305,7 @@ impl Node {
                                 expires: now + interval,
                             },
                         );
-                        self.send_fd(now, target, Probe::Ping { seq: mine }, Vec::new());
+                        self.send_fd(target, Probe::Ping { seq: mine }, Vec::new());
                     }
                 }
             }
@@ -333,12 +326,12 @@ impl Node {
                 }
             }
             Probe::Sync => {
-                self.answer_sync(now, from);
+                self.answer_sync(from);
                 answered = true;
             }
         }
         if !answered && (refuted || !corrections.is_empty()) {
-            self.send_fd(now, from, Probe::Gossip, corrections);
+            self.send_fd(from, Probe::Gossip, corrections);
         }
     }
 
@@ -355,7 +348,7 @@ impl Node {
         }
         if fd.relays.get(&seq).is_some_and(|r| r.target == from) {
             if let Some(relay) = fd.relays.remove(&seq) {
-                self.send_fd(now, relay.asker, Probe::Ack { seq: relay.seq }, Vec::new());
+                self.send_fd(relay.asker, Probe::Ack { seq: relay.seq }, Vec::new());
             }
         }
     }
@@ -454,9 +447,7 @@ impl Node {
     /// A member just learnt of through membership news: a peer (without partial views) and a
     /// probe target within this pass.
     pub(super) fn learnt(&mut self, id: NodeId) {
-        if self.view.is_none() && id != self.id && !self.peers.contains(id) {
-            self.peers.insert(id);
-        }
+        self.peer_heard_of(id);
         if let Some(fd) = &mut self.fd {
             fd.add_member(id, &mut self.rng);
         }
@@ -473,7 +464,7 @@ impl Node {
     }
 
     /// Answers a `Sync`: the member table, in up to [`MAX_SYNC_MESSAGES`] numbered pages.
-    fn answer_sync(&mut self, now: Instant, to: NodeId) {
+    fn answer_sync(&mut self, to: NodeId) {
         let Some(members) = &self.members else {
             return;
         };
@@ -508,7 +499,6 @@ impl Node {
             };
             self.send(to, Body::Probe(FdMessage { probe, updates }));
         }
-        let _ = now;
     }
 
     /// Before an answer with `deltas` goes to `to`: the status of the origins in it that this
@@ -561,11 +551,9 @@ impl Node {
         let (Some(members), Some(fd)) = (&mut self.members, &self.fd) else {
             return;
         };
-        if !members.tell_down(from, now, fd.config.probe_interval) {
-            return;
-        }
-        if let Some(update) = members.update_about(from) {
-            self.send_fd(now, from, Probe::Gossip, vec![update]);
+        if members.tell_down(from, now, fd.config.probe_interval) {
+            // `send_fd` puts what this node holds about `from` first.
+            self.send_fd(from, Probe::Gossip, Vec::new());
         }
     }
 }

@@ -136,15 +136,16 @@ impl Node {
     /// Feeds the member table what the store now knows of `origin` (its generation and
     /// heartbeat): a new member or generation, or heartbeat progress.
     pub(super) fn heard(&mut self, now: Instant, origin: NodeId) {
-        let Some(members) = &mut self.members else {
+        if self.members.is_none() {
             return;
-        };
+        }
         // A member heard of (through a seed, or gossip) becomes a peer: this is how a node
         // that knows only its seeds joins the whole cluster (with partial views, the view
         // protocol picks the peers instead).
-        if self.view.is_none() && origin != self.id && !self.peers.contains(origin) {
-            self.peers.insert(origin);
-        }
+        self.peer_heard_of(origin);
+        let Some(members) = &mut self.members else {
+            return;
+        };
         let new = self.store.origin(origin).is_some_and(|state| {
             members.heartbeat(
                 origin,
@@ -161,6 +162,13 @@ impl Node {
             if let Some(fd) = &mut self.fd {
                 fd.probe_soon(origin);
             }
+        }
+    }
+
+    /// A member heard of becomes a gossip target, unless partial views pick the peers.
+    pub(super) fn peer_heard_of(&mut self, id: NodeId) {
+        if self.view.is_none() && id != self.id && !self.peers.contains(id) {
+            self.peers.insert(id);
         }
     }
 
