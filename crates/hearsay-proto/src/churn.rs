@@ -95,6 +95,9 @@ pub struct ChurnReport {
     pub probe_bytes_per_node_per_s: f64,
     /// Of which the membership updates they carry, and the gossip messages.
     pub dissemination_bytes_per_node_per_s: f64,
+    /// The same bytes by message kind (`ping`, `ack`, `ping_req`, `nack`, `gossip`, `sync`,
+    /// `table`), whole datagrams, per live node per second.
+    pub bytes_by_kind: BTreeMap<&'static str, f64>,
     /// Time after the churn (and the heal) until every running node holds every running node
     /// Up and every crashed one Down or Removed (`None`: not within the settle).
     pub converged_after_s: Option<f64>,
@@ -294,6 +297,7 @@ impl ChurnExperiment {
             fd_bytes_per_node_per_s: per(fd.total),
             probe_bytes_per_node_per_s: per(fd.total - fd.updates),
             dissemination_bytes_per_node_per_s: per(fd.updates),
+            bytes_by_kind: fd.by_kind.iter().map(|(k, &b)| (*k, per(b))).collect(),
             converged_after_s: converged_after,
             partition_healed,
         })
@@ -306,6 +310,7 @@ struct FdBytes {
     total: u64,
     /// The updates' bytes, and every byte of pure gossip messages.
     updates: u64,
+    by_kind: BTreeMap<&'static str, u64>,
     node_steps: u64,
 }
 
@@ -316,6 +321,16 @@ impl FdBytes {
             return;
         };
         if let Body::Probe(fd) = &message.body {
+            let kind = match fd.probe {
+                crate::Probe::Ping { .. } => "ping",
+                crate::Probe::Ack { .. } => "ack",
+                crate::Probe::PingReq { .. } => "ping_req",
+                crate::Probe::Nack { .. } => "nack",
+                crate::Probe::Gossip => "gossip",
+                crate::Probe::Sync { .. } => "sync",
+                crate::Probe::Table { .. } => "table",
+            };
+            *self.by_kind.entry(kind).or_default() += payload.len() as u64;
             self.updates += match fd.probe {
                 crate::Probe::Gossip => payload.len() as u64,
                 _ => encoded_len(&fd.updates) as u64,

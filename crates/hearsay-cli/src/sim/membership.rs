@@ -132,6 +132,15 @@ pub fn run_many(args: &MembershipArgs) -> Result<serde_json::Value, String> {
         report[key] = json!(mean);
         report[format!("{key}_sd")] = json!(sd);
     }
+    let mut by_kind = serde_json::Map::new();
+    for kind in all.iter().flat_map(|r| r.bytes_by_kind.keys()) {
+        let values: Vec<f64> = all
+            .iter()
+            .map(|r| r.bytes_by_kind.get(kind).copied().unwrap_or_default())
+            .collect();
+        by_kind.insert((*kind).to_owned(), json!(mean_sd(&values).0));
+    }
+    report["fd_bytes_by_kind"] = serde_json::Value::Object(by_kind);
     let converged: Vec<f64> = all.iter().filter_map(|r| r.converged_after_s).collect();
     report["converged_after_s"] = if converged.len() == all.len() {
         json!(mean_sd(&converged).0)

@@ -83,10 +83,14 @@ pub enum Probe {
     #[serde(rename = "g")]
     Gossip,
     /// A node that starts (or restarts) asks one peer for its member table (memberlist's
-    /// push-pull on join), answered with `Table` messages; asked again of another peer until
-    /// one arrives.
+    /// push-pull on join), answered with `Table` messages; it asks the same peer again for the
+    /// pages that did not arrive (another peer if that one is no longer Up) until it holds
+    /// every page of one answer.
     #[serde(rename = "y")]
-    Sync,
+    Sync {
+        /// The pages wanted (numbers the answerer does not have are ignored); empty: all.
+        pages: Vec<u16>,
+    },
     /// A page of the member table, answering `Sync` (the updates are the table).
     #[serde(rename = "t")]
     Table {

@@ -187,9 +187,10 @@ impl Membership {
                 if inc < held || (t.status == MemberStatus::Down && inc == held && !new_member) {
                     return Applied::Stale;
                 }
-                if new_member || t.status == MemberStatus::Down {
-                    // Unknown here (a starting node's table), or Down already at a lower
-                    // incarnation: taken as it is.
+                if new_member || matches!(t.status, MemberStatus::Down | MemberStatus::Joining) {
+                    // Unknown here (a starting node's table), heard of only through data (no
+                    // sign of life: the data of a crashed member outlives it), or Down already
+                    // at a lower incarnation: taken as it is.
                     let was = t.status;
                     t.incarnation = inc;
                     t.witnesses = capped(&update.witnesses, cap);
@@ -200,7 +201,7 @@ impl Membership {
                     return news(false);
                 }
                 // A Down ends a suspicion, and the member must have had as long to refute here:
-                // a member held Up or Joining (or suspected at a lower incarnation) is only
+                // a member held Up (or suspected at a lower incarnation) is only
                 // suspected now, with the Down's witnesses; one suspected here for at least the
                 // shortest suspicion goes Down. (After a partition heals, the other side's
                 // verdicts about members that are alive arrive this way.)
@@ -247,12 +248,15 @@ impl Membership {
     }
 
     /// The table as updates, for a node that starts (memberlist's push-pull on join): this
-    /// node Alive at `incarnation`, the rest as held (the starting node probes the suspects it
-    /// learns of first, so that a live one refutes to it).
+    /// node Alive at `incarnation`, the rest as held but for the unconfirmed (Joining) ones (the
+    /// starting node probes the suspects it learns of first, so that a live one refutes to it).
     pub(crate) fn table(&self, incarnation: crate::fd::Incarnation) -> Vec<MemberUpdate> {
+        // Members heard of only through data (Joining) are left out: the data of a crashed
+        // member outlives its Down, and a table saying Alive would bring it back Up.
         self.members
-            .keys()
-            .filter_map(|&id| self.update_about(id))
+            .iter()
+            .filter(|(id, t)| **id == self.me || t.status != MemberStatus::Joining)
+            .filter_map(|(id, _)| self.update_about(*id))
             .map(|mut u| {
                 if u.id == self.me {
                     u.incarnation = incarnation;

@@ -103,8 +103,8 @@ impl Node {
             self.header_groups(theirs, &mut deltas, &mut budget);
         }
         self.congestion(!deltas.is_empty() && budget.exhausted());
+        self.send_hints(from, &mut deltas);
         if !deltas.is_empty() || reply.is_some() {
-            self.send_hints(from, &deltas);
             self.send(
                 from,
                 Body::SynAck {

@@ -7,6 +7,7 @@ use crate::fd::{FdMessage, Liveness, MemberUpdate, Outcome, Pending, Probe, Rela
 use crate::membership::Applied;
 use crate::size::encoded_len;
 use crate::{Body, MemberStatus, NodeId, OriginDelta, Peers};
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 /// Probe intervals after start-up at which a node pulls a second member table.
@@ -54,9 +55,11 @@ impl Node {
         alive.max(self.peers.len())
     }
 
-    /// Asks a random peer for its member table: at the first timeout, then every two probe
-    /// intervals until every page of one answer arrived; and every push-pull interval (the
-    /// member table's anti-entropy).
+    /// Asks a random peer for its member table: at the first timeout, a second time
+    /// [`FIRST_PULL_AFTER`] intervals later, then every push-pull interval (the member table's
+    /// anti-entropy). Each pull asks again every two probe intervals for the pages that did not
+    /// arrive, until it holds every page of one answer (pages travel as datagrams: one lost page
+    /// would otherwise leave a member unknown until the next pull, minutes later).
     fn sync_table(&mut self, now: Instant, first: bool) {
         let n = self.cluster_size();
         let Some(fd) = &mut self.fd else {
@@ -75,12 +78,44 @@ impl Node {
         if !(first || retry || periodic) {
             return;
         }
-        if first || retry {
-            fd.next_sync = Some(now + fd.config.probe_interval * 2);
+        fd.next_sync = Some(now + fd.config.probe_interval * 2);
+        // A retry asks the peer answering for the pages still missing, while it is Up.
+        let up = |members: &Option<crate::membership::Membership>, id: NodeId| {
+            members
+                .as_ref()
+                .is_some_and(|m| m.status(id) == Some(MemberStatus::Up))
+        };
+        let partial = fd.missing_pages().filter(|_| retry && !periodic);
+        match partial {
+            Some((peer, pages)) if up(&self.members, peer) => {
+                let me = self.own_update(Liveness::Alive);
+                self.send_fd(peer, Probe::Sync { pages }, vec![me]);
+            }
+            _ => {
+                fd.drop_table();
+                if let Some(peer) = self.sync_target() {
+                    // The node itself goes with the request (memberlist's push-pull is
+                    // both ways): the peer answering learns it whatever became of its gossip.
+                    let me = self.own_update(Liveness::Alive);
+                    self.send_fd(peer, Probe::Sync { pages: Vec::new() }, vec![me]);
+                }
+            }
         }
-        if let Some(peer) = self.targets(1).first().copied() {
-            self.send_fd(peer, Probe::Sync, Vec::new());
-        }
+    }
+
+    /// A peer to ask for its table: a random member confirmed Up (one heard of only through
+    /// data may be long dead), any reachable one if none is.
+    fn sync_target(&mut self) -> Option<NodeId> {
+        let confirmed = match (&self.members, &self.view) {
+            (Some(members), None) => self.peers.sample_where(&mut self.rng, 1, self.id, |id| {
+                members.status(id) == Some(MemberStatus::Up)
+            }),
+            _ => Vec::new(),
+        };
+        confirmed
+            .first()
+            .copied()
+            .or_else(|| self.targets(1).first().copied())
     }
 
     /// The probe cycle: the end of the one in flight, its indirect phase, the next probe.
@@ -321,12 +356,19 @@ impl Node {
             }
             Probe::Gossip => {}
             Probe::Table { page, pages } => {
-                if let Some(fd) = &mut self.fd {
-                    fd.table_page(from, page, pages);
+                let first_table = self
+                    .fd
+                    .as_mut()
+                    .is_some_and(|fd| fd.table_page(from, page, pages));
+                if first_table {
+                    // Announced again now that the node knows the cluster: its first
+                    // announcements may all have gone to seeds that are gone.
+                    let alive = self.own_update(Liveness::Alive);
+                    self.queue_update(now, alive, false);
                 }
             }
-            Probe::Sync => {
-                self.answer_sync(from);
+            Probe::Sync { pages } => {
+                self.answer_sync(from, &pages);
                 answered = true;
             }
         }
@@ -354,8 +396,8 @@ impl Node {
     }
 
     /// Applies updates: those about this node may make it refute; news is queued to be passed
-    /// on. Returns whether this node refuted, and the corrections owed to the sender (what this
-    /// node holds newer than stale updates it sent).
+    /// on, unless it came in a table page. Returns whether this node refuted, and the
+    /// corrections owed to the sender (what this node holds newer than stale updates it sent).
     fn apply_updates(
         &mut self,
         now: Instant,
@@ -398,7 +440,11 @@ impl Node {
                             fd.probe_soon(update.id);
                         }
                     }
-                    if let Some(held) = held {
+                    // A table is anti-entropy: its sender had the news already, and so do
+                    // most members. Gossiping it again would have every joiner (and every
+                    // periodic pull) retransmit the whole table, a cost that grows with the
+                    // churn times the table.
+                    if let Some(held) = held.filter(|_| !from_table) {
                         self.queue_update(now, held, more_witnesses);
                     }
                 }
@@ -463,8 +509,9 @@ impl Node {
         }
     }
 
-    /// Answers a `Sync`: the member table, in up to [`MAX_SYNC_MESSAGES`] numbered pages.
-    fn answer_sync(&mut self, to: NodeId) {
+    /// Answers a `Sync`: the member table, in up to [`MAX_SYNC_MESSAGES`] numbered pages (those
+    /// `wanted`, or all).
+    fn answer_sync(&mut self, to: NodeId, wanted: &[u16]) {
         let Some(members) = &self.members else {
             return;
         };
@@ -492,7 +539,11 @@ impl Node {
             pages.push(batch);
         }
         let count = pages.len() as u16;
+        let wanted: BTreeSet<u16> = wanted.iter().take(MAX_SYNC_MESSAGES).copied().collect();
         for (page, updates) in pages.into_iter().enumerate() {
+            if !wanted.is_empty() && !wanted.contains(&(page as u16)) {
+                continue;
+            }
             let probe = Probe::Table {
                 page: page as u16,
                 pages: count,
@@ -502,8 +553,11 @@ impl Node {
     }
 
     /// Before an answer with `deltas` goes to `to`: the status of the origins in it that this
-    /// node holds Suspect, Down or Left, so that a peer learning them does not take them for Up.
-    pub(super) fn send_hints(&mut self, to: NodeId, deltas: &[OriginDelta]) {
+    /// node holds Suspect, Down or Left, so that a peer learning them does not take them for
+    /// alive. The hints take one message: the groups of origins whose hint does not fit are
+    /// taken out of the answer (a later one carries them), so that no data of such an origin
+    /// goes out without its status.
+    pub(super) fn send_hints(&mut self, to: NodeId, deltas: &mut Vec<OriginDelta>) {
         let (Some(members), Some(_)) = (&self.members, &self.fd) else {
             return;
         };
@@ -513,20 +567,21 @@ impl Node {
         });
         let mut left = self.budget(&empty).bytes;
         let mut hints = Vec::new();
-        for group in deltas {
+        deltas.retain(|group| {
             let Some(update) = members
                 .update_about(group.origin)
                 .filter(|u| u.status != Liveness::Alive)
             else {
-                continue;
+                return true;
             };
             let size = encoded_len(&update);
             if size > left {
-                break;
+                return false;
             }
             left -= size;
             hints.push(update);
-        }
+            true
+        });
         if !hints.is_empty() {
             self.send(
                 to,

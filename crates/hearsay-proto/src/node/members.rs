@@ -158,7 +158,7 @@ impl Node {
         if new {
             self.learnt(origin);
             // Heard of only through data: confirmed by the first probe unless an update or a
-            // message from it comes first.
+            // message from it comes first (a Down from a table or a hint settles it too).
             if let Some(fd) = &mut self.fd {
                 fd.probe_soon(origin);
             }

@@ -474,9 +474,9 @@ impl Node {
     }
 
     /// Sends `deltas` to `to` in an `Ack`, unless there are none.
-    fn send_ack(&mut self, to: NodeId, deltas: Vec<OriginDelta>) {
+    fn send_ack(&mut self, to: NodeId, mut deltas: Vec<OriginDelta>) {
+        self.send_hints(to, &mut deltas);
         if !deltas.is_empty() {
-            self.send_hints(to, &deltas);
             self.send(to, Body::Ack { deltas });
         }
     }
