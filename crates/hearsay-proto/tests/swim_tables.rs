@@ -1,5 +1,5 @@
 //! SWIM's member-table pulls and status hints, message by message (`docs/protocol.md` §14.6,
-//! rules 6 and 7): a `Sync` carries the requester's own Alive and may ask for some pages only;
+//! rules 6 and 7): a `Sync` carries the requester's own Alive and may ask for some id ranges;
 //! a table leaves out members heard of only through data; what a table teaches is not gossiped
 //! again; no data of a Down origin goes out without its status.
 
@@ -51,15 +51,15 @@ fn sent(node: &mut Node) -> Vec<(NodeId, Message)> {
         .collect()
 }
 
-/// The member-table pages among `messages`: `(page, pages, updates)`.
-fn pages(messages: &[(NodeId, Message)]) -> Vec<(u16, u16, Vec<MemberUpdate>)> {
+/// The member-table pages among `messages`: `(lo, hi, updates)`.
+fn pages(messages: &[(NodeId, Message)]) -> Vec<(u64, u64, Vec<MemberUpdate>)> {
     messages
         .iter()
         .filter_map(|(_, m)| match &m.body {
             Body::Probe(FdMessage {
-                probe: Probe::Table { page, pages },
+                probe: Probe::Table { lo, hi },
                 updates,
-            }) => Some((*page, *pages, updates.clone())),
+            }) => Some((lo.0, hi.0, updates.clone())),
             _ => None,
         })
         .collect()
@@ -103,13 +103,14 @@ fn a_sync_asks_for_the_whole_table_and_carries_the_requesters_alive() {
     let mut j = node(9);
     j.set_peers(Peers::Own(vec![NodeId(1)]));
     j.handle_timeout(now);
-    let syncs: Vec<(NodeId, Vec<u16>, Vec<MemberUpdate>)> = sent(&mut j)
+    type Sync = (NodeId, Vec<(NodeId, NodeId)>, Vec<MemberUpdate>);
+    let syncs: Vec<Sync> = sent(&mut j)
         .into_iter()
         .filter_map(|(to, m)| match m.body {
             Body::Probe(FdMessage {
-                probe: Probe::Sync { pages },
+                probe: Probe::Sync { ranges },
                 updates,
-            }) => Some((to, pages, updates)),
+            }) => Some((to, ranges, updates)),
             _ => None,
         })
         .collect();
@@ -126,21 +127,29 @@ fn a_sync_asks_for_the_whole_table_and_carries_the_requesters_alive() {
 }
 
 /// A table lists the members held Up and leaves out the one heard of only through data (its
-/// data may have outlived it); a `Sync` naming pages gets those pages only, numbered as in the
-/// whole answer (numbers beyond it are ignored).
+/// data may have outlived it); its pages tile the id space, each vouching for a range; a `Sync`
+/// naming a range gets that range only (an empty range is ignored).
 #[test]
-fn a_table_leaves_out_unconfirmed_members_and_answers_the_pages_asked_for() {
+fn a_table_leaves_out_unconfirmed_members_and_answers_the_ranges_asked_for() {
     let now = Instant::now();
     let mut a = holder(now);
-    let whole = probe(Probe::Sync { pages: Vec::new() }, Vec::new());
+    let whole = probe(Probe::Sync { ranges: Vec::new() }, Vec::new());
     a.handle_datagram(now, &datagram(2, whole))
         .expect("accepted");
     let all = pages(&sent(&mut a));
-    let count = all.len();
-    assert!(count >= 3, "600 members take several pages: {count}");
-    let numbers: BTreeSet<u16> = all.iter().map(|(p, _, _)| *p).collect();
-    assert_eq!(numbers, (0..count as u16).collect());
-    assert!(all.iter().all(|(_, n, _)| usize::from(*n) == count));
+    assert!(
+        all.len() >= 3,
+        "600 members take several pages: {}",
+        all.len()
+    );
+    assert_eq!(all[0].0, 0);
+    assert_eq!(all[all.len() - 1].1, u64::MAX);
+    for pair in all.windows(2) {
+        assert_eq!(pair[1].0, pair[0].1 + 1, "pages tile the id space");
+    }
+    for (lo, hi, updates) in &all {
+        assert!(updates.iter().all(|u| (*lo..=*hi).contains(&u.id.0)));
+    }
     let listed: BTreeSet<NodeId> = all
         .iter()
         .flat_map(|(_, _, u)| u.iter().map(|u| u.id))
@@ -152,18 +161,17 @@ fn a_table_leaves_out_unconfirmed_members_and_answers_the_pages_asked_for() {
         "a Joining member is not announced"
     );
 
+    let (lo, hi) = (all[1].0, all[1].1);
     let some = probe(
         Probe::Sync {
-            pages: vec![1, 999],
+            ranges: vec![(NodeId(lo), NodeId(hi)), (NodeId(9), NodeId(3))],
         },
         Vec::new(),
     );
     a.handle_datagram(now, &datagram(2, some))
         .expect("accepted");
     let again = pages(&sent(&mut a));
-    assert_eq!(again.len(), 1, "{again:?}");
-    assert_eq!((again[0].0, usize::from(again[0].1)), (1, count));
-    assert_eq!(again[0].2, all[1].2);
+    assert_eq!(again, vec![all[1].clone()]);
 }
 
 /// What a node learns from a table is applied and not queued for gossip: a joiner does not

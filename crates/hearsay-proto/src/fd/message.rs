@@ -82,21 +82,22 @@ pub enum Probe {
     /// Only the updates.
     #[serde(rename = "g")]
     Gossip,
-    /// A node that starts (or restarts) asks one peer for its member table (memberlist's
-    /// push-pull on join), answered with `Table` messages; it asks the same peer again for the
-    /// pages that did not arrive (another peer if that one is no longer Up) until it holds
-    /// every page of one answer.
+    /// A node asks one peer for its member table (memberlist's push-pull: on start, and
+    /// periodically), answered with `Table` pages; it asks the same peer again for the ranges
+    /// that did not arrive (another peer if that one is no longer Up) until it holds all of one
+    /// answer.
     #[serde(rename = "y")]
     Sync {
-        /// The pages wanted (numbers the answerer does not have are ignored); empty: all.
-        pages: Vec<u16>,
+        /// The id ranges wanted, inclusive (empty: the whole table).
+        ranges: Vec<(NodeId, NodeId)>,
     },
-    /// A page of the member table, answering `Sync` (the updates are the table).
+    /// A page of the member table, answering `Sync`: the updates are every member of the
+    /// sender's table with an id in `lo..=hi`.
     #[serde(rename = "t")]
     Table {
-        /// This page's number, from 0.
-        page: u16,
-        /// Pages in the answer.
-        pages: u16,
+        /// The lowest id the page vouches for.
+        lo: NodeId,
+        /// The highest id the page vouches for.
+        hi: NodeId,
     },
 }

@@ -4,6 +4,7 @@
 //! (`node/detector.rs`) drives it from its timers and messages; the member table
 //! ([`crate::membership`]) holds what it concludes.
 
+mod coverage;
 mod message;
 mod probe;
 mod queue;
@@ -14,7 +15,11 @@ pub(crate) use probe::{Outcome, Pending, Relay};
 pub(crate) use queue::UpdateQueue;
 pub(crate) use suspicion::suspicion_timeout;
 
+/// Id ranges at most in one `Sync` (each about 20 bytes: a request stays within one datagram).
+pub(crate) const MAX_RANGES: usize = 32;
+
 use crate::{NodeId, SwimConfig};
+use coverage::Coverage;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet};
@@ -43,8 +48,8 @@ pub(crate) struct Fd {
     pub(crate) next_push_pull: Option<Instant>,
     /// Whether the node announced itself and asked for the table (its first timeout ran).
     pub(crate) started: bool,
-    /// The table being received: from whom, its page count, the pages arrived.
-    table: Option<(NodeId, u16, BTreeSet<u16>)>,
+    /// The table being received: from whom, and the id ranges its pages covered.
+    table: Option<(NodeId, Coverage)>,
     /// Whether one table arrived whole.
     has_table: bool,
     /// Pings relayed for others, by this node's sequence number.
@@ -209,33 +214,30 @@ impl Fd {
         }
     }
 
-    /// A page of the member table arrived from `from`: once every page of one answer is in,
-    /// the node stops asking.
+    /// A page of the member table arrived from `from`, vouching for its members with ids in
+    /// `lo..=hi`: once the pages of one peer cover every id, the node stops asking.
     ///
-    /// Pages from the peer already answering add up even if its page count changed in between
-    /// (its table moved a little; the periodic pulls make up for the difference): at 10 % loss
-    /// an answer of 75 pages arrives whole once in 2,600 tries, and asking again for all of it
-    /// would never end.
+    /// Pages from the peer already answering add up across its answers (ranges stay meaningful
+    /// when its table changes in between): at 10 % loss an answer of 75 pages arrives whole once
+    /// in 2,600 tries, and asking again for all of it would never end.
     ///
     /// Returns whether this page completed the node's first table.
-    pub(crate) fn table_page(&mut self, from: NodeId, page: u16, pages: u16) -> bool {
-        if self.next_sync.is_none() || page >= pages {
+    pub(crate) fn table_page(&mut self, from: NodeId, lo: NodeId, hi: NodeId) -> bool {
+        if self.next_sync.is_none() {
             return false;
         }
         match &mut self.table {
-            Some((who, count, got)) if *who == from => {
-                if *count != pages {
-                    *count = pages;
-                    got.retain(|&p| p < pages);
-                }
-                got.insert(page);
+            Some((who, covered)) if *who == from => covered.add(lo, hi),
+            _ => {
+                let mut covered = Coverage::default();
+                covered.add(lo, hi);
+                self.table = Some((from, covered));
             }
-            _ => self.table = Some((from, pages, BTreeSet::from([page]))),
         }
         if self
             .table
             .as_ref()
-            .is_some_and(|(_, count, got)| got.len() >= usize::from(*count))
+            .is_some_and(|(_, covered)| covered.is_complete())
         {
             self.next_sync = None;
             self.table = None;
@@ -244,12 +246,11 @@ impl Fd {
         false
     }
 
-    /// The table being received, if a part of it arrived: the peer answering and the pages
-    /// still missing.
-    pub(crate) fn missing_pages(&self) -> Option<(NodeId, Vec<u16>)> {
-        let (from, count, got) = self.table.as_ref()?;
-        let missing = (0..*count).filter(|p| !got.contains(p)).collect();
-        Some((*from, missing))
+    /// The table being received, if a part of it arrived: the peer answering and the id
+    /// ranges still missing (at most [`MAX_RANGES`]).
+    pub(crate) fn missing_ranges(&self) -> Option<(NodeId, Vec<(NodeId, NodeId)>)> {
+        let (from, covered) = self.table.as_ref()?;
+        Some((*from, covered.missing(MAX_RANGES)))
     }
 
     /// Forgets a partly received table (its sender is no longer Up).
@@ -323,28 +324,35 @@ mod tests {
         assert_eq!(fd.awareness(), 1);
     }
 
-    /// A table's pages add up across answers of the same peer, its missing pages are asked for,
-    /// and the first complete table is reported once.
+    /// A table's pages add up across answers of the same peer, the ranges still missing are
+    /// known, and the first complete table is reported once.
     #[test]
-    fn table_pages_add_up_and_the_missing_ones_are_known() {
+    fn table_ranges_add_up_and_the_missing_ones_are_known() {
         let mut fd = Fd::new(SwimConfig::lan());
         fd.next_sync = Some(Instant::now());
-        assert!(!fd.table_page(NodeId(1), 0, 4));
-        assert!(!fd.table_page(NodeId(1), 2, 4));
-        assert_eq!(fd.missing_pages(), Some((NodeId(1), vec![1, 3])));
-        // The peer's table grew a page in between: the pages held still count.
-        assert!(!fd.table_page(NodeId(1), 1, 5));
-        assert_eq!(fd.missing_pages(), Some((NodeId(1), vec![3, 4])));
-        assert!(
-            !fd.table_page(NodeId(1), 9, 5),
-            "a page beyond the count is ignored"
+        assert!(!fd.table_page(NodeId(1), NodeId(0), NodeId(99)));
+        assert!(!fd.table_page(NodeId(1), NodeId(200), NodeId(299)));
+        assert_eq!(
+            fd.missing_ranges(),
+            Some((
+                NodeId(1),
+                vec![(NodeId(100), NodeId(199)), (NodeId(300), NodeId(u64::MAX))]
+            ))
         );
-        assert!(!fd.table_page(NodeId(1), 3, 5));
-        assert!(fd.table_page(NodeId(1), 4, 5), "the first whole table");
-        assert_eq!(fd.missing_pages(), None);
+        // Another peer's page starts over.
+        assert!(!fd.table_page(NodeId(2), NodeId(0), NodeId(10)));
+        assert_eq!(
+            fd.missing_ranges(),
+            Some((NodeId(2), vec![(NodeId(11), NodeId(u64::MAX))]))
+        );
+        assert!(
+            fd.table_page(NodeId(2), NodeId(11), NodeId(u64::MAX)),
+            "the first whole table"
+        );
+        assert_eq!(fd.missing_ranges(), None);
         fd.next_sync = Some(Instant::now());
         assert!(
-            !fd.table_page(NodeId(2), 0, 1),
+            !fd.table_page(NodeId(3), NodeId(0), NodeId(u64::MAX)),
             "whole again, but not the first"
         );
     }

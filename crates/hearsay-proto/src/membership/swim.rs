@@ -247,14 +247,19 @@ impl Membership {
         })
     }
 
-    /// The table as updates, for a node that starts (memberlist's push-pull on join): this
-    /// node Alive at `incarnation`, the rest as held but for the unconfirmed (Joining) ones (the
-    /// starting node probes the suspects it learns of first, so that a live one refutes to it).
-    pub(crate) fn table(&self, incarnation: crate::fd::Incarnation) -> Vec<MemberUpdate> {
+    /// The members with ids in `lo..=hi` as updates, for a table pull (memberlist's push-pull):
+    /// this node Alive at `incarnation`, the rest as held but for the unconfirmed (Joining) ones
+    /// (the puller probes the suspects it learns of first, so that a live one refutes to it).
+    pub(crate) fn table(
+        &self,
+        incarnation: crate::fd::Incarnation,
+        lo: NodeId,
+        hi: NodeId,
+    ) -> Vec<MemberUpdate> {
         // Members heard of only through data (Joining) are left out: the data of a crashed
         // member outlives its Down, and a table saying Alive would bring it back Up.
         self.members
-            .iter()
+            .range(lo..=hi)
             .filter(|(id, t)| **id == self.me || t.status != MemberStatus::Joining)
             .filter_map(|(id, _)| self.update_about(*id))
             .map(|mut u| {

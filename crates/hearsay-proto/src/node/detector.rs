@@ -3,11 +3,10 @@
 //! about this node), and piggybacks the queued ones.
 
 use super::Node;
-use crate::fd::{FdMessage, Liveness, MemberUpdate, Outcome, Pending, Probe, Relay};
+use crate::fd::{FdMessage, Liveness, MAX_RANGES, MemberUpdate, Outcome, Pending, Probe, Relay};
 use crate::membership::Applied;
 use crate::size::encoded_len;
 use crate::{Body, MemberStatus, NodeId, OriginDelta, Peers};
-use std::collections::BTreeSet;
 use std::time::Instant;
 
 /// Probe intervals after start-up at which a node pulls a second member table.
@@ -57,9 +56,10 @@ impl Node {
 
     /// Asks a random peer for its member table: at the first timeout, a second time
     /// [`FIRST_PULL_AFTER`] intervals later, then every push-pull interval (the member table's
-    /// anti-entropy). Each pull asks again every two probe intervals for the pages that did not
-    /// arrive, until it holds every page of one answer (pages travel as datagrams: one lost page
-    /// would otherwise leave a member unknown until the next pull, minutes later).
+    /// anti-entropy). Each pull asks the same peer again every two probe intervals for the id
+    /// ranges its pages did not cover yet, until they cover every id (pages travel as
+    /// datagrams: one lost page would otherwise leave members unknown until the next pull,
+    /// minutes later).
     fn sync_table(&mut self, now: Instant, first: bool) {
         let n = self.cluster_size();
         let Some(fd) = &mut self.fd else {
@@ -79,17 +79,17 @@ impl Node {
             return;
         }
         fd.next_sync = Some(now + fd.config.probe_interval * 2);
-        // A retry asks the peer answering for the pages still missing, while it is Up.
+        // A retry asks the peer answering for the ranges still missing, while it is Up.
         let up = |members: &Option<crate::membership::Membership>, id: NodeId| {
             members
                 .as_ref()
                 .is_some_and(|m| m.status(id) == Some(MemberStatus::Up))
         };
-        let partial = fd.missing_pages().filter(|_| retry && !periodic);
+        let partial = fd.missing_ranges().filter(|_| retry && !periodic);
         match partial {
-            Some((peer, pages)) if up(&self.members, peer) => {
+            Some((peer, ranges)) if up(&self.members, peer) => {
                 let me = self.own_update(Liveness::Alive);
-                self.send_fd(peer, Probe::Sync { pages }, vec![me]);
+                self.send_fd(peer, Probe::Sync { ranges }, vec![me]);
             }
             _ => {
                 fd.drop_table();
@@ -97,7 +97,7 @@ impl Node {
                     // The node itself goes with the request (memberlist's push-pull is
                     // both ways): the peer answering learns it whatever became of its gossip.
                     let me = self.own_update(Liveness::Alive);
-                    self.send_fd(peer, Probe::Sync { pages: Vec::new() }, vec![me]);
+                    self.send_fd(peer, Probe::Sync { ranges: Vec::new() }, vec![me]);
                 }
             }
         }
@@ -355,11 +355,11 @@ impl Node {
                 }
             }
             Probe::Gossip => {}
-            Probe::Table { page, pages } => {
+            Probe::Table { lo, hi } => {
                 let first_table = self
                     .fd
                     .as_mut()
-                    .is_some_and(|fd| fd.table_page(from, page, pages));
+                    .is_some_and(|fd| fd.table_page(from, lo, hi));
                 if first_table {
                     // Announced again now that the node knows the cluster: its first
                     // announcements may all have gone to seeds that are gone.
@@ -367,8 +367,8 @@ impl Node {
                     self.queue_update(now, alive, false);
                 }
             }
-            Probe::Sync { pages } => {
-                self.answer_sync(from, &pages);
+            Probe::Sync { ranges } => {
+                self.answer_sync(from, &ranges);
                 answered = true;
             }
         }
@@ -509,45 +509,55 @@ impl Node {
         }
     }
 
-    /// Answers a `Sync`: the member table, in up to [`MAX_SYNC_MESSAGES`] numbered pages (those
-    /// `wanted`, or all).
-    fn answer_sync(&mut self, to: NodeId, wanted: &[u16]) {
+    /// Answers a `Sync`: the members with ids in the ranges `wanted` (all if none), in pages
+    /// each vouching for a range, up to [`MAX_SYNC_MESSAGES`] pages.
+    fn answer_sync(&mut self, to: NodeId, wanted: &[(NodeId, NodeId)]) {
         let Some(members) = &self.members else {
             return;
         };
         let incarnation = self.fd.as_ref().map_or(0, |fd| fd.incarnation);
-        let mut table = members.table(incarnation).into_iter().peekable();
         let empty = Body::Probe(FdMessage {
             probe: Probe::Table {
-                page: u16::MAX,
-                pages: u16::MAX,
+                lo: NodeId(u64::MAX),
+                hi: NodeId(u64::MAX),
             },
             updates: Vec::new(),
         });
         let room = self.budget(&empty).bytes;
+        let whole = [(NodeId(0), NodeId(u64::MAX))];
+        let ranges = if wanted.is_empty() {
+            &whole[..]
+        } else {
+            &wanted[..wanted.len().min(MAX_RANGES)]
+        };
         let mut pages = Vec::new();
-        while pages.len() < MAX_SYNC_MESSAGES {
-            let mut batch = Vec::new();
-            let mut left = room;
-            while let Some(update) = table.next_if(|u| encoded_len(u) <= left) {
-                left -= encoded_len(&update);
-                batch.push(update);
+        'ranges: for &(lo, hi) in ranges.iter().filter(|(lo, hi)| lo <= hi) {
+            let mut entries = members.table(incarnation, lo, hi).into_iter().peekable();
+            let mut from = lo;
+            while pages.len() < MAX_SYNC_MESSAGES {
+                let mut batch = Vec::new();
+                let mut left = room;
+                while let Some(update) = entries.next_if(|u| encoded_len(u) <= left) {
+                    left -= encoded_len(&update);
+                    batch.push(update);
+                }
+                let done = entries.peek().is_none();
+                let through = match batch.last() {
+                    Some(last) if !done => last.id,
+                    _ if done => hi,
+                    // An update larger than a page: nothing more can be sent.
+                    _ => break 'ranges,
+                };
+                pages.push((from, through, batch));
+                if done {
+                    continue 'ranges;
+                }
+                from = NodeId(through.0.saturating_add(1));
             }
-            if batch.is_empty() {
-                break;
-            }
-            pages.push(batch);
+            break;
         }
-        let count = pages.len() as u16;
-        let wanted: BTreeSet<u16> = wanted.iter().take(MAX_SYNC_MESSAGES).copied().collect();
-        for (page, updates) in pages.into_iter().enumerate() {
-            if !wanted.is_empty() && !wanted.contains(&(page as u16)) {
-                continue;
-            }
-            let probe = Probe::Table {
-                page: page as u16,
-                pages: count,
-            };
+        for (lo, hi, updates) in pages {
+            let probe = Probe::Table { lo, hi };
             self.send(to, Body::Probe(FdMessage { probe, updates }));
         }
     }
