@@ -187,10 +187,9 @@ impl Membership {
                 if inc < held || (t.status == MemberStatus::Down && inc == held && !new_member) {
                     return Applied::Stale;
                 }
-                if new_member || matches!(t.status, MemberStatus::Down | MemberStatus::Joining) {
-                    // Unknown here (a starting node's table), heard of only through data (no
-                    // sign of life: the data of a crashed member outlives it), or Down already
-                    // at a lower incarnation: taken as it is.
+                if new_member || t.status == MemberStatus::Down {
+                    // Unknown here (a starting node's table), or Down already at a lower
+                    // incarnation: taken as it is.
                     let was = t.status;
                     t.incarnation = inc;
                     t.witnesses = capped(&update.witnesses, cap);
@@ -201,7 +200,7 @@ impl Membership {
                     return news(false);
                 }
                 // A Down ends a suspicion, and the member must have had as long to refute here:
-                // a member held Up (or suspected at a lower incarnation) is only
+                // a member held Up or Joining (or suspected at a lower incarnation) is only
                 // suspected now, with the Down's witnesses; one suspected here for at least the
                 // shortest suspicion goes Down. (After a partition heals, the other side's
                 // verdicts about members that are alive arrive this way.)
