@@ -65,14 +65,19 @@ fn pages(messages: &[(NodeId, Message)]) -> Vec<(u64, u64, Vec<MemberUpdate>)> {
         .collect()
 }
 
-/// A node holding 600 members Up (learnt from one gossip message) and one heard of only
-/// through a digest.
+/// A node holding 600 members Up (learnt from one table page) and one heard of only through a
+/// digest.
 fn holder(now: Instant) -> Node {
     let mut a = node(0);
     let alive: Vec<MemberUpdate> = (1_000..1_600)
         .map(|id| update(id, Liveness::Alive, &[]))
         .collect();
-    a.handle_datagram(now, &datagram(1, probe(Probe::Gossip, alive)))
+    // From a table page: nothing is queued for gossip, so what `a` sends later is its own.
+    let page = Probe::Table {
+        lo: NodeId(0),
+        hi: NodeId(u64::MAX),
+    };
+    a.handle_datagram(now, &datagram(1, probe(page, alive)))
         .expect("accepted");
     let digest = Digest::Scuttlebutt {
         range: None,
@@ -306,4 +311,50 @@ fn no_data_of_a_down_origin_goes_out_without_its_status() {
             "{origin:?} sent without its status"
         );
     }
+}
+
+/// A message from a member this node has never heard of (a rumor that missed it) makes it ask
+/// that member for its own entry, once a probe interval; the answer makes it Up here.
+#[test]
+fn an_unknown_sender_is_asked_for_its_entry() {
+    let now = Instant::now();
+    let mut a = node(0);
+    let mut m = node(77);
+    let ping = probe(Probe::Ping { seq: 1 }, Vec::new());
+    a.handle_datagram(now, &datagram(77, ping.clone()))
+        .expect("accepted");
+    a.handle_datagram(now, &datagram(77, ping))
+        .expect("accepted");
+    let asks: Vec<(NodeId, Message)> = sent(&mut a)
+        .into_iter()
+        .filter(|(_, m)| {
+            matches!(
+                &m.body,
+                Body::Probe(FdMessage {
+                    probe: Probe::Sync { .. },
+                    ..
+                })
+            )
+        })
+        .collect();
+    assert_eq!(asks.len(), 1, "asked once: {asks:?}");
+    let (to, ask) = &asks[0];
+    assert_eq!(*to, NodeId(77));
+    let Body::Probe(FdMessage {
+        probe: Probe::Sync { ranges },
+        ..
+    }) = &ask.body
+    else {
+        unreachable!("filtered");
+    };
+    assert_eq!(ranges, &vec![(NodeId(77), NodeId(77))]);
+    m.handle_datagram(now, &ask.encode().expect("encodes"))
+        .expect("accepted");
+    for (to, message) in sent(&mut m) {
+        if to == NodeId(0) {
+            a.handle_datagram(now, &message.encode().expect("encodes"))
+                .expect("accepted");
+        }
+    }
+    assert_eq!(a.member_status(NodeId(77)), Some(MemberStatus::Up));
 }

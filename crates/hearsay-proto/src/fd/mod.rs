@@ -15,6 +15,10 @@ pub(crate) use probe::{Outcome, Pending, Relay};
 pub(crate) use queue::UpdateQueue;
 pub(crate) use suspicion::suspicion_timeout;
 
+/// Unknown senders asked for their entry at once, at most (memory stays bounded whatever
+/// arrives).
+const MAX_ASKED: usize = 64;
+
 /// Id ranges at most in one `Sync` (each about 20 bytes: a request stays within one datagram).
 pub(crate) const MAX_RANGES: usize = 32;
 
@@ -54,6 +58,8 @@ pub(crate) struct Fd {
     has_table: bool,
     /// Pings relayed for others, by this node's sequence number.
     pub(crate) relays: BTreeMap<u32, Relay>,
+    /// Unknown senders asked for their entry, and when (at most [`MAX_ASKED`]).
+    asked: BTreeMap<NodeId, Instant>,
     /// Members whose last cycles failed privately: failures so far and their witnesses.
     private: BTreeMap<NodeId, (u8, Vec<NodeId>)>,
     /// Members to probe before the round-robin while they are unconfirmed (Suspect): suspects
@@ -81,6 +87,7 @@ impl Fd {
             table: None,
             has_table: false,
             relays: BTreeMap::new(),
+            asked: BTreeMap::new(),
             private: BTreeMap::new(),
             urgent: BTreeSet::new(),
             order: Vec::new(),
@@ -251,6 +258,18 @@ impl Fd {
     pub(crate) fn missing_ranges(&self) -> Option<(NodeId, Vec<(NodeId, NodeId)>)> {
         let (from, covered) = self.table.as_ref()?;
         Some((*from, covered.missing(MAX_RANGES)))
+    }
+
+    /// Whether to ask the unknown sender `id` for its entry now: not if it was asked within a
+    /// probe interval, nor while [`MAX_ASKED`] others are being asked.
+    pub(crate) fn ask_unknown(&mut self, id: NodeId, now: Instant) -> bool {
+        let every = self.config.probe_interval;
+        self.asked.retain(|_, at| now < *at + every);
+        if self.asked.contains_key(&id) || self.asked.len() >= MAX_ASKED {
+            return false;
+        }
+        self.asked.insert(id, now);
+        true
     }
 
     /// Forgets a partly received table (its sender is no longer Up).

@@ -92,9 +92,9 @@ impl Default for HeartbeatConfig {
 ///
 /// | preset | probe | timeout | relays | suspicion (n = 1,000) | gossip | detection p50 / p99 | probe bytes |
 /// |---|---|---|---|---|---|---|---|
-/// | [`SwimConfig::lan`] (default) | 1 s | 500 ms | 3 | 12–72 s | 3 peers / 200 ms | 14 / 30 s | 95 B/s |
-/// | [`SwimConfig::wan`] | 5 s | 2.5 s | 3 | 90–540 s | 4 peers / 500 ms | 112 / 263 s | 14 B/s |
-/// | [`SwimConfig::local`] | 1 s | 200 ms | 1 | 9–54 s | 3 peers / 100 ms | 10 / 19 s | 49 B/s |
+/// | [`SwimConfig::lan`] (default) | 1 s | 500 ms | 3 | 12–72 s | 3 peers / 200 ms | 12 / 17 s | 108 B/s |
+/// | [`SwimConfig::wan`] | 5 s | 2.5 s | 3 | 90–540 s | 4 peers / 500 ms | 92 / 152 s | 23 B/s |
+/// | [`SwimConfig::local`] | 1 s | 200 ms | 1 | 9–54 s | 3 peers / 100 ms | 10 / 16 s | 49 B/s |
 ///
 /// Detection and probe bytes per node were measured at 200 nodes under 1 %/s crashes and joins
 /// (`hearsay sim membership --nodes 200 --duration 60 --preset P`; 10 % loss, `local` at 0 %:
