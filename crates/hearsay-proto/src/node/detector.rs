@@ -79,27 +79,26 @@ impl Node {
             return;
         }
         fd.next_sync = Some(now + fd.config.probe_interval * 2);
-        // A retry asks the peer answering for the ranges still missing, while it is Up.
-        let up = |members: &Option<crate::membership::Membership>, id: NodeId| {
-            members
-                .as_ref()
-                .is_some_and(|m| m.status(id) == Some(MemberStatus::Up))
-        };
-        let partial = fd.missing_ranges().filter(|_| retry && !periodic);
-        match partial {
-            Some((peer, ranges)) if up(&self.members, peer) => {
-                let me = self.own_update(Liveness::Alive);
-                self.send_fd(peer, Probe::Sync { ranges }, vec![me]);
-            }
-            _ => {
+        // A retry asks the peer answering for the ranges still missing, while it is Up; a new
+        // pull asks a peer for everything.
+        let members = &self.members;
+        let partial = fd.missing_ranges().filter(|(peer, _)| {
+            retry
+                && !periodic
+                && members.as_ref().and_then(|m| m.status(*peer)) == Some(MemberStatus::Up)
+        });
+        let request = match partial {
+            Some(partial) => Some(partial),
+            None => {
                 fd.drop_table();
-                if let Some(peer) = self.sync_target() {
-                    // The node itself goes with the request (memberlist's push-pull is
-                    // both ways): the peer answering learns it whatever became of its gossip.
-                    let me = self.own_update(Liveness::Alive);
-                    self.send_fd(peer, Probe::Sync { ranges: Vec::new() }, vec![me]);
-                }
+                self.sync_target().map(|peer| (peer, Vec::new()))
             }
+        };
+        if let Some((peer, ranges)) = request {
+            // The node itself goes with the request (memberlist's push-pull is both ways): the
+            // peer answering learns it whatever became of its gossip.
+            let me = self.own_update(Liveness::Alive);
+            self.send_fd(peer, Probe::Sync { ranges }, vec![me]);
         }
     }
 
