@@ -240,9 +240,12 @@ impl ChurnExperiment {
                     side[node] = true;
                 }
                 cluster.set_partition(Some(side.clone()));
+                // Suspicions scale with the members known, the crashed ones not yet removed
+                // included: every node started is an upper bound.
                 let swim = self.config.membership.as_ref().and_then(|m| m.swim());
+                let known = cluster.nodes().len();
                 let grace = swim.map_or(Duration::from_secs(60), |s| {
-                    s.suspicion_min(live.len()) * s.suspicion_max_mult.get() + s.probe_interval * 4
+                    s.suspicion_min(known) * s.suspicion_max_mult.get() + s.probe_interval * 4
                 });
                 tally.borrow_mut().split =
                     Some((side.clone(), elapsed, elapsed + self.partition_for + grace));

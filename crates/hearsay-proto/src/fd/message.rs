@@ -88,16 +88,17 @@ pub enum Probe {
     /// answer.
     #[serde(rename = "y")]
     Sync {
-        /// The id ranges wanted, inclusive (empty: the whole table).
-        ranges: Vec<(NodeId, NodeId)>,
+        /// The id ranges wanted, inclusive, each with the digest of what the requester holds
+        /// in it: the peer sends the entries of the ranges whose digest differs from its own
+        /// and vouches for the others. Empty: the whole table, entries and all.
+        ranges: Vec<(NodeId, NodeId, u64)>,
     },
     /// A page of the member table, answering `Sync`: the updates are every member of the
-    /// sender's table with an id in `lo..=hi`.
+    /// sender's table with an id in the ranges (one range for a page of entries; the ranges
+    /// whose digests agreed, without entries).
     #[serde(rename = "t")]
     Table {
-        /// The lowest id the page vouches for.
-        lo: NodeId,
-        /// The highest id the page vouches for.
-        hi: NodeId,
+        /// The inclusive id ranges the page vouches for.
+        ranges: Vec<(NodeId, NodeId)>,
     },
 }

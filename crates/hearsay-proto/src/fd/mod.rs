@@ -222,23 +222,23 @@ impl Fd {
     }
 
     /// A page of the member table arrived from `from`, vouching for its members with ids in
-    /// `lo..=hi`: once the pages of one peer cover every id, the node stops asking.
+    /// `ranges`: once the pages of one peer cover every id, the node stops asking.
     ///
     /// Pages from the peer already answering add up across its answers (ranges stay meaningful
     /// when its table changes in between): at 10 % loss an answer of 75 pages arrives whole once
     /// in 2,600 tries, and asking again for all of it would never end.
     ///
     /// Returns whether this page completed the node's first table.
-    pub(crate) fn table_page(&mut self, from: NodeId, lo: NodeId, hi: NodeId) -> bool {
+    pub(crate) fn table_page(&mut self, from: NodeId, ranges: &[(NodeId, NodeId)]) -> bool {
         if self.next_sync.is_none() {
             return false;
         }
-        match &mut self.table {
-            Some((who, covered)) if *who == from => covered.add(lo, hi),
-            _ => {
-                let mut covered = Coverage::default();
+        if self.table.as_ref().is_none_or(|(who, _)| *who != from) {
+            self.table = Some((from, Coverage::default()));
+        }
+        if let Some((_, covered)) = &mut self.table {
+            for &(lo, hi) in ranges {
                 covered.add(lo, hi);
-                self.table = Some((from, covered));
             }
         }
         if self
@@ -349,8 +349,8 @@ mod tests {
     fn table_ranges_add_up_and_the_missing_ones_are_known() {
         let mut fd = Fd::new(SwimConfig::lan());
         fd.next_sync = Some(Instant::now());
-        assert!(!fd.table_page(NodeId(1), NodeId(0), NodeId(99)));
-        assert!(!fd.table_page(NodeId(1), NodeId(200), NodeId(299)));
+        assert!(!fd.table_page(NodeId(1), &[(NodeId(0), NodeId(99))]));
+        assert!(!fd.table_page(NodeId(1), &[(NodeId(200), NodeId(299))]));
         assert_eq!(
             fd.missing_ranges(),
             Some((
@@ -359,19 +359,19 @@ mod tests {
             ))
         );
         // Another peer's page starts over.
-        assert!(!fd.table_page(NodeId(2), NodeId(0), NodeId(10)));
+        assert!(!fd.table_page(NodeId(2), &[(NodeId(0), NodeId(10))]));
         assert_eq!(
             fd.missing_ranges(),
             Some((NodeId(2), vec![(NodeId(11), NodeId(u64::MAX))]))
         );
         assert!(
-            fd.table_page(NodeId(2), NodeId(11), NodeId(u64::MAX)),
+            fd.table_page(NodeId(2), &[(NodeId(11), NodeId(u64::MAX))]),
             "the first whole table"
         );
         assert_eq!(fd.missing_ranges(), None);
         fd.next_sync = Some(Instant::now());
         assert!(
-            !fd.table_page(NodeId(3), NodeId(0), NodeId(u64::MAX)),
+            !fd.table_page(NodeId(3), &[(NodeId(0), NodeId(u64::MAX))]),
             "whole again, but not the first"
         );
     }

@@ -52,9 +52,11 @@
 
 mod config;
 mod swim;
+mod table;
 
 pub use config::{Detector, HeartbeatConfig, MembershipConfig, SwimConfig};
 pub(crate) use swim::Applied;
+pub(crate) use table::DigestRange;
 
 use crate::fd::Incarnation;
 use crate::{Error, Event, Generation, NodeId, PhiDetector};
@@ -115,6 +117,9 @@ pub(crate) struct Membership {
     template: Option<Box<PhiDetector>>,
     /// Members neither Down, Left nor Removed, this node included, as of the last tick.
     alive: usize,
+    /// Members not Removed, this node included: as of the last recount, plus those added
+    /// since (a joiner's first table adds a thousand members between two recounts).
+    known: usize,
     /// SWIM: members that were made Suspect (some may no longer be), for the suspicion timers.
     suspects: BTreeSet<NodeId>,
     /// SWIM: members made Down or Left, with when they are due for removal, in that order
@@ -146,6 +151,7 @@ impl Membership {
             members: BTreeMap::new(),
             template,
             alive: 1,
+            known: 1,
             suspects: BTreeSet::new(),
             removals: VecDeque::new(),
             forgets: VecDeque::new(),
@@ -155,6 +161,16 @@ impl Membership {
         me_tracked.status = MemberStatus::Up;
         table.members.insert(me, me_tracked);
         Ok(table)
+    }
+
+    /// Puts a new member (or a new generation of one) into the table, counted at once.
+    fn insert(&mut self, id: NodeId, tracked: Tracked) {
+        let reachable = tracked.status.is_reachable();
+        let was = self.members.insert(id, tracked).map(|t| t.status);
+        if matches!(was, None | Some(MemberStatus::Removed)) {
+            self.known += 1;
+            self.alive += usize::from(reachable);
+        }
     }
 
     pub(crate) fn config(&self) -> &MembershipConfig {
@@ -202,7 +218,7 @@ impl Membership {
                     detector.heartbeat(now);
                 }
                 let status = tracked.status;
-                self.members.insert(id, tracked);
+                self.insert(id, tracked);
                 events.push_back(Event::Member {
                     id,
                     generation,
@@ -255,7 +271,7 @@ impl Membership {
         if newer {
             let tracked = self.fresh(generation, Some(now));
             let status = tracked.status;
-            self.members.insert(id, tracked);
+            self.insert(id, tracked);
             events.push_back(Event::Member {
                 id,
                 generation,
@@ -354,7 +370,7 @@ impl Membership {
             Detector::Heartbeat(h) => Some((h.suspect_phi, h.phi.threshold)),
             Detector::Swim(_) => None,
         };
-        let mut alive = 0;
+        let (mut alive, mut tombstones) = (0, 0);
         for (&id, tracked) in self.members.iter_mut() {
             if id == self.me {
                 alive += 1;
@@ -376,6 +392,8 @@ impl Membership {
                 MemberStatus::Removed => {
                     if elapsed >= self.config.removed_ttl {
                         forget.push(id);
+                    } else {
+                        tombstones += 1;
                     }
                 }
                 MemberStatus::Down | MemberStatus::Left => {
@@ -383,6 +401,7 @@ impl Membership {
                         to(tracked, MemberStatus::Removed);
                         tracked.witnesses = Vec::new();
                         removed.push(id);
+                        tombstones += 1;
                     }
                 }
                 MemberStatus::Joining | MemberStatus::Up | MemberStatus::Suspect => {
@@ -406,6 +425,7 @@ impl Membership {
             self.members.remove(&id);
         }
         self.alive = alive;
+        self.known = self.members.len() - tombstones;
         removed
     }
 
@@ -447,13 +467,19 @@ impl Membership {
         }
         self.ticks += 1;
         if self.ticks % RECOUNT_EVERY == 1 || !removed.is_empty() {
-            self.alive = self
-                .members
-                .values()
-                .filter(|t| t.status.is_reachable())
-                .count();
+            self.recount();
         }
         removed
+    }
+
+    /// Counts the members alive and those known (not Removed).
+    fn recount(&mut self) {
+        let (mut alive, mut known) = (0, 0);
+        for t in self.members.values() {
+            alive += usize::from(t.status.is_reachable());
+            known += usize::from(t.status != MemberStatus::Removed);
+        }
+        (self.alive, self.known) = (alive, known);
     }
 
     /// Notes a SWIM status change of `id` for the timers that follow it.

@@ -31,6 +31,15 @@ impl Membership {
         self.alive.max(1)
     }
 
+    /// The cluster's size for the suspicion timeouts: the members known, Down and Left
+    /// included (memberlist's `estNumNodes`). Counting only those alive here shortened a
+    /// joiner's suspicions: before its next recount it counted itself alone, and a table from
+    /// the minority side of a healed partition holds most members Down; its suspicions then
+    /// ran out in 4 s where the cluster's take 12, before live members could refute.
+    pub(crate) fn size_for_timeouts(&self) -> usize {
+        self.known.max(self.alive).max(1)
+    }
+
     /// Witnesses a Down needs: the configured quorum, at most `n − 1` (a two-member cluster
     /// can down its only peer).
     pub(crate) fn quorum(&self) -> usize {
@@ -114,7 +123,7 @@ impl Membership {
         let shortest = self
             .config
             .swim()
-            .map_or(Duration::ZERO, |s| s.suspicion_min(self.alive_count()));
+            .map_or(Duration::ZERO, |s| s.suspicion_min(self.size_for_timeouts()));
         // A Down without a quorum of witnesses is only a suspicion.
         let liveness = match update.status {
             Liveness::Down if update.witnesses.len() < quorum => Liveness::Suspect,
@@ -128,7 +137,7 @@ impl Membership {
         if new_member {
             let mut tracked = self.fresh(update.generation, Some(now));
             tracked.incarnation = update.incarnation;
-            self.members.insert(id, tracked);
+            self.insert(id, tracked);
         }
         let Some(t) = self.members.get_mut(&id) else {
             return Applied::Stale;
@@ -246,31 +255,6 @@ impl Membership {
         })
     }
 
-    /// The members with ids in `lo..=hi` as updates, for a table pull (memberlist's push-pull):
-    /// this node Alive at `incarnation`, the rest as held but for the unconfirmed (Joining) ones
-    /// (the puller probes the suspects it learns of first, so that a live one refutes to it).
-    pub(crate) fn table(
-        &self,
-        incarnation: crate::fd::Incarnation,
-        lo: NodeId,
-        hi: NodeId,
-    ) -> Vec<MemberUpdate> {
-        // Members heard of only through data (Joining) are left out: the data of a crashed
-        // member outlives its Down, and a table saying Alive would bring it back Up.
-        self.members
-            .range(lo..=hi)
-            .filter(|(id, t)| **id == self.me || t.status != MemberStatus::Joining)
-            .filter_map(|(id, _)| self.update_about(*id))
-            .map(|mut u| {
-                if u.id == self.me {
-                    u.incarnation = incarnation;
-                    u.status = Liveness::Alive;
-                }
-                u
-            })
-            .collect()
-    }
-
     /// This node's own probes found `id` silent, with `witnesses` (itself and the relays that
     /// nacked): the update to gossip, if it is news.
     pub(crate) fn suspect(
@@ -309,8 +293,7 @@ impl Membership {
         let Some(swim) = self.config.swim().cloned() else {
             return Vec::new();
         };
-        let n = self.alive_count();
-        let min = swim.suspicion_min(n) * (health + 1);
+        let min = swim.suspicion_min(self.size_for_timeouts()) * (health + 1);
         let max = min * swim.suspicion_max_mult.get();
         let k = swim.confirmations();
         let quorum = self.quorum();

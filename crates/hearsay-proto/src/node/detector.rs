@@ -4,7 +4,7 @@
 
 use super::Node;
 use crate::fd::{FdMessage, Liveness, MAX_RANGES, MemberUpdate, Outcome, Pending, Probe, Relay};
-use crate::membership::Applied;
+use crate::membership::{Applied, DigestRange};
 use crate::size::encoded_len;
 use crate::{Body, MemberStatus, NodeId, OriginDelta, Peers};
 use std::time::Instant;
@@ -79,8 +79,10 @@ impl Node {
             return;
         }
         fd.next_sync = Some(now + fd.config.probe_interval * 2);
+        let incarnation = fd.incarnation;
         // A retry asks the peer answering for the ranges still missing, while it is Up; a new
-        // pull asks a peer for everything.
+        // pull asks a peer for everything. Either way each range goes with the digest of what
+        // this node holds in it, and comes back only if the peer's differs.
         let members = &self.members;
         let partial = fd.missing_ranges().filter(|(peer, _)| {
             retry
@@ -88,18 +90,26 @@ impl Node {
                 && members.as_ref().and_then(|m| m.status(*peer)) == Some(MemberStatus::Up)
         });
         let request = match partial {
-            Some(partial) => Some(partial),
+            Some((peer, missing)) => Some((peer, Some(missing))),
             None => {
                 fd.drop_table();
-                self.sync_target().map(|peer| (peer, Vec::new()))
+                self.sync_target().map(|peer| (peer, None))
             }
         };
-        if let Some((peer, ranges)) = request {
-            // The node itself goes with the request (memberlist's push-pull is both ways): the
-            // peer answering learns it whatever became of its gossip.
-            let me = self.own_update(Liveness::Alive);
-            self.send_fd(peer, Probe::Sync { ranges }, vec![me]);
-        }
+        let (Some((peer, missing)), Some(members)) = (request, &self.members) else {
+            return;
+        };
+        let ranges = match missing {
+            Some(missing) => missing
+                .into_iter()
+                .map(|(lo, hi)| (lo, hi, members.table_digest(incarnation, lo, hi)))
+                .collect(),
+            None => members.table_ranges(incarnation, MAX_RANGES),
+        };
+        // The node itself goes with the request (memberlist's push-pull is both ways): the
+        // peer answering learns it whatever became of its gossip.
+        let me = self.own_update(Liveness::Alive);
+        self.send_fd(peer, Probe::Sync { ranges }, vec![me]);
     }
 
     /// A peer to ask for its table: a random member confirmed Up (one heard of only through
@@ -354,11 +364,11 @@ impl Node {
                 }
             }
             Probe::Gossip => {}
-            Probe::Table { lo, hi } => {
+            Probe::Table { ranges } => {
                 let first_table = self
                     .fd
                     .as_mut()
-                    .is_some_and(|fd| fd.table_page(from, lo, hi));
+                    .is_some_and(|fd| fd.table_page(from, &ranges));
                 if first_table {
                     // Announced again now that the node knows the cluster: its first
                     // announcements may all have gone to seeds that are gone.
@@ -508,29 +518,35 @@ impl Node {
         }
     }
 
-    /// Answers a `Sync`: the members with ids in the ranges `wanted` (all if none), in pages
-    /// each vouching for a range, up to [`MAX_SYNC_MESSAGES`] pages.
-    fn answer_sync(&mut self, to: NodeId, wanted: &[(NodeId, NodeId)]) {
+    /// Answers a `Sync`: the members with ids in the ranges `wanted` whose digest differs
+    /// from this node's (all if none are named), in pages each vouching for a range, up to
+    /// [`MAX_SYNC_MESSAGES`] pages; the ranges whose digests agree are vouched for together in
+    /// one message without entries.
+    fn answer_sync(&mut self, to: NodeId, wanted: &[DigestRange]) {
         let Some(members) = &self.members else {
             return;
         };
         let incarnation = self.fd.as_ref().map_or(0, |fd| fd.incarnation);
         let empty = Body::Probe(FdMessage {
             probe: Probe::Table {
-                lo: NodeId(u64::MAX),
-                hi: NodeId(u64::MAX),
+                ranges: vec![(NodeId(u64::MAX), NodeId(u64::MAX))],
             },
             updates: Vec::new(),
         });
         let room = self.budget(&empty).bytes;
         let whole = [(NodeId(0), NodeId(u64::MAX))];
-        let ranges = if wanted.is_empty() {
-            &whole[..]
-        } else {
-            &wanted[..wanted.len().min(MAX_RANGES)]
-        };
+        let mut same = Vec::new();
+        let mut differ = Vec::new();
+        for &(lo, hi, digest) in wanted.iter().take(MAX_RANGES).filter(|r| r.0 <= r.1) {
+            if members.table_digest(incarnation, lo, hi) == digest {
+                same.push((lo, hi));
+            } else {
+                differ.push((lo, hi));
+            }
+        }
+        let ranges = if wanted.is_empty() { &whole[..] } else { &differ[..] };
         let mut pages = Vec::new();
-        'ranges: for &(lo, hi) in ranges.iter().filter(|(lo, hi)| lo <= hi) {
+        'ranges: for &(lo, hi) in ranges {
             let mut entries = members.table(incarnation, lo, hi).into_iter().peekable();
             let mut from = lo;
             while pages.len() < MAX_SYNC_MESSAGES {
@@ -547,7 +563,7 @@ impl Node {
                     // An update larger than a page: nothing more can be sent.
                     _ => break 'ranges,
                 };
-                pages.push((from, through, batch));
+                pages.push((vec![(from, through)], batch));
                 if done {
                     continue 'ranges;
                 }
@@ -555,8 +571,11 @@ impl Node {
             }
             break;
         }
-        for (lo, hi, updates) in pages {
-            let probe = Probe::Table { lo, hi };
+        if !same.is_empty() {
+            pages.push((same, Vec::new()));
+        }
+        for (ranges, updates) in pages {
+            let probe = Probe::Table { ranges };
             self.send(to, Body::Probe(FdMessage { probe, updates }));
         }
     }
@@ -614,7 +633,8 @@ impl Node {
         };
         members.confirm(from, now, &mut self.events);
         if members.status(from).is_none() && fd.ask_unknown(from, now) {
-            let range = vec![(from, from)];
+            // Nothing held: the digest of an empty range.
+            let range = vec![(from, from, 0)];
             self.send_fd(from, Probe::Sync { ranges: range }, Vec::new());
         }
     }
