@@ -530,3 +530,79 @@ fn a_pull_between_nodes_that_agree_carries_no_entries() {
     let vouched: usize = answer.iter().map(|(r, _)| r.len()).sum();
     assert_eq!(vouched, ranges.len(), "every range answered");
 }
+
+/// Regression (`hearsay sim chaos --seeds 300 --seed 1`, seeds 127 and 292, MTU 276): a pull
+/// names as many ranges as one datagram holds, and the ranges a peer vouches for go in as many
+/// messages as they need; nothing is dropped for its size.
+#[test]
+fn pulls_and_their_answers_fit_a_small_mtu() {
+    let now = Instant::now();
+    let mtu = 276;
+    let small = |id: u64| {
+        let config = Config {
+            mtu,
+            ..Config::lan()
+        };
+        Node::new(NodeId(id), Generation(1), config, id).expect("valid config")
+    };
+    let members: Vec<u64> = (1_000..1_600).chain([0, 1]).collect();
+    let page = || {
+        let alive = members
+            .iter()
+            .map(|&m| update(m, Liveness::Alive, &[]))
+            .collect();
+        let ranges = vec![(NodeId(0), NodeId(u64::MAX))];
+        probe(Probe::Table { ranges }, alive)
+    };
+    // b pulls with an MTU of 276 bytes: a few ranges.
+    let mut b = small(1);
+    b.handle_datagram(now, &datagram(0, page())).expect("accepted");
+    b.set_peers(Peers::Own(vec![NodeId(0)]));
+    let _ = sent(&mut b);
+    b.handle_timeout(now);
+    let syncs: Vec<Vec<u8>> = std::iter::from_fn(|| b.poll_transmit())
+        .map(|t| t.payload)
+        .filter(|p| {
+            let m = Message::decode(p, Config::lan().cluster, 65_507).expect("decodes");
+            matches!(
+                m.body,
+                Body::Probe(FdMessage {
+                    probe: Probe::Sync { .. },
+                    ..
+                })
+            )
+        })
+        .collect();
+    assert_eq!(syncs.len(), 1, "the pull went out");
+    assert!(syncs[0].len() <= mtu, "{} bytes", syncs[0].len());
+    assert_eq!(b.stats().over_mtu, 0);
+
+    // a answers, with an MTU of 276, a pull of 32 ranges that all agree.
+    let mut a = small(0);
+    a.handle_datagram(now, &datagram(1, page())).expect("accepted");
+    let _ = sent(&mut a);
+    let mut c = knowing(1, &members, 0, now);
+    let _ = sent(&mut c);
+    c.handle_timeout(now);
+    for (to, message) in sent(&mut c) {
+        if to == NodeId(0) {
+            a.handle_datagram(now, &message.encode().expect("encodes"))
+                .expect("accepted");
+        }
+    }
+    let answer: Vec<Vec<u8>> = std::iter::from_fn(|| a.poll_transmit())
+        .map(|t| t.payload)
+        .collect();
+    let decoded: Vec<(NodeId, Message)> = answer
+        .iter()
+        .map(|p| {
+            let m = Message::decode(p, Config::lan().cluster, 65_507).expect("decodes");
+            (NodeId(1), m)
+        })
+        .collect();
+    let vouched = tables(&decoded);
+    assert!(vouched.len() >= 2, "{vouched:?}");
+    assert!(vouched.iter().all(|(_, u)| u.is_empty()), "they agree");
+    assert_eq!(vouched.iter().map(|(r, _)| r.len()).sum::<usize>(), 32);
+    assert!(answer.iter().all(|p| p.len() <= mtu));
+}

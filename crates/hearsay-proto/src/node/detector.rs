@@ -96,19 +96,27 @@ impl Node {
                 self.sync_target().map(|peer| (peer, None))
             }
         };
-        let (Some((peer, missing)), Some(members)) = (request, &self.members) else {
-            return;
-        };
-        let ranges = match missing {
-            Some(missing) => missing
-                .into_iter()
-                .map(|(lo, hi)| (lo, hi, members.table_digest(incarnation, lo, hi)))
-                .collect(),
-            None => members.table_ranges(incarnation, MAX_RANGES),
-        };
         // The node itself goes with the request (memberlist's push-pull is both ways): the
         // peer answering learns it whatever became of its gossip.
         let me = self.own_update(Liveness::Alive);
+        let (Some((peer, missing)), Some(members)) = (request, &self.members) else {
+            return;
+        };
+        // As many ranges as one datagram holds beside the node's own entry.
+        let bare = Body::Probe(FdMessage {
+            probe: Probe::Sync { ranges: Vec::new() },
+            updates: vec![me.clone()],
+        });
+        let widest = encoded_len(&(NodeId(u64::MAX), NodeId(u64::MAX), u64::MAX));
+        let parts = (self.budget(&bare).bytes / widest).clamp(1, MAX_RANGES);
+        let ranges = match missing {
+            Some(missing) => missing
+                .into_iter()
+                .take(parts)
+                .map(|(lo, hi)| (lo, hi, members.table_digest(incarnation, lo, hi)))
+                .collect(),
+            None => members.table_ranges(incarnation, parts),
+        };
         self.send_fd(peer, Probe::Sync { ranges }, vec![me]);
     }
 
@@ -571,9 +579,14 @@ impl Node {
             }
             break;
         }
-        if !same.is_empty() {
-            pages.push((same, Vec::new()));
-        }
+        // The agreeing ranges, as many to a message as fit.
+        let bare = Body::Probe(FdMessage {
+            probe: Probe::Table { ranges: Vec::new() },
+            updates: Vec::new(),
+        });
+        let widest = encoded_len(&(NodeId(u64::MAX), NodeId(u64::MAX)));
+        let per = (self.budget(&bare).bytes / widest).max(1);
+        pages.extend(same.chunks(per).map(|ranges| (ranges.to_vec(), Vec::new())));
         for (ranges, updates) in pages {
             let probe = Probe::Table { ranges };
             self.send(to, Body::Probe(FdMessage { probe, updates }));
