@@ -606,3 +606,132 @@ fn pulls_and_their_answers_fit_a_small_mtu() {
     assert_eq!(vouched.iter().map(|(r, _)| r.len()).sum::<usize>(), 32);
     assert!(answer.iter().all(|p| p.len() <= mtu));
 }
+
+/// Regression (`hearsay sim membership --nodes 1000 --loss 0.05 --partition 0.1`: tables never
+/// agreed after the heal): a suspicion short of the quorum when its time runs out is probed by
+/// the node itself at once, not when the round-robin comes to it minutes later.
+#[test]
+fn a_suspicion_short_of_the_quorum_is_probed_when_its_time_runs_out() {
+    let start = Instant::now();
+    let members: Vec<u64> = (1_000..1_600).collect();
+    let mut a = knowing(0, &members, 1_000, start);
+    let suspicion = probe(Probe::Gossip, vec![update(1_500, Liveness::Suspect, &[7])]);
+    a.handle_datagram(start, &datagram(1_001, suspicion))
+        .expect("accepted");
+    let _ = sent(&mut a);
+    let timeout = SwimConfig::lan().suspicion_min(members.len() + 1)
+        * SwimConfig::lan().suspicion_max_mult.get();
+    let step = std::time::Duration::from_millis(100);
+    let mut now = start;
+    let mut pinged = Vec::new();
+    while now < start + timeout + std::time::Duration::from_secs(3) {
+        now += step;
+        a.handle_timeout(now);
+        for (to, message) in sent(&mut a) {
+            let Body::Probe(FdMessage {
+                probe: Probe::Ping { seq },
+                ..
+            }) = message.body
+            else {
+                continue;
+            };
+            if to == NodeId(1_500) {
+                pinged.push(now - start);
+                continue;
+            }
+            // Every other member answers: the node stays healthy.
+            let ack = probe(Probe::Ack { seq }, Vec::new());
+            a.handle_datagram(now, &datagram(to.0, ack))
+                .expect("accepted");
+        }
+    }
+    assert_eq!(a.member_status(NodeId(1_500)), Some(MemberStatus::Suspect));
+    assert!(
+        pinged.iter().any(|&at| at >= timeout && at < timeout + std::time::Duration::from_secs(2)),
+        "suspicion runs out at {timeout:?}; pinged at {pinged:?}"
+    );
+}
+
+/// The Syncs among `messages`, by recipient.
+fn syncs(messages: &[(NodeId, Message)]) -> Vec<NodeId> {
+    messages
+        .iter()
+        .filter(|(_, m)| {
+            matches!(
+                &m.body,
+                Body::Probe(FdMessage {
+                    probe: Probe::Sync { .. },
+                    ..
+                })
+            )
+        })
+        .map(|(to, _)| *to)
+        .collect()
+}
+
+/// Regression (`hearsay sim membership --nodes 1000 --loss 0.05 --partition 0.1`, a false Down
+/// after the heal): a member that refuted a suspicion answers a ping carrying that old
+/// suspicion with its Alive, long after its refutation's retransmissions ended. The prober had
+/// pulled the suspicion from a table on the minority side, missed the refutation, and its
+/// acked probe did not end the suspicion.
+#[test]
+fn a_stale_suspicion_about_a_node_is_answered_with_its_alive() {
+    let now = Instant::now();
+    let mut m = node(77);
+    let suspected = update(77, Liveness::Suspect, &[1, 2]);
+    m.handle_datagram(now, &datagram(1, probe(Probe::Gossip, vec![suspected.clone()])))
+        .expect("accepted");
+    // Its refutation is sent until its retransmissions run out.
+    for seq in 0..20 {
+        let ping = probe(Probe::Ping { seq }, Vec::new());
+        m.handle_datagram(now, &datagram(2, ping)).expect("accepted");
+    }
+    let _ = sent(&mut m);
+    let ping = probe(Probe::Ping { seq: 99 }, vec![suspected]);
+    m.handle_datagram(now, &datagram(3, ping)).expect("accepted");
+    let ack = sent(&mut m)
+        .into_iter()
+        .find_map(|(to, message)| match message.body {
+            Body::Probe(FdMessage {
+                probe: Probe::Ack { seq: 99 },
+                updates,
+            }) if to == NodeId(3) => Some(updates),
+            _ => None,
+        })
+        .expect("acked");
+    assert!(
+        ack.iter()
+            .any(|u| u.id == NodeId(77) && u.status == Liveness::Alive && u.incarnation == 1),
+        "{ack:?}"
+    );
+}
+
+/// A member held Down that refutes was most likely on the other side of a partition that just
+/// healed: the node pulls the table from it next (members that joined there, its Downs and
+/// refutations), not at the next periodic pull minutes later.
+#[test]
+fn a_member_back_from_down_is_asked_for_its_table() {
+    let now = Instant::now();
+    let members: Vec<u64> = (1_000..1_600).collect();
+    let mut a = knowing(0, &members, 1_000, now);
+    let _ = sent(&mut a);
+    a.handle_timeout(now);
+    let first = syncs(&sent(&mut a));
+    assert_eq!(first.len(), 1, "the first pull");
+    let down = update(2_000, Liveness::Down, &[1_001, 1_002, 1_003]);
+    a.handle_datagram(now, &datagram(1_001, probe(Probe::Gossip, vec![down])))
+        .expect("accepted");
+    assert_eq!(a.member_status(NodeId(2_000)), Some(MemberStatus::Down));
+    let later = now + std::time::Duration::from_secs(3);
+    a.handle_timeout(later);
+    let _ = sent(&mut a);
+    let back = MemberUpdate {
+        incarnation: 1,
+        ..update(2_000, Liveness::Alive, &[])
+    };
+    a.handle_datagram(later, &datagram(1_002, probe(Probe::Gossip, vec![back])))
+        .expect("accepted");
+    assert_eq!(a.member_status(NodeId(2_000)), Some(MemberStatus::Up));
+    a.handle_timeout(later + std::time::Duration::from_millis(100));
+    assert_eq!(syncs(&sent(&mut a)), [NodeId(2_000)]);
+}

@@ -56,6 +56,10 @@ pub(crate) struct Fd {
     table: Option<(NodeId, Coverage)>,
     /// Whether one table arrived whole.
     has_table: bool,
+    /// A member held Down that turned out alive, to pull the table from next (the other side
+    /// of a healed partition), and when the last such pull was set.
+    heal: Option<NodeId>,
+    heal_at: Option<Instant>,
     /// Pings relayed for others, by this node's sequence number.
     pub(crate) relays: BTreeMap<u32, Relay>,
     /// Unknown senders asked for their entry, and when (at most [`MAX_ASKED`]).
@@ -86,6 +90,8 @@ impl Fd {
             started: false,
             table: None,
             has_table: false,
+            heal: None,
+            heal_at: None,
             relays: BTreeMap::new(),
             asked: BTreeMap::new(),
             private: BTreeMap::new(),
@@ -270,6 +276,24 @@ impl Fd {
         }
         self.asked.insert(id, now);
         true
+    }
+
+    /// `id`, held Down, refuted: most likely a partition healed, and `id` was on the other
+    /// side, where members, Downs and refutations went that this node missed. The table is
+    /// pulled from it now (at most once every ten probe intervals).
+    pub(crate) fn came_back(&mut self, id: NodeId, now: Instant) {
+        let every = self.config.probe_interval * 10;
+        if self.heal_at.is_some_and(|at| now < at + every) {
+            return;
+        }
+        self.heal = Some(id);
+        self.heal_at = Some(now);
+        self.next_push_pull = Some(now);
+    }
+
+    /// The member to pull the table from next, if one came back (see [`Fd::came_back`]).
+    pub(crate) fn take_heal(&mut self) -> Option<NodeId> {
+        self.heal.take()
     }
 
     /// Forgets a partly received table (its sender is no longer Up).

@@ -284,20 +284,28 @@ impl Membership {
     /// to gossip. `health` is this node's Lifeguard score: an unhealthy node's timeouts are
     /// `1 + health` times longer, so that a node whose own links fail lets healthier ones
     /// decide first (their Downs reach it as confirmations).
+    ///
+    /// Also returns the suspects whose time ran out short of the quorum: the node probes them
+    /// itself, which ends the suspicion either way (its failed probe adds witnesses; a live
+    /// suspect refutes the suspicion the ping carries). Left alone, such a suspicion never
+    /// ended: after a partition healed, minority nodes held three live members Suspect for
+    /// the 200 s that remained of the run, their round-robin not due to reach them for
+    /// minutes.
     pub(crate) fn expire_suspicions(
         &mut self,
         now: Instant,
         health: u32,
         events: &mut VecDeque<Event>,
-    ) -> Vec<MemberUpdate> {
+    ) -> (Vec<MemberUpdate>, Vec<NodeId>) {
         let Some(swim) = self.config.swim().cloned() else {
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         };
         let min = swim.suspicion_min(self.size_for_timeouts()) * (health + 1);
         let max = min * swim.suspicion_max_mult.get();
         let k = swim.confirmations();
         let quorum = self.quorum();
         let mut downs = Vec::new();
+        let mut short = Vec::new();
         let members = &mut self.members;
         self.suspects.retain(|id| {
             members
@@ -308,12 +316,13 @@ impl Membership {
             let Some(t) = members.get_mut(&id) else {
                 continue;
             };
-            if t.witnesses.len() < quorum {
-                continue;
-            }
             let confirmations = t.witnesses.len().saturating_sub(1) as u32;
             let since = t.since.unwrap_or(now);
             if now < since + suspicion_timeout(min, max, k, confirmations) {
+                continue;
+            }
+            if t.witnesses.len() < quorum {
+                short.push(id);
                 continue;
             }
             set(events, id, t, MemberStatus::Down, now);
@@ -330,7 +339,7 @@ impl Membership {
             self.removals
                 .push_back((now + self.config.removal_after, update.id));
         }
-        downs
+        (downs, short)
     }
 }
 
@@ -374,4 +383,49 @@ fn merge(held: &mut Vec<NodeId>, more: &[NodeId], cap: usize) -> bool {
         }
     }
     added
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Generation, MembershipConfig};
+
+    fn alive(id: u64) -> MemberUpdate {
+        MemberUpdate {
+            id: NodeId(id),
+            generation: Generation(1),
+            incarnation: 0,
+            status: Liveness::Alive,
+            witnesses: Vec::new(),
+        }
+    }
+
+    /// A suspicion short of the quorum when its time runs out is handed back to be probed (and
+    /// stays Suspect); one with the quorum goes Down.
+    #[test]
+    fn a_suspicion_short_of_the_quorum_is_handed_back_to_be_probed() {
+        let start = Instant::now();
+        let mut events = VecDeque::new();
+        let mut table =
+            Membership::new(MembershipConfig::lan(), NodeId(0), Generation(1)).expect("valid");
+        for id in 1..=20 {
+            table.apply_update(&alive(id), start, &mut events);
+        }
+        let suspect = |id: u64, witnesses: &[u64]| MemberUpdate {
+            status: Liveness::Suspect,
+            witnesses: witnesses.iter().map(|&w| NodeId(w)).collect(),
+            ..alive(id)
+        };
+        table.apply_update(&suspect(5, &[7]), start, &mut events);
+        table.apply_update(&suspect(6, &[7, 8]), start, &mut events);
+        let _ = table.tick(start, &mut events);
+        assert!(table.quorum() == 2);
+        let (downs, short) = table.expire_suspicions(start, 0, &mut events);
+        assert!(downs.is_empty() && short.is_empty(), "not yet");
+        let later = start + std::time::Duration::from_secs(600);
+        let (downs, short) = table.expire_suspicions(later, 0, &mut events);
+        assert_eq!(downs.iter().map(|u| u.id).collect::<Vec<_>>(), [NodeId(6)]);
+        assert_eq!(short, [NodeId(5)]);
+        assert_eq!(table.status(NodeId(5)), Some(MemberStatus::Suspect));
+    }
 }

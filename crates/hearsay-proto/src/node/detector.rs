@@ -120,9 +120,13 @@ impl Node {
         self.send_fd(peer, Probe::Sync { ranges }, vec![me]);
     }
 
-    /// A peer to ask for its table: a random member confirmed Up (one heard of only through
-    /// data may be long dead), any reachable one if none is.
+    /// A peer to ask for its table: one held Down that came back, a random member confirmed Up
+    /// (one heard of only through data may be long dead), any reachable one if none is.
     fn sync_target(&mut self) -> Option<NodeId> {
+        let healed = self.fd.as_mut().and_then(|fd| fd.take_heal());
+        if let Some(id) = healed.filter(|&id| self.member_status(id) == Some(MemberStatus::Up)) {
+            return Some(id);
+        }
         let confirmed = match (&self.members, &self.view) {
             (Some(members), None) => self.peers.sample_where(&mut self.rng, 1, self.id, |id| {
                 members.status(id) == Some(MemberStatus::Up)
@@ -426,11 +430,24 @@ impl Node {
         for update in updates {
             if update.id == self.id {
                 refuted |= self.about_me(now, update);
+                // A suspicion or Down of an incarnation this node has refuted already: the
+                // sender missed the refutation (it joined after, or pulled the suspicion from a
+                // table). Its probe acked would not end its suspicion; the Alive does.
+                let stale = matches!(update.status, Liveness::Suspect | Liveness::Down)
+                    && update.generation == self.generation
+                    && self
+                        .fd
+                        .as_ref()
+                        .is_some_and(|fd| update.incarnation < fd.incarnation);
+                if stale {
+                    corrections.push(self.own_update(Liveness::Alive));
+                }
                 continue;
             }
             let Some(members) = &mut self.members else {
                 return (refuted, corrections);
             };
+            let was = members.status(update.id);
             match members.apply_update(update, now, &mut self.events) {
                 Applied::Stale => {
                     if members.newer_than(update) {
@@ -452,6 +469,10 @@ impl Node {
                     if let Some(fd) = &mut self.fd {
                         if status == Some(MemberStatus::Up) {
                             fd.clear_private(update.id);
+                            // (A new generation coming Up is a restart, not a heal.)
+                            if was == Some(MemberStatus::Down) && !new_member {
+                                fd.came_back(update.id, now);
+                            }
                         }
                         if from_table && status == Some(MemberStatus::Suspect) {
                             fd.probe_soon(update.id);

@@ -108,12 +108,18 @@ impl Node {
         down.get(self.rng.random_range(0..down.len())).copied()
     }
 
-    /// SWIM: suspicions that timed out become Down, and are gossiped.
+    /// SWIM: suspicions that timed out become Down, and are gossiped; those short of a quorum
+    /// are probed next.
     pub(super) fn expire_suspicions(&mut self, now: Instant) {
         let (Some(members), Some(fd)) = (&mut self.members, &self.fd) else {
             return;
         };
-        let downs = members.expire_suspicions(now, fd.awareness(), &mut self.events);
+        let (downs, short) = members.expire_suspicions(now, fd.awareness(), &mut self.events);
+        if let Some(fd) = &mut self.fd {
+            for id in short {
+                fd.probe_soon(id);
+            }
+        }
         for update in downs {
             let id = update.id;
             self.queue_update(now, update, false);
