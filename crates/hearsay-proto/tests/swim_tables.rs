@@ -735,3 +735,40 @@ fn a_member_back_from_down_is_asked_for_its_table() {
     a.handle_timeout(later + std::time::Duration::from_millis(100));
     assert_eq!(syncs(&sent(&mut a)), [NodeId(2_000)]);
 }
+
+/// Each pull asks another member than the last one did: a joiner's first table may come from a
+/// node that knows little (the minority side of a partition that just healed held crashed
+/// members Up), and asking it again teaches nothing.
+#[test]
+fn consecutive_pulls_ask_different_members() {
+    let start = Instant::now();
+    // Two members: a random pick would ask the same one twice in a row half the time.
+    let members = [1_000, 1_001];
+    let mut a = knowing(0, &members, 1_000, start);
+    a.set_peers(Peers::Own(members.iter().map(|&m| NodeId(m)).collect()));
+    let _ = sent(&mut a);
+    let mut targets = Vec::new();
+    let mut now = start;
+    while now < start + std::time::Duration::from_secs(40) {
+        a.handle_timeout(now);
+        let out = sent(&mut a);
+        targets.extend(syncs(&out));
+        // Both members answer their pings (they stay Up); no table page comes back.
+        for (to, message) in out {
+            if let Body::Probe(FdMessage {
+                probe: Probe::Ping { seq },
+                ..
+            }) = message.body
+            {
+                let ack = probe(Probe::Ack { seq }, Vec::new());
+                a.handle_datagram(now, &datagram(to.0, ack))
+                    .expect("accepted");
+            }
+        }
+        now += std::time::Duration::from_millis(100);
+    }
+    assert!(targets.len() >= 5, "{targets:?}");
+    for pair in targets.windows(2) {
+        assert_ne!(pair[0], pair[1], "{targets:?}");
+    }
+}

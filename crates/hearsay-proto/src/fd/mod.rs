@@ -60,6 +60,8 @@ pub(crate) struct Fd {
     /// of a healed partition), and when the last such pull was set.
     heal: Option<NodeId>,
     heal_at: Option<Instant>,
+    /// The peer the last pull asked: the next one asks another.
+    pub(crate) pulled_from: Option<NodeId>,
     /// Pings relayed for others, by this node's sequence number.
     pub(crate) relays: BTreeMap<u32, Relay>,
     /// Unknown senders asked for their entry, and when (at most [`MAX_ASKED`]).
@@ -92,6 +94,7 @@ impl Fd {
             has_table: false,
             heal: None,
             heal_at: None,
+            pulled_from: None,
             relays: BTreeMap::new(),
             asked: BTreeMap::new(),
             private: BTreeMap::new(),

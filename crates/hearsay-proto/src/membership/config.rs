@@ -131,15 +131,19 @@ pub struct SwimConfig {
     pub gossip_interval: Duration,
     /// Members each gossip message goes to. LAN: 3.
     pub gossip_nodes: NonZeroU8,
-    /// Time between two pulls of a random member's whole table (memberlist's push/pull), the
+    /// Time between two pulls of a random member's table (memberlist's push/pull), the
     /// anti-entropy behind the rumors: scaled with the cluster as memberlist does, by
-    /// `⌈log2(n / 32)⌉ + 1` above 32 members. LAN: 30 s.
+    /// `⌈log2(n / 32)⌉ + 1` above 32 members, but at most 3 times ([`SwimConfig::push_pull`]).
+    /// LAN: 30 s.
     pub push_pull_interval: Duration,
     /// Lifeguard's local health: the highest multiplier of the probe interval and timeout a
     /// node in trouble (missing acks and nacks, refuting) slows to; such a node declares no
     /// Down itself from half of it on. LAN: 8.
     pub awareness_max: NonZeroU8,
 }
+
+/// The most [`SwimConfig::push_pull`] scales the pull interval by.
+const PUSH_PULL_SCALE_MAX: u32 = 3;
 
 impl SwimConfig {
     /// For a data centre (memberlist's `DefaultLANConfig`): measured at 200 nodes, 10 % loss and
@@ -230,13 +234,17 @@ impl SwimConfig {
         self.suspicion_mult.get().saturating_sub(2)
     }
 
-    /// The table pull interval among `n` members (memberlist's `pushPullScale`).
+    /// The table pull interval among `n` members: memberlist's `pushPullScale`
+    /// (`⌈log2(n/32)⌉ + 1` times the interval above 32 members), capped at 3 times (from 65
+    /// members on). memberlist scales it because its pulls carry the whole table; hearsay's
+    /// carry only the ranges whose digests differ (two datagrams between nodes that agree,
+    /// whatever n), and the interval bounds how long a node that missed a rumor stays wrong.
     pub fn push_pull(&self, n: usize) -> Duration {
         if n <= 32 {
             return self.push_pull_interval;
         }
         let factor = ((n as f64).log2() - 5.0).ceil() as u32 + 1;
-        self.push_pull_interval * factor
+        self.push_pull_interval * factor.min(PUSH_PULL_SCALE_MAX)
     }
 
     /// Times one node sends one update among `n` members: `mult · ⌈log10(n + 1)⌉`.
@@ -317,5 +325,23 @@ impl Default for MembershipConfig {
     /// [`MembershipConfig::lan`]: SWIM with the data-centre preset.
     fn default() -> MembershipConfig {
         MembershipConfig::lan()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pull interval scales as memberlist's up to 3 times, then stays there.
+    #[test]
+    fn the_pull_interval_scales_up_to_three_times() {
+        let lan = SwimConfig::lan();
+        let secs = |n| lan.push_pull(n).as_secs();
+        assert_eq!(secs(10), 30);
+        assert_eq!(secs(32), 30);
+        assert_eq!(secs(64), 60);
+        assert_eq!(secs(65), 90);
+        assert_eq!(secs(1_000), 90);
+        assert_eq!(secs(10_000), 90);
     }
 }

@@ -121,22 +121,29 @@ impl Node {
     }
 
     /// A peer to ask for its table: one held Down that came back, a random member confirmed Up
-    /// (one heard of only through data may be long dead), any reachable one if none is.
+    /// other than the one the last pull asked (one heard of only through data may be long
+    /// dead; a joiner's first table may come from a node that knows little, a partition's
+    /// minority after a heal), any reachable one if none is.
     fn sync_target(&mut self) -> Option<NodeId> {
         let healed = self.fd.as_mut().and_then(|fd| fd.take_heal());
         if let Some(id) = healed.filter(|&id| self.member_status(id) == Some(MemberStatus::Up)) {
             return Some(id);
         }
+        let last = self.fd.as_ref().and_then(|fd| fd.pulled_from);
         let confirmed = match (&self.members, &self.view) {
             (Some(members), None) => self.peers.sample_where(&mut self.rng, 1, self.id, |id| {
-                members.status(id) == Some(MemberStatus::Up)
+                Some(id) != last && members.status(id) == Some(MemberStatus::Up)
             }),
             _ => Vec::new(),
         };
-        confirmed
+        let target = confirmed
             .first()
             .copied()
-            .or_else(|| self.targets(1).first().copied())
+            .or_else(|| self.targets(1).first().copied());
+        if let Some(fd) = &mut self.fd {
+            fd.pulled_from = target.or(fd.pulled_from);
+        }
+        target
     }
 
     /// The probe cycle: the end of the one in flight, its indirect phase, the next probe.
