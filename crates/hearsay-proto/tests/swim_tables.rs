@@ -30,6 +30,25 @@ fn probe(probe: Probe, updates: Vec<MemberUpdate>) -> Body {
     Body::Probe(FdMessage { probe, updates })
 }
 
+/// Node 9, started at `now` with node 1 as its only peer.
+fn joiner(now: Instant) -> Node {
+    let mut j = node(9);
+    j.set_peers(Peers::Own(vec![NodeId(1)]));
+    j.handle_timeout(now);
+    j
+}
+
+/// Whether `body` is a table pull.
+fn is_sync(body: &Body) -> bool {
+    matches!(
+        body,
+        Body::Probe(FdMessage {
+            probe: Probe::Sync { .. },
+            ..
+        })
+    )
+}
+
 fn update(id: u64, status: Liveness, witnesses: &[u64]) -> MemberUpdate {
     MemberUpdate {
         id: NodeId(id),
@@ -104,9 +123,7 @@ fn holder(now: Instant) -> Node {
 #[test]
 fn a_sync_asks_for_the_whole_table_and_carries_the_requesters_alive() {
     let now = Instant::now();
-    let mut j = node(9);
-    j.set_peers(Peers::Own(vec![NodeId(1)]));
-    j.handle_timeout(now);
+    let mut j = joiner(now);
     type Sync = (NodeId, Vec<(NodeId, NodeId, u64)>, Vec<MemberUpdate>);
     let syncs: Vec<Sync> = sent(&mut j)
         .into_iter()
@@ -331,15 +348,7 @@ fn an_unknown_sender_is_asked_for_its_entry() {
         .expect("accepted");
     let asks: Vec<(NodeId, Message)> = sent(&mut a)
         .into_iter()
-        .filter(|(_, m)| {
-            matches!(
-                &m.body,
-                Body::Probe(FdMessage {
-                    probe: Probe::Sync { .. },
-                    ..
-                })
-            )
-        })
+        .filter(|(_, m)| is_sync(&m.body))
         .collect();
     assert_eq!(asks.len(), 1, "asked once: {asks:?}");
     let (to, ask) = &asks[0];
@@ -371,9 +380,7 @@ fn an_unknown_sender_is_asked_for_its_entry() {
 #[test]
 fn a_joiners_suspicions_last_as_long_as_the_clusters() {
     let start = Instant::now();
-    let mut j = node(9);
-    j.set_peers(Peers::Own(vec![NodeId(1)]));
-    j.handle_timeout(start);
+    let mut j = joiner(start);
     let _ = sent(&mut j);
     let witnesses = [2, 3, 4];
     let mut table: Vec<MemberUpdate> = (1..=1_000)
@@ -404,8 +411,7 @@ fn a_joiners_suspicions_last_as_long_as_the_clusters() {
         );
     }
     // It still runs out: unrefuted, the suspicion ends in Down.
-    while now < start + shortest * 10 && j.member_status(NodeId(500)) != Some(MemberStatus::Down)
-    {
+    while now < start + shortest * 10 && j.member_status(NodeId(500)) != Some(MemberStatus::Down) {
         now += step;
         j.handle_timeout(now);
         let _ = sent(&mut j);
@@ -430,8 +436,11 @@ fn knowing(id: u64, ids: &[u64], peer: u64, now: Instant) -> Node {
     n
 }
 
-/// The member-table messages among `messages`: `(ranges, updates)`.
-fn tables(messages: &[(NodeId, Message)]) -> Vec<(Vec<(NodeId, NodeId)>, Vec<MemberUpdate>)> {
+/// A member-table message: the ranges it vouches for, and its entries.
+type TablePage = (Vec<(NodeId, NodeId)>, Vec<MemberUpdate>);
+
+/// The member-table messages among `messages`.
+fn tables(messages: &[(NodeId, Message)]) -> Vec<TablePage> {
     messages
         .iter()
         .filter_map(|(_, m)| match &m.body {
@@ -460,15 +469,7 @@ fn a_pull_between_nodes_that_agree_carries_no_entries() {
     b.handle_timeout(now);
     let sync = sent(&mut b)
         .into_iter()
-        .find(|(_, m)| {
-            matches!(
-                &m.body,
-                Body::Probe(FdMessage {
-                    probe: Probe::Sync { .. },
-                    ..
-                })
-            )
-        })
+        .find(|(_, m)| is_sync(&m.body))
         .expect("b pulls from a");
     let bytes = sync.1.encode().expect("encodes");
     let Body::Probe(FdMessage {
@@ -499,13 +500,7 @@ fn a_pull_between_nodes_that_agree_carries_no_entries() {
     let later = now + std::time::Duration::from_secs(3);
     b.handle_timeout(later);
     assert!(
-        sent(&mut b).iter().all(|(_, m)| !matches!(
-            &m.body,
-            Body::Probe(FdMessage {
-                probe: Probe::Sync { .. },
-                ..
-            })
-        )),
+        sent(&mut b).iter().all(|(_, m)| !is_sync(&m.body)),
         "the agreeing answer completed the pull"
     );
 
@@ -556,7 +551,8 @@ fn pulls_and_their_answers_fit_a_small_mtu() {
     };
     // b pulls with an MTU of 276 bytes: a few ranges.
     let mut b = small(1);
-    b.handle_datagram(now, &datagram(0, page())).expect("accepted");
+    b.handle_datagram(now, &datagram(0, page()))
+        .expect("accepted");
     b.set_peers(Peers::Own(vec![NodeId(0)]));
     let _ = sent(&mut b);
     b.handle_timeout(now);
@@ -564,13 +560,7 @@ fn pulls_and_their_answers_fit_a_small_mtu() {
         .map(|t| t.payload)
         .filter(|p| {
             let m = Message::decode(p, Config::lan().cluster, 65_507).expect("decodes");
-            matches!(
-                m.body,
-                Body::Probe(FdMessage {
-                    probe: Probe::Sync { .. },
-                    ..
-                })
-            )
+            is_sync(&m.body)
         })
         .collect();
     assert_eq!(syncs.len(), 1, "the pull went out");
@@ -579,7 +569,8 @@ fn pulls_and_their_answers_fit_a_small_mtu() {
 
     // a answers, with an MTU of 276, a pull of 32 ranges that all agree.
     let mut a = small(0);
-    a.handle_datagram(now, &datagram(1, page())).expect("accepted");
+    a.handle_datagram(now, &datagram(1, page()))
+        .expect("accepted");
     let _ = sent(&mut a);
     let mut c = knowing(1, &members, 0, now);
     let _ = sent(&mut c);
@@ -647,7 +638,9 @@ fn a_suspicion_short_of_the_quorum_is_probed_when_its_time_runs_out() {
     }
     assert_eq!(a.member_status(NodeId(1_500)), Some(MemberStatus::Suspect));
     assert!(
-        pinged.iter().any(|&at| at >= timeout && at < timeout + std::time::Duration::from_secs(2)),
+        pinged
+            .iter()
+            .any(|&at| at >= timeout && at < timeout + std::time::Duration::from_secs(2)),
         "suspicion runs out at {timeout:?}; pinged at {pinged:?}"
     );
 }
@@ -656,15 +649,7 @@ fn a_suspicion_short_of_the_quorum_is_probed_when_its_time_runs_out() {
 fn syncs(messages: &[(NodeId, Message)]) -> Vec<NodeId> {
     messages
         .iter()
-        .filter(|(_, m)| {
-            matches!(
-                &m.body,
-                Body::Probe(FdMessage {
-                    probe: Probe::Sync { .. },
-                    ..
-                })
-            )
-        })
+        .filter(|(_, m)| is_sync(&m.body))
         .map(|(to, _)| *to)
         .collect()
 }
@@ -679,16 +664,21 @@ fn a_stale_suspicion_about_a_node_is_answered_with_its_alive() {
     let now = Instant::now();
     let mut m = node(77);
     let suspected = update(77, Liveness::Suspect, &[1, 2]);
-    m.handle_datagram(now, &datagram(1, probe(Probe::Gossip, vec![suspected.clone()])))
-        .expect("accepted");
+    m.handle_datagram(
+        now,
+        &datagram(1, probe(Probe::Gossip, vec![suspected.clone()])),
+    )
+    .expect("accepted");
     // Its refutation is sent until its retransmissions run out.
     for seq in 0..20 {
         let ping = probe(Probe::Ping { seq }, Vec::new());
-        m.handle_datagram(now, &datagram(2, ping)).expect("accepted");
+        m.handle_datagram(now, &datagram(2, ping))
+            .expect("accepted");
     }
     let _ = sent(&mut m);
     let ping = probe(Probe::Ping { seq: 99 }, vec![suspected]);
-    m.handle_datagram(now, &datagram(3, ping)).expect("accepted");
+    m.handle_datagram(now, &datagram(3, ping))
+        .expect("accepted");
     let ack = sent(&mut m)
         .into_iter()
         .find_map(|(to, message)| match message.body {
@@ -718,13 +708,17 @@ fn a_member_back_from_down_is_asked_for_its_table() {
     a.handle_timeout(now);
     let first = syncs(&sent(&mut a));
     assert_eq!(first.len(), 1, "the first pull");
-    let down = update(2_000, Liveness::Down, &[1_001, 1_002, 1_003]);
-    a.handle_datagram(now, &datagram(1_001, probe(Probe::Gossip, vec![down])))
+    // 2,000 is suspected, and its suspicion runs out: Down.
+    let suspect = update(2_000, Liveness::Suspect, &[1_001, 1_002, 1_003]);
+    a.handle_datagram(now, &datagram(1_001, probe(Probe::Gossip, vec![suspect])))
         .expect("accepted");
-    assert_eq!(a.member_status(NodeId(2_000)), Some(MemberStatus::Down));
-    let later = now + std::time::Duration::from_secs(3);
-    a.handle_timeout(later);
-    let _ = sent(&mut a);
+    let mut later = now;
+    while a.member_status(NodeId(2_000)) != Some(MemberStatus::Down) {
+        assert!(later < now + std::time::Duration::from_secs(600));
+        later += std::time::Duration::from_millis(500);
+        a.handle_timeout(later);
+        let _ = sent(&mut a);
+    }
     let back = MemberUpdate {
         incarnation: 1,
         ..update(2_000, Liveness::Alive, &[])
@@ -771,4 +765,57 @@ fn consecutive_pulls_ask_different_members() {
     for pair in targets.windows(2) {
         assert_ne!(pair[0], pair[1], "{targets:?}");
     }
+}
+
+/// Regression (`hearsay sim membership --nodes 1000 --loss 0.05 --partition 0.1`, 1 false
+/// Down): a Down about a member this node does not know is a suspicion here, with the Down's
+/// witnesses, probed first (the ping carries it, and a live member refutes in its ack); it is
+/// not gossiped again (the cluster holds it already). Taken as it was, it downed a member that
+/// had joined a second before the partition, unknown yet to part of the minority, at the heal.
+#[test]
+fn a_down_about_an_unknown_member_is_a_suspicion_probed_first() {
+    let now = Instant::now();
+    let members: Vec<u64> = (1_000..1_600).collect();
+    let mut a = knowing(0, &members, 1_000, now);
+    a.handle_timeout(now);
+    let _ = sent(&mut a);
+    let down = update(2_000, Liveness::Down, &[1_001, 1_002, 1_003]);
+    a.handle_datagram(now, &datagram(1_001, probe(Probe::Gossip, vec![down])))
+        .expect("accepted");
+    assert_eq!(a.member_status(NodeId(2_000)), Some(MemberStatus::Suspect));
+    assert_eq!(a.queued_updates(), Some(1), "only the node's own Alive");
+    // The next probe goes to it, with the suspicion; its ack carries the refutation.
+    let start = now;
+    let mut now = now;
+    let ping = loop {
+        now += std::time::Duration::from_millis(100);
+        a.handle_timeout(now);
+        let found = sent(&mut a).into_iter().find_map(|(to, m)| match m.body {
+            Body::Probe(FdMessage {
+                probe: Probe::Ping { seq },
+                updates,
+            }) if to == NodeId(2_000) => Some((seq, updates)),
+            _ => None,
+        });
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(
+            now < start + std::time::Duration::from_secs(5),
+            "probed first"
+        );
+    };
+    assert!(
+        ping.1
+            .iter()
+            .any(|u| u.id == NodeId(2_000) && u.status == Liveness::Suspect)
+    );
+    let refuted = MemberUpdate {
+        incarnation: 1,
+        ..update(2_000, Liveness::Alive, &[])
+    };
+    let ack = probe(Probe::Ack { seq: ping.0 }, vec![refuted]);
+    a.handle_datagram(now, &datagram(2_000, ack))
+        .expect("accepted");
+    assert_eq!(a.member_status(NodeId(2_000)), Some(MemberStatus::Up));
 }

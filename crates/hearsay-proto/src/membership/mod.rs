@@ -105,6 +105,9 @@ struct Tracked {
     witnesses: Vec<NodeId>,
     /// SWIM: when this member was last told it is Down (to refute).
     told: Option<Instant>,
+    /// SWIM: suspected because of a Down received while this node did not know the member;
+    /// the cluster holds it Down already, so its own Down is not gossiped again.
+    hearsay: bool,
 }
 
 /// The member table of one node.
@@ -188,6 +191,7 @@ impl Membership {
             incarnation: 0,
             witnesses: Vec::new(),
             told: None,
+            hearsay: false,
         }
     }
 

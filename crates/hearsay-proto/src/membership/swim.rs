@@ -120,10 +120,9 @@ impl Membership {
         }
         let quorum = self.quorum();
         let cap = self.witness_cap();
-        let shortest = self
-            .config
-            .swim()
-            .map_or(Duration::ZERO, |s| s.suspicion_min(self.size_for_timeouts()));
+        let shortest = self.config.swim().map_or(Duration::ZERO, |s| {
+            s.suspicion_min(self.size_for_timeouts())
+        });
         // A Down without a quorum of witnesses is only a suspicion.
         let liveness = match update.status {
             Liveness::Down if update.witnesses.len() < quorum => Liveness::Suspect,
@@ -196,16 +195,23 @@ impl Membership {
                 if inc < held || (t.status == MemberStatus::Down && inc == held && !new_member) {
                     return Applied::Stale;
                 }
-                if new_member || t.status == MemberStatus::Down {
-                    // Unknown here (a starting node's table), or Down already at a lower
-                    // incarnation: taken as it is.
-                    let was = t.status;
+                if new_member {
+                    // Unknown here (a starting node's table, a hint, a partition's other side):
+                    // a suspicion with the Down's witnesses, which this node probes first. Taken
+                    // as it was, it downed a member that had joined a second before a partition,
+                    // whose Alive the minority's other nodes had not heard yet, at the heal
+                    // (memberlist ignores such news; a suspicion keeps the member's data from
+                    // passing for alive). Its Down, if it comes, is not gossiped again.
                     t.incarnation = inc;
                     t.witnesses = capped(&update.witnesses, cap);
-                    if was != MemberStatus::Down {
-                        set(events, id, t, MemberStatus::Suspect, now);
-                        set(events, id, t, MemberStatus::Down, now);
-                    }
+                    t.hearsay = true;
+                    set(events, id, t, MemberStatus::Suspect, now);
+                    return news(false);
+                }
+                if t.status == MemberStatus::Down {
+                    // Down already at a lower incarnation: taken as it is.
+                    t.incarnation = inc;
+                    t.witnesses = capped(&update.witnesses, cap);
                     return news(false);
                 }
                 // A Down ends a suspicion, and the member must have had as long to refute here:
@@ -280,8 +286,8 @@ impl Membership {
         }
     }
 
-    /// Suspicions that timed out at `now` with a quorum of witnesses become Down: the updates
-    /// to gossip. `health` is this node's Lifeguard score: an unhealthy node's timeouts are
+    /// Suspicions that timed out at `now` with a quorum of witnesses become Down: the updates,
+    /// each with whether to gossip it (not those the cluster holds Down already). `health` is this node's Lifeguard score: an unhealthy node's timeouts are
     /// `1 + health` times longer, so that a node whose own links fail lets healthier ones
     /// decide first (their Downs reach it as confirmations).
     ///
@@ -296,7 +302,7 @@ impl Membership {
         now: Instant,
         health: u32,
         events: &mut VecDeque<Event>,
-    ) -> (Vec<MemberUpdate>, Vec<NodeId>) {
+    ) -> (Vec<(MemberUpdate, bool)>, Vec<NodeId>) {
         let Some(swim) = self.config.swim().cloned() else {
             return (Vec::new(), Vec::new());
         };
@@ -326,15 +332,16 @@ impl Membership {
                 continue;
             }
             set(events, id, t, MemberStatus::Down, now);
-            downs.push(MemberUpdate {
+            let update = MemberUpdate {
                 id,
                 generation: t.generation,
                 incarnation: t.incarnation,
                 status: Liveness::Down,
                 witnesses: t.witnesses.clone(),
-            });
+            };
+            downs.push((update, !t.hearsay));
         }
-        for update in &downs {
+        for (update, _) in &downs {
             self.suspects.remove(&update.id);
             self.removals
                 .push_back((now + self.config.removal_after, update.id));
@@ -358,6 +365,9 @@ fn set(
     status: MemberStatus,
     now: Instant,
 ) {
+    if status != MemberStatus::Down {
+        t.hearsay &= status == MemberStatus::Suspect;
+    }
     t.status = status;
     t.since = Some(now);
     push(events, id, t, status);
@@ -424,7 +434,10 @@ mod tests {
         assert!(downs.is_empty() && short.is_empty(), "not yet");
         let later = start + std::time::Duration::from_secs(600);
         let (downs, short) = table.expire_suspicions(later, 0, &mut events);
-        assert_eq!(downs.iter().map(|u| u.id).collect::<Vec<_>>(), [NodeId(6)]);
+        assert_eq!(
+            downs.iter().map(|(u, _)| u.id).collect::<Vec<_>>(),
+            [NodeId(6)]
+        );
         assert_eq!(short, [NodeId(5)]);
         assert_eq!(table.status(NodeId(5)), Some(MemberStatus::Suspect));
     }

@@ -125,15 +125,19 @@ impl Node {
     /// dead; a joiner's first table may come from a node that knows little, a partition's
     /// minority after a heal), any reachable one if none is.
     fn sync_target(&mut self) -> Option<NodeId> {
-        let healed = self.fd.as_mut().and_then(|fd| fd.take_heal());
-        if let Some(id) = healed.filter(|&id| self.member_status(id) == Some(MemberStatus::Up)) {
-            return Some(id);
-        }
+        let healed = self
+            .fd
+            .as_mut()
+            .and_then(|fd| fd.take_heal())
+            .filter(|&id| self.member_status(id) == Some(MemberStatus::Up));
         let last = self.fd.as_ref().and_then(|fd| fd.pulled_from);
-        let confirmed = match (&self.members, &self.view) {
-            (Some(members), None) => self.peers.sample_where(&mut self.rng, 1, self.id, |id| {
-                Some(id) != last && members.status(id) == Some(MemberStatus::Up)
-            }),
+        let confirmed = match (&self.members, &self.view, healed) {
+            (_, _, Some(id)) => vec![id],
+            (Some(members), None, None) => {
+                self.peers.sample_where(&mut self.rng, 1, self.id, |id| {
+                    Some(id) != last && members.status(id) == Some(MemberStatus::Up)
+                })
+            }
             _ => Vec::new(),
         };
         let target = confirmed
@@ -481,7 +485,11 @@ impl Node {
                                 fd.came_back(update.id, now);
                             }
                         }
-                        if from_table && status == Some(MemberStatus::Suspect) {
+                        // Suspects learnt from a table, or from a Down about a member unknown
+                        // here, are probed first: the probe carries the suspicion, and a live
+                        // one refutes in its ack.
+                        let hearsay = new_member && update.status == Liveness::Down;
+                        if (from_table || hearsay) && status == Some(MemberStatus::Suspect) {
                             fd.probe_soon(update.id);
                         }
                     }
@@ -489,7 +497,9 @@ impl Node {
                     // most members. Gossiping it again would have every joiner (and every
                     // periodic pull) retransmit the whole table, a cost that grows with the
                     // churn times the table.
-                    if let Some(held) = held.filter(|_| !from_table) {
+                    // A Down about a member unknown here is old news everywhere else.
+                    let old_news = new_member && update.status == Liveness::Down;
+                    if let Some(held) = held.filter(|_| !from_table && !old_news) {
                         self.queue_update(now, held, more_witnesses);
                     }
                 }
@@ -580,7 +590,11 @@ impl Node {
                 differ.push((lo, hi));
             }
         }
-        let ranges = if wanted.is_empty() { &whole[..] } else { &differ[..] };
+        let ranges = if wanted.is_empty() {
+            &whole[..]
+        } else {
+            &differ[..]
+        };
         let mut pages = Vec::new();
         'ranges: for &(lo, hi) in ranges {
             let mut entries = members.table(incarnation, lo, hi).into_iter().peekable();

@@ -120,9 +120,11 @@ impl Node {
                 fd.probe_soon(id);
             }
         }
-        for update in downs {
+        for (update, gossip) in downs {
             let id = update.id;
-            self.queue_update(now, update, false);
+            if gossip {
+                self.queue_update(now, update, false);
+            }
             self.peer_down(now, id);
         }
     }
