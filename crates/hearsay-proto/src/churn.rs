@@ -101,8 +101,9 @@ pub struct ChurnReport {
     /// Time after the churn (and the heal) until every running node holds every running node
     /// Up and every crashed one Down or Removed (`None`: not within the settle).
     pub converged_after_s: Option<f64>,
-    /// Partition runs: whether the minority went Down on the majority side during the
-    /// partition and every minority node was Up everywhere afterwards.
+    /// Partition runs: whether the minority went Down at every majority node present at the
+    /// cut during the partition, and every running node was Up everywhere (and every crashed
+    /// one Down) within the calm afterwards.
     pub partition_healed: Option<bool>,
 }
 
@@ -253,10 +254,17 @@ impl ChurnExperiment {
             }
             if let Some(side) = &cut {
                 if healed_at.is_none() && elapsed >= partition_at + self.partition_for {
-                    // Just before the heal: the majority should hold the minority Down.
+                    // Just before the heal: the majority present at the cut should hold the
+                    // minority Down. (Nodes that joined since, on the majority's side, never saw
+                    // the minority: what they hold of it is hearsay, a suspicion they cannot
+                    // check until the heal.)
                     let on = |n: usize| side.get(n).copied().unwrap_or(false);
                     let minority: Vec<usize> = live.iter().copied().filter(|&n| on(n)).collect();
-                    let majority: Vec<usize> = live.iter().copied().filter(|&n| !on(n)).collect();
+                    let majority: Vec<usize> = live
+                        .iter()
+                        .copied()
+                        .filter(|&n| n < side.len() && !on(n))
+                        .collect();
                     partition_check = Some(held_down(&cluster, &majority, &minority));
                     cluster.set_partition(None);
                     healed_at = Some(elapsed);
