@@ -70,15 +70,12 @@ fn sent(node: &mut Node) -> Vec<(NodeId, Message)> {
         .collect()
 }
 
-/// The member-table pages among `messages`: `(lo, hi, updates)`.
+/// The member-table pages of one range among `messages`: `(lo, hi, updates)`.
 fn pages(messages: &[(NodeId, Message)]) -> Vec<(u64, u64, Vec<MemberUpdate>)> {
-    messages
-        .iter()
-        .filter_map(|(_, m)| match &m.body {
-            Body::Probe(FdMessage {
-                probe: Probe::Table { ranges },
-                updates,
-            }) if ranges.len() == 1 => Some((ranges[0].0.0, ranges[0].1.0, updates.clone())),
+    tables(messages)
+        .into_iter()
+        .filter_map(|(ranges, updates)| match ranges[..] {
+            [(lo, hi)] => Some((lo.0, hi.0, updates)),
             _ => None,
         })
         .collect()
