@@ -287,9 +287,10 @@ impl Membership {
     }
 
     /// Suspicions that timed out at `now` with a quorum of witnesses become Down: the updates,
-    /// each with whether to gossip it (not those the cluster holds Down already). `health` is this node's Lifeguard score: an unhealthy node's timeouts are
-    /// `1 + health` times longer, so that a node whose own links fail lets healthier ones
-    /// decide first (their Downs reach it as confirmations).
+    /// each with whether to gossip it (not those the cluster holds Down already). `health` is
+    /// this node's Lifeguard score: an unhealthy node's timeouts are `1 + health` times longer,
+    /// so that a node whose own links fail lets healthier ones decide first (their Downs reach
+    /// it as confirmations).
     ///
     /// Also returns the suspects whose time ran out short of the quorum: the node probes them
     /// itself, which ends the suspicion either way (its failed probe adds witnesses; a live
@@ -365,8 +366,9 @@ fn set(
     status: MemberStatus,
     now: Instant,
 ) {
-    if status != MemberStatus::Down {
-        t.hearsay &= status == MemberStatus::Suspect;
+    // Hearsay lasts while the member stays suspected and through its Down.
+    if !matches!(status, MemberStatus::Suspect | MemberStatus::Down) {
+        t.hearsay = false;
     }
     t.status = status;
     t.since = Some(now);

@@ -103,12 +103,9 @@ impl Node {
             return;
         };
         // As many ranges as one datagram holds beside the node's own entry.
-        let bare = Body::Probe(FdMessage {
-            probe: Probe::Sync { ranges: Vec::new() },
-            updates: vec![me.clone()],
-        });
+        let room = self.room(Probe::Sync { ranges: Vec::new() }, vec![me.clone()]);
         let widest = encoded_len(&(NodeId(u64::MAX), NodeId(u64::MAX), u64::MAX));
-        let parts = (self.budget(&bare).bytes / widest).clamp(1, MAX_RANGES);
+        let parts = (room / widest).clamp(1, MAX_RANGES);
         let ranges = match missing {
             Some(missing) => missing
                 .into_iter()
@@ -302,6 +299,12 @@ impl Node {
         }
     }
 
+    /// The bytes left in one datagram carrying `probe` with `updates`.
+    fn room(&self, probe: Probe, updates: Vec<MemberUpdate>) -> usize {
+        self.budget(&Body::Probe(FdMessage { probe, updates }))
+            .bytes
+    }
+
     /// Sends `probe` to `to` with `direct` updates first, then queued ones (those about `to`
     /// first), as many as fit the MTU.
     pub(super) fn send_fd(&mut self, to: NodeId, probe: Probe, direct: Vec<MemberUpdate>) {
@@ -325,7 +328,7 @@ impl Node {
             probe,
             updates: Vec::new(),
         };
-        let mut room = self.budget(&Body::Probe(message.clone())).bytes;
+        let mut room = self.room(message.probe.clone(), Vec::new());
         for update in direct {
             let size = encoded_len(&update);
             if size > room {
@@ -471,6 +474,8 @@ impl Node {
                 } => {
                     let status = members.status(update.id);
                     let held = members.update_about(update.id);
+                    // A Down about a member unknown here: old news everywhere else.
+                    let hearsay = new_member && update.status == Liveness::Down;
                     if new_member {
                         self.learnt(update.id);
                     }
@@ -488,7 +493,6 @@ impl Node {
                         // Suspects learnt from a table, or from a Down about a member unknown
                         // here, are probed first: the probe carries the suspicion, and a live
                         // one refutes in its ack.
-                        let hearsay = new_member && update.status == Liveness::Down;
                         if (from_table || hearsay) && status == Some(MemberStatus::Suspect) {
                             fd.probe_soon(update.id);
                         }
@@ -497,9 +501,7 @@ impl Node {
                     // most members. Gossiping it again would have every joiner (and every
                     // periodic pull) retransmit the whole table, a cost that grows with the
                     // churn times the table.
-                    // A Down about a member unknown here is old news everywhere else.
-                    let old_news = new_member && update.status == Liveness::Down;
-                    if let Some(held) = held.filter(|_| !from_table && !old_news) {
+                    if let Some(held) = held.filter(|_| !from_table && !hearsay) {
                         self.queue_update(now, held, more_witnesses);
                     }
                 }
@@ -573,13 +575,10 @@ impl Node {
             return;
         };
         let incarnation = self.fd.as_ref().map_or(0, |fd| fd.incarnation);
-        let empty = Body::Probe(FdMessage {
-            probe: Probe::Table {
-                ranges: vec![(NodeId(u64::MAX), NodeId(u64::MAX))],
-            },
-            updates: Vec::new(),
-        });
-        let room = self.budget(&empty).bytes;
+        let page = Probe::Table {
+            ranges: vec![(NodeId(u64::MAX), NodeId(u64::MAX))],
+        };
+        let room = self.room(page, Vec::new());
         let whole = [(NodeId(0), NodeId(u64::MAX))];
         let mut same = Vec::new();
         let mut differ = Vec::new();
@@ -622,12 +621,8 @@ impl Node {
             break;
         }
         // The agreeing ranges, as many to a message as fit.
-        let bare = Body::Probe(FdMessage {
-            probe: Probe::Table { ranges: Vec::new() },
-            updates: Vec::new(),
-        });
-        let widest = encoded_len(&(NodeId(u64::MAX), NodeId(u64::MAX)));
-        let per = (self.budget(&bare).bytes / widest).max(1);
+        let bare = self.room(Probe::Table { ranges: Vec::new() }, Vec::new());
+        let per = (bare / encoded_len(&(NodeId(u64::MAX), NodeId(u64::MAX)))).max(1);
         pages.extend(same.chunks(per).map(|ranges| (ranges.to_vec(), Vec::new())));
         for (ranges, updates) in pages {
             let probe = Probe::Table { ranges };
@@ -644,11 +639,7 @@ impl Node {
         let (Some(members), Some(_)) = (&self.members, &self.fd) else {
             return;
         };
-        let empty = Body::Probe(FdMessage {
-            probe: Probe::Gossip,
-            updates: Vec::new(),
-        });
-        let mut left = self.budget(&empty).bytes;
+        let mut left = self.room(Probe::Gossip, Vec::new());
         let mut hints = Vec::new();
         deltas.retain(|group| {
             let Some(update) = members
