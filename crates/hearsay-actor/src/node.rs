@@ -61,6 +61,8 @@ pub struct GossipNode {
     first_round_after: Duration,
     timer: Option<(std::time::Instant, SpawnHandle)>,
     down: bool,
+    /// The mailbox's capacity (`None`: actix's default).
+    mailbox: Option<usize>,
 }
 
 impl GossipNode {
@@ -78,7 +80,16 @@ impl GossipNode {
             first_round_after: Duration::ZERO,
             timer: None,
             down: false,
+            mailbox: None,
         }
+    }
+
+    /// Bounds the mailbox: messages sent with `try_send` beyond `capacity` waiting are refused
+    /// (a network adapter drops and counts inbound datagrams that way), and `send` waits.
+    /// `do_send` ignores the bound, as in actix. Default: actix's (16).
+    pub fn with_mailbox_capacity(mut self, capacity: usize) -> GossipNode {
+        self.mailbox = Some(capacity);
+        self
     }
 
     /// Reports traffic and changes to `recorder` (the simulation harness does this).
@@ -269,6 +280,9 @@ impl Actor for GossipNode {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        if let Some(capacity) = self.mailbox {
+            ctx.set_mailbox_capacity(capacity);
+        }
         let handle = ctx.run_later(self.first_round_after, |node, ctx| node.on_timer(ctx));
         let due = (Self::now() + self.first_round_after).into_std();
         self.timer = Some((due, handle));

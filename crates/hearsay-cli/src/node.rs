@@ -1,13 +1,22 @@
 //! `hearsay node` runs one networked node driven by the control interface on stdin, and
 //! `hearsay keygen` prints a cluster key.
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use hearsay_net::control::{Controller, Ending};
-use hearsay_net::{Key, Keyring, NetConfig, NetNode};
+use hearsay_net::{Key, Keyring, NetConfig, NetNode, TransportKind};
 use hearsay_proto::{ClusterId, Config, Generation, MembershipConfig, Mode, Node, NodeId};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// How gossip travels (`--transport`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Transport {
+    /// Sealed UDP datagrams, no connections (the default).
+    Datagram,
+    /// Encrypted TCP connections to every peer (a full mesh).
+    Stream,
+}
 
 /// Arguments of `hearsay node`.
 #[derive(Args, Debug, Clone)]
@@ -15,6 +24,9 @@ pub struct NodeArgs {
     /// Address to listen on (port 0: any free port; `members` tells which).
     #[arg(long, default_value = "127.0.0.1:7000")]
     pub bind: SocketAddr,
+    /// How gossip travels: sealed UDP datagrams, or TCP connections.
+    #[arg(long, value_enum, default_value = "datagram")]
+    pub transport: Transport,
     /// A peer to join through; repeat for several.
     #[arg(long = "seed-peer")]
     pub seed_peers: Vec<SocketAddr>,
@@ -42,8 +54,9 @@ pub struct NodeArgs {
     /// Keep running when stdin closes (then stop with a signal); `quit` still stops the node.
     #[arg(long)]
     pub stay: bool,
-    /// Membership and failure detection: member statuses (phi accrual on gossiped heartbeats,
-    /// anti-entropy every round), a graceful leave on `quit`, departed members no longer dialed.
+    /// Membership and failure detection: member statuses (SWIM probes, suspicion and
+    /// refutation, the defaults of `MembershipConfig`), a graceful leave on `quit`, departed
+    /// members forgotten.
     #[arg(long)]
     pub membership: bool,
 }
@@ -81,6 +94,10 @@ pub fn run(args: NodeArgs) -> Result<(), String> {
     let net = NetConfig {
         seeds: args.seed_peers.clone(),
         advertise: args.advertise,
+        transport: match args.transport {
+            Transport::Datagram => TransportKind::Datagram,
+            Transport::Stream => TransportKind::Stream,
+        },
         ..NetConfig::new(args.cluster.clone(), args.bind)
     };
     let system = actix_rt::System::new();

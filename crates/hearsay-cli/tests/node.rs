@@ -242,7 +242,8 @@ fn restart_reusing_generation(name: &str, generation: u64) {
         let entries = dump["3"].as_object().unwrap_or_else(|| panic!("{dump}"));
         let mut keys: Vec<&str> = entries.keys().map(String::as_str).collect();
         keys.sort_unstable();
-        assert_eq!(keys, ["hearsay.addr", "shared"], "{dump}");
+        // The address is the runtime's: written again under the new generation.
+        assert_eq!(keys, ["\u{0}hearsay/addr", "shared"], "{dump}");
         assert_eq!(entries["shared"], "new", "{dump}");
         assert_eq!(dump["1"]["x"], "2", "{dump}");
     }
@@ -281,13 +282,22 @@ fn bad_arguments_fail_clearly() {
     let output = hearsay(&["--bind", "not-an-address", "--key-file", "x"]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("--bind"));
-    // A port in use.
+    // A port in use, for each transport.
     let key = key_file(&dir, "key");
-    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = taken.local_addr().expect("addr").to_string();
-    let output = hearsay(&["--bind", &addr, "--key-file", key.to_str().expect("path")]);
+    let key = key.to_str().expect("path");
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let addr = udp.local_addr().expect("addr").to_string();
+    let output = hearsay(&["--bind", &addr, "--key-file", key]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot listen"));
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = tcp.local_addr().expect("addr").to_string();
+    let output = hearsay(&["--bind", &addr, "--transport", "stream", "--key-file", key]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot listen"));
+    let output = hearsay(&["--transport", "carrier-pigeon", "--key-file", key]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--transport"));
 }
 
 #[test]

@@ -4,6 +4,18 @@ use crate::Error;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+/// How gossip travels between nodes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TransportKind {
+    /// Sealed UDP datagrams on one socket per node, no connection kept (the default, as in
+    /// memberlist and chitchat): a node's cost does not grow with the peers it knows.
+    #[default]
+    Datagram,
+    /// Authenticated, encrypted TCP connections: the node dials every address it learns (a full
+    /// mesh, 2(n−1) connections per node; for small clusters and networks that drop UDP).
+    Stream,
+}
+
 /// How a networked node listens, whom it dials, and the limits that keep misbehaving peers from
 /// costing it memory or liveness.
 ///
@@ -19,7 +31,9 @@ use std::time::Duration;
 pub struct NetConfig {
     /// The cluster's name; peers of another cluster are refused. Up to 64 bytes.
     pub cluster: String,
-    /// Where to listen (port 0: any free port).
+    /// How gossip travels. Default: [`TransportKind::Datagram`].
+    pub transport: TransportKind,
+    /// Where to listen: the UDP socket, or the TCP listener (port 0: any free port).
     pub bind: SocketAddr,
     /// The address peers should dial, when it differs from the bound one (NAT, `0.0.0.0`).
     /// Default: the bound address.
@@ -29,6 +43,13 @@ pub struct NetConfig {
     /// Largest frame accepted, in bytes, checked before anything is allocated. Default: 65,536 +
     /// 64 (the largest gossip message plus the sealing overhead).
     pub max_frame: usize,
+    /// Largest sealed datagram sent, in bytes: the protocol's `Config::mtu` plus
+    /// [`crate::DATAGRAM_OVERHEAD`] must fit (checked at start). Default: 1,472 (an Ethernet
+    /// frame's UDP payload over IPv4). Datagrams up to the protocol's `max_incoming` are received.
+    pub max_datagram: usize,
+    /// Gossip messages waiting for the node actor (its mailbox capacity); more are dropped and
+    /// counted (`inbound_dropped`), never queued without bound. Default: 1,024.
+    pub inbound_queue: usize,
     /// Frames waiting to be written to one peer; more are dropped (and counted), never queued
     /// without bound and never blocking the node. Default: 64.
     pub send_queue: usize,
@@ -59,10 +80,13 @@ impl NetConfig {
     pub fn new(cluster: impl Into<String>, bind: SocketAddr) -> NetConfig {
         NetConfig {
             cluster: cluster.into(),
+            transport: TransportKind::Datagram,
             bind,
             advertise: None,
             seeds: Vec::new(),
             max_frame: 65_536 + SEAL_OVERHEAD,
+            max_datagram: 1_472,
+            inbound_queue: 1_024,
             send_queue: 64,
             handshake_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(10),
@@ -83,8 +107,11 @@ impl NetConfig {
         if self.max_frame < 1024 || self.max_frame > 16 << 20 {
             return fail("max_frame must be between 1 KiB and 16 MiB");
         }
-        if self.send_queue == 0 || self.max_connections == 0 {
-            return fail("send_queue and max_connections must be at least 1");
+        if self.send_queue == 0 || self.max_connections == 0 || self.inbound_queue == 0 {
+            return fail("send_queue, inbound_queue and max_connections must be at least 1");
+        }
+        if !(576..=crate::datagram::MAX_UDP_PAYLOAD).contains(&self.max_datagram) {
+            return fail("max_datagram must be between 576 and 65,507 bytes");
         }
         let day = Duration::from_secs(86_400);
         for (name, value) in [

@@ -226,7 +226,10 @@ impl Connection {
                 }
                 Event::Gossip(payload) => {
                     self.stats.add(Counter::GossipIn, 1);
-                    self.node.do_send(Datagram { payload });
+                    // The node's mailbox is bounded: a flood is dropped and counted, not queued.
+                    if self.node.try_send(Datagram { payload }).is_err() {
+                        self.stats.add(Counter::InboundDropped, 1);
+                    }
                 }
                 Event::Bye(reason) => {
                     tracing::info!(peer = %self.peer_name(), %reason, "peer closed the link");

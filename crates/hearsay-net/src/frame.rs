@@ -150,47 +150,47 @@ fn truncate(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
-fn push_short(out: &mut Vec<u8>, text: &str, max: usize) {
+pub(crate) fn push_short(out: &mut Vec<u8>, text: &str, max: usize) {
     let text = truncate(text, max);
     out.push(text.len() as u8);
     out.extend_from_slice(text.as_bytes());
 }
 
 /// A cursor over untrusted bytes: every read checks what is left.
-struct Reader<'a>(&'a [u8]);
+pub(crate) struct Reader<'a>(pub(crate) &'a [u8]);
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, len: usize) -> Result<&'a [u8], Error> {
+    pub(crate) fn take(&mut self, len: usize) -> Result<&'a [u8], Error> {
         if self.0.len() < len {
-            return Err(Error::Frame("truncated hello"));
+            return Err(Error::Frame("truncated"));
         }
         let (head, rest) = self.0.split_at(len);
         self.0 = rest;
         Ok(head)
     }
 
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], Error> {
+    pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N], Error> {
         let mut out = [0; N];
         out.copy_from_slice(self.take(N)?);
         Ok(out)
     }
 
-    fn u8(&mut self) -> Result<u8, Error> {
+    pub(crate) fn u8(&mut self) -> Result<u8, Error> {
         Ok(self.array::<1>()?[0])
     }
 
-    fn u64(&mut self) -> Result<u64, Error> {
+    pub(crate) fn u64(&mut self) -> Result<u64, Error> {
         Ok(u64::from_be_bytes(self.array()?))
     }
 
-    fn short_str(&mut self, max: usize) -> Result<String, Error> {
+    pub(crate) fn short_str(&mut self, max: usize) -> Result<String, Error> {
         let len = usize::from(self.u8()?);
         if len > max {
-            return Err(Error::Frame("hello field too long"));
+            return Err(Error::Frame("field too long"));
         }
         let bytes = self.take(len)?;
         std::str::from_utf8(bytes)
             .map(str::to_owned)
-            .map_err(|_| Error::Frame("hello field not UTF-8"))
+            .map_err(|_| Error::Frame("field not UTF-8"))
     }
 }

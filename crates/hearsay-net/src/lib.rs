@@ -39,10 +39,12 @@
 
 #![forbid(unsafe_code)]
 
+mod address_book;
 pub mod backoff;
 mod config;
 mod connection;
 pub mod control;
+pub mod datagram;
 mod error;
 pub mod frame;
 mod key;
@@ -52,9 +54,13 @@ mod node;
 mod random;
 pub mod session;
 mod stats;
+mod throttle;
 mod transport;
+mod udp;
 
-pub use config::{NetConfig, SEAL_OVERHEAD};
+pub use address_book::{AddressBook, MAX_ADDRESSES};
+pub use config::{NetConfig, SEAL_OVERHEAD, TransportKind};
+pub use datagram::DATAGRAM_OVERHEAD;
 pub use error::Error;
 pub use key::{KEY_LEN, Key, Keyring, MAX_KEY_FILE, MAX_KEYS};
 pub use mesh::{AddSeed, GetLinks, Link, Mesh, SetKeyring, Shutdown};
@@ -62,6 +68,8 @@ pub use node::NetNode;
 pub use random::random_u64;
 pub use stats::{Counter, NetStats, Snapshot};
 pub use transport::NetTransport;
+pub use udp::Udp;
 
-/// The key under which every networked node gossips the address peers should dial.
-pub const ADDR_KEY: &str = "hearsay.addr";
+/// The reserved key under which every networked node gossips the address peers should reach it
+/// at (users cannot write it: see [`hearsay_proto::Node::advertise`]).
+pub use hearsay_proto::membership::ADDR_KEY;

@@ -1,7 +1,8 @@
 //! [`Mesh`]: the actor that keeps a networked node linked to its peers.
 //!
-//! It accepts connections (up to `max_connections`), dials every address it learns — the seeds,
-//! the listen address in each authenticated hello, and the `hearsay.addr` key every node gossips —
+//! With [`crate::TransportKind::Stream`], it accepts connections (up to `max_connections`), dials
+//! every address it learns — the seeds, the listen address in each authenticated hello, and the
+//! reserved key [`ADDR_KEY`] every node gossips —
 //! and redials lost links with jittered exponential backoff. Links are one-way for gossip: a node
 //! sends on the connections it dialed and receives on those it accepted, so two nodes never race
 //! to keep one of two connections. A peer joins the node's gossip peers when its link comes up and

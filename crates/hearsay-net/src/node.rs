@@ -1,19 +1,51 @@
 //! [`NetNode`]: a [`GossipNode`] actor on the network — listener, mesh, and transport wired up.
 
 use crate::connection::Writers;
-use crate::mesh::{GetLinks, Link, Mesh, SetKeyring, Shutdown, Wiring};
+use crate::datagram::Sealer;
+use crate::mesh::{AddSeed, GetLinks, Link, Mesh, SetKeyring, Shutdown, Wiring};
 use crate::session::Local;
 use crate::stats::NetStats;
 use crate::transport::{NetTransport, Routes};
-use crate::{ADDR_KEY, Error, Keyring, NetConfig};
-use actix::{Actor, Addr};
-use hearsay_actor::{GossipNode, Subscribe};
-use hearsay_proto::Node;
+use crate::udp::{Outbox, Udp, UdpSetup};
+use crate::{ADDR_KEY, DATAGRAM_OVERHEAD, Error, Keyring, NetConfig, TransportKind};
+use actix::{Actor, Addr, Recipient};
+use hearsay_actor::{GossipNode, KeyChanged, MemberChanged, Subscribe, SubscribeMembership};
+use hearsay_proto::{ClusterId, Node};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UdpSocket};
 
-/// A gossip node that talks to peers over authenticated, encrypted TCP.
+/// Writes the address peers should reach the node at (the reserved key, gossiped like any entry).
+fn advertise(node: &mut Node, advertised: SocketAddr) -> Result<(), Error> {
+    // The actor's clock (tokio's, virtual under a paused runtime).
+    let now = tokio::time::Instant::now().into_std();
+    node.advertise(now, &advertised.to_string())
+        .map_err(hearsay_actor::Error::from)?;
+    Ok(())
+}
+
+/// Subscribes the transport to the addresses peers announce and, with membership, to members
+/// that leave or are removed.
+async fn subscribe(
+    node: &Addr<GossipNode>,
+    keys: Recipient<KeyChanged>,
+    members: Recipient<MemberChanged>,
+    membership: bool,
+) -> Result<(), Error> {
+    node.send(Subscribe {
+        prefix: ADDR_KEY.into(),
+        recipient: keys,
+    })
+    .await?;
+    if membership {
+        node.send(SubscribeMembership { recipient: members })
+            .await?;
+    }
+    Ok(())
+}
+
+/// A gossip node that talks to peers over sealed UDP datagrams (the default) or authenticated,
+/// encrypted TCP ([`NetConfig::transport`]).
 ///
 /// The node actor is the same [`GossipNode`] that runs in-process: only its transport differs.
 /// Talk to it through [`NetNode::node`] with the usual messages (`Set`, `Get`, `Subscribe`, …).
@@ -40,90 +72,170 @@ use tokio::net::TcpListener;
 /// ```
 pub struct NetNode {
     node: Addr<GossipNode>,
-    mesh: Addr<Mesh>,
+    carrier: Carrier,
     local_addr: SocketAddr,
     advertised: SocketAddr,
     stats: Arc<NetStats>,
     writers: Arc<Writers>,
 }
 
+/// The actor that links the node to its peers.
+enum Carrier {
+    Mesh(Addr<Mesh>),
+    Udp(Addr<Udp>),
+}
+
 impl NetNode {
-    /// Binds the listener, starts the node actor and the mesh, and begins dialing the seeds.
-    /// Must run inside an actix system.
+    /// Binds the socket (or the listener), starts the node actor and its transport, and begins
+    /// greeting (or dialing) the seeds. Must run inside an actix system.
+    ///
+    /// Fails with [`Error::Config`] when the settings disagree: `NetConfig::cluster` must name
+    /// the cluster of the node's `Config::cluster` (`ClusterId::from_name`), and the protocol's
+    /// messages must fit a datagram (or a frame).
     pub async fn start(
         mut node: Node,
         config: NetConfig,
         keyring: Keyring,
     ) -> Result<NetNode, Error> {
         config.validate()?;
-        let largest = node.config().mtu.max(node.config().max_incoming) + crate::SEAL_OVERHEAD;
-        if largest > config.max_frame {
+        let named = ClusterId::from_name(&config.cluster);
+        if node.config().cluster != named {
             return Err(Error::Config(format!(
-                "the protocol's messages (up to {} bytes sealed) do not fit max_frame ({} bytes)",
-                largest, config.max_frame
+                "NetConfig::cluster {:?} is cluster id {named}, but the node's Config::cluster is {}: \
+                 set Config::cluster to ClusterId::from_name({:?})",
+                config.cluster,
+                node.config().cluster,
+                config.cluster
             )));
         }
-        let listener = TcpListener::bind(config.bind)
-            .await
-            .map_err(|source| Error::Bind {
-                addr: config.bind,
-                source,
-            })?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|error| Error::io("listener address", error))?;
-        let advertised = config.advertise.unwrap_or(local_addr);
-        // Peers learn where to dial this node from the gossip itself.
-        // The actor's clock (tokio's, virtual under a paused runtime).
-        let now = tokio::time::Instant::now().into_std();
-        node.set(now, ADDR_KEY, advertised.to_string())
-            .map_err(hearsay_actor::Error::from)?;
-        let membership = node.config().membership.is_some();
-        let local = Local {
-            cluster: config.cluster.clone(),
-            id: node.id(),
-            generation: node.generation(),
-            listen: advertised.to_string(),
-        };
-        let stats = Arc::new(NetStats::default());
-        let routes = Routes::default();
-        let gossip =
-            GossipNode::new(node, NetTransport::new(routes.clone(), stats.clone())).start();
-        let writers = Arc::new(Writers::default());
-        let wiring = Wiring {
-            node: gossip.clone(),
-            routes,
-            stats: stats.clone(),
-            writers: writers.clone(),
-        };
-        let jitter_seed = crate::random::random_u64()?;
-        let mesh = Mesh::new(
-            config,
-            local,
-            keyring,
-            wiring,
-            listener,
-            advertised,
-            jitter_seed,
-        )
-        .start();
-        gossip
-            .send(Subscribe {
-                prefix: ADDR_KEY.into(),
-                recipient: mesh.clone().recipient(),
-            })
-            .await?;
-        if membership {
-            gossip
-                .send(hearsay_actor::SubscribeMembership {
-                    recipient: mesh.clone().recipient(),
-                })
-                .await?;
+        let protocol = node.config();
+        let (mtu, max_incoming) = (protocol.mtu, protocol.max_incoming);
+        let views = protocol.view.is_some();
+        let membership = protocol.membership.is_some();
+        match config.transport {
+            TransportKind::Datagram if mtu + DATAGRAM_OVERHEAD > config.max_datagram => {
+                return Err(Error::Config(format!(
+                    "the protocol's messages (Config::mtu {mtu} bytes, {} sealed) do not fit \
+                     max_datagram ({} bytes): lower Config::mtu to {} or raise max_datagram",
+                    mtu + DATAGRAM_OVERHEAD,
+                    config.max_datagram,
+                    config.max_datagram - DATAGRAM_OVERHEAD
+                )));
+            }
+            TransportKind::Stream
+                if mtu.max(max_incoming) + crate::SEAL_OVERHEAD > config.max_frame =>
+            {
+                return Err(Error::Config(format!(
+                    "the protocol's messages (up to {} bytes sealed) do not fit max_frame ({} bytes)",
+                    mtu.max(max_incoming) + crate::SEAL_OVERHEAD,
+                    config.max_frame
+                )));
+            }
+            _ => {}
         }
+        let stats = Arc::new(NetStats::default());
+        let writers = Arc::new(Writers::default());
+        let jitter_seed = crate::random::random_u64()?;
+        let (id, generation) = (node.id(), node.generation());
+        let inbound = config.inbound_queue;
+        let (gossip, carrier, local_addr, advertised) = match config.transport {
+            TransportKind::Datagram => {
+                let socket = UdpSocket::bind(config.bind)
+                    .await
+                    .map_err(|source| Error::Bind {
+                        addr: config.bind,
+                        source,
+                    })?;
+                let local_addr = socket
+                    .local_addr()
+                    .map_err(|error| Error::io("socket address", error))?;
+                let advertised = config.advertise.unwrap_or(local_addr);
+                advertise(&mut node, advertised)?;
+                let outbox = Arc::new(Outbox::new(
+                    Arc::new(socket),
+                    keyring,
+                    stats.clone(),
+                    config.max_datagram,
+                ));
+                let sealer = Sealer::fresh(&config.cluster, id, generation)?;
+                let transport = NetTransport::datagram(outbox.clone(), sealer, stats.clone());
+                let gossip = GossipNode::new(node, transport)
+                    .with_mailbox_capacity(inbound)
+                    .start();
+                let setup = UdpSetup {
+                    outbox,
+                    node: gossip.clone(),
+                    me: id,
+                    generation,
+                    advertised,
+                    config,
+                    views,
+                    jitter_seed,
+                };
+                let udp = Udp::new(setup, max_incoming)?.start();
+                subscribe(
+                    &gossip,
+                    udp.clone().recipient(),
+                    udp.clone().recipient(),
+                    membership,
+                )
+                .await?;
+                (gossip, Carrier::Udp(udp), local_addr, advertised)
+            }
+            TransportKind::Stream => {
+                let listener =
+                    TcpListener::bind(config.bind)
+                        .await
+                        .map_err(|source| Error::Bind {
+                            addr: config.bind,
+                            source,
+                        })?;
+                let local_addr = listener
+                    .local_addr()
+                    .map_err(|error| Error::io("listener address", error))?;
+                let advertised = config.advertise.unwrap_or(local_addr);
+                advertise(&mut node, advertised)?;
+                let local = Local {
+                    cluster: config.cluster.clone(),
+                    id,
+                    generation,
+                    listen: advertised.to_string(),
+                };
+                let routes = Routes::default();
+                let transport = NetTransport::stream(routes.clone(), stats.clone());
+                let gossip = GossipNode::new(node, transport)
+                    .with_mailbox_capacity(inbound)
+                    .start();
+                let wiring = Wiring {
+                    node: gossip.clone(),
+                    routes,
+                    stats: stats.clone(),
+                    writers: writers.clone(),
+                };
+                let mesh = Mesh::new(
+                    config,
+                    local,
+                    keyring,
+                    wiring,
+                    listener,
+                    advertised,
+                    jitter_seed,
+                )
+                .start();
+                subscribe(
+                    &gossip,
+                    mesh.clone().recipient(),
+                    mesh.clone().recipient(),
+                    membership,
+                )
+                .await?;
+                (gossip, Carrier::Mesh(mesh), local_addr, advertised)
+            }
+        };
         tracing::info!(%local_addr, %advertised, "listening");
         Ok(NetNode {
             node: gossip,
-            mesh,
+            carrier,
             local_addr,
             advertised,
             stats,
@@ -136,9 +248,12 @@ impl NetNode {
         &self.node
     }
 
-    /// The mesh actor.
-    pub fn mesh(&self) -> &Addr<Mesh> {
-        &self.mesh
+    /// The mesh actor, with [`TransportKind::Stream`].
+    pub fn mesh(&self) -> Option<&Addr<Mesh>> {
+        match &self.carrier {
+            Carrier::Mesh(mesh) => Some(mesh),
+            Carrier::Udp(_) => None,
+        }
     }
 
     /// The address the listener is bound to.
@@ -160,27 +275,51 @@ impl NetNode {
     /// connection seals with the new primary and opens with any key of the new ring. A message to
     /// the mesh, which hands the ring to each connection; no lock.
     pub async fn set_keyring(&self, keyring: Keyring) -> Result<(), Error> {
-        Ok(self.mesh.send(SetKeyring(keyring)).await?)
+        match &self.carrier {
+            Carrier::Mesh(mesh) => Ok(mesh.send(SetKeyring(keyring)).await?),
+            Carrier::Udp(udp) => Ok(udp.send(SetKeyring(keyring)).await?),
+        }
     }
 
-    /// The addresses this node dials, with their link state.
+    /// The peers this node reaches: with datagrams, every address in its book and the seeds that
+    /// have not answered yet; with streams, the addresses it dials, with their link state.
     pub async fn links(&self) -> Result<Vec<Link>, Error> {
-        Ok(self.mesh.send(GetLinks).await?)
+        match &self.carrier {
+            Carrier::Mesh(mesh) => Ok(mesh.send(GetLinks).await?),
+            Carrier::Udp(udp) => Ok(udp.send(GetLinks).await?),
+        }
     }
 
-    /// Says goodbye on every link and stops the mesh (the node actor keeps its state).
+    /// Adds a seed: greeted (or dialed) until it answers.
+    pub fn add_seed(&self, addr: SocketAddr) {
+        match &self.carrier {
+            Carrier::Mesh(mesh) => mesh.do_send(AddSeed(addr)),
+            Carrier::Udp(udp) => udp.do_send(AddSeed(addr)),
+        }
+    }
+
+    /// Says goodbye on every link and stops the transport (the node actor keeps its state).
     pub fn shutdown(&self) {
-        self.mesh.do_send(Shutdown);
+        match &self.carrier {
+            Carrier::Mesh(mesh) => mesh.do_send(Shutdown),
+            Carrier::Udp(udp) => udp.do_send(Shutdown),
+        }
     }
 
     /// [`NetNode::shutdown`], then waits (at most `timeout`) until every queued frame is written
-    /// and every connection closed, so that a process can exit without losing its last words (a
+    /// and every connection closed (datagrams wait in no queue), so that a process can exit without losing its last words (a
     /// leave, a goodbye). Answers whether everything was flushed in time.
     pub async fn shutdown_and_flush(&self, timeout: std::time::Duration) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
-        if self.mesh.send(Shutdown).await.is_err() {
-            return false;
+        match &self.carrier {
+            Carrier::Mesh(mesh) => {
+                if mesh.send(Shutdown).await.is_err() {
+                    return false;
+                }
+                self.writers.drained(deadline).await
+            }
+            // A datagram is on the wire once sent: nothing waits in a queue.
+            Carrier::Udp(udp) => udp.send(Shutdown).await.is_ok(),
         }
-        self.writers.drained(deadline).await
     }
 }

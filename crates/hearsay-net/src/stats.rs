@@ -12,9 +12,9 @@ pub struct NetStats {
 /// One counter of [`NetStats`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Counter {
-    /// Frames received (any kind).
+    /// Frames (or datagrams) received, any kind.
     FramesIn,
-    /// Frames written.
+    /// Frames (or datagrams) written.
     FramesOut,
     /// Bytes received, length prefixes included.
     BytesIn,
@@ -24,29 +24,34 @@ pub enum Counter {
     GossipIn,
     /// Gossip messages sealed for a peer.
     GossipOut,
-    /// Frames that failed authentication (the connection was closed).
+    /// Frames that failed authentication (the connection was closed), or datagrams (dropped).
     AuthFailures,
-    /// Frames that were malformed, oversized or out of place (the connection was closed).
+    /// Frames that were malformed, oversized or out of place (the connection was closed), or
+    /// such datagrams (dropped).
     BadFrames,
     /// Handshakes refused (cluster, version or id mismatch, or refused by the peer).
     Refused,
     /// Connections closed for a timeout (handshake, idle, write).
     Timeouts,
-    /// Gossip messages dropped because a peer's queue was full or it had no link.
+    /// Gossip messages dropped on the way out: a peer's queue was full, it had no link or no
+    /// known address, or the datagram was over the size limit.
     Dropped,
+    /// Gossip messages received but dropped because the node's inbound queue (its mailbox,
+    /// `NetConfig::inbound_queue`) was full.
+    InboundDropped,
     /// Connections accepted.
     Accepted,
     /// Connections refused at accept, or dials put off, because of `max_connections`.
     OverLimit,
-    /// Dials attempted.
+    /// Dials attempted (or hellos sent to a seed).
     Dials,
-    /// Handshakes completed.
+    /// Handshakes completed (or seeds that answered a hello).
     Established,
 }
 
 impl Counter {
     /// Every counter, in display order.
-    pub const ALL: [Counter; 15] = [
+    pub const ALL: [Counter; 16] = [
         Counter::FramesIn,
         Counter::FramesOut,
         Counter::BytesIn,
@@ -58,6 +63,7 @@ impl Counter {
         Counter::Refused,
         Counter::Timeouts,
         Counter::Dropped,
+        Counter::InboundDropped,
         Counter::Accepted,
         Counter::OverLimit,
         Counter::Dials,
@@ -78,6 +84,7 @@ impl Counter {
             Counter::Refused => "refused",
             Counter::Timeouts => "timeouts",
             Counter::Dropped => "dropped",
+            Counter::InboundDropped => "inbound_dropped",
             Counter::Accepted => "accepted",
             Counter::OverLimit => "over_limit",
             Counter::Dials => "dials",

@@ -1,42 +1,81 @@
-//! [`NetTransport`]: the [`hearsay_actor::Transport`] of a networked node. It hands each datagram
-//! to the connection dialed to its peer, without waiting: a full queue or a missing link drops the
-//! datagram (gossip repairs it in a later round) and counts it.
+//! [`NetTransport`]: the [`hearsay_actor::Transport`] of a networked node. It seals each datagram
+//! and sends it on the node's UDP socket, or hands it to the connection dialed to its peer,
+//! without waiting: a full queue, an unknown address or a missing link drops the datagram (gossip
+//! repairs it in a later round) and counts it.
 
+use crate::datagram::{Body, Sealer};
 use crate::link::{LinkHandle, SendGossip};
 use crate::stats::{Counter, NetStats};
+use crate::udp::Outbox;
 use hearsay_proto::{NodeId, Transmit};
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 /// Peer id to the connection that carries this node's datagrams to it.
 ///
-/// The one lock of the crate, kept on purpose: the mesh writes it when a link goes up or down,
-/// and the transport reads it inside the node actor's synchronous [`hearsay_actor::Transport::send`],
+/// Shared on purpose, like the [`Outbox`]: the mesh writes it when a link goes up or down, and
+/// the transport reads it inside the node actor's synchronous [`hearsay_actor::Transport::send`],
 /// once per datagram. A message instead would route every datagram through the mesh's unbounded
 /// mailbox: a hop per datagram, and the connection's bounded mailbox (drop when full) no longer
 /// the first queue a datagram meets. Held for a map lookup or insert only, never across an await.
 pub(crate) type Routes = Arc<RwLock<BTreeMap<NodeId, LinkHandle>>>;
 
-/// Sends a node's datagrams over its dialed connections.
+/// How a node's datagrams leave it.
+enum Route {
+    /// Over the connections the mesh dialed.
+    Stream(Routes),
+    /// Sealed, on the node's UDP socket.
+    Datagram { outbox: Arc<Outbox>, sealer: Sealer },
+}
+
+/// Sends a node's datagrams over UDP or its dialed connections.
 pub struct NetTransport {
-    routes: Routes,
+    route: Route,
     stats: Arc<NetStats>,
 }
 
 impl NetTransport {
-    pub(crate) fn new(routes: Routes, stats: Arc<NetStats>) -> NetTransport {
-        NetTransport { routes, stats }
+    pub(crate) fn stream(routes: Routes, stats: Arc<NetStats>) -> NetTransport {
+        NetTransport {
+            route: Route::Stream(routes),
+            stats,
+        }
+    }
+
+    pub(crate) fn datagram(
+        outbox: Arc<Outbox>,
+        sealer: Sealer,
+        stats: Arc<NetStats>,
+    ) -> NetTransport {
+        NetTransport {
+            route: Route::Datagram { outbox, sealer },
+            stats,
+        }
     }
 }
 
 impl hearsay_actor::Transport for NetTransport {
     fn send(&mut self, _from: NodeId, transmit: Transmit) {
-        let route = match self.routes.read() {
-            Ok(routes) => routes.get(&transmit.to).cloned(),
-            Err(poisoned) => poisoned.into_inner().get(&transmit.to).cloned(),
+        let sent = match &mut self.route {
+            Route::Stream(routes) => {
+                let route = match routes.read() {
+                    Ok(routes) => routes.get(&transmit.to).cloned(),
+                    Err(poisoned) => poisoned.into_inner().get(&transmit.to).cloned(),
+                };
+                route.is_some_and(|link| link.gossip.try_send(SendGossip(transmit.payload)).is_ok())
+            }
+            Route::Datagram { outbox, sealer } => match outbox.address(transmit.to) {
+                Some(addr) => {
+                    let sent = outbox.send(sealer, addr, &Body::Gossip(transmit.payload));
+                    if sent {
+                        self.stats.add(Counter::GossipOut, 1);
+                    }
+                    // A datagram the outbox refused is counted there.
+                    return;
+                }
+                None => false,
+            },
         };
-        let sent =
-            route.is_some_and(|link| link.gossip.try_send(SendGossip(transmit.payload)).is_ok());
         if !sent {
             self.stats.add(Counter::Dropped, 1);
         }

@@ -1,7 +1,7 @@
 //! Settings and key files from outside are checked, with clear errors.
 
-use hearsay_net::{Error, Key, Keyring, NetConfig, NetNode};
-use hearsay_proto::{Config, Generation, Node, NodeId};
+use hearsay_net::{DATAGRAM_OVERHEAD, Error, Key, Keyring, NetConfig, NetNode, TransportKind};
+use hearsay_proto::{ClusterId, Config, Generation, Node, NodeId};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,22 @@ fn refused(config: NetConfig, needle: &str) {
 #[test]
 fn bad_settings_are_refused() {
     assert!(config().validate().is_ok());
+    for max_datagram in [0, 575, 65_508] {
+        refused(
+            NetConfig {
+                max_datagram,
+                ..config()
+            },
+            "max_datagram",
+        );
+    }
+    refused(
+        NetConfig {
+            inbound_queue: 0,
+            ..config()
+        },
+        "inbound_queue",
+    );
     refused(
         NetConfig {
             cluster: String::new(),
@@ -77,26 +93,66 @@ fn bad_settings_are_refused() {
     assert!(behind_nat.validate().is_ok());
 }
 
-#[test]
-fn messages_larger_than_a_frame_are_refused_at_start() {
+/// What `NetNode::start` says of a node with `protocol` settings and `net` ones.
+fn start_error(protocol: Config, net: NetConfig) -> String {
     actix_rt::System::new().block_on(async {
-        let protocol = Config {
-            mtu: 60_000,
-            max_incoming: 65_507,
-            ..Config::default()
-        };
         let node = Node::new(NodeId(1), Generation(1), protocol, 1).expect("valid");
-        let net = NetConfig {
-            max_frame: 32_768,
-            ..config()
-        };
         let keyring = Keyring::new(Key::from_bytes([1; 32]));
         match NetNode::start(node, net, keyring).await {
-            Err(Error::Config(reason)) => assert!(reason.contains("max_frame"), "{reason}"),
+            Err(Error::Config(reason)) => reason,
             Err(other) => panic!("unexpected error {other}"),
-            Ok(_) => panic!("started with frames too small"),
+            Ok(_) => panic!("started with settings that disagree"),
         }
-    });
+    })
+}
+
+/// The protocol's settings for cluster `c` (that of [`config`]).
+fn protocol() -> Config {
+    Config {
+        cluster: ClusterId::from_name("c"),
+        ..Config::default()
+    }
+}
+
+#[test]
+fn messages_larger_than_a_frame_are_refused_at_start() {
+    let protocol = Config {
+        mtu: 60_000,
+        max_incoming: 65_507,
+        ..protocol()
+    };
+    let net = NetConfig {
+        transport: TransportKind::Stream,
+        max_frame: 32_768,
+        ..config()
+    };
+    let reason = start_error(protocol, net);
+    assert!(reason.contains("max_frame"), "{reason}");
+}
+
+#[test]
+fn messages_larger_than_a_datagram_are_refused_at_start() {
+    // The default MTU fits the default datagram once sealed; 1,420 does not.
+    assert!(1_400 + DATAGRAM_OVERHEAD <= config().max_datagram);
+    let protocol = Config {
+        mtu: 1_420,
+        ..protocol()
+    };
+    let reason = start_error(protocol, config());
+    assert!(
+        reason.contains("max_datagram") && reason.contains("1414"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_cluster_named_twice_differently_is_refused_at_start() {
+    // The node is of cluster "hearsay" (the default), the network settings of "c".
+    let reason = start_error(Config::default(), config());
+    assert!(
+        reason.contains("NetConfig::cluster \"c\"") && reason.contains("Config::cluster"),
+        "{reason}"
+    );
 }
 
 #[test]

@@ -37,7 +37,7 @@ fn patient(cluster: &str) -> NetConfig {
     NetConfig {
         handshake_timeout: NEVER,
         idle_timeout: NEVER,
-        ..net_config(cluster, vec![])
+        ..stream_config(cluster, vec![])
     }
 }
 
@@ -166,7 +166,7 @@ fn an_oversized_length_prefix_is_refused_at_once() {
     run(async {
         let node = start_with("huge", patient("huge"), 1).await;
         let addr = node.local_addr();
-        let max_frame = net_config("huge", vec![]).max_frame as u32;
+        let max_frame = stream_config("huge", vec![]).max_frame as u32;
         // 4 GiB, and the first length over the limit; neither is ever followed by a body.
         for (round, len) in [u32::MAX, max_frame + 1].into_iter().enumerate() {
             let mut stream = connect(addr).await;
@@ -187,7 +187,7 @@ fn a_stalled_half_frame_times_out() {
         // Only the handshake timer can close it: the idle one never fires during the test.
         let config = NetConfig {
             idle_timeout: NEVER,
-            ..net_config("stall", vec![])
+            ..stream_config("stall", vec![])
         };
         let node = start_with("stall", config, 1).await;
         let mut stream = stall(node.local_addr()).await;
@@ -207,7 +207,7 @@ fn a_stalled_half_frame_times_out() {
 fn an_authenticated_peer_that_stalls_is_closed_when_idle() {
     run(async {
         let keys = keyring(2);
-        let node = start("idle", 1, 1, keys.clone(), vec![]).await;
+        let node = start_stream("idle", 1, 1, keys.clone(), vec![]).await;
         let mut stream = connect(node.local_addr()).await;
         // A raw client that holds the key: a full handshake, then garbage gossip.
         let local = Local {
@@ -261,7 +261,7 @@ fn an_authenticated_peer_that_stalls_is_closed_when_idle() {
 #[test]
 fn good_nodes_converge_while_under_attack() {
     run(async {
-        let target = start("siege", 1, 1, keyring(3), vec![]).await;
+        let target = start_stream("siege", 1, 1, keyring(3), vec![]).await;
         let addr = target.local_addr();
         // Every hostile connection is open before the good node starts.
         let mut attacks = Vec::new();
@@ -278,7 +278,7 @@ fn good_nodes_converge_while_under_attack() {
         for _ in 0..2 {
             slow.push(closes(connect(addr).await));
         }
-        let friend = start("siege", 2, 1, keyring(3), vec![addr]).await;
+        let friend = start_stream("siege", 2, 1, keyring(3), vec![addr]).await;
         converge((&target, 1), (&friend, 2), "during", "siege").await;
         for attack in attacks {
             attack.await.expect("task").expect("closed by the node");
@@ -314,7 +314,7 @@ fn a_recorded_session_replayed_through_a_proxy_fails() {
             .await
             .expect("node starts");
         proxy.forward_to(first.local_addr());
-        let second = start("replay", 2, 1, keyring(6), vec![proxy.addr]).await;
+        let second = start_stream("replay", 2, 1, keyring(6), vec![proxy.addr]).await;
         // The second node's write reaches the first: through the proxy, the only way there.
         converge((&second, 2), (&first, 1), "k", "through the proxy").await;
         assert!(proxy.connections() >= 1);
@@ -377,7 +377,7 @@ fn a_connection_flood_is_limited_and_recovers() {
         assert_eq!(stats.get(Counter::Timeouts), 0, "{:?}", stats.snapshot());
         // A good node dials while every slot is held: refused, it backs off and redials.
         let over = stats.get(Counter::OverLimit);
-        let friend = start("flood", 2, 1, keyring(4), vec![addr]).await;
+        let friend = start_stream("flood", 2, 1, keyring(4), vec![addr]).await;
         assert!(until(|| node.stats().get(Counter::OverLimit) > over).await);
         // The flood gives up (its sockets close): the slots free, the good node gets in.
         for attacker in &flood {

@@ -96,7 +96,7 @@ async fn outsider_is_refused(
     outsider: (&str, u8),
     reason: &str,
 ) -> (hearsay_net::NetNode, hearsay_net::NetNode) {
-    let good = start(good.0, 1, 1, keyring(good.1), vec![]).await;
+    let good = start_stream(good.0, 1, 1, keyring(good.1), vec![]).await;
     good.node()
         .send(Set {
             key: "secret".into(),
@@ -105,7 +105,7 @@ async fn outsider_is_refused(
         .await
         .expect("mailbox")
         .expect("write");
-    let outsider = start(
+    let outsider = start_stream(
         outsider.0,
         2,
         1,

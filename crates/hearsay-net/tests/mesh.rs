@@ -17,7 +17,7 @@ fn a_forged_self_refusal_does_not_stop_dialing() {
         // refusal that claims a self-connection.
         let impostor = TcpListener::bind(loopback()).await.expect("bind");
         let port: SocketAddr = impostor.local_addr().expect("addr");
-        let joiner = start("forge", 2, 1, keyring(4), vec![port]).await;
+        let joiner = start_stream("forge", 2, 1, keyring(4), vec![port]).await;
         let (mut stream, _) = impostor.accept().await.expect("dialed");
         let _hello = read_frame(&mut stream).await;
         let refusal = hearsay_net::frame::refused("the peer has this node's own id 2");
@@ -29,7 +29,7 @@ fn a_forged_self_refusal_does_not_stop_dialing() {
             protocol("forge", 1, 1),
             NetConfig {
                 bind: port,
-                ..net_config("forge", vec![])
+                ..stream_config("forge", vec![])
             },
             keyring(4),
         )
@@ -51,7 +51,7 @@ fn a_node_reachable_under_two_addresses_keeps_one_link() {
             protocol("alias", 1, 1),
             NetConfig {
                 bind: SocketAddr::from(([0, 0, 0, 0], 0)),
-                ..net_config("alias", vec![])
+                ..stream_config("alias", vec![])
             },
             keyring(5),
         )
@@ -67,13 +67,13 @@ fn a_node_reachable_under_two_addresses_keeps_one_link() {
             NetConfig {
                 bind: SocketAddr::from(([0, 0, 0, 0], port)),
                 advertise: Some(SocketAddr::from(([127, 0, 0, 1], port))),
-                ..net_config("alias", vec![])
+                ..stream_config("alias", vec![])
             },
             keyring(5),
         )
         .await
         .expect("starts");
-        let second = start(
+        let second = start_stream(
             "alias",
             2,
             1,
@@ -109,7 +109,7 @@ fn shutdown_does_not_wait_for_connections_in_their_handshake() {
         let config = NetConfig {
             handshake_timeout: never,
             idle_timeout: never,
-            ..net_config("quit", vec![])
+            ..stream_config("quit", vec![])
         };
         let node = NetNode::start(protocol("quit", 1, 1), config, keyring(6))
             .await

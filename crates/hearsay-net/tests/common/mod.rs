@@ -7,7 +7,7 @@ pub mod session;
 
 use actix::{Actor, Context, Handler};
 use hearsay_actor::{KeyChanged, Subscribe};
-use hearsay_net::{Key, Keyring, NetConfig, NetNode};
+use hearsay_net::{Key, Keyring, NetConfig, NetNode, TransportKind};
 use hearsay_proto::{ClusterId, Config, Generation, Node, NodeId};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -40,6 +40,14 @@ pub fn net_config(cluster: &str, seeds: Vec<SocketAddr>) -> NetConfig {
     }
 }
 
+/// [`net_config`] over TCP connections (the mesh) instead of datagrams.
+pub fn stream_config(cluster: &str, seeds: Vec<SocketAddr>) -> NetConfig {
+    NetConfig {
+        transport: TransportKind::Stream,
+        ..net_config(cluster, seeds)
+    }
+}
+
 pub fn protocol(cluster: &str, id: u64, generation: u64) -> Node {
     let config = Config {
         cluster: ClusterId::from_name(cluster),
@@ -49,6 +57,7 @@ pub fn protocol(cluster: &str, id: u64, generation: u64) -> Node {
     Node::new(NodeId(id), Generation(generation), config, id).expect("valid config")
 }
 
+/// Starts node `id` over datagrams (the default transport).
 pub async fn start(
     cluster: &str,
     id: u64,
@@ -56,13 +65,31 @@ pub async fn start(
     keyring: Keyring,
     seeds: Vec<SocketAddr>,
 ) -> NetNode {
-    NetNode::start(
-        protocol(cluster, id, generation),
-        net_config(cluster, seeds),
-        keyring,
-    )
-    .await
-    .expect("node starts")
+    start_with_config(id, generation, keyring, net_config(cluster, seeds)).await
+}
+
+/// Starts node `id` over TCP connections.
+pub async fn start_stream(
+    cluster: &str,
+    id: u64,
+    generation: u64,
+    keyring: Keyring,
+    seeds: Vec<SocketAddr>,
+) -> NetNode {
+    start_with_config(id, generation, keyring, stream_config(cluster, seeds)).await
+}
+
+/// Starts node `id` with `config`.
+pub async fn start_with_config(
+    id: u64,
+    generation: u64,
+    keyring: Keyring,
+    config: NetConfig,
+) -> NetNode {
+    let node = protocol(&config.cluster.clone(), id, generation);
+    NetNode::start(node, config, keyring)
+        .await
+        .expect("node starts")
 }
 
 /// Forwards a node's changes into a channel.

@@ -63,7 +63,7 @@ use crate::{Error, Event, Generation, NodeId, PhiDetector};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Instant;
 
-pub use crate::reserved::{GC_KEY, LEFT, RESERVED_PREFIX, STATUS_KEY, is_reserved};
+pub use crate::reserved::{ADDR_KEY, GC_KEY, LEFT, RESERVED_PREFIX, STATUS_KEY, is_reserved};
 
 pub use crate::member_status::MemberStatus;
 

@@ -35,11 +35,12 @@ impl Node {
             let mut gone = Vec::new();
             for (key, entry) in state.into_entries() {
                 // With `keep_state`, the own live entries are written again below (the reserved
-                // ones, a leave and a GC horizon, belonged to the old incarnation).
+                // ones, a leave and a GC horizon, belonged to the old incarnation). The address
+                // is the runtime's, not the incarnation's: it is written again in any case.
+                let again =
+                    key == membership::ADDR_KEY || (keep_state && !membership::is_reserved(&key));
                 match &entry.value {
-                    Some(value)
-                        if keep_state && origin == self.id && !membership::is_reserved(&key) =>
-                    {
+                    Some(value) if origin == self.id && again => {
                         own.push((key, value.clone()));
                     }
                     _ => gone.push((key, entry)),

@@ -2,7 +2,7 @@
 //! peer), and feeding the member table what gossip reveals of each origin.
 
 use super::Node;
-use crate::membership::{LEFT, STATUS_KEY};
+use crate::membership::{ADDR_KEY, LEFT, STATUS_KEY};
 use crate::{
     Body, Delta, Digest, Error, NodeId, OriginDelta, Peers, PurgeReason, RumorMessage, Value,
     Version,
@@ -11,6 +11,24 @@ use rand::RngExt;
 use std::time::Instant;
 
 impl Node {
+    /// Announces at `now` where this node's runtime is reached: writes the reserved entry
+    /// [`ADDR_KEY`] of its origin (a network adapter calls it with the address peers should
+    /// send to; they learn it as they learn any entry). Writing the same address again is a
+    /// no-op. A user's `set` cannot write this key.
+    pub fn advertise(&mut self, now: Instant, addr: &str) -> Result<Version, Error> {
+        let own = self.store.origin(self.id);
+        if let Some(entry) = own.and_then(|o| o.get(ADDR_KEY)) {
+            if entry
+                .value
+                .as_ref()
+                .is_some_and(|v| v.as_bytes() == addr.as_bytes())
+            {
+                return Ok(entry.version);
+            }
+        }
+        self.write(now, ADDR_KEY, Some(Value::from(addr)))
+    }
+
     /// Leaves the cluster gracefully at `now`: writes the reserved status entry `left`
     /// ([`STATUS_KEY`]) of this node's origin, which peers mark as Left on receipt,
     /// and pushes it at once, as a rumor, to up to [`crate::MembershipConfig::leave_fanout`]

@@ -1,0 +1,77 @@
+//! [`AddressBook`]: where each peer of a datagram node is reached, learnt only from sealed
+//! sources (hellos and the reserved address key), newest generation first, bounded.
+
+use hearsay_proto::{Generation, NodeId};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+/// Most peers whose address a node keeps (new ones beyond are ignored until some are forgotten).
+pub const MAX_ADDRESSES: usize = 65_536;
+
+/// Peer id to its address, with the generation that announced it.
+#[derive(Clone, Debug, Default)]
+pub struct AddressBook {
+    by_id: BTreeMap<NodeId, (Generation, SocketAddr)>,
+}
+
+impl AddressBook {
+    /// Records that `id` at `generation` is reached at `addr`. An older generation's claim does
+    /// not replace a newer one's. Answers whether `id` was not in the book before.
+    ///
+    /// ```
+    /// use hearsay_net::AddressBook;
+    /// use hearsay_proto::{Generation, NodeId};
+    /// let mut book = AddressBook::default();
+    /// let (old, new) = ("127.0.0.1:1".parse()?, "127.0.0.1:2".parse()?);
+    /// assert!(book.learn(NodeId(1), Generation(2), new));
+    /// assert!(!book.learn(NodeId(1), Generation(1), old));
+    /// assert_eq!(book.get(NodeId(1)), Some(new));
+    /// # Ok::<(), std::net::AddrParseError>(())
+    /// ```
+    pub fn learn(&mut self, id: NodeId, generation: Generation, addr: SocketAddr) -> bool {
+        let full = self.by_id.len() >= MAX_ADDRESSES;
+        match self.by_id.get_mut(&id) {
+            Some(held) => {
+                if generation >= held.0 {
+                    *held = (generation, addr);
+                }
+                false
+            }
+            None if !full => {
+                self.by_id.insert(id, (generation, addr));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Forgets `id` if the book holds it at `generation` or older (a member that left or was
+    /// removed; a newer generation of it stays).
+    pub fn forget(&mut self, id: NodeId, generation: Generation) -> bool {
+        if self.by_id.get(&id).is_some_and(|held| held.0 <= generation) {
+            self.by_id.remove(&id);
+            return true;
+        }
+        false
+    }
+
+    /// Where `id` is reached.
+    pub fn get(&self, id: NodeId) -> Option<SocketAddr> {
+        self.by_id.get(&id).map(|held| held.1)
+    }
+
+    /// Every entry, by id.
+    pub fn iter(&self) -> impl Iterator<Item = (NodeId, Generation, SocketAddr)> + '_ {
+        self.by_id.iter().map(|(&id, &(g, addr))| (id, g, addr))
+    }
+
+    /// Peers in the book.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Whether the book is empty.
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+}

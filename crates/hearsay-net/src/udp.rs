@@ -1,0 +1,435 @@
+//! The datagram transport: one UDP socket per node, every datagram sealed ([`crate::datagram`]).
+//!
+//! - [`Outbox`], shared by the node's [`crate::NetTransport`] (which seals and sends gossip
+//!   inside the node actor, without a hop) and the [`Udp`] actor: the socket, the keyring, the
+//!   [`AddressBook`].
+//! - [`Udp`] reads the socket, opens each datagram and hands gossip to the node with `try_send`
+//!   (its mailbox is bounded: a flood is dropped and counted, never queued); it says hello to the
+//!   seeds until they answer, learns addresses from hellos and from the reserved key
+//!   [`ADDR_KEY`], and forgets members that left or were removed.
+//!
+//! No connection is kept: a peer is an address. Failure detection is the protocol's (SWIM probes
+//! ride the same datagrams).
+
+use crate::address_book::AddressBook;
+use crate::datagram::{Body, Opener, Sealer};
+use crate::mesh::{AddSeed, GetLinks, Link, SetKeyring, Shutdown};
+use crate::stats::{Counter, NetStats};
+use crate::throttle::Throttle;
+use crate::{Error, Keyring, NetConfig};
+use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, StreamHandler};
+use hearsay_actor::{AddPeer, Datagram, GossipNode, Join, KeyChanged, MemberChanged, RemovePeer};
+use hearsay_proto::membership::ADDR_KEY;
+use hearsay_proto::{Generation, MemberStatus, NodeId};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Instant;
+use tokio::net::UdpSocket;
+
+/// A lock's guard whether or not a holder panicked (the data is plain values, valid either way).
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// What the node's transport and the [`Udp`] actor share. The locks are held for a map lookup
+/// or a pointer copy, never across an await.
+pub(crate) struct Outbox {
+    socket: Arc<UdpSocket>,
+    keyring: RwLock<Arc<Keyring>>,
+    book: RwLock<AddressBook>,
+    stats: Arc<NetStats>,
+    /// Largest datagram sent.
+    max_datagram: usize,
+    /// Cleared at shutdown: nothing is sent afterwards.
+    open: AtomicBool,
+}
+
+impl Outbox {
+    pub(crate) fn new(
+        socket: Arc<UdpSocket>,
+        keyring: Keyring,
+        stats: Arc<NetStats>,
+        max_datagram: usize,
+    ) -> Outbox {
+        Outbox {
+            socket,
+            keyring: RwLock::new(Arc::new(keyring)),
+            book: RwLock::default(),
+            stats,
+            max_datagram,
+            open: AtomicBool::new(true),
+        }
+    }
+
+    fn keyring(&self) -> Arc<Keyring> {
+        read(&self.keyring).clone()
+    }
+
+    /// Where `id` is reached, if known.
+    pub(crate) fn address(&self, id: NodeId) -> Option<SocketAddr> {
+        read(&self.book).get(id)
+    }
+
+    fn learn(&self, id: NodeId, generation: Generation, addr: SocketAddr) -> bool {
+        write(&self.book).learn(id, generation, addr)
+    }
+
+    /// Seals `body` and sends it to `to` without waiting: a full socket buffer, a datagram over
+    /// the size limit or a closed outbox drops it (counted). Answers whether it was sent.
+    pub(crate) fn send(&self, sealer: &mut Sealer, to: SocketAddr, body: &Body) -> bool {
+        if !self.open.load(Ordering::Relaxed) {
+            return false;
+        }
+        let sealed = match sealer.seal(&self.keyring(), body) {
+            Ok(sealed) if sealed.len() <= self.max_datagram => sealed,
+            Ok(sealed) => {
+                tracing::debug!(
+                    len = sealed.len(),
+                    max = self.max_datagram,
+                    "datagram too large: dropped"
+                );
+                self.stats.add(Counter::Dropped, 1);
+                return false;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot seal a datagram");
+                self.stats.add(Counter::Dropped, 1);
+                return false;
+            }
+        };
+        match self.socket.try_send_to(&sealed, to) {
+            Ok(_) => {
+                self.stats.add(Counter::FramesOut, 1);
+                self.stats.add(Counter::BytesOut, sealed.len() as u64);
+                true
+            }
+            Err(error) => {
+                tracing::trace!(%to, %error, "datagram not sent");
+                self.stats.add(Counter::Dropped, 1);
+                false
+            }
+        }
+    }
+}
+
+/// A seed address and what its hellos brought.
+struct Seed {
+    /// The node that answered from it.
+    id: Option<NodeId>,
+    /// Hellos sent since the last answer.
+    attempts: u32,
+}
+
+/// Rejected datagrams by cause, each logged at most once per [`crate::throttle::LOG_EVERY`].
+#[derive(Default)]
+struct Rejections {
+    unauthenticated: Throttle,
+    malformed: Throttle,
+    inbound_full: Throttle,
+}
+
+/// Reads a node's socket and keeps its address book. Started by [`crate::NetNode::start`].
+pub struct Udp {
+    outbox: Arc<Outbox>,
+    sealer: Sealer,
+    opener: Opener,
+    node: Addr<GossipNode>,
+    me: NodeId,
+    advertised: SocketAddr,
+    config: NetConfig,
+    /// Partial views pick the peers: a seed's answer is a `Join`, never an `AddPeer`.
+    views: bool,
+    seeds: BTreeMap<SocketAddr, Seed>,
+    rng: ChaCha8Rng,
+    rejections: Rejections,
+    /// Bytes read per datagram at most.
+    buffer: usize,
+}
+
+/// What a [`Udp`] actor is started with.
+pub(crate) struct UdpSetup {
+    pub outbox: Arc<Outbox>,
+    pub node: Addr<GossipNode>,
+    pub me: NodeId,
+    pub generation: Generation,
+    pub advertised: SocketAddr,
+    pub config: NetConfig,
+    pub views: bool,
+    pub jitter_seed: u64,
+}
+
+/// The largest datagram read (one more than accepted, so that an oversized one is seen as such).
+fn receive_buffer(max_incoming: usize) -> usize {
+    (max_incoming + crate::datagram::DATAGRAM_OVERHEAD).min(crate::datagram::MAX_UDP_PAYLOAD) + 1
+}
+
+impl Udp {
+    pub(crate) fn new(setup: UdpSetup, max_incoming: usize) -> Result<Udp, Error> {
+        let cluster = setup.config.cluster.clone();
+        Ok(Udp {
+            sealer: Sealer::fresh(&cluster, setup.me, setup.generation)?,
+            opener: Opener::new(&cluster, receive_buffer(max_incoming) - 1),
+            buffer: receive_buffer(max_incoming),
+            outbox: setup.outbox,
+            node: setup.node,
+            me: setup.me,
+            advertised: setup.advertised,
+            config: setup.config,
+            views: setup.views,
+            seeds: BTreeMap::new(),
+            rng: ChaCha8Rng::seed_from_u64(setup.jitter_seed),
+            rejections: Rejections::default(),
+        })
+    }
+
+    fn add_seed(&mut self, addr: SocketAddr, ctx: &mut Context<Self>) {
+        if addr == self.advertised || self.seeds.contains_key(&addr) {
+            return;
+        }
+        self.seeds.insert(
+            addr,
+            Seed {
+                id: None,
+                attempts: 0,
+            },
+        );
+        self.hello(addr, ctx);
+    }
+
+    /// Says hello to a seed unless a node answered from it and is still in the book, and
+    /// checks again after a jittered, growing delay.
+    fn hello(&mut self, addr: SocketAddr, ctx: &mut Context<Self>) {
+        let Some(seed) = self.seeds.get_mut(&addr) else {
+            return;
+        };
+        let answered = seed.id.is_some_and(|id| self.outbox.address(id).is_some());
+        if !answered {
+            seed.id = None;
+            let hello = Body::Hello {
+                addr: self.advertised.to_string(),
+                to: addr.to_string(),
+            };
+            self.outbox.send(&mut self.sealer, addr, &hello);
+            self.outbox.stats.add(Counter::Dials, 1);
+        }
+        let attempt = if answered { 31 } else { seed.attempts };
+        seed.attempts = seed.attempts.saturating_add(1);
+        let (initial, max) = (self.config.backoff_initial, self.config.backoff_max);
+        let delay = crate::backoff::delay(&mut self.rng, attempt, initial, max).max(initial);
+        ctx.run_later(delay, move |udp, ctx| udp.hello(addr, ctx));
+    }
+
+    /// Records an address; a peer new to the book becomes a gossip peer (unless views pick them).
+    fn learn(&mut self, id: NodeId, generation: Generation, addr: SocketAddr) -> bool {
+        if id == self.me {
+            return false;
+        }
+        let new = self.outbox.learn(id, generation, addr);
+        if new && !self.views {
+            self.node.do_send(AddPeer(id));
+        }
+        new
+    }
+
+    fn received(&mut self, bytes: &[u8], source: SocketAddr) {
+        let stats = self.outbox.stats.clone();
+        stats.add(Counter::FramesIn, 1);
+        stats.add(Counter::BytesIn, bytes.len() as u64);
+        let now = Instant::now();
+        let opened = match self.opener.open(&self.outbox.keyring(), bytes) {
+            Ok(opened) => opened,
+            Err(error) => {
+                let (counter, throttle) = match error {
+                    Error::Auth => (Counter::AuthFailures, &mut self.rejections.unauthenticated),
+                    _ => (Counter::BadFrames, &mut self.rejections.malformed),
+                };
+                stats.add(counter, 1);
+                if let Some(held_back) = throttle.allow(now) {
+                    tracing::warn!(%source, %error, held_back, "datagram rejected");
+                }
+                return;
+            }
+        };
+        if opened.from == self.me {
+            return;
+        }
+        let address = |addr: &str| addr.parse::<SocketAddr>().unwrap_or(source);
+        match opened.body {
+            Body::Gossip(payload) => {
+                stats.add(Counter::GossipIn, 1);
+                if self.node.try_send(Datagram { payload }).is_err() {
+                    stats.add(Counter::InboundDropped, 1);
+                    if let Some(held_back) = self.rejections.inbound_full.allow(now) {
+                        tracing::warn!(%source, held_back, "node's inbound queue full: datagram dropped");
+                    }
+                }
+            }
+            Body::Hello { addr, to } => {
+                let addr = address(&addr);
+                self.learn(opened.from, opened.generation, addr);
+                let welcome = Body::Welcome {
+                    addr: self.advertised.to_string(),
+                    to,
+                };
+                self.outbox.send(&mut self.sealer, addr, &welcome);
+            }
+            Body::Welcome { addr, to } => {
+                let new = self.learn(opened.from, opened.generation, address(&addr));
+                let seed = to.parse().ok().and_then(|to| self.seeds.get_mut(&to));
+                if let Some(seed) = seed {
+                    let first = seed.id.is_none();
+                    seed.id = Some(opened.from);
+                    seed.attempts = 0;
+                    stats.add(Counter::Established, u64::from(first));
+                    if self.views && (first || new) {
+                        self.node.do_send(Join(opened.from));
+                    }
+                }
+            }
+        }
+    }
+
+    fn links(&self) -> Vec<Link> {
+        let book = read(&self.outbox.book);
+        let answered: Vec<SocketAddr> = book.iter().map(|(_, _, addr)| addr).collect();
+        let mut links: Vec<Link> = book
+            .iter()
+            .map(|(id, generation, addr)| Link {
+                addr,
+                id: Some(id.0),
+                generation: Some(generation.0),
+                connected: true,
+                failures: 0,
+                last_error: None,
+            })
+            .collect();
+        for (&addr, seed) in &self.seeds {
+            if seed.id.is_none() && !answered.contains(&addr) {
+                links.push(Link {
+                    addr,
+                    id: None,
+                    generation: None,
+                    connected: false,
+                    failures: seed.attempts,
+                    last_error: Some("no answer to hello yet".into()),
+                });
+            }
+        }
+        links
+    }
+}
+
+impl Actor for Udp {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let socket = self.outbox.socket.clone();
+        let buffer = vec![0; self.buffer];
+        let datagrams =
+            futures_util::stream::unfold((socket, buffer), |(socket, mut buffer)| async move {
+                let item = socket
+                    .recv_from(&mut buffer)
+                    .await
+                    .map(|(len, source)| (buffer[..len].to_vec(), source));
+                Some((item, (socket, buffer)))
+            });
+        ctx.add_stream(datagrams);
+        for seed in self.config.seeds.clone() {
+            self.add_seed(seed, ctx);
+        }
+    }
+}
+
+impl StreamHandler<std::io::Result<(Vec<u8>, SocketAddr)>> for Udp {
+    fn handle(&mut self, item: std::io::Result<(Vec<u8>, SocketAddr)>, _: &mut Context<Self>) {
+        match item {
+            Ok((bytes, source)) => self.received(&bytes, source),
+            // An ICMP error from an earlier send (a peer gone), reported on this socket.
+            Err(error) => tracing::trace!(%error, "socket error"),
+        }
+    }
+
+    fn finished(&mut self, _: &mut Context<Self>) {
+        // The stream never ends while the actor runs.
+    }
+}
+
+impl Handler<KeyChanged> for Udp {
+    type Result = ();
+
+    fn handle(&mut self, changed: KeyChanged, _: &mut Context<Self>) {
+        if changed.key != ADDR_KEY {
+            return;
+        }
+        let addr = changed
+            .value
+            .as_ref()
+            .and_then(|value| std::str::from_utf8(value.as_bytes()).ok())
+            .and_then(|text| text.parse::<SocketAddr>().ok());
+        if let Some(addr) = addr {
+            self.learn(changed.origin, changed.generation, addr);
+        }
+    }
+}
+
+impl Handler<MemberChanged> for Udp {
+    type Result = ();
+
+    /// A member that left, or was removed after being down, is forgotten; a newer generation of
+    /// it comes back through its hello or its address key.
+    fn handle(&mut self, changed: MemberChanged, _: &mut Context<Self>) {
+        if !matches!(changed.status, MemberStatus::Left | MemberStatus::Removed) {
+            return;
+        }
+        if write(&self.outbox.book).forget(changed.member, changed.generation) {
+            tracing::info!(
+                peer = changed.member.0,
+                status = changed.status.name(),
+                "member gone: address forgotten"
+            );
+            self.node.do_send(RemovePeer(changed.member));
+        }
+    }
+}
+
+impl Handler<AddSeed> for Udp {
+    type Result = ();
+
+    fn handle(&mut self, AddSeed(addr): AddSeed, ctx: &mut Context<Self>) {
+        self.add_seed(addr, ctx);
+    }
+}
+
+impl Handler<GetLinks> for Udp {
+    type Result = actix::MessageResult<GetLinks>;
+
+    fn handle(&mut self, _: GetLinks, _: &mut Context<Self>) -> Self::Result {
+        actix::MessageResult(self.links())
+    }
+}
+
+impl Handler<SetKeyring> for Udp {
+    type Result = ();
+
+    fn handle(&mut self, SetKeyring(keyring): SetKeyring, _: &mut Context<Self>) {
+        *write(&self.outbox.keyring) = Arc::new(keyring);
+    }
+}
+
+impl Handler<Shutdown> for Udp {
+    type Result = ();
+
+    fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) {
+        self.outbox.open.store(false, Ordering::Relaxed);
+        ctx.stop();
+    }
+}
