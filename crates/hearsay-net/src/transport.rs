@@ -9,6 +9,7 @@ use crate::stats::{Counter, NetStats};
 use crate::udp::Outbox;
 use hearsay_proto::{NodeId, Transmit};
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
 /// Peer id to the connection that carries this node's datagrams to it.
@@ -64,7 +65,14 @@ impl hearsay_actor::Transport for NetTransport {
                 };
                 route.is_some_and(|link| link.gossip.try_send(SendGossip(transmit.payload)).is_ok())
             }
-            Route::Datagram { outbox, sealer } => match outbox.address(transmit.to) {
+            // The address membership carries (current with the member's generation), else the
+            // book's (hellos, the reserved key).
+            Route::Datagram { outbox, sealer } => match transmit
+                .addr
+                .as_deref()
+                .and_then(|addr| addr.parse::<SocketAddr>().ok())
+                .or_else(|| outbox.address(transmit.to))
+            {
                 Some(addr) => {
                     let sent = outbox.send(sealer, addr, &Body::Gossip(transmit.payload));
                     if sent {

@@ -56,7 +56,7 @@ pub use delta::{Delta, OriginDelta};
 pub use digest::{Bounds, Digest, ItemId, OriginItems, OriginSummary};
 pub use error::{Error, ErrorKind};
 pub use event::{Event, PurgeReason, Via};
-pub use fd::{FdMessage, Incarnation, Liveness, MemberUpdate, Probe};
+pub use fd::{FdMessage, Incarnation, Liveness, MAX_ADDRESS_LEN, MemberUpdate, Probe};
 pub use id::{ClusterId, Generation, NodeId, Version};
 pub use lockstep::{Lockstep, RoundReport};
 pub use membership::{

@@ -56,6 +56,7 @@ fn update(id: u64, status: Liveness, witnesses: &[u64]) -> MemberUpdate {
         incarnation: 0,
         status,
         witnesses: witnesses.iter().map(|&w| NodeId(w)).collect(),
+        addr: None,
     }
 }
 
@@ -815,4 +816,77 @@ fn a_down_about_an_unknown_member_is_a_suspicion_probed_first() {
     a.handle_datagram(now, &datagram(2_000, ack))
         .expect("accepted");
     assert_eq!(a.member_status(NodeId(2_000)), Some(MemberStatus::Up));
+}
+
+/// A member's address travels with its Alive (memberlist's rule): a node that learns of a member
+/// from an update, or from a table, can reach it at once (`Transmit::addr`), long before the
+/// member's reserved address entry arrives through data; an oversized address is ignored.
+#[test]
+fn addresses_travel_with_membership() {
+    let now = Instant::now();
+    // The joiner announces its address: its Sync carries it in its own Alive.
+    let mut j = joiner(now);
+    let _ = sent(&mut j);
+    j.advertise(now, "10.0.0.9:7000").expect("advertised");
+    j.handle_timeout(now + std::time::Duration::from_secs(60));
+    let own: Vec<MemberUpdate> = sent(&mut j)
+        .into_iter()
+        .filter_map(|(_, m)| match m.body {
+            Body::Probe(FdMessage { updates, .. }) => Some(updates),
+            _ => None,
+        })
+        .flatten()
+        .filter(|u| u.id == NodeId(9))
+        .collect();
+    assert!(!own.is_empty());
+    assert!(
+        own.iter()
+            .all(|u| u.addr.as_deref() == Some("10.0.0.9:7000")),
+        "{own:?}"
+    );
+    // A node that hears it, in a probe's updates, sends to it with the address.
+    let mut a = node(1);
+    a.handle_timeout(now);
+    let _ = sent(&mut a);
+    let with_addr = |id: u64, addr: &str| MemberUpdate {
+        addr: Some(addr.into()),
+        ..update(id, Liveness::Alive, &[])
+    };
+    let updates = vec![with_addr(9, "10.0.0.9:7000"), with_addr(8, &"x".repeat(65))];
+    a.handle_datagram(now, &datagram(9, probe(Probe::Gossip, updates)))
+        .expect("accepted");
+    assert_eq!(a.member_status(NodeId(8)), Some(MemberStatus::Up));
+    let mut to: std::collections::BTreeMap<NodeId, Option<String>> = Default::default();
+    for step in 1..=120 {
+        a.handle_timeout(now + std::time::Duration::from_millis(500 * step));
+        while let Some(t) = a.poll_transmit() {
+            to.insert(t.to, t.addr.map(|addr| addr.to_string()));
+        }
+    }
+    assert_eq!(
+        to.get(&NodeId(9)),
+        Some(&Some("10.0.0.9:7000".to_owned())),
+        "{to:?}"
+    );
+    assert_eq!(to.get(&NodeId(8)), Some(&None), "{to:?}");
+    // Its table lists the member with the address: a third node learns it from a page.
+    let mut b = node(2);
+    b.handle_timeout(now);
+    let page = Probe::Table {
+        ranges: vec![(NodeId(0), NodeId(u64::MAX))],
+    };
+    let listed = vec![with_addr(9, "10.0.0.9:7000")];
+    b.handle_datagram(now, &datagram(1, probe(page, listed)))
+        .expect("accepted");
+    let mut reached = false;
+    for step in 1..=120 {
+        b.handle_timeout(now + std::time::Duration::from_millis(500 * step));
+        while let Some(t) = b.poll_transmit() {
+            if t.to == NodeId(9) {
+                assert_eq!(t.addr.as_deref(), Some("10.0.0.9:7000"));
+                reached = true;
+            }
+        }
+    }
+    assert!(reached, "node 2 never sent to node 9");
 }

@@ -3,6 +3,10 @@
 
 use crate::{Generation, NodeId};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// The longest address a member update carries (longer ones are ignored on receipt).
+pub const MAX_ADDRESS_LEN: usize = 64;
 
 /// A member's incarnation within one generation: raised by the member itself to refute a
 /// suspicion, reset to 0 by a restart (a new generation).
@@ -38,6 +42,12 @@ pub struct MemberUpdate {
     pub status: Liveness,
     /// For `Suspect` and `Down`: the members whose probes (or relayed probes) found it silent.
     pub witnesses: Vec<NodeId>,
+    /// For `Alive` and `Suspect`, when known: where the member's runtime is reached (what it
+    /// announced with [`crate::Node::advertise`]), so that a node can probe every member it
+    /// hears of, as memberlist's alive messages carry the address. Absent on the wire when
+    /// `None` (in-process clusters need none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addr: Option<Arc<str>>,
 }
 
 /// A failure-detection message: a probe step and the updates it carries.

@@ -10,7 +10,7 @@ mod probe;
 mod queue;
 mod suspicion;
 
-pub use message::{FdMessage, Incarnation, Liveness, MemberUpdate, Probe};
+pub use message::{FdMessage, Incarnation, Liveness, MAX_ADDRESS_LEN, MemberUpdate, Probe};
 pub(crate) use probe::{Outcome, Pending, Relay};
 pub(crate) use queue::UpdateQueue;
 pub(crate) use suspicion::suspicion_timeout;

@@ -61,6 +61,7 @@ pub(crate) use table::DigestRange;
 use crate::fd::Incarnation;
 use crate::{Error, Event, Generation, NodeId, PhiDetector};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 use std::time::Instant;
 
 pub use crate::reserved::{ADDR_KEY, GC_KEY, LEFT, RESERVED_PREFIX, STATUS_KEY, is_reserved};
@@ -105,6 +106,8 @@ struct Tracked {
     witnesses: Vec<NodeId>,
     /// SWIM: when this member was last told it is Down (to refute).
     told: Option<Instant>,
+    /// Where the member's runtime is reached, as its updates announced it (SWIM).
+    addr: Option<Arc<str>>,
     /// SWIM: suspected because of a Down received while this node did not know the member;
     /// the cluster holds it Down already, so its own Down is not gossiped again.
     hearsay: bool,
@@ -191,7 +194,20 @@ impl Membership {
             incarnation: 0,
             witnesses: Vec::new(),
             told: None,
+            addr: None,
             hearsay: false,
+        }
+    }
+
+    /// Where `id`'s runtime is reached, as its updates announced it.
+    pub(crate) fn address(&self, id: NodeId) -> Option<&Arc<str>> {
+        self.members.get(&id).and_then(|t| t.addr.as_ref())
+    }
+
+    /// Records where this node's own runtime is reached: its updates and tables carry it.
+    pub(crate) fn set_own_address(&mut self, addr: Arc<str>) {
+        if let Some(t) = self.members.get_mut(&self.me) {
+            t.addr = Some(addr);
         }
     }
 

@@ -7,7 +7,7 @@
 //! or below it.
 
 use super::{Membership, Tracked};
-use crate::fd::{Liveness, MemberUpdate, suspicion_timeout};
+use crate::fd::{Liveness, MAX_ADDRESS_LEN, MemberUpdate, suspicion_timeout};
 use crate::{Event, MemberStatus, NodeId};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -67,12 +67,17 @@ impl Membership {
             MemberStatus::Left => Liveness::Left,
             MemberStatus::Removed => return None,
         };
+        let addr = match status {
+            Liveness::Alive | Liveness::Suspect => t.addr.clone(),
+            Liveness::Down | Liveness::Left => None,
+        };
         Some(MemberUpdate {
             id,
             generation: t.generation,
             incarnation: t.incarnation,
             status,
             witnesses: t.witnesses.clone(),
+            addr,
         })
     }
 
@@ -141,6 +146,13 @@ impl Membership {
         let Some(t) = self.members.get_mut(&id) else {
             return Applied::Stale;
         };
+        // The address of this generation (a stale generation returned above); an oversized one
+        // from a misbehaving peer is ignored.
+        if let Some(addr) = update.addr.as_ref().filter(|a| a.len() <= MAX_ADDRESS_LEN) {
+            if t.addr.as_deref() != Some(&**addr) {
+                t.addr = Some(addr.clone());
+            }
+        }
         let held = t.incarnation;
         let inc = update.incarnation;
         let news = |more_witnesses| Applied::News {
@@ -277,6 +289,7 @@ impl Membership {
             incarnation: t.incarnation,
             status: Liveness::Suspect,
             witnesses,
+            addr: t.addr.clone(),
         };
         match self.apply_update(&update, now, events) {
             Applied::Stale => None,
@@ -339,6 +352,7 @@ impl Membership {
                 incarnation: t.incarnation,
                 status: Liveness::Down,
                 witnesses: t.witnesses.clone(),
+                addr: None,
             };
             downs.push((update, !t.hearsay));
         }
@@ -409,6 +423,7 @@ mod tests {
             incarnation: 0,
             status: Liveness::Alive,
             witnesses: Vec::new(),
+            addr: None,
         }
     }
 

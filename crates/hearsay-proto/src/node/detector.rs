@@ -544,6 +544,14 @@ impl Node {
             incarnation: self.fd.as_ref().map_or(0, |fd| fd.incarnation),
             status,
             witnesses: Vec::new(),
+            addr: match status {
+                Liveness::Alive => self
+                    .members
+                    .as_ref()
+                    .and_then(|m| m.address(self.id))
+                    .cloned(),
+                _ => None,
+            },
         }
     }
 

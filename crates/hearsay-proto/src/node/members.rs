@@ -11,22 +11,38 @@ use rand::RngExt;
 use std::time::Instant;
 
 impl Node {
-    /// Announces at `now` where this node's runtime is reached: writes the reserved entry
-    /// [`ADDR_KEY`] of its origin (a network adapter calls it with the address peers should
-    /// send to; they learn it as they learn any entry). Writing the same address again is a
-    /// no-op. A user's `set` cannot write this key.
-    pub fn advertise(&mut self, now: Instant, addr: &str) -> Result<Version, Error> {
-        let own = self.store.origin(self.id);
-        if let Some(entry) = own.and_then(|o| o.get(ADDR_KEY)) {
-            if entry
-                .value
+    /// Announces at `now` where this node's runtime is reached (a network adapter calls it with
+    /// the address peers should send to, at most [`crate::MAX_ADDRESS_LEN`] bytes):
+    ///
+    /// - with SWIM membership, in every update and table entry that says the node is alive
+    ///   (memberlist's rule), so that a member is reachable as soon as it is known
+    ///   ([`Transmit::addr`](crate::Transmit::addr)); a new address is news, gossiped at once;
+    /// - otherwise, in the reserved entry [`ADDR_KEY`] of its origin, which peers learn as they
+    ///   learn any entry (a user's `set` cannot write it). Writing the same address again is a
+    ///   no-op.
+    pub fn advertise(&mut self, now: Instant, addr: &str) -> Result<(), Error> {
+        if addr.len() > crate::MAX_ADDRESS_LEN {
+            return Err(Error::config("addr", "an address is at most 64 bytes"));
+        }
+        if let (Some(members), Some(_)) = (&mut self.members, &self.fd) {
+            if members.address(self.id).map(|held| &**held) != Some(addr) {
+                members.set_own_address(addr.into());
+                // News: an Alive with the address replaces any queued without it.
+                let alive = self.own_update(crate::fd::Liveness::Alive);
+                self.queue_update(now, alive, false);
+            }
+            return Ok(());
+        }
+        let own = self.store.origin(self.id).and_then(|o| o.get(ADDR_KEY));
+        if own.is_some_and(|e| {
+            e.value
                 .as_ref()
                 .is_some_and(|v| v.as_bytes() == addr.as_bytes())
-            {
-                return Ok(entry.version);
-            }
+        }) {
+            return Ok(());
         }
-        self.write(now, ADDR_KEY, Some(Value::from(addr)))
+        self.write(now, ADDR_KEY, Some(Value::from(addr)))?;
+        Ok(())
     }
 
     /// Leaves the cluster gracefully at `now`: writes the reserved status entry `left`

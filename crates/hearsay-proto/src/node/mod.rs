@@ -46,6 +46,9 @@ pub struct Transmit {
     pub deltas: usize,
     /// The encoded message; never longer than the configured MTU.
     pub payload: Vec<u8>,
+    /// Where the peer's runtime is reached, when its membership updates said so
+    /// ([`Node::advertise`]); `None` without membership or before it is known.
+    pub addr: Option<std::sync::Arc<str>>,
 }
 
 /// One gossip node, as a value: the sans-I/O core that runtimes wrap.
@@ -465,11 +468,13 @@ impl Node {
             }
         };
         self.stats.record_sent(kind, payload.len(), deltas);
+        let addr = self.members.as_ref().and_then(|m| m.address(to)).cloned();
         self.transmits.push_back(Transmit {
             to,
             kind,
             deltas,
             payload,
+            addr,
         });
     }
 
