@@ -12,6 +12,9 @@ use hearsay_proto::{
 pub struct Datagram {
     /// The encoded message.
     pub payload: Vec<u8>,
+    /// The peer the transport authenticated, when it does (a network adapter's link or sealed
+    /// datagram): a message claiming another `from` is rejected. `None` in-process.
+    pub sender: Option<NodeId>,
 }
 
 /// Writes `value` under `key` at this node; answers the version the write got.

@@ -299,7 +299,10 @@ impl Handler<Datagram> for GossipNode {
         let now = Self::now();
         // A rejected datagram (another cluster, garbage) changes nothing; the node counts it
         // (`Stats::rejected`) and it is dropped: a peer's error is never the caller's.
-        if let Err(error) = self.node.handle_datagram(now.into_std(), &datagram.payload) {
+        let handled =
+            self.node
+                .handle_datagram_from(now.into_std(), &datagram.payload, datagram.sender);
+        if let Err(error) = handled {
             debug_assert_eq!(error.kind(), ErrorKind::Peer, "{error}");
         }
         self.drain(ctx, now);

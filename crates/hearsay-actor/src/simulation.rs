@@ -347,7 +347,10 @@ impl Simulation {
     /// Hands node `index` a datagram as if a peer had sent it (to seed state before a run; it
     /// is not counted as traffic).
     pub fn inject(&self, index: usize, payload: Vec<u8>) -> Result<(), Error> {
-        self.node(index)?.do_send(Datagram { payload });
+        self.node(index)?.do_send(Datagram {
+            payload,
+            sender: None,
+        });
         Ok(())
     }
 

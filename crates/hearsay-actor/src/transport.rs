@@ -89,7 +89,10 @@ impl Router {
         };
         match routes.get(to) {
             Some(recipient) => {
-                recipient.do_send(Datagram { payload });
+                recipient.do_send(Datagram {
+                    payload,
+                    sender: None,
+                });
                 true
             }
             None => false,

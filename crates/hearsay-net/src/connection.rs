@@ -227,7 +227,11 @@ impl Connection {
                 Event::Gossip(payload) => {
                     self.stats.add(Counter::GossipIn, 1);
                     // The node's mailbox is bounded: a flood is dropped and counted, not queued.
-                    if self.node.try_send(Datagram { payload }).is_err() {
+                    let datagram = Datagram {
+                        payload,
+                        sender: self.session.peer().map(|hello| hello.id),
+                    };
+                    if self.node.try_send(datagram).is_err() {
                         self.stats.add(Counter::InboundDropped, 1);
                     }
                 }

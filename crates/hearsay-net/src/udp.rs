@@ -266,7 +266,11 @@ impl Udp {
         match opened.body {
             Body::Gossip(payload) => {
                 stats.add(Counter::GossipIn, 1);
-                if self.node.try_send(Datagram { payload }).is_err() {
+                let datagram = Datagram {
+                    payload,
+                    sender: Some(opened.from),
+                };
+                if self.node.try_send(datagram).is_err() {
                     stats.add(Counter::InboundDropped, 1);
                     if let Some(held_back) = self.rejections.inbound_full.allow(now) {
                         tracing::warn!(%source, held_back, "node's inbound queue full: datagram dropped");

@@ -132,3 +132,157 @@ fn a_flood_of_datagrams_is_dropped_at_a_bounded_queue_and_counted() {
         }
     });
 }
+
+/// Forwards membership changes into a channel.
+struct Members(tokio::sync::mpsc::UnboundedSender<hearsay_actor::MemberChanged>);
+
+impl actix::Actor for Members {
+    type Context = actix::Context<Self>;
+}
+
+impl actix::Handler<hearsay_actor::MemberChanged> for Members {
+    type Result = ();
+
+    fn handle(&mut self, changed: hearsay_actor::MemberChanged, _: &mut actix::Context<Self>) {
+        let _ = self.0.send(changed);
+    }
+}
+
+/// Failure detection over datagrams with the defaults (SWIM, `Config::lan()`): 12 nodes join
+/// through 3 seeds and hold one another Up; 2 are killed (no goodbye) and every survivor holds
+/// them Down, while no live node is ever declared Down. No node opens a TCP connection.
+#[test]
+fn membership_over_datagrams_detects_kills_without_false_downs() {
+    use hearsay_actor::{MemberChanged, SubscribeMembership};
+    use hearsay_proto::{ClusterId, Config, MemberStatus, Node};
+    use std::collections::{BTreeMap, BTreeSet};
+    const NODES: u64 = 12;
+    run(async {
+        let (sender, mut changes) = tokio::sync::mpsc::unbounded_channel::<MemberChanged>();
+        let watcher = actix::Actor::start(Members(sender));
+        let mut nodes = Vec::new();
+        for id in 1..=NODES {
+            let protocol = Config {
+                cluster: ClusterId::from_name("swim"),
+                ..Config::lan()
+            };
+            let node = Node::new(NodeId(id), Generation(1), protocol, id).expect("valid");
+            let seeds = nodes
+                .iter()
+                .take(3)
+                .map(|n: &hearsay_net::NetNode| n.local_addr())
+                .collect();
+            let net = net_config("swim", seeds);
+            let node = hearsay_net::NetNode::start(node, net, keyring(5))
+                .await
+                .expect("starts");
+            node.node()
+                .send(SubscribeMembership {
+                    recipient: watcher.clone().recipient(),
+                })
+                .await
+                .expect("subscribed");
+            nodes.push(node);
+        }
+        let mut status: BTreeMap<(NodeId, NodeId), MemberStatus> = BTreeMap::new();
+        let mut false_downs = Vec::new();
+        let killed: BTreeSet<NodeId> = [NodeId(NODES), NodeId(NODES - 4)].into();
+        // Every node holds every other Up.
+        let all_up = |status: &BTreeMap<(NodeId, NodeId), MemberStatus>| {
+            (1..=NODES).all(|a| {
+                (1..=NODES)
+                    .filter(|&b| b != a)
+                    .all(|b| status.get(&(NodeId(a), NodeId(b))) == Some(&MemberStatus::Up))
+            })
+        };
+        let deadline = tokio::time::Instant::now() + 3 * DEADLINE;
+        while !all_up(&status) {
+            let changed = tokio::time::timeout_at(deadline, changes.recv())
+                .await
+                .expect("everyone Up in time")
+                .expect("open");
+            status.insert((changed.node, changed.member), changed.status);
+        }
+        for (id, node) in (1..=NODES).zip(&nodes) {
+            if killed.contains(&NodeId(id)) {
+                // Its transport stops: it neither sends nor hears anything more (no goodbye).
+                node.shutdown();
+            }
+        }
+        let survivors: Vec<u64> = (1..=NODES)
+            .filter(|&id| !killed.contains(&NodeId(id)))
+            .collect();
+        let detected = |status: &BTreeMap<(NodeId, NodeId), MemberStatus>| {
+            survivors.iter().all(|&a| {
+                killed.iter().all(|&k| {
+                    matches!(
+                        status.get(&(NodeId(a), k)),
+                        Some(MemberStatus::Down | MemberStatus::Removed)
+                    )
+                })
+            })
+        };
+        while !detected(&status) {
+            let changed = tokio::time::timeout_at(deadline, changes.recv())
+                .await
+                .expect("every kill detected in time")
+                .expect("open");
+            if changed.status == MemberStatus::Down && !killed.contains(&changed.member) {
+                false_downs.push(changed);
+            }
+            status.insert((changed.node, changed.member), changed.status);
+        }
+        assert!(false_downs.is_empty(), "{false_downs:?}");
+        for node in &nodes {
+            assert_eq!(node.stats().get(Counter::Accepted), 0);
+            assert_eq!(node.stats().get(Counter::AuthFailures), 0);
+        }
+    });
+}
+
+/// A key holder sealing as node 66 a message that claims to come from node 2: the node binds
+/// the sealed sender to the message's `from` and rejects it (counted), while the same message
+/// sealed as node 2 is taken.
+#[test]
+fn a_peer_lying_about_from_is_rejected() {
+    use hearsay_actor::GetMetrics;
+    use hearsay_proto::{ClusterId, Message, PROTOCOL_VERSION};
+    run(async {
+        let node = start("liar", 1, 1, keyring(6), vec![]).await;
+        let message = Message {
+            version: PROTOCOL_VERSION,
+            cluster: ClusterId::from_name("liar"),
+            from: NodeId(2),
+            body: hearsay_proto::Body::Syn {
+                digest: None,
+                reply_digest: true,
+            },
+        }
+        .encode()
+        .expect("encodes");
+        let socket = UdpSocket::bind(loopback()).await.expect("bind");
+        let rejected = || async {
+            let metrics = node.node().send(GetMetrics).await.expect("mailbox");
+            metrics.stats.rejected
+        };
+        for (sealed_as, rejections) in [(66, 1), (2, 1)] {
+            let mut sealer = Sealer::new(
+                "liar",
+                NodeId(sealed_as),
+                Generation(1),
+                [sealed_as as u8; 16],
+            );
+            let datagram = sealer
+                .seal(&keyring(6), &Body::Gossip(message.clone()))
+                .expect("sealed");
+            let before = node.stats().get(Counter::GossipIn);
+            socket
+                .send_to(&datagram, node.local_addr())
+                .await
+                .expect("sent");
+            assert!(until(|| node.stats().get(Counter::GossipIn) > before).await);
+            // Handed to the node before the metrics are asked for: handled by then.
+            assert_eq!(rejected().await, rejections, "sealed as {sealed_as}");
+        }
+    });
+}

@@ -59,6 +59,15 @@ pub enum Error {
     /// A node received a message that claims to come from itself. [`ErrorKind::Peer`].
     #[error("message claims to come from this node ({0})")]
     FromSelf(NodeId),
+    /// A message claims another sender than the peer the transport authenticated.
+    /// [`ErrorKind::Peer`].
+    #[error("message claims to come from {claimed}, but the transport's peer is {sender}")]
+    SenderMismatch {
+        /// The message's `from`.
+        claimed: NodeId,
+        /// Who the transport says sent it.
+        sender: NodeId,
+    },
     /// A local write too large to ever fit in one message, or a key too long.
     /// [`ErrorKind::Caller`].
     #[error("entry of {size} bytes does not fit in a message of at most {limit} bytes")]
@@ -114,7 +123,8 @@ impl Error {
             | Error::TooLarge { .. }
             | Error::UnsupportedVersion { .. }
             | Error::WrongCluster { .. }
-            | Error::FromSelf(_) => ErrorKind::Peer,
+            | Error::FromSelf(_)
+            | Error::SenderMismatch { .. } => ErrorKind::Peer,
             Error::EntryTooLarge { .. }
             | Error::VersionsExhausted(_)
             | Error::ReservedKey(_)

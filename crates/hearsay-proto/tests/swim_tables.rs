@@ -890,3 +890,28 @@ fn addresses_travel_with_membership() {
     }
     assert!(reached, "node 2 never sent to node 9");
 }
+
+/// A transport that authenticates its peer hands it in: a message claiming another sender is
+/// rejected, counted, and changes nothing.
+#[test]
+fn a_message_from_another_than_the_authenticated_sender_is_rejected() {
+    let now = Instant::now();
+    let mut a = node(1);
+    a.handle_timeout(now);
+    let _ = sent(&mut a);
+    let news = datagram(
+        2,
+        probe(Probe::Gossip, vec![update(5, Liveness::Alive, &[])]),
+    );
+    let refused = a.handle_datagram_from(now, &news, Some(NodeId(3)));
+    assert!(
+        matches!(refused, Err(hearsay_proto::Error::SenderMismatch { claimed, sender })
+            if claimed == NodeId(2) && sender == NodeId(3)),
+        "{refused:?}"
+    );
+    assert_eq!(a.stats().rejected, 1);
+    assert_eq!(a.member_status(NodeId(5)), None);
+    a.handle_datagram_from(now, &news, Some(NodeId(2)))
+        .expect("accepted");
+    assert_eq!(a.member_status(NodeId(5)), Some(MemberStatus::Up));
+}

@@ -385,6 +385,18 @@ impl Node {
 
     /// Handles one datagram from a peer. Errors leave the node's state untouched.
     pub fn handle_datagram(&mut self, now: Instant, bytes: &[u8]) -> Result<(), Error> {
+        self.handle_datagram_from(now, bytes, None)
+    }
+
+    /// [`Node::handle_datagram`] for a transport that authenticates its peers: a message whose
+    /// `from` is not `sender` (a key holder claiming another node's id on its own link or
+    /// datagram) is rejected, counted in [`Stats::rejected`], and changes nothing.
+    pub fn handle_datagram_from(
+        &mut self,
+        now: Instant,
+        bytes: &[u8],
+        sender: Option<NodeId>,
+    ) -> Result<(), Error> {
         let message = match Message::decode(bytes, self.config.cluster, self.config.max_incoming) {
             Ok(message) => message,
             Err(error) => {
@@ -392,6 +404,13 @@ impl Node {
                 return Err(error);
             }
         };
+        if let Some(sender) = sender.filter(|&sender| sender != message.from) {
+            self.stats.rejected += 1;
+            return Err(Error::SenderMismatch {
+                claimed: message.from,
+                sender,
+            });
+        }
         if message.from == self.id {
             self.stats.rejected += 1;
             return Err(Error::FromSelf(self.id));
