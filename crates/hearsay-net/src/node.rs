@@ -15,13 +15,27 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::{TcpListener, UdpSocket};
 
-/// Writes the address peers should reach the node at (the reserved key, gossiped like any entry).
-fn advertise(node: &mut Node, advertised: SocketAddr) -> Result<(), Error> {
+fn bind_failed(config: &NetConfig, source: std::io::Error) -> Error {
+    Error::Bind {
+        addr: config.bind,
+        source,
+    }
+}
+
+/// The bound address and the one peers should reach the node at, which the node announces
+/// (`Node::advertise`: in its membership updates, or the reserved key).
+fn announce(
+    node: &mut Node,
+    config: &NetConfig,
+    bound: std::io::Result<SocketAddr>,
+) -> Result<(SocketAddr, SocketAddr), Error> {
+    let local_addr = bound.map_err(|error| Error::io("bound address", error))?;
+    let advertised = config.advertise.unwrap_or(local_addr);
     // The actor's clock (tokio's, virtual under a paused runtime).
     let now = tokio::time::Instant::now().into_std();
     node.advertise(now, &advertised.to_string())
         .map_err(hearsay_actor::Error::from)?;
-    Ok(())
+    Ok((local_addr, advertised))
 }
 
 /// Subscribes the transport to the addresses peers announce and, with membership, to members
@@ -140,17 +154,9 @@ impl NetNode {
         let inbound = config.inbound_queue;
         let (gossip, carrier, local_addr, advertised) = match config.transport {
             TransportKind::Datagram => {
-                let socket = UdpSocket::bind(config.bind)
-                    .await
-                    .map_err(|source| Error::Bind {
-                        addr: config.bind,
-                        source,
-                    })?;
-                let local_addr = socket
-                    .local_addr()
-                    .map_err(|error| Error::io("socket address", error))?;
-                let advertised = config.advertise.unwrap_or(local_addr);
-                advertise(&mut node, advertised)?;
+                let socket = UdpSocket::bind(config.bind).await;
+                let socket = socket.map_err(|source| bind_failed(&config, source))?;
+                let (local_addr, advertised) = announce(&mut node, &config, socket.local_addr())?;
                 let outbox = Arc::new(Outbox::new(
                     Arc::new(socket),
                     keyring,
@@ -183,18 +189,9 @@ impl NetNode {
                 (gossip, Carrier::Udp(udp), local_addr, advertised)
             }
             TransportKind::Stream => {
-                let listener =
-                    TcpListener::bind(config.bind)
-                        .await
-                        .map_err(|source| Error::Bind {
-                            addr: config.bind,
-                            source,
-                        })?;
-                let local_addr = listener
-                    .local_addr()
-                    .map_err(|error| Error::io("listener address", error))?;
-                let advertised = config.advertise.unwrap_or(local_addr);
-                advertise(&mut node, advertised)?;
+                let listener = TcpListener::bind(config.bind).await;
+                let listener = listener.map_err(|source| bind_failed(&config, source))?;
+                let (local_addr, advertised) = announce(&mut node, &config, listener.local_addr())?;
                 let local = Local {
                     cluster: config.cluster.clone(),
                     id,
