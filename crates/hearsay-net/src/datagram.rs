@@ -28,16 +28,19 @@
 
 use crate::frame::{MAX_ADDRESS, MAX_CLUSTER_NAME, NONCE_LEN, RANDOM_LEN, Reader, TAG_LEN};
 use crate::{Error, Keyring};
-use chacha20poly1305::aead::{Aead, KeyInit, Payload as AeadPayload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use chacha20poly1305::aead::{AeadInPlace, KeyInit};
+use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
 use hearsay_proto::{Generation, NodeId};
 
 /// Kind byte of a sealed datagram.
 pub const DATAGRAM: u8 = b'D';
 
+/// The sealed header: kind, id, generation.
+const HEADER_LEN: usize = 1 + 8 + 8;
+
 /// Bytes a sealed gossip datagram adds to the protocol message: kind byte, nonce, tag, and the
-/// inner kind, id and generation (58).
-pub const DATAGRAM_OVERHEAD: usize = 1 + NONCE_LEN + TAG_LEN + 1 + 8 + 8;
+/// sealed header (58).
+pub const DATAGRAM_OVERHEAD: usize = 1 + NONCE_LEN + TAG_LEN + HEADER_LEN;
 
 /// The largest UDP payload (IPv4: 65,535 − 8 − 20).
 pub const MAX_UDP_PAYLOAD: usize = 65_507;
@@ -134,36 +137,34 @@ impl Sealer {
         let mut nonce = [0; NONCE_LEN];
         nonce[..RANDOM_LEN].copy_from_slice(&self.random);
         nonce[RANDOM_LEN..].copy_from_slice(&self.counter.to_be_bytes());
-        let mut plain = Vec::with_capacity(17 + body_len(body));
+        // One buffer: the head, then the plaintext sealed in place, then the tag.
+        let mut out = Vec::with_capacity(DATAGRAM_OVERHEAD + body_len(body));
+        out.push(DATAGRAM);
+        out.extend_from_slice(&nonce);
         let (kind, rest): (u8, Option<(&str, &str)>) = match body {
             Body::Gossip(_) => (b'G', None),
             Body::Hello { addr, to } => (b'H', Some((addr, to))),
             Body::Welcome { addr, to } => (b'W', Some((addr, to))),
         };
-        plain.push(kind);
-        plain.extend_from_slice(&self.from.0.to_be_bytes());
-        plain.extend_from_slice(&self.generation.0.to_be_bytes());
+        out.push(kind);
+        out.extend_from_slice(&self.from.0.to_be_bytes());
+        out.extend_from_slice(&self.generation.0.to_be_bytes());
         match (body, rest) {
-            (Body::Gossip(bytes), _) => plain.extend_from_slice(bytes),
+            (Body::Gossip(bytes), _) => out.extend_from_slice(bytes),
             (_, Some((addr, to))) => {
-                crate::frame::push_short(&mut plain, addr, MAX_ADDRESS);
-                crate::frame::push_short(&mut plain, to, MAX_ADDRESS);
+                crate::frame::push_short(&mut out, addr, MAX_ADDRESS);
+                crate::frame::push_short(&mut out, to, MAX_ADDRESS);
             }
             _ => {}
         }
-        let sealed = cipher(keyring.primary())
-            .encrypt(
+        let tag = cipher(keyring.primary())
+            .encrypt_in_place_detached(
                 XNonce::from_slice(&nonce),
-                AeadPayload {
-                    msg: &plain,
-                    aad: &self.ad,
-                },
+                &self.ad,
+                &mut out[1 + NONCE_LEN..],
             )
             .map_err(|_| Error::Frame("too large to seal"))?;
-        let mut out = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
-        out.push(DATAGRAM);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&sealed);
+        out.extend_from_slice(&tag);
         Ok(out)
     }
 }
@@ -208,36 +209,45 @@ impl Opener {
             return Err(Error::Frame("datagram too short"));
         }
         let (nonce, sealed) = rest.split_at(NONCE_LEN);
+        let (ciphertext, tag) = sealed.split_at(sealed.len() - TAG_LEN);
+        // One copy, opened in place: the tag is checked before anything is decrypted, so a key
+        // that fails leaves the ciphertext as it was for the next one.
+        let mut plain = ciphertext.to_vec();
         let keys = keyring.keys();
         let first = self.last_key.min(keys.len() - 1);
         let order = std::iter::once(first).chain((0..keys.len()).filter(|&at| at != first));
-        let mut plain = None;
+        let mut opened = false;
         for at in order {
-            let opened = cipher(&keys[at]).decrypt(
+            let result = cipher(&keys[at]).decrypt_in_place_detached(
                 XNonce::from_slice(nonce),
-                AeadPayload {
-                    msg: sealed,
-                    aad: &self.ad,
-                },
+                &self.ad,
+                &mut plain,
+                Tag::from_slice(tag),
             );
-            if let Ok(opened) = opened {
+            if result.is_ok() {
                 self.last_key = at;
-                plain = Some(opened);
+                opened = true;
                 break;
             }
         }
-        decode(&plain.ok_or(Error::Auth)?)
+        if !opened {
+            return Err(Error::Auth);
+        }
+        decode(plain)
     }
 }
 
-/// Reads the plaintext of a sealed datagram.
-fn decode(plain: &[u8]) -> Result<Opened, Error> {
-    let mut reader = Reader(plain);
+/// Reads the plaintext of a sealed datagram (a gossip body keeps its buffer).
+fn decode(mut plain: Vec<u8>) -> Result<Opened, Error> {
+    let mut reader = Reader(&plain);
     let kind = reader.u8()?;
     let from = NodeId(reader.u64()?);
     let generation = Generation(reader.u64()?);
     let body = match kind {
-        b'G' => Body::Gossip(reader.0.to_vec()),
+        b'G' => {
+            plain.drain(..HEADER_LEN);
+            Body::Gossip(plain)
+        }
         b'H' | b'W' => {
             let addr = reader.short_str(MAX_ADDRESS)?;
             let to = reader.short_str(MAX_ADDRESS)?;
