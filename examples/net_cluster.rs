@@ -4,8 +4,11 @@
 //! no live node Down.
 //!
 //! ```text
-//! cargo run --release --example net_cluster -- [NODES] [IDLE_SECONDS] [START_SPACING_MS]
+//! cargo run --release --example net_cluster -- [NODES] [IDLE_SECONDS] [START_SPACING_MS] [VIEWS]
 //! ```
+//!
+//! `VIEWS` = 1 turns partial views on (HyParView, `ViewConfig::default()`): each node gossips with
+//! its active view only, joining through a seed.
 //!
 //! Prints join time (every node holds every node Up), write→all spread (median and worst of 10
 //! writes), idle bytes sent per node per second, detection time of the kills (first and last
@@ -14,7 +17,7 @@
 
 use hearsay::actor::{Crash, KeyChanged, MemberChanged, Set, Subscribe, SubscribeMembership};
 use hearsay::net::{Counter, Key, Keyring, NetConfig, NetNode};
-use hearsay::proto::{ClusterId, Config, Generation, MemberStatus, Node, NodeId};
+use hearsay::proto::{ClusterId, Config, Generation, MemberStatus, Node, NodeId, ViewConfig};
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -124,9 +127,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const CLUSTER: &str = "net-cluster";
 
-async fn start(id: u64, seeds: Vec<SocketAddr>, keyring: Keyring) -> NetNode {
+async fn start(id: u64, seeds: Vec<SocketAddr>, keyring: Keyring, views: bool) -> NetNode {
     let config = Config {
         cluster: ClusterId::from_name(CLUSTER),
+        view: views.then(ViewConfig::default),
         ..Config::lan()
     };
     let node = Node::new(NodeId(id), Generation(1), config, id).expect("valid config");
@@ -163,6 +167,7 @@ fn main() {
     let (count, idle) = (arg(1, 200).clamp(4, 5_000) as usize, arg(2, 10));
     // Milliseconds between two starts (0: all at once).
     let spacing = Duration::from_millis(arg(3, 0).min(10_000));
+    let views = arg(4, 0) == 1;
     actix_rt::System::new().block_on(async move {
         let files_before = open_files();
         let keyring = Keyring::new(Key::generate().expect("key"));
@@ -178,7 +183,7 @@ fn main() {
             let (sender, receiver) = tokio::sync::oneshot::channel();
             let keyring = keyring.clone();
             arbiters[id as usize % threads].spawn(async move {
-                let _ = sender.send(start(id, seeds, keyring).await);
+                let _ = sender.send(start(id, seeds, keyring, views).await);
             });
             let node = receiver.await.expect("node started");
             if !spacing.is_zero() {
@@ -200,8 +205,9 @@ fn main() {
             nodes.push((id, node));
         }
         println!(
-            "{count} nodes started in {:.1} s on {threads} threads",
-            started.elapsed().as_secs_f64()
+            "{count} nodes started in {:.1} s on {threads} threads ({})",
+            started.elapsed().as_secs_f64(),
+            if views { "partial views" } else { "full membership" }
         );
         // A node may learn members before its subscription reaches it (a table answered within a
         // millisecond of its start): a node the events show incomplete is read directly, once a

@@ -5,7 +5,7 @@ use clap::{Args, ValueEnum};
 use hearsay_net::control::{Controller, Ending};
 use hearsay_net::{Key, Keyring, NetConfig, NetNode, TransportKind};
 use hearsay_proto::{ClusterId, Config, Generation, MembershipConfig, Mode, Node, NodeId};
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -21,15 +21,17 @@ pub enum Transport {
 /// Arguments of `hearsay node`.
 #[derive(Args, Debug, Clone)]
 pub struct NodeArgs {
-    /// Address to listen on (port 0: any free port; `members` tells which).
-    #[arg(long, default_value = "127.0.0.1:7000")]
+    /// Address to listen on, `ip:port` or `host:port` (port 0: any free port; `members` tells
+    /// which).
+    #[arg(long, default_value = "127.0.0.1:7000", value_parser = resolve_addr)]
     pub bind: SocketAddr,
     /// How gossip travels: sealed UDP datagrams, or TCP connections.
     #[arg(long, value_enum, default_value = "datagram")]
     pub transport: Transport,
-    /// A peer to join through; repeat for several.
+    /// A peer to join through, `ip:port` or `host:port` (a host name is looked up at start and
+    /// every 30 s, retried until it resolves); repeat for several.
     #[arg(long = "seed-peer")]
-    pub seed_peers: Vec<SocketAddr>,
+    pub seed_peers: Vec<String>,
     /// The cluster's name (1-64 bytes); nodes of other clusters are refused.
     #[arg(long, default_value = "hearsay")]
     pub cluster: String,
@@ -42,8 +44,9 @@ pub struct NodeArgs {
     /// The node's generation; must grow across restarts of one id (default: Unix time in ms).
     #[arg(long)]
     pub generation: Option<u64>,
-    /// The address to tell peers, when it differs from --bind.
-    #[arg(long)]
+    /// The address to tell peers, when it differs from --bind: `ip:port` or `host:port`
+    /// (looked up at start).
+    #[arg(long, value_parser = resolve_addr)]
     pub advertise: Option<SocketAddr>,
     /// Gossip round interval in milliseconds.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
@@ -59,6 +62,34 @@ pub struct NodeArgs {
     /// members forgotten.
     #[arg(long)]
     pub membership: bool,
+}
+
+/// An address given as `ip:port`, or `host:port` looked up through the system resolver (the
+/// first address it gives).
+fn resolve_addr(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    let mut addrs = text.to_socket_addrs().map_err(|error| {
+        format!("{text:?} is neither ip:port nor a host:port that resolves: {error}")
+    })?;
+    addrs
+        .next()
+        .ok_or_else(|| format!("{text:?} resolves to no address"))
+}
+
+/// Seeds given as addresses, and those given as host names (looked up by the node, again and
+/// again, so that a seed whose name is not published yet is found later).
+fn split_seeds(given: &[String]) -> (Vec<SocketAddr>, Vec<String>) {
+    let mut addrs = Vec::new();
+    let mut names = Vec::new();
+    for seed in given {
+        match seed.parse() {
+            Ok(addr) => addrs.push(addr),
+            Err(_) => names.push(seed.clone()),
+        }
+    }
+    (addrs, names)
 }
 
 /// Runs a node until `quit`, or until the end of stdin without `--stay`; then it leaves (with
@@ -91,8 +122,10 @@ pub fn run(args: NodeArgs) -> Result<(), String> {
     }
     let node = Node::new(NodeId(id), Generation(generation), protocol, rng_seed)
         .map_err(|error| error.to_string())?;
+    let (seeds, seed_names) = split_seeds(&args.seed_peers);
     let net = NetConfig {
-        seeds: args.seed_peers.clone(),
+        seeds,
+        seed_names,
         advertise: args.advertise,
         transport: match args.transport {
             Transport::Datagram => TransportKind::Datagram,
@@ -134,4 +167,23 @@ pub fn keygen() -> Result<(), String> {
     let key = Key::generate().map_err(|error| error.to_string())?;
     println!("{}", key.to_hex());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{resolve_addr, split_seeds};
+
+    #[test]
+    fn addresses_may_be_host_names() {
+        let addr = resolve_addr("localhost:7000").expect("localhost resolves");
+        assert!(addr.ip().is_loopback() && addr.port() == 7000, "{addr}");
+        assert_eq!(
+            resolve_addr("10.0.0.1:7").expect("an ip"),
+            "10.0.0.1:7".parse().expect("addr")
+        );
+        assert!(resolve_addr("no-port").is_err());
+        let (addrs, names) = split_seeds(&["10.0.0.1:7".into(), "seed.example:7000".into()]);
+        assert_eq!(addrs, vec!["10.0.0.1:7".parse().expect("addr")]);
+        assert_eq!(names, vec!["seed.example:7000".to_owned()]);
+    }
 }

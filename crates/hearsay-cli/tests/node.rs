@@ -46,8 +46,12 @@ fn three_processes_converge() {
     let key = key.to_str().expect("path");
     let mut first = NodeProcess::start(&["--bind", "127.0.0.1:0", "--key-file", key, "--id", "1"]);
     let seed = first.addr.clone();
+    // The third node finds its seed by host name (looked up through the system resolver).
+    let port = seed.rsplit_once(':').expect("ip:port").1;
+    let by_name = format!("localhost:{port}");
     let mut others: Vec<NodeProcess> = (2..=3)
         .map(|id| {
+            let seed = if id == 3 { &by_name } else { &seed };
             NodeProcess::start(&[
                 "--bind",
                 "127.0.0.1:0",
@@ -56,7 +60,7 @@ fn three_processes_converge() {
                 "--id",
                 &id.to_string(),
                 "--seed-peer",
-                &seed,
+                seed,
             ])
         })
         .collect();
@@ -295,6 +299,9 @@ fn bad_arguments_fail_clearly() {
     let output = hearsay(&["--bind", &addr, "--transport", "stream", "--key-file", key]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot listen"));
+    let output = hearsay(&["--seed-peer", "seed-without-port", "--key-file", key]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("expected host:port"));
     let output = hearsay(&["--transport", "carrier-pigeon", "--key-file", key]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("--transport"));

@@ -38,8 +38,14 @@ pub struct NetConfig {
     /// The address peers should dial, when it differs from the bound one (NAT, `0.0.0.0`).
     /// Default: the bound address.
     pub advertise: Option<SocketAddr>,
-    /// Peers to dial at start (and redial while unreachable). Default: none.
+    /// Peers to greet (or dial) at start, and again while unreachable. Default: none.
     pub seeds: Vec<SocketAddr>,
+    /// Seeds by host name, `host:port` (`seed.example:7000`): looked up through the system
+    /// resolver at start and every `resolve_every`; every address a name resolves to is a seed,
+    /// and a name that does not resolve yet is retried with backoff. Default: none.
+    pub seed_names: Vec<String>,
+    /// How often `seed_names` are looked up again (a seed that moved is found). Default: 30 s.
+    pub resolve_every: Duration,
     /// Largest frame accepted, in bytes, checked before anything is allocated. Default: 65,536 +
     /// 64 (the largest gossip message plus the sealing overhead).
     pub max_frame: usize,
@@ -84,6 +90,8 @@ impl NetConfig {
             bind,
             advertise: None,
             seeds: Vec::new(),
+            seed_names: Vec::new(),
+            resolve_every: Duration::from_secs(30),
             max_frame: 65_536 + SEAL_OVERHEAD,
             max_datagram: 1_472,
             inbound_queue: 1_024,
@@ -121,6 +129,7 @@ impl NetConfig {
             ("write_timeout", self.write_timeout),
             ("backoff_initial", self.backoff_initial),
             ("backoff_max", self.backoff_max),
+            ("resolve_every", self.resolve_every),
         ] {
             if value.is_zero() || value > day {
                 return Err(Error::Config(format!(
@@ -130,6 +139,9 @@ impl NetConfig {
         }
         if self.keepalive >= self.idle_timeout {
             return fail("keepalive must be shorter than idle_timeout");
+        }
+        for name in &self.seed_names {
+            crate::resolve::check_name(name).map_err(Error::Config)?;
         }
         if self.backoff_initial > self.backoff_max {
             return fail("backoff_initial must not exceed backoff_max");

@@ -52,6 +52,7 @@ mod link;
 mod mesh;
 mod node;
 mod random;
+mod resolve;
 pub mod session;
 mod stats;
 mod throttle;

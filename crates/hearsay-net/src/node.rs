@@ -152,6 +152,8 @@ impl NetNode {
         let jitter_seed = crate::random::random_u64()?;
         let (id, generation) = (node.id(), node.generation());
         let inbound = config.inbound_queue;
+        let names = config.seed_names.clone();
+        let (resolve_every, backoff_initial) = (config.resolve_every, config.backoff_initial);
         let (gossip, carrier, local_addr, advertised) = match config.transport {
             TransportKind::Datagram => {
                 let socket = UdpSocket::bind(config.bind).await;
@@ -230,6 +232,19 @@ impl NetNode {
             }
         };
         tracing::info!(%local_addr, %advertised, "listening");
+        if !names.is_empty() {
+            let seeds = match &carrier {
+                Carrier::Mesh(mesh) => mesh.clone().recipient(),
+                Carrier::Udp(udp) => udp.clone().recipient(),
+            };
+            actix::spawn(crate::resolve::resolve_seeds(
+                names,
+                seeds,
+                resolve_every,
+                backoff_initial,
+                jitter_seed.rotate_left(17),
+            ));
+        }
         Ok(NetNode {
             node: gossip,
             carrier,

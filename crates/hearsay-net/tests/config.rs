@@ -88,6 +88,27 @@ fn bad_settings_are_refused() {
         NetConfig::new("c", "0.0.0.0:7000".parse().expect("addr")),
         "advertise",
     );
+    for name in ["seed.example", "seed.example:0", ":7000"] {
+        refused(
+            NetConfig {
+                seed_names: vec![name.into()],
+                ..config()
+            },
+            "seed name",
+        );
+    }
+    refused(
+        NetConfig {
+            resolve_every: Duration::ZERO,
+            ..config()
+        },
+        "resolve_every",
+    );
+    let by_name = NetConfig {
+        seed_names: vec!["seed.example:7000".into()],
+        ..config()
+    };
+    assert!(by_name.validate().is_ok());
     let mut behind_nat = NetConfig::new("c", "0.0.0.0:7000".parse().expect("addr"));
     behind_nat.advertise = Some("192.0.2.7:7000".parse().expect("addr"));
     assert!(behind_nat.validate().is_ok());
