@@ -38,6 +38,7 @@ mod node;
 mod recorder;
 #[cfg(feature = "sim")]
 mod simulation;
+pub mod throttle;
 mod transport;
 
 pub use error::Error;

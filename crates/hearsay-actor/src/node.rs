@@ -13,6 +13,7 @@ use crate::messages::{
 };
 #[cfg(feature = "sim")]
 use crate::messages::{Crash, Reincarnate, Restart, SetMaxDeltas};
+use crate::throttle::Throttle;
 use crate::{Error, Transport};
 use actix::{Actor, AsyncContext, Context, Handler, Recipient, SpawnHandle};
 #[cfg(feature = "sim")]
@@ -63,6 +64,8 @@ pub struct GossipNode {
     down: bool,
     /// The mailbox's capacity (`None`: actix's default).
     mailbox: Option<usize>,
+    /// Rejected datagrams are logged at most once per [`crate::throttle::LOG_EVERY`].
+    rejections: Throttle,
 }
 
 impl GossipNode {
@@ -81,6 +84,7 @@ impl GossipNode {
             timer: None,
             down: false,
             mailbox: None,
+            rejections: Throttle::default(),
         }
     }
 
@@ -297,13 +301,23 @@ impl Handler<Datagram> for GossipNode {
             return;
         }
         let now = Self::now();
-        // A rejected datagram (another cluster, garbage) changes nothing; the node counts it
-        // (`Stats::rejected`) and it is dropped: a peer's error is never the caller's.
+        // A rejected datagram (another cluster, garbage, a lying sender) changes nothing; the
+        // node counts it (`Stats::rejected`), logs it (rate-limited) and drops it: a peer's
+        // error is never the caller's.
         let handled =
             self.node
                 .handle_datagram_from(now.into_std(), &datagram.payload, datagram.sender);
         if let Err(error) = handled {
             debug_assert_eq!(error.kind(), ErrorKind::Peer, "{error}");
+            if let Some(held_back) = self.rejections.allow(now.into_std()) {
+                tracing::warn!(
+                    node = self.node.id().0,
+                    sender = datagram.sender.map(|s| s.0),
+                    %error,
+                    held_back,
+                    "gossip message rejected"
+                );
+            }
         }
         self.drain(ctx, now);
     }

@@ -55,7 +55,6 @@ mod random;
 mod resolve;
 pub mod session;
 mod stats;
-mod throttle;
 mod transport;
 mod udp;
 

@@ -7,8 +7,8 @@
 //! [`NetConfig::resolve_every`]: crate::NetConfig::resolve_every
 
 use crate::mesh::AddSeed;
-use crate::throttle::Throttle;
 use actix::Recipient;
+use hearsay_actor::throttle::Throttle;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeSet;

@@ -15,9 +15,9 @@ use crate::address_book::AddressBook;
 use crate::datagram::{Body, Opener, Sealer};
 use crate::mesh::{AddSeed, GetLinks, Link, SetKeyring, Shutdown};
 use crate::stats::{Counter, NetStats};
-use crate::throttle::Throttle;
 use crate::{Error, Keyring, NetConfig};
 use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, StreamHandler};
+use hearsay_actor::throttle::Throttle;
 use hearsay_actor::{AddPeer, Datagram, GossipNode, Join, KeyChanged, MemberChanged, RemovePeer};
 use hearsay_proto::membership::ADDR_KEY;
 use hearsay_proto::{Generation, MemberStatus, NodeId};
@@ -129,7 +129,7 @@ struct Seed {
     attempts: u32,
 }
 
-/// Rejected datagrams by cause, each logged at most once per [`crate::throttle::LOG_EVERY`].
+/// Rejected datagrams by cause, each logged at most once per [`hearsay_actor::throttle::LOG_EVERY`].
 #[derive(Default)]
 struct Rejections {
     unauthenticated: Throttle,

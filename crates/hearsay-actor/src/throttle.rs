@@ -1,21 +1,32 @@
 //! [`Throttle`]: at most one log line per cause per period, with a count of those held back, so
 //! that a flood of bad datagrams or connections costs a line every few seconds, not one each.
+//! The node actor uses it for rejected messages, the network adapter for rejected datagrams and
+//! connections.
 
 use std::time::{Duration, Instant};
 
 /// How often one cause may log.
-pub(crate) const LOG_EVERY: Duration = Duration::from_secs(10);
+pub const LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// One cause's log budget.
+///
+/// ```
+/// use hearsay_actor::throttle::{LOG_EVERY, Throttle};
+/// use std::time::Instant;
+/// let (mut throttle, now) = (Throttle::default(), Instant::now());
+/// assert_eq!(throttle.allow(now), Some(0)); // log it
+/// assert_eq!(throttle.allow(now), None); // held back
+/// assert_eq!(throttle.allow(now + LOG_EVERY), Some(1)); // log it, saying 1 was held back
+/// ```
 #[derive(Debug, Default)]
-pub(crate) struct Throttle {
+pub struct Throttle {
     last: Option<Instant>,
     held_back: u64,
 }
 
 impl Throttle {
     /// Whether to log now; if so, how many occurrences were held back since the last line.
-    pub(crate) fn allow(&mut self, now: Instant) -> Option<u64> {
+    pub fn allow(&mut self, now: Instant) -> Option<u64> {
         match self.last {
             Some(last) if now < last + LOG_EVERY => {
                 self.held_back += 1;
