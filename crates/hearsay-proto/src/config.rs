@@ -283,11 +283,28 @@ pub struct Config {
     /// always and ignore it). Default: every 10th digest.
     #[serde(default = "default_repair_every")]
     pub repair_every: Option<u32>,
+    /// The catch-up budget: bytes of full anti-entropy answers one link may carry per round.
+    /// An answer holds one MTU of deltas; when a full one arrives, its receiver opens another
+    /// exchange with the same peer at once, while the full answers exchanged on that link this
+    /// round stay within the budget, and resumes at the next round when they do not. A peer far
+    /// behind thus receives up to this many bytes per link per round (`docs/protocol.md`,
+    /// catch-up), and flow control sees congestion only when a link's budget is spent. At least
+    /// the MTU; `None`: one answer per exchange (as in van Renesse et al.'s model). Default:
+    /// 1 MiB (a 20 MB backlog crosses one link in 20 rounds).
+    #[serde(default = "default_catch_up")]
+    pub catch_up: Option<usize>,
 }
 
 fn default_repair_every() -> Option<u32> {
     Some(10)
 }
+
+fn default_catch_up() -> Option<usize> {
+    Some(DEFAULT_CATCH_UP)
+}
+
+/// The default catch-up budget ([`Config::catch_up`]): 1 MiB per link per round.
+pub const DEFAULT_CATCH_UP: usize = 1 << 20;
 
 impl Default for Config {
     fn default() -> Config {
@@ -309,6 +326,7 @@ impl Default for Config {
             view: None,
             tombstone_grace: Some(Duration::from_secs(86_400)),
             repair_every: default_repair_every(),
+            catch_up: default_catch_up(),
         }
     }
 }
@@ -415,6 +433,12 @@ impl Config {
                 ));
             }
             membership.validate()?;
+        }
+        if self.catch_up.is_some_and(|budget| budget < self.mtu) {
+            return Err(Error::config(
+                "catch_up",
+                "the catch-up budget must hold at least one message (the MTU)",
+            ));
         }
         if self.repair_every == Some(0) {
             return Err(Error::config("repair_every", "must be at least 1"));

@@ -51,7 +51,9 @@ mod value;
 mod view;
 pub mod wire;
 
-pub use config::{Config, Direction, FlowControl, LossOfInterest, MIN_MTU, Mode, Termination};
+pub use config::{
+    Config, DEFAULT_CATCH_UP, Direction, FlowControl, LossOfInterest, MIN_MTU, Mode, Termination,
+};
 pub use delta::{Delta, OriginDelta};
 pub use digest::{Bounds, Digest, ItemId, OriginItems, OriginSummary};
 pub use error::{Error, ErrorKind};

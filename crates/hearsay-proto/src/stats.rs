@@ -41,6 +41,9 @@ pub struct Stats {
     pub throttled: u64,
     /// Rounds in which flow control saw congestion.
     pub congested_rounds: u64,
+    /// Exchanges opened to continue a catch-up ([`crate::Config::catch_up`]): after a full
+    /// answer, or resumed at a round after the budget cut a chain.
+    pub catch_up_exchanges: u64,
     /// Messages carrying at least one delta (the "traffic" of Demers et al.).
     pub messages_with_deltas: u64,
     /// Times the node moved to a higher generation because a peer spoke of its id at a newer

@@ -20,8 +20,16 @@ impl Node {
         }
     }
 
-    /// Opens one anti-entropy exchange with `peer`.
+    /// Opens one anti-entropy exchange with `peer` (every [`crate::Config::repair_every`]-th
+    /// digest a repair one).
     pub(super) fn anti_entropy_with(&mut self, peer: NodeId) {
+        self.open_exchange(peer, true);
+    }
+
+    /// Opens one anti-entropy exchange with `peer`; `paced`: the digest counts towards the
+    /// repair cadence (a catch-up's chained exchanges use the strategy's own digest: a repair
+    /// digest there would bring nothing new and end the chain).
+    pub(super) fn open_exchange(&mut self, peer: NodeId, paced: bool) {
         {
             let body = match self.config.direction {
                 Direction::Push => Body::Syn {
@@ -30,7 +38,11 @@ impl Node {
                 },
                 direction => {
                     let reply_digest = direction == Direction::PushPull;
-                    let strategy = self.digest_strategy();
+                    let strategy = if paced {
+                        self.digest_strategy()
+                    } else {
+                        self.config.strategy
+                    };
                     let mut budget = self.budget(&Body::Syn {
                         digest: Some(empty_digest(strategy)),
                         reply_digest,
@@ -102,7 +114,7 @@ impl Node {
         if let Some(theirs) = &digest {
             self.header_groups(theirs, &mut deltas, &mut budget);
         }
-        self.congestion(!deltas.is_empty() && budget.exhausted());
+        self.answer_cut(from, !deltas.is_empty(), &budget);
         self.send_hints(from, &mut deltas);
         if !deltas.is_empty() || reply.is_some() {
             self.send(
@@ -115,17 +127,9 @@ impl Node {
         }
     }
 
-    /// Takes the deltas of an answer (`SynAck` or `Ack`) of `size` bytes: a full answer is a sign
-    /// of congestion; the deltas are merged.
-    pub(super) fn on_answer(
-        &mut self,
-        now: Instant,
-        from: NodeId,
-        size: usize,
-        deltas: &[OriginDelta],
-    ) {
-        let count = deltas.iter().map(|g| g.deltas.len()).sum();
-        self.congestion(self.full(size, count));
+    /// Merges the deltas of an answer (`SynAck` or `Ack`); whether it was full is judged after
+    /// the whole message ([`Node::follow_up`]).
+    pub(super) fn on_answer(&mut self, now: Instant, from: NodeId, deltas: &[OriginDelta]) {
         self.apply(now, deltas, Via::AntiEntropy(from));
     }
 
@@ -141,7 +145,7 @@ impl Node {
             &mut self.rng,
             &mut budget,
         );
-        self.congestion(!deltas.is_empty() && budget.exhausted());
+        self.answer_cut(from, !deltas.is_empty(), &budget);
         self.header_groups(digest, &mut deltas, &mut budget);
         self.send_ack(from, deltas);
     }

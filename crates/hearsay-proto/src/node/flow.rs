@@ -82,7 +82,11 @@ impl Node {
 
     /// Whether a received answer filled its message (a peer's sign of congestion).
     pub(super) fn full(&self, bytes: usize, deltas: usize) -> bool {
-        self.config.max_deltas.is_some_and(|max| deltas >= max)
-            || bytes.saturating_mul(10) >= self.config.mtu.saturating_mul(9)
+        self.config.max_deltas.is_some_and(|max| deltas >= max) || self.full_of_bytes(bytes)
+    }
+
+    /// Whether a received message of `bytes` filled (nine tenths of) the MTU.
+    pub(super) fn full_of_bytes(&self, bytes: usize) -> bool {
+        bytes.saturating_mul(10) >= self.config.mtu.saturating_mul(9)
     }
 }

@@ -11,6 +11,7 @@
 
 mod anti_entropy;
 mod apply;
+mod catch_up;
 mod detector;
 mod flow;
 mod gc;
@@ -32,7 +33,7 @@ use crate::{
 use flow::FlowState;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
 
 /// An encoded message to be delivered to a peer, drained with [`Node::poll_transmit`].
@@ -127,6 +128,10 @@ pub struct Node {
     tombstones: VecDeque<(Version, Option<Instant>)>,
     /// Digests sent so far, to pace the repair digests ([`Config::repair_every`]).
     digests: u64,
+    /// Bytes of full answers sent to or received from each peer this round ([`Config::catch_up`]).
+    catch_up: BTreeMap<NodeId, usize>,
+    /// Catch-up chains going on, by peer: resumed at each round (budget spent, or an answer lost).
+    chains: BTreeMap<NodeId, catch_up::Chain>,
 }
 
 impl Node {
@@ -178,6 +183,8 @@ impl Node {
             fd,
             tombstones: VecDeque::new(),
             digests: 0,
+            catch_up: BTreeMap::new(),
+            chains: BTreeMap::new(),
             config,
         })
     }
@@ -376,6 +383,7 @@ impl Node {
         {
             self.anti_entropy_round();
         }
+        self.resume_catch_up();
         if let Some(peer) = self.probe() {
             self.anti_entropy_with(peer);
         }
@@ -439,12 +447,18 @@ impl Node {
             }
             Body::SynAck { deltas, digest } => {
                 let digest = digest.map(|d| self.without_removed(d));
-                self.on_answer(now, from, bytes.len(), &deltas);
+                let before = self.progress_marks(&deltas);
+                self.on_answer(now, from, &deltas);
                 if let Some(digest) = digest {
                     self.on_syn_ack_digest(now, from, &digest);
                 }
+                self.follow_up(from, bytes.len(), &deltas, before);
             }
-            Body::Ack { deltas } => self.on_answer(now, from, bytes.len(), &deltas),
+            Body::Ack { deltas } => {
+                let before = self.progress_marks(&deltas);
+                self.on_answer(now, from, &deltas);
+                self.follow_up(from, bytes.len(), &deltas, before);
+            }
             Body::Rumor(rumor) => self.on_rumor(now, from, rumor),
             Body::Probe(message) => self.on_probe(now, from, message),
         }

@@ -1,0 +1,182 @@
+//! Catch-up: a peer far behind is brought up to date at the speed of a byte budget per link and
+//! round ([`Config::catch_up`]), not one message per exchange.
+//!
+//! An anti-entropy answer holds at most one MTU of deltas. When an answer arrives **full** (it
+//! was cut: the sender had more) and brought news, the receiver opens another exchange with the
+//! same peer at once, and so on while the full answers exchanged with that peer this round stay
+//! within the budget: a chain of exchanges, each clocked by the previous answer (one message in
+//! flight per link, so a burst never overruns a socket buffer). A chain that ends on the budget,
+//! or whose exchange got no answer (a lost datagram), resumes at the next round. Both ends count
+//! the full answers they send and receive on the link; only a link whose budget is spent signals
+//! congestion to flow control, so writers slow down when the backlog outgrows what the links
+//! carry, not whenever one message is full.
+//!
+//! [`Config::catch_up`]: crate::Config::catch_up
+
+use super::Node;
+use crate::size::encoded_len;
+use crate::{Budget, Generation, NodeId, OriginDelta, Version};
+
+/// Most links whose catch-up is tracked in one round (further full answers signal congestion
+/// and chain no exchange).
+pub(super) const MAX_CATCH_UP_LINKS: usize = 1024;
+
+impl Node {
+    /// What this node holds of the origins of `groups`, to tell afterwards whether merging them
+    /// brought news ([`Progress::made`]).
+    pub(super) fn progress_marks(&self, groups: &[OriginDelta]) -> Progress {
+        Progress {
+            applied: self.stats.deltas_applied,
+            watermarks: groups
+                .iter()
+                .map(|g| {
+                    self.store
+                        .origin(g.origin)
+                        .map(|o| (o.generation(), o.watermark()))
+                })
+                .collect(),
+        }
+    }
+
+    /// Counts a full answer of `bytes` sent to or received from `peer` against the link's budget
+    /// for this round; whether the budget still holds another message after it.
+    pub(super) fn spend_catch_up(&mut self, peer: NodeId, bytes: usize) -> bool {
+        let Some(budget) = self.config.catch_up else {
+            return false;
+        };
+        if !self.catch_up.contains_key(&peer) && self.catch_up.len() >= MAX_CATCH_UP_LINKS {
+            return false;
+        }
+        let spent = self.catch_up.entry(peer).or_default();
+        *spent = spent.saturating_add(bytes);
+        spent.saturating_add(self.config.mtu) <= budget
+    }
+
+    /// An answer of `bytes` carrying `groups` came from `peer`; `before` is what this node held
+    /// before it merged them (the answer brought news if a delta changed the state or a
+    /// watermark rose: values received earlier by rumor still advance the watermark). An answer that had no room for another delta as large as its largest
+    /// (it was cut, as far as the receiver can tell) and brought news continues the catch-up
+    /// with another exchange while the link's budget allows; otherwise the peer is resumed next
+    /// round. Either way the link's budget is spent: congestion, as is a full answer that chains
+    /// nothing (without catch-up, every full answer).
+    ///
+    /// Only the MTU chains: an answer cut by [`crate::Config::max_deltas`] (the experiments'
+    /// per-message limit, van Renesse et al.'s model) chains nothing. Nor does an answer that
+    /// brought nothing new (entries above a stuck watermark, resent every time): a chain must
+    /// make progress.
+    pub(super) fn follow_up(
+        &mut self,
+        peer: NodeId,
+        bytes: usize,
+        groups: &[OriginDelta],
+        before: Progress,
+    ) {
+        let fresh = before.made(self, groups);
+        let count = groups.iter().map(|g| g.deltas.len()).sum();
+        let largest = groups
+            .iter()
+            .flat_map(|g| &g.deltas)
+            .map(encoded_len)
+            .max()
+            .unwrap_or(0);
+        let cut = fresh && bytes.saturating_add(largest) > self.config.mtu;
+        let chains = fresh && (cut || self.full_of_bytes(bytes));
+        if let Some(chain) = self.chains.get_mut(&peer) {
+            chain.in_flight = false;
+            chain.silent_rounds = 0;
+        }
+        if !chains || self.config.catch_up.is_none() {
+            self.chains.remove(&peer);
+            self.congestion(chains || self.full(bytes, count));
+            return;
+        }
+        if self.spend_catch_up(peer, bytes) {
+            self.chain_exchange(peer);
+            return;
+        }
+        // The budget is spent: the chain resumes next round.
+        if !self.chains.contains_key(&peer) && self.chains.len() < MAX_CATCH_UP_LINKS {
+            self.chains.insert(peer, Chain::default());
+        }
+        self.congestion(true);
+    }
+
+    /// Opens a chained exchange with `peer` (its answer continues the chain).
+    fn chain_exchange(&mut self, peer: NodeId) {
+        if !self.chains.contains_key(&peer) && self.chains.len() >= MAX_CATCH_UP_LINKS {
+            return;
+        }
+        self.chains.entry(peer).or_default().in_flight = true;
+        self.stats.catch_up_exchanges += 1;
+        self.open_exchange(peer, false);
+    }
+
+    /// An answer to `peer` carrying deltas (`carries`) left `budget` unused: when the budget is
+    /// exhausted the answer was cut, a sign of congestion unless the MTU cut it and the link's
+    /// catch-up budget carries the rest in further exchanges (a cut by
+    /// [`crate::Config::max_deltas`] chains nothing, see [`Node::follow_up`]).
+    pub(super) fn answer_cut(&mut self, peer: NodeId, carries: bool, budget: &Budget) {
+        if !carries || !budget.exhausted() {
+            return;
+        }
+        if budget.deltas == 0 || !self.spend_catch_up(peer, self.config.mtu) {
+            self.congestion(true);
+        }
+    }
+
+    /// At the start of a round: budgets renew, and chains go on. A chain the last round's budget
+    /// ended resumes with one exchange (its answers chain the rest); so does one whose last
+    /// exchange got no answer (a datagram lost), for at most [`MAX_SILENT_ROUNDS`] rounds in a
+    /// row, after which the peer is given up (it may be gone).
+    pub(super) fn resume_catch_up(&mut self) {
+        self.catch_up.clear();
+        let mut resumed = Vec::new();
+        self.chains.retain(|&peer, chain| {
+            if chain.in_flight {
+                chain.silent_rounds += 1;
+                if chain.silent_rounds > MAX_SILENT_ROUNDS {
+                    return false;
+                }
+            }
+            resumed.push(peer);
+            true
+        });
+        for peer in resumed {
+            self.chain_exchange(peer);
+        }
+    }
+}
+
+/// A catch-up chain with one peer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Chain {
+    /// A chained exchange is open and its answer has not arrived.
+    in_flight: bool,
+    /// Rounds in a row that began with the chain's exchange unanswered.
+    silent_rounds: u8,
+}
+
+/// Rounds in a row a chain whose exchanges go unanswered is resumed before it is given up.
+pub(super) const MAX_SILENT_ROUNDS: u8 = 3;
+
+/// What a node held before it merged an answer: its count of applied deltas and, per group, the
+/// origin's generation and watermark.
+#[derive(Debug)]
+pub(super) struct Progress {
+    applied: u64,
+    watermarks: Vec<Option<(Generation, Version)>>,
+}
+
+impl Progress {
+    /// Whether merging `groups` brought news to `node`: a delta applied, or a watermark risen.
+    fn made(&self, node: &Node, groups: &[OriginDelta]) -> bool {
+        node.stats.deltas_applied > self.applied
+            || groups.iter().zip(&self.watermarks).any(|(g, before)| {
+                let now = node
+                    .store
+                    .origin(g.origin)
+                    .map(|o| (o.generation(), o.watermark()));
+                now > *before
+            })
+    }
+}

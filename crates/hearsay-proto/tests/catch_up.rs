@@ -1,0 +1,87 @@
+//! Catch-up ([`Config::catch_up`]): a peer far behind receives up to the byte budget per link and
+//! round in chained exchanges, not one MTU-sized answer per exchange; the chain stops when the
+//! budget is spent or answers bring nothing new, and flow control sees congestion only then.
+
+use hearsay_proto::{
+    Config, DEFAULT_CATCH_UP, FlowControl, Generation, Lockstep, Mode, Node, NodeId, Value,
+};
+use std::time::Instant;
+
+/// Values of 1 KB: one per 1,400-byte message.
+fn backlog(cluster: &mut Lockstep, keys: usize) -> u64 {
+    let now = Instant::now();
+    let value = Value::from(vec![7u8; 1024]);
+    let node = cluster.node_mut(0).expect("node 0");
+    for i in 0..keys {
+        node.set(now, &format!("k{i:05}"), value.clone())
+            .expect("fits");
+    }
+    (keys * 1024) as u64
+}
+
+fn anti_entropy(catch_up: Option<usize>) -> Config {
+    Config {
+        mode: Mode::AntiEntropy,
+        catch_up,
+        flow_control: Some(FlowControl::default()),
+        ..Config::default()
+    }
+}
+
+#[test]
+fn a_peer_far_behind_catches_up_at_the_budget_per_round() {
+    let mut cluster =
+        Lockstep::new(2, anti_entropy(Some(DEFAULT_CATCH_UP)), 1, Instant::now()).expect("valid");
+    let payload = backlog(&mut cluster, 3_000);
+    // 3 MB over one link at the receiver's budget of 1 MiB a round: 3 rounds.
+    let rounds = cluster.run_until(10, |c| c.converged()).expect("converges");
+    assert!(rounds <= 4, "took {rounds} rounds");
+    assert!(
+        cluster.nodes()[1].stats().congested_rounds >= 2,
+        "each round's chain ended on the budget"
+    );
+    let catch_ups = cluster.nodes()[1].stats().catch_up_exchanges;
+    assert!(catch_ups > 1_000, "{catch_ups} chained exchanges");
+    // The chain's overhead: digests and headers, under a third of the payload.
+    let bytes = cluster.total().bytes;
+    assert!(
+        bytes < payload * 4 / 3,
+        "{bytes} bytes sent for {payload} of values"
+    );
+    // Without catch-up: one answer per exchange, two exchanges per round.
+    let mut slow = Lockstep::new(2, anti_entropy(None), 1, Instant::now()).expect("valid");
+    backlog(&mut slow, 3_000);
+    assert_eq!(slow.run_until(20, |c| c.converged()), None);
+    assert_eq!(slow.nodes()[1].stats().catch_up_exchanges, 0);
+}
+
+#[test]
+fn a_spent_budget_resumes_next_round_and_signals_congestion() {
+    let budget = 64 * 1024;
+    let mut cluster =
+        Lockstep::new(2, anti_entropy(Some(budget)), 1, Instant::now()).expect("valid");
+    backlog(&mut cluster, 1_000);
+    cluster.round();
+    cluster.round();
+    let stats = cluster.nodes()[1].stats().clone();
+    // About 64 KiB of 1.1 KB answers a round (58), and the chain resumed in the second round.
+    assert!(
+        (100..=130).contains(&stats.catch_up_exchanges),
+        "{} chained exchanges in two rounds",
+        stats.catch_up_exchanges
+    );
+    assert!(stats.congested_rounds >= 1, "a spent budget is congestion");
+    let rounds = cluster.run_until(40, |c| c.converged()).expect("converges");
+    // 1 MB at 64 KiB per round: about 14 rounds more.
+    assert!((10..=18).contains(&rounds), "took {rounds} more rounds");
+}
+
+#[test]
+fn the_budget_must_hold_a_message() {
+    let config = Config {
+        catch_up: Some(100),
+        ..Config::default()
+    };
+    let error = Node::new(NodeId(1), Generation(1), config, 1).expect_err("refused");
+    assert!(error.to_string().contains("catch_up"), "{error}");
+}
