@@ -44,7 +44,7 @@ mod transport;
 pub use error::Error;
 pub use messages::{
     AddPeer, Cause, Datagram, Delete, Get, GetEntries, GetMembers, GetMetrics, GetPeers, Inspect,
-    Join, KeyChanged, Leave, MemberChanged, NodeMetrics, NodeSnapshot, RemovePeer, Set,
+    Join, KeyChanged, Leave, MemberChanged, NodeMetrics, NodeSnapshot, PeerFailed, RemovePeer, Set,
     StoredEntry, Subscribe, SubscribeMembership, TrySet,
 };
 #[cfg(feature = "sim")]

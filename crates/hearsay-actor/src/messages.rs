@@ -201,6 +201,8 @@ pub struct NodeSnapshot {
     pub members: Vec<Member>,
     /// Its traffic counters.
     pub stats: Stats,
+    /// Its active view, with partial views on ([`hearsay_proto::Config::view`]).
+    pub active_view: Option<Vec<NodeId>>,
 }
 
 /// Adds a peer the node may gossip with (a runtime does this when a link to it comes up).
@@ -218,6 +220,13 @@ pub struct Join(pub NodeId);
 #[derive(Message, Clone, Copy, Debug)]
 #[rtype(result = "()")]
 pub struct RemovePeer(pub NodeId);
+
+/// The runtime saw the link to a peer fail (a connection closed, a peer gone silent)
+/// ([`hearsay_proto::Node::peer_failed`]): with partial views the peer leaves the active view and
+/// is replaced from the passive one at once; without, nothing happens.
+#[derive(Message, Clone, Copy, Debug)]
+#[rtype(result = "()")]
+pub struct PeerFailed(pub NodeId);
 
 /// Reads the peers the node currently picks from.
 #[derive(Message, Clone, Copy, Debug)]

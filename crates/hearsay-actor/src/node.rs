@@ -8,7 +8,7 @@
 use crate::RecorderHandle;
 use crate::messages::{
     AddPeer, Cause, Datagram, Delete, Get, GetEntries, GetMembers, GetMetrics, GetPeers, Inspect,
-    Join, KeyChanged, Leave, MemberChanged, NodeMetrics, NodeSnapshot, RemovePeer, Set,
+    Join, KeyChanged, Leave, MemberChanged, NodeMetrics, NodeSnapshot, PeerFailed, RemovePeer, Set,
     StoredEntry, Subscribe, SubscribeMembership, TrySet,
 };
 #[cfg(feature = "sim")]
@@ -439,6 +439,10 @@ impl Handler<Inspect> for GossipNode {
             store: self.node.store().clone(),
             members: self.node.members(),
             stats: self.node.stats().clone(),
+            active_view: self
+                .node
+                .view()
+                .map(|view| view.active().iter().copied().collect()),
         })
     }
 }
@@ -540,6 +544,18 @@ impl Handler<Join> for GossipNode {
             return;
         }
         self.node.join(Self::now().into_std(), contact);
+        self.drain(ctx, Self::now());
+    }
+}
+
+impl Handler<PeerFailed> for GossipNode {
+    type Result = ();
+
+    fn handle(&mut self, PeerFailed(peer): PeerFailed, ctx: &mut Context<Self>) {
+        if self.down {
+            return;
+        }
+        self.node.peer_failed(Self::now().into_std(), peer);
         self.drain(ctx, Self::now());
     }
 }

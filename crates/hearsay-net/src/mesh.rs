@@ -18,7 +18,7 @@ use actix::{
     Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, ResponseFuture,
     SpawnHandle, WrapFuture,
 };
-use hearsay_actor::{AddPeer, GossipNode, KeyChanged, MemberChanged, RemovePeer};
+use hearsay_actor::{AddPeer, GossipNode, Join, KeyChanged, MemberChanged, PeerFailed, RemovePeer};
 use hearsay_proto::MemberStatus;
 use hearsay_proto::{Generation, NodeId};
 use rand::SeedableRng;
@@ -115,6 +115,9 @@ pub(crate) struct Wiring {
     pub stats: Arc<NetStats>,
     /// Waited on by [`crate::NetNode::shutdown_and_flush`].
     pub writers: Arc<Writers>,
+    /// Partial views pick the peers: the first seed linked is the `Join` contact, and a link
+    /// that goes down is reported as `PeerFailed`.
+    pub views: bool,
 }
 
 /// Keeps a node linked to its peers. Started by [`crate::NetNode::start`].
@@ -138,6 +141,10 @@ pub struct Mesh {
     next_connection: u64,
     rng: ChaCha8Rng,
     advertised: SocketAddr,
+    /// See [`Wiring::views`].
+    views: bool,
+    /// A seed's link came up and the node joined through it (with partial views).
+    joined: bool,
 }
 
 impl Mesh {
@@ -155,6 +162,7 @@ impl Mesh {
             routes,
             stats,
             writers,
+            views,
         } = wiring;
         Mesh {
             config,
@@ -172,6 +180,8 @@ impl Mesh {
             next_connection: 0,
             rng: ChaCha8Rng::seed_from_u64(jitter_seed),
             advertised,
+            views,
+            joined: false,
         }
     }
 
@@ -434,6 +444,10 @@ impl Handler<LinkUp> for Mesh {
                         .do_send(Close("superseded by a newer link".into()));
                 }
                 self.node.do_send(AddPeer(id));
+                if self.views && target.seed && !self.joined {
+                    self.joined = true;
+                    self.node.do_send(Join(id));
+                }
             }
         }
     }
@@ -468,6 +482,9 @@ impl Handler<LinkDown> for Mesh {
                     Err(poisoned) => poisoned.into_inner().remove(&id),
                 };
                 self.node.do_send(RemovePeer(id));
+                if self.views {
+                    self.node.do_send(PeerFailed(id));
+                }
                 // Addresses kept back as aliases of this node may reach it now.
                 let aliases: Vec<SocketAddr> = self
                     .targets

@@ -210,6 +210,7 @@ impl NetNode {
                     routes,
                     stats: stats.clone(),
                     writers: writers.clone(),
+                    views,
                 };
                 let mesh = Mesh::new(
                     config,
