@@ -44,6 +44,9 @@ pub struct Stats {
     /// Exchanges opened to continue a catch-up ([`crate::Config::catch_up`]): after a full
     /// answer, or resumed at a round after the budget cut a chain.
     pub catch_up_exchanges: u64,
+    /// SWIM probe cycles this node concluded more than a probe interval late (it was starved):
+    /// voided, no suspicion raised, its local health score raised instead.
+    pub late_probe_cycles: u64,
     /// Messages carrying at least one delta (the "traffic" of Demers et al.).
     pub messages_with_deltas: u64,
     /// Times the node moved to a higher generation because a peer spoke of its id at a newer

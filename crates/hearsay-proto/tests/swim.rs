@@ -337,3 +337,56 @@ fn a_healed_partition_brings_the_minority_back_up_with_its_writes() {
     }
     println!("swim: partition of 10 of 100 healed, all Up with every write {waited:?} after");
 }
+
+/// Drives node 0 of `c` alone (node 1 crashed: nothing answers) through timeouts: at each
+/// deadline it asks for, `late` after it. Returns whether node 0 came to suspect node 1 within
+/// `time`.
+fn suspects_when_driven(late: Duration, time: Duration) -> (bool, u64, Option<u32>) {
+    let mut c = cluster(2, Config::lan(), 3);
+    run_for(&mut c, Duration::from_secs(10));
+    assert_eq!(status(&c, 0, 1), Some(MemberStatus::Up));
+    c.crash(1);
+    let start = c.now();
+    let node = c.node_mut(0).expect("node 0");
+    let mut suspected = false;
+    while let Some(due) = node.poll_timeout() {
+        let now = due.max(start) + late;
+        if now > start + time {
+            break;
+        }
+        node.handle_timeout(now);
+        while node.poll_transmit().is_some() {}
+        while let Some(event) = node.poll_event() {
+            if let hearsay_proto::Event::Member { id, status, .. } = event {
+                suspected |= id == NodeId(1) && status == MemberStatus::Suspect;
+            }
+        }
+    }
+    (
+        suspected,
+        node.stats().late_probe_cycles,
+        node.local_health(),
+    )
+}
+
+/// Rule (Lifeguard, local health): a probe cycle its prober concludes more than a probe interval
+/// after the cycle's end says more about the prober (starved: its inputs, the ack among them,
+/// queued behind the timer) than about the target. It suspects no one, and counts against the
+/// prober's own health. Regression: 1,000 networked nodes started at once on 2 cores declared
+/// 42,625 false Downs (docs/networking.md).
+#[test]
+fn a_starved_prober_suspects_no_one_and_counts_it_against_itself() {
+    let (on_time, late_cycles, health) =
+        suspects_when_driven(Duration::ZERO, Duration::from_secs(20));
+    assert!(on_time, "a prober on time suspects the crashed member");
+    assert_eq!(late_cycles, 0);
+    assert_eq!(health, Some(0));
+    let late = Duration::from_millis(1_500);
+    let (starved, late_cycles, health) = suspects_when_driven(late, Duration::from_secs(20));
+    assert!(
+        !starved,
+        "a prober 1.5 s late on every deadline suspected the member"
+    );
+    assert!(late_cycles >= 3, "{late_cycles} late cycles voided");
+    assert!(health.is_some_and(|h| h >= 1), "health {health:?}");
+}

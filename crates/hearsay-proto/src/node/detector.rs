@@ -18,7 +18,7 @@ const MAX_SYNC_MESSAGES: usize = 256;
 impl Node {
     /// Runs whatever of the failure detector is due at `now`: relays' nacks, the probe cycle,
     /// and the gossip of queued updates.
-    pub(super) fn fd_timeout(&mut self, now: Instant) {
+    pub(super) fn fd_timeout(&mut self, now: Instant, starved: bool) {
         let Some(fd) = &mut self.fd else {
             return;
         };
@@ -42,7 +42,7 @@ impl Node {
             self.queue_update(now, alive, false);
         }
         self.sync_table(now, first);
-        self.probe_phases(now);
+        self.probe_phases(now, starved);
         self.gossip_updates(now);
     }
 
@@ -148,13 +148,21 @@ impl Node {
     }
 
     /// The probe cycle: the end of the one in flight, its indirect phase, the next probe.
-    fn probe_phases(&mut self, now: Instant) {
+    fn probe_phases(&mut self, now: Instant, starved: bool) {
         let Some(fd) = &mut self.fd else {
             return;
         };
         if fd.pending.as_ref().is_some_and(|p| now >= p.end) {
             if let Some(pending) = fd.pending.take() {
-                self.concluded(now, pending, false);
+                // A cycle a starved node concludes says more about the prober than the target
+                // (its inputs, the ack maybe among them, are queued behind this call). Lifeguard:
+                // the prober counts it against its own health, and suspects no one on its word.
+                if starved {
+                    fd.health(1);
+                    self.stats.late_probe_cycles += 1;
+                } else {
+                    self.concluded(now, pending, false);
+                }
             }
         }
         let Some(fd) = &mut self.fd else {

@@ -350,14 +350,31 @@ impl Node {
     /// This is the only timer entry point: to run rounds back to back, call it at each
     /// [`Node::poll_timeout`] (or any later instant).
     pub fn handle_timeout(&mut self, now: Instant) {
+        let starved = self.starved(now);
         if self.next_round.is_none_or(|due| now >= due) {
-            self.run_round(now);
+            self.run_round(now, starved);
         }
-        self.fd_timeout(now);
+        self.fd_timeout(now, starved);
     }
 
-    /// Runs one gossip round at `now`, and schedules the next one an interval later.
-    fn run_round(&mut self, now: Instant) {
+    /// Whether the node is called at `now` so long after the earliest instant it asked for
+    /// ([`Node::poll_timeout`]) that it was not running: more than a probe interval (and more
+    /// than a gossip interval, the coarsest step a lockstep driver takes) late. Its inputs,
+    /// acks and refutations among them, are then queued behind this call: a starved node
+    /// concludes no probe cycle and expires no suspicion in it (Lifeguard's local health: it
+    /// counts against its own score instead). Only with SWIM.
+    fn starved(&self, now: Instant) -> bool {
+        let (Some(fd), Some(due)) = (&self.fd, self.poll_timeout()) else {
+            return false;
+        };
+        let slack = fd.config.probe_interval.max(self.config.gossip_interval);
+        now.saturating_duration_since(due) > slack
+    }
+
+    /// Runs one gossip round at `now`, and schedules the next one an interval later; a
+    /// `starved` node ([`Node::starved`]) expires no suspicion in it (the next round, after the
+    /// queued refutations, decides).
+    fn run_round(&mut self, now: Instant, starved: bool) {
         self.next_round = Some(now + self.config.gossip_interval);
         self.round += 1;
         self.stats.rounds += 1;
@@ -367,7 +384,9 @@ impl Node {
         }
         self.collect_garbage(now);
         self.check_members(now);
-        self.expire_suspicions(now);
+        if !starved {
+            self.expire_suspicions(now);
+        }
         if let Some(view) = &mut self.view {
             view.tick(&mut self.rng);
             self.drain_view();
