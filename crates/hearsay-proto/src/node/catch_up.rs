@@ -54,11 +54,12 @@ impl Node {
 
     /// An answer of `bytes` carrying `groups` came from `peer`; `before` is what this node held
     /// before it merged them (the answer brought news if a delta changed the state or a
-    /// watermark rose: values received earlier by rumor still advance the watermark). An answer that had no room for another delta as large as its largest
-    /// (it was cut, as far as the receiver can tell) and brought news continues the catch-up
-    /// with another exchange while the link's budget allows; otherwise the peer is resumed next
-    /// round. Either way the link's budget is spent: congestion, as is a full answer that chains
-    /// nothing (without catch-up, every full answer).
+    /// watermark rose: values received earlier by rumor still advance the watermark). An answer
+    /// that had no room for another delta as large as its largest (it was cut, as far as the
+    /// receiver can tell) and brought news continues the catch-up with another exchange while
+    /// the link's budget allows; otherwise the peer is resumed next round, and the spent budget
+    /// is congestion. An answer that chains nothing is congestion when full, as without
+    /// catch-up.
     ///
     /// Only the MTU chains: an answer cut by [`crate::Config::max_deltas`] (the experiments'
     /// per-message limit, van Renesse et al.'s model) chains nothing. Nor does an answer that
@@ -87,7 +88,7 @@ impl Node {
         }
         if !chains || self.config.catch_up.is_none() {
             self.chains.remove(&peer);
-            self.congestion(chains || self.full(bytes, count));
+            self.congestion(self.full(bytes, count));
             return;
         }
         if self.spend_catch_up(peer, bytes) {
