@@ -11,9 +11,12 @@
 //! Prints when each peer held every value, the prediction from the budget, and the bytes sent.
 //! Real sockets and real time: figures vary from run to run; docs/networking.md records some.
 
+#[path = "common/loopback.rs"]
+mod loopback;
+
 use hearsay::actor::{KeyChanged, Set, Subscribe};
-use hearsay::net::{Counter, Key, Keyring, NetConfig, NetNode};
-use hearsay::proto::{ClusterId, Config, FlowControl, Generation, Mode, Node, NodeId, Value};
+use hearsay::net::{Counter, Key, Keyring, NetNode};
+use hearsay::proto::{ClusterId, Config, FlowControl, Mode, NodeId, Value};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -44,14 +47,7 @@ fn config() -> Config {
 }
 
 async fn start(id: u64, seeds: Vec<SocketAddr>, keyring: Keyring) -> NetNode {
-    let node = Node::new(NodeId(id), Generation(1), config(), id).expect("valid config");
-    let net = NetConfig {
-        seeds,
-        ..NetConfig::new(CLUSTER, SocketAddr::from(([127, 0, 0, 1], 0)))
-    };
-    NetNode::start(node, net, keyring)
-        .await
-        .expect("node starts")
+    loopback::start(CLUSTER, id, config(), seeds, keyring).await
 }
 
 fn main() {

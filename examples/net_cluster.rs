@@ -15,9 +15,12 @@
 //! Down at a survivor), false Downs, sockets and resident memory per node (from /proc). Real
 //! sockets and real time: figures vary from run to run; `docs/networking.md` records some.
 
+#[path = "common/loopback.rs"]
+mod loopback;
+
 use hearsay::actor::{Crash, KeyChanged, MemberChanged, Set, Subscribe, SubscribeMembership};
-use hearsay::net::{Counter, Key, Keyring, NetConfig, NetNode};
-use hearsay::proto::{ClusterId, Config, Generation, MemberStatus, Node, NodeId, ViewConfig};
+use hearsay::net::{Counter, Key, Keyring, NetNode};
+use hearsay::proto::{ClusterId, Config, MemberStatus, NodeId, ViewConfig};
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -133,14 +136,7 @@ async fn start(id: u64, seeds: Vec<SocketAddr>, keyring: Keyring, views: bool) -
         view: views.then(ViewConfig::default),
         ..Config::lan()
     };
-    let node = Node::new(NodeId(id), Generation(1), config, id).expect("valid config");
-    let net = NetConfig {
-        seeds,
-        ..NetConfig::new(CLUSTER, SocketAddr::from(([127, 0, 0, 1], 0)))
-    };
-    NetNode::start(node, net, keyring)
-        .await
-        .expect("node starts")
+    loopback::start(CLUSTER, id, config, seeds, keyring).await
 }
 
 fn proc_status(field: &str) -> u64 {

@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// Longest host name accepted, port included (DNS names are at most 253 bytes).
-pub const MAX_SEED_NAME: usize = 260;
+pub(crate) const MAX_SEED_NAME: usize = 260;
 
 /// Checks that `name` has the shape `host:port` (the host is not looked up here).
 pub(crate) fn check_name(name: &str) -> Result<(), String> {

@@ -2,6 +2,7 @@
 //! that tell a peer of generations and heartbeats it lacks, and the heartbeats digests report.
 
 use super::Node;
+use super::catch_up::Progress;
 use super::incarnation::header_group;
 use crate::reconcile;
 use crate::size::encoded_len;
@@ -127,10 +128,18 @@ impl Node {
         }
     }
 
-    /// Merges the deltas of an answer (`SynAck` or `Ack`); whether it was full is judged after
-    /// the whole message ([`Node::follow_up`]).
-    pub(super) fn on_answer(&mut self, now: Instant, from: NodeId, deltas: &[OriginDelta]) {
+    /// Merges the deltas of an answer (`SynAck` or `Ack`); returns what the node held before,
+    /// for [`Node::follow_up`] to judge after the whole message whether the answer continues a
+    /// catch-up (`None` with catch-up off).
+    pub(super) fn on_answer(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        deltas: &[OriginDelta],
+    ) -> Option<Progress> {
+        let before = self.progress_marks(deltas);
         self.apply(now, deltas, Via::AntiEntropy(from));
+        before
     }
 
     /// Closes an exchange: the digest of a `SynAck` shows what its sender lacks, sent back in an

@@ -23,9 +23,10 @@ pub(super) const MAX_CATCH_UP_LINKS: usize = 1024;
 
 impl Node {
     /// What this node holds of the origins of `groups`, to tell afterwards whether merging them
-    /// brought news ([`Progress::made`]).
-    pub(super) fn progress_marks(&self, groups: &[OriginDelta]) -> Progress {
-        Progress {
+    /// brought news ([`Progress::made`]); `None` with catch-up off (nothing to judge).
+    pub(super) fn progress_marks(&self, groups: &[OriginDelta]) -> Option<Progress> {
+        self.config.catch_up?;
+        Some(Progress {
             applied: self.stats.deltas_applied,
             watermarks: groups
                 .iter()
@@ -35,7 +36,7 @@ impl Node {
                         .map(|o| (o.generation(), o.watermark()))
                 })
                 .collect(),
-        }
+        })
     }
 
     /// Counts a full answer of `bytes` sent to or received from `peer` against the link's budget
@@ -70,23 +71,28 @@ impl Node {
         peer: NodeId,
         bytes: usize,
         groups: &[OriginDelta],
-        before: Progress,
+        before: Option<Progress>,
     ) {
-        let fresh = before.made(self, groups);
         let count = groups.iter().map(|g| g.deltas.len()).sum();
-        let largest = groups
-            .iter()
-            .flat_map(|g| &g.deltas)
-            .map(encoded_len)
-            .max()
-            .unwrap_or(0);
-        let cut = fresh && bytes.saturating_add(largest) > self.config.mtu;
-        let chains = fresh && (cut || self.full_of_bytes(bytes));
+        // Whether the answer had room for another delta as large as its largest (measured only
+        // for an answer that brought news and did not fill the MTU already).
+        let cut = || {
+            let largest = groups
+                .iter()
+                .flat_map(|g| &g.deltas)
+                .map(encoded_len)
+                .max()
+                .unwrap_or(0);
+            bytes.saturating_add(largest) > self.config.mtu
+        };
+        let chains = before.is_some_and(|before| {
+            before.made(self, groups) && (self.full_of_bytes(bytes) || cut())
+        });
         if let Some(chain) = self.chains.get_mut(&peer) {
             chain.in_flight = false;
             chain.silent_rounds = 0;
         }
-        if !chains || self.config.catch_up.is_none() {
+        if !chains {
             self.chains.remove(&peer);
             self.congestion(self.full(bytes, count));
             return;

@@ -466,16 +466,14 @@ impl Node {
             }
             Body::SynAck { deltas, digest } => {
                 let digest = digest.map(|d| self.without_removed(d));
-                let before = self.progress_marks(&deltas);
-                self.on_answer(now, from, &deltas);
+                let before = self.on_answer(now, from, &deltas);
                 if let Some(digest) = digest {
                     self.on_syn_ack_digest(now, from, &digest);
                 }
                 self.follow_up(from, bytes.len(), &deltas, before);
             }
             Body::Ack { deltas } => {
-                let before = self.progress_marks(&deltas);
-                self.on_answer(now, from, &deltas);
+                let before = self.on_answer(now, from, &deltas);
                 self.follow_up(from, bytes.len(), &deltas, before);
             }
             Body::Rumor(rumor) => self.on_rumor(now, from, rumor),
