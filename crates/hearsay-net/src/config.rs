@@ -11,8 +11,11 @@ pub enum TransportKind {
     /// memberlist and chitchat): a node's cost does not grow with the peers it knows.
     #[default]
     Datagram,
-    /// Authenticated, encrypted TCP connections: the node dials every address it learns (a full
-    /// mesh, 2(n−1) connections per node; for small clusters and networks that drop UDP).
+    /// Authenticated, encrypted TCP connections (for networks that drop UDP). With full
+    /// membership the node dials every address it learns (a full mesh, 2(n−1) connections per
+    /// node: for small clusters); with partial views it dials a peer when it first has something
+    /// to send it and closes the link once unused for `unused_after`, so it holds links to its
+    /// active view and to the members it is probing, not to everyone.
     Stream,
 }
 
@@ -69,6 +72,10 @@ pub struct NetConfig {
     /// A frame that cannot be written within this closes the connection (a peer that does not
     /// read). Default: 5 s.
     pub write_timeout: Duration,
+    /// With partial views over [`TransportKind::Stream`], a dialed link that carries no gossip
+    /// for this long is closed (a peer that left the active view, a member probed once): no
+    /// failure, and dialed again when needed. Default: 10 s.
+    pub unused_after: Duration,
     /// Most connections held at once (inbound and outbound). Default: 1,024.
     pub max_connections: usize,
     /// First redial delay after a failure; doubles up to `backoff_max`, with full jitter.
@@ -100,6 +107,7 @@ impl NetConfig {
             idle_timeout: Duration::from_secs(10),
             keepalive: Duration::from_secs(2),
             write_timeout: Duration::from_secs(5),
+            unused_after: Duration::from_secs(10),
             max_connections: 1024,
             backoff_initial: Duration::from_millis(100),
             backoff_max: Duration::from_secs(5),
@@ -127,6 +135,7 @@ impl NetConfig {
             ("idle_timeout", self.idle_timeout),
             ("keepalive", self.keepalive),
             ("write_timeout", self.write_timeout),
+            ("unused_after", self.unused_after),
             ("backoff_initial", self.backoff_initial),
             ("backoff_max", self.backoff_max),
             ("resolve_every", self.resolve_every),

@@ -34,6 +34,8 @@ pub(crate) struct Limits {
     pub send_queue: usize,
     pub write_timeout: std::time::Duration,
     pub timeouts: Timeouts,
+    /// A dialed link that carries no gossip for this long closes itself (on-demand links).
+    pub unused_after: Option<std::time::Duration>,
 }
 
 impl Limits {
@@ -47,6 +49,7 @@ impl Limits {
                 idle: config.idle_timeout,
                 keepalive: config.keepalive,
             },
+            unused_after: None,
         }
     }
 }
@@ -113,6 +116,10 @@ pub(crate) struct Connection {
     reason: Option<String>,
     /// The authenticated peer turned out to be this node.
     self_connection: bool,
+    /// When gossip last went out (or the connection started): see [`Limits::unused_after`].
+    last_gossip: Instant,
+    /// Closed for want of use, not for a failure.
+    unused: bool,
     pending: Option<(OwnedReadHalf, OwnedWriteHalf, mpsc::Receiver<Bytes>)>,
 }
 
@@ -166,6 +173,8 @@ impl Connection {
             timer: None,
             reason: None,
             self_connection: false,
+            last_gossip: Instant::now(),
+            unused: false,
             pending: Some((read, write, queue)),
         };
         Ok(connection.start())
@@ -176,6 +185,21 @@ impl Connection {
             self.reason = Some(reason);
         }
         ctx.stop();
+    }
+
+    /// Tells the peer why (when there is room), then closes.
+    fn say_bye(&mut self, reason: String, ctx: &mut Context<Self>) {
+        self.flush();
+        let room = self.session.is_established() && self.writer.capacity() > 0;
+        if room
+            && self
+                .session
+                .send(&self.keyring, &Payload::Bye(reason.clone()))
+                .is_ok()
+        {
+            self.drain(Ok(()), ctx);
+        }
+        self.close(ctx, reason);
     }
 
     fn peer_name(&self) -> String {
@@ -338,6 +362,14 @@ impl Actor for Connection {
                 writers.ended.notify_waiters();
             });
         }
+        if let (Some(unused_after), Role::Dialer) = (limits.unused_after, self.session.role()) {
+            ctx.run_interval(unused_after / 4, move |connection, ctx| {
+                if connection.last_gossip.elapsed() >= unused_after {
+                    connection.unused = true;
+                    connection.say_bye(format!("unused for {unused_after:?}"), ctx);
+                }
+            });
+        }
         // The dialer's hello, and the first timer.
         self.drain(Ok(()), ctx);
     }
@@ -354,6 +386,7 @@ impl Actor for Connection {
             peer: self.session.peer().map(|hello| hello.id),
             reason: self.reason.take().unwrap_or_else(|| "closed".into()),
             self_connection: self.self_connection,
+            unused: self.unused,
         });
     }
 }
@@ -399,6 +432,7 @@ impl Handler<SendGossip> for Connection {
         }
         match self.session.send(&self.keyring, &Payload::Gossip(payload)) {
             Ok(()) => {
+                self.last_gossip = Instant::now();
                 self.stats.add(Counter::GossipOut, 1);
                 self.drain(Ok(()), ctx);
             }
@@ -414,17 +448,7 @@ impl Handler<Close> for Connection {
     type Result = ();
 
     fn handle(&mut self, Close(reason): Close, ctx: &mut Context<Self>) {
-        self.flush();
-        let room = self.session.is_established() && self.writer.capacity() > 0;
-        if room
-            && self
-                .session
-                .send(&self.keyring, &Payload::Bye(reason.clone()))
-                .is_ok()
-        {
-            self.drain(Ok(()), ctx);
-        }
-        self.close(ctx, reason);
+        self.say_bye(reason, ctx);
     }
 }
 

@@ -60,6 +60,11 @@ pub(crate) struct LinkDown {
     pub reason: String,
     /// The authenticated peer was this node itself.
     pub self_connection: bool,
+    /// A dialed link closed because it carried no gossip for [`NetConfig::unused_after`]
+    /// (on-demand links): no failure of the peer.
+    ///
+    /// [`NetConfig::unused_after`]: crate::NetConfig::unused_after
+    pub unused: bool,
 }
 
 /// Where a connection reports its link going up and down.

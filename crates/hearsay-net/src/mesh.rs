@@ -7,9 +7,15 @@
 //! sends on the connections it dialed and receives on those it accepted, so two nodes never race
 //! to keep one of two connections. A peer joins the node's gossip peers when its link comes up and
 //! leaves them when the link goes down.
+//!
+//! With partial views the links are on demand: the mesh dials the seeds until the node has
+//! joined, then only a peer the node has something to send to ([`Wanted`]: the message waits,
+//! bounded, until the link is up), and a dialed link unused for `unused_after` closes. A link
+//! that fails, or a dial that does, is the view's failure signal (`PeerFailed`).
 
+use crate::address_book::AddressBook;
 use crate::connection::{Connection, Limits, Setup, Writers};
-use crate::link::{Close, LinkDown, LinkUp, Links, Rekey};
+use crate::link::{Close, LinkDown, LinkUp, Links, Rekey, SendGossip};
 use crate::session::{Local, Role};
 use crate::stats::{Counter, NetStats};
 use crate::transport::Routes;
@@ -24,7 +30,7 @@ use hearsay_proto::{Generation, NodeId};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
@@ -42,6 +48,20 @@ struct Dialed {
     connection: u64,
     result: std::io::Result<TcpStream>,
 }
+
+/// A gossip message for a peer without a link (on-demand links): the mesh dials the peer (at the
+/// address membership gave, else the one its hello or reserved key announced) and sends the
+/// message once the link is up.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Wanted {
+    pub to: NodeId,
+    pub addr: Option<SocketAddr>,
+    pub payload: Vec<u8>,
+}
+
+/// Messages held for one address while its link comes up; more are dropped (and counted).
+pub const MAX_WAITING: usize = 16;
 
 /// Adds an address to dial (and keep dialing).
 #[derive(Message)]
@@ -99,6 +119,8 @@ struct Target {
     /// [`MAX_LEARNED_FAILURES`] failed dials in a row.
     seed: bool,
     last_error: Option<String>,
+    /// Messages waiting for the link (on-demand links), with the peer each is for.
+    waiting: Vec<(NodeId, Vec<u8>)>,
 }
 
 /// Failed dials in a row after which a learned (not seed) address is forgotten.
@@ -141,8 +163,11 @@ pub struct Mesh {
     next_connection: u64,
     rng: ChaCha8Rng,
     advertised: SocketAddr,
-    /// See [`Wiring::views`].
+    /// See [`Wiring::views`]; also makes the links on demand.
     views: bool,
+    /// Where peers are reached when membership does not say (on-demand links): hellos and the
+    /// reserved address key.
+    book: AddressBook,
     /// A seed's link came up and the node joined through it (with partial views).
     joined: bool,
 }
@@ -181,6 +206,7 @@ impl Mesh {
             rng: ChaCha8Rng::seed_from_u64(jitter_seed),
             advertised,
             views,
+            book: AddressBook::default(),
             joined: false,
         }
     }
@@ -196,7 +222,10 @@ impl Mesh {
     ) -> Result<(), crate::Error> {
         let me = ctx.address();
         let setup = Setup {
-            limits: Limits::of(&self.config),
+            limits: Limits {
+                unused_after: self.views.then_some(self.config.unused_after),
+                ..Limits::of(&self.config)
+            },
             local: self.local.clone(),
             keyring: self.keyring.clone(),
             node: self.node.clone().recipient(),
@@ -213,12 +242,19 @@ impl Mesh {
     }
 
     fn add_target(&mut self, addr: SocketAddr, seed: bool, ctx: &mut Context<Self>) {
+        if self.insert_target(addr, seed) {
+            self.dial(addr, ctx);
+        }
+    }
+
+    /// Starts keeping `addr`, not dialed yet; answers whether it is new.
+    fn insert_target(&mut self, addr: SocketAddr, seed: bool) -> bool {
         if addr == self.advertised || self.targets.contains_key(&addr) {
-            return;
+            return false;
         }
         if self.targets.len() >= MAX_TARGETS {
             tracing::warn!(%addr, "too many addresses to dial: ignoring a new one");
-            return;
+            return false;
         }
         self.targets.insert(
             addr,
@@ -233,9 +269,38 @@ impl Mesh {
                 alias: false,
                 seed,
                 last_error: None,
+                waiting: Vec::new(),
             },
         );
-        self.dial(addr, ctx);
+        true
+    }
+
+    /// A dial or a link to `addr` ended: redialed with backoff (a full mesh), or released
+    /// (on-demand links).
+    fn ended(&mut self, addr: SocketAddr, reason: String, ctx: &mut Context<Self>) {
+        if self.views {
+            self.release(addr, reason, ctx);
+        } else {
+            self.schedule_retry(addr, reason, ctx);
+        }
+    }
+
+    /// Forgets a learned address whose link ended (on-demand links: it is dialed again when
+    /// needed); a seed is kept, redialed only while the node has not joined. What waited for the
+    /// link is dropped.
+    fn release(&mut self, addr: SocketAddr, reason: String, ctx: &mut Context<Self>) {
+        let Some(target) = self.targets.get_mut(&addr) else {
+            return;
+        };
+        let dropped = std::mem::take(&mut target.waiting).len();
+        self.stats.add(Counter::Dropped, dropped as u64);
+        if target.seed && !self.joined {
+            self.schedule_retry(addr, reason, ctx);
+        } else if target.seed {
+            target.last_error = Some(reason);
+        } else {
+            self.targets.remove(&addr);
+        }
     }
 
     fn dial(&mut self, addr: SocketAddr, ctx: &mut Context<Self>) {
@@ -247,7 +312,7 @@ impl Mesh {
         }
         if self.open >= self.config.max_connections {
             self.stats.add(Counter::OverLimit, 1);
-            self.schedule_retry(addr, "too many connections".into(), ctx);
+            self.ended(addr, "too many connections".into(), ctx);
             return;
         }
         self.next_connection += 1;
@@ -389,7 +454,18 @@ impl Handler<Dialed> for Mesh {
             }
         }
         tracing::debug!(target = %dialed.target, %failure, "dial failed");
-        self.schedule_retry(dialed.target, failure, ctx);
+        if self.views {
+            // The peers whose messages wait here cannot be reached: the view's failure signal.
+            let failed: BTreeSet<NodeId> = self
+                .targets
+                .get(&dialed.target)
+                .map(|target| target.waiting.iter().map(|(id, _)| *id).collect())
+                .unwrap_or_default();
+            for id in failed {
+                self.node.do_send(PeerFailed(id));
+            }
+        }
+        self.ended(dialed.target, failure, ctx);
     }
 }
 
@@ -400,8 +476,14 @@ impl Handler<LinkUp> for Mesh {
         let id = up.hello.id;
         match up.role {
             Role::Acceptor => {
-                // The peer dialed us: dial it back, so that gossip flows both ways.
-                if let Ok(listen) = up.hello.listen.parse::<SocketAddr>() {
+                let Ok(listen) = up.hello.listen.parse::<SocketAddr>() else {
+                    return;
+                };
+                if self.views {
+                    // On-demand links: dialed back when there is something to send.
+                    self.book.learn(id, up.hello.generation, listen);
+                } else {
+                    // The peer dialed us: dial it back, so that gossip flows both ways.
                     self.add_target(listen, false, ctx);
                 }
             }
@@ -434,6 +516,13 @@ impl Handler<LinkUp> for Mesh {
                 target.up = true;
                 target.failures = 0;
                 target.last_error = None;
+                // What waited for this link goes first (in order).
+                for (to, payload) in std::mem::take(&mut target.waiting) {
+                    let sent = to == id && up.handle.gossip.try_send(SendGossip(payload)).is_ok();
+                    if !sent {
+                        self.stats.add(Counter::Dropped, 1);
+                    }
+                }
                 let replaced = match self.routes.write() {
                     Ok(mut routes) => routes.insert(id, up.handle),
                     Err(poisoned) => poisoned.into_inner().insert(id, up.handle),
@@ -482,7 +571,7 @@ impl Handler<LinkDown> for Mesh {
                     Err(poisoned) => poisoned.into_inner().remove(&id),
                 };
                 self.node.do_send(RemovePeer(id));
-                if self.views {
+                if self.views && !down.unused {
                     self.node.do_send(PeerFailed(id));
                 }
                 // Addresses kept back as aliases of this node may reach it now.
@@ -501,7 +590,7 @@ impl Handler<LinkDown> for Mesh {
             }
             tracing::info!(peer = id.0, reason = %down.reason, "link down");
         }
-        self.schedule_retry(down.remote, down.reason, ctx);
+        self.ended(down.remote, down.reason, ctx);
     }
 }
 
@@ -515,10 +604,15 @@ impl Handler<KeyChanged> for Mesh {
         let Some(value) = changed.value else {
             return;
         };
-        if let Some(addr) = std::str::from_utf8(value.as_bytes())
+        let Some(addr) = std::str::from_utf8(value.as_bytes())
             .ok()
             .and_then(|text| text.parse::<SocketAddr>().ok())
-        {
+        else {
+            return;
+        };
+        if self.views {
+            self.book.learn(changed.origin, changed.generation, addr);
+        } else {
             self.add_target(addr, false, ctx);
         }
     }
@@ -533,6 +627,7 @@ impl Handler<MemberChanged> for Mesh {
         if !matches!(changed.status, MemberStatus::Left | MemberStatus::Removed) {
             return;
         }
+        self.book.forget(changed.member, changed.generation);
         let gone: Vec<SocketAddr> = self
             .targets
             .iter()
@@ -558,6 +653,45 @@ impl Handler<MemberChanged> for Mesh {
                     .do_send(Close(format!("member {}", changed.status.name())));
             }
             self.node.do_send(RemovePeer(changed.member));
+        }
+    }
+}
+
+impl Handler<Wanted> for Mesh {
+    type Result = ();
+
+    fn handle(&mut self, Wanted { to, addr, payload }: Wanted, ctx: &mut Context<Self>) {
+        let route = match self.routes.read() {
+            Ok(routes) => routes.get(&to).cloned(),
+            Err(poisoned) => poisoned.into_inner().get(&to).cloned(),
+        };
+        // The link came up while the message travelled here.
+        if let Some(link) = route {
+            if link.gossip.try_send(SendGossip(payload)).is_err() {
+                self.stats.add(Counter::Dropped, 1);
+            }
+            return;
+        }
+        let Some(addr) = addr.or_else(|| self.book.get(to)) else {
+            // No address yet (membership off, the reserved key not arrived): dropped; an active
+            // peer never heard from is taken out by the view's own silence rule.
+            self.stats.add(Counter::Dropped, 1);
+            return;
+        };
+        self.insert_target(addr, false);
+        let Some(target) = self.targets.get_mut(&addr) else {
+            self.stats.add(Counter::Dropped, 1);
+            return;
+        };
+        // An address linked to another node, this node's own, or a full queue: dropped, and
+        // gossip repairs it.
+        if target.up || target.is_self || target.waiting.len() >= MAX_WAITING {
+            self.stats.add(Counter::Dropped, 1);
+            return;
+        }
+        target.waiting.push((to, payload));
+        if target.retry.is_none() {
+            self.dial(addr, ctx);
         }
     }
 }

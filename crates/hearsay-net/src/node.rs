@@ -8,7 +8,7 @@ use crate::stats::NetStats;
 use crate::transport::{NetTransport, Routes};
 use crate::udp::{Outbox, Udp, UdpSetup};
 use crate::{ADDR_KEY, DATAGRAM_OVERHEAD, Error, Keyring, NetConfig, TransportKind};
-use actix::{Actor, Addr, Recipient};
+use actix::{Actor, Addr, AsyncContext, Context, Recipient};
 use hearsay_actor::{GossipNode, KeyChanged, MemberChanged, Subscribe, SubscribeMembership};
 use hearsay_proto::{ClusterId, Node};
 use std::net::SocketAddr;
@@ -201,7 +201,10 @@ impl NetNode {
                     listen: advertised.to_string(),
                 };
                 let routes = Routes::default();
-                let transport = NetTransport::stream(routes.clone(), stats.clone());
+                // The mesh's address before it runs: the transport hands it unlinked messages.
+                let mesh_context = Context::<Mesh>::new();
+                let on_demand = views.then(|| mesh_context.address().recipient());
+                let transport = NetTransport::stream(routes.clone(), on_demand, stats.clone());
                 let gossip = GossipNode::new(node, transport)
                     .with_mailbox_capacity(inbound)
                     .start();
@@ -212,7 +215,7 @@ impl NetNode {
                     writers: writers.clone(),
                     views,
                 };
-                let mesh = Mesh::new(
+                let mesh = mesh_context.run(Mesh::new(
                     config,
                     local,
                     keyring,
@@ -220,8 +223,7 @@ impl NetNode {
                     listener,
                     advertised,
                     jitter_seed,
-                )
-                .start();
+                ));
                 subscribe(
                     &gossip,
                     mesh.clone().recipient(),

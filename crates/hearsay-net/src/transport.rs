@@ -5,8 +5,10 @@
 
 use crate::datagram::{Body, Sealer};
 use crate::link::{LinkHandle, SendGossip};
+use crate::mesh::Wanted;
 use crate::stats::{Counter, NetStats};
 use crate::udp::Outbox;
+use actix::Recipient;
 use hearsay_proto::{NodeId, Transmit};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -23,8 +25,12 @@ pub(crate) type Routes = Arc<RwLock<BTreeMap<NodeId, LinkHandle>>>;
 
 /// How a node's datagrams leave it.
 enum Route {
-    /// Over the connections the mesh dialed.
-    Stream(Routes),
+    /// Over the connections the mesh dialed; with on-demand links, a datagram without one goes
+    /// to the mesh, which dials its peer and sends it once linked.
+    Stream {
+        routes: Routes,
+        on_demand: Option<Recipient<Wanted>>,
+    },
     /// Sealed, on the node's UDP socket.
     Datagram { outbox: Arc<Outbox>, sealer: Sealer },
 }
@@ -36,9 +42,13 @@ pub struct NetTransport {
 }
 
 impl NetTransport {
-    pub(crate) fn stream(routes: Routes, stats: Arc<NetStats>) -> NetTransport {
+    pub(crate) fn stream(
+        routes: Routes,
+        on_demand: Option<Recipient<Wanted>>,
+        stats: Arc<NetStats>,
+    ) -> NetTransport {
         NetTransport {
-            route: Route::Stream(routes),
+            route: Route::Stream { routes, on_demand },
             stats,
         }
     }
@@ -58,12 +68,24 @@ impl NetTransport {
 impl hearsay_actor::Transport for NetTransport {
     fn send(&mut self, _from: NodeId, transmit: Transmit) {
         let sent = match &mut self.route {
-            Route::Stream(routes) => {
+            Route::Stream { routes, on_demand } => {
                 let route = match routes.read() {
                     Ok(routes) => routes.get(&transmit.to).cloned(),
                     Err(poisoned) => poisoned.into_inner().get(&transmit.to).cloned(),
                 };
-                route.is_some_and(|link| link.gossip.try_send(SendGossip(transmit.payload)).is_ok())
+                match (route, on_demand) {
+                    (Some(link), _) => link.gossip.try_send(SendGossip(transmit.payload)).is_ok(),
+                    // The mesh counts what it cannot deliver.
+                    (None, Some(mesh)) => {
+                        mesh.do_send(Wanted {
+                            to: transmit.to,
+                            addr: transmit.addr.as_deref().and_then(|a| a.parse().ok()),
+                            payload: transmit.payload,
+                        });
+                        return;
+                    }
+                    (None, None) => false,
+                }
             }
             // The address membership carries (current with the member's generation), else the
             // book's (hellos, the reserved key).

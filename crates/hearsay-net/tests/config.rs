@@ -72,6 +72,13 @@ fn bad_settings_are_refused() {
     );
     refused(
         NetConfig {
+            unused_after: Duration::ZERO,
+            ..config()
+        },
+        "unused_after",
+    );
+    refused(
+        NetConfig {
             keepalive: Duration::from_secs(60),
             ..config()
         },

@@ -1,13 +1,14 @@
 //! Partial views (HyParView) across real sockets: nodes join through a seed with the view
-//! protocol's `Join`, gossip with their active views only, and a broken TCP link is reported to the
-//! node (`PeerFailed`) so that its view repairs at once.
+//! protocol's `Join`, gossip with their active views only, hold TCP links only while they use
+//! them, and a broken TCP link is reported to the node (`PeerFailed`) so that its view repairs
+//! at once.
 
 mod common;
 
 use common::{DEADLINE, keyring, net_config, stream_config, watch};
 use hearsay_actor::{Inspect, Set};
 use hearsay_net::{NetConfig, NetNode};
-use hearsay_proto::{ClusterId, Config, Generation, Node, NodeId, ViewConfig};
+use hearsay_proto::{ClusterId, Config, Generation, MembershipConfig, Node, NodeId, ViewConfig};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -24,17 +25,17 @@ fn view() -> ViewConfig {
     }
 }
 
-async fn start(
-    id: u64,
-    seeds: Vec<SocketAddr>,
-    net: fn(&str, Vec<SocketAddr>) -> NetConfig,
-) -> NetNode {
-    let config = Config {
+/// Partial views, with `view`'s sizes, and no membership.
+fn protocol(view: ViewConfig) -> Config {
+    Config {
         cluster: ClusterId::from_name(CLUSTER),
         gossip_interval: Duration::from_millis(100),
-        view: Some(view()),
+        view: Some(view),
         ..Config::default()
-    };
+    }
+}
+
+async fn start(id: u64, seeds: Vec<SocketAddr>, net: Net, config: Config) -> NetNode {
     let node = Node::new(NodeId(id), Generation(1), config, id).expect("valid");
     NetNode::start(node, net(CLUSTER, seeds), keyring(9))
         .await
@@ -46,12 +47,18 @@ async fn active_view(node: &NetNode) -> Vec<NodeId> {
     snapshot.active_view.expect("views on")
 }
 
-async fn cluster(n: u64, net: fn(&str, Vec<SocketAddr>) -> NetConfig) -> Vec<NetNode> {
-    let seed = start(1, Vec::new(), net).await;
+type Net = fn(&str, Vec<SocketAddr>) -> NetConfig;
+
+async fn cluster(n: u64, net: Net) -> Vec<NetNode> {
+    cluster_of(n, net, protocol(view())).await
+}
+
+async fn cluster_of(n: u64, net: Net, config: Config) -> Vec<NetNode> {
+    let seed = start(1, Vec::new(), net, config.clone()).await;
     let seeds = vec![seed.local_addr()];
     let mut nodes = vec![seed];
     for id in 2..=n {
-        nodes.push(start(id, seeds.clone(), net).await);
+        nodes.push(start(id, seeds.clone(), net, config.clone()).await);
     }
     nodes
 }
@@ -138,5 +145,94 @@ async fn a_broken_link_is_replaced_in_the_active_view_at_once() {
             gone.0
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The stream transport with links on demand, closed after 1 s unused.
+fn on_demand(cluster: &str, seeds: Vec<SocketAddr>) -> NetConfig {
+    NetConfig {
+        unused_after: Duration::from_secs(1),
+        ..stream_config(cluster, seeds)
+    }
+}
+
+#[actix_rt::test]
+async fn over_tcp_a_node_links_to_its_active_view_not_to_everyone() {
+    const N: u64 = 40;
+    // Membership (which tells each message's address) with SWIM probing one view member a
+    // second; shuffles and rotations every 2 s (not 0.5), so that active views change slower
+    // than unused links close.
+    let config = Config {
+        membership: Some(MembershipConfig::local()),
+        ..protocol(ViewConfig {
+            shuffle_every: 20,
+            ..view()
+        })
+    };
+    let nodes = cluster_of(N, on_demand, config).await;
+    views_formed(&nodes).await;
+    let mut watchers = Vec::new();
+    for node in &nodes {
+        watchers.push(watch(node, "k").await);
+    }
+    nodes[N as usize - 1]
+        .node()
+        .send(Set {
+            key: "k".into(),
+            value: "v".into(),
+        })
+        .await
+        .expect("mailbox")
+        .expect("written");
+    for (at, changes) in watchers.iter_mut().enumerate().take(N as usize - 1) {
+        assert!(
+            common::wait_for(changes, N, "k", "v", DEADLINE).await,
+            "node {} never got the write",
+            at + 1
+        );
+    }
+    // A full mesh would hold N − 1 = 39 dialed links per node. On demand, once the links the
+    // joins used went unused: the active view (its pings keep those links in use), and for about
+    // a second each, the members that probes, acks, shuffles and rotations just reached: on
+    // average no more than the views hold, and nowhere a full mesh.
+    let bound = view().active + view().passive;
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let mut held = Vec::new();
+        for node in &nodes {
+            let links = node.links().await.expect("mesh");
+            held.push(links.iter().filter(|link| link.connected).count());
+        }
+        let most = held.iter().copied().max().unwrap_or(0);
+        let total: usize = held.iter().sum();
+        if total <= bound * nodes.len() && most <= 2 * bound {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "links held per node: {held:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Closing unused links reported no failure: every view is still full-sized or close to it.
+    for node in &nodes {
+        assert!(!active_view(node).await.is_empty());
+    }
+    // And a write still reaches everyone through the links dialed again on demand.
+    nodes[0]
+        .node()
+        .send(Set {
+            key: "k".into(),
+            value: "w".into(),
+        })
+        .await
+        .expect("mailbox")
+        .expect("written");
+    for (at, changes) in watchers.iter_mut().enumerate().skip(1) {
+        assert!(
+            common::wait_for(changes, 1, "k", "w", DEADLINE).await,
+            "node {} never got the second write",
+            at + 1
+        );
     }
 }
