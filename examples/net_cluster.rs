@@ -275,6 +275,12 @@ fn main() {
             spreads[spreads.len() / 2],
             spreads[spreads.len() - 1]
         );
+        let total = |counter| -> u64 { nodes.iter().map(|(_, n)| n.stats().get(counter)).sum() };
+        println!(
+            "dropped so far: {} messages for want of an address, {} otherwise",
+            total(Counter::Unaddressed),
+            total(Counter::Dropped)
+        );
         // Idle cost.
         let sent = |nodes: &[(u64, NetNode)]| -> u64 {
             nodes.iter().map(|(_, n)| n.stats().get(Counter::BytesOut)).sum()

@@ -675,7 +675,7 @@ impl Handler<Wanted> for Mesh {
         let Some(addr) = addr.or_else(|| self.book.get(to)) else {
             // No address yet (membership off, the reserved key not arrived): dropped; an active
             // peer never heard from is taken out by the view's own silence rule.
-            self.stats.add(Counter::Dropped, 1);
+            self.stats.add(Counter::Unaddressed, 1);
             return;
         };
         self.insert_target(addr, false);

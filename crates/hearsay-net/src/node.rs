@@ -8,7 +8,7 @@ use crate::stats::NetStats;
 use crate::transport::{NetTransport, Routes};
 use crate::udp::{Outbox, Udp, UdpSetup};
 use crate::{ADDR_KEY, DATAGRAM_OVERHEAD, Error, Keyring, NetConfig, TransportKind};
-use actix::{Actor, Addr, AsyncContext, Context, Recipient};
+use actix::{Actor, Addr, AsyncContext, Recipient};
 use hearsay_actor::{GossipNode, KeyChanged, MemberChanged, Subscribe, SubscribeMembership};
 use hearsay_proto::{ClusterId, Node};
 use std::net::SocketAddr;
@@ -201,29 +201,34 @@ impl NetNode {
                     listen: advertised.to_string(),
                 };
                 let routes = Routes::default();
-                // The mesh's address before it runs: the transport hands it unlinked messages.
-                let mesh_context = Context::<Mesh>::new();
-                let on_demand = views.then(|| mesh_context.address().recipient());
-                let transport = NetTransport::stream(routes.clone(), on_demand, stats.clone());
-                let gossip = GossipNode::new(node, transport)
-                    .with_mailbox_capacity(inbound)
-                    .start();
-                let wiring = Wiring {
-                    node: gossip.clone(),
-                    routes,
-                    stats: stats.clone(),
-                    writers: writers.clone(),
-                    views,
-                };
-                let mesh = mesh_context.run(Mesh::new(
-                    config,
-                    local,
-                    keyring,
-                    wiring,
-                    listener,
-                    advertised,
-                    jitter_seed,
-                ));
+                let mut started = None;
+                let mesh = Mesh::create(|ctx| {
+                    // The mesh's address before it runs: the transport hands it unlinked messages.
+                    let on_demand = views.then(|| ctx.address().recipient());
+                    let transport = NetTransport::stream(routes.clone(), on_demand, stats.clone());
+                    let gossip = GossipNode::new(node, transport)
+                        .with_mailbox_capacity(inbound)
+                        .start();
+                    started = Some(gossip.clone());
+                    let wiring = Wiring {
+                        node: gossip,
+                        routes,
+                        stats: stats.clone(),
+                        writers: writers.clone(),
+                        views,
+                    };
+                    Mesh::new(
+                        config,
+                        local,
+                        keyring,
+                        wiring,
+                        listener,
+                        advertised,
+                        jitter_seed,
+                    )
+                });
+                let gossip =
+                    started.ok_or_else(|| Error::Config("the mesh did not start".into()))?;
                 subscribe(
                     &gossip,
                     mesh.clone().recipient(),

@@ -33,9 +33,12 @@ pub enum Counter {
     Refused,
     /// Connections closed for a timeout (handshake, idle, write).
     Timeouts,
-    /// Gossip messages dropped on the way out: a peer's queue was full, it had no link or no
-    /// known address, or the datagram was over the size limit.
+    /// Gossip messages dropped on the way out: a peer's queue was full, it had no link, or the
+    /// datagram was over the size limit.
     Dropped,
+    /// Gossip messages dropped on the way out because the peer's address was not known (yet):
+    /// neither membership, nor a hello, nor the reserved address key had told it.
+    Unaddressed,
     /// Gossip messages received but dropped because the node's inbound queue (its mailbox,
     /// `NetConfig::inbound_queue`) was full.
     InboundDropped,
@@ -51,7 +54,7 @@ pub enum Counter {
 
 impl Counter {
     /// Every counter, in display order.
-    pub const ALL: [Counter; 16] = [
+    pub const ALL: [Counter; 17] = [
         Counter::FramesIn,
         Counter::FramesOut,
         Counter::BytesIn,
@@ -63,6 +66,7 @@ impl Counter {
         Counter::Refused,
         Counter::Timeouts,
         Counter::Dropped,
+        Counter::Unaddressed,
         Counter::InboundDropped,
         Counter::Accepted,
         Counter::OverLimit,
@@ -84,6 +88,7 @@ impl Counter {
             Counter::Refused => "refused",
             Counter::Timeouts => "timeouts",
             Counter::Dropped => "dropped",
+            Counter::Unaddressed => "unaddressed",
             Counter::InboundDropped => "inbound_dropped",
             Counter::Accepted => "accepted",
             Counter::OverLimit => "over_limit",

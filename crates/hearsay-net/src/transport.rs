@@ -103,7 +103,10 @@ impl hearsay_actor::Transport for NetTransport {
                     // A datagram the outbox refused is counted there.
                     return;
                 }
-                None => false,
+                None => {
+                    self.stats.add(Counter::Unaddressed, 1);
+                    return;
+                }
             },
         };
         if !sent {
