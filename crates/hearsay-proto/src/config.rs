@@ -59,8 +59,16 @@ pub struct Termination {
 /// Counter or coin, each with its `k`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum LossOfInterest {
-    /// Lose interest after `k` counted contacts.
+    /// Demers et al.'s counter: lose interest after `k` rounds in a row in which every contact
+    /// counted. Judged once per round, at the start of the next: with feedback, a round in
+    /// which some peer did not know the rumor starts the count again; a peer judges "knew"
+    /// against what it held when its own round began, so two spreaders reaching it in one round
+    /// are both useful. A round without contacts leaves the count as it is.
     Counter(u32),
+    /// Lose interest after `k` counted contacts in all, each judged as it happens (a peer that
+    /// learnt the rumor a moment before from another spreader already knew it). Spreads less than
+    /// [`LossOfInterest::Counter`] for the same `k` (residue ≈ e^(−traffic) either way).
+    Contacts(u32),
     /// Lose interest with probability `1/k` after each counted contact.
     Coin(u32),
 }
@@ -77,19 +85,23 @@ impl Default for Termination {
 }
 
 impl Termination {
-    /// Parses `feedback-counter`, `feedback-coin`, `blind-counter` or `blind-coin` with its `k`.
+    /// Parses `feedback-counter`, `feedback-contacts`, `feedback-coin`, `blind-counter`,
+    /// `blind-contacts` or `blind-coin` with its `k`.
     pub fn parse(name: &str, k: u32) -> Result<Termination, Error> {
         let (feedback, rule) = match name {
             "feedback-counter" => (true, LossOfInterest::Counter(k)),
+            "feedback-contacts" => (true, LossOfInterest::Contacts(k)),
             "feedback-coin" => (true, LossOfInterest::Coin(k)),
             "blind-counter" => (false, LossOfInterest::Counter(k)),
+            "blind-contacts" => (false, LossOfInterest::Contacts(k)),
             "blind-coin" => (false, LossOfInterest::Coin(k)),
             _ => {
                 return Err(Error::config(
                     "termination",
                     format!(
                         "unknown termination {name:?} (expected feedback-counter, \
-                         feedback-coin, blind-counter or blind-coin)"
+                         feedback-contacts, feedback-coin, blind-counter, blind-contacts or \
+                         blind-coin)"
                     ),
                 ));
             }
@@ -102,7 +114,7 @@ impl Termination {
     /// The `k` of the rule.
     pub fn k(&self) -> u32 {
         match self.rule {
-            LossOfInterest::Counter(k) | LossOfInterest::Coin(k) => k,
+            LossOfInterest::Counter(k) | LossOfInterest::Contacts(k) | LossOfInterest::Coin(k) => k,
         }
     }
 
@@ -111,6 +123,23 @@ impl Termination {
             return Err(Error::config("termination", "k must be at least 1"));
         }
         Ok(())
+    }
+
+    /// The name [`Termination::parse`] reads.
+    pub fn name(&self) -> &'static str {
+        match (self.feedback, self.rule) {
+            (true, LossOfInterest::Counter(_)) => "feedback-counter",
+            (true, LossOfInterest::Contacts(_)) => "feedback-contacts",
+            (true, LossOfInterest::Coin(_)) => "feedback-coin",
+            (false, LossOfInterest::Counter(_)) => "blind-counter",
+            (false, LossOfInterest::Contacts(_)) => "blind-contacts",
+            (false, LossOfInterest::Coin(_)) => "blind-coin",
+        }
+    }
+
+    /// Whether contacts are judged once per round (the counter), not one by one.
+    pub(crate) fn per_round(&self) -> bool {
+        matches!(self.rule, LossOfInterest::Counter(_))
     }
 }
 

@@ -17,8 +17,14 @@ struct Hot {
     version: Version,
     /// Messages it went out in.
     sends: u32,
-    /// Contacts counted towards losing interest.
+    /// Contacts (or, for the counter, rounds) counted towards losing interest.
     counted: u32,
+    /// The node's round in which it became hot here.
+    heated: u64,
+    /// Peers it went to since the current round began.
+    round_contacts: u32,
+    /// Of those, peers that said it was news to them (the counter's feedback).
+    round_news: u32,
 }
 
 /// Identifies one rumor: an origin's write at a version (versions are unique per origin).
@@ -48,14 +54,14 @@ impl Rumors {
             .is_some_and(|h| h.version == version)
     }
 
-    /// Makes a newly learned write hot, replacing an older rumor of the same key.
+    /// Makes a write newly learned in `round` hot, replacing an older rumor of the same key.
     pub(crate) fn heat(
         &mut self,
         origin: NodeId,
         key: &str,
         generation: Generation,
-        prev: Version,
-        version: Version,
+        (prev, version): (Version, Version),
+        round: u64,
     ) {
         let hot = Hot {
             generation,
@@ -63,6 +69,9 @@ impl Rumors {
             version,
             sends: 0,
             counted: 0,
+            heated: round,
+            round_contacts: 0,
+            round_news: 0,
         };
         match self.hot.get_mut(&(origin, key.to_owned())) {
             Some(held) if held.version >= version && held.generation >= generation => {}
@@ -183,27 +192,76 @@ impl Rumors {
         }
     }
 
+    /// Whether `rumor` became hot here in `round`: news to this node since its round began,
+    /// though held now (the counter's feedback judges against the start of the round).
+    pub(crate) fn fresh(&self, store: &Store, rumor: RumorId, round: u64) -> bool {
+        self.slot(store, rumor)
+            .and_then(|slot| self.hot.get(&slot))
+            .is_some_and(|hot| hot.heated == round)
+    }
+
+    /// Where `rumor` is held while it is hot here.
+    fn slot(&self, store: &Store, (origin, version): RumorId) -> Option<(NodeId, String)> {
+        let key = store.origin(origin)?.key_at(version)?;
+        let slot = (origin, key.to_owned());
+        (self.hot.get(&slot)?.version == version).then_some(slot)
+    }
+
+    /// A new round begins: the counter judges the one that ended. A rumor that went to some
+    /// peer counts the round unless (with feedback) some peer said it was news, which starts the
+    /// count again; after `k` counted rounds in a row it goes cold. Only evidence keeps a
+    /// spreader interested: a contact whose message or answer was lost counts as useless.
+    pub(crate) fn close_round(&mut self, termination: Termination) {
+        let LossOfInterest::Counter(k) = termination.rule else {
+            return;
+        };
+        self.hot.retain(|_, hot| {
+            let (contacts, news) = (hot.round_contacts, hot.round_news);
+            (hot.round_contacts, hot.round_news) = (0, 0);
+            if contacts == 0 {
+                return true;
+            }
+            if termination.feedback && news > 0 {
+                hot.counted = 0;
+            } else {
+                hot.counted += 1;
+            }
+            hot.counted < k
+        });
+    }
+
+    /// Feedback under the counter: every id in `news` was news to a peer this round.
+    pub(crate) fn news(&mut self, store: &Store, news: &[RumorIds], termination: Termination) {
+        if !(termination.feedback && termination.per_round()) {
+            return;
+        }
+        for group in news {
+            for &version in &group.versions {
+                let slot = self.slot(store, (group.origin, version));
+                if let Some(hot) = slot.and_then(|slot| self.hot.get_mut(&slot)) {
+                    hot.round_news += 1;
+                }
+            }
+        }
+    }
+
     /// Counts one contact for `rumor`; the rumor goes cold when the rule says so.
     fn count<R: Rng + ?Sized>(
         &mut self,
         store: &Store,
-        (origin, version): RumorId,
+        rumor: RumorId,
         termination: Termination,
         rng: &mut R,
     ) {
-        let Some(key) = store.origin(origin).and_then(|o| o.key_at(version)) else {
+        let Some(slot) = self.slot(store, rumor) else {
             return;
         };
-        let slot = (origin, key.to_owned());
         let Some(hot) = self.hot.get_mut(&slot) else {
             return;
         };
-        if hot.version != version {
-            return;
-        }
         hot.counted += 1;
         let cold = match termination.rule {
-            LossOfInterest::Counter(k) => hot.counted >= k,
+            LossOfInterest::Contacts(k) | LossOfInterest::Counter(k) => hot.counted >= k,
             LossOfInterest::Coin(k) => rng.random_ratio(1, k.max(1)),
         };
         if cold {
@@ -211,7 +269,8 @@ impl Rumors {
         }
     }
 
-    /// Blind termination: every rumor just sent counts a contact.
+    /// Every rumor just sent is a contact of this round; blind, judged one by one, it counts
+    /// at once.
     pub(crate) fn contacted<R: Rng + ?Sized>(
         &mut self,
         store: &Store,
@@ -219,14 +278,19 @@ impl Rumors {
         termination: Termination,
         rng: &mut R,
     ) {
-        if !termination.feedback {
-            for rumor in sent {
-                self.count(store, *rumor, termination, rng);
+        for &rumor in sent {
+            let slot = self.slot(store, rumor);
+            if let Some(hot) = slot.and_then(|slot| self.hot.get_mut(&slot)) {
+                hot.round_contacts += 1;
+            }
+            if !termination.feedback && !termination.per_round() {
+                self.count(store, rumor, termination, rng);
             }
         }
     }
 
-    /// Feedback termination: every rumor the peer already knew counts a contact.
+    /// Feedback termination, judged one by one: every rumor the peer already knew counts a
+    /// contact.
     pub(crate) fn known<R: Rng + ?Sized>(
         &mut self,
         store: &Store,
@@ -234,7 +298,7 @@ impl Rumors {
         termination: Termination,
         rng: &mut R,
     ) {
-        if termination.feedback {
+        if termination.feedback && !termination.per_round() {
             for group in known {
                 for version in &group.versions {
                     self.count(store, (group.origin, *version), termination, rng);

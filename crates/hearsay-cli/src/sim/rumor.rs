@@ -23,7 +23,8 @@ pub struct RumorArgs {
     /// push, pull or push-pull.
     #[arg(long, default_value = "push", value_parser = direction)]
     pub direction: Direction,
-    /// feedback-counter, feedback-coin, blind-counter or blind-coin.
+    /// feedback-counter (Demers: k useless rounds in a row), feedback-contacts (k useless
+    /// contacts in all), feedback-coin, blind-counter, blind-contacts or blind-coin.
     #[arg(long, default_value = "feedback-counter")]
     pub termination: String,
     /// The k of the counter or coin.
@@ -151,12 +152,7 @@ pub fn run_many(
 
 /// The command-line name of a termination rule.
 pub fn termination_name(termination: Termination) -> &'static str {
-    match (termination.feedback, termination.rule) {
-        (true, hearsay_proto::LossOfInterest::Counter(_)) => "feedback-counter",
-        (true, hearsay_proto::LossOfInterest::Coin(_)) => "feedback-coin",
-        (false, hearsay_proto::LossOfInterest::Counter(_)) => "blind-counter",
-        (false, hearsay_proto::LossOfInterest::Coin(_)) => "blind-coin",
-    }
+    termination.name()
 }
 
 /// `hearsay sim rumor`.

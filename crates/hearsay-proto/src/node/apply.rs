@@ -81,8 +81,13 @@ impl Node {
                 if self.config.mode.rumors() {
                     let version = change.entry.version;
                     let prev = prevs.get(&version).copied().unwrap_or(version);
-                    self.rumors
-                        .heat(change.origin, &change.key, group.generation, prev, version);
+                    self.rumors.heat(
+                        change.origin,
+                        &change.key,
+                        group.generation,
+                        (prev, version),
+                        self.round,
+                    );
                 }
                 let left = change.key == STATUS_KEY
                     && change

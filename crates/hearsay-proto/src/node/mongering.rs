@@ -12,6 +12,7 @@ use std::time::Instant;
 
 impl Node {
     pub(super) fn rumor_round(&mut self) {
+        self.rumors.close_round(self.config.termination);
         let direction = self.config.direction;
         if direction == Direction::Push && self.rumors.is_empty() {
             return;
@@ -35,7 +36,13 @@ impl Node {
                 continue;
             }
             let want_rumors = direction != Direction::Push;
-            self.send_rumor(peer, deltas, selected, Vec::new(), Vec::new(), want_rumors);
+            let asks = Asks {
+                wants: Vec::new(),
+                known: Vec::new(),
+                news: Vec::new(),
+                want_rumors,
+            };
+            self.send_rumor(peer, deltas, selected, asks, false);
         }
     }
 
@@ -50,36 +57,61 @@ impl Node {
             known,
             want_rumors,
             want_feedback,
+            news,
         } = rumor;
-        let mut redundant = self.apply(now, &deltas, Via::Rumor(from));
+        let termination = self.config.termination;
+        let redundant = self.apply(now, &deltas, Via::Rumor(from));
         self.rumors
-            .known(&self.store, &known, self.config.termination, &mut self.rng);
-        // Offered rumors: ask for the ones we lack, report the others as known.
+            .known(&self.store, &known, termination, &mut self.rng);
+        self.rumors.news(&self.store, &news, termination);
+        // Sort what came into news and not. The counter judges against the start of this
+        // node's round: a rumor that became hot here since is news, even if held now.
+        let per_round = termination.per_round();
+        let fresh = |node: &Node, rumor: RumorId| {
+            per_round && node.rumors.fresh(&node.store, rumor, node.round)
+        };
+        let mut feedback = Feedback::default();
+        for group in &deltas {
+            for delta in &group.deltas {
+                let rumor = (group.origin, delta.version);
+                let new = !redundant.contains(&rumor) || fresh(self, rumor);
+                feedback.add(rumor, new);
+            }
+        }
+        // Offered rumors: ask for the ones we lack; the others were news or known.
         let mut missing = Vec::new();
         for group in &offers {
             for version in &group.versions {
                 let id = (group.origin, group.generation, *version);
-                if self.holds(id) {
-                    redundant.push((group.origin, *version));
+                let rumor = (group.origin, *version);
+                if fresh(self, rumor) {
+                    feedback.add(rumor, true);
+                } else if self.holds(id) {
+                    feedback.add(rumor, false);
                 } else {
                     missing.push(id);
                 }
             }
         }
-        let feedback = if want_feedback { redundant } else { Vec::new() };
+        // The counter wants evidence of news; the other rules count what was known.
+        let feedback = match (want_feedback, per_round) {
+            (false, _) => Vec::new(),
+            (true, true) => feedback.news,
+            (true, false) => feedback.known,
+        };
         if !want_rumors && feedback.is_empty() && missing.is_empty() && wants.is_empty() {
             return;
         }
         let mut budget = self.budget(&empty_rumor());
         let mut packer = Packer::new(&mut budget);
         // Small things first: feedback and requests, then the deltas asked for, then our rumors.
-        let mut known_ids = IdPacker::default();
+        let mut feedback_ids = IdPacker::default();
         for (origin, version) in feedback {
             let generation = self
                 .store
                 .origin(origin)
                 .map_or(Generation::default(), |o| o.generation());
-            if !known_ids.push(&mut packer, origin, generation, version) {
+            if !feedback_ids.push(&mut packer, origin, generation, version) {
                 break;
             }
         }
@@ -110,34 +142,53 @@ impl Node {
             Selected::default()
         };
         let deltas = packer.finish();
-        let (known, wants) = (known_ids.finish(), wanted.finish());
-        if deltas.is_empty() && known.is_empty() && wants.is_empty() && selected.offers.is_empty() {
+        let (feedback, wants_back) = (feedback_ids.finish(), wanted.finish());
+        if deltas.is_empty()
+            && feedback.is_empty()
+            && wants_back.is_empty()
+            && selected.offers.is_empty()
+        {
             return;
         }
-        self.send_rumor(from, deltas, selected, wants, known, false);
+        let (known, news) = match per_round {
+            true => (Vec::new(), feedback),
+            false => (feedback, Vec::new()),
+        };
+        let asks = Asks {
+            wants: wants_back,
+            known,
+            news,
+            want_rumors: false,
+        };
+        // Deltas sent because the peer asked for them want feedback too: a peer that holds a
+        // newer write of the key took the offer for news, and only now can say it was not.
+        let answered = !wants.is_empty();
+        self.send_rumor(from, deltas, selected, asks, answered);
     }
 
     /// Sends a rumor message carrying `deltas` and the `selected` offers (asking for feedback on
-    /// them when terminating by feedback), and counts the contact for blind termination.
+    /// them, and on deltas the peer asked for when `answered`, when terminating by feedback),
+    /// and counts the contacts.
     fn send_rumor(
         &mut self,
         to: NodeId,
         deltas: Vec<OriginDelta>,
         selected: Selected,
-        wants: Vec<RumorIds>,
-        known: Vec<RumorIds>,
-        want_rumors: bool,
+        asks: Asks,
+        answered: bool,
     ) {
-        let want_feedback = self.config.termination.feedback && !selected.sent.is_empty();
+        let want_feedback =
+            self.config.termination.feedback && (answered || !selected.sent.is_empty());
         self.send(
             to,
             Body::Rumor(RumorMessage {
                 deltas,
                 offers: selected.offers,
-                wants,
-                known,
-                want_rumors,
+                wants: asks.wants,
+                known: asks.known,
+                want_rumors: asks.want_rumors,
                 want_feedback,
+                news: asks.news,
             }),
         );
         self.rumors.contacted(
@@ -163,6 +214,34 @@ impl Node {
             Some(state) if state.generation() > generation => true,
             Some(state) if state.generation() < generation => false,
             Some(state) => state.watermark() >= version || state.key_at(version).is_some(),
+        }
+    }
+}
+
+/// What a rumor message asks of its peer besides taking its deltas and offers.
+struct Asks {
+    /// Rumors offered by the peer that this node lacks.
+    wants: Vec<RumorIds>,
+    /// Rumors the peer sent or offered that this node knew (feedback).
+    known: Vec<RumorIds>,
+    /// Rumors the peer sent or offered that were news to this node (the counter's feedback).
+    news: Vec<RumorIds>,
+    /// Whether the peer should answer with its own hot rumors (pull).
+    want_rumors: bool,
+}
+
+/// The rumors of one message, sorted by whether they were news to the receiver.
+#[derive(Default)]
+struct Feedback {
+    news: Vec<RumorId>,
+    known: Vec<RumorId>,
+}
+
+impl Feedback {
+    fn add(&mut self, rumor: RumorId, new: bool) {
+        match new {
+            true => self.news.push(rumor),
+            false => self.known.push(rumor),
         }
     }
 }

@@ -64,7 +64,7 @@ impl Node {
             .write(self.id, self.generation, key, value.clone())?;
         if self.config.mode.rumors() {
             self.rumors
-                .heat(self.id, key, self.generation, prev, version);
+                .heat(self.id, key, self.generation, (prev, version), self.round);
         }
         if value.is_none() && self.config.tombstone_grace.is_some() {
             self.tombstones.push_back((version, None));

@@ -89,8 +89,14 @@ pub struct RumorMessage {
     pub known: Vec<RumorIds>,
     /// Whether the receiver should answer with its own hot rumors (pull, push-pull).
     pub want_rumors: bool,
-    /// Whether the receiver should say which of `deltas` and `offers` it already knew.
+    /// Whether the receiver should say which of `deltas` and `offers` it already knew (or,
+    /// under [`crate::LossOfInterest::Counter`], which were news to it).
     pub want_feedback: bool,
+    /// Feedback under [`crate::LossOfInterest::Counter`]: rumors of the receiver's earlier
+    /// message (deltas or offers) that were news to the sender when its round began, the
+    /// evidence of a useful contact. Absent (empty) in messages of earlier versions.
+    #[serde(default)]
+    pub news: Vec<RumorIds>,
 }
 
 /// Rumor ids of one origin and generation: a version names one write of its origin.

@@ -143,10 +143,11 @@ pub fn body() -> BoxedStrategy<Body> {
             rumor_ids(),
             rumor_ids(),
             any::<bool>(),
-            any::<bool>()
+            any::<bool>(),
+            rumor_ids()
         )
             .prop_map(
-                |(deltas, offers, wants, known, want_rumors, want_feedback)| {
+                |(deltas, offers, wants, known, want_rumors, want_feedback, news)| {
                     Body::Rumor(RumorMessage {
                         deltas,
                         offers,
@@ -154,6 +155,7 @@ pub fn body() -> BoxedStrategy<Body> {
                         known,
                         want_rumors,
                         want_feedback,
+                        news,
                     })
                 }
             ),
