@@ -102,6 +102,16 @@ impl OriginState {
         self.entries.is_empty()
     }
 
+    /// Whether the origin says nothing a peer could use: no entry, nothing vouched, no heartbeat
+    /// and no rate (an origin that has not written in its generation).
+    pub fn is_blank(&self) -> bool {
+        self.entries.is_empty()
+            && self.max_version == Version::ZERO
+            && self.watermark() == Version::ZERO
+            && self.heartbeat() == 0
+            && self.rate() == 0
+    }
+
     /// The entry for `key`.
     pub fn get(&self, key: &str) -> Option<&Entry> {
         self.entries.get(key)
@@ -438,6 +448,10 @@ impl Store {
         heartbeat: u64,
         rate: u32,
     ) -> Option<OriginState> {
+        if heartbeat == 0 && rate == 0 && !self.origins.contains_key(&origin) {
+            // A blank origin (see `OriginState::is_blank`): nothing to hold.
+            return None;
+        }
         let state = self
             .origins
             .entry(origin)

@@ -63,12 +63,12 @@ fn loss() -> BoxedStrategy<f64> {
 }
 
 fn termination() -> impl Strategy<Value = Termination> {
-    (any::<bool>(), any::<bool>(), 1u32..4).prop_map(|(feedback, coin, k)| Termination {
+    (any::<bool>(), 0u8..3, 1u32..4).prop_map(|(feedback, rule, k)| Termination {
         feedback,
-        rule: if coin {
-            LossOfInterest::Coin(k)
-        } else {
-            LossOfInterest::Counter(k)
+        rule: match rule {
+            0 => LossOfInterest::Counter(k),
+            1 => LossOfInterest::Contacts(k),
+            _ => LossOfInterest::Coin(k),
         },
     })
 }
@@ -312,7 +312,7 @@ proptest! {
     }
 
     /// Pure rumor mongering terminates: under every termination rule (feedback or blind,
-    /// counter or coin, `k` in 1..=3), direction and eager-send setting, with up to 30 % loss,
+    /// counter, contacts or coin, `k` in 1..=3), direction and eager-send setting, with up to 30 % loss,
     /// after a few writes every node's hot rumors die out within a bound of rounds, with every
     /// datagram within the MTU and accepted. (Rumor mongering alone may leave a residue, so
     /// convergence is not asserted.)

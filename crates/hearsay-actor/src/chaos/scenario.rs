@@ -173,10 +173,10 @@ fn protocol(rng: &mut ChaCha8Rng) -> Config {
     let max_deltas = rng.random_bool(0.3).then(|| rng.random_range(1..=8usize));
     let termination = Termination {
         feedback: rng.random_bool(0.5),
-        rule: if rng.random_bool(0.5) {
-            LossOfInterest::Counter(rng.random_range(1..=4))
-        } else {
-            LossOfInterest::Coin(rng.random_range(1..=4))
+        rule: match rng.random_range(0..3) {
+            0 => LossOfInterest::Counter(rng.random_range(1..=4)),
+            1 => LossOfInterest::Contacts(rng.random_range(1..=4)),
+            _ => LossOfInterest::Coin(rng.random_range(1..=4)),
         },
     };
     Config {

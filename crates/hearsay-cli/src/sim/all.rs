@@ -14,7 +14,7 @@ pub struct AllArgs {
     #[arg(long, default_value = "docs/figures")]
     pub out: PathBuf,
     /// Runs per rumor configuration (anti-entropy and reconciliation use fewer).
-    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub runs: u64,
     /// Seed of the first run.
     #[arg(long, default_value_t = 1)]
@@ -42,12 +42,19 @@ pub fn main(args: &AllArgs) -> Result<(), String> {
 
     // Rumor mongering, after Demers et al.'s tables.
     let n = 1000;
-    let variants: [Variant; 4] = [
+    let variants: [Variant; 6] = [
         (
             "push, feedback, counter",
             Direction::Push,
             true,
             LossOfInterest::Counter,
+            5,
+        ),
+        (
+            "push, feedback, contacts",
+            Direction::Push,
+            true,
+            LossOfInterest::Contacts,
             5,
         ),
         (
@@ -65,6 +72,13 @@ pub fn main(args: &AllArgs) -> Result<(), String> {
             3,
         ),
         (
+            "pull, feedback, contacts",
+            Direction::Pull,
+            true,
+            LossOfInterest::Contacts,
+            3,
+        ),
+        (
             "push-pull, feedback, counter",
             Direction::PushPull,
             true,
@@ -75,6 +89,7 @@ pub fn main(args: &AllArgs) -> Result<(), String> {
     let _ = writeln!(
         results,
         "## Rumor mongering, n = {n}, {} runs per row\n\n\
+         Mean ± standard error over the runs.\n\n\
          | variant | k | residue | traffic | t_ave | t_last |\n|---|---|---|---|---|---|",
         args.runs
     );
@@ -88,13 +103,18 @@ pub fn main(args: &AllArgs) -> Result<(), String> {
             };
             eprintln!("rumor: {label}, k = {k}");
             let (report, _) = rumor::run_many(n, direction, termination, args.seed, args.runs)?;
+            let se = |key: &str| number(&report, key) / (args.runs as f64).sqrt();
             let _ = writeln!(
                 results,
-                "| {label} | {k} | {:.4} | {:.2} | {:.2} | {:.2} |",
+                "| {label} | {k} | {:.5} ± {:.5} | {:.3} ± {:.3} | {:.2} ± {:.2} | {:.2} ± {:.2} |",
                 number(&report, "residue"),
+                se("residue_sd"),
                 number(&report, "traffic"),
+                se("traffic_sd"),
                 number(&report, "t_ave"),
+                se("t_ave_sd"),
                 number(&report, "t_last"),
+                se("t_last_sd"),
             );
             points.push((f64::from(k), number(&report, "residue")));
         }
@@ -263,8 +283,42 @@ pub fn main(args: &AllArgs) -> Result<(), String> {
         "stale mappings",
         &flow_lines,
     )?;
+    check_rows(&mut results, args.seed)?;
     let path = args.out.join("results.md");
     std::fs::write(&path, results).map_err(|e| format!("{}: {e}", path.display()))?;
     println!("wrote {} and the figures beside it", path.display());
+    Ok(())
+}
+
+/// The rows `cargo test` recomputes (crates/hearsay-cli/tests/results.rs): small and quick, so
+/// that a change to the code that moves the experiments fails until this file is regenerated.
+/// Direction, termination, k.
+const CHECK_ROWS: [(&str, &str, u32); 4] = [
+    ("push", "feedback-counter", 2),
+    ("pull", "feedback-counter", 2),
+    ("push", "blind-coin", 3),
+    ("push", "feedback-contacts", 2),
+];
+
+/// Writes the check rows: each configuration at n = 200, 20 runs.
+fn check_rows(results: &mut String, seed: u64) -> Result<(), String> {
+    let _ = writeln!(
+        results,
+        "\n## Check rows, n = 200, 20 runs (recomputed by `cargo test`)\n\n\
+         | arguments of `hearsay sim rumor --nodes 200 --runs 20 --seed {seed}` | residue | traffic | t_ave | t_last |\n\
+         |---|---|---|---|---|"
+    );
+    for (direction, termination, k) in CHECK_ROWS {
+        let parsed = Termination::parse(termination, k).map_err(|e| e.to_string())?;
+        let (report, _) = rumor::run_many(200, super::direction(direction)?, parsed, seed, 20)?;
+        let _ = writeln!(
+            results,
+            "| `--direction {direction} --termination {termination} --k {k}` | {:.5} | {:.4} | {:.4} | {:.4} |",
+            number(&report, "residue"),
+            number(&report, "traffic"),
+            number(&report, "t_ave"),
+            number(&report, "t_last"),
+        );
+    }
     Ok(())
 }

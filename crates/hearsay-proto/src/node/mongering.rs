@@ -64,41 +64,39 @@ impl Node {
         self.rumors
             .known(&self.store, &known, termination, &mut self.rng);
         self.rumors.news(&self.store, &news, termination);
-        // Sort what came into news and not. The counter judges against the start of this
-        // node's round: a rumor that became hot here since is news, even if held now.
+        // Feedback. The counter wants evidence of news, judged against the start of this node's
+        // round: a rumor that became hot here since (merged just now, or brought by another
+        // spreader earlier in the round) is news. The other rules count what was known.
         let per_round = termination.per_round();
-        let fresh = |node: &Node, rumor: RumorId| {
-            per_round && node.rumors.fresh(&node.store, rumor, node.round)
+        let mut feedback = if per_round {
+            let round = self.round;
+            let fresh = |rumor: &RumorId| self.rumors.fresh(&self.store, *rumor, round);
+            deltas
+                .iter()
+                .flat_map(|g| g.deltas.iter().map(|d| (g.origin, d.version)))
+                .filter(fresh)
+                .collect()
+        } else {
+            redundant
         };
-        let mut feedback = Feedback::default();
-        for group in &deltas {
-            for delta in &group.deltas {
-                let rumor = (group.origin, delta.version);
-                let new = !redundant.contains(&rumor) || fresh(self, rumor);
-                feedback.add(rumor, new);
-            }
-        }
         // Offered rumors: ask for the ones we lack; the others were news or known.
         let mut missing = Vec::new();
         for group in &offers {
             for version in &group.versions {
                 let id = (group.origin, group.generation, *version);
                 let rumor = (group.origin, *version);
-                if fresh(self, rumor) {
-                    feedback.add(rumor, true);
-                } else if self.holds(id) {
-                    feedback.add(rumor, false);
-                } else {
+                if per_round && self.rumors.fresh(&self.store, rumor, self.round) {
+                    feedback.push(rumor);
+                } else if !self.holds(id) {
                     missing.push(id);
+                } else if !per_round {
+                    feedback.push(rumor);
                 }
             }
         }
-        // The counter wants evidence of news; the other rules count what was known.
-        let feedback = match (want_feedback, per_round) {
-            (false, _) => Vec::new(),
-            (true, true) => feedback.news,
-            (true, false) => feedback.known,
-        };
+        if !want_feedback {
+            feedback.clear();
+        }
         if !want_rumors && feedback.is_empty() && missing.is_empty() && wants.is_empty() {
             return;
         }
@@ -160,8 +158,9 @@ impl Node {
             news,
             want_rumors: false,
         };
-        // Deltas sent because the peer asked for them want feedback too: a peer that holds a
-        // newer write of the key took the offer for news, and only now can say it was not.
+        // Deltas sent because the peer asked for them want feedback too: they are the useful
+        // contact of a lazy push (or a useless one, from a peer that holds a newer write of the
+        // key and could not tell from the id that the offer was superseded).
         let answered = !wants.is_empty();
         self.send_rumor(from, deltas, selected, asks, answered);
     }
@@ -228,22 +227,6 @@ struct Asks {
     news: Vec<RumorIds>,
     /// Whether the peer should answer with its own hot rumors (pull).
     want_rumors: bool,
-}
-
-/// The rumors of one message, sorted by whether they were news to the receiver.
-#[derive(Default)]
-struct Feedback {
-    news: Vec<RumorId>,
-    known: Vec<RumorId>,
-}
-
-impl Feedback {
-    fn add(&mut self, rumor: RumorId, new: bool) {
-        match new {
-            true => self.news.push(rumor),
-            false => self.known.push(rumor),
-        }
-    }
 }
 
 /// A rumor message with every container empty, to measure the envelope.

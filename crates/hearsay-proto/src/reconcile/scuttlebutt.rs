@@ -88,6 +88,9 @@ fn behind<'a>(
     let mut out = Vec::new();
     let mut consider = |origin: NodeId, state: &'a OriginState, known: Option<&OriginSummary>| {
         let (from, announce) = match known {
+            // An origin that has said nothing is not worth announcing to a peer that never heard
+            // of it (every store would fill with every node's empty origin).
+            None if state.is_blank() => return,
             None => (Version::ZERO, true),
             Some(s) if s.generation < state.generation() => (Version::ZERO, true),
             Some(s) if s.generation > state.generation() => return,
