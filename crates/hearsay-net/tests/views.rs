@@ -6,11 +6,12 @@
 mod common;
 
 use common::{DEADLINE, keyring, net_config, stream_config, watch};
-use hearsay_actor::{Inspect, Set};
+use hearsay_actor::{Inspect, KeyChanged, Set};
 use hearsay_net::{NetConfig, NetNode};
 use hearsay_proto::{ClusterId, Config, Generation, MembershipConfig, Node, NodeId, ViewConfig};
 use std::net::SocketAddr;
 use std::time::Duration;
+use tokio::sync::mpsc::UnboundedReceiver;
 
 const CLUSTER: &str = "views";
 
@@ -81,6 +82,34 @@ async fn views_formed(nodes: &[NetNode]) {
     }
 }
 
+/// Writes `k = value` at `nodes[writer]` and waits until every other node holds it.
+async fn write_reaches_all(
+    nodes: &[NetNode],
+    watchers: &mut [UnboundedReceiver<KeyChanged>],
+    writer: usize,
+    value: &str,
+) {
+    nodes[writer]
+        .node()
+        .send(Set {
+            key: "k".into(),
+            value: value.into(),
+        })
+        .await
+        .expect("mailbox")
+        .expect("written");
+    let origin = writer as u64 + 1;
+    for (at, changes) in watchers.iter_mut().enumerate() {
+        if at != writer {
+            assert!(
+                common::wait_for(changes, origin, "k", value, DEADLINE).await,
+                "node {} never got {value}",
+                at + 1
+            );
+        }
+    }
+}
+
 #[actix_rt::test]
 async fn nodes_join_through_a_seed_and_a_write_reaches_all_over_datagrams() {
     let nodes = cluster(8, net_config).await;
@@ -89,22 +118,7 @@ async fn nodes_join_through_a_seed_and_a_write_reaches_all_over_datagrams() {
     for node in &nodes {
         watchers.push(watch(node, "k").await);
     }
-    nodes[7]
-        .node()
-        .send(Set {
-            key: "k".into(),
-            value: "v".into(),
-        })
-        .await
-        .expect("mailbox")
-        .expect("written");
-    for (at, changes) in watchers.iter_mut().enumerate().take(7) {
-        assert!(
-            common::wait_for(changes, 8, "k", "v", DEADLINE).await,
-            "node {} never got the write",
-            at + 1
-        );
-    }
+    write_reaches_all(&nodes, &mut watchers, 7, "v").await;
     // Gossip went to active views only: nobody sent to more peers than a view holds, plus the
     // view protocol's walks and shuffles (passive candidates).
     for node in &nodes {
@@ -175,22 +189,7 @@ async fn over_tcp_a_node_links_to_its_active_view_not_to_everyone() {
     for node in &nodes {
         watchers.push(watch(node, "k").await);
     }
-    nodes[N as usize - 1]
-        .node()
-        .send(Set {
-            key: "k".into(),
-            value: "v".into(),
-        })
-        .await
-        .expect("mailbox")
-        .expect("written");
-    for (at, changes) in watchers.iter_mut().enumerate().take(N as usize - 1) {
-        assert!(
-            common::wait_for(changes, N, "k", "v", DEADLINE).await,
-            "node {} never got the write",
-            at + 1
-        );
-    }
+    write_reaches_all(&nodes, &mut watchers, N as usize - 1, "v").await;
     // A full mesh would hold N − 1 = 39 dialed links per node. On demand, once the links the
     // joins used went unused: the active view (its pings keep those links in use), and for about
     // a second each, the members that probes, acks, shuffles and rotations just reached: on
@@ -219,20 +218,5 @@ async fn over_tcp_a_node_links_to_its_active_view_not_to_everyone() {
         assert!(!active_view(node).await.is_empty());
     }
     // And a write still reaches everyone through the links dialed again on demand.
-    nodes[0]
-        .node()
-        .send(Set {
-            key: "k".into(),
-            value: "w".into(),
-        })
-        .await
-        .expect("mailbox")
-        .expect("written");
-    for (at, changes) in watchers.iter_mut().enumerate().skip(1) {
-        assert!(
-            common::wait_for(changes, 1, "k", "w", DEADLINE).await,
-            "node {} never got the second write",
-            at + 1
-        );
-    }
+    write_reaches_all(&nodes, &mut watchers, 0, "w").await;
 }
