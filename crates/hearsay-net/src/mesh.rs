@@ -18,7 +18,7 @@ use crate::connection::{Connection, Limits, Setup, Writers};
 use crate::link::{Close, LinkDown, LinkUp, Links, Rekey, SendGossip};
 use crate::session::{Local, Role};
 use crate::stats::{Counter, NetStats};
-use crate::transport::Routes;
+use crate::transport::{Routes, read_routes, write_routes};
 use crate::{ADDR_KEY, Keyring, NetConfig};
 use actix::{
     Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, ResponseFuture,
@@ -523,10 +523,7 @@ impl Handler<LinkUp> for Mesh {
                         self.stats.add(Counter::Dropped, 1);
                     }
                 }
-                let replaced = match self.routes.write() {
-                    Ok(mut routes) => routes.insert(id, up.handle),
-                    Err(poisoned) => poisoned.into_inner().insert(id, up.handle),
-                };
+                let replaced = write_routes(&self.routes).insert(id, up.handle);
                 self.route_owners.insert(id, up.connection);
                 if let Some(old) = replaced {
                     old.close
@@ -566,10 +563,7 @@ impl Handler<LinkDown> for Mesh {
         if let Some(id) = down.peer {
             if self.route_owners.get(&id) == Some(&down.connection) {
                 self.route_owners.remove(&id);
-                match self.routes.write() {
-                    Ok(mut routes) => routes.remove(&id),
-                    Err(poisoned) => poisoned.into_inner().remove(&id),
-                };
+                write_routes(&self.routes).remove(&id);
                 self.node.do_send(RemovePeer(id));
                 if self.views && !down.unused {
                     self.node.do_send(PeerFailed(id));
@@ -644,10 +638,7 @@ impl Handler<MemberChanged> for Mesh {
             }
         }
         if self.route_owners.remove(&changed.member).is_some() {
-            let route = match self.routes.write() {
-                Ok(mut routes) => routes.remove(&changed.member),
-                Err(poisoned) => poisoned.into_inner().remove(&changed.member),
-            };
+            let route = write_routes(&self.routes).remove(&changed.member);
             if let Some(link) = route {
                 link.close
                     .do_send(Close(format!("member {}", changed.status.name())));
@@ -661,10 +652,7 @@ impl Handler<Wanted> for Mesh {
     type Result = ();
 
     fn handle(&mut self, Wanted { to, addr, payload }: Wanted, ctx: &mut Context<Self>) {
-        let route = match self.routes.read() {
-            Ok(routes) => routes.get(&to).cloned(),
-            Err(poisoned) => poisoned.into_inner().get(&to).cloned(),
-        };
+        let route = read_routes(&self.routes).get(&to).cloned();
         // The link came up while the message travelled here.
         if let Some(link) = route {
             if link.gossip.try_send(SendGossip(payload)).is_err() {
@@ -735,10 +723,7 @@ impl Handler<Shutdown> for Mesh {
     type Result = ();
 
     fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) {
-        let routes = match self.routes.write() {
-            Ok(mut routes) => std::mem::take(&mut *routes),
-            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
-        };
+        let routes = std::mem::take(&mut *write_routes(&self.routes));
         self.route_owners.clear();
         drop(routes);
         // Every connection, established or still in its handshake, is closed.

@@ -12,7 +12,7 @@ use actix::Recipient;
 use hearsay_proto::{NodeId, Transmit};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Peer id to the connection that carries this node's datagrams to it.
 ///
@@ -22,6 +22,17 @@ use std::sync::{Arc, RwLock};
 /// mailbox: a hop per datagram, and the connection's bounded mailbox (drop when full) no longer
 /// the first queue a datagram meets. Held for a map lookup or insert only, never across an await.
 pub(crate) type Routes = Arc<RwLock<BTreeMap<NodeId, LinkHandle>>>;
+
+/// The routes, to read. Every hold is one map operation, so a panic elsewhere cannot have left
+/// the map half-changed: a poisoned lock is used as it is.
+pub(crate) fn read_routes(routes: &Routes) -> RwLockReadGuard<'_, BTreeMap<NodeId, LinkHandle>> {
+    routes.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The routes, to change (see [`read_routes`]).
+pub(crate) fn write_routes(routes: &Routes) -> RwLockWriteGuard<'_, BTreeMap<NodeId, LinkHandle>> {
+    routes.write().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// How a node's datagrams leave it.
 enum Route {
@@ -69,10 +80,7 @@ impl hearsay_actor::Transport for NetTransport {
     fn send(&mut self, _from: NodeId, transmit: Transmit) {
         let sent = match &mut self.route {
             Route::Stream { routes, on_demand } => {
-                let route = match routes.read() {
-                    Ok(routes) => routes.get(&transmit.to).cloned(),
-                    Err(poisoned) => poisoned.into_inner().get(&transmit.to).cloned(),
-                };
+                let route = read_routes(routes).get(&transmit.to).cloned();
                 match (route, on_demand) {
                     (Some(link), _) => link.gossip.try_send(SendGossip(transmit.payload)).is_ok(),
                     // The mesh counts what it cannot deliver.
