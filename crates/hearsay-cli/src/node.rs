@@ -54,7 +54,8 @@ pub struct NodeArgs {
     /// Seed of the protocol's peer-selection RNG (default: random).
     #[arg(long)]
     pub rng_seed: Option<u64>,
-    /// Keep running when stdin closes (then stop with a signal); `quit` still stops the node.
+    /// Keep running when stdin closes (then stop with SIGTERM or SIGINT, which leave as `quit`
+    /// does); `quit` still stops the node.
     #[arg(long)]
     pub stay: bool,
     /// Membership and failure detection: member statuses (SWIM probes, suspicion and
@@ -92,8 +93,8 @@ fn split_seeds(given: &[String]) -> (Vec<SocketAddr>, Vec<String>) {
     (addrs, names)
 }
 
-/// Runs a node until `quit`, or until the end of stdin without `--stay`; then it leaves (with
-/// `--membership`) and flushes its links.
+/// Runs a node until `quit`, SIGTERM or SIGINT, or until the end of stdin without `--stay`;
+/// then it leaves (with `--membership`) and flushes its links.
 pub fn run(args: NodeArgs) -> Result<(), String> {
     let keyring = Keyring::load(&args.key_file).map_err(|error| error.to_string())?;
     let id = match args.id {
@@ -134,20 +135,28 @@ pub fn run(args: NodeArgs) -> Result<(), String> {
         ..NetConfig::new(args.cluster.clone(), args.bind)
     };
     let system = actix_rt::System::new();
-    system.block_on(async move {
+    let stopped_by = system.block_on(async move {
         let net_node = NetNode::start(node, net, keyring)
             .await
             .map_err(|error| error.to_string())?;
         tracing::info!(id, generation, "node started");
         let controller = Controller::new(&net_node, Some(args.key_file.clone()));
-        let ending = controller
-            .serve(tokio::io::stdin(), tokio::io::stdout())
-            .await
-            .map_err(|error| error.to_string())?;
+        let mut stopped_by = None;
+        let served = tokio::select! {
+            served = controller.serve(tokio::io::stdin(), tokio::io::stdout()) => Some(served),
+            signal = stop_signal() => {
+                stopped_by = Some(signal);
+                None
+            }
+        };
+        let ending = served.transpose().map_err(|error| error.to_string())?;
         // --stay outlives the end of stdin, never a `quit`.
-        if ending == Ending::EndOfInput && args.stay {
+        if ending == Some(Ending::EndOfInput) && args.stay {
             tracing::info!("stdin closed; --stay: running until a signal");
-            std::future::pending::<()>().await;
+            stopped_by = Some(stop_signal().await);
+        }
+        if let Some(signal) = stopped_by {
+            tracing::info!(signal, "stopping");
         }
         if args.membership {
             // The leave goes out on the links before the goodbyes.
@@ -158,8 +167,35 @@ pub fn run(args: NodeArgs) -> Result<(), String> {
         if !net_node.shutdown_and_flush(Duration::from_secs(2)).await {
             tracing::warn!("some links did not flush within 2 s");
         }
-        Ok(())
-    })
+        Ok::<_, String>(stopped_by)
+    })?;
+    if stopped_by.is_some() {
+        // A read of stdin may be in progress on the runtime's blocking pool, which cannot be
+        // cancelled and which the runtime would wait for when dropped (tokio::io::stdin's
+        // documented caveat): the node has left and flushed, so the process ends here.
+        std::process::exit(0);
+    }
+    Ok(())
+}
+
+/// Waits for SIGTERM (how systemd, Kubernetes and `docker stop` stop a service) or SIGINT
+/// (Ctrl-C); answers its name. Either stops the node as `quit` does: leave, flush, exit 0.
+async fn stop_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            return tokio::select! {
+                _ = terminate.recv() => "SIGTERM",
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+            };
+        }
+    }
+    match tokio::signal::ctrl_c().await {
+        Ok(()) => "SIGINT",
+        // No signal can be listened for: only `quit` or the end of stdin stop the node.
+        Err(_) => std::future::pending().await,
+    }
 }
 
 /// Prints a new key.

@@ -363,3 +363,53 @@ fn quit_leaves_and_exits_even_with_stay() {
         .unwrap_or_else(|| panic!("no member 2 in {members}"));
     assert_eq!(second_member["status"], "left", "{members}");
 }
+
+/// The member `id` as `node` lists it.
+fn member_status(node: &mut NodeProcess, id: u64) -> String {
+    let members: Value = serde_json::from_str(&node.ask("members")).expect("JSON");
+    let member = members["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .find(|member| member["id"] == id)
+        .unwrap_or_else(|| panic!("no member {id} in {members}"))
+        .clone();
+    member["status"].as_str().unwrap_or_default().to_owned()
+}
+
+/// SIGTERM (how systemd, Kubernetes and `docker stop` stop a service) and SIGINT stop a node as
+/// `quit` does: it leaves, flushes and exits 0, and the others list it Left, not Down.
+#[test]
+fn sigterm_and_sigint_leave_gracefully() {
+    let dir = temp_dir("signals");
+    let key = key_file(&dir, "key");
+    let key = key.to_str().expect("path");
+    let start = |id: &str, seed: Option<&str>| {
+        let mut args = vec!["--bind", "127.0.0.1:0", "--key-file", key, "--id", id];
+        args.push("--membership");
+        if let Some(seed) = seed {
+            args.extend(["--seed-peer", seed]);
+        }
+        NodeProcess::start(&args)
+    };
+    let mut first = start("1", None);
+    let seed = first.addr.clone();
+    let mut second = start("2", Some(&seed));
+    let mut third = start("3", Some(&seed));
+    for (node, value) in [(&mut second, "two"), (&mut third, "three")] {
+        assert!(
+            node.ask(&format!("set joined-{value} yes"))
+                .starts_with("OK ")
+        );
+        assert_eq!(first.ask(&format!("wait joined-{value} yes")), "OK");
+    }
+    for (signal, node, id) in [("TERM", &mut third, 3), ("INT", &mut second, 2)] {
+        let leave = "wait \u{0}hearsay/status left";
+        first.send(leave);
+        node.signal(signal);
+        let status = node.wait_exit(Duration::from_secs(20));
+        assert_eq!(status.code(), Some(0), "SIG{signal}: {status}");
+        assert_eq!(first.answer(leave), "OK", "SIG{signal}");
+        assert_eq!(member_status(&mut first, id), "left", "SIG{signal}");
+    }
+}

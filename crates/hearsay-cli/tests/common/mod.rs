@@ -97,6 +97,15 @@ impl NodeProcess {
         exit_status(&mut self.child, deadline)
     }
 
+    /// Sends the process `signal` (`TERM`, `INT`) with kill(1), as a service manager would.
+    pub fn signal(&self, signal: &str) {
+        let sent = Command::new("kill")
+            .args(["-s", signal, &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill -s {signal} failed");
+    }
+
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
