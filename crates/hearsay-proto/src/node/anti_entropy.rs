@@ -190,7 +190,15 @@ impl Node {
             } => range.origins().contains(&self.id),
             _ => false,
         };
-        let own = (covers_us && !knows_us).then_some((self.id, Generation::default(), 0, 0));
+        // Unnamed, the peer holds nothing of ours; an own origin that has said nothing (blank)
+        // would only teach it an empty origin.
+        let said_something = self.store.origin(self.id).is_some_and(|o| !o.is_blank());
+        let own = (covers_us && !knows_us && said_something).then_some((
+            self.id,
+            Generation::default(),
+            0,
+            0,
+        ));
         for (origin, generation, heartbeat, _) in named.into_iter().chain(own) {
             if answered.contains(&origin) {
                 continue;
