@@ -200,6 +200,12 @@ impl Rumors {
             .is_some_and(|hot| hot.heated == round)
     }
 
+    /// The state of `rumor` while it is hot here.
+    fn hot_mut(&mut self, store: &Store, rumor: RumorId) -> Option<&mut Hot> {
+        let slot = self.slot(store, rumor)?;
+        self.hot.get_mut(&slot)
+    }
+
     /// Where `rumor` is held while it is hot here.
     fn slot(&self, store: &Store, (origin, version): RumorId) -> Option<(NodeId, String)> {
         let key = store.origin(origin)?.key_at(version)?;
@@ -237,8 +243,7 @@ impl Rumors {
         }
         for group in news {
             for &version in &group.versions {
-                let slot = self.slot(store, (group.origin, version));
-                if let Some(hot) = slot.and_then(|slot| self.hot.get_mut(&slot)) {
+                if let Some(hot) = self.hot_mut(store, (group.origin, version)) {
                     hot.round_news += 1;
                 }
             }
@@ -269,8 +274,8 @@ impl Rumors {
         }
     }
 
-    /// Every rumor just sent is a contact of this round; blind, judged one by one, it counts
-    /// at once.
+    /// Every rumor just sent is a contact: of this round for the counter; blind and judged one
+    /// by one, it counts at once.
     pub(crate) fn contacted<R: Rng + ?Sized>(
         &mut self,
         store: &Store,
@@ -279,11 +284,11 @@ impl Rumors {
         rng: &mut R,
     ) {
         for &rumor in sent {
-            let slot = self.slot(store, rumor);
-            if let Some(hot) = slot.and_then(|slot| self.hot.get_mut(&slot)) {
-                hot.round_contacts += 1;
-            }
-            if !termination.feedback && !termination.per_round() {
+            if termination.per_round() {
+                if let Some(hot) = self.hot_mut(store, rumor) {
+                    hot.round_contacts += 1;
+                }
+            } else if !termination.feedback {
                 self.count(store, rumor, termination, rng);
             }
         }
