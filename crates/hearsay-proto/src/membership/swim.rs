@@ -6,7 +6,7 @@
 //! Down beats Suspect beats Alive. A generation remembered as Removed refuses every update at
 //! or below it.
 
-use super::{Membership, Tracked};
+use super::{Membership, Tracked, Witnesses};
 use crate::fd::{Liveness, MAX_ADDRESS_LEN, MemberUpdate, suspicion_timeout};
 use crate::{Event, MemberStatus, NodeId};
 use std::collections::VecDeque;
@@ -76,7 +76,7 @@ impl Membership {
             generation: t.generation,
             incarnation: t.incarnation,
             status,
-            witnesses: t.witnesses.clone(),
+            witnesses: t.witnesses.to_vec(),
             addr,
         })
     }
@@ -89,13 +89,12 @@ impl Membership {
         now: Instant,
         every: std::time::Duration,
     ) -> bool {
-        let Some(t) = self.members.get_mut(&id) else {
-            return false;
-        };
-        if t.status != MemberStatus::Down || t.told.is_some_and(|at| now < at + every) {
+        if self.status(id) != Some(MemberStatus::Down)
+            || self.told.get(&id).is_some_and(|&at| now < at + every)
+        {
             return false;
         }
-        t.told = Some(now);
+        self.told.insert(id, now);
         true
     }
 
@@ -192,12 +191,12 @@ impl Membership {
                 }
                 if fresh_suspicion {
                     t.incarnation = inc;
-                    t.witnesses = capped(&update.witnesses, cap);
+                    t.witnesses = Witnesses::capped(&update.witnesses, cap);
                     set(events, id, t, MemberStatus::Suspect, now);
                     return news(false);
                 }
                 // The same suspicion: more witnesses shorten it.
-                if merge(&mut t.witnesses, &update.witnesses, cap) {
+                if t.witnesses.merge(&update.witnesses, cap) {
                     news(true)
                 } else {
                     Applied::Stale
@@ -215,7 +214,7 @@ impl Membership {
                     // (memberlist ignores such news; a suspicion keeps the member's data from
                     // passing for alive). Its Down, if it comes, is not gossiped again.
                     t.incarnation = inc;
-                    t.witnesses = capped(&update.witnesses, cap);
+                    t.witnesses = Witnesses::capped(&update.witnesses, cap);
                     t.hearsay = true;
                     set(events, id, t, MemberStatus::Suspect, now);
                     return news(false);
@@ -223,7 +222,7 @@ impl Membership {
                 if t.status == MemberStatus::Down {
                     // Down already at a lower incarnation: taken as it is.
                     t.incarnation = inc;
-                    t.witnesses = capped(&update.witnesses, cap);
+                    t.witnesses = Witnesses::capped(&update.witnesses, cap);
                     return news(false);
                 }
                 // A Down ends a suspicion, and the member must have had as long to refute here:
@@ -233,11 +232,11 @@ impl Membership {
                 // verdicts about members that are alive arrive this way.)
                 if t.status != MemberStatus::Suspect || inc > held {
                     t.incarnation = inc;
-                    t.witnesses = capped(&update.witnesses, cap);
+                    t.witnesses = Witnesses::capped(&update.witnesses, cap);
                     set(events, id, t, MemberStatus::Suspect, now);
                     return news(false);
                 }
-                let more = merge(&mut t.witnesses, &update.witnesses, cap);
+                let more = t.witnesses.merge(&update.witnesses, cap);
                 if now >= t.since.unwrap_or(now) + shortest {
                     set(events, id, t, MemberStatus::Down, now);
                     return news(false);
@@ -351,7 +350,7 @@ impl Membership {
                 generation: t.generation,
                 incarnation: t.incarnation,
                 status: Liveness::Down,
-                witnesses: t.witnesses.clone(),
+                witnesses: t.witnesses.to_vec(),
                 addr: None,
             };
             downs.push((update, !t.hearsay));
@@ -387,28 +386,6 @@ fn set(
     t.status = status;
     t.since = Some(now);
     push(events, id, t, status);
-}
-
-/// The first `cap` distinct witnesses.
-fn capped(witnesses: &[NodeId], cap: usize) -> Vec<NodeId> {
-    let mut out = Vec::new();
-    merge(&mut out, witnesses, cap);
-    out
-}
-
-/// Adds `more` to `held` up to `cap` distinct witnesses; whether any was added.
-fn merge(held: &mut Vec<NodeId>, more: &[NodeId], cap: usize) -> bool {
-    let mut added = false;
-    for &id in more {
-        if held.len() >= cap {
-            break;
-        }
-        if !held.contains(&id) {
-            held.push(id);
-            added = true;
-        }
-    }
-    added
 }
 
 #[cfg(test)]

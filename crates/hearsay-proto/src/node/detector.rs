@@ -38,8 +38,7 @@ impl Node {
         }
         if first {
             // A node that starts announces itself, and asks one peer for the member table.
-            let alive = self.own_update(Liveness::Alive);
-            self.queue_update(now, alive, false);
+            self.queue_update(now, self.id, false);
         }
         self.sync_table(now, first);
         self.probe_phases(now, starved);
@@ -272,7 +271,7 @@ impl Node {
                 if let Some((update, more)) =
                     members.suspect(target, witnesses, now, &mut self.events)
                 {
-                    self.queue_update(now, update, more);
+                    self.queue_update(now, update.id, more);
                 }
             }
         }
@@ -297,10 +296,11 @@ impl Node {
         }
     }
 
-    /// Queues `update` for gossip (`keep_count`: the same news with more witnesses).
-    pub(super) fn queue_update(&mut self, now: Instant, update: MemberUpdate, keep_count: bool) {
+    /// Queues news about `id` for gossip (`keep_count`: the same news with more witnesses); what
+    /// goes out is what this node holds of `id` when a message is built.
+    pub(super) fn queue_update(&mut self, now: Instant, id: NodeId, keep_count: bool) {
         if let Some(fd) = &mut self.fd {
-            fd.queue.push(update, keep_count);
+            fd.queue.push(id, keep_count);
             if fd.next_gossip.is_none() {
                 fd.next_gossip = Some(now);
             }
@@ -345,8 +345,19 @@ impl Node {
             room -= size;
             message.updates.push(update);
         }
+        // What the queue names is sent as this node holds it now: the newest news.
+        let own = self.own_update(self.own_liveness());
+        let members = self.members.as_ref();
         if let Some(fd) = &mut self.fd {
-            message.updates.extend(fd.queue.take(room, limit, Some(to)));
+            message
+                .updates
+                .extend(fd.queue.take(room, limit, Some(to), |id| {
+                    if id == own.id {
+                        Some(own.clone())
+                    } else {
+                        members.and_then(|m| m.update_about(id))
+                    }
+                }));
         }
         self.send(to, Body::Probe(message));
     }
@@ -406,8 +417,7 @@ impl Node {
                 if first_table {
                     // Announced again now that the node knows the cluster: its first
                     // announcements may all have gone to seeds that are gone.
-                    let alive = self.own_update(Liveness::Alive);
-                    self.queue_update(now, alive, false);
+                    self.queue_update(now, self.id, false);
                 }
             }
             Probe::Sync { ranges } => {
@@ -509,8 +519,8 @@ impl Node {
                     // most members. Gossiping it again would have every joiner (and every
                     // periodic pull) retransmit the whole table, a cost that grows with the
                     // churn times the table.
-                    if let Some(held) = held.filter(|_| !from_table && !hearsay) {
-                        self.queue_update(now, held, more_witnesses);
+                    if held.is_some() && !from_table && !hearsay {
+                        self.queue_update(now, update.id, more_witnesses);
                     }
                 }
             }
@@ -532,8 +542,7 @@ impl Node {
                 fd.incarnation = update.incarnation.saturating_add(1);
                 fd.health(1);
                 self.stats.refutations_fd += 1;
-                let alive = self.own_update(Liveness::Alive);
-                self.queue_update(now, alive, false);
+                self.queue_update(now, self.id, false);
                 true
             }
             Liveness::Alive => {
@@ -541,6 +550,14 @@ impl Node {
                 false
             }
             Liveness::Left => false,
+        }
+    }
+
+    /// What this node says of itself: Left once it has left, else Alive.
+    pub(super) fn own_liveness(&self) -> Liveness {
+        match self.members.as_ref().and_then(|m| m.status(self.id)) {
+            Some(MemberStatus::Left) => Liveness::Left,
+            _ => Liveness::Alive,
         }
     }
 

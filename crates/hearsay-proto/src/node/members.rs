@@ -28,8 +28,7 @@ impl Node {
             if members.address(self.id).map(|held| &**held) != Some(addr) {
                 members.set_own_address(addr.into());
                 // News: an Alive with the address replaces any queued without it.
-                let alive = self.own_update(crate::fd::Liveness::Alive);
-                self.queue_update(now, alive, false);
+                self.queue_update(now, self.id, false);
             }
             return Ok(());
         }
@@ -57,8 +56,7 @@ impl Node {
         if let Some(members) = &mut self.members {
             members.leave_self(&mut self.events);
         }
-        let left = self.own_update(crate::fd::Liveness::Left);
-        self.queue_update(now, left, false);
+        self.queue_update(now, self.id, false);
         let count = self.members.as_ref().map_or(3, |m| m.config().leave_fanout);
         let heartbeat = self.store.origin(self.id).map_or(0, |o| o.heartbeat());
         for peer in self.targets(count) {
@@ -157,7 +155,7 @@ impl Node {
         for (update, gossip) in downs {
             let id = update.id;
             if gossip {
-                self.queue_update(now, update, false);
+                self.queue_update(now, id, false);
             }
             self.peer_down(now, id);
         }

@@ -541,13 +541,13 @@ impl Node {
     /// The next message to send.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
+        pop_shrinking(&mut self.transmits)
     }
 
     /// The next event.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        pop_shrinking(&mut self.events)
     }
 
     /// When [`Node::handle_timeout`] should be called next.
@@ -559,4 +559,17 @@ impl Node {
             (round, fd) => round.or(fd),
         }
     }
+}
+
+/// Room an output queue keeps once drained; a burst beyond it (a joiner's first table raises an
+/// event per member) is given back when the queue empties, not held for the node's life.
+const KEPT_QUEUE_ROOM: usize = 64;
+
+/// The front of an output queue, giving back a burst's room once it is drained.
+fn pop_shrinking<T>(queue: &mut VecDeque<T>) -> Option<T> {
+    let front = queue.pop_front();
+    if queue.is_empty() && queue.capacity() > KEPT_QUEUE_ROOM {
+        queue.shrink_to(KEPT_QUEUE_ROOM);
+    }
+    front
 }
