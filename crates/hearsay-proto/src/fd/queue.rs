@@ -20,12 +20,15 @@ struct Queued {
     stamp: u64,
 }
 
+/// `(transmits, newest first, member)`: a place in the order updates are taken in.
+type OrderKey = (u32, Reverse<u64>, NodeId);
+
 /// Members with news waiting to be sent.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct UpdateQueue {
     entries: BTreeMap<NodeId, Queued>,
-    /// `(transmits, newest first, member)`: the order updates are taken in.
-    order: BTreeSet<(u32, Reverse<u64>, NodeId)>,
+    /// The order updates are taken in.
+    order: BTreeSet<OrderKey>,
     stamp: u64,
 }
 
@@ -73,7 +76,7 @@ impl UpdateQueue {
         mut about: impl FnMut(NodeId) -> Option<MemberUpdate>,
     ) -> Vec<MemberUpdate> {
         bytes = bytes.saturating_sub(ARRAY_GROWTH);
-        let mut picked: Vec<((u32, Reverse<u64>, NodeId), MemberUpdate)> = Vec::new();
+        let mut picked: Vec<(OrderKey, MemberUpdate)> = Vec::new();
         let mut gone = Vec::new();
         let first = first.and_then(|id| Some((id, *self.entries.get(&id)?)));
         let keys = first
