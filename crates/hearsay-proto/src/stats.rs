@@ -57,6 +57,8 @@ pub struct Stats {
     pub refutations_fd: u64,
     /// Messages dropped because they came out over the MTU (a budgeting bug; never expected).
     pub over_mtu: u64,
+    /// Rumor messages sent to relay fresh rumors at once ([`crate::Config::relay`]).
+    pub relayed: u64,
 }
 
 impl Stats {

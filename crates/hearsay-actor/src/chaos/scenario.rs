@@ -189,6 +189,9 @@ fn protocol(rng: &mut ChaCha8Rng) -> Config {
         mode,
         termination,
         eager_rumor_sends: rng.random_range(1..=3),
+        // 0 (off) to 3, taken from the MTU drawn above rather than from the generator, so that
+        // the draws that follow (the scenario's events) stay what they were before relays.
+        relay: (mtu % 4) as u32,
         heartbeats,
         membership,
         tombstone_grace,

@@ -64,6 +64,8 @@ pub fn run_once(
         termination,
         // Demers et al.'s rumors always carry the update.
         eager_rumor_sends: u32::MAX,
+        // Nor are they relayed outside the rounds.
+        relay: 0,
         heartbeats: false,
         mtu: 65_507,
         ..Config::default()

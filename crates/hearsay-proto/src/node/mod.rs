@@ -18,6 +18,7 @@ mod gc;
 mod incarnation;
 mod members;
 mod mongering;
+mod relay;
 mod writes;
 
 use crate::fd::Fd;
@@ -132,6 +133,8 @@ pub struct Node {
     catch_up: BTreeMap<NodeId, usize>,
     /// Catch-up chains going on, by peer: resumed at each round (budget spent, or an answer lost).
     chains: BTreeMap<NodeId, catch_up::Chain>,
+    /// The round this node last relayed fresh rumors in ([`Config::relay`]: once per round).
+    relayed_in: Option<u64>,
 }
 
 impl Node {
@@ -185,6 +188,7 @@ impl Node {
             digests: 0,
             catch_up: BTreeMap::new(),
             chains: BTreeMap::new(),
+            relayed_in: None,
             config,
         })
     }
