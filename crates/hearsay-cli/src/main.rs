@@ -4,6 +4,7 @@
 //! actor harness: node actors exchanging real encoded messages in virtual time. `hearsay node`
 //! runs a networked node driven by a line protocol on stdin; `hearsay keygen` prints a cluster key.
 
+mod admin;
 mod node;
 mod plot;
 mod sim;

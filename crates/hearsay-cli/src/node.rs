@@ -1,12 +1,14 @@
 //! `hearsay node` runs one networked node driven by the control interface on stdin, and
 //! `hearsay keygen` prints a cluster key.
 
+use crate::admin::{self, Admin};
 use clap::{Args, ValueEnum};
 use hearsay_net::control::{Controller, Ending};
 use hearsay_net::{Key, Keyring, NetConfig, NetNode, TransportKind};
 use hearsay_proto::{ClusterId, Config, Generation, MembershipConfig, Mode, Node, NodeId};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How gossip travels (`--transport`).
@@ -63,6 +65,11 @@ pub struct NodeArgs {
     /// members forgotten.
     #[arg(long)]
     pub membership: bool,
+    /// Serve the admin endpoints over HTTP on this address, `ip:port` (off by default):
+    /// `/metrics` (Prometheus), `/health`, `/members`, `/state`, `/series` and a status page
+    /// at `/`. Bind it to loopback or a private network: it has no authentication.
+    #[arg(long, value_parser = resolve_addr)]
+    pub admin: Option<SocketAddr>,
 }
 
 /// An address given as `ip:port`, or `host:port` looked up through the system resolver (the
@@ -134,12 +141,31 @@ pub fn run(args: NodeArgs) -> Result<(), String> {
         },
         ..NetConfig::new(args.cluster.clone(), args.bind)
     };
+    let admin_info = admin::Info {
+        transport: match args.transport {
+            Transport::Datagram => "datagram",
+            Transport::Stream => "stream",
+        },
+        membership: args.membership,
+        expects_peers: !args.seed_peers.is_empty(),
+        interval: Duration::from_millis(args.interval_ms),
+    };
     let system = actix_rt::System::new();
     let stopped_by = system.block_on(async move {
-        let net_node = NetNode::start(node, net, keyring)
-            .await
-            .map_err(|error| error.to_string())?;
+        let net_node = Arc::new(
+            NetNode::start(node, net, keyring)
+                .await
+                .map_err(|error| error.to_string())?,
+        );
         tracing::info!(id, generation, "node started");
+        let admin = match args.admin {
+            Some(addr) => {
+                let admin = Admin::new(net_node.clone(), admin_info);
+                admin::start(addr, admin.clone()).await?;
+                Some(admin)
+            }
+            None => None,
+        };
         let controller = Controller::new(&net_node, Some(args.key_file.clone()));
         let mut stopped_by = None;
         let served = tokio::select! {
@@ -157,6 +183,9 @@ pub fn run(args: NodeArgs) -> Result<(), String> {
         }
         if let Some(signal) = stopped_by {
             tracing::info!(signal, "stopping");
+        }
+        if let Some(admin) = &admin {
+            admin.stopping();
         }
         if args.membership {
             // The leave goes out on the links before the goodbyes.
