@@ -203,3 +203,172 @@ fn health_flips_to_ready_after_the_join_and_metrics_parse() {
     assert_eq!(http::get(&admin, "/nope").status, 404);
     assert_eq!(http::get(&admin, "/health").status, 200);
 }
+
+/// Where headless Chromium is expected (Debian's `chromium` package).
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Runs headless Chromium on `url` with `extra` arguments and a fresh profile, for at most 60 s;
+/// answers its stdout.
+fn chromium(url: &str, extra: &[&str], profile: &Path) -> String {
+    let _ = std::fs::remove_dir_all(profile);
+    std::fs::create_dir_all(profile).expect("profile dir");
+    let mut child = Command::new(CHROMIUM)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=5000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(extra)
+        .arg(url)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("chromium starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut { stdout }, &mut text);
+        text
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            assert!(status.success(), "chromium {extra:?}: {status}");
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("chromium {extra:?} did not finish within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    reader.join().expect("reader")
+}
+
+/// The value of attribute `name` in the first element of `dom` whose start tag contains `tag`.
+fn attribute<'a>(dom: &'a str, tag: &str, name: &str) -> &'a str {
+    let start = dom
+        .find(tag)
+        .unwrap_or_else(|| panic!("no {tag:?} in the page"));
+    let element = &dom[start..start + dom[start..].find('>').expect("tag end")];
+    let needle = format!("{name}=\"");
+    let from = element
+        .find(&needle)
+        .unwrap_or_else(|| panic!("no {name} in {element:?}"))
+        + needle.len();
+    let to = element[from..].find('"').expect("attribute end");
+    &element[from..from + to]
+}
+
+/// The status page of a node of three, rendered by headless Chromium: its members table has a
+/// row per node, each Up, and both plots have drawn points from `/series`. The screenshot is
+/// kept under the cargo target dir (`status-page.png`), not committed.
+#[test]
+fn status_page_renders_members_and_plots_in_headless_chromium() {
+    if !Path::new(CHROMIUM).exists() {
+        eprintln!(
+            "skipped: {CHROMIUM} is absent (`apt-get install chromium`; .ci/run installs it)"
+        );
+        return;
+    }
+    let dir = temp_dir("page");
+    let key = key_file(&dir);
+    let (first, admin) = start_with_admin(&[
+        "--bind",
+        "127.0.0.1:0",
+        "--key-file",
+        &key,
+        "--id",
+        "1",
+        "--membership",
+    ]);
+    let _others: Vec<NodeProcess> = ["2", "3"]
+        .iter()
+        .map(|id| {
+            NodeProcess::start(&[
+                "--bind",
+                "127.0.0.1:0",
+                "--key-file",
+                &key,
+                "--id",
+                id,
+                "--membership",
+                "--seed-peer",
+                &first.addr,
+            ])
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while up_members(&admin).len() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            http::get(&admin, "/members").body
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The sampler takes a reading a second: the plot needs two.
+    poll(&admin, "/series", Duration::from_secs(10), |answer| {
+        answer.json()["samples"].as_array().map_or(0, Vec::len) >= 2
+    });
+
+    let url = format!("http://{admin}/");
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let dom = chromium(&url, &["--dump-dom"], &target.join("chromium-dom"));
+    let rows: Vec<&str> = dom.split("<tr class=\"member").skip(1).collect();
+    assert_eq!(rows.len(), 3, "{dom}");
+    for id in ["1", "2", "3"] {
+        let row = rows
+            .iter()
+            .find(|row| row.contains(&format!("data-id=\"{id}\"")))
+            .unwrap_or_else(|| panic!("no row for node {id}: {dom}"));
+        assert!(row.contains("data-status=\"up\""), "node {id}: {row}");
+        assert!(
+            row.contains("127.0.0.1:"),
+            "node {id} has no address: {row}"
+        );
+    }
+    for (plot, lines) in [
+        ("plot-traffic", ["traffic-in", "traffic-out"]),
+        ("plot-convergence", ["convergence-news", "convergence-up"]),
+    ] {
+        let drawn: usize = attribute(&dom, &format!("id=\"{plot}\""), "data-points")
+            .parse()
+            .expect("a count");
+        assert!(drawn >= 2, "{plot}: {drawn} points");
+        for line in lines {
+            let points = attribute(&dom, &format!("id=\"{line}\""), "points");
+            assert!(
+                points.split_whitespace().count() >= 2,
+                "{line} has points {points:?}"
+            );
+        }
+    }
+    assert!(
+        dom.contains("class=\"ready\""),
+        "health is not ready: {dom}"
+    );
+
+    let screenshot = target.join("status-page.png");
+    let _ = std::fs::remove_file(&screenshot);
+    chromium(
+        &url,
+        &[
+            &format!("--screenshot={}", screenshot.display()),
+            "--window-size=1200,800",
+        ],
+        &target.join("chromium-shot"),
+    );
+    let png = std::fs::read(&screenshot).expect("screenshot written");
+    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+    assert!(png.len() > 10_000, "a {}-byte screenshot", png.len());
+    eprintln!("screenshot: {}", screenshot.display());
+}
