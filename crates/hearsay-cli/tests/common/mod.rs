@@ -142,6 +142,23 @@ impl NodeProcess {
         logs.try_iter().collect()
     }
 
+    /// Every log line until the process closes its stderr (it has exited), at most `within`.
+    /// Needs [`NodeProcess::start_logged`].
+    pub fn logs_until_closed(&mut self, within: Duration) -> Vec<String> {
+        let logs = self.logs.as_ref().expect("started with start_logged");
+        let deadline = Instant::now() + within;
+        let mut lines = Vec::new();
+        loop {
+            match logs.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) => lines.push(line),
+                Err(RecvTimeoutError::Disconnected) => return lines,
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("stderr still open after {within:?}; so far {lines:#?}")
+                }
+            }
+        }
+    }
+
     /// Sends the process `signal` (`TERM`, `INT`) with kill(1), as a service manager would.
     pub fn signal(&self, signal: &str) {
         let sent = Command::new("kill")
