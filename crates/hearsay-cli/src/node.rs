@@ -76,6 +76,10 @@ pub struct NodeArgs {
     /// How logs are written to stderr: `text` or `json` (one object per line) [default: text].
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Check the settings (flags over the config file) and print them resolved, as JSON, then
+    /// exit: nothing is bound and the key file is not read.
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// Seeds given as addresses, and those given as host names (looked up by the node, again and
@@ -92,10 +96,56 @@ fn split_seeds(given: &[String]) -> (Vec<SocketAddr>, Vec<String>) {
     (addrs, names)
 }
 
+/// The protocol's settings.
+fn protocol_config(settings: &Settings) -> Config {
+    let mut protocol = Config {
+        cluster: ClusterId::from_name(&settings.cluster),
+        gossip_interval: Duration::from_millis(settings.interval_ms),
+        ..Config::default()
+    };
+    if let Some(preset) = settings.membership {
+        protocol.mode = Mode::AntiEntropy;
+        protocol.membership = Some(preset.membership());
+    }
+    protocol
+}
+
+/// The network adapter's settings.
+fn net_config(settings: &Settings) -> NetConfig {
+    let (seeds, seed_names) = split_seeds(&settings.seed_peers);
+    NetConfig {
+        seeds,
+        seed_names,
+        advertise: settings.advertise,
+        transport: match settings.transport {
+            Transport::Datagram => TransportKind::Datagram,
+            Transport::Stream => TransportKind::Stream,
+        },
+        ..NetConfig::new(settings.cluster.clone(), settings.bind)
+    }
+}
+
+/// `--check`: validates the settings as the node would at start (without reading the key file
+/// or binding anything) and prints them, resolved, as JSON.
+fn check(settings: &Settings) -> Result<(), String> {
+    protocol_config(settings)
+        .validate()
+        .map_err(|error| error.to_string())?;
+    net_config(settings)
+        .validate()
+        .map_err(|error| error.to_string())?;
+    let json = serde_json::to_string_pretty(settings).map_err(|error| error.to_string())?;
+    println!("{json}");
+    Ok(())
+}
+
 /// Runs a node until `quit`, SIGTERM or SIGINT, or until the end of stdin without `--stay`;
 /// then it leaves (with membership) and flushes its links.
 pub fn run(args: NodeArgs) -> Result<(), String> {
     let settings = Settings::resolve(&args)?;
+    if args.check {
+        return check(&settings);
+    }
     crate::logs::init(settings.log_format);
     let keyring = Keyring::load(&settings.key_file).map_err(|error| error.to_string())?;
     let id = match settings.id {
@@ -113,28 +163,14 @@ pub fn run(args: NodeArgs) -> Result<(), String> {
         Some(seed) => seed,
         None => hearsay_net::random_u64().map_err(|error| error.to_string())?,
     };
-    let mut protocol = Config {
-        cluster: ClusterId::from_name(&settings.cluster),
-        gossip_interval: Duration::from_millis(settings.interval_ms),
-        ..Config::default()
-    };
-    if let Some(preset) = settings.membership {
-        protocol.mode = Mode::AntiEntropy;
-        protocol.membership = Some(preset.membership());
-    }
-    let node = Node::new(NodeId(id), Generation(generation), protocol, rng_seed)
-        .map_err(|error| error.to_string())?;
-    let (seeds, seed_names) = split_seeds(&settings.seed_peers);
-    let net = NetConfig {
-        seeds,
-        seed_names,
-        advertise: settings.advertise,
-        transport: match settings.transport {
-            Transport::Datagram => TransportKind::Datagram,
-            Transport::Stream => TransportKind::Stream,
-        },
-        ..NetConfig::new(settings.cluster.clone(), settings.bind)
-    };
+    let node = Node::new(
+        NodeId(id),
+        Generation(generation),
+        protocol_config(&settings),
+        rng_seed,
+    )
+    .map_err(|error| error.to_string())?;
+    let net = net_config(&settings);
     let admin_info = admin::Info {
         transport: settings.transport.name(),
         membership: settings.membership.is_some(),

@@ -6,12 +6,12 @@ use crate::logs::LogFormat;
 use crate::node::NodeArgs;
 use clap::ValueEnum;
 use hearsay_proto::MembershipConfig;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
 /// How gossip travels (`--transport`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
     /// Sealed UDP datagrams, no connections (the default).
@@ -32,7 +32,7 @@ impl Transport {
 }
 
 /// Membership presets by name (`--preset`): SWIM failure detection sized for a network.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Preset {
     /// A data centre: 1 s probes, 500 ms timeout, 3 relays (`MembershipConfig::lan`; what
@@ -66,7 +66,8 @@ pub const DEFAULT_INTERVAL_MS: u64 = 1000;
 pub const MAX_INTERVAL_MS: u64 = 3_600_000;
 
 /// The settings a node runs with.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct Settings {
     /// Where to listen. Default: [`DEFAULT_BIND`].
     pub bind: SocketAddr,

@@ -71,17 +71,44 @@ fn up_members(admin: &str) -> Vec<u64> {
         .collect()
 }
 
-/// A scrape parsed as Prometheus text.
+/// A scrape in the classic Prometheus text format (what a client that does not ask for
+/// OpenMetrics gets), parsed; linted by `promtool check metrics` where it is installed.
 fn scrape(admin: &str) -> prometheus_parse::Scrape {
     let answer = http::get(admin, "/metrics");
     assert_eq!(answer.status, 200, "{answer:?}");
     let content_type = answer.header("content-type").unwrap_or_default();
     assert!(
-        content_type.starts_with("application/openmetrics-text"),
+        content_type.starts_with("text/plain; version=0.0.4"),
         "{content_type}"
     );
+    promtool_lint(&answer.body);
     let lines = answer.body.lines().map(|line| Ok(line.to_owned()));
     prometheus_parse::Scrape::parse(lines).expect("Prometheus text")
+}
+
+/// `promtool check metrics` (format and naming conventions) on `text`, if promtool is here.
+fn promtool_lint(text: &str) {
+    use std::io::Write;
+    let Ok(mut promtool) = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    else {
+        eprintln!("promtool is not installed: the metrics are parsed but not linted");
+        return;
+    };
+    let mut stdin = promtool.stdin.take().expect("stdin");
+    stdin.write_all(text.as_bytes()).expect("written");
+    drop(stdin);
+    let output = promtool.wait_with_output().expect("promtool runs");
+    assert!(
+        output.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// The value of `metric` with exactly `labels`; fails if absent.
@@ -199,6 +226,28 @@ fn health_flips_to_ready_after_the_join_and_metrics_parse() {
         "{state}"
     );
     assert_eq!(state["transport"], "datagram", "{state}");
+    // A scraper that asks for OpenMetrics gets it: the same samples, ending in `# EOF`.
+    let openmetrics = http::get_with(
+        &admin,
+        "/metrics",
+        &[(
+            "Accept",
+            "application/openmetrics-text; version=1.0.0, text/plain;q=0.5",
+        )],
+    );
+    let content_type = openmetrics.header("content-type").unwrap_or_default();
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    assert!(
+        openmetrics.body.ends_with("# EOF\n"),
+        "{}",
+        openmetrics.body
+    );
+    let lines = openmetrics.body.lines().map(|line| Ok(line.to_owned()));
+    let parsed = prometheus_parse::Scrape::parse(lines).expect("OpenMetrics text");
+    assert_eq!(value(&parsed, "hearsay_members", &[("status", "up")]), 2.0);
     // Unknown paths are 404s, and the node goes on.
     assert_eq!(http::get(&admin, "/nope").status, 404);
     assert_eq!(http::get(&admin, "/health").status, 200);

@@ -16,12 +16,49 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::info::Info as InfoMetric;
 use prometheus_client::registry::{Registry, Unit};
 use std::sync::atomic::AtomicU64;
 
-/// The `Content-Type` of [`render`]'s text.
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// The `Content-Type` of [`render`]'s text (OpenMetrics), served to scrapers that accept it
+/// (Prometheus does).
+pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The `Content-Type` of [`classic`]'s text (Prometheus text format 0.0.4), served to everyone
+/// else (`curl`, `promtool check metrics`, older scrapers).
+pub const CLASSIC: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Turns [`render`]'s OpenMetrics text into the classic Prometheus text format: a counter's
+/// `HELP` and `TYPE` name its samples (`…_total`), and the `UNIT` and `EOF` lines, which the
+/// classic format lacks, go. Samples are unchanged.
+pub fn classic(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.strip_suffix(" counter"))
+        .collect();
+    let mut text = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line.starts_with("# UNIT ") || line == "# EOF" {
+            continue;
+        }
+        let comment = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find_map(|prefix| Some((prefix, line.strip_prefix(prefix)?)));
+        match comment {
+            Some((prefix, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                if counters.contains(name) {
+                    text.push_str(&format!("{prefix}{name}_total {tail}"));
+                } else {
+                    text.push_str(line);
+                }
+            }
+            None => text.push_str(line),
+        }
+        text.push('\n');
+    }
+    text
+}
 
 /// A metric's labels.
 type Labels = Vec<(&'static str, String)>;
@@ -86,15 +123,21 @@ pub fn render(
     let stats = &metrics.stats;
     let net = |counter: NetCounter| reading.counter(counter);
 
+    // An info metric as a gauge of 1 (the classic text format has no `info` type).
+    let node = Gauges::default();
+    node.set(
+        &[
+            ("id", &metrics.id.0.to_string()),
+            ("generation", &metrics.generation.0.to_string()),
+            ("transport", info.transport),
+            ("membership", if info.membership { "true" } else { "false" }),
+        ],
+        1,
+    );
     registry.register(
-        "node",
-        "The node: id, generation, transport, whether membership runs",
-        InfoMetric::new(vec![
-            ("id", metrics.id.0.to_string()),
-            ("generation", metrics.generation.0.to_string()),
-            ("transport", info.transport.to_owned()),
-            ("membership", info.membership.to_string()),
-        ]),
+        "node_info",
+        "The node: id, generation, transport, whether membership runs (always 1)",
+        node.0,
     );
     registry.register(
         "ready",
@@ -331,4 +374,20 @@ pub fn render(
     let mut text = String::new();
     encode(&mut text, &registry)?;
     Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::classic;
+
+    #[test]
+    fn classic_text_names_counters_by_their_samples() {
+        let openmetrics = "# HELP x_bytes Bytes.\n# TYPE x_bytes counter\n# UNIT x_bytes bytes\n\
+                           x_bytes_total{a=\"b\"} 3\n# HELP y Level.\n# TYPE y gauge\ny 1\n# EOF\n";
+        assert_eq!(
+            classic(openmetrics),
+            "# HELP x_bytes_total Bytes.\n# TYPE x_bytes_total counter\n\
+             x_bytes_total{a=\"b\"} 3\n# HELP y Level.\n# TYPE y gauge\ny 1\n"
+        );
+    }
 }

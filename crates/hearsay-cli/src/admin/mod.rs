@@ -21,7 +21,7 @@ pub mod reading;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use health::Readiness;
@@ -144,16 +144,28 @@ fn router(admin: Arc<Admin>) -> Router {
         .with_state(admin)
 }
 
-async fn serve_metrics(State(admin): State<Arc<Admin>>) -> Response {
+/// `/metrics`: OpenMetrics text to a scraper whose `Accept` names it (Prometheus), the classic
+/// Prometheus text format to everyone else.
+async fn serve_metrics(State(admin): State<Arc<Admin>>, headers: HeaderMap) -> Response {
     let reading = match admin.read().await {
         Ok(reading) => reading,
         Err(response) => return response,
     };
     let readiness = admin.readiness(&reading);
     let text = metrics::render(&admin.info, &reading, &admin.history(), readiness);
-    match text {
-        Ok(text) => ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response(),
-        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "encoding failed").into_response(),
+    let Ok(text) = text else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "encoding failed").into_response();
+    };
+    let openmetrics = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .any(|value| value.contains("application/openmetrics-text"));
+    if openmetrics {
+        ([(header::CONTENT_TYPE, metrics::OPENMETRICS)], text).into_response()
+    } else {
+        let text = metrics::classic(&text);
+        ([(header::CONTENT_TYPE, metrics::CLASSIC)], text).into_response()
     }
 }
 

@@ -32,11 +32,23 @@ impl Answer {
 
 /// `GET path` from `addr` (`ip:port`), within 10 s.
 pub fn get(addr: &str, path: &str) -> Answer {
+    get_with(addr, path, &[])
+}
+
+/// `GET path` with extra request `headers`.
+pub fn get_with(addr: &str, path: &str, headers: &[(&str, &str)]) -> Answer {
     let mut stream = TcpStream::connect(addr).unwrap_or_else(|error| panic!("{addr}: {error}"));
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout set");
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("request written");
+    let mut request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .expect("request written");
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).expect("answer read");
     let raw = String::from_utf8(raw).expect("UTF-8 answer");
