@@ -317,8 +317,8 @@ pub struct Observation {
     pub metrics: NodeMetrics,
     /// The member table in id order, the node itself included (empty without membership).
     pub members: Vec<Member>,
-    /// phi of each member the heartbeat detector watches, at the time of the reading (empty under
-    /// SWIM or without membership): [`hearsay_proto::Node::detector`].
+    /// phi of each other member the heartbeat detector watches, at the time of the reading
+    /// (empty under SWIM or without membership): [`hearsay_proto::Node::detector`].
     pub phi: Vec<(NodeId, f64)>,
     /// SWIM's local health score (Lifeguard; 0 when healthy), `None` when SWIM does not run:
     /// [`hearsay_proto::Node::local_health`].

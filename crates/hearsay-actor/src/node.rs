@@ -441,8 +441,10 @@ impl Handler<Observe> for GossipNode {
     fn handle(&mut self, _: Observe, _: &mut Context<Self>) -> Self::Result {
         let now = Self::now().into_std();
         let members = self.node.members();
+        let me = self.node.id();
         let phi = members
             .iter()
+            .filter(|member| member.id != me)
             .filter_map(|member| {
                 let detector = self.node.detector(member.id)?;
                 Some((member.id, detector.phi(now)))

@@ -23,9 +23,6 @@ impl Readiness {
     /// Where the node of `reading` stands; `expects_peers`: it was given seeds; `stopping`: it
     /// has begun to stop.
     pub fn of(reading: &Reading, expects_peers: bool, stopping: bool) -> Readiness {
-        if stopping {
-            return Readiness::Leaving;
-        }
         let me = reading.node.metrics.id;
         let heard_from_another = if reading.node.members.is_empty() {
             reading
@@ -40,7 +37,15 @@ impl Readiness {
                 .iter()
                 .any(|member| member.id != me && member.status == MemberStatus::Up)
         };
-        if heard_from_another || !expects_peers {
+        Readiness::decide(heard_from_another, expects_peers, stopping)
+    }
+
+    /// The rule itself: leaving once stopping; else ready once it has heard from another node,
+    /// or at once when it was given no seed.
+    pub fn decide(heard_from_another: bool, expects_peers: bool, stopping: bool) -> Readiness {
+        if stopping {
+            Readiness::Leaving
+        } else if heard_from_another || !expects_peers {
             Readiness::Ready
         } else {
             Readiness::Joining
@@ -58,6 +63,28 @@ impl Readiness {
             Readiness::Ready => "joined the cluster",
             Readiness::Joining => "given seeds, it has heard from no other node yet",
             Readiness::Leaving => "stopping: leaving the cluster",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Readiness;
+
+    #[test]
+    fn ready_once_joined_and_not_while_leaving() {
+        // (heard from another, given seeds, stopping)
+        for (heard, seeds, stopping, expected) in [
+            (false, true, false, Readiness::Joining),
+            (true, true, false, Readiness::Ready),
+            (false, false, false, Readiness::Ready),
+            (true, false, false, Readiness::Ready),
+            (true, true, true, Readiness::Leaving),
+            (false, false, true, Readiness::Leaving),
+        ] {
+            let readiness = Readiness::decide(heard, seeds, stopping);
+            assert_eq!(readiness, expected, "{heard} {seeds} {stopping}");
+            assert_eq!(readiness.is_ready(), expected == Readiness::Ready);
         }
     }
 }
