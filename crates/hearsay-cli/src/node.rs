@@ -181,6 +181,10 @@ pub fn run(args: NodeArgs) -> Result<(), String> {
     let (stay, key_file, admin_addr) = (settings.stay, settings.key_file, settings.admin);
     let system = actix_rt::System::new();
     let stopped_by = system.block_on(async move {
+        let admin_listener = match admin_addr {
+            Some(addr) => Some(admin::bind(addr).await?),
+            None => None,
+        };
         let net_node = Arc::new(
             NetNode::start(node, net, keyring)
                 .await
@@ -188,10 +192,10 @@ pub fn run(args: NodeArgs) -> Result<(), String> {
         );
         tracing::info!(id, generation, "node started");
         tokio::spawn(crate::logs::report_every_window());
-        let admin = match admin_addr {
-            Some(addr) => {
+        let admin = match admin_listener {
+            Some(listener) => {
                 let admin = Admin::new(net_node.clone(), admin_info);
-                admin::start(addr, admin.clone()).await?;
+                admin::serve(listener, admin.clone())?;
                 Some(admin)
             }
             None => None,

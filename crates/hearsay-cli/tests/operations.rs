@@ -132,6 +132,28 @@ fn bad_config_files_fail_naming_the_key() {
     );
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("/nonexistent/node.toml"));
+    // A taken admin port stops the node before it starts.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let taken = taken.local_addr().expect("addr").to_string();
+    let key = dir.join("key");
+    let output = common::run_within(
+        &[
+            "node",
+            "--bind",
+            "127.0.0.1:0",
+            "--key-file",
+            key.to_str().expect("path"),
+            "--admin",
+            &taken,
+        ],
+        Duration::from_secs(10),
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--admin") && stderr.contains("cannot listen"),
+        "{stderr}"
+    );
     let output = common::run_within(
         &["node", "--preset", "moon", "--key-file", "key"],
         Duration::from_secs(10),

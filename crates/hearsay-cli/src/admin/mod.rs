@@ -112,15 +112,20 @@ impl Admin {
     }
 }
 
-/// Binds `addr` and serves the admin endpoints on the current runtime (tasks spawned, nothing
-/// awaited): answers the bound address.
-pub async fn start(addr: SocketAddr, admin: Arc<Admin>) -> Result<SocketAddr, String> {
-    let listener = tokio::net::TcpListener::bind(addr)
+/// Binds the admin listener (before the node starts, so that a taken port stops the process
+/// before it joins anything).
+pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, String> {
+    tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|error| format!("--admin {addr}: cannot listen: {error}"))?;
+        .map_err(|error| format!("--admin {addr}: cannot listen: {error}"))
+}
+
+/// Serves the admin endpoints on `listener` from tasks on the current runtime (nothing
+/// awaited), and starts the sampler; answers the bound address.
+pub fn serve(listener: tokio::net::TcpListener, admin: Arc<Admin>) -> Result<SocketAddr, String> {
     let bound = listener
         .local_addr()
-        .map_err(|error| format!("--admin {addr}: {error}"))?;
+        .map_err(|error| format!("--admin: {error}"))?;
     tokio::spawn(admin.clone().sample());
     let app = router(admin);
     tokio::spawn(async move {
