@@ -162,8 +162,8 @@ fn bad_config_files_fail_naming_the_key() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("--preset"));
 }
 
-/// Connections that send a 4 GiB length prefix each cost a warning; 300 of them write at most a
-/// burst of those warnings and one line counting the rest, not 300 lines.
+/// Connections that send a 4 GiB length prefix each cost a warning; 300 of them write a burst
+/// of those warnings and a line counting the rest, not 300 lines.
 #[test]
 fn a_connection_flood_writes_a_few_log_lines() {
     let dir = temp_dir("flood");
@@ -198,9 +198,10 @@ fn a_connection_flood_writes_a_few_log_lines() {
         .iter()
         .filter(|line| line.contains("closing connection"))
         .count();
-    // A burst per call site (an oversized prefix is refused at one).
+    // A burst of 10 per call site (an oversized prefix is refused at one) and 10 s window: one
+    // window here, two on a machine so slow that the flood outlasts a window.
     assert!(
-        (1..=10).contains(&warnings),
+        (1..=20).contains(&warnings),
         "{warnings} warnings: {logs:#?}"
     );
     let suppressed: u64 = logs

@@ -47,12 +47,18 @@ pub struct Info {
     pub interval: Duration,
 }
 
+/// Requests within this long of a reading share it: however many requests arrive, the node
+/// actor, whose mailbox gossip shares, answers at most a few readings a second.
+pub const READING_REUSED_FOR: Duration = Duration::from_millis(200);
+
 /// The state shared by the handlers and the sampler.
 pub struct Admin {
     net: Arc<NetNode>,
     info: Info,
     stopping: AtomicBool,
     history: Mutex<History>,
+    /// The last reading the handlers took (held across the read: one at a time).
+    last: tokio::sync::Mutex<Option<Reading>>,
 }
 
 impl Admin {
@@ -64,6 +70,7 @@ impl Admin {
             info,
             stopping: AtomicBool::new(false),
             history: Mutex::new(history),
+            last: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -80,12 +87,20 @@ impl Admin {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// A fresh reading, its heartbeats tracked.
+    /// A reading at most [`READING_REUSED_FOR`] old (a fresh one, its heartbeats tracked, if
+    /// the last is older).
     async fn read(&self) -> Result<Reading, Response> {
+        let mut last = self.last.lock().await;
+        if let Some(reading) = last.as_ref() {
+            if reading.at.elapsed() < READING_REUSED_FOR {
+                return Ok(reading.clone());
+            }
+        }
         let reading = Reading::take(&self.net)
             .await
             .map_err(|error| (StatusCode::SERVICE_UNAVAILABLE, error).into_response())?;
         self.history().track(&reading);
+        *last = Some(reading.clone());
         Ok(reading)
     }
 
