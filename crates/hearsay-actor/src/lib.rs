@@ -44,8 +44,9 @@ mod transport;
 pub use error::Error;
 pub use messages::{
     AddPeer, Cause, Datagram, Delete, Get, GetEntries, GetMembers, GetMetrics, GetPeers, Inspect,
-    Join, KeyChanged, Leave, MemberChanged, NodeMetrics, NodeSnapshot, PeerFailed, RemovePeer, Set,
-    StoredEntry, Subscribe, SubscribeMembership, TrySet,
+    Join, KeyChanged, Leave, MemberChanged, NodeMetrics, NodeSnapshot, Observation, Observe,
+    OriginSummary, PeerFailed, RemovePeer, Set, StoredEntry, Subscribe, SubscribeMembership,
+    TrySet,
 };
 #[cfg(feature = "sim")]
 pub use messages::{Crash, Reincarnate, Restart, SetMaxDeltas};

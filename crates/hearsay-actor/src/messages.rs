@@ -302,6 +302,49 @@ pub struct SubscribeMembership {
 #[rtype(result = "Result<Vec<Member>, Error>")]
 pub struct GetMembers;
 
+/// Reads what an operator watches of a node, without copying its entries (unlike [`Inspect`]):
+/// its counters, member table, the failure detectors' suspicion and one summary per origin held.
+/// For admin endpoints and dashboards that poll every second or so. Read-only.
+#[derive(Message, Clone, Copy, Debug)]
+#[rtype(result = "Observation")]
+pub struct Observe;
+
+/// What [`Observe`] answers.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Observation {
+    /// The counters [`GetMetrics`] answers.
+    pub metrics: NodeMetrics,
+    /// The member table in id order, the node itself included (empty without membership).
+    pub members: Vec<Member>,
+    /// phi of each other member the heartbeat detector watches, at the time of the reading
+    /// (empty under SWIM or without membership): [`hearsay_proto::Node::detector`].
+    pub phi: Vec<(NodeId, f64)>,
+    /// SWIM's local health score (Lifeguard; 0 when healthy), `None` when SWIM does not run:
+    /// [`hearsay_proto::Node::local_health`].
+    pub local_health: Option<u32>,
+    /// SWIM's membership updates waiting to be gossiped, `None` when SWIM does not run.
+    pub queued_updates: Option<usize>,
+    /// One summary per origin in the store, in id order.
+    pub origins: Vec<OriginSummary>,
+}
+
+/// One origin of a node's store, as [`Observe`] reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OriginSummary {
+    /// The origin.
+    pub origin: NodeId,
+    /// Its generation the entries belong to.
+    pub generation: Generation,
+    /// The highest heartbeat seen for that generation.
+    pub heartbeat: u64,
+    /// Entries held, tombstones included.
+    pub entries: usize,
+    /// The highest version held.
+    pub max_version: Version,
+}
+
 /// Leaves the cluster gracefully ([`hearsay_proto::Node::leave`]): peers mark the node Left at
 /// once. Answers the version of the leave entry.
 #[derive(Message, Clone, Copy, Debug)]

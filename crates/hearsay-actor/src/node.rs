@@ -8,8 +8,9 @@
 use crate::RecorderHandle;
 use crate::messages::{
     AddPeer, Cause, Datagram, Delete, Get, GetEntries, GetMembers, GetMetrics, GetPeers, Inspect,
-    Join, KeyChanged, Leave, MemberChanged, NodeMetrics, NodeSnapshot, PeerFailed, RemovePeer, Set,
-    StoredEntry, Subscribe, SubscribeMembership, TrySet,
+    Join, KeyChanged, Leave, MemberChanged, NodeMetrics, NodeSnapshot, Observation, Observe,
+    OriginSummary, PeerFailed, RemovePeer, Set, StoredEntry, Subscribe, SubscribeMembership,
+    TrySet,
 };
 #[cfg(feature = "sim")]
 use crate::messages::{Crash, Reincarnate, Restart, SetMaxDeltas};
@@ -411,11 +412,9 @@ impl Handler<Subscribe> for GossipNode {
     }
 }
 
-impl Handler<GetMetrics> for GossipNode {
-    type Result = actix::MessageResult<GetMetrics>;
-
-    fn handle(&mut self, _: GetMetrics, _: &mut Context<Self>) -> Self::Result {
-        actix::MessageResult(NodeMetrics {
+impl GossipNode {
+    fn metrics(&self) -> NodeMetrics {
+        NodeMetrics {
             id: self.node.id(),
             generation: self.node.generation(),
             round: self.node.round(),
@@ -424,6 +423,52 @@ impl Handler<GetMetrics> for GossipNode {
             entries: self.node.store().len(),
             down: self.down,
             allowed_rate: self.node.allowed_rate(),
+        }
+    }
+}
+
+impl Handler<GetMetrics> for GossipNode {
+    type Result = actix::MessageResult<GetMetrics>;
+
+    fn handle(&mut self, _: GetMetrics, _: &mut Context<Self>) -> Self::Result {
+        actix::MessageResult(self.metrics())
+    }
+}
+
+impl Handler<Observe> for GossipNode {
+    type Result = actix::MessageResult<Observe>;
+
+    fn handle(&mut self, _: Observe, _: &mut Context<Self>) -> Self::Result {
+        let now = Self::now().into_std();
+        let members = self.node.members();
+        let me = self.node.id();
+        let phi = members
+            .iter()
+            .filter(|member| member.id != me)
+            .filter_map(|member| {
+                let detector = self.node.detector(member.id)?;
+                Some((member.id, detector.phi(now)))
+            })
+            .collect();
+        let origins = self
+            .node
+            .store()
+            .origins()
+            .map(|(origin, state)| OriginSummary {
+                origin,
+                generation: state.generation(),
+                heartbeat: state.heartbeat(),
+                entries: state.len(),
+                max_version: state.max_version(),
+            })
+            .collect();
+        actix::MessageResult(Observation {
+            metrics: self.metrics(),
+            members,
+            phi,
+            local_health: self.node.local_health(),
+            queued_updates: self.node.queued_updates(),
+            origins,
         })
     }
 }

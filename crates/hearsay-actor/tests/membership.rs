@@ -4,7 +4,8 @@
 
 use actix::{Actor, Context, Handler};
 use hearsay_actor::{
-    GetMembers, Leave, MemberChanged, Simulation, SimulationConfig, SubscribeMembership, simulate,
+    GetMembers, Leave, MemberChanged, Observe, Simulation, SimulationConfig, SubscribeMembership,
+    simulate,
 };
 use hearsay_proto::{
     Config, Detector, Generation, HeartbeatConfig, MemberStatus, MembershipConfig, Mode, NodeId,
@@ -111,6 +112,11 @@ fn with_swim_subscribers_hear_joins_a_crash_a_leave_and_a_restart_in_order() {
 
 fn lifecycle(protocol: Config, expect: Expect) {
     const N: u64 = 20;
+    let swim = protocol
+        .membership
+        .as_ref()
+        .and_then(|membership| membership.swim())
+        .is_some();
     simulate(|| async {
         let mut sim = Simulation::start(SimulationConfig {
             nodes: N as usize,
@@ -157,6 +163,39 @@ fn lifecycle(protocol: Config, expect: Expect) {
         let members = members.expect("running");
         assert_eq!(members.len(), N as usize);
         assert!(members.iter().all(|m| m.status == MemberStatus::Up));
+        // `Observe` reads the same table, one origin per node, and the running detector's
+        // suspicion: SWIM's local health, or a finite phi below the threshold per other member.
+        let observed = sim
+            .node(0)
+            .expect("node")
+            .send(Observe)
+            .await
+            .expect("answers");
+        assert_eq!(observed.members, members);
+        assert!(
+            observed
+                .origins
+                .iter()
+                .any(|origin| origin.origin == NodeId(0)),
+            "{:?}",
+            observed.origins
+        );
+        assert_eq!(observed.metrics.id, NodeId(0));
+        if swim {
+            assert_eq!(observed.local_health, Some(0));
+            assert!(observed.phi.is_empty(), "{:?}", observed.phi);
+        } else {
+            // Anti-entropy every round: every node's heartbeat has arrived.
+            assert_eq!(observed.origins.len(), N as usize);
+            assert_eq!(observed.local_health, None);
+            assert_eq!(observed.phi.len(), N as usize - 1, "{:?}", observed.phi);
+            assert!(
+                observed
+                    .phi
+                    .iter()
+                    .all(|&(id, phi)| id != NodeId(0) && phi < 8.0)
+            );
+        }
         sim.run_for(Duration::from_secs(60)).await;
 
         // A crash: Suspect, then Down, at every other node.
@@ -196,6 +235,17 @@ fn lifecycle(protocol: Config, expect: Expect) {
             latencies[latencies.len() - 1] <= expect.detection.1,
             "{latencies:?}"
         );
+        if !swim {
+            // The heartbeat detector reads the crashed member at or above its threshold.
+            let observed = sim
+                .node(0)
+                .expect("node")
+                .send(Observe)
+                .await
+                .expect("answers");
+            let phi = observed.phi.iter().find(|(id, _)| *id == NodeId(crashed));
+            assert!(phi.is_some_and(|&(_, phi)| phi >= 8.0), "{phi:?}");
+        }
 
         // A graceful leave reaches everyone much faster than detection.
         let leaver = 3u64;

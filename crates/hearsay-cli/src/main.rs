@@ -4,8 +4,12 @@
 //! actor harness: node actors exchanging real encoded messages in virtual time. `hearsay node`
 //! runs a networked node driven by a line protocol on stdin; `hearsay keygen` prints a cluster key.
 
+mod admin;
+mod config_file;
+mod logs;
 mod node;
 mod plot;
+mod settings;
 mod sim;
 
 use clap::{Parser, Subcommand};
@@ -36,25 +40,11 @@ enum Command {
     Keygen,
 }
 
-/// Logs go to stderr; `RUST_LOG` picks the level (default `info`).
-fn init_logs() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .try_init();
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Sim(command) => sim::run(command),
-        Command::Node(args) => {
-            init_logs();
-            node::run(args)
-        }
+        Command::Node(args) => node::run(args),
         Command::Keygen => node::keygen(),
     };
     match outcome {

@@ -1,43 +1,45 @@
 //! `hearsay node` runs one networked node driven by the control interface on stdin, and
 //! `hearsay keygen` prints a cluster key.
 
-use clap::{Args, ValueEnum};
+use crate::admin::{self, Admin};
+use crate::logs::LogFormat;
+use crate::settings::{MAX_INTERVAL_MS, Preset, Settings, Transport};
+use clap::Args;
 use hearsay_net::control::{Controller, Ending};
 use hearsay_net::{Key, Keyring, NetConfig, NetNode, TransportKind};
-use hearsay_proto::{ClusterId, Config, Generation, MembershipConfig, Mode, Node, NodeId};
-use std::net::{SocketAddr, ToSocketAddrs};
+use hearsay_proto::{ClusterId, Config, Generation, Mode, Node, NodeId};
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-/// How gossip travels (`--transport`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Transport {
-    /// Sealed UDP datagrams, no connections (the default).
-    Datagram,
-    /// Encrypted TCP connections to every peer (a full mesh).
-    Stream,
-}
-
-/// Arguments of `hearsay node`.
+/// Arguments of `hearsay node`. Every flag may also be given in the `--config` file (the flag
+/// overrides the file); a flag left out takes the file's value, else the default shown
+/// ([`Settings`]).
 #[derive(Args, Debug, Clone)]
 pub struct NodeArgs {
+    /// A TOML file of settings: one key per flag, named as the flag without `--`
+    /// (`seed-peers` is a list); flags override it; unknown keys are errors.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
     /// Address to listen on, `ip:port` or `host:port` (port 0: any free port; `members` tells
-    /// which).
-    #[arg(long, default_value = "127.0.0.1:7000", value_parser = resolve_addr)]
-    pub bind: SocketAddr,
-    /// How gossip travels: sealed UDP datagrams, or TCP connections.
-    #[arg(long, value_enum, default_value = "datagram")]
-    pub transport: Transport,
+    /// which) [default: 127.0.0.1:7000].
+    #[arg(long, value_parser = crate::settings::resolve_addr)]
+    pub bind: Option<SocketAddr>,
+    /// How gossip travels: sealed UDP datagrams, or TCP connections [default: datagram].
+    #[arg(long, value_enum)]
+    pub transport: Option<Transport>,
     /// A peer to join through, `ip:port` or `host:port` (a host name is looked up at start and
     /// every 30 s, retried until it resolves); repeat for several.
     #[arg(long = "seed-peer")]
     pub seed_peers: Vec<String>,
-    /// The cluster's name (1-64 bytes); nodes of other clusters are refused.
-    #[arg(long, default_value = "hearsay")]
-    pub cluster: String,
-    /// The key file: one key per line as `hearsay keygen` prints it, the first used to seal.
+    /// The cluster's name (1-64 bytes); nodes of other clusters are refused [default: hearsay].
     #[arg(long)]
-    pub key_file: PathBuf,
+    pub cluster: Option<String>,
+    /// The key file: one key per line as `hearsay keygen` prints it, the first used to seal
+    /// (required, here or in the config file).
+    #[arg(long)]
+    pub key_file: Option<PathBuf>,
     /// The node's id (default: random).
     #[arg(long)]
     pub id: Option<u64>,
@@ -46,11 +48,11 @@ pub struct NodeArgs {
     pub generation: Option<u64>,
     /// The address to tell peers, when it differs from --bind: `ip:port` or `host:port`
     /// (looked up at start).
-    #[arg(long, value_parser = resolve_addr)]
+    #[arg(long, value_parser = crate::settings::resolve_addr)]
     pub advertise: Option<SocketAddr>,
-    /// Gossip round interval in milliseconds.
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
-    pub interval_ms: u64,
+    /// Gossip round interval in milliseconds [default: 1000].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_INTERVAL_MS))]
+    pub interval_ms: Option<u64>,
     /// Seed of the protocol's peer-selection RNG (default: random).
     #[arg(long)]
     pub rng_seed: Option<u64>,
@@ -59,24 +61,25 @@ pub struct NodeArgs {
     #[arg(long)]
     pub stay: bool,
     /// Membership and failure detection: member statuses (SWIM probes, suspicion and
-    /// refutation, the defaults of `MembershipConfig`), a graceful leave on `quit`, departed
-    /// members forgotten.
+    /// refutation, the `lan` preset), a graceful leave on `quit`, departed members forgotten.
     #[arg(long)]
     pub membership: bool,
-}
-
-/// An address given as `ip:port`, or `host:port` looked up through the system resolver (the
-/// first address it gives).
-fn resolve_addr(text: &str) -> Result<SocketAddr, String> {
-    if let Ok(addr) = text.parse() {
-        return Ok(addr);
-    }
-    let mut addrs = text.to_socket_addrs().map_err(|error| {
-        format!("{text:?} is neither ip:port nor a host:port that resolves: {error}")
-    })?;
-    addrs
-        .next()
-        .ok_or_else(|| format!("{text:?} resolves to no address"))
+    /// Membership on with a named preset of failure detection: `lan` (a data centre), `wan`
+    /// (across regions), `local` (one machine).
+    #[arg(long, value_enum)]
+    pub preset: Option<Preset>,
+    /// Serve the admin endpoints over HTTP on this address, `ip:port` (off by default):
+    /// `/metrics` (Prometheus), `/health`, `/members`, `/state`, `/series` and a status page
+    /// at `/`. Bind it to loopback or a private network: it has no authentication.
+    #[arg(long, value_parser = crate::settings::resolve_addr)]
+    pub admin: Option<SocketAddr>,
+    /// How logs are written to stderr: `text` or `json` (one object per line) [default: text].
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Check the settings (flags over the config file) and print them resolved, as JSON, then
+    /// exit: nothing is bound and the key file is not read.
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// Seeds given as addresses, and those given as host names (looked up by the node, again and
@@ -93,54 +96,111 @@ fn split_seeds(given: &[String]) -> (Vec<SocketAddr>, Vec<String>) {
     (addrs, names)
 }
 
+/// The protocol's settings.
+fn protocol_config(settings: &Settings) -> Config {
+    let mut protocol = Config {
+        cluster: ClusterId::from_name(&settings.cluster),
+        gossip_interval: Duration::from_millis(settings.interval_ms),
+        ..Config::default()
+    };
+    if let Some(preset) = settings.membership {
+        protocol.mode = Mode::AntiEntropy;
+        protocol.membership = Some(preset.membership());
+    }
+    protocol
+}
+
+/// The network adapter's settings.
+fn net_config(settings: &Settings) -> NetConfig {
+    let (seeds, seed_names) = split_seeds(&settings.seed_peers);
+    NetConfig {
+        seeds,
+        seed_names,
+        advertise: settings.advertise,
+        transport: match settings.transport {
+            Transport::Datagram => TransportKind::Datagram,
+            Transport::Stream => TransportKind::Stream,
+        },
+        ..NetConfig::new(settings.cluster.clone(), settings.bind)
+    }
+}
+
+/// `--check`: validates the settings as the node would at start (without reading the key file
+/// or binding anything) and prints them, resolved, as JSON.
+fn check(settings: &Settings) -> Result<(), String> {
+    protocol_config(settings)
+        .validate()
+        .map_err(|error| error.to_string())?;
+    net_config(settings)
+        .validate()
+        .map_err(|error| error.to_string())?;
+    let json = serde_json::to_string_pretty(settings).map_err(|error| error.to_string())?;
+    println!("{json}");
+    Ok(())
+}
+
 /// Runs a node until `quit`, SIGTERM or SIGINT, or until the end of stdin without `--stay`;
-/// then it leaves (with `--membership`) and flushes its links.
+/// then it leaves (with membership) and flushes its links.
 pub fn run(args: NodeArgs) -> Result<(), String> {
-    let keyring = Keyring::load(&args.key_file).map_err(|error| error.to_string())?;
-    let id = match args.id {
+    let settings = Settings::resolve(&args)?;
+    if args.check {
+        return check(&settings);
+    }
+    crate::logs::init(settings.log_format);
+    let keyring = Keyring::load(&settings.key_file).map_err(|error| error.to_string())?;
+    let id = match settings.id {
         Some(id) => id,
         None => hearsay_net::random_u64().map_err(|error| error.to_string())?,
     };
-    let generation = match args.generation {
+    let generation = match settings.generation {
         Some(generation) => generation,
         None => std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_err(|error| error.to_string())?
             .as_millis() as u64,
     };
-    let rng_seed = match args.rng_seed {
+    let rng_seed = match settings.rng_seed {
         Some(seed) => seed,
         None => hearsay_net::random_u64().map_err(|error| error.to_string())?,
     };
-    let mut protocol = Config {
-        cluster: ClusterId::from_name(&args.cluster),
-        gossip_interval: Duration::from_millis(args.interval_ms),
-        ..Config::default()
+    let node = Node::new(
+        NodeId(id),
+        Generation(generation),
+        protocol_config(&settings),
+        rng_seed,
+    )
+    .map_err(|error| error.to_string())?;
+    let net = net_config(&settings);
+    let admin_info = admin::Info {
+        transport: settings.transport.name(),
+        membership: settings.membership.is_some(),
+        expects_peers: !settings.seed_peers.is_empty(),
+        interval: Duration::from_millis(settings.interval_ms),
     };
-    if args.membership {
-        protocol.mode = Mode::AntiEntropy;
-        protocol.membership = Some(MembershipConfig::default());
-    }
-    let node = Node::new(NodeId(id), Generation(generation), protocol, rng_seed)
-        .map_err(|error| error.to_string())?;
-    let (seeds, seed_names) = split_seeds(&args.seed_peers);
-    let net = NetConfig {
-        seeds,
-        seed_names,
-        advertise: args.advertise,
-        transport: match args.transport {
-            Transport::Datagram => TransportKind::Datagram,
-            Transport::Stream => TransportKind::Stream,
-        },
-        ..NetConfig::new(args.cluster.clone(), args.bind)
-    };
+    let membership = settings.membership.is_some();
+    let (stay, key_file, admin_addr) = (settings.stay, settings.key_file, settings.admin);
     let system = actix_rt::System::new();
     let stopped_by = system.block_on(async move {
-        let net_node = NetNode::start(node, net, keyring)
-            .await
-            .map_err(|error| error.to_string())?;
+        let admin_listener = match admin_addr {
+            Some(addr) => Some(admin::bind(addr).await?),
+            None => None,
+        };
+        let net_node = Arc::new(
+            NetNode::start(node, net, keyring)
+                .await
+                .map_err(|error| error.to_string())?,
+        );
         tracing::info!(id, generation, "node started");
-        let controller = Controller::new(&net_node, Some(args.key_file.clone()));
+        tokio::spawn(crate::logs::report_every_window());
+        let admin = match admin_listener {
+            Some(listener) => {
+                let admin = Admin::new(net_node.clone(), admin_info);
+                admin::serve(listener, admin.clone())?;
+                Some(admin)
+            }
+            None => None,
+        };
+        let controller = Controller::new(&net_node, Some(key_file.clone()));
         let mut stopped_by = None;
         let served = tokio::select! {
             served = controller.serve(tokio::io::stdin(), tokio::io::stdout()) => Some(served),
@@ -151,14 +211,17 @@ pub fn run(args: NodeArgs) -> Result<(), String> {
         };
         let ending = served.transpose().map_err(|error| error.to_string())?;
         // --stay outlives the end of stdin, never a `quit`.
-        if ending == Some(Ending::EndOfInput) && args.stay {
+        if ending == Some(Ending::EndOfInput) && stay {
             tracing::info!("stdin closed; --stay: running until a signal");
             stopped_by = Some(stop_signal().await);
         }
         if let Some(signal) = stopped_by {
             tracing::info!(signal, "stopping");
         }
-        if args.membership {
+        if let Some(admin) = &admin {
+            admin.stopping();
+        }
+        if membership {
             // The leave goes out on the links before the goodbyes.
             if let Err(error) = net_node.node().send(hearsay_actor::Leave).await {
                 tracing::warn!(%error, "could not announce the leave");
@@ -167,6 +230,7 @@ pub fn run(args: NodeArgs) -> Result<(), String> {
         if !net_node.shutdown_and_flush(Duration::from_secs(2)).await {
             tracing::warn!("some links did not flush within 2 s");
         }
+        crate::logs::report_suppressed();
         Ok::<_, String>(stopped_by)
     })?;
     if stopped_by.is_some() {
@@ -207,7 +271,8 @@ pub fn keygen() -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{resolve_addr, split_seeds};
+    use super::split_seeds;
+    use crate::settings::resolve_addr;
 
     #[test]
     fn addresses_may_be_host_names() {

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod http;
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
@@ -16,7 +18,27 @@ pub struct NodeProcess {
     child: Child,
     stdin: ChildStdin,
     answers: mpsc::Receiver<String>,
+    /// Its stderr lines, when started with [`NodeProcess::start_logged`].
+    logs: Option<mpsc::Receiver<String>>,
     pub addr: String,
+}
+
+/// Sends every line of `stream` to the receiver it answers, from a thread.
+fn lines_of(stream: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (sender, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            match line {
+                Ok(line) => {
+                    if sender.send(line).is_err() {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+    });
+    lines
 }
 
 impl NodeProcess {
@@ -24,35 +46,37 @@ impl NodeProcess {
         Self::start_with(Command::new(env!("CARGO_BIN_EXE_hearsay")), args)
     }
 
-    pub fn start_with(mut command: Command, args: &[&str]) -> NodeProcess {
+    pub fn start_with(command: Command, args: &[&str]) -> NodeProcess {
+        Self::spawn(command, args, false)
+    }
+
+    /// [`NodeProcess::start`], keeping its logs (stderr) for [`NodeProcess::wait_log`].
+    pub fn start_logged(args: &[&str]) -> NodeProcess {
+        Self::spawn(Command::new(env!("CARGO_BIN_EXE_hearsay")), args, true)
+    }
+
+    fn spawn(mut command: Command, args: &[&str], logged: bool) -> NodeProcess {
         let mut child = command
             .arg("node")
             .args(["--interval-ms", "100"])
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(if logged {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .spawn()
             .expect("hearsay node starts");
         let stdin = child.stdin.take().expect("stdin");
-        let stdout = child.stdout.take().expect("stdout");
-        let (sender, answers) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                match line {
-                    Ok(line) => {
-                        if sender.send(line).is_err() {
-                            break;
-                        }
-                    }
-                    Err(_) => break,
-                }
-            }
-        });
+        let answers = lines_of(child.stdout.take().expect("stdout"));
+        let logs = child.stderr.take().map(lines_of);
         let mut node = NodeProcess {
             child,
             stdin,
             answers,
+            logs,
             addr: String::new(),
         };
         let members: Value = serde_json::from_str(&node.ask("members")).expect("members is JSON");
@@ -95,6 +119,44 @@ impl NodeProcess {
             Err(RecvTimeoutError::Disconnected) => {}
         }
         exit_status(&mut self.child, deadline)
+    }
+
+    /// Waits (at most `within`) for a log line that contains `needle`, and answers it; fails with
+    /// the lines seen. Needs [`NodeProcess::start_logged`].
+    pub fn wait_log(&mut self, needle: &str, within: Duration) -> String {
+        let logs = self.logs.as_ref().expect("started with start_logged");
+        let deadline = Instant::now() + within;
+        let mut seen = Vec::new();
+        loop {
+            match logs.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(line) => seen.push(line),
+                Err(_) => panic!("no log line with {needle:?} within {within:?}; saw {seen:#?}"),
+            }
+        }
+    }
+
+    /// Every log line written so far (without waiting). Needs [`NodeProcess::start_logged`].
+    pub fn logs_so_far(&mut self) -> Vec<String> {
+        let logs = self.logs.as_ref().expect("started with start_logged");
+        logs.try_iter().collect()
+    }
+
+    /// Every log line until the process closes its stderr (it has exited), at most `within`.
+    /// Needs [`NodeProcess::start_logged`].
+    pub fn logs_until_closed(&mut self, within: Duration) -> Vec<String> {
+        let logs = self.logs.as_ref().expect("started with start_logged");
+        let deadline = Instant::now() + within;
+        let mut lines = Vec::new();
+        loop {
+            match logs.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) => lines.push(line),
+                Err(RecvTimeoutError::Disconnected) => return lines,
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("stderr still open after {within:?}; so far {lines:#?}")
+                }
+            }
+        }
     }
 
     /// Sends the process `signal` (`TERM`, `INT`) with kill(1), as a service manager would.
