@@ -11,6 +11,11 @@
 //! from the first send), `ae` (anti-entropy every round, fanout 1) and `ae-fanout3` (anti-entropy
 //! every round with 3 peers, as chitchat gossips). Delivery model: every datagram is delivered within the
 //! round it is sent in, answers included, as in the chitchat measurement.
+//!
+//! The last column is the process's peak RSS during the row (Linux: the high-water mark is reset
+//! through `/proc/self/clear_refs` before each row and read from `/proc/self/status` after it),
+//! so it includes the process's baseline and whatever an earlier row freed but the allocator
+//! kept: an upper bound on the row's own memory.
 
 use hearsay_proto::{
     Config, Lockstep, MemberStatus, MembershipConfig, Mode, NodeId, Peers, RoundReport, Value,
@@ -175,8 +180,10 @@ fn main() {
         ("W3 join", 100, 65_507, 100, 1),
         ("W3 join", 100, 1_400, 100, 1),
     ];
-    println!("| config | workload | n | MTU | converged | rounds | messages | bytes | wall s |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!(
+        "| config | workload | n | MTU | converged | rounds | messages | bytes | wall s | peak RSS MiB |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for (name, base) in &configs {
         for (workload, n, mtu, writers, keys) in workloads {
             if !workload.starts_with(only.as_str()) {
@@ -189,11 +196,26 @@ fn main() {
                 membership: join.then(MembershipConfig::default),
                 ..base.clone()
             };
+            reset_peak_rss();
             let row = run(&config, n, writers, keys, join, runs);
+            let peak = peak_rss_mib().map_or("—".to_owned(), |mib| format!("{mib:.1}"));
             println!(
-                "| {name} | {workload} | {n} | {mtu} | {}/{} | {:.1} | {:.0} | {:.0} | {:.3} |",
+                "| {name} | {workload} | {n} | {mtu} | {}/{} | {:.1} | {:.0} | {:.0} | {:.3} | {peak} |",
                 row.converged, row.runs, row.rounds, row.messages, row.bytes, row.wall
             );
         }
     }
+}
+
+/// Resets the process's peak RSS to its current RSS (Linux; elsewhere nothing happens).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The process's peak RSS since the last reset, in MiB (`None` where `/proc` is not there).
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
 }

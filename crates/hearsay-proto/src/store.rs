@@ -31,6 +31,18 @@ pub struct OriginState {
     rate: u32,
     watermark: Version,
     max_version: Version,
+    /// The origin's tombstone GC horizon as known here: every tombstone at or below it has been
+    /// collected (see [`crate::membership::GC_KEY`]).
+    horizon: Version,
+    /// The entries and their indexes, boxed and `None` until the origin has any: a member of a
+    /// membership-only cluster is an origin with a heartbeat and nothing else at every node (10⁸
+    /// such origins in a simulated cluster of 10,000 nodes, 72 bytes each saved).
+    data: Option<Box<OriginData>>,
+}
+
+/// An origin's entries, by key and by version.
+#[derive(Clone, Debug, Default)]
+struct OriginData {
     entries: BTreeMap<String, Entry>,
     /// The entries by version. A version names one write of its origin, but a peer breaking
     /// that contract could send two keys at one version: pairing the key keeps the index exact
@@ -39,10 +51,14 @@ pub struct OriginState {
     /// Ranges `(from, to]` vouched complete by a peer but not yet joined to the watermark,
     /// because something below `from` is still missing; keyed by `from`.
     pending: BTreeMap<Version, Version>,
-    /// The origin's tombstone GC horizon as known here: every tombstone at or below it has been
-    /// collected (see [`crate::membership::GC_KEY`]).
-    horizon: Version,
 }
+
+/// What an origin without entries reads.
+static NO_DATA: OriginData = OriginData {
+    entries: BTreeMap::new(),
+    by_version: BTreeSet::new(),
+    pending: BTreeMap::new(),
+};
 
 /// A position in the version index.
 type IndexKey = (Version, String);
@@ -57,6 +73,11 @@ impl OriginState {
             generation,
             ..OriginState::default()
         }
+    }
+
+    /// The entries and their indexes (empty ones when the origin has none).
+    fn data(&self) -> &OriginData {
+        self.data.as_deref().unwrap_or(&NO_DATA)
     }
 
     /// The origin's incarnation these entries belong to.
@@ -94,18 +115,18 @@ impl OriginState {
 
     /// Number of entries held, tombstones included.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.data().entries.len()
     }
 
     /// Whether no entry is held.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.data().entries.is_empty()
     }
 
     /// Whether the origin says nothing a peer could use: no entry, nothing vouched, no heartbeat
     /// and no rate (an origin that has not written in its generation).
     pub fn is_blank(&self) -> bool {
-        self.entries.is_empty()
+        self.data().entries.is_empty()
             && self.max_version == Version::ZERO
             && self.watermark() == Version::ZERO
             && self.heartbeat() == 0
@@ -114,12 +135,13 @@ impl OriginState {
 
     /// The entry for `key`.
     pub fn get(&self, key: &str) -> Option<&Entry> {
-        self.entries.get(key)
+        self.data().entries.get(key)
     }
 
     /// The key whose entry is at `version`, if that entry is still held (not overwritten).
     pub fn key_at(&self, version: Version) -> Option<&str> {
-        self.by_version
+        self.data()
+            .by_version
             .range(Self::from_version(version))
             .next()
             .filter(|(v, _)| *v == version)
@@ -148,12 +170,13 @@ impl OriginState {
 
     /// Entries by key order.
     pub fn entries(&self) -> impl Iterator<Item = (&str, &Entry)> {
-        self.entries.iter().map(|(k, e)| (k.as_str(), e))
+        self.data().entries.iter().map(|(k, e)| (k.as_str(), e))
     }
 
     /// Entries in `[from, ..)` by key order.
     pub fn entries_from<'a>(&'a self, from: &str) -> impl Iterator<Item = (&'a str, &'a Entry)> {
-        self.entries
+        self.data()
+            .entries
             .range::<str, _>((Bound::Included(from), Bound::Unbounded))
             .map(|(k, e)| (k.as_str(), e))
     }
@@ -163,8 +186,8 @@ impl OriginState {
         let start = after.0.checked_add(1).map(Version);
         start
             .into_iter()
-            .flat_map(|start| self.by_version.range(Self::from_version(start)))
-            .filter_map(|(_, key)| self.entries.get_key_value(key))
+            .flat_map(|start| self.data().by_version.range(Self::from_version(start)))
+            .filter_map(|(_, key)| self.data().entries.get_key_value(key))
             .map(|(k, e)| (k.as_str(), e))
     }
 
@@ -177,6 +200,7 @@ impl OriginState {
     pub fn count_after(&self, after: Version, cap: usize) -> usize {
         match after.0.checked_add(1) {
             Some(start) => self
+                .data()
                 .by_version
                 .range(Self::from_version(Version(start)))
                 .take(cap)
@@ -189,6 +213,7 @@ impl OriginState {
     pub fn count_between(&self, after: Version, upto: Version, cap: usize) -> usize {
         match after.0.checked_add(1) {
             Some(start) if upto.0 >= start => self
+                .data()
                 .by_version
                 .range(Self::from_version(Version(start)))
                 .take_while(|(v, _)| *v <= upto)
@@ -202,16 +227,17 @@ impl OriginState {
     /// `Some(previous)` with the entry it replaced, if any.
     fn apply(&mut self, key: &str, entry: Entry) -> Option<Option<Entry>> {
         self.max_version = self.max_version.max(entry.version);
-        match self.entries.get_mut(key) {
+        let data = self.data.get_or_insert_with(Box::default);
+        match data.entries.get_mut(key) {
             Some(held) if held.version >= entry.version => None,
             Some(held) => {
-                self.by_version.remove(&(held.version, key.to_owned()));
-                self.by_version.insert((entry.version, key.to_owned()));
+                data.by_version.remove(&(held.version, key.to_owned()));
+                data.by_version.insert((entry.version, key.to_owned()));
                 Some(Some(std::mem::replace(held, entry)))
             }
             None => {
-                self.by_version.insert((entry.version, key.to_owned()));
-                self.entries.insert(key.to_owned(), entry);
+                data.by_version.insert((entry.version, key.to_owned()));
+                data.entries.insert(key.to_owned(), entry);
                 Some(None)
             }
         }
@@ -219,12 +245,18 @@ impl OriginState {
 
     /// Takes the entries out, in key order (for reporting a dropped state).
     pub(crate) fn into_entries(self) -> impl Iterator<Item = (String, Entry)> {
-        self.entries.into_iter()
+        self.data
+            .map(|data| data.entries)
+            .unwrap_or_default()
+            .into_iter()
     }
 
     /// Drops the entries at or below `upto` that `which` selects; returns them in key order.
     fn purge(&mut self, upto: Version, which: impl Fn(&Entry) -> bool) -> Vec<(String, Entry)> {
-        let doomed: Vec<String> = self
+        let Some(data) = self.data.as_deref_mut() else {
+            return Vec::new();
+        };
+        let doomed: Vec<String> = data
             .entries
             .iter()
             .filter(|(_, e)| e.version <= upto && which(e))
@@ -232,8 +264,8 @@ impl OriginState {
             .collect();
         let mut purged = Vec::with_capacity(doomed.len());
         for key in doomed {
-            if let Some(entry) = self.entries.remove(&key) {
-                self.by_version.remove(&(entry.version, key.clone()));
+            if let Some(entry) = data.entries.remove(&key) {
+                data.by_version.remove(&(entry.version, key.clone()));
                 purged.push((key, entry));
             }
         }
@@ -247,19 +279,23 @@ impl OriginState {
             return;
         }
         if from > self.watermark {
-            if self.pending.len() < MAX_PENDING || self.pending.contains_key(&from) {
-                let end = self.pending.entry(from).or_insert(to);
+            let pending = &mut self.data.get_or_insert_with(Box::default).pending;
+            if pending.len() < MAX_PENDING || pending.contains_key(&from) {
+                let end = pending.entry(from).or_insert(to);
                 *end = (*end).max(to);
             }
             return;
         }
         self.watermark = to;
         // Join the waiting ranges that now touch the watermark.
-        while let Some((&start, &end)) = self.pending.first_key_value() {
+        let Some(data) = self.data.as_deref_mut() else {
+            return;
+        };
+        while let Some((&start, &end)) = data.pending.first_key_value() {
             if start > self.watermark {
                 break;
             }
-            self.pending.remove(&start);
+            data.pending.remove(&start);
             self.watermark = self.watermark.max(end);
         }
     }
@@ -497,8 +533,8 @@ impl Store {
             store.origins.iter().filter(|(_, s)| !s.is_empty())
         }
         with_entries(self)
-            .map(|(id, s)| (id, s.generation, &s.entries))
-            .eq(with_entries(other).map(|(id, s)| (id, s.generation, &s.entries)))
+            .map(|(id, s)| (id, s.generation, &s.data().entries))
+            .eq(with_entries(other).map(|(id, s)| (id, s.generation, &s.data().entries)))
     }
 
     /// Merges one origin's deltas. Idempotent, commutative and monotone.
@@ -524,7 +560,9 @@ impl Store {
             if state.watermark < horizon {
                 report.purged = state.purge(horizon, |_| true);
                 state.watermark = Version::ZERO;
-                state.pending.clear();
+                if let Some(data) = state.data.as_deref_mut() {
+                    data.pending.clear();
+                }
                 report.gc_reset = true;
             } else {
                 report.purged = state.purge(horizon, Entry::is_tombstone);
@@ -545,10 +583,12 @@ impl Store {
             if *version <= horizon && (!believed || value.is_none()) {
                 if believed {
                     // A collected delete: it still removes an older entry, but is not kept.
-                    if state.entries.get(key).is_some_and(|e| e.version < *version) {
-                        if let Some(entry) = state.entries.remove(key) {
-                            state.by_version.remove(&(entry.version, key.clone()));
-                            report.purged.push((key.clone(), entry));
+                    if let Some(data) = state.data.as_deref_mut() {
+                        if data.entries.get(key).is_some_and(|e| e.version < *version) {
+                            if let Some(entry) = data.entries.remove(key) {
+                                data.by_version.remove(&(entry.version, key.clone()));
+                                report.purged.push((key.clone(), entry));
+                            }
                         }
                     }
                 }
@@ -600,4 +640,22 @@ fn carried_horizon(group: &OriginDelta) -> Option<Version> {
 pub(crate) fn decode_horizon(value: &Value) -> Option<Version> {
     let bytes: [u8; 8] = value.as_bytes().try_into().ok()?;
     Some(Version(u64::from_be_bytes(bytes)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every node of a membership cluster holds an origin per member: a simulated cluster of n
+    /// nodes holds n² of them, so one without entries stays this small (it was 120 bytes).
+    #[test]
+    fn an_origin_without_entries_takes_56_bytes_and_no_allocation() {
+        assert!(std::mem::size_of::<OriginState>() <= 56);
+        let mut store = Store::default();
+        store.observe(NodeId(1), Generation(1), 5, 0);
+        let origin = store.origin(NodeId(1)).expect("observed");
+        assert!(origin.data.is_none());
+        assert!(origin.is_empty());
+        assert_eq!(origin.entries().count(), 0);
+    }
 }
