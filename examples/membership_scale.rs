@@ -3,11 +3,13 @@
 //! allocator (mimalloc, which the CLI uses for speed, held 1.47× the RSS at 1,000 nodes), the
 //! report as one JSON line and the wall time and peak RSS on stderr.
 //!
-//! `cargo run --release --example membership_scale -- NODES [CHURN] [DURATION_S] [SEED]`
+//! `cargo run --release --example membership_scale -- NODES [CHURN] [DURATION_S] [SEED] [SETTLE_S]`
 //!
 //! Defaults: churn 0 (a fraction of the live nodes crashing, and as many joining, per second),
-//! 10 s of churn after the 30 s warm-up, seed 1; 10 % loss and the LAN preset (the defaults), as
-//! `hearsay sim membership --churn 0 --duration 10` runs them. docs/membership.md has the figures.
+//! 10 s of churn after the 30 s warm-up, seed 1, the experiment's calm after it (180 s or more;
+//! a shorter `SETTLE_S` makes a 10,000-node run fit in a few hours of wall time); 10 % loss and
+//! the LAN preset (the defaults), as `hearsay sim membership --churn 0 --duration 10` runs them.
+//! docs/membership.md has the figures.
 
 use hearsay::proto::Config;
 use hearsay::proto::churn::ChurnExperiment;
@@ -20,7 +22,7 @@ fn arg<T: std::str::FromStr>(index: usize, default: Option<T>, what: &str) -> T 
             std::process::exit(2)
         }),
         None => default.unwrap_or_else(|| {
-            eprintln!("usage: membership_scale NODES [CHURN] [DURATION_S] [SEED]");
+            eprintln!("usage: membership_scale NODES [CHURN] [DURATION_S] [SEED] [SETTLE_S]");
             std::process::exit(2)
         }),
     }
@@ -31,6 +33,7 @@ fn main() {
     let churn: f64 = arg(2, Some(0.0), "CHURN");
     let duration: u64 = arg(3, Some(10), "DURATION_S");
     let seed: u64 = arg(4, Some(1), "SEED");
+    let settle: Option<u64> = std::env::args().nth(5).map(|_| arg(5, None, "SETTLE_S"));
     if !(2..=100_000).contains(&nodes) || !(0.0..=0.2).contains(&churn) {
         eprintln!("NODES must be 2..=100000 and CHURN 0..=0.2");
         std::process::exit(2);
@@ -38,6 +41,9 @@ fn main() {
     let mut experiment = ChurnExperiment::new(nodes, Config::lan(), seed);
     experiment.churn = churn;
     experiment.duration = Duration::from_secs(duration);
+    if let Some(settle) = settle {
+        experiment.settle = Duration::from_secs(settle);
+    }
     let started = Instant::now();
     let report = match experiment.run(|second| eprint!("\r{second} virtual s")) {
         Ok(report) => report,
@@ -52,6 +58,7 @@ fn main() {
         "churn": churn,
         "duration_s": duration,
         "seed": seed,
+        "settle_s": experiment.settle.as_secs(),
         "false_downs": report.false_downs,
         "false_suspects": report.false_suspects,
         "crashes": report.crashes,
