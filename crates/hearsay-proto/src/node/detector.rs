@@ -346,18 +346,20 @@ impl Node {
             message.updates.push(update);
         }
         // What the queue names is sent as this node holds it now: the newest news.
-        let own = self.own_update(self.own_liveness());
-        let members = self.members.as_ref();
-        if let Some(fd) = &mut self.fd {
-            message
-                .updates
-                .extend(fd.queue.take(room, limit, Some(to), |id| {
-                    if id == own.id {
-                        Some(own.clone())
-                    } else {
-                        members.and_then(|m| m.update_about(id))
-                    }
-                }));
+        if self.fd.as_ref().is_some_and(|fd| !fd.queue.is_empty()) {
+            let own = self.own_update(self.own_liveness());
+            let members = self.members.as_ref();
+            if let Some(fd) = &mut self.fd {
+                message
+                    .updates
+                    .extend(fd.queue.take(room, limit, Some(to), |id| {
+                        if id == own.id {
+                            Some(own.clone())
+                        } else {
+                            members.and_then(|m| m.update_about(id))
+                        }
+                    }));
+            }
         }
         self.send(to, Body::Probe(message));
     }
@@ -491,7 +493,9 @@ impl Node {
                     more_witnesses,
                 } => {
                     let status = members.status(update.id);
-                    let held = members.update_about(update.id);
+                    // Something to say about it (update_about answers for every status but
+                    // Removed), read without building the update: the queue builds it when sent.
+                    let held = status.is_some_and(|s| s != MemberStatus::Removed);
                     // A Down about a member unknown here: old news everywhere else.
                     let hearsay = new_member && update.status == Liveness::Down;
                     if new_member {
@@ -519,7 +523,7 @@ impl Node {
                     // most members. Gossiping it again would have every joiner (and every
                     // periodic pull) retransmit the whole table, a cost that grows with the
                     // churn times the table.
-                    if held.is_some() && !from_table && !hearsay {
+                    if held && !from_table && !hearsay {
                         self.queue_update(now, update.id, more_witnesses);
                     }
                 }
