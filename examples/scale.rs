@@ -5,7 +5,12 @@
 //! Membership is static (handed out by the harness) and only data is gossiped (heartbeats off).
 //! Delivery is mailbox to mailbox (the in-process router), every datagram really encoded and
 //! decoded. Prints wall time, protocol messages per second, peak RSS and rounds to convergence,
-//! beside Karp et al.'s expectation for push-pull, log3(n) + ln ln(n).
+//! beside Karp et al.'s expectation for push-pull, log3(n) + ln ln(n); and after each run the
+//! raw-actix floor: as many bare actors handling as many datagrams of the same mean size
+//! (`common/actix_floor.rs`), with the ratio of the two wall times.
+
+#[path = "common/actix_floor.rs"]
+mod actix_floor;
 
 use hearsay::actor::{Simulation, SimulationConfig, simulate};
 
@@ -111,6 +116,14 @@ fn main() -> ExitCode {
             traffic.messages as f64 / wall,
             traffic.bytes,
             peak_rss_mib()
+        );
+        let size = (traffic.bytes / traffic.messages.max(1)) as usize;
+        let floor = actix_floor::actix_floor(nodes as usize, traffic.messages, size, seed + run);
+        println!(
+            "run {run}: raw-actix floor (the same actors, messages and mean size) {:.2} s wall: \
+             hearsay takes {:.2}x the floor",
+            floor.as_secs_f64(),
+            wall / floor.as_secs_f64()
         );
     }
     let mean = all_rounds.iter().sum::<f64>() / all_rounds.len().max(1) as f64;

@@ -323,8 +323,9 @@ pub struct Config {
     #[serde(default = "default_catch_up")]
     pub catch_up: Option<usize>,
     /// Relay of fresh rumors, as bimodal multicast and Plumtree's eager push do: a node that
-    /// receives rumors that are news to it sends them on at once to this many peers (not the
-    /// sender), in one message each, once per round; rounds of rumor mongering and anti-entropy
+    /// writes, or receives rumors that are news to it, sends them on at once to this many peers
+    /// (not the sender), in one message each, once per round (writes made between two polls of
+    /// [`crate::Node::poll_transmit`] go together); rounds of rumor mongering and anti-entropy
     /// then reach the few nodes the relays missed. A write reaches most of the cluster in hops ×
     /// latency instead of rounds × interval: with 3 relays about 94 % of the nodes hear it from
     /// relays (the fraction `π` solving `π = 1 − e^(−3π)`), for about 3 extra messages per node

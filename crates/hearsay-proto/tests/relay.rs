@@ -2,7 +2,7 @@
 //! first rumor message arrives in, every node relays at most once per round, and off it leaves
 //! Demers' round-by-round spreading as it was.
 
-use hearsay_proto::{Config, Error, Lockstep, NodeId, Value};
+use hearsay_proto::{Config, Error, Lockstep, MessageKind, Node, NodeId, Transmit, Value};
 use std::time::Instant;
 
 /// A warmed-up cluster of `n` nodes in which node 0 writes one key; the rounds until every node
@@ -49,8 +49,8 @@ fn a_write_reaches_a_hundred_nodes_in_two_rounds_with_the_defaults() {
     for seed in 0..5 {
         let (rounds, relayed) = spread(100, Config::default().relay, seed);
         assert!(rounds <= 2, "seed {seed}: {rounds} rounds");
-        // Each node relays once, to 3 peers; the writer sends its rumor in a round, not a relay.
-        assert!(relayed <= 99 * 3, "seed {seed}: {relayed} relay messages");
+        // Each node relays once, to 3 peers, the writer included.
+        assert!(relayed <= 100 * 3, "seed {seed}: {relayed} relay messages");
         assert!(
             relayed >= 50 * 3,
             "seed {seed}: only {relayed} relay messages"
@@ -105,4 +105,63 @@ fn a_burst_of_writes_is_left_to_the_rounds() {
         .map(|node| node.stats().relayed)
         .sum();
     assert_eq!(relayed, 0);
+}
+
+/// A node of `config` with peers 1..=5 that has run its first round; its outputs drained.
+fn writer(config: Config) -> (Node, Instant) {
+    let now = Instant::now();
+    let mut node = Node::new(NodeId(0), Default::default(), config, 7).expect("a valid config");
+    for peer in 1..=5 {
+        node.add_peer(NodeId(peer));
+    }
+    node.handle_timeout(now);
+    while node.poll_transmit().is_some() {}
+    (node, now)
+}
+
+fn outputs(node: &mut Node) -> Vec<Transmit> {
+    std::iter::from_fn(|| node.poll_transmit()).collect()
+}
+
+#[test]
+fn a_local_write_is_relayed_at_once_and_writes_made_together_go_together() {
+    let (mut node, now) = writer(Config::default());
+    node.set(now, "a", Value::from("1")).expect("fits");
+    node.set(now, "b", Value::from("2")).expect("fits");
+    let sent = outputs(&mut node);
+    // Before the next round: one relay to each of 3 distinct peers, both writes in each.
+    assert_eq!(sent.len(), 3, "{sent:?}");
+    assert!(
+        sent.iter()
+            .all(|t| t.kind == MessageKind::Rumor && t.deltas == 2)
+    );
+    let mut peers: Vec<NodeId> = sent.iter().map(|t| t.to).collect();
+    peers.sort();
+    peers.dedup();
+    assert_eq!(peers.len(), 3);
+    assert_eq!(node.stats().relayed, 3);
+    // Once per round: a later write of the same round waits for the round.
+    node.set(now, "c", Value::from("3")).expect("fits");
+    assert!(outputs(&mut node).is_empty());
+}
+
+#[test]
+fn a_burst_of_local_writes_is_left_to_the_rounds() {
+    let (mut node, now) = writer(Config::default());
+    for key in 0..17 {
+        node.set(now, &key.to_string(), Value::from("v"))
+            .expect("fits");
+    }
+    assert!(outputs(&mut node).is_empty());
+    assert_eq!(node.stats().relayed, 0);
+}
+
+#[test]
+fn without_relays_a_local_write_waits_for_the_round() {
+    let (mut node, now) = writer(Config {
+        relay: 0,
+        ..Config::default()
+    });
+    node.set(now, "a", Value::from("1")).expect("fits");
+    assert!(outputs(&mut node).is_empty());
 }

@@ -135,6 +135,9 @@ pub struct Node {
     chains: BTreeMap<NodeId, catch_up::Chain>,
     /// The round this node last relayed fresh rumors in ([`Config::relay`]: once per round).
     relayed_in: Option<u64>,
+    /// The first own version written since the last output was polled, while local writes wait
+    /// to be relayed ([`Node::relay_writes`]; a burst of writes goes out together).
+    unrelayed: Option<Version>,
 }
 
 impl Node {
@@ -189,6 +192,7 @@ impl Node {
             catch_up: BTreeMap::new(),
             chains: BTreeMap::new(),
             relayed_in: None,
+            unrelayed: None,
             config,
         })
     }
@@ -395,13 +399,15 @@ impl Node {
             view.tick(&mut self.rng);
             self.drain_view();
         }
-        if self.config.mode.rumors() {
-            self.rumor_round();
-        }
+        let backlog = self.config.mode.rumors() && self.rumor_round();
         // Heartbeat failure detection feeds on heartbeat progress, which travels with digests:
         // the exchange then runs every round whatever the mode's cadence (SWIM needs nothing).
         let heartbeat_fd = self.members.is_some() && self.fd.is_none();
+        // With more news than a rumor message holds, rumor messages (one per exchange) are the
+        // bottleneck; anti-entropy's catch-up moves a backlog many messages at a time, so it
+        // runs in every such round.
         if self.config.mode.anti_entropy_in(self.round)
+            || backlog
             || (heartbeat_fd && self.config.mode != Mode::Rumor)
         {
             self.anti_entropy_round();
@@ -542,9 +548,13 @@ impl Node {
 
     // --- outputs ---
 
-    /// The next message to send.
+    /// The next message to send. Local writes made since the last call are relayed first
+    /// ([`Config::relay`]), so that writes made together go out together.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        if let Some(first) = self.unrelayed.take() {
+            self.relay_writes(first);
+        }
         pop_shrinking(&mut self.transmits)
     }
 

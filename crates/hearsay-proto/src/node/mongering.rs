@@ -11,11 +11,14 @@ use std::collections::BTreeSet;
 use std::time::Instant;
 
 impl Node {
-    pub(super) fn rumor_round(&mut self) {
+    /// Runs the rumor half of a round: pushes (or pulls) hot rumors to `fanout` peers. Returns
+    /// whether hot rumors were left out of a message for want of room (a backlog).
+    pub(super) fn rumor_round(&mut self) -> bool {
         self.rumors.close_round(self.config.termination);
         let direction = self.config.direction;
+        let mut backlog = false;
         if direction == Direction::Push && self.rumors.is_empty() {
-            return;
+            return backlog;
         }
         let targets = self.targets(self.config.fanout);
         for peer in targets {
@@ -27,11 +30,12 @@ impl Node {
                 self.rumors.select(
                     &self.store,
                     &BTreeSet::new(),
-                    self.config.eager_rumor_sends,
+                    self.eager_sends(),
                     &mut packer,
                 )
             };
             let deltas = packer.finish();
+            backlog |= selected.backlog;
             if direction == Direction::Push && selected.sent.is_empty() {
                 continue;
             }
@@ -43,6 +47,18 @@ impl Node {
                 want_rumors,
             };
             self.send_rumor(peer, deltas, selected, asks, false);
+        }
+        backlog
+    }
+
+    /// How many sends of a rumor carry its value ([`crate::Config::eager_rumor_sends`]); none in a
+    /// bulk load ([`crate::rumor::BULK_LOAD`]), where a value pushed blindly is often one the
+    /// peer has from another spreader: offers by id cost a few bytes instead.
+    fn eager_sends(&self) -> u32 {
+        if self.rumors.in_bulk() {
+            0
+        } else {
+            self.config.eager_rumor_sends
         }
     }
 
@@ -131,12 +147,8 @@ impl Node {
                         .flat_map(|g| g.versions.iter().map(|v| (g.origin, *v))),
                 )
                 .collect();
-            self.rumors.select(
-                &self.store,
-                &received,
-                self.config.eager_rumor_sends,
-                &mut packer,
-            )
+            self.rumors
+                .select(&self.store, &received, self.eager_sends(), &mut packer)
         } else {
             Selected::default()
         };

@@ -1,34 +1,19 @@
-//! The relay of fresh rumors ([`crate::Config::relay`]): news that arrives in a rumor message is
-//! sent on at once to a few peers, once per round, so that a write crosses the cluster in hops ×
-//! latency; rumor mongering and anti-entropy finish the job at round pace.
+//! The relay of fresh rumors ([`crate::Config::relay`]): a local write, or news that arrives in a
+//! rumor message, is sent on at once to a few peers, once per round, so that a write crosses the
+//! cluster in hops × latency; rumor mongering and anti-entropy finish the job at round pace.
 
 use super::Node;
 use super::mongering::empty_rumor;
 use crate::reconcile::packer::Packer;
-use crate::{Body, NodeId, OriginDelta, RumorIds, RumorMessage};
-
-/// The most hot rumors a node may hold and still relay. Relays buy latency for single writes; in
-/// a burst of writes every round already carries full messages of news, and relaying them too
-/// would mostly repeat what the rounds deliver (100 nodes writing 10 keys each: +26 % bytes).
-pub(crate) const RELAY_WHILE_HOT: usize = 16;
+use crate::rumor::BULK_LOAD;
+use crate::{Body, NodeId, OriginDelta, RumorIds, RumorMessage, Version};
 
 impl Node {
-    /// Sends the rumors of `deltas` that became news here this round on to [`crate::Config::relay`]
-    /// peers other than `from`, in one message each, unless this node relayed this round already
-    /// or holds more than [`RELAY_WHILE_HOT`] hot rumors.
-    /// The messages ask for nothing (no feedback, no rumors back): the relay leaves the rumors'
-    /// spreading state, and with it Demers' loss of interest, as it is.
+    /// Sends the rumors of `deltas` that became news here this round (hot, and heated in this
+    /// round) on to [`crate::Config::relay`] peers other than `from` ([`Node::relay_ids`]).
     pub(super) fn relay(&mut self, from: NodeId, deltas: &[OriginDelta]) {
-        let count = self.config.relay as usize;
-        if count == 0
-            || !self.config.mode.rumors()
-            || self.relayed_in == Some(self.round)
-            || self.rumors.len() > RELAY_WHILE_HOT
-        {
-            return;
-        }
         let round = self.round;
-        let fresh: Vec<RumorIds> = deltas
+        let ids = deltas
             .iter()
             .map(|group| RumorIds {
                 origin: group.origin,
@@ -40,21 +25,58 @@ impl Node {
                     .filter(|&v| self.rumors.fresh(&self.store, (group.origin, v), round))
                     .collect(),
             })
-            .filter(|ids| !ids.versions.is_empty())
             .collect();
-        if fresh.is_empty() {
+        self.relay_ids(Some(from), ids);
+    }
+
+    /// Relays this node's own writes from version `first` on, made since outputs were last
+    /// polled, as far as they are still hot ([`Node::relay_ids`]): a write leaves at once, not
+    /// at the writer's next round. A burst of more than [`BULK_LOAD`] writes is not relayed.
+    pub(super) fn relay_writes(&mut self, first: Version) {
+        let last = self.own_max_version();
+        if last < first || last.0 - first.0 >= BULK_LOAD as u64 {
+            return;
+        }
+        let versions = (first.0..=last.0)
+            .map(Version)
+            .filter(|&v| self.rumors.holds(&self.store, (self.id, v)))
+            .collect();
+        let ids = RumorIds {
+            origin: self.id,
+            generation: self.generation,
+            versions,
+        };
+        self.relay_ids(None, vec![ids]);
+    }
+
+    /// Sends the rumors named in `ids` to [`crate::Config::relay`] peers other than `from`, in
+    /// one message each, unless this node relayed this round already or is in a bulk load
+    /// ([`BULK_LOAD`]).
+    /// The messages ask for nothing (no feedback, no rumors back): the relay leaves the rumors'
+    /// spreading state, and with it Demers' loss of interest, as it is.
+    fn relay_ids(&mut self, from: Option<NodeId>, mut ids: Vec<RumorIds>) {
+        let count = self.config.relay as usize;
+        if count == 0
+            || !self.config.mode.rumors()
+            || self.relayed_in == Some(self.round)
+            || self.rumors.in_bulk()
+        {
+            return;
+        }
+        ids.retain(|group| !group.versions.is_empty());
+        if ids.is_empty() {
             return;
         }
         let mut budget = self.budget(&empty_rumor());
         let mut packer = Packer::new(&mut budget);
-        self.rumors.answer(&self.store, &fresh, &mut packer);
+        self.rumors.answer(&self.store, &ids, &mut packer);
         let relayed = packer.finish();
         if relayed.is_empty() {
             return;
         }
-        self.relayed_in = Some(round);
+        self.relayed_in = Some(self.round);
         let mut targets = self.targets(count + 1);
-        targets.retain(|&peer| peer != from);
+        targets.retain(|&peer| Some(peer) != from);
         targets.truncate(count);
         for peer in targets {
             self.stats.relayed += 1;

@@ -65,6 +65,7 @@ impl Node {
         if self.config.mode.rumors() {
             self.rumors
                 .heat(self.id, key, self.generation, (prev, version), self.round);
+            self.unrelayed.get_or_insert(version);
         }
         if value.is_none() && self.config.tombstone_grace.is_some() {
             self.tombstones.push_back((version, None));

@@ -120,6 +120,8 @@ pub fn receiver(strategy: Reconciliation, direction: Direction, mode: Mode, mtu:
         node.set(now, &format!("key-{k}"), Value::from("mine"))
             .expect("small entries fit");
     }
+    // The writes' relays leave now: what the node sends later answers the tests' datagrams.
+    while node.poll_transmit().is_some() {}
     node
 }
 
