@@ -326,7 +326,7 @@ pub struct Config {
     pub catch_up: Option<usize>,
     /// Relay of fresh rumors, as bimodal multicast and Plumtree's eager push do: a node that
     /// writes, or receives rumors that are news to it, sends them on at once to this many peers
-    /// (not the sender), in one message each, once per round (writes made between two polls of
+    /// (not the sender), in one message each, each rumor once (writes made between two polls of
     /// [`crate::Node::poll_transmit`] go together); rounds of rumor mongering and anti-entropy
     /// then reach the few nodes the relays missed. A write reaches most of the cluster in hops ×
     /// latency instead of rounds × interval: with 3 relays about 94 % of the nodes hear it from

@@ -1,6 +1,6 @@
 //! The relay of fresh rumors (`Config::relay`): a write crosses the cluster within the round its
-//! first rumor message arrives in, every node relays at most once per round, and off it leaves
-//! Demers' round-by-round spreading as it was.
+//! first rumor message arrives in, every node relays a rumor at most once (when it first holds
+//! it), and off it leaves Demers' round-by-round spreading as it was.
 
 use hearsay_proto::{Config, Error, Lockstep, MessageKind, Node, NodeId, Transmit, Value};
 use std::time::Instant;
@@ -140,9 +140,37 @@ fn a_local_write_is_relayed_at_once_and_writes_made_together_go_together() {
     peers.dedup();
     assert_eq!(peers.len(), 3);
     assert_eq!(node.stats().relayed, 3);
-    // Once per round: a later write of the same round waits for the round.
+    // A later write of the same round leaves at once too, alone: each write is relayed once.
     node.set(now, "c", Value::from("3")).expect("fits");
-    assert!(outputs(&mut node).is_empty());
+    let sent = outputs(&mut node);
+    assert_eq!(sent.len(), 3, "{sent:?}");
+    assert!(
+        sent.iter()
+            .all(|t| t.kind == MessageKind::Rumor && t.deltas == 1)
+    );
+    assert_eq!(node.stats().relayed, 6);
+}
+
+#[test]
+fn a_rumor_heard_again_is_not_relayed_again() {
+    // Node 1 writes; node 0 hears the write twice in one round, from two peers' relays.
+    let (mut writer, now) = writer(Config::default());
+    writer.set(now, "a", Value::from("1")).expect("fits");
+    let relays = outputs(&mut writer);
+    assert_eq!(relays.len(), 3);
+    let mut node = Node::new(NodeId(9), Default::default(), Config::default(), 3).expect("valid");
+    for peer in 1..=5 {
+        node.add_peer(NodeId(peer));
+    }
+    node.handle_timeout(now);
+    while node.poll_transmit().is_some() {}
+    node.handle_datagram(now, &relays[0].payload)
+        .expect("a valid datagram");
+    assert_eq!(outputs(&mut node).len(), 3, "the first time, relayed on");
+    node.handle_datagram(now, &relays[1].payload)
+        .expect("a valid datagram");
+    assert!(outputs(&mut node).is_empty(), "the second time, not");
+    assert_eq!(node.stats().relayed, 3);
 }
 
 #[test]

@@ -133,8 +133,6 @@ pub struct Node {
     catch_up: BTreeMap<NodeId, usize>,
     /// Catch-up chains going on, by peer: resumed at each round (budget spent, or an answer lost).
     chains: BTreeMap<NodeId, catch_up::Chain>,
-    /// The round this node last relayed fresh rumors in ([`Config::relay`]: once per round).
-    relayed_in: Option<u64>,
     /// The first own version written since the last output was polled, while local writes wait
     /// to be relayed ([`Node::relay_writes`]; a burst of writes goes out together).
     unrelayed: Option<Version>,
@@ -191,7 +189,6 @@ impl Node {
             digests: 0,
             catch_up: BTreeMap::new(),
             chains: BTreeMap::new(),
-            relayed_in: None,
             unrelayed: None,
             config,
         })

@@ -77,7 +77,7 @@ impl Node {
         } = rumor;
         let termination = self.config.termination;
         let redundant = self.apply(now, &deltas, Via::Rumor(from));
-        self.relay(from, &deltas);
+        self.relay(from, &deltas, &redundant);
         self.rumors
             .known(&self.store, &known, termination, &mut self.rng);
         self.rumors.news(&self.store, &news, termination);

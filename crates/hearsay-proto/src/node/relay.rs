@@ -1,18 +1,24 @@
 //! The relay of fresh rumors ([`crate::Config::relay`]): a local write, or news that arrives in a
-//! rumor message, is sent on at once to a few peers, once per round, so that a write crosses the
-//! cluster in hops × latency; rumor mongering and anti-entropy finish the job at round pace.
+//! rumor message, is sent on at once to a few peers — by each node once, when it first holds the
+//! rumor — so that a write crosses the cluster in hops × latency; rumor mongering and
+//! anti-entropy finish the job at round pace.
 
 use super::Node;
 use super::mongering::empty_rumor;
 use crate::reconcile::packer::Packer;
-use crate::rumor::BULK_LOAD;
+use crate::rumor::{BULK_LOAD, RumorId};
 use crate::{Body, NodeId, OriginDelta, RumorIds, RumorMessage, Version};
+use std::collections::BTreeSet;
 
 impl Node {
-    /// Sends the rumors of `deltas` that became news here this round (hot, and heated in this
-    /// round) on to [`crate::Config::relay`] peers other than `from` ([`Node::relay_ids`]).
-    pub(super) fn relay(&mut self, from: NodeId, deltas: &[OriginDelta]) {
-        let round = self.round;
+    /// Sends the rumors of `deltas` that were news to this node in this very message (not in
+    /// `redundant`) and are hot here on to [`crate::Config::relay`] peers other than `from`
+    /// ([`Node::relay_ids`]): every node relays a rumor once, when it first hears of it.
+    pub(super) fn relay(&mut self, from: NodeId, deltas: &[OriginDelta], redundant: &[RumorId]) {
+        if !self.may_relay() {
+            return;
+        }
+        let redundant: BTreeSet<RumorId> = redundant.iter().copied().collect();
         let ids = deltas
             .iter()
             .map(|group| RumorIds {
@@ -21,8 +27,10 @@ impl Node {
                 versions: group
                     .deltas
                     .iter()
-                    .map(|d| d.version)
-                    .filter(|&v| self.rumors.fresh(&self.store, (group.origin, v), round))
+                    .map(|d| (group.origin, d.version))
+                    .filter(|rumor| !redundant.contains(rumor))
+                    .filter(|&rumor| self.rumors.holds(&self.store, rumor))
+                    .map(|(_, version)| version)
                     .collect(),
             })
             .collect();
@@ -50,17 +58,11 @@ impl Node {
     }
 
     /// Sends the rumors named in `ids` to [`crate::Config::relay`] peers other than `from`, in
-    /// one message each, unless this node relayed this round already or is in a bulk load
-    /// ([`BULK_LOAD`]).
+    /// one message each, unless this node is in a bulk load ([`BULK_LOAD`]).
     /// The messages ask for nothing (no feedback, no rumors back): the relay leaves the rumors'
     /// spreading state, and with it Demers' loss of interest, as it is.
     fn relay_ids(&mut self, from: Option<NodeId>, mut ids: Vec<RumorIds>) {
-        let count = self.config.relay as usize;
-        if count == 0
-            || !self.config.mode.rumors()
-            || self.relayed_in == Some(self.round)
-            || self.rumors.in_bulk()
-        {
+        if !self.may_relay() {
             return;
         }
         ids.retain(|group| !group.versions.is_empty());
@@ -74,7 +76,7 @@ impl Node {
         if relayed.is_empty() {
             return;
         }
-        self.relayed_in = Some(self.round);
+        let count = self.config.relay as usize;
         let mut targets = self.targets(count + 1);
         targets.retain(|&peer| Some(peer) != from);
         targets.truncate(count);
@@ -88,5 +90,10 @@ impl Node {
                 }),
             );
         }
+    }
+
+    /// Whether relays are on and this node is not in a bulk load ([`BULK_LOAD`]).
+    fn may_relay(&self) -> bool {
+        self.config.relay > 0 && self.config.mode.rumors() && !self.rumors.in_bulk()
     }
 }
