@@ -151,9 +151,9 @@ pub enum Mode {
     /// Spread only hot rumors until interest is lost: cheap, may leave a residue.
     Rumor,
     /// Rumors every round, and anti-entropy every `anti_entropy_every` rounds to collect the
-    /// residue: the combination the seed article recommends. A node in a bulk load also runs
-    /// anti-entropy in any round whose rumor messages could not hold all its hot rumors
-    /// (`docs/protocol.md` §9.9).
+    /// residue: the combination the seed article recommends. A node also runs anti-entropy in
+    /// any round whose rumor messages could not hold all its hot rumors (a bulk load:
+    /// `docs/protocol.md` §9.9).
     Combined {
         /// Rounds between anti-entropy exchanges (at least 1).
         anti_entropy_every: u32,

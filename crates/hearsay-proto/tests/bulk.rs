@@ -2,25 +2,17 @@
 //! from the first send, and a round whose rumor messages cannot hold them all runs anti-entropy
 //! too; a few writes spread as before.
 
-use hearsay_proto::{Config, Lockstep, MessageKind, Node, NodeId, Transmit, Value};
-use std::time::Instant;
+#[allow(dead_code)]
+mod common;
 
-/// A node of `config` with peers 1..=5 that has run its first round; its outputs drained.
-fn node(config: Config) -> (Node, Instant) {
-    let now = Instant::now();
-    let mut node = Node::new(NodeId(0), Default::default(), config, 11).expect("a valid config");
-    for peer in 1..=5 {
-        node.add_peer(NodeId(peer));
-    }
-    node.handle_timeout(now);
-    while node.poll_transmit().is_some() {}
-    (node, now)
-}
+use common::started;
+use hearsay_proto::{Config, Lockstep, MessageKind, Mode, NodeId, Transmit, Value};
+use std::time::Instant;
 
 /// Writes `keys` keys, drops what the writes send at once (relays), then runs the second round
 /// (not an anti-entropy round of the default's every-10th) and returns what it sends.
-fn second_round(keys: usize) -> Vec<Transmit> {
-    let (mut node, now) = node(Config::default());
+fn second_round(config: Config, keys: usize) -> Vec<Transmit> {
+    let (mut node, now) = started(0, config, 11);
     for key in 0..keys {
         node.set(
             now,
@@ -41,7 +33,7 @@ fn of_kind(sent: &[Transmit], kind: MessageKind) -> Vec<&Transmit> {
 
 #[test]
 fn a_few_writes_are_pushed_with_their_values_and_no_anti_entropy_runs() {
-    let sent = second_round(3);
+    let sent = second_round(Config::default(), 3);
     let rumors = of_kind(&sent, MessageKind::Rumor);
     assert_eq!(rumors.len(), 1, "{sent:?}");
     assert_eq!(rumors[0].deltas, 3, "the first send is eager");
@@ -51,7 +43,7 @@ fn a_few_writes_are_pushed_with_their_values_and_no_anti_entropy_runs() {
 #[test]
 fn in_a_bulk_load_rumors_are_offered_by_id_from_the_first_send() {
     // 17 hot rumors: a bulk load, whose offers still fit one message.
-    let sent = second_round(17);
+    let sent = second_round(Config::default(), 17);
     let rumors = of_kind(&sent, MessageKind::Rumor);
     assert_eq!(rumors.len(), 1, "{sent:?}");
     assert_eq!(rumors[0].deltas, 0, "offers only");
@@ -61,9 +53,20 @@ fn in_a_bulk_load_rumors_are_offered_by_id_from_the_first_send() {
 #[test]
 fn a_round_whose_rumor_message_overflows_runs_anti_entropy_too() {
     // 200 hot rumors: more than the peer could ask for and receive in one 1,400-byte message.
-    let sent = second_round(200);
+    let sent = second_round(Config::default(), 200);
     assert_eq!(of_kind(&sent, MessageKind::Rumor).len(), 1, "{sent:?}");
     assert_eq!(of_kind(&sent, MessageKind::Syn).len(), 1, "{sent:?}");
+}
+
+#[test]
+fn pure_rumor_mongering_runs_no_anti_entropy_on_overflow() {
+    let config = Config {
+        mode: Mode::Rumor,
+        ..Config::default()
+    };
+    let sent = second_round(config, 200);
+    assert_eq!(of_kind(&sent, MessageKind::Rumor).len(), 1, "{sent:?}");
+    assert!(of_kind(&sent, MessageKind::Syn).is_empty(), "{sent:?}");
 }
 
 /// chitchat's W2: 100 nodes write 10 keys each at once, at a 1,400-byte MTU; the rounds until

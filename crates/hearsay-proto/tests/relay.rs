@@ -2,6 +2,10 @@
 //! first rumor message arrives in, every node relays a rumor at most once (when it first holds
 //! it), and off it leaves Demers' round-by-round spreading as it was.
 
+#[allow(dead_code)]
+mod common;
+
+use common::started;
 use hearsay_proto::{Config, Error, Lockstep, MessageKind, Node, NodeId, Transmit, Value};
 use std::time::Instant;
 
@@ -107,16 +111,9 @@ fn a_burst_of_writes_is_left_to_the_rounds() {
     assert_eq!(relayed, 0);
 }
 
-/// A node of `config` with peers 1..=5 that has run its first round; its outputs drained.
+/// Node 0 of `config`, peers 1..=5, past its first round.
 fn writer(config: Config) -> (Node, Instant) {
-    let now = Instant::now();
-    let mut node = Node::new(NodeId(0), Default::default(), config, 7).expect("a valid config");
-    for peer in 1..=5 {
-        node.add_peer(NodeId(peer));
-    }
-    node.handle_timeout(now);
-    while node.poll_transmit().is_some() {}
-    (node, now)
+    started(0, config, 7)
 }
 
 fn outputs(node: &mut Node) -> Vec<Transmit> {
@@ -158,12 +155,7 @@ fn a_rumor_heard_again_is_not_relayed_again() {
     writer.set(now, "a", Value::from("1")).expect("fits");
     let relays = outputs(&mut writer);
     assert_eq!(relays.len(), 3);
-    let mut node = Node::new(NodeId(9), Default::default(), Config::default(), 3).expect("valid");
-    for peer in 1..=5 {
-        node.add_peer(NodeId(peer));
-    }
-    node.handle_timeout(now);
-    while node.poll_transmit().is_some() {}
+    let (mut node, _) = started(9, Config::default(), 3);
     node.handle_datagram(now, &relays[0].payload)
         .expect("a valid datagram");
     assert_eq!(outputs(&mut node).len(), 3, "the first time, relayed on");

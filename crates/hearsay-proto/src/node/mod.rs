@@ -401,10 +401,11 @@ impl Node {
         // the exchange then runs every round whatever the mode's cadence (SWIM needs nothing).
         let heartbeat_fd = self.members.is_some() && self.fd.is_none();
         // With more news than a rumor message holds, rumor messages (one per exchange) are the
-        // bottleneck; anti-entropy's catch-up moves a backlog many messages at a time, so it
-        // runs in every such round.
+        // bottleneck; anti-entropy's catch-up moves a backlog many messages at a time, so the
+        // combined mode runs it in every such round (pure rumor mongering stays as it is).
+        let overflow = backlog && matches!(self.config.mode, Mode::Combined { .. });
         if self.config.mode.anti_entropy_in(self.round)
-            || backlog
+            || overflow
             || (heartbeat_fd && self.config.mode != Mode::Rumor)
         {
             self.anti_entropy_round();

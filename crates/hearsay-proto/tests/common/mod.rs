@@ -102,6 +102,19 @@ pub fn cluster_id() -> ClusterId {
     Config::default().cluster
 }
 
+/// Node `id` of `config` with peers 1..=5 that has run its first round at the instant returned,
+/// its outputs drained: a node about to write, for the tests of what its writes send.
+pub fn started(id: u64, config: Config, seed: u64) -> (Node, Instant) {
+    let now = Instant::now();
+    let mut node = Node::new(NodeId(id), Generation(1), config, seed).expect("valid config");
+    for peer in 1..=5 {
+        node.add_peer(NodeId(peer));
+    }
+    node.handle_timeout(now);
+    while node.poll_transmit().is_some() {}
+    (node, now)
+}
+
 /// A node to feed datagrams to: not a member of the corpus clusters, with entries of its own.
 pub fn receiver(strategy: Reconciliation, direction: Direction, mode: Mode, mtu: usize) -> Node {
     let now = Instant::now();
