@@ -42,7 +42,7 @@ impl Node {
     /// at the writer's next round. A burst of more than [`BULK_LOAD`] writes is not relayed.
     pub(super) fn relay_writes(&mut self, first: Version) {
         let last = self.own_max_version();
-        if last < first || last.0 - first.0 >= BULK_LOAD as u64 {
+        if !self.may_relay() || last < first || last.0 - first.0 >= BULK_LOAD as u64 {
             return;
         }
         let versions = (first.0..=last.0)
@@ -58,13 +58,10 @@ impl Node {
     }
 
     /// Sends the rumors named in `ids` to [`crate::Config::relay`] peers other than `from`, in
-    /// one message each, unless this node is in a bulk load ([`BULK_LOAD`]).
+    /// one message each. The callers have checked [`Node::may_relay`].
     /// The messages ask for nothing (no feedback, no rumors back): the relay leaves the rumors'
     /// spreading state, and with it Demers' loss of interest, as it is.
     fn relay_ids(&mut self, from: Option<NodeId>, mut ids: Vec<RumorIds>) {
-        if !self.may_relay() {
-            return;
-        }
         ids.retain(|group| !group.versions.is_empty());
         if ids.is_empty() {
             return;
