@@ -16,14 +16,17 @@ use crate::messages::{
 use crate::messages::{Crash, Reincarnate, Restart, SetMaxDeltas};
 use crate::throttle::Throttle;
 use crate::{Error, Transport};
-use actix::{Actor, AsyncContext, Context, Handler, Recipient, SpawnHandle};
+use actix::fut::ActorFuture;
+use actix::{Actor, AsyncContext, Context, Handler, Recipient};
 #[cfg(feature = "sim")]
 use hearsay_proto::Generation;
 #[cfg(feature = "sim")]
 use hearsay_proto::PurgeReason;
 use hearsay_proto::{ErrorKind, Event, MemberStatus, Node, NodeId, Version};
+use std::pin::Pin;
+use std::task::{Poll, ready};
 use std::time::Duration;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 struct Subscription {
     prefix: String,
@@ -61,7 +64,9 @@ pub struct GossipNode {
     #[cfg(feature = "sim")]
     generation: Generation,
     first_round_after: Duration,
-    timer: Option<(std::time::Instant, SpawnHandle)>,
+    /// When the protocol wants its next timeout (`None`: never, or down); the node's one
+    /// [`Wakeup`] follows it.
+    due: Option<std::time::Instant>,
     down: bool,
     /// The mailbox's capacity (`None`: actix's default).
     mailbox: Option<usize>,
@@ -82,7 +87,7 @@ impl GossipNode {
             #[cfg(feature = "sim")]
             recorder: None,
             first_round_after: Duration::ZERO,
-            timer: None,
+            due: None,
             down: false,
             mailbox: None,
             rejections: Throttle::default(),
@@ -119,21 +124,21 @@ impl GossipNode {
         Instant::now()
     }
 
-    fn on_timer(&mut self, ctx: &mut Context<Self>) {
-        self.timer = None;
+    fn on_timer(&mut self) {
+        self.due = None;
         if self.down {
             return;
         }
         let now = Self::now();
         self.node.handle_timeout(now.into_std());
-        self.drain(ctx, now);
+        self.drain(now);
     }
 
     /// Sends every datagram, tells every subscriber, and re-arms the timer.
     #[cfg_attr(not(feature = "sim"), allow(unused_variables))]
     // Without the harness, the purge arm is a lone `if` that clippy would fold into the match.
     #[cfg_attr(not(feature = "sim"), allow(clippy::collapsible_match))]
-    fn drain(&mut self, ctx: &mut Context<Self>, now: Instant) {
+    fn drain(&mut self, now: Instant) {
         let id = self.node.id();
         #[cfg(feature = "sim")]
         if self.node.generation() != self.generation {
@@ -235,7 +240,7 @@ impl GossipNode {
                 _ => {}
             }
         }
-        self.arm(ctx, now);
+        self.arm();
     }
 
     /// Sends a change to every subscriber of its key. The protocol's reserved entries (a leave, a
@@ -252,31 +257,23 @@ impl GossipNode {
         }
     }
 
-    fn arm(&mut self, ctx: &mut Context<Self>, now: Instant) {
-        let Some(due) = self.node.poll_timeout() else {
-            return;
-        };
-        if self.timer.as_ref().is_some_and(|(at, _)| *at == due) {
-            return;
+    /// Points the wake-up at the protocol's next timeout; the [`Wakeup`] re-sets its sleep when
+    /// the actor's poll reaches it, after the input that moved it.
+    fn arm(&mut self) {
+        if let Some(due) = self.node.poll_timeout() {
+            self.due = Some(due);
         }
-        if let Some((_, handle)) = self.timer.take() {
-            ctx.cancel_future(handle);
-        }
-        let after = due.saturating_duration_since(now.into_std());
-        let handle = ctx.run_later(after, |node, ctx| node.on_timer(ctx));
-        self.timer = Some((due, handle));
     }
 
     fn write(
         &mut self,
-        ctx: &mut Context<Self>,
         write: impl FnOnce(&mut Node) -> Result<Version, hearsay_proto::Error>,
     ) -> Result<Version, Error> {
         if self.down {
             return Err(Error::Down(self.node.id()));
         }
         let version = write(&mut self.node)?;
-        self.drain(ctx, Self::now());
+        self.drain(Self::now());
         Ok(version)
     }
 }
@@ -288,16 +285,49 @@ impl Actor for GossipNode {
         if let Some(capacity) = self.mailbox {
             ctx.set_mailbox_capacity(capacity);
         }
-        let handle = ctx.run_later(self.first_round_after, |node, ctx| node.on_timer(ctx));
-        let due = (Self::now() + self.first_round_after).into_std();
-        self.timer = Some((due, handle));
+        let due = Self::now() + self.first_round_after;
+        self.due = Some(due.into_std());
+        ctx.spawn(Wakeup {
+            sleep: Box::pin(tokio::time::sleep_until(due)),
+        });
+    }
+}
+
+/// The node's one timer, for its whole life: a sleep re-set to [`GossipNode::due`] whenever that
+/// moves, instead of a timer allocated, registered and cancelled per timeout (at 100,000 nodes a
+/// round is 100,000 timeouts).
+struct Wakeup {
+    sleep: Pin<Box<Sleep>>,
+}
+
+impl ActorFuture<GossipNode> for Wakeup {
+    type Output = ();
+
+    fn poll(
+        self: Pin<&mut Self>,
+        node: &mut GossipNode,
+        _: &mut Context<GossipNode>,
+        task: &mut std::task::Context<'_>,
+    ) -> Poll<()> {
+        let sleep = &mut self.get_mut().sleep;
+        // Actix polls its spawned futures after every batch of messages, so a timeout an input
+        // moved is seen here before the actor waits again.
+        while let Some(due) = node.due {
+            let due = Instant::from_std(due);
+            if sleep.deadline() != due {
+                sleep.as_mut().reset(due);
+            }
+            ready!(sleep.as_mut().poll(task));
+            node.on_timer();
+        }
+        Poll::Pending
     }
 }
 
 impl Handler<Datagram> for GossipNode {
     type Result = ();
 
-    fn handle(&mut self, datagram: Datagram, ctx: &mut Context<Self>) {
+    fn handle(&mut self, datagram: Datagram, _: &mut Context<Self>) {
         if self.down {
             return;
         }
@@ -320,31 +350,29 @@ impl Handler<Datagram> for GossipNode {
                 );
             }
         }
-        self.drain(ctx, now);
+        self.drain(now);
     }
 }
 
 impl Handler<Set> for GossipNode {
     type Result = Result<Version, Error>;
 
-    fn handle(&mut self, set: Set, ctx: &mut Context<Self>) -> Self::Result {
-        self.write(ctx, |node| {
-            node.set(Self::now().into_std(), &set.key, set.value)
-        })
+    fn handle(&mut self, set: Set, _: &mut Context<Self>) -> Self::Result {
+        self.write(|node| node.set(Self::now().into_std(), &set.key, set.value))
     }
 }
 
 impl Handler<TrySet> for GossipNode {
     type Result = Result<Option<Version>, Error>;
 
-    fn handle(&mut self, set: TrySet, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, set: TrySet, _: &mut Context<Self>) -> Self::Result {
         if self.down {
             return Err(Error::Down(self.node.id()));
         }
         let version = self
             .node
             .try_set(Self::now().into_std(), &set.key, set.value)?;
-        self.drain(ctx, Self::now());
+        self.drain(Self::now());
         Ok(version)
     }
 }
@@ -361,8 +389,8 @@ impl Handler<SetMaxDeltas> for GossipNode {
 impl Handler<Delete> for GossipNode {
     type Result = Result<Version, Error>;
 
-    fn handle(&mut self, delete: Delete, ctx: &mut Context<Self>) -> Self::Result {
-        self.write(ctx, |node| node.delete(Self::now().into_std(), &delete.key))
+    fn handle(&mut self, delete: Delete, _: &mut Context<Self>) -> Self::Result {
+        self.write(|node| node.delete(Self::now().into_std(), &delete.key))
     }
 }
 
@@ -496,11 +524,9 @@ impl Handler<Inspect> for GossipNode {
 impl Handler<Crash> for GossipNode {
     type Result = ();
 
-    fn handle(&mut self, _: Crash, ctx: &mut Context<Self>) {
+    fn handle(&mut self, _: Crash, _: &mut Context<Self>) {
         self.down = true;
-        if let Some((_, handle)) = self.timer.take() {
-            ctx.cancel_future(handle);
-        }
+        self.due = None;
         if let Some(recorder) = &self.recorder {
             recorder.lock().crashed(Self::now(), self.node.id());
         }
@@ -511,7 +537,7 @@ impl Handler<Crash> for GossipNode {
 impl Handler<Restart> for GossipNode {
     type Result = Result<(), Error>;
 
-    fn handle(&mut self, restart: Restart, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, restart: Restart, _: &mut Context<Self>) -> Self::Result {
         let now = Self::now();
         self.node
             .restart(now.into_std(), restart.generation, restart.keep_state)?;
@@ -525,7 +551,7 @@ impl Handler<Restart> for GossipNode {
         // Writes the restart made (own entries under the new generation) go out; the first round
         // of the new incarnation runs at once.
         self.node.handle_timeout(now.into_std());
-        self.drain(ctx, now);
+        self.drain(now);
         Ok(())
     }
 }
@@ -534,7 +560,7 @@ impl Handler<Restart> for GossipNode {
 impl Handler<Reincarnate> for GossipNode {
     type Result = Result<(), Error>;
 
-    fn handle(&mut self, again: Reincarnate, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, again: Reincarnate, _: &mut Context<Self>) -> Self::Result {
         let now = Self::now();
         let mut node = Node::new(
             self.node.id(),
@@ -566,7 +592,7 @@ impl Handler<Reincarnate> for GossipNode {
                 .restarted(now, self.node.id(), again.generation, false);
         }
         self.node.handle_timeout(now.into_std());
-        self.drain(ctx, now);
+        self.drain(now);
         Ok(())
     }
 }
@@ -584,24 +610,24 @@ impl Handler<AddPeer> for GossipNode {
 impl Handler<Join> for GossipNode {
     type Result = ();
 
-    fn handle(&mut self, Join(contact): Join, ctx: &mut Context<Self>) {
+    fn handle(&mut self, Join(contact): Join, _: &mut Context<Self>) {
         if self.down {
             return;
         }
         self.node.join(Self::now().into_std(), contact);
-        self.drain(ctx, Self::now());
+        self.drain(Self::now());
     }
 }
 
 impl Handler<PeerFailed> for GossipNode {
     type Result = ();
 
-    fn handle(&mut self, PeerFailed(peer): PeerFailed, ctx: &mut Context<Self>) {
+    fn handle(&mut self, PeerFailed(peer): PeerFailed, _: &mut Context<Self>) {
         if self.down {
             return;
         }
         self.node.peer_failed(Self::now().into_std(), peer);
-        self.drain(ctx, Self::now());
+        self.drain(Self::now());
     }
 }
 
@@ -644,7 +670,7 @@ impl Handler<GetMembers> for GossipNode {
 impl Handler<Leave> for GossipNode {
     type Result = Result<Version, Error>;
 
-    fn handle(&mut self, _: Leave, ctx: &mut Context<Self>) -> Self::Result {
-        self.write(ctx, |node| node.leave(Self::now().into_std()))
+    fn handle(&mut self, _: Leave, _: &mut Context<Self>) -> Self::Result {
+        self.write(|node| node.leave(Self::now().into_std()))
     }
 }
