@@ -22,7 +22,7 @@ use hearsay_proto::{
 };
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 struct Row {
     converged: usize,
@@ -56,10 +56,20 @@ fn run(config: &Config, n: usize, writers: usize, keys: usize, join: bool, runs:
         bytes: 0.0,
         wall: 0.0,
     };
+    // With membership on, its timers (SWIM gossips every 200 ms, a probe times out after 500 ms)
+    // run at their time: the driver steps by 100 ms, as `hearsay sim membership` does, and
+    // rounds are counted in gossip intervals of virtual time.
+    let step = if config.membership.is_some() {
+        Duration::from_millis(100).min(config.gossip_interval)
+    } else {
+        config.gossip_interval
+    };
+    let steps_per_round =
+        (config.gossip_interval.as_secs_f64() / step.as_secs_f64()).round() as u64;
     for seed in 0..runs as u64 {
         let started = Instant::now();
         let mut cluster = match Lockstep::new(n, config.clone(), seed, Instant::now()) {
-            Ok(cluster) => cluster,
+            Ok(cluster) => cluster.with_step(step),
             Err(error) => {
                 eprintln!("invalid configuration: {error}");
                 std::process::exit(2);
@@ -74,7 +84,7 @@ fn run(config: &Config, n: usize, writers: usize, keys: usize, join: bool, runs:
             }
         } else {
             // Warm-up: every node learns every other's (empty) origin, nothing left to reconcile.
-            cluster.run_until(200, |c| {
+            cluster.run_until(200 * steps_per_round, |c| {
                 c.nodes()
                     .iter()
                     .all(|node| node.store().origins().count() == n)
@@ -94,7 +104,7 @@ fn run(config: &Config, n: usize, writers: usize, keys: usize, join: bool, runs:
                 }
             }
         }
-        let rounds = cluster.run_until(600, |c| {
+        let steps = cluster.run_until(600 * steps_per_round, |c| {
             c.nodes().iter().all(|node| {
                 let members_up = !join
                     || node
@@ -109,10 +119,10 @@ fn run(config: &Config, n: usize, writers: usize, keys: usize, join: bool, runs:
                         .all(|(origin, key)| node.store().get(*origin, key).is_some())
             })
         });
-        if let Some(rounds) = rounds {
+        if let Some(steps) = steps {
             let (messages, bytes) = subtract(cluster.total(), before);
             row.converged += 1;
-            row.rounds += rounds as f64;
+            row.rounds += steps as f64 / steps_per_round as f64;
             row.messages += messages as f64;
             row.bytes += bytes as f64;
             row.wall += started.elapsed().as_secs_f64();
