@@ -6,6 +6,11 @@
 //! Each actor, on a datagram, counts it and sends a fresh `Vec<u8>` of the mean size to a peer
 //! drawn at random (seeded), as a gossip node answers or forwards; every actor starts one such
 //! chain, and the system stops when `messages` datagrams have been handled.
+//!
+//! [`rounds_floor`] adds what any round-based gossip node has besides its traffic: a timer per
+//! actor firing once a (virtual) second, each firing starting a chain of datagrams, so that the
+//! same `messages` leave from `rounds` rounds of every actor — the floor with the rounds' timers
+//! in, on the paused clock the harness runs on.
 
 use actix::prelude::*;
 use rand::{RngExt, SeedableRng};
@@ -13,6 +18,81 @@ use rand_chacha::ChaCha8Rng;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
+
+/// One datagram of a round's chain: `hops` more sends to go after this one.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Hop {
+    payload: Vec<u8>,
+    hops: u64,
+}
+
+/// What the actors of [`rounds_floor`] share.
+struct RoundsShared {
+    peers: RefCell<Vec<Recipient<Hop>>>,
+    rng: RefCell<ChaCha8Rng>,
+    handled: Cell<u64>,
+    /// Timer firings so far, over all actors: the k-th starts a chain of
+    /// `⌊(k+1)·M/T⌋ − ⌊k·M/T⌋` datagrams, so that the T firings send exactly M.
+    fired: Cell<u64>,
+    firings: u64,
+    messages: u64,
+    size: usize,
+}
+
+impl RoundsShared {
+    fn send(&self, hops: u64) {
+        let peers = self.peers.borrow();
+        let to = self.rng.borrow_mut().random_range(0..peers.len());
+        peers[to].do_send(Hop {
+            payload: vec![0x5a; self.size],
+            hops,
+        });
+    }
+}
+
+struct RoundPeer {
+    shared: Rc<RoundsShared>,
+}
+
+impl Actor for RoundPeer {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(Duration::from_secs(1), |peer, _| {
+            // The system stops within round `rounds`, when the last chain ends.
+            let shared = &peer.shared;
+            let k = shared.fired.get();
+            shared.fired.set(k + 1);
+            let share = |k: u64| {
+                (u128::from(k) * u128::from(shared.messages) / u128::from(shared.firings)) as u64
+            };
+            let chain = share(k + 1) - share(k);
+            if chain > 0 {
+                shared.send(chain - 1);
+            }
+        });
+    }
+}
+
+impl Handler<Hop> for RoundPeer {
+    type Result = ();
+
+    fn handle(&mut self, hop: Hop, _: &mut Context<Self>) {
+        let shared = &self.shared;
+        std::hint::black_box(&hop.payload);
+        drop(hop.payload);
+        let handled = shared.handled.get() + 1;
+        shared.handled.set(handled);
+        if handled == shared.messages {
+            System::current().stop();
+            return;
+        }
+        if hop.hops > 0 {
+            shared.send(hop.hops - 1);
+        }
+    }
+}
 
 /// One datagram: a buffer, as the in-process router carries it.
 #[derive(Message)]
@@ -84,6 +164,44 @@ pub fn actix_floor(actors: usize, messages: u64, size: usize, seed: u64) -> Dura
         }
     });
     // `block_on` returned once the start-up was queued; the system runs until the last datagram.
+    let _ = system.run();
+    started.elapsed()
+}
+
+/// Runs `rounds` rounds of `actors` actors on the harness's paused clock, every actor's timer
+/// firing once a virtual second and the firings starting chains of `messages` datagrams of
+/// `size` bytes in all; returns the wall time, start-up included.
+pub fn rounds_floor(actors: usize, rounds: u64, messages: u64, size: usize, seed: u64) -> Duration {
+    let started = Instant::now();
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+    else {
+        return Duration::ZERO;
+    };
+    let system = System::with_tokio_rt(move || runtime);
+    system.block_on(async move {
+        let shared = Rc::new(RoundsShared {
+            peers: RefCell::new(Vec::with_capacity(actors)),
+            rng: RefCell::new(ChaCha8Rng::seed_from_u64(seed)),
+            handled: Cell::new(0),
+            fired: Cell::new(0),
+            firings: (actors as u64 * rounds).max(1),
+            messages: messages.max(1),
+            size,
+        });
+        let recipients: Vec<Recipient<Hop>> = (0..actors)
+            .map(|_| {
+                RoundPeer {
+                    shared: shared.clone(),
+                }
+                .start()
+                .recipient()
+            })
+            .collect();
+        *shared.peers.borrow_mut() = recipients;
+    });
     let _ = system.run();
     started.elapsed()
 }
