@@ -18,15 +18,17 @@ pub const MAX_DEPTH: usize = 32;
 /// ```
 pub fn validate(bytes: &[u8]) -> Result<usize, Error> {
     let mut at = 0usize;
-    // Values still to read at each open level of nesting.
-    let mut pending: Vec<u64> = Vec::with_capacity(MAX_DEPTH);
+    // Values still to read at each open level of nesting (`depth` of them), on the stack.
+    let mut pending = [0u64; MAX_DEPTH];
+    let mut depth = 0usize;
     let mut left: u64 = 1;
     loop {
         while left == 0 {
-            match pending.pop() {
-                Some(outer) => left = outer,
-                None => return Ok(at),
+            if depth == 0 {
+                return Ok(at);
             }
+            depth -= 1;
+            left = pending[depth];
         }
         left -= 1;
         let marker = *bytes.get(at).ok_or_else(truncated)?;
@@ -74,10 +76,11 @@ pub fn validate(bytes: &[u8]) -> Result<usize, Error> {
                     bytes.len() - at
                 )));
             }
-            if pending.len() >= MAX_DEPTH {
+            let Some(slot) = pending.get_mut(depth) else {
                 return Err(Error::Malformed(format!("nesting deeper than {MAX_DEPTH}")));
-            }
-            pending.push(left);
+            };
+            *slot = left;
+            depth += 1;
             left = children;
         }
     }
