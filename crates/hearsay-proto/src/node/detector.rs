@@ -49,7 +49,7 @@ impl Node {
     /// was given if more (at start-up the table knows only this node, and a retransmission
     /// limit sized for one member would leave many unannounced).
     fn cluster_size(&self) -> usize {
-        let alive = self.members.as_ref().map_or(1, |m| m.alive_count());
+        let alive = self.members.as_deref().map_or(1, |m| m.alive_count());
         alive.max(self.peers.len())
     }
 
@@ -126,7 +126,7 @@ impl Node {
             .as_mut()
             .and_then(|fd| fd.take_heal())
             .filter(|&id| self.member_status(id) == Some(MemberStatus::Up));
-        let last = self.fd.as_ref().and_then(|fd| fd.pulled_from);
+        let last = self.fd.as_deref().and_then(|fd| fd.pulled_from);
         let confirmed = match (&self.members, &self.view, healed) {
             (_, _, Some(id)) => vec![id],
             (Some(members), None, None) => {
@@ -176,7 +176,7 @@ impl Node {
             let (target, seq) = (p.target, p.seq);
             let k = usize::from(fd.config.indirect_checks);
             let relays = self.relays(k, target);
-            if let Some(p) = self.fd.as_mut().and_then(|fd| fd.pending.as_mut()) {
+            if let Some(p) = self.fd.as_deref_mut().and_then(|fd| fd.pending.as_mut()) {
                 p.relays = relays.clone();
             }
             self.send_fd(target, Probe::Ping { seq }, Vec::new());
@@ -346,9 +346,9 @@ impl Node {
             message.updates.push(update);
         }
         // What the queue names is sent as this node holds it now: the newest news.
-        if self.fd.as_ref().is_some_and(|fd| !fd.queue.is_empty()) {
+        if self.fd.as_deref().is_some_and(|fd| !fd.queue.is_empty()) {
             let own = self.own_update(self.own_liveness());
-            let members = self.members.as_ref();
+            let members = self.members.as_deref();
             if let Some(fd) = &mut self.fd {
                 message
                     .updates
@@ -559,7 +559,7 @@ impl Node {
 
     /// What this node says of itself: Left once it has left, else Alive.
     pub(super) fn own_liveness(&self) -> Liveness {
-        match self.members.as_ref().and_then(|m| m.status(self.id)) {
+        match self.members.as_deref().and_then(|m| m.status(self.id)) {
             Some(MemberStatus::Left) => Liveness::Left,
             _ => Liveness::Alive,
         }
@@ -570,7 +570,7 @@ impl Node {
         MemberUpdate {
             id: self.id,
             generation: self.generation,
-            incarnation: self.fd.as_ref().map_or(0, |fd| fd.incarnation),
+            incarnation: self.fd.as_deref().map_or(0, |fd| fd.incarnation),
             status,
             witnesses: Vec::new(),
             addr: match status {
@@ -598,7 +598,11 @@ impl Node {
         if let Some(fd) = &mut self.fd {
             fd.clear_private(id);
         }
-        if self.view.as_ref().is_some_and(|v| v.active().contains(&id)) {
+        if self
+            .view
+            .as_deref()
+            .is_some_and(|v| v.active().contains(&id))
+        {
             self.peer_failed(now, id);
         }
     }
@@ -611,7 +615,7 @@ impl Node {
         let Some(members) = &self.members else {
             return;
         };
-        let incarnation = self.fd.as_ref().map_or(0, |fd| fd.incarnation);
+        let incarnation = self.fd.as_deref().map_or(0, |fd| fd.incarnation);
         let page = Probe::Table {
             ranges: vec![(NodeId(u64::MAX), NodeId(u64::MAX))],
         };

@@ -57,7 +57,10 @@ impl Node {
             members.leave_self(&mut self.events);
         }
         self.queue_update(now, self.id, false);
-        let count = self.members.as_ref().map_or(3, |m| m.config().leave_fanout);
+        let count = self
+            .members
+            .as_deref()
+            .map_or(3, |m| m.config().leave_fanout);
         let heartbeat = self.store.origin(self.id).map_or(0, |o| o.heartbeat());
         for peer in self.targets(count) {
             let group = OriginDelta {
@@ -112,7 +115,7 @@ impl Node {
     /// As Cassandra does: with probability `down / (reachable + 1)`, one random Down peer, to
     /// notice a healed partition.
     pub(super) fn probe(&mut self) -> Option<NodeId> {
-        let members = self.members.as_ref()?;
+        let members = self.members.as_deref()?;
         if self.fd.is_some() {
             // The same rate without listing everyone: a random peer, probed if it is Down
             // (probability down / peers).
