@@ -318,7 +318,17 @@ impl ActorFuture<GossipNode> for Wakeup {
                 sleep.as_mut().reset(due);
             }
             ready!(sleep.as_mut().poll(task));
+            let fired = sleep.deadline();
             node.on_timer();
+            if node
+                .due
+                .is_some_and(|next| Instant::from_std(next) <= fired)
+            {
+                // The protocol asks again for a time already passed: the other actors run
+                // before it fires again (as a timer re-armed at zero would let them).
+                task.waker().wake_by_ref();
+                return Poll::Pending;
+            }
         }
         Poll::Pending
     }
