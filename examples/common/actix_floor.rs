@@ -19,48 +19,81 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-/// One datagram of a round's chain: `hops` more sends to go after this one.
+/// One datagram: a buffer, as the in-process router carries it, and `hops` more sends to go
+/// after this one in its chain.
 #[derive(Message)]
 #[rtype(result = "()")]
-struct Hop {
+struct Datagram {
     payload: Vec<u8>,
     hops: u64,
 }
 
-/// What the actors of [`rounds_floor`] share.
-struct RoundsShared {
-    peers: RefCell<Vec<Recipient<Hop>>>,
+/// What every actor shares (one thread): the mailboxes, the seeded RNG and the counts so far.
+struct Shared {
+    peers: RefCell<Vec<Recipient<Datagram>>>,
     rng: RefCell<ChaCha8Rng>,
     handled: Cell<u64>,
-    /// Timer firings so far, over all actors: the k-th starts a chain of
-    /// `⌊(k+1)·M/T⌋ − ⌊k·M/T⌋` datagrams, so that the T firings send exactly M.
-    fired: Cell<u64>,
-    firings: u64,
     messages: u64,
     size: usize,
+    /// [`rounds_floor`]: timer firings so far, over all actors, and in all (T); the k-th firing
+    /// starts a chain of `⌊(k+1)·M/T⌋ − ⌊k·M/T⌋` datagrams, so that the T firings send exactly M.
+    fired: Cell<u64>,
+    firings: u64,
 }
 
-impl RoundsShared {
+impl Shared {
+    fn new(actors: usize, messages: u64, size: usize, seed: u64, firings: u64) -> Rc<Shared> {
+        Rc::new(Shared {
+            peers: RefCell::new(Vec::with_capacity(actors)),
+            rng: RefCell::new(ChaCha8Rng::seed_from_u64(seed)),
+            handled: Cell::new(0),
+            messages: messages.max(1),
+            size,
+            fired: Cell::new(0),
+            firings: firings.max(1),
+        })
+    }
+
+    /// Starts `actors` actors (each with a once-a-second timer when `ticking`).
+    fn start(self: &Rc<Shared>, actors: usize, ticking: bool) {
+        let recipients: Vec<Recipient<Datagram>> = (0..actors)
+            .map(|_| {
+                Peer {
+                    shared: self.clone(),
+                    ticking,
+                }
+                .start()
+                .recipient()
+            })
+            .collect();
+        *self.peers.borrow_mut() = recipients;
+    }
+
+    /// Sends a fresh datagram to a peer drawn at random.
     fn send(&self, hops: u64) {
         let peers = self.peers.borrow();
         let to = self.rng.borrow_mut().random_range(0..peers.len());
-        peers[to].do_send(Hop {
+        peers[to].do_send(Datagram {
             payload: vec![0x5a; self.size],
             hops,
         });
     }
 }
 
-struct RoundPeer {
-    shared: Rc<RoundsShared>,
+struct Peer {
+    shared: Rc<Shared>,
+    ticking: bool,
 }
 
-impl Actor for RoundPeer {
+impl Actor for Peer {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        if !self.ticking {
+            return;
+        }
         ctx.run_interval(Duration::from_secs(1), |peer, _| {
-            // The system stops within round `rounds`, when the last chain ends.
+            // The system stops within the last round, when the last chain ends.
             let shared = &peer.shared;
             let k = shared.fired.get();
             shared.fired.set(k + 1);
@@ -75,64 +108,22 @@ impl Actor for RoundPeer {
     }
 }
 
-impl Handler<Hop> for RoundPeer {
-    type Result = ();
-
-    fn handle(&mut self, hop: Hop, _: &mut Context<Self>) {
-        let shared = &self.shared;
-        std::hint::black_box(&hop.payload);
-        drop(hop.payload);
-        let handled = shared.handled.get() + 1;
-        shared.handled.set(handled);
-        if handled == shared.messages {
-            System::current().stop();
-            return;
-        }
-        if hop.hops > 0 {
-            shared.send(hop.hops - 1);
-        }
-    }
-}
-
-/// One datagram: a buffer, as the in-process router carries it.
-#[derive(Message)]
-#[rtype(result = "()")]
-struct Datagram(Vec<u8>);
-
-/// What every actor shares (one thread): the mailboxes, the seeded RNG and the count so far.
-struct Shared {
-    peers: RefCell<Vec<Recipient<Datagram>>>,
-    rng: RefCell<ChaCha8Rng>,
-    handled: Cell<u64>,
-    messages: u64,
-    size: usize,
-}
-
-struct Peer {
-    shared: Rc<Shared>,
-}
-
-impl Actor for Peer {
-    type Context = Context<Self>;
-}
-
 impl Handler<Datagram> for Peer {
     type Result = ();
 
     fn handle(&mut self, datagram: Datagram, _: &mut Context<Self>) {
         let shared = &self.shared;
-        std::hint::black_box(&datagram.0);
-        drop(datagram);
+        std::hint::black_box(&datagram.payload);
+        drop(datagram.payload);
         let handled = shared.handled.get() + 1;
         shared.handled.set(handled);
         if handled == shared.messages {
             System::current().stop();
             return;
         }
-        // Keep as many datagrams in flight as there are actors, until the total is sent.
-        let peers = shared.peers.borrow();
-        let to = shared.rng.borrow_mut().random_range(0..peers.len());
-        peers[to].do_send(Datagram(vec![0x5a; shared.size]));
+        if datagram.hops > 0 {
+            shared.send(datagram.hops - 1);
+        }
     }
 }
 
@@ -142,25 +133,11 @@ pub fn actix_floor(actors: usize, messages: u64, size: usize, seed: u64) -> Dura
     let started = Instant::now();
     let system = System::new();
     system.block_on(async move {
-        let shared = Rc::new(Shared {
-            peers: RefCell::new(Vec::with_capacity(actors)),
-            rng: RefCell::new(ChaCha8Rng::seed_from_u64(seed)),
-            handled: Cell::new(0),
-            messages: messages.max(1),
-            size,
-        });
-        let recipients: Vec<Recipient<Datagram>> = (0..actors)
-            .map(|_| {
-                Peer {
-                    shared: shared.clone(),
-                }
-                .start()
-                .recipient()
-            })
-            .collect();
-        *shared.peers.borrow_mut() = recipients;
-        for peer in shared.peers.borrow().iter() {
-            peer.do_send(Datagram(vec![0x5a; size]));
+        let shared = Shared::new(actors, messages, size, seed, 1);
+        shared.start(actors, false);
+        // Keep as many datagrams in flight as there are actors, until the total is sent.
+        for _ in 0..actors {
+            shared.send(u64::MAX);
         }
     });
     // `block_on` returned once the start-up was queued; the system runs until the last datagram.
@@ -182,25 +159,7 @@ pub fn rounds_floor(actors: usize, rounds: u64, messages: u64, size: usize, seed
     };
     let system = System::with_tokio_rt(move || runtime);
     system.block_on(async move {
-        let shared = Rc::new(RoundsShared {
-            peers: RefCell::new(Vec::with_capacity(actors)),
-            rng: RefCell::new(ChaCha8Rng::seed_from_u64(seed)),
-            handled: Cell::new(0),
-            fired: Cell::new(0),
-            firings: (actors as u64 * rounds).max(1),
-            messages: messages.max(1),
-            size,
-        });
-        let recipients: Vec<Recipient<Hop>> = (0..actors)
-            .map(|_| {
-                RoundPeer {
-                    shared: shared.clone(),
-                }
-                .start()
-                .recipient()
-            })
-            .collect();
-        *shared.peers.borrow_mut() = recipients;
+        Shared::new(actors, messages, size, seed, actors as u64 * rounds).start(actors, true);
     });
     let _ = system.run();
     started.elapsed()
