@@ -1,6 +1,6 @@
 //! 100,000 node actors in one process: push-pull anti-entropy spreads one update to all.
 //!
-//! `cargo run --release --example scale [-- --nodes 100000 --runs 3 --seed 1]`
+//! `cargo run --release --example scale [-- --nodes 100000 --runs 3 --seed 1 --no-floor]`
 //!
 //! Membership is static (handed out by the harness) and only data is gossiped (heartbeats off).
 //! Delivery is mailbox to mailbox (the in-process router), every datagram really encoded and
@@ -64,6 +64,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // `--no-floor` skips the floors (to profile hearsay alone).
+    let floors = !args.iter().any(|a| a == "--no-floor");
     let n = nodes as f64;
     let expected = n.ln() / 3f64.ln() + n.ln().ln();
     println!("{nodes} node actors, push-pull anti-entropy, one update, {runs} runs");
@@ -119,6 +121,9 @@ fn main() -> ExitCode {
             traffic.bytes,
             peak_rss_mib()
         );
+        if !floors {
+            continue;
+        }
         let size = (traffic.bytes / traffic.messages.max(1)) as usize;
         let floor = actix_floor::actix_floor(nodes as usize, traffic.messages, size, seed + run);
         println!(

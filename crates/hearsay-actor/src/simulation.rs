@@ -132,14 +132,11 @@ impl Simulation {
         let members = Peers::shared((0..config.nodes as u64).map(NodeId).collect());
         let mut phases = ChaCha8Rng::seed_from_u64(derive(config.seed, u64::MAX - 1));
         let mut nodes = Vec::with_capacity(config.nodes);
+        // One configuration, shared by every node.
+        let protocol = std::sync::Arc::new(config.protocol.clone());
         for i in 0..config.nodes as u64 {
             let id = NodeId(i);
-            let mut node = Node::new(
-                id,
-                Generation(1),
-                config.protocol.clone(),
-                derive(config.seed, i),
-            )?;
+            let mut node = Node::new(id, Generation(1), protocol.clone(), derive(config.seed, i))?;
             node.set_peers(members.clone());
             recorder.lock().add_node(id);
             let phase = if config.jitter {
