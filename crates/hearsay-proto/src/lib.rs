@@ -45,6 +45,7 @@ pub mod reconcile;
 mod reserved;
 mod rumor;
 mod size;
+mod small_map;
 mod stats;
 mod store;
 mod value;

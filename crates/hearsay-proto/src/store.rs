@@ -3,9 +3,8 @@
 //! Merging is idempotent, commutative and monotone: an entry only ever moves to a higher version,
 //! and a newer generation of an origin replaces everything of its older generations.
 
+use crate::small_map::{Iter, SmallMap};
 use crate::{Delta, Error, Generation, NodeId, OriginDelta, Value, Version};
-use std::collections::{BTreeMap, BTreeSet};
-use std::ops::Bound;
 
 /// One entry as a node holds it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,24 +39,25 @@ pub struct OriginState {
     data: Option<Box<OriginData>>,
 }
 
-/// An origin's entries, by key and by version.
+/// An origin's entries, by key and by version ([`SmallMap`]s: an origin of a few keys keeps them
+/// in a few slots, not in B-tree leaves of eleven).
 #[derive(Clone, Debug, Default)]
 struct OriginData {
-    entries: BTreeMap<String, Entry>,
+    entries: SmallMap<String, Entry>,
     /// The entries by version. A version names one write of its origin, but a peer breaking
     /// that contract could send two keys at one version: pairing the key keeps the index exact
     /// (and merging idempotent) even then.
-    by_version: BTreeSet<(Version, String)>,
+    by_version: SmallMap<IndexKey, ()>,
     /// Ranges `(from, to]` vouched complete by a peer but not yet joined to the watermark,
     /// because something below `from` is still missing; keyed by `from`.
-    pending: BTreeMap<Version, Version>,
+    pending: SmallMap<Version, Version>,
 }
 
 /// What an origin without entries reads.
 static NO_DATA: OriginData = OriginData {
-    entries: BTreeMap::new(),
-    by_version: BTreeSet::new(),
-    pending: BTreeMap::new(),
+    entries: SmallMap::new(),
+    by_version: SmallMap::new(),
+    pending: SmallMap::new(),
 };
 
 /// A position in the version index.
@@ -140,9 +140,7 @@ impl OriginState {
 
     /// The key whose entry is at `version`, if that entry is still held (not overwritten).
     pub fn key_at(&self, version: Version) -> Option<&str> {
-        self.data()
-            .by_version
-            .range(Self::from_version(version))
+        self.from_version(version)
             .next()
             .filter(|(v, _)| *v == version)
             .map(|(_, key)| key.as_str())
@@ -177,7 +175,7 @@ impl OriginState {
     pub fn entries_from<'a>(&'a self, from: &str) -> impl Iterator<Item = (&'a str, &'a Entry)> {
         self.data()
             .entries
-            .range::<str, _>((Bound::Included(from), Bound::Unbounded))
+            .range_from(from)
             .map(|(k, e)| (k.as_str(), e))
     }
 
@@ -186,25 +184,22 @@ impl OriginState {
         let start = after.0.checked_add(1).map(Version);
         start
             .into_iter()
-            .flat_map(|start| self.data().by_version.range(Self::from_version(start)))
+            .flat_map(|start| self.from_version(start))
             .filter_map(|(_, key)| self.data().entries.get_key_value(key))
             .map(|(k, e)| (k.as_str(), e))
     }
 
-    /// Index positions from the first key at `version` on.
-    fn from_version(version: Version) -> (Bound<IndexKey>, Bound<IndexKey>) {
-        (Bound::Included((version, String::new())), Bound::Unbounded)
+    /// The version index from the first key at `version` on.
+    fn from_version(&self, version: Version) -> impl Iterator<Item = &IndexKey> {
+        let from: Iter<'_, IndexKey, ()> =
+            self.data().by_version.range_from(&(version, String::new()));
+        from.map(|(position, ())| position)
     }
 
     /// How many entries have a version above `after`, counting no further than `cap`.
     pub fn count_after(&self, after: Version, cap: usize) -> usize {
         match after.0.checked_add(1) {
-            Some(start) => self
-                .data()
-                .by_version
-                .range(Self::from_version(Version(start)))
-                .take(cap)
-                .count(),
+            Some(start) => self.from_version(Version(start)).take(cap).count(),
             None => 0,
         }
     }
@@ -213,9 +208,7 @@ impl OriginState {
     pub fn count_between(&self, after: Version, upto: Version, cap: usize) -> usize {
         match after.0.checked_add(1) {
             Some(start) if upto.0 >= start => self
-                .data()
-                .by_version
-                .range(Self::from_version(Version(start)))
+                .from_version(Version(start))
                 .take_while(|(v, _)| *v <= upto)
                 .take(cap)
                 .count(),
@@ -232,11 +225,11 @@ impl OriginState {
             Some(held) if held.version >= entry.version => None,
             Some(held) => {
                 data.by_version.remove(&(held.version, key.to_owned()));
-                data.by_version.insert((entry.version, key.to_owned()));
+                data.by_version.insert((entry.version, key.to_owned()), ());
                 Some(Some(std::mem::replace(held, entry)))
             }
             None => {
-                data.by_version.insert((entry.version, key.to_owned()));
+                data.by_version.insert((entry.version, key.to_owned()), ());
                 data.entries.insert(key.to_owned(), entry);
                 Some(None)
             }
@@ -281,7 +274,7 @@ impl OriginState {
         if from > self.watermark {
             let pending = &mut self.data.get_or_insert_with(Box::default).pending;
             if pending.len() < MAX_PENDING || pending.contains_key(&from) {
-                let end = pending.entry(from).or_insert(to);
+                let end = pending.get_or_insert_with(from, || to);
                 *end = (*end).max(to);
             }
             return;
@@ -359,7 +352,7 @@ impl MergeReport {
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct Store {
-    origins: BTreeMap<NodeId, OriginState>,
+    origins: SmallMap<NodeId, OriginState>,
     clock: Version,
 }
 
@@ -376,7 +369,7 @@ impl Store {
 
     /// Origins with id `>= from`, in id order.
     pub fn origins_from(&self, from: NodeId) -> impl Iterator<Item = (NodeId, &OriginState)> {
-        self.origins.range(from..).map(|(id, s)| (*id, s))
+        self.origins.range_from(&from).map(|(id, s)| (*id, s))
     }
 
     /// One entry.
@@ -435,8 +428,7 @@ impl Store {
     ) -> &mut OriginState {
         let state = self
             .origins
-            .entry(origin)
-            .or_insert_with(|| OriginState::new(generation));
+            .get_or_insert_with(origin, || OriginState::new(generation));
         if state.generation < generation {
             *state = OriginState::new(generation);
         }
@@ -490,8 +482,7 @@ impl Store {
         }
         let state = self
             .origins
-            .entry(origin)
-            .or_insert_with(|| OriginState::new(generation));
+            .get_or_insert_with(origin, || OriginState::new(generation));
         let mut replaced = None;
         if state.generation < generation {
             replaced = Some(std::mem::replace(state, OriginState::new(generation)));
@@ -542,8 +533,7 @@ impl Store {
         let mut report = MergeReport::default();
         let state = self
             .origins
-            .entry(delta.origin)
-            .or_insert_with(|| OriginState::new(delta.generation));
+            .get_or_insert_with(delta.origin, || OriginState::new(delta.generation));
         if delta.generation < state.generation {
             report.stale_generation = true;
             return report;
