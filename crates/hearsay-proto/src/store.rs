@@ -140,7 +140,7 @@ impl OriginState {
 
     /// The key whose entry is at `version`, if that entry is still held (not overwritten).
     pub fn key_at(&self, version: Version) -> Option<&str> {
-        self.from_version(version)
+        self.index_from(version)
             .next()
             .filter(|(v, _)| *v == version)
             .map(|(_, key)| key.as_str())
@@ -184,13 +184,13 @@ impl OriginState {
         let start = after.0.checked_add(1).map(Version);
         start
             .into_iter()
-            .flat_map(|start| self.from_version(start))
+            .flat_map(|start| self.index_from(start))
             .filter_map(|(_, key)| self.data().entries.get_key_value(key))
             .map(|(k, e)| (k.as_str(), e))
     }
 
     /// The version index from the first key at `version` on.
-    fn from_version(&self, version: Version) -> impl Iterator<Item = &IndexKey> {
+    fn index_from(&self, version: Version) -> impl Iterator<Item = &IndexKey> {
         let from: Iter<'_, IndexKey, ()> =
             self.data().by_version.range_from(&(version, String::new()));
         from.map(|(position, ())| position)
@@ -199,7 +199,7 @@ impl OriginState {
     /// How many entries have a version above `after`, counting no further than `cap`.
     pub fn count_after(&self, after: Version, cap: usize) -> usize {
         match after.0.checked_add(1) {
-            Some(start) => self.from_version(Version(start)).take(cap).count(),
+            Some(start) => self.index_from(Version(start)).take(cap).count(),
             None => 0,
         }
     }
@@ -208,7 +208,7 @@ impl OriginState {
     pub fn count_between(&self, after: Version, upto: Version, cap: usize) -> usize {
         match after.0.checked_add(1) {
             Some(start) if upto.0 >= start => self
-                .from_version(Version(start))
+                .index_from(Version(start))
                 .take_while(|(v, _)| *v <= upto)
                 .take(cap)
                 .count(),

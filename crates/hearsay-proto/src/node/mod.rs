@@ -499,14 +499,18 @@ impl Node {
 
     /// The budget left for a message whose containers `body` shows empty.
     fn budget(&self, body: &Body) -> Budget {
-        let envelope = Message {
-            version: PROTOCOL_VERSION,
-            cluster: self.config.cluster,
-            from: self.id,
-            body: body.clone(),
-        };
+        let (cluster, from) = (self.config.cluster, self.id);
+        let envelope = crate::wire::codec::envelope_len(PROTOCOL_VERSION, cluster, from, body)
+            .unwrap_or_else(|| {
+                encoded_len(&Message {
+                    version: PROTOCOL_VERSION,
+                    cluster,
+                    from,
+                    body: body.clone(),
+                })
+            });
         // Room for the growth of up to four top-level arrays (a rumor has four).
-        let used = encoded_len(&envelope) + 4 * ARRAY_GROWTH;
+        let used = envelope + 4 * ARRAY_GROWTH;
         Budget::new(
             self.config.mtu.saturating_sub(used),
             self.config.max_deltas.unwrap_or(usize::MAX),
