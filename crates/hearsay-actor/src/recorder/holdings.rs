@@ -147,9 +147,13 @@ impl Recorder {
 
     /// Live nodes.
     pub fn live(&self) -> usize {
-        self.held
-            .keys()
-            .filter(|node| !self.down.contains(node))
-            .count()
+        // Counted from the down ones (few), not by walking every node: the harness asks at every
+        // check of a run (100,000 nodes, ten checks a virtual second).
+        let down = self
+            .down
+            .iter()
+            .filter(|node| self.held.contains_key(node))
+            .count();
+        self.held.len() - down
     }
 }
