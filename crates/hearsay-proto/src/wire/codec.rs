@@ -396,10 +396,11 @@ impl<'a> Reader<'a> {
         self.take(usize::try_from(len).ok()?)
     }
 
-    /// A variant's tag: a map of one entry whose key is a string.
-    fn tag(&mut self) -> Option<&'a str> {
-        (self.byte()? == 0x81).then_some(())?;
-        self.str()
+    /// A variant's tag: a map of one entry whose key is a one-letter string (compared as bytes:
+    /// a tag that is not one of the expected letters is declined, UTF-8 or not).
+    fn tag(&mut self) -> Option<u8> {
+        (self.byte()? == 0x81 && self.byte()? == 0xa1).then_some(())?;
+        self.byte()
     }
 
     fn node(&mut self) -> Option<NodeId> {
@@ -412,7 +413,7 @@ impl<'a> Reader<'a> {
         let cluster = ClusterId(self.uint()?);
         let from = self.node()?;
         let body = match self.tag()? {
-            "s" => {
+            b's' => {
                 self.fields(2)?;
                 let digest = self.option(Self::digest)?;
                 let reply_digest = self.bool()?;
@@ -421,13 +422,13 @@ impl<'a> Reader<'a> {
                     reply_digest,
                 }
             }
-            "a" => {
+            b'a' => {
                 self.fields(2)?;
                 let deltas = self.vec(Self::group)?;
                 let digest = self.option(Self::digest)?;
                 Body::SynAck { deltas, digest }
             }
-            "k" => {
+            b'k' => {
                 self.fields(1)?;
                 Body::Ack {
                     deltas: self.vec(Self::group)?,
@@ -445,7 +446,7 @@ impl<'a> Reader<'a> {
 
     fn digest(&mut self) -> Option<Digest> {
         match self.tag()? {
-            "s" => {
+            b's' => {
                 self.fields(2)?;
                 let range = self.option(|r| r.bounds(Self::node))?;
                 let origins = self.vec(|r| {
@@ -460,7 +461,7 @@ impl<'a> Reader<'a> {
                 })?;
                 Some(Digest::Scuttlebutt { range, origins })
             }
-            "p" => {
+            b'p' => {
                 self.fields(2)?;
                 let range = self.option(|r| {
                     r.bounds(|r| {
