@@ -147,15 +147,12 @@ fn write_digest(out: &mut impl Sink, digest: &Digest) {
             option(out, range.as_ref(), |out, range| {
                 write_bounds(out, range, |out, id| uint(out, id.0))
             });
-            array(out, origins.len());
-            for origin in origins {
-                array(out, 5);
-                uint(out, origin.origin.0);
-                uint(out, origin.generation.0);
-                uint(out, origin.heartbeat);
-                uint(out, u64::from(origin.rate));
-                uint(out, origin.watermark.0);
-            }
+            write_origins(
+                out,
+                origins,
+                |o| (o.origin, o.generation, o.heartbeat, o.rate),
+                |out, origin| uint(out, origin.watermark.0),
+            );
         }
         Digest::Precise { range, origins } => {
             tag(out, "p");
@@ -167,21 +164,40 @@ fn write_digest(out: &mut impl Sink, digest: &Digest) {
                     string(out, &item.key);
                 })
             });
-            array(out, origins.len());
-            for origin in origins {
-                array(out, 5);
-                uint(out, origin.origin.0);
-                uint(out, origin.generation.0);
-                uint(out, origin.heartbeat);
-                uint(out, u64::from(origin.rate));
-                array(out, origin.items.len());
-                for (key, version) in &origin.items {
-                    array(out, 2);
-                    string(out, key);
-                    uint(out, version.0);
-                }
-            }
+            write_origins(
+                out,
+                origins,
+                |o| (o.origin, o.generation, o.heartbeat, o.rate),
+                |out, origin| {
+                    array(out, origin.items.len());
+                    for (key, version) in &origin.items {
+                        array(out, 2);
+                        string(out, key);
+                        uint(out, version.0);
+                    }
+                },
+            );
         }
+    }
+}
+
+/// A digest's origins: each a five-field array of the four fields both kinds of digest start
+/// with (`head`), then its own (`rest`).
+fn write_origins<S: Sink, T>(
+    out: &mut S,
+    origins: &[T],
+    head: impl Fn(&T) -> (NodeId, Generation, u64, u32),
+    rest: impl Fn(&mut S, &T),
+) {
+    array(out, origins.len());
+    for origin in origins {
+        let (id, generation, heartbeat, rate) = head(origin);
+        array(out, 5);
+        uint(out, id.0);
+        uint(out, generation.0);
+        uint(out, heartbeat);
+        uint(out, u64::from(rate));
+        rest(out, origin);
     }
 }
 
@@ -450,12 +466,12 @@ impl<'a> Reader<'a> {
                 self.fields(2)?;
                 let range = self.option(|r| r.bounds(Self::node))?;
                 let origins = self.vec(|r| {
-                    r.fields(5)?;
+                    let (origin, generation, heartbeat, rate) = r.origin_head()?;
                     Some(OriginSummary {
-                        origin: r.node()?,
-                        generation: Generation(r.uint()?),
-                        heartbeat: r.uint()?,
-                        rate: u32::try_from(r.uint()?).ok()?,
+                        origin,
+                        generation,
+                        heartbeat,
+                        rate,
                         watermark: Version(r.uint()?),
                     })
                 })?;
@@ -473,12 +489,12 @@ impl<'a> Reader<'a> {
                     })
                 })?;
                 let origins = self.vec(|r| {
-                    r.fields(5)?;
+                    let (origin, generation, heartbeat, rate) = r.origin_head()?;
                     Some(OriginItems {
-                        origin: r.node()?,
-                        generation: Generation(r.uint()?),
-                        heartbeat: r.uint()?,
-                        rate: u32::try_from(r.uint()?).ok()?,
+                        origin,
+                        generation,
+                        heartbeat,
+                        rate,
                         items: r.vec(|r| {
                             r.fields(2)?;
                             Some((r.str()?.to_owned(), Version(r.uint()?)))
@@ -489,6 +505,16 @@ impl<'a> Reader<'a> {
             }
             _ => None,
         }
+    }
+
+    /// The four fields both kinds of digest start an origin with ([`write_origins`]).
+    fn origin_head(&mut self) -> Option<(NodeId, Generation, u64, u32)> {
+        self.fields(5)?;
+        let origin = self.node()?;
+        let generation = Generation(self.uint()?);
+        let heartbeat = self.uint()?;
+        let rate = u32::try_from(self.uint()?).ok()?;
+        Some((origin, generation, heartbeat, rate))
     }
 
     fn bounds<T>(&mut self, mut end: impl FnMut(&mut Self) -> Option<T>) -> Option<Bounds<T>> {
