@@ -20,18 +20,22 @@ use crate::{
     OriginSummary, Value, Version,
 };
 
-/// The message's encoding, if its body is an anti-entropy one.
+/// The message's encoding, if its body is an anti-entropy one (and no string, value or list in
+/// it is longer than msgpack can say: serde then reports the error).
 pub fn encode(message: &Message) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(super::ENCODE_CAPACITY);
+    let mut out = Buf {
+        bytes: Vec::with_capacity(super::ENCODE_CAPACITY),
+        fits: true,
+    };
     write_message(&mut out, message)?;
-    Some(out)
+    out.fits.then_some(out.bytes)
 }
 
 /// The length of [`encode`]'s bytes, without writing them.
 pub fn encoded_len(message: &Message) -> Option<usize> {
-    let mut count = Count(0);
+    let mut count = Count { len: 0, fits: true };
     write_message(&mut count, message)?;
-    Some(count.0)
+    count.fits.then_some(count.len)
 }
 
 /// The length of the encoding of a message with these fields, without building it.
@@ -41,9 +45,9 @@ pub(crate) fn envelope_len(
     from: NodeId,
     body: &Body,
 ) -> Option<usize> {
-    let mut count = Count(0);
+    let mut count = Count { len: 0, fits: true };
     write_fields(&mut count, version, cluster, from, body)?;
-    Some(count.0)
+    count.fits.then_some(count.len)
 }
 
 /// Reads an anti-entropy message in its canonical encoding; `None` for anything else (serde
@@ -60,28 +64,47 @@ pub fn decode(bytes: &[u8]) -> Option<Message> {
 trait Sink {
     fn put(&mut self, byte: u8);
     fn put_slice(&mut self, bytes: &[u8]);
+    /// A length past 32 bits: the encoding cannot be written.
+    fn too_long(&mut self);
 }
 
-impl Sink for Vec<u8> {
+/// Writes the bytes.
+struct Buf {
+    bytes: Vec<u8>,
+    fits: bool,
+}
+
+impl Sink for Buf {
     fn put(&mut self, byte: u8) {
-        self.push(byte);
+        self.bytes.push(byte);
     }
 
     fn put_slice(&mut self, bytes: &[u8]) {
-        self.extend_from_slice(bytes);
+        self.bytes.extend_from_slice(bytes);
+    }
+
+    fn too_long(&mut self) {
+        self.fits = false;
     }
 }
 
 /// Counts the bytes instead of writing them.
-struct Count(usize);
+struct Count {
+    len: usize,
+    fits: bool,
+}
 
 impl Sink for Count {
     fn put(&mut self, _: u8) {
-        self.0 += 1;
+        self.len += 1;
     }
 
     fn put_slice(&mut self, bytes: &[u8]) {
-        self.0 += bytes.len();
+        self.len += bytes.len();
+    }
+
+    fn too_long(&mut self) {
+        self.fits = false;
     }
 }
 
@@ -277,10 +300,11 @@ fn length(
     } else if let Ok(len) = u16::try_from(len) {
         out.put(marker16);
         out.put_slice(&len.to_be_bytes());
-    } else {
-        // Lengths past 32 bits cannot occur: messages are bounded by the MTU.
+    } else if let Ok(len) = u32::try_from(len) {
         out.put(marker16 + 1);
-        out.put_slice(&(len as u32).to_be_bytes());
+        out.put_slice(&len.to_be_bytes());
+    } else {
+        out.too_long();
     }
 }
 
@@ -541,5 +565,22 @@ impl<'a> Reader<'a> {
                 })
             })?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A length msgpack cannot say (past 32 bits) makes the encoding fail instead of wrapping:
+    /// `encode` then answers `None` and serde reports the error.
+    #[test]
+    fn a_length_past_32_bits_does_not_fit() {
+        let mut count = Count { len: 0, fits: true };
+        array(&mut count, u32::MAX as usize);
+        assert!(count.fits);
+        assert_eq!(count.len, 5);
+        array(&mut count, u32::MAX as usize + 1);
+        assert!(!count.fits);
     }
 }
