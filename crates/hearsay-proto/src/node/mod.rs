@@ -564,13 +564,13 @@ impl Node {
         if let Some(first) = self.unrelayed.take() {
             self.relay_writes(first);
         }
-        pop_shrinking(&mut self.transmits)
+        pop_shrinking(&mut self.transmits, 1)
     }
 
     /// The next event.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        pop_shrinking(&mut self.events)
+        pop_shrinking(&mut self.events, 0)
     }
 
     /// When [`Node::handle_timeout`] should be called next.
@@ -584,14 +584,18 @@ impl Node {
     }
 }
 
-/// The front of an output queue, giving back the queue's room once it is drained: a node spends
-/// most of its life with nothing to send, and 100,000 nodes each keeping a few slots of
-/// [`Transmit`] and [`Event`] would hold ~70 MB for nothing (the allocator serves the next
-/// burst's room from its free list at once).
-fn pop_shrinking<T>(queue: &mut VecDeque<T>) -> Option<T> {
+/// The front of an output queue, giving back the queue's room beyond `keep` slots once it is
+/// drained: a node spends most of its life with nothing to send, and 100,000 nodes each keeping
+/// a few slots of [`Transmit`] and [`Event`] would hold ~70 MB for nothing. The transmit queue
+/// keeps one slot (64 bytes): a round's one datagram then costs no allocation of room.
+fn pop_shrinking<T>(queue: &mut VecDeque<T>, keep: usize) -> Option<T> {
     let front = queue.pop_front();
-    if queue.is_empty() && queue.capacity() > 0 {
-        *queue = VecDeque::new();
+    if queue.is_empty() && queue.capacity() > keep {
+        if keep == 0 {
+            *queue = VecDeque::new();
+        } else {
+            queue.shrink_to(keep);
+        }
     }
     front
 }
