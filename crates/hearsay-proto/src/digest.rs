@@ -130,18 +130,20 @@ pub enum Digest {
 }
 
 impl Digest {
-    /// Origins named, with the generation, heartbeat and rate the sender knows.
-    pub fn heartbeats(&self) -> Vec<(NodeId, Generation, u64, u32)> {
-        match self {
-            Digest::Scuttlebutt { origins, .. } => origins
-                .iter()
-                .map(|o| (o.origin, o.generation, o.heartbeat, o.rate))
-                .collect(),
-            Digest::Precise { origins, .. } => origins
-                .iter()
-                .map(|o| (o.origin, o.generation, o.heartbeat, o.rate))
-                .collect(),
-        }
+    /// Origins named, with the generation, heartbeat and rate the sender knows, in the digest's
+    /// order (nothing collected: a node reads them twice for every digest it receives).
+    pub fn heartbeats(&self) -> impl Iterator<Item = (NodeId, Generation, u64, u32)> + '_ {
+        let (summaries, items): (&[OriginSummary], &[OriginItems]) = match self {
+            Digest::Scuttlebutt { origins, .. } => (origins, &[]),
+            Digest::Precise { origins, .. } => (&[], origins),
+        };
+        let summaries = summaries
+            .iter()
+            .map(|o| (o.origin, o.generation, o.heartbeat, o.rate));
+        let items = items
+            .iter()
+            .map(|o| (o.origin, o.generation, o.heartbeat, o.rate));
+        summaries.chain(items)
     }
 
     /// Whether the digest names nothing and covers nothing.

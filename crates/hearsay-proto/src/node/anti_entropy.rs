@@ -5,7 +5,7 @@ use super::Node;
 use super::catch_up::Progress;
 use super::incarnation::header_group;
 use crate::reconcile;
-use crate::size::encoded_len;
+use crate::wire::codec::Encode;
 use crate::{
     Body, Budget, Digest, Direction, Event, Generation, NodeId, OriginDelta, PurgeReason, Strategy,
     Version, Via,
@@ -178,10 +178,9 @@ impl Node {
         budget: &mut Budget,
     ) {
         let mut answered: BTreeSet<NodeId> = deltas.iter().map(|g| g.origin).collect();
-        let named = theirs.heartbeats();
-        let knows_us = named
-            .iter()
-            .any(|(origin, generation, _, _)| *origin == self.id && *generation >= self.generation);
+        let knows_us = theirs
+            .heartbeats()
+            .any(|(origin, generation, _, _)| origin == self.id && generation >= self.generation);
         // A Scuttlebutt range announces what it leaves unnamed by itself; a precise range that
         // covers us and does not name our generation needs the announcement.
         let covers_us = match theirs {
@@ -199,7 +198,7 @@ impl Node {
             0,
             0,
         ));
-        for (origin, generation, heartbeat, _) in named.into_iter().chain(own) {
+        for (origin, generation, heartbeat, _) in theirs.heartbeats().chain(own) {
             if answered.contains(&origin) {
                 continue;
             }
@@ -216,7 +215,7 @@ impl Node {
                 continue;
             }
             let group = header_group(origin, held, held_heartbeat);
-            if !budget.take(encoded_len(&group), 0) {
+            if !budget.take(group.encoded_len(), 0) {
                 break;
             }
             answered.insert(origin);

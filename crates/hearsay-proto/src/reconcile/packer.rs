@@ -1,6 +1,7 @@
 //! Fills a message with deltas grouped by origin, never beyond its budget.
 
-use crate::size::{ARRAY_GROWTH, encoded_len};
+use crate::size::ARRAY_GROWTH;
+use crate::wire::codec::Encode;
 use crate::{Budget, Delta, Entry, Generation, NodeId, OriginDelta, Version};
 
 /// Collects deltas into [`OriginDelta`] groups while charging their exact encoded size.
@@ -38,7 +39,8 @@ impl<'b> Packer<'b> {
             deltas: Vec::new(),
         };
         let first = first.map(|(key, entry)| to_delta(key, entry));
-        let cost = encoded_len(&header) + ARRAY_GROWTH + first.as_ref().map_or(0, encoded_len);
+        let cost =
+            header.encoded_len() + ARRAY_GROWTH + first.as_ref().map_or(0, Encode::encoded_len);
         if !self.budget.take(cost, first.as_ref().map_or(0, counted)) {
             return None;
         }
@@ -56,7 +58,7 @@ impl<'b> Packer<'b> {
         let Some(target) = self.groups.get_mut(group) else {
             return false;
         };
-        if !self.budget.take(encoded_len(&delta), counted(&delta)) {
+        if !self.budget.take(delta.encoded_len(), counted(&delta)) {
             return false;
         }
         target.deltas.push(delta);

@@ -11,6 +11,7 @@
 use super::packer::Packer;
 use crate::membership::GC_KEY;
 use crate::size::{ARRAY_GROWTH, encoded_len};
+use crate::wire::codec::Encode;
 use crate::{
     Bounds, Budget, Digest, Entry, NodeId, OriginDelta, OriginState, OriginSummary, Store, Version,
 };
@@ -32,7 +33,7 @@ pub(crate) fn digest(store: &Store, cursor: &mut Option<NodeId>, budget: &mut Bu
         let all = store.origins_from(start.unwrap_or(NodeId(0)));
         for (origin, state) in all {
             let summary = summarize(origin, state);
-            if !budget.take(encoded_len(&summary), 0) {
+            if !budget.take(summary.encoded_len(), 0) {
                 end = Some(origin);
                 break;
             }
@@ -329,7 +330,7 @@ pub(crate) fn request(store: &Store, peer: &[OriginSummary], budget: &mut Budget
                 }),
             };
             if let Some(summary) = wanted {
-                if !budget.take(encoded_len(&summary), 0) {
+                if !budget.take(summary.encoded_len(), 0) {
                     break;
                 }
                 origins.push(summary);

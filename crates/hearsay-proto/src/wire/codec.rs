@@ -61,7 +61,7 @@ pub fn decode(bytes: &[u8]) -> Option<Message> {
 // --- writing ---
 
 /// Where encoded bytes go: a buffer, or a counter.
-trait Sink {
+pub(crate) trait Sink {
     fn put(&mut self, byte: u8);
     fn put_slice(&mut self, bytes: &[u8]);
     /// A length past 32 bits: the encoding cannot be written.
@@ -170,12 +170,10 @@ fn write_digest(out: &mut impl Sink, digest: &Digest) {
             option(out, range.as_ref(), |out, range| {
                 write_bounds(out, range, |out, id| uint(out, id.0))
             });
-            write_origins(
-                out,
-                origins,
-                |o| (o.origin, o.generation, o.heartbeat, o.rate),
-                |out, origin| uint(out, origin.watermark.0),
-            );
+            array(out, origins.len());
+            for origin in origins {
+                origin.write(out);
+            }
         }
         Digest::Precise { range, origins } => {
             tag(out, "p");
@@ -215,13 +213,18 @@ fn write_origins<S: Sink, T>(
     array(out, origins.len());
     for origin in origins {
         let (id, generation, heartbeat, rate) = head(origin);
-        array(out, 5);
-        uint(out, id.0);
-        uint(out, generation.0);
-        uint(out, heartbeat);
-        uint(out, u64::from(rate));
+        origin_head(out, id, generation, heartbeat, rate);
         rest(out, origin);
     }
+}
+
+/// The four fields both kinds of digest start an origin with, opening its five-field array.
+fn origin_head(out: &mut impl Sink, id: NodeId, generation: Generation, heartbeat: u64, rate: u32) {
+    array(out, 5);
+    uint(out, id.0);
+    uint(out, generation.0);
+    uint(out, heartbeat);
+    uint(out, u64::from(rate));
 }
 
 fn write_bounds<S: Sink, T>(out: &mut S, bounds: &Bounds<T>, end: impl Fn(&mut S, &T)) {
@@ -233,21 +236,54 @@ fn write_bounds<S: Sink, T>(out: &mut S, bounds: &Bounds<T>, end: impl Fn(&mut S
 fn write_groups(out: &mut impl Sink, groups: &[OriginDelta]) {
     array(out, groups.len());
     for group in groups {
+        group.write(out);
+    }
+}
+
+/// The parts of messages whose sizes budgets count one by one (a digest's origin summary, a
+/// group of deltas, a delta): written, and counted, by the same code as whole messages.
+pub(crate) trait Encode {
+    /// Writes the value as rmp-serde does.
+    fn write(&self, out: &mut impl Sink);
+
+    /// Its encoded length: `size::encoded_len` without serde (equal, as a test checks).
+    fn encoded_len(&self) -> usize {
+        let mut count = Count { len: 0, fits: true };
+        self.write(&mut count);
+        count.len
+    }
+}
+
+impl Encode for OriginSummary {
+    fn write(&self, out: &mut impl Sink) {
+        origin_head(out, self.origin, self.generation, self.heartbeat, self.rate);
+        uint(out, self.watermark.0);
+    }
+}
+
+impl Encode for OriginDelta {
+    fn write(&self, out: &mut impl Sink) {
         array(out, 6);
-        uint(out, group.origin.0);
-        uint(out, group.generation.0);
-        uint(out, group.heartbeat);
-        uint(out, group.from.0);
-        uint(out, group.to.0);
-        array(out, group.deltas.len());
-        for delta in &group.deltas {
-            array(out, 3);
-            string(out, &delta.key);
-            uint(out, delta.version.0);
-            option(out, delta.value.as_ref(), |out, value| {
-                bin(out, value.as_bytes())
-            });
+        uint(out, self.origin.0);
+        uint(out, self.generation.0);
+        uint(out, self.heartbeat);
+        uint(out, self.from.0);
+        uint(out, self.to.0);
+        array(out, self.deltas.len());
+        for delta in &self.deltas {
+            delta.write(out);
         }
+    }
+}
+
+impl Encode for Delta {
+    fn write(&self, out: &mut impl Sink) {
+        array(out, 3);
+        string(out, &self.key);
+        uint(out, self.version.0);
+        option(out, self.value.as_ref(), |out, value| {
+            bin(out, value.as_bytes())
+        });
     }
 }
 
@@ -571,6 +607,56 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::size::encoded_len;
+    use proptest::prelude::*;
+
+    fn number() -> impl Strategy<Value = u64> {
+        prop_oneof![0u64..300, any::<u64>(), Just(u64::MAX), Just(0x1_0000)]
+    }
+
+    fn delta() -> impl Strategy<Value = Delta> {
+        let value = prop_oneof![
+            Just(None),
+            prop::collection::vec(any::<u8>(), 0..300).prop_map(|v| Some(Value::new(v))),
+            (256usize..70_000).prop_map(|len| Some(Value::new(vec![1u8; len]))),
+        ];
+        ("\\PC{0,40}|[a-z]{250,300}", number(), value).prop_map(|(key, version, value)| Delta {
+            key,
+            version: Version(version),
+            value,
+        })
+    }
+
+    proptest! {
+        /// The parts budgets count one by one measure as serde measures them.
+        #[test]
+        fn parts_measure_as_serde_does(
+            numbers in prop::collection::vec(number(), 6),
+            rate in any::<u32>(),
+            deltas in prop::collection::vec(delta(), 0..20),
+        ) {
+            let summary = OriginSummary {
+                origin: NodeId(numbers[0]),
+                generation: Generation(numbers[1]),
+                heartbeat: numbers[2],
+                rate,
+                watermark: Version(numbers[3]),
+            };
+            prop_assert_eq!(summary.encoded_len(), encoded_len(&summary));
+            for delta in &deltas {
+                prop_assert_eq!(delta.encoded_len(), encoded_len(delta));
+            }
+            let group = OriginDelta {
+                origin: NodeId(numbers[4]),
+                generation: Generation(numbers[5]),
+                heartbeat: numbers[0],
+                from: Version(numbers[1]),
+                to: Version(numbers[2]),
+                deltas,
+            };
+            prop_assert_eq!(group.encoded_len(), encoded_len(&group));
+        }
+    }
 
     /// A length msgpack cannot say (past 32 bits) makes the encoding fail instead of wrapping:
     /// `encode` then answers `None` and serde reports the error.
