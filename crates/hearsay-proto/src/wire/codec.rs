@@ -12,7 +12,9 @@
 //! arbitrary and corrupted bytes).
 //!
 //! [`decode`] allocates no more than the frame's bytes can fill: a declared length is a capacity
-//! only up to the bytes left, and [`super::Message::decode`] runs [`super::validate`] first.
+//! only up to the bytes left, a string or value is a copy of a slice of the frame, and the
+//! message must end where the frame does; what it reads, [`super::validate`] would accept whole
+//! (which is why [`super::Message::decode`] runs that check only on what the codec declines).
 
 use super::{Body, Message};
 use crate::{
@@ -27,15 +29,24 @@ pub fn encode(message: &Message) -> Option<Vec<u8>> {
         bytes: Vec::with_capacity(super::ENCODE_CAPACITY),
         fits: true,
     };
-    write_message(&mut out, message)?;
+    let Message {
+        version,
+        cluster,
+        from,
+        body,
+    } = message;
+    write_fields(&mut out, *version, *cluster, *from, body)?;
     out.fits.then_some(out.bytes)
 }
 
 /// The length of [`encode`]'s bytes, without writing them.
 pub fn encoded_len(message: &Message) -> Option<usize> {
-    let mut count = Count { len: 0, fits: true };
-    write_message(&mut count, message)?;
-    count.fits.then_some(count.len)
+    envelope_len(
+        message.version,
+        message.cluster,
+        message.from,
+        &message.body,
+    )
 }
 
 /// The length of the encoding of a message with these fields, without building it.
@@ -108,16 +119,6 @@ impl Sink for Count {
     }
 }
 
-fn write_message(out: &mut impl Sink, message: &Message) -> Option<()> {
-    write_fields(
-        out,
-        message.version,
-        message.cluster,
-        message.from,
-        &message.body,
-    )
-}
-
 fn write_fields(
     out: &mut impl Sink,
     version: u8,
@@ -149,13 +150,13 @@ fn write_fields(
         Body::SynAck { deltas, digest } => {
             tag(out, "a");
             array(out, 2);
-            write_groups(out, deltas);
+            list(out, deltas);
             option(out, digest.as_ref(), write_digest);
         }
         Body::Ack { deltas } => {
             tag(out, "k");
             array(out, 1);
-            write_groups(out, deltas);
+            list(out, deltas);
         }
         Body::Rumor(_) | Body::View(_) | Body::Probe(_) => return None,
     }
@@ -170,10 +171,7 @@ fn write_digest(out: &mut impl Sink, digest: &Digest) {
             option(out, range.as_ref(), |out, range| {
                 write_bounds(out, range, |out, id| uint(out, id.0))
             });
-            array(out, origins.len());
-            for origin in origins {
-                origin.write(out);
-            }
+            list(out, origins);
         }
         Digest::Precise { range, origins } => {
             tag(out, "p");
@@ -185,36 +183,8 @@ fn write_digest(out: &mut impl Sink, digest: &Digest) {
                     string(out, &item.key);
                 })
             });
-            write_origins(
-                out,
-                origins,
-                |o| (o.origin, o.generation, o.heartbeat, o.rate),
-                |out, origin| {
-                    array(out, origin.items.len());
-                    for (key, version) in &origin.items {
-                        array(out, 2);
-                        string(out, key);
-                        uint(out, version.0);
-                    }
-                },
-            );
+            list(out, origins);
         }
-    }
-}
-
-/// A digest's origins: each a five-field array of the four fields both kinds of digest start
-/// with (`head`), then its own (`rest`).
-fn write_origins<S: Sink, T>(
-    out: &mut S,
-    origins: &[T],
-    head: impl Fn(&T) -> (NodeId, Generation, u64, u32),
-    rest: impl Fn(&mut S, &T),
-) {
-    array(out, origins.len());
-    for origin in origins {
-        let (id, generation, heartbeat, rate) = head(origin);
-        origin_head(out, id, generation, heartbeat, rate);
-        rest(out, origin);
     }
 }
 
@@ -233,15 +203,17 @@ fn write_bounds<S: Sink, T>(out: &mut S, bounds: &Bounds<T>, end: impl Fn(&mut S
     option(out, bounds.to.as_ref(), &end);
 }
 
-fn write_groups(out: &mut impl Sink, groups: &[OriginDelta]) {
-    array(out, groups.len());
-    for group in groups {
-        group.write(out);
+/// A list: its length, then each element.
+fn list<T: Encode>(out: &mut impl Sink, items: &[T]) {
+    array(out, items.len());
+    for item in items {
+        item.write(out);
     }
 }
 
-/// The parts of messages whose sizes budgets count one by one (a digest's origin summary, a
-/// group of deltas, a delta): written, and counted, by the same code as whole messages.
+/// The parts of messages the codec writes element by element (a digest's origins, groups of
+/// deltas, deltas), and whose sizes budgets count one by one: written, and counted, by the same
+/// code as whole messages.
 pub(crate) trait Encode {
     /// Writes the value as rmp-serde does.
     fn write(&self, out: &mut impl Sink);
@@ -261,6 +233,18 @@ impl Encode for OriginSummary {
     }
 }
 
+impl Encode for OriginItems {
+    fn write(&self, out: &mut impl Sink) {
+        origin_head(out, self.origin, self.generation, self.heartbeat, self.rate);
+        array(out, self.items.len());
+        for (key, version) in &self.items {
+            array(out, 2);
+            string(out, key);
+            uint(out, version.0);
+        }
+    }
+}
+
 impl Encode for OriginDelta {
     fn write(&self, out: &mut impl Sink) {
         array(out, 6);
@@ -269,10 +253,7 @@ impl Encode for OriginDelta {
         uint(out, self.heartbeat);
         uint(out, self.from.0);
         uint(out, self.to.0);
-        array(out, self.deltas.len());
-        for delta in &self.deltas {
-            delta.write(out);
-        }
+        list(out, &self.deltas);
     }
 }
 
@@ -567,7 +548,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// The four fields both kinds of digest start an origin with ([`write_origins`]).
+    /// The four fields both kinds of digest start an origin with ([`origin_head`]).
     fn origin_head(&mut self) -> Option<(NodeId, Generation, u64, u32)> {
         self.fields(5)?;
         let origin = self.node()?;
