@@ -43,6 +43,7 @@ mod peers;
 mod phi;
 pub mod reconcile;
 mod reserved;
+mod rng;
 mod rumor;
 mod size;
 mod small_map;

@@ -22,10 +22,10 @@ const MAX_ASKED: usize = 64;
 /// Id ranges at most in one `Sync` (each about 20 bytes: a request stays within one datagram).
 pub(crate) const MAX_RANGES: usize = 32;
 
+use crate::rng::NodeRng;
 use crate::{NodeId, SwimConfig};
 use coverage::Coverage;
 use rand::RngExt;
-use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -156,7 +156,7 @@ impl Fd {
     /// it runs out.
     pub(crate) fn next_target(
         &mut self,
-        rng: &mut ChaCha8Rng,
+        rng: &mut NodeRng,
         probeable: impl Fn(NodeId) -> bool,
         unconfirmed: impl Fn(NodeId) -> bool,
         members: impl FnOnce() -> Vec<NodeId>,
@@ -190,7 +190,7 @@ impl Fd {
 
     /// A member just learnt of: probed within this pass of the order, at a random place after
     /// the cursor (memberlist's `aliveNode`).
-    pub(crate) fn add_member(&mut self, id: NodeId, rng: &mut ChaCha8Rng) {
+    pub(crate) fn add_member(&mut self, id: NodeId, rng: &mut NodeRng) {
         if self.order.is_empty() {
             return;
         }
@@ -316,7 +316,7 @@ impl Fd {
 }
 
 /// Fisher–Yates with the node's RNG.
-fn shuffle(items: &mut [NodeId], rng: &mut ChaCha8Rng) {
+fn shuffle(items: &mut [NodeId], rng: &mut NodeRng) {
     for i in (1..items.len()).rev() {
         let j = rng.random_range(0..=i);
         items.swap(i, j);

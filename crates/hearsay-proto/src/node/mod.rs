@@ -24,6 +24,7 @@ mod writes;
 use crate::fd::Fd;
 use crate::membership::Membership;
 use crate::reconcile::DigestCursor;
+use crate::rng::NodeRng;
 use crate::rumor::Rumors;
 use crate::size::{ARRAY_GROWTH, encoded_len};
 use crate::{
@@ -33,7 +34,6 @@ use crate::{
 };
 use flow::FlowState;
 use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
@@ -112,7 +112,7 @@ pub struct Node {
     config: Arc<Config>,
     store: Store,
     peers: Peers,
-    rng: ChaCha8Rng,
+    rng: NodeRng,
     cursor: DigestCursor,
     rumors: Rumors,
     round: u64,
@@ -178,7 +178,7 @@ impl Node {
             generation,
             store,
             peers: Peers::default(),
-            rng: ChaCha8Rng::seed_from_u64(seed),
+            rng: NodeRng::seed_from_u64(seed),
             cursor: DigestCursor::default(),
             rumors: Rumors::default(),
             view: view.map(Box::new),
