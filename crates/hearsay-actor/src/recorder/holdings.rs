@@ -3,17 +3,18 @@
 
 use super::{Held, KeyState, Recorder, SlotId, Stamp};
 use hearsay_proto::{NodeId, Version};
-use std::collections::BTreeMap;
 
 impl Recorder {
     pub(super) fn slot_id(&mut self, origin: NodeId, key: &str) -> SlotId {
-        let slot = (origin, key.to_owned());
-        if let Some(id) = self.slot_ids.get(&slot) {
+        if let Some(id) = self.slot_ids.get(&origin).and_then(|keys| keys.get(key)) {
             return *id;
         }
         let id = self.slots.len() as SlotId;
-        self.slot_ids.insert(slot.clone(), id);
-        self.slots.push(slot);
+        self.slot_ids
+            .entry(origin)
+            .or_default()
+            .insert(key.to_owned(), id);
+        self.slots.push((origin, key.to_owned()));
         self.keys.push(KeyState::default());
         id
     }
@@ -33,10 +34,9 @@ impl Recorder {
     /// Registers a node (so that an empty node counts in convergence). Every other method
     /// registers the nodes it hears of.
     pub fn add_node(&mut self, node: NodeId) {
-        if self.held.contains_key(&node) {
+        if !self.nodes.insert(node) {
             return;
         }
-        self.held.insert(node, BTreeMap::new());
         // Holding nothing, it is up to date on the keys whose newest write is gone.
         if self.live_node(node) {
             self.count_holders(node, true);
@@ -69,10 +69,10 @@ impl Recorder {
             _ => return,
         }
         let empty: Vec<NodeId> = self
-            .held
+            .nodes
             .iter()
-            .filter(|(_, held)| !held.contains_key(&slot))
-            .map(|(node, _)| *node)
+            .filter(|node| !self.held.contains_key(&(**node, slot)))
+            .copied()
             .collect();
         for node in empty {
             if self.live_node(node) {
@@ -87,19 +87,46 @@ impl Recorder {
     /// The slots of `origin`'s keys.
     pub(super) fn slots_of(&self, origin: NodeId) -> Vec<SlotId> {
         self.slot_ids
-            .range((origin, String::new())..)
-            .take_while(|((o, _), _)| *o == origin)
-            .map(|(_, id)| *id)
-            .collect()
+            .get(&origin)
+            .map(|keys| keys.values().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// The stamp `node` holds of `slot`.
+    pub(super) fn stamp(&self, node: NodeId, slot: SlotId) -> Option<Stamp> {
+        self.held.get(&(node, slot)).copied()
+    }
+
+    /// What `node` holds, by slot, in slot order.
+    pub(super) fn holdings(&self, node: NodeId) -> impl Iterator<Item = (SlotId, Stamp)> + '_ {
+        self.held
+            .range((node, 0)..=(node, SlotId::MAX))
+            .map(|((_, slot), stamp)| (*slot, *stamp))
+    }
+
+    /// Keeps of `node`'s holdings those `keep` takes; returns the others.
+    pub(super) fn retain_holdings(
+        &mut self,
+        node: NodeId,
+        mut keep: impl FnMut(SlotId, Stamp) -> bool,
+    ) -> Vec<(SlotId, Stamp)> {
+        let dropped: Vec<(SlotId, Stamp)> = self
+            .holdings(node)
+            .filter(|(slot, stamp)| !keep(*slot, *stamp))
+            .collect();
+        for (slot, _) in &dropped {
+            self.held.remove(&(node, *slot));
+        }
+        dropped
     }
 
     /// Adds (or removes) `node` to (from) the holder counts of the keys it is up to date on.
     pub(super) fn count_holders(&mut self, node: NodeId, add: bool) {
-        let Some(held) = self.held.get(&node) else {
+        if !self.nodes.contains(&node) {
             return;
-        };
+        }
         for (slot, key) in self.keys.iter_mut().enumerate() {
-            if key.current(held.get(&(slot as SlotId)).copied()) {
+            if key.current(self.held.get(&(node, slot as SlotId)).copied()) {
                 key.holders = if add {
                     key.holders + 1
                 } else {
@@ -111,36 +138,35 @@ impl Recorder {
 
     /// Whether every live node holds the same entries.
     pub fn converged(&self) -> bool {
-        let mut live = self
-            .held
-            .iter()
-            .filter(|(node, _)| self.live_node(**node))
-            .map(|(_, held)| held);
+        let mut live = self.nodes.iter().filter(|node| self.live_node(**node));
         match live.next() {
-            Some(first) => live.all(|held| held == first),
+            Some(first) => live.all(|node| self.holdings(*node).eq(self.holdings(*first))),
             None => true,
         }
     }
 
     /// How many live nodes hold the write `(origin, key)` at `version` or newer.
     pub fn holding(&self, origin: NodeId, key: &str, version: Version) -> usize {
-        let Some(slot) = self.slot_ids.get(&(origin, key.to_owned())) else {
+        let Some(slot) = self.slot_ids.get(&origin).and_then(|keys| keys.get(key)) else {
             return 0;
         };
-        self.held
+        self.nodes
             .iter()
-            .filter(|(node, held)| {
-                self.live_node(**node) && held.get(slot).is_some_and(|(_, v)| *v >= version)
+            .filter(|node| {
+                self.live_node(**node)
+                    && self.stamp(**node, *slot).is_some_and(|(_, v)| v >= version)
             })
             .count()
     }
 
     /// The entries the recorder believes `node` holds.
     pub fn held(&self, node: NodeId) -> Option<Held> {
-        let held = self.held.get(&node)?;
+        if !self.nodes.contains(&node) {
+            return None;
+        }
         Some(
-            held.iter()
-                .filter_map(|(slot, stamp)| Some((self.slots.get(*slot as usize)?.clone(), *stamp)))
+            self.holdings(node)
+                .filter_map(|(slot, stamp)| Some((self.slots.get(slot as usize)?.clone(), stamp)))
                 .collect(),
         )
     }
@@ -152,8 +178,8 @@ impl Recorder {
         let down = self
             .down
             .iter()
-            .filter(|node| self.held.contains_key(node))
+            .filter(|node| self.nodes.contains(node))
             .count();
-        self.held.len() - down
+        self.nodes.len() - down
     }
 }

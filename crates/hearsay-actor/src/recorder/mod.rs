@@ -94,10 +94,15 @@ pub struct Recorder {
     lost: u64,
     duplicated: u64,
     partitioned: u64,
-    slot_ids: BTreeMap<Slot, SlotId>,
+    /// Per origin, per key: its slot (looked up by `&str`, without building a key).
+    slot_ids: BTreeMap<NodeId, BTreeMap<String, SlotId>>,
     slots: Vec<Slot>,
     keys: Vec<KeyState>,
-    held: BTreeMap<NodeId, BTreeMap<SlotId, Stamp>>,
+    /// Every node heard of.
+    nodes: BTreeSet<NodeId>,
+    /// What each node holds, by node and slot: one map for all (a map per node took a B-tree
+    /// leaf, ~230 bytes, for the one key each of 100,000 nodes holds).
+    held: BTreeMap<(NodeId, SlotId), Stamp>,
     down: BTreeSet<NodeId>,
     updates: BTreeMap<(NodeId, Generation, Version), UpdateRecord>,
     stale: Vec<StaleSample>,
@@ -121,6 +126,7 @@ impl Recorder {
             slot_ids: BTreeMap::new(),
             slots: Vec::new(),
             keys: Vec::new(),
+            nodes: BTreeSet::new(),
             held: BTreeMap::new(),
             down: BTreeSet::new(),
             updates: BTreeMap::new(),

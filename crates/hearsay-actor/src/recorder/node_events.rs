@@ -1,7 +1,7 @@
 //! The nodes' own events fed into the model: changes, resets, purges, member removals,
 //! crashes, restarts and refutations.
 
-use super::{Recorder, SlotId, UpdateRecord};
+use super::{Recorder, SlotId, Stamp, UpdateRecord};
 use hearsay_proto::{Change, Generation, NodeId, Version, Via};
 use std::collections::BTreeMap;
 use tokio::time::Instant;
@@ -14,7 +14,7 @@ impl Recorder {
         let stamp = (change.generation, change.entry.version);
         let live = self.live_node(node);
         self.add_node(node);
-        let before = self.held.entry(node).or_default().insert(slot, stamp);
+        let before = self.held.insert((node, slot), stamp);
         let id = (change.origin, change.generation, change.entry.version);
         if via == Via::Local {
             // A new newest write: only its writer holds it; every other node that was up to date
@@ -34,7 +34,7 @@ impl Recorder {
                     learned: BTreeMap::from([(node, at)]),
                 },
             );
-            let others: Vec<NodeId> = self.held.keys().copied().filter(|n| *n != node).collect();
+            let others: Vec<NodeId> = self.nodes.iter().copied().filter(|n| *n != node).collect();
             for other in others {
                 if !self.stale_since.contains_key(&(other, slot)) {
                     self.set_since(other, slot, Some(at));
@@ -82,17 +82,11 @@ impl Recorder {
     /// `node` dropped everything it held of `origin`'s generations below `generation`.
     pub fn reset(&mut self, now: Instant, node: NodeId, origin: NodeId, generation: Generation) {
         let live = self.live_node(node);
-        let mut dropped = Vec::new();
-        if let Some(held) = self.held.get_mut(&node) {
-            held.retain(|slot, stamp| {
-                let keep = self.slots.get(*slot as usize).is_none_or(|s| s.0 != origin)
-                    || stamp.0 >= generation;
-                if !keep {
-                    dropped.push((*slot, *stamp));
-                }
-                keep
-            });
-        }
+        let slots = std::mem::take(&mut self.slots);
+        let dropped = self.retain_holdings(node, |slot, stamp| {
+            slots.get(slot as usize).is_none_or(|s| s.0 != origin) || stamp.0 >= generation
+        });
+        self.slots = slots;
         if live {
             for (slot, stamp) in dropped {
                 self.move_holder(slot, Some(stamp), None);
@@ -120,7 +114,7 @@ impl Recorder {
     ) {
         let slot = self.slot_id(origin, key);
         self.add_node(node);
-        let before = self.held.entry(node).or_default().remove(&slot);
+        let before = self.held.remove(&(node, slot));
         if self.live_node(node) {
             self.move_holder(slot, before, None);
         }
@@ -150,14 +144,10 @@ impl Recorder {
     pub fn removed(&mut self, now: Instant, node: NodeId, origin: NodeId, generation: Generation) {
         let live = self.live_node(node);
         let slots = self.slots_of(origin);
-        let mut dropped = Vec::new();
-        if let Some(held) = self.held.get_mut(&node) {
-            for slot in &slots {
-                if let Some(stamp) = held.remove(slot) {
-                    dropped.push((*slot, stamp));
-                }
-            }
-        }
+        let dropped: Vec<(SlotId, Stamp)> = slots
+            .iter()
+            .filter_map(|slot| Some((*slot, self.held.remove(&(node, *slot))?)))
+            .collect();
         if live {
             for (slot, stamp) in &dropped {
                 self.move_holder(*slot, Some(*stamp), None);
@@ -210,15 +200,11 @@ impl Recorder {
         if !self.down.remove(&node) {
             self.count_holders(node, false);
         }
-        let slots = &self.slots;
-        let held = self.held.entry(node).or_default();
-        if kept {
-            held.retain(|slot, stamp| {
-                slots.get(*slot as usize).is_none_or(|s| s.0 != node) || stamp.0 >= generation
-            });
-        } else {
-            held.clear();
-        }
+        let slots = std::mem::take(&mut self.slots);
+        self.retain_holdings(node, |slot, stamp| {
+            kept && (slots.get(slot as usize).is_none_or(|s| s.0 != node) || stamp.0 >= generation)
+        });
+        self.slots = slots;
         // The old incarnation's writes are superseded: those keys have no newest write now.
         let mut gone = Vec::new();
         for (id, (slot, key)) in self.slots.iter().zip(self.keys.iter_mut()).enumerate() {
@@ -227,7 +213,7 @@ impl Recorder {
                 gone.push(id as SlotId);
             }
         }
-        let nodes: Vec<NodeId> = self.held.keys().copied().collect();
+        let nodes: Vec<NodeId> = self.nodes.iter().copied().collect();
         for slot in gone {
             for other in &nodes {
                 self.set_since(*other, slot, None);

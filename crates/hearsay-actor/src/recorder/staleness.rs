@@ -49,7 +49,7 @@ impl Recorder {
     /// Recomputes since when `node` is stale on every key, after its holdings changed wholesale.
     pub(super) fn recompute_since(&mut self, node: NodeId) {
         for slot in 0..self.keys.len() as SlotId {
-            let held = self.held.get(&node).and_then(|h| h.get(&slot)).copied();
+            let held = self.stamp(node, slot);
             let since = self.since(slot, held);
             self.set_since(node, slot, since);
         }
@@ -74,15 +74,15 @@ impl Recorder {
 
     /// The stale count recomputed from scratch, O(nodes × keys): a check on [`Recorder::stale_now`].
     pub fn stale_recount(&self) -> usize {
-        self.held
+        self.nodes
             .iter()
-            .filter(|(node, _)| self.live_node(**node))
-            .map(|(_, held)| {
+            .filter(|node| self.live_node(**node))
+            .map(|node| {
                 self.keys
                     .iter()
                     .enumerate()
                     .filter(|(id, key)| {
-                        key.latest.is_some() && !key.current(held.get(&(*id as SlotId)).copied())
+                        key.latest.is_some() && !key.current(self.stamp(*node, *id as SlotId))
                     })
                     .count()
             })
