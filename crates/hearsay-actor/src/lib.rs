@@ -59,4 +59,4 @@ pub use node::GossipNode;
 pub use recorder::{Held, Recorder, RecorderHandle, StaleSample, UpdateRecord};
 #[cfg(feature = "sim")]
 pub use simulation::{Simulation, SimulationConfig, simulate};
-pub use transport::{Router, Transport};
+pub use transport::{Route, Router, Transport};

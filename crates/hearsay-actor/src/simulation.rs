@@ -152,7 +152,7 @@ impl Simulation {
                 .with_recorder(recorder.clone())
                 .with_first_round_after(config.start_after + phase)
                 .start();
-            router.register(id, addr.clone().recipient());
+            router.register(id, addr.clone());
             nodes.push(addr);
         }
         Ok(Simulation {
@@ -240,7 +240,7 @@ impl Simulation {
             .with_recorder(self.recorder.clone())
             .with_first_round_after(phase)
             .start();
-        self.router.register(id, addr.clone().recipient());
+        self.router.register(id, addr.clone());
         self.nodes.push(addr);
         self.generations.push(Generation(1));
         Ok(index)
