@@ -33,6 +33,14 @@ struct Subscription {
     recipient: Recipient<KeyChanged>,
 }
 
+/// Who hears of a node's changes. Boxed, and only once someone subscribes: most nodes of a large
+/// in-process cluster have no subscriber, and the actor's size decides its task's allocation.
+#[derive(Default)]
+struct Subscribers {
+    keys: Vec<Subscription>,
+    members: Vec<Recipient<MemberChanged>>,
+}
+
 /// A gossip node as an actor.
 ///
 /// ```
@@ -55,8 +63,7 @@ struct Subscription {
 pub struct GossipNode {
     node: Node,
     transport: Box<dyn Transport>,
-    subscribers: Vec<Subscription>,
-    member_subscribers: Vec<Recipient<MemberChanged>>,
+    subscribers: Option<Box<Subscribers>>,
     #[cfg(feature = "sim")]
     recorder: Option<RecorderHandle>,
     /// The generation the recorder last heard of: when the node's differs after an input, the
@@ -82,8 +89,7 @@ impl GossipNode {
             generation: node.generation(),
             node,
             transport: Box::new(transport),
-            subscribers: Vec::new(),
-            member_subscribers: Vec::new(),
+            subscribers: None,
             #[cfg(feature = "sim")]
             recorder: None,
             first_round_after: Duration::ZERO,
@@ -199,14 +205,16 @@ impl GossipNode {
                             recorder.lock().removed(now, id, member, generation);
                         }
                     }
-                    self.member_subscribers.retain(|r| r.connected());
-                    for subscriber in &self.member_subscribers {
-                        subscriber.do_send(MemberChanged {
-                            node: id,
-                            member,
-                            generation,
-                            status,
-                        });
+                    if let Some(subscribers) = &mut self.subscribers {
+                        subscribers.members.retain(|r| r.connected());
+                        for subscriber in &subscribers.members {
+                            subscriber.do_send(MemberChanged {
+                                node: id,
+                                member,
+                                generation,
+                                status,
+                            });
+                        }
                     }
                 }
                 Event::Purged {
@@ -246,9 +254,12 @@ impl GossipNode {
     /// Sends a change to every subscriber of its key. The protocol's reserved entries (a leave, a
     /// GC horizon) reach only those who subscribe to their prefix explicitly.
     fn notify(&mut self, change: KeyChanged) {
-        self.subscribers.retain(|s| s.recipient.connected());
+        let Some(subscribers) = &mut self.subscribers else {
+            return;
+        };
+        subscribers.keys.retain(|s| s.recipient.connected());
         let reserved = hearsay_proto::membership::is_reserved(&change.key);
-        for subscriber in &self.subscribers {
+        for subscriber in &subscribers.keys {
             if change.key.starts_with(&subscriber.prefix)
                 && (!reserved || hearsay_proto::membership::is_reserved(&subscriber.prefix))
             {
@@ -288,16 +299,20 @@ impl Actor for GossipNode {
         let due = Self::now() + self.first_round_after;
         self.due = Some(due.into_std());
         ctx.spawn(Wakeup {
-            sleep: Box::pin(tokio::time::sleep_until(due)),
+            sleep: tokio::time::sleep_until(due),
         });
     }
 }
 
-/// The node's one timer, for its whole life: a sleep re-set to [`GossipNode::due`] whenever that
-/// moves, instead of a timer allocated, registered and cancelled per timeout (at 100,000 nodes a
-/// round is 100,000 timeouts).
-struct Wakeup {
-    sleep: Pin<Box<Sleep>>,
+pin_project_lite::pin_project! {
+    /// The node's one timer, for its whole life: a sleep re-set to [`GossipNode::due`] whenever
+    /// that moves, instead of a timer allocated, registered and cancelled per timeout (at 100,000
+    /// nodes a round is 100,000 timeouts). The sleep lives in the future actix boxes anyway, not
+    /// in a box of its own.
+    struct Wakeup {
+        #[pin]
+        sleep: Sleep,
+    }
 }
 
 impl ActorFuture<GossipNode> for Wakeup {
@@ -309,7 +324,7 @@ impl ActorFuture<GossipNode> for Wakeup {
         _: &mut Context<GossipNode>,
         task: &mut std::task::Context<'_>,
     ) -> Poll<()> {
-        let sleep = &mut self.get_mut().sleep;
+        let mut sleep = self.project().sleep;
         // Actix polls its spawned futures after every batch of messages, so a timeout an input
         // moved is seen here before the actor waits again.
         while let Some(due) = node.due {
@@ -443,7 +458,8 @@ impl Handler<Subscribe> for GossipNode {
     type Result = ();
 
     fn handle(&mut self, subscribe: Subscribe, _: &mut Context<Self>) {
-        self.subscribers.push(Subscription {
+        let subscribers = self.subscribers.get_or_insert_with(Box::default);
+        subscribers.keys.push(Subscription {
             prefix: subscribe.prefix,
             recipient: subscribe.recipient,
         });
@@ -662,7 +678,8 @@ impl Handler<SubscribeMembership> for GossipNode {
     type Result = ();
 
     fn handle(&mut self, subscribe: SubscribeMembership, _: &mut Context<Self>) {
-        self.member_subscribers.push(subscribe.recipient);
+        let subscribers = self.subscribers.get_or_insert_with(Box::default);
+        subscribers.members.push(subscribe.recipient);
     }
 }
 
