@@ -52,7 +52,7 @@ struct Subscribers {
 ///     let router = Router::new();
 ///     let node = Node::new(NodeId(1), Generation(1), Config::default(), 7)?;
 ///     let addr = GossipNode::new(node, router.clone()).start();
-///     router.register(NodeId(1), addr.clone().recipient());
+///     router.register(NodeId(1), addr.clone());
 ///     addr.send(Set { key: "k".into(), value: Value::from("v") }).await??;
 ///     let got = addr.send(Get { origin: None, key: "k".into() }).await??;
 ///     assert_eq!(got, Some(Value::from("v")));
