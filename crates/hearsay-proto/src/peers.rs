@@ -2,7 +2,11 @@
 
 use crate::NodeId;
 use rand::{Rng, RngExt};
+use smallvec::SmallVec;
 use std::sync::Arc;
+
+/// Picked peers: a round's few targets, inline (no allocation up to four).
+pub(crate) type Picked = SmallVec<[NodeId; 4]>;
 
 /// The set of peers a node may contact.
 ///
@@ -100,12 +104,17 @@ impl Peers {
 
     /// Picks up to `count` distinct peers other than `me`, uniformly at random.
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R, count: usize, me: NodeId) -> Vec<NodeId> {
+        self.pick(rng, count, me).into_vec()
+    }
+
+    /// [`Peers::sample`], kept inline: a round picks its `fanout` targets without allocating.
+    pub(crate) fn pick<R: Rng + ?Sized>(&self, rng: &mut R, count: usize, me: NodeId) -> Picked {
         let list = self.list();
         // Only a list barely longer than `count` needs the exact number of others.
         if list.len() <= count + 1 && list.len() - usize::from(self.contains(me)) <= count {
             return list.iter().copied().filter(|&id| id != me).collect();
         }
-        let mut picked = Vec::with_capacity(count);
+        let mut picked = Picked::with_capacity(count);
         while picked.len() < count {
             let id = list[rng.random_range(0..list.len())];
             if id != me && !picked.contains(&id) {
@@ -125,8 +134,19 @@ impl Peers {
         me: NodeId,
         accept: impl Fn(NodeId) -> bool,
     ) -> Vec<NodeId> {
+        self.pick_where(rng, count, me, accept).into_vec()
+    }
+
+    /// [`Peers::sample_where`], kept inline.
+    pub(crate) fn pick_where<R: Rng + ?Sized>(
+        &self,
+        rng: &mut R,
+        count: usize,
+        me: NodeId,
+        accept: impl Fn(NodeId) -> bool,
+    ) -> Picked {
         let list = self.list();
-        let mut picked = Vec::with_capacity(count);
+        let mut picked = Picked::with_capacity(count);
         if list.len() > 4 * count + 8 {
             for _ in 0..4 * count + 8 {
                 if picked.len() == count {
@@ -143,7 +163,7 @@ impl Peers {
             .copied()
             .filter(|&id| id != me && !picked.contains(&id) && accept(id))
             .collect();
-        let more = Peers::Own(rest).sample(rng, count - picked.len(), me);
+        let more = Peers::Own(rest).pick(rng, count - picked.len(), me);
         picked.extend(more);
         picked
     }

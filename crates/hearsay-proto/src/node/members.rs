@@ -3,6 +3,7 @@
 
 use super::Node;
 use crate::membership::{ADDR_KEY, LEFT, STATUS_KEY};
+use crate::peers::Picked;
 use crate::{
     Body, Delta, Digest, Error, NodeId, OriginDelta, Peers, PurgeReason, RumorMessage, Value,
     Version,
@@ -88,18 +89,18 @@ impl Node {
 
     /// Up to `count` gossip targets: the listed peers, without the members that are Down, Left
     /// or Removed when membership is on.
-    pub(super) fn targets(&mut self, count: usize) -> Vec<NodeId> {
+    pub(super) fn targets(&mut self, count: usize) -> Picked {
         if let Some(view) = &self.view {
             // The view protocol keeps its active view alive; membership does not filter it.
             let active = Peers::Own(view.active().iter().copied().collect());
-            return active.sample(&mut self.rng, count, self.id);
+            return active.pick(&mut self.rng, count, self.id);
         }
         match &self.members {
-            None => self.peers.sample(&mut self.rng, count, self.id),
+            None => self.peers.pick(&mut self.rng, count, self.id),
             // SWIM samples often (gossip, relays): draw at random, without listing everyone.
             Some(members) if self.fd.is_some() => {
                 self.peers
-                    .sample_where(&mut self.rng, count, self.id, |id| members.reachable(id))
+                    .pick_where(&mut self.rng, count, self.id, |id| members.reachable(id))
             }
             Some(members) => {
                 let reachable: Vec<NodeId> = self
@@ -107,7 +108,7 @@ impl Node {
                     .iter()
                     .filter(|&id| id != self.id && members.reachable(id))
                     .collect();
-                Peers::Own(reachable).sample(&mut self.rng, count, self.id)
+                Peers::Own(reachable).pick(&mut self.rng, count, self.id)
             }
         }
     }

@@ -75,7 +75,7 @@ impl Node {
         }
         let count = self.config.relay as usize;
         let mut targets = self.targets(count + 1);
-        targets.retain(|&peer| Some(peer) != from);
+        targets.retain(|peer| Some(*peer) != from);
         targets.truncate(count);
         for peer in targets {
             self.stats.relayed += 1;

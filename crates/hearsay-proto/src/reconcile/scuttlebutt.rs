@@ -145,7 +145,12 @@ pub(crate) fn deltas<R: Rng + ?Sized>(
     // held by the peer already; they only fill what room is left, in random order, so that an
     // origin whose watermarks are stuck (its writes lost above a gap, its writer crashed) can
     // neither starve the others nor keep resending the same prefix.
-    let mut sources: Vec<Source<'_, _>> = behind(store, range, peer)
+    let behind = behind(store, range, peer);
+    if behind.is_empty() {
+        // The usual answer once a cluster agrees: nothing to pack, no random draw to make.
+        return Vec::new();
+    }
+    let mut sources: Vec<Source<'_, _>> = behind
         .into_iter()
         .map(|(origin, state, from, announce)| {
             let held = state.watermark();
