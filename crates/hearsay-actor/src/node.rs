@@ -717,6 +717,9 @@ mod tests {
     fn a_node_task_fits_the_1536_byte_bin() {
         let future = std::mem::size_of::<ContextFut<GossipNode, Context<GossipNode>>>();
         let cell = (104 + future).next_multiple_of(128);
-        assert!(cell + 127 <= 1536, "task cell {cell} bytes (future {future})");
+        assert!(
+            cell + 127 <= 1536,
+            "task cell {cell} bytes (future {future})"
+        );
     }
 }

@@ -24,7 +24,7 @@ use crate::messages::{
     Crash, Datagram, Delete, GetEntries, GetMetrics, Inspect, NodeMetrics, NodeSnapshot,
     Reincarnate, Restart, Set, SetMaxDeltas, StoredEntry, TrySet,
 };
-use crate::network::{Heal, Network, NetworkConfig, NetworkLink, Partition, SetFaults};
+use crate::network::{Inbound, Inbox, Network, NetworkConfig, NetworkLink, Partition, SetFaults};
 use crate::{Error, GossipNode, Recorder, RecorderHandle, Router, StaleSample};
 use actix::{Actor, Addr};
 use hearsay_proto::{Config, Generation, Node, NodeId, Peers, Value, Version};
@@ -98,7 +98,8 @@ fn derive(seed: u64, index: u64) -> u64 {
 pub struct Simulation {
     config: SimulationConfig,
     nodes: Vec<Addr<GossipNode>>,
-    network: Option<Addr<Network>>,
+    /// The simulated network, and the inbox its links and fault controls reach it through.
+    network: Option<(Addr<Network>, Inbox)>,
     recorder: RecorderHandle,
     start: Instant,
     generations: Vec<Generation>,
@@ -125,9 +126,10 @@ impl Simulation {
         let recorder = RecorderHandle::new(start, interval, config.trace);
         let router = Router::new();
         let network = config.network.clone().map(|network| {
-            Network::new(network, derive(config.seed, u64::MAX), router.clone())
-                .with_recorder(recorder.clone())
-                .start()
+            let network = Network::new(network, derive(config.seed, u64::MAX), router.clone())
+                .with_recorder(recorder.clone());
+            let inbox = network.inbox();
+            (network.start(), inbox)
         });
         let members = Peers::shared((0..config.nodes as u64).map(NodeId).collect());
         let mut phases = ChaCha8Rng::seed_from_u64(derive(config.seed, u64::MAX - 1));
@@ -145,7 +147,7 @@ impl Simulation {
                 Duration::ZERO
             };
             let actor = match &network {
-                Some(network) => GossipNode::new(node, NetworkLink::new(network.clone())),
+                Some((_, inbox)) => GossipNode::new(node, NetworkLink::through(inbox.clone())),
                 None => GossipNode::new(node, router.clone()),
             };
             let addr = actor
@@ -233,7 +235,7 @@ impl Simulation {
         };
         self.recorder.lock().add_node(id);
         let actor = match &self.network {
-            Some(network) => GossipNode::new(node, NetworkLink::new(network.clone())),
+            Some((_, inbox)) => GossipNode::new(node, NetworkLink::through(inbox.clone())),
             None => GossipNode::new(node, self.router.clone()),
         };
         let addr = actor
@@ -466,8 +468,8 @@ impl Simulation {
 
     /// Splits the network into groups (no effect without a simulated network).
     pub fn partition(&self, groups: Vec<Vec<NodeId>>) {
-        if let Some(network) = &self.network {
-            network.do_send(Partition(groups));
+        if let Some((_, inbox)) = &self.network {
+            inbox.push(Inbound::Partition(Partition(groups)));
         }
     }
 
@@ -492,15 +494,15 @@ impl Simulation {
     /// Changes the network's loss and duplication probabilities from now on (no effect without
     /// a simulated network).
     pub fn set_faults(&self, loss: f64, duplicate: f64) {
-        if let Some(network) = &self.network {
-            network.do_send(SetFaults { loss, duplicate });
+        if let Some((_, inbox)) = &self.network {
+            inbox.push(Inbound::SetFaults(SetFaults { loss, duplicate }));
         }
     }
 
     /// Ends every partition.
     pub fn heal(&self) {
-        if let Some(network) = &self.network {
-            network.do_send(Heal);
+        if let Some((_, inbox)) = &self.network {
+            inbox.push(Inbound::Heal);
         }
     }
 }

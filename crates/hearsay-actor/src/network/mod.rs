@@ -4,13 +4,18 @@
 //! Node actors hand their datagrams to a [`NetworkLink`]; the [`Network`] actor decides each one's
 //! fate and delivers it through a [`Router`] when its virtual delivery time comes.
 
+mod delivery_queue;
+mod inbox;
+
 use crate::{RecorderHandle, Router, Transport};
 use actix::{Actor, Addr, AsyncContext, Context, Handler, Message, SpawnHandle};
+use delivery_queue::DeliveryQueue;
 use hearsay_proto::{NodeId, Transmit};
+use inbox::Drain;
+pub(crate) use inbox::{Inbound, Inbox};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -132,11 +137,12 @@ pub struct Network {
     rng: ChaCha8Rng,
     router: Router,
     recorder: Option<RecorderHandle>,
-    queue: BinaryHeap<Reverse<InFlight>>,
+    queue: DeliveryQueue<InFlight>,
     seq: u64,
     wake: Option<(Instant, SpawnHandle)>,
     groups: BTreeMap<NodeId, usize>,
     links: BTreeMap<(NodeId, NodeId), Latency>,
+    inbox: Inbox,
 }
 
 impl Network {
@@ -147,11 +153,28 @@ impl Network {
             rng: ChaCha8Rng::seed_from_u64(seed),
             router,
             recorder: None,
-            queue: BinaryHeap::new(),
+            queue: DeliveryQueue::default(),
             seq: 0,
             wake: None,
             groups: BTreeMap::new(),
             links: BTreeMap::new(),
+            inbox: Inbox::default(),
+        }
+    }
+
+    /// The queue the harness's links and fault controls reach this network through (see
+    /// [`Inbox`]).
+    pub(crate) fn inbox(&self) -> Inbox {
+        self.inbox.clone()
+    }
+
+    /// Takes in one item of the inbox, as the mailbox handlers take theirs.
+    fn receive(&mut self, item: Inbound, ctx: &mut Context<Self>) {
+        match item {
+            Inbound::Outgoing(out) => self.outgoing(out, ctx),
+            Inbound::Partition(partition) => self.partition(partition),
+            Inbound::Heal => self.heal(),
+            Inbound::SetFaults(faults) => self.set_faults(faults),
         }
     }
 
@@ -172,17 +195,17 @@ impl Network {
             .unwrap_or(&self.config.latency)
             .sample(&mut self.rng);
         self.seq += 1;
-        self.queue.push(Reverse(InFlight {
+        self.queue.push(InFlight {
             at: now + latency,
             seq: self.seq,
             from,
             to,
             payload,
-        }));
+        });
     }
 
     fn arm(&mut self, ctx: &mut Context<Self>, now: Instant) {
-        let Some(Reverse(next)) = self.queue.peek() else {
+        let Some(next) = self.queue.peek() else {
             return;
         };
         let at = next.at;
@@ -201,12 +224,8 @@ impl Network {
 
     fn deliver_due(&mut self, ctx: &mut Context<Self>) {
         let now = Instant::now();
-        while self
-            .queue
-            .peek()
-            .is_some_and(|Reverse(next)| next.at <= now)
-        {
-            if let Some(Reverse(due)) = self.queue.pop() {
+        while self.queue.peek().is_some_and(|next| next.at <= now) {
+            if let Some(due) = self.queue.pop() {
                 // A partition that started while the datagram flew cuts it too.
                 if self.group(due.from) != self.group(due.to) {
                     if let Some(recorder) = &self.recorder {
@@ -223,12 +242,14 @@ impl Network {
 
 impl Actor for Network {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.spawn(Drain);
+    }
 }
 
-impl Handler<Outgoing> for Network {
-    type Result = ();
-
-    fn handle(&mut self, out: Outgoing, ctx: &mut Context<Self>) {
+impl Network {
+    fn outgoing(&mut self, out: Outgoing, ctx: &mut Context<Self>) {
         let now = Instant::now();
         let (from, to) = (out.from, out.to);
         if self.group(from) != self.group(to) {
@@ -253,12 +274,8 @@ impl Handler<Outgoing> for Network {
         self.schedule(from, to, out.payload, now);
         self.arm(ctx, now);
     }
-}
 
-impl Handler<Partition> for Network {
-    type Result = ();
-
-    fn handle(&mut self, partition: Partition, _: &mut Context<Self>) {
+    fn partition(&mut self, partition: Partition) {
         if let Some(recorder) = &self.recorder {
             recorder.lock().partitioned(Instant::now(), &partition.0);
         }
@@ -269,23 +286,15 @@ impl Handler<Partition> for Network {
             }
         }
     }
-}
 
-impl Handler<Heal> for Network {
-    type Result = ();
-
-    fn handle(&mut self, _: Heal, _: &mut Context<Self>) {
+    fn heal(&mut self) {
         if let Some(recorder) = &self.recorder {
             recorder.lock().healed(Instant::now());
         }
         self.groups.clear();
     }
-}
 
-impl Handler<SetFaults> for Network {
-    type Result = ();
-
-    fn handle(&mut self, faults: SetFaults, _: &mut Context<Self>) {
+    fn set_faults(&mut self, faults: SetFaults) {
         if let Some(recorder) = &self.recorder {
             recorder
                 .lock()
@@ -293,6 +302,38 @@ impl Handler<SetFaults> for Network {
         }
         self.config.loss = faults.loss.clamp(0.0, 1.0);
         self.config.duplicate = faults.duplicate.clamp(0.0, 1.0);
+    }
+}
+
+impl Handler<Outgoing> for Network {
+    type Result = ();
+
+    fn handle(&mut self, out: Outgoing, ctx: &mut Context<Self>) {
+        self.outgoing(out, ctx);
+    }
+}
+
+impl Handler<Partition> for Network {
+    type Result = ();
+
+    fn handle(&mut self, partition: Partition, _: &mut Context<Self>) {
+        self.partition(partition);
+    }
+}
+
+impl Handler<Heal> for Network {
+    type Result = ();
+
+    fn handle(&mut self, _: Heal, _: &mut Context<Self>) {
+        self.heal();
+    }
+}
+
+impl Handler<SetFaults> for Network {
+    type Result = ();
+
+    fn handle(&mut self, faults: SetFaults, _: &mut Context<Self>) {
+        self.set_faults(faults);
     }
 }
 
@@ -306,23 +347,38 @@ impl Handler<SetLink> for Network {
 
 /// A node's transport into the simulated [`Network`].
 #[derive(Clone, Debug)]
-pub struct NetworkLink {
-    network: Addr<Network>,
+pub struct NetworkLink(LinkTo);
+
+#[derive(Clone, Debug)]
+enum LinkTo {
+    /// Through the network's mailbox.
+    Mailbox(Addr<Network>),
+    /// Through the network's [`Inbox`] (the harness's links).
+    Inbox(Inbox),
 }
 
 impl NetworkLink {
-    /// A link into `network`.
+    /// A link into `network`, through its mailbox.
     pub fn new(network: Addr<Network>) -> NetworkLink {
-        NetworkLink { network }
+        NetworkLink(LinkTo::Mailbox(network))
+    }
+
+    /// A link through `inbox`, without a mailbox message per datagram.
+    pub(crate) fn through(inbox: Inbox) -> NetworkLink {
+        NetworkLink(LinkTo::Inbox(inbox))
     }
 }
 
 impl Transport for NetworkLink {
     fn send(&mut self, from: NodeId, transmit: Transmit) {
-        self.network.do_send(Outgoing {
+        let out = Outgoing {
             from,
             to: transmit.to,
             payload: transmit.payload,
-        });
+        };
+        match &self.0 {
+            LinkTo::Mailbox(network) => network.do_send(out),
+            LinkTo::Inbox(inbox) => inbox.push(Inbound::Outgoing(out)),
+        }
     }
 }
