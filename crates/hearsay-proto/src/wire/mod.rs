@@ -224,19 +224,20 @@ impl Message {
             });
         }
         // An anti-entropy message in its canonical encoding is read by the codec (what it reads
-        // is well-formed: `validate` would accept it whole). Anything else is checked, then
-        // decoded by serde; only when that fails is the header decoded alone, to tell an
-        // unknown version (whose body may not parse) from garbage.
-        let decoded = match codec::decode(bytes) {
-            Some(message) => Ok(message),
-            None => {
-                let used = validate(bytes)?;
-                if used < bytes.len() {
-                    return Err(Error::TrailingBytes(bytes.len() - used));
-                }
-                rmp_serde::from_slice::<Message>(bytes)
+        // is well-formed: `validate` would accept it whole), and returned without a move through
+        // the slow path's results. Anything else is checked, then decoded by serde; only when
+        // that fails is the header decoded alone, to tell an unknown version (whose body may not
+        // parse) from garbage.
+        if let Some(message) = codec::decode(bytes) {
+            check_header(message.version, message.cluster, cluster)?;
+            return Ok(message);
+        }
+        let decoded = validate(bytes).and_then(|used| {
+            if used < bytes.len() {
+                return Err(Error::TrailingBytes(bytes.len() - used));
             }
-        };
+            Ok(rmp_serde::from_slice::<Message>(bytes))
+        })?;
         let (version, their_cluster, message) = match decoded {
             Ok(message) => (message.version, message.cluster, Ok(message)),
             Err(error) => {
@@ -245,18 +246,25 @@ impl Message {
                 (version, cluster, Err(Error::Malformed(error.to_string())))
             }
         };
-        if version != PROTOCOL_VERSION {
-            return Err(Error::UnsupportedVersion {
-                got: version,
-                supported: PROTOCOL_VERSION,
-            });
-        }
-        if their_cluster != cluster {
-            return Err(Error::WrongCluster {
-                got: their_cluster,
-                expected: cluster,
-            });
-        }
+        check_header(version, their_cluster, cluster)?;
         message
     }
+}
+
+/// A message of another protocol version, or of another cluster, is refused (the version first:
+/// another version's cluster field may mean something else).
+fn check_header(version: u8, theirs: ClusterId, ours: ClusterId) -> Result<(), Error> {
+    if version != PROTOCOL_VERSION {
+        return Err(Error::UnsupportedVersion {
+            got: version,
+            supported: PROTOCOL_VERSION,
+        });
+    }
+    if theirs != ours {
+        return Err(Error::WrongCluster {
+            got: theirs,
+            expected: ours,
+        });
+    }
+    Ok(())
 }
