@@ -49,7 +49,7 @@ impl Rumors {
         self.hot.len()
     }
 
-    /// Whether this node is in a bulk load: more than [`BULK_LOAD`] hot rumors.
+    /// Whether this node is in a bulk load: more than `BULK_LOAD` (16) hot rumors.
     pub fn in_bulk(&self) -> bool {
         self.hot.len() > BULK_LOAD
     }

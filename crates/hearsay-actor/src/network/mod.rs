@@ -2,7 +2,9 @@
 //! duplication and partitions, with every decision drawn from one seeded RNG.
 //!
 //! Node actors hand their datagrams to a [`NetworkLink`]; the [`Network`] actor decides each one's
-//! fate and delivers it through a [`Router`] when its virtual delivery time comes.
+//! fate and delivers it through a [`Router`] when its virtual delivery time comes. The harness's
+//! links reach the network through its inbox (no mailbox message per datagram); a link made
+//! from the network's address goes through its mailbox.
 
 mod delivery_queue;
 mod inbox;

@@ -2,7 +2,7 @@
 //! convergence.
 
 use super::{Held, KeyState, Recorder, SlotId, Stamp};
-use hearsay_proto::{NodeId, Version};
+use hearsay_proto::{Generation, NodeId, Version};
 
 impl Recorder {
     pub(super) fn slot_id(&mut self, origin: NodeId, key: &str) -> SlotId {
@@ -104,15 +104,24 @@ impl Recorder {
             .map(|((_, slot), stamp)| (*slot, *stamp))
     }
 
-    /// Keeps of `node`'s holdings those `keep` takes; returns the others.
-    pub(super) fn retain_holdings(
+    /// Drops `node`'s holdings of `origin`'s keys written under a generation below `generation`
+    /// (every holding, when `below` is `None`); returns what it dropped.
+    pub(super) fn drop_holdings(
         &mut self,
         node: NodeId,
-        mut keep: impl FnMut(SlotId, Stamp) -> bool,
+        below: Option<(NodeId, Generation)>,
     ) -> Vec<(SlotId, Stamp)> {
         let dropped: Vec<(SlotId, Stamp)> = self
             .holdings(node)
-            .filter(|(slot, stamp)| !keep(*slot, *stamp))
+            .filter(|(slot, stamp)| match below {
+                None => true,
+                Some((origin, generation)) => {
+                    self.slots
+                        .get(*slot as usize)
+                        .is_some_and(|s| s.0 == origin)
+                        && stamp.0 < generation
+                }
+            })
             .collect();
         for (slot, _) in &dropped {
             self.held.remove(&(node, *slot));

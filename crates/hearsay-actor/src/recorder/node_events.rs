@@ -82,11 +82,7 @@ impl Recorder {
     /// `node` dropped everything it held of `origin`'s generations below `generation`.
     pub fn reset(&mut self, now: Instant, node: NodeId, origin: NodeId, generation: Generation) {
         let live = self.live_node(node);
-        let slots = std::mem::take(&mut self.slots);
-        let dropped = self.retain_holdings(node, |slot, stamp| {
-            slots.get(slot as usize).is_none_or(|s| s.0 != origin) || stamp.0 >= generation
-        });
-        self.slots = slots;
+        let dropped = self.drop_holdings(node, Some((origin, generation)));
         if live {
             for (slot, stamp) in dropped {
                 self.move_holder(slot, Some(stamp), None);
@@ -200,11 +196,7 @@ impl Recorder {
         if !self.down.remove(&node) {
             self.count_holders(node, false);
         }
-        let slots = std::mem::take(&mut self.slots);
-        self.retain_holdings(node, |slot, stamp| {
-            kept && (slots.get(slot as usize).is_none_or(|s| s.0 != node) || stamp.0 >= generation)
-        });
-        self.slots = slots;
+        self.drop_holdings(node, kept.then_some((node, generation)));
         // The old incarnation's writes are superseded: those keys have no newest write now.
         let mut gone = Vec::new();
         for (id, (slot, key)) in self.slots.iter().zip(self.keys.iter_mut()).enumerate() {
