@@ -98,7 +98,8 @@ fn derive(seed: u64, index: u64) -> u64 {
 pub struct Simulation {
     config: SimulationConfig,
     nodes: Vec<Addr<GossipNode>>,
-    /// The simulated network, and the inbox its links and fault controls reach it through.
+    /// The simulated network: its address (held for the run, so the actor lives as long as the
+    /// simulation), and the inbox its links and fault controls reach it through.
     network: Option<(Addr<Network>, Inbox)>,
     recorder: RecorderHandle,
     start: Instant,

@@ -81,9 +81,8 @@ impl ActorFuture<Network> for Drain {
         ctx: &mut Context<Network>,
         task: &mut std::task::Context<'_>,
     ) -> Poll<()> {
-        let inbox = network.inbox.clone();
-        inbox.wake_with(task.waker());
-        while let Some(item) = inbox.pop() {
+        network.inbox.wake_with(task.waker());
+        while let Some(item) = network.inbox.pop() {
             network.receive(item, ctx);
         }
         Poll::Pending

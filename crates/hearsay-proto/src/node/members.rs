@@ -123,8 +123,8 @@ impl Node {
             if self.peers.is_empty() {
                 return None;
             }
-            let list: Vec<NodeId> = self.peers.sample(&mut self.rng, 1, self.id);
-            return list.into_iter().find(|&id| members.is_down(id));
+            let picked = self.peers.pick(&mut self.rng, 1, self.id);
+            return picked.into_iter().find(|&id| members.is_down(id));
         }
         let (mut down, mut reachable) = (Vec::new(), 0usize);
         for id in self.peers.iter().filter(|&id| id != self.id) {
