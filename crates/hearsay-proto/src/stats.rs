@@ -19,22 +19,28 @@ impl Traffic {
 }
 
 /// What a node has done since it started.
+///
+/// The counters every round and message bumps come first (`repr(C)` keeps this order): they
+/// share the node's hot cache lines.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
 pub struct Stats {
     /// Rounds run.
     pub rounds: u64,
+    /// Deltas sent.
+    pub deltas_sent: u64,
+    /// Messages carrying at least one delta (the "traffic" of Demers et al.).
+    pub messages_with_deltas: u64,
+    /// Deltas received that changed the state.
+    pub deltas_applied: u64,
+    /// Deltas received that brought nothing new.
+    pub deltas_redundant: u64,
     /// Sent, by kind ([`MessageKind`] order).
     pub sent: [Traffic; MessageKind::COUNT],
     /// Received and accepted, by kind.
     pub received: [Traffic; MessageKind::COUNT],
     /// Messages rejected (malformed, another cluster or version, too large).
     pub rejected: u64,
-    /// Deltas sent.
-    pub deltas_sent: u64,
-    /// Deltas received that changed the state.
-    pub deltas_applied: u64,
-    /// Deltas received that brought nothing new.
-    pub deltas_redundant: u64,
     /// Deltas received and dropped because their key is longer than this node accepts.
     pub deltas_refused: u64,
     /// Writes refused by flow control ([`crate::Node::try_set`]).
@@ -47,8 +53,6 @@ pub struct Stats {
     /// SWIM probe cycles this node concluded more than a probe interval late (it was starved):
     /// voided, no suspicion raised, its local health score raised instead.
     pub late_probe_cycles: u64,
-    /// Messages carrying at least one delta (the "traffic" of Demers et al.).
-    pub messages_with_deltas: u64,
     /// Times the node moved to a higher generation because a peer spoke of its id at a newer
     /// (or the same, but further advanced) generation: another incarnation used it.
     pub refutations: u64,
