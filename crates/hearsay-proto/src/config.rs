@@ -317,7 +317,9 @@ pub struct Config {
     /// The catch-up budget: bytes of full anti-entropy answers one link may carry per round.
     /// An answer holds one MTU of deltas; when a full one arrives, its receiver opens another
     /// exchange with the same peer at once, while the full answers exchanged on that link this
-    /// round stay within the budget, and resumes at the next round when they do not. A peer far
+    /// round stay within the budget, and resumes at the next round when they do not. A chained
+    /// exchange pulls (its digest asks for no digest back): the node behind pulls what it lacks,
+    /// and its peer, if behind too, pulls through its own exchanges. A peer far
     /// behind thus receives up to this many bytes per link per round (`docs/protocol.md`,
     /// catch-up), and flow control sees congestion only when a link's budget is spent. At least
     /// the MTU; `None`: one answer per exchange (as in van Renesse et al.'s model). Default:

@@ -85,3 +85,58 @@ fn the_budget_must_hold_a_message() {
     let error = Node::new(NodeId(1), Generation(1), config, 1).expect_err("refused");
     assert!(error.to_string().contains("catch_up"), "{error}");
 }
+
+/// Chained exchanges pull: the node behind asks for what it lacks and pushes nothing back, so a
+/// bulk load (every node writing at once at a small MTU, every link chaining) sends each delta
+/// to a node about once, not once from the node's own chain and again from every peer's.
+#[test]
+fn chains_in_a_bulk_load_send_few_redundant_deltas() {
+    let (n, keys) = (30, 10);
+    let config = Config {
+        mtu: 1_400,
+        ..Config::default()
+    };
+    let mut cluster = Lockstep::new(n, config, 3, Instant::now()).expect("valid");
+    cluster.run_until(50, |c| {
+        c.nodes()
+            .iter()
+            .all(|node| node.store().origins().count() == n)
+    });
+    let now = Instant::now();
+    for id in 0..n {
+        let node = cluster.node_mut(id).expect("a node");
+        for key in 0..keys {
+            node.set(
+                now,
+                &format!("{id:04}-{key:011}"),
+                Value::from("x".repeat(32)),
+            )
+            .expect("fits");
+        }
+    }
+    let holds_all = |c: &Lockstep| {
+        c.nodes().iter().all(|node| {
+            (0..n as u64).all(|origin| {
+                (0..keys).all(|key| {
+                    let key = format!("{origin:04}-{key:011}");
+                    node.store().get(NodeId(origin), &key).is_some()
+                })
+            })
+        })
+    };
+    let rounds = cluster.run_until(30, holds_all).expect("converges");
+    let (applied, redundant, chained) = cluster.nodes().iter().fold((0, 0, 0), |acc, node| {
+        let stats = node.stats();
+        (
+            acc.0 + stats.deltas_applied,
+            acc.1 + stats.deltas_redundant,
+            acc.2 + stats.catch_up_exchanges,
+        )
+    });
+    assert_eq!(applied, (n * (n - 1) * keys) as u64);
+    assert!(chained > 0, "no chain ran: the test tests nothing");
+    assert!(
+        redundant * 4 < applied,
+        "{redundant} redundant deltas for {applied} applied in {rounds} rounds"
+    );
+}

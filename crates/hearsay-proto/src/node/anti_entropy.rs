@@ -27,9 +27,10 @@ impl Node {
         self.open_exchange(peer, true);
     }
 
-    /// Opens one anti-entropy exchange with `peer`; `paced`: the digest counts towards the
-    /// repair cadence (a catch-up's chained exchanges use the strategy's own digest: a repair
-    /// digest there would bring nothing new and end the chain).
+    /// Opens one anti-entropy exchange with `peer`; `paced`: a round's exchange, whose digest
+    /// counts towards the repair cadence. A catch-up's chained exchanges (not `paced`) use the
+    /// strategy's own digest (a repair digest there would bring nothing new and end the chain)
+    /// and pull only ([`crate::Config::catch_up`]).
     pub(super) fn open_exchange(&mut self, peer: NodeId, paced: bool) {
         {
             let body = match self.config.direction {
@@ -38,7 +39,11 @@ impl Node {
                     reply_digest: true,
                 },
                 direction => {
-                    let reply_digest = direction == Direction::PushPull;
+                    // A chained exchange pulls: the chain runs because this node is behind the
+                    // peer, and the peer's news for it is all it wants. Pushing back too (the
+                    // peer's digest, then an `Ack`) would resend what the peer pulls through its
+                    // own exchanges and chains in the same round.
+                    let reply_digest = direction == Direction::PushPull && paced;
                     let strategy = if paced {
                         self.digest_strategy()
                     } else {
