@@ -12,6 +12,13 @@ use std::sync::{Arc, RwLock};
 pub trait Transport: 'static {
     /// Sends one datagram from `from`. Must not block.
     fn send(&mut self, from: NodeId, transmit: Transmit);
+
+    /// This transport as the in-process [`Router`], if it is one: a [`GossipNode`] then holds
+    /// the router in place instead of in a box of its own (at 100,000 nodes, one cache miss
+    /// less per datagram sent). Other transports keep the default, `None`.
+    fn as_router(&self) -> Option<&Router> {
+        None
+    }
 }
 
 /// The in-process transport: mailbox to mailbox, no delay, no loss.
@@ -155,6 +162,10 @@ impl Router {
 impl Transport for Router {
     fn send(&mut self, _from: NodeId, transmit: Transmit) {
         self.deliver(transmit.to, transmit.payload);
+    }
+
+    fn as_router(&self) -> Option<&Router> {
+        Some(self)
     }
 }
 
