@@ -256,6 +256,7 @@ fn a_peer_lying_about_from_is_rejected() {
             body: hearsay_proto::Body::Syn {
                 digest: None,
                 reply_digest: true,
+                more: 0,
             },
         }
         .encode()

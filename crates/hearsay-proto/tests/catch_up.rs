@@ -3,7 +3,8 @@
 //! budget is spent or answers bring nothing new, and flow control sees congestion only then.
 
 use hearsay_proto::{
-    Config, DEFAULT_CATCH_UP, FlowControl, Generation, Lockstep, Mode, Node, NodeId, Value,
+    Config, DEFAULT_CATCH_UP, FlowControl, Generation, Lockstep, MessageKind, Mode, Node, NodeId,
+    Value,
 };
 use std::time::Instant;
 
@@ -86,17 +87,14 @@ fn the_budget_must_hold_a_message() {
     assert!(error.to_string().contains("catch_up"), "{error}");
 }
 
-/// Chained exchanges pull: the node behind asks for what it lacks and pushes nothing back, so a
-/// bulk load (every node writing at once at a small MTU, every link chaining) sends each delta
-/// to a node about once, not once from the node's own chain and again from every peer's.
-#[test]
-fn chains_in_a_bulk_load_send_few_redundant_deltas() {
-    let (n, keys) = (30, 10);
+/// `n` nodes that know each other, each having just written `keys` keys of 16 bytes with
+/// 32-byte values, at a 1,400-byte MTU (W2 of the chitchat baseline at `n` = 100).
+fn bulk_load(n: usize, keys: usize, seed: u64) -> Lockstep {
     let config = Config {
         mtu: 1_400,
         ..Config::default()
     };
-    let mut cluster = Lockstep::new(n, config, 3, Instant::now()).expect("valid");
+    let mut cluster = Lockstep::new(n, config, seed, Instant::now()).expect("valid");
     cluster.run_until(50, |c| {
         c.nodes()
             .iter()
@@ -114,17 +112,31 @@ fn chains_in_a_bulk_load_send_few_redundant_deltas() {
             .expect("fits");
         }
     }
-    let holds_all = |c: &Lockstep| {
-        c.nodes().iter().all(|node| {
-            (0..n as u64).all(|origin| {
-                (0..keys).all(|key| {
-                    let key = format!("{origin:04}-{key:011}");
-                    node.store().get(NodeId(origin), &key).is_some()
-                })
+    cluster
+}
+
+/// Whether every node holds every key [`bulk_load`] wrote.
+fn holds_all(cluster: &Lockstep, n: usize, keys: usize) -> bool {
+    cluster.nodes().iter().all(|node| {
+        (0..n as u64).all(|origin| {
+            (0..keys).all(|key| {
+                let key = format!("{origin:04}-{key:011}");
+                node.store().get(NodeId(origin), &key).is_some()
             })
         })
-    };
-    let rounds = cluster.run_until(30, holds_all).expect("converges");
+    })
+}
+
+/// Chained exchanges pull: the node behind asks for what it lacks and pushes nothing back, so a
+/// bulk load (every node writing at once at a small MTU, every link chaining) sends each delta
+/// to a node about once, not once from the node's own chain and again from every peer's.
+#[test]
+fn chains_in_a_bulk_load_send_few_redundant_deltas() {
+    let (n, keys) = (30, 10);
+    let mut cluster = bulk_load(n, keys, 3);
+    let rounds = cluster
+        .run_until(30, |c| holds_all(c, n, keys))
+        .expect("converges");
     let (applied, redundant, chained) = cluster.nodes().iter().fold((0, 0, 0), |acc, node| {
         let stats = node.stats();
         (
@@ -138,5 +150,30 @@ fn chains_in_a_bulk_load_send_few_redundant_deltas() {
     assert!(
         redundant * 4 < applied,
         "{redundant} redundant deltas for {applied} applied in {rounds} rounds"
+    );
+}
+
+/// A chain's pull whose digest is a large share of the MTU (here 100 origins, ≈ 640 of 1,400
+/// bytes) is answered in two datagrams: more answers arrive than exchanges are opened, where
+/// without parts each `Syn` gets one `SynAck` at most.
+#[test]
+fn a_chain_pull_with_a_large_digest_is_answered_in_two_parts() {
+    let (n, keys) = (100, 10);
+    let mut cluster = bulk_load(n, keys, 5);
+    let rounds = cluster
+        .run_until(30, |c| holds_all(c, n, keys))
+        .expect("converges");
+    assert!(rounds <= 8, "took {rounds} rounds");
+    let (syn, syn_ack) = (MessageKind::Syn as usize, MessageKind::SynAck as usize);
+    let (pulls, answers) = cluster.nodes().iter().fold((0, 0), |acc, node| {
+        let stats = node.stats();
+        (
+            acc.0 + stats.sent[syn].messages,
+            acc.1 + stats.sent[syn_ack].messages,
+        )
+    });
+    assert!(
+        answers > pulls,
+        "{answers} answers to {pulls} exchanges: not answered in parts"
     );
 }

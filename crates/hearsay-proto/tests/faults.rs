@@ -234,6 +234,7 @@ fn vouchable_news_is_served_before_entries_above_a_stuck_watermark() {
             Body::Syn {
                 digest: Some(digest),
                 reply_digest: false,
+                more: 0,
             },
             now,
         );

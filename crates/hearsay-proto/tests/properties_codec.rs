@@ -374,6 +374,7 @@ fn long_forms_match_rmp_serde() {
                 origins: summaries[..16].to_vec(),
             }),
             reply_digest: true,
+            more: 0,
         },
         Body::Syn {
             digest: Some(Digest::Scuttlebutt {
@@ -381,6 +382,21 @@ fn long_forms_match_rmp_serde() {
                 origins: summaries.clone(),
             }),
             reply_digest: false,
+            more: 0,
+        },
+        // A chain's pull: the third field only there, in both of its short forms.
+        Body::Syn {
+            digest: Some(Digest::Scuttlebutt {
+                range: None,
+                origins: summaries[..3].to_vec(),
+            }),
+            reply_digest: false,
+            more: 1,
+        },
+        Body::Syn {
+            digest: None,
+            reply_digest: false,
+            more: 200,
         },
         Body::SynAck {
             deltas: vec![group(&[0, 31, 32, 255, 256, 65_535, 65_536], 256)],

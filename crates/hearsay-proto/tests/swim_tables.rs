@@ -108,6 +108,7 @@ fn holder(now: Instant) -> Node {
     let syn = Body::Syn {
         digest: Some(digest),
         reply_digest: false,
+        more: 0,
     };
     a.handle_datagram(now, &datagram(3, syn)).expect("accepted");
     assert_eq!(a.member_status(NodeId(1_000)), Some(MemberStatus::Up));
@@ -296,6 +297,7 @@ fn no_data_of_a_down_origin_goes_out_without_its_status() {
                 .collect(),
         }),
         reply_digest: false,
+        more: 0,
     };
     a.handle_datagram(now, &datagram(2, syn)).expect("accepted");
     let answer = sent(&mut a);

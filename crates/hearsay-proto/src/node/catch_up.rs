@@ -53,6 +53,15 @@ impl Node {
         spent.saturating_add(self.config.mtu) <= budget
     }
 
+    /// Whether the link to `peer` may carry another full answer this round (its catch-up budget
+    /// holds one more MTU).
+    pub(super) fn catch_up_holds(&self, peer: NodeId) -> bool {
+        self.config.catch_up.is_some_and(|budget| {
+            let spent = self.catch_up.get(&peer).copied().unwrap_or(0);
+            spent.saturating_add(self.config.mtu) <= budget
+        })
+    }
+
     /// An answer of `bytes` carrying `groups` came from `peer`; `before` is what this node held
     /// before it merged them (the answer brought news if a delta changed the state or a
     /// watermark rose: values received earlier by rumor still advance the watermark). An answer
@@ -66,12 +75,18 @@ impl Node {
     /// per-message limit, van Renesse et al.'s model) chains nothing. Nor does an answer that
     /// brought nothing new (entries above a stuck watermark, resent every time): a chain must
     /// make progress.
+    ///
+    /// An answer to a chain's pull may come in parts ([`super::anti_entropy::CHAIN_ANSWER_PARTS`]
+    /// `SynAck`s without a digest, `part`): a full part before the last one expected only
+    /// counts down; the next exchange waits for the last part, or for one that is not full (the
+    /// peer had no more).
     pub(super) fn follow_up(
         &mut self,
         peer: NodeId,
         bytes: usize,
         groups: &[OriginDelta],
         before: Option<Progress>,
+        part: bool,
     ) {
         let count = groups.iter().map(|g| g.deltas.len()).sum();
         // Whether the answer had room for another delta as large as its largest (measured only
@@ -85,13 +100,19 @@ impl Node {
                 .unwrap_or(0);
             bytes.saturating_add(largest) > self.config.mtu
         };
-        let chains = before.is_some_and(|before| {
-            before.made(self, groups) && (self.full_of_bytes(bytes) || cut())
-        });
+        let full = before.is_some() && (self.full_of_bytes(bytes) || cut());
         if let Some(chain) = self.chains.get_mut(&peer) {
+            if part && full && chain.in_flight && chain.parts_left > 1 {
+                chain.parts_left -= 1;
+                chain.silent_rounds = 0;
+                // Counted against the link's budget like any full answer; the last part decides.
+                self.spend_catch_up(peer, bytes);
+                return;
+            }
             chain.in_flight = false;
             chain.silent_rounds = 0;
         }
+        let chains = full && before.is_some_and(|before| before.made(self, groups));
         if !chains {
             self.chains.remove(&peer);
             self.congestion(self.full(bytes, count));
@@ -113,9 +134,11 @@ impl Node {
         if !self.chains.contains_key(&peer) && self.chains.len() >= MAX_CATCH_UP_LINKS {
             return;
         }
-        self.chains.entry(peer).or_default().in_flight = true;
         self.stats.catch_up_exchanges += 1;
-        self.open_exchange(peer, false);
+        let more = self.open_exchange(peer, false);
+        let chain = self.chains.entry(peer).or_default();
+        chain.in_flight = true;
+        chain.parts_left = more.saturating_add(1);
     }
 
     /// An answer to `peer` carrying deltas (`carries`) left `budget` unused: when the budget is
@@ -161,6 +184,8 @@ pub(super) struct Chain {
     in_flight: bool,
     /// Rounds in a row that began with the chain's exchange unanswered.
     silent_rounds: u8,
+    /// Parts of the open exchange's answer still to come, the one that arrives included.
+    parts_left: u8,
 }
 
 /// Rounds in a row a chain whose exchanges go unanswered is resumed before it is given up.

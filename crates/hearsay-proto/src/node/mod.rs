@@ -480,21 +480,23 @@ impl Node {
             Body::Syn {
                 digest,
                 reply_digest,
+                more,
             } => {
                 let digest = digest.map(|d| self.without_removed(d));
-                self.on_syn(now, from, digest, reply_digest)
+                self.on_syn(now, from, digest, reply_digest, more)
             }
             Body::SynAck { deltas, digest } => {
                 let digest = digest.map(|d| self.without_removed(d));
+                let part = digest.is_none();
                 let before = self.on_answer(now, from, &deltas);
                 if let Some(digest) = digest {
                     self.on_syn_ack_digest(now, from, &digest);
                 }
-                self.follow_up(from, bytes.len(), &deltas, before);
+                self.follow_up(from, bytes.len(), &deltas, before, part);
             }
             Body::Ack { deltas } => {
                 let before = self.on_answer(now, from, &deltas);
-                self.follow_up(from, bytes.len(), &deltas, before);
+                self.follow_up(from, bytes.len(), &deltas, before, false);
             }
             Body::Rumor(rumor) => self.on_rumor(now, from, rumor),
             Body::Probe(message) => self.on_probe(now, from, message),

@@ -141,11 +141,15 @@ fn write_fields(
         Body::Syn {
             digest,
             reply_digest,
+            more,
         } => {
             tag(out, "s");
-            array(out, 2);
+            array(out, if *more > 0 { 3 } else { 2 });
             option(out, digest.as_ref(), write_digest);
             out.put(if *reply_digest { 0xc3 } else { 0xc2 });
+            if *more > 0 {
+                uint(out, u64::from(*more));
+            }
         }
         Body::SynAck { deltas, digest } => {
             tag(out, "a");
@@ -471,12 +475,21 @@ impl<'a> Reader<'a> {
         let from = self.node()?;
         let body = match self.tag()? {
             b's' => {
-                self.fields(2)?;
+                let fields = self.array()?;
+                if !(2..=3).contains(&fields) {
+                    return None;
+                }
                 let digest = self.option(Self::digest)?;
                 let reply_digest = self.bool()?;
+                let more = if fields == 3 {
+                    u8::try_from(self.uint()?).ok()?
+                } else {
+                    0
+                };
                 Body::Syn {
                     digest,
                     reply_digest,
+                    more,
                 }
             }
             b'a' => {

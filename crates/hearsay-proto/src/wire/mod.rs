@@ -51,6 +51,12 @@ pub enum Body {
         digest: Option<Digest>,
         /// Whether the peer should answer with a digest of its own (push and push-pull).
         reply_digest: bool,
+        /// Answer datagrams the initiator takes beyond the first: a catch-up chain's pull with a
+        /// large digest (`docs/protocol.md` §6.8) lets the peer answer with up to `1 + more`
+        /// `SynAck`s, each continuing where the one before stopped. 0 in every other `Syn`, and
+        /// then absent on the wire (messages of earlier builds have no such field).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        more: u8,
     },
     /// Answers a `Syn`: the deltas the initiator lacks, and (push, push-pull) a digest to be
     /// answered with an `Ack`.
@@ -114,6 +120,10 @@ pub struct RumorIds {
     pub generation: Generation,
     /// The versions, one per rumor.
     pub versions: Vec<Version>,
+}
+
+fn is_zero(more: &u8) -> bool {
+    *more == 0
 }
 
 /// The kind of a message, for counting traffic.

@@ -127,10 +127,16 @@ pub fn rumor_ids() -> BoxedStrategy<Vec<RumorIds>> {
 
 pub fn body() -> BoxedStrategy<Body> {
     prop_oneof![
-        (prop::option::of(digest()), any::<bool>()).prop_map(|(digest, reply_digest)| Body::Syn {
-            digest,
-            reply_digest
-        }),
+        (
+            prop::option::of(digest()),
+            any::<bool>(),
+            prop_oneof![Just(0u8), any::<u8>()]
+        )
+            .prop_map(|(digest, reply_digest, more)| Body::Syn {
+                digest,
+                reply_digest,
+                more,
+            }),
         (
             prop::collection::vec(wire_delta(), 0..4),
             prop::option::of(digest())
