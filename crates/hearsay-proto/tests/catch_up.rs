@@ -3,8 +3,8 @@
 //! budget is spent or answers bring nothing new, and flow control sees congestion only then.
 
 use hearsay_proto::{
-    Config, DEFAULT_CATCH_UP, FlowControl, Generation, Lockstep, MessageKind, Mode, Node, NodeId,
-    Value,
+    Body, Config, DEFAULT_CATCH_UP, Digest, FlowControl, Generation, Lockstep, Message,
+    MessageKind, Mode, Node, NodeId, OriginSummary, PROTOCOL_VERSION, Value, Version,
 };
 use std::time::Instant;
 
@@ -175,5 +175,53 @@ fn a_chain_pull_with_a_large_digest_is_answered_in_two_parts() {
     assert!(
         answers > pulls,
         "{answers} answers to {pulls} exchanges: not answered in parts"
+    );
+}
+
+/// `more` comes from the network: however many further parts a `Syn` asks for, a node answers
+/// with at most the one further part it would ask for itself (no hundredfold answer to a
+/// datagram of a few bytes).
+#[test]
+fn a_pull_asking_for_many_parts_gets_two() {
+    let now = Instant::now();
+    let config = anti_entropy(Some(DEFAULT_CATCH_UP));
+    let mut holder = Node::new(NodeId(0), Generation(1), config.clone(), 1).expect("valid");
+    let value = Value::from(vec![7u8; 1024]);
+    for i in 0..100 {
+        holder
+            .set(now, &format!("k{i:05}"), value.clone())
+            .expect("fits");
+    }
+    while holder.poll_transmit().is_some() {}
+    let pull = Body::Syn {
+        digest: Some(Digest::Scuttlebutt {
+            range: None,
+            origins: vec![OriginSummary {
+                origin: NodeId(0),
+                generation: holder.generation(),
+                heartbeat: 0,
+                rate: 0,
+                watermark: Version(0),
+            }],
+        }),
+        reply_digest: false,
+        more: 200,
+    };
+    let bytes = Message {
+        version: PROTOCOL_VERSION,
+        cluster: config.cluster,
+        from: NodeId(1),
+        body: pull,
+    }
+    .encode()
+    .expect("encodes");
+    holder.handle_datagram(now, &bytes).expect("accepted");
+    let answers: Vec<_> = std::iter::from_fn(|| holder.poll_transmit())
+        .filter(|t| t.kind == MessageKind::SynAck)
+        .collect();
+    assert_eq!(answers.len(), 2, "{} answers", answers.len());
+    assert!(
+        answers.iter().all(|t| t.deltas == 1),
+        "one 1 KB value per answer"
     );
 }

@@ -165,7 +165,9 @@ impl Node {
             );
         }
         if let Some(theirs) = continued {
-            self.answer_more(from, theirs, more);
+            // At most what this build asks for itself: a `Syn` of a few hundred bytes must not
+            // draw hundreds of answers (the link's budget would allow them).
+            self.answer_more(from, theirs, more.min(CHAIN_ANSWER_PARTS - 1));
         }
     }
 
