@@ -100,19 +100,28 @@ impl Node {
                 .unwrap_or(0);
             bytes.saturating_add(largest) > self.config.mtu
         };
-        let full = before.is_some() && (self.full_of_bytes(bytes) || cut());
-        if let Some(chain) = self.chains.get_mut(&peer) {
-            if part && full && chain.in_flight && chain.parts_left > 1 {
+        let waits = part
+            && before.is_some()
+            && self
+                .chains
+                .get(&peer)
+                .is_some_and(|chain| chain.in_flight && chain.parts_left > 1);
+        if waits && (self.full_of_bytes(bytes) || cut()) {
+            if let Some(chain) = self.chains.get_mut(&peer) {
                 chain.parts_left -= 1;
                 chain.silent_rounds = 0;
-                // Counted against the link's budget like any full answer; the last part decides.
-                self.spend_catch_up(peer, bytes);
-                return;
             }
+            // Counted against the link's budget like any full answer; the last part decides.
+            self.spend_catch_up(peer, bytes);
+            return;
+        }
+        let chains = before.is_some_and(|before| {
+            before.made(self, groups) && (self.full_of_bytes(bytes) || cut())
+        });
+        if let Some(chain) = self.chains.get_mut(&peer) {
             chain.in_flight = false;
             chain.silent_rounds = 0;
         }
-        let chains = full && before.is_some_and(|before| before.made(self, groups));
         if !chains {
             self.chains.remove(&peer);
             self.congestion(self.full(bytes, count));
