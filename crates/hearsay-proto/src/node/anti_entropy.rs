@@ -33,55 +33,51 @@ impl Node {
     /// and pull only ([`crate::Config::catch_up`]).
     /// Returns the answer parts the exchange takes beyond the first (`more`).
     pub(super) fn open_exchange(&mut self, peer: NodeId, paced: bool) -> u8 {
-        {
-            let body = match self.config.direction {
-                Direction::Push => Body::Syn {
+        let direction = self.config.direction;
+        if direction == Direction::Push {
+            self.send(
+                peer,
+                Body::Syn {
                     digest: None,
                     reply_digest: true,
                     more: 0,
                 },
-                direction => {
-                    // A chained exchange pulls: the chain runs because this node is behind the
-                    // peer, and the peer's news for it is all it wants. Pushing back too (the
-                    // peer's digest, then an `Ack`) would resend what the peer pulls through its
-                    // own exchanges and chains in the same round.
-                    let reply_digest = direction == Direction::PushPull && paced;
-                    let strategy = if paced {
-                        self.digest_strategy()
-                    } else {
-                        self.config.strategy
-                    };
-                    let mut budget = self.budget(&Body::Syn {
-                        digest: Some(empty_digest(strategy)),
-                        reply_digest,
-                        more: u8::from(!paced) * (CHAIN_ANSWER_PARTS - 1),
-                    });
-                    let room = budget.bytes;
-                    let digest =
-                        reconcile::digest(&self.store, strategy, &mut self.cursor, &mut budget);
-                    // A chain's pull also takes its answer in parts when its digest is a large
-                    // share of what it pulls (over a third of the MTU): one digest for up to
-                    // `CHAIN_ANSWER_PARTS` MTUs.
-                    let digest_bytes = room.saturating_sub(budget.bytes);
-                    let more = if !paced && digest_bytes * 3 > self.config.mtu {
-                        CHAIN_ANSWER_PARTS - 1
-                    } else {
-                        0
-                    };
-                    Body::Syn {
-                        digest: Some(digest),
-                        reply_digest,
-                        more,
-                    }
-                }
-            };
-            let more = match &body {
-                Body::Syn { more, .. } => *more,
-                _ => 0,
-            };
-            self.send(peer, body);
-            more
+            );
+            return 0;
         }
+        // A chained exchange pulls: the chain runs because this node is behind the peer, and the
+        // peer's news for it is all it wants. Pushing back too (the peer's digest, then an
+        // `Ack`) would resend what the peer pulls through its own exchanges and chains in the
+        // same round.
+        let reply_digest = direction == Direction::PushPull && paced;
+        let strategy = if paced {
+            self.digest_strategy()
+        } else {
+            self.config.strategy
+        };
+        let mut budget = self.budget(&Body::Syn {
+            digest: Some(empty_digest(strategy)),
+            reply_digest,
+            more: u8::from(!paced) * (CHAIN_ANSWER_PARTS - 1),
+        });
+        let room = budget.bytes;
+        let digest = reconcile::digest(&self.store, strategy, &mut self.cursor, &mut budget);
+        // A chain's pull also takes its answer in parts when its digest is a large share of what
+        // it pulls (over a third of the MTU): one digest for up to `CHAIN_ANSWER_PARTS` MTUs.
+        let more = if !paced && room.saturating_sub(budget.bytes) * 3 > self.config.mtu {
+            CHAIN_ANSWER_PARTS - 1
+        } else {
+            0
+        };
+        self.send(
+            peer,
+            Body::Syn {
+                digest: Some(digest),
+                reply_digest,
+                more,
+            },
+        );
+        more
     }
 
     /// Answers a `Syn`: with a `SynAck` carrying the deltas its digest shows the peer lacks, and

@@ -475,16 +475,14 @@ impl<'a> Reader<'a> {
         let from = self.node()?;
         let body = match self.tag()? {
             b's' => {
+                // Two fields, or three with a chain's pull's `more`.
                 let fields = self.array()?;
-                if !(2..=3).contains(&fields) {
-                    return None;
-                }
                 let digest = self.option(Self::digest)?;
                 let reply_digest = self.bool()?;
-                let more = if fields == 3 {
-                    u8::try_from(self.uint()?).ok()?
-                } else {
-                    0
+                let more = match fields {
+                    2 => 0,
+                    3 => u8::try_from(self.uint()?).ok()?,
+                    _ => return None,
                 };
                 Body::Syn {
                     digest,
