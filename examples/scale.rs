@@ -2,6 +2,9 @@
 //!
 //! `cargo run --release --example scale [-- --nodes 100000 --runs 3 --seed 1 --no-floor]`
 //!
+//! `-- --floors-only --messages M --size S --rounds R [--nodes N --seed 1]` runs the two floors
+//! alone, for a run whose traffic is known (to profile them apart from hearsay).
+//!
 //! Membership is static (handed out by the harness) and only data is gossiped (heartbeats off).
 //! Delivery is mailbox to mailbox (the in-process router), every datagram really encoded and
 //! decoded. Prints wall time, protocol messages per second, peak RSS and rounds to convergence,
@@ -64,6 +67,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.iter().any(|a| a == "--floors-only") {
+        return floors_only(&args, nodes, seed);
+    }
     // `--no-floor` skips the floors (to profile hearsay alone).
     let floors = !args.iter().any(|a| a == "--no-floor");
     let n = nodes as f64;
@@ -150,6 +156,43 @@ fn main() -> ExitCode {
     println!(
         "mean rounds {mean:.2}; log3(n) + ln ln(n) = {expected:.2}, + 1.5 = {:.2}",
         expected + 1.5
+    );
+    ExitCode::SUCCESS
+}
+
+/// `--floors-only`: the raw floor and the floor with rounds for the given traffic, nothing else.
+fn floors_only(args: &[String], nodes: u64, seed: u64) -> ExitCode {
+    let traffic = (|| {
+        Ok::<_, String>((
+            flag(args, "--messages", 0)?,
+            flag(args, "--size", 0)?,
+            flag(args, "--rounds", 0)?,
+        ))
+    })();
+    let (messages, size, rounds) = match traffic {
+        Ok((messages, size, rounds)) if messages > 0 && size > 0 && rounds > 0 => {
+            (messages, size, rounds)
+        }
+        Ok(_) => {
+            eprintln!("scale: --floors-only needs --messages, --size and --rounds");
+            return ExitCode::from(2);
+        }
+        Err(message) => {
+            eprintln!("scale: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let floor = actix_floor::actix_floor(nodes as usize, messages, size as usize, seed);
+    println!(
+        "raw-actix floor: {nodes} actors, {messages} messages of {size} bytes, {:.2} s wall, peak RSS {:.0} MiB",
+        floor.as_secs_f64(),
+        peak_rss_mib()
+    );
+    let with_rounds =
+        actix_floor::rounds_floor(nodes as usize, rounds, messages, size as usize, seed);
+    println!(
+        "the floor with a timer per actor ({rounds} rounds): {:.2} s wall",
+        with_rounds.as_secs_f64()
     );
     ExitCode::SUCCESS
 }
