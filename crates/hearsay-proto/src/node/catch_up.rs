@@ -42,15 +42,15 @@ impl Node {
     /// Counts a full answer of `bytes` sent to or received from `peer` against the link's budget
     /// for this round; whether the budget still holds another message after it.
     pub(super) fn spend_catch_up(&mut self, peer: NodeId, bytes: usize) -> bool {
-        let Some(budget) = self.config.catch_up else {
+        if self.config.catch_up.is_none() {
             return false;
-        };
+        }
         if !self.catch_up.contains_key(&peer) && self.catch_up.len() >= MAX_CATCH_UP_LINKS {
             return false;
         }
         let spent = self.catch_up.entry(peer).or_default();
         *spent = spent.saturating_add(bytes);
-        spent.saturating_add(self.config.mtu) <= budget
+        self.catch_up_holds(peer)
     }
 
     /// Whether the link to `peer` may carry another full answer this round (its catch-up budget

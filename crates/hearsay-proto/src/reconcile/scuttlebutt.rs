@@ -353,19 +353,19 @@ pub(crate) fn request(store: &Store, peer: &[OriginSummary], budget: &mut Budget
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::{Generation, Value};
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
     #[test]
     fn the_widest_range_is_as_long_as_its_encoding() {
         let widest = Some(Bounds {
             from: Some(NodeId(u64::MAX)),
             to: Some(NodeId(u64::MAX)),
         });
-        assert_eq!(super::WIDEST_RANGE_BYTES, crate::size::encoded_len(&widest));
+        assert_eq!(WIDEST_RANGE_BYTES, crate::size::encoded_len(&widest));
     }
-
-    use super::*;
-    use crate::{Generation, Value};
-    use rand::SeedableRng;
-    use rand_chacha::ChaCha8Rng;
 
     fn store_with(origins: u64, keys: u64) -> Store {
         let mut store = Store::default();
