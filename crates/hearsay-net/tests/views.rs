@@ -146,8 +146,9 @@ async fn a_broken_link_is_replaced_in_the_active_view_at_once() {
     let gone = active[0];
     let victim = &nodes[gone.0 as usize - 1];
     victim.shutdown();
-    // The seed's view drops it long before silence could (suspect_after is 10,000 rounds).
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    // The seed's view drops it long before silence could (suspect_after is 10,000 rounds of
+    // 100 ms: 1,000 s).
+    let deadline = tokio::time::Instant::now() + DEADLINE;
     loop {
         let now = active_view(&nodes[0]).await;
         if !now.contains(&gone) && !now.is_empty() {
@@ -213,10 +214,9 @@ async fn over_tcp_a_node_links_to_its_active_view_not_to_everyone() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // Closing unused links reported no failure: every view is still full-sized or close to it.
-    for node in &nodes {
-        assert!(!active_view(node).await.is_empty());
-    }
+    // Closing unused links broke no view: every node has an active peer (within the deadline:
+    // between a `Disconnect` and the repair it asks for, a view may be empty for a moment).
+    views_formed(&nodes).await;
     // And a write still reaches everyone through the links dialed again on demand.
     write_reaches_all(&nodes, &mut watchers, 0, "w").await;
 }

@@ -14,11 +14,20 @@
 //! input, as [`crate::Node`] drains its `poll_*` outputs. The view counts rounds, not time: its
 //! inputs take no `now`, and those that make random choices take the caller's seeded RNG as
 //! their last argument.
+//!
+//! **Addresses.** The messages that introduce a node to peers that may never have heard of it —
+//! `Join`, `ForwardJoin`, `Shuffle`, `ShuffleReply` — carry where that node is reached (what the
+//! runtime announced with [`crate::Node::advertise`]), and the view keeps the addresses of its
+//! active and passive peers ([`View::address`]), which [`crate::Transmit::addr`] then tells the
+//! runtime. Without them, the end of a join's random walk could not reach a joiner that
+//! membership gossip had not yet announced: its `Link` was dropped at the machine boundary, and a
+//! mass join left nodes whose only peer was their contact.
 
-use crate::NodeId;
+use crate::{MAX_ADDRESS_LEN, NodeId};
 use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 /// HyParView's parameters, with the paper's defaults.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,12 +107,20 @@ impl ViewConfig {
 /// Most peers one shuffle message carries (checked on receipt).
 pub const MAX_SHUFFLE: usize = 257;
 
+/// Where some of the nodes a view message names are reached: `(node, address)` pairs, each
+/// address at most [`MAX_ADDRESS_LEN`] bytes (longer ones are ignored on receipt), at most
+/// [`MAX_SHUFFLE`] + 1 of them (a message with more is ignored).
+pub type Addresses = Vec<(NodeId, Arc<str>)>;
+
 /// The view protocol's messages.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ViewMessage {
     /// "Let me in": sent by a joining node to its contact.
     #[serde(rename = "j")]
-    Join,
+    Join {
+        /// Where the joiner is reached, when its runtime announced it.
+        addr: Option<Arc<str>>,
+    },
     /// A random walk announcing `joiner`.
     #[serde(rename = "f")]
     ForwardJoin {
@@ -111,6 +128,8 @@ pub enum ViewMessage {
         joiner: NodeId,
         /// Steps left.
         ttl: u8,
+        /// Where the joiner is reached, when known: the walk's end sends it a `Link`.
+        addr: Option<Arc<str>>,
     },
     /// "I put you in my active view; put me in yours."
     #[serde(rename = "l")]
@@ -141,12 +160,16 @@ pub enum ViewMessage {
         ttl: u8,
         /// The sample.
         peers: Vec<NodeId>,
+        /// Where the origin and the sampled peers are reached, as far as the origin knows.
+        addrs: Addresses,
     },
     /// A sample of the receiver's passive view, for the shuffle's origin.
     #[serde(rename = "r")]
     ShuffleReply {
         /// The sample.
         peers: Vec<NodeId>,
+        /// Where the sampled peers are reached, as far as the sender knows.
+        addrs: Addresses,
     },
     /// Keeps an active link known to be alive.
     #[serde(rename = "p")]
@@ -168,6 +191,39 @@ pub struct View {
     last_shuffle: Vec<NodeId>,
     round: u64,
     outbox: VecDeque<(NodeId, ViewMessage)>,
+    /// Where this node is reached ([`View::set_address`]).
+    own: Option<Arc<str>>,
+    /// Where active and passive peers are reached, as view messages said (others are dropped at
+    /// the next input, so that the map stays within the views' bounds).
+    addresses: BTreeMap<NodeId, Arc<str>>,
+}
+
+impl ViewMessage {
+    /// The message without the addresses it carries (for a message that would not fit the MTU
+    /// with them).
+    pub fn without_addresses(self) -> ViewMessage {
+        match self {
+            ViewMessage::Join { .. } => ViewMessage::Join { addr: None },
+            ViewMessage::ForwardJoin { joiner, ttl, .. } => ViewMessage::ForwardJoin {
+                joiner,
+                ttl,
+                addr: None,
+            },
+            ViewMessage::Shuffle {
+                origin, ttl, peers, ..
+            } => ViewMessage::Shuffle {
+                origin,
+                ttl,
+                peers,
+                addrs: Vec::new(),
+            },
+            ViewMessage::ShuffleReply { peers, .. } => ViewMessage::ShuffleReply {
+                peers,
+                addrs: Vec::new(),
+            },
+            other => other,
+        }
+    }
 }
 
 impl View {
@@ -184,7 +240,50 @@ impl View {
             last_shuffle: Vec::new(),
             round: 0,
             outbox: VecDeque::new(),
+            own: None,
+            addresses: BTreeMap::new(),
         })
+    }
+
+    /// Records where this node's runtime is reached: its joins and shuffles carry it.
+    pub fn set_address(&mut self, addr: Arc<str>) {
+        self.own = Some(addr);
+    }
+
+    /// Where `peer` is reached, as view messages said (active and passive peers only).
+    pub fn address(&self, peer: NodeId) -> Option<&Arc<str>> {
+        self.addresses.get(&peer)
+    }
+
+    /// Notes where `peer` is reached, if the address is not over [`MAX_ADDRESS_LEN`].
+    fn learn(&mut self, peer: NodeId, addr: Option<Arc<str>>) {
+        if let Some(addr) = addr.filter(|a| a.len() <= MAX_ADDRESS_LEN && peer != self.me) {
+            self.addresses.insert(peer, addr);
+        }
+    }
+
+    /// Forgets the addresses of nodes in neither view (run before each input: after the last
+    /// one, the caller resolved the addresses of what it sent).
+    fn forget_strangers(&mut self) {
+        let (active, passive) = (&self.active, &self.passive);
+        self.addresses
+            .retain(|peer, _| active.contains(peer) || passive.contains(peer));
+    }
+
+    /// The known addresses of `peers` (and this node's own, when `with_own`).
+    fn addresses_of(&self, peers: &[NodeId], with_own: bool) -> Addresses {
+        let own = self
+            .own
+            .as_ref()
+            .filter(|_| with_own)
+            .map(|addr| (self.me, addr.clone()));
+        own.into_iter()
+            .chain(
+                peers
+                    .iter()
+                    .filter_map(|&peer| Some((peer, self.addresses.get(&peer)?.clone()))),
+            )
+            .collect()
     }
 
     /// The active view: the peers to gossip with.
@@ -207,10 +306,12 @@ impl View {
         if contact == self.me {
             return;
         }
+        self.forget_strangers();
         self.passive.remove(&contact);
         self.active.insert(contact);
         self.heard.insert(contact, self.round);
-        self.send(contact, ViewMessage::Join);
+        let addr = self.own.clone();
+        self.send(contact, ViewMessage::Join { addr });
     }
 
     /// The next message to send, with its peer; drain it until `None` after every input.
@@ -231,6 +332,7 @@ impl View {
     /// Repairs are asked at most once per call and once per round (never in answer to a view
     /// message), so that a refusal or a disconnect cannot start a message storm.
     pub fn peer_failed<R: Rng + ?Sized>(&mut self, peer: NodeId, rng: &mut R) {
+        self.forget_strangers();
         self.passive.remove(&peer);
         if self.pending.is_some_and(|(to, _)| to == peer) {
             self.pending = None;
@@ -243,6 +345,7 @@ impl View {
 
     /// One round: expire silent peers and unanswered requests, ping, shuffle, refill.
     pub fn tick<R: Rng + ?Sized>(&mut self, rng: &mut R) {
+        self.forget_strangers();
         self.round += 1;
         let round = self.round;
         let silent: Vec<NodeId> = self
@@ -285,10 +388,13 @@ impl View {
         if from == self.me {
             return;
         }
+        self.forget_strangers();
         self.heard(from);
         match message {
-            ViewMessage::Join => {
+            ViewMessage::Join { addr } => {
+                self.learn(from, addr);
                 self.add_active(from, rng);
+                let addr = self.addresses.get(&from).cloned();
                 let others: Vec<NodeId> =
                     self.active.iter().copied().filter(|&p| p != from).collect();
                 for peer in others {
@@ -297,14 +403,16 @@ impl View {
                         ViewMessage::ForwardJoin {
                             joiner: from,
                             ttl: self.config.active_walk,
+                            addr: addr.clone(),
                         },
                     );
                 }
             }
-            ViewMessage::ForwardJoin { joiner, ttl } => {
+            ViewMessage::ForwardJoin { joiner, ttl, addr } => {
                 if joiner == self.me {
                     return;
                 }
+                self.learn(joiner, addr.clone());
                 if ttl == 0 || self.active.len() <= 1 {
                     if !self.active.contains(&joiner) {
                         self.add_active(joiner, rng);
@@ -321,6 +429,7 @@ impl View {
                         ViewMessage::ForwardJoin {
                             joiner,
                             ttl: ttl - 1,
+                            addr,
                         },
                     ),
                     None => {
@@ -356,8 +465,13 @@ impl View {
                     self.add_passive(from, rng);
                 }
             }
-            ViewMessage::Shuffle { origin, ttl, peers } => {
-                if peers.len() > MAX_SHUFFLE || origin == self.me {
+            ViewMessage::Shuffle {
+                origin,
+                ttl,
+                peers,
+                addrs,
+            } => {
+                if peers.len() > MAX_SHUFFLE || addrs.len() > MAX_SHUFFLE + 1 || origin == self.me {
                     return;
                 }
                 if ttl > 0 && self.active.len() > 1 {
@@ -368,24 +482,33 @@ impl View {
                                 origin,
                                 ttl: ttl - 1,
                                 peers,
+                                addrs,
                             },
                         );
                         return;
                     }
                 }
+                for (peer, addr) in addrs {
+                    self.learn(peer, Some(addr));
+                }
                 let most = self.config.shuffle_active + self.config.shuffle_passive + 1;
                 let reply = sample(&self.passive, peers.len().min(most), rng);
+                let addrs = self.addresses_of(&reply, false);
                 self.send(
                     origin,
                     ViewMessage::ShuffleReply {
                         peers: reply.clone(),
+                        addrs,
                     },
                 );
                 self.integrate(std::iter::once(origin).chain(peers), &reply, rng);
             }
-            ViewMessage::ShuffleReply { peers } => {
-                if peers.len() > MAX_SHUFFLE {
+            ViewMessage::ShuffleReply { peers, addrs } => {
+                if peers.len() > MAX_SHUFFLE || addrs.len() > MAX_SHUFFLE + 1 {
                     return;
+                }
+                for (peer, addr) in addrs {
+                    self.learn(peer, Some(addr));
                 }
                 let sent = std::mem::take(&mut self.last_shuffle);
                 self.integrate(peers.into_iter(), &sent, rng);
@@ -488,12 +611,14 @@ impl View {
         peers.retain(|&peer| peer != target);
         peers.extend(sample(&self.passive, self.config.shuffle_passive, rng));
         self.last_shuffle = peers.clone();
+        let addrs = self.addresses_of(&peers, true);
         self.send(
             target,
             ViewMessage::Shuffle {
                 origin: self.me,
                 ttl: self.config.active_walk,
                 peers,
+                addrs,
             },
         );
     }

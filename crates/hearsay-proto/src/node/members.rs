@@ -20,10 +20,15 @@ impl Node {
     ///   ([`Transmit::addr`](crate::Transmit::addr)); a new address is news, gossiped at once;
     /// - otherwise, in the reserved entry [`ADDR_KEY`] of its origin, which peers learn as they
     ///   learn any entry (a user's `set` cannot write it). Writing the same address again is a
-    ///   no-op.
+    ///   no-op;
+    /// - and with partial views, in the view messages that introduce this node to peers that may
+    ///   not know it yet (its `Join` and its shuffles).
     pub fn advertise(&mut self, now: Instant, addr: &str) -> Result<(), Error> {
         if addr.len() > crate::MAX_ADDRESS_LEN {
             return Err(Error::config("addr", "an address is at most 64 bytes"));
+        }
+        if let Some(view) = &mut self.view {
+            view.set_address(addr.into());
         }
         if let (Some(members), Some(_)) = (&mut self.members, &self.fd) {
             if members.address(self.id).map(|held| &**held) != Some(addr) {

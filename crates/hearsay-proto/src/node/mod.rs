@@ -19,6 +19,7 @@ mod incarnation;
 mod members;
 mod mongering;
 mod relay;
+mod views;
 mod writes;
 
 use crate::fd::Fd;
@@ -294,45 +295,6 @@ impl Node {
 
     // --- peers ---
 
-    /// Joins the cluster through `contact` at `now`: with partial views, the view protocol's
-    /// join; without, `contact` becomes a peer.
-    pub fn join(&mut self, now: Instant, contact: NodeId) {
-        // The view counts rounds, not time: `now` is taken for uniformity with every other input.
-        let _ = now;
-        match &mut self.view {
-            Some(view) => {
-                view.join(contact);
-                self.drain_view();
-            }
-            None => self.add_peer(contact),
-        }
-    }
-
-    /// The runtime saw `peer` fail (a closed connection) at `now`: with partial views, it is
-    /// replaced from the passive view at once.
-    pub fn peer_failed(&mut self, now: Instant, peer: NodeId) {
-        // The view counts rounds, not time: `now` is taken for uniformity with every other input.
-        let _ = now;
-        if let Some(view) = &mut self.view {
-            view.peer_failed(peer, &mut self.rng);
-            self.drain_view();
-        }
-    }
-
-    /// Sends what the view protocol has to say.
-    fn drain_view(&mut self) {
-        let Some(view) = &mut self.view else {
-            return;
-        };
-        let mut out = Vec::new();
-        while let Some(message) = view.poll_message() {
-            out.push(message);
-        }
-        for (to, message) in out {
-            self.send(to, Body::View(message));
-        }
-    }
-
     /// Adds a peer to gossip with.
     pub fn add_peer(&mut self, peer: NodeId) {
         if peer != self.id {
@@ -544,7 +506,10 @@ impl Node {
             }
         };
         self.stats.record_sent(kind, payload.len(), deltas);
-        let addr = self.members.as_deref().and_then(|m| m.address(to)).cloned();
+        let addr = match self.members.as_deref().and_then(|m| m.address(to)) {
+            Some(addr) => Some(addr.clone()),
+            None => self.view.as_deref().and_then(|v| v.address(to)).cloned(),
+        };
         self.transmits.push_back(Transmit {
             to,
             kind,

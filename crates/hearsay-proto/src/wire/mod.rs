@@ -19,7 +19,7 @@ use crate::{
 use serde::{Deserialize, Serialize};
 
 /// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: u8 = 2;
+pub const PROTOCOL_VERSION: u8 = 3;
 
 /// The buffer [`Message::encode`] starts with: room for an anti-entropy opening or a probe.
 const ENCODE_CAPACITY: usize = 128;

@@ -8,6 +8,7 @@ use hearsay_proto::{
 };
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
+use std::sync::Arc;
 
 pub fn node_id() -> impl Strategy<Value = NodeId> + Clone {
     small_or_any(0..5).prop_map(NodeId)
@@ -172,17 +173,35 @@ pub fn body() -> BoxedStrategy<Body> {
 
 pub fn view_message() -> BoxedStrategy<ViewMessage> {
     let ids = prop::collection::vec(node_id(), 0..8);
+    let addr = || prop::option::of("[0-9.:]{0,21}".prop_map(|a| Arc::<str>::from(a.as_str())));
+    let addrs = prop::collection::vec(
+        (
+            node_id(),
+            "[0-9.:]{1,21}".prop_map(|a| Arc::<str>::from(a.as_str())),
+        ),
+        0..4,
+    );
     prop_oneof![
-        Just(ViewMessage::Join),
-        (node_id(), any::<u8>()).prop_map(|(joiner, ttl)| ViewMessage::ForwardJoin { joiner, ttl }),
+        addr().prop_map(|addr| ViewMessage::Join { addr }),
+        (node_id(), any::<u8>(), addr()).prop_map(|(joiner, ttl, addr)| ViewMessage::ForwardJoin {
+            joiner,
+            ttl,
+            addr
+        }),
         Just(ViewMessage::Link),
         (any::<bool>(), any::<bool>())
             .prop_map(|(high, rotate)| ViewMessage::Neighbor { high, rotate }),
         any::<bool>().prop_map(|accepted| ViewMessage::NeighborReply { accepted }),
         Just(ViewMessage::Disconnect),
-        (node_id(), any::<u8>(), ids.clone())
-            .prop_map(|(origin, ttl, peers)| ViewMessage::Shuffle { origin, ttl, peers }),
-        ids.prop_map(|peers| ViewMessage::ShuffleReply { peers }),
+        (node_id(), any::<u8>(), ids.clone(), addrs.clone()).prop_map(
+            |(origin, ttl, peers, addrs)| ViewMessage::Shuffle {
+                origin,
+                ttl,
+                peers,
+                addrs
+            }
+        ),
+        (ids, addrs).prop_map(|(peers, addrs)| ViewMessage::ShuffleReply { peers, addrs }),
         Just(ViewMessage::Ping),
     ]
     .boxed()

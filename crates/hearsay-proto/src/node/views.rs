@@ -1,0 +1,132 @@
+//! Partial-view glue: joining through a contact, reporting failed peers, and sending what the
+//! view protocol says with every address it names filled in from what the node knows.
+
+use super::Node;
+use crate::membership::ADDR_KEY;
+use crate::size::encoded_len;
+use crate::{Addresses, Body, MAX_ADDRESS_LEN, Message, NodeId, PROTOCOL_VERSION, ViewMessage};
+use std::sync::Arc;
+use std::time::Instant;
+
+impl Node {
+    /// Joins the cluster through `contact` at `now`: with partial views, the view protocol's
+    /// join; without, `contact` becomes a peer.
+    pub fn join(&mut self, now: Instant, contact: NodeId) {
+        // The view counts rounds, not time: `now` is taken for uniformity with every other input.
+        let _ = now;
+        match &mut self.view {
+            Some(view) => {
+                view.join(contact);
+                self.drain_view();
+            }
+            None => self.add_peer(contact),
+        }
+    }
+
+    /// The runtime saw `peer` fail (a closed connection) at `now`: with partial views, it is
+    /// replaced from the passive view at once.
+    pub fn peer_failed(&mut self, now: Instant, peer: NodeId) {
+        // The view counts rounds, not time: `now` is taken for uniformity with every other input.
+        let _ = now;
+        if let Some(view) = &mut self.view {
+            view.peer_failed(peer, &mut self.rng);
+            self.drain_view();
+        }
+    }
+
+    /// Sends what the view protocol has to say, each address it lacks filled in from membership
+    /// or the reserved address entries (a message that would not fit the MTU with its addresses
+    /// goes without them).
+    pub(super) fn drain_view(&mut self) {
+        let Some(view) = &mut self.view else {
+            return;
+        };
+        let mut out = Vec::new();
+        while let Some(message) = view.poll_message() {
+            out.push(message);
+        }
+        for (to, message) in out {
+            let mut body = Body::View(self.with_addresses(message));
+            if self.over_mtu(&body) {
+                if let Body::View(message) = body {
+                    body = Body::View(message.without_addresses());
+                }
+            }
+            self.send(to, body);
+        }
+    }
+
+    /// Where `peer` is reached, as membership or its reserved address entry says.
+    fn known_address(&self, peer: NodeId) -> Option<Arc<str>> {
+        if let Some(addr) = self.members.as_deref().and_then(|m| m.address(peer)) {
+            return Some(addr.clone());
+        }
+        let entry = self.store.origin(peer)?.get(ADDR_KEY)?;
+        let text = std::str::from_utf8(entry.value.as_ref()?.as_bytes()).ok()?;
+        (text.len() <= MAX_ADDRESS_LEN).then(|| Arc::from(text))
+    }
+
+    /// `message` with the addresses the view did not know filled in where the node knows them.
+    fn with_addresses(&self, message: ViewMessage) -> ViewMessage {
+        match message {
+            ViewMessage::ForwardJoin {
+                joiner,
+                ttl,
+                addr: None,
+            } => ViewMessage::ForwardJoin {
+                joiner,
+                ttl,
+                addr: self.known_address(joiner),
+            },
+            ViewMessage::Shuffle {
+                origin,
+                ttl,
+                peers,
+                addrs,
+            } => {
+                let addrs = self.complete(Some(origin), &peers, addrs);
+                ViewMessage::Shuffle {
+                    origin,
+                    ttl,
+                    peers,
+                    addrs,
+                }
+            }
+            ViewMessage::ShuffleReply { peers, addrs } => {
+                let addrs = self.complete(None, &peers, addrs);
+                ViewMessage::ShuffleReply { peers, addrs }
+            }
+            other => other,
+        }
+    }
+
+    /// `addrs` cut to the nodes the message names (`origin` and `peers`), with the known
+    /// addresses of the `peers` it leaves out: never more entries than names.
+    fn complete(
+        &self,
+        origin: Option<NodeId>,
+        peers: &[NodeId],
+        mut addrs: Addresses,
+    ) -> Addresses {
+        addrs.retain(|(id, _)| Some(*id) == origin || peers.contains(id));
+        for &peer in peers {
+            if !addrs.iter().any(|(id, _)| *id == peer) {
+                if let Some(addr) = self.known_address(peer) {
+                    addrs.push((peer, addr));
+                }
+            }
+        }
+        addrs
+    }
+
+    /// Whether `body` would make a message over the MTU.
+    fn over_mtu(&self, body: &Body) -> bool {
+        let message = Message {
+            version: PROTOCOL_VERSION,
+            cluster: self.config.cluster,
+            from: self.id,
+            body: body.clone(),
+        };
+        encoded_len(&message) > self.config.mtu
+    }
+}
