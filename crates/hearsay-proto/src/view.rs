@@ -16,10 +16,10 @@
 //! their last argument.
 //!
 //! **Addresses.** The messages that introduce a node to peers that may never have heard of it —
-//! `Join`, `ForwardJoin`, `Shuffle`, `ShuffleReply` — carry where that node is reached (what the
-//! runtime announced with [`crate::Node::advertise`]), and the view keeps the addresses of its
-//! active and passive peers ([`View::address`]), which [`crate::Transmit::addr`] then tells the
-//! runtime. Without them, the end of a join's random walk could not reach a joiner that
+//! `Join`, `ForwardJoin`, `Link`, `Neighbor`, `Shuffle`, `ShuffleReply` — carry where that node
+//! is reached (what the runtime announced with [`crate::Node::advertise`]), and the view keeps the
+//! addresses of its active and passive peers ([`View::address`]), which
+//! [`crate::Transmit::addr`] then tells the runtime. Without them, the end of a join's random walk could not reach a joiner that
 //! membership gossip had not yet announced: its `Link` was dropped at the machine boundary, and a
 //! mass join left nodes whose only peer was their contact.
 
@@ -133,7 +133,11 @@ pub enum ViewMessage {
     },
     /// "I put you in my active view; put me in yours."
     #[serde(rename = "l")]
-    Link,
+    Link {
+        /// Where the sender is reached, when its runtime announced it (the joiner may never
+        /// have heard of the node at the end of its walk).
+        addr: Option<Arc<str>>,
+    },
     /// Asks to become an active peer; `high` when the sender has no active peer at all.
     #[serde(rename = "n")]
     Neighbor {
@@ -141,6 +145,9 @@ pub enum ViewMessage {
         high: bool,
         /// A rotation from a full active view: a full receiver accepts it with probability 1/2.
         rotate: bool,
+        /// Where the sender is reached, when its runtime announced it (it may have learnt of the
+        /// receiver from a shuffle the receiver never heard of).
+        addr: Option<Arc<str>>,
     },
     /// The answer to [`ViewMessage::Neighbor`].
     #[serde(rename = "a")]
@@ -204,6 +211,12 @@ impl ViewMessage {
     pub fn without_addresses(self) -> ViewMessage {
         match self {
             ViewMessage::Join { .. } => ViewMessage::Join { addr: None },
+            ViewMessage::Link { .. } => ViewMessage::Link { addr: None },
+            ViewMessage::Neighbor { high, rotate, .. } => ViewMessage::Neighbor {
+                high,
+                rotate,
+                addr: None,
+            },
             ViewMessage::ForwardJoin { joiner, ttl, .. } => ViewMessage::ForwardJoin {
                 joiner,
                 ttl,
@@ -416,7 +429,7 @@ impl View {
                 if ttl == 0 || self.active.len() <= 1 {
                     if !self.active.contains(&joiner) {
                         self.add_active(joiner, rng);
-                        self.send(joiner, ViewMessage::Link);
+                        self.link(joiner);
                     }
                     return;
                 }
@@ -435,17 +448,23 @@ impl View {
                     None => {
                         if !self.active.contains(&joiner) {
                             self.add_active(joiner, rng);
-                            self.send(joiner, ViewMessage::Link);
+                            self.link(joiner);
                         }
                     }
                 }
             }
-            ViewMessage::Link => self.add_active(from, rng),
-            ViewMessage::Neighbor { high, rotate } => {
+            ViewMessage::Link { addr } => {
+                self.learn(from, addr);
+                self.add_active(from, rng);
+            }
+            ViewMessage::Neighbor { high, rotate, addr } => {
                 let accepted = high
                     || self.active.len() < self.config.active
                     || self.active.contains(&from)
                     || (rotate && rng.random_bool(0.5));
+                // Learnt either way: the reply must reach the sender (and a refused sender's
+                // address is forgotten at the next input).
+                self.learn(from, addr);
                 if accepted {
                     self.add_active(from, rng);
                 }
@@ -519,6 +538,12 @@ impl View {
 
     fn send(&mut self, to: NodeId, message: ViewMessage) {
         self.outbox.push_back((to, message));
+    }
+
+    /// Tells `peer`, just taken into the active view, to take this node into its own.
+    fn link(&mut self, peer: NodeId) {
+        let addr = self.own.clone();
+        self.send(peer, ViewMessage::Link { addr });
     }
 
     fn random_active_except<R: Rng + ?Sized>(
@@ -641,6 +666,7 @@ impl View {
             ViewMessage::Neighbor {
                 high: false,
                 rotate: true,
+                addr: self.own.clone(),
             },
         );
     }
@@ -660,6 +686,7 @@ impl View {
             ViewMessage::Neighbor {
                 high,
                 rotate: false,
+                addr: self.own.clone(),
             },
         );
     }

@@ -157,7 +157,7 @@ fn the_end_of_a_join_walk_reaches_the_joiner_at_its_address() {
     assert!(
         to_joiner
             .iter()
-            .any(|(from, _, _, m)| *from != NodeId(1) && *m == ViewMessage::Link),
+            .any(|(from, _, _, m)| *from != NodeId(1) && matches!(m, ViewMessage::Link { .. })),
         "{to_joiner:?}"
     );
     for (from, _, addr, message) in &to_joiner {
@@ -326,4 +326,56 @@ fn a_view_message_too_large_with_its_addresses_goes_without_them() {
     for node in &cluster.nodes {
         assert_eq!(node.stats().over_mtu, 0);
     }
+}
+
+#[test]
+fn when_every_node_announced_its_address_every_message_but_to_the_contact_carries_one() {
+    let addr_of = |id: NodeId| format!("10.0.0.{}:7000", id.0);
+    let ids: Vec<u64> = (1..=12).collect();
+    let mut cluster = Cluster::new(&ids, 1_400);
+    let now = cluster.now;
+    for &id in &ids {
+        cluster
+            .node(NodeId(id))
+            .advertise(now, &addr_of(NodeId(id)))
+            .expect("a short address");
+    }
+    // Everyone joins through node 1, the contact, which the runtime reaches through its seed
+    // address (no view message names it with an address).
+    for &id in &ids[1..] {
+        cluster.join(NodeId(id), NodeId(1));
+    }
+    for round in 0..20_u64 {
+        let writer = NodeId(2 + round % 11);
+        let now = cluster.now;
+        cluster
+            .node(writer)
+            .set(now, "k", hearsay_proto::Value::from(format!("{round}")))
+            .expect("a write");
+        cluster.rounds(1);
+    }
+    let messages = cluster.view_messages();
+    // Links, neighbor requests and shuffles all went out: the paths under test were taken.
+    assert!(
+        messages
+            .iter()
+            .any(|(.., m)| matches!(m, ViewMessage::Link { .. }))
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|(.., m)| matches!(m, ViewMessage::Neighbor { .. }))
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|(.., m)| matches!(m, ViewMessage::ShuffleReply { .. }))
+    );
+    let unaddressed: Vec<_> = cluster
+        .log
+        .iter()
+        .filter(|(_, t)| t.to != NodeId(1) && t.addr.as_deref() != Some(addr_of(t.to).as_str()))
+        .map(|(from, t)| (*from, t.to, t.kind))
+        .collect();
+    assert!(unaddressed.is_empty(), "{unaddressed:?}");
 }

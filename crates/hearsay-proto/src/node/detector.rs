@@ -332,6 +332,20 @@ impl Node {
         if let Some(update) = about_to {
             direct.insert(0, update);
         }
+        // A message that asks for an answer carries the sender's own Alive with its address
+        // (memberlist's ping carries its source the same way): the receiver may not have heard
+        // of it yet, and could not address the ack. Only with an address (in-process clusters
+        // have none, and their messages stay as they were).
+        if matches!(
+            probe,
+            Probe::Ping { .. } | Probe::PingReq { .. } | Probe::Sync { .. }
+        ) {
+            let own = self.own_update(self.own_liveness());
+            let carried = direct.iter().any(|u| u.id == self.id);
+            if own.status == Liveness::Alive && own.addr.is_some() && !carried {
+                direct.push(own);
+            }
+        }
         let mut message = FdMessage {
             probe,
             updates: Vec::new(),

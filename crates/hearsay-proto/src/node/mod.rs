@@ -50,8 +50,9 @@ pub struct Transmit {
     pub deltas: usize,
     /// The encoded message; never longer than the configured MTU.
     pub payload: Vec<u8>,
-    /// Where the peer's runtime is reached, when its membership updates said so
-    /// ([`Node::advertise`]); `None` without membership or before it is known.
+    /// Where the peer's runtime is reached, when its membership updates or the view messages
+    /// that introduced it said so ([`Node::advertise`]), as known when the transmit is polled;
+    /// `None` in-process, or before it is known.
     pub addr: Option<std::sync::Arc<str>>,
 }
 
@@ -506,17 +507,21 @@ impl Node {
             }
         };
         self.stats.record_sent(kind, payload.len(), deltas);
-        let addr = match self.members.as_deref().and_then(|m| m.address(to)) {
-            Some(addr) => Some(addr.clone()),
-            None => self.view.as_deref().and_then(|v| v.address(to)).cloned(),
-        };
         self.transmits.push_back(Transmit {
             to,
             kind,
             deltas,
             payload,
-            addr,
+            addr: None,
         });
+    }
+
+    /// Where `to`'s runtime is reached, as membership or the partial view last said.
+    fn address(&self, to: NodeId) -> Option<Arc<str>> {
+        match self.members.as_deref().and_then(|m| m.address(to)) {
+            Some(addr) => Some(addr.clone()),
+            None => self.view.as_deref().and_then(|v| v.address(to)).cloned(),
+        }
     }
 
     /// Sends `deltas` to `to` in an `Ack`, unless there are none.
@@ -536,7 +541,11 @@ impl Node {
         if let Some(first) = self.unrelayed.take() {
             self.relay_writes(first);
         }
-        pop_shrinking(&mut self.transmits, 1)
+        // The address as known now, not when the message was queued: an answer queued before
+        // the updates of the same message were applied (a stranger's ping) goes where they said.
+        let mut transmit = pop_shrinking(&mut self.transmits, 1)?;
+        transmit.addr = self.address(transmit.to);
+        Some(transmit)
     }
 
     /// The next event.

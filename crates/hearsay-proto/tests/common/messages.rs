@@ -188,9 +188,9 @@ pub fn view_message() -> BoxedStrategy<ViewMessage> {
             ttl,
             addr
         }),
-        Just(ViewMessage::Link),
-        (any::<bool>(), any::<bool>())
-            .prop_map(|(high, rotate)| ViewMessage::Neighbor { high, rotate }),
+        addr().prop_map(|addr| ViewMessage::Link { addr }),
+        (any::<bool>(), any::<bool>(), addr())
+            .prop_map(|(high, rotate, addr)| ViewMessage::Neighbor { high, rotate, addr }),
         any::<bool>().prop_map(|accepted| ViewMessage::NeighborReply { accepted }),
         Just(ViewMessage::Disconnect),
         (node_id(), any::<u8>(), ids.clone(), addrs.clone()).prop_map(
