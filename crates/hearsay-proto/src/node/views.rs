@@ -67,37 +67,23 @@ impl Node {
     }
 
     /// `message` with the addresses the view did not know filled in where the node knows them.
-    fn with_addresses(&self, message: ViewMessage) -> ViewMessage {
-        match message {
-            ViewMessage::ForwardJoin {
-                joiner,
-                ttl,
-                addr: None,
-            } => ViewMessage::ForwardJoin {
-                joiner,
-                ttl,
-                addr: self.known_address(joiner),
-            },
+    fn with_addresses(&self, mut message: ViewMessage) -> ViewMessage {
+        match &mut message {
+            ViewMessage::ForwardJoin { joiner, addr, .. } if addr.is_none() => {
+                *addr = self.known_address(*joiner);
+            }
             ViewMessage::Shuffle {
                 origin,
-                ttl,
                 peers,
                 addrs,
-            } => {
-                let addrs = self.complete(Some(origin), &peers, addrs);
-                ViewMessage::Shuffle {
-                    origin,
-                    ttl,
-                    peers,
-                    addrs,
-                }
-            }
+                ..
+            } => *addrs = self.complete(Some(*origin), peers, std::mem::take(addrs)),
             ViewMessage::ShuffleReply { peers, addrs } => {
-                let addrs = self.complete(None, &peers, addrs);
-                ViewMessage::ShuffleReply { peers, addrs }
+                *addrs = self.complete(None, peers, std::mem::take(addrs));
             }
-            other => other,
+            _ => {}
         }
+        message
     }
 
     /// `addrs` cut to the nodes the message names (`origin` and `peers`), with the known
