@@ -390,3 +390,62 @@ fn a_starved_prober_suspects_no_one_and_counts_it_against_itself() {
     assert!(late_cycles >= 3, "{late_cycles} late cycles voided");
     assert!(health.is_some_and(|h| h >= 1), "health {health:?}");
 }
+
+/// With partial views, SWIM tells random members of membership news, as memberlist does, not
+/// only the active view: views bound whom a node gossips data with, not whom it knows (over an
+/// active view of 5 alone, news of a 200-node mass join over UDP missed a few nodes until the
+/// table pull 10 probe intervals in, or the periodic one at 90 s). The news still reaches all.
+#[test]
+fn with_partial_views_membership_news_goes_beyond_the_active_view() {
+    let n = 100;
+    let config = Config {
+        view: Some(hearsay_proto::ViewConfig::default()),
+        ..Config::lan()
+    };
+    let mut cluster = Lockstep::with_views(n, config, 11, Instant::now())
+        .expect("valid config")
+        .with_step(STEP);
+    let mut gossip: Vec<(NodeId, NodeId)> = Vec::new();
+    let cluster_id = Config::lan().cluster;
+    for _ in 0..50 {
+        cluster.round_with(|from, transmit| {
+            let message = hearsay_proto::Message::decode(&transmit.payload, cluster_id, 1 << 20);
+            if let Ok(hearsay_proto::Message {
+                body:
+                    hearsay_proto::Body::Probe(hearsay_proto::FdMessage {
+                        probe: hearsay_proto::Probe::Gossip,
+                        ..
+                    }),
+                ..
+            }) = message
+            {
+                gossip.push((from, transmit.to));
+            }
+        });
+    }
+    let outside = gossip
+        .iter()
+        .filter(|(from, to)| {
+            let view = cluster.nodes()[from.0 as usize].view().expect("views on");
+            !view.active().contains(to)
+        })
+        .count();
+    assert!(gossip.len() > 100, "{} gossip messages", gossip.len());
+    assert!(
+        outside * 2 > gossip.len(),
+        "{outside} of {} gossip messages left the active view",
+        gossip.len()
+    );
+    // Every member holds every other Up within 15 s of the mass join.
+    let all_up = |c: &Lockstep| {
+        c.nodes().iter().all(|node| {
+            (0..n as u64).all(|m| {
+                NodeId(m) == node.id() || node.member_status(NodeId(m)) == Some(MemberStatus::Up)
+            })
+        })
+    };
+    assert!(
+        cluster.run_until(100, all_up).is_some(),
+        "membership not complete 15 s after the join"
+    );
+}
