@@ -188,12 +188,6 @@ impl Fd {
         None
     }
 
-    /// The members in the probe order (every member known when the pass began, and those
-    /// learnt of since).
-    pub(crate) fn order(&self) -> &[NodeId] {
-        &self.order
-    }
-
     /// A member just learnt of: probed within this pass of the order, at a random place after
     /// the cursor (memberlist's `aliveNode`).
     pub(crate) fn add_member(&mut self, id: NodeId, rng: &mut NodeRng) {

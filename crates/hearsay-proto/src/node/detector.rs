@@ -7,7 +7,6 @@ use crate::fd::{FdMessage, Liveness, MAX_RANGES, MemberUpdate, Outcome, Pending,
 use crate::membership::{Applied, DigestRange};
 use crate::size::encoded_len;
 use crate::{Body, MemberStatus, NodeId, OriginDelta, Peers};
-use rand::RngExt;
 use std::time::Instant;
 
 /// Probe intervals after start-up at which a node pulls a second member table.
@@ -292,41 +291,9 @@ impl Node {
         }
         fd.next_gossip = Some(now + fd.config.gossip_interval);
         let count = usize::from(fd.config.gossip_nodes.get());
-        // Views bound whom a node gossips data with, not whom it tells of members: with them,
-        // news goes to random reachable members, as memberlist gossips.
-        let members = if self.view.is_some() {
-            self.random_members(count)
-        } else {
-            Vec::new()
-        };
-        if members.is_empty() {
-            for peer in self.targets(count) {
-                self.send_fd(peer, Probe::Gossip, Vec::new());
-            }
-        }
-        for peer in members {
+        for peer in self.targets(count) {
             self.send_fd(peer, Probe::Gossip, Vec::new());
         }
-    }
-
-    /// Up to `count` distinct reachable members other than this node, drawn at random from the
-    /// probe order (every member known when its pass began, and those learnt of since).
-    fn random_members(&mut self, count: usize) -> Vec<NodeId> {
-        let (Some(fd), Some(members)) = (&self.fd, &self.members) else {
-            return Vec::new();
-        };
-        let order = fd.order();
-        let mut picked: Vec<NodeId> = Vec::with_capacity(count);
-        for _ in 0..4 * count {
-            if picked.len() == count || order.is_empty() {
-                break;
-            }
-            let id = order[self.rng.random_range(0..order.len())];
-            if id != self.id && members.reachable(id) && !picked.contains(&id) {
-                picked.push(id);
-            }
-        }
-        picked
     }
 
     /// Queues news about `id` for gossip (`keep_count`: the same news with more witnesses); what
