@@ -19,9 +19,10 @@
 //! `Join`, `ForwardJoin`, `Link`, `Neighbor`, `Shuffle`, `ShuffleReply` — carry where that node
 //! is reached (what the runtime announced with [`crate::Node::advertise`]), and the view keeps the
 //! addresses of its active and passive peers ([`View::address`]), which
-//! [`crate::Transmit::addr`] then tells the runtime. Without them, the end of a join's random walk could not reach a joiner that
-//! membership gossip had not yet announced: its `Link` was dropped at the machine boundary, and a
-//! mass join left nodes whose only peer was their contact.
+//! [`crate::Transmit::addr`] then tells the runtime. Without them, the end of a join's random
+//! walk could not reach a joiner that membership gossip had not yet announced: its `Link` was
+//! dropped at the machine boundary, and a mass join left nodes whose only peer was their
+//! contact.
 
 use crate::{MAX_ADDRESS_LEN, NodeId};
 use rand::{Rng, RngExt};
@@ -208,33 +209,33 @@ pub struct View {
 impl ViewMessage {
     /// The message without the addresses it carries (for a message that would not fit the MTU
     /// with them).
-    pub fn without_addresses(self) -> ViewMessage {
+    pub fn without_addresses(mut self) -> ViewMessage {
+        match &mut self {
+            ViewMessage::Join { addr }
+            | ViewMessage::ForwardJoin { addr, .. }
+            | ViewMessage::Link { addr }
+            | ViewMessage::Neighbor { addr, .. } => *addr = None,
+            ViewMessage::Shuffle { addrs, .. } | ViewMessage::ShuffleReply { addrs, .. } => {
+                addrs.clear();
+            }
+            ViewMessage::NeighborReply { .. } | ViewMessage::Disconnect | ViewMessage::Ping => {}
+        }
+        self
+    }
+
+    /// Whether the message carries any address.
+    pub fn carries_addresses(&self) -> bool {
         match self {
-            ViewMessage::Join { .. } => ViewMessage::Join { addr: None },
-            ViewMessage::Link { .. } => ViewMessage::Link { addr: None },
-            ViewMessage::Neighbor { high, rotate, .. } => ViewMessage::Neighbor {
-                high,
-                rotate,
-                addr: None,
-            },
-            ViewMessage::ForwardJoin { joiner, ttl, .. } => ViewMessage::ForwardJoin {
-                joiner,
-                ttl,
-                addr: None,
-            },
-            ViewMessage::Shuffle {
-                origin, ttl, peers, ..
-            } => ViewMessage::Shuffle {
-                origin,
-                ttl,
-                peers,
-                addrs: Vec::new(),
-            },
-            ViewMessage::ShuffleReply { peers, .. } => ViewMessage::ShuffleReply {
-                peers,
-                addrs: Vec::new(),
-            },
-            other => other,
+            ViewMessage::Join { addr }
+            | ViewMessage::ForwardJoin { addr, .. }
+            | ViewMessage::Link { addr }
+            | ViewMessage::Neighbor { addr, .. } => addr.is_some(),
+            ViewMessage::Shuffle { addrs, .. } | ViewMessage::ShuffleReply { addrs, .. } => {
+                !addrs.is_empty()
+            }
+            ViewMessage::NeighborReply { .. } | ViewMessage::Disconnect | ViewMessage::Ping => {
+                false
+            }
         }
     }
 }

@@ -127,16 +127,22 @@ fn holds_all(cluster: &Lockstep, n: usize, keys: usize) -> bool {
     })
 }
 
+/// [`bulk_load`] run until every node holds every key (within 30 rounds), with the rounds taken.
+fn converged_bulk_load(n: usize, keys: usize, seed: u64) -> (Lockstep, u64) {
+    let mut cluster = bulk_load(n, keys, seed);
+    let rounds = cluster
+        .run_until(30, |c| holds_all(c, n, keys))
+        .expect("converges");
+    (cluster, rounds)
+}
+
 /// Chained exchanges pull: the node behind asks for what it lacks and pushes nothing back, so a
 /// bulk load (every node writing at once at a small MTU, every link chaining) sends each delta
 /// to a node about once, not once from the node's own chain and again from every peer's.
 #[test]
 fn chains_in_a_bulk_load_send_few_redundant_deltas() {
     let (n, keys) = (30, 10);
-    let mut cluster = bulk_load(n, keys, 3);
-    let rounds = cluster
-        .run_until(30, |c| holds_all(c, n, keys))
-        .expect("converges");
+    let (cluster, rounds) = converged_bulk_load(n, keys, 3);
     let (applied, redundant, chained) = cluster.nodes().iter().fold((0, 0, 0), |acc, node| {
         let stats = node.stats();
         (
@@ -159,10 +165,7 @@ fn chains_in_a_bulk_load_send_few_redundant_deltas() {
 #[test]
 fn a_chain_pull_with_a_large_digest_is_answered_in_two_parts() {
     let (n, keys) = (100, 10);
-    let mut cluster = bulk_load(n, keys, 5);
-    let rounds = cluster
-        .run_until(30, |c| holds_all(c, n, keys))
-        .expect("converges");
+    let (cluster, rounds) = converged_bulk_load(n, keys, 5);
     assert!(rounds <= 8, "took {rounds} rounds");
     let (syn, syn_ack) = (MessageKind::Syn as usize, MessageKind::SynAck as usize);
     let (pulls, answers) = cluster.nodes().iter().fold((0, 0), |acc, node| {

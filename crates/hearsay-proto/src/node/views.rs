@@ -46,13 +46,13 @@ impl Node {
             out.push(message);
         }
         for (to, message) in out {
-            let mut body = Body::View(self.with_addresses(message));
-            if self.over_mtu(&body) {
-                if let Body::View(message) = body {
-                    body = Body::View(message.without_addresses());
-                }
+            let mut message = self.with_addresses(message);
+            // Only addresses can take a view message past the MTU (`Config::validate` sizes the
+            // rest): the others are encoded once, by `send`.
+            if message.carries_addresses() && self.over_mtu(&message) {
+                message = message.without_addresses();
             }
-            self.send(to, body);
+            self.send(to, Body::View(message));
         }
     }
 
@@ -105,13 +105,13 @@ impl Node {
         addrs
     }
 
-    /// Whether `body` would make a message over the MTU.
-    fn over_mtu(&self, body: &Body) -> bool {
+    /// Whether `view` would make a message over the MTU.
+    fn over_mtu(&self, view: &ViewMessage) -> bool {
         let message = Message {
             version: PROTOCOL_VERSION,
             cluster: self.config.cluster,
             from: self.id,
-            body: body.clone(),
+            body: Body::View(view.clone()),
         };
         encoded_len(&message) > self.config.mtu
     }

@@ -54,7 +54,7 @@ pub enum Body {
         /// Answer datagrams the initiator takes beyond the first: a catch-up chain's pull with a
         /// large digest (`docs/protocol.md` §6.8) lets the peer answer with up to `1 + more`
         /// `SynAck`s, each continuing where the one before stopped. 0 in every other `Syn`, and
-        /// then absent on the wire (messages of earlier builds have no such field).
+        /// then absent on the wire: the common `Syn` keeps its two fields.
         #[serde(default, skip_serializing_if = "is_zero")]
         more: u8,
     },
