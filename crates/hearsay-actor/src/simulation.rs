@@ -21,7 +21,7 @@
 //! ```
 
 use crate::messages::{
-    Crash, Datagram, Delete, GetEntries, GetMetrics, Inspect, NodeMetrics, NodeSnapshot,
+    Crash, Datagram, Delete, GetEntries, GetMetrics, Inspect, Join, NodeMetrics, NodeSnapshot,
     Reincarnate, Restart, Set, SetMaxDeltas, StoredEntry, TrySet,
 };
 use crate::network::{Inbound, Inbox, Network, NetworkConfig, NetworkLink, Partition, SetFaults};
@@ -112,7 +112,9 @@ pub struct Simulation {
 }
 
 impl Simulation {
-    /// Starts the cluster: every node knows every other (static membership).
+    /// Starts the cluster: every node knows every other (static membership). With partial views
+    /// ([`hearsay_proto::Config::view`]) every node but the first also joins the view overlay
+    /// through a random earlier node (drawn from the run's seed).
     pub fn start(config: SimulationConfig) -> Result<Simulation, Error> {
         config.protocol.validate()?;
         if config.start_after > Duration::from_secs(86_400 * 365) {
@@ -158,6 +160,15 @@ impl Simulation {
             router.register(id, addr.clone());
             nodes.push(addr);
         }
+        // With partial views a node gossips only with its active view, which starts empty: each
+        // node joins through a random earlier one, as nodes started one after another through
+        // their seeds would (the joins go out before any round runs).
+        if config.protocol.view.is_some() {
+            let mut contacts = ChaCha8Rng::seed_from_u64(derive(config.seed, u64::MAX - 2));
+            for (i, node) in nodes.iter().enumerate().skip(1) {
+                node.do_send(Join(NodeId(contacts.random_range(0..i) as u64)));
+            }
+        }
         Ok(Simulation {
             generations: vec![Generation(1); config.nodes],
             config,
@@ -182,7 +193,8 @@ impl Simulation {
     /// ([`hearsay_proto::Config::membership`]) the node adds every member it hears of to its
     /// peers, and the nodes it gossips with add it to theirs, so it discovers the whole cluster
     /// and the cluster discovers it. Without membership it only ever gossips with its seeds, and
-    /// the others never pick it (they keep their static peer lists).
+    /// the others never pick it (they keep their static peer lists). With partial views it joins
+    /// the view overlay through the first of `seeds`.
     ///
     /// Deterministic: the same run with the same joins at the same virtual times gives the same
     /// trace.
@@ -243,6 +255,9 @@ impl Simulation {
             .with_recorder(self.recorder.clone())
             .with_first_round_after(phase)
             .start();
+        if let (Some(_), Some(&contact)) = (&config.protocol.view, seeds.first()) {
+            addr.do_send(Join(NodeId(contact as u64)));
+        }
         self.router.register(id, addr.clone());
         self.nodes.push(addr);
         self.generations.push(Generation(1));
@@ -487,9 +502,16 @@ impl Simulation {
         if let Some(known) = self.generations.get_mut(index) {
             *known = (*known).max(generation);
         }
-        self.node(index)?
-            .send(Reincarnate { generation, seed })
-            .await?
+        let node = self.node(index)?;
+        node.send(Reincarnate { generation, seed }).await??;
+        // A fresh process with partial views starts with empty views: it joins again, through
+        // another node drawn from its seed (a real one would through its configured seeds).
+        if self.config.protocol.view.is_some() && self.nodes.len() > 1 {
+            let pick = (seed % (self.nodes.len() as u64 - 1)) as usize;
+            let contact = if pick >= index { pick + 1 } else { pick };
+            node.send(Join(NodeId(contact as u64))).await?;
+        }
+        Ok(())
     }
 
     /// Changes the network's loss and duplication probabilities from now on (no effect without

@@ -344,8 +344,14 @@ impl View {
     /// The runtime saw `peer` fail (a closed connection, a failure detector): replace it.
     ///
     /// Repairs are asked at most once per call and once per round (never in answer to a view
-    /// message), so that a refusal or a disconnect cannot start a message storm.
-    pub fn peer_failed<R: Rng + ?Sized>(&mut self, peer: NodeId, rng: &mut R) {
+    /// message), so that a refusal or a disconnect cannot start a message storm. `known` draws
+    /// a random node the caller knows of outside the views ([`View::tick`]).
+    pub fn peer_failed<R: Rng + ?Sized>(
+        &mut self,
+        peer: NodeId,
+        rng: &mut R,
+        known: impl FnMut(&mut R) -> Option<NodeId>,
+    ) {
         self.forget_strangers();
         self.passive.remove(&peer);
         if self.pending.is_some_and(|(to, _)| to == peer) {
@@ -354,11 +360,22 @@ impl View {
         if self.active.remove(&peer) {
             self.heard.remove(&peer);
         }
-        self.repair(rng);
+        self.repair(rng, known);
     }
 
     /// One round: expire silent peers and unanswered requests, ping, shuffle, refill.
-    pub fn tick<R: Rng + ?Sized>(&mut self, rng: &mut R) {
+    ///
+    /// `known` draws a random node the caller knows of besides the views (a live member of its
+    /// membership table, or of the peer list its runtime gave it), or `None`. The view asks it
+    /// for a candidate only when its passive view has none left to repair from, and at every
+    /// [`OUTSIDE_EVERY`]-th rotation: HyParView alone never leaves its overlay, so a node whose
+    /// views emptied under loss or a partition stayed alone, and an overlay split by a
+    /// partition stayed split, for good.
+    pub fn tick<R: Rng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        mut known: impl FnMut(&mut R) -> Option<NodeId>,
+    ) {
         self.forget_strangers();
         self.round += 1;
         let round = self.round;
@@ -387,9 +404,9 @@ impl View {
         }
         if round % u64::from(self.config.shuffle_every) == 0 {
             self.shuffle(rng);
-            self.rotate(rng);
+            self.rotate(rng, &mut known);
         }
-        self.repair(rng);
+        self.repair(rng, known);
     }
 
     /// Feeds a message from `from`.
@@ -654,11 +671,26 @@ impl View {
     /// active peer. Without this, a group of nodes whose active views
     /// are full of each other never links to anyone else again, and a split overlay stays split
     /// (seen at 10,000 nodes); with it the active views keep mixing, like Cyclon's fresh links.
-    fn rotate<R: Rng + ?Sized>(&mut self, rng: &mut R) {
+    ///
+    /// Every [`OUTSIDE_EVERY`]-th rotation asks a node the caller knows of outside the views
+    /// instead (`known`, when it names one): the passive views of a partition's side come to hold
+    /// only that side, and these long links are what joins the two overlays again after the heal.
+    fn rotate<R: Rng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        known: impl FnMut(&mut R) -> Option<NodeId>,
+    ) {
         if self.active.len() < self.config.active || self.pending.is_some() {
             return;
         }
-        let Some(&candidate) = sample(&self.passive, 1, rng).first() else {
+        let rotation = self.round / u64::from(self.config.shuffle_every);
+        let outside = if rotation % OUTSIDE_EVERY == 0 {
+            self.outsider(rng, known)
+        } else {
+            None
+        };
+        let Some(candidate) = outside.or_else(|| sample(&self.passive, 1, rng).first().copied())
+        else {
             return;
         };
         self.pending = Some((candidate, self.round));
@@ -672,12 +704,18 @@ impl View {
         );
     }
 
-    /// Asks a random backup to become active while the active view is short.
-    fn repair<R: Rng + ?Sized>(&mut self, rng: &mut R) {
+    /// Asks a random backup to become active while the active view is short; with no backup
+    /// left, a node the caller knows of (`known`).
+    fn repair<R: Rng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        known: impl FnMut(&mut R) -> Option<NodeId>,
+    ) {
         if self.active.len() >= self.config.active || self.pending.is_some() {
             return;
         }
-        let Some(&candidate) = sample(&self.passive, 1, rng).first() else {
+        let backup = sample(&self.passive, 1, rng).first().copied();
+        let Some(candidate) = backup.or_else(|| self.outsider(rng, known)) else {
             return;
         };
         self.pending = Some((candidate, self.round));
@@ -691,7 +729,27 @@ impl View {
             },
         );
     }
+
+    /// A node `known` names that is neither this one nor in the active view (a few draws: what
+    /// the caller knows may be mostly its active peers).
+    fn outsider<R: Rng + ?Sized>(
+        &self,
+        rng: &mut R,
+        mut known: impl FnMut(&mut R) -> Option<NodeId>,
+    ) -> Option<NodeId> {
+        (0..OUTSIDER_DRAWS).find_map(|_| {
+            known(rng).filter(|&peer| peer != self.me && !self.active.contains(&peer))
+        })
+    }
 }
+
+/// Rotations ([`View::tick`]) between two that ask a node from outside the views rather than a
+/// backup: one in four keeps the overlay HyParView's (most links still come from the shuffled
+/// passive views) while a split overlay finds its other half within a few rotations.
+pub const OUTSIDE_EVERY: u64 = 4;
+
+/// Draws from outside the views before giving up until the next round.
+const OUTSIDER_DRAWS: usize = 3;
 
 /// Up to `count` distinct members of `set`, uniformly at random.
 fn sample<R: Rng + ?Sized>(set: &BTreeSet<NodeId>, count: usize, rng: &mut R) -> Vec<NodeId> {

@@ -1,5 +1,5 @@
 //! HyParView partial views on a round-based driver: bounded views, a connected overlay, repair
-//! after crashes, determinism.
+//! after crashes and after partitions, determinism.
 
 use hearsay_proto::{NodeId, View, ViewConfig, ViewMessage};
 use rand::{RngExt, SeedableRng};
@@ -13,6 +13,11 @@ struct Overlay {
     rng: ChaCha8Rng,
     queue: VecDeque<(NodeId, NodeId, ViewMessage)>,
     messages: u64,
+    /// Each node's side while the network is split (messages across are lost).
+    sides: Option<Vec<usize>>,
+    /// Whether each view may fall back on a random node of the cluster (the static membership a
+    /// runtime gives it), or knows nothing besides its views.
+    known: bool,
 }
 
 impl Overlay {
@@ -25,6 +30,21 @@ impl Overlay {
             rng: ChaCha8Rng::seed_from_u64(seed),
             queue: VecDeque::new(),
             messages: 0,
+            sides: None,
+            known: true,
+        }
+    }
+
+    /// A copy of the overlay in its present state.
+    fn clone_views(&self) -> Overlay {
+        Overlay {
+            views: self.views.clone(),
+            dead: self.dead.clone(),
+            rng: self.rng.clone(),
+            queue: self.queue.clone(),
+            messages: self.messages,
+            sides: self.sides.clone(),
+            known: self.known,
         }
     }
 
@@ -41,6 +61,11 @@ impl Overlay {
             let to = to.0 as usize;
             if self.dead.contains(&to) || to >= self.views.len() {
                 continue;
+            }
+            if let Some(sides) = &self.sides {
+                if sides[from.0 as usize] != sides[to] {
+                    continue;
+                }
             }
             self.views[to].handle_message(from, message, &mut self.rng);
             self.collect(to);
@@ -65,7 +90,18 @@ impl Overlay {
             if self.dead.contains(&index) {
                 continue;
             }
-            self.views[index].tick(&mut self.rng);
+            // What a membership table offers: a random node not known dead.
+            let (n, known, dead) = (self.views.len(), self.known, &self.dead);
+            self.views[index].tick(&mut self.rng, |rng| {
+                if !known {
+                    return None;
+                }
+                let live = n - dead.len();
+                let pick = (0..n)
+                    .filter(|i| !dead.contains(i))
+                    .nth(rng.random_range(0..live));
+                pick.map(|i| NodeId(i as u64))
+            });
             self.collect(index);
         }
         self.deliver();
@@ -79,32 +115,56 @@ impl Overlay {
 
     /// Whether the live nodes' active views, taken as undirected edges, form one component.
     fn connected(&self) -> bool {
-        let live = self.live();
+        self.components() == 1
+    }
+
+    /// How many components the live nodes' active views form, taken as undirected edges.
+    fn components(&self) -> usize {
+        self.components_of(&self.live())
+    }
+
+    /// [`Overlay::components`] of the live nodes that hold an active peer (a view may empty for
+    /// a moment between a peer's departure and its repair).
+    fn linked_components(&self) -> usize {
+        let linked: Vec<usize> = self
+            .live()
+            .into_iter()
+            .filter(|&i| !self.views[i].active().is_empty())
+            .collect();
+        self.components_of(&linked)
+    }
+
+    fn components_of(&self, live: &[usize]) -> usize {
         let n = self.views.len();
         let mut adjacency = vec![Vec::new(); n];
-        for &i in &live {
+        for &i in live {
             for peer in self.views[i].active() {
                 let j = peer.0 as usize;
-                if !self.dead.contains(&j) {
+                if live.contains(&j) {
                     adjacency[i].push(j);
                     adjacency[j].push(i);
                 }
             }
         }
         let mut seen = vec![false; n];
-        let mut stack = vec![live[0]];
-        seen[live[0]] = true;
-        let mut reached = 1;
-        while let Some(i) = stack.pop() {
-            for &j in &adjacency[i] {
-                if !seen[j] {
-                    seen[j] = true;
-                    reached += 1;
-                    stack.push(j);
+        let mut components = 0;
+        for &start in live {
+            if seen[start] {
+                continue;
+            }
+            components += 1;
+            seen[start] = true;
+            let mut stack = vec![start];
+            while let Some(i) = stack.pop() {
+                for &j in &adjacency[i] {
+                    if !seen[j] {
+                        seen[j] = true;
+                        stack.push(j);
+                    }
                 }
             }
         }
-        reached == live.len()
+        components
     }
 
     fn symmetric_fraction(&self) -> f64 {
@@ -125,7 +185,11 @@ impl Overlay {
 }
 
 fn built(n: usize, seed: u64) -> Overlay {
-    let mut overlay = Overlay::new(n, ViewConfig::default(), seed);
+    built_with(n, ViewConfig::default(), seed)
+}
+
+fn built_with(n: usize, config: ViewConfig, seed: u64) -> Overlay {
+    let mut overlay = Overlay::new(n, config, seed);
     for index in 1..n {
         overlay.join(index);
     }
@@ -164,6 +228,10 @@ fn views_stay_bounded_and_the_overlay_connected() {
     );
 }
 
+/// Views replace crashed peers: once silence has told (`suspect_after` rounds), no live node
+/// holds a crashed peer, none stays without an active peer longer than one repair takes (a
+/// view may empty for a moment when its last peers leave it at once), and the nodes that hold
+/// peers form one overlay.
 #[test]
 fn overlay_heals_after_a_fifth_of_the_nodes_crash() {
     let mut overlay = built(1_000, 11);
@@ -171,21 +239,133 @@ fn overlay_heals_after_a_fifth_of_the_nodes_crash() {
     while overlay.dead.len() < 200 {
         overlay.dead.insert(rng.random_range(0..1_000));
     }
-    let suspect_after = ViewConfig::default().suspect_after as usize;
-    for _ in 0..suspect_after + 10 {
+    let config = ViewConfig::default();
+    for _ in 0..=config.suspect_after {
         overlay.round();
     }
-    for i in overlay.live() {
-        let view = &overlay.views[i];
-        assert!(
-            view.active()
-                .iter()
-                .all(|p| !overlay.dead.contains(&(p.0 as usize))),
-            "node {i} still has a crashed active peer"
-        );
-        assert!(!view.active().is_empty(), "node {i} has no active peer");
+    let repair = config.ping_every as usize + 1;
+    let mut empty_for = vec![0usize; 1_000];
+    for _ in 0..30 {
+        overlay.round();
+        for i in overlay.live() {
+            let view = &overlay.views[i];
+            assert!(
+                view.active()
+                    .iter()
+                    .all(|p| !overlay.dead.contains(&(p.0 as usize))),
+                "node {i} still has a crashed active peer"
+            );
+            empty_for[i] = if view.active().is_empty() {
+                empty_for[i] + 1
+            } else {
+                0
+            };
+            assert!(
+                empty_for[i] <= repair,
+                "node {i} has had no active peer for {} rounds",
+                empty_for[i]
+            );
+        }
+        assert_eq!(overlay.linked_components(), 1);
     }
-    assert!(overlay.connected());
+}
+
+/// Splits `overlay` in two halves for `rounds` rounds, heals, and returns the rounds after the
+/// heal until the overlay is one component again (`None` if not within `limit`).
+fn split_and_heal(overlay: &mut Overlay, rounds: usize, limit: usize) -> Option<usize> {
+    let n = overlay.views.len();
+    overlay.sides = Some((0..n).map(|i| i % 2).collect());
+    for _ in 0..rounds {
+        overlay.round();
+    }
+    assert!(
+        !overlay.connected(),
+        "the split left cross links: the test shows nothing"
+    );
+    overlay.sides = None;
+    (1..=limit).find(|_| {
+        overlay.round();
+        overlay.connected()
+    })
+}
+
+/// After a long partition the two halves' views hold mostly their own side; once the network
+/// heals, the live nodes' active views form one overlay again.
+#[test]
+fn an_overlay_split_by_a_partition_joins_again_after_the_heal() {
+    let mut overlay = built(200, 13);
+    let healed = split_and_heal(&mut overlay, 200, 200);
+    assert!(healed.is_some(), "still split 200 rounds after the heal");
+}
+
+/// A node whose active and passive views emptied (every peer silent under a partition) gets
+/// back in through a node it knows of, once the network heals.
+#[test]
+fn a_node_whose_views_emptied_gets_back_in() {
+    // Small views, as a small cluster may configure (the fault search's seed 19: active 4,
+    // passive 4): the others' passive views soon forget the silent node.
+    let config = ViewConfig {
+        active: 4,
+        passive: 4,
+        ..ViewConfig::default()
+    };
+    let mut overlay = built_with(20, config.clone(), 17);
+    // Node 0 alone on its side long enough to drop every active peer and try every backup.
+    overlay.sides = Some((0..20).map(|i| usize::from(i != 0)).collect());
+    for _ in
+        0..config.suspect_after as usize + (config.passive + 2) * (config.ping_every as usize + 2)
+    {
+        overlay.round();
+    }
+    assert!(overlay.views[0].active().is_empty());
+    assert!(overlay.views[0].passive().is_empty());
+    // HyParView alone has nowhere to turn: the node stays alone after the heal.
+    let mut alone = overlay.clone_views();
+    alone.known = false;
+    overlay.sides = None;
+    alone.sides = None;
+    for _ in 0..100 {
+        overlay.round();
+        alone.round();
+    }
+    assert!(
+        alone.views[0].active().is_empty(),
+        "the contrast shows nothing"
+    );
+    assert!(
+        !overlay.views[0].active().is_empty(),
+        "node 0 is still alone"
+    );
+    assert_eq!(overlay.linked_components(), 1);
+}
+
+/// Joins cut by a partition (the fault search's seed 10683: a split 65 ms after the start, while
+/// the joins were in flight) leave cliques that know only each other — every backup, every
+/// shuffle and, with membership, every member they hear of is on their own side. With nodes
+/// the runtime knows of to fall back on, they form one overlay after the heal; without, they
+/// never do.
+#[test]
+fn cliques_left_by_a_partition_during_the_joins_join_up_after_the_heal() {
+    let run = |known: bool| {
+        let mut overlay = Overlay::new(30, ViewConfig::default(), 23);
+        overlay.known = known;
+        overlay.sides = Some((0..30).map(|i| i % 3).collect());
+        for index in 1..30 {
+            overlay.join(index);
+        }
+        for _ in 0..100 {
+            overlay.round();
+        }
+        assert!(overlay.components() >= 3, "the joins crossed the partition");
+        overlay.sides = None;
+        (1..=200).find(|_| {
+            overlay.round();
+            overlay.connected()
+        })
+    };
+    assert_eq!(run(false), None, "the contrast shows nothing");
+    let healed = run(true);
+    assert!(healed.is_some(), "still apart 200 rounds after the heal");
 }
 
 #[test]

@@ -64,6 +64,8 @@ struct Driver<'a> {
     violations: Vec<Violation>,
     counter: u64,
     writes: usize,
+    /// Whether writes go through flow control ([`hearsay_proto::Config::flow_control`]).
+    flow_control: bool,
     config: &'a RunConfig,
 }
 
@@ -103,12 +105,22 @@ impl Driver<'_> {
                     text.push('.');
                 }
                 let bytes = text.into_bytes();
-                match self.sim.set(*node, key, Value::new(bytes.clone())).await {
-                    Ok(_) => {
+                let value = Value::new(bytes.clone());
+                // With flow control the application writes as its rate allows: a refused write
+                // is not made.
+                let written = if self.flow_control {
+                    self.sim.try_set(*node, key, value).await
+                } else {
+                    self.sim.set(*node, key, value).await.map(Some)
+                };
+                match written {
+                    Ok(None) => {}
+                    Ok(Some(_)) => {
                         self.writes += 1;
                         self.model.wrote(*node, key, Some(bytes));
                     }
-                    Err(Error::Down(_) | Error::Protocol(_)) => {}
+                    // A shrunk scenario may have dropped the join of the node that writes.
+                    Err(Error::Down(_) | Error::Protocol(_) | Error::NoSuchNode(_)) => {}
                     Err(other) => return Err(other),
                 }
             }
@@ -117,7 +129,7 @@ impl Driver<'_> {
                     self.writes += 1;
                     self.model.wrote(*node, key, None);
                 }
-                Err(Error::Down(_) | Error::Protocol(_)) => {}
+                Err(Error::Down(_) | Error::Protocol(_) | Error::NoSuchNode(_)) => {}
                 Err(other) => return Err(other),
             },
             Fault::Partition(groups) => self.sim.partition(
@@ -133,6 +145,9 @@ impl Driver<'_> {
                 if self.sim.restart(*node, *keep_state).await.is_ok() {
                     self.model.restarted(*node, *keep_state);
                 }
+            }
+            Fault::Join { seeds } => {
+                self.sim.join(seeds)?;
             }
             Fault::Reincarnate { node, lower } => {
                 let current = self.sim.inspect(*node).await?.generation;
@@ -180,6 +195,7 @@ async fn drive(scenario: &Scenario, config: &RunConfig) -> Result<Outcome, Error
         violations: Vec::new(),
         counter: 0,
         writes: 0,
+        flow_control: scenario.protocol.flow_control.is_some(),
         config,
     };
     for (at, fault) in &scenario.events {

@@ -2,7 +2,8 @@
 //! all drawn from one seed.
 
 use hearsay_proto::{
-    Config, Direction, LossOfInterest, MembershipConfig, Mode, Strategy, Termination,
+    Config, Detector, Direction, FlowControl, HeartbeatConfig, LossOfInterest, MembershipConfig,
+    Mode, Strategy, Termination, ViewConfig,
 };
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -50,6 +51,13 @@ pub enum Fault {
     },
     /// Node `node` leaves the cluster gracefully (membership on) and exits soon after.
     Leave(usize),
+    /// A new node joins (the next index: the scenario's `nodes`, then one more per join), knowing
+    /// only `seeds` at first; drawn only with membership or partial views, through which it comes
+    /// to know the cluster.
+    Join {
+        /// The nodes it starts knowing (never ones the scenario crashes or makes leave).
+        seeds: Vec<usize>,
+    },
     /// Node `node` comes back as a fresh process with its disk lost, under the generation it runs
     /// now (`lower: false`, a reused `--generation`) or generation 1 (`lower: true`, a clock
     /// stepped back).
@@ -91,7 +99,7 @@ impl Scenario {
     pub fn generate(seed: u64) -> Scenario {
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xc4a0_5eed);
         let nodes = rng.random_range(8..=40usize);
-        let protocol = protocol(&mut rng);
+        let mut protocol = protocol(&mut rng);
         let lat_min = Duration::from_millis(rng.random_range(1..=20));
         let lat_max = lat_min + Duration::from_millis(rng.random_range(0..=300));
         let lossy = rng.random_bool(0.6);
@@ -107,6 +115,12 @@ impl Scenario {
         };
         let duration = Duration::from_secs(rng.random_range(20..=120));
         let events = events(&mut rng, nodes, &protocol, duration);
+        // The options added since the first searches come from a stream of their own, so that
+        // every draw above, and so the writes and faults of every seed, stay what they were.
+        let mut more = ChaCha8Rng::seed_from_u64(seed ^ 0x0b7e_5eed_0000_0002);
+        more_options(&mut more, &mut protocol);
+        let mut events = events;
+        joins(&mut more, nodes, &protocol, duration, &mut events);
         Scenario {
             seed,
             nodes,
@@ -122,9 +136,19 @@ impl Scenario {
     /// A one-line description of the configuration.
     pub fn summary(&self) -> String {
         let p = &self.protocol;
+        let membership = match p.membership.as_ref().map(|m| &m.detector) {
+            None => "off",
+            Some(Detector::Heartbeat(_)) => "heartbeat",
+            Some(_) => "swim",
+        };
+        let view = p
+            .view
+            .as_ref()
+            .map_or("off".to_owned(), |v| format!("{}/{}", v.active, v.passive));
         format!(
             "{} nodes, {:?} {:?} {:?}, mtu {}, fanout {}, max_deltas {:?}, membership {}, \
-             grace {:?}, interval {:?}, loss {:.2}, dup {:.2}, {} s, {} events",
+             views {}, flow {}, catch-up {:?}, repair {:?}, grace {:?}, interval {:?}, \
+             loss {:.2}, dup {:.2}, {} s, {} events ({} joins)",
             self.nodes,
             p.mode,
             p.direction,
@@ -132,13 +156,21 @@ impl Scenario {
             p.mtu,
             p.fanout,
             p.max_deltas,
-            p.membership.is_some(),
+            membership,
+            view,
+            p.flow_control.is_some(),
+            p.catch_up,
+            p.repair_every,
             p.tombstone_grace,
             p.gossip_interval,
             self.loss,
             self.duplicate,
             self.duration.as_secs(),
-            self.events.len()
+            self.events.len(),
+            self.events
+                .iter()
+                .filter(|(_, f)| matches!(f, Fault::Join { .. }))
+                .count()
         )
     }
 }
@@ -197,6 +229,97 @@ fn protocol(rng: &mut ChaCha8Rng) -> Config {
         tombstone_grace,
         ..Config::default()
     }
+}
+
+/// Options drawn apart from [`protocol`]: partial views, flow control, the catch-up budget, the
+/// repair digest's period, lazy or eager rumor sends, and the heartbeat detector.
+fn more_options(rng: &mut ChaCha8Rng, protocol: &mut Config) {
+    if rng.random_bool(0.3) {
+        let active = rng.random_range(2..=5);
+        let active_walk = rng.random_range(1..=6);
+        let ping_every = rng.random_range(1..=4);
+        protocol.view = Some(ViewConfig {
+            active,
+            passive: rng.random_range(active..=30),
+            active_walk,
+            passive_walk: rng.random_range(0..=active_walk),
+            shuffle_every: rng.random_range(1..=8),
+            shuffle_active: rng.random_range(1..=3),
+            shuffle_passive: rng.random_range(1..=4),
+            ping_every,
+            suspect_after: rng.random_range(ping_every + 1..=12),
+        });
+    }
+    if rng.random_bool(0.2) {
+        protocol.flow_control = Some(FlowControl {
+            initial_rate: rng.random_range(0.5..4.0),
+            ..FlowControl::default()
+        });
+    }
+    protocol.catch_up = match rng.random_range(0..4) {
+        0 => None,
+        1 => Some(protocol.mtu * rng.random_range(1..=8)),
+        _ => protocol.catch_up,
+    };
+    if rng.random_bool(0.3) {
+        protocol.repair_every = Some(rng.random_range(1..=30));
+    }
+    if rng.random_bool(0.15) {
+        protocol.eager_rumor_sends = u32::MAX;
+    }
+    if let Some(membership) = &mut protocol.membership {
+        if rng.random_bool(0.25) {
+            membership.detector = Detector::Heartbeat(HeartbeatConfig::default());
+        }
+    }
+}
+
+/// 0–3 nodes joining during the fault phase, each writing a few seconds later (with membership
+/// or partial views only: without, the others never pick a joiner), merged into `events` in
+/// time order.
+fn joins(
+    rng: &mut ChaCha8Rng,
+    nodes: usize,
+    protocol: &Config,
+    duration: Duration,
+    events: &mut Vec<(Duration, Fault)>,
+) {
+    if protocol.membership.is_none() && protocol.view.is_none() {
+        return;
+    }
+    let gone: Vec<usize> = events
+        .iter()
+        .filter_map(|(_, fault)| match fault {
+            Fault::Crash(node) | Fault::Leave(node) => Some(*node),
+            _ => None,
+        })
+        .collect();
+    let stable: Vec<usize> = (0..nodes).filter(|n| !gone.contains(n)).collect();
+    if stable.is_empty() {
+        return;
+    }
+    let span = duration.as_millis() as u64;
+    let mut times: Vec<u64> = (0..rng.random_range(0..=3usize))
+        .map(|_| rng.random_range(0..span))
+        .collect();
+    // Joined nodes take the next indices in the order they join.
+    times.sort_unstable();
+    for (joined, at) in times.into_iter().enumerate() {
+        let at = Duration::from_millis(at);
+        let seeds = (0..rng.random_range(1..=2))
+            .map(|_| stable[rng.random_range(0..stable.len())])
+            .collect();
+        events.push((at, Fault::Join { seeds }));
+        let write = at + Duration::from_millis(rng.random_range(500..=5_000));
+        let set = Fault::Set {
+            node: nodes + joined,
+            key: format!("k{}", rng.random_range(0..KEYS)),
+            len: rng.random_range(1..=(protocol.mtu / 3).max(1)),
+        };
+        events.push((write.min(duration), set));
+    }
+    // Stable: events at one instant keep their order, a join before its write.
+    events.sort_by_key(|(at, _)| *at);
 }
 
 fn events(
@@ -304,6 +427,7 @@ impl Fault {
             | Fault::Restart { node, .. }
             | Fault::Reincarnate { node, .. } => *node,
             Fault::Partition(groups) => groups.iter().flatten().copied().max().unwrap_or(0),
+            Fault::Join { seeds } => seeds.iter().copied().max().unwrap_or(0),
             Fault::Heal | Fault::Network { .. } => 0,
         }
     }

@@ -7,7 +7,7 @@ use crate::Error;
 
 /// Shrinks `scenario`, which fails, trying at most `tries` runs: first drops chunks of events
 /// (halves, quarters, … single events), then tries simpler settings one at a time (no loss, no
-/// duplication, fewer nodes' worth of events, membership off, no `max_deltas`, …). Every step
+/// duplication, membership off, no `max_deltas`, views off, flow control off, …). Every step
 /// keeps the change only if the run still breaks an invariant. Returns the smallest failing
 /// scenario found and the runs it took.
 pub fn shrink(
@@ -52,6 +52,8 @@ pub fn shrink(
         |s| std::mem::replace(&mut s.duplicate, 0.0) != 0.0,
         |s| s.protocol.membership.take().is_some(),
         |s| s.protocol.max_deltas.take().is_some(),
+        |s| s.protocol.view.take().is_some(),
+        |s| s.protocol.flow_control.take().is_some(),
         |s| std::mem::replace(&mut s.protocol.fanout, 1) != 1,
         |s| {
             let same = s.latency.0 == s.latency.1;

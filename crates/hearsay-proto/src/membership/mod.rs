@@ -61,6 +61,7 @@ pub(crate) use table::DigestRange;
 
 use crate::fd::Incarnation;
 use crate::{Error, Event, Generation, NodeId, PhiDetector};
+use rand::{Rng, RngExt};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
@@ -385,6 +386,26 @@ impl Membership {
         self.members
             .get(&id)
             .is_none_or(|t| t.status.is_reachable())
+    }
+
+    /// A member other than `me` held reachable (Joining, Up or Suspect), uniformly at random;
+    /// `None` if there is none. Walks the table: for occasional use.
+    pub(crate) fn random_reachable<R: Rng + ?Sized>(
+        &self,
+        rng: &mut R,
+        me: NodeId,
+    ) -> Option<NodeId> {
+        let candidates = || {
+            self.members
+                .iter()
+                .filter(move |&(&id, t)| id != me && t.status.is_reachable())
+                .map(|(&id, _)| id)
+        };
+        let count = candidates().count();
+        if count == 0 {
+            return None;
+        }
+        candidates().nth(rng.random_range(0..count))
     }
 
     /// Whether `id` is Down (a candidate for a probe).

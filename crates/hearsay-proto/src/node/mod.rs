@@ -367,10 +367,7 @@ impl Node {
         if !starved {
             self.expire_suspicions(now);
         }
-        if let Some(view) = &mut self.view {
-            view.tick(&mut self.rng);
-            self.drain_view();
-        }
+        self.tick_view();
         let backlog = self.config.mode.rumors() && self.rumor_round();
         // Heartbeat failure detection feeds on heartbeat progress, which travels with digests:
         // the exchange then runs every round whatever the mode's cadence (SWIM needs nothing).

@@ -2,9 +2,13 @@
 //! view protocol says with every address it names filled in from what the node knows.
 
 use super::Node;
-use crate::membership::ADDR_KEY;
+use crate::membership::{ADDR_KEY, Membership};
+use crate::rng::NodeRng;
 use crate::size::encoded_len;
-use crate::{Addresses, Body, MAX_ADDRESS_LEN, Message, NodeId, PROTOCOL_VERSION, ViewMessage};
+use crate::{
+    Addresses, Body, MAX_ADDRESS_LEN, Message, NodeId, PROTOCOL_VERSION, Peers, ViewMessage,
+};
+use rand::RngExt;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -29,7 +33,19 @@ impl Node {
         // The view counts rounds, not time: `now` is taken for uniformity with every other input.
         let _ = now;
         if let Some(view) = &mut self.view {
-            view.peer_failed(peer, &mut self.rng);
+            let (members, peers, me) = (self.members.as_deref(), &self.peers, self.id);
+            view.peer_failed(peer, &mut self.rng, |rng| {
+                known_node(members, peers, me, rng)
+            });
+            self.drain_view();
+        }
+    }
+
+    /// One round of the view protocol.
+    pub(super) fn tick_view(&mut self) {
+        if let Some(view) = &mut self.view {
+            let (members, peers, me) = (self.members.as_deref(), &self.peers, self.id);
+            view.tick(&mut self.rng, |rng| known_node(members, peers, me, rng));
             self.drain_view();
         }
     }
@@ -114,5 +130,26 @@ impl Node {
             body: Body::View(view.clone()),
         };
         encoded_len(&message) > self.config.mtu
+    }
+}
+
+/// A random node `me` knows of besides its views, for the view to fall back on: a member its
+/// table holds reachable (membership on) or one of the peers its runtime listed, each source
+/// half the time when both have some (a table fed through a cut-off overlay knows only its own
+/// part of the cluster; a runtime's list may know more).
+fn known_node(
+    members: Option<&Membership>,
+    peers: &Peers,
+    me: NodeId,
+    rng: &mut NodeRng,
+) -> Option<NodeId> {
+    let listed = |rng: &mut NodeRng| peers.pick(rng, 1, me).first().copied();
+    let Some(members) = members else {
+        return listed(rng);
+    };
+    if !peers.is_empty() && rng.random_bool(0.5) {
+        listed(rng).or_else(|| members.random_reachable(rng, me))
+    } else {
+        members.random_reachable(rng, me).or_else(|| listed(rng))
     }
 }
