@@ -41,3 +41,46 @@ fn the_shrunk_failures_stay_fixed() -> Result<(), Box<dyn std::error::Error>> {
     assert!(replayed >= 2, "no scenarios under {}", dir.display());
     Ok(())
 }
+
+/// The space the seeds draw from reaches every option the search is documented to cover, and the
+/// default cluster bound is the one every earlier search used.
+#[test]
+fn the_seeds_cover_the_documented_space() {
+    use hearsay_actor::chaos::{Fault, MAX_NODES};
+    use hearsay_proto::Detector;
+    let scenarios: Vec<Scenario> = (1..=300).map(Scenario::generate).collect();
+    let share = |test: &dyn Fn(&Scenario) -> bool| {
+        scenarios.iter().filter(|s| test(s)).count() as f64 / scenarios.len() as f64
+    };
+    let views = share(&|s| s.protocol.view.is_some());
+    let flow = share(&|s| s.protocol.flow_control.is_some());
+    let joins = share(&|s| {
+        s.events
+            .iter()
+            .any(|(_, f)| matches!(f, Fault::Join { .. }))
+    });
+    let heartbeat = share(&|s| {
+        matches!(
+            s.protocol.membership.as_ref().map(|m| &m.detector),
+            Some(Detector::Heartbeat(_))
+        )
+    });
+    let no_catch_up = share(&|s| s.protocol.catch_up.is_none());
+    for (what, got, low, high) in [
+        ("views", views, 0.2, 0.4),
+        ("flow control", flow, 0.1, 0.3),
+        ("joins", joins, 0.2, 0.6),
+        ("heartbeat detector", heartbeat, 0.03, 0.2),
+        ("no catch-up budget", no_catch_up, 0.15, 0.35),
+    ] {
+        assert!((low..=high).contains(&got), "{what}: {got:.2} of the seeds");
+    }
+    for seed in 1..=50 {
+        let (small, large) = (
+            Scenario::generate_up_to(seed, MAX_NODES),
+            Scenario::generate_up_to(seed, 400),
+        );
+        assert_eq!(small, Scenario::generate(seed));
+        assert!((8..=400).contains(&large.nodes));
+    }
+}

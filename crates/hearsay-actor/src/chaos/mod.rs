@@ -26,5 +26,5 @@ mod shrink;
 
 pub use check::{Model, Violation, always, converged, healed};
 pub use run::{Outcome, RunConfig, run};
-pub use scenario::{Fault, Scenario};
+pub use scenario::{Fault, MAX_NODES, Scenario};
 pub use shrink::shrink;

@@ -91,14 +91,25 @@ pub struct Scenario {
     pub events: Vec<(Duration, Fault)>,
 }
 
+/// The largest cluster [`Scenario::generate`] draws.
+pub const MAX_NODES: usize = 40;
+
 /// Keys per node: few, so that writes overwrite and delete each other's keys.
 const KEYS: usize = 6;
 
 impl Scenario {
-    /// Draws a scenario over the whole supported configuration space from `seed`.
+    /// Draws a scenario over the whole supported configuration space from `seed`, with 8 to
+    /// [`MAX_NODES`] nodes.
     pub fn generate(seed: u64) -> Scenario {
+        Scenario::generate_up_to(seed, MAX_NODES)
+    }
+
+    /// [`Scenario::generate`] with 8 to `max_nodes` nodes (at least 8; `MAX_NODES` gives the
+    /// same scenarios). Larger clusters take longer to run; they reach what 40 nodes cannot
+    /// (digests over several messages at small MTUs, relays and views at more than a few hops).
+    pub fn generate_up_to(seed: u64, max_nodes: usize) -> Scenario {
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xc4a0_5eed);
-        let nodes = rng.random_range(8..=40usize);
+        let nodes = rng.random_range(8..=max_nodes.max(8));
         let mut protocol = protocol(&mut rng);
         let lat_min = Duration::from_millis(rng.random_range(1..=20));
         let lat_max = lat_min + Duration::from_millis(rng.random_range(0..=300));

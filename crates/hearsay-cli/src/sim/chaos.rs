@@ -48,6 +48,10 @@ pub struct ChaosArgs {
     /// Virtual seconds the healed cluster may take to converge.
     #[arg(long, default_value_t = 3600)]
     pub settle: u64,
+    /// The largest cluster a seed draws (from 8 nodes); the default keeps the seeds' scenarios
+    /// of every earlier search.
+    #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u64).range(8..=2_000))]
+    pub max_nodes: u64,
 }
 
 /// Runs the search; fails (non-zero exit) if any seed broke an invariant.
@@ -65,7 +69,11 @@ pub fn main(args: &ChaosArgs) -> Result<(), String> {
         return one(&scenario, args, &config);
     }
     if args.seeds == 1 {
-        return one(&Scenario::generate(args.seed), args, &config);
+        return one(
+            &Scenario::generate_up_to(args.seed, args.max_nodes as usize),
+            args,
+            &config,
+        );
     }
     search(args, &config)
 }
@@ -177,7 +185,10 @@ fn search(args: &ChaosArgs, config: &RunConfig) -> Result<(), String> {
                     if budget.is_some_and(|b| started.elapsed() >= b) {
                         break;
                     }
-                    let scenario = Scenario::generate(args.seed.wrapping_add(i));
+                    let scenario = Scenario::generate_up_to(
+                        args.seed.wrapping_add(i),
+                        args.max_nodes as usize,
+                    );
                     let outcome = run(&scenario, config).map_err(|e| e.to_string());
                     let nondeterministic = args.determinism
                         && match (&outcome, run(&scenario, config)) {
@@ -255,8 +266,13 @@ fn search(args: &ChaosArgs, config: &RunConfig) -> Result<(), String> {
     if !failed.is_empty() {
         let seeds: Vec<String> = failed.iter().map(|s| s.seed.to_string()).collect();
         println!("failing seeds: {}", seeds.join(" "));
+        let sized = if args.max_nodes == hearsay_actor::chaos::MAX_NODES as u64 {
+            String::new()
+        } else {
+            format!(" --max-nodes {}", args.max_nodes)
+        };
         println!(
-            "replay one: hearsay sim chaos --seeds 1 --seed {} --minimize",
+            "replay one: hearsay sim chaos --seeds 1 --seed {}{sized} --minimize",
             failed[0].seed
         );
         for scenario in &failed {
