@@ -52,7 +52,8 @@ pub use messages::{
 pub use messages::{Crash, Reincarnate, Restart, SetMaxDeltas};
 #[cfg(feature = "sim")]
 pub use network::{
-    Heal, Latency, Network, NetworkConfig, NetworkLink, Outgoing, Partition, SetFaults, SetLink,
+    Cut, Heal, Latency, Network, NetworkConfig, NetworkLink, Outgoing, Partition, SetFaults,
+    SetLink,
 };
 pub use node::GossipNode;
 #[cfg(feature = "sim")]

@@ -24,7 +24,9 @@ use crate::messages::{
     Crash, Datagram, Delete, GetEntries, GetMetrics, Inspect, Join, NodeMetrics, NodeSnapshot,
     Reincarnate, Restart, Set, SetMaxDeltas, StoredEntry, TrySet,
 };
-use crate::network::{Inbound, Inbox, Network, NetworkConfig, NetworkLink, Partition, SetFaults};
+use crate::network::{
+    Cut, Inbound, Inbox, Network, NetworkConfig, NetworkLink, Partition, SetFaults,
+};
 use crate::{Error, GossipNode, Recorder, RecorderHandle, Router, StaleSample};
 use actix::{Actor, Addr};
 use hearsay_proto::{Config, Generation, Node, NodeId, Peers, Value, Version};
@@ -489,6 +491,14 @@ impl Simulation {
         }
     }
 
+    /// Cuts one direction (no effect without a simulated network): datagrams from `from` to
+    /// `to` are lost until [`Simulation::heal`], those the other way pass.
+    pub fn cut(&self, from: Vec<NodeId>, to: Vec<NodeId>) {
+        if let Some((_, inbox)) = &self.network {
+            inbox.push(Inbound::Cut(Cut { from, to }));
+        }
+    }
+
     /// Brings node `index` back as a fresh process that lost its disk, under `generation`, which
     /// may be one it used before or a lower one ([`Reincarnate`]): the protocol's refutation must
     /// move it above every incarnation its peers know. Deterministic: its new seed derives from
@@ -522,7 +532,7 @@ impl Simulation {
         }
     }
 
-    /// Ends every partition.
+    /// Ends every partition and one-way cut.
     pub fn heal(&self) {
         if let Some((_, inbox)) = &self.network {
             inbox.push(Inbound::Heal);

@@ -66,12 +66,18 @@ fn the_seeds_cover_the_documented_space() {
         )
     });
     let no_catch_up = share(&|s| s.protocol.catch_up.is_none());
+    let one_way = share(&|s| {
+        s.events
+            .iter()
+            .any(|(_, f)| matches!(f, Fault::OneWay { .. }))
+    });
     for (what, got, low, high) in [
         ("views", views, 0.2, 0.4),
         ("flow control", flow, 0.1, 0.3),
         ("joins", joins, 0.2, 0.6),
         ("heartbeat detector", heartbeat, 0.03, 0.2),
         ("no catch-up budget", no_catch_up, 0.15, 0.35),
+        ("one-way cuts", one_way, 0.55, 0.8),
     ] {
         assert!((low..=high).contains(&got), "{what}: {got:.2} of the seeds");
     }

@@ -139,6 +139,10 @@ impl Driver<'_> {
                     .collect(),
             ),
             Fault::Heal => self.sim.heal(),
+            Fault::OneWay { from, to } => {
+                let ids = |nodes: &[usize]| nodes.iter().map(|n| NodeId(*n as u64)).collect();
+                self.sim.cut(ids(from), ids(to));
+            }
             Fault::Network { loss, duplicate } => self.sim.set_faults(*loss, *duplicate),
             Fault::Crash(node) => self.sim.crash(*node).await?,
             Fault::Restart { node, keep_state } => {

@@ -31,8 +31,15 @@ pub enum Fault {
     },
     /// The network splits into these groups (nodes in none form one more).
     Partition(Vec<Vec<usize>>),
-    /// Every partition ends.
+    /// Every partition and one-way cut ends.
     Heal,
+    /// Datagrams from `from` to `to` are lost, those the other way pass, until the next heal.
+    OneWay {
+        /// The senders cut off.
+        from: Vec<usize>,
+        /// From these receivers.
+        to: Vec<usize>,
+    },
     /// Loss and duplication change.
     Network {
         /// Probability that a datagram is lost.
@@ -132,6 +139,7 @@ impl Scenario {
         more_options(&mut more, &mut protocol);
         let mut events = events;
         joins(&mut more, nodes, &protocol, duration, &mut events);
+        one_way_cuts(&mut more, nodes, duration, &mut events);
         Scenario {
             seed,
             nodes,
@@ -333,6 +341,32 @@ fn joins(
     events.sort_by_key(|(at, _)| *at);
 }
 
+/// 0–2 one-way cuts (a random set of senders loses every datagram to a random set of
+/// receivers), each healed after 1–30 s, merged into `events` in time order.
+fn one_way_cuts(
+    rng: &mut ChaCha8Rng,
+    nodes: usize,
+    duration: Duration,
+    events: &mut Vec<(Duration, Fault)>,
+) {
+    let span = duration.as_millis() as u64;
+    for _ in 0..rng.random_range(0..=2) {
+        let start = Duration::from_millis(rng.random_range(0..span));
+        let (mut from, mut to) = (Vec::new(), Vec::new());
+        for node in 0..nodes {
+            match rng.random_range(0..3) {
+                0 => from.push(node),
+                1 => to.push(node),
+                _ => {}
+            }
+        }
+        events.push((start, Fault::OneWay { from, to }));
+        let length = Duration::from_millis(rng.random_range(1_000..=30_000));
+        events.push(((start + length).min(duration), Fault::Heal));
+    }
+    events.sort_by_key(|(at, _)| *at);
+}
+
 fn events(
     rng: &mut ChaCha8Rng,
     nodes: usize,
@@ -439,6 +473,7 @@ impl Fault {
             | Fault::Reincarnate { node, .. } => *node,
             Fault::Partition(groups) => groups.iter().flatten().copied().max().unwrap_or(0),
             Fault::Join { seeds } => seeds.iter().copied().max().unwrap_or(0),
+            Fault::OneWay { from, to } => from.iter().chain(to).copied().max().unwrap_or(0),
             Fault::Heal | Fault::Network { .. } => 0,
         }
     }

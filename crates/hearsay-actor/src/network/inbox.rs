@@ -11,7 +11,7 @@
 //! records the same things in the same order as before (the experiments' outputs are unchanged
 //! to the byte).
 
-use super::{Network, Outgoing, Partition, SetFaults};
+use super::{Cut, Network, Outgoing, Partition, SetFaults};
 use actix::Context;
 use actix::fut::ActorFuture;
 use std::cell::RefCell;
@@ -25,6 +25,7 @@ use std::task::{Poll, Waker};
 pub(crate) enum Inbound {
     Outgoing(Outgoing),
     Partition(Partition),
+    Cut(Cut),
     Heal,
     SetFaults(SetFaults),
 }
@@ -149,6 +150,36 @@ mod tests {
             received.take()
         })?;
         assert_eq!(got, vec![vec![1], vec![3]]);
+        Ok(())
+    }
+
+    /// A one-way cut loses one direction only, and the heal ends it.
+    #[test]
+    fn a_one_way_cut_loses_one_direction_until_the_heal() -> Result<(), crate::Error> {
+        let got = simulate(|| async {
+            let router = Router::new();
+            let (at_0, at_1) = (
+                Rc::new(RefCell::new(Vec::new())),
+                Rc::new(RefCell::new(Vec::new())),
+            );
+            router.register(NodeId(0), Sink(at_0.clone()).start().recipient());
+            router.register(NodeId(1), Sink(at_1.clone()).start().recipient());
+            let network = Network::new(NetworkConfig::default(), 7, router);
+            let inbox = network.inbox();
+            let _running = network.start();
+            let mut link = NetworkLink::through(inbox.clone());
+            inbox.push(Inbound::Cut(Cut {
+                from: vec![NodeId(0)],
+                to: vec![NodeId(1)],
+            }));
+            link.send(NodeId(0), transmit(NodeId(1), 1));
+            link.send(NodeId(1), transmit(NodeId(0), 2));
+            inbox.push(Inbound::Heal);
+            link.send(NodeId(0), transmit(NodeId(1), 3));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            (at_0.take(), at_1.take())
+        })?;
+        assert_eq!(got, (vec![vec![2]], vec![vec![3]]));
         Ok(())
     }
 }

@@ -17,7 +17,7 @@ use inbox::Drain;
 pub(crate) use inbox::{Inbound, Inbox};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -96,7 +96,19 @@ pub struct Outgoing {
 #[rtype(result = "()")]
 pub struct Partition(pub Vec<Vec<NodeId>>);
 
-/// Ends every partition.
+/// Cuts one direction only: datagrams from any node of `from` to any node of `to` are lost,
+/// those the other way pass (a link that sends but does not receive: a one-way firewall rule,
+/// a misrouted return path). Cuts add up until [`Heal`].
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct Cut {
+    /// Senders whose datagrams are lost...
+    pub from: Vec<NodeId>,
+    /// ...on their way to these nodes.
+    pub to: Vec<NodeId>,
+}
+
+/// Ends every partition and every one-way cut.
 #[derive(Message, Clone, Copy, Debug)]
 #[rtype(result = "()")]
 pub struct Heal;
@@ -143,6 +155,8 @@ pub struct Network {
     seq: u64,
     wake: Option<(Instant, SpawnHandle)>,
     groups: BTreeMap<NodeId, usize>,
+    /// One-way cuts: (senders, receivers).
+    cuts: Vec<(BTreeSet<NodeId>, BTreeSet<NodeId>)>,
     links: BTreeMap<(NodeId, NodeId), Latency>,
     inbox: Inbox,
 }
@@ -159,6 +173,7 @@ impl Network {
             seq: 0,
             wake: None,
             groups: BTreeMap::new(),
+            cuts: Vec::new(),
             links: BTreeMap::new(),
             inbox: Inbox::default(),
         }
@@ -175,6 +190,7 @@ impl Network {
         match item {
             Inbound::Outgoing(out) => self.outgoing(out, ctx),
             Inbound::Partition(partition) => self.partition(partition),
+            Inbound::Cut(cut) => self.cut(cut),
             Inbound::Heal => self.heal(),
             Inbound::SetFaults(faults) => self.set_faults(faults),
         }
@@ -188,6 +204,15 @@ impl Network {
 
     fn group(&self, node: NodeId) -> usize {
         self.groups.get(&node).copied().unwrap_or(0)
+    }
+
+    /// Whether a partition or a one-way cut stands between `from` and `to`.
+    fn blocked(&self, from: NodeId, to: NodeId) -> bool {
+        self.group(from) != self.group(to)
+            || self
+                .cuts
+                .iter()
+                .any(|(senders, receivers)| senders.contains(&from) && receivers.contains(&to))
     }
 
     fn schedule(&mut self, from: NodeId, to: NodeId, payload: Vec<u8>, now: Instant) {
@@ -229,7 +254,7 @@ impl Network {
         while self.queue.peek().is_some_and(|next| next.at <= now) {
             if let Some(due) = self.queue.pop() {
                 // A partition that started while the datagram flew cuts it too.
-                if self.group(due.from) != self.group(due.to) {
+                if self.blocked(due.from, due.to) {
                     if let Some(recorder) = &self.recorder {
                         recorder.lock().dropped(now, due.from, due.to, true);
                     }
@@ -254,7 +279,7 @@ impl Network {
     fn outgoing(&mut self, out: Outgoing, ctx: &mut Context<Self>) {
         let now = Instant::now();
         let (from, to) = (out.from, out.to);
-        if self.group(from) != self.group(to) {
+        if self.blocked(from, to) {
             if let Some(recorder) = &self.recorder {
                 recorder.lock().dropped(now, from, to, true);
             }
@@ -289,11 +314,20 @@ impl Network {
         }
     }
 
+    fn cut(&mut self, cut: Cut) {
+        if let Some(recorder) = &self.recorder {
+            recorder.lock().cut(Instant::now(), &cut.from, &cut.to);
+        }
+        self.cuts
+            .push((cut.from.into_iter().collect(), cut.to.into_iter().collect()));
+    }
+
     fn heal(&mut self) {
         if let Some(recorder) = &self.recorder {
             recorder.lock().healed(Instant::now());
         }
         self.groups.clear();
+        self.cuts.clear();
     }
 
     fn set_faults(&mut self, faults: SetFaults) {
@@ -320,6 +354,14 @@ impl Handler<Partition> for Network {
 
     fn handle(&mut self, partition: Partition, _: &mut Context<Self>) {
         self.partition(partition);
+    }
+}
+
+impl Handler<Cut> for Network {
+    type Result = ();
+
+    fn handle(&mut self, cut: Cut, _: &mut Context<Self>) {
+        self.cut(cut);
     }
 }
 

@@ -61,6 +61,18 @@ impl Recorder {
         self.line(now, format_args!("partition {}", groups.join(" | ")));
     }
 
+    /// The network cut one direction: `from` can no longer reach `to`.
+    pub fn cut(&mut self, now: Instant, from: &[NodeId], to: &[NodeId]) {
+        let list = |nodes: &[NodeId]| {
+            nodes
+                .iter()
+                .map(|n| n.0.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        self.line(now, format_args!("cut {} -> {}", list(from), list(to)));
+    }
+
     /// Every partition ended.
     pub fn healed(&mut self, now: Instant) {
         self.line(now, format_args!("heal"));
