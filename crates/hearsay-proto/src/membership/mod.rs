@@ -389,16 +389,21 @@ impl Membership {
     }
 
     /// A member other than `me` held reachable (Joining, Up or Suspect), uniformly at random;
-    /// `None` if there is none. Walks the table: for occasional use.
+    /// `None` if there is none. When this node announces an address (a networked node), only
+    /// members whose address is known: a member heard of through data alone cannot be reached
+    /// yet. Walks the table: for occasional use.
     pub(crate) fn random_reachable<R: Rng + ?Sized>(
         &self,
         rng: &mut R,
         me: NodeId,
     ) -> Option<NodeId> {
+        let addressed = self.address(me).is_some();
         let candidates = || {
             self.members
                 .iter()
-                .filter(move |&(&id, t)| id != me && t.status.is_reachable())
+                .filter(move |&(&id, t)| {
+                    id != me && t.status.is_reachable() && (!addressed || t.addr.is_some())
+                })
                 .map(|(&id, _)| id)
         };
         let count = candidates().count();
@@ -589,7 +594,55 @@ impl Membership {
 
 #[cfg(test)]
 mod tests {
-    use super::Tracked;
+    use super::{Membership, MembershipConfig, Tracked};
+    use crate::fd::{Incarnation, Liveness, MemberUpdate};
+    use crate::rng::NodeRng;
+    use crate::{Generation, NodeId};
+    use rand::SeedableRng;
+    use std::collections::{BTreeSet, VecDeque};
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    /// The views' last resort draws reachable members other than the node itself; a networked
+    /// node (one that announces an address) draws only members it can address — one heard of
+    /// through data alone would be a request dropped for want of an address.
+    #[test]
+    fn a_random_reachable_member_is_one_the_node_can_reach() {
+        let now = Instant::now();
+        let mut events = VecDeque::new();
+        let mut table =
+            Membership::new(MembershipConfig::default(), NodeId(0), Generation(1)).expect("table");
+        // Node 1 announced with its address, node 2 seen only in data, node 3 left.
+        let alive = |id: u64, addr: Option<&str>| MemberUpdate {
+            id: NodeId(id),
+            generation: Generation(1),
+            incarnation: Incarnation::default(),
+            status: Liveness::Alive,
+            witnesses: Vec::new(),
+            addr: addr.map(Arc::from),
+        };
+        table.apply_update(&alive(1, Some("10.0.0.1:7000")), now, &mut events);
+        table.heartbeat(NodeId(2), Generation(1), 1, now, &mut events);
+        table.apply_update(&alive(3, Some("10.0.0.3:7000")), now, &mut events);
+        table.apply_update(
+            &MemberUpdate {
+                status: Liveness::Left,
+                ..alive(3, None)
+            },
+            now,
+            &mut events,
+        );
+        let mut rng = NodeRng::seed_from_u64(7);
+        let draws = |table: &Membership, rng: &mut NodeRng| -> BTreeSet<u64> {
+            (0..200)
+                .filter_map(|_| table.random_reachable(rng, NodeId(0)))
+                .map(|id| id.0)
+                .collect()
+        };
+        assert_eq!(draws(&table, &mut rng), BTreeSet::from([1, 2]));
+        table.set_own_address(Arc::from("10.0.0.0:7000"));
+        assert_eq!(draws(&table, &mut rng), BTreeSet::from([1]));
+    }
 
     /// A simulated cluster of n nodes holds n² entries: 10,000 nodes fit in memory only if an
     /// entry stays this small (it was 104 bytes).
