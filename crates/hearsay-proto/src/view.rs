@@ -369,8 +369,8 @@ impl View {
     /// membership table, or of the peer list its runtime gave it), or `None`. The view asks it
     /// for a candidate only when its passive view has none left to repair from, and at every
     /// [`OUTSIDE_EVERY`]-th rotation: HyParView alone never leaves its overlay, so a node whose
-    /// views emptied under loss or a partition stayed alone, and an overlay split by a
-    /// partition stayed split, for good.
+    /// views emptied under loss or a partition stayed alone, and cliques formed while a partition
+    /// cut the joins stayed apart, for good (protocol.md §15, "Outside the views").
     pub fn tick<R: Rng + ?Sized>(
         &mut self,
         rng: &mut R,
