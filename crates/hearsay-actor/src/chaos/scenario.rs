@@ -140,6 +140,9 @@ impl Scenario {
         let mut events = events;
         joins(&mut more, nodes, &protocol, duration, &mut events);
         one_way_cuts(&mut more, nodes, duration, &mut events);
+        // Stable: events at one instant keep their order (the fault phase's, then a join before
+        // its write, then the cuts).
+        events.sort_by_key(|(at, _)| *at);
         Scenario {
             seed,
             nodes,
@@ -294,8 +297,8 @@ fn more_options(rng: &mut ChaCha8Rng, protocol: &mut Config) {
 }
 
 /// 0–3 nodes joining during the fault phase, each writing a few seconds later (with membership
-/// or partial views only: without, the others never pick a joiner), merged into `events` in
-/// time order.
+/// or partial views only: without, the others never pick a joiner), added to `events` (the
+/// caller sorts them).
 fn joins(
     rng: &mut ChaCha8Rng,
     nodes: usize,
@@ -337,12 +340,10 @@ fn joins(
         };
         events.push((write.min(duration), set));
     }
-    // Stable: events at one instant keep their order, a join before its write.
-    events.sort_by_key(|(at, _)| *at);
 }
 
 /// 0–2 one-way cuts (a random set of senders loses every datagram to a random set of
-/// receivers), each healed after 1–30 s, merged into `events` in time order.
+/// receivers), each healed after 1–30 s, added to `events` (the caller sorts them).
 fn one_way_cuts(
     rng: &mut ChaCha8Rng,
     nodes: usize,
@@ -364,7 +365,6 @@ fn one_way_cuts(
         let length = Duration::from_millis(rng.random_range(1_000..=30_000));
         events.push(((start + length).min(duration), Fault::Heal));
     }
-    events.sort_by_key(|(at, _)| *at);
 }
 
 fn events(
