@@ -105,6 +105,39 @@ impl NodeProcess {
             .unwrap_or_else(|_| panic!("no answer to {line:?}"))
     }
 
+    /// Asks `members` every 20 ms until `done` holds for the answer, for at most `within`; fails
+    /// with the last answer. What a node knows of its peers arrives by gossip, a round or more
+    /// after the writes a test waits for: a test samples it only through this bounded wait.
+    pub fn wait_members(&mut self, within: Duration, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let members: Value =
+                serde_json::from_str(&self.ask("members")).expect("members is JSON");
+            if done(&members) {
+                return members;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "members did not get there within {within:?}; last answer: {members}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The addresses of the peers that `members` lists as connected.
+    pub fn connected_peers(members: &Value) -> Vec<String> {
+        members["peers"]
+            .as_array()
+            .map(|peers| {
+                peers
+                    .iter()
+                    .filter(|peer| peer["connected"] == true)
+                    .filter_map(|peer| peer["addr"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Waits at most `within` for the process to exit, with no further answer, and returns its
     /// status.
     pub fn wait_exit(&mut self, within: Duration) -> ExitStatus {
