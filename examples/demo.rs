@@ -159,6 +159,7 @@ fn main() -> ExitCode {
             jitter: false,
             trace: false,
             start_after: Duration::ZERO,
+            seed_peers: None,
         })?;
         let mut updates = Vec::new();
         for (i, writer) in writers.iter().enumerate() {

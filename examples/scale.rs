@@ -92,6 +92,7 @@ fn main() -> ExitCode {
                 jitter: false,
                 trace: false,
                 start_after: Duration::ZERO,
+                seed_peers: None,
             };
             let sim = Simulation::start(config)?;
             let built = started.elapsed();

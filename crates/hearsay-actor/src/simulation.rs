@@ -72,6 +72,14 @@ pub struct SimulationConfig {
     /// Virtual time before the first round (so that writes made at the start precede round 1).
     /// Default: zero.
     pub start_after: Duration,
+    /// The nodes (indices) every node starts knowing, as a deployment lists its seed peers;
+    /// `None`: every node knows every other (static membership). With seed peers a node knows
+    /// nothing else at the start: with partial views it joins the overlay through each of them
+    /// (as `hearsay-net` does once a seed answers its hello) and gossips with its views only;
+    /// without, they are its peers, and membership makes it discover the rest. Needs membership
+    /// or partial views (without either the others never pick a node that is not a seed).
+    /// Default: `None`.
+    pub seed_peers: Option<Vec<usize>>,
 }
 
 impl Default for SimulationConfig {
@@ -84,6 +92,7 @@ impl Default for SimulationConfig {
             jitter: true,
             trace: false,
             start_after: Duration::ZERO,
+            seed_peers: None,
         }
     }
 }
@@ -94,6 +103,43 @@ fn derive(seed: u64, index: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
+}
+
+/// Checks [`SimulationConfig::seed_peers`].
+fn seed_peers_valid(seeds: &[usize], config: &SimulationConfig) -> Result<(), Error> {
+    let refuse = |reason: String| -> Result<(), Error> {
+        Err(hearsay_proto::Error::Config {
+            field: "seed_peers",
+            reason,
+        }
+        .into())
+    };
+    if seeds.is_empty() {
+        return refuse("is empty (None lists every node)".into());
+    }
+    if let Some(&outside) = seeds.iter().find(|&&seed| seed >= config.nodes) {
+        return refuse(format!(
+            "names node {outside}, but the cluster has {}",
+            config.nodes
+        ));
+    }
+    if config.protocol.membership.is_none() && config.protocol.view.is_none() {
+        return refuse("need membership or partial views (nothing else finds the others)".into());
+    }
+    Ok(())
+}
+
+/// The peer list node `index` starts with when it knows only `seeds`: none with partial views
+/// (the view picks, from the joins), the seeds but itself otherwise.
+fn first_peers(seeds: &[usize], index: usize, views: bool) -> Peers {
+    let peers = if views {
+        Vec::new()
+    } else {
+        (seeds.iter().filter(|&&seed| seed != index))
+            .map(|&seed| NodeId(seed as u64))
+            .collect()
+    };
+    Peers::Own(peers)
 }
 
 /// A running simulated cluster. Create it inside [`simulate`].
@@ -114,9 +160,10 @@ pub struct Simulation {
 }
 
 impl Simulation {
-    /// Starts the cluster: every node knows every other (static membership). With partial views
+    /// Starts the cluster: every node knows every other (static membership), or only the seed
+    /// peers ([`SimulationConfig::seed_peers`]). With partial views
     /// ([`hearsay_proto::Config::view`]) every node but the first also joins the view overlay
-    /// through a random earlier node (drawn from the run's seed).
+    /// through a random earlier node (drawn from the run's seed), or through each seed peer.
     pub fn start(config: SimulationConfig) -> Result<Simulation, Error> {
         config.protocol.validate()?;
         if config.start_after > Duration::from_secs(86_400 * 365) {
@@ -125,6 +172,9 @@ impl Simulation {
                 reason: "is more than a year".into(),
             }
             .into());
+        }
+        if let Some(seeds) = &config.seed_peers {
+            seed_peers_valid(seeds, &config)?;
         }
         let start = Instant::now();
         let interval = config.protocol.gossip_interval;
@@ -144,7 +194,10 @@ impl Simulation {
         for i in 0..config.nodes as u64 {
             let id = NodeId(i);
             let mut node = Node::new(id, Generation(1), protocol.clone(), derive(config.seed, i))?;
-            node.set_peers(members.clone());
+            node.set_peers(match &config.seed_peers {
+                None => members.clone(),
+                Some(seeds) => first_peers(seeds, i as usize, config.protocol.view.is_some()),
+            });
             recorder.lock().add_node(id);
             let phase = if config.jitter {
                 Duration::from_nanos(phases.random_range(0..interval.as_nanos().max(1) as u64))
@@ -166,9 +219,20 @@ impl Simulation {
         // node joins through a random earlier one, as nodes started one after another through
         // their seeds would (the joins go out before any round runs).
         if config.protocol.view.is_some() {
-            let mut contacts = ChaCha8Rng::seed_from_u64(derive(config.seed, u64::MAX - 2));
-            for (i, node) in nodes.iter().enumerate().skip(1) {
-                node.do_send(Join(NodeId(contacts.random_range(0..i) as u64)));
+            match &config.seed_peers {
+                None => {
+                    let mut contacts = ChaCha8Rng::seed_from_u64(derive(config.seed, u64::MAX - 2));
+                    for (i, node) in nodes.iter().enumerate().skip(1) {
+                        node.do_send(Join(NodeId(contacts.random_range(0..i) as u64)));
+                    }
+                }
+                Some(seeds) => {
+                    for (i, node) in nodes.iter().enumerate() {
+                        for &seed in seeds.iter().filter(|&&seed| seed != i) {
+                            node.do_send(Join(NodeId(seed as u64)));
+                        }
+                    }
+                }
             }
         }
         Ok(Simulation {
@@ -515,11 +579,22 @@ impl Simulation {
         let node = self.node(index)?;
         node.send(Reincarnate { generation, seed }).await??;
         // A fresh process with partial views starts with empty views: it joins again, through
-        // another node drawn from its seed (a real one would through its configured seeds).
+        // its seed peers, or (none configured, or it is the only one) through another node
+        // drawn from its seed.
         if self.config.protocol.view.is_some() && self.nodes.len() > 1 {
-            let pick = (seed % (self.nodes.len() as u64 - 1)) as usize;
-            let contact = if pick >= index { pick + 1 } else { pick };
-            node.send(Join(NodeId(contact as u64))).await?;
+            let seeds: Vec<usize> = (self.config.seed_peers.iter().flatten())
+                .copied()
+                .filter(|&seed| seed != index)
+                .collect();
+            let contacts = if seeds.is_empty() {
+                let pick = (seed % (self.nodes.len() as u64 - 1)) as usize;
+                vec![if pick >= index { pick + 1 } else { pick }]
+            } else {
+                seeds
+            };
+            for contact in contacts {
+                node.send(Join(NodeId(contact as u64))).await?;
+            }
         }
         Ok(())
     }

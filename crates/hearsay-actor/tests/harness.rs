@@ -324,3 +324,57 @@ fn a_crash_of_a_node_the_recorder_never_saw_does_not_underflow() {
     assert_eq!(guard.live(), 0);
     assert_eq!(guard.stale_now(), 0);
 }
+
+/// Seed peers: every node knows only the seeds, as deployed nodes do. With partial views and no
+/// membership (a networked node's runtime then lists no peers at all) and a fifth of the
+/// datagrams lost, joins included, a write still reaches every node.
+#[test]
+fn with_seed_peers_and_views_a_write_reaches_every_node() {
+    let protocol = Config {
+        view: Some(hearsay_proto::ViewConfig::default()),
+        ..Config::default()
+    };
+    let took = simulate(|| async {
+        let mut sim = Simulation::start(SimulationConfig {
+            seed_peers: Some(vec![0, 1]),
+            network: Some(NetworkConfig {
+                loss: 0.2,
+                ..NetworkConfig::default()
+            }),
+            ..config(200, 8, protocol)
+        })?;
+        sim.run_for(30 * SECOND).await;
+        sim.set(150, "k", Value::from("v")).await?;
+        let took = sim.run_until(120 * SECOND, |r| r.all_hold_latest()).await;
+        Ok::<_, hearsay_actor::Error>(took)
+    })
+    .expect("runtime")
+    .expect("harness");
+    assert!(took.is_some(), "the write never reached every node");
+}
+
+/// Seed peers name nodes of the cluster, and need membership or views to find the others.
+#[test]
+fn seed_peers_are_checked() {
+    let refused = |seed_peers: Vec<usize>, protocol: Config| {
+        simulate(|| async {
+            Simulation::start(SimulationConfig {
+                seed_peers: Some(seed_peers),
+                ..config(10, 1, protocol)
+            })
+            .err()
+            .map(|error| error.to_string())
+        })
+        .expect("runtime")
+    };
+    let views = Config {
+        view: Some(hearsay_proto::ViewConfig::default()),
+        ..Config::default()
+    };
+    let error = refused(vec![10], views.clone()).expect("out of the cluster");
+    assert!(error.contains("seed_peers"), "{error}");
+    assert!(refused(vec![], views.clone()).is_some(), "none at all");
+    let error = refused(vec![0], Config::default()).expect("neither membership nor views");
+    assert!(error.contains("membership or partial views"), "{error}");
+    assert_eq!(refused(vec![0, 9], views), None);
+}

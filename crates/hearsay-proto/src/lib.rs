@@ -76,5 +76,7 @@ pub use size::Budget;
 pub use stats::{Stats, Traffic};
 pub use store::{Change, Entry, MergeReport, OriginState, Store};
 pub use value::Value;
-pub use view::{Addresses, MAX_SHUFFLE, OUTSIDE_EVERY, View, ViewConfig, ViewMessage};
+pub use view::{
+    Addresses, MAX_CONTACTS, MAX_SHUFFLE, OUTSIDE_EVERY, View, ViewConfig, ViewMessage,
+};
 pub use wire::{Body, Message, MessageKind, PROTOCOL_VERSION, RumorIds, RumorMessage};

@@ -204,6 +204,9 @@ pub struct View {
     /// Where active and passive peers are reached, as view messages said (others are dropped at
     /// the next input, so that the map stays within the views' bounds).
     addresses: BTreeMap<NodeId, Arc<str>>,
+    /// The nodes it joined through, latest last, at most [`MAX_CONTACTS`]: the last resort of a
+    /// repair ([`View::join`]).
+    contacts: Vec<NodeId>,
 }
 
 impl ViewMessage {
@@ -256,6 +259,7 @@ impl View {
             outbox: VecDeque::new(),
             own: None,
             addresses: BTreeMap::new(),
+            contacts: Vec::new(),
         })
     }
 
@@ -316,10 +320,22 @@ impl View {
     }
 
     /// Joins through `contact`.
+    ///
+    /// The view remembers its contacts (the last [`MAX_CONTACTS`]) for when it knows nobody
+    /// else outside its views — partial views without membership over a network, where the
+    /// runtime lists no peers: a repair with no backup left, and every [`OUTSIDE_EVERY`]-th
+    /// rotation, send a walk for this node through a contact ([`View::tick`]). A node whose
+    /// joins were all lost (a partition, loss) gets in, and cliques a partition left apart find
+    /// the contacts' overlay (protocol.md §15, "Outside the views").
     pub fn join(&mut self, contact: NodeId) {
         if contact == self.me {
             return;
         }
+        self.contacts.retain(|&known| known != contact);
+        if self.contacts.len() == MAX_CONTACTS {
+            self.contacts.remove(0);
+        }
+        self.contacts.push(contact);
         self.forget_strangers();
         self.passive.remove(&contact);
         self.active.insert(contact);
@@ -368,9 +384,10 @@ impl View {
     /// `known` draws a random node the caller knows of besides the views (a live member of its
     /// membership table, or of the peer list its runtime gave it), or `None`. The view asks it
     /// for a candidate only when its passive view has none left to repair from, and at every
-    /// [`OUTSIDE_EVERY`]-th rotation: HyParView alone never leaves its overlay, so a node whose
-    /// views emptied under loss or a partition stayed alone, and cliques formed while a partition
-    /// cut the joins stayed apart, for good (protocol.md §15, "Outside the views").
+    /// [`OUTSIDE_EVERY`]-th rotation; when it names nobody, the view walks from a node it joined
+    /// through ([`View::join`]). HyParView alone never leaves its overlay, so a node whose views
+    /// emptied under loss or a partition stayed alone, and cliques formed while a partition cut
+    /// the joins stayed apart, for good (protocol.md §15, "Outside the views").
     pub fn tick<R: Rng + ?Sized>(
         &mut self,
         rng: &mut R,
@@ -685,7 +702,11 @@ impl View {
         }
         let rotation = self.round / u64::from(self.config.shuffle_every);
         let outside = if rotation % OUTSIDE_EVERY == 0 {
-            self.outsider(rng, known)
+            let outside = self.outsider(rng, known);
+            if outside.is_none() && self.walk_from_contact(rng) {
+                return;
+            }
+            outside
         } else {
             None
         };
@@ -705,7 +726,8 @@ impl View {
     }
 
     /// Asks a random backup to become active while the active view is short; with no backup
-    /// left, a node the caller knows of (`known`).
+    /// left, a node the caller knows of (`known`); failing that, walks from a node it joined
+    /// through.
     fn repair<R: Rng + ?Sized>(
         &mut self,
         rng: &mut R,
@@ -716,6 +738,7 @@ impl View {
         }
         let backup = sample(&self.passive, 1, rng).first().copied();
         let Some(candidate) = backup.or_else(|| self.outsider(rng, known)) else {
+            self.walk_from_contact(rng);
             return;
         };
         self.pending = Some((candidate, self.round));
@@ -741,7 +764,42 @@ impl View {
             known(rng).filter(|&peer| peer != self.me && !self.active.contains(&peer))
         })
     }
+
+    /// Sends a random walk for this node through a random contact outside its active view (a
+    /// `ForwardJoin` of itself, as the contact would send for a joiner): the walk ends at a node
+    /// of the contact's overlay, which takes this node into its active view and links back. The
+    /// contact only forwards, so that seeds every node joined through are not asked to take
+    /// them all. No answer comes back: the contact is marked pending, which spaces the walks by
+    /// [`ViewConfig::ping_every`] rounds. Returns whether a walk went out.
+    fn walk_from_contact<R: Rng + ?Sized>(&mut self, rng: &mut R) -> bool {
+        let Some(contact) = self.contact(rng) else {
+            return false;
+        };
+        self.pending = Some((contact, self.round));
+        self.send(
+            contact,
+            ViewMessage::ForwardJoin {
+                joiner: self.me,
+                ttl: self.config.active_walk,
+                addr: self.own.clone(),
+            },
+        );
+        true
+    }
+
+    /// A random node it joined through that is not in its active view.
+    fn contact<R: Rng + ?Sized>(&self, rng: &mut R) -> Option<NodeId> {
+        let outside: Vec<NodeId> = (self.contacts.iter())
+            .copied()
+            .filter(|peer| !self.active.contains(peer))
+            .collect();
+        (!outside.is_empty()).then(|| outside[rng.random_range(0..outside.len())])
+    }
 }
+
+/// Contacts a view remembers ([`View::join`]): a deployment lists a few seeds, and a node joins
+/// through each that answers.
+pub const MAX_CONTACTS: usize = 8;
 
 /// Rotations ([`View::tick`]) between two that ask a node from outside the views rather than a
 /// backup: one in four keeps the overlay HyParView's (most links still come from the shuffled

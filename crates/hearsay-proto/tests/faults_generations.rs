@@ -165,6 +165,56 @@ fn a_reused_generation_is_refuted_without_heartbeats() {
     assert!(cluster.nodes()[3].generation() > Generation(1));
 }
 
+/// Class G, when versions cannot tell. A new incarnation under a reused generation that writes
+/// the same keys at the same versions as the old one did (here: one key, version 1), with nothing
+/// else to tell them apart (heartbeats off; with them on, the same happens once the new
+/// incarnation, cut off, has outlived the old one's heartbeat), holds what every peer holds by
+/// version: digests compare equal, no value travels, and both values stay for good (the fault
+/// search's seed 97, with seed peers). Rule: every repair digest asks a peer for one of the
+/// node's own items back, in turn, and a copy at the held version with another value is a fork,
+/// refuted. Without repair digests nothing asks, and the fork stays (the contrast).
+#[test]
+fn a_reused_generation_is_refuted_when_the_versions_match() {
+    let now = Instant::now();
+    for strategy in [Strategy::ScuttleBreadth, Strategy::PreciseRandom] {
+        let run = |repair_every: Option<u32>| {
+            let config = Config {
+                mode: Mode::AntiEntropy,
+                strategy,
+                heartbeats: false,
+                repair_every,
+                ..Config::default()
+            };
+            let start = Instant::now();
+            let mut cluster = Lockstep::new(8, config.clone(), 7, start).expect("valid");
+            let peers: Peers = cluster.nodes()[3].peers().clone();
+            let node = cluster.node_mut(3).expect("node");
+            node.set(now, "a", Value::from("old incarnation"))
+                .expect("fits");
+            assert!(cluster.run_until(100, |c| c.converged()).is_some());
+            // Back with its disk lost, generation 1 again: its first write takes version 1 too.
+            let mut fresh = Node::new(NodeId(3), Generation(1), config, 99).expect("valid");
+            fresh.set_peers(peers);
+            fresh
+                .set(now, "a", Value::from("new incarnation"))
+                .expect("fits");
+            *cluster.node_mut(3).expect("node") = fresh;
+            let settled = cluster.run_until(300, |c| {
+                c.nodes()
+                    .iter()
+                    .all(|n| n.get_from(NodeId(3), "a") == Some(&Value::from("new incarnation")))
+            });
+            (settled, cluster.nodes()[3].generation())
+        };
+        let (settled, generation) = run(Some(10));
+        assert!(settled.is_some(), "{strategy:?}: the fork stayed");
+        assert!(generation > Generation(1), "{strategy:?}: no refutation");
+        let (forked, generation) = run(None);
+        assert_eq!(forked, None, "{strategy:?}: the contrast shows nothing");
+        assert_eq!(generation, Generation(1));
+    }
+}
+
 /// A node back empty under a new generation, which never writes again, is the one authority on
 /// its own generation: peers that still hold its old incarnation's entries must be told, or they
 /// keep them (a deleted value, or live values the node lost with its disk) for good. Found by the

@@ -299,7 +299,9 @@ fn an_overlay_split_by_a_partition_joins_again_after_the_heal() {
 }
 
 /// A node whose active and passive views emptied (every peer silent under a partition) gets
-/// back in through a node it knows of, once the network heals.
+/// back in once the network heals: through a node it knows of, and, knowing none, through the
+/// walks of node 1, which joined through it (node 0 never joined: it has no contact of its own).
+/// Before either existed, HyParView left it alone for good.
 #[test]
 fn a_node_whose_views_emptied_gets_back_in() {
     // Small views, as a small cluster may configure (the fault search's seed 19: active 4,
@@ -319,31 +321,27 @@ fn a_node_whose_views_emptied_gets_back_in() {
     }
     assert!(overlay.views[0].active().is_empty());
     assert!(overlay.views[0].passive().is_empty());
-    // HyParView alone has nowhere to turn: the node stays alone after the heal.
-    let mut alone = overlay.clone_views();
-    alone.known = false;
-    overlay.sides = None;
-    alone.sides = None;
-    for _ in 0..100 {
-        overlay.round();
-        alone.round();
+    let mut unknowing = overlay.clone_views();
+    unknowing.known = false;
+    for overlay in [&mut overlay, &mut unknowing] {
+        overlay.sides = None;
+        for _ in 0..100 {
+            overlay.round();
+        }
+        assert!(
+            !overlay.views[0].active().is_empty(),
+            "known nodes {}: node 0 is still alone",
+            overlay.known
+        );
+        assert_eq!(overlay.linked_components(), 1);
     }
-    assert!(
-        alone.views[0].active().is_empty(),
-        "the contrast shows nothing"
-    );
-    assert!(
-        !overlay.views[0].active().is_empty(),
-        "node 0 is still alone"
-    );
-    assert_eq!(overlay.linked_components(), 1);
 }
 
 /// Joins cut by a partition (the fault search's seed 10683: a split 65 ms after the start, while
 /// the joins were in flight) leave cliques that know only each other — every backup, every
-/// shuffle and, with membership, every member they hear of is on their own side. With nodes
-/// the runtime knows of to fall back on, they form one overlay after the heal; without, they
-/// never do.
+/// shuffle and, with membership, every member they hear of is on their own side. They form one
+/// overlay after the heal, through nodes the runtime knows of and, knowing none, through the
+/// contacts whose joins the partition cut (before views kept their contacts, they never did).
 #[test]
 fn cliques_left_by_a_partition_during_the_joins_join_up_after_the_heal() {
     let run = |known: bool| {
@@ -363,9 +361,87 @@ fn cliques_left_by_a_partition_during_the_joins_join_up_after_the_heal() {
             overlay.connected()
         })
     };
-    assert_eq!(run(false), None, "the contrast shows nothing");
-    let healed = run(true);
-    assert!(healed.is_some(), "still apart 200 rounds after the heal");
+    for known in [true, false] {
+        let healed = run(known);
+        assert!(
+            healed.is_some(),
+            "known nodes {known}: still apart 200 rounds after the heal"
+        );
+    }
+}
+
+/// A node whose join was lost (its contact cut off by a partition at that moment) and that knows
+/// nobody else — partial views without membership over a network, where the runtime lists no
+/// peers — gets in through its contact once the network heals (the fault search's seed 32,
+/// with seed peers).
+#[test]
+fn a_node_whose_join_was_lost_gets_in_through_its_contact() {
+    let config = ViewConfig::default();
+    let mut overlay = Overlay::new(20, config.clone(), 29);
+    overlay.known = false;
+    for index in 1..19 {
+        overlay.join(index);
+    }
+    for _ in 0..20 {
+        overlay.round();
+    }
+    // Node 19 joins through node 0 while a partition cuts it off from everyone.
+    overlay.sides = Some((0..20).map(|i| usize::from(i == 19)).collect());
+    overlay.views[19].join(NodeId(0));
+    overlay.collect(19);
+    overlay.deliver();
+    for _ in 0..config.suspect_after as usize + 10 {
+        overlay.round();
+    }
+    assert!(overlay.views[19].active().is_empty());
+    assert!(overlay.views[19].passive().is_empty());
+    assert!(
+        overlay
+            .views
+            .iter()
+            .all(|view| !view.active().contains(&NodeId(19))
+                && !view.passive().contains(&NodeId(19))),
+        "the join got through: the test shows nothing"
+    );
+    overlay.sides = None;
+    let joined = (1..=4 * config.ping_every as usize + 4).find(|_| {
+        overlay.round();
+        overlay.connected()
+    });
+    assert!(joined.is_some(), "node 19 is still alone after the heal");
+}
+
+/// The contacts a view keeps are bounded: the latest [`hearsay_proto::MAX_CONTACTS`] it joined
+/// through, each once.
+#[test]
+fn a_view_keeps_its_latest_contacts() {
+    let mut view = View::new(NodeId(0), ViewConfig::default()).expect("valid");
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let last = hearsay_proto::MAX_CONTACTS as u64 + 5;
+    for contact in 1..=last {
+        view.join(NodeId(contact));
+        view.join(NodeId(contact));
+    }
+    while view.poll_message().is_some() {}
+    // Every peer went silent: the view walks from its contacts, never from one it joined through
+    // before the last MAX_CONTACTS.
+    let mut asked = BTreeSet::new();
+    for _ in 0..400 {
+        view.tick(&mut rng, |_| None);
+        while let Some((to, message)) = view.poll_message() {
+            if matches!(
+                message,
+                ViewMessage::ForwardJoin {
+                    joiner: NodeId(0),
+                    ..
+                }
+            ) {
+                asked.insert(to.0);
+            }
+        }
+    }
+    let expected: BTreeSet<u64> = (last + 1 - hearsay_proto::MAX_CONTACTS as u64..=last).collect();
+    assert_eq!(asked, expected);
 }
 
 #[test]

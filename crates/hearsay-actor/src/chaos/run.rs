@@ -192,6 +192,7 @@ async fn drive(scenario: &Scenario, config: &RunConfig) -> Result<Outcome, Error
         jitter: true,
         trace: config.trace,
         start_after: Duration::ZERO,
+        seed_peers: scenario.seed_peers.clone(),
     })?;
     let mut driver = Driver {
         sim,

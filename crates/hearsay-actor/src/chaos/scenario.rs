@@ -96,6 +96,12 @@ pub struct Scenario {
     pub duration: Duration,
     /// What happens, by time from the start (sorted).
     pub events: Vec<(Duration, Fault)>,
+    /// The nodes every node starts knowing ([`crate::SimulationConfig::seed_peers`]); `None`:
+    /// every node knows every other. Drawn only with membership or partial views, among the
+    /// nodes the scenario never takes away for good (a node whose seeds are all gone for good
+    /// before it got in has nothing to get in through, in any deployment).
+    #[serde(default)]
+    pub seed_peers: Option<Vec<usize>>,
 }
 
 /// The largest cluster [`Scenario::generate`] draws.
@@ -140,6 +146,7 @@ impl Scenario {
         let mut events = events;
         joins(&mut more, nodes, &protocol, duration, &mut events);
         one_way_cuts(&mut more, nodes, duration, &mut events);
+        let seed_peers = seed_peers(&mut more, nodes, &protocol, &events);
         // Stable: events at one instant keep their order (the fault phase's, then a join before
         // its write, then the cuts).
         events.sort_by_key(|(at, _)| *at);
@@ -152,6 +159,7 @@ impl Scenario {
             duplicate,
             duration,
             events,
+            seed_peers,
         }
     }
 
@@ -170,7 +178,7 @@ impl Scenario {
         format!(
             "{} nodes, {:?} {:?} {:?}, mtu {}, fanout {}, max_deltas {:?}, membership {}, \
              views {}, flow {}, catch-up {:?}, repair {:?}, grace {:?}, interval {:?}, \
-             loss {:.2}, dup {:.2}, {} s, {} events ({} joins)",
+             loss {:.2}, dup {:.2}, {} s, {} events ({} joins), seed peers {:?}",
             self.nodes,
             p.mode,
             p.direction,
@@ -192,7 +200,8 @@ impl Scenario {
             self.events
                 .iter()
                 .filter(|(_, f)| matches!(f, Fault::Join { .. }))
-                .count()
+                .count(),
+            self.seed_peers,
         )
     }
 }
@@ -309,14 +318,7 @@ fn joins(
     if protocol.membership.is_none() && protocol.view.is_none() {
         return;
     }
-    let gone: Vec<usize> = events
-        .iter()
-        .filter_map(|(_, fault)| match fault {
-            Fault::Crash(node) | Fault::Leave(node) => Some(*node),
-            _ => None,
-        })
-        .collect();
-    let stable: Vec<usize> = (0..nodes).filter(|n| !gone.contains(n)).collect();
+    let stable = stable(nodes, events);
     if stable.is_empty() {
         return;
     }
@@ -340,6 +342,40 @@ fn joins(
         };
         events.push((write.min(duration), set));
     }
+}
+
+/// The nodes no event crashes or makes leave.
+fn stable(nodes: usize, events: &[(Duration, Fault)]) -> Vec<usize> {
+    let gone: Vec<usize> = events
+        .iter()
+        .filter_map(|(_, fault)| match fault {
+            Fault::Crash(node) | Fault::Leave(node) => Some(*node),
+            _ => None,
+        })
+        .collect();
+    (0..nodes).filter(|n| !gone.contains(n)).collect()
+}
+
+/// Half the runs with membership or partial views: 1–3 seed peers (distinct, among the nodes no
+/// event takes away), which every node starts knowing instead of the whole cluster.
+fn seed_peers(
+    rng: &mut ChaCha8Rng,
+    nodes: usize,
+    protocol: &Config,
+    events: &[(Duration, Fault)],
+) -> Option<Vec<usize>> {
+    if protocol.membership.is_none() && protocol.view.is_none() || !rng.random_bool(0.5) {
+        return None;
+    }
+    let mut stable = stable(nodes, events);
+    let count = rng.random_range(1..=3usize).min(stable.len());
+    for at in 0..count {
+        let pick = rng.random_range(at..stable.len());
+        stable.swap(at, pick);
+    }
+    stable.truncate(count);
+    stable.sort_unstable();
+    (!stable.is_empty()).then_some(stable)
 }
 
 /// 0–2 one-way cuts (a random set of senders loses every datagram to a random set of

@@ -7,7 +7,7 @@ use crate::Error;
 
 /// Shrinks `scenario`, which fails, trying at most `tries` runs: first drops chunks of events
 /// (halves, quarters, … single events), then tries simpler settings one at a time (no loss, no
-/// duplication, membership off, no `max_deltas`, views off, flow control off, …). Every step
+/// duplication, no seed peers, membership off, no `max_deltas`, views off, flow control off, …). Every step
 /// keeps the change only if the run still breaks an invariant. Returns the smallest failing
 /// scenario found and the runs it took.
 pub fn shrink(
@@ -50,9 +50,17 @@ pub fn shrink(
     let simplifications: Vec<fn(&mut Scenario) -> bool> = vec![
         |s| std::mem::replace(&mut s.loss, 0.0) != 0.0,
         |s| std::mem::replace(&mut s.duplicate, 0.0) != 0.0,
-        |s| s.protocol.membership.take().is_some(),
+        |s| s.seed_peers.take().is_some(),
+        // Seed peers need membership or views: the one goes only while the other stays.
+        |s| {
+            (s.seed_peers.is_none() || s.protocol.view.is_some())
+                && s.protocol.membership.take().is_some()
+        },
         |s| s.protocol.max_deltas.take().is_some(),
-        |s| s.protocol.view.take().is_some(),
+        |s| {
+            (s.seed_peers.is_none() || s.protocol.membership.is_some())
+                && s.protocol.view.take().is_some()
+        },
         |s| s.protocol.flow_control.take().is_some(),
         |s| std::mem::replace(&mut s.protocol.fanout, 1) != 1,
         |s| {
@@ -66,6 +74,7 @@ pub fn shrink(
                 .events
                 .iter()
                 .map(|(_, f)| f.max_node())
+                .chain(s.seed_peers.iter().flatten().copied())
                 .max()
                 .unwrap_or(0);
             let fewer = (used + 1).max(2).min(s.nodes);

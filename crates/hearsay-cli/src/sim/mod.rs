@@ -158,6 +158,7 @@ pub fn harness_config(
         jitter: !synchronous,
         trace: false,
         start_after,
+        seed_peers: None,
     }
 }
 

@@ -61,7 +61,10 @@ impl Node {
             more: u8::from(!paced) * (CHAIN_ANSWER_PARTS - 1),
         });
         let room = budget.bytes;
-        let digest = reconcile::digest(&self.store, strategy, &mut self.cursor, &mut budget);
+        let mut digest = reconcile::digest(&self.store, strategy, &mut self.cursor, &mut budget);
+        if paced {
+            self.ask_own_item_back(&mut digest);
+        }
         // A chain's pull also takes its answer in parts when its digest is a large share of what
         // it pulls (over a third of the MTU): one digest for up to `CHAIN_ANSWER_PARTS` MTUs.
         let more = if !paced && room.saturating_sub(budget.bytes) * 3 > self.config.mtu {
@@ -117,12 +120,16 @@ impl Node {
                 request
             }
             // Push: the initiator wants our digest to send us what we lack.
-            (None, true) => Some(reconcile::digest(
-                &self.store,
-                push_strategy.unwrap_or(self.config.strategy),
-                &mut self.cursor,
-                &mut budget,
-            )),
+            (None, true) => {
+                let mut ours = reconcile::digest(
+                    &self.store,
+                    push_strategy.unwrap_or(self.config.strategy),
+                    &mut self.cursor,
+                    &mut budget,
+                );
+                self.ask_own_item_back(&mut ours);
+                Some(ours)
+            }
         };
         let mut deltas = match &digest {
             Some(theirs) => reconcile::deltas(
@@ -348,6 +355,34 @@ impl Node {
 
     pub(super) fn empty_digest(&self) -> Digest {
         empty_digest(self.config.strategy)
+    }
+
+    /// Every [`crate::Config::repair_every`]-th digest (the repair digests, with a Scuttlebutt
+    /// strategy), one of this node's own items that a precise digest names goes at version 0,
+    /// "not held", in turn: the peer sends back its copy, value included, and a copy at the held
+    /// version with another value is a fork ([`Node::foreign_write`]), refuted. Versions alone
+    /// cannot show one: a process back without its disk under a reused generation that, cut off
+    /// until its heartbeat passed its old incarnation's, wrote a key at the version the old one
+    /// had written it at, holds what every peer holds by version — digests compare equal and no
+    /// value ever travels, so both values stayed for good (the fault search's seed 97). Costs one
+    /// entry per repair.
+    fn ask_own_item_back(&self, digest: &mut Digest) {
+        let Some(every) = self.config.repair_every.map(u64::from) else {
+            return;
+        };
+        if self.digests % every != 0 {
+            return;
+        }
+        let Digest::Precise { origins, .. } = digest else {
+            return;
+        };
+        let own = origins
+            .iter_mut()
+            .find(|o| o.origin == self.id && o.generation == self.generation);
+        if let Some(own) = own.filter(|own| !own.items.is_empty()) {
+            let turn = (self.digests / every) as usize % own.items.len();
+            own.items[turn].1 = Version(0);
+        }
     }
 
     /// The kind of the next digest this node sends: its strategy's, or a precise repair digest
