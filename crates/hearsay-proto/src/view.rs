@@ -323,10 +323,10 @@ impl View {
     ///
     /// The view remembers its contacts (the last [`MAX_CONTACTS`]) for when it knows nobody
     /// else outside its views — partial views without membership over a network, where the
-    /// runtime lists no peers: a repair with no backup left, and every [`OUTSIDE_EVERY`]-th
-    /// rotation, send a walk for this node through a contact ([`View::tick`]). A node whose
+    /// runtime lists no peers: a repair with no backup left sends a walk for this node through a
+    /// contact, and every [`OUTSIDE_EVERY`]-th rotation a shuffle ([`View::tick`]). A node whose
     /// joins were all lost (a partition, loss) gets in, and cliques a partition left apart find
-    /// the contacts' overlay (protocol.md §15, "Outside the views").
+    /// the contacts' overlay (protocol.md §15, "Contacts").
     pub fn join(&mut self, contact: NodeId) {
         if contact == self.me {
             return;
@@ -384,8 +384,8 @@ impl View {
     /// `known` draws a random node the caller knows of besides the views (a live member of its
     /// membership table, or of the peer list its runtime gave it), or `None`. The view asks it
     /// for a candidate only when its passive view has none left to repair from, and at every
-    /// [`OUTSIDE_EVERY`]-th rotation; when it names nobody, the view walks from a node it joined
-    /// through ([`View::join`]). HyParView alone never leaves its overlay, so a node whose views
+    /// [`OUTSIDE_EVERY`]-th rotation; when it names nobody, the view turns to the nodes it
+    /// joined through ([`View::join`]). HyParView alone never leaves its overlay, so a node whose views
     /// emptied under loss or a partition stayed alone, and cliques formed while a partition cut
     /// the joins stayed apart, for good (protocol.md §15, "Outside the views").
     pub fn tick<R: Rng + ?Sized>(
@@ -664,9 +664,14 @@ impl View {
     }
 
     fn shuffle<R: Rng + ?Sized>(&mut self, rng: &mut R) {
-        let Some(target) = self.random_active_except(&[], rng) else {
-            return;
-        };
+        if let Some(target) = self.random_active_except(&[], rng) {
+            self.shuffle_through(target, rng);
+        }
+    }
+
+    /// A shuffle whose walk starts at `target`: an active peer, or a contact for a node that
+    /// knows nobody outside its views ([`View::rotate`]).
+    fn shuffle_through<R: Rng + ?Sized>(&mut self, target: NodeId, rng: &mut R) {
         let mut peers = sample(&self.active, self.config.shuffle_active, rng);
         peers.retain(|&peer| peer != target);
         peers.extend(sample(&self.passive, self.config.shuffle_passive, rng));
@@ -692,6 +697,10 @@ impl View {
     /// Every [`OUTSIDE_EVERY`]-th rotation asks a node the caller knows of outside the views
     /// instead (`known`, when it names one): the passive views of a partition's side come to hold
     /// only that side, and these long links are what joins the two overlays again after the heal.
+    /// A node that knows nobody outside sends a shuffle through one of its contacts instead: its
+    /// walk crosses the contact's overlay, and both ends take the other's sample into their
+    /// passive views, from which later rotations link — long links without asking the contact
+    /// (a seed every node joined through) to take anyone in.
     fn rotate<R: Rng + ?Sized>(
         &mut self,
         rng: &mut R,
@@ -703,8 +712,10 @@ impl View {
         let rotation = self.round / u64::from(self.config.shuffle_every);
         let outside = if rotation % OUTSIDE_EVERY == 0 {
             let outside = self.outsider(rng, known);
-            if outside.is_none() && self.walk_from_contact(rng) {
-                return;
+            if outside.is_none() {
+                if let Some(contact) = self.contact(rng) {
+                    self.shuffle_through(contact, rng);
+                }
             }
             outside
         } else {

@@ -298,6 +298,17 @@ fn an_overlay_split_by_a_partition_joins_again_after_the_heal() {
     assert!(healed.is_some(), "still split 200 rounds after the heal");
 }
 
+/// The same split, with nodes that know nobody outside their views (no membership, no peer list:
+/// a networked node with views): backups left from before the split, and the walks and shuffles
+/// they send through the nodes they joined through, join the two halves again.
+#[test]
+fn an_overlay_split_by_a_partition_joins_again_through_the_contacts() {
+    let mut overlay = built(200, 13);
+    overlay.known = false;
+    let healed = split_and_heal(&mut overlay, 200, 200);
+    assert!(healed.is_some(), "still split 200 rounds after the heal");
+}
+
 /// A node whose active and passive views emptied (every peer silent under a partition) gets
 /// back in once the network heals: through a node it knows of, and, knowing none, through the
 /// walks of node 1, which joined through it (node 0 never joined: it has no contact of its own).
@@ -442,6 +453,42 @@ fn a_view_keeps_its_latest_contacts() {
     }
     let expected: BTreeSet<u64> = (last + 1 - hearsay_proto::MAX_CONTACTS as u64..=last).collect();
     assert_eq!(asked, expected);
+}
+
+/// A node whose active view is full of a clique and which knows nobody outside its views sends,
+/// every fourth rotation, a shuffle through the node it joined through, so that the clique's
+/// passive views come to hold the rest of the cluster.
+#[test]
+fn a_node_that_knows_nobody_outside_shuffles_through_its_contact() {
+    let config = ViewConfig::default();
+    let mut view = View::new(NodeId(0), config.clone()).expect("valid");
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    view.join(NodeId(100));
+    while view.poll_message().is_some() {}
+    // The contact turned it away; a clique took it in.
+    view.handle_message(NodeId(100), ViewMessage::Disconnect, &mut rng);
+    for peer in 1..=config.active as u64 {
+        view.handle_message(NodeId(peer), ViewMessage::Link { addr: None }, &mut rng);
+    }
+    let mut through_contact = 0;
+    let rounds = u64::from(config.shuffle_every) * hearsay_proto::OUTSIDE_EVERY * 3;
+    for _ in 0..rounds {
+        // The clique keeps talking.
+        for peer in 1..=config.active as u64 {
+            view.heard(NodeId(peer));
+        }
+        view.tick(&mut rng, |_| None);
+        while let Some((to, message)) = view.poll_message() {
+            if to == NodeId(100) && matches!(message, ViewMessage::Shuffle { .. }) {
+                through_contact += 1;
+            }
+        }
+    }
+    assert_eq!(view.active().len(), config.active, "the clique held");
+    assert_eq!(
+        through_contact, 3,
+        "one shuffle through the contact per fourth rotation"
+    );
 }
 
 #[test]
