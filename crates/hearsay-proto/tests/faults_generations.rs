@@ -215,6 +215,37 @@ fn a_reused_generation_is_refuted_when_the_versions_match() {
     }
 }
 
+/// The check above must not take the room news needs: with one delta per answer, a repair every
+/// digest and oldest-first selection, a node whose every digest asked for its own oldest item
+/// back got that echo in every answer, and, pulling, never received a newer write of anyone
+/// else (the fault search's seed 81955). Rule: at most one digest in ten asks.
+#[test]
+fn asking_for_an_own_item_back_leaves_room_for_news() {
+    let now = Instant::now();
+    let config = Config {
+        mode: Mode::AntiEntropy,
+        direction: Direction::Pull,
+        strategy: Strategy::PreciseOldest,
+        max_deltas: Some(1),
+        repair_every: Some(1),
+        ..Config::default()
+    };
+    let start = Instant::now();
+    let mut cluster = Lockstep::new(6, config, 3, start).expect("valid");
+    let node = cluster.node_mut(0).expect("node");
+    node.set(now, "mine", Value::from("oldest")).expect("fits");
+    assert!(cluster.run_until(100, |c| c.converged()).is_some());
+    let node = cluster.node_mut(4).expect("node");
+    node.set(now, "news", Value::from("for everyone"))
+        .expect("fits");
+    let spread = cluster.run_until(100, |c| {
+        c.nodes()
+            .iter()
+            .all(|n| n.get_from(NodeId(4), "news").is_some())
+    });
+    assert!(spread.is_some(), "node 0 never got the news");
+}
+
 /// A node back empty under a new generation, which never writes again, is the one authority on
 /// its own generation: peers that still hold its old incarnation's entries must be told, or they
 /// keep them (a deleted value, or live values the node lost with its disk) for good. Found by the

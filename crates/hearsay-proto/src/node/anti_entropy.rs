@@ -365,11 +365,14 @@ impl Node {
     /// until its heartbeat passed its old incarnation's, wrote a key at the version the old one
     /// had written it at, holds what every peer holds by version — digests compare equal and no
     /// value ever travels, so both values stayed for good (the fault search's seed 97). Costs one
-    /// entry per repair.
+    /// entry per repair, and no more than one digest in [`OWN_CHECK_EVERY`]: with one delta
+    /// per answer (`max_deltas`) and a repair every digest, the echo took every answer and news
+    /// never got through (the fault search's seed 81955).
     fn ask_own_item_back(&self, digest: &mut Digest) {
         let Some(every) = self.config.repair_every.map(u64::from) else {
             return;
         };
+        let every = every.max(OWN_CHECK_EVERY);
         if self.digests % every != 0 {
             return;
         }
@@ -398,6 +401,10 @@ impl Node {
         }
     }
 }
+
+/// Digests between two that ask for one of the node's own items back, at the least
+/// ([`Node::ask_own_item_back`]).
+const OWN_CHECK_EVERY: u64 = 10;
 
 /// Answer datagrams a catch-up chain's pull takes: one digest for up to this many MTUs of
 /// deltas. Two: at 100 nodes a digest is half an answer's size, so the second part halves what
