@@ -71,6 +71,23 @@ fn the_seeds_cover_the_documented_space() {
             .iter()
             .any(|(_, f)| matches!(f, Fault::OneWay { .. }))
     });
+    let seed_peers = share(&|s| s.seed_peers.is_some());
+    assert!(
+        scenarios
+            .iter()
+            .all(|s| s.seed_peers.as_ref().is_none_or(|seeds| {
+                !seeds.is_empty()
+                    && seeds.len() <= 3
+                    && (s.protocol.membership.is_some() || s.protocol.view.is_some())
+                    && seeds.iter().all(|&seed| {
+                        seed < s.nodes
+                        && !s.events.iter().any(|(_, f)| {
+                            matches!(f, Fault::Crash(n) | Fault::Leave(n) if *n == seed)
+                        })
+                    })
+            })),
+        "seed peers outside the documented space"
+    );
     for (what, got, low, high) in [
         ("views", views, 0.2, 0.4),
         ("flow control", flow, 0.1, 0.3),
@@ -78,6 +95,7 @@ fn the_seeds_cover_the_documented_space() {
         ("heartbeat detector", heartbeat, 0.03, 0.2),
         ("no catch-up budget", no_catch_up, 0.15, 0.35),
         ("one-way cuts", one_way, 0.55, 0.8),
+        ("seed peers", seed_peers, 0.15, 0.45),
     ] {
         assert!((low..=high).contains(&got), "{what}: {got:.2} of the seeds");
     }
