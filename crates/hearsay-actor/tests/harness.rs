@@ -335,7 +335,7 @@ fn with_seed_peers_and_views_a_write_reaches_every_node() {
         ..Config::default()
     };
     let took = simulate(|| async {
-        let mut sim = Simulation::start(SimulationConfig {
+        let sim = Simulation::start(SimulationConfig {
             seed_peers: Some(vec![0, 1]),
             network: Some(NetworkConfig {
                 loss: 0.2,
