@@ -201,8 +201,9 @@ pub struct View {
     outbox: VecDeque<(NodeId, ViewMessage)>,
     /// Where this node is reached ([`View::set_address`]).
     own: Option<Arc<str>>,
-    /// Where active and passive peers are reached, as view messages said (others are dropped at
-    /// the next input, so that the map stays within the views' bounds).
+    /// Where active and passive peers (and the peer a request awaits) are reached, as view
+    /// messages said (others are dropped at the next input, so that the map stays within the
+    /// views' bounds).
     addresses: BTreeMap<NodeId, Arc<str>>,
     /// The nodes it joined through, latest last, at most [`MAX_CONTACTS`]: the last resort of a
     /// repair ([`View::join`]).
@@ -284,8 +285,12 @@ impl View {
     /// one, the caller resolved the addresses of what it sent).
     fn forget_strangers(&mut self) {
         let (active, passive) = (&self.active, &self.passive);
-        self.addresses
-            .retain(|peer, _| active.contains(peer) || passive.contains(peer));
+        // The peer a request awaits is kept too: a shuffle's reply may push it out of the passive
+        // view meanwhile, and its acceptance would then make an active peer without an address.
+        let pending = self.pending.map(|(peer, _)| peer);
+        self.addresses.retain(|peer, _| {
+            active.contains(peer) || passive.contains(peer) || pending == Some(*peer)
+        });
     }
 
     /// The known addresses of `peers` (and this node's own, when `with_own`).
