@@ -205,8 +205,8 @@ pub struct View {
     /// messages said (others are dropped at the next input, so that the map stays within the
     /// views' bounds).
     addresses: BTreeMap<NodeId, Arc<str>>,
-    /// The nodes it joined through, latest last, at most [`MAX_CONTACTS`]: the last resort of a
-    /// repair ([`View::join`]).
+    /// The nodes it joined through, latest last, at most [`MAX_CONTACTS`]: what a node that knows
+    /// nobody outside its views turns to ([`View::join`]).
     contacts: Vec<NodeId>,
 }
 
@@ -702,7 +702,7 @@ impl View {
     /// Every [`OUTSIDE_EVERY`]-th rotation asks a node the caller knows of outside the views
     /// instead (`known`, when it names one): the passive views of a partition's side come to hold
     /// only that side, and these long links are what joins the two overlays again after the heal.
-    /// A node that knows nobody outside sends a shuffle through one of its contacts instead: its
+    /// A node that knows nobody outside also sends a shuffle through one of its contacts: its
     /// walk crosses the contact's overlay, and both ends take the other's sample into their
     /// passive views, from which later rotations link — long links without asking the contact
     /// (a seed every node joined through) to take anyone in.
@@ -786,10 +786,10 @@ impl View {
     /// of the contact's overlay, which takes this node into its active view and links back. The
     /// contact only forwards, so that seeds every node joined through are not asked to take
     /// them all. No answer comes back: the contact is marked pending, which spaces the walks by
-    /// [`ViewConfig::ping_every`] rounds. Returns whether a walk went out.
-    fn walk_from_contact<R: Rng + ?Sized>(&mut self, rng: &mut R) -> bool {
+    /// [`ViewConfig::ping_every`] rounds.
+    fn walk_from_contact<R: Rng + ?Sized>(&mut self, rng: &mut R) {
         let Some(contact) = self.contact(rng) else {
-            return false;
+            return;
         };
         self.pending = Some((contact, self.round));
         self.send(
@@ -800,7 +800,6 @@ impl View {
                 addr: self.own.clone(),
             },
         );
-        true
     }
 
     /// A random node it joined through that is not in its active view.

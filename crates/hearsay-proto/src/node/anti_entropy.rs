@@ -357,17 +357,18 @@ impl Node {
         empty_digest(self.config.strategy)
     }
 
-    /// Every [`crate::Config::repair_every`]-th digest (the repair digests, with a Scuttlebutt
-    /// strategy), one of this node's own items that a precise digest names goes at version 0,
+    /// Every [`crate::Config::repair_every`]-th digest, but no more often than one in
+    /// [`OWN_CHECK_EVERY`] (so the repair digests, by default, with a Scuttlebutt strategy), one
+    /// of this node's own items that a precise digest names goes at version 0,
     /// "not held", in turn: the peer sends back its copy, value included, and a copy at the held
     /// version with another value is a fork ([`Node::foreign_write`]), refuted. Versions alone
     /// cannot show one: a process back without its disk under a reused generation that, cut off
     /// until its heartbeat passed its old incarnation's, wrote a key at the version the old one
     /// had written it at, holds what every peer holds by version — digests compare equal and no
     /// value ever travels, so both values stayed for good (the fault search's seed 97). Costs one
-    /// entry per repair, and no more than one digest in [`OWN_CHECK_EVERY`]: with one delta
-    /// per answer (`max_deltas`) and a repair every digest, the echo took every answer and news
-    /// never got through (the fault search's seed 81955).
+    /// entry per check. The floor: with one delta per answer (`max_deltas`) and a repair every
+    /// digest, the echo took every answer and news never got through (the fault search's seed
+    /// 81955).
     fn ask_own_item_back(&self, digest: &mut Digest) {
         let Some(every) = self.config.repair_every.map(u64::from) else {
             return;
