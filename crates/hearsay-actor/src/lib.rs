@@ -20,7 +20,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `sim` | no | the deterministic harness: `Simulation`/`simulate` (tokio's paused time, `tokio/test-util`), the simulated `Network` and its fault messages, the `Recorder`, `chaos`, and the node hooks `Crash`, `Restart`, `Reincarnate`, `SetMaxDeltas` |
+//! | `sim` | no | the deterministic harness: `Simulation`/`simulate` (tokio's paused time, `tokio/test-util`), the simulated `Network` and its fault messages, the `Recorder`, `chaos`, and the node hooks `Crash`, `Resume`, `Restart`, `Reincarnate`, `SetMaxDeltas` |
 //!
 //! Without `sim` the crate is the production runtime only: [`GossipNode`], its messages and the
 //! [`Router`].
@@ -49,7 +49,7 @@ pub use messages::{
     TrySet,
 };
 #[cfg(feature = "sim")]
-pub use messages::{Crash, Reincarnate, Restart, SetMaxDeltas};
+pub use messages::{Crash, Reincarnate, Restart, Resume, SetMaxDeltas};
 #[cfg(feature = "sim")]
 pub use network::{
     Cut, Heal, Latency, Network, NetworkConfig, NetworkLink, Outgoing, Partition, SetFaults,

@@ -239,10 +239,20 @@ pub struct GetPeers;
 pub struct GetMetrics;
 
 #[cfg(feature = "sim")]
-/// Simulated crash: the node stops ticking and ignores every message until [`Restart`].
+/// Simulated crash (or the start of a pause): the node stops ticking and ignores every message
+/// until [`Restart`], [`Reincarnate`] or [`Resume`].
 #[derive(Message, Clone, Copy, Debug)]
 #[rtype(result = "()")]
 pub struct Crash;
+
+#[cfg(feature = "sim")]
+/// Ends a simulated pause: a node stopped by [`Crash`] runs again with everything it held, under
+/// the same generation, as a process that was stopped (`SIGSTOP`, a suspended VM, a long GC
+/// pause) and continued. What reached it meanwhile is lost and its timers fire late; its peers
+/// may have declared it Down, or removed it, meanwhile. No effect on a running node.
+#[derive(Message, Clone, Copy, Debug)]
+#[rtype(result = "()")]
+pub struct Resume;
 
 #[cfg(feature = "sim")]
 /// Brings a crashed (or running) node back as a new generation, with or without its state.
@@ -258,16 +268,19 @@ pub struct Restart {
 #[cfg(feature = "sim")]
 /// Brings a node back as a fresh process that lost its disk and starts under a generation of
 /// the caller's choosing, which may be one it used before or a lower one (a reused
-/// `--generation`, a wall clock stepped back). The protocol value is built anew with `seed`;
-/// the peers are kept. The protocol's refutation then moves it above any incarnation its peers
-/// still know.
-#[derive(Message, Clone, Copy, Debug)]
+/// `--generation`, a wall clock stepped back) or a higher one (the usual restart of a process
+/// without a disk). The protocol value is built anew with `seed`, knowing `peers` (a fresh
+/// process knows the peers it is configured with, not those membership found). The protocol's
+/// refutation then moves it above any incarnation its peers still know.
+#[derive(Message, Clone, Debug)]
 #[rtype(result = "Result<(), Error>")]
 pub struct Reincarnate {
     /// The generation it starts under.
     pub generation: Generation,
     /// The seed of the new protocol value's RNG.
     pub seed: u64,
+    /// The peers the new process starts with.
+    pub peers: hearsay_proto::Peers,
 }
 
 /// A membership change seen by a node ([`hearsay_proto::Event::Member`]), sent to its

@@ -13,7 +13,7 @@ use crate::messages::{
     TrySet,
 };
 #[cfg(feature = "sim")]
-use crate::messages::{Crash, Reincarnate, Restart, SetMaxDeltas};
+use crate::messages::{Crash, Reincarnate, Restart, Resume, SetMaxDeltas};
 use crate::throttle::Throttle;
 use crate::{Error, Router, Transport};
 use actix::fut::ActorFuture;
@@ -609,6 +609,25 @@ impl Handler<Crash> for GossipNode {
 }
 
 #[cfg(feature = "sim")]
+impl Handler<Resume> for GossipNode {
+    type Result = ();
+
+    fn handle(&mut self, _: Resume, _: &mut Context<Self>) {
+        if !self.down {
+            return;
+        }
+        let now = Self::now();
+        self.down = false;
+        if let Some(recorder) = &self.recorder {
+            recorder.lock().resumed(now, self.node.id());
+        }
+        // The timers that fell due during the pause fire now, late.
+        self.node.handle_timeout(now.into_std());
+        self.drain(now);
+    }
+}
+
+#[cfg(feature = "sim")]
 impl Handler<Restart> for GossipNode {
     type Result = Result<(), Error>;
 
@@ -643,7 +662,7 @@ impl Handler<Reincarnate> for GossipNode {
             self.node.config().clone(),
             again.seed,
         )?;
-        node.set_peers(self.node.peers().clone());
+        node.set_peers(again.peers);
         let old = std::mem::replace(&mut self.node, node);
         // Everything the old process held is gone: its subscribers hear of each live entry.
         for (origin, state) in old.store().origins() {

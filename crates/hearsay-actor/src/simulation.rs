@@ -22,7 +22,7 @@
 
 use crate::messages::{
     Crash, Datagram, Delete, GetEntries, GetMetrics, Inspect, Join, NodeMetrics, NodeSnapshot,
-    Reincarnate, Restart, Set, SetMaxDeltas, StoredEntry, TrySet,
+    Reincarnate, Restart, Resume, Set, SetMaxDeltas, StoredEntry, TrySet,
 };
 use crate::network::{
     Cut, Inbound, Inbox, Network, NetworkConfig, NetworkLink, Partition, SetFaults,
@@ -157,6 +157,10 @@ pub struct Simulation {
     phases: ChaCha8Rng,
     /// Reincarnations so far (each gets a seed of its own).
     reincarnations: u64,
+    /// The static member list the first nodes start with when no seed peers are configured.
+    members: Peers,
+    /// The seeds each node started by [`Simulation::join`] was given, in join order.
+    joined: Vec<Vec<usize>>,
 }
 
 impl Simulation {
@@ -245,6 +249,8 @@ impl Simulation {
             router,
             phases,
             reincarnations: 0,
+            members,
+            joined: Vec::new(),
         })
     }
 
@@ -327,6 +333,7 @@ impl Simulation {
         self.router.register(id, addr.clone());
         self.nodes.push(addr);
         self.generations.push(Generation(1));
+        self.joined.push(seeds.to_vec());
         Ok(index)
     }
 
@@ -531,6 +538,12 @@ impl Simulation {
         Ok(self.node(index)?.send(Crash).await?)
     }
 
+    /// Resumes node `index` after [`Simulation::crash`] as after a pause ([`Resume`]): it runs
+    /// again with its state, under the same generation.
+    pub async fn resume(&self, index: usize) -> Result<(), Error> {
+        Ok(self.node(index)?.send(Resume).await?)
+    }
+
     /// Restarts node `index` as its next generation: one above both the last generation this
     /// harness gave it and the one it runs now (a node moves its own generation up when it hears
     /// of a newer or equal one of its id).
@@ -565,8 +578,11 @@ impl Simulation {
 
     /// Brings node `index` back as a fresh process that lost its disk, under `generation`, which
     /// may be one it used before or a lower one ([`Reincarnate`]): the protocol's refutation must
-    /// move it above every incarnation its peers know. Deterministic: its new seed derives from
-    /// the run's seed, its id and how many reincarnations the run has made.
+    /// move it above every incarnation its peers know. The process knows what it was configured
+    /// with and nothing it learned: its peers are the ones it started with (every node, its seed
+    /// peers, or the seeds it joined through), and with partial views it joins again through
+    /// them. Deterministic: its new seed derives from the run's seed, its id and how many
+    /// reincarnations the run has made.
     pub async fn reincarnate(&mut self, index: usize, generation: Generation) -> Result<(), Error> {
         self.reincarnations += 1;
         let seed = derive(
@@ -577,26 +593,71 @@ impl Simulation {
             *known = (*known).max(generation);
         }
         let node = self.node(index)?;
-        node.send(Reincarnate { generation, seed }).await??;
-        // A fresh process with partial views starts with empty views: it joins again, through
-        // its seed peers, or (none configured, or it is the only one) through another node
-        // drawn from its seed.
+        let peers = self.first_peers(index);
+        node.send(Reincarnate {
+            generation,
+            seed,
+            peers,
+        })
+        .await??;
+        // A fresh process with partial views starts with empty views: it joins again, as it did
+        // the first time.
         if self.config.protocol.view.is_some() && self.nodes.len() > 1 {
-            let seeds: Vec<usize> = (self.config.seed_peers.iter().flatten())
-                .copied()
-                .filter(|&seed| seed != index)
-                .collect();
-            let contacts = if seeds.is_empty() {
-                let pick = (seed % (self.nodes.len() as u64 - 1)) as usize;
-                vec![if pick >= index { pick + 1 } else { pick }]
-            } else {
-                seeds
-            };
-            for contact in contacts {
+            for contact in self.contacts(index, seed) {
                 node.send(Join(NodeId(contact as u64))).await?;
             }
         }
         Ok(())
+    }
+
+    /// Brings node `index` back as a fresh process without its disk under a new generation, one
+    /// above every one it ran (as a deployment restarts a node: no disk, a generation from the
+    /// clock). Unlike [`Simulation::restart`], which keeps the process's memory of the cluster
+    /// (its member table, its views), this is [`Simulation::reincarnate`]: it knows only its
+    /// configured peers and joins again.
+    pub async fn relaunch(&mut self, index: usize) -> Result<(), Error> {
+        let current = self.inspect(index).await?.generation;
+        let last = *self
+            .generations
+            .get(index)
+            .ok_or(Error::NoSuchNode(index as u64))?;
+        self.reincarnate(index, Generation(last.max(current).0 + 1))
+            .await
+    }
+
+    /// The peers node `index` was started with.
+    fn first_peers(&self, index: usize) -> Peers {
+        match (index.checked_sub(self.config.nodes), &self.config.seed_peers) {
+            (Some(joined), _) => Peers::Own(
+                (self.joined.get(joined).into_iter().flatten())
+                    .map(|&seed| NodeId(seed as u64))
+                    .collect(),
+            ),
+            (None, Some(seeds)) => first_peers(seeds, index, self.config.protocol.view.is_some()),
+            (None, None) => self.members.clone(),
+        }
+    }
+
+    /// The nodes node `index` joins the view overlay through when it starts afresh: the first
+    /// seed it joined through, each seed peer but itself, or (neither) another node drawn from
+    /// `seed`.
+    fn contacts(&self, index: usize, seed: u64) -> Vec<usize> {
+        if let Some(joined) = index.checked_sub(self.config.nodes) {
+            return (self.joined.get(joined).and_then(|seeds| seeds.first()))
+                .copied()
+                .into_iter()
+                .collect();
+        }
+        let seeds: Vec<usize> = (self.config.seed_peers.iter().flatten())
+            .copied()
+            .filter(|&seed| seed != index)
+            .collect();
+        if seeds.is_empty() {
+            let pick = (seed % (self.nodes.len() as u64 - 1)) as usize;
+            vec![if pick >= index { pick + 1 } else { pick }]
+        } else {
+            seeds
+        }
     }
 
     /// Changes the network's loss and duplication probabilities from now on (no effect without

@@ -72,6 +72,36 @@ fn the_seeds_cover_the_documented_space() {
             .any(|(_, f)| matches!(f, Fault::OneWay { .. }))
     });
     let seed_peers = share(&|s| s.seed_peers.is_some());
+    let relaunches = share(&|s| {
+        s.events
+            .iter()
+            .any(|(_, f)| matches!(f, Fault::Relaunch { .. }))
+    });
+    let restarts = share(&|s| {
+        s.events
+            .iter()
+            .any(|(_, f)| matches!(f, Fault::Restart { .. }))
+    });
+    let pauses = share(&|s| s.events.iter().any(|(_, f)| matches!(f, Fault::Pause(_))));
+    let short_removal = share(&|s| {
+        (s.protocol.membership.as_ref())
+            .is_some_and(|m| m.removal_after <= std::time::Duration::from_secs(60))
+    });
+    assert!(
+        scenarios.iter().all(|s| {
+            let paused = |n: usize| (s.events.iter()).any(|(_, f)| *f == Fault::Pause(n));
+            let resumes = |n: usize| (s.events.iter()).any(|(_, f)| *f == Fault::Resume(n));
+            let seeds = (s.seed_peers.iter().flatten().copied()).chain(
+                (s.events.iter()).flat_map(|(_, f)| match f {
+                    Fault::Join { seeds } => seeds.clone(),
+                    _ => Vec::new(),
+                }),
+            );
+            (0..s.nodes).all(|n| paused(n) == resumes(n))
+                && seeds.collect::<Vec<_>>().iter().all(|&n| !paused(n))
+        }),
+        "a pause without its resume, or of a seed"
+    );
     assert!(
         scenarios
             .iter()
@@ -96,6 +126,10 @@ fn the_seeds_cover_the_documented_space() {
         ("no catch-up budget", no_catch_up, 0.15, 0.35),
         ("one-way cuts", one_way, 0.55, 0.8),
         ("seed peers", seed_peers, 0.15, 0.45),
+        ("relaunches", relaunches, 0.15, 0.5),
+        ("pauses", pauses, 0.3, 0.5),
+        ("removal within a minute", short_removal, 0.05, 0.25),
+        ("restarts that keep the process's memory", restarts, 0.3, 0.7),
     ] {
         assert!((low..=high).contains(&got), "{what}: {got:.2} of the seeds");
     }

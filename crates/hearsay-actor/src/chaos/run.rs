@@ -164,6 +164,13 @@ impl Driver<'_> {
                     self.model.reincarnated(*node, current);
                 }
             }
+            Fault::Pause(node) => self.sim.crash(*node).await?,
+            Fault::Resume(node) => self.sim.resume(*node).await?,
+            Fault::Relaunch { node } => {
+                if self.sim.relaunch(*node).await.is_ok() {
+                    self.model.restarted(*node, false);
+                }
+            }
             Fault::Leave(node) => {
                 let left = self.sim.node(*node)?.send(crate::Leave).await?;
                 if left.is_ok() {

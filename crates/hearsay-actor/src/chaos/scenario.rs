@@ -74,6 +74,20 @@ pub enum Fault {
         /// Whether it takes generation 1 instead of its current one.
         lower: bool,
     },
+    /// Node `node` stops (a `SIGSTOP`, a suspended VM, a long GC pause): it handles nothing, and
+    /// loses what reaches it, until [`Fault::Resume`].
+    Pause(usize),
+    /// Node `node` runs again after [`Fault::Pause`], with its state, under the same generation
+    /// (no effect on a running node).
+    Resume(usize),
+    /// Node `node` comes back as a fresh process with its disk lost under a new generation, one
+    /// above every one it ran (a deployment's usual restart: no disk, a generation from the
+    /// clock). It remembers nothing of the cluster (no member table, no views), only the peers
+    /// it is configured with, and joins again ([`crate::Simulation::relaunch`]).
+    Relaunch {
+        /// The node.
+        node: usize,
+    },
 }
 
 /// A whole scenario. [`Scenario::generate`] draws one from a seed; a shrunk one is still a
@@ -147,6 +161,14 @@ impl Scenario {
         joins(&mut more, nodes, &protocol, duration, &mut events);
         one_way_cuts(&mut more, nodes, duration, &mut events);
         let seed_peers = seed_peers(&mut more, nodes, &protocol, &events);
+        relaunches(&mut more, &mut events);
+        pauses(&mut more, nodes, duration, seed_peers.as_deref(), &mut events);
+        if let Some(membership) = &mut protocol.membership
+            && more.random_bool(0.3)
+        {
+            // Members Down (or paused, or cut off) for longer are removed within the run.
+            membership.removal_after = Duration::from_secs(more.random_range(5..=60));
+        }
         // Stable: events at one instant keep their order (the fault phase's, then a join before
         // its write, then the cuts).
         events.sort_by_key(|(at, _)| *at);
@@ -378,6 +400,56 @@ fn seed_peers(
     (!stable.is_empty()).then_some(stable)
 }
 
+/// Two runs in five: one or two pauses of nodes that are no one's seed (a seed peer or a
+/// joiner's seed: a shrunk scenario that drops the resume must not leave a joiner nothing to
+/// get in through), from 1 s to 2 min
+/// (spread over the orders of magnitude; a pause still running at the end of the fault phase
+/// ends with it), added to `events` (the caller sorts them).
+fn pauses(
+    rng: &mut ChaCha8Rng,
+    nodes: usize,
+    duration: Duration,
+    seeds: Option<&[usize]>,
+    events: &mut Vec<(Duration, Fault)>,
+) {
+    if !rng.random_bool(0.4) {
+        return;
+    }
+    let joined_through: Vec<usize> = (events.iter())
+        .filter_map(|(_, fault)| match fault {
+            Fault::Join { seeds } => Some(seeds.iter().copied()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let candidates: Vec<usize> = (0..nodes)
+        .filter(|n| !seeds.unwrap_or_default().contains(n) && !joined_through.contains(n))
+        .collect();
+    let span = duration.as_millis() as u64;
+    for _ in 0..rng.random_range(1..=2) {
+        let (Some(&node), start) = (
+            candidates.get(rng.random_range(0..candidates.len().max(1))),
+            Duration::from_millis(rng.random_range(0..span)),
+        ) else {
+            return;
+        };
+        let length = Duration::from_secs_f64(120.0f64.powf(rng.random_range(0.0..1.0)));
+        events.push((start, Fault::Pause(node)));
+        events.push(((start + length).min(duration), Fault::Resume(node)));
+    }
+}
+
+/// A third of the restarts become relaunches (a fresh process under a new generation).
+fn relaunches(rng: &mut ChaCha8Rng, events: &mut [(Duration, Fault)]) {
+    for (_, fault) in events.iter_mut() {
+        if let Fault::Restart { node, .. } = *fault
+            && rng.random_bool(1.0 / 3.0)
+        {
+            *fault = Fault::Relaunch { node };
+        }
+    }
+}
+
 /// 0–2 one-way cuts (a random set of senders loses every datagram to a random set of
 /// receivers), each healed after 1–30 s, added to `events` (the caller sorts them).
 fn one_way_cuts(
@@ -506,7 +578,10 @@ impl Fault {
             Fault::Crash(node)
             | Fault::Leave(node)
             | Fault::Restart { node, .. }
-            | Fault::Reincarnate { node, .. } => *node,
+            | Fault::Reincarnate { node, .. }
+            | Fault::Relaunch { node }
+            | Fault::Pause(node)
+            | Fault::Resume(node) => *node,
             Fault::Partition(groups) => groups.iter().flatten().copied().max().unwrap_or(0),
             Fault::Join { seeds } => seeds.iter().copied().max().unwrap_or(0),
             Fault::OneWay { from, to } => from.iter().chain(to).copied().max().unwrap_or(0),

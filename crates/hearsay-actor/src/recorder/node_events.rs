@@ -174,6 +174,15 @@ impl Recorder {
         self.line(now, format_args!("crash {node}"));
     }
 
+    /// `node` runs again after a pause, with its state and generation.
+    pub fn resumed(&mut self, now: Instant, node: NodeId) {
+        self.add_node(node);
+        if self.down.remove(&node) {
+            self.count_holders(node, true);
+        }
+        self.line(now, format_args!("resume {node}"));
+    }
+
     /// `node` restarted as `generation`, with or without its state.
     pub fn restarted(&mut self, now: Instant, node: NodeId, generation: Generation, kept: bool) {
         self.incarnate(node, generation, kept);
