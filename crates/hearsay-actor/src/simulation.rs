@@ -627,7 +627,10 @@ impl Simulation {
 
     /// The peers node `index` was started with.
     fn first_peers(&self, index: usize) -> Peers {
-        match (index.checked_sub(self.config.nodes), &self.config.seed_peers) {
+        match (
+            index.checked_sub(self.config.nodes),
+            &self.config.seed_peers,
+        ) {
             (Some(joined), _) => Peers::Own(
                 (self.joined.get(joined).into_iter().flatten())
                     .map(|&seed| NodeId(seed as u64))

@@ -77,6 +77,14 @@ fn the_seeds_cover_the_documented_space() {
             .iter()
             .any(|(_, f)| matches!(f, Fault::Relaunch { .. }))
     });
+    let back_after_leaving = share(&|s| {
+        (s.events.iter()).any(|(at, f)| match f {
+            Fault::Relaunch { node } => {
+                (s.events.iter()).any(|(left, f)| *f == Fault::Leave(*node) && left < at)
+            }
+            _ => false,
+        })
+    });
     let restarts = share(&|s| {
         s.events
             .iter()
@@ -91,12 +99,12 @@ fn the_seeds_cover_the_documented_space() {
         scenarios.iter().all(|s| {
             let paused = |n: usize| (s.events.iter()).any(|(_, f)| *f == Fault::Pause(n));
             let resumes = |n: usize| (s.events.iter()).any(|(_, f)| *f == Fault::Resume(n));
-            let seeds = (s.seed_peers.iter().flatten().copied()).chain(
-                (s.events.iter()).flat_map(|(_, f)| match f {
+            let seeds = (s.seed_peers.iter().flatten().copied()).chain((s.events.iter()).flat_map(
+                |(_, f)| match f {
                     Fault::Join { seeds } => seeds.clone(),
                     _ => Vec::new(),
-                }),
-            );
+                },
+            ));
             (0..s.nodes).all(|n| paused(n) == resumes(n))
                 && seeds.collect::<Vec<_>>().iter().all(|&n| !paused(n))
         }),
@@ -128,8 +136,14 @@ fn the_seeds_cover_the_documented_space() {
         ("seed peers", seed_peers, 0.15, 0.45),
         ("relaunches", relaunches, 0.15, 0.5),
         ("pauses", pauses, 0.3, 0.5),
+        ("relaunched after leaving", back_after_leaving, 0.02, 0.2),
         ("removal within a minute", short_removal, 0.05, 0.25),
-        ("restarts that keep the process's memory", restarts, 0.3, 0.7),
+        (
+            "restarts that keep the process's memory",
+            restarts,
+            0.3,
+            0.7,
+        ),
     ] {
         assert!((low..=high).contains(&got), "{what}: {got:.2} of the seeds");
     }

@@ -75,7 +75,10 @@ fn a_node_paused_past_its_detection_is_up_again_under_its_generation()
     let node = paused(Duration::from_secs(300), Duration::from_secs(60))?;
     let down = (node.seen.iter()).all(|s| *s == Some(MemberStatus::Down));
     assert!(down, "not Down everywhere after a minute: {:?}", node.seen);
-    assert_eq!(node.before, node.after, "a Down member needed a new generation");
+    assert_eq!(
+        node.before, node.after,
+        "a Down member needed a new generation"
+    );
     Ok(())
 }
 
@@ -84,7 +87,15 @@ fn a_node_paused_past_its_removal_rejoins_as_a_new_incarnation() -> Result<(), h
 {
     let node = paused(Duration::from_secs(10), Duration::from_secs(60))?;
     let removed = (node.seen.iter()).all(|s| matches!(s, None | Some(MemberStatus::Removed)));
-    assert!(removed, "not removed everywhere after a minute: {:?}", node.seen);
-    assert!(node.after > node.before, "removed, it stayed under generation {}", node.before);
+    assert!(
+        removed,
+        "not removed everywhere after a minute: {:?}",
+        node.seen
+    );
+    assert!(
+        node.after > node.before,
+        "removed, it stayed under generation {}",
+        node.before
+    );
     Ok(())
 }

@@ -161,8 +161,14 @@ impl Scenario {
         joins(&mut more, nodes, &protocol, duration, &mut events);
         one_way_cuts(&mut more, nodes, duration, &mut events);
         let seed_peers = seed_peers(&mut more, nodes, &protocol, &events);
-        relaunches(&mut more, &mut events);
-        pauses(&mut more, nodes, duration, seed_peers.as_deref(), &mut events);
+        relaunches(&mut more, duration, &mut events);
+        pauses(
+            &mut more,
+            nodes,
+            duration,
+            seed_peers.as_deref(),
+            &mut events,
+        );
         if let Some(membership) = &mut protocol.membership
             && more.random_bool(0.3)
         {
@@ -439,15 +445,26 @@ fn pauses(
     }
 }
 
-/// A third of the restarts become relaunches (a fresh process under a new generation).
-fn relaunches(rng: &mut ChaCha8Rng, events: &mut [(Duration, Fault)]) {
-    for (_, fault) in events.iter_mut() {
-        if let Fault::Restart { node, .. } = *fault
-            && rng.random_bool(1.0 / 3.0)
-        {
-            *fault = Fault::Relaunch { node };
+/// A third of the restarts become relaunches (a fresh process under a new generation), and half
+/// the nodes that leave are relaunched 3–40 s later (a rolling upgrade: leave, exit, start the
+/// new version), if the fault phase lasts that long; added to `events` (the caller sorts them).
+fn relaunches(rng: &mut ChaCha8Rng, duration: Duration, events: &mut Vec<(Duration, Fault)>) {
+    let mut more = Vec::new();
+    for (at, fault) in events.iter_mut() {
+        match *fault {
+            Fault::Restart { node, .. } if rng.random_bool(1.0 / 3.0) => {
+                *fault = Fault::Relaunch { node };
+            }
+            Fault::Leave(node) if rng.random_bool(0.5) => {
+                let back = *at + Duration::from_millis(rng.random_range(3_000..=40_000));
+                if back < duration {
+                    more.push((back, Fault::Relaunch { node }));
+                }
+            }
+            _ => {}
         }
     }
+    events.extend(more);
 }
 
 /// 0–2 one-way cuts (a random set of senders loses every datagram to a random set of

@@ -98,6 +98,35 @@ impl Membership {
         true
     }
 
+    /// This node's verdict on `id`, which it removed, to tell a peer that still holds the
+    /// member's data: Down at the generation and incarnation it was removed at, without
+    /// witnesses (dropped at the removal). At most once per `every` for each member (the time
+    /// is kept where [`Membership::tell_down`] keeps its own: a removed member is told nothing
+    /// itself that way).
+    pub(crate) fn tell_removed(
+        &mut self,
+        id: NodeId,
+        now: Instant,
+        every: std::time::Duration,
+    ) -> Option<MemberUpdate> {
+        let t = self.members.get(&id)?;
+        if t.status != MemberStatus::Removed
+            || self.told.get(&id).is_some_and(|&at| now < at + every)
+        {
+            return None;
+        }
+        let update = MemberUpdate {
+            id,
+            generation: t.generation,
+            incarnation: t.incarnation,
+            status: Liveness::Down,
+            witnesses: Vec::new(),
+            addr: None,
+        };
+        self.told.insert(id, now);
+        Some(update)
+    }
+
     /// Applies an update about another member (never this node: the caller refutes those).
     pub(crate) fn apply_update(
         &mut self,

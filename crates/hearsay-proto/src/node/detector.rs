@@ -740,6 +740,28 @@ impl Node {
         }
     }
 
+    /// `to` named in a digest members this node removed: it still holds their data, and may
+    /// hold them alive. With partial views a node probes only its views' members, so one that
+    /// missed the news of a death (cut off while it spread) held the dead member Up for good,
+    /// and its data with it, once everyone else had removed it and fell silent about it. Tell
+    /// it this node's verdict, Down without witnesses (each member at most once a probe
+    /// interval): a node that holds the member alive suspects it, and, the suspicion short of
+    /// a quorum when it runs out, probes it itself — relays' nacks make the quorum if it is
+    /// dead, its answer ends the suspicion if not; a node that holds it Down already, or a
+    /// newer incarnation, ignores it. Without views every node probes every member itself.
+    pub(super) fn tell_removed_to(&mut self, now: Instant, to: NodeId, removed: Vec<NodeId>) {
+        let (Some(members), Some(fd), Some(_)) = (&mut self.members, &self.fd, &self.view) else {
+            return;
+        };
+        let every = fd.config.probe_interval;
+        let verdicts: Vec<MemberUpdate> = (removed.into_iter())
+            .filter_map(|id| members.tell_removed(id, now, every))
+            .collect();
+        if !verdicts.is_empty() {
+            self.send_fd(to, Probe::Gossip, verdicts);
+        }
+    }
+
     /// A message came from `from`, held Suspect or Down here: tell it (at most once a probe
     /// interval), so that it refutes if it is alive.
     pub(super) fn tell_down(&mut self, now: Instant, from: NodeId) {

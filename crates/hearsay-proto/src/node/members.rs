@@ -222,18 +222,31 @@ impl Node {
     }
 
     /// A peer's digest without the origins of removed incarnations (so that they are neither
-    /// observed nor asked for).
-    pub(super) fn without_removed(&self, mut digest: Digest) -> Digest {
+    /// observed nor asked for). The peer still holds their data, so it may still hold them
+    /// alive: with partial views it is told ([`Node::tell_removed_to`]).
+    pub(super) fn without_removed(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        mut digest: Digest,
+    ) -> Digest {
         let Some(members) = &self.members else {
             return digest;
         };
+        let mut removed = Vec::new();
+        let mut keep = |origin: NodeId, generation| {
+            let gone = members.is_removed(origin, generation);
+            if gone {
+                removed.push(origin);
+            }
+            !gone
+        };
         match &mut digest {
-            Digest::Scuttlebutt { origins, .. } => {
-                origins.retain(|o| !members.is_removed(o.origin, o.generation));
-            }
-            Digest::Precise { origins, .. } => {
-                origins.retain(|o| !members.is_removed(o.origin, o.generation));
-            }
+            Digest::Scuttlebutt { origins, .. } => origins.retain(|o| keep(o.origin, o.generation)),
+            Digest::Precise { origins, .. } => origins.retain(|o| keep(o.origin, o.generation)),
+        }
+        if !removed.is_empty() {
+            self.tell_removed_to(now, from, removed);
         }
         digest
     }

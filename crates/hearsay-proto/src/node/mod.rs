@@ -442,11 +442,11 @@ impl Node {
                 reply_digest,
                 more,
             } => {
-                let digest = digest.map(|d| self.without_removed(d));
+                let digest = digest.map(|d| self.without_removed(now, from, d));
                 self.on_syn(now, from, digest, reply_digest, more)
             }
             Body::SynAck { deltas, digest } => {
-                let digest = digest.map(|d| self.without_removed(d));
+                let digest = digest.map(|d| self.without_removed(now, from, d));
                 let part = digest.is_none();
                 let before = self.on_answer(now, from, &deltas);
                 if let Some(digest) = digest {

@@ -1,0 +1,84 @@
+//! With partial views a node probes only its views' members. A node cut off while a member died
+//! and was removed everywhere else, the member outside its views, missed every word of it, and nobody speaks of a removed
+//! member again: before the fix it held the dead member Up, with its data, for good (found by
+//! the fault search, seed 130139). Peers that removed it now tell such a node their verdict when
+//! its digests still name the member, and the node checks it itself.
+
+use hearsay_actor::{NodeSnapshot, Simulation, SimulationConfig, simulate};
+use hearsay_proto::{Config, MemberStatus, MembershipConfig, Mode, NodeId, ViewConfig};
+use std::time::Duration;
+
+/// Whether `node` still holds member 6 (anything but Removed), or any of its data.
+fn holds_six(node: &NodeSnapshot) -> bool {
+    let member =
+        (node.members.iter()).any(|m| m.id == NodeId(6) && m.status != MemberStatus::Removed);
+    member || node.store.origin(NodeId(6)).is_some()
+}
+
+#[test]
+fn a_member_removed_while_a_node_was_cut_off_is_removed_there_too()
+-> Result<(), hearsay_actor::Error> {
+    let removal_after = Duration::from_secs(20);
+    simulate(|| async {
+        let protocol = Config {
+            mode: Mode::Combined {
+                anti_entropy_every: 2,
+            },
+            membership: Some(MembershipConfig {
+                removal_after,
+                ..MembershipConfig::default()
+            }),
+            view: Some(ViewConfig::default()),
+            ..Config::default()
+        };
+        let sim = Simulation::start(SimulationConfig {
+            nodes: 200,
+            seed: 3,
+            protocol,
+            ..SimulationConfig::default()
+        })?;
+        sim.set(6, "k", "v".into()).await?;
+        sim.run_for(Duration::from_secs(30)).await;
+        // Nodes 190–194 are cut off, each alone; node 6 dies meanwhile, and the others remove it
+        // (and the five). A node alone probes its views' members only: unless node 6 is in its
+        // views, it never suspects it.
+        let alone = 190..195;
+        let mut groups: Vec<Vec<NodeId>> = alone.clone().map(|id| vec![NodeId(id)]).collect();
+        groups.push(
+            (0..200)
+                .filter(|id| !alone.contains(id))
+                .map(NodeId)
+                .collect(),
+        );
+        sim.partition(groups);
+        sim.run_for(Duration::from_secs(5)).await;
+        sim.crash(6).await?;
+        let removed = sim
+            .run_until_state(Duration::from_secs(300), |nodes| {
+                (nodes.iter())
+                    .filter(|n| !alone.contains(&n.id.0) && n.id != NodeId(6))
+                    .all(|n| !holds_six(n))
+            })
+            .await?;
+        assert!(removed.is_some(), "the majority never removed node 6");
+        let cut_off = sim.inspect_all().await?;
+        let missed = (cut_off.iter().filter(|n| alone.contains(&n.id.0)))
+            .filter(|n| holds_six(n))
+            .count();
+        assert!(
+            missed > 0,
+            "no node cut off missed the removal: nothing to show"
+        );
+        sim.heal();
+        let settled = sim
+            .run_until_state(Duration::from_secs(900), |nodes| {
+                nodes.iter().filter(|n| !n.down).all(|n| !holds_six(n))
+            })
+            .await?;
+        assert!(
+            settled.is_some(),
+            "{missed} nodes that missed node 6's removal kept it"
+        );
+        Ok(())
+    })?
+}
