@@ -408,3 +408,52 @@ fn sigterm_and_sigint_leave_gracefully() {
         assert_eq!(member_status(&mut first, id), "left", "SIG{signal}");
     }
 }
+
+/// A process that is stopped (`SIGSTOP`: a debugger, a suspended VM, a long pause) is Down for
+/// the others; continued (`SIGCONT`), its timers all late, it is Up again without a restart and
+/// its writes spread.
+#[test]
+fn a_stopped_process_is_down_and_then_up_again_once_continued() {
+    let dir = temp_dir("stopped");
+    let key = key_file(&dir, "key");
+    let key = key.to_str().expect("path");
+    let start = |id: &str, seed: Option<&str>| {
+        let mut args = vec!["--bind", "127.0.0.1:0", "--key-file", key, "--id", id];
+        args.push("--membership");
+        if let Some(seed) = seed {
+            args.extend(["--seed-peer", seed]);
+        }
+        NodeProcess::start(&args)
+    };
+    let mut first = start("1", None);
+    let seed = first.addr.clone();
+    let mut second = start("2", Some(&seed));
+    let mut third = start("3", Some(&seed));
+    for (node, value) in [(&mut second, "two"), (&mut third, "three")] {
+        assert!(
+            node.ask(&format!("set joined-{value} yes"))
+                .starts_with("OK ")
+        );
+        assert_eq!(first.ask(&format!("wait joined-{value} yes")), "OK");
+    }
+    let third_is = |status: &'static str| {
+        move |members: &Value| {
+            (members["members"].as_array().into_iter().flatten())
+                .any(|member| member["id"] == 3 && member["status"] == status)
+        }
+    };
+    let generation = |members: &Value| {
+        (members["members"].as_array().into_iter().flatten())
+            .find(|member| member["id"] == 3)
+            .map(|member| member["generation"].clone())
+    };
+    let before = generation(&first.wait_members(Duration::from_secs(20), third_is("up")));
+    third.signal("STOP");
+    first.wait_members(Duration::from_secs(90), third_is("down"));
+    third.signal("CONT");
+    let after = generation(&first.wait_members(Duration::from_secs(60), third_is("up")));
+    assert_eq!(before, after, "it came back as another generation");
+    assert!(third.ask("set back yes").starts_with("OK "));
+    assert_eq!(first.ask("wait back yes"), "OK");
+    assert_eq!(second.ask("wait back yes"), "OK");
+}
