@@ -374,9 +374,10 @@ fn member_status(node: &mut NodeProcess, id: u64) -> String {
 
 /// SIGTERM (how systemd, Kubernetes and `docker stop` stop a service) and SIGINT stop a node as
 /// `quit` does: it leaves, flushes and exits 0, and the others list it Left, not Down.
-#[test]
-fn sigterm_and_sigint_leave_gracefully() {
-    let dir = temp_dir("signals");
+/// Three processes with membership, nodes 2 and 3 started through node 1, whose writes node 1
+/// has seen: a cluster that has formed.
+fn three_members(name: &str) -> [NodeProcess; 3] {
+    let dir = temp_dir(name);
     let key = key_file(&dir, "key");
     let key = key.to_str().expect("path");
     let start = |id: &str, seed: Option<&str>| {
@@ -398,6 +399,12 @@ fn sigterm_and_sigint_leave_gracefully() {
         );
         assert_eq!(first.ask(&format!("wait joined-{value} yes")), "OK");
     }
+    [first, second, third]
+}
+
+#[test]
+fn sigterm_and_sigint_leave_gracefully() {
+    let [mut first, mut second, mut third] = three_members("signals");
     for (signal, node, id) in [("TERM", &mut third, 3), ("INT", &mut second, 2)] {
         let leave = "wait \u{0}hearsay/status left";
         first.send(leave);
@@ -414,28 +421,7 @@ fn sigterm_and_sigint_leave_gracefully() {
 /// its writes spread.
 #[test]
 fn a_stopped_process_is_down_and_then_up_again_once_continued() {
-    let dir = temp_dir("stopped");
-    let key = key_file(&dir, "key");
-    let key = key.to_str().expect("path");
-    let start = |id: &str, seed: Option<&str>| {
-        let mut args = vec!["--bind", "127.0.0.1:0", "--key-file", key, "--id", id];
-        args.push("--membership");
-        if let Some(seed) = seed {
-            args.extend(["--seed-peer", seed]);
-        }
-        NodeProcess::start(&args)
-    };
-    let mut first = start("1", None);
-    let seed = first.addr.clone();
-    let mut second = start("2", Some(&seed));
-    let mut third = start("3", Some(&seed));
-    for (node, value) in [(&mut second, "two"), (&mut third, "three")] {
-        assert!(
-            node.ask(&format!("set joined-{value} yes"))
-                .starts_with("OK ")
-        );
-        assert_eq!(first.ask(&format!("wait joined-{value} yes")), "OK");
-    }
+    let [mut first, mut second, mut third] = three_members("stopped");
     let third_is = |status: &'static str| {
         move |members: &Value| {
             (members["members"].as_array().into_iter().flatten())
