@@ -408,9 +408,9 @@ fn seed_peers(
 
 /// Two runs in five: one or two pauses of nodes that are no one's seed (a seed peer or a
 /// joiner's seed: a shrunk scenario that drops the resume must not leave a joiner nothing to
-/// get in through), from 1 s to 2 min
-/// (spread over the orders of magnitude; a pause still running at the end of the fault phase
-/// ends with it), added to `events` (the caller sorts them).
+/// get in through), from 1 s to 2 min (spread over the orders of magnitude; a pause still
+/// running at the end of the fault phase ends with it), added to `events` (the caller sorts
+/// them).
 fn pauses(
     rng: &mut ChaCha8Rng,
     nodes: usize,
