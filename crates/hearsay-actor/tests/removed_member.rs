@@ -5,7 +5,10 @@
 //! its digests still name the member, and the node checks it itself.
 
 use hearsay_actor::{NodeSnapshot, Simulation, SimulationConfig, simulate};
-use hearsay_proto::{Config, MemberStatus, MembershipConfig, Mode, NodeId, ViewConfig};
+use hearsay_proto::{
+    Config, Detector, HeartbeatConfig, MemberStatus, MembershipConfig, Mode, NodeId, SwimConfig,
+    ViewConfig,
+};
 use std::time::Duration;
 
 /// Whether `node` still holds member 6 (anything but Removed), or any of its data.
@@ -81,4 +84,70 @@ fn a_member_removed_while_a_node_was_cut_off_is_removed_there_too()
         );
         Ok(())
     })?
+}
+
+/// 30 nodes split in two for a minute, `removal_after` 10 s: each side removes the other. A
+/// removed member's gossip is ignored and nobody contacts a removed member, so before the fix
+/// the two sides stayed two clusters for good (fault search seed 142205, heartbeat detector);
+/// now a round's probe of a Down peer also tells removed ones, which refute, come back as new
+/// generations, and the cluster is one again with every node's latest write.
+fn split_outlasting_the_removal(detector: Detector) -> Result<(), hearsay_actor::Error> {
+    simulate(|| async {
+        let protocol = Config {
+            mode: Mode::AntiEntropy,
+            membership: Some(MembershipConfig {
+                removal_after: Duration::from_secs(10),
+                ..MembershipConfig::with_detector(detector)
+            }),
+            ..Config::default()
+        };
+        let sim = Simulation::start(SimulationConfig {
+            nodes: 30,
+            seed: 4,
+            protocol,
+            ..SimulationConfig::default()
+        })?;
+        sim.run_for(Duration::from_secs(10)).await;
+        let (left, right): (Vec<NodeId>, Vec<NodeId>) =
+            (0..30).map(NodeId).partition(|id| id.0 < 15);
+        sim.partition(vec![left, right]);
+        sim.run_for(Duration::from_secs(60)).await;
+        let split = sim.inspect(0).await?;
+        let removed = (split.members.iter())
+            .filter(|m| m.id.0 >= 15 && m.status == MemberStatus::Removed)
+            .count();
+        assert_eq!(
+            removed, 15,
+            "the other side was not removed: nothing to show"
+        );
+        sim.heal();
+        for node in 0..30 {
+            sim.set(node, "k", format!("{node}").into()).await?;
+        }
+        let one = sim
+            .run_until_state(Duration::from_secs(600), |nodes| {
+                nodes.iter().all(|n| {
+                    (0..30).all(|origin| {
+                        n.store
+                            .get(NodeId(origin), "k")
+                            .and_then(|e| e.value.clone())
+                            == Some(format!("{origin}").into())
+                    }) && n.members.iter().all(|m| m.status == MemberStatus::Up)
+                })
+            })
+            .await?;
+        assert!(one.is_some(), "the two sides stayed apart");
+        Ok(())
+    })?
+}
+
+#[test]
+fn a_split_that_outlasts_the_removal_heals_with_the_heartbeat_detector()
+-> Result<(), hearsay_actor::Error> {
+    split_outlasting_the_removal(Detector::Heartbeat(HeartbeatConfig::default()))
+}
+
+#[test]
+fn a_split_that_outlasts_the_removal_heals_with_swim() -> Result<(), hearsay_actor::Error> {
+    split_outlasting_the_removal(Detector::Swim(SwimConfig::lan()))
 }

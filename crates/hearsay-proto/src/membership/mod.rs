@@ -48,7 +48,10 @@
 //!
 //! Down, Left and Removed members are not picked as gossip targets; as in Cassandra, a round
 //! additionally probes one random Down peer with probability `down / (reachable + 1)`, so that a
-//! healed partition is noticed.
+//! healed partition is noticed — Removed ones counted with the Down, and told that they were
+//! removed (a partition that outlasted the removal, each side having removed the other, would
+//! otherwise never heal: nobody contacts a removed member, and only a message from it made it
+//! hear of its removal).
 
 mod config;
 mod swim;
@@ -413,11 +416,12 @@ impl Membership {
         candidates().nth(rng.random_range(0..count))
     }
 
-    /// Whether `id` is Down (a candidate for a probe).
-    pub(crate) fn is_down(&self, id: NodeId) -> bool {
+    /// Whether `id` is held Down, or remembered as Removed: a member that may be alive behind a
+    /// partition, and that a round may contact ([`crate::Node`]'s probe of a Down peer).
+    pub(crate) fn is_down_or_removed(&self, id: NodeId) -> bool {
         self.members
             .get(&id)
-            .is_some_and(|t| t.status == MemberStatus::Down)
+            .is_some_and(|t| matches!(t.status, MemberStatus::Down | MemberStatus::Removed))
     }
 
     /// Re-evaluates every member at `now`: Suspect and Down from phi (Heartbeat), Removed after

@@ -119,7 +119,10 @@ impl Node {
     }
 
     /// As Cassandra does: with probability `down / (reachable + 1)`, one random Down peer, to
-    /// notice a healed partition.
+    /// notice a healed partition. Members remembered as Removed count as Down: a partition that
+    /// outlasted `removal_after` left each side holding the other removed, and a removed member
+    /// hears of its removal (and refutes, coming back as a new generation) only when it is told
+    /// ([`Node::tell_removed`]).
     pub(super) fn probe(&mut self) -> Option<NodeId> {
         let members = self.members.as_deref()?;
         if self.fd.is_some() {
@@ -129,11 +132,13 @@ impl Node {
                 return None;
             }
             let picked = self.peers.pick(&mut self.rng, 1, self.id);
-            return picked.into_iter().find(|&id| members.is_down(id));
+            return picked
+                .into_iter()
+                .find(|&id| members.is_down_or_removed(id));
         }
         let (mut down, mut reachable) = (Vec::new(), 0usize);
         for id in self.peers.iter().filter(|&id| id != self.id) {
-            if members.is_down(id) {
+            if members.is_down_or_removed(id) {
                 down.push(id);
             } else if members.reachable(id) {
                 reachable += 1;
