@@ -103,7 +103,7 @@ impl Membership {
     /// witnesses (dropped at the removal). At most once per `every` for each member (the time
     /// is kept where [`Membership::tell_down`] keeps its own: a removed member is told nothing
     /// itself that way).
-    pub(crate) fn tell_removed(
+    pub(crate) fn removal_verdict(
         &mut self,
         id: NodeId,
         now: Instant,

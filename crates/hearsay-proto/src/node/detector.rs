@@ -755,7 +755,7 @@ impl Node {
         };
         let every = fd.config.probe_interval;
         let verdicts: Vec<MemberUpdate> = (removed.into_iter())
-            .filter_map(|id| members.tell_removed(id, now, every))
+            .filter_map(|id| members.removal_verdict(id, now, every))
             .collect();
         if !verdicts.is_empty() {
             self.send_fd(to, Probe::Gossip, verdicts);

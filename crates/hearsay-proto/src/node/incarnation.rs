@@ -168,9 +168,10 @@ impl Node {
         !membership::is_reserved(key) && own.get(key).is_none() && version <= own.horizon()
     }
 
-    /// A message came from `from`, which this node remembers as Removed: its gossip at that
-    /// generation or older is ignored here, and digests no longer name it, so a node that came
-    /// back under a reused or lower generation (or a removed member that was alive after all)
+    /// A message came from `from`, which this node remembers as Removed (or a round's probe of
+    /// Down peers picked it, [`Node::probe`]): its gossip at that generation or older is
+    /// ignored here, and digests no longer name it, so a node that came back under a reused or
+    /// lower generation (or a removed member that was alive after all, behind a partition)
     /// would never hear of its old incarnation and never be heard. Tell it, with an empty group
     /// of its own origin at the removed generation and the highest heartbeat: it refutes
     /// ([`Node::refute`]) and comes back above, as a new incarnation. A node already above that
