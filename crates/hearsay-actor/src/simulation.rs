@@ -548,17 +548,26 @@ impl Simulation {
     /// harness gave it and the one it runs now (a node moves its own generation up when it hears
     /// of a newer or equal one of its id).
     pub async fn restart(&mut self, index: usize, keep_state: bool) -> Result<(), Error> {
-        let current = self.inspect(index).await?.generation;
-        let generation = self
-            .generations
-            .get_mut(index)
-            .ok_or(Error::NoSuchNode(index as u64))?;
-        *generation = Generation((*generation).max(current).0 + 1);
+        let generation = self.next_generation(index).await?;
+        if let Some(known) = self.generations.get_mut(index) {
+            *known = generation;
+        }
         let restart = Restart {
-            generation: *generation,
+            generation,
             keep_state,
         };
         self.node(index)?.send(restart).await?
+    }
+
+    /// The generation node `index` restarts under: one above both the last one this harness
+    /// gave it and the one it runs now.
+    async fn next_generation(&self, index: usize) -> Result<Generation, Error> {
+        let current = self.inspect(index).await?.generation;
+        let last = *self
+            .generations
+            .get(index)
+            .ok_or(Error::NoSuchNode(index as u64))?;
+        Ok(Generation(last.max(current).0 + 1))
     }
 
     /// Splits the network into groups (no effect without a simulated network).
@@ -616,13 +625,8 @@ impl Simulation {
     /// (its member table, its views), this is [`Simulation::reincarnate`]: it knows only its
     /// configured peers and joins again.
     pub async fn relaunch(&mut self, index: usize) -> Result<(), Error> {
-        let current = self.inspect(index).await?.generation;
-        let last = *self
-            .generations
-            .get(index)
-            .ok_or(Error::NoSuchNode(index as u64))?;
-        self.reincarnate(index, Generation(last.max(current).0 + 1))
-            .await
+        let generation = self.next_generation(index).await?;
+        self.reincarnate(index, generation).await
     }
 
     /// The peers node `index` was started with.

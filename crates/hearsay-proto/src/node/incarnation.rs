@@ -175,16 +175,17 @@ impl Node {
     /// would never hear of its old incarnation and never be heard. Tell it, with an empty group
     /// of its own origin at the removed generation and the highest heartbeat: it refutes
     /// ([`Node::refute`]) and comes back above, as a new incarnation. A node already above that
-    /// generation ignores it.
-    pub(super) fn tell_removed(&mut self, from: NodeId) {
+    /// generation ignores it. Returns whether `from` was told (it is remembered as Removed).
+    pub(super) fn tell_removed(&mut self, from: NodeId) -> bool {
         let Some(generation) = self
             .members
             .as_ref()
             .and_then(|m| m.removed_generation(from))
         else {
-            return;
+            return false;
         };
         self.send_header(from, from, generation, u64::MAX);
+        true
     }
 
     /// Sends `peer` an empty group of `origin` (vouching nothing) that carries a generation and

@@ -385,10 +385,8 @@ impl Node {
         self.resume_catch_up();
         if let Some(peer) = self.probe() {
             // A removed member is told so (an exchange would be ignored at both ends).
-            let removed = (self.members.as_deref()).and_then(|m| m.removed_generation(peer));
-            match removed {
-                Some(_) => self.tell_removed(peer),
-                None => self.anti_entropy_with(peer),
+            if !self.tell_removed(peer) {
+                self.anti_entropy_with(peer);
             }
         }
     }
