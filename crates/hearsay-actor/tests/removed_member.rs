@@ -1,13 +1,14 @@
 //! With partial views a node probes only its views' members. A node cut off while a member died
-//! and was removed everywhere else, the member outside its views, missed every word of it, and nobody speaks of a removed
-//! member again: before the fix it held the dead member Up, with its data, for good (found by
+//! and was removed everywhere else, the member outside its views, missed every word of it, and
+//! nobody speaks of a removed member again: before the fix it held the dead member Up, with its data, for good (found by
 //! the fault search, seed 130139). Peers that removed it now tell such a node their verdict when
-//! its digests still name the member, and the node checks it itself.
+//! its digests still name the member, and the node checks it itself — also when the verdict is
+//! of an incarnation the node saw refuted.
 
 use hearsay_actor::{NodeSnapshot, Simulation, SimulationConfig, simulate};
 use hearsay_proto::{
-    Config, Detector, HeartbeatConfig, MemberStatus, MembershipConfig, Mode, NodeId, SwimConfig,
-    ViewConfig,
+    Body, Config, Detector, FdMessage, HeartbeatConfig, Liveness, MemberStatus, MemberUpdate,
+    MembershipConfig, Message, Mode, NodeId, PROTOCOL_VERSION, Probe, SwimConfig, ViewConfig,
 };
 use std::time::Duration;
 
@@ -18,9 +19,11 @@ fn holds_six(node: &NodeSnapshot) -> bool {
     member || node.store.origin(NodeId(6)).is_some()
 }
 
-#[test]
-fn a_member_removed_while_a_node_was_cut_off_is_removed_there_too()
--> Result<(), hearsay_actor::Error> {
+/// 200 nodes with views; nodes 190–194 are cut off, each alone, while node 6 dies and the others
+/// remove it. With `refuted`, node 190 alone is cut off, having heard node 6 refute a suspicion
+/// first (incarnation 3, which nobody else hears): the others' verdicts, at incarnation 0, are
+/// stale there.
+fn cut_off_while_a_member_is_removed(refuted: bool) -> Result<(), hearsay_actor::Error> {
     let removal_after = Duration::from_secs(20);
     simulate(|| async {
         let protocol = Config {
@@ -34,6 +37,7 @@ fn a_member_removed_while_a_node_was_cut_off_is_removed_there_too()
             view: Some(ViewConfig::default()),
             ..Config::default()
         };
+        let cluster = protocol.cluster;
         let sim = Simulation::start(SimulationConfig {
             nodes: 200,
             seed: 3,
@@ -42,10 +46,9 @@ fn a_member_removed_while_a_node_was_cut_off_is_removed_there_too()
         })?;
         sim.set(6, "k", "v".into()).await?;
         sim.run_for(Duration::from_secs(30)).await;
-        // Nodes 190–194 are cut off, each alone; node 6 dies meanwhile, and the others remove it
-        // (and the five). A node alone probes its views' members only: unless node 6 is in its
-        // views, it never suspects it.
-        let alone = 190..195;
+        // A node alone probes its views' members only: unless node 6 is in its views, it never
+        // suspects it.
+        let alone = if refuted { 190..191 } else { 190..195 };
         let mut groups: Vec<Vec<NodeId>> = alone.clone().map(|id| vec![NodeId(id)]).collect();
         groups.push(
             (0..200)
@@ -54,6 +57,28 @@ fn a_member_removed_while_a_node_was_cut_off_is_removed_there_too()
                 .collect(),
         );
         sim.partition(groups);
+        if refuted {
+            let generation = sim.inspect(6).await?.generation;
+            let refutation = Message {
+                version: PROTOCOL_VERSION,
+                cluster,
+                from: NodeId(6),
+                body: Body::Probe(FdMessage {
+                    probe: Probe::Gossip,
+                    updates: vec![MemberUpdate {
+                        id: NodeId(6),
+                        generation,
+                        incarnation: 3,
+                        status: Liveness::Alive,
+                        witnesses: Vec::new(),
+                        addr: None,
+                    }],
+                }),
+            }
+            .encode()
+            .expect("encodes");
+            sim.inject(alone.start as usize, refutation)?;
+        }
         sim.run_for(Duration::from_secs(5)).await;
         sim.crash(6).await?;
         let removed = sim
@@ -84,6 +109,21 @@ fn a_member_removed_while_a_node_was_cut_off_is_removed_there_too()
         );
         Ok(())
     })?
+}
+
+#[test]
+fn a_member_removed_while_a_node_was_cut_off_is_removed_there_too()
+-> Result<(), hearsay_actor::Error> {
+    cut_off_while_a_member_is_removed(false)
+}
+
+/// The verdicts of the nodes that removed node 6 are at an incarnation node 190 saw refuted, and
+/// it ignores them as stale news; node 6 outside its views, before the fix it kept node 6, dead,
+/// with its data, for good. A stale Down of a member held alive now has it probed at once.
+#[test]
+fn a_member_removed_at_an_incarnation_refuted_elsewhere_is_removed_there_too()
+-> Result<(), hearsay_actor::Error> {
+    cut_off_while_a_member_is_removed(true)
 }
 
 /// 30 nodes split in two for a minute, `removal_after` 10 s: each side removes the other. A
@@ -150,4 +190,78 @@ fn a_split_that_outlasts_the_removal_heals_with_the_heartbeat_detector()
 #[test]
 fn a_split_that_outlasts_the_removal_heals_with_swim() -> Result<(), hearsay_actor::Error> {
     split_outlasting_the_removal(Detector::Swim(SwimConfig::lan()))
+}
+
+/// Datagrams in the trace `since` (in microseconds) sent to one of `to`.
+fn sent_to(trace: &str, since: u128, to: &[NodeId]) -> usize {
+    let names: Vec<String> = to.iter().map(|id| id.to_string()).collect();
+    (trace.lines())
+        .filter(|line| {
+            let mut words = line.split(' ');
+            let at = words.next().and_then(|w| w.parse::<u128>().ok());
+            at.is_some_and(|at| at >= since)
+                && words.next() == Some("send")
+                && words
+                    .nth(1)
+                    .is_some_and(|dest| names.iter().any(|n| n == dest))
+        })
+        .count()
+}
+
+/// Members that are gone for good (ids never seen again, as with random pod names) stay
+/// remembered as Removed for `removed_ttl` (24 h). The round's extra exchange tells removed
+/// members of their removal, so that a partition that outlasted the removal heals; at the round's
+/// rate that was up to one datagram a round per node to dead addresses, for a day. A node now
+/// contacts at most one removed member per `reconnect_interval` (30 s, Serf's), Down members at
+/// Cassandra's rate as before.
+#[test]
+fn removed_members_are_contacted_once_per_reconnect_interval() -> Result<(), hearsay_actor::Error> {
+    simulate(|| async {
+        let protocol = Config {
+            mode: Mode::AntiEntropy,
+            membership: Some(MembershipConfig {
+                removal_after: Duration::from_secs(10),
+                ..MembershipConfig::default()
+            }),
+            ..Config::default()
+        };
+        let interval = protocol
+            .membership
+            .as_ref()
+            .map_or(Duration::ZERO, |m| m.reconnect_interval);
+        let sim = Simulation::start(SimulationConfig {
+            nodes: 40,
+            seed: 5,
+            protocol,
+            trace: true,
+            ..SimulationConfig::default()
+        })?;
+        sim.run_for(Duration::from_secs(10)).await;
+        let gone: Vec<NodeId> = (20..40).map(NodeId).collect();
+        for id in &gone {
+            sim.crash(id.0 as usize).await?;
+        }
+        let removed = sim
+            .run_until_state(Duration::from_secs(120), |nodes| {
+                nodes.iter().filter(|n| !n.down).all(|n| {
+                    (n.members.iter())
+                        .filter(|m| m.id.0 >= 20)
+                        .all(|m| m.status == MemberStatus::Removed)
+                })
+            })
+            .await?;
+        assert!(removed.is_some(), "the crashed half was not removed");
+        let since = sim.elapsed().as_micros();
+        let window = Duration::from_secs(600);
+        sim.run_for(window).await;
+        let sent = sim.recorder().trace().map(|t| sent_to(t, since, &gone));
+        let sent = sent.expect("traced");
+        let bound = 20 * (window.as_secs() / interval.as_secs() + 1) as usize;
+        assert!(
+            sent <= bound,
+            "{sent} datagrams to removed members in {window:?} (at most {bound})"
+        );
+        assert!(sent > 0, "removed members were never contacted");
+        Ok(())
+    })?
 }

@@ -6,10 +6,10 @@
 use hearsay_proto::{
     Body, Config, Delta, Digest, FdMessage, Generation, Liveness, MemberStatus, MemberUpdate,
     Message, Node, NodeId, OriginDelta, OriginSummary, PROTOCOL_VERSION, Peers, Probe, SwimConfig,
-    Value, Version,
+    Value, Version, ViewConfig,
 };
 use std::collections::BTreeSet;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 fn node(id: u64) -> Node {
     Node::new(NodeId(id), Generation(1), Config::lan(), id).expect("valid config")
@@ -980,5 +980,78 @@ fn a_ping_from_a_stranger_is_acked_at_the_address_it_carries() {
     assert!(
         acks.iter()
             .all(|t| t.addr.as_deref() == Some("10.0.0.1:7000"))
+    );
+}
+
+/// The members `node` pings from `from` for `time`, its timers driven every 100 ms (nothing
+/// answers).
+fn pinged(node: &mut Node, from: Instant, time: Duration) -> BTreeSet<NodeId> {
+    let mut targets = BTreeSet::new();
+    let mut now = from;
+    while now < from + time {
+        node.handle_timeout(now);
+        for (to, message) in sent(node) {
+            if let Body::Probe(FdMessage {
+                probe: Probe::Ping { .. },
+                ..
+            }) = message.body
+            {
+                targets.insert(to);
+            }
+        }
+        now += Duration::from_millis(100);
+    }
+    targets
+}
+
+/// With partial views a node probes only its views' members. A peer's Down of a member at an
+/// older incarnation than this node holds (a removal verdict from a node that never heard the
+/// member's refutation) is stale, and ignored as news; but the member may have died since, and
+/// nobody else will say so at a newer incarnation (the peer removed it and falls silent): the
+/// node checks it itself, with its next probe, even outside its views — without that, a node
+/// that alone heard a refutation kept a dead member Up, with its data, for good.
+#[test]
+fn a_stale_down_of_a_member_held_alive_is_checked_at_once() {
+    let start = Instant::now();
+    let config = Config {
+        view: Some(ViewConfig::default()),
+        ..Config::lan()
+    };
+    let mut x = Node::new(NodeId(0), Generation(1), config, 0).expect("valid config");
+    x.handle_timeout(start);
+    let alive: Vec<MemberUpdate> = (1_000..1_600)
+        .map(|id| update(id, Liveness::Alive, &[]))
+        .collect();
+    let page = Probe::Table {
+        ranges: vec![(NodeId(0), NodeId(u64::MAX))],
+    };
+    x.handle_datagram(start, &datagram(1, probe(page, alive)))
+        .expect("accepted");
+    let refuted = MemberUpdate {
+        incarnation: 1,
+        ..update(1_007, Liveness::Alive, &[])
+    };
+    x.handle_datagram(start, &datagram(2, probe(Probe::Gossip, vec![refuted])))
+        .expect("accepted");
+    let _ = sent(&mut x);
+    let before = pinged(&mut x, start, Duration::from_secs(10));
+    assert!(
+        !before.contains(&NodeId(1_007)),
+        "probed without a word about it: nothing to show"
+    );
+
+    let later = start + Duration::from_secs(10);
+    let verdict = update(1_007, Liveness::Down, &[]);
+    x.handle_datagram(later, &datagram(3, probe(Probe::Gossip, vec![verdict])))
+        .expect("accepted");
+    assert_eq!(
+        x.member_status(NodeId(1_007)),
+        Some(MemberStatus::Up),
+        "a stale Down changes nothing here"
+    );
+    let after = pinged(&mut x, later, Duration::from_secs(2));
+    assert!(
+        after.contains(&NodeId(1_007)),
+        "the member was not checked: {after:?}"
     );
 }

@@ -71,6 +71,9 @@ pub(crate) struct Fd {
     /// Members to probe before the round-robin while they are unconfirmed (Suspect): suspects
     /// learnt from a table (the probe carries the suspicion, and a live one refutes in its ack).
     urgent: BTreeSet<NodeId>,
+    /// Members to probe once before the round-robin whatever their status: members held alive
+    /// here that a peer holds Down at an older incarnation ([`Fd::check_soon`]).
+    checks: BTreeSet<NodeId>,
     /// The probe order (shuffled round-robin) and the position in it.
     order: Vec<NodeId>,
     cursor: usize,
@@ -99,6 +102,7 @@ impl Fd {
             asked: BTreeMap::new(),
             private: BTreeMap::new(),
             urgent: BTreeSet::new(),
+            checks: BTreeSet::new(),
             order: Vec::new(),
             cursor: 0,
         }
@@ -167,6 +171,11 @@ impl Fd {
         }
         while let Some(id) = self.urgent.pop_first() {
             if probeable(id) && unconfirmed(id) {
+                return Some(id);
+            }
+        }
+        while let Some(id) = self.checks.pop_first() {
+            if probeable(id) {
                 return Some(id);
             }
         }
@@ -304,9 +313,15 @@ impl Fd {
         self.table = None;
     }
 
-    /// Probes `id` before the round-robin.
+    /// Probes `id` before the round-robin while it is unconfirmed.
     pub(crate) fn probe_soon(&mut self, id: NodeId) {
         self.urgent.insert(id);
+    }
+
+    /// Probes `id` once before the round-robin, even if it is held Up: a peer holds it Down at
+    /// an incarnation this node has seen refuted, and may be the last to speak of it.
+    pub(crate) fn check_soon(&mut self, id: NodeId) {
+        self.checks.insert(id);
     }
 
     /// Forgets a private failure (the member refuted, left, or is no longer probed).

@@ -35,6 +35,13 @@ pub struct MembershipConfig {
     /// How long a Removed member's `(id, generation)` is remembered, refusing gossip about it.
     /// It should exceed the time stale state can linger in a lagging peer. Default: 24 h.
     pub removed_ttl: Duration,
+    /// How often a node may contact one member it remembers as Removed, to tell it so: after a
+    /// partition that outlasted `removal_after`, each side holds the other removed, and a live
+    /// removed member comes back (as a new generation) only once told. Serf's
+    /// `reconnect_interval`. Members gone for good are remembered for `removed_ttl`, and this
+    /// bounds what a node spends on them: one small datagram per interval. Default: 30 s.
+    #[serde(default = "default_reconnect_interval")]
+    pub reconnect_interval: Duration,
     /// Peers a graceful leave is pushed to at once, on top of gossip. Default: 3.
     pub leave_fanout: usize,
 }
@@ -290,6 +297,7 @@ impl MembershipConfig {
             detector,
             removal_after: Duration::from_secs(300),
             removed_ttl: Duration::from_secs(86_400),
+            reconnect_interval: default_reconnect_interval(),
             leave_fanout: 3,
         }
     }
@@ -319,6 +327,11 @@ impl MembershipConfig {
             }
         }
     }
+}
+
+/// [`MembershipConfig::reconnect_interval`]'s default (also for settings written before it).
+fn default_reconnect_interval() -> Duration {
+    Duration::from_secs(30)
 }
 
 impl Default for MembershipConfig {

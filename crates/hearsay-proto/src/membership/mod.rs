@@ -149,6 +149,9 @@ pub(crate) struct Membership {
     forgets: VecDeque<(Instant, NodeId)>,
     /// Ticks run (SWIM recounts the members alive every [`RECOUNT_EVERY`] ticks).
     ticks: u64,
+    /// When this node may next contact a member remembered as Removed
+    /// ([`MembershipConfig::reconnect_interval`]).
+    next_reconnect: Option<Instant>,
 }
 
 impl Membership {
@@ -177,6 +180,7 @@ impl Membership {
             removals: VecDeque::new(),
             forgets: VecDeque::new(),
             ticks: 0,
+            next_reconnect: None,
         };
         let mut me_tracked = table.fresh(generation, None);
         me_tracked.status = MemberStatus::Up;
@@ -384,6 +388,17 @@ impl Membership {
             .map(|t| t.generation)
     }
 
+    /// Whether this node may contact a member remembered as Removed at `now`: at most one per
+    /// [`MembershipConfig::reconnect_interval`] (see [`Membership::reconnected`]).
+    pub(crate) fn reconnect_due(&self, now: Instant) -> bool {
+        self.next_reconnect.is_none_or(|at| now >= at)
+    }
+
+    /// This node contacted a removed member at `now`: the next one waits an interval.
+    pub(crate) fn reconnected(&mut self, now: Instant) {
+        self.next_reconnect = Some(now + self.config.reconnect_interval);
+    }
+
     /// Whether `id` may be picked as a gossip target (unknown ids, seeds, may).
     pub(crate) fn reachable(&self, id: NodeId) -> bool {
         self.members
@@ -414,14 +429,6 @@ impl Membership {
             return None;
         }
         candidates().nth(rng.random_range(0..count))
-    }
-
-    /// Whether `id` is held Down, or remembered as Removed: a member that may be alive behind a
-    /// partition, and that a round may contact ([`crate::Node`]'s probe of a Down peer).
-    pub(crate) fn is_down_or_removed(&self, id: NodeId) -> bool {
-        self.members
-            .get(&id)
-            .is_some_and(|t| matches!(t.status, MemberStatus::Down | MemberStatus::Removed))
     }
 
     /// Re-evaluates every member at `now`: Suspect and Down from phi (Heartbeat), Removed after

@@ -301,6 +301,19 @@ impl Membership {
         })
     }
 
+    /// Whether `update` is a Down of a member this node holds alive under the same generation
+    /// at a newer incarnation: the sender missed a refutation, or the member's death since.
+    pub(crate) fn down_but_alive_here(&self, update: &MemberUpdate) -> bool {
+        update.status == Liveness::Down
+            && self.members.get(&update.id).is_some_and(|t| {
+                matches!(
+                    t.status,
+                    MemberStatus::Joining | MemberStatus::Up | MemberStatus::Suspect
+                ) && t.generation == update.generation
+                    && t.incarnation > update.incarnation
+            })
+    }
+
     /// This node's own probes found `id` silent, with `witnesses` (itself and the relays that
     /// nacked): the update to gossip, if it is news.
     pub(crate) fn suspect(

@@ -501,6 +501,15 @@ impl Node {
                     if members.newer_than(update) {
                         corrections.extend(members.update_about(update.id));
                     }
+                    // A Down this node holds refuted: it corrects the sender, but the member
+                    // may have died since the refutation, and the sender (a node that removed
+                    // it, telling its verdict) may be the last to speak of it. With partial
+                    // views this node may never probe it otherwise: it checks it now.
+                    if members.down_but_alive_here(update) {
+                        if let Some(fd) = &mut self.fd {
+                            fd.check_soon(update.id);
+                        }
+                    }
                 }
                 Applied::News {
                     new_member,

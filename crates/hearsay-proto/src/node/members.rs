@@ -2,11 +2,12 @@
 //! peer), and feeding the member table what gossip reveals of each origin.
 
 use super::Node;
+use crate::membership::Membership;
 use crate::membership::{ADDR_KEY, LEFT, STATUS_KEY};
 use crate::peers::Picked;
 use crate::{
-    Body, Delta, Digest, Error, NodeId, OriginDelta, Peers, PurgeReason, RumorMessage, Value,
-    Version,
+    Body, Delta, Digest, Error, MemberStatus, NodeId, OriginDelta, Peers, PurgeReason,
+    RumorMessage, Value, Version,
 };
 use rand::RngExt;
 use std::time::Instant;
@@ -119,39 +120,51 @@ impl Node {
     }
 
     /// As Cassandra does: with probability `down / (reachable + 1)`, one random Down peer, to
-    /// notice a healed partition. Members remembered as Removed count as Down: a partition that
-    /// outlasted `removal_after` left each side holding the other removed, and a removed member
-    /// hears of its removal (and refutes, coming back as a new generation) only when it is told
-    /// ([`Node::tell_removed`]).
-    pub(super) fn probe(&mut self) -> Option<NodeId> {
-        let members = self.members.as_deref()?;
-        if self.fd.is_some() {
+    /// notice a healed partition. Members remembered as Removed count as Down once a
+    /// [`MembershipConfig::reconnect_interval`](crate::MembershipConfig) has passed since this
+    /// node last contacted one (Serf's reconnect): a partition that outlasted `removal_after` left
+    /// each side holding the other removed, and a removed member hears of its removal (and
+    /// refutes, coming back as a new generation) only when it is told ([`Node::tell_removed`]);
+    /// but members gone for good are remembered for `removed_ttl` (a day), and at the round's
+    /// rate a node sent up to one datagram a round to dead addresses all that time.
+    pub(super) fn probe(&mut self, now: Instant) -> Option<NodeId> {
+        let members = self.members.as_deref_mut()?;
+        let removed_too = members.reconnect_due(now);
+        let counts = |members: &Membership, id: NodeId| match members.status(id) {
+            Some(MemberStatus::Down) => true,
+            Some(MemberStatus::Removed) => removed_too,
+            _ => false,
+        };
+        let picked = if self.fd.is_some() {
             // The same rate without listing everyone: a random peer, probed if it is Down
             // (probability down / peers).
             if self.peers.is_empty() {
                 return None;
             }
             let picked = self.peers.pick(&mut self.rng, 1, self.id);
-            return picked
-                .into_iter()
-                .find(|&id| members.is_down_or_removed(id));
-        }
-        let (mut down, mut reachable) = (Vec::new(), 0usize);
-        for id in self.peers.iter().filter(|&id| id != self.id) {
-            if members.is_down_or_removed(id) {
-                down.push(id);
-            } else if members.reachable(id) {
-                reachable += 1;
+            picked.into_iter().find(|&id| counts(members, id))?
+        } else {
+            let (mut down, mut reachable) = (Vec::new(), 0usize);
+            for id in self.peers.iter().filter(|&id| id != self.id) {
+                if counts(members, id) {
+                    down.push(id);
+                } else if members.reachable(id) {
+                    reachable += 1;
+                }
             }
+            if down.is_empty() {
+                return None;
+            }
+            let p = down.len() as f64 / (reachable as f64 + 1.0);
+            if !self.rng.random_bool(p.min(1.0)) {
+                return None;
+            }
+            *down.get(self.rng.random_range(0..down.len()))?
+        };
+        if members.status(picked) == Some(MemberStatus::Removed) {
+            members.reconnected(now);
         }
-        if down.is_empty() {
-            return None;
-        }
-        let p = down.len() as f64 / (reachable as f64 + 1.0);
-        if !self.rng.random_bool(p.min(1.0)) {
-            return None;
-        }
-        down.get(self.rng.random_range(0..down.len())).copied()
+        Some(picked)
     }
 
     /// SWIM: suspicions that timed out become Down, and are gossiped; those short of a quorum

@@ -383,7 +383,7 @@ impl Node {
             self.anti_entropy_round();
         }
         self.resume_catch_up();
-        if let Some(peer) = self.probe() {
+        if let Some(peer) = self.probe(now) {
             // A removed member is told so (an exchange would be ignored at both ends).
             if !self.tell_removed(peer) {
                 self.anti_entropy_with(peer);
