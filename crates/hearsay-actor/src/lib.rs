@@ -52,8 +52,8 @@ pub use messages::{
 pub use messages::{Crash, Reincarnate, Restart, Resume, SetMaxDeltas};
 #[cfg(feature = "sim")]
 pub use network::{
-    Cut, Heal, Latency, Network, NetworkConfig, NetworkLink, Outgoing, Partition, SetFaults,
-    SetLink,
+    Cut, HELD_BYTES, Heal, Latency, Network, NetworkConfig, NetworkLink, Outgoing, Partition,
+    SetFaults, SetLink,
 };
 pub use node::GossipNode;
 #[cfg(feature = "sim")]

@@ -533,21 +533,48 @@ impl Simulation {
         }
     }
 
-    /// Crashes node `index`: it stops and ignores everything until restarted.
+    /// Crashes node `index`: it stops and ignores everything until restarted (what a pause left
+    /// in its receive buffer is lost with the process).
     pub async fn crash(&self, index: usize) -> Result<(), Error> {
-        Ok(self.node(index)?.send(Crash).await?)
+        self.node(index)?.send(Crash).await?;
+        self.release(index, false);
+        Ok(())
     }
 
-    /// Resumes node `index` after [`Simulation::crash`] as after a pause ([`Resume`]): it runs
-    /// again with its state, under the same generation.
+    /// Pauses node `index` (a `SIGSTOP`, a suspended VM, a long GC pause): it handles nothing
+    /// until [`Simulation::resume`], and what reaches it meanwhile waits in its receive buffer
+    /// (with a simulated network: up to [`HELD_BYTES`](crate::HELD_BYTES), as a socket's;
+    /// the rest is lost).
+    pub async fn pause(&self, index: usize) -> Result<(), Error> {
+        self.node(index)?.send(Crash).await?;
+        if let Some((_, inbox)) = &self.network {
+            inbox.push(Inbound::Hold(NodeId(index as u64)));
+        }
+        Ok(())
+    }
+
+    /// Resumes node `index` after [`Simulation::pause`] (or [`Simulation::crash`]) ([`Resume`]):
+    /// it runs again with its state, under the same generation; its timers fire late, then it
+    /// reads what its receive buffer held.
     pub async fn resume(&self, index: usize) -> Result<(), Error> {
-        Ok(self.node(index)?.send(Resume).await?)
+        self.node(index)?.send(Resume).await?;
+        self.release(index, true);
+        Ok(())
+    }
+
+    /// Ends a pause's hold on node `index`'s datagrams: `deliver`ed to it, or lost.
+    fn release(&self, index: usize, deliver: bool) {
+        if let Some((_, inbox)) = &self.network {
+            let node = NodeId(index as u64);
+            inbox.push(Inbound::Release { node, deliver });
+        }
     }
 
     /// Restarts node `index` as its next generation: one above both the last generation this
     /// harness gave it and the one it runs now (a node moves its own generation up when it hears
     /// of a newer or equal one of its id).
     pub async fn restart(&mut self, index: usize, keep_state: bool) -> Result<(), Error> {
+        self.release(index, false);
         let generation = self.next_generation(index).await?;
         if let Some(known) = self.generations.get_mut(index) {
             *known = generation;
@@ -593,6 +620,7 @@ impl Simulation {
     /// them. Deterministic: its new seed derives from the run's seed, its id and how many
     /// reincarnations the run has made.
     pub async fn reincarnate(&mut self, index: usize, generation: Generation) -> Result<(), Error> {
+        self.release(index, false);
         self.reincarnations += 1;
         let seed = derive(
             self.config.seed,

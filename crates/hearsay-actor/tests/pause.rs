@@ -1,9 +1,11 @@
 //! A node that stops for a while (a `SIGSTOP`, a suspended VM, a long GC pause) and continues,
 //! same process, same generation, comes back: declared Down meanwhile, it is Up again; removed
 //! meanwhile, it refutes its removal and rejoins as a new incarnation, its live writes with it.
+//! What reached it meanwhile waits in its receive buffer, as in a socket's, and is read, stale,
+//! when it continues.
 
-use hearsay_actor::{NodeSnapshot, Simulation, SimulationConfig, simulate};
-use hearsay_proto::{Config, MemberStatus, MembershipConfig, Mode, NodeId, Value};
+use hearsay_actor::{HELD_BYTES, NodeSnapshot, Simulation, SimulationConfig, simulate};
+use hearsay_proto::{Config, MemberStatus, MembershipConfig, Mode, NodeId, Stats, Value};
 use std::time::Duration;
 
 /// What became of node 6: its generation before the pause, the statuses the others held of it
@@ -36,7 +38,7 @@ fn paused(removal_after: Duration, pause: Duration) -> Result<Paused, hearsay_ac
         sim.set(6, "before", Value::from("1")).await?;
         sim.run_for(Duration::from_secs(20)).await;
         let old = sim.inspect(6).await?.generation;
-        sim.crash(6).await?;
+        sim.pause(6).await?;
         sim.run_for(pause).await;
         let seen = (sim.inspect_all().await?.iter())
             .filter(|n| n.id != NodeId(6))
@@ -97,5 +99,91 @@ fn a_node_paused_past_its_removal_rejoins_as_a_new_incarnation() -> Result<(), h
         "removed, it stayed under generation {}",
         node.before
     );
+    Ok(())
+}
+
+/// Bytes a node has read.
+fn read(stats: &Stats) -> u64 {
+    stats.received.iter().map(|t| t.bytes).sum()
+}
+
+/// Bytes of the datagrams the trace shows sent to node 6 at or after `since` (microseconds).
+fn sent_to_six(trace: &str, since: u128) -> u64 {
+    (trace.lines())
+        .filter_map(|line| {
+            let words: Vec<&str> = line.split(' ').collect();
+            let at = words.first()?.parse::<u128>().ok()?;
+            let to_six = words.get(1) == Some(&"send") && words.get(3) == Some(&"n6");
+            (at >= since && to_six).then(|| words.get(5)?.parse::<u64>().ok())?
+        })
+        .sum()
+}
+
+/// Node 6 stops for 30 s — by `pause`, or by `crash` — while the 19 others write 1 KB values,
+/// pushed as rumors (`writes` in all, spread over the 30 s), and continues: the bytes sent to it
+/// meanwhile, and those it reads within a millisecond of continuing.
+fn stopped(pause: bool, writes: usize, time: Duration) -> Result<(u64, u64), hearsay_actor::Error> {
+    simulate(|| async {
+        let sim = Simulation::start(SimulationConfig {
+            nodes: 20,
+            seed: 11,
+            protocol: Config {
+                mode: Mode::Combined {
+                    anti_entropy_every: 5,
+                },
+                ..Config::default()
+            },
+            trace: true,
+            ..SimulationConfig::default()
+        })?;
+        sim.run_for(Duration::from_secs(5)).await;
+        if pause {
+            sim.pause(6).await?;
+        } else {
+            sim.crash(6).await?;
+        }
+        let since = sim.elapsed().as_micros();
+        let step = time / writes as u32;
+        for i in 0..writes {
+            let node = [0, 1, 2, 3, 4, 5, 7, 8, 9, 10][i % 10];
+            sim.set(node, &format!("k{i}"), Value::from(vec![b'x'; 1_000]))
+                .await?;
+            sim.run_for(step).await;
+        }
+        let sent = sim.recorder().trace().map_or(0, |t| sent_to_six(t, since));
+        let before = read(&sim.inspect(6).await?.stats);
+        sim.resume(6).await?;
+        sim.run_for(Duration::from_millis(1)).await;
+        Ok((sent, read(&sim.inspect(6).await?.stats) - before))
+    })?
+}
+
+/// What reaches a paused node waits in its receive buffer, as in a socket's, and is read, stale,
+/// when it continues; beyond the buffer's 208 KiB it is lost; a crashed process loses it all.
+#[test]
+fn a_paused_node_reads_what_its_receive_buffer_held() -> Result<(), hearsay_actor::Error> {
+    let held = HELD_BYTES as u64;
+    let (sent, read) = stopped(true, 30, Duration::from_secs(30))?;
+    assert!(
+        sent > 0 && sent <= held,
+        "{sent} bytes sent: nothing to show"
+    );
+    assert_eq!(
+        read, sent,
+        "what reached the paused node, read when it continued"
+    );
+    let (sent, read) = stopped(true, 60, Duration::from_secs(120))?;
+    assert!(sent > held, "{sent} bytes sent: the buffer never filled");
+    // Full to within one datagram (at most the 1,400-byte MTU).
+    assert!(
+        read <= held && read + 1_400 > held,
+        "{read} bytes read of {sent} sent, with a buffer of {held}"
+    );
+    let (sent, read) = stopped(false, 30, Duration::from_secs(30))?;
+    assert!(
+        sent > 0,
+        "nothing sent to the crashed node: nothing to show"
+    );
+    assert_eq!(read, 0, "a crashed process read what reached it");
     Ok(())
 }

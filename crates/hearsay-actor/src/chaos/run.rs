@@ -164,7 +164,7 @@ impl Driver<'_> {
                     self.model.reincarnated(*node, current);
                 }
             }
-            Fault::Pause(node) => self.sim.crash(*node).await?,
+            Fault::Pause(node) => self.sim.pause(*node).await?,
             Fault::Resume(node) => self.sim.resume(*node).await?,
             Fault::Relaunch { node } => {
                 if self.sim.relaunch(*node).await.is_ok() {

@@ -74,8 +74,9 @@ pub enum Fault {
         /// Whether it takes generation 1 instead of its current one.
         lower: bool,
     },
-    /// Node `node` stops (a `SIGSTOP`, a suspended VM, a long GC pause): it handles nothing, and
-    /// loses what reaches it, until [`Fault::Resume`].
+    /// Node `node` stops (a `SIGSTOP`, a suspended VM, a long GC pause): it handles nothing until
+    /// [`Fault::Resume`]; what reaches it meanwhile waits in its receive buffer (208 KiB, as a
+    /// socket's; the rest is lost) and is read, stale, once it resumes (`Simulation::pause`).
     Pause(usize),
     /// Node `node` runs again after [`Fault::Pause`], with its state, under the same generation
     /// (no effect on a running node).

@@ -14,6 +14,7 @@
 use super::{Cut, Network, Outgoing, Partition, SetFaults};
 use actix::Context;
 use actix::fut::ActorFuture;
+use hearsay_proto::NodeId;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -28,6 +29,14 @@ pub(crate) enum Inbound {
     Cut(Cut),
     Heal,
     SetFaults(SetFaults),
+    /// Datagrams reaching the node wait in its receive buffer ([`super::Network`]'s `held`).
+    Hold(NodeId),
+    /// The node's receive buffer is read (`deliver`: handed to the node, in arrival order) or
+    /// lost with its process.
+    Release {
+        node: NodeId,
+        deliver: bool,
+    },
 }
 
 /// A queue into one [`Network`] actor (one thread: the harness's).

@@ -159,7 +159,20 @@ pub struct Network {
     cuts: Vec<(BTreeSet<NodeId>, BTreeSet<NodeId>)>,
     links: BTreeMap<(NodeId, NodeId), Latency>,
     inbox: Inbox,
+    /// Paused nodes' receive buffers: what reached them meanwhile, read when they resume.
+    held: BTreeMap<NodeId, Held>,
 }
+
+/// The datagrams a paused node's socket holds, up to [`HELD_BYTES`]; later ones are lost.
+#[derive(Default)]
+struct Held {
+    datagrams: Vec<Vec<u8>>,
+    bytes: usize,
+}
+
+/// What a paused node's receive buffer holds: Linux's default socket receive buffer
+/// (`net.core.rmem_default`, 208 KiB).
+pub const HELD_BYTES: usize = 212_992;
 
 impl Network {
     /// A network delivering through `router`, deciding with an RNG seeded by `seed`.
@@ -176,6 +189,7 @@ impl Network {
             cuts: Vec::new(),
             links: BTreeMap::new(),
             inbox: Inbox::default(),
+            held: BTreeMap::new(),
         }
     }
 
@@ -193,6 +207,10 @@ impl Network {
             Inbound::Cut(cut) => self.cut(cut),
             Inbound::Heal => self.heal(),
             Inbound::SetFaults(faults) => self.set_faults(faults),
+            Inbound::Hold(node) => {
+                self.held.entry(node).or_default();
+            }
+            Inbound::Release { node, deliver } => self.release(node, deliver),
         }
     }
 
@@ -260,10 +278,31 @@ impl Network {
                     }
                     continue;
                 }
+                if let Some(held) = self.held.get_mut(&due.to) {
+                    if held.bytes + due.payload.len() <= HELD_BYTES {
+                        held.bytes += due.payload.len();
+                        held.datagrams.push(due.payload);
+                    } else if let Some(recorder) = &self.recorder {
+                        recorder.lock().dropped(now, due.from, due.to, false);
+                    }
+                    continue;
+                }
                 self.router.deliver(due.to, due.payload);
             }
         }
         self.arm(ctx, now);
+    }
+
+    /// Ends `node`'s pause: what its buffer holds is delivered, in arrival order, or lost.
+    fn release(&mut self, node: NodeId, deliver: bool) {
+        let Some(held) = self.held.remove(&node) else {
+            return;
+        };
+        if deliver {
+            for payload in held.datagrams {
+                self.router.deliver(node, payload);
+            }
+        }
     }
 }
 
