@@ -4,6 +4,7 @@ use super::check::{self, Model, Violation};
 use super::scenario::{Fault, Scenario};
 use crate::{Error, Latency, NetworkConfig, NodeSnapshot, Simulation, SimulationConfig, simulate};
 use hearsay_proto::{NodeId, Value};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// How a run is checked. Defaults: every 5 s, up to an hour of healing.
@@ -66,6 +67,10 @@ struct Driver<'a> {
     writes: usize,
     /// Whether writes go through flow control ([`hearsay_proto::Config::flow_control`]).
     flow_control: bool,
+    /// Nodes paused and not resumed, crashed or restarted since: a pause ends at the heal at the
+    /// latest (a shrunk scenario may have dropped a resume; a seed paused for good would keep
+    /// joiners out, which no rule promises against).
+    paused: BTreeSet<usize>,
     config: &'a RunConfig,
 }
 
@@ -97,6 +102,15 @@ impl Driver<'_> {
     }
 
     async fn apply(&mut self, fault: &Fault) -> Result<(), Error> {
+        // A process that crashes, restarts or leaves is no longer paused.
+        if let Fault::Crash(node)
+        | Fault::Restart { node, .. }
+        | Fault::Reincarnate { node, .. }
+        | Fault::Relaunch { node }
+        | Fault::Leave(node) = fault
+        {
+            self.paused.remove(node);
+        }
         match fault {
             Fault::Set { node, key, len } => {
                 self.counter += 1;
@@ -164,8 +178,14 @@ impl Driver<'_> {
                     self.model.reincarnated(*node, current);
                 }
             }
-            Fault::Pause(node) => self.sim.pause(*node).await?,
-            Fault::Resume(node) => self.sim.resume(*node).await?,
+            Fault::Pause(node) => {
+                self.sim.pause(*node).await?;
+                self.paused.insert(*node);
+            }
+            Fault::Resume(node) => {
+                self.sim.resume(*node).await?;
+                self.paused.remove(node);
+            }
             Fault::Relaunch { node } => {
                 if self.sim.relaunch(*node).await.is_ok() {
                     self.model.restarted(*node, false);
@@ -208,6 +228,7 @@ async fn drive(scenario: &Scenario, config: &RunConfig) -> Result<Outcome, Error
         counter: 0,
         writes: 0,
         flow_control: scenario.protocol.flow_control.is_some(),
+        paused: BTreeSet::new(),
         config,
     };
     for (at, fault) in &scenario.events {
@@ -215,7 +236,10 @@ async fn drive(scenario: &Scenario, config: &RunConfig) -> Result<Outcome, Error
         driver.apply(fault).await?;
     }
     driver.advance(scenario.duration).await?;
-    // Everything heals: no partition, no loss, no duplicates. Crashed nodes stay down.
+    // Everything heals: no partition, no loss, no duplicates, no pause. Crashed nodes stay down.
+    for node in std::mem::take(&mut driver.paused) {
+        driver.sim.resume(node).await?;
+    }
     driver.sim.heal();
     driver.sim.set_faults(0.0, 0.0);
     let healed_at = driver.sim.elapsed();

@@ -407,11 +407,10 @@ fn seed_peers(
     (!stable.is_empty()).then_some(stable)
 }
 
-/// Two runs in five: one or two pauses of nodes that are no one's seed (a seed peer or a
-/// joiner's seed: a shrunk scenario that drops the resume must not leave a joiner nothing to
-/// get in through), from 1 s to 2 min (spread over the orders of magnitude; a pause still
-/// running at the end of the fault phase ends with it), added to `events` (the caller sorts
-/// them).
+/// Two runs in five: one or two pauses, from 1 s to 2 min (spread over the orders of magnitude;
+/// a pause still running at the end of the fault phase ends with it, and the run resumes every
+/// paused node at the heal, so that a shrunk scenario that drops a resume does not keep a seed
+/// away for good), added to `events` (the caller sorts them).
 fn pauses(
     rng: &mut ChaCha8Rng,
     nodes: usize,
@@ -422,24 +421,22 @@ fn pauses(
     if !rng.random_bool(0.4) {
         return;
     }
-    let joined_through: Vec<usize> = (events.iter())
-        .filter_map(|(_, fault)| match fault {
-            Fault::Join { seeds } => Some(seeds.iter().copied()),
-            _ => None,
-        })
-        .flatten()
-        .collect();
-    let candidates: Vec<usize> = (0..nodes)
-        .filter(|n| !seeds.unwrap_or_default().contains(n) && !joined_through.contains(n))
+    // Seeds too (session 21): a paused seed comes back, and meanwhile joins through it wait, or
+    // reach it stale from its receive buffer. Half the pauses take one when the run has seeds.
+    let seeds: Vec<usize> = (seeds.unwrap_or_default().iter().copied())
+        .chain((events.iter()).flat_map(|(_, fault)| match fault {
+            Fault::Join { seeds } => seeds.clone(),
+            _ => Vec::new(),
+        }))
         .collect();
     let span = duration.as_millis() as u64;
     for _ in 0..rng.random_range(1..=2) {
-        let (Some(&node), start) = (
-            candidates.get(rng.random_range(0..candidates.len().max(1))),
-            Duration::from_millis(rng.random_range(0..span)),
-        ) else {
-            return;
+        let node = if !seeds.is_empty() && rng.random_bool(0.5) {
+            seeds[rng.random_range(0..seeds.len())]
+        } else {
+            rng.random_range(0..nodes)
         };
+        let start = Duration::from_millis(rng.random_range(0..span));
         let length = Duration::from_secs_f64(120.0f64.powf(rng.random_range(0.0..1.0)));
         events.push((start, Fault::Pause(node)));
         events.push(((start + length).min(duration), Fault::Resume(node)));
