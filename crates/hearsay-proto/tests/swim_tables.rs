@@ -82,19 +82,24 @@ fn pages(messages: &[(NodeId, Message)]) -> Vec<(u64, u64, Vec<MemberUpdate>)> {
         .collect()
 }
 
+/// `node` learns members 1,000–1,599 Up from node 1's table page (nothing is queued for gossip,
+/// so what it sends later is its own).
+fn learn_600_members(node: &mut Node, now: Instant) {
+    let alive: Vec<MemberUpdate> = (1_000..1_600)
+        .map(|id| update(id, Liveness::Alive, &[]))
+        .collect();
+    let page = Probe::Table {
+        ranges: vec![(NodeId(0), NodeId(u64::MAX))],
+    };
+    node.handle_datagram(now, &datagram(1, probe(page, alive)))
+        .expect("accepted");
+}
+
 /// A node holding 600 members Up (learnt from one table page) and one heard of only through a
 /// digest.
 fn holder(now: Instant) -> Node {
     let mut a = node(0);
-    let alive: Vec<MemberUpdate> = (1_000..1_600)
-        .map(|id| update(id, Liveness::Alive, &[]))
-        .collect();
-    // From a table page: nothing is queued for gossip, so what `a` sends later is its own.
-    let page = Probe::Table {
-        ranges: vec![(NodeId(0), NodeId(u64::MAX))],
-    };
-    a.handle_datagram(now, &datagram(1, probe(page, alive)))
-        .expect("accepted");
+    learn_600_members(&mut a, now);
     let digest = Digest::Scuttlebutt {
         range: None,
         origins: vec![OriginSummary {
@@ -1019,14 +1024,7 @@ fn a_stale_down_of_a_member_held_alive_is_checked_at_once() {
     };
     let mut x = Node::new(NodeId(0), Generation(1), config, 0).expect("valid config");
     x.handle_timeout(start);
-    let alive: Vec<MemberUpdate> = (1_000..1_600)
-        .map(|id| update(id, Liveness::Alive, &[]))
-        .collect();
-    let page = Probe::Table {
-        ranges: vec![(NodeId(0), NodeId(u64::MAX))],
-    };
-    x.handle_datagram(start, &datagram(1, probe(page, alive)))
-        .expect("accepted");
+    learn_600_members(&mut x, start);
     let refuted = MemberUpdate {
         incarnation: 1,
         ..update(1_007, Liveness::Alive, &[])
