@@ -1,0 +1,177 @@
+//! A partition that outlasts detection and `removal_after` leaves each side holding the other
+//! removed, and over datagrams each side also forgets the other's addresses; the cluster must be
+//! one again once datagrams pass (docs/membership.md, "Removed is final for that generation"):
+//! nodes say hello to their seeds again once the seed is forgotten, the seed tells a node it
+//! removed of its removal, and the node comes back as a new generation. Real sockets on loopback,
+//! real time, every wait bounded. The partition is made by relays: every node advertises a relay
+//! in front of its socket, which drops what comes from the other side's sockets.
+
+mod common;
+
+use common::{DEADLINE, keyring, loopback, net_config, set};
+use hearsay_actor::{Inspect, NodeSnapshot};
+use hearsay_net::{NetConfig, NetNode};
+use hearsay_proto::{ClusterId, Config, Generation, MemberStatus, MembershipConfig, Node, NodeId};
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::UdpSocket;
+
+const CLUSTER: &str = "long-partition";
+
+/// The sources each relay drops (the other side's sockets while the partition stands).
+type Blocked = Arc<Mutex<BTreeSet<SocketAddr>>>;
+
+/// SWIM with the one-machine preset, members removed 2 s after they are Down.
+fn protocol(id: u64) -> Node {
+    let config = Config {
+        cluster: ClusterId::from_name(CLUSTER),
+        gossip_interval: Duration::from_millis(100),
+        membership: Some(MembershipConfig {
+            removal_after: Duration::from_secs(2),
+            ..MembershipConfig::local()
+        }),
+        ..Config::default()
+    };
+    Node::new(NodeId(id), Generation(1), config, id).expect("valid config")
+}
+
+/// A UDP relay in front of `target` that drops datagrams from the `blocked` sources.
+async fn relay(target: SocketAddr, blocked: Blocked) -> SocketAddr {
+    let socket = UdpSocket::bind(loopback()).await.expect("bind relay");
+    let addr = socket.local_addr().expect("relay address");
+    actix_rt::spawn(async move {
+        let mut buffer = vec![0; 65_536];
+        while let Ok((len, from)) = socket.recv_from(&mut buffer).await {
+            let pass = !blocked.lock().map(|b| b.contains(&from)).unwrap_or(true);
+            if pass {
+                let _ = socket.send_to(&buffer[..len], target).await;
+            }
+        }
+    });
+    addr
+}
+
+/// A free loopback address for a node's socket.
+async fn free_address() -> SocketAddr {
+    let socket = UdpSocket::bind(loopback()).await.expect("probe a port");
+    socket.local_addr().expect("address")
+}
+
+async fn snapshot(node: &NetNode) -> NodeSnapshot {
+    node.node().send(Inspect).await.expect("mailbox")
+}
+
+/// Polls every node every 50 ms until `done` holds of each, for at most `within`; the failure
+/// names the first node it does not hold of.
+async fn wait_all(
+    nodes: &[NetNode],
+    within: Duration,
+    what: &str,
+    done: impl Fn(&NodeSnapshot) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let mut pending = None;
+        for node in nodes {
+            let snapshot = snapshot(node).await;
+            if !done(&snapshot) {
+                pending = Some(snapshot);
+                break;
+            }
+        }
+        let Some(snapshot) = pending else {
+            return;
+        };
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: node {} holds {:?}",
+            snapshot.id.0,
+            (snapshot.members.iter())
+                .map(|m| (m.id.0, m.generation.0, m.status))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The status `node` holds of `member` (`None`: no entry).
+fn status(node: &NodeSnapshot, member: u64) -> Option<MemberStatus> {
+    (node.members.iter())
+        .find(|m| m.id == NodeId(member))
+        .map(|m| m.status)
+}
+
+#[test]
+fn a_partition_that_outlasts_the_removal_heals_over_datagrams() {
+    common::run(async {
+        // Nodes 1–4, each behind its relay; every node's seed is node 1.
+        let mut sockets = Vec::new();
+        let mut relays = Vec::new();
+        let mut blocks = Vec::new();
+        for _ in 0..4 {
+            let socket = free_address().await;
+            let blocked = Blocked::default();
+            relays.push(relay(socket, blocked.clone()).await);
+            sockets.push(socket);
+            blocks.push(blocked);
+        }
+        let mut nodes = Vec::new();
+        for (i, (&socket, &relay)) in sockets.iter().zip(&relays).enumerate() {
+            let seeds = if i == 0 { Vec::new() } else { vec![relays[0]] };
+            let config = NetConfig {
+                bind: socket,
+                advertise: Some(relay),
+                ..net_config(CLUSTER, seeds)
+            };
+            let node = NetNode::start(protocol(i as u64 + 1), config, keyring(6))
+                .await
+                .expect("node starts");
+            nodes.push(node);
+        }
+        let all_up = |n: &NodeSnapshot| (1..=4).all(|m| status(n, m) == Some(MemberStatus::Up));
+        wait_all(&nodes, DEADLINE, "the cluster never formed", all_up).await;
+
+        // {1, 2} | {3, 4}: each side's relays drop what the other side's sockets send.
+        for (i, blocked) in blocks.iter().enumerate() {
+            let other: Vec<SocketAddr> = if i < 2 {
+                sockets[2..].to_vec()
+            } else {
+                sockets[..2].to_vec()
+            };
+            blocked.lock().expect("relay lock").extend(other);
+        }
+        // Two members a side: the suspicions run their longest (about 13 s here).
+        wait_all(
+            &nodes,
+            3 * DEADLINE,
+            "the sides never removed each other",
+            |n| {
+                let others: &[u64] = if n.id.0 <= 2 { &[3, 4] } else { &[1, 2] };
+                (others.iter()).all(|&m| matches!(status(n, m), Some(MemberStatus::Removed) | None))
+            },
+        )
+        .await;
+
+        // The network heals: every member Up at every node again (those removed under a new
+        // generation), and a write on each side reaches the other.
+        for blocked in &blocks {
+            blocked.lock().expect("relay lock").clear();
+        }
+        set(&nodes[0], "left", "1").await;
+        set(&nodes[3], "right", "4").await;
+        wait_all(&nodes, DEADLINE, "the two sides stayed apart", |n| {
+            all_up(n)
+                && n.store.get(NodeId(1), "left").is_some()
+                && n.store.get(NodeId(4), "right").is_some()
+        })
+        .await;
+        // Removed under generation 1, a side came back as generation 2.
+        let mut moved = 0;
+        for node in &nodes {
+            moved += usize::from(snapshot(node).await.generation > Generation(1));
+        }
+        assert!(moved >= 2, "{moved} nodes moved to a new generation");
+    });
+}
