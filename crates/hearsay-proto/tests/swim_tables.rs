@@ -5,8 +5,8 @@
 
 use hearsay_proto::{
     Body, Config, Delta, Digest, FdMessage, Generation, Liveness, MemberStatus, MemberUpdate,
-    Message, Node, NodeId, OriginDelta, OriginSummary, PROTOCOL_VERSION, Peers, Probe, SwimConfig,
-    Value, Version, ViewConfig,
+    MembershipConfig, Message, Node, NodeId, OriginDelta, OriginSummary, PROTOCOL_VERSION, Peers,
+    Probe, SwimConfig, Value, Version, ViewConfig,
 };
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -1051,5 +1051,58 @@ fn a_stale_down_of_a_member_held_alive_is_checked_at_once() {
     assert!(
         after.contains(&NodeId(1_007)),
         "the member was not checked: {after:?}"
+    );
+}
+
+/// Members gone for good (ids never seen again) are remembered as Removed for `removed_ttl`,
+/// then forgotten; a forgotten id is unknown again, and unknown ids are gossip targets. The list
+/// of peers a node assembled from what it heard now drops a member it forgets: before, it kept
+/// every id it had ever heard of, and a day after each removal sent that id its share of every
+/// round's gossip.
+#[test]
+fn a_forgotten_member_leaves_the_peers_the_node_assembled() {
+    let start = Instant::now();
+    let config = Config {
+        membership: Some(MembershipConfig {
+            removal_after: Duration::from_secs(1),
+            removed_ttl: Duration::from_secs(2),
+            ..MembershipConfig::lan()
+        }),
+        ..Config::lan()
+    };
+    let mut x = Node::new(NodeId(0), Generation(1), config, 0).expect("valid config");
+    x.set_peers(Peers::Own(vec![NodeId(1)]));
+    x.handle_timeout(start);
+    learn_600_members(&mut x, start);
+    assert!(
+        x.peers().contains(NodeId(1_007)),
+        "a member heard of is a peer"
+    );
+    let left = update(1_007, Liveness::Left, &[]);
+    x.handle_datagram(start, &datagram(2, probe(Probe::Gossip, vec![left])))
+        .expect("accepted");
+    let mut now = start;
+    let mut step_to = |x: &mut Node, until: Instant| {
+        while now < until {
+            now += Duration::from_millis(100);
+            x.handle_timeout(now);
+            let _ = sent(x);
+        }
+    };
+    step_to(&mut x, start + Duration::from_millis(1_500));
+    assert_eq!(x.member_status(NodeId(1_007)), Some(MemberStatus::Removed));
+    assert!(
+        x.peers().contains(NodeId(1_007)),
+        "a removed member stays a peer while remembered (it is told of its removal)"
+    );
+    step_to(&mut x, start + Duration::from_secs(4));
+    assert_eq!(x.member_status(NodeId(1_007)), None, "not forgotten");
+    assert!(
+        !x.peers().contains(NodeId(1_007)),
+        "a forgotten member is still a peer"
+    );
+    assert!(
+        x.peers().contains(NodeId(1_008)),
+        "a member Up left the peers"
     );
 }

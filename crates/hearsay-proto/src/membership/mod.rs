@@ -152,6 +152,8 @@ pub(crate) struct Membership {
     /// When this node may next contact a member remembered as Removed
     /// ([`MembershipConfig::reconnect_interval`]).
     next_reconnect: Option<Instant>,
+    /// Members forgotten since the node last asked ([`Membership::take_forgotten`]).
+    forgotten: Vec<NodeId>,
 }
 
 impl Membership {
@@ -181,6 +183,7 @@ impl Membership {
             forgets: VecDeque::new(),
             ticks: 0,
             next_reconnect: None,
+            forgotten: Vec::new(),
         };
         let mut me_tracked = table.fresh(generation, None);
         me_tracked.status = MemberStatus::Up;
@@ -388,6 +391,12 @@ impl Membership {
             .map(|t| t.generation)
     }
 
+    /// The members forgotten ([`MembershipConfig::removed_ttl`] after their removal) since the
+    /// last call.
+    pub(crate) fn take_forgotten(&mut self) -> Vec<NodeId> {
+        std::mem::take(&mut self.forgotten)
+    }
+
     /// Whether this node may contact a member remembered as Removed at `now`: at most one per
     /// [`MembershipConfig::reconnect_interval`] (see [`Membership::reconnected`]).
     pub(crate) fn reconnect_due(&self, now: Instant) -> bool {
@@ -498,6 +507,7 @@ impl Membership {
         for id in forget {
             self.members.remove(&id);
             self.told.remove(&id);
+            self.forgotten.push(id);
         }
         self.alive = alive;
         self.known = self.members.len() - tombstones;
@@ -539,6 +549,7 @@ impl Membership {
             if forget {
                 self.members.remove(&id);
                 self.told.remove(&id);
+                self.forgotten.push(id);
             }
         }
         self.ticks += 1;

@@ -198,6 +198,17 @@ impl Node {
                 self.dropped(id, state, PurgeReason::Removed);
             }
         }
+        // A member forgotten is unknown again, and unknown ids are gossip targets (a seed is one
+        // at first): a list this node assembled drops it. Without that, members gone for good
+        // (ids never seen again) piled up in the list, and a day after each removal took their
+        // share of every round's targets, at dead addresses. A shared list is the embedder's
+        // configured membership, and stays as it is.
+        let forgotten = self.members.as_deref_mut().map(Membership::take_forgotten);
+        for id in forgotten.into_iter().flatten() {
+            if matches!(self.peers, Peers::Own(_)) {
+                self.peers.remove(id);
+            }
+        }
     }
 
     /// Feeds the member table what the store now knows of `origin` (its generation and
