@@ -4,6 +4,9 @@
 //! What reached it meanwhile waits in its receive buffer, as in a socket's, and is read, stale,
 //! when it continues.
 
+#[path = "common/trace.rs"]
+mod trace;
+
 use hearsay_actor::{HELD_BYTES, NodeSnapshot, Simulation, SimulationConfig, simulate};
 use hearsay_proto::{Config, MemberStatus, MembershipConfig, Mode, NodeId, Stats, Value};
 use std::time::Duration;
@@ -107,18 +110,6 @@ fn read(stats: &Stats) -> u64 {
     stats.received.iter().map(|t| t.bytes).sum()
 }
 
-/// Bytes of the datagrams the trace shows sent to node 6 at or after `since` (microseconds).
-fn sent_to_six(trace: &str, since: u128) -> u64 {
-    (trace.lines())
-        .filter_map(|line| {
-            let words: Vec<&str> = line.split(' ').collect();
-            let at = words.first()?.parse::<u128>().ok()?;
-            let to_six = words.get(1) == Some(&"send") && words.get(3) == Some(&"n6");
-            (at >= since && to_six).then(|| words.get(5)?.parse::<u64>().ok())?
-        })
-        .sum()
-}
-
 /// Node 6 stops for 30 s — by `pause`, or by `crash` — while the 19 others write 1 KB values,
 /// pushed as rumors (`writes` in all, spread over the 30 s), and continues: the bytes sent to it
 /// meanwhile, and those it reads within a millisecond of continuing.
@@ -150,7 +141,8 @@ fn stopped(pause: bool, writes: usize, time: Duration) -> Result<(u64, u64), hea
                 .await?;
             sim.run_for(step).await;
         }
-        let sent = sim.recorder().trace().map_or(0, |t| sent_to_six(t, since));
+        let sent =
+            (sim.recorder().trace()).map_or(0, |t| trace::sent_to(t, since, &[NodeId(6)]).sum());
         let before = read(&sim.inspect(6).await?.stats);
         sim.resume(6).await?;
         sim.run_for(Duration::from_millis(1)).await;

@@ -5,6 +5,9 @@
 //! its digests still name the member, and the node checks it itself — also when the verdict is
 //! of an incarnation the node saw refuted.
 
+#[path = "common/trace.rs"]
+mod trace;
+
 use hearsay_actor::{NodeSnapshot, Simulation, SimulationConfig, simulate};
 use hearsay_proto::{
     Body, Config, Detector, FdMessage, HeartbeatConfig, Liveness, MemberStatus, MemberUpdate,
@@ -192,22 +195,6 @@ fn a_split_that_outlasts_the_removal_heals_with_swim() -> Result<(), hearsay_act
     split_outlasting_the_removal(Detector::Swim(SwimConfig::lan()))
 }
 
-/// Datagrams in the trace `since` (in microseconds) sent to one of `to`.
-fn sent_to(trace: &str, since: u128, to: &[NodeId]) -> usize {
-    let names: Vec<String> = to.iter().map(|id| id.to_string()).collect();
-    (trace.lines())
-        .filter(|line| {
-            let mut words = line.split(' ');
-            let at = words.next().and_then(|w| w.parse::<u128>().ok());
-            at.is_some_and(|at| at >= since)
-                && words.next() == Some("send")
-                && words
-                    .nth(1)
-                    .is_some_and(|dest| names.iter().any(|n| n == dest))
-        })
-        .count()
-}
-
 /// Members that are gone for good (ids never seen again, as with random pod names) stay
 /// remembered as Removed for `removed_ttl` (24 h). The round's extra exchange tells removed
 /// members of their removal, so that a partition that outlasted the removal heals; at the round's
@@ -254,7 +241,7 @@ fn removed_members_are_contacted_once_per_reconnect_interval() -> Result<(), hea
         let since = sim.elapsed().as_micros();
         let window = Duration::from_secs(600);
         sim.run_for(window).await;
-        let sent = sim.recorder().trace().map(|t| sent_to(t, since, &gone));
+        let sent = (sim.recorder().trace()).map(|t| trace::sent_to(t, since, &gone).count());
         let sent = sent.expect("traced");
         let bound = 20 * (window.as_secs() / interval.as_secs() + 1) as usize;
         assert!(
