@@ -110,9 +110,9 @@ fn read(stats: &Stats) -> u64 {
     stats.received.iter().map(|t| t.bytes).sum()
 }
 
-/// Node 6 stops for 30 s — by `pause`, or by `crash` — while the 19 others write 1 KB values,
-/// pushed as rumors (`writes` in all, spread over the 30 s), and continues: the bytes sent to it
-/// meanwhile, and those it reads within a millisecond of continuing.
+/// Node 6 stops for `time` — by `pause`, or by `crash` — while ten others write `writes` values
+/// of 1 KB spread over that time, pushed as rumors, and continues: the bytes sent to it meanwhile,
+/// and those it reads within a millisecond of continuing.
 fn stopped(pause: bool, writes: usize, time: Duration) -> Result<(u64, u64), hearsay_actor::Error> {
     simulate(|| async {
         let sim = Simulation::start(SimulationConfig {
