@@ -101,6 +101,12 @@ fn the_seeds_cover_the_documented_space() {
             }));
         seeds.any(|n| (s.events.iter()).any(|(_, f)| *f == Fault::Pause(n)))
     });
+    let net_peers = share(&|s| s.net_peers);
+    assert!(
+        (scenarios.iter().filter(|s| s.net_peers))
+            .all(|s| s.protocol.membership.is_some() && s.protocol.view.is_none()),
+        "net peers drawn with views or without membership"
+    );
     let short_removal = share(&|s| {
         (s.protocol.membership.as_ref())
             .is_some_and(|m| m.removal_after <= std::time::Duration::from_secs(60))
@@ -140,6 +146,7 @@ fn the_seeds_cover_the_documented_space() {
         ("relaunches", relaunches, 0.15, 0.5),
         ("pauses", pauses, 0.3, 0.5),
         ("pauses of a seed", paused_seeds, 0.04, 0.3),
+        ("hearsay-net's peer policy", net_peers, 0.07, 0.25),
         ("relaunched after leaving", back_after_leaving, 0.02, 0.2),
         ("removal within a minute", short_removal, 0.05, 0.25),
         (

@@ -2,8 +2,11 @@
 
 use super::check::{self, Model, Violation};
 use super::scenario::{Fault, Scenario};
-use crate::{Error, Latency, NetworkConfig, NodeSnapshot, Simulation, SimulationConfig, simulate};
-use hearsay_proto::{NodeId, Value};
+use crate::{
+    AddPeer, Error, Latency, NetworkConfig, NodeSnapshot, RemovePeer, Simulation, SimulationConfig,
+    simulate,
+};
+use hearsay_proto::{Generation, MemberStatus, NodeId, Value};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -71,7 +74,65 @@ struct Driver<'a> {
     /// latest (a shrunk scenario may have dropped a resume; a seed paused for good would keep
     /// joiners out, which no rule promises against).
     paused: BTreeSet<usize>,
+    /// `hearsay-net`'s peer policy, when the scenario asks for it ([`Scenario::net_peers`]).
+    net_peers: Option<NetPeers>,
     config: &'a RunConfig,
+}
+
+/// What [`Scenario::net_peers`] keeps: each node's seeds, by index (a joiner's are the seeds it
+/// joined through), and the members each node has dropped from its peers, by generation.
+struct NetPeers {
+    seeds: Vec<Vec<usize>>,
+    dropped: BTreeSet<(NodeId, NodeId, Generation)>,
+}
+
+impl NetPeers {
+    /// With membership and without partial views only (the views pick the peers otherwise).
+    fn of(scenario: &Scenario) -> Option<NetPeers> {
+        let applies = scenario.net_peers
+            && scenario.protocol.membership.is_some()
+            && scenario.protocol.view.is_none();
+        let seeds = (0..scenario.nodes)
+            .map(|i| match &scenario.seed_peers {
+                Some(seeds) => seeds.iter().copied().filter(|&s| s != i).collect(),
+                None => (0..scenario.nodes).filter(|&s| s != i).collect(),
+            })
+            .collect();
+        applies.then(|| NetPeers {
+            seeds,
+            dropped: BTreeSet::new(),
+        })
+    }
+
+    /// The peer changes `hearsay-net` would make at these snapshots: a member Left or Removed
+    /// leaves the node's peers (its address forgotten), once per generation; a live seed whose
+    /// address the node does not hold (unknown, Left or Removed) is a peer again (its hello
+    /// answered). Each as (node, member, whether it is added).
+    fn changes(&mut self, snapshots: &[NodeSnapshot]) -> Vec<(usize, NodeId, bool)> {
+        let live: BTreeSet<NodeId> = (snapshots.iter().filter(|n| !n.down))
+            .map(|n| n.id)
+            .collect();
+        let mut changes = Vec::new();
+        for node in snapshots.iter().filter(|n| !n.down) {
+            let index = node.id.0 as usize;
+            for member in &node.members {
+                let gone = matches!(member.status, MemberStatus::Left | MemberStatus::Removed);
+                if gone && self.dropped.insert((node.id, member.id, member.generation)) {
+                    changes.push((index, member.id, false));
+                }
+            }
+            for &seed in self.seeds.get(index).into_iter().flatten() {
+                let id = NodeId(seed as u64);
+                let held = (node.members.iter()).any(|m| {
+                    m.id == id && !matches!(m.status, MemberStatus::Left | MemberStatus::Removed)
+                });
+                if !held && live.contains(&id) {
+                    changes.push((index, id, true));
+                }
+            }
+        }
+        changes
+    }
 }
 
 impl Driver<'_> {
@@ -84,10 +145,21 @@ impl Driver<'_> {
         }
     }
 
+    /// Checks the always-invariants, then applies `hearsay-net`'s peer policy if the scenario
+    /// asks for it.
     async fn check_always(&mut self) -> Result<Vec<NodeSnapshot>, Error> {
         let snapshots = self.sim.inspect_all().await?;
         let found = check::always(&snapshots, &self.model, self.sim.elapsed());
         self.note(found);
+        let changes = (self.net_peers.as_mut()).map(|net| net.changes(&snapshots));
+        for (node, peer, add) in changes.into_iter().flatten() {
+            let node = self.sim.node(node)?;
+            if add {
+                node.send(AddPeer(peer)).await?;
+            } else {
+                node.send(RemovePeer(peer)).await?;
+            }
+        }
         Ok(snapshots)
     }
 
@@ -165,7 +237,11 @@ impl Driver<'_> {
                 }
             }
             Fault::Join { seeds } => {
-                self.sim.join(seeds)?;
+                let index = self.sim.join(seeds)?;
+                if let Some(net) = &mut self.net_peers {
+                    net.seeds.resize(index + 1, Vec::new());
+                    net.seeds[index] = seeds.clone();
+                }
             }
             Fault::Reincarnate { node, lower } => {
                 let current = self.sim.inspect(*node).await?.generation;
@@ -229,6 +305,7 @@ async fn drive(scenario: &Scenario, config: &RunConfig) -> Result<Outcome, Error
         writes: 0,
         flow_control: scenario.protocol.flow_control.is_some(),
         paused: BTreeSet::new(),
+        net_peers: NetPeers::of(scenario),
         config,
     };
     for (at, fault) in &scenario.events {

@@ -117,6 +117,14 @@ pub struct Scenario {
     /// before it got in has nothing to get in through, in any deployment).
     #[serde(default)]
     pub seed_peers: Option<Vec<usize>>,
+    /// Peers managed as `hearsay-net`'s datagram transport manages them (session 21): a member
+    /// Left or Removed at a node stops being its peer (its address is forgotten), and a live seed
+    /// whose address the node does not hold (never held, Left or Removed) becomes a peer again
+    /// (its hello answered), checked every 5 s; a node's seeds are its seed peers, the seeds it
+    /// joined through, or, without either, every node. Drawn for half the runs with membership
+    /// and without partial views (with views, the views pick the peers).
+    #[serde(default)]
+    pub net_peers: bool,
 }
 
 /// The largest cluster [`Scenario::generate`] draws.
@@ -179,6 +187,10 @@ impl Scenario {
         // Stable: events at one instant keep their order (the fault phase's, then a join before
         // its write, then the cuts).
         events.sort_by_key(|(at, _)| *at);
+        // A stream of its own again: every draw above stays what it was.
+        let mut net = ChaCha8Rng::seed_from_u64(seed ^ 0x0b7e_5eed_0000_0003);
+        let net_peers =
+            protocol.membership.is_some() && protocol.view.is_none() && net.random_bool(0.5);
         Scenario {
             seed,
             nodes,
@@ -189,6 +201,7 @@ impl Scenario {
             duration,
             events,
             seed_peers,
+            net_peers,
         }
     }
 
@@ -207,7 +220,7 @@ impl Scenario {
         format!(
             "{} nodes, {:?} {:?} {:?}, mtu {}, fanout {}, max_deltas {:?}, membership {}, \
              views {}, flow {}, catch-up {:?}, repair {:?}, grace {:?}, interval {:?}, \
-             loss {:.2}, dup {:.2}, {} s, {} events ({} joins), seed peers {:?}",
+             loss {:.2}, dup {:.2}, {} s, {} events ({} joins), seed peers {:?}, net peers {}",
             self.nodes,
             p.mode,
             p.direction,
@@ -231,6 +244,7 @@ impl Scenario {
                 .filter(|(_, f)| matches!(f, Fault::Join { .. }))
                 .count(),
             self.seed_peers,
+            self.net_peers,
         )
     }
 }
