@@ -109,23 +109,34 @@ impl NetPeers {
     /// address the node does not hold (unknown, Left or Removed) is a peer again (its hello
     /// answered). Each as (node, member, whether it is added).
     fn changes(&mut self, snapshots: &[NodeSnapshot]) -> Vec<(usize, NodeId, bool)> {
-        let live: BTreeSet<NodeId> = (snapshots.iter().filter(|n| !n.down))
-            .map(|n| n.id)
+        let tables: Vec<Table> = (snapshots.iter())
+            .map(|n| {
+                let members = (n.members.iter())
+                    .map(|m| (m.id, m.generation, m.status))
+                    .collect();
+                (n.id, n.down, members)
+            })
             .collect();
+        self.changes_of(&tables)
+    }
+
+    fn changes_of(&mut self, tables: &[Table]) -> Vec<(usize, NodeId, bool)> {
+        let live: BTreeSet<NodeId> = (tables.iter())
+            .filter(|(_, down, _)| !down)
+            .map(|(id, _, _)| *id)
+            .collect();
+        let gone = |status| matches!(status, MemberStatus::Left | MemberStatus::Removed);
         let mut changes = Vec::new();
-        for node in snapshots.iter().filter(|n| !n.down) {
-            let index = node.id.0 as usize;
-            for member in &node.members {
-                let gone = matches!(member.status, MemberStatus::Left | MemberStatus::Removed);
-                if gone && self.dropped.insert((node.id, member.id, member.generation)) {
-                    changes.push((index, member.id, false));
+        for (node, _, members) in tables.iter().filter(|(_, down, _)| !down) {
+            let index = node.0 as usize;
+            for &(member, generation, status) in members {
+                if gone(status) && self.dropped.insert((*node, member, generation)) {
+                    changes.push((index, member, false));
                 }
             }
             for &seed in self.seeds.get(index).into_iter().flatten() {
                 let id = NodeId(seed as u64);
-                let held = (node.members.iter()).any(|m| {
-                    m.id == id && !matches!(m.status, MemberStatus::Left | MemberStatus::Removed)
-                });
+                let held = (members.iter()).any(|&(m, _, status)| m == id && !gone(status));
                 if !held && live.contains(&id) {
                     changes.push((index, id, true));
                 }
@@ -134,6 +145,9 @@ impl NetPeers {
         changes
     }
 }
+
+/// A node's id, whether it is down, and its member table: (member, generation, status).
+type Table = (NodeId, bool, Vec<(NodeId, Generation, MemberStatus)>);
 
 impl Driver<'_> {
     /// Keeps the first violation of each kind.
@@ -382,4 +396,55 @@ fn fingerprint(snapshots: &[NodeSnapshot], trace: Option<&str>) -> u64 {
         eat(trace.as_bytes());
     }
     hash
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use MemberStatus::{Left, Removed, Up};
+
+    fn table(id: u64, down: bool, members: &[(u64, MemberStatus)]) -> Table {
+        let members = (members.iter())
+            .map(|&(m, status)| (NodeId(m), Generation(1), status))
+            .collect();
+        (NodeId(id), down, members)
+    }
+
+    /// `hearsay-net`'s policy: members Left or Removed leave a node's peers, once per
+    /// generation; a live seed the node does not hold comes back at every check, a crashed one
+    /// does not; a crashed node changes nothing.
+    #[test]
+    fn net_peers_drop_the_gone_and_bring_back_live_seeds() {
+        let mut net = NetPeers {
+            seeds: vec![vec![1, 2, 3], vec![0], vec![0], vec![0]],
+            dropped: BTreeSet::new(),
+        };
+        let tables = [
+            table(0, false, &[(1, Removed), (2, Up), (3, Removed), (4, Left)]),
+            table(1, false, &[(0, Up)]),
+            table(2, false, &[]),
+            table(3, true, &[(0, Removed)]),
+        ];
+        let first = net.changes_of(&tables);
+        let expect = |list: &[(usize, u64, bool)]| -> Vec<(usize, NodeId, bool)> {
+            list.iter()
+                .map(|&(n, m, add)| (n, NodeId(m), add))
+                .collect()
+        };
+        assert_eq!(
+            first,
+            expect(&[
+                (0, 1, false),
+                (0, 3, false),
+                (0, 4, false),
+                (0, 1, true),
+                (2, 0, true)
+            ])
+        );
+        assert_eq!(
+            net.changes_of(&tables),
+            expect(&[(0, 1, true), (2, 0, true)]),
+            "drops are made once"
+        );
+    }
 }
