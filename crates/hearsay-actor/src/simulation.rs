@@ -547,9 +547,7 @@ impl Simulation {
     /// the rest is lost).
     pub async fn pause(&self, index: usize) -> Result<(), Error> {
         self.node(index)?.send(Crash).await?;
-        if let Some((_, inbox)) = &self.network {
-            inbox.push(Inbound::Hold(NodeId(index as u64)));
-        }
+        self.to_network(Inbound::Hold(NodeId(index as u64)));
         Ok(())
     }
 
@@ -564,10 +562,8 @@ impl Simulation {
 
     /// Ends a pause's hold on node `index`'s datagrams: `deliver`ed to it, or lost.
     fn release(&self, index: usize, deliver: bool) {
-        if let Some((_, inbox)) = &self.network {
-            let node = NodeId(index as u64);
-            inbox.push(Inbound::Release { node, deliver });
-        }
+        let node = NodeId(index as u64);
+        self.to_network(Inbound::Release { node, deliver });
     }
 
     /// Restarts node `index` as its next generation: one above both the last generation this
@@ -599,17 +595,13 @@ impl Simulation {
 
     /// Splits the network into groups (no effect without a simulated network).
     pub fn partition(&self, groups: Vec<Vec<NodeId>>) {
-        if let Some((_, inbox)) = &self.network {
-            inbox.push(Inbound::Partition(Partition(groups)));
-        }
+        self.to_network(Inbound::Partition(Partition(groups)));
     }
 
     /// Cuts one direction (no effect without a simulated network): datagrams from `from` to
     /// `to` are lost until [`Simulation::heal`], those the other way pass.
     pub fn cut(&self, from: Vec<NodeId>, to: Vec<NodeId>) {
-        if let Some((_, inbox)) = &self.network {
-            inbox.push(Inbound::Cut(Cut { from, to }));
-        }
+        self.to_network(Inbound::Cut(Cut { from, to }));
     }
 
     /// Brings node `index` back as a fresh process that lost its disk, under `generation`, which
@@ -698,15 +690,19 @@ impl Simulation {
     /// Changes the network's loss and duplication probabilities from now on (no effect without
     /// a simulated network).
     pub fn set_faults(&self, loss: f64, duplicate: f64) {
-        if let Some((_, inbox)) = &self.network {
-            inbox.push(Inbound::SetFaults(SetFaults { loss, duplicate }));
-        }
+        self.to_network(Inbound::SetFaults(SetFaults { loss, duplicate }));
     }
 
     /// Ends every partition and one-way cut.
     pub fn heal(&self) {
+        self.to_network(Inbound::Heal);
+    }
+
+    /// Hands a control to the simulated network, in order with the datagrams (nothing without
+    /// one).
+    fn to_network(&self, item: Inbound) {
         if let Some((_, inbox)) = &self.network {
-            inbox.push(Inbound::Heal);
+            inbox.push(item);
         }
     }
 }
