@@ -15,6 +15,16 @@ pub enum Via {
     Rumor(NodeId),
 }
 
+impl Via {
+    /// The peer the change came from (`None`: a local write).
+    pub fn peer(self) -> Option<NodeId> {
+        match self {
+            Via::Local => None,
+            Via::AntiEntropy(peer) | Via::Rumor(peer) => Some(peer),
+        }
+    }
+}
+
 /// Why an entry was dropped without being overwritten ([`Event::Purged`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]

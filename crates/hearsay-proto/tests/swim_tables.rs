@@ -1054,14 +1054,19 @@ fn a_stale_down_of_a_member_held_alive_is_checked_at_once() {
     );
 }
 
-/// Members gone for good (ids never seen again) are remembered as Removed for `removed_ttl`,
-/// then forgotten; a forgotten id is unknown again, and unknown ids are gossip targets. The list
-/// of peers a node assembled from what it heard now drops a member it forgets: before, it kept
-/// every id it had ever heard of, and a day after each removal sent that id its share of every
-/// round's gossip.
-#[test]
-fn a_forgotten_member_leaves_the_peers_the_node_assembled() {
-    let start = Instant::now();
+/// Runs `node`'s rounds every 100 ms after `from` up to `until`, dropping what it sends.
+fn run_rounds(node: &mut Node, from: Instant, until: Instant) {
+    let mut now = from;
+    while now < until {
+        now += Duration::from_millis(100);
+        node.handle_timeout(now);
+        let _ = sent(node);
+    }
+}
+
+/// Node 0 with node 1 as its only configured peer, holding 600 members (1000–1599), at 1.5 s
+/// after `start`: member 1007 left at `start`, and was removed 1 s later (forgotten 2 s after).
+fn holding_a_removed_member(start: Instant) -> Node {
     let config = Config {
         membership: Some(MembershipConfig {
             removal_after: Duration::from_secs(1),
@@ -1081,21 +1086,26 @@ fn a_forgotten_member_leaves_the_peers_the_node_assembled() {
     let left = update(1_007, Liveness::Left, &[]);
     x.handle_datagram(start, &datagram(2, probe(Probe::Gossip, vec![left])))
         .expect("accepted");
-    let mut now = start;
-    let mut step_to = |x: &mut Node, until: Instant| {
-        while now < until {
-            now += Duration::from_millis(100);
-            x.handle_timeout(now);
-            let _ = sent(x);
-        }
-    };
-    step_to(&mut x, start + Duration::from_millis(1_500));
+    run_rounds(&mut x, start, start + Duration::from_millis(1_500));
     assert_eq!(x.member_status(NodeId(1_007)), Some(MemberStatus::Removed));
+    x
+}
+
+/// Members gone for good (ids never seen again) are remembered as Removed for `removed_ttl`,
+/// then forgotten; a forgotten id is unknown again, and unknown ids are gossip targets. The list
+/// of peers a node assembled from what it heard now drops a member it forgets: before, it kept
+/// every id it had ever heard of, and a day after each removal sent that id its share of every
+/// round's gossip.
+#[test]
+fn a_forgotten_member_leaves_the_peers_the_node_assembled() {
+    let start = Instant::now();
+    let mut x = holding_a_removed_member(start);
     assert!(
         x.peers().contains(NodeId(1_007)),
         "a removed member stays a peer while remembered (it is told of its removal)"
     );
-    step_to(&mut x, start + Duration::from_secs(4));
+    let removed = start + Duration::from_millis(1_500);
+    run_rounds(&mut x, removed, start + Duration::from_secs(4));
     assert_eq!(x.member_status(NodeId(1_007)), None, "not forgotten");
     assert!(
         !x.peers().contains(NodeId(1_007)),
@@ -1104,5 +1114,144 @@ fn a_forgotten_member_leaves_the_peers_the_node_assembled() {
     assert!(
         x.peers().contains(NodeId(1_008)),
         "a member Up left the peers"
+    );
+}
+
+/// `hearsay-net` drops a removed member from the peers and forgets its address; after a
+/// partition that outlasted the removal, the member's hello brings it back (`add_peer`). The
+/// member is reachable then: it is told of its removal at once (and comes back as a new
+/// generation), not at the next reconnect — up to `reconnect_interval` (30 s) later, since the
+/// round that removes a member spends the reconnect on it while it cannot be reached.
+#[test]
+fn a_removed_member_added_back_as_a_peer_is_told_of_its_removal_at_once() {
+    let start = Instant::now();
+    let mut x = holding_a_removed_member(start);
+    let now = start + Duration::from_millis(1_500);
+    x.remove_peer(NodeId(1_007));
+    x.add_peer(NodeId(1_007));
+    let told: Vec<Message> = (sent(&mut x).into_iter())
+        .filter(|(to, _)| *to == NodeId(1_007))
+        .map(|(_, message)| message)
+        .collect();
+    assert_eq!(told.len(), 1, "the member added back was not told at once");
+
+    // The member, still running its first generation, hears it and comes back as a new one.
+    let mut member = node(1_007);
+    member.handle_timeout(now);
+    let notice = told[0].encode().expect("encodes");
+    member.handle_datagram(now, &notice).expect("accepted");
+    assert!(
+        member.generation() > Generation(1),
+        "the notice did not tell the member of its removal"
+    );
+
+    // Adding a peer already held says nothing again.
+    x.add_peer(NodeId(1_007));
+    assert!(sent(&mut x).is_empty(), "told again");
+}
+
+/// Over a transport with addresses, a member heard of only through data (a digest or a group
+/// from a peer) has no address until a membership update brings one, and the node can neither
+/// probe it nor gossip with it; rumors miss a node now and then, and the next table pull is a
+/// push-pull interval away. The peer the data came from is asked for the member's entry at once
+/// (a one-id table pull), and again a probe interval later while the address is still unknown;
+/// a node without addresses (in-process) asks nothing.
+#[test]
+fn a_member_heard_of_only_through_data_is_asked_of_its_source_for_its_address() {
+    let now = Instant::now();
+    let group = OriginDelta {
+        origin: NodeId(1_500),
+        generation: Generation(1),
+        heartbeat: 1,
+        from: Version::ZERO,
+        to: Version(1),
+        deltas: vec![Delta {
+            key: "k".to_owned(),
+            version: Version(1),
+            value: Some(Value::from("v")),
+        }],
+    };
+    let data = datagram(
+        1,
+        Body::Ack {
+            deltas: vec![group.clone()],
+        },
+    );
+    // The table pulls that ask about member 1500 (an unknown sender is asked for its own entry
+    // too: node 1 here).
+    let asked = |node: &mut Node| -> Vec<(NodeId, Vec<(NodeId, NodeId, u64)>)> {
+        (sent(node).into_iter())
+            .filter_map(|(to, message)| match message.body {
+                Body::Probe(FdMessage {
+                    probe: Probe::Sync { ranges },
+                    ..
+                }) if ranges
+                    .iter()
+                    .any(|r| r.0 <= NodeId(1_500) && NodeId(1_500) <= r.1) =>
+                {
+                    Some((to, ranges))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+
+    let mut addressed = joiner(now);
+    addressed
+        .advertise(now, "10.0.0.9:7946")
+        .expect("advertised");
+    let _ = sent(&mut addressed);
+    addressed.handle_datagram(now, &data).expect("accepted");
+    assert_eq!(
+        addressed.member_status(NodeId(1_500)),
+        Some(MemberStatus::Joining)
+    );
+    assert_eq!(
+        asked(&mut addressed),
+        vec![(NodeId(1), vec![(NodeId(1_500), NodeId(1_500), 0)])],
+        "the source was not asked for the member's entry"
+    );
+    addressed.handle_datagram(now, &data).expect("accepted");
+    assert_eq!(asked(&mut addressed), Vec::new(), "asked twice at once");
+    // Still without an address a probe interval later: asked again, of whoever sent the data.
+    let later = now + SwimConfig::lan().probe_interval;
+    let data_from_2 = datagram(
+        2,
+        Body::Ack {
+            deltas: vec![group.clone()],
+        },
+    );
+    addressed
+        .handle_datagram(later, &data_from_2)
+        .expect("accepted");
+    assert_eq!(
+        asked(&mut addressed),
+        vec![(NodeId(2), vec![(NodeId(1_500), NodeId(1_500), 0)])]
+    );
+    // Its address known (its Alive), nothing is asked any more.
+    let alive = MemberUpdate {
+        addr: Some("10.0.0.150:7946".into()),
+        ..update(1_500, Liveness::Alive, &[])
+    };
+    let much_later = later + SwimConfig::lan().probe_interval;
+    addressed
+        .handle_datagram(much_later, &datagram(1, probe(Probe::Gossip, vec![alive])))
+        .expect("accepted");
+    addressed
+        .handle_datagram(much_later, &data)
+        .expect("accepted");
+    assert_eq!(
+        asked(&mut addressed),
+        Vec::new(),
+        "asked with the address known"
+    );
+
+    let mut in_process = joiner(now);
+    let _ = sent(&mut in_process);
+    in_process.handle_datagram(now, &data).expect("accepted");
+    assert_eq!(
+        asked(&mut in_process),
+        Vec::new(),
+        "asked without addresses"
     );
 }

@@ -95,7 +95,7 @@ impl Node {
         more: u8,
     ) {
         if let Some(digest) = &digest {
-            self.observe(now, digest);
+            self.observe(now, from, digest);
         }
         // Push: the initiator wants our digest (a repair one every so often).
         let push_strategy = (digest.is_none() && reply_digest).then(|| self.digest_strategy());
@@ -234,7 +234,7 @@ impl Node {
     /// Closes an exchange: the digest of a `SynAck` shows what its sender lacks, sent back in an
     /// `Ack`.
     pub(super) fn on_syn_ack_digest(&mut self, now: Instant, from: NodeId, digest: &Digest) {
-        self.observe(now, digest);
+        self.observe(now, from, digest);
         let mut budget = self.budget(&Body::Ack { deltas: Vec::new() });
         let mut deltas = reconcile::deltas(
             &self.store,
@@ -313,7 +313,7 @@ impl Node {
     }
 
     /// Records the heartbeats a peer's digest reports.
-    pub(super) fn observe(&mut self, now: Instant, digest: &Digest) {
+    pub(super) fn observe(&mut self, now: Instant, from: NodeId, digest: &Digest) {
         for (origin, generation, heartbeat, rate) in digest.heartbeats() {
             if origin == self.id {
                 let (ahead, foreign) = match digest {
@@ -349,7 +349,7 @@ impl Node {
                     .push_back(Event::OriginReset { origin, generation });
                 self.dropped(origin, replaced, PurgeReason::Reset);
             }
-            self.heard(now, origin);
+            self.heard(now, origin, Some(from));
         }
     }
 

@@ -58,7 +58,7 @@ impl Node {
                 self.dropped(group.origin, replaced, PurgeReason::Reset);
             }
             if !report.stale_generation {
-                self.heard(now, group.origin);
+                self.heard(now, group.origin, via.peer());
             }
             let purged = report.purged;
             self.purged(group.origin, group.generation, purged, PurgeReason::Horizon);

@@ -749,6 +749,37 @@ impl Node {
         }
     }
 
+    /// Data of `id` came from `source`, and this node runs with addresses ([`Node::advertise`]:
+    /// a runtime across machines) but holds none for `id`, a live member (one heard of only
+    /// through data, most often): it can neither probe it nor gossip with it until a membership
+    /// update brings one — a rumor, which misses a node now and then (a small cluster's few
+    /// retransmissions, a partition's other side coming back as new generations), or the next
+    /// table pull, a push-pull interval later. `source` most likely holds the member's entry,
+    /// address included: it is asked for it (a one-id table pull, at most once a probe interval
+    /// per id, whichever peer the data comes from).
+    pub(super) fn ask_address(&mut self, now: Instant, id: NodeId, source: NodeId) {
+        let Some(members) = self.members.as_deref() else {
+            return;
+        };
+        if id == source
+            || members.address(self.id).is_none()
+            || !members.reachable(id)
+            || self.address(id).is_some()
+        {
+            return;
+        }
+        if self.fd.as_mut().is_some_and(|fd| fd.ask_unknown(id, now)) {
+            // Nothing held in that range: the digest of an empty one.
+            self.send_fd(
+                source,
+                Probe::Sync {
+                    ranges: vec![(id, id, 0)],
+                },
+                Vec::new(),
+            );
+        }
+    }
+
     /// `to` named in a digest members this node removed: it still holds their data, and may
     /// hold them alive. With partial views a node probes only its views' members, so one that
     /// missed the news of a death (cut off while it spread) held the dead member Up for good,

@@ -212,8 +212,9 @@ impl Node {
     }
 
     /// Feeds the member table what the store now knows of `origin` (its generation and
-    /// heartbeat): a new member or generation, or heartbeat progress.
-    pub(super) fn heard(&mut self, now: Instant, origin: NodeId) {
+    /// heartbeat): a new member or generation, or heartbeat progress. `source` is the peer the
+    /// data came from (`None`: a local write).
+    pub(super) fn heard(&mut self, now: Instant, origin: NodeId, source: Option<NodeId>) {
         if self.members.is_none() {
             return;
         }
@@ -240,6 +241,9 @@ impl Node {
             if let Some(fd) = &mut self.fd {
                 fd.probe_soon(origin);
             }
+        }
+        if let Some(source) = source {
+            self.ask_address(now, origin, source);
         }
     }
 

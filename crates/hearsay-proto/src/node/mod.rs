@@ -297,10 +297,21 @@ impl Node {
     // --- peers ---
 
     /// Adds a peer to gossip with.
+    ///
+    /// A peer this node holds removed is told of its removal at once: a transport adds a peer
+    /// when it hears from it (`hearsay-net` on a hello, after a partition that outlasted
+    /// [`MembershipConfig::removal_after`](crate::MembershipConfig::removal_after) made it
+    /// forget the address), so the member is reachable now, and it comes back as a new
+    /// generation without waiting for the next reconnect (up to
+    /// [`MembershipConfig::reconnect_interval`](crate::MembershipConfig::reconnect_interval)
+    /// later: the round's reconnect is often spent at the removal itself, when the member
+    /// cannot be reached).
     pub fn add_peer(&mut self, peer: NodeId) {
-        if peer != self.id {
-            self.peers.insert(peer);
+        if peer == self.id || self.peers.contains(peer) {
+            return;
         }
+        self.peers.insert(peer);
+        self.tell_removed(peer);
     }
 
     /// Stops gossiping with a peer.
