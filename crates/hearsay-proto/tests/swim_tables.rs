@@ -1179,7 +1179,8 @@ fn a_member_heard_of_only_through_data_is_asked_of_its_source_for_its_address() 
     );
     // The table pulls that ask about member 1500 (an unknown sender is asked for its own entry
     // too: node 1 here).
-    let asked = |node: &mut Node| -> Vec<(NodeId, Vec<(NodeId, NodeId, u64)>)> {
+    type Pulls = Vec<(NodeId, Vec<(NodeId, NodeId, u64)>)>;
+    let asked = |node: &mut Node| -> Pulls {
         (sent(node).into_iter())
             .filter_map(|(to, message)| match message.body {
                 Body::Probe(FdMessage {
