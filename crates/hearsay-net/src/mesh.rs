@@ -617,6 +617,10 @@ impl Handler<MemberChanged> for Mesh {
 
     /// A member that left, or was removed after being down, is no longer dialed; its link is
     /// closed. A newer generation of it comes back through its hello or its gossiped address.
+    /// A configured seed's address stays, dialed again with backoff like any seed: after a
+    /// partition that outlasted the removal each side holds the other removed, and the seeds
+    /// are what reconnects them (the node at the other end is told of its removal when the link
+    /// comes up, `Node::add_peer`). Before, the seed went too, and nobody ever dialed across.
     fn handle(&mut self, changed: MemberChanged, _: &mut Context<Self>) {
         if !matches!(changed.status, MemberStatus::Left | MemberStatus::Removed) {
             return;
@@ -632,6 +636,11 @@ impl Handler<MemberChanged> for Mesh {
             .map(|(&addr, _)| addr)
             .collect();
         for addr in gone {
+            if let Some(seed) = self.targets.get_mut(&addr).filter(|target| target.seed) {
+                seed.id = None;
+                seed.generation = None;
+                continue;
+            }
             if let Some(target) = self.targets.remove(&addr) {
                 tracing::info!(peer = changed.member.0, status = changed.status.name(), %addr, "member gone: no longer dialed");
                 drop(target);

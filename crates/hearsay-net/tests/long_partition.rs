@@ -10,15 +10,16 @@
 
 mod common;
 
-use common::{DEADLINE, keyring, loopback, net_config, set};
+use common::{DEADLINE, keyring, loopback, net_config, set, stream_config};
 use hearsay_actor::{Inspect, NodeSnapshot};
 use hearsay_net::{NetConfig, NetNode};
 use hearsay_proto::{ClusterId, Config, Generation, MemberStatus, MembershipConfig, Node, NodeId};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::UdpSocket;
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
 const CLUSTER: &str = "long-partition";
 
@@ -50,6 +51,36 @@ async fn relay(target: SocketAddr, blocked: Blocked) -> SocketAddr {
             if pass {
                 let _ = socket.send_to(&buffer[..len], target).await;
             }
+        }
+    });
+    addr
+}
+
+/// A TCP relay in front of `target`: forwards each connection while `open`; once closed it drops
+/// every connection it relays (within 50 ms) and refuses new ones.
+async fn tcp_relay(target: SocketAddr, open: Arc<AtomicBool>) -> SocketAddr {
+    let listener = TcpListener::bind(loopback()).await.expect("bind relay");
+    let addr = listener.local_addr().expect("relay address");
+    actix_rt::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            if !open.load(Ordering::SeqCst) {
+                continue;
+            }
+            let open = open.clone();
+            actix_rt::spawn(async move {
+                let Ok(mut outbound) = TcpStream::connect(target).await else {
+                    return;
+                };
+                let closed = async {
+                    while open.load(Ordering::SeqCst) {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                };
+                tokio::select! {
+                    _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                    () = closed => {}
+                }
+            });
         }
     });
     addr
@@ -197,4 +228,70 @@ fn a_partition_that_outlasts_the_removal_heals_over_datagrams() {
         }
         assert!(moved >= 2, "{moved} nodes moved to a new generation");
     });
+}
+
+/// Over TCP connections (the full mesh) the same: two nodes, each behind a relay, the relays
+/// closed until each removed the other. The mesh forgets a removed member's addresses and stops
+/// dialing them; a configured seed must still be dialed again, or nobody ever dials across.
+#[test]
+fn a_partition_that_outlasts_the_removal_heals_over_connections() {
+    common::run(async {
+        let opens: Vec<Arc<AtomicBool>> = (0..2).map(|_| Arc::new(AtomicBool::new(true))).collect();
+        let mut relays = Vec::new();
+        let mut listens = Vec::new();
+        for open in &opens {
+            let listen = free_tcp_address().await;
+            relays.push(tcp_relay(listen, open.clone()).await);
+            listens.push(listen);
+        }
+        let mut nodes = Vec::new();
+        for (i, (&listen, &relay)) in listens.iter().zip(&relays).enumerate() {
+            let seeds = if i == 0 { Vec::new() } else { vec![relays[0]] };
+            let config = NetConfig {
+                bind: listen,
+                advertise: Some(relay),
+                ..stream_config(CLUSTER, seeds)
+            };
+            let node = NetNode::start(protocol(i as u64 + 1), config, keyring(6))
+                .await
+                .expect("node starts");
+            nodes.push(node);
+        }
+        let all_up = |n: &NodeSnapshot| (1..=2).all(|m| status(n, m) == Some(MemberStatus::Up));
+        wait_all(&nodes, DEADLINE, "the cluster never formed", all_up).await;
+
+        for open in &opens {
+            open.store(false, Ordering::SeqCst);
+        }
+        wait_all(
+            &nodes,
+            3 * DEADLINE,
+            "the nodes never removed each other",
+            |n| {
+                let other = 3 - n.id.0;
+                matches!(status(n, other), Some(MemberStatus::Removed) | None)
+            },
+        )
+        .await;
+
+        for open in &opens {
+            open.store(true, Ordering::SeqCst);
+        }
+        let healed = tokio::time::Instant::now();
+        set(&nodes[0], "left", "1").await;
+        set(&nodes[1], "right", "2").await;
+        wait_all(&nodes, DEADLINE, "the two nodes stayed apart", |n| {
+            all_up(n)
+                && n.store.get(NodeId(1), "left").is_some()
+                && n.store.get(NodeId(2), "right").is_some()
+        })
+        .await;
+        println!("one cluster again {:?} after the heal", healed.elapsed());
+    });
+}
+
+/// A free loopback address for a node's listener.
+async fn free_tcp_address() -> SocketAddr {
+    let listener = TcpListener::bind(loopback()).await.expect("probe a port");
+    listener.local_addr().expect("address")
 }

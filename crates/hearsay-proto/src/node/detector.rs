@@ -761,10 +761,12 @@ impl Node {
         let Some(members) = self.members.as_deref() else {
             return;
         };
+        // Cheapest and most often decisive first: in-process nodes announce no address, and a
+        // networked node holds most members' addresses.
         if id == source
             || members.address(self.id).is_none()
-            || !members.reachable(id)
             || self.address(id).is_some()
+            || !members.reachable(id)
         {
             return;
         }
