@@ -143,6 +143,51 @@ async fn wait_all(
     }
 }
 
+/// Starts node `i + 1` bound to `binds[i]` and advertising the relay in front of it, `relays[i]`;
+/// every node but the first joins through the first's relay. `transport` gives the settings.
+async fn start_behind(
+    binds: &[SocketAddr],
+    relays: &[SocketAddr],
+    transport: fn(&str, Vec<SocketAddr>) -> NetConfig,
+) -> Vec<NetNode> {
+    let mut nodes = Vec::new();
+    for (i, (&bind, &relay)) in binds.iter().zip(relays).enumerate() {
+        let seeds = if i == 0 { Vec::new() } else { vec![relays[0]] };
+        let config = NetConfig {
+            bind,
+            advertise: Some(relay),
+            ..transport(CLUSTER, seeds)
+        };
+        let node = NetNode::start(protocol(i as u64 + 1), config, keyring(6))
+            .await
+            .expect("node starts");
+        nodes.push(node);
+    }
+    nodes
+}
+
+/// Once the network healed: a write on the first node and one on the last reach every node, and
+/// every node holds every member Up (those removed under a new generation); prints how long
+/// that took after the call.
+async fn one_cluster_again(nodes: &[NetNode]) {
+    let healed = tokio::time::Instant::now();
+    let last = nodes.len() as u64;
+    set(&nodes[0], "left", "1").await;
+    set(&nodes[nodes.len() - 1], "right", &last.to_string()).await;
+    wait_all(nodes, DEADLINE, "the sides stayed apart", |n| {
+        all_up(n, last)
+            && n.store.get(NodeId(1), "left").is_some()
+            && n.store.get(NodeId(last), "right").is_some()
+    })
+    .await;
+    println!("one cluster again {:?} after the heal", healed.elapsed());
+}
+
+/// Whether `node` holds members 1 to `count` Up.
+fn all_up(node: &NodeSnapshot, count: u64) -> bool {
+    (1..=count).all(|m| status(node, m) == Some(MemberStatus::Up))
+}
+
 /// The status `node` holds of `member` (`None`: no entry).
 fn status(node: &NodeSnapshot, member: u64) -> Option<MemberStatus> {
     (node.members.iter())
@@ -164,21 +209,11 @@ fn a_partition_that_outlasts_the_removal_heals_over_datagrams() {
             sockets.push(socket);
             blocks.push(blocked);
         }
-        let mut nodes = Vec::new();
-        for (i, (&socket, &relay)) in sockets.iter().zip(&relays).enumerate() {
-            let seeds = if i == 0 { Vec::new() } else { vec![relays[0]] };
-            let config = NetConfig {
-                bind: socket,
-                advertise: Some(relay),
-                ..net_config(CLUSTER, seeds)
-            };
-            let node = NetNode::start(protocol(i as u64 + 1), config, keyring(6))
-                .await
-                .expect("node starts");
-            nodes.push(node);
-        }
-        let all_up = |n: &NodeSnapshot| (1..=4).all(|m| status(n, m) == Some(MemberStatus::Up));
-        wait_all(&nodes, DEADLINE, "the cluster never formed", all_up).await;
+        let nodes = start_behind(&sockets, &relays, net_config).await;
+        wait_all(&nodes, DEADLINE, "the cluster never formed", |n| {
+            all_up(n, 4)
+        })
+        .await;
 
         // {1, 2} | {3, 4}: each side's relays drop what the other side's sockets send.
         let split = tokio::time::Instant::now();
@@ -211,16 +246,7 @@ fn a_partition_that_outlasts_the_removal_heals_over_datagrams() {
         for blocked in &blocks {
             blocked.lock().expect("relay lock").clear();
         }
-        let healed = tokio::time::Instant::now();
-        set(&nodes[0], "left", "1").await;
-        set(&nodes[3], "right", "4").await;
-        wait_all(&nodes, DEADLINE, "the two sides stayed apart", |n| {
-            all_up(n)
-                && n.store.get(NodeId(1), "left").is_some()
-                && n.store.get(NodeId(4), "right").is_some()
-        })
-        .await;
-        println!("one cluster again {:?} after the heal", healed.elapsed());
+        one_cluster_again(&nodes).await;
         // Removed under generation 1, a side came back as generation 2.
         let mut moved = 0;
         for node in &nodes {
@@ -244,21 +270,11 @@ fn a_partition_that_outlasts_the_removal_heals_over_connections() {
             relays.push(tcp_relay(listen, open.clone()).await);
             listens.push(listen);
         }
-        let mut nodes = Vec::new();
-        for (i, (&listen, &relay)) in listens.iter().zip(&relays).enumerate() {
-            let seeds = if i == 0 { Vec::new() } else { vec![relays[0]] };
-            let config = NetConfig {
-                bind: listen,
-                advertise: Some(relay),
-                ..stream_config(CLUSTER, seeds)
-            };
-            let node = NetNode::start(protocol(i as u64 + 1), config, keyring(6))
-                .await
-                .expect("node starts");
-            nodes.push(node);
-        }
-        let all_up = |n: &NodeSnapshot| (1..=2).all(|m| status(n, m) == Some(MemberStatus::Up));
-        wait_all(&nodes, DEADLINE, "the cluster never formed", all_up).await;
+        let nodes = start_behind(&listens, &relays, stream_config).await;
+        wait_all(&nodes, DEADLINE, "the cluster never formed", |n| {
+            all_up(n, 2)
+        })
+        .await;
 
         for open in &opens {
             open.store(false, Ordering::SeqCst);
@@ -277,16 +293,7 @@ fn a_partition_that_outlasts_the_removal_heals_over_connections() {
         for open in &opens {
             open.store(true, Ordering::SeqCst);
         }
-        let healed = tokio::time::Instant::now();
-        set(&nodes[0], "left", "1").await;
-        set(&nodes[1], "right", "2").await;
-        wait_all(&nodes, DEADLINE, "the two nodes stayed apart", |n| {
-            all_up(n)
-                && n.store.get(NodeId(1), "left").is_some()
-                && n.store.get(NodeId(2), "right").is_some()
-        })
-        .await;
-        println!("one cluster again {:?} after the heal", healed.elapsed());
+        one_cluster_again(&nodes).await;
     });
 }
 

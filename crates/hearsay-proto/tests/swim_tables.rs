@@ -60,6 +60,22 @@ fn update(id: u64, status: Liveness, witnesses: &[u64]) -> MemberUpdate {
     }
 }
 
+/// `origin`'s data at generation 1: one write, `k = v` at version 1.
+fn one_write(origin: u64) -> OriginDelta {
+    OriginDelta {
+        origin: NodeId(origin),
+        generation: Generation(1),
+        heartbeat: 1,
+        from: Version::ZERO,
+        to: Version(1),
+        deltas: vec![Delta {
+            key: "k".to_owned(),
+            version: Version(1),
+            value: Some(Value::from("v")),
+        }],
+    }
+}
+
 /// Everything `node` has to send, decoded.
 fn sent(node: &mut Node) -> Vec<(NodeId, Message)> {
     std::iter::from_fn(|| node.poll_transmit())
@@ -255,21 +271,7 @@ fn no_data_of_a_down_origin_goes_out_without_its_status() {
     let now = Instant::now();
     let mut a = node(0);
     let origins: Vec<u64> = (100_000..100_300).collect();
-    let groups: Vec<OriginDelta> = origins
-        .iter()
-        .map(|&origin| OriginDelta {
-            origin: NodeId(origin),
-            generation: Generation(1),
-            heartbeat: 1,
-            from: Version::ZERO,
-            to: Version(1),
-            deltas: vec![Delta {
-                key: "k".to_owned(),
-                version: Version(1),
-                value: Some(Value::from("v")),
-            }],
-        })
-        .collect();
+    let groups: Vec<OriginDelta> = origins.iter().map(|&origin| one_write(origin)).collect();
     a.handle_datagram(now, &datagram(1, Body::Ack { deltas: groups }))
         .expect("accepted");
     let downs: Vec<MemberUpdate> = origins
@@ -1159,18 +1161,7 @@ fn a_removed_member_added_back_as_a_peer_is_told_of_its_removal_at_once() {
 #[test]
 fn a_member_heard_of_only_through_data_is_asked_of_its_source_for_its_address() {
     let now = Instant::now();
-    let group = OriginDelta {
-        origin: NodeId(1_500),
-        generation: Generation(1),
-        heartbeat: 1,
-        from: Version::ZERO,
-        to: Version(1),
-        deltas: vec![Delta {
-            key: "k".to_owned(),
-            version: Version(1),
-            value: Some(Value::from("v")),
-        }],
-    };
+    let group = one_write(1_500);
     let data = datagram(
         1,
         Body::Ack {
