@@ -13,7 +13,9 @@ mod common;
 use common::{DEADLINE, keyring, loopback, net_config, set, stream_config};
 use hearsay_actor::{Inspect, NodeSnapshot};
 use hearsay_net::{NetConfig, NetNode};
-use hearsay_proto::{ClusterId, Config, Generation, MemberStatus, MembershipConfig, Node, NodeId};
+use hearsay_proto::{
+    ClusterId, Config, Generation, MemberStatus, MembershipConfig, Node, NodeId, ViewConfig,
+};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,8 +28,9 @@ const CLUSTER: &str = "long-partition";
 /// The sources each relay drops (the other side's sockets while the partition stands).
 type Blocked = Arc<Mutex<BTreeSet<SocketAddr>>>;
 
-/// SWIM with the one-machine preset, members removed 2 s after they are Down.
-fn protocol(id: u64) -> Node {
+/// SWIM with the one-machine preset, members removed 2 s after they are Down; with partial views
+/// (the defaults) when `views` is set.
+fn protocol(id: u64, views: bool) -> Node {
     let config = Config {
         cluster: ClusterId::from_name(CLUSTER),
         gossip_interval: Duration::from_millis(100),
@@ -35,6 +38,7 @@ fn protocol(id: u64) -> Node {
             removal_after: Duration::from_secs(2),
             ..MembershipConfig::local()
         }),
+        view: views.then(ViewConfig::default),
         ..Config::default()
     };
     Node::new(NodeId(id), Generation(1), config, id).expect("valid config")
@@ -144,11 +148,13 @@ async fn wait_all(
 }
 
 /// Starts node `i + 1` bound to `binds[i]` and advertising the relay in front of it, `relays[i]`;
-/// every node but the first joins through the first's relay. `transport` gives the settings.
+/// every node but the first joins through the first's relay. `transport` gives the settings,
+/// `views` whether the nodes run partial views.
 async fn start_behind(
     binds: &[SocketAddr],
     relays: &[SocketAddr],
     transport: fn(&str, Vec<SocketAddr>) -> NetConfig,
+    views: bool,
 ) -> Vec<NetNode> {
     let mut nodes = Vec::new();
     for (i, (&bind, &relay)) in binds.iter().zip(relays).enumerate() {
@@ -158,7 +164,7 @@ async fn start_behind(
             advertise: Some(relay),
             ..transport(CLUSTER, seeds)
         };
-        let node = NetNode::start(protocol(i as u64 + 1), config, keyring(6))
+        let node = NetNode::start(protocol(i as u64 + 1, views), config, keyring(6))
             .await
             .expect("node starts");
         nodes.push(node);
@@ -209,7 +215,7 @@ fn a_partition_that_outlasts_the_removal_heals_over_datagrams() {
             sockets.push(socket);
             blocks.push(blocked);
         }
-        let nodes = start_behind(&sockets, &relays, net_config).await;
+        let nodes = start_behind(&sockets, &relays, net_config, false).await;
         wait_all(&nodes, DEADLINE, "the cluster never formed", |n| {
             all_up(n, 4)
         })
@@ -261,6 +267,20 @@ fn a_partition_that_outlasts_the_removal_heals_over_datagrams() {
 /// dialing them; a configured seed must still be dialed again, or nobody ever dials across.
 #[test]
 fn a_partition_that_outlasts_the_removal_heals_over_connections() {
+    heals_over_connections(false);
+}
+
+/// The same with partial views (links on demand). A failed link drops the peer from the views,
+/// and a node probes only its views' members: the joiner, its one view member failed, probed
+/// nobody and held the other Up through the whole partition — until a peer the runtime reports
+/// failed was checked by the detector whatever the views (`Node::peer_failed`).
+#[test]
+fn a_partition_that_outlasts_the_removal_heals_over_connections_with_views() {
+    heals_over_connections(true);
+}
+
+/// Two nodes behind TCP relays, split until each removed the other, then one cluster again.
+fn heals_over_connections(views: bool) {
     common::run(async {
         let opens: Vec<Arc<AtomicBool>> = (0..2).map(|_| Arc::new(AtomicBool::new(true))).collect();
         let mut relays = Vec::new();
@@ -270,7 +290,7 @@ fn a_partition_that_outlasts_the_removal_heals_over_connections() {
             relays.push(tcp_relay(listen, open.clone()).await);
             listens.push(listen);
         }
-        let nodes = start_behind(&listens, &relays, stream_config).await;
+        let nodes = start_behind(&listens, &relays, stream_config, views).await;
         wait_all(&nodes, DEADLINE, "the cluster never formed", |n| {
             all_up(n, 2)
         })

@@ -1247,3 +1247,32 @@ fn a_member_heard_of_only_through_data_is_asked_of_its_source_for_its_address() 
         "asked without addresses"
     );
 }
+
+/// With partial views a node probes only its views' members, and a peer its runtime reports
+/// failed (`peer_failed`: a closed connection) leaves the views: a node whose view members all
+/// failed probed nobody and held them Up for as long as it was cut off. A member reported failed
+/// is now checked (probed with the next cycle) whatever the views.
+#[test]
+fn a_member_the_runtime_reports_failed_is_probed_whatever_the_views() {
+    let start = Instant::now();
+    let config = Config {
+        view: Some(ViewConfig::default()),
+        ..Config::lan()
+    };
+    let mut x = Node::new(NodeId(0), Generation(1), config, 0).expect("valid config");
+    x.handle_timeout(start);
+    learn_600_members(&mut x, start);
+    let _ = sent(&mut x);
+    let before = pinged(&mut x, start, Duration::from_secs(10));
+    assert!(
+        !before.contains(&NodeId(1_007)),
+        "probed outside the views without a word about it: nothing to show"
+    );
+    let later = start + Duration::from_secs(10);
+    x.peer_failed(later, NodeId(1_007));
+    let after = pinged(&mut x, later, Duration::from_secs(2));
+    assert!(
+        after.contains(&NodeId(1_007)),
+        "the member reported failed was not checked: {after:?}"
+    );
+}

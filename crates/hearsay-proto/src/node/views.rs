@@ -6,7 +6,8 @@ use crate::membership::{ADDR_KEY, Membership};
 use crate::rng::NodeRng;
 use crate::size::encoded_len;
 use crate::{
-    Addresses, Body, MAX_ADDRESS_LEN, Message, NodeId, PROTOCOL_VERSION, Peers, ViewMessage,
+    Addresses, Body, MAX_ADDRESS_LEN, MemberStatus, Message, NodeId, PROTOCOL_VERSION, Peers,
+    ViewMessage,
 };
 use rand::RngExt;
 use std::sync::Arc;
@@ -28,10 +29,25 @@ impl Node {
     }
 
     /// The runtime saw `peer` fail (a closed connection) at `now`: with partial views, it is
-    /// replaced from the passive view at once.
+    /// replaced from the passive view at once. With SWIM, a member held alive is also checked:
+    /// probed with the next cycle whatever the views (session 22). The view drops a failed peer,
+    /// and a node probes only its views' members: one whose view members all failed (cut off
+    /// alone, or a two-node cluster) probed nobody and held them Up for the whole partition,
+    /// where the failure signal is the transport's evidence that something is wrong. The probe
+    /// decides: an answer ends it, and its failures go on as SWIM's own (probed again first,
+    /// then suspected).
     pub fn peer_failed(&mut self, now: Instant, peer: NodeId) {
         // The view counts rounds, not time: `now` is taken for uniformity with every other input.
         let _ = now;
+        let alive = (self.members.as_deref()).is_some_and(|m| {
+            matches!(
+                m.status(peer),
+                Some(MemberStatus::Joining | MemberStatus::Up | MemberStatus::Suspect)
+            )
+        });
+        if let Some(fd) = self.fd.as_deref_mut().filter(|_| alive) {
+            fd.check_soon(peer);
+        }
         if let Some(view) = &mut self.view {
             let (members, peers, me) = (self.members.as_deref(), &self.peers, self.id);
             view.peer_failed(peer, &mut self.rng, |rng| {
