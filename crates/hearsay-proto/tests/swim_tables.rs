@@ -76,6 +76,19 @@ fn one_write(origin: u64) -> OriginDelta {
     }
 }
 
+/// Node 0 with partial views (the defaults), started at `now`, holding 600 members Up
+/// (1000–1599) that are outside its views.
+fn viewer_of_600(now: Instant) -> Node {
+    let config = Config {
+        view: Some(ViewConfig::default()),
+        ..Config::lan()
+    };
+    let mut x = Node::new(NodeId(0), Generation(1), config, 0).expect("valid config");
+    x.handle_timeout(now);
+    learn_600_members(&mut x, now);
+    x
+}
+
 /// Everything `node` has to send, decoded.
 fn sent(node: &mut Node) -> Vec<(NodeId, Message)> {
     std::iter::from_fn(|| node.poll_transmit())
@@ -1020,13 +1033,7 @@ fn pinged(node: &mut Node, from: Instant, time: Duration) -> BTreeSet<NodeId> {
 #[test]
 fn a_stale_down_of_a_member_held_alive_is_checked_at_once() {
     let start = Instant::now();
-    let config = Config {
-        view: Some(ViewConfig::default()),
-        ..Config::lan()
-    };
-    let mut x = Node::new(NodeId(0), Generation(1), config, 0).expect("valid config");
-    x.handle_timeout(start);
-    learn_600_members(&mut x, start);
+    let mut x = viewer_of_600(start);
     let refuted = MemberUpdate {
         incarnation: 1,
         ..update(1_007, Liveness::Alive, &[])
@@ -1255,13 +1262,7 @@ fn a_member_heard_of_only_through_data_is_asked_of_its_source_for_its_address() 
 #[test]
 fn a_member_the_runtime_reports_failed_is_probed_whatever_the_views() {
     let start = Instant::now();
-    let config = Config {
-        view: Some(ViewConfig::default()),
-        ..Config::lan()
-    };
-    let mut x = Node::new(NodeId(0), Generation(1), config, 0).expect("valid config");
-    x.handle_timeout(start);
-    learn_600_members(&mut x, start);
+    let mut x = viewer_of_600(start);
     let _ = sent(&mut x);
     let before = pinged(&mut x, start, Duration::from_secs(10));
     assert!(

@@ -738,14 +738,26 @@ impl Node {
     /// that makes up for it comes only every few minutes; a new member soon writes to most
     /// nodes, and the one it writes to learns it then.
     pub(super) fn confirm(&mut self, now: Instant, from: NodeId) {
-        let (Some(members), Some(fd)) = (&mut self.members, &mut self.fd) else {
+        let (Some(members), Some(_)) = (&mut self.members, &self.fd) else {
             return;
         };
         members.confirm(from, now, &mut self.events);
-        if members.status(from).is_none() && fd.ask_unknown(from, now) {
-            // Nothing held: the digest of an empty range.
-            let range = vec![(from, from, 0)];
-            self.send_fd(from, Probe::Sync { ranges: range }, Vec::new());
+        if members.status(from).is_none() {
+            self.ask_entry(now, from, from);
+        }
+    }
+
+    /// Asks `to` for `id`'s member entry (a one-id table pull; nothing held here, so the digest
+    /// of an empty range), at most once a probe interval per `id` (`Fd::ask_unknown`).
+    fn ask_entry(&mut self, now: Instant, to: NodeId, id: NodeId) {
+        if self.fd.as_mut().is_some_and(|fd| fd.ask_unknown(id, now)) {
+            self.send_fd(
+                to,
+                Probe::Sync {
+                    ranges: vec![(id, id, 0)],
+                },
+                Vec::new(),
+            );
         }
     }
 
@@ -770,16 +782,7 @@ impl Node {
         {
             return;
         }
-        if self.fd.as_mut().is_some_and(|fd| fd.ask_unknown(id, now)) {
-            // Nothing held in that range: the digest of an empty one.
-            self.send_fd(
-                source,
-                Probe::Sync {
-                    ranges: vec![(id, id, 0)],
-                },
-                Vec::new(),
-            );
-        }
+        self.ask_entry(now, source, id);
     }
 
     /// `to` named in a digest members this node removed: it still holds their data, and may

@@ -39,12 +39,9 @@ impl Node {
     pub fn peer_failed(&mut self, now: Instant, peer: NodeId) {
         // The view counts rounds, not time: `now` is taken for uniformity with every other input.
         let _ = now;
-        let alive = (self.members.as_deref()).is_some_and(|m| {
-            matches!(
-                m.status(peer),
-                Some(MemberStatus::Joining | MemberStatus::Up | MemberStatus::Suspect)
-            )
-        });
+        let alive = (self.members.as_deref())
+            .and_then(|m| m.status(peer))
+            .is_some_and(MemberStatus::is_reachable);
         if let Some(fd) = self.fd.as_deref_mut().filter(|_| alive) {
             fd.check_soon(peer);
         }
