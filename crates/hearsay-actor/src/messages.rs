@@ -281,6 +281,9 @@ pub struct Reincarnate {
     pub seed: u64,
     /// The peers the new process starts with.
     pub peers: hearsay_proto::Peers,
+    /// Where the new process is reached, announced as a networked node announces its address
+    /// at start ([`hearsay_proto::Node::advertise`]); `None` in-process.
+    pub addr: Option<String>,
 }
 
 /// A membership change seen by a node ([`hearsay_proto::Event::Member`]), sent to its

@@ -663,6 +663,9 @@ impl Handler<Reincarnate> for GossipNode {
             again.seed,
         )?;
         node.set_peers(again.peers);
+        if let Some(addr) = &again.addr {
+            node.advertise(now.into_std(), addr)?;
+        }
         let old = std::mem::replace(&mut self.node, node);
         // Everything the old process held is gone: its subscribers hear of each live entry.
         for (origin, state) in old.store().origins() {

@@ -25,7 +25,7 @@ use crate::messages::{
     Reincarnate, Restart, Resume, Set, SetMaxDeltas, StoredEntry, TrySet,
 };
 use crate::network::{
-    Cut, Inbound, Inbox, Network, NetworkConfig, NetworkLink, Partition, SetFaults,
+    BookChange, Cut, Inbound, Inbox, Network, NetworkConfig, NetworkLink, Partition, SetFaults,
 };
 use crate::{Error, GossipNode, Recorder, RecorderHandle, Router, StaleSample};
 use actix::{Actor, Addr};
@@ -80,6 +80,13 @@ pub struct SimulationConfig {
     /// or partial views (without either the others never pick a node that is not a seed).
     /// Default: `None`.
     pub seed_peers: Option<Vec<usize>>,
+    /// Whether nodes run as networked nodes do as far as addresses go: each announces an
+    /// address (`sim:<index>`, [`hearsay_proto::Node::advertise`]) at start, and the simulated
+    /// network delivers a datagram only to an address its sender's protocol named or its
+    /// sender's address book holds ([`Network::with_address_books`]; the books are filled with
+    /// [`Simulation::learn_address`], as `hearsay-net`'s hellos fill them). Needs a simulated
+    /// network. Default: false (delivery by id, as in-process nodes have it).
+    pub addresses: bool,
 }
 
 impl Default for SimulationConfig {
@@ -93,8 +100,15 @@ impl Default for SimulationConfig {
             trace: false,
             start_after: Duration::ZERO,
             seed_peers: None,
+            addresses: false,
         }
     }
+}
+
+/// The address node `index` announces when addresses are modelled
+/// ([`SimulationConfig::addresses`]).
+fn address_of(index: usize) -> String {
+    format!("sim:{index}")
 }
 
 /// A deterministic seed for component `index` of a run seeded with `seed` (SplitMix64).
@@ -180,13 +194,23 @@ impl Simulation {
         if let Some(seeds) = &config.seed_peers {
             seed_peers_valid(seeds, &config)?;
         }
+        if config.addresses && config.network.is_none() {
+            return Err(hearsay_proto::Error::Config {
+                field: "addresses",
+                reason: "need a simulated network".into(),
+            }
+            .into());
+        }
         let start = Instant::now();
         let interval = config.protocol.gossip_interval;
         let recorder = RecorderHandle::new(start, interval, config.trace);
         let router = Router::new();
         let network = config.network.clone().map(|network| {
-            let network = Network::new(network, derive(config.seed, u64::MAX), router.clone())
+            let mut network = Network::new(network, derive(config.seed, u64::MAX), router.clone())
                 .with_recorder(recorder.clone());
+            if config.addresses {
+                network = network.with_address_books();
+            }
             let inbox = network.inbox();
             (network.start(), inbox)
         });
@@ -202,6 +226,9 @@ impl Simulation {
                 None => members.clone(),
                 Some(seeds) => first_peers(seeds, i as usize, config.protocol.view.is_some()),
             });
+            if config.addresses {
+                node.advertise(start.into_std(), &address_of(i as usize))?;
+            }
             recorder.lock().add_node(id);
             let phase = if config.jitter {
                 Duration::from_nanos(phases.random_range(0..interval.as_nanos().max(1) as u64))
@@ -308,6 +335,9 @@ impl Simulation {
         node.set_peers(Peers::Own(Vec::new()));
         for &seed in seeds {
             node.add_peer(NodeId(seed as u64));
+        }
+        if config.addresses {
+            node.advertise(Instant::now().into_std(), &address_of(index))?;
         }
         let interval = config.protocol.gossip_interval;
         let phase = if config.jitter {
@@ -623,10 +653,12 @@ impl Simulation {
         }
         let node = self.node(index)?;
         let peers = self.first_peers(index);
+        let addr = self.config.addresses.then(|| address_of(index));
         node.send(Reincarnate {
             generation,
             seed,
             peers,
+            addr,
         })
         .await??;
         // A fresh process with partial views starts with empty views: it joins again, as it did
@@ -685,6 +717,25 @@ impl Simulation {
         } else {
             seeds
         }
+    }
+
+    /// Node `index`'s runtime learns where node `peer` is reached, as a hello between them teaches
+    /// `hearsay-net`'s datagram transport (with [`SimulationConfig::addresses`]; nothing
+    /// otherwise). In order with the datagrams.
+    pub fn learn_address(&self, index: usize, peer: usize) {
+        let (node, peer) = (NodeId(index as u64), NodeId(peer as u64));
+        self.to_network(Inbound::Book(BookChange::Learn { node, peer }));
+    }
+
+    /// Node `index`'s runtime forgets where node `peer` is reached (it left or was removed).
+    pub fn forget_address(&self, index: usize, peer: usize) {
+        let (node, peer) = (NodeId(index as u64), NodeId(peer as u64));
+        self.to_network(Inbound::Book(BookChange::Forget { node, peer }));
+    }
+
+    /// Node `index`'s runtime starts afresh and knows no address (a new process).
+    pub fn forget_addresses(&self, index: usize) {
+        self.to_network(Inbound::Book(BookChange::Clear(NodeId(index as u64))));
     }
 
     /// Changes the network's loss and duplication probabilities from now on (no effect without

@@ -102,6 +102,7 @@ fn the_seeds_cover_the_documented_space() {
         seeds.any(|n| (s.events.iter()).any(|(_, f)| *f == Fault::Pause(n)))
     });
     let net_peers = share(&|s| s.net_peers);
+    let addresses = share(&|s| s.addresses());
     assert!(
         (scenarios.iter().filter(|s| s.net_peers))
             .all(|s| s.protocol.membership.is_some() && s.protocol.view.is_none()),
@@ -147,6 +148,7 @@ fn the_seeds_cover_the_documented_space() {
         ("pauses", pauses, 0.3, 0.5),
         ("pauses of a seed", paused_seeds, 0.04, 0.3),
         ("hearsay-net's peer policy", net_peers, 0.07, 0.25),
+        ("addresses needed", addresses, 0.05, 0.2),
         ("relaunched after leaving", back_after_leaving, 0.02, 0.2),
         ("removal within a minute", short_removal, 0.05, 0.25),
         (

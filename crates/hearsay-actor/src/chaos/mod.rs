@@ -20,6 +20,7 @@
 //! mongering alone may leave a residue by design (Demers et al. 1987) and is not.
 
 mod check;
+mod net_peers;
 mod run;
 mod scenario;
 mod shrink;

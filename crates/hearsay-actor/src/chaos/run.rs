@@ -1,12 +1,13 @@
 //! Runs one [`Scenario`] on the deterministic harness and checks it.
 
 use super::check::{self, Model, Violation};
+use super::net_peers::{Change, NetPeers, Reach, Seen};
 use super::scenario::{Fault, Scenario};
 use crate::{
     AddPeer, Error, Latency, NetworkConfig, NodeSnapshot, RemovePeer, Simulation, SimulationConfig,
     simulate,
 };
-use hearsay_proto::{Generation, MemberStatus, NodeId, Value};
+use hearsay_proto::{NodeId, Value};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -76,78 +77,10 @@ struct Driver<'a> {
     paused: BTreeSet<usize>,
     /// `hearsay-net`'s peer policy, when the scenario asks for it ([`Scenario::net_peers`]).
     net_peers: Option<NetPeers>,
+    /// Where the network lets datagrams pass (what the transports' hellos need).
+    reach: Reach,
     config: &'a RunConfig,
 }
-
-/// What [`Scenario::net_peers`] keeps: each node's seeds, by index (a joiner's are the seeds it
-/// joined through), and the members each node has dropped from its peers, by generation.
-struct NetPeers {
-    seeds: Vec<Vec<usize>>,
-    dropped: BTreeSet<(NodeId, NodeId, Generation)>,
-}
-
-impl NetPeers {
-    /// With membership and without partial views only (the views pick the peers otherwise).
-    fn of(scenario: &Scenario) -> Option<NetPeers> {
-        let applies = scenario.net_peers
-            && scenario.protocol.membership.is_some()
-            && scenario.protocol.view.is_none();
-        let seeds = (0..scenario.nodes)
-            .map(|i| match &scenario.seed_peers {
-                Some(seeds) => seeds.iter().copied().filter(|&s| s != i).collect(),
-                None => (0..scenario.nodes).filter(|&s| s != i).collect(),
-            })
-            .collect();
-        applies.then(|| NetPeers {
-            seeds,
-            dropped: BTreeSet::new(),
-        })
-    }
-
-    /// The peer changes `hearsay-net` would make at these snapshots: a member Left or Removed
-    /// leaves the node's peers (its address forgotten), once per generation; a live seed whose
-    /// address the node does not hold (unknown, Left or Removed) is a peer again (its hello
-    /// answered). Each as (node, member, whether it is added).
-    fn changes(&mut self, snapshots: &[NodeSnapshot]) -> Vec<(usize, NodeId, bool)> {
-        let tables: Vec<Table> = (snapshots.iter())
-            .map(|n| {
-                let members = (n.members.iter())
-                    .map(|m| (m.id, m.generation, m.status))
-                    .collect();
-                (n.id, n.down, members)
-            })
-            .collect();
-        self.changes_of(&tables)
-    }
-
-    fn changes_of(&mut self, tables: &[Table]) -> Vec<(usize, NodeId, bool)> {
-        let live: BTreeSet<NodeId> = (tables.iter())
-            .filter(|(_, down, _)| !down)
-            .map(|(id, _, _)| *id)
-            .collect();
-        let gone = |status| matches!(status, MemberStatus::Left | MemberStatus::Removed);
-        let mut changes = Vec::new();
-        for (node, _, members) in tables.iter().filter(|(_, down, _)| !down) {
-            let index = node.0 as usize;
-            for &(member, generation, status) in members {
-                if gone(status) && self.dropped.insert((*node, member, generation)) {
-                    changes.push((index, member, false));
-                }
-            }
-            for &seed in self.seeds.get(index).into_iter().flatten() {
-                let id = NodeId(seed as u64);
-                let held = (members.iter()).any(|&(m, _, status)| m == id && !gone(status));
-                if !held && live.contains(&id) {
-                    changes.push((index, id, true));
-                }
-            }
-        }
-        changes
-    }
-}
-
-/// A node's id, whether it is down, and its member table: (member, generation, status).
-type Table = (NodeId, bool, Vec<(NodeId, Generation, MemberStatus)>);
 
 impl Driver<'_> {
     /// Keeps the first violation of each kind.
@@ -165,16 +98,61 @@ impl Driver<'_> {
         let snapshots = self.sim.inspect_all().await?;
         let found = check::always(&snapshots, &self.model, self.sim.elapsed());
         self.note(found);
-        let changes = (self.net_peers.as_mut()).map(|net| net.changes(&snapshots));
-        for (node, peer, add) in changes.into_iter().flatten() {
-            let node = self.sim.node(node)?;
-            if add {
-                node.send(AddPeer(peer)).await?;
-            } else {
-                node.send(RemovePeer(peer)).await?;
+        self.transports(&snapshots).await?;
+        Ok(snapshots)
+    }
+
+    /// Applies `hearsay-net`'s peer policy at once, if the scenario asks for it (a process that
+    /// starts says hello to its seeds without waiting for the next check).
+    async fn hello(&mut self) -> Result<(), Error> {
+        if self.net_peers.is_some() {
+            let snapshots = self.sim.inspect_all().await?;
+            self.transports(&snapshots).await?;
+        }
+        Ok(())
+    }
+
+    /// What the emulated transports do at these snapshots ([`NetPeers::changes`]): addresses
+    /// learnt and forgotten, peers added and removed.
+    async fn transports(&mut self, snapshots: &[NodeSnapshot]) -> Result<(), Error> {
+        let Some(net) = &mut self.net_peers else {
+            return Ok(());
+        };
+        let nodes: Vec<Seen> = (snapshots.iter().enumerate())
+            .map(|(i, n)| Seen {
+                generation: n.generation,
+                runs: !n.down && !self.paused.contains(&i),
+                members: (n.members.iter())
+                    .map(|m| (m.id, m.generation, m.status))
+                    .collect(),
+            })
+            .collect();
+        for change in net.changes(&nodes, |from, to| self.reach.passes(from, to)) {
+            match change {
+                Change::Learnt { node, peer } => {
+                    self.sim.learn_address(node, peer);
+                    self.sim
+                        .node(node)?
+                        .send(AddPeer(NodeId(peer as u64)))
+                        .await?;
+                }
+                Change::Forgot { node, peer } => {
+                    self.sim.forget_address(node, peer);
+                    (self.sim.node(node)?)
+                        .send(RemovePeer(NodeId(peer as u64)))
+                        .await?;
+                }
             }
         }
-        Ok(snapshots)
+        Ok(())
+    }
+
+    /// Node `index`'s process stopped or starts afresh: its transport knows no address.
+    fn new_process(&mut self, index: usize) {
+        if let Some(net) = &mut self.net_peers {
+            net.restarted(index);
+            self.sim.forget_addresses(index);
+        }
     }
 
     /// Lets virtual time pass until `until` (since the start), checking on the way.
@@ -197,6 +175,16 @@ impl Driver<'_> {
         {
             self.paused.remove(node);
         }
+        // A process that stops or starts afresh loses its transport's addresses (one that leaves
+        // loses them when it exits, below).
+        if let Fault::Crash(node)
+        | Fault::Restart { node, .. }
+        | Fault::Reincarnate { node, .. }
+        | Fault::Relaunch { node } = fault
+        {
+            self.new_process(*node);
+        }
+        self.reach.apply(fault);
         match fault {
             Fault::Set { node, key, len } => {
                 self.counter += 1;
@@ -253,8 +241,7 @@ impl Driver<'_> {
             Fault::Join { seeds } => {
                 let index = self.sim.join(seeds)?;
                 if let Some(net) = &mut self.net_peers {
-                    net.seeds.resize(index + 1, Vec::new());
-                    net.seeds[index] = seeds.clone();
+                    net.joined(index, seeds);
                 }
             }
             Fault::Reincarnate { node, lower } => {
@@ -287,8 +274,17 @@ impl Driver<'_> {
                     // It goes on gossiping a little, then exits.
                     self.sim.run_for(Duration::from_secs(2)).await;
                     self.sim.crash(*node).await?;
+                    self.new_process(*node);
                 }
             }
+        }
+        // A process that starts says hello to its seeds at once.
+        if let Fault::Join { .. }
+        | Fault::Restart { .. }
+        | Fault::Reincarnate { .. }
+        | Fault::Relaunch { .. } = fault
+        {
+            self.hello().await?;
         }
         Ok(())
     }
@@ -310,6 +306,7 @@ async fn drive(scenario: &Scenario, config: &RunConfig) -> Result<Outcome, Error
         trace: config.trace,
         start_after: Duration::ZERO,
         seed_peers: scenario.seed_peers.clone(),
+        addresses: scenario.addresses(),
     })?;
     let mut driver = Driver {
         sim,
@@ -320,8 +317,10 @@ async fn drive(scenario: &Scenario, config: &RunConfig) -> Result<Outcome, Error
         flow_control: scenario.protocol.flow_control.is_some(),
         paused: BTreeSet::new(),
         net_peers: NetPeers::of(scenario),
+        reach: Reach::default(),
         config,
     };
+    driver.hello().await?;
     for (at, fault) in &scenario.events {
         driver.advance(*at).await?;
         driver.apply(fault).await?;
@@ -332,6 +331,7 @@ async fn drive(scenario: &Scenario, config: &RunConfig) -> Result<Outcome, Error
         driver.sim.resume(node).await?;
     }
     driver.sim.heal();
+    driver.reach.heal();
     driver.sim.set_faults(0.0, 0.0);
     let healed_at = driver.sim.elapsed();
     let mut settled_after = None;
@@ -396,55 +396,4 @@ fn fingerprint(snapshots: &[NodeSnapshot], trace: Option<&str>) -> u64 {
         eat(trace.as_bytes());
     }
     hash
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use MemberStatus::{Left, Removed, Up};
-
-    fn table(id: u64, down: bool, members: &[(u64, MemberStatus)]) -> Table {
-        let members = (members.iter())
-            .map(|&(m, status)| (NodeId(m), Generation(1), status))
-            .collect();
-        (NodeId(id), down, members)
-    }
-
-    /// `hearsay-net`'s policy: members Left or Removed leave a node's peers, once per
-    /// generation; a live seed the node does not hold comes back at every check, a crashed one
-    /// does not; a crashed node changes nothing.
-    #[test]
-    fn net_peers_drop_the_gone_and_bring_back_live_seeds() {
-        let mut net = NetPeers {
-            seeds: vec![vec![1, 2, 3], vec![0], vec![0], vec![0]],
-            dropped: BTreeSet::new(),
-        };
-        let tables = [
-            table(0, false, &[(1, Removed), (2, Up), (3, Removed), (4, Left)]),
-            table(1, false, &[(0, Up)]),
-            table(2, false, &[]),
-            table(3, true, &[(0, Removed)]),
-        ];
-        let first = net.changes_of(&tables);
-        let expect = |list: &[(usize, u64, bool)]| -> Vec<(usize, NodeId, bool)> {
-            list.iter()
-                .map(|&(n, m, add)| (n, NodeId(m), add))
-                .collect()
-        };
-        assert_eq!(
-            first,
-            expect(&[
-                (0, 1, false),
-                (0, 3, false),
-                (0, 4, false),
-                (0, 1, true),
-                (2, 0, true)
-            ])
-        );
-        assert_eq!(
-            net.changes_of(&tables),
-            expect(&[(0, 1, true), (2, 0, true)]),
-            "drops are made once"
-        );
-    }
 }

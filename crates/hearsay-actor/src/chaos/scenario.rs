@@ -117,12 +117,17 @@ pub struct Scenario {
     /// before it got in has nothing to get in through, in any deployment).
     #[serde(default)]
     pub seed_peers: Option<Vec<usize>>,
-    /// Peers managed as `hearsay-net`'s datagram transport manages them (session 21): a member
-    /// Left or Removed at a node stops being its peer (its address is forgotten), and a live seed
-    /// whose address the node does not hold (never held, Left or Removed) becomes a peer again
-    /// (its hello answered), checked every 5 s; a node's seeds are its seed peers, the seeds it
-    /// joined through, or, without either, every node. Drawn for half the runs with membership
-    /// and without partial views (with views, the views pick the peers).
+    /// Peers and addresses managed as `hearsay-net`'s datagram transport manages them (sessions
+    /// 21 and 23): each node's runtime keeps an address book, which a hello between the node and
+    /// a seed fills on both sides (a running seed the book lacks is said hello to at start and
+    /// at every check, every 5 s, and answers if the network passes both ways), and from which
+    /// a member seen Left or Removed is forgotten; a peer new to the book is added, a forgotten
+    /// one removed; a process that stops or starts afresh knows no address. With SWIM the nodes
+    /// also announce addresses, and the network delivers a datagram only to an address the
+    /// sender's protocol named or its book holds ([`crate::SimulationConfig::addresses`]).
+    /// A node's seeds are its seed peers, the seeds it joined through, or, without either,
+    /// every node. Drawn for half the runs with membership and without partial views (with
+    /// views, the views pick the peers).
     #[serde(default)]
     pub net_peers: bool,
 }
@@ -203,6 +208,22 @@ impl Scenario {
             seed_peers,
             net_peers,
         }
+    }
+
+    /// The same scenario with [`Scenario::net_peers`] wherever it applies (membership, no
+    /// partial views).
+    pub fn with_net_peers(mut self) -> Scenario {
+        self.net_peers |= self.protocol.membership.is_some() && self.protocol.view.is_none();
+        self
+    }
+
+    /// Whether the nodes announce addresses and the network needs one for every datagram
+    /// ([`Scenario::net_peers`] with SWIM, which carries each member's address).
+    pub fn addresses(&self) -> bool {
+        let detector = self.protocol.membership.as_ref().map(|m| &m.detector);
+        self.net_peers
+            && self.protocol.view.is_none()
+            && matches!(detector, Some(Detector::Swim(_)))
     }
 
     /// A one-line description of the configuration.

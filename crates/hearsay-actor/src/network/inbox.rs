@@ -11,7 +11,7 @@
 //! records the same things in the same order as before (the experiments' outputs are unchanged
 //! to the byte).
 
-use super::{Cut, Network, Outgoing, Partition, SetFaults};
+use super::{BookChange, Cut, Network, Outgoing, Partition, SetFaults};
 use actix::Context;
 use actix::fut::ActorFuture;
 use hearsay_proto::NodeId;
@@ -37,6 +37,8 @@ pub(crate) enum Inbound {
         node: NodeId,
         deliver: bool,
     },
+    /// A node's address book changes ([`Network::with_address_books`]).
+    Book(BookChange),
 }
 
 /// A queue into one [`Network`] actor (one thread: the harness's).

@@ -89,6 +89,10 @@ pub struct Outgoing {
     pub to: NodeId,
     /// Encoded message.
     pub payload: Vec<u8>,
+    /// Where the sender's protocol said `to` is reached ([`Transmit::addr`]); the network
+    /// delivers by `to` either way, but with address books ([`Network::with_address_books`]) a
+    /// datagram without one reaches only a node its sender's book holds.
+    pub addr: Option<std::sync::Arc<str>>,
 }
 
 /// Splits the nodes into groups that cannot reach each other; nodes in no group form one more.
@@ -161,6 +165,20 @@ pub struct Network {
     inbox: Inbox,
     /// Paused nodes' receive buffers: what reached them meanwhile, read when they resume.
     held: BTreeMap<NodeId, Held>,
+    /// With address books ([`Network::with_address_books`]): per node, the ids its runtime holds
+    /// an address for besides the ones its protocol names.
+    books: Option<BTreeMap<NodeId, BTreeSet<NodeId>>>,
+}
+
+/// A change to a node's address book ([`Network::with_address_books`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum BookChange {
+    /// `node` learnt where `peer` is reached (a hello from it, or its answer to one).
+    Learn { node: NodeId, peer: NodeId },
+    /// `node` forgot `peer` (it left or was removed).
+    Forget { node: NodeId, peer: NodeId },
+    /// `node`'s process started afresh, its book empty.
+    Clear(NodeId),
 }
 
 /// The datagrams a paused node's socket holds, up to [`HELD_BYTES`]; later ones are lost.
@@ -190,7 +208,46 @@ impl Network {
             links: BTreeMap::new(),
             inbox: Inbox::default(),
             held: BTreeMap::new(),
+            books: None,
         }
+    }
+
+    /// Models where each node's runtime can send, as `hearsay-net`'s datagram transport does: a
+    /// datagram goes to the address its sender's protocol gave it ([`Outgoing::addr`]: the
+    /// member's address in membership), else to the one its sender's address book holds, else
+    /// nowhere (counted as lost). The books start empty; the harness fills them
+    /// ([`crate::Simulation::learn_address`]) as the transport's hellos would.
+    pub fn with_address_books(mut self) -> Network {
+        self.books = Some(BTreeMap::new());
+        self
+    }
+
+    fn change_book(&mut self, change: BookChange) {
+        let Some(books) = &mut self.books else {
+            return;
+        };
+        match change {
+            BookChange::Learn { node, peer } => {
+                books.entry(node).or_default().insert(peer);
+            }
+            BookChange::Forget { node, peer } => {
+                books.entry(node).or_default().remove(&peer);
+            }
+            BookChange::Clear(node) => {
+                books.remove(&node);
+            }
+        }
+    }
+
+    /// Whether `out` has somewhere to go: an address, or no address books modelled, or one in
+    /// its sender's book.
+    fn addressed(&self, out: &Outgoing) -> bool {
+        out.addr.is_some()
+            || (self.books.as_ref()).is_none_or(|books| {
+                books
+                    .get(&out.from)
+                    .is_some_and(|book| book.contains(&out.to))
+            })
     }
 
     /// The queue the harness's links and fault controls reach this network through (see
@@ -211,6 +268,7 @@ impl Network {
                 self.held.entry(node).or_default();
             }
             Inbound::Release { node, deliver } => self.release(node, deliver),
+            Inbound::Book(change) => self.change_book(change),
         }
     }
 
@@ -325,7 +383,10 @@ impl Network {
             return;
         }
         let full = self.queue.len() >= self.config.max_in_flight;
-        if full || (self.config.loss > 0.0 && self.rng.random_bool(self.config.loss.min(1.0))) {
+        if full
+            || !self.addressed(&out)
+            || (self.config.loss > 0.0 && self.rng.random_bool(self.config.loss.min(1.0)))
+        {
             if let Some(recorder) = &self.recorder {
                 recorder.lock().dropped(now, from, to, false);
             }
@@ -458,6 +519,7 @@ impl Transport for NetworkLink {
             from,
             to: transmit.to,
             payload: transmit.payload,
+            addr: transmit.addr,
         };
         match &self.0 {
             LinkTo::Mailbox(network) => network.do_send(out),

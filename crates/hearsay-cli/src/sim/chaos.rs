@@ -52,6 +52,21 @@ pub struct ChaosArgs {
     /// of every earlier search.
     #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u64).range(8..=2_000))]
     pub max_nodes: u64,
+    /// Give every scenario with membership and without partial views `hearsay-net`'s peer
+    /// policy and addresses (`Scenario::net_peers`; half of them draw it anyway): a search aimed
+    /// at the networked nodes' paths.
+    #[arg(long)]
+    pub net_peers: bool,
+}
+
+/// The scenario of `seed`, as the arguments shape it.
+fn scenario(args: &ChaosArgs, seed: u64) -> Scenario {
+    let scenario = Scenario::generate_up_to(seed, args.max_nodes as usize);
+    if args.net_peers {
+        scenario.with_net_peers()
+    } else {
+        scenario
+    }
 }
 
 /// Runs the search; fails (non-zero exit) if any seed broke an invariant.
@@ -69,11 +84,7 @@ pub fn main(args: &ChaosArgs) -> Result<(), String> {
         return one(&scenario, args, &config);
     }
     if args.seeds == 1 {
-        return one(
-            &Scenario::generate_up_to(args.seed, args.max_nodes as usize),
-            args,
-            &config,
-        );
+        return one(&scenario(args, args.seed), args, &config);
     }
     search(args, &config)
 }
@@ -185,10 +196,7 @@ fn search(args: &ChaosArgs, config: &RunConfig) -> Result<(), String> {
                     if budget.is_some_and(|b| started.elapsed() >= b) {
                         break;
                     }
-                    let scenario = Scenario::generate_up_to(
-                        args.seed.wrapping_add(i),
-                        args.max_nodes as usize,
-                    );
+                    let scenario = scenario(args, args.seed.wrapping_add(i));
                     let outcome = run(&scenario, config).map_err(|e| e.to_string());
                     let nondeterministic = args.determinism
                         && match (&outcome, run(&scenario, config)) {
@@ -266,11 +274,14 @@ fn search(args: &ChaosArgs, config: &RunConfig) -> Result<(), String> {
     if !failed.is_empty() {
         let seeds: Vec<String> = failed.iter().map(|s| s.seed.to_string()).collect();
         println!("failing seeds: {}", seeds.join(" "));
-        let sized = if args.max_nodes == hearsay_actor::chaos::MAX_NODES as u64 {
+        let mut sized = if args.max_nodes == hearsay_actor::chaos::MAX_NODES as u64 {
             String::new()
         } else {
             format!(" --max-nodes {}", args.max_nodes)
         };
+        if args.net_peers {
+            sized.push_str(" --net-peers");
+        }
         println!(
             "replay one: hearsay sim chaos --seeds 1 --seed {}{sized} --minimize",
             failed[0].seed

@@ -159,6 +159,7 @@ pub fn harness_config(
         trace: false,
         start_after,
         seed_peers: None,
+        addresses: false,
     }
 }
 

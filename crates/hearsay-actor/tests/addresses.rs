@@ -1,0 +1,71 @@
+//! The harness's model of addresses ([`SimulationConfig::addresses`]): a datagram goes to an
+//! address its sender's protocol named (membership's) or its sender's address book holds (the
+//! runtime's hellos), and nowhere otherwise.
+
+use hearsay_actor::{Simulation, SimulationConfig, simulate};
+use hearsay_proto::{Config, MembershipConfig, Value};
+use std::time::Duration;
+
+const SECOND: Duration = Duration::from_secs(1);
+
+fn seeded_by_0(addresses: bool) -> SimulationConfig {
+    SimulationConfig {
+        nodes: 3,
+        seed: 5,
+        protocol: Config {
+            membership: Some(MembershipConfig::default()),
+            ..Config::default()
+        },
+        seed_peers: Some(vec![0]),
+        addresses,
+        ..SimulationConfig::default()
+    }
+}
+
+/// Nodes 1 and 2 know only seed 0. With addresses modelled nothing passes until the hellos fill
+/// the books (by id it converges at once); then membership carries every member's address, and
+/// nodes 1 and 2, which never said hello to each other, still reach each other once the seed
+/// is gone.
+#[test]
+fn a_datagram_needs_an_address_and_membership_spreads_them() {
+    let by_id = simulate(|| async {
+        let sim = Simulation::start(seeded_by_0(false))?;
+        sim.set(1, "k", Value::from("v")).await?;
+        Ok::<_, hearsay_actor::Error>(sim.run_until(30 * SECOND, |r| r.all_hold_latest()).await)
+    })
+    .expect("runtime")
+    .expect("starts");
+    assert!(by_id.is_some(), "by id, the write spreads");
+
+    simulate(|| async {
+        let sim = Simulation::start(seeded_by_0(true))?;
+        sim.set(1, "k", Value::from("v")).await?;
+        let lost = sim.run_until(30 * SECOND, |r| r.all_hold_latest()).await;
+        assert_eq!(lost, None, "without an address nothing reaches anyone");
+        for node in [1, 2] {
+            sim.learn_address(node, 0);
+            sim.learn_address(0, node);
+        }
+        let spread = sim.run_until(30 * SECOND, |r| r.all_hold_latest()).await;
+        assert!(
+            spread.is_some(),
+            "the hellos let the write through the seed"
+        );
+        sim.run_for(10 * SECOND).await;
+        sim.crash(0).await?;
+        sim.set(2, "k2", Value::from("w")).await?;
+        let direct = sim
+            .run_until(30 * SECOND, |r| {
+                r.held(hearsay_proto::NodeId(1))
+                    .is_some_and(|held| held.keys().any(|(_, key)| key == "k2"))
+            })
+            .await;
+        assert!(
+            direct.is_some(),
+            "membership's addresses carry it from 2 to 1"
+        );
+        Ok::<_, hearsay_actor::Error>(())
+    })
+    .expect("runtime")
+    .expect("runs");
+}
