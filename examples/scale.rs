@@ -93,6 +93,7 @@ fn main() -> ExitCode {
                 trace: false,
                 start_after: Duration::ZERO,
                 seed_peers: None,
+                addresses: false,
             };
             let sim = Simulation::start(config)?;
             let built = started.elapsed();

@@ -516,13 +516,21 @@ fn a_pull_between_nodes_that_agree_carries_no_entries() {
         b.handle_datagram(now, &message.encode().expect("encodes"))
             .expect("accepted");
     }
-    // b holds a whole table: it does not ask again.
+    // b holds a whole table: it does not ask again for what is missing (a retry, two probe
+    // intervals on); what it asks then is the next pull of its start's ladder, the whole table
+    // again.
     let later = now + std::time::Duration::from_secs(3);
     b.handle_timeout(later);
-    assert!(
-        sent(&mut b).iter().all(|(_, m)| !is_sync(&m.body)),
-        "the agreeing answer completed the pull"
-    );
+    for (_, message) in sent(&mut b).iter().filter(|(_, m)| is_sync(&m.body)) {
+        let Body::Probe(FdMessage {
+            probe: Probe::Sync { ranges: again },
+            ..
+        }) = &message.body
+        else {
+            unreachable!("a sync");
+        };
+        assert_eq!(again, ranges, "the agreeing answer completed the pull");
+    }
 
     // a learns that 1,234 is suspected: that range, and only it, comes back with its entries.
     let suspicion = probe(Probe::Gossip, vec![update(1_234, Liveness::Suspect, &[7])]);
@@ -1276,4 +1284,110 @@ fn a_member_the_runtime_reports_failed_is_probed_whatever_the_views() {
         after.contains(&NodeId(1_007)),
         "the member reported failed was not checked: {after:?}"
     );
+}
+
+/// A pull teaches both sides (memberlist's push-pull): the node answering pulls back the
+/// ranges where the asker holds something else, and learns what only the asker held; the
+/// asker does not pull back the pull back, and a node pulls back at most once a probe
+/// interval.
+#[test]
+fn a_pull_teaches_the_node_answering_too() {
+    let now = Instant::now();
+    let members: Vec<u64> = (1_000..1_600).collect();
+    let with =
+        |extra: &[u64]| -> Vec<u64> { members.iter().copied().chain(extra.to_vec()).collect() };
+    // Only a holds 3,000.
+    let mut a = knowing(0, &with(&[1, 3_000]), 1, now);
+    // b has started (its own pulls go to node 7, which does not answer), and knows c (node 2).
+    let mut b = knowing(1, &with(&[0, 2]), 7, now);
+    b.handle_timeout(now);
+    assert!(syncs(&sent(&mut b)).iter().all(|&to| to == NodeId(7)));
+    let _ = sent(&mut a);
+    a.handle_timeout(now);
+    let pull: Vec<_> = sent(&mut a)
+        .into_iter()
+        .filter(|(_, m)| is_sync(&m.body))
+        .collect();
+    assert_eq!(pull.len(), 1, "a pulls from b");
+    let pull = pull[0].1.encode().expect("encodes");
+    b.handle_datagram(now, &pull).expect("accepted");
+    let answer = sent(&mut b);
+    assert_eq!(syncs(&answer), [NodeId(0)], "b pulls back from a");
+    for (_, message) in &answer {
+        a.handle_datagram(now, &message.encode().expect("encodes"))
+            .expect("accepted");
+    }
+    let back = sent(&mut a);
+    assert!(
+        syncs(&back).is_empty(),
+        "a does not pull back the pull back"
+    );
+    assert!(
+        pages(&back)
+            .iter()
+            .any(|(_, _, u)| u.iter().any(|u| u.id == NodeId(3_000))),
+        "a answers with the range holding 3,000"
+    );
+    for (_, message) in back {
+        b.handle_datagram(now, &message.encode().expect("encodes"))
+            .expect("accepted");
+    }
+    assert_eq!(b.member_status(NodeId(3_000)), Some(MemberStatus::Up));
+
+    // Another node holding something else pulls within the probe interval: answered, not
+    // pulled back.
+    let mut c = knowing(2, &with(&[1, 4_000]), 1, now);
+    let _ = sent(&mut c);
+    c.handle_timeout(now);
+    let pull = (sent(&mut c).into_iter())
+        .find(|(_, m)| is_sync(&m.body))
+        .expect("c pulls from b");
+    b.handle_datagram(now, &pull.1.encode().expect("encodes"))
+        .expect("accepted");
+    let answer = sent(&mut b);
+    assert!(!tables(&answer).is_empty(), "b answers c");
+    assert!(syncs(&answer).is_empty(), "once a probe interval");
+}
+
+/// A node that starts pulls the member table 2, 4, 8, 16 and 32 probe intervals after each
+/// pull before, whatever the pulls bring, then every push-pull interval: a mass join's first
+/// tables come from nodes that know little, and news that died out short of a few nodes
+/// reaches them only through a later pull.
+#[test]
+fn a_node_that_starts_pulls_on_a_ladder_then_every_push_pull_interval() {
+    let start = Instant::now();
+    let mut a = knowing(0, &[1_000], 1_000, start);
+    a.set_peers(Peers::Own(vec![NodeId(1_000)]));
+    let _ = sent(&mut a);
+    let mut pulls = Vec::new();
+    let mut now = start;
+    while now < start + Duration::from_secs(200) {
+        a.handle_timeout(now);
+        for (to, message) in sent(&mut a) {
+            let seq = match message.body {
+                Body::Probe(FdMessage {
+                    probe: Probe::Ping { seq },
+                    ..
+                }) => Some(seq),
+                _ => None,
+            };
+            let answer = if let Some(seq) = seq {
+                probe(Probe::Ack { seq }, Vec::new())
+            } else if is_sync(&message.body) {
+                pulls.push((now - start).as_secs());
+                // The whole table agrees: nothing new.
+                let page = Probe::Table {
+                    ranges: vec![(NodeId(0), NodeId(u64::MAX))],
+                };
+                probe(page, Vec::new())
+            } else {
+                continue;
+            };
+            a.handle_datagram(now, &datagram(to.0, answer))
+                .expect("accepted");
+        }
+        now += Duration::from_millis(100);
+    }
+    // LAN: a probe interval of 1 s; a push-pull interval of 30 s, which caps the last rung.
+    assert_eq!(pulls, [0, 2, 6, 14, 30, 60, 90, 120, 150, 180]);
 }

@@ -1,10 +1,11 @@
 //! `hearsay-net`'s datagram transport as the fault search emulates it ([`Scenario::net_peers`]):
-//! each node's address book, filled by hellos between a node and its seeds and emptied of the
-//! members that left or were removed, and the peer changes the transport makes with it
-//! (`hearsay-net/src/udp.rs`: a peer new to the book is added, a forgotten one removed).
+//! each node's address book, filled by hellos between a node and its seeds and by the reserved
+//! address entries its store takes in, emptied of the members that left or were removed, and
+//! the peer changes the transport makes with it (`hearsay-net/src/udp.rs`: a peer new to the
+//! book is added, a forgotten one removed).
 
 use super::scenario::{Fault, Scenario};
-use hearsay_proto::{Generation, MemberStatus, NodeId};
+use hearsay_proto::{Generation, MemberStatus, NodeId, Version};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The transports of a run's nodes.
@@ -17,6 +18,9 @@ pub(super) struct NetPeers {
     /// (node, member, generation) changes to Left or Removed already seen: the runtime hears of
     /// each once.
     seen_gone: BTreeSet<(NodeId, NodeId, Generation)>,
+    /// (node, origin, generation, version) of the reserved address entries already seen: the
+    /// runtime hears of each change once.
+    seen_addresses: BTreeSet<(NodeId, NodeId, Generation, Version)>,
 }
 
 /// A node as its transport sees it.
@@ -27,6 +31,9 @@ pub(super) struct Seen {
     pub runs: bool,
     /// Its member table: (member, generation, status).
     pub members: Vec<(NodeId, Generation, MemberStatus)>,
+    /// The reserved address entries ([`hearsay_proto::membership::ADDR_KEY`]) its store holds:
+    /// (origin, generation, version). Without SWIM, where nodes announce their address.
+    pub addresses: Vec<(NodeId, Generation, Version)>,
 }
 
 /// A change a node's transport makes.
@@ -54,6 +61,7 @@ impl NetPeers {
             seeds,
             books: vec![BTreeMap::new(); scenario.nodes],
             seen_gone: BTreeSet::new(),
+            seen_addresses: BTreeSet::new(),
         })
     }
 
@@ -75,9 +83,10 @@ impl NetPeers {
 
     /// What the transports do now, given each node (by index) and whether a datagram from one
     /// node reaches another: every running node forgets the members it sees Left or Removed at
-    /// the generation its book holds or a newer one (once per change), then says hello to every
-    /// running seed its book lacks, and if the seed answers (the network passes both ways) each
-    /// learns the other's address at its generation.
+    /// the generation its book holds or a newer one (once per change) and learns the addresses
+    /// of the reserved entries new in its store, then says hello to every running seed its book
+    /// lacks, and if the seed answers (the network passes both ways) each learns the other's
+    /// address at its generation.
     pub(super) fn changes(
         &mut self,
         nodes: &[Seen],
@@ -96,6 +105,15 @@ impl NetPeers {
                     book.remove(&member);
                     let peer = member.0 as usize;
                     changes.push(Change::Forgot { node: index, peer });
+                }
+            }
+            for &(origin, generation, version) in &node.addresses {
+                let new = self
+                    .seen_addresses
+                    .insert((me, origin, generation, version));
+                let peer = origin.0 as usize;
+                if new && origin != me && learn(&mut self.books[index], peer, generation) {
+                    changes.push(Change::Learnt { node: index, peer });
                 }
             }
         }
@@ -198,6 +216,7 @@ mod tests {
             generation: Generation(1),
             runs,
             members,
+            addresses: Vec::new(),
         }
     }
 
@@ -206,6 +225,7 @@ mod tests {
             books: vec![BTreeMap::new(); seeds.len()],
             seeds,
             seen_gone: BTreeSet::new(),
+            seen_addresses: BTreeSet::new(),
         }
     }
 
@@ -264,5 +284,32 @@ mod tests {
         assert!(!reach.passes(0, 1) && reach.passes(1, 0));
         reach.heal();
         assert!(reach.passes(0, 1));
+    }
+
+    /// A reserved address entry teaches the node that holds it, once per change: a member
+    /// forgotten since is not learnt again from the same entry, but is from a newer one.
+    #[test]
+    fn address_entries_are_learnt_once_per_change() {
+        let mut net = net(vec![vec![], vec![], vec![]]);
+        let mut nodes = vec![seen(true, &[]), seen(true, &[]), seen(true, &[])];
+        let entry = |origin, version| (NodeId(origin), Generation(1), Version(version));
+        nodes[0].addresses = vec![entry(0, 1), entry(2, 1)];
+        let everywhere = |_, _| true;
+        assert_eq!(
+            net.changes(&nodes, everywhere),
+            [Learnt { node: 0, peer: 2 }],
+            "its own entry teaches nothing"
+        );
+        nodes[0].members = vec![(NodeId(2), Generation(1), Removed)];
+        assert_eq!(
+            net.changes(&nodes, everywhere),
+            [Forgot { node: 0, peer: 2 }]
+        );
+        assert_eq!(net.changes(&nodes, everywhere), []);
+        nodes[0].addresses = vec![(NodeId(2), Generation(2), Version(1))];
+        assert_eq!(
+            net.changes(&nodes, everywhere),
+            [Learnt { node: 0, peer: 2 }]
+        );
     }
 }

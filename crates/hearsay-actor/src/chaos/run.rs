@@ -7,6 +7,7 @@ use crate::{
     AddPeer, Error, Latency, NetworkConfig, NodeSnapshot, RemovePeer, Simulation, SimulationConfig,
     simulate,
 };
+use hearsay_proto::membership::ADDR_KEY;
 use hearsay_proto::{NodeId, Value};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -124,6 +125,12 @@ impl Driver<'_> {
                 runs: !n.down && !self.paused.contains(&i),
                 members: (n.members.iter())
                     .map(|m| (m.id, m.generation, m.status))
+                    .collect(),
+                addresses: (n.store.origins())
+                    .filter_map(|(origin, state)| {
+                        let entry = state.get(ADDR_KEY).filter(|e| e.value.is_some())?;
+                        Some((origin, state.generation(), entry.version))
+                    })
                     .collect(),
             })
             .collect();

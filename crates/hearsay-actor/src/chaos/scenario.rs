@@ -122,9 +122,11 @@ pub struct Scenario {
     /// a seed fills on both sides (a running seed the book lacks is said hello to at start and
     /// at every check, every 5 s, and answers if the network passes both ways), and from which
     /// a member seen Left or Removed is forgotten; a peer new to the book is added, a forgotten
-    /// one removed; a process that stops or starts afresh knows no address. With SWIM the nodes
-    /// also announce addresses, and the network delivers a datagram only to an address the
-    /// sender's protocol named or its book holds ([`crate::SimulationConfig::addresses`]).
+    /// one removed; a process that stops or starts afresh knows no address. The nodes announce
+    /// addresses (SWIM carries them in its updates, the heartbeat detector's nodes in a reserved
+    /// entry, which the book learns as it reaches the node's store), and the network delivers a
+    /// datagram only to an address the sender's protocol named or its book holds
+    /// ([`crate::SimulationConfig::addresses`]).
     /// A node's seeds are its seed peers, the seeds it joined through, or, without either,
     /// every node. Drawn for half the runs with membership and without partial views (with
     /// views, the views pick the peers).

@@ -19,6 +19,9 @@ pub(crate) use suspicion::suspicion_timeout;
 /// arrives).
 const MAX_ASKED: usize = 64;
 
+/// Rungs of the ladder of table pulls ([`Fd::pull_started`]): 2 to 32 probe intervals apart.
+const LADDER_RUNGS: u32 = 5;
+
 /// Id ranges at most in one `Sync` (each about 20 bytes: a request stays within one datagram).
 pub(crate) const MAX_RANGES: usize = 32;
 
@@ -62,6 +65,12 @@ pub(crate) struct Fd {
     heal_at: Option<Instant>,
     /// The peer the last pull asked: the next one asks another.
     pub(crate) pulled_from: Option<NodeId>,
+    /// The rungs of the ladder of pulls climbed since the node started ([`Fd::pull_started`]).
+    rung: u32,
+    /// When the last pull started, and when this node last pulled back from a peer that pulled
+    /// from it ([`Fd::may_pull_back`]).
+    pulled_at: Option<Instant>,
+    pulled_back_at: Option<Instant>,
     /// Pings relayed for others, by this node's sequence number.
     pub(crate) relays: BTreeMap<u32, Relay>,
     /// Unknown senders asked for their entry, and when (at most [`MAX_ASKED`]).
@@ -98,6 +107,9 @@ impl Fd {
             heal: None,
             heal_at: None,
             pulled_from: None,
+            rung: 0,
+            pulled_at: None,
+            pulled_back_at: None,
             relays: BTreeMap::new(),
             asked: BTreeMap::new(),
             private: BTreeMap::new(),
@@ -269,6 +281,38 @@ impl Fd {
             return !std::mem::replace(&mut self.has_table, true);
         }
         false
+    }
+
+    /// A pull of a member's table starts at `now`, its successor set a push-pull interval
+    /// later. A node that starts climbs a ladder of pulls first: the
+    /// next comes 2, 4, 8, 16 then 32 probe intervals after the one before (at most a
+    /// push-pull interval), whatever they bring. In a mass join every node's first tables come
+    /// from nodes that know little yet, and the news of the others goes out while every node
+    /// still knows few members and sizes its retransmissions by them, so some of it dies out
+    /// short of a few nodes, which only a later pull reaches.
+    pub(crate) fn pull_started(&mut self, now: Instant) {
+        self.pulled_at = Some(now);
+        if self.rung < LADDER_RUNGS {
+            let gap = self.config.probe_interval * (2 << self.rung);
+            self.rung += 1;
+            if self.next_push_pull.is_none_or(|next| now + gap < next) {
+                self.next_push_pull = Some(now + gap);
+            }
+        }
+    }
+
+    /// Whether to pull back now from `from`, which pulled this node's table and holds something
+    /// else in some ranges: not if this node pulled from `from` itself within four probe
+    /// intervals (the pull back of a pull back), and at most once a probe interval.
+    pub(crate) fn may_pull_back(&mut self, from: NodeId, now: Instant) -> bool {
+        let every = self.config.probe_interval;
+        let pulled =
+            self.pulled_from == Some(from) && self.pulled_at.is_some_and(|at| now < at + every * 4);
+        if pulled || self.pulled_back_at.is_some_and(|at| now < at + every) {
+            return false;
+        }
+        self.pulled_back_at = Some(now);
+        true
     }
 
     /// The table being received, if a part of it arrived: the peer answering and the id

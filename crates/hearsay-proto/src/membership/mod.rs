@@ -424,12 +424,23 @@ impl Membership {
         rng: &mut R,
         me: NodeId,
     ) -> Option<NodeId> {
+        self.random_where(rng, me, |_, status| status.is_reachable())
+    }
+
+    /// A member other than `me` that `accept`s (given its id and status), uniformly at random,
+    /// with the address rule of [`Membership::random_reachable`]. Walks the table.
+    pub(crate) fn random_where<R: Rng + ?Sized>(
+        &self,
+        rng: &mut R,
+        me: NodeId,
+        accept: impl Fn(NodeId, MemberStatus) -> bool,
+    ) -> Option<NodeId> {
         let addressed = self.address(me).is_some();
         let candidates = || {
             self.members
                 .iter()
-                .filter(move |&(&id, t)| {
-                    id != me && t.status.is_reachable() && (!addressed || t.addr.is_some())
+                .filter(|&(&id, t)| {
+                    id != me && accept(id, t.status) && (!addressed || t.addr.is_some())
                 })
                 .map(|(&id, _)| id)
         };

@@ -9,9 +9,6 @@ use crate::size::encoded_len;
 use crate::{Body, MemberStatus, NodeId, OriginDelta, Peers};
 use std::time::Instant;
 
-/// Probe intervals after start-up at which a node pulls a second member table.
-const FIRST_PULL_AFTER: u32 = 10;
-
 /// Gossip messages at most in the answer to a `Sync` (room for about 20,000 members).
 const MAX_SYNC_MESSAGES: usize = 256;
 
@@ -53,9 +50,9 @@ impl Node {
         alive.max(self.peers.len())
     }
 
-    /// Asks a random peer for its member table: at the first timeout, a second time
-    /// [`FIRST_PULL_AFTER`] intervals later, then every push-pull interval (the member table's
-    /// anti-entropy). Each pull asks the same peer again every two probe intervals for the id
+    /// Asks a random peer for its member table: at the first timeout, then every push-pull
+    /// interval (the member table's anti-entropy), sooner while the node climbs the ladder of
+    /// pulls its start put it on ([`Fd::pull_started`]). Each pull asks the same peer again every two probe intervals for the id
     /// ranges its pages did not cover yet, until they cover every id (pages travel as
     /// datagrams: one lost page would otherwise leave members unknown until the next pull,
     /// minutes later).
@@ -66,16 +63,14 @@ impl Node {
         };
         let retry = fd.next_sync.is_some_and(|at| now >= at);
         let periodic = fd.next_push_pull.is_some_and(|at| now >= at);
-        if first {
-            // A second table soon after the first, from another member: the first may have
-            // come from a node that had just joined itself and knew little.
-            let soon = fd.config.probe_interval * FIRST_PULL_AFTER;
-            fd.next_push_pull = Some(now + soon.min(fd.config.push_pull(n)));
-        } else if periodic {
-            fd.next_push_pull = Some(now + fd.config.push_pull(n));
-        }
         if !(first || retry || periodic) {
             return;
+        }
+        if first || periodic {
+            // The next pull: a push-pull interval later, or sooner on the ladder of a node
+            // that just started or learnt of members ([`Fd::pull_started`]).
+            fd.next_push_pull = Some(now + fd.config.push_pull(n));
+            fd.pull_started(now);
         }
         fd.next_sync = Some(now + fd.config.probe_interval * 2);
         let incarnation = fd.incarnation;
@@ -133,6 +128,16 @@ impl Node {
                 self.peers.sample_where(&mut self.rng, 1, self.id, |id| {
                     Some(id) != last && members.status(id) == Some(MemberStatus::Up)
                 })
+            }
+            // With partial views, from the whole table, not the active view: neighbours in the
+            // overlay learn the same news and miss the same (a mass join's news that died out
+            // short of one part of the overlay); the table's pages are addressed to the asker.
+            (Some(members), Some(_), None) => {
+                (members.random_where(&mut self.rng, self.id, |id, status| {
+                    Some(id) != last && status == MemberStatus::Up
+                }))
+                .into_iter()
+                .collect()
             }
             _ => Vec::new(),
         };
@@ -437,7 +442,7 @@ impl Node {
                 }
             }
             Probe::Sync { ranges } => {
-                self.answer_sync(from, &ranges);
+                self.answer_sync(now, from, &ranges);
                 answered = true;
             }
         }
@@ -634,7 +639,14 @@ impl Node {
     /// from this node's (all if none are named), in pages each vouching for a range, up to
     /// [`MAX_SYNC_MESSAGES`] pages; the ranges whose digests agree are vouched for together in
     /// one message without entries.
-    fn answer_sync(&mut self, to: NodeId, wanted: &[DigestRange]) {
+    ///
+    /// Then, if `to` holds something else than this node in some ranges, this node pulls them
+    /// back from it ([`Fd::may_pull_back`]), so that a pull teaches both sides, as memberlist's
+    /// push-pull does: a member whose news died out short of some nodes (a mass join) reaches
+    /// them through whoever pulls from them, not only through their own pulls, a push-pull
+    /// interval apart. Only ranges where `to` holds something (a nonzero digest: a one-id ask
+    /// holds nothing) are pulled back.
+    fn answer_sync(&mut self, now: Instant, to: NodeId, wanted: &[DigestRange]) {
         let Some(members) = &self.members else {
             return;
         };
@@ -646,11 +658,16 @@ impl Node {
         let whole = [(NodeId(0), NodeId(u64::MAX))];
         let mut same = Vec::new();
         let mut differ = Vec::new();
+        let mut back = Vec::new();
         for &(lo, hi, digest) in wanted.iter().take(MAX_RANGES).filter(|r| r.0 <= r.1) {
-            if members.table_digest(incarnation, lo, hi) == digest {
+            let own = members.table_digest(incarnation, lo, hi);
+            if own == digest {
                 same.push((lo, hi));
             } else {
                 differ.push((lo, hi));
+                if digest != 0 {
+                    back.push((lo, hi, own));
+                }
             }
         }
         let ranges = if wanted.is_empty() {
@@ -691,6 +708,11 @@ impl Node {
         for (ranges, updates) in pages {
             let probe = Probe::Table { ranges };
             self.send(to, Body::Probe(FdMessage { probe, updates }));
+        }
+        let pull_back =
+            !back.is_empty() && (self.fd.as_mut()).is_some_and(|fd| fd.may_pull_back(to, now));
+        if pull_back {
+            self.send_fd(to, Probe::Sync { ranges: back }, Vec::new());
         }
     }
 
