@@ -52,8 +52,8 @@ impl Node {
 
     /// Asks a random peer for its member table: at the first timeout, then every push-pull
     /// interval (the member table's anti-entropy), sooner while the node climbs the ladder of
-    /// pulls its start put it on ([`Fd::pull_started`]). Each pull asks the same peer again every two probe intervals for the id
-    /// ranges its pages did not cover yet, until they cover every id (pages travel as
+    /// pulls its start put it on ([`Fd::pull_started`]). Each pull asks the same peer again
+    /// every two probe intervals for the id ranges its pages did not cover yet, until they cover every id (pages travel as
     /// datagrams: one lost page would otherwise leave members unknown until the next pull,
     /// minutes later).
     fn sync_table(&mut self, now: Instant, first: bool) {
@@ -68,7 +68,7 @@ impl Node {
         }
         if first || periodic {
             // The next pull: a push-pull interval later, or sooner on the ladder of a node
-            // that just started or learnt of members ([`Fd::pull_started`]).
+            // that started ([`Fd::pull_started`]).
             fd.next_push_pull = Some(now + fd.config.push_pull(n));
             fd.pull_started(now);
         }
@@ -96,10 +96,7 @@ impl Node {
         let (Some((peer, missing)), Some(members)) = (request, &self.members) else {
             return;
         };
-        // As many ranges as one datagram holds beside the node's own entry.
-        let room = self.room(Probe::Sync { ranges: Vec::new() }, vec![me.clone()]);
-        let widest = encoded_len(&(NodeId(u64::MAX), NodeId(u64::MAX), u64::MAX));
-        let parts = (room / widest).clamp(1, MAX_RANGES);
+        let parts = self.sync_parts(&me);
         let ranges = match missing {
             Some(missing) => missing
                 .into_iter()
@@ -109,6 +106,13 @@ impl Node {
             None => members.table_ranges(incarnation, parts),
         };
         self.send_fd(peer, Probe::Sync { ranges }, vec![me]);
+    }
+
+    /// As many ranges as one `Sync` holds beside the node's own entry `me`.
+    fn sync_parts(&self, me: &MemberUpdate) -> usize {
+        let room = self.room(Probe::Sync { ranges: Vec::new() }, vec![me.clone()]);
+        let widest = encoded_len(&(NodeId(u64::MAX), NodeId(u64::MAX), u64::MAX));
+        (room / widest).clamp(1, MAX_RANGES)
     }
 
     /// A peer to ask for its table: one held Down that came back, a random member confirmed Up
@@ -712,7 +716,10 @@ impl Node {
         let pull_back =
             !back.is_empty() && (self.fd.as_mut()).is_some_and(|fd| fd.may_pull_back(to, now));
         if pull_back {
-            self.send_fd(to, Probe::Sync { ranges: back }, Vec::new());
+            // As a pull: the node's own entry goes with it.
+            let me = self.own_update(Liveness::Alive);
+            back.truncate(self.sync_parts(&me));
+            self.send_fd(to, Probe::Sync { ranges: back }, vec![me]);
         }
     }
 
