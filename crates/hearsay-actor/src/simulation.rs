@@ -84,8 +84,12 @@ pub struct SimulationConfig {
     /// address (`sim:<index>`, [`hearsay_proto::Node::advertise`]) at start, and the simulated
     /// network delivers a datagram only to an address its sender's protocol named or its
     /// sender's address book holds ([`Network::with_address_books`]; the books are filled with
-    /// [`Simulation::learn_address`], as `hearsay-net`'s hellos fill them). Needs a simulated
-    /// network. Default: false (delivery by id, as in-process nodes have it).
+    /// [`Simulation::learn_address`], as `hearsay-net`'s hellos fill them). With partial views
+    /// the harness then makes no view `Join` of its own (at the start, in [`Simulation::join`],
+    /// [`Simulation::reincarnate`]): whatever stands for the transport sends each node a
+    /// [`Join`] once the node holds its seed's address, as `hearsay-net` joins a seed when it
+    /// answers the node's hello (a `Join` sent before would find no address and be lost). Needs
+    /// a simulated network. Default: false (delivery by id, as in-process nodes have it).
     pub addresses: bool,
 }
 
@@ -103,6 +107,12 @@ impl Default for SimulationConfig {
             addresses: false,
         }
     }
+}
+
+/// Whether the harness joins nodes to the view overlay itself: with partial views, unless
+/// addresses are modelled ([`SimulationConfig::addresses`]: the transport's hellos join).
+fn harness_joins(config: &SimulationConfig) -> bool {
+    config.protocol.view.is_some() && !config.addresses
 }
 
 /// The address node `index` announces when addresses are modelled
@@ -181,7 +191,8 @@ impl Simulation {
     /// Starts the cluster: every node knows every other (static membership), or only the seed
     /// peers ([`SimulationConfig::seed_peers`]). With partial views
     /// ([`hearsay_proto::Config::view`]) every node but the first also joins the view overlay
-    /// through a random earlier node (drawn from the run's seed), or through each seed peer.
+    /// through a random earlier node (drawn from the run's seed), or through each seed peer
+    /// (unless addresses are modelled: [`SimulationConfig::addresses`]).
     pub fn start(config: SimulationConfig) -> Result<Simulation, Error> {
         config.protocol.validate()?;
         if config.start_after > Duration::from_secs(86_400 * 365) {
@@ -249,7 +260,7 @@ impl Simulation {
         // With partial views a node gossips only with its active view, which starts empty: each
         // node joins through a random earlier one, as nodes started one after another through
         // their seeds would (the joins go out before any round runs).
-        if config.protocol.view.is_some() {
+        if harness_joins(&config) {
             match &config.seed_peers {
                 None => {
                     let mut contacts = ChaCha8Rng::seed_from_u64(derive(config.seed, u64::MAX - 2));
@@ -293,7 +304,8 @@ impl Simulation {
     /// peers, and the nodes it gossips with add it to theirs, so it discovers the whole cluster
     /// and the cluster discovers it. Without membership it only ever gossips with its seeds, and
     /// the others never pick it (they keep their static peer lists). With partial views it joins
-    /// the view overlay through the first of `seeds`.
+    /// the view overlay through the first of `seeds` (unless addresses are modelled:
+    /// [`SimulationConfig::addresses`]).
     ///
     /// Deterministic: the same run with the same joins at the same virtual times gives the same
     /// trace.
@@ -357,7 +369,7 @@ impl Simulation {
             .with_recorder(self.recorder.clone())
             .with_first_round_after(phase)
             .start();
-        if let (Some(_), Some(&contact)) = (&config.protocol.view, seeds.first()) {
+        if let (true, Some(&contact)) = (harness_joins(config), seeds.first()) {
             addr.do_send(Join(NodeId(contact as u64)));
         }
         self.router.register(id, addr.clone());
@@ -639,8 +651,9 @@ impl Simulation {
     /// move it above every incarnation its peers know. The process knows what it was configured
     /// with and nothing it learned: its peers are the ones it started with (every node, its seed
     /// peers, or the seeds it joined through), and with partial views it joins again through
-    /// them. Deterministic: its new seed derives from the run's seed, its id and how many
-    /// reincarnations the run has made.
+    /// them (unless addresses are modelled: [`SimulationConfig::addresses`]). Deterministic:
+    /// its new seed derives from the run's seed, its id and how many reincarnations the run has
+    /// made.
     pub async fn reincarnate(&mut self, index: usize, generation: Generation) -> Result<(), Error> {
         self.release(index, false);
         self.reincarnations += 1;
@@ -663,7 +676,7 @@ impl Simulation {
         .await??;
         // A fresh process with partial views starts with empty views: it joins again, as it did
         // the first time.
-        if self.config.protocol.view.is_some() && self.nodes.len() > 1 {
+        if harness_joins(&self.config) && self.nodes.len() > 1 {
             for contact in self.contacts(index, seed) {
                 node.send(Join(NodeId(contact as u64))).await?;
             }

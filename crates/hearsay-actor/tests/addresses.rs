@@ -1,9 +1,10 @@
 //! The harness's model of addresses ([`SimulationConfig::addresses`]): a datagram goes to an
 //! address its sender's protocol named (membership's) or its sender's address book holds (the
-//! runtime's hellos), and nowhere otherwise.
+//! runtime's hellos), and nowhere otherwise; with partial views the harness makes no joins (the
+//! runtime joins through a seed once it holds its address).
 
-use hearsay_actor::{Simulation, SimulationConfig, simulate};
-use hearsay_proto::{Config, MembershipConfig, Value};
+use hearsay_actor::{Join, Simulation, SimulationConfig, simulate};
+use hearsay_proto::{Config, MembershipConfig, NodeId, Value, ViewConfig};
 use std::time::Duration;
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -56,13 +57,57 @@ fn a_datagram_needs_an_address_and_membership_spreads_them() {
         sim.set(2, "k2", Value::from("w")).await?;
         let direct = sim
             .run_until(30 * SECOND, |r| {
-                r.held(hearsay_proto::NodeId(1))
+                r.held(NodeId(1))
                     .is_some_and(|held| held.keys().any(|(_, key)| key == "k2"))
             })
             .await;
         assert!(
             direct.is_some(),
             "membership's addresses carry it from 2 to 1"
+        );
+        Ok::<_, hearsay_actor::Error>(())
+    })
+    .expect("runtime")
+    .expect("runs");
+}
+
+/// With partial views and addresses the harness makes no join: nodes 1 and 2 gossip with nobody
+/// (even once the hellos filled the books) until they join through the seed, as `hearsay-net`
+/// does on its answer; the view messages then carry the addresses, so 1 and 2 reach each other
+/// once the seed is gone.
+#[test]
+fn with_views_the_runtime_joins_and_the_views_carry_the_addresses() {
+    simulate(|| async {
+        let sim = Simulation::start(SimulationConfig {
+            protocol: Config {
+                view: Some(ViewConfig::default()),
+                ..Config::default()
+            },
+            ..seeded_by_0(true)
+        })?;
+        for node in [1, 2] {
+            sim.learn_address(node, 0);
+            sim.learn_address(0, node);
+        }
+        sim.set(1, "k", Value::from("v")).await?;
+        let alone = sim.run_until(30 * SECOND, |r| r.all_hold_latest()).await;
+        assert_eq!(alone, None, "no join, no view, no gossip");
+        for node in [1, 2] {
+            sim.node(node)?.send(Join(NodeId(0))).await?;
+        }
+        let spread = sim.run_until(30 * SECOND, |r| r.all_hold_latest()).await;
+        assert!(spread.is_some(), "the joins make the overlay");
+        sim.crash(0).await?;
+        sim.set(2, "k2", Value::from("w")).await?;
+        let direct = sim
+            .run_until(30 * SECOND, |r| {
+                r.held(NodeId(1))
+                    .is_some_and(|held| held.keys().any(|(_, key)| key == "k2"))
+            })
+            .await;
+        assert!(
+            direct.is_some(),
+            "the views' addresses carry it from 2 to 1"
         );
         Ok::<_, hearsay_actor::Error>(())
     })

@@ -7,8 +7,8 @@
 //! short of a few nodes; with views those nodes pulled the table from their active view, whose
 //! members missed the same news, and only every push-pull interval (90 s at this size).
 
-use hearsay_actor::{Simulation, SimulationConfig, simulate};
-use hearsay_proto::{Config, MemberStatus, ViewConfig};
+use hearsay_actor::{Join, Simulation, SimulationConfig, simulate};
+use hearsay_proto::{Config, MemberStatus, NodeId, ViewConfig};
 use std::time::Duration;
 
 const SEEDS: [usize; 3] = [0, 1, 2];
@@ -53,11 +53,13 @@ fn mass_join(nodes: usize, seed: u64, limit: Duration) -> Option<Duration> {
             addresses: true,
             ..SimulationConfig::default()
         })?;
-        // Each node's hello to each seed is answered: both learn the other's address.
+        // Each node's hello to each seed is answered: both learn the other's address, and the
+        // node joins the overlay through the seed (as `hearsay-net` does on the answer).
         for node in 0..nodes {
             for seed in SEEDS.into_iter().filter(|&s| s != node) {
                 sim.learn_address(node, seed);
                 sim.learn_address(seed, node);
+                sim.node(node)?.do_send(Join(NodeId(seed as u64)));
             }
         }
         all_up_after(&sim, nodes, limit).await

@@ -1,8 +1,9 @@
 //! `hearsay-net`'s datagram transport as the fault search emulates it ([`Scenario::net_peers`]):
 //! each node's address book, filled by hellos between a node and its seeds and by the reserved
 //! address entries its store takes in, emptied of the members that left or were removed, and
-//! the peer changes the transport makes with it (`hearsay-net/src/udp.rs`: a peer new to the
-//! book is added, a forgotten one removed).
+//! the changes the transport makes with it (`hearsay-net/src/udp.rs`: without partial views a
+//! peer new to the book is added; with them a seed that answers the node's hello is joined
+//! through; either way a forgotten member is removed).
 
 use super::scenario::{Fault, Scenario};
 use hearsay_proto::{Generation, MemberStatus, NodeId, Version};
@@ -10,11 +11,15 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// The transports of a run's nodes.
 pub(super) struct NetPeers {
-    /// Each node's seeds, by index: its seed peers, the seeds it joined through, or every node.
+    /// Each node's seeds, by index: its seed peers, the seeds it joined through, or (neither)
+    /// every node.
     seeds: Vec<Vec<usize>>,
     /// Each node's address book: the peers its runtime knows where to reach, with the generation
     /// that said so. Empty when its process starts.
     books: Vec<BTreeMap<NodeId, Generation>>,
+    /// (node, seed): the seed answered the node's hello. The node says hello again once its
+    /// book no longer holds the seed (`Udp::hello`), or after its process starts afresh.
+    answered: BTreeSet<(usize, usize)>,
     /// (node, member, generation) changes to Left or Removed already seen: the runtime hears of
     /// each once.
     seen_gone: BTreeSet<(NodeId, NodeId, Generation)>,
@@ -39,18 +44,25 @@ pub(super) struct Seen {
 /// A change a node's transport makes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Change {
-    /// `node` learnt where `peer` is reached, new to its book: the peer is added.
+    /// `node` learnt where `peer` is reached, new to its book: without partial views the peer
+    /// is added.
     Learnt { node: usize, peer: usize },
+    /// `seed` answered `node`'s hello (after its [`Change::Learnt`], if new to the book): with
+    /// partial views the node joins the overlay through it.
+    Answered { node: usize, seed: usize },
     /// `node` forgot `peer`, which left or was removed: the peer is removed.
     Forgot { node: usize, peer: usize },
 }
 
 impl NetPeers {
-    /// With membership and without partial views only (the views pick the peers otherwise).
+    /// With membership or partial views (the harness needs one of them to let nodes find each
+    /// other). A node's seeds are its seed peers, or without them every other node: the
+    /// harness's static peer list, which a deployment gives its transport as seeds (with
+    /// partial views each node then joins through every other; a node that knew them all
+    /// without their addresses could not reach the ones it picks to repair its views).
     pub(super) fn of(scenario: &Scenario) -> Option<NetPeers> {
-        let applies = scenario.net_peers
-            && scenario.protocol.membership.is_some()
-            && scenario.protocol.view.is_none();
+        let views = scenario.protocol.view.is_some();
+        let applies = scenario.net_peers && (scenario.protocol.membership.is_some() || views);
         let seeds = (0..scenario.nodes)
             .map(|i| match &scenario.seed_peers {
                 Some(seeds) => seeds.iter().copied().filter(|&s| s != i).collect(),
@@ -60,6 +72,7 @@ impl NetPeers {
         applies.then(|| NetPeers {
             seeds,
             books: vec![BTreeMap::new(); scenario.nodes],
+            answered: BTreeSet::new(),
             seen_gone: BTreeSet::new(),
             seen_addresses: BTreeSet::new(),
         })
@@ -74,19 +87,21 @@ impl NetPeers {
         self.seeds[index] = seeds.iter().copied().filter(|&s| s != index).collect();
     }
 
-    /// Node `index`'s process stopped or started afresh: its book is empty.
+    /// Node `index`'s process stopped or started afresh: its book is empty, and no seed has
+    /// answered it.
     pub(super) fn restarted(&mut self, index: usize) {
         if let Some(book) = self.books.get_mut(index) {
             book.clear();
         }
+        self.answered.retain(|&(node, _)| node != index);
     }
 
     /// What the transports do now, given each node (by index) and whether a datagram from one
     /// node reaches another: every running node forgets the members it sees Left or Removed at
     /// the generation its book holds or a newer one (once per change) and learns the addresses
-    /// of the reserved entries new in its store, then says hello to every running seed its book
-    /// lacks, and if the seed answers (the network passes both ways) each learns the other's
-    /// address at its generation.
+    /// of the reserved entries new in its store, then says hello to every running seed that has
+    /// not answered it or that its book no longer holds, and if the seed answers (the network
+    /// passes both ways) each learns the other's address at its generation.
     pub(super) fn changes(
         &mut self,
         nodes: &[Seen],
@@ -123,7 +138,10 @@ impl NetPeers {
                     continue;
                 };
                 let known = self.books[index].contains_key(&NodeId(seed as u64));
-                if known || !passes(index, seed) || !passes(seed, index) {
+                if known && self.answered.contains(&(index, seed))
+                    || !passes(index, seed)
+                    || !passes(seed, index)
+                {
                     continue;
                 }
                 // The hello teaches the seed, the answer the node.
@@ -139,6 +157,8 @@ impl NetPeers {
                         peer: seed,
                     });
                 }
+                self.answered.insert((index, seed));
+                changes.push(Change::Answered { node: index, seed });
             }
         }
         changes
@@ -160,46 +180,36 @@ fn learn(book: &mut BTreeMap<NodeId, Generation>, peer: usize, generation: Gener
     }
 }
 
-/// Which nodes the network lets a datagram pass between, as the scenario's partitions and
-/// one-way cuts leave it (the same rule as [`crate::Network`]'s).
+/// Which nodes the network lets a datagram pass between, following the scenario's partitions
+/// and one-way cuts (by the network's own rule: [`crate::network::Reach`]).
 #[derive(Default)]
-pub(super) struct Reach {
-    /// Node to group; nodes in no group form one more.
-    groups: BTreeMap<usize, usize>,
-    /// One-way cuts: (senders, receivers).
-    cuts: Vec<(BTreeSet<usize>, BTreeSet<usize>)>,
-}
+pub(super) struct Reach(crate::network::Reach);
 
 impl Reach {
     /// Follows the faults that change the network's reach.
     pub(super) fn apply(&mut self, fault: &Fault) {
+        let ids = |nodes: &[usize]| -> Vec<NodeId> {
+            nodes.iter().map(|&node| NodeId(node as u64)).collect()
+        };
         match fault {
             Fault::Partition(groups) => {
-                self.groups.clear();
-                for (i, group) in groups.iter().enumerate() {
-                    self.groups.extend(group.iter().map(|&node| (node, i + 1)));
-                }
+                let groups: Vec<Vec<NodeId>> = groups.iter().map(|g| ids(g)).collect();
+                self.0.partition(groups.iter().map(Vec::as_slice));
             }
-            Fault::OneWay { from, to } => {
-                (self.cuts).push((from.iter().copied().collect(), to.iter().copied().collect()))
-            }
-            Fault::Heal => self.heal(),
+            Fault::OneWay { from, to } => self.0.cut(&ids(from), &ids(to)),
+            Fault::Heal => self.0.heal(),
             _ => {}
         }
     }
 
     /// No partition, no cut.
     pub(super) fn heal(&mut self) {
-        self.groups.clear();
-        self.cuts.clear();
+        self.0.heal();
     }
 
     /// Whether a datagram from `from` reaches `to`.
     pub(super) fn passes(&self, from: usize, to: usize) -> bool {
-        let group = |node| self.groups.get(&node).copied().unwrap_or(0);
-        group(from) == group(to)
-            && !(self.cuts.iter())
-                .any(|(senders, receivers)| senders.contains(&from) && receivers.contains(&to))
+        self.0.passes(NodeId(from as u64), NodeId(to as u64))
     }
 }
 
@@ -224,12 +234,13 @@ mod tests {
         NetPeers {
             books: vec![BTreeMap::new(); seeds.len()],
             seeds,
+            answered: BTreeSet::new(),
             seen_gone: BTreeSet::new(),
             seen_addresses: BTreeSet::new(),
         }
     }
 
-    use Change::{Forgot, Learnt};
+    use Change::{Answered, Forgot, Learnt};
 
     /// Hellos fill both books once; a member seen Removed is forgotten once, and its hello is
     /// answered again; nothing reaches or comes from a node that does not run, or across a cut.
@@ -248,15 +259,24 @@ mod tests {
             [
                 Learnt { node: 1, peer: 0 },
                 Learnt { node: 0, peer: 1 },
+                Answered { node: 0, seed: 1 },
                 Learnt { node: 2, peer: 0 },
                 Learnt { node: 0, peer: 2 },
-            ]
+                Answered { node: 0, seed: 2 },
+                Answered { node: 1, seed: 0 },
+                Answered { node: 2, seed: 0 },
+            ],
+            "each says hello to its seeds, whether or not a hello taught it their address"
         );
         assert_eq!(net.changes(&nodes, everywhere), [], "a book is filled once");
         nodes[0] = seen(true, &[(1, Removed), (2, Up), (3, Removed), (4, Left)]);
         assert_eq!(
             net.changes(&nodes, everywhere),
-            [Forgot { node: 0, peer: 1 }, Learnt { node: 0, peer: 1 }],
+            [
+                Forgot { node: 0, peer: 1 },
+                Learnt { node: 0, peer: 1 },
+                Answered { node: 0, seed: 1 }
+            ],
             "forgotten (3 and 4 never were in the book), then its hello answered again"
         );
         assert_eq!(net.changes(&nodes, everywhere), [], "once per change");
@@ -265,7 +285,42 @@ mod tests {
         assert_eq!(net.changes(&nodes, cut), [], "the answer does not pass");
         assert_eq!(
             net.changes(&nodes, everywhere),
-            [Learnt { node: 2, peer: 0 }]
+            [Learnt { node: 2, peer: 0 }, Answered { node: 2, seed: 0 }],
+            "a process started afresh says hello again"
+        );
+    }
+
+    /// A node's seeds: its seed peers, or every other node, views or not.
+    #[test]
+    fn seeds_are_the_seed_peers_or_everyone() {
+        let mut scenario = Scenario::generate(1);
+        scenario.nodes = 8;
+        scenario.net_peers = true;
+        scenario.protocol.membership = Some(hearsay_proto::MembershipConfig::default());
+        scenario.protocol.view = None;
+        scenario.seed_peers = None;
+        let seeds = |s: &Scenario| NetPeers::of(s).map(|net| net.seeds);
+        let everyone = (0..8).map(|i| (0..8).filter(|&s| s != i).collect());
+        assert_eq!(seeds(&scenario), Some(everyone.collect()));
+        scenario.seed_peers = Some(vec![2, 5]);
+        let two: Vec<Vec<usize>> = (0..8)
+            .map(|i| [2, 5].into_iter().filter(|&s| s != i).collect())
+            .collect();
+        assert_eq!(seeds(&scenario), Some(two.clone()));
+        scenario.protocol.view = Some(hearsay_proto::ViewConfig::default());
+        assert_eq!(seeds(&scenario), Some(two), "seed peers, views or not");
+        scenario.protocol.membership = None;
+        scenario.seed_peers = None;
+        let everyone = (0..8).map(|i| (0..8).filter(|&s| s != i).collect());
+        assert_eq!(
+            seeds(&scenario),
+            Some(everyone.collect()),
+            "views without membership"
+        );
+        scenario.protocol.view = None;
+        assert!(
+            seeds(&scenario).is_none(),
+            "neither: nothing finds the others"
         );
     }
 

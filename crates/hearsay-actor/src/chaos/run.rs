@@ -4,8 +4,8 @@ use super::check::{self, Model, Violation};
 use super::net_peers::{Change, NetPeers, Reach, Seen};
 use super::scenario::{Fault, Scenario};
 use crate::{
-    AddPeer, Error, Latency, NetworkConfig, NodeSnapshot, RemovePeer, Simulation, SimulationConfig,
-    simulate,
+    AddPeer, Error, Join, Latency, NetworkConfig, NodeSnapshot, RemovePeer, Simulation,
+    SimulationConfig, simulate,
 };
 use hearsay_proto::membership::ADDR_KEY;
 use hearsay_proto::{NodeId, Value};
@@ -78,6 +78,9 @@ struct Driver<'a> {
     paused: BTreeSet<usize>,
     /// `hearsay-net`'s peer policy, when the scenario asks for it ([`Scenario::net_peers`]).
     net_peers: Option<NetPeers>,
+    /// Whether the nodes run partial views (the transport joins them through their seeds
+    /// instead of adding peers).
+    views: bool,
     /// Where the network lets datagrams pass (what the transports' hellos need).
     reach: Reach,
     config: &'a RunConfig,
@@ -138,11 +141,16 @@ impl Driver<'_> {
             match change {
                 Change::Learnt { node, peer } => {
                     self.sim.learn_address(node, peer);
-                    self.sim
-                        .node(node)?
-                        .send(AddPeer(NodeId(peer as u64)))
-                        .await?;
+                    if !self.views {
+                        let add = AddPeer(NodeId(peer as u64));
+                        self.sim.node(node)?.send(add).await?;
+                    }
                 }
+                Change::Answered { node, seed } if self.views => {
+                    let join = Join(NodeId(seed as u64));
+                    self.sim.node(node)?.send(join).await?;
+                }
+                Change::Answered { .. } => {}
                 Change::Forgot { node, peer } => {
                     self.sim.forget_address(node, peer);
                     (self.sim.node(node)?)
@@ -324,6 +332,7 @@ async fn drive(scenario: &Scenario, config: &RunConfig) -> Result<Outcome, Error
         flow_control: scenario.protocol.flow_control.is_some(),
         paused: BTreeSet::new(),
         net_peers: NetPeers::of(scenario),
+        views: scenario.protocol.view.is_some(),
         reach: Reach::default(),
         config,
     };

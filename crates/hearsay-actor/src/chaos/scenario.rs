@@ -128,8 +128,10 @@ pub struct Scenario {
     /// datagram only to an address the sender's protocol named or its book holds
     /// ([`crate::SimulationConfig::addresses`]).
     /// A node's seeds are its seed peers, the seeds it joined through, or, without either,
-    /// every node. Drawn for half the runs with membership and without partial views (with
-    /// views, the views pick the peers).
+    /// every node. With partial views (session 24) the views pick the peers: each seed that
+    /// answers the node's hello is joined through instead, the harness makes no joins of its
+    /// own, and the nodes announce addresses whatever the detector (the view messages carry
+    /// them). Drawn for half the runs with membership or partial views.
     #[serde(default)]
     pub net_peers: bool,
 }
@@ -196,8 +198,11 @@ impl Scenario {
         events.sort_by_key(|(at, _)| *at);
         // A stream of its own again: every draw above stays what it was.
         let mut net = ChaCha8Rng::seed_from_u64(seed ^ 0x0b7e_5eed_0000_0003);
-        let net_peers =
-            protocol.membership.is_some() && protocol.view.is_none() && net.random_bool(0.5);
+        let net_peers = protocol.membership.is_some()
+            && protocol.view.is_none()
+            && net.random_bool(0.5)
+            // Drawn after, for views only: every scenario without views stays what it was.
+            || protocol.view.is_some() && net.random_bool(0.5);
         Scenario {
             seed,
             nodes,
@@ -212,20 +217,20 @@ impl Scenario {
         }
     }
 
-    /// The same scenario with [`Scenario::net_peers`] wherever it applies (membership, no
+    /// The same scenario with [`Scenario::net_peers`] wherever it applies (membership or
     /// partial views).
     pub fn with_net_peers(mut self) -> Scenario {
-        self.net_peers |= self.protocol.membership.is_some() && self.protocol.view.is_none();
+        self.net_peers |= self.protocol.membership.is_some() || self.protocol.view.is_some();
         self
     }
 
     /// Whether the nodes announce addresses and the network needs one for every datagram
-    /// ([`Scenario::net_peers`] with SWIM, which carries each member's address).
+    /// ([`Scenario::net_peers`] with SWIM, which carries each member's address, or with
+    /// partial views, whose messages carry the addresses of the nodes they name).
     pub fn addresses(&self) -> bool {
         let detector = self.protocol.membership.as_ref().map(|m| &m.detector);
         self.net_peers
-            && self.protocol.view.is_none()
-            && matches!(detector, Some(Detector::Swim(_)))
+            && (self.protocol.view.is_some() || matches!(detector, Some(Detector::Swim(_))))
     }
 
     /// A one-line description of the configuration.

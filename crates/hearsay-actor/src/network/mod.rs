@@ -8,6 +8,7 @@
 
 mod delivery_queue;
 mod inbox;
+mod reach;
 
 use crate::{RecorderHandle, Router, Transport};
 use actix::{Actor, Addr, AsyncContext, Context, Handler, Message, SpawnHandle};
@@ -17,6 +18,7 @@ use inbox::Drain;
 pub(crate) use inbox::{Inbound, Inbox};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+pub(crate) use reach::Reach;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -158,9 +160,8 @@ pub struct Network {
     queue: DeliveryQueue<InFlight>,
     seq: u64,
     wake: Option<(Instant, SpawnHandle)>,
-    groups: BTreeMap<NodeId, usize>,
-    /// One-way cuts: (senders, receivers).
-    cuts: Vec<(BTreeSet<NodeId>, BTreeSet<NodeId>)>,
+    /// The partitions and one-way cuts in force.
+    reach: Reach,
     links: BTreeMap<(NodeId, NodeId), Latency>,
     inbox: Inbox,
     /// Paused nodes' receive buffers: what reached them meanwhile, read when they resume.
@@ -203,8 +204,7 @@ impl Network {
             queue: DeliveryQueue::default(),
             seq: 0,
             wake: None,
-            groups: BTreeMap::new(),
-            cuts: Vec::new(),
+            reach: Reach::default(),
             links: BTreeMap::new(),
             inbox: Inbox::default(),
             held: BTreeMap::new(),
@@ -278,17 +278,9 @@ impl Network {
         self
     }
 
-    fn group(&self, node: NodeId) -> usize {
-        self.groups.get(&node).copied().unwrap_or(0)
-    }
-
     /// Whether a partition or a one-way cut stands between `from` and `to`.
     fn blocked(&self, from: NodeId, to: NodeId) -> bool {
-        self.group(from) != self.group(to)
-            || self
-                .cuts
-                .iter()
-                .any(|(senders, receivers)| senders.contains(&from) && receivers.contains(&to))
+        !self.reach.passes(from, to)
     }
 
     fn schedule(&mut self, from: NodeId, to: NodeId, payload: Vec<u8>, now: Instant) {
@@ -406,28 +398,21 @@ impl Network {
         if let Some(recorder) = &self.recorder {
             recorder.lock().partitioned(Instant::now(), &partition.0);
         }
-        self.groups.clear();
-        for (i, group) in partition.0.into_iter().enumerate() {
-            for node in group {
-                self.groups.insert(node, i + 1);
-            }
-        }
+        self.reach.partition(partition.0.iter().map(Vec::as_slice));
     }
 
     fn cut(&mut self, cut: Cut) {
         if let Some(recorder) = &self.recorder {
             recorder.lock().cut(Instant::now(), &cut.from, &cut.to);
         }
-        self.cuts
-            .push((cut.from.into_iter().collect(), cut.to.into_iter().collect()));
+        self.reach.cut(&cut.from, &cut.to);
     }
 
     fn heal(&mut self) {
         if let Some(recorder) = &self.recorder {
             recorder.lock().healed(Instant::now());
         }
-        self.groups.clear();
-        self.cuts.clear();
+        self.reach.heal();
     }
 
     fn set_faults(&mut self, faults: SetFaults) {

@@ -52,9 +52,9 @@ pub struct ChaosArgs {
     /// of every earlier search.
     #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u64).range(8..=2_000))]
     pub max_nodes: u64,
-    /// Give every scenario with membership and without partial views `hearsay-net`'s peer
-    /// policy and addresses (`Scenario::net_peers`; half of them draw it anyway): a search aimed
-    /// at the networked nodes' paths.
+    /// Give every scenario with membership or partial views `hearsay-net`'s peer policy and
+    /// addresses (`Scenario::net_peers`; half of them draw it anyway): a search aimed at the
+    /// networked nodes' paths.
     #[arg(long)]
     pub net_peers: bool,
 }
