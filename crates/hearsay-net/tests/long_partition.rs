@@ -279,23 +279,63 @@ fn a_partition_that_outlasts_the_removal_heals_over_connections_with_views() {
     heals_over_connections(true);
 }
 
+/// Five nodes with partial views over TCP, every one cut off from every other until each holds
+/// every other Suspect or Down: every link failed, so every view emptied (`PeerFailed` takes a
+/// peer out of both views). Alone, no node can remove anyone (a Down needs two witnesses), so
+/// once the relays open the membership table is what finds the others again.
+#[test]
+fn a_total_partition_heals_over_connections_with_views() {
+    common::run(async {
+        let (nodes, opens) = behind_tcp_relays(5, true).await;
+        for open in &opens {
+            open.store(false, Ordering::SeqCst);
+        }
+        wait_all(
+            &nodes,
+            3 * DEADLINE,
+            "the nodes never suspected each other",
+            |n| {
+                (1..=5).filter(|&m| m != n.id.0).all(|other| {
+                    matches!(
+                        status(n, other),
+                        Some(MemberStatus::Suspect | MemberStatus::Down)
+                    )
+                })
+            },
+        )
+        .await;
+        for open in &opens {
+            open.store(true, Ordering::SeqCst);
+        }
+        one_cluster_again(&nodes).await;
+    });
+}
+
+/// `count` nodes behind TCP relays (node 1 the others' seed), all Up; each relay forwards while
+/// its flag is set.
+async fn behind_tcp_relays(count: usize, views: bool) -> (Vec<NetNode>, Vec<Arc<AtomicBool>>) {
+    let opens: Vec<Arc<AtomicBool>> = (0..count)
+        .map(|_| Arc::new(AtomicBool::new(true)))
+        .collect();
+    let mut relays = Vec::new();
+    let mut listens = Vec::new();
+    for open in &opens {
+        let listen = free_tcp_address().await;
+        relays.push(tcp_relay(listen, open.clone()).await);
+        listens.push(listen);
+    }
+    let nodes = start_behind(&listens, &relays, stream_config, views).await;
+    wait_all(&nodes, DEADLINE, "the cluster never formed", |n| {
+        all_up(n, count as u64)
+    })
+    .await;
+    (nodes, opens)
+}
+
 /// Two nodes behind TCP relays, split until each removed the other, then one cluster again.
 fn heals_over_connections(views: bool) {
     common::run(async {
-        let opens: Vec<Arc<AtomicBool>> = (0..2).map(|_| Arc::new(AtomicBool::new(true))).collect();
-        let mut relays = Vec::new();
-        let mut listens = Vec::new();
-        for open in &opens {
-            let listen = free_tcp_address().await;
-            relays.push(tcp_relay(listen, open.clone()).await);
-            listens.push(listen);
-        }
-        let nodes = start_behind(&listens, &relays, stream_config, views).await;
-        wait_all(&nodes, DEADLINE, "the cluster never formed", |n| {
-            all_up(n, 2)
-        })
-        .await;
-
+        let (nodes, opens) = behind_tcp_relays(2, views).await;
         for open in &opens {
             open.store(false, Ordering::SeqCst);
         }
