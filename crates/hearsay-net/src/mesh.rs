@@ -1,9 +1,10 @@
 //! [`Mesh`]: the actor that keeps a networked node linked to its peers.
 //!
 //! With [`crate::TransportKind::Stream`], it accepts connections (up to `max_connections`), dials
-//! every address it learns — the seeds, the listen address in each authenticated hello, and the
-//! reserved key [`ADDR_KEY`] every node gossips —
-//! and redials lost links with jittered exponential backoff. Links are one-way for gossip: a node
+//! every address it learns — the seeds, the listen address in each authenticated hello, the
+//! reserved key [`ADDR_KEY`] (the heartbeat detector's nodes gossip it), and the address
+//! membership gives a message to a member not linked yet (SWIM's nodes carry theirs in their
+//! updates: [`Wanted`]) — and redials lost links with jittered exponential backoff. Links are one-way for gossip: a node
 //! sends on the connections it dialed and receives on those it accepted, so two nodes never race
 //! to keep one of two connections. A peer joins the node's gossip peers when its link comes up and
 //! leaves them when the link goes down.
@@ -49,9 +50,11 @@ struct Dialed {
     result: std::io::Result<TcpStream>,
 }
 
-/// A gossip message for a peer without a link (on-demand links): the mesh dials the peer (at the
-/// address membership gave, else the one its hello or reserved key announced) and sends the
-/// message once the link is up.
+/// A gossip message for a peer without a link: the mesh dials the peer (at the address
+/// membership gave, else the one its hello or reserved key announced) and sends the message once
+/// the link is up. Without partial views the address is then kept and redialed like any other
+/// (session 24: before, a SWIM member's address was never dialed, and a node linked to its
+/// seeds alone); with them the link is on demand.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub(crate) struct Wanted {
@@ -276,8 +279,12 @@ impl Mesh {
     }
 
     /// A dial or a link to `addr` ended: redialed with backoff (a full mesh), or released
-    /// (on-demand links).
+    /// (on-demand links). What waited for the link is dropped (gossip repairs it).
     fn ended(&mut self, addr: SocketAddr, reason: String, ctx: &mut Context<Self>) {
+        if let Some(target) = self.targets.get_mut(&addr) {
+            let dropped = std::mem::take(&mut target.waiting).len();
+            self.stats.add(Counter::Dropped, dropped as u64);
+        }
         if self.views {
             self.release(addr, reason, ctx);
         } else {
@@ -286,14 +293,11 @@ impl Mesh {
     }
 
     /// Forgets a learned address whose link ended (on-demand links: it is dialed again when
-    /// needed); a seed is kept, redialed only while the node has not joined. What waited for the
-    /// link is dropped.
+    /// needed); a seed is kept, redialed only while the node has not joined.
     fn release(&mut self, addr: SocketAddr, reason: String, ctx: &mut Context<Self>) {
         let Some(target) = self.targets.get_mut(&addr) else {
             return;
         };
-        let dropped = std::mem::take(&mut target.waiting).len();
-        self.stats.add(Counter::Dropped, dropped as u64);
         if target.seed && !self.joined {
             self.schedule_retry(addr, reason, ctx);
         } else if target.seed {

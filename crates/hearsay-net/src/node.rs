@@ -204,8 +204,8 @@ impl NetNode {
                 let mut started = None;
                 let mesh = Mesh::create(|ctx| {
                     // The mesh's address before it runs: the transport hands it unlinked messages.
-                    let on_demand = views.then(|| ctx.address().recipient());
-                    let transport = NetTransport::stream(routes.clone(), on_demand, stats.clone());
+                    let unlinked = ctx.address().recipient();
+                    let transport = NetTransport::stream(routes.clone(), unlinked, stats.clone());
                     let gossip = GossipNode::new(node, transport)
                         .with_mailbox_capacity(inbound)
                         .start();

@@ -36,11 +36,11 @@ pub(crate) fn write_routes(routes: &Routes) -> RwLockWriteGuard<'_, BTreeMap<Nod
 
 /// How a node's datagrams leave it.
 enum Route {
-    /// Over the connections the mesh dialed; with on-demand links, a datagram without one goes
-    /// to the mesh, which dials its peer and sends it once linked.
+    /// Over the connections the mesh dialed; a datagram without one goes to the mesh, which
+    /// dials its peer and sends it once linked.
     Stream {
         routes: Routes,
-        on_demand: Option<Recipient<Wanted>>,
+        mesh: Recipient<Wanted>,
     },
     /// Sealed, on the node's UDP socket.
     Datagram { outbox: Arc<Outbox>, sealer: Sealer },
@@ -55,11 +55,11 @@ pub struct NetTransport {
 impl NetTransport {
     pub(crate) fn stream(
         routes: Routes,
-        on_demand: Option<Recipient<Wanted>>,
+        mesh: Recipient<Wanted>,
         stats: Arc<NetStats>,
     ) -> NetTransport {
         NetTransport {
-            route: Route::Stream { routes, on_demand },
+            route: Route::Stream { routes, mesh },
             stats,
         }
     }
@@ -79,12 +79,12 @@ impl NetTransport {
 impl hearsay_actor::Transport for NetTransport {
     fn send(&mut self, _from: NodeId, transmit: Transmit) {
         let sent = match &mut self.route {
-            Route::Stream { routes, on_demand } => {
+            Route::Stream { routes, mesh } => {
                 let route = read_routes(routes).get(&transmit.to).cloned();
-                match (route, on_demand) {
-                    (Some(link), _) => link.gossip.try_send(SendGossip(transmit.payload)).is_ok(),
-                    // The mesh counts what it cannot deliver.
-                    (None, Some(mesh)) => {
+                match route {
+                    Some(link) => link.gossip.try_send(SendGossip(transmit.payload)).is_ok(),
+                    // The mesh dials the peer, or counts what it cannot deliver.
+                    None => {
                         mesh.do_send(Wanted {
                             to: transmit.to,
                             addr: transmit.addr.as_deref().and_then(|a| a.parse().ok()),
@@ -92,7 +92,6 @@ impl hearsay_actor::Transport for NetTransport {
                         });
                         return;
                     }
-                    (None, None) => false,
                 }
             }
             // The address membership carries (current with the member's generation), else the
