@@ -47,7 +47,7 @@ fn config() -> Config {
 }
 
 async fn start(id: u64, seeds: Vec<SocketAddr>, keyring: Keyring) -> NetNode {
-    loopback::start(CLUSTER, id, config(), seeds, keyring).await
+    loopback::start(CLUSTER, id, config(), seeds, keyring, Default::default()).await
 }
 
 fn main() {

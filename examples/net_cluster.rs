@@ -4,11 +4,12 @@
 //! no live node Down.
 //!
 //! ```text
-//! cargo run --release --example net_cluster -- [NODES] [IDLE_SECONDS] [START_SPACING_MS] [VIEWS]
+//! cargo run --release --example net_cluster -- [NODES] [IDLE_SECONDS] [START_SPACING_MS] [VIEWS] [TCP]
 //! ```
 //!
 //! `VIEWS` = 1 turns partial views on (HyParView, `ViewConfig::default()`): each node gossips with
-//! its active view only, joining through a seed.
+//! its active view only, joining through a seed. `TCP` = 1 runs the stream transport (the TCP
+//! mesh) instead of datagrams.
 //!
 //! Prints join time (every node holds every node Up), write→all spread (median and worst of 10
 //! writes), idle bytes sent per node per second, detection time of the kills (first and last
@@ -19,7 +20,7 @@
 mod loopback;
 
 use hearsay::actor::{Crash, KeyChanged, MemberChanged, Set, Subscribe, SubscribeMembership};
-use hearsay::net::{Counter, Key, Keyring, NetNode};
+use hearsay::net::{Counter, Key, Keyring, NetNode, TransportKind};
 use hearsay::proto::{ClusterId, Config, MemberStatus, NodeId, ViewConfig};
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -130,13 +131,19 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const CLUSTER: &str = "net-cluster";
 
-async fn start(id: u64, seeds: Vec<SocketAddr>, keyring: Keyring, views: bool) -> NetNode {
+async fn start(
+    id: u64,
+    seeds: Vec<SocketAddr>,
+    keyring: Keyring,
+    views: bool,
+    transport: TransportKind,
+) -> NetNode {
     let config = Config {
         cluster: ClusterId::from_name(CLUSTER),
         view: views.then(ViewConfig::default),
         ..Config::lan()
     };
-    loopback::start(CLUSTER, id, config, seeds, keyring).await
+    loopback::start(CLUSTER, id, config, seeds, keyring, transport).await
 }
 
 fn proc_status(field: &str) -> u64 {
@@ -164,6 +171,11 @@ fn main() {
     // Milliseconds between two starts (0: all at once).
     let spacing = Duration::from_millis(arg(3, 0).min(10_000));
     let views = arg(4, 0) == 1;
+    let transport = if arg(5, 0) == 1 {
+        TransportKind::Stream
+    } else {
+        TransportKind::Datagram
+    };
     actix_rt::System::new().block_on(async move {
         let files_before = open_files();
         let keyring = Keyring::new(Key::generate().expect("key"));
@@ -179,7 +191,7 @@ fn main() {
             let (sender, receiver) = tokio::sync::oneshot::channel();
             let keyring = keyring.clone();
             arbiters[id as usize % threads].spawn(async move {
-                let _ = sender.send(start(id, seeds, keyring, views).await);
+                let _ = sender.send(start(id, seeds, keyring, views, transport).await);
             });
             let node = receiver.await.expect("node started");
             if !spacing.is_zero() {
