@@ -1391,3 +1391,32 @@ fn a_node_that_starts_pulls_on_a_ladder_then_every_push_pull_interval() {
     // LAN: a probe interval of 1 s; a push-pull interval of 30 s for so few members.
     assert_eq!(pulls, [0, 2, 6, 14, 44, 74, 104, 134, 164, 194]);
 }
+
+/// With partial views a node probes its views' members. One whose views hold nobody to probe —
+/// cut off from everyone, every link failed (`peer_failed` empties both views) — probed nobody,
+/// and held every member it had not probed last Up for as long as it was alone (seen over TCP:
+/// five nodes cut off from each other for a minute, one still held a member Up). It probes its
+/// table instead, as without views.
+#[test]
+fn a_node_whose_views_hold_nobody_probes_its_table() {
+    let start = Instant::now();
+    let mut x = viewer_of_600(start);
+    x.join(start, NodeId(1_001));
+    let _ = sent(&mut x);
+    let viewed = pinged(&mut x, start, Duration::from_secs(3));
+    assert_eq!(
+        viewed,
+        BTreeSet::from([NodeId(1_001)]),
+        "the view's member, and only it"
+    );
+    let later = start + Duration::from_secs(3);
+    x.peer_failed(later, NodeId(1_001));
+    let view = x.view().expect("views on");
+    assert!(view.active().is_empty() && view.passive().is_empty());
+    let alone = pinged(&mut x, later, Duration::from_secs(10));
+    let others = alone.iter().filter(|&&id| id != NodeId(1_001)).count();
+    assert!(
+        others >= 3,
+        "alone, it probed {alone:?}: not its table's members"
+    );
+}

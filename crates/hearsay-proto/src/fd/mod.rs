@@ -169,14 +169,15 @@ impl Fd {
             .min()
     }
 
-    /// A member to probe next: one that failed privately first, then the next of the shuffled
-    /// round-robin that `probeable` accepts; the order is rebuilt from `members` (shuffled) when
-    /// it runs out.
+    /// A member to probe next: one that failed privately first, then one to check, then the
+    /// next of the shuffled round-robin that `probeable` and `in_turn` accept; the order is
+    /// rebuilt from `members` (shuffled) when it runs out.
     pub(crate) fn next_target(
         &mut self,
         rng: &mut NodeRng,
         probeable: impl Fn(NodeId) -> bool,
         unconfirmed: impl Fn(NodeId) -> bool,
+        in_turn: impl Fn(NodeId) -> bool,
         members: impl FnOnce() -> Vec<NodeId>,
     ) -> Option<NodeId> {
         self.private.retain(|&id, _| probeable(id));
@@ -197,7 +198,7 @@ impl Fd {
         for _ in 0..2 {
             while let Some(&id) = self.order.get(self.cursor) {
                 self.cursor += 1;
-                if probeable(id) {
+                if probeable(id) && in_turn(id) {
                     return Some(id);
                 }
             }

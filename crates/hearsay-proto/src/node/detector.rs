@@ -215,15 +215,27 @@ impl Node {
                         )
                     })
         };
+        // With partial views the round-robin takes the views' members; without views, or when
+        // the views hold no member to probe, the whole table (session 24): a node cut off from
+        // everyone — its links failed, its views emptied — otherwise probed nobody, and held
+        // every member it had not probed last Up for as long as it stayed alone (nobody's news
+        // reaches it either). An order built from the table gives way once the views refill.
+        let viewed = |id: NodeId| {
+            view.as_ref()
+                .is_some_and(|v| v.active().contains(&id) || v.passive().contains(&id))
+        };
+        let views_hold = view.as_ref().is_some_and(|v| {
+            (v.active().iter())
+                .chain(v.passive())
+                .any(|&id| probeable(id))
+        });
+        let in_turn = |id: NodeId| !views_hold || viewed(id);
         let candidates = || match view {
-            Some(view) => view
-                .active()
-                .iter()
+            Some(view) if views_hold => (view.active().iter())
                 .chain(view.passive())
                 .copied()
                 .collect(),
-            None => members
-                .as_ref()
+            _ => (members.as_ref())
                 .map(|m| m.members().into_iter().map(|m| m.id).collect())
                 .unwrap_or_default(),
         };
@@ -233,7 +245,8 @@ impl Node {
                 .and_then(|m| m.status(id))
                 .is_some_and(|s| matches!(s, MemberStatus::Joining | MemberStatus::Suspect))
         };
-        let Some(target) = fd.next_target(&mut self.rng, probeable, unconfirmed, candidates) else {
+        let next = fd.next_target(&mut self.rng, probeable, unconfirmed, in_turn, candidates);
+        let Some(target) = next else {
             return;
         };
         let seq = fd.next_seq();
