@@ -27,20 +27,11 @@ fn protocol(id: u64) -> Node {
     Node::new(NodeId(id), Generation(1), config, id).expect("valid config")
 }
 
-/// Members node `node` holds Up.
-async fn up(node: &NetNode) -> Vec<u64> {
+/// Members node `node` holds with `status`.
+async fn held(node: &NetNode, status: MemberStatus) -> Vec<u64> {
     let snapshot = node.node().send(Inspect).await.expect("mailbox");
     (snapshot.members.iter())
-        .filter(|m| m.status == MemberStatus::Up)
-        .map(|m| m.id.0)
-        .collect()
-}
-
-/// Members node `node` holds Down.
-async fn down(node: &NetNode) -> Vec<u64> {
-    let snapshot = node.node().send(Inspect).await.expect("mailbox");
-    (snapshot.members.iter())
-        .filter(|m| m.status == MemberStatus::Down)
+        .filter(|m| m.status == status)
         .map(|m| m.id.0)
         .collect()
 }
@@ -83,7 +74,9 @@ fn with_swim_every_node_links_to_every_member_and_outlives_its_seed() {
             nodes.push(node.expect("node starts"));
         }
         for node in &nodes {
-            let everyone = eventually(|| async { up(node).await.len() == NODES as usize }).await;
+            let everyone =
+                eventually(|| async { held(node, MemberStatus::Up).await.len() == NODES as usize })
+                    .await;
             assert!(everyone, "the cluster never formed");
         }
         for (i, node) in nodes.iter().enumerate() {
@@ -108,12 +101,13 @@ fn with_swim_every_node_links_to_every_member_and_outlives_its_seed() {
         // Once each of the three holds the seed Down (probes failed, suspicions confirmed by
         // the others), it still holds the other two Up: their probes are answered.
         for (i, node) in nodes.iter().enumerate().skip(1) {
-            let seed_down = eventually(|| async { down(node).await.contains(&1) }).await;
+            let seed_down =
+                eventually(|| async { held(node, MemberStatus::Down).await.contains(&1) }).await;
             assert!(seed_down, "node {} never held the seed Down", i + 1);
-            let held = up(node).await;
+            let up = held(node, MemberStatus::Up).await;
             assert!(
-                (2..=NODES).all(|m| held.contains(&m)),
-                "node {} holds only {held:?} Up",
+                (2..=NODES).all(|m| up.contains(&m)),
+                "node {} holds only {up:?} Up",
                 i + 1
             );
         }
