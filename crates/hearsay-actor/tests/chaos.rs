@@ -104,6 +104,12 @@ fn the_seeds_cover_the_documented_space() {
     let net_peers = share(&|s| s.net_peers);
     let net_views = share(&|s| s.net_peers && s.protocol.view.is_some());
     let addresses = share(&|s| s.addresses());
+    let stream = share(&|s| s.stream);
+    let stream_views = share(&|s| s.stream && s.protocol.view.is_some());
+    assert!(
+        scenarios.iter().all(|s| s.net_peers || !s.stream),
+        "the TCP mesh drawn without hearsay-net's peer policy"
+    );
     assert!(
         (scenarios.iter().filter(|s| s.net_peers))
             .all(|s| s.protocol.membership.is_some() || s.protocol.view.is_some()),
@@ -151,6 +157,8 @@ fn the_seeds_cover_the_documented_space() {
         ("hearsay-net's peer policy", net_peers, 0.2, 0.45),
         ("hearsay-net's joins with views", net_views, 0.08, 0.25),
         ("addresses needed", addresses, 0.15, 0.4),
+        ("hearsay-net's TCP mesh", stream, 0.08, 0.25),
+        ("the TCP mesh with views", stream_views, 0.03, 0.12),
         ("relaunched after leaving", back_after_leaving, 0.02, 0.2),
         ("removal within a minute", short_removal, 0.05, 0.25),
         (

@@ -1,12 +1,17 @@
-//! `hearsay-net`'s datagram transport as the fault search emulates it ([`Scenario::net_peers`]):
-//! each node's address book, filled by hellos between a node and its seeds and by the reserved
-//! address entries its store takes in, emptied of the members that left or were removed, and
-//! the changes the transport makes with it (`hearsay-net/src/udp.rs`: without partial views a
-//! peer new to the book is added; with them a seed that answers the node's hello is joined
-//! through; either way a forgotten member is removed).
+//! `hearsay-net`'s transports as the fault search emulates them ([`Scenario::net_peers`]): each
+//! node's address book, filled by hellos between a node and its seeds (or, over the TCP mesh,
+//! by the links it dials: [`links`]) and by the reserved address entries its store takes in,
+//! emptied of the members that left or were removed, and what the runtime tells the node with
+//! it (`hearsay-net/src/udp.rs`: without partial views a peer new to the book is added; with
+//! them a seed that answers the node's hello is joined through; either way a forgotten member
+//! is removed).
+
+mod links;
 
 use super::scenario::{Fault, Scenario};
+use hearsay_proto::membership::Detector;
 use hearsay_proto::{Generation, MemberStatus, NodeId, Version};
+use links::Links;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The transports of a run's nodes.
@@ -26,12 +31,20 @@ pub(super) struct NetPeers {
     /// (node, origin, generation, version) of the reserved address entries already seen: the
     /// runtime hears of each change once.
     seen_addresses: BTreeSet<(NodeId, NodeId, Generation, Version)>,
+    /// Whether the nodes run partial views (the views pick the peers; seeds are joined through).
+    views: bool,
+    /// Whether the nodes run SWIM (whose updates carry each member's address).
+    swim: bool,
+    /// The TCP mesh's links, when the transport is the stream one ([`Scenario::stream`]).
+    links: Option<Links>,
 }
 
 /// A node as its transport sees it.
 pub(super) struct Seen {
     /// Its generation (what its hellos announce).
     pub generation: Generation,
+    /// Which of its processes runs, counted from 0: a restart breaks its connections.
+    pub process: u64,
     /// Whether its process runs (not crashed, not paused).
     pub runs: bool,
     /// Its member table: (member, generation, status).
@@ -39,19 +52,26 @@ pub(super) struct Seen {
     /// The reserved address entries ([`hearsay_proto::membership::ADDR_KEY`]) its store holds:
     /// (origin, generation, version). Without SWIM, where nodes announce their address.
     pub addresses: Vec<(NodeId, Generation, Version)>,
+    /// Its active view, with partial views: the peers it sends to.
+    pub active_view: Vec<NodeId>,
 }
 
-/// A change a node's transport makes.
+/// What a node's runtime does, as the harness carries it out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Change {
-    /// `node` learnt where `peer` is reached, new to its book: without partial views the peer
-    /// is added.
+    /// `node`'s runtime learnt where `peer` is reached, new to its book.
     Learnt { node: usize, peer: usize },
-    /// `seed` answered `node`'s hello (after its [`Change::Learnt`], if new to the book): with
-    /// partial views the node joins the overlay through it.
-    Answered { node: usize, seed: usize },
-    /// `node` forgot `peer`, which left or was removed: the peer is removed.
+    /// `node` gets `peer` as a gossip peer (`AddPeer`).
+    Added { node: usize, peer: usize },
+    /// `node` joins the overlay through `seed` (`Join`).
+    Joined { node: usize, seed: usize },
+    /// `node`'s runtime forgot `peer`, which left or was removed: out of its book, and the peer
+    /// is removed (`RemovePeer`).
     Forgot { node: usize, peer: usize },
+    /// `node`'s link to `peer` ended: the peer is removed (`RemovePeer`), its address kept.
+    Unlinked { node: usize, peer: usize },
+    /// `node`'s runtime reports `peer` failed (`PeerFailed`).
+    Failed { node: usize, peer: usize },
 }
 
 impl NetPeers {
@@ -62,19 +82,24 @@ impl NetPeers {
     /// without their addresses could not reach the ones it picks to repair its views).
     pub(super) fn of(scenario: &Scenario) -> Option<NetPeers> {
         let views = scenario.protocol.view.is_some();
-        let applies = scenario.net_peers && (scenario.protocol.membership.is_some() || views);
-        let seeds = (0..scenario.nodes)
+        let membership = scenario.protocol.membership.as_ref();
+        let applies = scenario.net_peers && (membership.is_some() || views);
+        let seeds: Vec<Vec<usize>> = (0..scenario.nodes)
             .map(|i| match &scenario.seed_peers {
                 Some(seeds) => seeds.iter().copied().filter(|&s| s != i).collect(),
                 None => (0..scenario.nodes).filter(|&s| s != i).collect(),
             })
             .collect();
+        let links = scenario.stream.then(|| Links::new(&seeds));
         applies.then(|| NetPeers {
-            seeds,
             books: vec![BTreeMap::new(); scenario.nodes],
+            seeds,
             answered: BTreeSet::new(),
             seen_gone: BTreeSet::new(),
             seen_addresses: BTreeSet::new(),
+            views,
+            swim: membership.is_some_and(|m| matches!(m.detector, Detector::Swim(_))),
+            links,
         })
     }
 
@@ -85,40 +110,64 @@ impl NetPeers {
             self.books.resize(index + 1, BTreeMap::new());
         }
         self.seeds[index] = seeds.iter().copied().filter(|&s| s != index).collect();
+        if let Some(links) = &mut self.links {
+            links.restarted(index, &self.seeds[index]);
+        }
     }
 
-    /// Node `index`'s process stopped or started afresh: its book is empty, and no seed has
-    /// answered it.
+    /// Node `index`'s process stopped or started afresh: its book is empty, no seed has
+    /// answered it, and it holds no link.
     pub(super) fn restarted(&mut self, index: usize) {
         if let Some(book) = self.books.get_mut(index) {
             book.clear();
         }
         self.answered.retain(|&(node, _)| node != index);
+        if let (Some(links), Some(seeds)) = (&mut self.links, self.seeds.get(index)) {
+            links.restarted(index, seeds);
+        }
     }
 
     /// What the transports do now, given each node (by index) and whether a datagram from one
     /// node reaches another: every running node forgets the members it sees Left or Removed at
     /// the generation its book holds or a newer one (once per change) and learns the addresses
-    /// of the reserved entries new in its store, then says hello to every running seed that has
-    /// not answered it or that its book no longer holds, and if the seed answers (the network
-    /// passes both ways) each learns the other's address at its generation.
+    /// of the reserved entries new in its store; then, over datagrams, says hello to every
+    /// running seed that has not answered it or that its book no longer holds, and if the seed
+    /// answers (the network passes both ways) each learns the other's address at its
+    /// generation; over the TCP mesh, its links come up and fail ([`Links`]).
     pub(super) fn changes(
         &mut self,
         nodes: &[Seen],
         passes: impl Fn(usize, usize) -> bool,
     ) -> Vec<Change> {
-        let gone = |status| matches!(status, MemberStatus::Left | MemberStatus::Removed);
         let mut changes = Vec::new();
+        self.forget_and_learn(nodes, &mut changes);
+        if self.links.is_some() {
+            self.link(nodes, &passes, &mut changes);
+        } else {
+            self.hello(nodes, &passes, &mut changes);
+        }
+        changes
+    }
+
+    /// The members seen gone, forgotten; the reserved address entries new in each store, learnt.
+    fn forget_and_learn(&mut self, nodes: &[Seen], changes: &mut Vec<Change>) {
+        let gone = |status| matches!(status, MemberStatus::Left | MemberStatus::Removed);
         for (index, node) in nodes.iter().enumerate().filter(|(_, n)| n.runs) {
             let me = NodeId(index as u64);
             for &(member, generation, status) in &node.members {
                 if !gone(status) || !self.seen_gone.insert((me, member, generation)) {
                     continue;
                 }
+                let peer = member.0 as usize;
                 let book = &mut self.books[index];
-                if book.get(&member).is_some_and(|&held| held <= generation) {
+                let held = book.get(&member).is_some_and(|&held| held <= generation);
+                if held {
                     book.remove(&member);
-                    let peer = member.0 as usize;
+                }
+                let seed = self.seeds[index].contains(&peer);
+                let linked = (self.links.as_mut())
+                    .is_some_and(|links| links.forget(index, peer, generation, seed));
+                if held || linked {
                     changes.push(Change::Forgot { node: index, peer });
                 }
             }
@@ -127,13 +176,36 @@ impl NetPeers {
                     .seen_addresses
                     .insert((me, origin, generation, version));
                 let peer = origin.0 as usize;
-                if new && origin != me && learn(&mut self.books[index], peer, generation) {
-                    changes.push(Change::Learnt { node: index, peer });
+                if new && origin != me {
+                    if let Some(links) = &mut self.links {
+                        links.target(index, peer, self.views);
+                    }
+                    self.learnt(index, peer, generation, changes);
                 }
             }
         }
+    }
+
+    /// `node` learns `peer`'s address at `generation`; over datagrams without partial views, a
+    /// peer new to the book is added (over the TCP mesh its link adds it).
+    fn learnt(&mut self, node: usize, peer: usize, generation: Generation, out: &mut Vec<Change>) {
+        if learn(&mut self.books[node], peer, generation) {
+            out.push(Change::Learnt { node, peer });
+            if self.links.is_none() && !self.views {
+                out.push(Change::Added { node, peer });
+            }
+        }
+    }
+
+    /// The datagram transport's hellos (`Udp::hello`, `Welcome`).
+    fn hello(
+        &mut self,
+        nodes: &[Seen],
+        passes: &impl Fn(usize, usize) -> bool,
+        changes: &mut Vec<Change>,
+    ) {
         for (index, node) in nodes.iter().enumerate().filter(|(_, n)| n.runs) {
-            for &seed in self.seeds.get(index).into_iter().flatten() {
+            for seed in self.seeds.get(index).cloned().unwrap_or_default() {
                 let Some(answering) = nodes.get(seed).filter(|s| s.runs) else {
                     continue;
                 };
@@ -145,23 +217,14 @@ impl NetPeers {
                     continue;
                 }
                 // The hello teaches the seed, the answer the node.
-                if learn(&mut self.books[seed], index, node.generation) {
-                    changes.push(Change::Learnt {
-                        node: seed,
-                        peer: index,
-                    });
-                }
-                if learn(&mut self.books[index], seed, answering.generation) {
-                    changes.push(Change::Learnt {
-                        node: index,
-                        peer: seed,
-                    });
-                }
+                self.learnt(seed, index, node.generation, changes);
+                self.learnt(index, seed, answering.generation, changes);
                 self.answered.insert((index, seed));
-                changes.push(Change::Answered { node: index, seed });
+                if self.views {
+                    changes.push(Change::Joined { node: index, seed });
+                }
             }
         }
-        changes
     }
 }
 
@@ -224,29 +287,35 @@ mod tests {
             .collect();
         Seen {
             generation: Generation(1),
+            process: 0,
             runs,
             members,
             addresses: Vec::new(),
+            active_view: Vec::new(),
         }
     }
 
-    fn net(seeds: Vec<Vec<usize>>) -> NetPeers {
+    /// The datagram transport with partial views (`views`: hellos join) or without (they add).
+    fn net(seeds: Vec<Vec<usize>>, views: bool) -> NetPeers {
         NetPeers {
             books: vec![BTreeMap::new(); seeds.len()],
             seeds,
             answered: BTreeSet::new(),
             seen_gone: BTreeSet::new(),
             seen_addresses: BTreeSet::new(),
+            views,
+            swim: false,
+            links: None,
         }
     }
 
-    use Change::{Answered, Forgot, Learnt};
+    use Change::{Added, Forgot, Joined, Learnt};
 
     /// Hellos fill both books once; a member seen Removed is forgotten once, and its hello is
     /// answered again; nothing reaches or comes from a node that does not run, or across a cut.
     #[test]
     fn hellos_fill_the_books_and_the_gone_are_forgotten_once() {
-        let mut net = net(vec![vec![1, 2, 3], vec![0], vec![0], vec![0]]);
+        let mut net = net(vec![vec![1, 2, 3], vec![0], vec![0], vec![0]], true);
         let mut nodes = vec![
             seen(true, &[]),
             seen(true, &[]),
@@ -259,14 +328,15 @@ mod tests {
             [
                 Learnt { node: 1, peer: 0 },
                 Learnt { node: 0, peer: 1 },
-                Answered { node: 0, seed: 1 },
+                Joined { node: 0, seed: 1 },
                 Learnt { node: 2, peer: 0 },
                 Learnt { node: 0, peer: 2 },
-                Answered { node: 0, seed: 2 },
-                Answered { node: 1, seed: 0 },
-                Answered { node: 2, seed: 0 },
+                Joined { node: 0, seed: 2 },
+                Joined { node: 1, seed: 0 },
+                Joined { node: 2, seed: 0 },
             ],
-            "each says hello to its seeds, whether or not a hello taught it their address"
+            "each says hello to its seeds, whether or not a hello taught it their address, and \
+             joins through each that answers"
         );
         assert_eq!(net.changes(&nodes, everywhere), [], "a book is filled once");
         nodes[0] = seen(true, &[(1, Removed), (2, Up), (3, Removed), (4, Left)]);
@@ -275,7 +345,7 @@ mod tests {
             [
                 Forgot { node: 0, peer: 1 },
                 Learnt { node: 0, peer: 1 },
-                Answered { node: 0, seed: 1 }
+                Joined { node: 0, seed: 1 }
             ],
             "forgotten (3 and 4 never were in the book), then its hello answered again"
         );
@@ -285,7 +355,7 @@ mod tests {
         assert_eq!(net.changes(&nodes, cut), [], "the answer does not pass");
         assert_eq!(
             net.changes(&nodes, everywhere),
-            [Learnt { node: 2, peer: 0 }, Answered { node: 2, seed: 0 }],
+            [Learnt { node: 2, peer: 0 }, Joined { node: 2, seed: 0 }],
             "a process started afresh says hello again"
         );
     }
@@ -345,15 +415,15 @@ mod tests {
     /// forgotten since is not learnt again from the same entry, but is from a newer one.
     #[test]
     fn address_entries_are_learnt_once_per_change() {
-        let mut net = net(vec![vec![], vec![], vec![]]);
+        let mut net = net(vec![vec![], vec![], vec![]], false);
         let mut nodes = vec![seen(true, &[]), seen(true, &[]), seen(true, &[])];
         let entry = |origin, version| (NodeId(origin), Generation(1), Version(version));
         nodes[0].addresses = vec![entry(0, 1), entry(2, 1)];
         let everywhere = |_, _| true;
         assert_eq!(
             net.changes(&nodes, everywhere),
-            [Learnt { node: 0, peer: 2 }],
-            "its own entry teaches nothing"
+            [Learnt { node: 0, peer: 2 }, Added { node: 0, peer: 2 }],
+            "its own entry teaches nothing; without views a peer new to the book is added"
         );
         nodes[0].members = vec![(NodeId(2), Generation(1), Removed)];
         assert_eq!(
@@ -364,7 +434,7 @@ mod tests {
         nodes[0].addresses = vec![(NodeId(2), Generation(2), Version(1))];
         assert_eq!(
             net.changes(&nodes, everywhere),
-            [Learnt { node: 0, peer: 2 }]
+            [Learnt { node: 0, peer: 2 }, Added { node: 0, peer: 2 }]
         );
     }
 }

@@ -4,8 +4,8 @@ use super::check::{self, Model, Violation};
 use super::net_peers::{Change, NetPeers, Reach, Seen};
 use super::scenario::{Fault, Scenario};
 use crate::{
-    AddPeer, Error, Join, Latency, NetworkConfig, NodeSnapshot, RemovePeer, Simulation,
-    SimulationConfig, simulate,
+    AddPeer, Error, Join, Latency, NetworkConfig, NodeSnapshot, PeerFailed, RemovePeer,
+    Simulation, SimulationConfig, simulate,
 };
 use hearsay_proto::membership::ADDR_KEY;
 use hearsay_proto::{NodeId, Value};
@@ -78,9 +78,8 @@ struct Driver<'a> {
     paused: BTreeSet<usize>,
     /// `hearsay-net`'s peer policy, when the scenario asks for it ([`Scenario::net_peers`]).
     net_peers: Option<NetPeers>,
-    /// Whether the nodes run partial views (the transport joins them through their seeds
-    /// instead of adding peers).
-    views: bool,
+    /// Each node's processes started since the run began (a restart breaks its connections).
+    processes: Vec<u64>,
     /// Where the network lets datagrams pass (what the transports' hellos need).
     reach: Reach,
     config: &'a RunConfig,
@@ -125,6 +124,7 @@ impl Driver<'_> {
         let nodes: Vec<Seen> = (snapshots.iter().enumerate())
             .map(|(i, n)| Seen {
                 generation: n.generation,
+                process: self.processes.get(i).copied().unwrap_or(0),
                 runs: !n.down && !self.paused.contains(&i),
                 members: (n.members.iter())
                     .map(|m| (m.id, m.generation, m.status))
@@ -135,27 +135,24 @@ impl Driver<'_> {
                         Some((origin, state.generation(), entry.version))
                     })
                     .collect(),
+                active_view: n.active_view.clone().unwrap_or_default(),
             })
             .collect();
         for change in net.changes(&nodes, |from, to| self.reach.passes(from, to)) {
+            let id = |peer: usize| NodeId(peer as u64);
             match change {
-                Change::Learnt { node, peer } => {
-                    self.sim.learn_address(node, peer);
-                    if !self.views {
-                        let add = AddPeer(NodeId(peer as u64));
-                        self.sim.node(node)?.send(add).await?;
-                    }
-                }
-                Change::Answered { node, seed } if self.views => {
-                    let join = Join(NodeId(seed as u64));
-                    self.sim.node(node)?.send(join).await?;
-                }
-                Change::Answered { .. } => {}
+                Change::Learnt { node, peer } => self.sim.learn_address(node, peer),
+                Change::Added { node, peer } => self.sim.node(node)?.send(AddPeer(id(peer))).await?,
+                Change::Joined { node, seed } => self.sim.node(node)?.send(Join(id(seed))).await?,
                 Change::Forgot { node, peer } => {
                     self.sim.forget_address(node, peer);
-                    (self.sim.node(node)?)
-                        .send(RemovePeer(NodeId(peer as u64)))
-                        .await?;
+                    self.sim.node(node)?.send(RemovePeer(id(peer))).await?;
+                }
+                Change::Unlinked { node, peer } => {
+                    self.sim.node(node)?.send(RemovePeer(id(peer))).await?;
+                }
+                Change::Failed { node, peer } => {
+                    self.sim.node(node)?.send(PeerFailed(id(peer))).await?;
                 }
             }
         }
@@ -164,6 +161,10 @@ impl Driver<'_> {
 
     /// Node `index`'s process stopped or starts afresh: its transport knows no address.
     fn new_process(&mut self, index: usize) {
+        if self.processes.len() <= index {
+            self.processes.resize(index + 1, 0);
+        }
+        self.processes[index] += 1;
         if let Some(net) = &mut self.net_peers {
             net.restarted(index);
             self.sim.forget_addresses(index);
@@ -332,7 +333,7 @@ async fn drive(scenario: &Scenario, config: &RunConfig) -> Result<Outcome, Error
         flow_control: scenario.protocol.flow_control.is_some(),
         paused: BTreeSet::new(),
         net_peers: NetPeers::of(scenario),
-        views: scenario.protocol.view.is_some(),
+        processes: vec![0; scenario.nodes],
         reach: Reach::default(),
         config,
     };

@@ -134,6 +134,14 @@ pub struct Scenario {
     /// them). Drawn for half the runs with membership or partial views.
     #[serde(default)]
     pub net_peers: bool,
+    /// With [`Scenario::net_peers`], the transport is `hearsay-net`'s TCP mesh instead of its
+    /// datagrams (session 25): links that each node dials and that fail, instead of hellos
+    /// (`chaos/net_peers/links.rs`). A link that comes up adds its peer, one that fails removes
+    /// it (and with partial views reports it failed, as does a dial to an active member that
+    /// cannot connect); with partial views a node's process joins through the first seed it
+    /// links to, once. Drawn for half the runs with `net_peers`.
+    #[serde(default)]
+    pub stream: bool,
 }
 
 /// The largest cluster [`Scenario::generate`] draws.
@@ -203,6 +211,8 @@ impl Scenario {
             && net.random_bool(0.5)
             // Drawn after, for views only: every scenario without views stays what it was.
             || protocol.view.is_some() && net.random_bool(0.5);
+        // Drawn last: every earlier draw stays what it was.
+        let stream = net_peers && net.random_bool(0.5);
         Scenario {
             seed,
             nodes,
@@ -214,6 +224,7 @@ impl Scenario {
             events,
             seed_peers,
             net_peers,
+            stream,
         }
     }
 
@@ -221,6 +232,14 @@ impl Scenario {
     /// partial views).
     pub fn with_net_peers(mut self) -> Scenario {
         self.net_peers |= self.protocol.membership.is_some() || self.protocol.view.is_some();
+        self
+    }
+
+    /// The same scenario with `hearsay-net`'s TCP mesh wherever its peer policy applies
+    /// ([`Scenario::with_net_peers`], then [`Scenario::stream`]).
+    pub fn with_stream(mut self) -> Scenario {
+        self = self.with_net_peers();
+        self.stream = self.net_peers;
         self
     }
 
@@ -248,7 +267,7 @@ impl Scenario {
         format!(
             "{} nodes, {:?} {:?} {:?}, mtu {}, fanout {}, max_deltas {:?}, membership {}, \
              views {}, flow {}, catch-up {:?}, repair {:?}, grace {:?}, interval {:?}, \
-             loss {:.2}, dup {:.2}, {} s, {} events ({} joins), seed peers {:?}, net peers {}",
+             loss {:.2}, dup {:.2}, {} s, {} events ({} joins), seed peers {:?}, net peers {}{}",
             self.nodes,
             p.mode,
             p.direction,
@@ -273,6 +292,7 @@ impl Scenario {
                 .count(),
             self.seed_peers,
             self.net_peers,
+            if self.stream { " (tcp)" } else { "" },
         )
     }
 }

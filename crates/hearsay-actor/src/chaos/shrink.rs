@@ -51,6 +51,7 @@ pub fn shrink(
         |s| std::mem::replace(&mut s.loss, 0.0) != 0.0,
         |s| std::mem::replace(&mut s.duplicate, 0.0) != 0.0,
         |s| s.seed_peers.take().is_some(),
+        |s| std::mem::replace(&mut s.stream, false),
         |s| std::mem::replace(&mut s.net_peers, false),
         // Seed peers need membership or views: the one goes only while the other stays.
         |s| {

@@ -57,12 +57,18 @@ pub struct ChaosArgs {
     /// networked nodes' paths.
     #[arg(long)]
     pub net_peers: bool,
+    /// As `--net-peers`, with `hearsay-net`'s TCP mesh as every such scenario's transport
+    /// (`Scenario::stream`; half of the `--net-peers` runs draw it anyway).
+    #[arg(long)]
+    pub stream: bool,
 }
 
 /// The scenario of `seed`, as the arguments shape it.
 fn scenario(args: &ChaosArgs, seed: u64) -> Scenario {
     let scenario = Scenario::generate_up_to(seed, args.max_nodes as usize);
-    if args.net_peers {
+    if args.stream {
+        scenario.with_stream()
+    } else if args.net_peers {
         scenario.with_net_peers()
     } else {
         scenario
@@ -279,7 +285,9 @@ fn search(args: &ChaosArgs, config: &RunConfig) -> Result<(), String> {
         } else {
             format!(" --max-nodes {}", args.max_nodes)
         };
-        if args.net_peers {
+        if args.stream {
+            sized.push_str(" --stream");
+        } else if args.net_peers {
             sized.push_str(" --net-peers");
         }
         println!(
