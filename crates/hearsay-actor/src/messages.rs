@@ -203,6 +203,9 @@ pub struct NodeSnapshot {
     pub stats: Stats,
     /// Its active view, with partial views on ([`hearsay_proto::Config::view`]).
     pub active_view: Option<Vec<NodeId>>,
+    /// The nodes its view joined through, latest last (empty without partial views): what it
+    /// turns to when it knows nobody outside its views ([`hearsay_proto::View::contacts`]).
+    pub contacts: Vec<NodeId>,
 }
 
 /// Adds a peer the node may gossip with (a runtime does this when a link to it comes up).

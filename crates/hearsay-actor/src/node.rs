@@ -591,6 +591,9 @@ impl Handler<Inspect> for GossipNode {
                 .node
                 .view()
                 .map(|view| view.active().iter().copied().collect()),
+            contacts: (self.node.view())
+                .map(|view| view.contacts().to_vec())
+                .unwrap_or_default(),
         })
     }
 }

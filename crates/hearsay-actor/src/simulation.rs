@@ -88,8 +88,11 @@ pub struct SimulationConfig {
     /// the harness then makes no view `Join` of its own (at the start, in [`Simulation::join`],
     /// [`Simulation::reincarnate`]): whatever stands for the transport sends each node a
     /// [`Join`] once the node holds its seed's address, as `hearsay-net` joins a seed when it
-    /// answers the node's hello (a `Join` sent before would find no address and be lost). Needs
-    /// a simulated network. Default: false (delivery by id, as in-process nodes have it).
+    /// answers the node's hello (a `Join` sent before would find no address and be lost), and
+    /// each node starts with no peers: `hearsay-net` gives a node with views none but the ones
+    /// its links add (session 25: before, the static peer list stayed, and the views repaired
+    /// from nodes no runtime would have named). Needs a simulated network. Default: false
+    /// (delivery by id, as in-process nodes have it).
     pub addresses: bool,
 }
 
@@ -113,6 +116,12 @@ impl Default for SimulationConfig {
 /// addresses are modelled ([`SimulationConfig::addresses`]: the transport's hellos join).
 fn harness_joins(config: &SimulationConfig) -> bool {
     config.protocol.view.is_some() && !config.addresses
+}
+
+/// Whether the runtime alone gives the nodes their peers: with partial views and addresses
+/// modelled ([`SimulationConfig::addresses`]), nodes start with none.
+fn runtime_peers(config: &SimulationConfig) -> bool {
+    config.protocol.view.is_some() && config.addresses
 }
 
 /// The address node `index` announces when addresses are modelled
@@ -234,6 +243,7 @@ impl Simulation {
             let id = NodeId(i);
             let mut node = Node::new(id, Generation(1), protocol.clone(), derive(config.seed, i))?;
             node.set_peers(match &config.seed_peers {
+                _ if runtime_peers(&config) => Peers::Own(Vec::new()),
                 None => members.clone(),
                 Some(seeds) => first_peers(seeds, i as usize, config.protocol.view.is_some()),
             });
@@ -345,7 +355,7 @@ impl Simulation {
             derive(config.seed, index as u64),
         )?;
         node.set_peers(Peers::Own(Vec::new()));
-        for &seed in seeds {
+        for &seed in seeds.iter().filter(|_| !runtime_peers(config)) {
             node.add_peer(NodeId(seed as u64));
         }
         if config.addresses {
@@ -696,6 +706,9 @@ impl Simulation {
 
     /// The peers node `index` was started with.
     fn first_peers(&self, index: usize) -> Peers {
+        if runtime_peers(&self.config) {
+            return Peers::Own(Vec::new());
+        }
         match (
             index.checked_sub(self.config.nodes),
             &self.config.seed_peers,

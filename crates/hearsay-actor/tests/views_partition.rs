@@ -1,8 +1,8 @@
 //! Partial views over a transport that joins once and reports failed links (`hearsay-net`'s TCP
-//! mesh with views: it joins through the first seed it links to, never again, and a link that
-//! fails is a `PeerFailed`), through a partition that outlasts the removal. The fault search
-//! models the datagram transport, which joins again through a seed it forgot; this is the other
-//! one's path.
+//! mesh with views and one seed: it joins through each seed once — again only once it saw the
+//! seed removed, which this test leaves out — and a link that fails is a `PeerFailed`), through
+//! a partition that outlasts the removal. Since session 25 the fault
+//! search models this transport too (`Scenario::stream`); this test keeps the one long path.
 //!
 //! What could go wrong: each failed link takes the peer out of both views, and each side
 //! removes the other, so after the heal no view, no live member and no link names the other

@@ -9,8 +9,9 @@
 //! to keep one of two connections. A peer joins the node's gossip peers when its link comes up and
 //! leaves them when the link goes down.
 //!
-//! With partial views the links are on demand: the mesh dials the seeds until the node has
-//! joined, then only a peer the node has something to send to ([`Wanted`]: the message waits,
+//! With partial views the links are on demand: the mesh dials each seed until the node has
+//! joined through it (every seed that links is a `Join`: the view's contacts), then only a peer
+//! the node has something to send to ([`Wanted`]: the message waits,
 //! bounded, until the link is up), and a dialed link unused for `unused_after` closes. A link
 //! that fails, or a dial that does, is the view's failure signal (`PeerFailed`).
 
@@ -121,6 +122,9 @@ struct Target {
     /// A configured seed (kept forever); learned addresses are dropped after
     /// [`MAX_LEARNED_FAILURES`] failed dials in a row.
     seed: bool,
+    /// With partial views, a seed this process joined through (its link came up): dialed
+    /// again only when the node has something to send it, or once it left or was removed.
+    joined: bool,
     last_error: Option<String>,
     /// Messages waiting for the link (on-demand links), with the peer each is for.
     waiting: Vec<(NodeId, Vec<u8>)>,
@@ -140,8 +144,8 @@ pub(crate) struct Wiring {
     pub stats: Arc<NetStats>,
     /// Waited on by [`crate::NetNode::shutdown_and_flush`].
     pub writers: Arc<Writers>,
-    /// Partial views pick the peers: the first seed linked is the `Join` contact, and a link
-    /// that goes down is reported as `PeerFailed`.
+    /// Partial views pick the peers: every seed linked is a `Join` contact, and a link that goes
+    /// down is reported as `PeerFailed`.
     pub views: bool,
 }
 
@@ -171,8 +175,6 @@ pub struct Mesh {
     /// Where peers are reached when membership does not say (on-demand links): hellos and the
     /// reserved address key.
     book: AddressBook,
-    /// A seed's link came up and the node joined through it (with partial views).
-    joined: bool,
 }
 
 impl Mesh {
@@ -210,7 +212,6 @@ impl Mesh {
             advertised,
             views,
             book: AddressBook::default(),
-            joined: false,
         }
     }
 
@@ -271,6 +272,7 @@ impl Mesh {
                 is_self: false,
                 alias: false,
                 seed,
+                joined: false,
                 last_error: None,
                 waiting: Vec::new(),
             },
@@ -293,12 +295,12 @@ impl Mesh {
     }
 
     /// Forgets a learned address whose link ended (on-demand links: it is dialed again when
-    /// needed); a seed is kept, redialed only while the node has not joined.
+    /// needed); a seed is kept, redialed only while the node has not joined through it.
     fn release(&mut self, addr: SocketAddr, reason: String, ctx: &mut Context<Self>) {
         let Some(target) = self.targets.get_mut(&addr) else {
             return;
         };
-        if target.seed && !self.joined {
+        if target.seed && !target.joined {
             self.schedule_retry(addr, reason, ctx);
         } else if target.seed {
             target.last_error = Some(reason);
@@ -534,8 +536,13 @@ impl Handler<LinkUp> for Mesh {
                         .do_send(Close("superseded by a newer link".into()));
                 }
                 self.node.do_send(AddPeer(id));
-                if self.views && target.seed && !self.joined {
-                    self.joined = true;
+                // Through every seed that links, as the datagram transport joins through every
+                // seed that answers: the view keeps them as its contacts, which is what a clique
+                // a partition left apart finds the rest through when it knows nobody outside
+                // (session 25: joined through the first seed alone, a node whose seed crashed
+                // for good had no live contact, and a partition split the overlay for good).
+                if self.views && target.seed && !target.joined {
+                    target.joined = true;
                     self.node.do_send(Join(id));
                 }
             }
@@ -625,7 +632,7 @@ impl Handler<MemberChanged> for Mesh {
     /// partition that outlasted the removal each side holds the other removed, and the seeds
     /// are what reconnects them (the node at the other end is told of its removal when the link
     /// comes up, `Node::add_peer`). Before, the seed went too, and nobody ever dialed across.
-    fn handle(&mut self, changed: MemberChanged, _: &mut Context<Self>) {
+    fn handle(&mut self, changed: MemberChanged, ctx: &mut Context<Self>) {
         if !matches!(changed.status, MemberStatus::Left | MemberStatus::Removed) {
             return;
         }
@@ -643,6 +650,12 @@ impl Handler<MemberChanged> for Mesh {
             if let Some(seed) = self.targets.get_mut(&addr).filter(|target| target.seed) {
                 seed.id = None;
                 seed.generation = None;
+                // With views, joined through again once it links (as a datagram node greets a
+                // forgotten seed again): what runs there next is a new member.
+                seed.joined = false;
+                if self.views && seed.connection.is_none() && seed.retry.is_none() {
+                    self.dial(addr, ctx);
+                }
                 continue;
             }
             if let Some(target) = self.targets.remove(&addr) {

@@ -163,6 +163,37 @@ async fn a_broken_link_is_replaced_in_the_active_view_at_once() {
     }
 }
 
+/// Over TCP a node joins through every seed whose link comes up, as over datagrams through every
+/// seed that answers: the view keeps each as a contact, what a clique a partition left apart
+/// finds the rest through when it knows nobody outside its views. Before session 25 the mesh
+/// joined through the first seed alone; a node whose one contact crashed for good then had none
+/// (the fault search's seed 371023: a 33-s partition split the overlay for good).
+#[actix_rt::test]
+async fn over_tcp_a_node_joins_through_every_seed_that_links() {
+    let first = start(1, Vec::new(), stream_config, protocol(view())).await;
+    let mut seeds = vec![first];
+    for id in 2..=3 {
+        let to_first = vec![seeds[0].local_addr()];
+        seeds.push(start(id, to_first, stream_config, protocol(view())).await);
+    }
+    let addrs = seeds.iter().map(NetNode::local_addr).collect();
+    let joiner = start(4, addrs, stream_config, protocol(view())).await;
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let snapshot = joiner.node().send(Inspect).await.expect("mailbox");
+        let mut contacts = snapshot.contacts;
+        contacts.sort();
+        if contacts == [NodeId(1), NodeId(2), NodeId(3)] {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "node 4 joined through {contacts:?} of its three seeds"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The stream transport with links on demand, closed after 1 s unused.
 fn on_demand(cluster: &str, seeds: Vec<SocketAddr>) -> NetConfig {
     NetConfig {

@@ -319,6 +319,11 @@ impl View {
         &self.passive
     }
 
+    /// The nodes it joined through, latest last ([`View::join`], at most [`MAX_CONTACTS`]).
+    pub fn contacts(&self) -> &[NodeId] {
+        &self.contacts
+    }
+
     /// The parameters.
     pub fn config(&self) -> &ViewConfig {
         &self.config

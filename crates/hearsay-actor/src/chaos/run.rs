@@ -4,8 +4,8 @@ use super::check::{self, Model, Violation};
 use super::net_peers::{Change, NetPeers, Reach, Seen};
 use super::scenario::{Fault, Scenario};
 use crate::{
-    AddPeer, Error, Join, Latency, NetworkConfig, NodeSnapshot, PeerFailed, RemovePeer,
-    Simulation, SimulationConfig, simulate,
+    AddPeer, Error, Join, Latency, NetworkConfig, NodeSnapshot, PeerFailed, RemovePeer, Simulation,
+    SimulationConfig, simulate,
 };
 use hearsay_proto::membership::ADDR_KEY;
 use hearsay_proto::{NodeId, Value};
@@ -142,7 +142,9 @@ impl Driver<'_> {
             let id = |peer: usize| NodeId(peer as u64);
             match change {
                 Change::Learnt { node, peer } => self.sim.learn_address(node, peer),
-                Change::Added { node, peer } => self.sim.node(node)?.send(AddPeer(id(peer))).await?,
+                Change::Added { node, peer } => {
+                    self.sim.node(node)?.send(AddPeer(id(peer))).await?
+                }
                 Change::Joined { node, seed } => self.sim.node(node)?.send(Join(id(seed))).await?,
                 Change::Forgot { node, peer } => {
                     self.sim.forget_address(node, peer);

@@ -138,8 +138,9 @@ pub struct Scenario {
     /// datagrams (session 25): links that each node dials and that fail, instead of hellos
     /// (`chaos/net_peers/links.rs`). A link that comes up adds its peer, one that fails removes
     /// it (and with partial views reports it failed, as does a dial to an active member that
-    /// cannot connect); with partial views a node's process joins through the first seed it
-    /// links to, once. Drawn for half the runs with `net_peers`.
+    /// cannot connect); with partial views a node's process joins through each seed it links
+    /// to, once (again after seeing it leave or removed). Drawn for half the runs with
+    /// `net_peers`.
     #[serde(default)]
     pub stream: bool,
 }

@@ -7,12 +7,13 @@
 //!   carries the address a message to it is dialed at); a learnt address is forgotten after
 //!   [`MAX_FAILURES`] failed dials in a row, or when its member leaves or is removed (a seed
 //!   never is).
-//! - With partial views the links are on demand: the seeds until the node joined, then the
-//!   members of its active view (what it sends to); a link no longer wanted closes quietly, and
-//!   a dial to an active member that cannot connect reports the member failed.
+//! - With partial views the links are on demand: each seed until the node's process joined
+//!   through it (again once it saw the seed leave or removed), and the members of its active
+//!   view (what it sends to); a link no longer wanted closes quietly, and a dial to an active
+//!   member that cannot connect reports the member failed.
 //! - A link that comes up adds the peer to the node's gossip peers and teaches both ends the
-//!   other's address; with views the first seed linked is the one the node's process joins the
-//!   overlay through, once. A link that fails removes the peer, and with views reports it
+//!   other's address; with views the node's process joins the overlay through each seed that
+//!   links (`Join`). A link that fails removes the peer, and with views reports it
 //!   failed. A paused process's links are closed by their peers (idle timeout): it sees each
 //!   fail once it runs again.
 //!
@@ -41,8 +42,8 @@ pub(super) struct Links {
     targets: Vec<BTreeMap<usize, u32>>,
     /// (node, peer): the links up, by the node that dialed them.
     up: BTreeMap<(usize, usize), Up>,
-    /// With views: the nodes whose process has joined the overlay.
-    joined: BTreeSet<usize>,
+    /// With views: (node, seed), the node's process joined the overlay through the seed.
+    joined: BTreeSet<(usize, usize)>,
     /// Nodes seen not running with links up: their peers closed those links meanwhile.
     stale: BTreeSet<usize>,
 }
@@ -66,7 +67,7 @@ impl Links {
         }
         self.targets[node] = targets(seeds);
         self.up.retain(|&(from, _), _| from != node);
-        self.joined.remove(&node);
+        self.joined.retain(|&(from, _)| from != node);
         self.stale.remove(&node);
     }
 
@@ -86,7 +87,10 @@ impl Links {
         generation: Generation,
         seed: bool,
     ) -> bool {
-        if !seed {
+        if seed {
+            // Joined through again once it links.
+            self.joined.remove(&(node, peer));
+        } else {
             self.targets[node].remove(&peer);
         }
         let key = (node, peer);
@@ -132,8 +136,9 @@ impl NetPeers {
             }
             let stale = links.stale.remove(&index);
             let wanted: BTreeSet<usize> = if self.views {
-                let seeds = (!links.joined.contains(&index)).then(|| self.seeds[index].clone());
-                (seeds.into_iter().flatten())
+                let joined = &links.joined;
+                (self.seeds[index].iter().copied())
+                    .filter(|&seed| !joined.contains(&(index, seed)))
                     .chain(node.active_view.iter().map(|m| m.0 as usize))
                     .filter(|&peer| peer != index)
                     .collect()
@@ -189,7 +194,10 @@ impl NetPeers {
                     changes.push(Change::Learnt { node: index, peer });
                 }
                 if learn(&mut self.books[peer], index, node.generation) {
-                    changes.push(Change::Learnt { node: peer, peer: index });
+                    changes.push(Change::Learnt {
+                        node: peer,
+                        peer: index,
+                    });
                 }
                 if let Some(failures) = links.targets[index].get_mut(&peer) {
                     *failures = 0;
@@ -198,8 +206,14 @@ impl NetPeers {
                     links.targets[peer].entry(index).or_insert(0);
                 }
                 changes.push(Change::Added { node: index, peer });
-                if self.views && self.seeds[index].contains(&peer) && links.joined.insert(index) {
-                    changes.push(Change::Joined { node: index, seed: peer });
+                if self.views
+                    && self.seeds[index].contains(&peer)
+                    && links.joined.insert((index, peer))
+                {
+                    changes.push(Change::Joined {
+                        node: index,
+                        seed: peer,
+                    });
                 }
             }
         }
@@ -262,7 +276,10 @@ mod tests {
             ],
             "each dials its seed, the seed dials back (2's dial-back waits for the next check)"
         );
-        assert_eq!(net.changes(&nodes, everywhere), [Added { node: 1, peer: 2 }]);
+        assert_eq!(
+            net.changes(&nodes, everywhere),
+            [Added { node: 1, peer: 2 }]
+        );
         assert_eq!(net.changes(&nodes, everywhere), [], "links hold");
         let cut = |from, to| (from, to) != (1, 0);
         assert_eq!(
@@ -296,7 +313,10 @@ mod tests {
         nodes[0].addresses = vec![(NodeId(2), Generation(1), hearsay_proto::Version(1))];
         nodes[1].runs = false;
         nodes[2].runs = false;
-        assert_eq!(net.changes(&nodes, everywhere), [Learnt { node: 0, peer: 2 }]);
+        assert_eq!(
+            net.changes(&nodes, everywhere),
+            [Learnt { node: 0, peer: 2 }]
+        );
         for _ in 1..MAX_FAILURES {
             net.changes(&nodes, everywhere);
         }
@@ -342,10 +362,7 @@ mod tests {
         nodes[0].active_view = vec![NodeId(1), NodeId(2)];
         assert_eq!(
             net.changes(&nodes, to_1),
-            [
-                Failed { node: 0, peer: 1 },
-                Added { node: 0, peer: 2 }
-            ],
+            [Failed { node: 0, peer: 1 }, Added { node: 0, peer: 2 }],
             "a message to 1 waits for a dial that fails"
         );
         nodes[2].runs = false;
@@ -379,7 +396,10 @@ mod tests {
         let mut nodes = running(2);
         assert_eq!(net.changes(&nodes, everywhere).len(), 4);
         nodes[0].runs = false;
-        assert_eq!(net.changes(&nodes, everywhere), [Unlinked { node: 1, peer: 0 }]);
+        assert_eq!(
+            net.changes(&nodes, everywhere),
+            [Unlinked { node: 1, peer: 0 }]
+        );
         nodes[0].runs = true;
         assert_eq!(
             net.changes(&nodes, everywhere),
