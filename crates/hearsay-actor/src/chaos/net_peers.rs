@@ -228,6 +228,24 @@ impl NetPeers {
     }
 }
 
+#[cfg(test)]
+impl NetPeers {
+    /// The transports of nodes with these seeds, without SWIM: the TCP mesh's (`stream`) or
+    /// the datagrams', with partial views or without.
+    fn for_tests(seeds: Vec<Vec<usize>>, views: bool, stream: bool) -> NetPeers {
+        NetPeers {
+            books: vec![BTreeMap::new(); seeds.len()],
+            links: stream.then(|| Links::new(&seeds)),
+            seeds,
+            answered: BTreeSet::new(),
+            seen_gone: BTreeSet::new(),
+            seen_addresses: BTreeSet::new(),
+            views,
+            swim: false,
+        }
+    }
+}
+
 /// `AddressBook::learn`: a newer generation's address replaces an older one's; answers whether
 /// `peer` is new to `book`.
 fn learn(book: &mut BTreeMap<NodeId, Generation>, peer: usize, generation: Generation) -> bool {
@@ -297,16 +315,7 @@ mod tests {
 
     /// The datagram transport with partial views (`views`: hellos join) or without (they add).
     fn net(seeds: Vec<Vec<usize>>, views: bool) -> NetPeers {
-        NetPeers {
-            books: vec![BTreeMap::new(); seeds.len()],
-            seeds,
-            answered: BTreeSet::new(),
-            seen_gone: BTreeSet::new(),
-            seen_addresses: BTreeSet::new(),
-            views,
-            swim: false,
-            links: None,
-        }
+        NetPeers::for_tests(seeds, views, false)
     }
 
     use Change::{Added, Forgot, Joined, Learnt};

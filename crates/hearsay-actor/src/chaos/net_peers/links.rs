@@ -223,20 +223,11 @@ impl NetPeers {
 
 #[cfg(test)]
 mod tests {
-    use super::super::Change::{Added, Failed, Joined, Learnt, Unlinked};
+    use super::super::Change::{Added, Failed, Forgot, Joined, Learnt, Unlinked};
     use super::*;
 
     fn mesh(seeds: Vec<Vec<usize>>, views: bool) -> NetPeers {
-        NetPeers {
-            books: vec![BTreeMap::new(); seeds.len()],
-            links: Some(Links::new(&seeds)),
-            seeds,
-            answered: BTreeSet::new(),
-            seen_gone: BTreeSet::new(),
-            seen_addresses: BTreeSet::new(),
-            views,
-            swim: false,
-        }
+        NetPeers::for_tests(seeds, views, true)
     }
 
     fn running(count: usize) -> Vec<Seen> {
@@ -336,11 +327,12 @@ mod tests {
         );
     }
 
-    /// With views a node links to its seeds until the first one joins it, then to its active
+    /// With views a node links to each seed until it joined through it, then to its active
     /// view; a link no longer wanted closes quietly, an active member that cannot be reached is
-    /// reported failed; a process started afresh joins again.
+    /// reported failed; a process started afresh joins again, as does a node through a seed it
+    /// saw removed.
     #[test]
-    fn with_views_a_process_joins_once_and_failed_links_are_reported() {
+    fn with_views_a_process_joins_through_each_seed_and_failed_links_are_reported() {
         let mut net = mesh(vec![vec![1, 2], vec![], vec![]], true);
         let mut nodes = running(3);
         let to_1 = |_, to| to != 1;
@@ -356,8 +348,19 @@ mod tests {
         );
         assert_eq!(
             net.changes(&nodes, everywhere),
-            [Unlinked { node: 0, peer: 2 }],
-            "joined: the seeds are no longer dialed, the unused link closes"
+            [
+                Learnt { node: 0, peer: 1 },
+                Learnt { node: 1, peer: 0 },
+                Added { node: 0, peer: 1 },
+                Joined { node: 0, seed: 1 },
+                Unlinked { node: 0, peer: 2 },
+            ],
+            "and through the other once it links; the used link closes"
+        );
+        assert_eq!(
+            net.changes(&nodes, everywhere),
+            [Unlinked { node: 0, peer: 1 }],
+            "joined through both: no seed is dialed"
         );
         nodes[0].active_view = vec![NodeId(1), NodeId(2)];
         assert_eq!(
@@ -369,15 +372,25 @@ mod tests {
         assert_eq!(
             net.changes(&nodes, everywhere),
             [
-                Learnt { node: 0, peer: 1 },
-                Learnt { node: 1, peer: 0 },
                 Added { node: 0, peer: 1 },
                 Unlinked { node: 0, peer: 2 },
                 Failed { node: 0, peer: 2 },
             ]
         );
-        net.restarted(0);
         nodes[0].active_view.clear();
+        nodes[0].members = vec![(NodeId(1), Generation(1), MemberStatus::Removed)];
+        assert_eq!(
+            net.changes(&nodes, everywhere),
+            [
+                Forgot { node: 0, peer: 1 },
+                Learnt { node: 0, peer: 1 },
+                Added { node: 0, peer: 1 },
+                Joined { node: 0, seed: 1 },
+            ],
+            "a seed seen removed is joined through again"
+        );
+        net.restarted(0);
+        nodes[0].members.clear();
         assert_eq!(
             net.changes(&nodes, everywhere),
             [
@@ -385,7 +398,7 @@ mod tests {
                 Added { node: 0, peer: 1 },
                 Joined { node: 0, seed: 1 },
             ],
-            "a new process joins again"
+            "a new process joins again (2 does not run)"
         );
     }
 
