@@ -11,9 +11,9 @@
 //!
 //! With partial views the links are on demand: the mesh dials each seed until the node has
 //! joined through it (every seed that links is a `Join`: the view's contacts), then only a peer
-//! the node has something to send to ([`Wanted`]: the message waits,
-//! bounded, until the link is up), and a dialed link unused for `unused_after` closes. A link
-//! that fails, or a dial that does, is the view's failure signal (`PeerFailed`).
+//! the node has something to send to ([`Wanted`]: the message waits, bounded, until the link is
+//! up), and a dialed link unused for `unused_after` closes. A link that fails, or a dial that
+//! does, is the view's failure signal (`PeerFailed`).
 
 use crate::address_book::AddressBook;
 use crate::connection::{Connection, Limits, Setup, Writers};
