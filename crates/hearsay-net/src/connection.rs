@@ -6,6 +6,7 @@
 //! node. Timeouts close connections whose handshake, frames or writes stall. Whatever goes wrong
 //! ends this connection only; the mesh redials.
 
+use crate::frame_codec::{Authenticated, FrameReader, codec};
 use crate::link::{Close, LinkDown, LinkHandle, LinkUp, Links, Rekey, SendGossip};
 use crate::session::{Event, Local, Role, Session, Timeouts};
 use crate::stats::{Counter, NetStats};
@@ -25,7 +26,7 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
+use tokio_util::codec::{FramedRead, FramedWrite};
 
 /// The sizes and timeouts a connection runs with (a copy of [`NetConfig`]'s).
 #[derive(Clone, Copy, Debug)]
@@ -120,15 +121,9 @@ pub(crate) struct Connection {
     last_gossip: Instant,
     /// Closed for want of use, not for a failure.
     unused: bool,
+    /// Set once the session is established: the reader then takes frames up to `max_frame`.
+    authenticated: Authenticated,
     pending: Option<(OwnedReadHalf, OwnedWriteHalf, mpsc::Receiver<Bytes>)>,
-}
-
-/// The frame codec: 4-byte big-endian length, at most `max_frame` bytes after it.
-pub(crate) fn codec(max_frame: usize) -> LengthDelimitedCodec {
-    LengthDelimitedCodec::builder()
-        .length_field_length(4)
-        .max_frame_length(max_frame)
-        .new_codec()
 }
 
 impl Connection {
@@ -175,6 +170,7 @@ impl Connection {
             self_connection: false,
             last_gossip: Instant::now(),
             unused: false,
+            authenticated: Authenticated::default(),
             pending: Some((read, write, queue)),
         };
         Ok(connection.start())
@@ -228,6 +224,7 @@ impl Connection {
         while let Some(event) = self.session.poll_event() {
             match event {
                 Event::Established(hello) => {
+                    self.authenticated.set();
                     self.stats.add(Counter::Established, 1);
                     tracing::info!(
                         peer = hello.id.0,
@@ -345,7 +342,8 @@ impl Actor for Connection {
         let limits = self.limits;
         ctx.set_mailbox_capacity(limits.send_queue);
         if let Some((read, write, queue)) = self.pending.take() {
-            ctx.add_stream(FramedRead::new(read, codec(limits.max_frame)));
+            let reader = FrameReader::new(limits.max_frame, self.authenticated.clone());
+            ctx.add_stream(FramedRead::new(read, reader));
             // A task of its own: it drains the queue (a refusal, a goodbye) even after the actor
             // stopped, and ends when the queue's sender is dropped.
             let me = ctx.address();

@@ -125,9 +125,7 @@ impl Payload {
         match bytes.split_first() {
             Some((b'G', rest)) => Ok(Payload::Gossip(rest.to_vec())),
             Some((b'P', [])) => Ok(Payload::Ping),
-            Some((b'B', rest)) if rest.len() <= MAX_REASON => {
-                Ok(Payload::Bye(String::from_utf8_lossy(rest).into_owned()))
-            }
+            Some((b'B', rest)) if rest.len() <= MAX_REASON => Ok(Payload::Bye(printable(rest))),
             Some(_) => Err(Error::Frame("unknown payload")),
             None => Err(Error::Frame("empty payload")),
         }
@@ -138,6 +136,21 @@ impl Payload {
 pub fn refused(reason: &str) -> Vec<u8> {
     let mut out = vec![REFUSED];
     out.extend_from_slice(truncate(reason, MAX_REASON).as_bytes());
+    out
+}
+
+/// A peer's text (a refusal's or a goodbye's reason) as it may go into a log line: invalid UTF-8
+/// replaced, control characters escaped (`\n` stays two characters), so that a peer cannot end
+/// the line and forge the next one.
+pub fn printable(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for c in String::from_utf8_lossy(bytes).chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
     out
 }
 
@@ -192,5 +205,23 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(bytes)
             .map(str::to_owned)
             .map_err(|_| Error::Frame("field not UTF-8"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_peers_text_cannot_break_a_log_line() {
+        let text = printable(b"no\nWARN forged line\r\x1b[31m\xff ok \xc3\xa9");
+        assert_eq!(
+            text,
+            "no\\nWARN forged line\\r\\u{1b}[31m\u{fffd} ok \u{e9}"
+        );
+        assert!(!text.chars().any(char::is_control));
+        // Bye reasons go through it too.
+        let bye = Payload::decode(b"Bbye\nforged").expect("a goodbye");
+        assert_eq!(bye, Payload::Bye("bye\\nforged".into()));
     }
 }

@@ -45,6 +45,7 @@ impl Key {
     /// let key = Key::from_hex(&"ab".repeat(32))?;
     /// assert_eq!(key.to_hex(), "ab".repeat(32));
     /// assert!(Key::from_hex("abc").is_err());
+    /// assert!(Key::from_hex(&format!("+a{}", "ab".repeat(31))).is_err());
     /// # Ok::<(), hearsay_net::Error>(())
     /// ```
     pub fn from_hex(text: &str) -> Result<Key, Error> {
@@ -56,11 +57,17 @@ impl Key {
                 text.len()
             )));
         }
+        // Digits only: `u8::from_str_radix` would also take a sign ("+a").
+        let digit = |c: u8| char::from(c).to_digit(16).map(|d| d as u8);
         let mut bytes = [0; KEY_LEN];
         for (byte, pair) in bytes.iter_mut().zip(text.as_bytes().chunks(2)) {
-            let digits = std::str::from_utf8(pair).map_err(|_| Error::Key("not hex".into()))?;
-            *byte = u8::from_str_radix(digits, 16)
-                .map_err(|_| Error::Key(format!("not a hex digit pair: {digits:?}")))?;
+            *byte = match (digit(pair[0]), digit(pair[1])) {
+                (Some(high), Some(low)) => (high << 4) | low,
+                _ => {
+                    let shown = String::from_utf8_lossy(pair);
+                    return Err(Error::Key(format!("not a hex digit pair: {shown:?}")));
+                }
+            };
         }
         Ok(Key(bytes))
     }

@@ -24,7 +24,9 @@
 //!
 //! - `error`, `random`, [`backoff`], `stats`, `key` (`random`): errors, randomness, redial
 //!   delays, counters, keys;
-//! - [`frame`]: the frame kinds and encodings; `config`: [`NetConfig`] (`frame`); [`session`]: one
+//! - [`frame`]: the frame kinds and encodings; `frame_codec`: the stream's length-delimited
+//!   framing, its limit held to the handshake's largest frame until authentication (`frame`);
+//!   `config`: [`NetConfig`] (`frame`); [`session`]: one
 //!   connection's handshake, sealing and timers, sans I/O (`frame`, `key`);
 //! - `link`: the messages between a connection and the keeper of its links (`session`, `frame`,
 //!   `key`);
@@ -47,6 +49,7 @@ pub mod control;
 pub mod datagram;
 mod error;
 pub mod frame;
+mod frame_codec;
 mod key;
 mod link;
 mod mesh;
@@ -62,6 +65,7 @@ pub use address_book::{AddressBook, MAX_ADDRESSES};
 pub use config::{NetConfig, SEAL_OVERHEAD, TransportKind};
 pub use datagram::DATAGRAM_OVERHEAD;
 pub use error::Error;
+pub use frame_codec::MAX_HANDSHAKE_FRAME;
 pub use key::{KEY_LEN, Key, Keyring, MAX_KEY_FILE, MAX_KEYS};
 pub use mesh::{AddSeed, GetLinks, Link, Mesh, SetKeyring, Shutdown};
 pub use node::NetNode;

@@ -274,7 +274,7 @@ impl Session {
                 Ok(())
             }
             (REFUSED, State::AwaitHello) if self.role == Role::Dialer => {
-                let reason = String::from_utf8_lossy(&rest[..rest.len().min(frame::MAX_REASON)]);
+                let reason = frame::printable(&rest[..rest.len().min(frame::MAX_REASON)]);
                 Err(Error::Refused(format!("the peer refused us: {reason}")))
             }
             (HELLO, _) => Err(Error::Unexpected("hello")),

@@ -11,7 +11,7 @@ mod common;
 use common::*;
 use hearsay_net::frame::{HELLO, NONCE_LEN, REFUSED, SEALED, TAG_LEN};
 use hearsay_net::session::{Local, Session, Timeouts};
-use hearsay_net::{Counter, NetConfig, NetNode};
+use hearsay_net::{Counter, MAX_HANDSHAKE_FRAME, NetConfig, NetNode};
 use hearsay_proto::{Generation, NodeId};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -121,8 +121,10 @@ fn random_bytes_are_refused_and_counted() {
                 2 => body[0] = REFUSED,
                 _ => {}
             }
-            // A hello long enough to be opened fails authentication and is answered in clear.
-            let opened = body[0] == HELLO && body.len() >= 1 + NONCE_LEN + TAG_LEN;
+            // A hello long enough to be opened, and no longer than the largest hello, fails
+            // authentication and is answered in clear; a longer frame is refused unread.
+            let opened = body[0] == HELLO
+                && (1 + NONCE_LEN + TAG_LEN..=MAX_HANDSHAKE_FRAME).contains(&body.len());
             hellos += u64::from(opened);
             let stream = send_and_finish(addr, &frame(&body)).await;
             attacks.push((Some(opened), closes(stream)));
@@ -167,8 +169,12 @@ fn an_oversized_length_prefix_is_refused_at_once() {
         let node = start_with("huge", patient("huge"), 1).await;
         let addr = node.local_addr();
         let max_frame = stream_config("huge", vec![]).max_frame as u32;
-        // 4 GiB, and the first length over the limit; neither is ever followed by a body.
-        for (round, len) in [u32::MAX, max_frame + 1].into_iter().enumerate() {
+        // 4 GiB, the first length over the limit, and — before the peer has authenticated —
+        // the first length over the largest hello: none is ever followed by a body, and none
+        // may make the node wait for (and reserve) a body that long (before the handshake's
+        // own limit, the third waited for 205 bytes until the handshake timed out).
+        let handshake = MAX_HANDSHAKE_FRAME as u32 + 1;
+        for (round, len) in [u32::MAX, max_frame + 1, handshake].into_iter().enumerate() {
             let mut stream = connect(addr).await;
             assert!(write_all(&mut stream, &len.to_be_bytes()).await);
             let closed = wait_closed(&mut stream, DEADLINE)
