@@ -117,7 +117,7 @@ mod tests {
         let mut reader = FrameReader::new(16 << 20, Authenticated::default());
         let mut src = BytesMut::with_capacity(8);
         src.extend_from_slice(&(16u32 << 20).to_be_bytes());
-        let error = reader.decode(&mut src).unwrap_err();
+        let error = reader.decode(&mut src).expect_err("over the limit");
         assert_eq!(error.kind(), std::io::ErrorKind::InvalidData);
         assert!(src.capacity() < 1024, "reserved {} bytes", src.capacity());
         // One byte over the handshake's largest frame is refused too.
@@ -140,17 +140,17 @@ mod tests {
         let authenticated = Authenticated::default();
         let mut reader = FrameReader::new(65_600, authenticated.clone());
         let mut src = frame(&largest_hello);
-        assert_eq!(reader.decode(&mut src).unwrap().unwrap().len(), 204);
+        assert_eq!(reader.decode(&mut src).expect("under the limit").expect("whole").len(), 204);
         let mut refusal = vec![REFUSED];
         refusal.extend_from_slice(&[b'x'; MAX_REASON]);
         let mut src = frame(&refusal);
-        assert!(reader.decode(&mut src).unwrap().is_some());
+        assert!(reader.decode(&mut src).expect("under the limit").is_some());
         let gossip = vec![0; 60_000];
         let mut src = frame(&gossip);
         assert!(reader.decode(&mut src).is_err());
         authenticated.set();
         let mut src = frame(&gossip);
-        assert_eq!(reader.decode(&mut src).unwrap().unwrap().len(), 60_000);
+        assert_eq!(reader.decode(&mut src).expect("under the limit").expect("whole").len(), 60_000);
         let mut src = frame(&vec![0; 65_601]);
         assert!(reader.decode(&mut src).is_err());
     }
