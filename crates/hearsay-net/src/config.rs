@@ -83,6 +83,12 @@ pub struct NetConfig {
     pub backoff_initial: Duration,
     /// Longest redial delay. Default: 5 s.
     pub backoff_max: Duration,
+    /// An address whose link authenticated as this very node (a seed list that names the node
+    /// itself) is dialed again after this long rather than never: whoever sits at an address
+    /// this node dials can reflect its own hello back to it, which no key check can tell from a
+    /// genuine self-connection, and would otherwise stop the address from being dialed for
+    /// good. Default: 5 min.
+    pub self_redial: Duration,
 }
 
 /// Bytes sealing adds to a gossip message: kind byte, payload tag, Poly1305 tag, and slack.
@@ -111,6 +117,7 @@ impl NetConfig {
             max_connections: 1024,
             backoff_initial: Duration::from_millis(100),
             backoff_max: Duration::from_secs(5),
+            self_redial: Duration::from_secs(300),
         }
     }
 
@@ -139,6 +146,7 @@ impl NetConfig {
             ("backoff_initial", self.backoff_initial),
             ("backoff_max", self.backoff_max),
             ("resolve_every", self.resolve_every),
+            ("self_redial", self.self_redial),
         ] {
             if value.is_zero() || value > day {
                 return Err(Error::Config(format!(

@@ -114,7 +114,7 @@ struct Target {
     up: bool,
     failures: u32,
     retry: Option<SpawnHandle>,
-    /// This address is the node itself: never dialed again.
+    /// This address is the node itself: not dialed again until `NetConfig::self_redial` passed.
     is_self: bool,
     /// This address reaches a node already linked through another address: not dialed while
     /// that link is up.
@@ -567,9 +567,21 @@ impl Handler<LinkDown> for Mesh {
         }
         target.connection = None;
         target.up = false;
-        // Only an authenticated hello can say so: a forged plaintext refusal cannot.
-        if down.self_connection {
+        // Only an authenticated hello can say so: a forged plaintext refusal cannot. Whoever
+        // sits at the address can still reflect this node's own hello back to it (no key check
+        // tells that from a genuine self-connection), so the verdict expires: the address is
+        // dialed again after `self_redial` (before, never: an address once reflected was lost
+        // for good, even after a real node took it).
+        if down.self_connection && !target.is_self {
             target.is_self = true;
+            let addr = down.remote;
+            ctx.run_later(self.config.self_redial, move |mesh, ctx| {
+                if let Some(target) = mesh.targets.get_mut(&addr) {
+                    target.is_self = false;
+                    target.failures = 0;
+                }
+                mesh.dial(addr, ctx);
+            });
         }
         if let Some(id) = down.peer {
             if self.route_owners.get(&id) == Some(&down.connection) {

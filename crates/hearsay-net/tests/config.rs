@@ -79,6 +79,13 @@ fn bad_settings_are_refused() {
     );
     refused(
         NetConfig {
+            self_redial: Duration::from_secs(86_401),
+            ..config()
+        },
+        "self_redial",
+    );
+    refused(
+        NetConfig {
             keepalive: Duration::from_secs(60),
             ..config()
         },

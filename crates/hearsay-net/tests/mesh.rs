@@ -8,6 +8,7 @@ use common::*;
 use hearsay_net::control::{Command, Controller, Ending};
 use hearsay_net::{Counter, Error, NetConfig, NetNode};
 use std::net::SocketAddr;
+use std::time::Duration;
 use tokio::net::TcpListener;
 
 #[test]
@@ -39,6 +40,33 @@ fn a_forged_self_refusal_does_not_stop_dialing() {
         set(&real, "k", "v").await;
         assert!(wait_for(&mut at_joiner, 1, "k", "v", DEADLINE).await);
         assert!(joiner.stats().get(Counter::Refused) >= 1);
+    });
+}
+
+#[test]
+fn a_reflected_hello_does_not_stop_dialing_for_good() {
+    run(async {
+        // Whoever holds the seed's address forwards the joiner's connections back to the joiner
+        // itself: its own hello comes back authenticated, a self-connection no key check can
+        // tell from a seed list naming the node. Then a real node takes over the address.
+        let proxy = RecordingProxy::start().await;
+        let config = NetConfig {
+            self_redial: Duration::from_secs(1),
+            ..stream_config("reflect", vec![proxy.addr])
+        };
+        let joiner = start_with_config(2, 1, keyring(4), config).await;
+        proxy.forward_to(joiner.local_addr());
+        assert!(
+            until(|| joiner.stats().get(Counter::Refused) >= 1).await,
+            "the reflected hello never came back: {:?}",
+            joiner.stats().snapshot()
+        );
+        let real = start_stream("reflect", 1, 1, keyring(4), vec![]).await;
+        proxy.forward_to(real.local_addr());
+        // Before `self_redial` the address was never dialed again: the write never arrived.
+        let mut at_joiner = watch(&joiner, "k").await;
+        set(&real, "k", "v").await;
+        assert!(wait_for(&mut at_joiner, 1, "k", "v", DEADLINE).await);
     });
 }
 
