@@ -140,7 +140,14 @@ mod tests {
         let authenticated = Authenticated::default();
         let mut reader = FrameReader::new(65_600, authenticated.clone());
         let mut src = frame(&largest_hello);
-        assert_eq!(reader.decode(&mut src).expect("under the limit").expect("whole").len(), 204);
+        assert_eq!(
+            reader
+                .decode(&mut src)
+                .expect("under the limit")
+                .expect("whole")
+                .len(),
+            204
+        );
         let mut refusal = vec![REFUSED];
         refusal.extend_from_slice(&[b'x'; MAX_REASON]);
         let mut src = frame(&refusal);
@@ -150,7 +157,14 @@ mod tests {
         assert!(reader.decode(&mut src).is_err());
         authenticated.set();
         let mut src = frame(&gossip);
-        assert_eq!(reader.decode(&mut src).expect("under the limit").expect("whole").len(), 60_000);
+        assert_eq!(
+            reader
+                .decode(&mut src)
+                .expect("under the limit")
+                .expect("whole")
+                .len(),
+            60_000
+        );
         let mut src = frame(&vec![0; 65_601]);
         assert!(reader.decode(&mut src).is_err());
     }

@@ -35,6 +35,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 
 /// An accepted socket.
@@ -130,6 +131,24 @@ struct Target {
     waiting: Vec<(NodeId, Vec<u8>)>,
 }
 
+/// Accepted connections that may be in their handshake at once: a quarter of
+/// `max_connections` (at least one). Beyond it a new connection is closed at once (`over_limit`).
+/// Before session 26 unauthenticated connections could take every slot: this node's own dials
+/// then failed for want of room, and after 8 such failures it forgot its peers' addresses.
+pub fn handshake_budget(max_connections: usize) -> usize {
+    (max_connections / 4).max(1)
+}
+
+/// Dials `addr` after `delay` (its `Target::retry`).
+fn redial_after(addr: SocketAddr, delay: Duration, ctx: &mut Context<Mesh>) -> SpawnHandle {
+    ctx.run_later(delay, move |mesh, ctx| {
+        if let Some(target) = mesh.targets.get_mut(&addr) {
+            target.retry = None;
+        }
+        mesh.dial(addr, ctx);
+    })
+}
+
 /// Failed dials in a row after which a learned (not seed) address is forgotten.
 pub const MAX_LEARNED_FAILURES: u32 = 8;
 
@@ -167,6 +186,11 @@ pub struct Mesh {
     targets: BTreeMap<SocketAddr, Target>,
     /// Connections open (dialed or accepted, handshake done or not).
     open: usize,
+    /// Accepted connections whose peer has not authenticated yet: at most
+    /// [`handshake_budget`] of them, so that whoever can open connections without a key holds
+    /// at most that share of `max_connections` and never the room authenticated links and this
+    /// node's own dials use.
+    handshaking: BTreeSet<u64>,
     next_connection: u64,
     rng: ChaCha8Rng,
     advertised: SocketAddr,
@@ -207,6 +231,7 @@ impl Mesh {
             listener: Some(listener),
             targets: BTreeMap::new(),
             open: 0,
+            handshaking: BTreeSet::new(),
             next_connection: 0,
             rng: ChaCha8Rng::seed_from_u64(jitter_seed),
             advertised,
@@ -317,8 +342,14 @@ impl Mesh {
             return;
         }
         if self.open >= self.config.max_connections {
+            // This node's own limit, not the address's failure: tried again later, never
+            // counted toward forgetting it.
             self.stats.add(Counter::OverLimit, 1);
-            self.ended(addr, "too many connections".into(), ctx);
+            if self.views {
+                self.ended(addr, "too many connections".into(), ctx);
+            } else {
+                self.postpone(addr, ctx);
+            }
             return;
         }
         self.next_connection += 1;
@@ -346,6 +377,17 @@ impl Mesh {
         }));
     }
 
+    /// Dials `addr` again after `backoff_max`, its failures untouched: this node had no room.
+    fn postpone(&mut self, addr: SocketAddr, ctx: &mut Context<Self>) {
+        let Some(target) = self.targets.get_mut(&addr) else {
+            return;
+        };
+        target.last_error = Some("too many connections open here".into());
+        if target.retry.is_none() {
+            target.retry = Some(redial_after(addr, self.config.backoff_max, ctx));
+        }
+    }
+
     fn schedule_retry(&mut self, addr: SocketAddr, reason: String, ctx: &mut Context<Self>) {
         let config = &self.config;
         let (initial, max) = (config.backoff_initial, config.backoff_max);
@@ -363,12 +405,7 @@ impl Mesh {
         }
         let delay = crate::backoff::delay(&mut self.rng, target.failures, initial, max);
         target.failures = target.failures.saturating_add(1);
-        target.retry = Some(ctx.run_later(delay, move |mesh, ctx| {
-            if let Some(target) = mesh.targets.get_mut(&addr) {
-                target.retry = None;
-            }
-            mesh.dial(addr, ctx);
-        }));
+        target.retry = Some(redial_after(addr, delay, ctx));
     }
 
     fn links(&self) -> Vec<Link> {
@@ -419,17 +456,20 @@ impl Handler<Accepted> for Mesh {
     type Result = ();
 
     fn handle(&mut self, Accepted(stream, remote): Accepted, ctx: &mut Context<Self>) {
-        if self.open >= self.config.max_connections {
+        let budget = handshake_budget(self.config.max_connections);
+        if self.open >= self.config.max_connections || self.handshaking.len() >= budget {
             self.stats.add(Counter::OverLimit, 1);
-            tracing::warn!(%remote, "refusing a connection: too many open");
+            tracing::warn!(%remote, "refusing a connection: too many open or handshaking");
             return;
         }
         self.next_connection += 1;
         self.open += 1;
+        self.handshaking.insert(self.next_connection);
         self.stats.add(Counter::Accepted, 1);
         if let Err(error) = self.connect(self.next_connection, stream, Role::Acceptor, remote, ctx)
         {
             self.open -= 1;
+            self.handshaking.remove(&self.next_connection);
             tracing::warn!(%remote, %error, "cannot start a connection");
         }
     }
@@ -479,6 +519,7 @@ impl Handler<LinkUp> for Mesh {
     type Result = ();
 
     fn handle(&mut self, up: LinkUp, ctx: &mut Context<Self>) {
+        self.handshaking.remove(&up.connection);
         let id = up.hello.id;
         match up.role {
             Role::Acceptor => {
@@ -555,6 +596,7 @@ impl Handler<LinkDown> for Mesh {
 
     fn handle(&mut self, down: LinkDown, ctx: &mut Context<Self>) {
         self.open = self.open.saturating_sub(1);
+        self.handshaking.remove(&down.connection);
         self.connections.remove(&down.connection);
         if down.role == Role::Acceptor {
             return;
