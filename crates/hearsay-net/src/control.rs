@@ -354,11 +354,24 @@ impl<'a> Controller<'a> {
 /// How long `wait` waits.
 pub const WAIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Turns a node's change notifications into wake-ups for `wait`.
+/// Turns a node's change notifications into wake-ups for `wait`; stops once `wait` is over (its
+/// receiver dropped), so the node drops the subscription. (Before session 26 it stopped only at
+/// the next change under the key: a `wait` on a key that never changed again left an actor and
+/// a subscription behind for good.)
 struct Watcher(tokio::sync::mpsc::UnboundedSender<()>);
 
 impl actix::Actor for Watcher {
     type Context = actix::Context<Self>;
+
+    fn started(&mut self, ctx: &mut actix::Context<Self>) {
+        use actix::{ActorFutureExt, AsyncContext, WrapFuture};
+        let sender = self.0.clone();
+        let over = async move { sender.closed().await };
+        ctx.spawn(
+            over.into_actor(self)
+                .map(|(), _, ctx| actix::ActorContext::stop(ctx)),
+        );
+    }
 }
 
 impl actix::Handler<hearsay_actor::KeyChanged> for Watcher {
@@ -430,6 +443,24 @@ fn one_line(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_watcher_stops_when_its_wait_is_over() {
+        actix::System::new().block_on(async {
+            let (sender, changes) = tokio::sync::mpsc::unbounded_channel();
+            let watcher = actix::Actor::start(Watcher(sender));
+            tokio::task::yield_now().await;
+            assert!(watcher.connected());
+            drop(changes);
+            for _ in 0..100 {
+                if !watcher.connected() {
+                    return;
+                }
+                tokio::task::yield_now().await;
+            }
+            panic!("the watcher outlived its wait");
+        });
+    }
 
     fn parsed(line: &str) -> Command {
         match parse(line) {
