@@ -379,3 +379,36 @@ fn when_every_node_announced_its_address_every_message_but_to_the_contact_carrie
         .collect();
     assert!(unaddressed.is_empty(), "{unaddressed:?}");
 }
+
+#[test]
+fn a_shuffle_walk_too_large_for_this_nodes_mtu_ends_here_instead_of_tripping_the_budget_check() {
+    // A peer with a larger MTU (or longer lists) starts a walk whose peers alone, 257 ids of
+    // nine bytes, are over this node's MTU: forwarding it is dropped and counted (before, `send`
+    // took it for a budget bug: a debug assertion a peer's message could reach).
+    let mut cluster = joined();
+    let node = cluster.node(NodeId(1));
+    assert!(node.view().expect("views on").active().len() > 1);
+    let peers: Vec<NodeId> = (0..MAX_SHUFFLE as u64).map(|i| NodeId(u64::MAX - i)).collect();
+    let walk = view_datagram(
+        NodeId(2),
+        ViewMessage::Shuffle {
+            origin: NodeId(3),
+            ttl: 3,
+            peers,
+            addrs: Vec::new(),
+        },
+    );
+    assert!(walk.len() > 1_400);
+    let now = cluster.now;
+    let node = cluster.node(NodeId(1));
+    let before = node.stats().over_mtu;
+    node.handle_datagram_from(now, &walk, Some(NodeId(2)))
+        .expect("a valid message");
+    let mut sent = 0;
+    while let Some(transmit) = node.poll_transmit() {
+        assert!(transmit.payload.len() <= 1_400);
+        sent += 1;
+    }
+    assert_eq!(sent, 0, "the walk went on");
+    assert_eq!(node.stats().over_mtu, before + 1);
+}
