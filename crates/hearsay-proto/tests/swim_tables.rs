@@ -1420,3 +1420,43 @@ fn a_node_whose_views_hold_nobody_probes_its_table() {
         "alone, it probed {alone:?}: not its table's members"
     );
 }
+
+/// A member's address changes only with news: a node that moves re-advertises under a higher
+/// incarnation, and a late update bearing the old address (reordered, or from a peer that lies)
+/// does not bring it back. Before session 26 every update of the generation set the address.
+#[test]
+fn an_address_changes_only_with_a_higher_incarnation() {
+    let now = Instant::now();
+    let mut a = node(1);
+    a.advertise(now, "10.0.0.1:7000").expect("advertised");
+    let first = a.members().into_iter().find(|m| m.id == NodeId(1));
+    assert_eq!(first.map(|m| m.incarnation), Some(0));
+    a.advertise(now, "10.0.0.1:8000").expect("advertised");
+    let moved = a.members().into_iter().find(|m| m.id == NodeId(1));
+    assert_eq!(moved.map(|m| m.incarnation), Some(1), "a move is news");
+    let said = |incarnation, status, addr: &str| MemberUpdate {
+        incarnation,
+        addr: Some(addr.into()),
+        ..update(1, status, &[])
+    };
+    let mut b = node(2);
+    b.handle_timeout(now);
+    let hear = |b: &mut Node, updates| {
+        b.handle_datagram(now, &datagram(3, probe(Probe::Gossip, updates)))
+            .expect("accepted");
+    };
+    hear(&mut b, vec![said(0, Liveness::Alive, "10.0.0.1:7000")]);
+    hear(&mut b, vec![said(1, Liveness::Alive, "10.0.0.1:8000")]);
+    hear(&mut b, vec![said(0, Liveness::Alive, "10.0.0.1:7000")]);
+    hear(&mut b, vec![said(1, Liveness::Suspect, "10.0.0.66:1")]);
+    assert_eq!(b.address(NodeId(1)).as_deref(), Some("10.0.0.1:8000"));
+    // A member heard of without an address takes one from any update of its generation.
+    hear(&mut b, vec![update(4, Liveness::Alive, &[])]);
+    assert_eq!(b.address(NodeId(4)), None);
+    let with_address = MemberUpdate {
+        addr: Some("10.0.0.4:7000".into()),
+        ..update(4, Liveness::Alive, &[])
+    };
+    hear(&mut b, vec![with_address]);
+    assert_eq!(b.address(NodeId(4)).as_deref(), Some("10.0.0.4:7000"));
+}

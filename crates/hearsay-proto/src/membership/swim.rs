@@ -174,15 +174,18 @@ impl Membership {
         let Some(t) = self.members.get_mut(&id) else {
             return Applied::Stale;
         };
-        // The address of this generation (a stale generation returned above); an oversized one
-        // from a misbehaving peer is ignored.
+        let held = t.incarnation;
+        let inc = update.incarnation;
+        // The address of this generation (a stale generation returned above), taken from news
+        // only: a new member, a higher incarnation (a node that moves re-advertises under one),
+        // or an address this node lacks. Before session 26 any update of the generation set
+        // it, so a late update (or a lying peer) could put an old address back. An oversized
+        // one from a misbehaving peer is ignored.
         if let Some(addr) = update.addr.as_ref().filter(|a| a.len() <= MAX_ADDRESS_LEN) {
-            if t.addr.as_deref() != Some(&**addr) {
+            if new_member || inc > held || t.addr.is_none() {
                 t.addr = Some(addr.clone());
             }
         }
-        let held = t.incarnation;
-        let inc = update.incarnation;
         let news = |more_witnesses| Applied::News {
             new_member,
             more_witnesses,

@@ -31,8 +31,15 @@ impl Node {
         if let Some(view) = &mut self.view {
             view.set_address(addr.into());
         }
-        if let (Some(members), Some(_)) = (&mut self.members, &self.fd) {
-            if members.address(self.id).map(|held| &**held) != Some(addr) {
+        if let (Some(members), Some(fd)) = (&mut self.members, &mut self.fd) {
+            let held = members.address(self.id).map(|held| &**held);
+            if held != Some(addr) {
+                // A new address for a generation that had one goes out under a higher
+                // incarnation: peers take an address only from news (SWIM's rule for every
+                // claim), so a late update bearing the old one cannot bring it back.
+                if held.is_some() {
+                    fd.incarnation = fd.incarnation.saturating_add(1);
+                }
                 members.set_own_address(addr.into());
                 // News: an Alive with the address replaces any queued without it.
                 self.queue_update(now, self.id, false);

@@ -260,12 +260,18 @@ impl Node {
         self.store.get(origin, key)?.value.as_ref()
     }
 
-    /// The member table in id order, this node included (empty when membership is off).
+    /// The member table in id order, this node included (empty when membership is off), with
+    /// the incarnation this node now speaks under for itself.
     pub fn members(&self) -> Vec<Member> {
-        self.members
+        let mut members = self
+            .members
             .as_deref()
             .map(Membership::members)
-            .unwrap_or_default()
+            .unwrap_or_default();
+        if let (Some(fd), Some(me)) = (&self.fd, members.iter_mut().find(|m| m.id == self.id)) {
+            me.incarnation = fd.incarnation;
+        }
+        members
     }
 
     /// One member's status (`None`: membership off, or never heard of).
@@ -527,8 +533,9 @@ impl Node {
         });
     }
 
-    /// Where `to`'s runtime is reached, as membership or the partial view last said.
-    fn address(&self, to: NodeId) -> Option<Arc<str>> {
+    /// Where `to`'s runtime is reached, as membership or the partial view last said: the
+    /// address every message to `to` leaves with ([`Transmit::addr`]).
+    pub fn address(&self, to: NodeId) -> Option<Arc<str>> {
         match self.members.as_deref().and_then(|m| m.address(to)) {
             Some(addr) => Some(addr.clone()),
             None => self.view.as_deref().and_then(|v| v.address(to)).cloned(),
