@@ -388,7 +388,9 @@ fn a_shuffle_walk_too_large_for_this_nodes_mtu_ends_here_instead_of_tripping_the
     let mut cluster = joined();
     let node = cluster.node(NodeId(1));
     assert!(node.view().expect("views on").active().len() > 1);
-    let peers: Vec<NodeId> = (0..MAX_SHUFFLE as u64).map(|i| NodeId(u64::MAX - i)).collect();
+    let peers: Vec<NodeId> = (0..MAX_SHUFFLE as u64)
+        .map(|i| NodeId(u64::MAX - i))
+        .collect();
     let walk = view_datagram(
         NodeId(2),
         ViewMessage::Shuffle {

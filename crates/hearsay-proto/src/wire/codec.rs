@@ -428,8 +428,7 @@ impl<'a> Reader<'a> {
     /// A vector of what `read` reads, as many as the array declares.
     fn vec<T>(&mut self, mut read: impl FnMut(&mut Self) -> Option<T>) -> Option<Vec<T>> {
         let len = self.array()?;
-        // Every element takes at least a byte: no capacity beyond the bytes left.
-        let mut items = Vec::with_capacity(len.min(self.bytes.len() - self.at));
+        let mut items = Vec::with_capacity(capacity_for::<T>(len, self.bytes.len() - self.at));
         for _ in 0..len {
             items.push(read(self)?);
         }
@@ -596,11 +595,34 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The capacity to reserve for a vector that declares `len` elements with `left` bytes to read:
+/// every element takes at least a byte, and what is reserved up front takes no more memory than
+/// the bytes left, so a declared length costs only what is then decoded. (Session 26: it was
+/// `len.min(left)` elements, up to ~70 times the bytes for a vector of groups.)
+fn capacity_for<T>(len: usize, left: usize) -> usize {
+    len.min(left / std::mem::size_of::<T>().max(1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::size::encoded_len;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_declared_length_reserves_no_more_memory_than_the_bytes_left() {
+        use crate::OriginDelta;
+        let size = std::mem::size_of::<OriginDelta>();
+        assert!(size > 1);
+        // 3,000 groups declared, 12,000 bytes left.
+        let reserved = capacity_for::<OriginDelta>(3_000, 12_000);
+        assert!(
+            reserved * size <= 12_000,
+            "{reserved} groups of {size} bytes"
+        );
+        assert_eq!(capacity_for::<u8>(3_000, 12_000), 3_000);
+        assert_eq!(capacity_for::<u8>(30, 12_000), 30);
+    }
 
     fn number() -> impl Strategy<Value = u64> {
         prop_oneof![0u64..300, any::<u64>(), Just(u64::MAX), Just(0x1_0000)]
