@@ -112,6 +112,13 @@ mod tests {
         bytes
     }
 
+    /// The length of the frame `reader` reads from `body` framed.
+    fn read(reader: &mut FrameReader, body: &[u8]) -> usize {
+        let mut src = frame(body);
+        let read = reader.decode(&mut src).expect("under the limit");
+        read.expect("a whole frame").len()
+    }
+
     #[test]
     fn before_authentication_a_long_prefix_fails_without_reserving_its_body() {
         let mut reader = FrameReader::new(16 << 20, Authenticated::default());
@@ -139,15 +146,7 @@ mod tests {
         let largest_hello = vec![0; 1 + NONCE_LEN + hello.encode().len() + TAG_LEN];
         let authenticated = Authenticated::default();
         let mut reader = FrameReader::new(65_600, authenticated.clone());
-        let mut src = frame(&largest_hello);
-        assert_eq!(
-            reader
-                .decode(&mut src)
-                .expect("under the limit")
-                .expect("whole")
-                .len(),
-            204
-        );
+        assert_eq!(read(&mut reader, &largest_hello), 204);
         let mut refusal = vec![REFUSED];
         refusal.extend_from_slice(&[b'x'; MAX_REASON]);
         let mut src = frame(&refusal);
@@ -156,15 +155,7 @@ mod tests {
         let mut src = frame(&gossip);
         assert!(reader.decode(&mut src).is_err());
         authenticated.set();
-        let mut src = frame(&gossip);
-        assert_eq!(
-            reader
-                .decode(&mut src)
-                .expect("under the limit")
-                .expect("whole")
-                .len(),
-            60_000
-        );
+        assert_eq!(read(&mut reader, &gossip), 60_000);
         let mut src = frame(&vec![0; 65_601]);
         assert!(reader.decode(&mut src).is_err());
     }
