@@ -24,16 +24,21 @@ pub enum Error {
     /// The runtime could not be built.
     #[error("runtime: {0}")]
     Runtime(String),
+    /// A fault-search scenario asks for what the harness cannot run (a node it does not have,
+    /// sizes over the limits): `Scenario::validate`.
+    #[error("invalid scenario: {0}")]
+    InvalidScenario(String),
 }
 
 impl Error {
     /// Who can act on this error: the protocol's kind for [`Error::Protocol`];
-    /// [`ErrorKind::Caller`] for a node that is down or does not exist; [`ErrorKind::Internal`]
+    /// [`ErrorKind::Caller`] for a node that is down or does not exist, or a scenario that cannot
+    /// run; [`ErrorKind::Internal`]
     /// for a closed mailbox or a runtime that could not be built.
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Protocol(error) => error.kind(),
-            Error::Down(_) | Error::NoSuchNode(_) => ErrorKind::Caller,
+            Error::Down(_) | Error::NoSuchNode(_) | Error::InvalidScenario(_) => ErrorKind::Caller,
             Error::Mailbox(_) | Error::Runtime(_) => ErrorKind::Internal,
         }
     }

@@ -84,6 +84,15 @@ impl FileSettings {
         }
         let text = String::from_utf8(bytes).map_err(|_| failed("not UTF-8".into()))?;
         let mut settings = FileSettings::parse(&text).map_err(failed)?;
+        if settings
+            .key_file
+            .as_ref()
+            .is_some_and(|key_file| key_file.as_os_str().is_empty())
+        {
+            return Err(failed(
+                "key-file is empty: give the path of a key file".into(),
+            ));
+        }
         if let (Some(key_file), Some(dir)) = (&settings.key_file, path.parent()) {
             if key_file.is_relative() {
                 settings.key_file = Some(dir.join(key_file));

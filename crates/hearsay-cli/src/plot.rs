@@ -75,3 +75,15 @@ fn draw(
     root.present()?;
     Ok(())
 }
+
+/// Checks that a figure can be written at `path` (creating the file, empty, if there is none),
+/// before an experiment spends its time.
+pub fn writable(path: &Path) -> Result<(), String> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map(drop)
+        .map_err(|e| format!("cannot write the figure {}: {e}", path.display()))
+}

@@ -165,6 +165,15 @@ impl Settings {
             args.seed_peers.clone()
         };
         let preset = args.preset.or(file.preset);
+        // A preset turns membership on: one that says `membership = false` beside it says two
+        // things at once (session 26: the preset quietly won).
+        if file.membership == Some(false) && preset.is_some() {
+            return Err(
+                "config file: membership = false, but a preset (which turns membership \
+                 on) is given: drop one of the two"
+                    .to_owned(),
+            );
+        }
         let membership_on = args.membership || file.membership.unwrap_or(false);
         let membership = match preset {
             Some(preset) => Some(preset),
@@ -274,6 +283,12 @@ mod tests {
         assert_eq!(settings.membership, None);
         assert_eq!(settings.admin, None);
         assert!(!settings.stay);
+        // A preset beside `membership = false` is a contradiction, not a quiet choice.
+        let both = Settings::merge(
+            &args(&["--key-file", "k"]),
+            file("membership = false\npreset = \"wan\""),
+        );
+        assert!(both.is_err_and(|e| e.contains("membership = false")));
         // --membership alone is the LAN preset.
         let settings = Settings::merge(&args(&["--key-file", "k", "--membership"]), file(""))
             .expect("settings");

@@ -421,3 +421,31 @@ fn status_page_renders_members_and_plots_in_headless_chromium() {
     assert!(png.len() > 10_000, "a {}-byte screenshot", png.len());
     eprintln!("screenshot: {}", screenshot.display());
 }
+
+/// A client that sends half a request is closed once the header timeout passes, while the
+/// listener keeps answering others; before session 26 (`axum::serve`, no timer) such a client
+/// held its connection for good.
+#[test]
+fn a_stalled_request_is_closed_and_others_are_answered() {
+    use std::io::{Read, Write};
+    let dir = temp_dir("stall");
+    let key = key_file(&dir);
+    let (_node, admin) = start_with_admin(&["--bind", "127.0.0.1:0", "--key-file", &key]);
+    let mut stalled = std::net::TcpStream::connect(&admin).expect("connects");
+    stalled
+        .write_all(b"GET /health HTTP/1.1\r\nHost: admin\r\n")
+        .expect("half a request");
+    // Far beyond the header timeout: a read that waits this long means nobody closed it.
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let answer = http::get(&admin, "/health");
+    assert!(answer.status > 0, "{answer:?}");
+    let mut rest = Vec::new();
+    let read = stalled.read_to_end(&mut rest);
+    assert!(
+        read.is_ok(),
+        "the stalled connection was never closed: {read:?}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

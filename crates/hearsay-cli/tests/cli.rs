@@ -198,7 +198,43 @@ fn plots_are_svg_files() {
 
 #[test]
 fn bad_arguments_fail_clearly_without_panics() {
-    let cases: [&[&str]; 10] = [
+    let dir = std::env::temp_dir().join(format!("hearsay-cli-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    // Saved scenarios that name a node the scenario lacks, or ask for a billion nodes (each
+    // once a panic or an allocation failure).
+    let scenario = |name: &str, change: &dyn Fn(&mut Value)| {
+        let mut value = serde_json::to_value(hearsay_actor::chaos::Scenario::generate(7))
+            .expect("a scenario serializes");
+        change(&mut value);
+        let path = dir.join(name);
+        std::fs::write(&path, value.to_string()).expect("written");
+        path.to_str().expect("a path").to_owned()
+    };
+    let crash = scenario("crash.json", &|v| {
+        v["events"] = serde_json::json!([[{"secs": 1, "nanos": 0}, {"Crash": u64::MAX}]]);
+    });
+    let huge = scenario("huge.json", &|v| {
+        v["nodes"] = serde_json::json!(1_000_000_000u64)
+    });
+    let no_dir = dir.join("none").join("figure.svg");
+    let no_dir = no_dir.to_str().expect("a path");
+    let cases: [&[&str]; 19] = [
+        &["sim", "chaos", "--replay", &crash],
+        &["sim", "chaos", "--replay", &huge],
+        &["sim", "chaos", "--seeds", "2", "--trace", "/dev/null"],
+        &["sim", "chaos", "--seeds", "2", "--minimize"],
+        &["sim", "chaos", "--budget", "0"],
+        &["sim", "chaos", "--settle", "18446744073709551615"],
+        &[
+            "sim",
+            "reconcile",
+            "--duration",
+            "3",
+            "--mtu-drop-at",
+            "99",
+            "--mtu-drop-to",
+            "5",
+        ],
         &["sim", "membership", "--loss", "1.5"],
         &["sim", "membership", "--nodes", "1"],
         &["sim", "membership", "--preset", "moon"],
@@ -209,6 +245,15 @@ fn bad_arguments_fail_clearly_without_panics() {
         &["sim", "reconcile", "--update-rate", "-3"],
         &["sim", "rumor", "--termination", "feedback-sometimes"],
         &["sim", "reconcile", "--mtu-drop-at", "5"],
+        &["sim", "anti-entropy", "--nodes", "20", "--plot", no_dir],
+        &[
+            "sim",
+            "anti-entropy",
+            "--nodes",
+            "20",
+            "--plot",
+            dir.to_str().expect("a path"),
+        ],
     ];
     for args in cases {
         let output = hearsay(args);
@@ -217,6 +262,7 @@ fn bad_arguments_fail_clearly_without_panics() {
         assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
         assert!(stderr.len() > 10, "{args:?} gave no message");
     }
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]

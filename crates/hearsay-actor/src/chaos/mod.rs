@@ -20,12 +20,14 @@
 //! mongering alone may leave a residue by design (Demers et al. 1987) and is not.
 
 mod check;
+mod limits;
 mod net_peers;
 mod run;
 mod scenario;
 mod shrink;
 
 pub use check::{Model, Violation, always, converged, healed};
+pub use limits::{MAX_DURATION, MAX_EVENTS, MAX_LATENCY, MAX_SCENARIO_NODES, MAX_VALUE_LEN};
 pub use run::{Outcome, RunConfig, run};
 pub use scenario::{Fault, MAX_NODES, Scenario};
 pub use shrink::shrink;

@@ -59,8 +59,10 @@ impl Outcome {
     }
 }
 
-/// Runs `scenario` on a fresh deterministic harness and checks every invariant.
+/// Runs `scenario` on a fresh deterministic harness and checks every invariant; a scenario the
+/// harness cannot run ([`Scenario::validate`]) is an [`Error::InvalidScenario`].
 pub fn run(scenario: &Scenario, config: &RunConfig) -> Result<Outcome, Error> {
+    scenario.validate()?;
     simulate(|| drive(scenario, config))?
 }
 

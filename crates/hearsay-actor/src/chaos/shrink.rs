@@ -19,6 +19,11 @@ pub fn shrink(
     let mut best = scenario.clone();
     let mut runs = 0;
     let fails = |candidate: &Scenario, runs: &mut usize| -> Result<bool, Error> {
+        // A cut that leaves an event naming a node only a dropped join would have added cannot
+        // run: it is no smaller failing scenario.
+        if candidate.validate().is_err() {
+            return Ok(false);
+        }
         *runs += 1;
         Ok(!run(candidate, config)?.passed())
     };

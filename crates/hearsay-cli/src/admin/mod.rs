@@ -142,14 +142,48 @@ pub fn serve(listener: tokio::net::TcpListener, admin: Arc<Admin>) -> Result<Soc
         .local_addr()
         .map_err(|error| format!("--admin: {error}"))?;
     tokio::spawn(admin.clone().sample());
-    let app = router(admin);
-    tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, app).await {
-            tracing::error!(%error, "the admin listener stopped");
-        }
-    });
+    tokio::spawn(accept(listener, router(admin)));
     tracing::info!(addr = %bound, "admin listening");
     Ok(bound)
+}
+
+/// Most admin connections served at once; more wait in the listen backlog until one ends.
+pub const MAX_CONNECTIONS: usize = 64;
+/// A request's headers must arrive within this of the connection's start (or of the previous
+/// response), else the connection is closed.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// No connection is held longer than this (a scraper that keeps its connection reconnects).
+pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
+
+/// Accepts admin connections and serves each from a task of its own, with the bounds above.
+/// (Session 26: `axum::serve` set no timer, so hyper's header timeout never ran, and it took any
+/// number of connections: slow or idle clients held descriptors for good, and enough of them
+/// left the node none for its own sockets and files.)
+async fn accept(listener: tokio::net::TcpListener, app: Router) {
+    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            return;
+        };
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                // Out of descriptors, typically: pause instead of spinning.
+                tracing::warn!(%error, "admin accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            let _ = tokio::time::timeout(CONNECTION_LIFETIME, connection).await;
+            drop(permit);
+        });
+    }
 }
 
 /// The routes.

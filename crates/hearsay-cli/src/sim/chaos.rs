@@ -19,7 +19,7 @@ pub struct ChaosArgs {
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub seeds: u64,
     /// Stop starting new seeds after this many seconds of real time.
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub budget: Option<u64>,
     /// Worker threads (default: the machine's cores).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=256))]
@@ -45,8 +45,8 @@ pub struct ChaosArgs {
     /// Write the harness's trace of a single run (`--seeds 1` or `--replay`) to this file.
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
-    /// Virtual seconds the healed cluster may take to converge.
-    #[arg(long, default_value_t = 3600)]
+    /// Virtual seconds the healed cluster may take to converge (at most a day).
+    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub settle: u64,
     /// The largest cluster a seed draws (from 8 nodes); the default keeps the seeds' scenarios
     /// of every earlier search.
@@ -83,16 +83,49 @@ pub fn main(args: &ChaosArgs) -> Result<(), String> {
         ..RunConfig::default()
     };
     if let Some(path) = &args.replay {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let scenario: Scenario = serde_json::from_str(&text)
-            .map_err(|e| format!("{} is not a chaos scenario: {e}", path.display()))?;
+        let scenario = read_scenario(path)?;
         return one(&scenario, args, &config);
+    }
+    if args.seeds > 1 && (args.trace.is_some() || args.minimize) {
+        return Err(
+            "--trace and --minimize act on one run: give --seeds 1 or --replay \
+             (a search prints the command that replays a failing seed)"
+                .into(),
+        );
     }
     if args.seeds == 1 {
         return one(&scenario(args, args.seed), args, &config);
     }
     search(args, &config)
+}
+
+/// Largest scenario file `--replay` reads (a searched scenario's JSON is a few KiB).
+const MAX_SCENARIO_FILE: u64 = 16 << 20;
+
+/// Reads a saved scenario, refusing a file over [`MAX_SCENARIO_FILE`] and a scenario the harness
+/// cannot run ([`Scenario::validate`]).
+fn read_scenario(path: &std::path::Path) -> Result<Scenario, String> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .map_err(cannot)?
+        .take(MAX_SCENARIO_FILE + 1)
+        .read_to_string(&mut text)
+        .map_err(cannot)?;
+    if text.len() as u64 > MAX_SCENARIO_FILE {
+        return Err(format!(
+            "{} is over {} MiB: not a saved scenario",
+            path.display(),
+            MAX_SCENARIO_FILE >> 20
+        ));
+    }
+    let scenario: Scenario = serde_json::from_str(&text)
+        .map_err(|e| format!("{} is not a chaos scenario: {e}", path.display()))?;
+    scenario
+        .validate()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(scenario)
 }
 
 /// Runs one scenario, printing it, its outcome and (with `--minimize`) its minimal form.

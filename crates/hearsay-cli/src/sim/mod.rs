@@ -70,8 +70,20 @@ pub fn strategy(name: &str) -> Result<Strategy, String> {
         .map_err(|e: hearsay_proto::Error| e.to_string())
 }
 
-/// Runs one experiment command.
+/// Runs one experiment command. A `--plot` file that cannot be written is refused before the
+/// experiment runs (session 26: the whole run went first, and its results were lost with the
+/// figure).
 pub fn run(command: SimCommand) -> Result<(), String> {
+    let plot = match &command {
+        SimCommand::Rumor(args) => args.common.plot.as_deref(),
+        SimCommand::AntiEntropy(args) => args.common.plot.as_deref(),
+        SimCommand::Reconcile(args) => args.common.plot.as_deref(),
+        SimCommand::Membership(args) => args.common.plot.as_deref(),
+        SimCommand::All(_) | SimCommand::Chaos(_) => None,
+    };
+    if let Some(path) = plot {
+        crate::plot::writable(path)?;
+    }
     match command {
         SimCommand::Rumor(args) => rumor::main(&args),
         SimCommand::AntiEntropy(args) => anti_entropy::main(&args),

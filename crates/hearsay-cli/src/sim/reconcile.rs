@@ -253,6 +253,12 @@ pub fn run_many(args: &ReconcileArgs) -> Result<(serde_json::Value, Vec<Sample>)
 
 /// `hearsay sim reconcile`.
 pub fn main(args: &ReconcileArgs) -> Result<(), String> {
+    if let Some(at) = args.mtu_drop_at.filter(|&at| at >= args.duration) {
+        return Err(format!(
+            "--mtu-drop-at {at} is not within the run's {} seconds (--duration)",
+            args.duration
+        ));
+    }
     let (report, series) = run_many(args)?;
     if let Some(path) = &args.common.plot {
         plot::lines(
