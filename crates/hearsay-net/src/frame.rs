@@ -36,6 +36,9 @@ pub const MAX_CLUSTER_NAME: usize = 64;
 /// Longest advertised address (`[v6]:port`).
 pub const MAX_ADDRESS: usize = 64;
 
+/// The longest hello plaintext ([`Hello::encode`]'s layout with both strings at their longest).
+pub const MAX_HELLO: usize = 1 + 8 + 8 + RANDOM_LEN + 1 + MAX_CLUSTER_NAME + 1 + MAX_ADDRESS;
+
 /// A node's introduction, the first sealed content each side sends.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Hello {

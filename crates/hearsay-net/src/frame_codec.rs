@@ -9,7 +9,7 @@
 //! [`MAX_HANDSHAKE_FRAME`] — the largest hello, refusal or confirmation there is — until its
 //! session is established, and to `max_frame` after.
 
-use crate::frame::{MAX_ADDRESS, MAX_CLUSTER_NAME, MAX_REASON, NONCE_LEN, RANDOM_LEN, TAG_LEN};
+use crate::frame::{MAX_HELLO, MAX_REASON, NONCE_LEN, TAG_LEN};
 use bytes::BytesMut;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,10 +17,6 @@ use tokio_util::codec::{Decoder, LengthDelimitedCodec};
 
 /// Length of the frame header: the body's length, a big-endian `u32`.
 pub const LENGTH_LEN: usize = 4;
-
-/// The longest hello plaintext: version, id, generation, random, and the two short strings with
-/// their length bytes.
-const MAX_HELLO: usize = 1 + 8 + 8 + RANDOM_LEN + 1 + MAX_CLUSTER_NAME + 1 + MAX_ADDRESS;
 
 /// The longest frame body a connection reads before its session is established: a sealed hello
 /// (`'H' nonce sealed(hello)`, 204 bytes), a refusal (`'R' reason`, 201) or the dialer's sealed
@@ -104,7 +100,7 @@ impl Decoder for FrameReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frame::{Hello, REFUSED};
+    use crate::frame::{Hello, MAX_ADDRESS, MAX_CLUSTER_NAME, RANDOM_LEN, REFUSED};
 
     fn frame(body: &[u8]) -> BytesMut {
         let mut bytes = BytesMut::from(&(body.len() as u32).to_be_bytes()[..]);

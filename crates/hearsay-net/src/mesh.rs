@@ -139,11 +139,15 @@ pub fn handshake_budget(max_connections: usize) -> usize {
     (max_connections / 4).max(1)
 }
 
-/// Dials `addr` after `delay` (its `Target::retry`).
+/// Dials `addr` after `delay` (its `Target::retry`); a verdict that the address is this node
+/// expires with it (`NetConfig::self_redial`), its count of failures starting afresh.
 fn redial_after(addr: SocketAddr, delay: Duration, ctx: &mut Context<Mesh>) -> SpawnHandle {
     ctx.run_later(delay, move |mesh, ctx| {
         if let Some(target) = mesh.targets.get_mut(&addr) {
             target.retry = None;
+            if std::mem::take(&mut target.is_self) {
+                target.failures = 0;
+            }
         }
         mesh.dial(addr, ctx);
     })
@@ -616,14 +620,7 @@ impl Handler<LinkDown> for Mesh {
         // for good, even after a real node took it).
         if down.self_connection && !target.is_self {
             target.is_self = true;
-            let addr = down.remote;
-            ctx.run_later(self.config.self_redial, move |mesh, ctx| {
-                if let Some(target) = mesh.targets.get_mut(&addr) {
-                    target.is_self = false;
-                    target.failures = 0;
-                }
-                mesh.dial(addr, ctx);
-            });
+            target.retry = Some(redial_after(down.remote, self.config.self_redial, ctx));
         }
         if let Some(id) = down.peer {
             if self.route_owners.get(&id) == Some(&down.connection) {

@@ -48,11 +48,7 @@ impl Scenario {
                 "latency {min:?}–{max:?}: at most a minute, min ≤ max"
             ));
         }
-        for (name, p) in [("loss", self.loss), ("duplicate", self.duplicate)] {
-            if !(0.0..=1.0).contains(&p) {
-                return fail(format!("{name} {p}: a probability is 0 to 1"));
-            }
-        }
+        probabilities(self.loss, self.duplicate)?;
         self.protocol.validate()?;
         let mut existing = self.nodes;
         let node = |index: usize, existing: usize| {
@@ -96,13 +92,7 @@ impl Scenario {
                         node(n, existing)?;
                     }
                 }
-                Fault::Network { loss, duplicate } => {
-                    if !(0.0..=1.0).contains(loss) || !(0.0..=1.0).contains(duplicate) {
-                        return fail(format!(
-                            "loss {loss}, duplicate {duplicate}: a probability is 0 to 1"
-                        ));
-                    }
-                }
+                Fault::Network { loss, duplicate } => probabilities(*loss, *duplicate)?,
                 Fault::Join { seeds } => {
                     for &n in seeds {
                         node(n, existing)?;
@@ -114,6 +104,16 @@ impl Scenario {
         }
         Ok(())
     }
+}
+
+/// Loss and duplication, each a probability.
+fn probabilities(loss: f64, duplicate: f64) -> Result<(), Error> {
+    if (0.0..=1.0).contains(&loss) && (0.0..=1.0).contains(&duplicate) {
+        return Ok(());
+    }
+    Err(Error::InvalidScenario(format!(
+        "loss {loss}, duplicate {duplicate}: a probability is 0 to 1"
+    )))
 }
 
 #[cfg(test)]

@@ -19,13 +19,15 @@ pub fn shrink(
     let mut best = scenario.clone();
     let mut runs = 0;
     let fails = |candidate: &Scenario, runs: &mut usize| -> Result<bool, Error> {
-        // A cut that leaves an event naming a node only a dropped join would have added cannot
-        // run: it is no smaller failing scenario.
-        if candidate.validate().is_err() {
-            return Ok(false);
+        match run(candidate, config) {
+            // A cut that leaves an event naming a node only a dropped join would have added
+            // cannot run: it is no smaller failing scenario (and no run spent).
+            Err(Error::InvalidScenario(_)) => Ok(false),
+            outcome => {
+                *runs += 1;
+                Ok(!outcome?.passed())
+            }
         }
-        *runs += 1;
-        Ok(!run(candidate, config)?.passed())
     };
     // Delta debugging over the events.
     let mut chunk = best.events.len().div_ceil(2).max(1);

@@ -82,9 +82,12 @@ impl Node {
                 message = message.without_addresses();
             }
             // What is still over the MTU relays a peer's lists (a shuffle walk from a node with a
-            // larger MTU or longer lists: `Config::validate` sizes only this node's own): the walk
-            // ends here, counted, instead of reaching `send`'s check for budget bugs.
-            if matches!(message, ViewMessage::Shuffle { .. }) && self.over_mtu(&message) {
+            // larger MTU or longer lists: `Config::validate` sizes only this node's own, which
+            // are not measured again here): the walk ends here, counted, instead of reaching
+            // `send`'s check for budget bugs.
+            let relayed =
+                matches!(message, ViewMessage::Shuffle { origin, .. } if origin != self.id);
+            if relayed && self.over_mtu(&message) {
                 self.stats.over_mtu += 1;
                 continue;
             }

@@ -4,7 +4,8 @@
 //! Decoding untrusted bytes never panics, and what it allocates grows with what it has decoded,
 //! never with a length the bytes declare. The anti-entropy messages, most of the traffic, are
 //! read by a hand-written [`codec`] that checks every length against the bytes left as it goes
-//! (no capacity reserved beyond their size in memory, no read past them, nothing left over). Anything it declines is first walked by a structural check ([`validate`]) that rejects
+//! (no capacity reserved beyond their size in memory, no read past them, nothing left over).
+//! Anything it declines is first walked by a structural check ([`validate`]) that rejects
 //! any declared length larger than what the frame still holds, nesting deeper than
 //! [`MAX_DEPTH`], and trailing bytes; only then does serde decode it.
 
