@@ -16,13 +16,15 @@
 //! |---|---|
 //! | `G` gossip | one protocol message (`hearsay_proto::wire` bytes) |
 //! | `H` hello | `addr_len u8 | addr | to_len u8 | to`: where the sender is reached, and the address it sent this to |
-//! | `W` welcome | the same, answering a hello (`to` echoed, so that a seed dialed by address learns its id) |
+//! | `W` welcome | `addr_len u8 | addr | to_len u8 | to | echo[24]`: answering a hello, `to` echoed (so that a seed dialed by address learns its id) and `echo` the hello's nonce |
 //!
 //! A gossip datagram does not carry the sender's address: addresses travel in hellos and in the
 //! reserved key [`hearsay_proto::membership::ADDR_KEY`], both sealed, so a datagram replayed from
 //! another source address cannot redirect a node's traffic. Replays of gossip are not refused:
 //! the protocol is idempotent (a replayed message is an old duplicate; generations and
-//! incarnations order every claim), as with memberlist's UDP.
+//! incarnations order every claim), as with memberlist's UDP. Replays of hellos and welcomes are
+//! ([`crate::replay`]): a welcome counts only if it echoes the nonce of a hello its receiver is
+//! waiting on, and a hello only if its nonce is newer than the last one taken from its sender.
 //!
 //! Opening never panics and never allocates more than the datagram's own length.
 
@@ -46,7 +48,10 @@ pub const DATAGRAM_OVERHEAD: usize = 1 + NONCE_LEN + TAG_LEN + HEADER_LEN;
 pub const MAX_UDP_PAYLOAD: usize = 65_507;
 
 /// Associated-data prefix of datagrams.
-const DATAGRAM_AD: &[u8] = b"hearsay/datagram/1";
+///
+/// Version 2 (session 27): a welcome echoes the hello's nonce. Nodes of version 1 and 2 fail
+/// each other's authentication, as nodes of two protocol versions do.
+const DATAGRAM_AD: &[u8] = b"hearsay/datagram/2";
 
 /// What a datagram carries.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,13 +65,40 @@ pub enum Body {
         /// The address the sender sent this to.
         to: String,
     },
-    /// The answer to a hello, `to` echoed from it.
+    /// The answer to a hello, `to` and its nonce echoed from it.
     Welcome {
         /// Where the sender is reached.
         addr: String,
         /// The hello's `to`.
         to: String,
+        /// The hello's nonce: only its sender, waiting on it, takes this welcome.
+        echo: Nonce,
     },
+}
+
+/// A datagram's nonce: its sealer's random prefix and the sealer's counter, unique per datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Nonce {
+    /// The sealer's random prefix, fresh from the OS per sealer.
+    pub random: [u8; RANDOM_LEN],
+    /// The sealer's counter (1 for its first datagram).
+    pub counter: u64,
+}
+
+impl Nonce {
+    fn to_bytes(self) -> [u8; NONCE_LEN] {
+        let mut bytes = [0; NONCE_LEN];
+        bytes[..RANDOM_LEN].copy_from_slice(&self.random);
+        bytes[RANDOM_LEN..].copy_from_slice(&self.counter.to_be_bytes());
+        bytes
+    }
+
+    fn read(reader: &mut Reader<'_>) -> Result<Nonce, Error> {
+        Ok(Nonce {
+            random: reader.array::<RANDOM_LEN>()?,
+            counter: reader.u64()?,
+        })
+    }
 }
 
 /// An opened datagram.
@@ -76,6 +108,8 @@ pub struct Opened {
     pub from: NodeId,
     /// The sender's generation, as sealed.
     pub generation: Generation,
+    /// The datagram's nonce (authenticated: it is the AEAD's nonce).
+    pub nonce: Nonce,
     /// What it carries.
     pub body: Body,
 }
@@ -128,34 +162,41 @@ impl Sealer {
         Ok(Sealer::new(cluster, from, generation, random))
     }
 
+    /// The nonce of the datagram sealed last (counter 0 before the first).
+    pub fn last_nonce(&self) -> Nonce {
+        Nonce {
+            random: self.random,
+            counter: self.counter,
+        }
+    }
+
     /// Seals `body` under the ring's primary key.
     pub fn seal(&mut self, keyring: &Keyring, body: &Body) -> Result<Vec<u8>, Error> {
         self.counter = self
             .counter
             .checked_add(1)
             .ok_or(Error::Frame("datagram counter exhausted"))?;
-        let mut nonce = [0; NONCE_LEN];
-        nonce[..RANDOM_LEN].copy_from_slice(&self.random);
-        nonce[RANDOM_LEN..].copy_from_slice(&self.counter.to_be_bytes());
+        let nonce = self.last_nonce().to_bytes();
         // One buffer: the head, then the plaintext sealed in place, then the tag.
         let mut out = Vec::with_capacity(DATAGRAM_OVERHEAD + body_len(body));
         out.push(DATAGRAM);
         out.extend_from_slice(&nonce);
-        let (kind, rest): (u8, Option<(&str, &str)>) = match body {
-            Body::Gossip(_) => (b'G', None),
-            Body::Hello { addr, to } => (b'H', Some((addr, to))),
-            Body::Welcome { addr, to } => (b'W', Some((addr, to))),
-        };
-        out.push(kind);
+        out.push(match body {
+            Body::Gossip(_) => b'G',
+            Body::Hello { .. } => b'H',
+            Body::Welcome { .. } => b'W',
+        });
         out.extend_from_slice(&self.from.0.to_be_bytes());
         out.extend_from_slice(&self.generation.0.to_be_bytes());
-        match (body, rest) {
-            (Body::Gossip(bytes), _) => out.extend_from_slice(bytes),
-            (_, Some((addr, to))) => {
+        match body {
+            Body::Gossip(bytes) => out.extend_from_slice(bytes),
+            Body::Hello { addr, to } | Body::Welcome { addr, to, .. } => {
                 crate::frame::push_short(&mut out, addr, MAX_ADDRESS);
                 crate::frame::push_short(&mut out, to, MAX_ADDRESS);
             }
-            _ => {}
+        }
+        if let Body::Welcome { echo, .. } = body {
+            out.extend_from_slice(&echo.to_bytes());
         }
         let tag = cipher(keyring.primary())
             .encrypt_in_place_detached(
@@ -172,7 +213,8 @@ impl Sealer {
 fn body_len(body: &Body) -> usize {
     match body {
         Body::Gossip(bytes) => bytes.len(),
-        Body::Hello { addr, to } | Body::Welcome { addr, to } => 2 + addr.len() + to.len(),
+        Body::Hello { addr, to } => 2 + addr.len() + to.len(),
+        Body::Welcome { addr, to, .. } => 2 + addr.len() + to.len() + NONCE_LEN,
     }
 }
 
@@ -233,12 +275,13 @@ impl Opener {
         if !opened {
             return Err(Error::Auth);
         }
-        decode(plain)
+        let nonce = Nonce::read(&mut Reader(nonce))?;
+        decode(plain, nonce)
     }
 }
 
 /// Reads the plaintext of a sealed datagram (a gossip body keeps its buffer).
-fn decode(mut plain: Vec<u8>) -> Result<Opened, Error> {
+fn decode(mut plain: Vec<u8>, nonce: Nonce) -> Result<Opened, Error> {
     let mut reader = Reader(&plain);
     let kind = reader.u8()?;
     let from = NodeId(reader.u64()?);
@@ -251,20 +294,23 @@ fn decode(mut plain: Vec<u8>) -> Result<Opened, Error> {
         b'H' | b'W' => {
             let addr = reader.short_str(MAX_ADDRESS)?;
             let to = reader.short_str(MAX_ADDRESS)?;
+            let body = if kind == b'H' {
+                Body::Hello { addr, to }
+            } else {
+                let echo = Nonce::read(&mut reader)?;
+                Body::Welcome { addr, to, echo }
+            };
             if !reader.0.is_empty() {
                 return Err(Error::Frame("trailing bytes after a hello"));
             }
-            if kind == b'H' {
-                Body::Hello { addr, to }
-            } else {
-                Body::Welcome { addr, to }
-            }
+            body
         }
         _ => return Err(Error::Frame("unknown datagram kind")),
     };
     Ok(Opened {
         from,
         generation,
+        nonce,
         body,
     })
 }
@@ -296,17 +342,21 @@ mod tests {
             Body::Welcome {
                 addr: "[::1]:7000".into(),
                 to: "seed.example:7000".into(),
+                echo: Nonce {
+                    random: [5; RANDOM_LEN],
+                    counter: u64::MAX - 1,
+                },
             },
         ] {
             let datagram = sealer.seal(&ring(1), &body).expect("sealed");
-            if let Body::Gossip(bytes) = &body {
-                assert_eq!(datagram.len(), bytes.len() + DATAGRAM_OVERHEAD);
-            }
+            assert_eq!(datagram.len(), body_len(&body) + DATAGRAM_OVERHEAD);
             let opened = opener.open(&ring(1), &datagram).expect("opened");
             assert_eq!(opened.from, NodeId(7));
             assert_eq!(opened.generation, Generation(3));
+            assert_eq!(opened.nonce, sealer.last_nonce());
             assert_eq!(opened.body, body);
         }
+        assert_eq!(sealer.last_nonce().counter, 4);
     }
 
     #[test]

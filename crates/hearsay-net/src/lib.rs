@@ -55,6 +55,7 @@ mod link;
 mod mesh;
 mod node;
 mod random;
+pub mod replay;
 mod resolve;
 pub mod session;
 mod stats;

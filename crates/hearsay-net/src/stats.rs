@@ -50,11 +50,14 @@ pub enum Counter {
     Dials,
     /// Handshakes completed (or seeds that answered a hello).
     Established,
+    /// Hellos and welcomes refused as replays or duplicates (datagrams): a hello not newer than
+    /// the last one taken from its sender, a welcome answering no hello this node waits on.
+    Replays,
 }
 
 impl Counter {
     /// Every counter, in display order.
-    pub const ALL: [Counter; 17] = [
+    pub const ALL: [Counter; 18] = [
         Counter::FramesIn,
         Counter::FramesOut,
         Counter::BytesIn,
@@ -72,6 +75,7 @@ impl Counter {
         Counter::OverLimit,
         Counter::Dials,
         Counter::Established,
+        Counter::Replays,
     ];
 
     /// The counter's name in snapshots.
@@ -94,6 +98,7 @@ impl Counter {
             Counter::OverLimit => "over_limit",
             Counter::Dials => "dials",
             Counter::Established => "established",
+            Counter::Replays => "replays",
         }
     }
 }

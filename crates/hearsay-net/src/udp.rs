@@ -6,7 +6,8 @@
 //! - [`Udp`] reads the socket, opens each datagram and hands gossip to the node with `try_send`
 //!   (its mailbox is bounded: a flood is dropped and counted, never queued); it says hello to the
 //!   seeds until they answer, learns addresses from hellos and from the reserved key
-//!   [`ADDR_KEY`], and forgets members that left or were removed.
+//!   [`ADDR_KEY`], and forgets members that left or were removed. Replayed hellos and welcomes
+//!   are refused ([`crate::replay`]).
 //!
 //! No connection is kept: a peer is an address. Failure detection is the protocol's (SWIM probes
 //! ride the same datagrams).
@@ -14,6 +15,7 @@
 use crate::address_book::AddressBook;
 use crate::datagram::{Body, Opener, Sealer};
 use crate::mesh::{AddSeed, GetLinks, Link, SetKeyring, Shutdown};
+use crate::replay::{Awaited, HelloWindow};
 use crate::stats::{Counter, NetStats};
 use crate::{Error, Keyring, NetConfig};
 use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, StreamHandler};
@@ -127,6 +129,8 @@ struct Seed {
     id: Option<NodeId>,
     /// Hellos sent since the last answer.
     attempts: u32,
+    /// The hellos whose answer would count.
+    awaited: Awaited,
 }
 
 /// Rejected datagrams by cause, each logged at most once per [`hearsay_actor::throttle::LOG_EVERY`].
@@ -135,6 +139,7 @@ struct Rejections {
     unauthenticated: Throttle,
     malformed: Throttle,
     inbound_full: Throttle,
+    replayed: Throttle,
 }
 
 /// Reads a node's socket and keeps its address book. Started by [`crate::NetNode::start`].
@@ -149,6 +154,8 @@ pub struct Udp {
     /// Partial views pick the peers: a seed's answer is a `Join`, never an `AddPeer`.
     views: bool,
     seeds: BTreeMap<SocketAddr, Seed>,
+    /// The newest hello taken from each peer.
+    hellos: HelloWindow,
     rng: ChaCha8Rng,
     rejections: Rejections,
     /// Bytes read per datagram at most.
@@ -186,6 +193,7 @@ impl Udp {
             config: setup.config,
             views: setup.views,
             seeds: BTreeMap::new(),
+            hellos: HelloWindow::default(),
             rng: ChaCha8Rng::seed_from_u64(setup.jitter_seed),
             rejections: Rejections::default(),
         })
@@ -200,6 +208,7 @@ impl Udp {
             Seed {
                 id: None,
                 attempts: 0,
+                awaited: Awaited::default(),
             },
         );
         self.hello(addr, ctx);
@@ -219,6 +228,7 @@ impl Udp {
                 to: addr.to_string(),
             };
             self.outbox.send(&mut self.sealer, addr, &hello);
+            seed.awaited.sent(self.sealer.last_nonce());
             self.outbox.stats.add(Counter::Dials, 1);
         }
         let attempt = if answered { 31 } else { seed.attempts };
@@ -278,27 +288,46 @@ impl Udp {
                 }
             }
             Body::Hello { addr, to } => {
+                if !self
+                    .hellos
+                    .take(opened.from, opened.generation, opened.nonce)
+                {
+                    self.replayed(source, "hello", now);
+                    return;
+                }
                 let addr = address(&addr);
                 self.learn(opened.from, opened.generation, addr);
                 let welcome = Body::Welcome {
                     addr: self.advertised.to_string(),
                     to,
+                    echo: opened.nonce,
                 };
                 self.outbox.send(&mut self.sealer, addr, &welcome);
             }
-            Body::Welcome { addr, to } => {
-                let new = self.learn(opened.from, opened.generation, address(&addr));
+            Body::Welcome { addr, to, echo } => {
                 let seed = to.parse().ok().and_then(|to| self.seeds.get_mut(&to));
-                if let Some(seed) = seed {
-                    let first = seed.id.is_none();
-                    seed.id = Some(opened.from);
-                    seed.attempts = 0;
-                    stats.add(Counter::Established, u64::from(first));
-                    if self.views && (first || new) {
-                        self.node.do_send(Join(opened.from));
-                    }
+                let Some(seed) = seed.and_then(|seed| seed.awaited.answered(echo).then_some(seed))
+                else {
+                    self.replayed(source, "welcome", now);
+                    return;
+                };
+                let first = seed.id.is_none();
+                seed.id = Some(opened.from);
+                seed.attempts = 0;
+                stats.add(Counter::Established, u64::from(first));
+                let new = self.learn(opened.from, opened.generation, address(&addr));
+                if self.views && (first || new) {
+                    self.node.do_send(Join(opened.from));
                 }
             }
+        }
+    }
+
+    /// Counts and logs (rate-limited) a hello or welcome refused by [`crate::replay`].
+    fn replayed(&mut self, source: SocketAddr, kind: &str, now: Instant) {
+        self.outbox.stats.add(Counter::Replays, 1);
+        if let Some(held_back) = self.rejections.replayed.allow(now) {
+            tracing::debug!(%source, kind, held_back, "replayed or duplicate datagram refused");
         }
     }
 

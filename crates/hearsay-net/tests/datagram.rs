@@ -287,3 +287,119 @@ fn a_peer_lying_about_from_is_rejected() {
         }
     });
 }
+
+/// Receives the next datagram on `socket` and opens it (bounded by [`DEADLINE`]).
+async fn next_opened(socket: &UdpSocket, cluster: &str, key: u8) -> hearsay_net::datagram::Opened {
+    let mut buffer = vec![0; 2_048];
+    let (len, _) = tokio::time::timeout(DEADLINE, socket.recv_from(&mut buffer))
+        .await
+        .expect("a datagram before the deadline")
+        .expect("received");
+    hearsay_net::datagram::Opener::new(cluster, 2_048)
+        .open(&keyring(key), &buffer[..len])
+        .expect("sealed by the node")
+}
+
+/// A recorded hello sent again (by anyone on the path: no key needed) is not taken: no second
+/// welcome, its sender's address not learnt again. A fresh hello of the same sender is.
+#[test]
+fn a_replayed_hello_is_not_taken_again() {
+    run(async {
+        let node = start("replay", 1, 1, keyring(8), vec![]).await;
+        let member = UdpSocket::bind(loopback()).await.expect("bind");
+        let mut sealer = Sealer::new("replay", NodeId(66), Generation(1), [6; 16]);
+        let hello = Body::Hello {
+            addr: member.local_addr().expect("addr").to_string(),
+            to: node.local_addr().to_string(),
+        };
+        let first = sealer.seal(&keyring(8), &hello).expect("sealed");
+        let first_nonce = sealer.last_nonce();
+        member
+            .send_to(&first, node.local_addr())
+            .await
+            .expect("sent");
+        let welcome = next_opened(&member, "replay", 8).await;
+        assert_eq!(welcome.from, NodeId(1));
+        assert!(
+            matches!(welcome.body, Body::Welcome { echo, .. } if echo == first_nonce),
+            "{welcome:?}"
+        );
+        // The recording, twice, then a fresh hello: the first welcome to arrive answers the
+        // fresh one (the node reads its socket in order), so neither replay drew one.
+        for _ in 0..2 {
+            member
+                .send_to(&first, node.local_addr())
+                .await
+                .expect("sent");
+        }
+        let fresh = sealer.seal(&keyring(8), &hello).expect("sealed");
+        member
+            .send_to(&fresh, node.local_addr())
+            .await
+            .expect("sent");
+        let welcome = next_opened(&member, "replay", 8).await;
+        assert!(
+            matches!(welcome.body, Body::Welcome { echo, .. } if echo == sealer.last_nonce()),
+            "{welcome:?}"
+        );
+        assert_eq!(node.stats().get(Counter::Replays), 2);
+    });
+}
+
+/// Whether `node` holds node 65's address (the fake seed's).
+async fn answered(node: &hearsay_net::NetNode) -> bool {
+    let links = node.links().await.expect("links");
+    links
+        .iter()
+        .any(|link| link.id == Some(65) && link.connected)
+}
+
+/// A welcome counts only if it answers a hello the node is waiting on: a recorded one (here
+/// sealed by a key holder, echoing a hello the node never sent) does not make the seed answered
+/// nor teach its sender's address; the answer to the node's own hello does, once.
+#[test]
+fn a_welcome_that_answers_no_hello_is_refused() {
+    run(async {
+        let seed = UdpSocket::bind(loopback()).await.expect("bind");
+        let seed_addr = seed.local_addr().expect("addr");
+        let node = start("welcome", 2, 1, keyring(9), vec![seed_addr]).await;
+        let hello = next_opened(&seed, "welcome", 9).await;
+        assert!(matches!(hello.body, Body::Hello { .. }), "{hello:?}");
+        let mut sealer = Sealer::new("welcome", NodeId(65), Generation(1), [5; 16]);
+        let welcome = |echo| Body::Welcome {
+            addr: seed_addr.to_string(),
+            to: seed_addr.to_string(),
+            echo,
+        };
+        let stats = node.stats();
+        // Another hello's nonce: the node's own random with a counter it never reached, and
+        // another sealer's.
+        let mut later = hello.nonce;
+        later.counter += 1_000;
+        let mut other = hello.nonce;
+        other.random = [0; 16];
+        for (refused, echo) in [later, other].into_iter().enumerate() {
+            let forged = sealer.seal(&keyring(9), &welcome(echo)).expect("sealed");
+            seed.send_to(&forged, node.local_addr())
+                .await
+                .expect("sent");
+            assert!(until(|| stats.get(Counter::Replays) == refused as u64 + 1).await);
+            assert_eq!(stats.get(Counter::Established), 0);
+            assert!(!answered(&node).await);
+        }
+        let answer = sealer
+            .seal(&keyring(9), &welcome(hello.nonce))
+            .expect("sealed");
+        seed.send_to(&answer, node.local_addr())
+            .await
+            .expect("sent");
+        assert!(until(|| stats.get(Counter::Established) == 1).await);
+        assert!(answered(&node).await);
+        // The same answer again is a replay.
+        seed.send_to(&answer, node.local_addr())
+            .await
+            .expect("sent");
+        assert!(until(|| stats.get(Counter::Replays) == 3).await);
+        assert_eq!(stats.get(Counter::Established), 1);
+    });
+}

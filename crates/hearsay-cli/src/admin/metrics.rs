@@ -253,6 +253,11 @@ pub fn render(
             "Connections refused or dials put off because of the connection limit",
             NetCounter::OverLimit,
         ),
+        (
+            "net_replays",
+            "Hellos and welcomes refused as replays or duplicates (datagrams)",
+            NetCounter::Replays,
+        ),
     ] {
         registry.register(name, help, counter(net(value)));
     }
