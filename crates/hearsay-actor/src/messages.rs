@@ -305,6 +305,24 @@ pub struct MemberChanged {
     pub status: MemberStatus,
 }
 
+impl MemberChanged {
+    /// A change as node `node` reports it: for subscribers' own tests, and runtimes that relay
+    /// changes (the node actor builds its own).
+    pub fn new(
+        node: NodeId,
+        member: NodeId,
+        generation: Generation,
+        status: MemberStatus,
+    ) -> MemberChanged {
+        MemberChanged {
+            node,
+            member,
+            generation,
+            status,
+        }
+    }
+}
+
 /// Subscribes `recipient` to the node's membership changes: each reaches it once, in the order
 /// the node saw them (for one member, Suspect always before Down). Needs
 /// [`hearsay_proto::Config::membership`].

@@ -150,8 +150,9 @@ impl GossipNode {
     }
 
     /// Delays the first round (so that nodes of a cluster do not all tick at the same instant).
+    /// At most a day: a longer delay (`Duration::MAX` included) is taken as a day.
     pub fn with_first_round_after(mut self, delay: Duration) -> GossipNode {
-        self.first_round_after = delay;
+        self.first_round_after = delay.min(Duration::from_secs(86_400));
         self
     }
 

@@ -622,6 +622,7 @@ impl Simulation {
     /// harness gave it and the one it runs now (a node moves its own generation up when it hears
     /// of a newer or equal one of its id).
     pub async fn restart(&mut self, index: usize, keep_state: bool) -> Result<(), Error> {
+        self.node(index)?;
         self.release(index, false);
         let generation = self.next_generation(index).await?;
         if let Some(known) = self.generations.get_mut(index) {
@@ -665,6 +666,9 @@ impl Simulation {
     /// its new seed derives from the run's seed, its id and how many reincarnations the run has
     /// made.
     pub async fn reincarnate(&mut self, index: usize, generation: Generation) -> Result<(), Error> {
+        // An unknown node changes nothing (a reincarnation counted here would shift every later
+        // one's seed).
+        let node = self.node(index)?.clone();
         self.release(index, false);
         self.reincarnations += 1;
         let seed = derive(
@@ -674,7 +678,6 @@ impl Simulation {
         if let Some(known) = self.generations.get_mut(index) {
             *known = (*known).max(generation);
         }
-        let node = self.node(index)?;
         let peers = self.first_peers(index);
         let addr = self.config.addresses.then(|| address_of(index));
         node.send(Reincarnate {

@@ -5,7 +5,7 @@ use actix::{Actor, Context, Handler};
 use hearsay_actor::{
     Cause, KeyChanged, Latency, NetworkConfig, Simulation, SimulationConfig, Subscribe, simulate,
 };
-use hearsay_proto::{Config, Direction, Mode, NodeId, Strategy, Value, Via};
+use hearsay_proto::{Config, Direction, Generation, Mode, NodeId, Strategy, Value, Via};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -310,6 +310,45 @@ fn the_same_seed_replays_byte_for_byte_and_another_seed_differs() {
     );
     assert_eq!(first, second, "same seed, different traces");
     assert_ne!(first, other, "different seeds, same trace");
+}
+
+/// A reincarnation, preceded or not by calls naming a node that does not exist: the trace.
+fn reincarnated_run(with_unknown_nodes: bool) -> String {
+    simulate(|| async {
+        let mut cfg = config(12, 31, Config::default());
+        cfg.trace = true;
+        let mut sim = Simulation::start(cfg).expect("starts");
+        sim.run_for(Duration::from_secs(3)).await;
+        if with_unknown_nodes {
+            let reincarnated = sim.reincarnate(99, Generation(5)).await;
+            assert!(matches!(
+                reincarnated,
+                Err(hearsay_actor::Error::NoSuchNode(99))
+            ));
+            let restarted = sim.restart(99, true).await;
+            assert!(matches!(
+                restarted,
+                Err(hearsay_actor::Error::NoSuchNode(99))
+            ));
+        }
+        sim.reincarnate(4, Generation(5))
+            .await
+            .expect("reincarnated");
+        sim.set(4, "k", Value::from("v")).await.expect("fits");
+        sim.run_for(Duration::from_secs(20)).await;
+        sim.recorder().trace().unwrap_or_default().to_owned()
+    })
+    .expect("runtime")
+}
+
+/// Calls naming a node that does not exist fail and change nothing: the run after them is the
+/// run without them, byte for byte (a refused reincarnation used to count, shifting the seed
+/// of every later one).
+#[test]
+fn a_call_naming_an_unknown_node_changes_nothing() {
+    let plain = reincarnated_run(false);
+    assert!(plain.lines().count() > 100, "the trace recorded too little");
+    assert_eq!(reincarnated_run(true), plain);
 }
 
 #[test]

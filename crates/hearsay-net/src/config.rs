@@ -19,6 +19,13 @@ pub enum TransportKind {
     Stream,
 }
 
+/// A deadline that never comes in practice (a century), for waits without a limit.
+pub(crate) const FOREVER: Duration = Duration::from_secs(100 * 365 * 86_400);
+
+/// The largest `send_queue`, `inbound_queue` and `max_connections` accepted (2^20): beyond it
+/// a bounded queue is no bound, and tokio's channels refuse such capacities.
+pub const MAX_LIMIT: usize = 1 << 20;
+
 /// How a networked node listens, whom it dials, and the limits that keep misbehaving peers from
 /// costing it memory or liveness.
 ///
@@ -130,8 +137,16 @@ impl NetConfig {
         if self.max_frame < 1024 || self.max_frame > 16 << 20 {
             return fail("max_frame must be between 1 KiB and 16 MiB");
         }
-        if self.send_queue == 0 || self.max_connections == 0 || self.inbound_queue == 0 {
-            return fail("send_queue, inbound_queue and max_connections must be at least 1");
+        for (name, value) in [
+            ("send_queue", self.send_queue),
+            ("inbound_queue", self.inbound_queue),
+            ("max_connections", self.max_connections),
+        ] {
+            if value == 0 || value > MAX_LIMIT {
+                return Err(Error::Config(format!(
+                    "{name} must be between 1 and {MAX_LIMIT}"
+                )));
+            }
         }
         if !(576..=crate::datagram::MAX_UDP_PAYLOAD).contains(&self.max_datagram) {
             return fail("max_datagram must be between 576 and 65,507 bytes");
@@ -148,9 +163,9 @@ impl NetConfig {
             ("resolve_every", self.resolve_every),
             ("self_redial", self.self_redial),
         ] {
-            if value.is_zero() || value > day {
+            if value < Duration::from_millis(1) || value > day {
                 return Err(Error::Config(format!(
-                    "{name} must be more than 0 and at most a day"
+                    "{name} must be between 1 ms and a day"
                 )));
             }
         }

@@ -63,7 +63,7 @@ mod transport;
 mod udp;
 
 pub use address_book::{AddressBook, MAX_ADDRESSES};
-pub use config::{NetConfig, SEAL_OVERHEAD, TransportKind};
+pub use config::{MAX_LIMIT, NetConfig, SEAL_OVERHEAD, TransportKind};
 pub use datagram::DATAGRAM_OVERHEAD;
 pub use error::Error;
 pub use frame_codec::MAX_HANDSHAKE_FRAME;

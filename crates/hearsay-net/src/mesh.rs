@@ -182,8 +182,8 @@ pub struct Mesh {
     routes: Routes,
     stats: Arc<NetStats>,
     writers: Arc<Writers>,
-    /// Which connection each route goes through.
-    route_owners: BTreeMap<NodeId, u64>,
+    /// Which connection each route goes through, and the generation its peer's hello gave.
+    route_owners: BTreeMap<NodeId, (u64, Generation)>,
     /// Every connection started, by id, until it ends (told goodbye at shutdown).
     connections: BTreeMap<u64, Addr<Connection>>,
     listener: Option<TcpListener>,
@@ -550,7 +550,7 @@ impl Handler<LinkUp> for Mesh {
                 if self
                     .route_owners
                     .get(&id)
-                    .is_some_and(|&owner| owner != up.connection)
+                    .is_some_and(|&(owner, _)| owner != up.connection)
                 {
                     // The same node through a second address (another interface, NAT): keep the
                     // link it already has; this address is dialed again only if that one fails.
@@ -575,7 +575,8 @@ impl Handler<LinkUp> for Mesh {
                     }
                 }
                 let replaced = write_routes(&self.routes).insert(id, up.handle);
-                self.route_owners.insert(id, up.connection);
+                self.route_owners
+                    .insert(id, (up.connection, up.hello.generation));
                 if let Some(old) = replaced {
                     old.close
                         .do_send(Close("superseded by a newer link".into()));
@@ -623,7 +624,11 @@ impl Handler<LinkDown> for Mesh {
             target.retry = Some(redial_after(down.remote, self.config.self_redial, ctx));
         }
         if let Some(id) = down.peer {
-            if self.route_owners.get(&id) == Some(&down.connection) {
+            if self
+                .route_owners
+                .get(&id)
+                .is_some_and(|&(owner, _)| owner == down.connection)
+            {
                 self.route_owners.remove(&id);
                 write_routes(&self.routes).remove(&id);
                 self.node.do_send(RemovePeer(id));
@@ -714,7 +719,14 @@ impl Handler<MemberChanged> for Mesh {
                 drop(target);
             }
         }
-        if self.route_owners.remove(&changed.member).is_some() {
+        // Only a link to that generation or an older one: a link to a newer generation of the
+        // member is a restart this node already reached (before session 27 any link to the id
+        // was closed, and the live member taken out of the peers).
+        let gone = self
+            .route_owners
+            .get(&changed.member)
+            .is_some_and(|&(_, generation)| generation <= changed.generation);
+        if gone && self.route_owners.remove(&changed.member).is_some() {
             let route = write_routes(&self.routes).remove(&changed.member);
             if let Some(link) = route {
                 link.close

@@ -328,9 +328,13 @@ impl NetNode {
 
     /// [`NetNode::shutdown`], then waits (at most `timeout`) until every queued frame is written
     /// and every connection closed (datagrams wait in no queue), so that a process can exit without losing its last words (a
-    /// leave, a goodbye). Answers whether everything was flushed in time.
+    /// leave, a goodbye). Answers whether everything was flushed in time. A timeout past what a
+    /// clock can hold (`Duration::MAX` for "no limit") waits as long as it takes.
     pub async fn shutdown_and_flush(&self, timeout: std::time::Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + timeout;
+        let now = tokio::time::Instant::now();
+        let deadline = now
+            .checked_add(timeout)
+            .unwrap_or_else(|| now + crate::config::FOREVER);
         match &self.carrier {
             Carrier::Mesh(mesh) => {
                 if mesh.send(Shutdown).await.is_err() {

@@ -118,6 +118,49 @@ fn bad_settings_are_refused() {
         },
         "resolve_every",
     );
+    // Values at the edges of their types: a queue that tokio's channels refuse, a period that
+    // would make a timer spin.
+    for (config, field) in [
+        (
+            NetConfig {
+                send_queue: usize::MAX,
+                ..config()
+            },
+            "send_queue",
+        ),
+        (
+            NetConfig {
+                inbound_queue: hearsay_net::MAX_LIMIT + 1,
+                ..config()
+            },
+            "inbound_queue",
+        ),
+        (
+            NetConfig {
+                max_connections: usize::MAX,
+                ..config()
+            },
+            "max_connections",
+        ),
+        (
+            NetConfig {
+                unused_after: Duration::from_nanos(3),
+                ..config()
+            },
+            "unused_after",
+        ),
+    ] {
+        refused(config, field);
+    }
+    assert!(
+        NetConfig {
+            send_queue: hearsay_net::MAX_LIMIT,
+            unused_after: Duration::from_millis(1),
+            ..config()
+        }
+        .validate()
+        .is_ok()
+    );
     let by_name = NetConfig {
         seed_names: vec!["seed.example:7000".into()],
         ..config()

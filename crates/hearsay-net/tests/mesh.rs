@@ -128,6 +128,65 @@ fn a_node_reachable_under_two_addresses_keeps_one_link() {
     });
 }
 
+/// A member removed at one generation takes down only links to that generation or an older
+/// one: the link to its restart (a newer generation) stays, and it stays a peer. Before session
+/// 27 any link to the id was closed and the live member taken out of the peers.
+#[test]
+fn a_removal_of_an_old_generation_keeps_the_link_to_the_new_one() {
+    use hearsay_actor::{GetPeers, MemberChanged};
+    use hearsay_proto::{Generation, MemberStatus, NodeId};
+    run(async {
+        let first = start_stream("gens", 1, 1, keyring(6), vec![]).await;
+        let second = start_stream("gens", 2, 5, keyring(6), vec![first.local_addr()]).await;
+        let linked = || async {
+            let links = first.links().await.expect("links");
+            links
+                .iter()
+                .any(|link| link.id == Some(2) && link.connected)
+        };
+        let peers = || async { first.node().send(GetPeers).await.expect("mailbox") };
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        while !(linked().await && peers().await.contains(&NodeId(2))) {
+            assert!(tokio::time::Instant::now() < deadline, "never linked");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let mesh = first.mesh().expect("a stream node has a mesh");
+        let removed = |generation| {
+            MemberChanged::new(
+                NodeId(1),
+                NodeId(2),
+                Generation(generation),
+                MemberStatus::Removed,
+            )
+        };
+        // Handled before the next message to the node: its peers are read after the removal.
+        mesh.send(removed(4)).await.expect("mailbox");
+        assert!(
+            peers().await.contains(&NodeId(2)),
+            "the live member dropped"
+        );
+        assert!(linked().await);
+        // Its own generation does go.
+        mesh.send(removed(5)).await.expect("mailbox");
+        assert!(!peers().await.contains(&NodeId(2)));
+        drop(second);
+    });
+}
+
+/// `Duration::MAX` as a flush's timeout reads "no limit": the flush ends when the links are
+/// closed (it panicked adding the timeout to the clock before session 27).
+#[test]
+fn a_flush_without_a_limit_ends_when_the_links_close() {
+    run(async {
+        let first = start_stream("flush", 1, 1, keyring(6), vec![]).await;
+        let second = start_stream("flush", 2, 1, keyring(6), vec![first.local_addr()]).await;
+        assert!(until(|| first.stats().get(Counter::Established) >= 1).await);
+        let flushed = tokio::time::timeout(DEADLINE, first.shutdown_and_flush(Duration::MAX)).await;
+        assert_eq!(flushed.ok(), Some(true));
+        drop(second);
+    });
+}
+
 #[test]
 fn shutdown_does_not_wait_for_connections_in_their_handshake() {
     run(async {

@@ -230,12 +230,22 @@ impl FlowControl {
         if !(self.decrease > 0.0 && self.decrease < 1.0) {
             return Err(Error::config("flow_control.decrease", "must lie in (0, 1)"));
         }
+        if self.min_rate > self.initial_rate {
+            return Err(Error::config(
+                "flow_control.min_rate",
+                "must be at most initial_rate (the rate never falls below it)",
+            ));
+        }
         Ok(())
     }
 }
 
 /// The smallest MTU accepted: room for the headers and keys of up to 32 bytes.
 pub const MIN_MTU: usize = 256;
+
+/// The largest [`Config::max_incoming`] (and so [`Config::mtu`]) accepted: 1 GiB, far beyond
+/// any transport's frame, so that the sizes built on it cannot overflow.
+pub const MAX_MESSAGE: usize = 1 << 30;
 
 /// Bytes of a message that are not the keys of a precise digest, at most: see
 /// [`Config::max_key_len`].
@@ -260,13 +270,15 @@ pub struct Config {
     pub cluster: ClusterId,
     /// Time between two gossip rounds. Default: 1 s.
     pub gossip_interval: Duration,
-    /// Peers contacted per round. Default: 1 (the setting of the classical analyses).
+    /// Peers contacted per round. Default: 1 (the setting of the classical analyses). More than
+    /// a node knows means every peer it knows (`usize::MAX` included).
     pub fanout: usize,
     /// Largest encoded message sent, in bytes. Default: 1,400 (fits an Ethernet UDP datagram).
     pub mtu: usize,
     /// Largest number of deltas per message (for experiments). Default: no limit.
     pub max_deltas: Option<usize>,
-    /// Largest message accepted from a peer, in bytes. Default: 65,507 (the largest UDP payload).
+    /// Largest message accepted from a peer, in bytes. Default: 65,507 (the largest UDP payload);
+    /// at most [`MAX_MESSAGE`].
     pub max_incoming: usize,
     /// Which deltas fill a message first. Default: Scuttlebutt depth-first.
     pub strategy: Strategy,
@@ -453,6 +465,12 @@ impl Config {
         }
         if self.max_incoming < self.mtu {
             return Err(Error::config("max_incoming", "must be at least mtu"));
+        }
+        if self.max_incoming > MAX_MESSAGE {
+            return Err(Error::config(
+                "max_incoming",
+                format!("must be at most {MAX_MESSAGE} bytes"),
+            ));
         }
         if self.max_deltas == Some(0) {
             return Err(Error::config("max_deltas", "must be at least 1"));

@@ -54,8 +54,8 @@ mod view;
 pub mod wire;
 
 pub use config::{
-    Config, DEFAULT_CATCH_UP, Direction, FlowControl, LossOfInterest, MAX_RELAY, MIN_MTU, Mode,
-    Termination,
+    Config, DEFAULT_CATCH_UP, Direction, FlowControl, LossOfInterest, MAX_MESSAGE, MAX_RELAY,
+    MIN_MTU, Mode, Termination,
 };
 pub use delta::{Delta, OriginDelta};
 pub use digest::{Bounds, Digest, ItemId, OriginItems, OriginSummary};

@@ -110,6 +110,8 @@ impl Peers {
     /// [`Peers::sample`], kept inline: a round picks its `fanout` targets without allocating.
     pub(crate) fn pick<R: Rng + ?Sized>(&self, rng: &mut R, count: usize, me: NodeId) -> Picked {
         let list = self.list();
+        // More than the list holds is the whole list (`usize::MAX` for "every peer").
+        let count = count.min(list.len());
         // Only a list barely longer than `count` needs the exact number of others.
         if list.len() <= count + 1 && list.len() - usize::from(self.contains(me)) <= count {
             return list.iter().copied().filter(|&id| id != me).collect();
@@ -146,6 +148,7 @@ impl Peers {
         accept: impl Fn(NodeId) -> bool,
     ) -> Picked {
         let list = self.list();
+        let count = count.min(list.len());
         let mut picked = Picked::with_capacity(count);
         if list.len() > 4 * count + 8 {
             for _ in 0..4 * count + 8 {

@@ -98,7 +98,7 @@ impl ViewConfig {
         if self.suspect_after <= self.ping_every {
             return fail("view.suspect_after", "must exceed ping_every");
         }
-        if self.shuffle_active + self.shuffle_passive > 256 {
+        if self.shuffle_active.saturating_add(self.shuffle_passive) > 256 {
             return fail("view.shuffle_active", "a shuffle carries at most 256 peers");
         }
         Ok(())
@@ -337,7 +337,12 @@ impl View {
     /// contact, and every [`OUTSIDE_EVERY`]-th rotation a shuffle ([`View::tick`]). A node whose
     /// joins were all lost (a partition, loss) gets in, and cliques a partition left apart find
     /// the contacts' overlay (protocol.md §15, "Contacts").
-    pub fn join(&mut self, contact: NodeId) {
+    ///
+    /// The contact enters the active view as any new active peer does: when the view is full, a
+    /// random other member is disconnected and moves to the passive view, so a node joining
+    /// through many contacts (a runtime joins through every seed that answers) keeps at most
+    /// [`ViewConfig::active`] active peers.
+    pub fn join<R: Rng + ?Sized>(&mut self, contact: NodeId, rng: &mut R) {
         if contact == self.me {
             return;
         }
@@ -347,9 +352,7 @@ impl View {
         }
         self.contacts.push(contact);
         self.forget_strangers();
-        self.passive.remove(&contact);
-        self.active.insert(contact);
-        self.heard.insert(contact, self.round);
+        self.add_active(contact, rng);
         let addr = self.own.clone();
         self.send(contact, ViewMessage::Join { addr });
     }

@@ -80,7 +80,7 @@ impl Overlay {
                 break pick;
             }
         };
-        self.views[index].join(NodeId(contact as u64));
+        self.views[index].join(NodeId(contact as u64), &mut self.rng);
         self.collect(index);
         self.deliver();
     }
@@ -398,7 +398,7 @@ fn a_node_whose_join_was_lost_gets_in_through_its_contact() {
     }
     // Node 19 joins through node 0 while a partition cuts it off from everyone.
     overlay.sides = Some((0..20).map(|i| usize::from(i == 19)).collect());
-    overlay.views[19].join(NodeId(0));
+    overlay.views[19].join(NodeId(0), &mut overlay.rng);
     overlay.collect(19);
     overlay.deliver();
     for _ in 0..config.suspect_after as usize + 10 {
@@ -430,8 +430,8 @@ fn a_view_keeps_its_latest_contacts() {
     let mut rng = ChaCha8Rng::seed_from_u64(5);
     let last = hearsay_proto::MAX_CONTACTS as u64 + 5;
     for contact in 1..=last {
-        view.join(NodeId(contact));
-        view.join(NodeId(contact));
+        view.join(NodeId(contact), &mut rng);
+        view.join(NodeId(contact), &mut rng);
     }
     while view.poll_message().is_some() {}
     // Every peer went silent: the view walks from its contacts, never from one it joined through
@@ -463,7 +463,7 @@ fn a_node_that_knows_nobody_outside_shuffles_through_its_contact() {
     let config = ViewConfig::default();
     let mut view = View::new(NodeId(0), config.clone()).expect("valid");
     let mut rng = ChaCha8Rng::seed_from_u64(9);
-    view.join(NodeId(100));
+    view.join(NodeId(100), &mut rng);
     while view.poll_message().is_some() {}
     // The contact turned it away; a clique took it in.
     view.handle_message(NodeId(100), ViewMessage::Disconnect, &mut rng);
@@ -532,5 +532,33 @@ fn bad_view_configs_are_refused() {
     ];
     for config in bad {
         assert!(View::new(NodeId(0), config).is_err());
+    }
+}
+
+/// Joining through more contacts than the active view holds (a runtime joins through every seed
+/// that answers, and again after forgetting one) keeps the view at its bound: each contact
+/// past it disconnects a random active peer, which moves to the passive view. Before session
+/// 27 every join added its contact without evicting anyone, and the view only grew.
+#[test]
+fn joins_through_many_contacts_keep_the_active_view_bounded() {
+    let config = ViewConfig::default();
+    let mut view = View::new(NodeId(0), config.clone()).expect("valid");
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let contacts = 3 * config.active as u64;
+    let mut disconnected = BTreeSet::new();
+    for contact in 1..=contacts {
+        view.join(NodeId(contact), &mut rng);
+        assert!(view.active().len() <= config.active, "{:?}", view.active());
+        assert!(view.active().contains(&NodeId(contact)));
+        while let Some((to, message)) = view.poll_message() {
+            if message == ViewMessage::Disconnect {
+                disconnected.insert(to);
+            }
+        }
+    }
+    assert_eq!(view.active().len(), config.active);
+    assert_eq!(disconnected.len(), contacts as usize - config.active);
+    for peer in &disconnected {
+        assert!(view.passive().contains(peer), "{peer:?} dropped, not kept");
     }
 }

@@ -30,10 +30,12 @@ use std::time::Duration;
 pub struct MembershipConfig {
     /// How members are found dead. Default: [`Detector::Swim`] with [`SwimConfig::lan`].
     pub detector: Detector,
-    /// How long a member stays Down or Left before it is Removed. Default: 5 min.
+    /// How long a member stays Down or Left before it is Removed. Default: 5 min; positive, at
+    /// most [`MAX_MEMBERSHIP_WAIT`].
     pub removal_after: Duration,
     /// How long a Removed member's `(id, generation)` is remembered, refusing gossip about it.
-    /// It should exceed the time stale state can linger in a lagging peer. Default: 24 h.
+    /// It should exceed the time stale state can linger in a lagging peer. Default: 24 h; at
+    /// least `removal_after`, at most [`MAX_MEMBERSHIP_WAIT`].
     pub removed_ttl: Duration,
     /// How often a node may contact one member it remembers as Removed, to tell it so: after a
     /// partition that outlasted `removal_after`, each side holds the other removed, and a live
@@ -122,10 +124,10 @@ pub struct SwimConfig {
     /// (direct ping, retry, three relays); two in a row about once in 500,000. LAN: 1.
     pub private_failures: u8,
     /// Suspicion timeout multiplier μ: the shortest timeout is
-    /// `μ · max(1, log10 n) · probe_interval`. LAN: 4.
+    /// `μ · max(1, log10 n) · probe_interval`. LAN: 4; at most [`MAX_SUSPICION_MULT`].
     pub suspicion_mult: NonZeroU32,
     /// The longest suspicion timeout, for a suspicion no one confirms, as a multiple of the
-    /// shortest. LAN: 6.
+    /// shortest. LAN: 6; at most [`MAX_SUSPICION_MULT`].
     pub suspicion_max_mult: NonZeroU32,
     /// Distinct witnesses (the prober and relays whose nacks agreed, or other probers) needed
     /// before a member is declared Down; capped at `n − 1` in tiny clusters. A Down received
@@ -217,6 +219,20 @@ impl SwimConfig {
         ] {
             if value.is_zero() || value > day {
                 return Err(Error::config(field, "must be positive and at most a day"));
+            }
+        }
+        for (field, value) in [
+            ("membership.detector.suspicion_mult", self.suspicion_mult),
+            (
+                "membership.detector.suspicion_max_mult",
+                self.suspicion_max_mult,
+            ),
+        ] {
+            if value.get() > MAX_SUSPICION_MULT {
+                return Err(Error::config(
+                    field,
+                    format!("must be at most {MAX_SUSPICION_MULT}"),
+                ));
             }
         }
         if self.probe_timeout * 2 > self.probe_interval {
@@ -312,6 +328,22 @@ impl MembershipConfig {
 
     /// Checks the settings: a valid detector (for phi, `0 < suspect_phi <= threshold`).
     pub fn validate(&self) -> Result<(), Error> {
+        for (field, value) in [
+            ("membership.removal_after", self.removal_after),
+            ("membership.removed_ttl", self.removed_ttl),
+            ("membership.reconnect_interval", self.reconnect_interval),
+        ] {
+            if value.is_zero() || value > MAX_MEMBERSHIP_WAIT {
+                return Err(Error::config(field, "must be positive and at most a year"));
+            }
+        }
+        if self.removed_ttl < self.removal_after {
+            return Err(Error::config(
+                "membership.removed_ttl",
+                "must be at least removal_after (a removed member is remembered at least as long \
+                 as its state could linger)",
+            ));
+        }
         match &self.detector {
             Detector::Swim(swim) => swim.validate(),
             Detector::Heartbeat(heartbeat) => {
@@ -328,6 +360,15 @@ impl MembershipConfig {
         }
     }
 }
+
+/// The longest of [`MembershipConfig::removal_after`], [`MembershipConfig::removed_ttl`] and
+/// [`MembershipConfig::reconnect_interval`]: a year (longer is "never", which a deadline
+/// cannot hold).
+pub const MAX_MEMBERSHIP_WAIT: Duration = Duration::from_secs(365 * 86_400);
+
+/// The largest [`SwimConfig::suspicion_mult`] and [`SwimConfig::suspicion_max_mult`]
+/// (memberlist uses 4–6): their product scales the probe interval into the longest suspicion.
+pub const MAX_SUSPICION_MULT: u32 = 1_000;
 
 /// [`MembershipConfig::reconnect_interval`]'s default (also for settings written before it).
 fn default_reconnect_interval() -> Duration {

@@ -58,7 +58,10 @@ mod swim;
 mod table;
 mod witnesses;
 
-pub use config::{Detector, HeartbeatConfig, MembershipConfig, SwimConfig};
+pub use config::{
+    Detector, HeartbeatConfig, MAX_MEMBERSHIP_WAIT, MAX_SUSPICION_MULT, MembershipConfig,
+    SwimConfig,
+};
 pub(crate) use swim::Applied;
 pub(crate) use table::DigestRange;
 

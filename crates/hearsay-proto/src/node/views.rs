@@ -21,7 +21,7 @@ impl Node {
         let _ = now;
         match &mut self.view {
             Some(view) => {
-                view.join(contact);
+                view.join(contact, &mut self.rng);
                 self.drain_view();
             }
             None => self.add_peer(contact),
