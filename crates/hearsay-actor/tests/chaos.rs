@@ -179,3 +179,41 @@ fn the_seeds_cover_the_documented_space() {
         assert!((8..=400).contains(&large.nodes));
     }
 }
+
+/// The membership invariant reads real member tables: it holds on a settled cluster, and fails
+/// for a live node held Down, held at an older generation, or not known at all.
+#[test]
+fn the_membership_invariant_fails_on_a_live_node_held_dead_or_unknown()
+-> Result<(), hearsay_actor::Error> {
+    use hearsay_actor::chaos::membership;
+    use hearsay_actor::{Simulation, SimulationConfig, simulate};
+    use hearsay_proto::{Config, Generation, MemberStatus};
+    use std::time::Duration;
+    let snapshots = simulate(|| async {
+        let sim = Simulation::start(SimulationConfig {
+            nodes: 5,
+            seed: 3,
+            protocol: Config::local(),
+            ..SimulationConfig::default()
+        })?;
+        sim.run_for(Duration::from_secs(30)).await;
+        sim.inspect_all().await
+    })??;
+    let at = Duration::ZERO;
+    assert_eq!(membership(&snapshots, at), Vec::new());
+    let status = |s: &[hearsay_actor::NodeSnapshot]| membership(s, at).len();
+    let mut down = snapshots.clone();
+    down[0].members[1].status = MemberStatus::Down;
+    assert_eq!(status(&down), 1);
+    let mut old = snapshots.clone();
+    old[2].members[3].generation = Generation(0);
+    assert_eq!(status(&old), 1);
+    let mut unknown = snapshots.clone();
+    unknown[4].members.retain(|m| m.id.0 != 0);
+    assert_eq!(status(&unknown), 1);
+    // A crashed node is not held to it, nor asked about.
+    let mut crashed = down.clone();
+    crashed[0].down = true;
+    assert_eq!(status(&crashed), 0);
+    Ok(())
+}

@@ -96,6 +96,11 @@ pub struct NetConfig {
     /// genuine self-connection, and would otherwise stop the address from being dialed for
     /// good. Default: 5 min.
     pub self_redial: Duration,
+    /// A learnt (not seed) address whose last [`crate::mesh::MAX_LEARNED_FAILURES`] dials all
+    /// failed is dialed only this often from then on, until a dial succeeds or its member leaves
+    /// or is removed: a partition longer than the backoff's eight tries must not cost a full
+    /// mesh its links for good. Default: 60 s.
+    pub unreachable_redial: Duration,
 }
 
 /// Bytes sealing adds to a gossip message: kind byte, payload tag, Poly1305 tag, and slack.
@@ -125,6 +130,7 @@ impl NetConfig {
             backoff_initial: Duration::from_millis(100),
             backoff_max: Duration::from_secs(5),
             self_redial: Duration::from_secs(300),
+            unreachable_redial: Duration::from_secs(60),
         }
     }
 
@@ -162,6 +168,7 @@ impl NetConfig {
             ("backoff_max", self.backoff_max),
             ("resolve_every", self.resolve_every),
             ("self_redial", self.self_redial),
+            ("unreachable_redial", self.unreachable_redial),
         ] {
             if value < Duration::from_millis(1) || value > day {
                 return Err(Error::Config(format!(

@@ -120,8 +120,8 @@ struct Target {
     /// This address reaches a node already linked through another address: not dialed while
     /// that link is up.
     alias: bool,
-    /// A configured seed (kept forever); learned addresses are dropped after
-    /// [`MAX_LEARNED_FAILURES`] failed dials in a row.
+    /// A configured seed (dialed with backoff forever); learned addresses are dialed only every
+    /// `NetConfig::unreachable_redial` after [`MAX_LEARNED_FAILURES`] failed dials in a row.
     seed: bool,
     /// With partial views, a seed this process joined through (its link came up): dialed
     /// again only when the node has something to send it, or once it left or was removed.
@@ -153,7 +153,11 @@ fn redial_after(addr: SocketAddr, delay: Duration, ctx: &mut Context<Mesh>) -> S
     })
 }
 
-/// Failed dials in a row after which a learned (not seed) address is forgotten.
+/// Failed dials in a row after which a learned (not seed) address is dialed only every
+/// `NetConfig::unreachable_redial`. (Before session 27 it was forgotten: after a partition of
+/// about 45 s — eight timed-out dials — two nodes that had learnt each other's address from
+/// gossip never dialed each other again, nothing teaching the address anew, and a full mesh
+/// shrank to a star around its seeds.)
 pub const MAX_LEARNED_FAILURES: u32 = 8;
 
 /// Most addresses the mesh keeps dialing (new ones beyond are ignored until some are forgotten).
@@ -402,12 +406,14 @@ impl Mesh {
         if target.is_self || target.alias || target.retry.is_some() {
             return;
         }
-        if !target.seed && target.failures >= MAX_LEARNED_FAILURES {
-            tracing::info!(%addr, failures = target.failures, "forgetting an unreachable address");
-            self.targets.remove(&addr);
-            return;
-        }
-        let delay = crate::backoff::delay(&mut self.rng, target.failures, initial, max);
+        let delay = if !target.seed && target.failures >= MAX_LEARNED_FAILURES {
+            if target.failures == MAX_LEARNED_FAILURES {
+                tracing::info!(%addr, failures = target.failures, "an unreachable address: dialed less often");
+            }
+            config.unreachable_redial
+        } else {
+            crate::backoff::delay(&mut self.rng, target.failures, initial, max)
+        };
         target.failures = target.failures.saturating_add(1);
         target.retry = Some(redial_after(addr, delay, ctx));
     }

@@ -128,6 +128,56 @@ fn a_node_reachable_under_two_addresses_keeps_one_link() {
     });
 }
 
+/// A partition longer than a learnt address's eight tries does not cost the link for good: the
+/// address is dialed every `unreachable_redial` until it answers. Node 3 is reached through a
+/// proxy (its advertised address) that is cut for the test's partition; node 1 learnt that
+/// address by dialing back, and nothing would teach it again (node 3's own link to node 1 never
+/// broke, and its address key did not change). Before session 27 node 1 forgot the address.
+#[test]
+fn a_learnt_address_is_dialed_again_after_a_long_partition() {
+    run(async {
+        let proxy = RecordingProxy::start().await;
+        let config = |id: u64, seeds| NetConfig {
+            unreachable_redial: Duration::from_millis(200),
+            advertise: (id == 3).then_some(proxy.addr),
+            ..stream_config("parted", seeds)
+        };
+        let first = NetNode::start(protocol("parted", 1, 1), config(1, vec![]), keyring(6))
+            .await
+            .expect("node starts");
+        let third = NetNode::start(
+            protocol("parted", 3, 1),
+            config(3, vec![first.local_addr()]),
+            keyring(6),
+        )
+        .await
+        .expect("node starts");
+        proxy.forward_to(third.local_addr());
+        let link = || async {
+            let links = first.links().await.expect("links");
+            links.into_iter().find(|link| link.addr == proxy.addr)
+        };
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        let wait_for = async |done: &dyn Fn(Option<&hearsay_net::Link>) -> bool, what: &str| {
+            while !done(link().await.as_ref()) {
+                assert!(tokio::time::Instant::now() < deadline, "{what}");
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        };
+        wait_for(
+            &|l| l.is_some_and(|l| l.connected && l.id == Some(3)),
+            "never linked",
+        )
+        .await;
+        proxy.cut();
+        // Eight failed dials and more; the address is still there.
+        wait_for(&|l| l.is_none_or(|l| l.failures > 9), "dials did not fail").await;
+        assert!(link().await.is_some(), "the address was forgotten");
+        proxy.forward_to(third.local_addr());
+        wait_for(&|l| l.is_some_and(|l| l.connected), "never linked again").await;
+    });
+}
+
 /// A member removed at one generation takes down only links to that generation or an older
 /// one: the link to its restart (a newer generation) stays, and it stays a peer. Before session
 /// 27 any link to the id was closed and the live member taken out of the peers.

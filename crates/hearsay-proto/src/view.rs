@@ -195,6 +195,13 @@ pub struct View {
     heard: BTreeMap<NodeId, u64>,
     /// A neighbor request in flight: to whom, and the round it was sent.
     pending: Option<(NodeId, u64)>,
+    /// The repair's last request went to a node from outside the views (the caller's `known`)
+    /// and is unanswered so far ([`View::tick`]).
+    asked_outsider: bool,
+    /// That request went unanswered: the next repair without a backup walks from a contact
+    /// rather than asking another outsider, which may be as unreachable (a node the runtime
+    /// lists but cannot address).
+    outsider_silent: bool,
     /// The peers sent in the last shuffle (dropped first when the reply fills the passive view).
     last_shuffle: Vec<NodeId>,
     round: u64,
@@ -255,6 +262,8 @@ impl View {
             passive: BTreeSet::new(),
             heard: BTreeMap::new(),
             pending: None,
+            asked_outsider: false,
+            outsider_silent: false,
             last_shuffle: Vec::new(),
             round: 0,
             outbox: VecDeque::new(),
@@ -385,6 +394,7 @@ impl View {
         self.passive.remove(&peer);
         if self.pending.is_some_and(|(to, _)| to == peer) {
             self.pending = None;
+            self.outsider_silent = std::mem::take(&mut self.asked_outsider);
         }
         if self.active.remove(&peer) {
             self.heard.remove(&peer);
@@ -424,6 +434,7 @@ impl View {
                 // No answer: that backup is gone too.
                 self.passive.remove(&to);
                 self.pending = None;
+                self.outsider_silent = std::mem::take(&mut self.asked_outsider);
             }
         }
         if round % u64::from(self.config.ping_every) == 0 {
@@ -521,6 +532,7 @@ impl View {
             ViewMessage::NeighborReply { accepted } => {
                 if self.pending.is_some_and(|(to, _)| to == from) {
                     self.pending = None;
+                    self.asked_outsider = false;
                 }
                 if accepted {
                     self.add_active(from, rng);
@@ -739,6 +751,7 @@ impl View {
             return;
         };
         self.pending = Some((candidate, self.round));
+        self.asked_outsider = false;
         self.send(
             candidate,
             ViewMessage::Neighbor {
@@ -761,10 +774,25 @@ impl View {
             return;
         }
         let backup = sample(&self.passive, 1, rng).first().copied();
-        let Some(candidate) = backup.or_else(|| self.outsider(rng, known)) else {
+        // An outsider that did not answer is followed by a walk from a contact: asking only
+        // outsiders, a node whose runtime lists a peer it cannot reach asked that one forever
+        // (found by the fault search, session 27: a node restarted with its state, its views
+        // empty, asked a listed peer its new process had no address for, every other round
+        // for an hour).
+        let contact_left = (self.contacts.iter()).any(|peer| !self.active.contains(peer));
+        if backup.is_none() && std::mem::take(&mut self.outsider_silent) && contact_left {
+            self.walk_from_contact(rng);
+            return;
+        }
+        let outsider = match backup {
+            Some(_) => None,
+            None => self.outsider(rng, known),
+        };
+        let Some(candidate) = backup.or(outsider) else {
             self.walk_from_contact(rng);
             return;
         };
+        self.asked_outsider = outsider.is_some();
         self.pending = Some((candidate, self.round));
         let high = self.active.is_empty();
         self.send(
@@ -800,6 +828,7 @@ impl View {
             return;
         };
         self.pending = Some((contact, self.round));
+        self.asked_outsider = false;
         self.send(
             contact,
             ViewMessage::ForwardJoin {

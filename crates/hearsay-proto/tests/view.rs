@@ -562,3 +562,36 @@ fn joins_through_many_contacts_keep_the_active_view_bounded() {
         assert!(view.passive().contains(peer), "{peer:?} dropped, not kept");
     }
 }
+
+/// A node with empty views whose caller names, as the node to ask from outside the views, one
+/// that never answers (a peer its runtime lists but cannot address) walks from its contact after
+/// the first unanswered request, and goes on alternating. Before session 27 it asked that one
+/// node every other round forever (the fault search's seed 385823).
+#[test]
+fn an_outsider_that_never_answers_is_followed_by_a_walk_from_the_contact() {
+    let config = ViewConfig::default();
+    let mut view = View::new(NodeId(0), config.clone()).expect("valid");
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    view.join(NodeId(100), &mut rng);
+    while view.poll_message().is_some() {}
+    // The contact turned it away: views empty, the contact left to walk from.
+    view.handle_message(NodeId(100), ViewMessage::Disconnect, &mut rng);
+    let (mut asked, mut walks) = (0, 0);
+    for _ in 0..(4 * config.ping_every as usize + 8) * 4 {
+        view.tick(&mut rng, |_| Some(NodeId(5)));
+        while let Some((to, message)) = view.poll_message() {
+            match message {
+                ViewMessage::Neighbor { .. } if to == NodeId(5) => asked += 1,
+                ViewMessage::ForwardJoin {
+                    joiner: NodeId(0), ..
+                } if to == NodeId(100) => walks += 1,
+                _ => {}
+            }
+        }
+    }
+    assert!(asked >= 2, "the outsider asked {asked} times");
+    assert!(
+        walks >= 2,
+        "{walks} walks from the contact, {asked} requests to the outsider"
+    );
+}

@@ -3,7 +3,7 @@
 
 use crate::NodeSnapshot;
 use hearsay_proto::membership::is_reserved;
-use hearsay_proto::{Generation, NodeId, Store};
+use hearsay_proto::{Generation, MemberStatus, NodeId, Store};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -253,6 +253,56 @@ pub fn healed(snapshots: &[NodeSnapshot], model: &Model, at: Duration) -> Vec<Vi
         }
     }
     out
+}
+
+/// The membership invariant of a healed cluster (with membership on: nodes whose table is
+/// empty are skipped): every live node holds every other live node alive — Joining or Up, not
+/// Suspect, Down, Left or Removed, nor unknown — at the generation that node runs. A live node
+/// declared dead, or an isolated one the others never hear from again, breaks it even when it
+/// wrote nothing (the data invariants only see nodes that wrote).
+pub fn membership(snapshots: &[NodeSnapshot], at: Duration) -> Vec<Violation> {
+    let live: Vec<&NodeSnapshot> = snapshots.iter().filter(|s| !s.down).collect();
+    let mut wrong = Vec::new();
+    for observer in live.iter().filter(|s| !s.members.is_empty()) {
+        for member in live.iter().filter(|s| s.id != observer.id) {
+            let held = observer.members.iter().find(|m| m.id == member.id);
+            let alive = held.is_some_and(|m| {
+                m.generation == member.generation
+                    && matches!(m.status, MemberStatus::Joining | MemberStatus::Up)
+            });
+            if !alive {
+                wrong.push(match held {
+                    Some(m) => format!(
+                        "n{} holds n{} {} at g{} (it runs g{})",
+                        observer.id.0,
+                        member.id.0,
+                        m.status.name(),
+                        m.generation.0,
+                        member.generation.0
+                    ),
+                    None => format!("n{} does not know n{}", observer.id.0, member.id.0),
+                });
+            }
+        }
+    }
+    if wrong.is_empty() {
+        return Vec::new();
+    }
+    let shown = wrong.len().min(8);
+    let more = wrong.len() - shown;
+    vec![Violation::new(
+        "membership",
+        at,
+        format!(
+            "{}{}",
+            wrong[..shown].join("; "),
+            if more > 0 {
+                format!("; {more} more")
+            } else {
+                String::new()
+            }
+        ),
+    )]
 }
 
 /// A short account of how the live nodes' stores differ.

@@ -12,6 +12,9 @@ use hearsay_proto::{NodeId, Value};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+/// The key of the writes that probe a settled cluster's liveness (scenarios write `k0`…).
+const PROBE_KEY: &str = "probe";
+
 /// How a run is checked. Defaults: every 5 s, up to an hour of healing.
 #[derive(Clone, Debug)]
 pub struct RunConfig {
@@ -88,6 +91,55 @@ struct Driver<'a> {
 }
 
 impl Driver<'_> {
+    /// Runs the healed cluster until it settles — converged, every latest write everywhere,
+    /// membership agreeing — or [`RunConfig::settle`] passed: how long it took, and the last
+    /// snapshots.
+    async fn settle(&mut self) -> Result<(Option<Duration>, Vec<NodeSnapshot>), Error> {
+        let from = self.sim.elapsed();
+        loop {
+            let until = self.sim.elapsed() + self.config.check_every;
+            self.sim.run_for(self.config.check_every).await;
+            let last = self.check_always().await?;
+            if check::converged(&last) && self.healed(&last, "").is_empty() {
+                return Ok((Some(self.sim.elapsed() - from), last));
+            }
+            if until - from >= self.config.settle {
+                return Ok((None, last));
+            }
+        }
+    }
+
+    /// The healed cluster's invariants ([`check::healed`], [`check::membership`]) at these
+    /// snapshots, each kind prefixed with `phase`.
+    fn healed(&self, snapshots: &[NodeSnapshot], phase: &str) -> Vec<Violation> {
+        let at = self.sim.elapsed();
+        let mut found = check::healed(snapshots, &self.model, at);
+        found.extend(check::membership(snapshots, at));
+        for violation in &mut found {
+            violation.kind.insert_str(0, phase);
+        }
+        found
+    }
+
+    /// Every live node writes a probe (the liveness phase of [`drive`]).
+    async fn probe(&mut self, snapshots: &[NodeSnapshot]) -> Result<(), Error> {
+        for node in snapshots.iter().filter(|s| !s.down) {
+            let index = node.id.0 as usize;
+            self.counter += 1;
+            let text = format!("{index}/{}", self.counter);
+            match self
+                .sim
+                .set(index, PROBE_KEY, Value::from(text.as_str()))
+                .await
+            {
+                Ok(_) => self.model.wrote(index, PROBE_KEY, Some(text.into_bytes())),
+                Err(Error::Down(_) | Error::Protocol(_)) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(())
+    }
+
     /// Keeps the first violation of each kind.
     fn note(&mut self, found: Vec<Violation>) {
         for v in found {
@@ -354,24 +406,21 @@ async fn drive(scenario: &Scenario, config: &RunConfig) -> Result<Outcome, Error
     driver.sim.heal();
     driver.reach.heal();
     driver.sim.set_faults(0.0, 0.0);
-    let healed_at = driver.sim.elapsed();
-    let mut settled_after = None;
-    let mut last;
-    loop {
-        let until = driver.sim.elapsed() + config.check_every;
-        driver.sim.run_for(config.check_every).await;
-        last = driver.check_always().await?;
-        let waited = driver.sim.elapsed() - healed_at;
-        if check::converged(&last) && check::healed(&last, &driver.model, waited).is_empty() {
-            settled_after = Some(waited);
-            break;
-        }
-        if until - healed_at >= config.settle {
-            break;
+    let (settled_after, mut last) = driver.settle().await?;
+    let found = driver.healed(&last, "");
+    driver.note(found);
+    // Liveness: every live node writes once more, and each write must reach every live node
+    // with membership agreeing again — a node cut off from the others for good, or declared
+    // dead while it runs, breaks this even if it wrote nothing before.
+    if settled_after.is_some() {
+        driver.probe(&last).await?;
+        let (probed, after) = driver.settle().await?;
+        last = after;
+        if probed.is_none() {
+            let found = driver.healed(&last, "probe-");
+            driver.note(found);
         }
     }
-    let found = check::healed(&last, &driver.model, driver.sim.elapsed());
-    driver.note(found);
     let metrics = driver.sim.metrics().await?;
     let messages = metrics.iter().map(|m| m.stats.sent_total().messages).sum();
     let fingerprint = fingerprint(&last, driver.sim.recorder().trace());

@@ -258,6 +258,8 @@ pub struct RecordingProxy {
     pub addr: SocketAddr,
     target: Arc<Mutex<Option<SocketAddr>>>,
     recorded: Arc<Mutex<Vec<Vec<u8>>>>,
+    /// The tasks forwarding each connection's two directions.
+    forwarding: Arc<Mutex<Vec<actix_rt::task::JoinHandle<()>>>>,
 }
 
 impl RecordingProxy {
@@ -268,7 +270,8 @@ impl RecordingProxy {
         let addr = listener.local_addr().expect("proxy address");
         let target: Arc<Mutex<Option<SocketAddr>>> = Arc::default();
         let recorded: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
-        let (to, record) = (target.clone(), recorded.clone());
+        let forwarding: Arc<Mutex<Vec<actix_rt::task::JoinHandle<()>>>> = Arc::default();
+        let (to, record, tasks) = (target.clone(), recorded.clone(), forwarding.clone());
         actix_rt::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let Some(target) = *to.lock().expect("lock") else {
@@ -285,7 +288,7 @@ impl RecordingProxy {
                 let (mut client_read, mut client_write) = client.into_split();
                 let (mut server_read, mut server_write) = server.into_split();
                 let record = record.clone();
-                actix_rt::spawn(async move {
+                let upstream = actix_rt::spawn(async move {
                     let mut buffer = [0; 4096];
                     loop {
                         let read = match client_read.read(&mut buffer).await {
@@ -300,16 +303,27 @@ impl RecordingProxy {
                     }
                     let _ = server_write.shutdown().await;
                 });
-                actix_rt::spawn(async move {
+                let downstream = actix_rt::spawn(async move {
                     let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
                     let _ = client_write.shutdown().await;
                 });
+                tasks.lock().expect("lock").extend([upstream, downstream]);
             }
         });
         RecordingProxy {
             addr,
             target,
             recorded,
+            forwarding,
+        }
+    }
+
+    /// Cuts the way through (a partition): every forwarded connection is dropped, and new ones
+    /// are closed at once until [`RecordingProxy::forward_to`] is called again.
+    pub fn cut(&self) {
+        *self.target.lock().expect("lock") = None;
+        for task in self.forwarding.lock().expect("lock").drain(..) {
+            task.abort();
         }
     }
 

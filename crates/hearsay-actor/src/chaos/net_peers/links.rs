@@ -4,9 +4,9 @@
 //!
 //! - A full mesh (no partial views) dials its seeds, each node that dialed it, each address its
 //!   store's reserved entries give and, with SWIM, each member its table holds (membership
-//!   carries the address a message to it is dialed at); a learnt address is forgotten after
-//!   [`MAX_FAILURES`] failed dials in a row, or when its member leaves or is removed (a seed
-//!   never is).
+//!   carries the address a message to it is dialed at); a learnt address is dialed only every
+//!   [`PARKED_CHECKS`]-th check after [`MAX_FAILURES`] failed dials in a row, and forgotten when
+//!   its member leaves or is removed (a seed never is).
 //! - With partial views the links are on demand: each seed until the node's process joined
 //!   through it (again once it saw the seed leave or removed), and the members of its active
 //!   view (what it sends to); a link no longer wanted closes quietly, and a dial to an active
@@ -25,9 +25,13 @@ use super::{Change, NetPeers, Seen, learn};
 use hearsay_proto::{Generation, MemberStatus, NodeId};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Failed dials in a row after which a learnt address is forgotten
+/// Failed dials in a row after which a learnt address is dialed less often
 /// (`hearsay_net::mesh::MAX_LEARNED_FAILURES`).
 pub(super) const MAX_FAILURES: u32 = 8;
+
+/// Checks between two dials of a learnt address past [`MAX_FAILURES`]: `hearsay-net`'s
+/// `unreachable_redial` (60 s) over the search's 5 s checks.
+pub(super) const PARKED_CHECKS: u32 = 12;
 
 /// A link a node dialed that is up: the process and generation its peer's hello announced.
 #[derive(Clone, Copy, Debug)]
@@ -170,6 +174,16 @@ impl NetPeers {
                 if !wanted.contains(&peer) {
                     continue;
                 }
+                // A learnt address past its tries is dialed every PARKED_CHECKS-th check.
+                if let Some(failures) = links.targets[index].get_mut(&peer) {
+                    let parked = *failures >= MAX_FAILURES
+                        && (*failures - MAX_FAILURES) % PARKED_CHECKS != 0
+                        && !self.seeds[index].contains(&peer);
+                    if parked && !self.views {
+                        *failures += 1;
+                        continue;
+                    }
+                }
                 let Some(answering) = reached else {
                     if self.views {
                         // A message waits for the dial, which fails.
@@ -177,10 +191,7 @@ impl NetPeers {
                             changes.push(Change::Failed { node: index, peer });
                         }
                     } else if let Some(failures) = links.targets[index].get_mut(&peer) {
-                        *failures += 1;
-                        if *failures >= MAX_FAILURES && !self.seeds[index].contains(&peer) {
-                            links.targets[index].remove(&peer);
-                        }
+                        *failures = failures.saturating_add(1);
                     }
                     continue;
                 };
@@ -296,9 +307,11 @@ mod tests {
         );
     }
 
-    /// A learnt address that fails `MAX_FAILURES` dials in a row is forgotten; a seed is not.
+    /// A learnt address that fails `MAX_FAILURES` dials in a row is dialed only every
+    /// `PARKED_CHECKS`-th check from then on, and links again at such a check; a seed is dialed
+    /// at every check.
     #[test]
-    fn a_learnt_address_is_forgotten_after_failed_dials_and_a_seed_never() {
+    fn a_learnt_address_past_its_tries_is_dialed_less_often_a_seed_always() {
         let mut net = mesh(vec![vec![1], vec![], vec![]], false);
         let mut nodes = running(3);
         nodes[0].addresses = vec![(NodeId(2), Generation(1), hearsay_proto::Version(1))];
@@ -312,7 +325,13 @@ mod tests {
             net.changes(&nodes, everywhere);
         }
         let targets = |net: &NetPeers| net.links.as_ref().map(|l| l.targets[0].clone());
-        assert_eq!(targets(&net), Some(BTreeMap::from([(1, MAX_FAILURES)])));
+        assert_eq!(
+            targets(&net),
+            Some(BTreeMap::from([(1, MAX_FAILURES), (2, MAX_FAILURES)]))
+        );
+        // One more failed try (the first past the limit), then both run again: the seed links
+        // at the next check, the learnt address only PARKED_CHECKS checks after its last try.
+        net.changes(&nodes, everywhere);
         nodes[1].runs = true;
         nodes[2].runs = true;
         assert_eq!(
@@ -323,7 +342,19 @@ mod tests {
                 Added { node: 0, peer: 1 },
                 Added { node: 1, peer: 0 },
             ],
-            "the seed comes back, the forgotten address stays forgotten"
+            "the seed comes back at once"
+        );
+        for _ in 2..PARKED_CHECKS {
+            let changes = net.changes(&nodes, everywhere);
+            assert!(
+                !changes.contains(&Added { node: 0, peer: 2 }),
+                "dialed before its time: {changes:?}"
+            );
+        }
+        assert!(
+            net.changes(&nodes, everywhere)
+                .contains(&Added { node: 0, peer: 2 }),
+            "the learnt address is dialed again"
         );
     }
 
