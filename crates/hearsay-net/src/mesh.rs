@@ -418,6 +418,13 @@ impl Mesh {
         target.retry = Some(redial_after(addr, delay, ctx));
     }
 
+    /// The node runs `generation` now (it restarted itself above another incarnation of its
+    /// id): hellos of new connections say so, so that peers hold the generation that runs and a
+    /// late Left or Removed of the old one does not close their links to it. Links up stay.
+    fn follow(&mut self, generation: Generation) {
+        self.local.generation = self.local.generation.max(generation);
+    }
+
     fn links(&self) -> Vec<Link> {
         self.targets
             .iter()
@@ -668,6 +675,10 @@ impl Handler<KeyChanged> for Mesh {
         if changed.key != ADDR_KEY {
             return;
         }
+        if changed.origin == self.local.id {
+            self.follow(changed.generation);
+            return;
+        }
         let Some(value) = changed.value else {
             return;
         };
@@ -695,6 +706,10 @@ impl Handler<MemberChanged> for Mesh {
     /// are what reconnects them (the node at the other end is told of its removal when the link
     /// comes up, `Node::add_peer`). Before, the seed went too, and nobody ever dialed across.
     fn handle(&mut self, changed: MemberChanged, ctx: &mut Context<Self>) {
+        if changed.member == self.local.id {
+            self.follow(changed.generation);
+            return;
+        }
         if !matches!(changed.status, MemberStatus::Left | MemberStatus::Removed) {
             return;
         }

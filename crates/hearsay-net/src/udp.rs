@@ -145,7 +145,10 @@ struct Rejections {
 /// Reads a node's socket and keeps its address book. Started by [`crate::NetNode::start`].
 pub struct Udp {
     outbox: Arc<Outbox>,
+    /// Seals this node's hellos and welcomes under the generation its node runs.
     sealer: Sealer,
+    /// That generation: it moves up when the node restarts itself (a refutation).
+    generation: Generation,
     opener: Opener,
     node: Addr<GossipNode>,
     me: NodeId,
@@ -184,6 +187,7 @@ impl Udp {
         let cluster = setup.config.cluster.clone();
         Ok(Udp {
             sealer: Sealer::fresh(&cluster, setup.me, setup.generation)?,
+            generation: setup.generation,
             opener: Opener::new(&cluster, receive_buffer(max_incoming) - 1),
             buffer: receive_buffer(max_incoming),
             outbox: setup.outbox,
@@ -323,6 +327,22 @@ impl Udp {
         }
     }
 
+    /// The node runs `generation` now (it restarted itself above another incarnation of its
+    /// id): hellos and welcomes say so from now on, so that peers' books hold the generation
+    /// that runs, and a late Left or Removed of the old one does not make them forget it.
+    fn follow(&mut self, generation: Generation) {
+        if generation <= self.generation {
+            return;
+        }
+        match Sealer::fresh(&self.config.cluster, self.me, generation) {
+            Ok(sealer) => {
+                self.sealer = sealer;
+                self.generation = generation;
+            }
+            Err(error) => tracing::warn!(%error, "cannot seal under the new generation"),
+        }
+    }
+
     /// Counts and logs (rate-limited) a hello or welcome refused by [`crate::replay`].
     fn replayed(&mut self, source: SocketAddr, kind: &str, now: Instant) {
         self.outbox.stats.add(Counter::Replays, 1);
@@ -403,6 +423,10 @@ impl Handler<KeyChanged> for Udp {
         if changed.key != ADDR_KEY {
             return;
         }
+        if changed.origin == self.me {
+            self.follow(changed.generation);
+            return;
+        }
         let addr = changed
             .value
             .as_ref()
@@ -420,6 +444,10 @@ impl Handler<MemberChanged> for Udp {
     /// A member that left, or was removed after being down, is forgotten; a newer generation of
     /// it comes back through its hello or its address key.
     fn handle(&mut self, changed: MemberChanged, _: &mut Context<Self>) {
+        if changed.member == self.me {
+            self.follow(changed.generation);
+            return;
+        }
         if !matches!(changed.status, MemberStatus::Left | MemberStatus::Removed) {
             return;
         }

@@ -403,3 +403,76 @@ fn a_welcome_that_answers_no_hello_is_refused() {
         assert_eq!(stats.get(Counter::Established), 1);
     });
 }
+
+/// A node that restarts itself above another incarnation of its id (a peer's gossip shows its
+/// id at a higher generation: it refutes) says so in its hellos from then on, so that peers'
+/// address books hold the generation that runs. Before session 27 the transport sealed the
+/// generation it started with for good, and a late Left or Removed of that generation made
+/// peers forget the live node.
+#[test]
+fn hellos_follow_the_generation_the_node_runs() {
+    use hearsay_proto::Peers;
+    run(async {
+        let silent_seed = UdpSocket::bind(loopback()).await.expect("bind");
+        let node = start(
+            "follow",
+            1,
+            1,
+            keyring(10),
+            vec![silent_seed.local_addr().expect("addr")],
+        )
+        .await;
+        let first = next_opened(&silent_seed, "follow", 10).await;
+        assert_eq!((first.from, first.generation), (NodeId(1), Generation(1)));
+        // Node 3 holds node 1's id at generation 9 (another process's), learnt in memory.
+        let now = std::time::Instant::now();
+        let mut twin = protocol("follow", 1, 9);
+        let mut gossip = protocol("follow", 3, 1);
+        twin.set_peers(Peers::Own(vec![NodeId(3)]));
+        twin.set(now, "k", "twin").expect("written");
+        for step in 1..=20 {
+            let at = now + std::time::Duration::from_millis(100 * step);
+            twin.handle_timeout(at);
+            while let Some(out) = twin.poll_transmit() {
+                let _ = gossip.handle_datagram(at, &out.payload);
+            }
+            while let Some(out) = gossip.poll_transmit() {
+                let _ = twin.handle_datagram(at, &out.payload);
+            }
+        }
+        assert!(
+            gossip
+                .store()
+                .origin(NodeId(1))
+                .is_some_and(|o| o.generation() == Generation(9))
+        );
+        // Node 3 gossips to the running node 1, which refutes.
+        gossip.set_peers(Peers::Own(vec![NodeId(1)]));
+        let socket = UdpSocket::bind(loopback()).await.expect("bind");
+        let mut sealer = Sealer::new("follow", NodeId(3), Generation(1), [3; 16]);
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        let mut step = 20;
+        loop {
+            step += 1;
+            gossip.handle_timeout(now + std::time::Duration::from_millis(100 * step));
+            while let Some(out) = gossip.poll_transmit() {
+                let datagram = sealer
+                    .seal(&keyring(10), &Body::Gossip(out.payload))
+                    .expect("sealed");
+                socket
+                    .send_to(&datagram, node.local_addr())
+                    .await
+                    .expect("sent");
+            }
+            let hello = next_opened(&silent_seed, "follow", 10).await;
+            if hello.from == NodeId(1) && hello.generation > Generation(9) {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "hellos still sealed under {:?}",
+                hello.generation
+            );
+        }
+    });
+}
