@@ -20,7 +20,8 @@ const PROBE_KEY: &str = "probe";
 pub struct RunConfig {
     /// Virtual time between two checks of the always-invariants (and of convergence once healed).
     pub check_every: Duration,
-    /// How long the healed cluster may take to converge before the run counts as diverged.
+    /// How long the healed cluster may take to settle (converged, every latest write everywhere,
+    /// membership agreeing) before the run counts as diverged; as long again after the probes.
     pub settle: Duration,
     /// Keep the harness's trace (for determinism checks and debugging).
     pub trace: bool,
@@ -43,7 +44,7 @@ pub struct Outcome {
     pub seed: u64,
     /// Every invariant broken (the first of each kind).
     pub violations: Vec<Violation>,
-    /// Virtual time from the heal to convergence, if it converged.
+    /// Virtual time from the heal until the cluster settled (before the probes), if it did.
     pub settled_after: Option<Duration>,
     /// A hash of the final state of every node and of the trace: equal for equal runs.
     pub fingerprint: u64,

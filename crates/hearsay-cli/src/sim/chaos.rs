@@ -45,7 +45,8 @@ pub struct ChaosArgs {
     /// Write the harness's trace of a single run (`--seeds 1` or `--replay`) to this file.
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
-    /// Virtual seconds the healed cluster may take to converge (at most a day).
+    /// Virtual seconds the healed cluster may take to settle (at most a day), and again after
+    /// the liveness probes.
     #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub settle: u64,
     /// The largest cluster a seed draws (from 8 nodes); the default keeps the seeds' scenarios
