@@ -12,11 +12,16 @@ pub const MAX_ADDRESSES: usize = 65_536;
 #[derive(Clone, Debug, Default)]
 pub struct AddressBook {
     by_id: BTreeMap<NodeId, (Generation, SocketAddr)>,
+    /// Addresses of members forgotten (left or removed), kept as a last resort for sends
+    /// ([`AddressBook::last_known`]) until the id is learnt again; bounded as the book.
+    forgotten: BTreeMap<NodeId, SocketAddr>,
 }
 
 impl AddressBook {
     /// Records that `id` at `generation` is reached at `addr`. An older generation's claim does
-    /// not replace a newer one's. Answers whether `id` was not in the book before.
+    /// not replace a newer one's. Answers whether `id` is news: not in the book before, or held
+    /// at an older generation (a new process of it — a peer again, though a removed member's
+    /// address is kept).
     ///
     /// ```
     /// use hearsay_net::AddressBook;
@@ -26,18 +31,21 @@ impl AddressBook {
     /// assert!(book.learn(NodeId(1), Generation(2), new));
     /// assert!(!book.learn(NodeId(1), Generation(1), old));
     /// assert_eq!(book.get(NodeId(1)), Some(new));
+    /// assert!(book.learn(NodeId(1), Generation(3), new), "a newer generation is news");
     /// # Ok::<(), std::net::AddrParseError>(())
     /// ```
     pub fn learn(&mut self, id: NodeId, generation: Generation, addr: SocketAddr) -> bool {
         let full = self.by_id.len() >= MAX_ADDRESSES;
         match self.by_id.get_mut(&id) {
             Some(held) => {
+                let newer = generation > held.0;
                 if generation >= held.0 {
                     *held = (generation, addr);
                 }
-                false
+                newer
             }
             None if !full => {
+                self.forgotten.remove(&id);
                 self.by_id.insert(id, (generation, addr));
                 true
             }
@@ -49,10 +57,34 @@ impl AddressBook {
     /// removed; a newer generation of it stays).
     pub fn forget(&mut self, id: NodeId, generation: Generation) -> bool {
         if self.by_id.get(&id).is_some_and(|held| held.0 <= generation) {
-            self.by_id.remove(&id);
+            if let Some((_, addr)) = self.by_id.remove(&id) {
+                if self.forgotten.len() >= MAX_ADDRESSES {
+                    self.forgotten.pop_first();
+                }
+                self.forgotten.insert(id, addr);
+            }
             return true;
         }
         false
+    }
+
+    /// Where to send to `id`: its address, or else the one it had when it was forgotten — a
+    /// member removed behind a partition that outlasted the removal speaks again, and must be
+    /// answered to hear of its removal (and come back as a new generation).
+    ///
+    /// ```
+    /// use hearsay_net::AddressBook;
+    /// use hearsay_proto::{Generation, NodeId};
+    /// let mut book = AddressBook::default();
+    /// let addr = "127.0.0.1:1".parse()?;
+    /// book.learn(NodeId(1), Generation(1), addr);
+    /// book.forget(NodeId(1), Generation(1));
+    /// assert_eq!(book.get(NodeId(1)), None);
+    /// assert_eq!(book.last_known(NodeId(1)), Some(addr));
+    /// # Ok::<(), std::net::AddrParseError>(())
+    /// ```
+    pub fn last_known(&self, id: NodeId) -> Option<SocketAddr> {
+        self.get(id).or_else(|| self.forgotten.get(&id).copied())
     }
 
     /// Where `id` is reached.

@@ -100,7 +100,7 @@ impl hearsay_actor::Transport for NetTransport {
                 .addr
                 .as_deref()
                 .and_then(|addr| addr.parse::<SocketAddr>().ok())
-                .or_else(|| outbox.address(transmit.to))
+                .or_else(|| outbox.last_known(transmit.to))
             {
                 Some(addr) => {
                     let sent = outbox.send(sealer, addr, &Body::Gossip(transmit.payload));

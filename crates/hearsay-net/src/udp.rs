@@ -81,6 +81,12 @@ impl Outbox {
         read(&self.book).get(id)
     }
 
+    /// Where to send to `id`: its address, or the one it had when it was forgotten (a removed
+    /// member that speaks again is answered there, and hears of its removal).
+    pub(crate) fn last_known(&self, id: NodeId) -> Option<SocketAddr> {
+        read(&self.book).last_known(id)
+    }
+
     fn learn(&self, id: NodeId, generation: Generation, addr: SocketAddr) -> bool {
         write(&self.book).learn(id, generation, addr)
     }

@@ -164,6 +164,14 @@ impl NetPeers {
                 if held {
                     book.remove(&member);
                 }
+                // The datagram runtime keeps a forgotten address as a last resort for its sends
+                // (`AddressBook::last_known`): a removed member that speaks again must be
+                // answered, to hear of its removal. So the network still delivers to it; it
+                // leaves the peers, and the book (a seed is said hello to again).
+                if held && self.links.is_none() {
+                    changes.push(Change::Unlinked { node: index, peer });
+                    continue;
+                }
                 let seed = self.seeds[index].contains(&peer);
                 let linked = (self.links.as_mut())
                     .is_some_and(|links| links.forget(index, peer, generation, seed));
@@ -250,9 +258,12 @@ impl NetPeers {
 /// `peer` is new to `book`.
 fn learn(book: &mut BTreeMap<NodeId, Generation>, peer: usize, generation: Generation) -> bool {
     match book.get_mut(&NodeId(peer as u64)) {
+        // A newer generation is a new process (`AddressBook::learn`): a peer again, though a
+        // removed one's address was kept.
         Some(held) => {
+            let newer = generation > *held;
             *held = (*held).max(generation);
-            false
+            newer
         }
         None => {
             book.insert(NodeId(peer as u64), generation);
@@ -318,7 +329,7 @@ mod tests {
         NetPeers::for_tests(seeds, views, false)
     }
 
-    use Change::{Added, Forgot, Joined, Learnt};
+    use Change::{Added, Joined, Learnt, Unlinked};
 
     /// Hellos fill both books once; a member seen Removed is forgotten once, and its hello is
     /// answered again; nothing reaches or comes from a node that does not run, or across a cut.
@@ -349,10 +360,12 @@ mod tests {
         );
         assert_eq!(net.changes(&nodes, everywhere), [], "a book is filled once");
         nodes[0] = seen(true, &[(1, Removed), (2, Up), (3, Removed), (4, Left)]);
+        // The book forgets (the seed is said hello to again); the network keeps the address,
+        // the runtime's last resort for its sends (`AddressBook::last_known`).
         assert_eq!(
             net.changes(&nodes, everywhere),
             [
-                Forgot { node: 0, peer: 1 },
+                Unlinked { node: 0, peer: 1 },
                 Learnt { node: 0, peer: 1 },
                 Joined { node: 0, seed: 1 }
             ],
@@ -437,7 +450,7 @@ mod tests {
         nodes[0].members = vec![(NodeId(2), Generation(1), Removed)];
         assert_eq!(
             net.changes(&nodes, everywhere),
-            [Forgot { node: 0, peer: 2 }]
+            [Unlinked { node: 0, peer: 2 }]
         );
         assert_eq!(net.changes(&nodes, everywhere), []);
         nodes[0].addresses = vec![(NodeId(2), Generation(2), Version(1))];
