@@ -162,6 +162,11 @@ impl Sealer {
         Ok(Sealer::new(cluster, from, generation, random))
     }
 
+    /// The generation this sealer seals under.
+    pub fn generation(&self) -> Generation {
+        self.generation
+    }
+
     /// The nonce of the datagram sealed last (counter 0 before the first).
     pub fn last_nonce(&self) -> Nonce {
         Nonce {

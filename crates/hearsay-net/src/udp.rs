@@ -151,10 +151,9 @@ struct Rejections {
 /// Reads a node's socket and keeps its address book. Started by [`crate::NetNode::start`].
 pub struct Udp {
     outbox: Arc<Outbox>,
-    /// Seals this node's hellos and welcomes under the generation its node runs.
+    /// Seals this node's hellos and welcomes under the generation its node runs (which moves up
+    /// when the node restarts itself: a refutation).
     sealer: Sealer,
-    /// That generation: it moves up when the node restarts itself (a refutation).
-    generation: Generation,
     opener: Opener,
     node: Addr<GossipNode>,
     me: NodeId,
@@ -193,7 +192,6 @@ impl Udp {
         let cluster = setup.config.cluster.clone();
         Ok(Udp {
             sealer: Sealer::fresh(&cluster, setup.me, setup.generation)?,
-            generation: setup.generation,
             opener: Opener::new(&cluster, receive_buffer(max_incoming) - 1),
             buffer: receive_buffer(max_incoming),
             outbox: setup.outbox,
@@ -337,14 +335,11 @@ impl Udp {
     /// id): hellos and welcomes say so from now on, so that peers' books hold the generation
     /// that runs, and a late Left or Removed of the old one does not make them forget it.
     fn follow(&mut self, generation: Generation) {
-        if generation <= self.generation {
+        if generation <= self.sealer.generation() {
             return;
         }
         match Sealer::fresh(&self.config.cluster, self.me, generation) {
-            Ok(sealer) => {
-                self.sealer = sealer;
-                self.generation = generation;
-            }
+            Ok(sealer) => self.sealer = sealer,
             Err(error) => tracing::warn!(%error, "cannot seal under the new generation"),
         }
     }
