@@ -160,7 +160,7 @@ fn main() -> ExitCode {
             trace: false,
             start_after: Duration::ZERO,
             seed_peers: None,
-            addresses: false,
+            ..SimulationConfig::default()
         })?;
         let mut updates = Vec::new();
         for (i, writer) in writers.iter().enumerate() {

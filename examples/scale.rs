@@ -93,7 +93,7 @@ fn main() -> ExitCode {
                 trace: false,
                 start_after: Duration::ZERO,
                 seed_peers: None,
-                addresses: false,
+                ..SimulationConfig::default()
             };
             let sim = Simulation::start(config)?;
             let built = started.elapsed();

@@ -55,7 +55,7 @@ pub use network::{
     Cut, HELD_BYTES, Heal, Latency, Network, NetworkConfig, NetworkLink, Outgoing, Partition,
     SetFaults, SetLink,
 };
-pub use node::GossipNode;
+pub use node::{GossipNode, MAX_MAILBOX};
 #[cfg(feature = "sim")]
 pub use recorder::{Held, Recorder, RecorderHandle, StaleSample, UpdateRecord};
 #[cfg(feature = "sim")]

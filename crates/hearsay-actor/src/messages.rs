@@ -87,9 +87,10 @@ pub struct GetEntries;
 /// A change of one entry a node stores, sent to its subscribers ([`Subscribe`]).
 ///
 /// Applying every `KeyChanged` in order to a map from `(origin, key)` to value — insert on
-/// `Some`, remove on `None` — keeps an exact copy of the node's live entries (its
-/// [`GetEntries`] without the tombstones), whatever happens to them: writes, resets of an origin
-/// to a new generation, removals of members, re-syncs behind a GC horizon.
+/// `Some`, remove on `None` — keeps an exact copy of the node's live entries that match the
+/// subscription (its [`GetEntries`] without the tombstones), whatever happens to them: writes,
+/// resets of an origin to a new generation, removals of members, re-syncs behind a GC horizon.
+/// The copy starts with what the node held when the subscription began ([`Cause::Existing`]).
 #[derive(Message, Clone, Debug, PartialEq, Eq)]
 #[rtype(result = "()")]
 #[non_exhaustive]
@@ -130,6 +131,9 @@ pub enum Cause {
     /// Dropped at the origin's GC horizon, which this node had fallen behind: the entry may
     /// have been deleted since; if it is live, it arrives again as a [`Cause::Write`].
     Purged,
+    /// Not a change: the entry was live when the subscription began ([`Subscribe`] first tells
+    /// a subscriber everything it matches that the node holds).
+    Existing,
 }
 
 impl Cause {
@@ -145,8 +149,10 @@ impl Cause {
 
 /// Subscribes `recipient` to changes of keys starting with `prefix` (empty: every key).
 ///
-/// This is hearsay's pub/sub: each change reaches each matching subscriber once, in the order the
-/// node applied the changes, and together they keep a subscriber's copy exact ([`KeyChanged`]).
+/// This is hearsay's pub/sub: the subscriber first hears every live matching entry the node
+/// holds ([`Cause::Existing`]: a node restored with its state, or subscribed to late, holds
+/// some), then each change once, in the order the node applied the changes; together they keep
+/// a subscriber's copy exact ([`KeyChanged`]).
 #[derive(Message, Clone, Debug)]
 #[rtype(result = "()")]
 pub struct Subscribe {
@@ -323,8 +329,9 @@ impl MemberChanged {
     }
 }
 
-/// Subscribes `recipient` to the node's membership changes: each reaches it once, in the order
-/// the node saw them (for one member, Suspect always before Down). Needs
+/// Subscribes `recipient` to the node's membership: first every member's status as the node
+/// holds it now (its own included; nothing without membership), then each change once, in the
+/// order the node saw them (for one member, Suspect always before Down). Needs
 /// [`hearsay_proto::Config::membership`].
 #[derive(Message, Clone, Debug)]
 #[rtype(result = "()")]

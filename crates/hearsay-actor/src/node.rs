@@ -28,9 +28,23 @@ use std::task::Poll;
 use std::time::Duration;
 use tokio::time::{Instant, Sleep};
 
+/// The largest mailbox capacity ([`GossipNode::with_mailbox_capacity`]): 2^30 messages, far
+/// more than memory holds of datagrams.
+pub const MAX_MAILBOX: usize = 1 << 30;
+
 struct Subscription {
     prefix: String,
     recipient: Recipient<KeyChanged>,
+}
+
+impl Subscription {
+    /// Whether `key` is the subscriber's: it starts with the prefix, and the protocol's reserved
+    /// entries (a leave, a GC horizon, an address) reach only those who subscribe to their
+    /// prefix explicitly.
+    fn matches(&self, key: &str) -> bool {
+        use hearsay_proto::membership::is_reserved;
+        key.starts_with(&self.prefix) && (!is_reserved(key) || is_reserved(&self.prefix))
+    }
 }
 
 /// Who hears of a node's changes. Boxed, and only once someone subscribes: most nodes of a large
@@ -136,9 +150,11 @@ impl GossipNode {
 
     /// Bounds the mailbox: messages sent with `try_send` beyond `capacity` waiting are refused
     /// (a network adapter drops and counts inbound datagrams that way), and `send` waits.
-    /// `do_send` ignores the bound, as in actix. Default: actix's (16).
+    /// `do_send` ignores the bound, as in actix. Default: actix's (16). The capacity is taken
+    /// between 1 and [`MAX_MAILBOX`] (actix reads 0 as "unbounded", and its channel overflows
+    /// its counters past 2^62; "no bound" is the largest).
     pub fn with_mailbox_capacity(mut self, capacity: usize) -> GossipNode {
-        self.mailbox = Some(capacity);
+        self.mailbox = Some(capacity.clamp(1, MAX_MAILBOX));
         self
     }
 
@@ -294,18 +310,14 @@ impl GossipNode {
         self.arm();
     }
 
-    /// Sends a change to every subscriber of its key. The protocol's reserved entries (a leave, a
-    /// GC horizon) reach only those who subscribe to their prefix explicitly.
+    /// Sends a change to every subscriber of its key ([`Subscription::matches`]).
     fn notify(&mut self, change: KeyChanged) {
         let Some(subscribers) = &mut self.subscribers else {
             return;
         };
         subscribers.keys.retain(|s| s.recipient.connected());
-        let reserved = hearsay_proto::membership::is_reserved(&change.key);
         for subscriber in &subscribers.keys {
-            if change.key.starts_with(&subscriber.prefix)
-                && (!reserved || hearsay_proto::membership::is_reserved(&subscriber.prefix))
-            {
+            if subscriber.matches(&change.key) {
                 subscriber.recipient.do_send(change.clone());
             }
         }
@@ -507,12 +519,32 @@ impl Handler<GetEntries> for GossipNode {
 impl Handler<Subscribe> for GossipNode {
     type Result = ();
 
+    /// Tells the subscriber every live matching entry the node holds now ([`Cause::Existing`]),
+    /// then each change: the handler runs between two inputs, so nothing falls between the two.
     fn handle(&mut self, subscribe: Subscribe, _: &mut Context<Self>) {
-        let subscribers = self.subscribers.get_or_insert_with(Box::default);
-        subscribers.keys.push(Subscription {
+        let subscription = Subscription {
             prefix: subscribe.prefix,
             recipient: subscribe.recipient,
-        });
+        };
+        let id = self.node.id();
+        for (origin, state) in self.node.store().origins() {
+            let live = state
+                .entries()
+                .filter(|(key, entry)| entry.value.is_some() && subscription.matches(key));
+            for (key, entry) in live {
+                subscription.recipient.do_send(KeyChanged {
+                    node: id,
+                    origin,
+                    generation: state.generation(),
+                    key: key.to_owned(),
+                    version: entry.version,
+                    value: entry.value.clone(),
+                    cause: Cause::Existing,
+                });
+            }
+        }
+        let subscribers = self.subscribers.get_or_insert_with(Box::default);
+        subscribers.keys.push(subscription);
     }
 }
 
@@ -752,7 +784,18 @@ impl Handler<GetPeers> for GossipNode {
 impl Handler<SubscribeMembership> for GossipNode {
     type Result = ();
 
+    /// Tells the subscriber every member's status now (this node's own included), then each
+    /// change: nothing falls between the two.
     fn handle(&mut self, subscribe: SubscribeMembership, _: &mut Context<Self>) {
+        let id = self.node.id();
+        for member in self.node.members() {
+            subscribe.recipient.do_send(MemberChanged {
+                node: id,
+                member: member.id,
+                generation: member.generation,
+                status: member.status,
+            });
+        }
         let subscribers = self.subscribers.get_or_insert_with(Box::default);
         subscribers.members.push(subscribe.recipient);
     }
@@ -883,6 +926,37 @@ mod tests {
     /// serves a 128-aligned allocation from the bin of its size + 127: a cell of 1,408 bytes
     /// takes the 1,536-byte bin, one of 1,536 the 1,792-byte bin — 25 MB more at 100,000
     /// nodes. This test fails when the actor grows past that line (box what is rarely used).
+    /// "No bound" (`usize::MAX`) and 0 are taken within what actix's channel tracks: the
+    /// node starts and takes every message that fits (`usize::MAX` overflowed actix's counters
+    /// before session 28, a panic in debug builds), and 0 is a bound of one, not actix's
+    /// "unbounded".
+    #[test]
+    fn any_mailbox_capacity_starts_a_node_that_takes_messages() {
+        for (capacity, bounded) in [(0, true), (1, true), (usize::MAX, false)] {
+            let (taken, metrics) = actix::System::new().block_on(async move {
+                let node =
+                    Node::new(NodeId(1), Generation(1), Config::default(), 7).expect("a node");
+                let addr = GossipNode::new(node, Router::new())
+                    .with_mailbox_capacity(capacity)
+                    .start();
+                // The capacity is set when the actor starts: let it start first.
+                addr.send(GetMetrics).await.expect("answers");
+                let taken = (0..100)
+                    .filter(|i| {
+                        let set = Set {
+                            key: format!("k{i}"),
+                            value: Value::from("v"),
+                        };
+                        addr.try_send(set).is_ok()
+                    })
+                    .count();
+                (taken, addr.send(GetMetrics).await.expect("answers"))
+            });
+            assert_eq!(metrics.entries, taken, "capacity {capacity}");
+            assert_eq!(taken < 100, bounded, "capacity {capacity}: {taken} taken");
+        }
+    }
+
     #[test]
     fn a_node_task_fits_the_1536_byte_bin() {
         let future = std::mem::size_of::<ContextFut<GossipNode, Context<GossipNode>>>();

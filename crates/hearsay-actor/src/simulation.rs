@@ -94,6 +94,11 @@ pub struct SimulationConfig {
     /// from nodes no runtime would have named). Needs a simulated network. Default: false
     /// (delivery by id, as in-process nodes have it).
     pub addresses: bool,
+    /// With [`SimulationConfig::addresses`]: whether a datagram delivered lets its receiver
+    /// answer its sender, as `hearsay-net`'s datagram transport answers an authenticated datagram
+    /// from a peer it holds no address for at the datagram's source
+    /// ([`Network::with_reply_paths`]). Default: false.
+    pub reply_paths: bool,
 }
 
 impl Default for SimulationConfig {
@@ -108,6 +113,7 @@ impl Default for SimulationConfig {
             start_after: Duration::ZERO,
             seed_peers: None,
             addresses: false,
+            reply_paths: false,
         }
     }
 }
@@ -230,6 +236,9 @@ impl Simulation {
                 .with_recorder(recorder.clone());
             if config.addresses {
                 network = network.with_address_books();
+                if config.reply_paths {
+                    network = network.with_reply_paths();
+                }
             }
             let inbox = network.inbox();
             (network.start(), inbox)

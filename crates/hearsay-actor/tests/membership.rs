@@ -303,3 +303,59 @@ fn lifecycle(protocol: Config, expect: Expect) {
     })
     .expect("runtime");
 }
+
+/// A membership subscriber that comes late first hears every member's current status (the
+/// node's own included), exactly the table `GetMembers` answers, then the changes. Before
+/// session 28 it heard only later changes: a transport subscribed after a node was restored
+/// with its member table never learnt which members were gone.
+#[test]
+fn a_late_membership_subscriber_starts_from_the_table() {
+    const N: usize = 5;
+    simulate(|| async {
+        let sim = Simulation::start(SimulationConfig {
+            nodes: N,
+            seed: 28,
+            protocol: Config {
+                membership: Some(MembershipConfig::default()),
+                ..Config::default()
+            },
+            ..SimulationConfig::default()
+        })
+        .expect("starts");
+        sim.run_for(Duration::from_secs(10)).await;
+        sim.crash(4).await.expect("crash");
+        sim.run_for(Duration::from_secs(20)).await;
+        let node = sim.node(0).expect("node");
+        let table = node
+            .send(GetMembers)
+            .await
+            .expect("answers")
+            .expect("running");
+        assert!(
+            table.iter().any(|m| m.status != MemberStatus::Up),
+            "{table:?}"
+        );
+        let seen: Seen = Arc::new(Mutex::new(Vec::new()));
+        let collector = Collector {
+            seen: seen.clone(),
+            start: tokio::time::Instant::now(),
+        }
+        .start();
+        node.send(SubscribeMembership {
+            recipient: collector.recipient(),
+        })
+        .await
+        .expect("subscribed");
+        sim.run_for(Duration::from_millis(1)).await;
+        let heard: Vec<(NodeId, Generation, MemberStatus)> = (seen.lock().expect("collector"))
+            .iter()
+            .map(|(_, c)| (c.member, c.generation, c.status))
+            .collect();
+        let expected: Vec<(NodeId, Generation, MemberStatus)> = table
+            .iter()
+            .map(|m| (m.id, m.generation, m.status))
+            .collect();
+        assert_eq!(heard, expected);
+    })
+    .expect("runtime");
+}

@@ -167,3 +167,59 @@ fn a_subscriber_mirrors_the_store_through_a_reset_and_a_removal() {
     })
     .expect("runtime");
 }
+
+/// A subscriber that comes late (a node restored with its state, a dashboard attached to a
+/// running node) first hears every live entry the node holds (`Cause::Existing`), tombstones
+/// and the reserved entries of another prefix left out, then each change: its copy is exact
+/// at once and stays so. Before session 28 it heard changes only, and missed what was there.
+#[test]
+fn a_late_subscriber_starts_from_what_the_node_holds() {
+    const N: usize = 4;
+    simulate(|| async {
+        let sim = Simulation::start(SimulationConfig {
+            nodes: N,
+            seed: 28,
+            protocol: Config {
+                mode: Mode::AntiEntropy,
+                ..Config::default()
+            },
+            ..SimulationConfig::default()
+        })
+        .expect("starts");
+        for i in 0..N {
+            sim.set(i, "a", Value::from(format!("{i}")))
+                .await
+                .expect("set");
+            sim.set(i, "b", Value::from("gone")).await.expect("set");
+            sim.delete(i, "b").await.expect("delete");
+        }
+        sim.run_for(Duration::from_secs(5)).await;
+        let mut mirrors = Vec::new();
+        for i in 0..N {
+            let mirror = Mirror::default().start();
+            sim.node(i)
+                .expect("node")
+                .send(Subscribe {
+                    prefix: String::new(),
+                    recipient: mirror.clone().recipient(),
+                })
+                .await
+                .expect("subscribes");
+            mirrors.push(mirror);
+        }
+        let all: Vec<usize> = (0..N).collect();
+        check(&sim, &mirrors, &all, "at the subscription").await;
+        let (replica, _) = mirrors[0].send(Read).await.expect("mirror");
+        assert_eq!(
+            replica.len(),
+            N,
+            "every node's `a`, no tombstone: {replica:?}"
+        );
+        sim.set(2, "c", Value::from("later")).await.expect("set");
+        sim.run_for(Duration::from_secs(5)).await;
+        check(&sim, &mirrors, &all, "after a later write").await;
+        let (replica, _) = mirrors[0].send(Read).await.expect("mirror");
+        assert_eq!(replica.len(), N + 1);
+    })
+    .expect("runtime");
+}

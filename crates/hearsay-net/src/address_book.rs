@@ -12,9 +12,10 @@ pub const MAX_ADDRESSES: usize = 65_536;
 #[derive(Clone, Debug, Default)]
 pub struct AddressBook {
     by_id: BTreeMap<NodeId, (Generation, SocketAddr)>,
-    /// Addresses of members forgotten (left or removed), kept as a last resort for sends
-    /// ([`AddressBook::last_known`]) until the id is learnt again; bounded as the book.
-    forgotten: BTreeMap<NodeId, SocketAddr>,
+    /// Addresses outside the book kept as a last resort for sends ([`AddressBook::last_known`])
+    /// until the id is learnt again, bounded as the book: those of members forgotten (left or
+    /// removed), and where peers the book never held sent from ([`AddressBook::heard_from`]).
+    fallback: BTreeMap<NodeId, SocketAddr>,
 }
 
 impl AddressBook {
@@ -45,7 +46,7 @@ impl AddressBook {
                 newer
             }
             None if !full => {
-                self.forgotten.remove(&id);
+                self.fallback.remove(&id);
                 self.by_id.insert(id, (generation, addr));
                 true
             }
@@ -58,19 +59,47 @@ impl AddressBook {
     pub fn forget(&mut self, id: NodeId, generation: Generation) -> bool {
         if self.by_id.get(&id).is_some_and(|held| held.0 <= generation) {
             if let Some((_, addr)) = self.by_id.remove(&id) {
-                if self.forgotten.len() >= MAX_ADDRESSES {
-                    self.forgotten.pop_first();
-                }
-                self.forgotten.insert(id, addr);
+                self.keep(id, addr);
             }
             return true;
         }
         false
     }
 
+    /// An authenticated datagram from `id` came from `source`: if the book holds no address
+    /// for it at all, that is where it is answered ([`AddressBook::last_known`]; not a peer
+    /// for gossip, nor an entry of the book). A node reached by a peer it never learnt — its
+    /// address entry lost, or dropped with a removal before it arrived — can then answer it,
+    /// and a removed member hears of its removal.
+    ///
+    /// ```
+    /// use hearsay_net::AddressBook;
+    /// use hearsay_proto::NodeId;
+    /// let mut book = AddressBook::default();
+    /// let source = "127.0.0.1:1".parse()?;
+    /// book.heard_from(NodeId(1), source);
+    /// assert_eq!(book.get(NodeId(1)), None);
+    /// assert_eq!(book.last_known(NodeId(1)), Some(source));
+    /// # Ok::<(), std::net::AddrParseError>(())
+    /// ```
+    pub fn heard_from(&mut self, id: NodeId, source: SocketAddr) {
+        if self.last_known(id).is_none() {
+            self.keep(id, source);
+        }
+    }
+
+    /// Keeps `addr` as `id`'s last resort, the oldest id's going when full.
+    fn keep(&mut self, id: NodeId, addr: SocketAddr) {
+        if self.fallback.len() >= MAX_ADDRESSES {
+            self.fallback.pop_first();
+        }
+        self.fallback.insert(id, addr);
+    }
+
     /// Where to send to `id`: its address, or else the one it had when it was forgotten — a
     /// member removed behind a partition that outlasted the removal speaks again, and must be
-    /// answered to hear of its removal (and come back as a new generation).
+    /// answered to hear of its removal (and come back as a new generation) — or where it last
+    /// sent from ([`AddressBook::heard_from`]).
     ///
     /// ```
     /// use hearsay_net::AddressBook;
@@ -84,7 +113,7 @@ impl AddressBook {
     /// # Ok::<(), std::net::AddrParseError>(())
     /// ```
     pub fn last_known(&self, id: NodeId) -> Option<SocketAddr> {
-        self.get(id).or_else(|| self.forgotten.get(&id).copied())
+        self.get(id).or_else(|| self.fallback.get(&id).copied())
     }
 
     /// Where `id` is reached.

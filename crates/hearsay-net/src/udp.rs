@@ -284,6 +284,10 @@ impl Udp {
         match opened.body {
             Body::Gossip(payload) => {
                 stats.add(Counter::GossipIn, 1);
+                // Whoever reaches the node can be answered (`AddressBook::heard_from`).
+                if self.outbox.last_known(opened.from).is_none() {
+                    write(&self.outbox.book).heard_from(opened.from, source);
+                }
                 let datagram = Datagram {
                     payload,
                     sender: Some(opened.from),

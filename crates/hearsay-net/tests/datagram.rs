@@ -476,3 +476,91 @@ fn hellos_follow_the_generation_the_node_runs() {
         }
     });
 }
+
+/// A node answers whoever reaches it: a key holder's gossip from an address the node never
+/// learnt (no hello, no address entry: one dropped with a removal, or lost) is answered at its
+/// source (`AddressBook::heard_from`). Before session 28 the answer had nowhere to go, and a
+/// node that held such a peer removed could never tell it so (fault-search seed 387820).
+#[test]
+fn a_peer_never_learnt_is_answered_at_its_source() {
+    use hearsay_proto::{ClusterId, Message, PROTOCOL_VERSION};
+    run(async {
+        let node = start("answer", 1, 1, keyring(11), vec![]).await;
+        let syn = Message {
+            version: PROTOCOL_VERSION,
+            cluster: ClusterId::from_name("answer"),
+            from: NodeId(3),
+            body: hearsay_proto::Body::Syn {
+                digest: None,
+                reply_digest: true,
+                more: 0,
+            },
+        }
+        .encode()
+        .expect("encodes");
+        let socket = UdpSocket::bind(loopback()).await.expect("bind");
+        let mut sealer = Sealer::new("answer", NodeId(3), Generation(1), [3; 16]);
+        let datagram = sealer
+            .seal(&keyring(11), &Body::Gossip(syn))
+            .expect("sealed");
+        socket
+            .send_to(&datagram, node.local_addr())
+            .await
+            .expect("sent");
+        let answer = next_opened(&socket, "answer", 11).await;
+        assert_eq!(answer.from, NodeId(1));
+        assert!(matches!(answer.body, Body::Gossip(_)), "{:?}", answer.body);
+    });
+}
+
+/// A node restored with its state (a process started with a `Node` that holds its peers'
+/// address entries) reaches those peers at once, without seeds: its transport's subscription
+/// begins with the entries the node holds. Before session 28 the transport heard of address
+/// entries only as they changed, and such a node sent nowhere but to its seeds (fault-search
+/// seed 387251: a restart that kept its state).
+#[test]
+fn a_node_restored_with_its_state_reaches_the_addresses_it_holds() {
+    use hearsay_proto::Peers;
+    run(async {
+        let peer = start("restored", 2, 1, keyring(12), vec![]).await;
+        let mut changes = watch(&peer, "k").await;
+        // What node 1 holds when its process starts: node 2's address entry, as node 2 wrote it.
+        let now = std::time::Instant::now();
+        let mut mirror = protocol("restored", 2, 1);
+        mirror
+            .advertise(now, &peer.local_addr().to_string())
+            .expect("advertised");
+        let mut restored = protocol("restored", 1, 1);
+        mirror.set_peers(Peers::Own(vec![NodeId(1)]));
+        for step in 1..=20 {
+            let at = now + std::time::Duration::from_millis(100 * step);
+            mirror.handle_timeout(at);
+            while let Some(out) = mirror.poll_transmit() {
+                let _ = restored.handle_datagram(at, &out.payload);
+            }
+            while let Some(out) = restored.poll_transmit() {
+                let _ = mirror.handle_datagram(at, &out.payload);
+            }
+        }
+        assert!(
+            restored
+                .store()
+                .origin(NodeId(2))
+                .is_some_and(|o| o.get(ADDR_KEY).is_some())
+        );
+        // A process restored from saved state starts with no news pending.
+        while restored.poll_event().is_some() {}
+        let node = hearsay_net::NetNode::start(
+            restored,
+            common::net_config("restored", vec![]),
+            keyring(12),
+        )
+        .await
+        .expect("node starts");
+        set(&node, "k", "restored").await;
+        assert!(
+            wait_for(&mut changes, 1, "k", "restored", DEADLINE).await,
+            "node 2 never heard from node 1"
+        );
+    });
+}

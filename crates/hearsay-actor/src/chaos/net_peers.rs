@@ -116,11 +116,16 @@ impl NetPeers {
     }
 
     /// Node `index`'s process stopped or started afresh: its book is empty, no seed has
-    /// answered it, and it holds no link.
+    /// answered it, and it holds no link. Its runtime hears the store's address entries and
+    /// member statuses again (a subscription begins with what the node holds: a process that
+    /// kept its state learns every address it holds at once).
     pub(super) fn restarted(&mut self, index: usize) {
         if let Some(book) = self.books.get_mut(index) {
             book.clear();
         }
+        let me = NodeId(index as u64);
+        self.seen_addresses.retain(|&(node, ..)| node != me);
+        self.seen_gone.retain(|&(node, ..)| node != me);
         self.answered.retain(|&(node, _)| node != index);
         if let (Some(links), Some(seeds)) = (&mut self.links, self.seeds.get(index)) {
             links.restarted(index, seeds);
@@ -454,6 +459,13 @@ mod tests {
         );
         assert_eq!(net.changes(&nodes, everywhere), []);
         nodes[0].addresses = vec![(NodeId(2), Generation(2), Version(1))];
+        assert_eq!(
+            net.changes(&nodes, everywhere),
+            [Learnt { node: 0, peer: 2 }, Added { node: 0, peer: 2 }]
+        );
+        // A new process that kept its state hears its store's entries again (its runtime's
+        // subscription begins with them).
+        net.restarted(0);
         assert_eq!(
             net.changes(&nodes, everywhere),
             [Learnt { node: 0, peer: 2 }, Added { node: 0, peer: 2 }]

@@ -169,6 +169,9 @@ pub struct Network {
     /// With address books ([`Network::with_address_books`]): per node, the ids its runtime holds
     /// an address for besides the ones its protocol names.
     books: Option<BTreeMap<NodeId, BTreeSet<NodeId>>>,
+    /// With address books: whether a datagram delivered gives its receiver a way to answer its
+    /// sender ([`Network::with_reply_paths`]).
+    reply_paths: bool,
 }
 
 /// A change to a node's address book ([`Network::with_address_books`]).
@@ -185,7 +188,8 @@ pub(crate) enum BookChange {
 /// The datagrams a paused node's socket holds, up to [`HELD_BYTES`]; later ones are lost.
 #[derive(Default)]
 struct Held {
-    datagrams: Vec<Vec<u8>>,
+    /// (sender, datagram), in arrival order.
+    datagrams: Vec<(NodeId, Vec<u8>)>,
     bytes: usize,
 }
 
@@ -209,6 +213,7 @@ impl Network {
             inbox: Inbox::default(),
             held: BTreeMap::new(),
             books: None,
+            reply_paths: false,
         }
     }
 
@@ -220,6 +225,23 @@ impl Network {
     pub fn with_address_books(mut self) -> Network {
         self.books = Some(BTreeMap::new());
         self
+    }
+
+    /// With address books: a datagram delivered puts its sender in its receiver's book, as
+    /// `hearsay-net`'s datagram transport keeps the source of an authenticated datagram from a
+    /// peer it holds no address for as the address to answer it at
+    /// (`AddressBook::heard_from`): a node can always answer whoever reaches it.
+    pub fn with_reply_paths(mut self) -> Network {
+        self.reply_paths = true;
+        self
+    }
+
+    /// Hands a datagram to its receiver (with reply paths, teaching it where the sender is).
+    fn deliver(&mut self, from: NodeId, to: NodeId, payload: Vec<u8>) {
+        if let (true, Some(books)) = (self.reply_paths, &mut self.books) {
+            books.entry(to).or_default().insert(from);
+        }
+        self.router.deliver(to, payload);
     }
 
     fn change_book(&mut self, change: BookChange) {
@@ -331,13 +353,13 @@ impl Network {
                 if let Some(held) = self.held.get_mut(&due.to) {
                     if held.bytes + due.payload.len() <= HELD_BYTES {
                         held.bytes += due.payload.len();
-                        held.datagrams.push(due.payload);
+                        held.datagrams.push((due.from, due.payload));
                     } else if let Some(recorder) = &self.recorder {
                         recorder.lock().dropped(now, due.from, due.to, false);
                     }
                     continue;
                 }
-                self.router.deliver(due.to, due.payload);
+                self.deliver(due.from, due.to, due.payload);
             }
         }
         self.arm(ctx, now);
@@ -349,8 +371,8 @@ impl Network {
             return;
         };
         if deliver {
-            for payload in held.datagrams {
-                self.router.deliver(node, payload);
+            for (from, payload) in held.datagrams {
+                self.deliver(from, node, payload);
             }
         }
     }

@@ -171,7 +171,7 @@ pub fn harness_config(
         trace: false,
         start_after,
         seed_peers: None,
-        addresses: false,
+        ..hearsay_actor::SimulationConfig::default()
     }
 }
 
