@@ -95,9 +95,9 @@ pub struct SimulationConfig {
     /// (delivery by id, as in-process nodes have it).
     pub addresses: bool,
     /// With [`SimulationConfig::addresses`]: whether a datagram delivered lets its receiver
-    /// answer its sender, as `hearsay-net`'s datagram transport answers an authenticated datagram
-    /// from a peer it holds no address for at the datagram's source
-    /// ([`Network::with_reply_paths`]). Default: false.
+    /// answer its sender, as `hearsay-net`'s transports answer whoever reaches them — the
+    /// datagram transport at an authenticated datagram's source, the mesh by dialing the last
+    /// address an accepted link announced ([`Network::with_reply_paths`]). Default: false.
     pub reply_paths: bool,
 }
 

@@ -543,10 +543,12 @@ impl Handler<LinkUp> for Mesh {
                 let Ok(listen) = up.hello.listen.parse::<SocketAddr>() else {
                     return;
                 };
-                if self.views {
-                    // On-demand links: dialed back when there is something to send.
-                    self.book.learn(id, up.hello.generation, listen);
-                } else {
+                // Whoever reaches the node can be answered: with views dialed back when there
+                // is something to send, and either way once the peer is forgotten (removed
+                // while its link to us stays up: `Wanted` dials its last known address, so that
+                // it hears of its removal).
+                self.book.learn(id, up.hello.generation, listen);
+                if !self.views {
                     // The peer dialed us: dial it back, so that gossip flows both ways.
                     self.add_target(listen, false, ctx);
                 }
@@ -770,7 +772,7 @@ impl Handler<Wanted> for Mesh {
             }
             return;
         }
-        let Some(addr) = addr.or_else(|| self.book.get(to)) else {
+        let Some(addr) = addr.or_else(|| self.book.last_known(to)) else {
             // No address yet (membership off, the reserved key not arrived): dropped; an active
             // peer never heard from is taken out by the view's own silence rule.
             self.stats.add(Counter::Unaddressed, 1);

@@ -223,6 +223,47 @@ fn a_removal_of_an_old_generation_keeps_the_link_to_the_new_one() {
     });
 }
 
+/// A removed member whose own link to the node stays up (it holds the node alive and keeps
+/// talking) can be answered: the node dials the address that link announced when it has
+/// something to send (the removal's news, `Node::tell_removed`). Before session 28 the removal
+/// dropped the node's target and route, the book never held the address without views, and
+/// nothing it sent reached the member again (fault-search seed 385961, over TCP).
+#[test]
+fn a_removed_member_still_linked_to_the_node_is_answered() {
+    use hearsay_actor::{AddPeer, MemberChanged};
+    use hearsay_proto::{Generation, MemberStatus, NodeId};
+    run(async {
+        let first = start_stream("answered", 1, 1, keyring(7), vec![]).await;
+        let second = start_stream("answered", 2, 1, keyring(7), vec![first.local_addr()]).await;
+        let mut changes = watch(&second, "k").await;
+        set(&first, "k", "before").await;
+        assert!(wait_for(&mut changes, 1, "k", "before", DEADLINE).await);
+        let mesh = first.mesh().expect("a stream node has a mesh");
+        mesh.send(MemberChanged::new(
+            NodeId(1),
+            NodeId(2),
+            Generation(1),
+            MemberStatus::Removed,
+        ))
+        .await
+        .expect("mailbox");
+        // What a node holding a member removed does when the member speaks: it sends to it.
+        first
+            .node()
+            .send(AddPeer(NodeId(2)))
+            .await
+            .expect("mailbox");
+        set(&first, "k", "after").await;
+        assert!(
+            wait_for(&mut changes, 1, "k", "after", DEADLINE).await,
+            "the removed member never heard from the node again"
+        );
+        // Every message to it found an address (before, each went nowhere until its own link
+        // happened to come up again, ~15 s later here).
+        assert_eq!(first.stats().get(hearsay_net::Counter::Unaddressed), 0);
+    });
+}
+
 /// `Duration::MAX` as a flush's timeout reads "no limit": the flush ends when the links are
 /// closed (it panicked adding the timeout to the clock before session 27).
 #[test]

@@ -257,13 +257,29 @@ pub fn healed(snapshots: &[NodeSnapshot], model: &Model, at: Duration) -> Vec<Vi
 
 /// The membership invariant of a healed cluster (with membership on: nodes whose table is
 /// empty are skipped): every live node holds every other live node alive — Joining or Up, not
-/// Suspect, Down, Left or Removed, nor unknown — at the generation that node runs. A live node
-/// declared dead, or an isolated one the others never hear from again, breaks it even when it
-/// wrote nothing (the data invariants only see nodes that wrote).
+/// Suspect, Down, Left or Removed, nor unknown — at the generation that node runs (accuracy, in
+/// the end); and no live node holds a node that is down alive, at any generation
+/// (completeness). A live node declared dead, or an isolated one the others never hear from
+/// again, breaks it even when it wrote nothing (the data invariants only see nodes that wrote);
+/// so does a crashed node the detector never noticed.
 pub fn membership(snapshots: &[NodeSnapshot], at: Duration) -> Vec<Violation> {
     let live: Vec<&NodeSnapshot> = snapshots.iter().filter(|s| !s.down).collect();
     let mut wrong = Vec::new();
     for observer in live.iter().filter(|s| !s.members.is_empty()) {
+        for gone in snapshots.iter().filter(|s| s.down) {
+            let held = observer.members.iter().find(|m| m.id == gone.id);
+            if let Some(m) =
+                held.filter(|m| matches!(m.status, MemberStatus::Joining | MemberStatus::Up))
+            {
+                wrong.push(format!(
+                    "n{} holds n{} {} at g{}, but it is down",
+                    observer.id.0,
+                    gone.id.0,
+                    m.status.name(),
+                    m.generation.0
+                ));
+            }
+        }
         for member in live.iter().filter(|s| s.id != observer.id) {
             let held = observer.members.iter().find(|m| m.id == member.id);
             let alive = held.is_some_and(|m| {

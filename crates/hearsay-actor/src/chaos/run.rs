@@ -380,9 +380,9 @@ async fn drive(scenario: &Scenario, config: &RunConfig) -> Result<Outcome, Error
         start_after: Duration::ZERO,
         seed_peers: scenario.seed_peers.clone(),
         addresses: scenario.addresses(),
-        // The datagram transport answers at a datagram's source; the mesh dials an acceptor
-        // back, which its links model.
-        reply_paths: scenario.addresses() && !scenario.stream,
+        // Both transports answer whoever reaches them: the datagram one at the source, the mesh
+        // by dialing the peer's last known address.
+        reply_paths: scenario.addresses(),
     })?;
     let mut driver = Driver {
         sim,

@@ -244,12 +244,27 @@ impl Scenario {
         self
     }
 
+    /// Whether the scenario is one the generator draws: seed peers and joins need membership or
+    /// partial views (without either a node knows only its static peers, and nobody would ever
+    /// pick a joined node or one outside the seeds). The shrinker keeps to it: a scenario
+    /// simplified past it fails for that alone (session 28: seed 387980 shrank to a join
+    /// without membership, which pull-less gossip never reaches).
+    pub fn coherent(&self) -> bool {
+        let discovers = self.protocol.membership.is_some() || self.protocol.view.is_some();
+        let needs = self.seed_peers.is_some()
+            || (self.events.iter()).any(|(_, fault)| matches!(fault, Fault::Join { .. }));
+        discovers || !needs
+    }
+
     /// Whether the nodes announce addresses and the network needs one for every datagram:
-    /// [`Scenario::net_peers`], whatever carries them — SWIM's updates, the views' messages, or
-    /// the heartbeat detector's reserved address entry. (Until session 27 heartbeat runs without
-    /// views were delivered by id: what their runtime does without an address went unsearched.)
+    /// [`Scenario::net_peers`] where it applies (membership or partial views: without either
+    /// nothing would find the others), whatever carries them — SWIM's updates, the views'
+    /// messages, or the heartbeat detector's reserved address entry. (Until session 27 heartbeat
+    /// runs without views were delivered by id: what their runtime does without an address went
+    /// unsearched. Until session 28 a shrunk scenario could keep `net_peers` without either, and
+    /// fail for that alone.)
     pub fn addresses(&self) -> bool {
-        self.net_peers
+        self.net_peers && (self.protocol.membership.is_some() || self.protocol.view.is_some())
     }
 
     /// A one-line description of the configuration.

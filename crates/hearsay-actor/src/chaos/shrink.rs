@@ -60,16 +60,10 @@ pub fn shrink(
         |s| s.seed_peers.take().is_some(),
         |s| std::mem::replace(&mut s.stream, false),
         |s| std::mem::replace(&mut s.net_peers, false),
-        // Seed peers need membership or views: the one goes only while the other stays.
-        |s| {
-            (s.seed_peers.is_none() || s.protocol.view.is_some())
-                && s.protocol.membership.take().is_some()
-        },
+        // Only while the scenario stays one the generator draws (`Scenario::coherent`).
+        |s| s.protocol.membership.take().is_some(),
         |s| s.protocol.max_deltas.take().is_some(),
-        |s| {
-            (s.seed_peers.is_none() || s.protocol.membership.is_some())
-                && s.protocol.view.take().is_some()
-        },
+        |s| s.protocol.view.take().is_some(),
         |s| s.protocol.flow_control.take().is_some(),
         |s| std::mem::replace(&mut s.protocol.fanout, 1) != 1,
         |s| {
@@ -95,7 +89,7 @@ pub fn shrink(
             break;
         }
         let mut candidate = best.clone();
-        if simplify(&mut candidate) && fails(&candidate, &mut runs)? {
+        if simplify(&mut candidate) && candidate.coherent() && fails(&candidate, &mut runs)? {
             best = candidate;
             progress(&best);
         }

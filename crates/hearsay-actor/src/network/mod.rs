@@ -228,9 +228,10 @@ impl Network {
     }
 
     /// With address books: a datagram delivered puts its sender in its receiver's book, as
-    /// `hearsay-net`'s datagram transport keeps the source of an authenticated datagram from a
-    /// peer it holds no address for as the address to answer it at
-    /// (`AddressBook::heard_from`): a node can always answer whoever reaches it.
+    /// `hearsay-net`'s transports can always answer whoever reaches them: the datagram one keeps
+    /// the source of an authenticated datagram from a peer it holds no address for
+    /// (`AddressBook::heard_from`), the mesh the address an accepted link announced, dialed when
+    /// there is something to send (`AddressBook::last_known`).
     pub fn with_reply_paths(mut self) -> Network {
         self.reply_paths = true;
         self
