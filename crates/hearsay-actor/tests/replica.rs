@@ -57,6 +57,24 @@ impl Handler<Read> for Mirror {
     }
 }
 
+/// A mirror subscribed to every key of each of the first `n` nodes.
+async fn mirror_all(sim: &Simulation, n: usize) -> Vec<actix::Addr<Mirror>> {
+    let mut mirrors = Vec::new();
+    for i in 0..n {
+        let mirror = Mirror::default().start();
+        sim.node(i)
+            .expect("node")
+            .send(Subscribe {
+                prefix: String::new(),
+                recipient: mirror.clone().recipient(),
+            })
+            .await
+            .expect("subscribes");
+        mirrors.push(mirror);
+    }
+    mirrors
+}
+
 /// Checks that each running node's mirror equals its live entries; returns the drops seen.
 async fn check(
     sim: &Simulation,
@@ -102,19 +120,7 @@ fn a_subscriber_mirrors_the_store_through_a_reset_and_a_removal() {
             ..SimulationConfig::default()
         })
         .expect("starts");
-        let mut mirrors = Vec::new();
-        for i in 0..N {
-            let mirror = Mirror::default().start();
-            sim.node(i)
-                .expect("node")
-                .send(Subscribe {
-                    prefix: String::new(),
-                    recipient: mirror.clone().recipient(),
-                })
-                .await
-                .expect("subscribes");
-            mirrors.push(mirror);
-        }
+        let mirrors = mirror_all(&sim, N).await;
         for i in 0..N {
             for k in 0..3 {
                 let value = Value::from(format!("{i}-{k}"));
@@ -194,19 +200,7 @@ fn a_late_subscriber_starts_from_what_the_node_holds() {
             sim.delete(i, "b").await.expect("delete");
         }
         sim.run_for(Duration::from_secs(5)).await;
-        let mut mirrors = Vec::new();
-        for i in 0..N {
-            let mirror = Mirror::default().start();
-            sim.node(i)
-                .expect("node")
-                .send(Subscribe {
-                    prefix: String::new(),
-                    recipient: mirror.clone().recipient(),
-                })
-                .await
-                .expect("subscribes");
-            mirrors.push(mirror);
-        }
+        let mirrors = mirror_all(&sim, N).await;
         let all: Vec<usize> = (0..N).collect();
         check(&sim, &mirrors, &all, "at the subscription").await;
         let (replica, _) = mirrors[0].send(Read).await.expect("mirror");

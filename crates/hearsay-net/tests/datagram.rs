@@ -240,47 +240,62 @@ fn membership_over_datagrams_detects_kills_without_false_downs() {
     });
 }
 
+/// An encoded `Syn` from `from` of `cluster` asking for a digest back (a pull of everything).
+fn syn(cluster: &str, from: u64) -> Vec<u8> {
+    use hearsay_proto::{ClusterId, Message, PROTOCOL_VERSION};
+    Message {
+        version: PROTOCOL_VERSION,
+        cluster: ClusterId::from_name(cluster),
+        from: NodeId(from),
+        body: hearsay_proto::Body::Syn {
+            digest: None,
+            reply_digest: true,
+            more: 0,
+        },
+    }
+    .encode()
+    .expect("encodes")
+}
+
+/// Seals `message` as node `sealed_as` (generation 1) under `key` and sends it from `socket`.
+async fn send_sealed(
+    socket: &UdpSocket,
+    to: SocketAddr,
+    cluster: &str,
+    sealed_as: u64,
+    key: u8,
+    message: Vec<u8>,
+) {
+    let mut sealer = Sealer::new(
+        cluster,
+        NodeId(sealed_as),
+        Generation(1),
+        [sealed_as as u8; 16],
+    );
+    let datagram = sealer
+        .seal(&keyring(key), &Body::Gossip(message))
+        .expect("sealed");
+    socket.send_to(&datagram, to).await.expect("sent");
+}
+
 /// A key holder sealing as node 66 a message that claims to come from node 2: the node binds
 /// the sealed sender to the message's `from` and rejects it (counted), while the same message
 /// sealed as node 2 is taken.
 #[test]
 fn a_peer_lying_about_from_is_rejected() {
     use hearsay_actor::GetMetrics;
-    use hearsay_proto::{ClusterId, Message, PROTOCOL_VERSION};
     run(async {
         let node = start("liar", 1, 1, keyring(6), vec![]).await;
-        let message = Message {
-            version: PROTOCOL_VERSION,
-            cluster: ClusterId::from_name("liar"),
-            from: NodeId(2),
-            body: hearsay_proto::Body::Syn {
-                digest: None,
-                reply_digest: true,
-                more: 0,
-            },
-        }
-        .encode()
-        .expect("encodes");
+        let message = syn("liar", 2);
         let socket = UdpSocket::bind(loopback()).await.expect("bind");
         let rejected = || async {
             let metrics = node.node().send(GetMetrics).await.expect("mailbox");
             metrics.stats.rejected
         };
         for (sealed_as, rejections) in [(66, 1), (2, 1)] {
-            let mut sealer = Sealer::new(
-                "liar",
-                NodeId(sealed_as),
-                Generation(1),
-                [sealed_as as u8; 16],
-            );
-            let datagram = sealer
-                .seal(&keyring(6), &Body::Gossip(message.clone()))
-                .expect("sealed");
             let before = node.stats().get(Counter::GossipIn);
-            socket
-                .send_to(&datagram, node.local_addr())
-                .await
-                .expect("sent");
+            let to = node.local_addr();
+            send_sealed(&socket, to, "liar", sealed_as, 6, message.clone()).await;
             assert!(until(|| node.stats().get(Counter::GossipIn) > before).await);
             // Handed to the node before the metrics are asked for: handled by then.
             assert_eq!(rejected().await, rejections, "sealed as {sealed_as}");
@@ -483,30 +498,11 @@ fn hellos_follow_the_generation_the_node_runs() {
 /// node that held such a peer removed could never tell it so (fault-search seed 387820).
 #[test]
 fn a_peer_never_learnt_is_answered_at_its_source() {
-    use hearsay_proto::{ClusterId, Message, PROTOCOL_VERSION};
     run(async {
         let node = start("answer", 1, 1, keyring(11), vec![]).await;
-        let syn = Message {
-            version: PROTOCOL_VERSION,
-            cluster: ClusterId::from_name("answer"),
-            from: NodeId(3),
-            body: hearsay_proto::Body::Syn {
-                digest: None,
-                reply_digest: true,
-                more: 0,
-            },
-        }
-        .encode()
-        .expect("encodes");
         let socket = UdpSocket::bind(loopback()).await.expect("bind");
-        let mut sealer = Sealer::new("answer", NodeId(3), Generation(1), [3; 16]);
-        let datagram = sealer
-            .seal(&keyring(11), &Body::Gossip(syn))
-            .expect("sealed");
-        socket
-            .send_to(&datagram, node.local_addr())
-            .await
-            .expect("sent");
+        let to = node.local_addr();
+        send_sealed(&socket, to, "answer", 3, 11, syn("answer", 3)).await;
         let answer = next_opened(&socket, "answer", 11).await;
         assert_eq!(answer.from, NodeId(1));
         assert!(matches!(answer.body, Body::Gossip(_)), "{:?}", answer.body);
