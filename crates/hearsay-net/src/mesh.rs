@@ -580,6 +580,7 @@ impl Handler<LinkUp> for Mesh {
                 target.id = Some(id);
                 target.generation = Some(up.hello.generation);
                 target.up = true;
+                self.book.learn(id, up.hello.generation, up.remote);
                 target.failures = 0;
                 target.last_error = None;
                 // What waited for this link goes first (in order).
@@ -690,9 +691,10 @@ impl Handler<KeyChanged> for Mesh {
         else {
             return;
         };
-        if self.views {
-            self.book.learn(changed.origin, changed.generation, addr);
-        } else {
+        // Kept either way: the last resort a message to the member is dialed at once it is
+        // forgotten (`Wanted`).
+        self.book.learn(changed.origin, changed.generation, addr);
+        if !self.views {
             self.add_target(addr, false, ctx);
         }
     }

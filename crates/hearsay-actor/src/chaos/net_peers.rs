@@ -65,10 +65,9 @@ pub(super) enum Change {
     Added { node: usize, peer: usize },
     /// `node` joins the overlay through `seed` (`Join`).
     Joined { node: usize, seed: usize },
-    /// `node`'s runtime forgot `peer`, which left or was removed: out of its book, and the peer
-    /// is removed (`RemovePeer`).
-    Forgot { node: usize, peer: usize },
-    /// `node`'s link to `peer` ended: the peer is removed (`RemovePeer`), its address kept.
+    /// `node`'s link to `peer` ended, or its runtime forgot `peer` (it left or was removed: out
+    /// of its book): the peer is removed (`RemovePeer`), its address kept as the runtime keeps
+    /// it, a last resort for sends.
     Unlinked { node: usize, peer: usize },
     /// `node`'s runtime reports `peer` failed (`PeerFailed`).
     Failed { node: usize, peer: usize },
@@ -169,19 +168,16 @@ impl NetPeers {
                 if held {
                     book.remove(&member);
                 }
-                // The datagram runtime keeps a forgotten address as a last resort for its sends
-                // (`AddressBook::last_known`): a removed member that speaks again must be
-                // answered, to hear of its removal. So the network still delivers to it; it
-                // leaves the peers, and the book (a seed is said hello to again).
-                if held && self.links.is_none() {
-                    changes.push(Change::Unlinked { node: index, peer });
-                    continue;
-                }
                 let seed = self.seeds[index].contains(&peer);
                 let linked = (self.links.as_mut())
                     .is_some_and(|links| links.forget(index, peer, generation, seed));
+                // Both runtimes keep a forgotten address as a last resort for their sends
+                // (`AddressBook::last_known`; the mesh dials it when it has something to send):
+                // a removed member that speaks again, or that a reconnect probes, must be
+                // answered, to hear of its removal. So the network still delivers to it; it
+                // leaves the peers, and the book (a seed is said hello to again).
                 if held || linked {
-                    changes.push(Change::Forgot { node: index, peer });
+                    changes.push(Change::Unlinked { node: index, peer });
                 }
             }
             for &(origin, generation, version) in &node.addresses {

@@ -201,10 +201,6 @@ impl Driver<'_> {
                     self.sim.node(node)?.send(AddPeer(id(peer))).await?
                 }
                 Change::Joined { node, seed } => self.sim.node(node)?.send(Join(id(seed))).await?,
-                Change::Forgot { node, peer } => {
-                    self.sim.forget_address(node, peer);
-                    self.sim.node(node)?.send(RemovePeer(id(peer))).await?;
-                }
                 Change::Unlinked { node, peer } => {
                     self.sim.node(node)?.send(RemovePeer(id(peer))).await?;
                 }

@@ -439,12 +439,33 @@ impl Membership {
         accept: impl Fn(NodeId, MemberStatus) -> bool,
     ) -> Option<NodeId> {
         let addressed = self.address(me).is_some();
+        self.random_of(rng, me, |id, t| {
+            accept(id, t.status) && (!addressed || t.addr.is_some())
+        })
+    }
+
+    /// A member other than `me` remembered as Removed, uniformly at random, whether or not its
+    /// address is known here (a runtime keeps a removed member's last address: Serf's
+    /// reconnect). Walks the table: once per reconnect interval.
+    pub(crate) fn random_removed<R: Rng + ?Sized>(
+        &self,
+        rng: &mut R,
+        me: NodeId,
+    ) -> Option<NodeId> {
+        self.random_of(rng, me, |_, t| t.status == MemberStatus::Removed)
+    }
+
+    /// A member other than `me` that `accept`s, uniformly at random. Walks the table twice.
+    fn random_of<R: Rng + ?Sized>(
+        &self,
+        rng: &mut R,
+        me: NodeId,
+        accept: impl Fn(NodeId, &Tracked) -> bool,
+    ) -> Option<NodeId> {
         let candidates = || {
             self.members
                 .iter()
-                .filter(|&(&id, t)| {
-                    id != me && accept(id, t.status) && (!addressed || t.addr.is_some())
-                })
+                .filter(|&(&id, t)| id != me && accept(id, t))
                 .map(|(&id, _)| id)
         };
         let count = candidates().count();

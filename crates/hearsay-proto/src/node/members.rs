@@ -126,52 +126,56 @@ impl Node {
         }
     }
 
-    /// As Cassandra does: with probability `down / (reachable + 1)`, one random Down peer, to
-    /// notice a healed partition. Members remembered as Removed count as Down once a
-    /// [`MembershipConfig::reconnect_interval`](crate::MembershipConfig) has passed since this
-    /// node last contacted one (Serf's reconnect): a partition that outlasted `removal_after` left
-    /// each side holding the other removed, and a removed member hears of its removal (and
-    /// refutes, coming back as a new generation) only when it is told ([`Node::tell_removed`]);
-    /// but members gone for good are remembered for `removed_ttl` (a day), and at the round's
-    /// rate a node sent up to one datagram a round to dead addresses all that time.
+    /// A member to contact this round although it is not held reachable, if any:
+    ///
+    /// - **Reconnect** (Serf's): once per [`MembershipConfig::reconnect_interval`](crate::MembershipConfig)
+    ///   while the table remembers members as Removed, one of them at random. A partition that
+    ///   outlasted `removal_after` left each side holding the other removed, and a removed
+    ///   member hears of its removal (and refutes, coming back as a new generation) only when it
+    ///   is told ([`Node::tell_removed`]). Drawn from the member table, not from the peers: the
+    ///   transports take a removed member out of the peers at once (before session 28 the draw
+    ///   was among the peers, and a member every other node had removed was contacted only by
+    ///   chance — seed 385961 waited ~750 s). Members gone for good are remembered for
+    ///   `removed_ttl` (a day), which the interval keeps to one small message per interval.
+    /// - Otherwise, as Cassandra does: with probability `down / (reachable + 1)`, one random
+    ///   Down peer, to notice a healed partition.
     pub(super) fn probe(&mut self, now: Instant) -> Option<NodeId> {
         let members = self.members.as_deref_mut()?;
-        let removed_too = members.reconnect_due(now);
-        let counts = |members: &Membership, id: NodeId| match members.status(id) {
-            Some(MemberStatus::Down) => true,
-            Some(MemberStatus::Removed) => removed_too,
-            _ => false,
-        };
-        let picked = if self.fd.is_some() {
+        if members.reconnect_due(now) {
+            if let Some(removed) = members.random_removed(&mut self.rng, self.id) {
+                members.reconnected(now);
+                return Some(removed);
+            }
+        }
+        let down =
+            |members: &Membership, id: NodeId| members.status(id) == Some(MemberStatus::Down);
+        if self.fd.is_some() {
             // The same rate without listing everyone: a random peer, probed if it is Down
             // (probability down / peers).
             if self.peers.is_empty() {
                 return None;
             }
             let picked = self.peers.pick(&mut self.rng, 1, self.id);
-            picked.into_iter().find(|&id| counts(members, id))?
-        } else {
-            let (mut down, mut reachable) = (Vec::new(), 0usize);
-            for id in self.peers.iter().filter(|&id| id != self.id) {
-                if counts(members, id) {
-                    down.push(id);
-                } else if members.reachable(id) {
-                    reachable += 1;
-                }
-            }
-            if down.is_empty() {
-                return None;
-            }
-            let p = down.len() as f64 / (reachable as f64 + 1.0);
-            if !self.rng.random_bool(p.min(1.0)) {
-                return None;
-            }
-            *down.get(self.rng.random_range(0..down.len()))?
-        };
-        if members.status(picked) == Some(MemberStatus::Removed) {
-            members.reconnected(now);
+            return picked.into_iter().find(|&id| down(members, id));
         }
-        Some(picked)
+        let (mut candidates, mut reachable) = (Vec::new(), 0usize);
+        for id in self.peers.iter().filter(|&id| id != self.id) {
+            if down(members, id) {
+                candidates.push(id);
+            } else if members.reachable(id) {
+                reachable += 1;
+            }
+        }
+        if candidates.is_empty() {
+            return None;
+        }
+        let p = candidates.len() as f64 / (reachable as f64 + 1.0);
+        if !self.rng.random_bool(p.min(1.0)) {
+            return None;
+        }
+        candidates
+            .get(self.rng.random_range(0..candidates.len()))
+            .copied()
     }
 
     /// SWIM: suspicions that timed out become Down, and are gossiped; those short of a quorum

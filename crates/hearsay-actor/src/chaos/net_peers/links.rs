@@ -234,7 +234,7 @@ impl NetPeers {
 
 #[cfg(test)]
 mod tests {
-    use super::super::Change::{Added, Failed, Forgot, Joined, Learnt, Unlinked};
+    use super::super::Change::{Added, Failed, Joined, Learnt, Unlinked};
     use super::*;
 
     fn mesh(seeds: Vec<Vec<usize>>, views: bool) -> NetPeers {
@@ -413,7 +413,7 @@ mod tests {
         assert_eq!(
             net.changes(&nodes, everywhere),
             [
-                Forgot { node: 0, peer: 1 },
+                Unlinked { node: 0, peer: 1 },
                 Learnt { node: 0, peer: 1 },
                 Added { node: 0, peer: 1 },
                 Joined { node: 0, seed: 1 },
