@@ -129,6 +129,12 @@ struct Target {
     last_error: Option<String>,
     /// Messages waiting for the link (on-demand links), with the peer each is for.
     waiting: Vec<(NodeId, Vec<u8>)>,
+    /// A full mesh dialed it only for a message (`Wanted`: a member it no longer dials, such as
+    /// one removed, told of its removal): forgotten when its link ends or its dial fails, as
+    /// the views' on-demand links are, rather than redialed for good; a dead removed member
+    /// costs one dial per reconnect. Learnt for good (a dial target) once an address key or a
+    /// hello names it.
+    on_demand: bool,
 }
 
 /// Accepted connections that may be in their handshake at once: a quarter of
@@ -279,6 +285,9 @@ impl Mesh {
     }
 
     fn add_target(&mut self, addr: SocketAddr, seed: bool, ctx: &mut Context<Self>) {
+        if let Some(target) = self.targets.get_mut(&addr) {
+            target.on_demand = false;
+        }
         if self.insert_target(addr, seed) {
             self.dial(addr, ctx);
         }
@@ -308,6 +317,7 @@ impl Mesh {
                 joined: false,
                 last_error: None,
                 waiting: Vec::new(),
+                on_demand: false,
             },
         );
         true
@@ -320,7 +330,8 @@ impl Mesh {
             let dropped = std::mem::take(&mut target.waiting).len();
             self.stats.add(Counter::Dropped, dropped as u64);
         }
-        if self.views {
+        let on_demand = self.targets.get(&addr).is_some_and(|t| t.on_demand);
+        if self.views || on_demand {
             self.release(addr, reason, ctx);
         } else {
             self.schedule_retry(addr, reason, ctx);
@@ -780,11 +791,13 @@ impl Handler<Wanted> for Mesh {
             self.stats.add(Counter::Unaddressed, 1);
             return;
         };
-        self.insert_target(addr, false);
+        let new = self.insert_target(addr, false);
         let Some(target) = self.targets.get_mut(&addr) else {
             self.stats.add(Counter::Dropped, 1);
             return;
         };
+        // A full mesh does not dial this address otherwise: only for this message.
+        target.on_demand |= new && !self.views;
         // An address linked to another node, this node's own, or a full queue: dropped, and
         // gossip repairs it.
         if target.up || target.is_self || target.waiting.len() >= MAX_WAITING {

@@ -264,6 +264,57 @@ fn a_removed_member_still_linked_to_the_node_is_answered() {
     });
 }
 
+/// The dial a message makes to a member the mesh no longer dials (one removed: the news of its
+/// removal) is for that message only: when the member is gone for good the dial fails and the
+/// address is forgotten again, not redialed for good (a removed member is contacted once per
+/// reconnect, and pods with fresh names would pile up dial targets for a day).
+#[test]
+fn a_dial_for_a_message_to_a_dead_removed_member_is_not_kept() {
+    use hearsay_actor::{AddPeer, MemberChanged};
+    use hearsay_proto::{Generation, MemberStatus, NodeId};
+    run(async {
+        let first = start_stream("gone", 1, 1, keyring(8), vec![]).await;
+        let second = start_stream("gone", 2, 1, keyring(8), vec![first.local_addr()]).await;
+        let address = second.local_addr();
+        let listed = || async {
+            let links = first.links().await.expect("links");
+            links.iter().any(|link| link.addr == address)
+        };
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        while !listed().await {
+            assert!(tokio::time::Instant::now() < deadline, "never dialed back");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert!(second.shutdown_and_flush(DEADLINE).await);
+        drop(second);
+        let mesh = first.mesh().expect("a stream node has a mesh");
+        let removed =
+            MemberChanged::new(NodeId(1), NodeId(2), Generation(1), MemberStatus::Removed);
+        mesh.send(removed).await.expect("mailbox");
+        assert!(
+            !listed().await,
+            "a removed member's address is still dialed"
+        );
+        let dials = first.stats().get(hearsay_net::Counter::Dials);
+        first
+            .node()
+            .send(AddPeer(NodeId(2)))
+            .await
+            .expect("mailbox");
+        set(&first, "k", "for the dead").await;
+        assert!(until(|| first.stats().get(hearsay_net::Counter::Dials) > dials).await);
+        // The dial fails (nothing listens): the address is dropped, not kept to redial.
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        while listed().await {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the address dialed for a message is kept"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    });
+}
+
 /// `Duration::MAX` as a flush's timeout reads "no limit": the flush ends when the links are
 /// closed (it panicked adding the timeout to the clock before session 27).
 #[test]
