@@ -309,6 +309,10 @@ pub struct MemberChanged {
     pub generation: Generation,
     /// Its new status.
     pub status: MemberStatus,
+    /// Not a change: the member's status when the subscription began
+    /// ([`SubscribeMembership`] first tells the table as it is — a Down then comes without the
+    /// Suspect before it).
+    pub existing: bool,
 }
 
 impl MemberChanged {
@@ -325,14 +329,15 @@ impl MemberChanged {
             member,
             generation,
             status,
+            existing: false,
         }
     }
 }
 
 /// Subscribes `recipient` to the node's membership: first every member's status as the node
-/// holds it now (its own included; nothing without membership), then each change once, in the
-/// order the node saw them (for one member, Suspect always before Down). Needs
-/// [`hearsay_proto::Config::membership`].
+/// holds it now (its own included; nothing without membership; [`MemberChanged::existing`]),
+/// then each change once, in the order the node saw them (for one member, Suspect always before
+/// Down). Needs [`hearsay_proto::Config::membership`].
 #[derive(Message, Clone, Debug)]
 #[rtype(result = "()")]
 pub struct SubscribeMembership {

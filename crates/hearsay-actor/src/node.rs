@@ -272,6 +272,7 @@ impl GossipNode {
                                 member,
                                 generation,
                                 status,
+                                existing: false,
                             });
                         }
                     }
@@ -794,6 +795,7 @@ impl Handler<SubscribeMembership> for GossipNode {
                 member: member.id,
                 generation: member.generation,
                 status: member.status,
+                existing: true,
             });
         }
         let subscribers = self.subscribers.get_or_insert_with(Box::default);
@@ -921,11 +923,6 @@ mod tests {
         );
     }
 
-    /// A node's task is one allocation: tokio's task cell (104 bytes of header and trailer
-    /// around the future, rounded up to 128) holding actix's context and the actor. mimalloc
-    /// serves a 128-aligned allocation from the bin of its size + 127: a cell of 1,408 bytes
-    /// takes the 1,536-byte bin, one of 1,536 the 1,792-byte bin — 25 MB more at 100,000
-    /// nodes. This test fails when the actor grows past that line (box what is rarely used).
     /// "No bound" (`usize::MAX`) and 0 are taken within what actix's channel tracks: the
     /// node starts and takes every message that fits (`usize::MAX` overflowed actix's counters
     /// before session 28, a panic in debug builds), and 0 is a bound of one, not actix's
@@ -957,6 +954,11 @@ mod tests {
         }
     }
 
+    /// A node's task is one allocation: tokio's task cell (104 bytes of header and trailer
+    /// around the future, rounded up to 128) holding actix's context and the actor. mimalloc
+    /// serves a 128-aligned allocation from the bin of its size + 127: a cell of 1,408 bytes
+    /// takes the 1,536-byte bin, one of 1,536 the 1,792-byte bin — 25 MB more at 100,000
+    /// nodes. This test fails when the actor grows past that line (box what is rarely used).
     #[test]
     fn a_node_task_fits_the_1536_byte_bin() {
         let future = std::mem::size_of::<ContextFut<GossipNode, Context<GossipNode>>>();

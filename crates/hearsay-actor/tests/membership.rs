@@ -349,6 +349,7 @@ fn a_late_membership_subscriber_starts_from_the_table() {
         sim.run_for(Duration::from_millis(1)).await;
         let heard: Vec<(NodeId, Generation, MemberStatus)> = (seen.lock().expect("collector"))
             .iter()
+            .filter(|(_, c)| c.existing)
             .map(|(_, c)| (c.member, c.generation, c.status))
             .collect();
         let expected: Vec<(NodeId, Generation, MemberStatus)> = table

@@ -1,5 +1,6 @@
-//! [`AddressBook`]: where each peer of a datagram node is reached, learnt only from sealed
-//! sources (hellos and the reserved address key), newest generation first, bounded.
+//! [`AddressBook`]: where each peer of a node is reached, learnt only from authenticated
+//! sources (hellos, links, the reserved address key; as a last resort, where an authenticated
+//! datagram came from), newest generation first, bounded.
 
 use hearsay_proto::{Generation, NodeId};
 use std::collections::BTreeMap;
@@ -66,11 +67,13 @@ impl AddressBook {
         false
     }
 
-    /// An authenticated datagram from `id` came from `source`: if the book holds no address
-    /// for it at all, that is where it is answered ([`AddressBook::last_known`]; not a peer
-    /// for gossip, nor an entry of the book). A node reached by a peer it never learnt — its
-    /// address entry lost, or dropped with a removal before it arrived — can then answer it,
-    /// and a removed member hears of its removal.
+    /// An authenticated datagram from `id` came from `source`: if the book holds no entry for
+    /// it, that is where it is answered ([`AddressBook::last_known`]; not a peer for gossip,
+    /// nor an entry of the book), replacing any last resort held before — the newest source
+    /// wins, so a forgotten member that moved, or a replay sent from elsewhere, is corrected
+    /// by the member's next datagram. A node reached by a peer it never learnt — its address
+    /// entry lost, or dropped with a removal before it arrived — can then answer it, and a
+    /// removed member hears of its removal.
     ///
     /// ```
     /// use hearsay_net::AddressBook;
@@ -80,17 +83,20 @@ impl AddressBook {
     /// book.heard_from(NodeId(1), source);
     /// assert_eq!(book.get(NodeId(1)), None);
     /// assert_eq!(book.last_known(NodeId(1)), Some(source));
+    /// let moved = "127.0.0.1:2".parse()?;
+    /// book.heard_from(NodeId(1), moved);
+    /// assert_eq!(book.last_known(NodeId(1)), Some(moved), "the newest source wins");
     /// # Ok::<(), std::net::AddrParseError>(())
     /// ```
     pub fn heard_from(&mut self, id: NodeId, source: SocketAddr) {
-        if self.last_known(id).is_none() {
+        if !self.by_id.contains_key(&id) {
             self.keep(id, source);
         }
     }
 
-    /// Keeps `addr` as `id`'s last resort, the oldest id's going when full.
+    /// Keeps `addr` as `id`'s last resort; when full, the lowest id's goes.
     fn keep(&mut self, id: NodeId, addr: SocketAddr) {
-        if self.fallback.len() >= MAX_ADDRESSES {
+        if self.fallback.len() >= MAX_ADDRESSES && !self.fallback.contains_key(&id) {
             self.fallback.pop_first();
         }
         self.fallback.insert(id, addr);

@@ -4,10 +4,13 @@
 //! every address it learns — the seeds, the listen address in each authenticated hello, the
 //! reserved key [`ADDR_KEY`] (the heartbeat detector's nodes gossip it), and the address
 //! membership gives a message to a member not linked yet (SWIM's nodes carry theirs in their
-//! updates: [`Wanted`]) — and redials lost links with jittered exponential backoff. Links are one-way for gossip: a node
-//! sends on the connections it dialed and receives on those it accepted, so two nodes never race
-//! to keep one of two connections. A peer joins the node's gossip peers when its link comes up and
-//! leaves them when the link goes down.
+//! updates: [`Wanted`]) — and redials lost links with jittered exponential backoff. Links are
+//! one-way for gossip: a node sends on the connections it dialed and receives on those it
+//! accepted, so two nodes never race to keep one of two connections. A peer joins the node's
+//! gossip peers when its link comes up and leaves them when the link goes down. Every address
+//! learnt stays in the book, a forgotten one as the last resort: a message to a member the mesh
+//! no longer dials (one removed, told of its removal) dials it on demand, and that target is
+//! dropped when its link ends or its dial fails.
 //!
 //! With partial views the links are on demand: the mesh dials each seed until the node has
 //! joined through it (every seed that links is a `Join`: the view's contacts), then only a peer
@@ -287,6 +290,7 @@ impl Mesh {
     fn add_target(&mut self, addr: SocketAddr, seed: bool, ctx: &mut Context<Self>) {
         if let Some(target) = self.targets.get_mut(&addr) {
             target.on_demand = false;
+            target.seed |= seed;
         }
         if self.insert_target(addr, seed) {
             self.dial(addr, ctx);
@@ -330,7 +334,8 @@ impl Mesh {
             let dropped = std::mem::take(&mut target.waiting).len();
             self.stats.add(Counter::Dropped, dropped as u64);
         }
-        let on_demand = self.targets.get(&addr).is_some_and(|t| t.on_demand);
+        // (This node's own address stays: its verdict is what stops dialing it.)
+        let on_demand = (self.targets.get(&addr)).is_some_and(|t| t.on_demand && !t.is_self);
         if self.views || on_demand {
             self.release(addr, reason, ctx);
         } else {
@@ -728,13 +733,18 @@ impl Handler<MemberChanged> for Mesh {
         if !matches!(changed.status, MemberStatus::Left | MemberStatus::Removed) {
             return;
         }
-        self.book.forget(changed.member, changed.generation);
+        // A target not linked yet (an address key replayed at start, a member Down since it
+        // was learnt) has no id: its address in the book names it.
+        let held = self.book.get(changed.member);
+        let known = held.filter(|_| self.book.forget(changed.member, changed.generation));
         let gone: Vec<SocketAddr> = self
             .targets
             .iter()
-            .filter(|(_, target)| {
-                target.id == Some(changed.member)
-                    && target.generation.is_none_or(|g| g <= changed.generation)
+            .filter(|&(&addr, target)| {
+                let named = target.id.is_none() && known == Some(addr);
+                named
+                    || target.id == Some(changed.member)
+                        && target.generation.is_none_or(|g| g <= changed.generation)
             })
             .map(|(&addr, _)| addr)
             .collect();
@@ -777,6 +787,7 @@ impl Handler<Wanted> for Mesh {
     type Result = ();
 
     fn handle(&mut self, Wanted { to, addr, payload }: Wanted, ctx: &mut Context<Self>) {
+        let from_membership = addr.is_some();
         let route = read_routes(&self.routes).get(&to).cloned();
         // The link came up while the message travelled here.
         if let Some(link) = route {
@@ -796,8 +807,9 @@ impl Handler<Wanted> for Mesh {
             self.stats.add(Counter::Dropped, 1);
             return;
         };
-        // A full mesh does not dial this address otherwise: only for this message.
-        target.on_demand |= new && !self.views;
+        // A full mesh does not dial this address otherwise (membership did not give it, the
+        // book's last resort did): only for this message.
+        target.on_demand |= new && !self.views && !from_membership;
         // An address linked to another node, this node's own, or a full queue: dropped, and
         // gossip repairs it.
         if target.up || target.is_self || target.waiting.len() >= MAX_WAITING {

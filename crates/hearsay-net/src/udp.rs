@@ -82,7 +82,8 @@ impl Outbox {
     }
 
     /// Where to send to `id`: its address, or the one it had when it was forgotten (a removed
-    /// member that speaks again is answered there, and hears of its removal).
+    /// member that speaks again is answered there, and hears of its removal), or where its
+    /// datagrams last came from (`AddressBook::heard_from`).
     pub(crate) fn last_known(&self, id: NodeId) -> Option<SocketAddr> {
         read(&self.book).last_known(id)
     }
@@ -284,8 +285,11 @@ impl Udp {
         match opened.body {
             Body::Gossip(payload) => {
                 stats.add(Counter::GossipIn, 1);
-                // Whoever reaches the node can be answered (`AddressBook::heard_from`).
-                if self.outbox.last_known(opened.from).is_none() {
+                // Whoever reaches the node can be answered (`AddressBook::heard_from`): a peer
+                // outside the book, at its newest source.
+                if self.outbox.address(opened.from).is_none()
+                    && self.outbox.last_known(opened.from) != Some(source)
+                {
                     write(&self.outbox.book).heard_from(opened.from, source);
                 }
                 let datagram = Datagram {

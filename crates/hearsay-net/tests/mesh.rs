@@ -315,6 +315,78 @@ fn a_dial_for_a_message_to_a_dead_removed_member_is_not_kept() {
     });
 }
 
+/// A process started with a node that holds a member Left, its address entry still held: the
+/// transport's subscriptions replay the address (a dial target) and then the member's status,
+/// and the target goes with it — before it ever linked, so no id named it. Before, a target
+/// never linked stayed, redialed for good (a dead address every `unreachable_redial`).
+#[test]
+fn a_member_gone_before_its_address_ever_linked_is_not_dialed() {
+    use hearsay_proto::{
+        ClusterId, Config, Detector, Generation, HeartbeatConfig, MemberStatus, MembershipConfig,
+        Node, NodeId, Peers,
+    };
+    run(async {
+        let config = Config {
+            cluster: ClusterId::from_name("left"),
+            gossip_interval: Duration::from_millis(100),
+            heartbeats: true,
+            membership: Some(MembershipConfig {
+                detector: Detector::Heartbeat(HeartbeatConfig::default()),
+                ..MembershipConfig::default()
+            }),
+            ..Config::default()
+        };
+        // An address nothing listens at.
+        let dead = {
+            let listener = std::net::TcpListener::bind(loopback()).expect("bind");
+            listener.local_addr().expect("addr")
+        };
+        let now = std::time::Instant::now();
+        let mut gone = Node::new(NodeId(2), Generation(1), config.clone(), 2).expect("valid");
+        gone.advertise(now, &dead.to_string()).expect("advertised");
+        gone.set_peers(Peers::Own(vec![NodeId(1)]));
+        let mut restored = Node::new(NodeId(1), Generation(1), config, 1).expect("valid");
+        restored.set_peers(Peers::Own(vec![NodeId(2)]));
+        let mut at = now;
+        for step in 0..40 {
+            at += Duration::from_millis(100);
+            if step == 20 {
+                gone.leave(at).expect("leaves");
+            }
+            gone.handle_timeout(at);
+            restored.handle_timeout(at);
+            while let Some(out) = gone.poll_transmit() {
+                let _ = restored.handle_datagram(at, &out.payload);
+            }
+            while let Some(out) = restored.poll_transmit() {
+                let _ = gone.handle_datagram(at, &out.payload);
+            }
+        }
+        assert_eq!(restored.member_status(NodeId(2)), Some(MemberStatus::Left));
+        assert!(
+            (restored.store().origin(NodeId(2)))
+                .is_some_and(|o| o.get(hearsay_net::ADDR_KEY).is_some()),
+            "the address entry is held"
+        );
+        while restored.poll_event().is_some() {}
+        let node = hearsay_net::NetNode::start(restored, stream_config("left", vec![]), keyring(9))
+            .await
+            .expect("starts");
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let links = node.links().await.expect("links");
+            if !links.iter().any(|link| link.addr == dead) {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "a member that left is dialed: {links:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    });
+}
+
 /// `Duration::MAX` as a flush's timeout reads "no limit": the flush ends when the links are
 /// closed (it panicked adding the timeout to the clock before session 27).
 #[test]

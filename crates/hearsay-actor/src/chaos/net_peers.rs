@@ -153,11 +153,24 @@ impl NetPeers {
         changes
     }
 
-    /// The members seen gone, forgotten; the reserved address entries new in each store, learnt.
+    /// The reserved address entries new in each store, learnt; the members seen gone, forgotten.
     fn forget_and_learn(&mut self, nodes: &[Seen], changes: &mut Vec<Change>) {
         let gone = |status| matches!(status, MemberStatus::Left | MemberStatus::Removed);
         for (index, node) in nodes.iter().enumerate().filter(|(_, n)| n.runs) {
             let me = NodeId(index as u64);
+            // The runtime's subscriptions hear the addresses first, then the members.
+            for &(origin, generation, version) in &node.addresses {
+                let new = self
+                    .seen_addresses
+                    .insert((me, origin, generation, version));
+                let peer = origin.0 as usize;
+                if new && origin != me {
+                    if let Some(links) = &mut self.links {
+                        links.target(index, peer, self.views);
+                    }
+                    self.learnt(index, peer, generation, changes);
+                }
+            }
             for &(member, generation, status) in &node.members {
                 if !gone(status) || !self.seen_gone.insert((me, member, generation)) {
                     continue;
@@ -178,18 +191,6 @@ impl NetPeers {
                 // leaves the peers, and the book (a seed is said hello to again).
                 if held || linked {
                     changes.push(Change::Unlinked { node: index, peer });
-                }
-            }
-            for &(origin, generation, version) in &node.addresses {
-                let new = self
-                    .seen_addresses
-                    .insert((me, origin, generation, version));
-                let peer = origin.0 as usize;
-                if new && origin != me {
-                    if let Some(links) = &mut self.links {
-                        links.target(index, peer, self.views);
-                    }
-                    self.learnt(index, peer, generation, changes);
                 }
             }
         }

@@ -141,9 +141,10 @@ impl Node {
     ///   Down peer, to notice a healed partition.
     pub(super) fn probe(&mut self, now: Instant) -> Option<NodeId> {
         let members = self.members.as_deref_mut()?;
+        // The table is walked at most once an interval, removed members or not.
         if members.reconnect_due(now) {
+            members.reconnected(now);
             if let Some(removed) = members.random_removed(&mut self.rng, self.id) {
-                members.reconnected(now);
                 return Some(removed);
             }
         }
