@@ -287,9 +287,11 @@ impl Udp {
                 stats.add(Counter::GossipIn, 1);
                 // Whoever reaches the node can be answered (`AddressBook::heard_from`): a peer
                 // outside the book, at its newest source.
-                if self.outbox.address(opened.from).is_none()
-                    && self.outbox.last_known(opened.from) != Some(source)
-                {
+                let stale = {
+                    let book = read(&self.outbox.book);
+                    book.get(opened.from).is_none() && book.last_known(opened.from) != Some(source)
+                };
+                if stale {
                     write(&self.outbox.book).heard_from(opened.from, source);
                 }
                 let datagram = Datagram {
