@@ -195,12 +195,12 @@ fn the_seeds_cover_the_documented_space() {
 }
 
 /// The membership invariant reads real member tables: it holds on a settled cluster, and fails
-/// for a live node held Down, held at an older generation, or not known at all, and for a
-/// crashed node held alive.
+/// for a live node held Suspect or Down, held at an older generation, or not known at all, and
+/// for a crashed node held alive; the quiet phase's rule lets a Suspect pass.
 #[test]
 fn the_membership_invariant_fails_on_a_live_node_held_dead_or_unknown_and_a_dead_one_held_alive()
 -> Result<(), hearsay_actor::Error> {
-    use hearsay_actor::chaos::membership;
+    use hearsay_actor::chaos::{membership, no_false_verdict};
     use hearsay_actor::{Simulation, SimulationConfig, simulate};
     use hearsay_proto::{Config, Generation, MemberStatus};
     use std::time::Duration;
@@ -220,6 +220,12 @@ fn the_membership_invariant_fails_on_a_live_node_held_dead_or_unknown_and_a_dead
     let mut down = snapshots.clone();
     down[0].members[1].status = MemberStatus::Down;
     assert_eq!(status(&down), 1);
+    // The settled cluster's rule between checks: a Suspect is a doubt, a Down a verdict.
+    assert_eq!(no_false_verdict(&down, at).len(), 1);
+    let mut suspect = snapshots.clone();
+    suspect[0].members[1].status = MemberStatus::Suspect;
+    assert_eq!(status(&suspect), 1);
+    assert_eq!(no_false_verdict(&suspect, at), Vec::new());
     let mut old = snapshots.clone();
     old[2].members[3].generation = Generation(0);
     assert_eq!(status(&old), 1);
@@ -239,5 +245,54 @@ fn the_membership_invariant_fails_on_a_live_node_held_dead_or_unknown_and_a_dead
     assert_eq!(status(&crashed), 0, "every live node holds it down");
     crashed[3].members.retain(|m| m.id.0 != 0);
     assert_eq!(status(&crashed), 0, "or does not know it");
+    Ok(())
+}
+
+/// Removal's promise reads real stores: a crashed member still held alive, or its state kept,
+/// breaks it; once the live nodes have run past [`removal_bound`] it holds — each holds the
+/// member Removed and nothing of its origin.
+#[test]
+fn the_purge_invariant_fails_until_a_crashed_member_is_removed_and_its_state_dropped()
+-> Result<(), hearsay_actor::Error> {
+    use hearsay_actor::chaos::{purged, removal_bound};
+    use hearsay_actor::{Simulation, SimulationConfig, simulate};
+    use hearsay_proto::{Config, MemberStatus, NodeId, Value};
+    use std::time::Duration;
+    let mut protocol = Config::local();
+    let membership = protocol.membership.as_mut().expect("local runs membership");
+    membership.removal_after = Duration::from_secs(10);
+    let bound = removal_bound(membership, 6);
+    let (before, after) = simulate(|| async {
+        let sim = Simulation::start(SimulationConfig {
+            nodes: 6,
+            seed: 5,
+            protocol,
+            ..SimulationConfig::default()
+        })?;
+        sim.set(0, "k", Value::from("v")).await?;
+        sim.run_for(Duration::from_secs(20)).await;
+        let before = sim.inspect_all().await?;
+        sim.crash(0).await?;
+        sim.run_for(bound).await;
+        Ok::<_, hearsay_actor::Error>((before, sim.inspect_all().await?))
+    })??;
+    let at = Duration::ZERO;
+    assert!(after[0].down);
+    assert_eq!(purged(&after, at), Vec::new());
+    for node in &after[1..] {
+        let held = node.members.iter().find(|m| m.id == NodeId(0));
+        assert!(held.is_none_or(|m| m.status == MemberStatus::Removed));
+        assert!(node.store.origin(NodeId(0)).is_none());
+    }
+    // Before the crash every node held node 0 Up with its write: down, that breaks it.
+    let mut held = before.clone();
+    held[0].down = true;
+    let found = purged(&held, at);
+    assert_eq!(found.len(), 1);
+    assert!(found[0].detail.contains("keeps n0's state"), "{found:?}");
+    // Removed, but its state kept: still broken.
+    let mut kept = after.clone();
+    kept[2].store = before[2].store.clone();
+    assert_eq!(purged(&kept, at).len(), 1);
     Ok(())
 }

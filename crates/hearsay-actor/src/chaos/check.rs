@@ -3,7 +3,7 @@
 
 use crate::NodeSnapshot;
 use hearsay_proto::membership::is_reserved;
-use hearsay_proto::{Generation, MemberStatus, NodeId, Store};
+use hearsay_proto::{Generation, MemberStatus, MembershipConfig, NodeId, Store};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -263,6 +263,32 @@ pub fn healed(snapshots: &[NodeSnapshot], model: &Model, at: Duration) -> Vec<Vi
 /// again, breaks it even when it wrote nothing (the data invariants only see nodes that wrote);
 /// so does a crashed node the detector never noticed.
 pub fn membership(snapshots: &[NodeSnapshot], at: Duration) -> Vec<Violation> {
+    membership_where(snapshots, at, |status| {
+        matches!(status, MemberStatus::Joining | MemberStatus::Up)
+    })
+}
+
+/// [`membership`] with Suspect counted as alive: what a settled cluster keeps at every instant.
+/// A Suspect is a doubt, not a verdict — phi crosses `suspect_phi` now and then on heartbeats
+/// relayed through gossip, and SWIM's probes time out when a round trip outlasts
+/// `probe_timeout` — and either detector clears it; a live node held Down, Left, Removed,
+/// unknown or at an old generation is a false verdict.
+pub fn no_false_verdict(snapshots: &[NodeSnapshot], at: Duration) -> Vec<Violation> {
+    membership_where(snapshots, at, |status| {
+        matches!(
+            status,
+            MemberStatus::Joining | MemberStatus::Up | MemberStatus::Suspect
+        )
+    })
+}
+
+/// The membership rule with `alive` saying which statuses count as alive for a live member
+/// (a down one must never be held Joining or Up).
+fn membership_where(
+    snapshots: &[NodeSnapshot],
+    at: Duration,
+    alive: impl Fn(MemberStatus) -> bool,
+) -> Vec<Violation> {
     let live: Vec<&NodeSnapshot> = snapshots.iter().filter(|s| !s.down).collect();
     let mut wrong = Vec::new();
     for observer in live.iter().filter(|s| !s.members.is_empty()) {
@@ -282,11 +308,9 @@ pub fn membership(snapshots: &[NodeSnapshot], at: Duration) -> Vec<Violation> {
         }
         for member in live.iter().filter(|s| s.id != observer.id) {
             let held = observer.members.iter().find(|m| m.id == member.id);
-            let alive = held.is_some_and(|m| {
-                m.generation == member.generation
-                    && matches!(m.status, MemberStatus::Joining | MemberStatus::Up)
-            });
-            if !alive {
+            let held_alive =
+                held.is_some_and(|m| m.generation == member.generation && alive(m.status));
+            if !held_alive {
                 wrong.push(match held {
                     Some(m) => format!(
                         "n{} holds n{} {} at g{} (it runs g{})",
@@ -301,13 +325,66 @@ pub fn membership(snapshots: &[NodeSnapshot], at: Duration) -> Vec<Violation> {
             }
         }
     }
+    summary("membership", at, wrong)
+}
+
+/// How long after a settled cluster — every live node holding every down one not alive — every
+/// live node has removed the down ones: the longest suspicion (SWIM's
+/// `suspicion_min(n) · suspicion_max_mult`; none for the heartbeat detector, whose Suspect turns
+/// Down within seconds), then [`MembershipConfig::removal_after`], then [`REMOVAL_SLACK`].
+pub fn removal_bound(membership: &MembershipConfig, nodes: usize) -> Duration {
+    let suspicion = membership.swim().map_or(Duration::ZERO, |swim| {
+        swim.suspicion_min(nodes) * swim.suspicion_max_mult.get()
+    });
+    suspicion + membership.removal_after + REMOVAL_SLACK
+}
+
+/// Slack in [`removal_bound`] for the detector's last rounds.
+pub const REMOVAL_SLACK: Duration = Duration::from_secs(30);
+
+/// Removal's promise (with membership on: nodes whose table is empty are skipped), checked once
+/// [`removal_bound`] has passed: no live node holds a down node other than `Removed` (or not at
+/// all), nor any state of its origin — the state of the dead is dropped, not kept for good.
+pub fn purged(snapshots: &[NodeSnapshot], at: Duration) -> Vec<Violation> {
+    let mut wrong = Vec::new();
+    for observer in snapshots
+        .iter()
+        .filter(|s| !s.down && !s.members.is_empty())
+    {
+        for gone in snapshots.iter().filter(|s| s.down) {
+            let held = observer.members.iter().find(|m| m.id == gone.id);
+            if let Some(m) = held.filter(|m| m.status != MemberStatus::Removed) {
+                wrong.push(format!(
+                    "n{} holds n{} {} at g{}",
+                    observer.id.0,
+                    gone.id.0,
+                    m.status.name(),
+                    m.generation.0
+                ));
+            }
+            if let Some(state) = observer.store.origin(gone.id) {
+                wrong.push(format!(
+                    "n{} keeps n{}'s state ({} entries, g{})",
+                    observer.id.0,
+                    gone.id.0,
+                    state.len(),
+                    state.generation().0
+                ));
+            }
+        }
+    }
+    summary("purge", at, wrong)
+}
+
+/// One violation of `kind` listing the first 8 of `wrong`, none if it is empty.
+fn summary(kind: &str, at: Duration, wrong: Vec<String>) -> Vec<Violation> {
     if wrong.is_empty() {
         return Vec::new();
     }
     let shown = wrong.len().min(8);
     let more = wrong.len() - shown;
     vec![Violation::new(
-        "membership",
+        kind,
         at,
         format!(
             "{}{}",

@@ -26,7 +26,10 @@ mod run;
 mod scenario;
 mod shrink;
 
-pub use check::{Model, Violation, always, converged, healed, membership};
+pub use check::{
+    Model, REMOVAL_SLACK, Violation, always, converged, healed, membership, no_false_verdict,
+    purged, removal_bound,
+};
 pub use limits::{MAX_DURATION, MAX_EVENTS, MAX_LATENCY, MAX_SCENARIO_NODES, MAX_VALUE_LEN};
 pub use run::{Outcome, RunConfig, run};
 pub use scenario::{Fault, MAX_NODES, Scenario};

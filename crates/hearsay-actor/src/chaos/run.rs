@@ -15,7 +15,7 @@ use std::time::Duration;
 /// The key of the writes that probe a settled cluster's liveness (scenarios write `k0`…).
 const PROBE_KEY: &str = "probe";
 
-/// How a run is checked. Defaults: every 5 s, up to an hour of healing.
+/// How a run is checked. Defaults: every 5 s, up to an hour of healing, a minute of quiet.
 #[derive(Clone, Debug)]
 pub struct RunConfig {
     /// Virtual time between two checks of the always-invariants (and of convergence once healed).
@@ -23,6 +23,14 @@ pub struct RunConfig {
     /// How long the healed cluster may take to settle (converged, every latest write everywhere,
     /// membership agreeing) before the run counts as diverged; as long again after the probes.
     pub settle: Duration,
+    /// Virtual time the settled cluster runs on after the probes, with nothing to do: no live
+    /// node may be held dead at any check (no false verdict in a healthy network), and the
+    /// cluster settle again at the end (no write lost late, nothing purged that should stay).
+    pub quiet: Duration,
+    /// How much longer than [`RunConfig::quiet`] the quiet phase may run so that the members
+    /// down since the heal pass [`check::removal_bound`] and removal's promise is checked
+    /// ([`check::purged`]); scenarios whose bound lies further are not checked for it.
+    pub purge_wait: Duration,
     /// Keep the harness's trace (for determinism checks and debugging).
     pub trace: bool,
 }
@@ -32,6 +40,8 @@ impl Default for RunConfig {
         RunConfig {
             check_every: Duration::from_secs(5),
             settle: Duration::from_secs(3600),
+            quiet: Duration::from_secs(60),
+            purge_wait: Duration::from_secs(300),
             trace: false,
         }
     }
@@ -139,6 +149,51 @@ impl Driver<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Runs the settled cluster on with nothing to do for [`RunConfig::quiet`] — with
+    /// membership, long enough (up to [`RunConfig::purge_wait`] more) for every member down since
+    /// the cluster settled at `settled_at` to be removed — then lets it settle again. As it runs,
+    /// no live node may be held dead at any check ([`check::no_false_verdict`]); at the end, the healed cluster's invariants hold again (the stores differ for a
+    /// moment whenever a node writes in the background — a tombstone collected, a removed
+    /// member's state dropped) and, past the bound, removal's promise ([`check::purged`]). Kinds
+    /// are prefixed `quiet-`. Returns the last snapshots (`last` if the phase is empty).
+    async fn quiet(
+        &mut self,
+        scenario: &Scenario,
+        settled_at: Duration,
+        mut last: Vec<NodeSnapshot>,
+    ) -> Result<Vec<NodeSnapshot>, Error> {
+        let from = self.sim.elapsed();
+        let purge_at = scenario
+            .protocol
+            .membership
+            .as_ref()
+            .map(|m| settled_at + check::removal_bound(m, last.len()))
+            .filter(|at| *at <= from + self.config.quiet + self.config.purge_wait);
+        let end = (from + self.config.quiet).max(purge_at.unwrap_or_default());
+        if self.sim.elapsed() >= end {
+            return Ok(last);
+        }
+        while self.sim.elapsed() < end {
+            let step = self.config.check_every.min(end - self.sim.elapsed());
+            self.sim.run_for(step).await;
+            last = self.check_always().await?;
+            let mut found = check::no_false_verdict(&last, self.sim.elapsed());
+            for violation in &mut found {
+                violation.kind.insert_str(0, "quiet-");
+            }
+            self.note(found);
+        }
+        let (settled, after) = self.settle().await?;
+        if settled.is_none() {
+            let found = self.healed(&after, "quiet-");
+            self.note(found);
+        } else if purge_at.is_some() {
+            let found = check::purged(&after, self.sim.elapsed());
+            self.note(found);
+        }
+        Ok(after)
     }
 
     /// Keeps the first violation of each kind.
@@ -413,12 +468,15 @@ async fn drive(scenario: &Scenario, config: &RunConfig) -> Result<Outcome, Error
     // with membership agreeing again — a node cut off from the others for good, or declared
     // dead while it runs, breaks this even if it wrote nothing before.
     if settled_after.is_some() {
+        let settled_at = driver.sim.elapsed();
         driver.probe(&last).await?;
         let (probed, after) = driver.settle().await?;
         last = after;
         if probed.is_none() {
             let found = driver.healed(&last, "probe-");
             driver.note(found);
+        } else {
+            last = driver.quiet(scenario, settled_at, last).await?;
         }
     }
     let metrics = driver.sim.metrics().await?;

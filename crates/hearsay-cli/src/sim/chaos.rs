@@ -49,6 +49,11 @@ pub struct ChaosArgs {
     /// the liveness probes.
     #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub settle: u64,
+    /// Virtual seconds the settled cluster runs on after the probes, checked as it goes (at
+    /// most a day; 0 skips the phase); with membership, up to 300 more so that the members down
+    /// since the heal are removed, and removal is checked.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub quiet: u64,
     /// The largest cluster a seed draws (from 8 nodes); the default keeps the seeds' scenarios
     /// of every earlier search.
     #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u64).range(8..=2_000))]
@@ -80,6 +85,7 @@ fn scenario(args: &ChaosArgs, seed: u64) -> Scenario {
 pub fn main(args: &ChaosArgs) -> Result<(), String> {
     let config = RunConfig {
         settle: Duration::from_secs(args.settle),
+        quiet: Duration::from_secs(args.quiet),
         trace: args.trace.is_some(),
         ..RunConfig::default()
     };
