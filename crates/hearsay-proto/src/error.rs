@@ -99,6 +99,11 @@ pub enum Error {
         /// The generation asked for.
         requested: Generation,
     },
+    /// A snapshot given to [`crate::Node::restore`] or [`crate::Snapshot::decode`] that cannot be
+    /// restored: bytes that are not a snapshot, another format, or a snapshot that contradicts
+    /// itself. [`ErrorKind::Caller`]: nothing was changed.
+    #[error("invalid snapshot: {0}")]
+    InvalidSnapshot(String),
     /// The configuration is inconsistent: `field` is the offending field (as written in
     /// [`crate::Config`] or its sub-configurations), `reason` what is wrong with it.
     /// [`ErrorKind::Config`].
@@ -128,7 +133,8 @@ impl Error {
             Error::EntryTooLarge { .. }
             | Error::VersionsExhausted(_)
             | Error::ReservedKey(_)
-            | Error::StaleGeneration { .. } => ErrorKind::Caller,
+            | Error::StaleGeneration { .. }
+            | Error::InvalidSnapshot(_) => ErrorKind::Caller,
             Error::Config { .. } => ErrorKind::Config,
             Error::Encode(_) => ErrorKind::Internal,
         }

@@ -18,6 +18,7 @@ mod gc;
 mod incarnation;
 mod members;
 mod mongering;
+mod persist;
 mod relay;
 mod views;
 mod writes;

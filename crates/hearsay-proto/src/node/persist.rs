@@ -1,0 +1,97 @@
+//! Taking a node's state as a [`Snapshot`] and starting a node again from one.
+
+use super::Node;
+use crate::{Config, Delta, Error, Generation, NodeId, OriginDelta, OriginState, Snapshot};
+use crate::{Stats, Version, Via};
+use std::sync::Arc;
+use std::time::Instant;
+
+impl Node {
+    /// The node's state now — its id and generation, and every origin's entries it holds, its
+    /// own first — to be saved ([`Snapshot::encode`]) and given to [`Node::restore`] by the next
+    /// process. Costs a copy of the store.
+    pub fn snapshot(&self) -> Snapshot {
+        let own = self
+            .store
+            .origin(self.id)
+            .map(|state| group(self.id, state));
+        let others = self
+            .store
+            .origins()
+            .filter(|(id, _)| *id != self.id)
+            .map(|(id, state)| group(id, state));
+        Snapshot::new(
+            self.id,
+            self.generation,
+            own.into_iter().chain(others).collect(),
+        )
+    }
+
+    /// A node started from a [`Snapshot`] as a new incarnation: `generation` must be above the
+    /// snapshot's. It holds what the snapshot held — every other origin's entries merged by the
+    /// rules of gossip (the members among them known, as if just heard from), its own live
+    /// entries written again under `generation` (its reserved ones — a leave, a GC horizon —
+    /// belonged to the old incarnation; its address is written again, as by
+    /// [`Node::restart`]) — and nothing else: no rumors, no round scheduled, fresh counters, no
+    /// event pending (a runtime's subscribers begin from what it holds). Equivalent to
+    /// `restart(now, generation, true)` on the node that took the snapshot, in a new process.
+    ///
+    /// A snapshot that contradicts itself (its own origin at another generation than the
+    /// snapshot's) is an [`Error::InvalidSnapshot`]; an own entry the configuration no longer
+    /// allows (a key too long for its MTU) fails as the write would
+    /// ([`Error::EntryTooLarge`]); a generation not above the snapshot's is an
+    /// [`Error::StaleGeneration`]. `seed` seeds every random choice, as in [`Node::new`].
+    pub fn restore(
+        snapshot: Snapshot,
+        generation: Generation,
+        config: impl Into<Arc<Config>>,
+        seed: u64,
+        now: Instant,
+    ) -> Result<Node, Error> {
+        if generation <= snapshot.generation {
+            return Err(Error::StaleGeneration {
+                current: snapshot.generation,
+                requested: generation,
+            });
+        }
+        let id = snapshot.id;
+        let (own, others): (Vec<OriginDelta>, Vec<OriginDelta>) =
+            snapshot.origins.into_iter().partition(|g| g.origin == id);
+        if let Some(wrong) = own.iter().find(|g| g.generation != snapshot.generation) {
+            return Err(Error::InvalidSnapshot(format!(
+                "its own origin {id} is at generation {}, the snapshot at {}",
+                wrong.generation.0, snapshot.generation.0
+            )));
+        }
+        let mut node = Node::new(id, snapshot.generation, config, seed)?;
+        for group in &own {
+            node.store.merge(group);
+        }
+        // Merged as news of no peer: nothing is answered, and no rumor outlives the restart.
+        node.apply(now, &others, Via::Local);
+        node.restart(now, generation, true)?;
+        node.events.clear();
+        node.stats = Stats::default();
+        Ok(node)
+    }
+}
+
+/// One origin as anti-entropy would send it whole: every entry held, vouching up to the
+/// watermark.
+fn group(origin: NodeId, state: &OriginState) -> OriginDelta {
+    OriginDelta {
+        origin,
+        generation: state.generation(),
+        heartbeat: state.heartbeat(),
+        from: Version::ZERO,
+        to: state.watermark(),
+        deltas: state
+            .entries_after(Version::ZERO)
+            .map(|(key, entry)| Delta {
+                key: key.to_owned(),
+                version: entry.version,
+                value: entry.value.clone(),
+            })
+            .collect(),
+    }
+}

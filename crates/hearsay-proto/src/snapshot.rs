@@ -1,0 +1,102 @@
+//! What a node keeps across a restart: its state as a value that can be written to disk and
+//! read back ([`Node::snapshot`](crate::Node::snapshot), [`Node::restore`](crate::Node::restore)).
+//!
+//! A process that saves its node's snapshot now and then (and at shutdown) and restores it at
+//! start comes back as a new incarnation that still holds its own live entries — written again
+//! under the new generation, so they supersede the old one's everywhere — and what it knew of
+//! every other origin, the members' address entries among them: it can reach the cluster without
+//! a seed, and anti-entropy fetches only what changed while it was away (Serf's snapshots do the
+//! first; Cassandra's system tables both).
+
+use crate::{Error, Generation, NodeId, OriginDelta};
+use serde::{Deserialize, Serialize};
+
+/// The format [`Snapshot::encode`] writes; [`Snapshot::decode`] refuses any other.
+pub const SNAPSHOT_FORMAT: u32 = 1;
+
+/// A node's state at one instant, as [`Node::snapshot`](crate::Node::snapshot) takes it.
+///
+/// Each origin is one [`OriginDelta`] that vouches for everything up to the watermark held, as
+/// anti-entropy would send it: restoring merges it by the same rules as gossip (a generation
+/// replaces an older one, a GC horizon drops what it collected, a removed incarnation stays
+/// out).
+///
+/// ```
+/// use hearsay_proto::{Config, Generation, Node, NodeId, Snapshot, Value};
+/// use std::time::Instant;
+/// let now = Instant::now();
+/// let mut node = Node::new(NodeId(1), Generation(1), Config::default(), 7)?;
+/// node.set(now, "color", Value::from("blue"))?;
+/// let bytes = node.snapshot().encode()?;
+/// // … the process exits, and a new one starts with the bytes it saved:
+/// let restored = Node::restore(Snapshot::decode(&bytes)?, Generation(2), Config::default(), 8, now)?;
+/// assert_eq!(restored.generation(), Generation(2));
+/// assert_eq!(restored.get("color"), Some(&Value::from("blue")));
+/// # Ok::<(), hearsay_proto::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Snapshot {
+    /// The node's id.
+    pub id: NodeId,
+    /// The incarnation that took the snapshot; a restore runs a higher one.
+    pub generation: Generation,
+    /// Every origin held (the node's own first), in id order otherwise.
+    pub origins: Vec<OriginDelta>,
+}
+
+/// The encoded form: the format first, so that a later one can be told apart.
+#[derive(Serialize, Deserialize)]
+struct Encoded {
+    format: u32,
+    snapshot: Snapshot,
+}
+
+impl Snapshot {
+    /// A snapshot of `id` at `generation` holding `origins`.
+    pub fn new(id: NodeId, generation: Generation, origins: Vec<OriginDelta>) -> Snapshot {
+        Snapshot {
+            id,
+            generation,
+            origins,
+        }
+    }
+
+    /// The snapshot as MessagePack bytes, to be saved.
+    pub fn encode(&self) -> Result<Vec<u8>, Error> {
+        #[derive(Serialize)]
+        struct EncodedRef<'a> {
+            format: u32,
+            snapshot: &'a Snapshot,
+        }
+        rmp_serde::to_vec(&EncodedRef {
+            format: SNAPSHOT_FORMAT,
+            snapshot: self,
+        })
+        .map_err(|e| Error::Encode(e.to_string()))
+    }
+
+    /// Reads saved bytes back. Bytes that are not a snapshot of this format — truncated,
+    /// corrupted, another format, trailing garbage — are an [`Error::InvalidSnapshot`], never a
+    /// panic; memory is bounded by the bytes given.
+    pub fn decode(bytes: &[u8]) -> Result<Snapshot, Error> {
+        // The structural check first: no declared length beyond the bytes given reaches serde.
+        let used = crate::wire::validate(bytes)
+            .map_err(|e| Error::InvalidSnapshot(format!("not a snapshot: {e}")))?;
+        if used < bytes.len() {
+            return Err(Error::InvalidSnapshot(format!(
+                "{} bytes after the snapshot",
+                bytes.len() - used
+            )));
+        }
+        let encoded: Encoded = rmp_serde::from_slice(bytes)
+            .map_err(|e| Error::InvalidSnapshot(format!("not a snapshot: {e}")))?;
+        if encoded.format != SNAPSHOT_FORMAT {
+            return Err(Error::InvalidSnapshot(format!(
+                "format {} (this build reads {SNAPSHOT_FORMAT})",
+                encoded.format
+            )));
+        }
+        Ok(encoded.snapshot)
+    }
+}
