@@ -47,11 +47,12 @@ pub mod prelude {
     pub use hearsay_actor::{
         Cause, Delete, Get, GetEntries, GetMembers, GetMetrics, GossipNode, Join, KeyChanged,
         Leave, MemberChanged, NodeMetrics, Router, Set, StoredEntry, Subscribe,
-        SubscribeMembership, Transport, TrySet,
+        SubscribeMembership, TakeSnapshot, Transport, TrySet,
     };
     pub use hearsay_proto::{
         ClusterId, Config, Direction, Event, Generation, MemberStatus, MembershipConfig,
-        MessageKind, Mode, Node, NodeId, PurgeReason, Strategy, Termination, Value, Version, Via,
+        MessageKind, Mode, Node, NodeId, PurgeReason, Snapshot, Strategy, Termination, Value,
+        Version, Via,
     };
 }
 

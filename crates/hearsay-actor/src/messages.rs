@@ -3,7 +3,8 @@
 use crate::Error;
 use actix::{Message, Recipient};
 use hearsay_proto::{
-    Generation, Member, MemberStatus, NodeId, PurgeReason, Stats, Store, Value, Version, Via,
+    Generation, Member, MemberStatus, NodeId, PurgeReason, Snapshot, Stats, Store, Value, Version,
+    Via,
 };
 
 /// A datagram from a peer: encoded bytes, decoded and checked by the node.
@@ -190,6 +191,34 @@ pub struct NodeMetrics {
 #[derive(Message, Clone, Copy, Debug)]
 #[rtype(result = "NodeSnapshot")]
 pub struct Inspect;
+
+/// Asks a node for its state as a [`Snapshot`] to save: a process that saves one now and then
+/// (and at shutdown) starts its next incarnation from it with
+/// [`Node::restore`](hearsay_proto::Node::restore) — its own entries, and what it knew of the
+/// others, the members' addresses among them, so that it reaches the cluster without a seed.
+///
+/// ```
+/// use actix::Actor;
+/// use hearsay_actor::{GossipNode, Router, Set, TakeSnapshot};
+/// use hearsay_proto::{Config, Generation, Node, NodeId, Snapshot, Value};
+///
+/// actix_rt::System::new().block_on(async {
+///     let node = Node::new(NodeId(1), Generation(1), Config::default(), 7)?;
+///     let addr = GossipNode::new(node, Router::new()).start();
+///     addr.send(Set { key: "color".into(), value: Value::from("blue") }).await??;
+///     let bytes = addr.send(TakeSnapshot).await?.encode()?;
+///     // The next process, from the bytes it saved:
+///     let snapshot = Snapshot::decode(&bytes)?;
+///     let now = std::time::Instant::now();
+///     let node = Node::restore(snapshot, Generation(2), Config::default(), 8, now)?;
+///     assert_eq!(node.get("color"), Some(&Value::from("blue")));
+///     Ok::<(), Box<dyn std::error::Error>>(())
+/// })
+/// .expect("restored");
+/// ```
+#[derive(Message, Clone, Copy, Debug)]
+#[rtype(result = "Snapshot")]
+pub struct TakeSnapshot;
 
 /// A copy of one node's protocol state ([`Inspect`]).
 #[derive(Clone, Debug)]

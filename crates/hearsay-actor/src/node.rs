@@ -10,7 +10,7 @@ use crate::messages::{
     AddPeer, Cause, Datagram, Delete, Get, GetEntries, GetMembers, GetMetrics, GetPeers, Inspect,
     Join, KeyChanged, Leave, MemberChanged, NodeMetrics, NodeSnapshot, Observation, Observe,
     OriginSummary, PeerFailed, RemovePeer, Set, StoredEntry, Subscribe, SubscribeMembership,
-    TrySet,
+    TakeSnapshot, TrySet,
 };
 #[cfg(feature = "sim")]
 use crate::messages::{Crash, Reincarnate, Restart, Resume, SetMaxDeltas};
@@ -629,6 +629,14 @@ impl Handler<Inspect> for GossipNode {
                 .map(|view| view.contacts().to_vec())
                 .unwrap_or_default(),
         })
+    }
+}
+
+impl Handler<TakeSnapshot> for GossipNode {
+    type Result = actix::MessageResult<TakeSnapshot>;
+
+    fn handle(&mut self, _: TakeSnapshot, _: &mut Context<Self>) -> Self::Result {
+        actix::MessageResult(self.node.snapshot())
     }
 }
 

@@ -509,6 +509,68 @@ fn a_peer_never_learnt_is_answered_at_its_source() {
     });
 }
 
+/// A process that saved its node's snapshot and exited starts again from it — a new generation,
+/// a new port, no seed — and reaches the cluster through the addresses the snapshot held: the
+/// peer takes its new incarnation and its write.
+#[test]
+fn a_node_restored_from_its_snapshot_rejoins_without_a_seed() {
+    use hearsay_actor::TakeSnapshot;
+    use hearsay_proto::{Node, Snapshot, Value};
+    run(async {
+        let peer = start("snapshot", 2, 1, keyring(14), vec![]).await;
+        let mut changes = watch(&peer, "k").await;
+        let first = start("snapshot", 1, 1, keyring(14), vec![peer.local_addr()]).await;
+        set(&first, "kept", "before").await;
+        set(&first, "k", "before").await;
+        assert!(wait_for(&mut changes, 1, "k", "before", DEADLINE).await);
+        // Saved once it holds node 2's address entry (anti-entropy brings it).
+        let until = tokio::time::Instant::now() + DEADLINE;
+        let snapshot = loop {
+            let snapshot = first.node().send(TakeSnapshot).await.expect("answered");
+            let holds = snapshot.origins.iter().any(|group| {
+                group.origin == NodeId(2) && group.deltas.iter().any(|d| d.key == ADDR_KEY)
+            });
+            if holds {
+                break snapshot;
+            }
+            assert!(
+                tokio::time::Instant::now() < until,
+                "node 1 never learnt node 2's address"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        };
+        let bytes = snapshot.encode().expect("encodes");
+        first.shutdown();
+        let config = protocol("snapshot", 1, 1).config().clone();
+        let snapshot = Snapshot::decode(&bytes).expect("decodes");
+        let node = Node::restore(
+            snapshot,
+            Generation(2),
+            config,
+            1,
+            std::time::Instant::now(),
+        )
+        .expect("restores");
+        assert_eq!(node.get("kept"), Some(&Value::from("before")));
+        let second = hearsay_net::NetNode::start(node, net_config("snapshot", vec![]), keyring(14))
+            .await
+            .expect("node starts");
+        assert_ne!(second.local_addr(), first.local_addr());
+        set(&second, "k", "after").await;
+        assert!(
+            wait_for(&mut changes, 1, "k", "after", DEADLINE).await,
+            "node 2 never heard from the restored node"
+        );
+        let held = peer
+            .node()
+            .send(hearsay_actor::Inspect)
+            .await
+            .expect("answered");
+        let origin = held.store.origin(NodeId(1)).expect("node 1 known");
+        assert_eq!(origin.generation(), Generation(2));
+    });
+}
+
 /// A node restored with its state (a process started with a `Node` that holds its peers'
 /// address entries) reaches those peers at once, without seeds: its transport's subscription
 /// begins with the entries the node holds. Before session 28 the transport heard of address
