@@ -12,6 +12,7 @@
 //! key-file = "cluster.key"
 //! admin = "127.0.0.1:9090"
 //! log-format = "json"
+//! state-file = "node.state"      # the node's state kept across restarts
 //! stay = true
 //! ```
 
@@ -59,6 +60,8 @@ pub struct FileSettings {
     pub admin: Option<String>,
     /// `--log-format`.
     pub log_format: Option<LogFormat>,
+    /// `--state-file`.
+    pub state_file: Option<PathBuf>,
 }
 
 impl FileSettings {
@@ -93,9 +96,11 @@ impl FileSettings {
                 "key-file is empty: give the path of a key file".into(),
             ));
         }
-        if let (Some(key_file), Some(dir)) = (&settings.key_file, path.parent()) {
-            if key_file.is_relative() {
-                settings.key_file = Some(dir.join(key_file));
+        if let Some(dir) = path.parent() {
+            for file in [&mut settings.key_file, &mut settings.state_file] {
+                if let Some(relative) = file.as_ref().filter(|f| f.is_relative()) {
+                    *file = Some(dir.join(relative));
+                }
             }
         }
         Ok(settings)

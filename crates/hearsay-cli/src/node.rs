@@ -6,7 +6,7 @@ use crate::logs::LogFormat;
 use crate::settings::{MAX_INTERVAL_MS, Preset, Settings, Transport};
 use clap::Args;
 use hearsay_net::control::{Controller, Ending};
-use hearsay_net::{Key, Keyring, NetConfig, NetNode, TransportKind};
+use hearsay_net::{Key, Keyring, NetConfig, NetNode, StateFile, TransportKind};
 use hearsay_proto::{ClusterId, Config, Generation, Mode, Node, NodeId};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -76,6 +76,11 @@ pub struct NodeArgs {
     /// How logs are written to stderr: `text` or `json` (one object per line) [default: text].
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Keep the node's state in this file (off by default): saved every 30 s and at exit, and
+    /// read back at the next start, which comes back as a new generation with its own entries
+    /// and the members' addresses (no seed needed) and, without `--id`, the saved node's id.
+    #[arg(long, value_name = "FILE")]
+    pub state_file: Option<PathBuf>,
     /// Check the settings (flags over the config file) and print them resolved, as JSON, then
     /// exit: nothing is bound and the key file is not read.
     #[arg(long)]
@@ -116,6 +121,7 @@ fn net_config(settings: &Settings) -> NetConfig {
     NetConfig {
         seeds,
         seed_names,
+        state: settings.state_file.clone().map(StateFile::new),
         advertise: settings.advertise,
         transport: match settings.transport {
             Transport::Datagram => TransportKind::Datagram,
@@ -148,7 +154,12 @@ pub fn run(args: NodeArgs) -> Result<(), String> {
     }
     crate::logs::init(settings.log_format);
     let keyring = Keyring::load(&settings.key_file).map_err(|error| error.to_string())?;
-    let id = match settings.id {
+    let state = settings.state_file.clone().map(StateFile::new);
+    let saved_id = match &state {
+        Some(state) => state.saved_id().map_err(|error| error.to_string())?,
+        None => None,
+    };
+    let id = match settings.id.or(saved_id.map(|id| id.0)) {
         Some(id) => id,
         None => hearsay_net::random_u64().map_err(|error| error.to_string())?,
     };
@@ -163,13 +174,23 @@ pub fn run(args: NodeArgs) -> Result<(), String> {
         Some(seed) => seed,
         None => hearsay_net::random_u64().map_err(|error| error.to_string())?,
     };
-    let node = Node::new(
-        NodeId(id),
-        Generation(generation),
-        protocol_config(&settings),
-        rng_seed,
-    )
+    let node = match &state {
+        Some(state) => state.load(
+            NodeId(id),
+            Generation(generation),
+            protocol_config(&settings),
+            rng_seed,
+        ),
+        None => Node::new(
+            NodeId(id),
+            Generation(generation),
+            protocol_config(&settings),
+            rng_seed,
+        )
+        .map_err(|error| hearsay_net::Error::Node(error.into())),
+    }
     .map_err(|error| error.to_string())?;
+    let generation = node.generation().0;
     let net = net_config(&settings);
     let admin_info = admin::Info {
         transport: settings.transport.name(),

@@ -98,6 +98,8 @@ pub struct Settings {
     pub admin: Option<SocketAddr>,
     /// How logs are written. Default: text.
     pub log_format: LogFormat,
+    /// Where the node's state is kept across restarts. Default: nowhere.
+    pub state_file: Option<PathBuf>,
 }
 
 /// An address given as `ip:port`, or `host:port` looked up through the system resolver (the
@@ -198,6 +200,7 @@ impl Settings {
             stay: args.stay || file.stay.unwrap_or(false),
             membership,
             admin,
+            state_file: args.state_file.clone().or(file.state_file),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
         })
     }

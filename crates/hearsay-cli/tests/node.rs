@@ -443,3 +443,64 @@ fn a_stopped_process_is_down_and_then_up_again_once_continued() {
     assert_eq!(first.ask("wait back yes"), "OK");
     assert_eq!(second.ask("wait back yes"), "OK");
 }
+
+/// With `--state-file`, a node that quits and starts again — no `--id`, no seed, another port —
+/// comes back under its saved id as a new generation, holding its entries, and reaches its
+/// peer through the address the file kept.
+#[test]
+fn a_node_with_a_state_file_comes_back_with_its_id_and_entries() {
+    let dir = temp_dir("state-file");
+    let key = key_file(&dir, "key");
+    let key = key.to_str().expect("path");
+    let state = dir.join("second.state");
+    let _ = std::fs::remove_file(&state);
+    let state = state.to_str().expect("path");
+    let mut first = NodeProcess::start(&["--bind", "127.0.0.1:0", "--key-file", key, "--id", "1"]);
+    let seed = first.addr.clone();
+    let mut second = NodeProcess::start(&[
+        "--bind",
+        "127.0.0.1:0",
+        "--key-file",
+        key,
+        "--state-file",
+        state,
+        "--seed-peer",
+        &seed,
+    ]);
+    assert!(second.ask("set kept before").starts_with("OK "));
+    assert_eq!(first.ask("wait kept before"), "OK");
+    // The second node holds the first's address entry before it quits.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let dump: Value = serde_json::from_str(&second.ask("dump")).expect("JSON");
+        if dump["1"].get("\u{0}hearsay/addr").is_some() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{dump}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let dump: Value = serde_json::from_str(&first.ask("dump")).expect("JSON");
+    let id = dump
+        .as_object()
+        .expect("origins")
+        .iter()
+        .find(|(_, entries)| entries.get("kept").is_some())
+        .map(|(id, _)| id.clone())
+        .expect("the second node's origin");
+    assert_eq!(second.ask("quit"), "OK bye");
+    second.wait_exit(Duration::from_secs(20));
+    let mut second = NodeProcess::start(&[
+        "--bind",
+        "127.0.0.1:0",
+        "--key-file",
+        key,
+        "--state-file",
+        state,
+    ]);
+    assert_eq!(second.ask("get kept"), "before");
+    assert!(second.ask("set after restart").starts_with("OK "));
+    assert_eq!(first.ask("wait after restart"), "OK");
+    let dump: Value = serde_json::from_str(&first.ask("dump")).expect("JSON");
+    assert_eq!(dump[&id]["after"], "restart", "{dump}");
+    assert_eq!(dump[&id]["kept"], "before", "{dump}");
+}

@@ -101,6 +101,11 @@ pub struct NetConfig {
     /// or is removed: a partition longer than the backoff's eight tries must not cost a full
     /// mesh its links for good. Default: 60 s.
     pub unreachable_redial: Duration,
+    /// Where the node's state is saved, now and then and at
+    /// [`crate::NetNode::shutdown_and_flush`], for the next process to start from
+    /// ([`crate::StateFile::load`]). Default: `None` (nothing is saved; a restarted node starts
+    /// empty and needs a seed).
+    pub state: Option<crate::StateFile>,
 }
 
 /// Bytes sealing adds to a gossip message: kind byte, payload tag, Poly1305 tag, and slack.
@@ -131,12 +136,16 @@ impl NetConfig {
             backoff_max: Duration::from_secs(5),
             self_redial: Duration::from_secs(300),
             unreachable_redial: Duration::from_secs(60),
+            state: None,
         }
     }
 
     /// Checks the settings.
     pub fn validate(&self) -> Result<(), Error> {
         let fail = |what: &str| Err(Error::Config(what.to_owned()));
+        if let Some(state) = &self.state {
+            state.validate()?;
+        }
         if self.cluster.is_empty() || self.cluster.len() > crate::frame::MAX_CLUSTER_NAME {
             return fail("the cluster name must be 1 to 64 bytes");
         }

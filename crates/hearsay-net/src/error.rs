@@ -61,6 +61,15 @@ pub enum Error {
         /// Why.
         source: std::io::Error,
     },
+    /// The node's state file ([`crate::StateFile`]) exists but cannot be restored: unreadable,
+    /// too large, not a snapshot, or another node's. The node does not start over it.
+    #[error("state file {}: {reason}", path.display())]
+    State {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The operating system's random source failed.
     #[error("random source: {0}")]
     Random(String),
@@ -69,7 +78,8 @@ pub enum Error {
 impl Error {
     /// Who can act on this error: [`ErrorKind::Peer`] for what one connection's peer did (a bad
     /// frame, a failed authentication, a refusal, a timeout, a socket error), the node's kind
-    /// for [`Error::Node`], [`ErrorKind::Config`] for keys, configuration and the listen address,
+    /// for [`Error::Node`], [`ErrorKind::Config`] for keys, configuration, the listen address and
+    /// the state file,
     /// [`ErrorKind::Caller`] for a control command not understood, [`ErrorKind::Internal`]
     /// otherwise.
     pub fn kind(&self) -> ErrorKind {
@@ -81,7 +91,9 @@ impl Error {
             | Error::SelfConnection(_)
             | Error::Unexpected(_)
             | Error::Timeout(_) => ErrorKind::Peer,
-            Error::Key(_) | Error::Config(_) | Error::Bind { .. } => ErrorKind::Config,
+            Error::Key(_) | Error::Config(_) | Error::Bind { .. } | Error::State { .. } => {
+                ErrorKind::Config
+            }
             Error::Command(_) => ErrorKind::Caller,
             Error::Node(error) => error.kind(),
             Error::Mailbox(_) | Error::Random(_) => ErrorKind::Internal,

@@ -4,6 +4,7 @@ use crate::connection::Writers;
 use crate::datagram::Sealer;
 use crate::mesh::{AddSeed, GetLinks, Link, Mesh, SetKeyring, Shutdown, Wiring};
 use crate::session::Local;
+use crate::state_file::Saver;
 use crate::stats::NetStats;
 use crate::transport::{NetTransport, Routes};
 use crate::udp::{Outbox, Udp, UdpSetup};
@@ -91,6 +92,8 @@ pub struct NetNode {
     advertised: SocketAddr,
     stats: Arc<NetStats>,
     writers: Arc<Writers>,
+    /// Saves the node's state, with [`NetConfig::state`].
+    saver: Option<Arc<Saver>>,
 }
 
 /// The actor that links the node to its peers.
@@ -154,6 +157,7 @@ impl NetNode {
         let inbound = config.inbound_queue;
         let names = config.seed_names.clone();
         let (resolve_every, backoff_initial) = (config.resolve_every, config.backoff_initial);
+        let state = config.state.clone();
         let (gossip, carrier, local_addr, advertised) = match config.transport {
             TransportKind::Datagram => {
                 let socket = UdpSocket::bind(config.bind).await;
@@ -253,6 +257,7 @@ impl NetNode {
                 jitter_seed.rotate_left(17),
             ));
         }
+        let saver = state.map(|state| Saver::start(state, gossip.clone()));
         Ok(NetNode {
             node: gossip,
             carrier,
@@ -260,6 +265,7 @@ impl NetNode {
             advertised,
             stats,
             writers,
+            saver,
         })
     }
 
@@ -318,6 +324,17 @@ impl NetNode {
         }
     }
 
+    /// Saves the node's state to [`NetConfig::state`] now (as the periodic saves do).
+    /// [`Error::Config`] without a state file; an I/O error if writing it failed.
+    pub async fn save_state(&self) -> Result<(), Error> {
+        match &self.saver {
+            Some(saver) => saver.save().await,
+            None => Err(Error::Config(
+                "no state file: NetConfig::state is None".into(),
+            )),
+        }
+    }
+
     /// Says goodbye on every link and stops the transport (the node actor keeps its state).
     pub fn shutdown(&self) {
         match &self.carrier {
@@ -327,23 +344,34 @@ impl NetNode {
     }
 
     /// [`NetNode::shutdown`], then waits (at most `timeout`) until every queued frame is written
-    /// and every connection closed (datagrams wait in no queue), so that a process can exit without losing its last words (a
-    /// leave, a goodbye). Answers whether everything was flushed in time. A timeout past what a
-    /// clock can hold (`Duration::MAX` for "no limit") waits as long as it takes.
+    /// and every connection closed (datagrams wait in no queue), so that a process can exit
+    /// without losing its last words (a leave, a goodbye); with [`NetConfig::state`], then
+    /// saves the node's state a last time and stops the periodic saves. Answers whether
+    /// everything was flushed (and saved) in time. A timeout past what a clock can hold
+    /// (`Duration::MAX` for "no limit") waits as long as it takes.
     pub async fn shutdown_and_flush(&self, timeout: std::time::Duration) -> bool {
         let now = tokio::time::Instant::now();
         let deadline = now
             .checked_add(timeout)
             .unwrap_or_else(|| now + crate::config::FOREVER);
-        match &self.carrier {
+        let flushed = match &self.carrier {
             Carrier::Mesh(mesh) => {
-                if mesh.send(Shutdown).await.is_err() {
-                    return false;
-                }
-                self.writers.drained(deadline).await
+                mesh.send(Shutdown).await.is_ok() && self.writers.drained(deadline).await
             }
             // A datagram is on the wire once sent: nothing waits in a queue.
             Carrier::Udp(udp) => udp.send(Shutdown).await.is_ok(),
+        };
+        let Some(saver) = &self.saver else {
+            return flushed;
+        };
+        saver.stop();
+        match tokio::time::timeout_at(deadline, saver.save()).await {
+            Ok(Ok(())) => flushed,
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "saving the node's state at shutdown failed");
+                false
+            }
+            Err(_) => false,
         }
     }
 }

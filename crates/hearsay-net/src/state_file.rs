@@ -1,0 +1,209 @@
+//! A node's state on disk across restarts (Serf's `snapshot_path`): its
+//! [`Snapshot`] saved to a file now and then and at shutdown, and read back at the next start,
+//! so that a restarted process holds its own entries and the members' addresses and reaches
+//! the cluster without a seed.
+
+use crate::Error;
+use hearsay_proto::{Config, Generation, Node, NodeId, Snapshot};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The largest state file read back (1 GiB): a larger one is refused, not read into memory.
+pub const MAX_STATE_FILE: u64 = 1 << 30;
+
+/// Where a node's state is kept and how often it is saved ([`crate::NetConfig::state`]).
+///
+/// ```
+/// use hearsay_net::StateFile;
+/// let state = StateFile::new("/var/lib/myapp/hearsay.state");
+/// assert_eq!(state.every, std::time::Duration::from_secs(30));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateFile {
+    /// The file. Written whole to `<path>.tmp`, synced, then renamed over it: a crash while
+    /// saving leaves the previous state.
+    pub path: PathBuf,
+    /// How often the running node's state is saved (and once more by
+    /// [`crate::NetNode::shutdown_and_flush`]). Between 1 s and a day. Default: 30 s.
+    pub every: Duration,
+}
+
+impl StateFile {
+    /// A state file at `path`, saved every 30 s.
+    pub fn new(path: impl Into<PathBuf>) -> StateFile {
+        StateFile {
+            path: path.into(),
+            every: Duration::from_secs(30),
+        }
+    }
+
+    /// Checks the settings.
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        if !(Duration::from_secs(1)..=Duration::from_secs(86_400)).contains(&self.every) {
+            return Err(Error::Config(
+                "state.every must be between 1 s and a day".into(),
+            ));
+        }
+        if self.path.as_os_str().is_empty() {
+            return Err(Error::Config("state.path is empty".into()));
+        }
+        Ok(())
+    }
+
+    /// The node to start as `id`: restored from the file if it holds a saved state
+    /// ([`Node::restore`]), new ([`Node::new`]) if there is no file yet. The node runs
+    /// `generation`, or one above the saved generation if `generation` is not above it (a
+    /// process that numbers its generations from 1, or whose clock went back, still starts).
+    ///
+    /// A file that exists but cannot be read, is larger than [`MAX_STATE_FILE`], is not a
+    /// snapshot, or is another node's, is an [`Error::State`] naming the file: the node does
+    /// not start empty over saved state that someone should look at.
+    pub fn load(
+        &self,
+        id: NodeId,
+        generation: Generation,
+        config: impl Into<Arc<Config>>,
+        seed: u64,
+    ) -> Result<Node, Error> {
+        let fail = |reason: String| Error::State {
+            path: self.path.clone(),
+            reason,
+        };
+        let Some(snapshot) = self.read()? else {
+            return Ok(Node::new(id, generation, config, seed).map_err(hearsay_actor::Error::from)?);
+        };
+        if snapshot.id != id {
+            return Err(fail(format!(
+                "it holds {}'s state, not {id}'s",
+                snapshot.id
+            )));
+        }
+        let generation = match snapshot.generation.0.checked_add(1) {
+            Some(next) => generation.max(Generation(next)),
+            None => return Err(fail("its generation is the last one".into())),
+        };
+        Node::restore(snapshot, generation, config, seed, Instant::now())
+            .map_err(|e| fail(e.to_string()))
+    }
+
+    /// The id of the node whose state the file holds (`None`: no file yet), for a process that
+    /// takes its id from its state; refused as [`StateFile::load`] refuses.
+    pub fn saved_id(&self) -> Result<Option<NodeId>, Error> {
+        Ok(self.read()?.map(|snapshot| snapshot.id))
+    }
+
+    /// The snapshot in the file, `None` if there is no file.
+    fn read(&self) -> Result<Option<Snapshot>, Error> {
+        let fail = |reason: String| Error::State {
+            path: self.path.clone(),
+            reason,
+        };
+        let bytes = match read_bounded(&self.path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(fail(e.to_string())),
+        };
+        Snapshot::decode(&bytes)
+            .map(Some)
+            .map_err(|e| fail(e.to_string()))
+    }
+
+    /// Writes `snapshot` to the file: whole to `<path>.tmp`, synced, renamed over the file.
+    pub fn save(&self, snapshot: &Snapshot) -> Result<(), Error> {
+        let bytes = snapshot.encode().map_err(hearsay_actor::Error::from)?;
+        let tmp = self.tmp();
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, &self.path)
+        };
+        write().map_err(|source| Error::io(format!("saving {}", self.path.display()), source))
+    }
+
+    /// Where a save writes before the rename.
+    fn tmp(&self) -> PathBuf {
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(".tmp");
+        PathBuf::from(name)
+    }
+}
+
+/// Reads a file of at most [`MAX_STATE_FILE`] bytes.
+fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_STATE_FILE + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_STATE_FILE {
+        return Err(std::io::Error::other(format!(
+            "larger than {MAX_STATE_FILE} bytes"
+        )));
+    }
+    Ok(bytes)
+}
+
+/// A running node's saves: every [`StateFile::every`] and on demand, one at a time, until
+/// stopped.
+pub(crate) struct Saver {
+    state: StateFile,
+    node: actix::Addr<hearsay_actor::GossipNode>,
+    /// One save at a time: two would write the same temporary file.
+    writing: std::sync::Mutex<()>,
+    stopped: std::sync::atomic::AtomicBool,
+}
+
+impl Saver {
+    /// Starts saving `node`'s state to `state` every `state.every` (the first save one
+    /// interval after the start).
+    pub(crate) fn start(
+        state: StateFile,
+        node: actix::Addr<hearsay_actor::GossipNode>,
+    ) -> Arc<Saver> {
+        let saver = Arc::new(Saver {
+            state,
+            node,
+            writing: std::sync::Mutex::new(()),
+            stopped: std::sync::atomic::AtomicBool::new(false),
+        });
+        let every = saver.state.every;
+        let periodic = saver.clone();
+        actix::spawn(async move {
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                if periodic.stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                    return;
+                }
+                if let Err(error) = periodic.save().await {
+                    tracing::warn!(%error, "saving the node's state failed");
+                }
+            }
+        });
+        saver
+    }
+
+    /// Takes the node's snapshot and writes it (on a blocking thread).
+    pub(crate) async fn save(self: &Arc<Saver>) -> Result<(), Error> {
+        let snapshot = self.node.send(hearsay_actor::TakeSnapshot).await?;
+        let saver = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let _one = saver
+                .writing
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            saver.state.save(&snapshot)
+        })
+        .await
+        .map_err(|e| Error::io("saving the node's state", std::io::Error::other(e)))?
+    }
+
+    /// No periodic save from now on (the last one may still be running).
+    pub(crate) fn stop(&self) {
+        self.stopped
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
