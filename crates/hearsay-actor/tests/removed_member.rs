@@ -129,7 +129,7 @@ fn a_member_removed_at_an_incarnation_refuted_elsewhere_is_removed_there_too()
     cut_off_while_a_member_is_removed(true)
 }
 
-/// 30 nodes split in two for a minute, `removal_after` 10 s: each side removes the other. A
+/// 30 nodes split in two for a minute and a half, `removal_after` 10 s: each side removes the other. A
 /// removed member's gossip is ignored and nobody contacts a removed member, so before the fix
 /// the two sides stayed two clusters for good (fault search seed 142205, heartbeat detector);
 /// now a round's probe of a Down peer also tells removed ones, which refute, come back as new
@@ -154,7 +154,9 @@ fn split_outlasting_the_removal(detector: Detector) -> Result<(), hearsay_actor:
         let (left, right): (Vec<NodeId>, Vec<NodeId>) =
             (0..30).map(NodeId).partition(|id| id.0 < 15);
         sim.partition(vec![left, right]);
-        sim.run_for(Duration::from_secs(60)).await;
+        // Long enough for either detector: the heartbeat one's exponential model takes about
+        // 3 s + 18.4 mean intervals (~30 s) to a Down, then 10 s to the removal.
+        sim.run_for(Duration::from_secs(90)).await;
         let split = sim.inspect(0).await?;
         let removed = (split.members.iter())
             .filter(|m| m.id.0 >= 15 && m.status == MemberStatus::Removed)

@@ -130,9 +130,11 @@ mod tests {
             preset = "wan"
             admin = "127.0.0.1:9090"
             log-format = "json"
+            state-file = "node.state"
             "#,
         )
         .expect("parses");
+        assert_eq!(settings.state_file, Some(PathBuf::from("node.state")));
         assert_eq!(settings.transport, Some(Transport::Stream));
         assert_eq!(settings.seed_peers.as_ref().map(Vec::len), Some(2));
         assert_eq!(settings.preset, Some(Preset::Wan));

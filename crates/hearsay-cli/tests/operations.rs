@@ -25,8 +25,8 @@ fn write_key(dir: &Path) {
     std::fs::write(dir.join("key"), &output.stdout).expect("key written");
 }
 
-/// A node run from a config file (a relative key file, a preset, JSON logs, an admin
-/// listener): flags given on the command line win over the file's values.
+/// A node run from a config file (a relative key file and state file, a preset, JSON logs, an
+/// admin listener): flags given on the command line win over the file's values.
 #[test]
 fn a_config_file_runs_a_node_and_flags_override_it() {
     let dir = temp_dir("config");
@@ -41,9 +41,11 @@ fn a_config_file_runs_a_node_and_flags_override_it() {
          cluster = \"ops-test\"\n\
          preset = \"local\"\n\
          admin = \"127.0.0.1:0\"\n\
-         log-format = \"json\"\n",
+         log-format = \"json\"\n\
+         state-file = \"node.state\"\n",
     )
     .expect("config written");
+    let _ = std::fs::remove_file(dir.join("node.state"));
     let config = config.to_str().expect("path");
     let mut node = NodeProcess::start_logged(&["--config", config, "--id", "6"]);
     let members: Value = serde_json::from_str(&node.ask("members")).expect("JSON");
@@ -83,6 +85,12 @@ fn a_config_file_runs_a_node_and_flags_override_it() {
             "not JSON: {line}"
         );
     }
+    // The state file, relative to the config file's directory, is written at exit.
+    assert_eq!(node.ask("quit"), "OK bye");
+    node.wait_exit(Duration::from_secs(20));
+    let saved = std::fs::read(dir.join("node.state")).expect("state saved beside the config");
+    let snapshot = hearsay_proto::Snapshot::decode(&saved).expect("a snapshot");
+    assert_eq!(snapshot.id, hearsay_proto::NodeId(6));
 }
 
 /// Bad config files stop the node before it starts, with an error that names the file and the

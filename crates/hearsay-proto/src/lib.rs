@@ -70,7 +70,7 @@ pub use membership::{
 };
 pub use node::{Node, Transmit};
 pub use peers::Peers;
-pub use phi::{PhiConfig, PhiDetector};
+pub use phi::{PhiConfig, PhiDetector, PhiModel};
 pub use reconcile::Strategy;
 pub use rumor::{RumorId, Rumors};
 pub use size::Budget;

@@ -75,6 +75,29 @@ pub struct PhiConfig {
     /// `first_heartbeat_estimate` and standard deviation `first_heartbeat_estimate / 4`. Set it
     /// to the expected heartbeat interval. Must be positive. Default: 1 s.
     pub first_heartbeat_estimate: Duration,
+    /// How the intervals are distributed. Default: [`PhiModel::Normal`] (Akka's, for
+    /// heartbeats sent directly); [`crate::HeartbeatConfig`] uses [`PhiModel::Exponential`]
+    /// for heartbeats relayed by gossip.
+    #[serde(default)]
+    pub model: PhiModel,
+}
+
+/// The distribution a [`PhiDetector`] takes the intervals between heartbeats to follow.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum PhiModel {
+    /// Normal, of the history's mean plus [`PhiConfig::acceptable_heartbeat_pause`] and its
+    /// standard deviation floored at [`PhiConfig::min_std_deviation`] (Akka). Fits heartbeats
+    /// sent at a fixed rate over one link: intervals close to the rate, a thin tail.
+    #[default]
+    Normal,
+    /// Exponential, of the history's mean, after [`PhiConfig::acceptable_heartbeat_pause`]:
+    /// `phi = log10(e) · max(0, t − pause) / mean` (Cassandra's and chitchat's model). Fits
+    /// heartbeats relayed by gossip, whose progress reaches an observer after a random number of
+    /// exchanges: intervals with a geometric tail, under which the normal model takes a gap
+    /// of a few means for a death. phi = 8 is reached `pause + 18.4 × mean` after the last
+    /// heartbeat; [`PhiConfig::min_std_deviation`] is not used.
+    Exponential,
 }
 
 impl Default for PhiConfig {
@@ -87,6 +110,7 @@ impl Default for PhiConfig {
             min_std_deviation: Duration::from_millis(100),
             acceptable_heartbeat_pause: Duration::from_secs(3),
             first_heartbeat_estimate: Duration::from_secs(1),
+            model: PhiModel::Normal,
         }
     }
 }
@@ -289,12 +313,22 @@ impl PhiDetector {
             return 0.0;
         };
         let elapsed = now.saturating_duration_since(last).as_secs_f64();
-        let mean = self.history.mean() + self.config.acceptable_heartbeat_pause.as_secs_f64();
-        let std = self
-            .history
-            .std_deviation()
-            .max(self.config.min_std_deviation.as_secs_f64());
-        phi(elapsed, mean, std)
+        let pause = self.config.acceptable_heartbeat_pause.as_secs_f64();
+        match self.config.model {
+            PhiModel::Normal => {
+                let std = self
+                    .history
+                    .std_deviation()
+                    .max(self.config.min_std_deviation.as_secs_f64());
+                phi(elapsed, self.history.mean() + pause, std)
+            }
+            PhiModel::Exponential => {
+                // The mean is never below a microsecond: the history is seeded with a positive
+                // estimate, and intervals are at least 0.
+                let mean = self.history.mean().max(1e-6);
+                ((elapsed - pause).max(0.0) / mean * std::f64::consts::LOG10_E).min(f64::MAX)
+            }
+        }
     }
 
     /// Whether the node is deemed available at `now`: `phi(now) < threshold`.

@@ -115,12 +115,15 @@ fn a_crashed_node_is_suspected_then_down_within_the_computed_bound() {
         latencies[latencies.len() - 1],
         max_relay,
     );
-    // Heartbeat progress is seen about every 1.6 s with a standard deviation of about 1 s
-    // (relayed by gossip), so phi reaches 8 about 1.6 + 3 (pause) + 5.23 × 1 ≈ 10 s after the
-    // last heartbeat seen; relays add up to a few seconds and rounds 1 s: at most 15 s.
-    assert!(latencies[latencies.len() - 1] <= Duration::from_secs(15));
+    // Heartbeat progress is seen about every 1.6 s (relayed by gossip), and the heartbeat
+    // detector's exponential model reaches phi 8 at the pause plus 18.4 mean intervals: about
+    // 3 + 18.4 × 1.6 ≈ 32 s after the last heartbeat seen; relays add up to a few seconds and
+    // rounds 1 s: at most 40 s. Progress comes at most once a 1 s round, so the mean is at
+    // least 1 s and nothing is Down before 3 + 18.4 = 21.4 s of silence; the last heartbeat
+    // seen is at most a few rounds older than the crash.
+    assert!(latencies[latencies.len() - 1] <= Duration::from_secs(40));
     assert!(
-        latencies[0] >= Duration::from_secs(4),
+        latencies[0] >= Duration::from_secs(15),
         "no detection before the pause"
     );
 }

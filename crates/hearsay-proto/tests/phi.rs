@@ -1,7 +1,7 @@
 //! The phi-accrual failure detector: statistics over a bounded window, phi against the exact
 //! normal tail, the threshold crossing time, config validation and odd inputs.
 
-use hearsay_proto::{Error, PhiConfig, PhiDetector};
+use hearsay_proto::{Error, PhiConfig, PhiDetector, PhiModel};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::f64::consts::{PI, SQRT_2};
@@ -465,6 +465,7 @@ fn time_going_backwards_is_harmless() {
         min_std_deviation: Duration::from_nanos(1),
         acceptable_heartbeat_pause: Duration::ZERO,
         first_heartbeat_estimate: Duration::from_nanos(1),
+        model: PhiModel::Normal,
     });
     extreme.heartbeat(start);
     extreme.heartbeat(start); // zero interval: zero deviation, floored at 1 ns
@@ -475,4 +476,52 @@ fn time_going_backwards_is_harmless() {
     assert!(extreme.is_available(start + Duration::from_secs(10_000_000)));
     let phi = extreme.phi(start.checked_sub(Duration::from_secs(1)).unwrap_or(start));
     assert!(phi.is_finite());
+}
+
+/// The exponential model (heartbeats relayed by gossip): phi is 0 through the pause, then grows
+/// linearly — 8 at `pause + 18.4 × mean` — and a gap that the normal model of the same history
+/// takes for a death (ten means) is only a doubt; at the extremes it stays finite and
+/// non-negative.
+#[test]
+fn the_exponential_model_reaches_the_threshold_at_the_pause_plus_18_4_means() {
+    let start = Instant::now();
+    let exponential = PhiConfig {
+        model: PhiModel::Exponential,
+        ..PhiConfig::default()
+    };
+    let (mut relayed, mut direct) = (detector(exponential), detector(PhiConfig::default()));
+    for s in 0..=20 {
+        relayed.heartbeat(start + secs(f64::from(s)));
+        direct.heartbeat(start + secs(f64::from(s)));
+    }
+    let last = start + secs(20.0);
+    assert_eq!(relayed.mean(), Duration::from_secs(1));
+    assert_eq!(relayed.phi(last + secs(3.0)), 0.0, "within the pause");
+    let at_threshold = 3.0 + 8.0 / std::f64::consts::LOG10_E;
+    assert!(relayed.is_available(last + secs(at_threshold - 0.01)));
+    assert!(!relayed.is_available(last + secs(at_threshold + 0.01)));
+    let ten = last + secs(10.0);
+    assert!(
+        !direct.is_available(ten),
+        "the normal model: dead after 10 means"
+    );
+    assert!(
+        relayed.is_available(ten),
+        "the exponential model: phi {}",
+        relayed.phi(ten)
+    );
+    let mut extreme = detector(PhiConfig {
+        threshold: f64::MAX,
+        max_sample_size: 1,
+        acceptable_heartbeat_pause: Duration::ZERO,
+        first_heartbeat_estimate: Duration::from_nanos(1),
+        model: PhiModel::Exponential,
+        ..PhiConfig::default()
+    });
+    extreme.heartbeat(start);
+    extreme.heartbeat(start); // a zero interval: a zero mean, floored
+    for e in [0, 1, 1_000, 1_000_000_000, 10_000_000_000_000_000] {
+        let phi = extreme.phi(start + Duration::from_nanos(e));
+        assert!(phi.is_finite() && phi >= 0.0, "{e} ns: {phi}");
+    }
 }

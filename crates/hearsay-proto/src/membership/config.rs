@@ -2,7 +2,7 @@
 //! probing (the default, [`SwimConfig`]) or phi accrual over gossiped heartbeats
 //! ([`HeartbeatConfig`]) — with the LAN, WAN and in-process presets.
 
-use crate::{Error, PhiConfig};
+use crate::{Error, PhiConfig, PhiModel};
 use serde::{Deserialize, Serialize};
 use std::num::{NonZeroU8, NonZeroU32};
 use std::time::Duration;
@@ -65,11 +65,14 @@ pub enum Detector {
 /// The phi-accrual detector over gossiped heartbeats ([`Detector::Heartbeat`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HeartbeatConfig {
-    /// The phi-accrual detector of every member. Default: Akka's (threshold 8, 1,000 samples,
-    /// 100 ms minimum standard deviation, 3 s acceptable pause) except the first heartbeat
-    /// estimate, 2 s instead of 1 s: Cassandra's initial interval (twice its 1 s gossip
-    /// interval). Heartbeats seen through gossip are relayed, so their progress arrives less
-    /// regularly than Akka's direct heartbeats.
+    /// The phi-accrual detector of every member. Default: Akka's threshold (8), window (1,000
+    /// samples) and acceptable pause (3 s), a first heartbeat estimate of 2 s (Cassandra's
+    /// initial interval, twice its 1 s gossip interval), and the exponential model
+    /// ([`crate::PhiModel::Exponential`], Cassandra's and chitchat's): heartbeats seen through
+    /// gossip are relayed, so their progress arrives after a random number of exchanges, with
+    /// a geometric tail under which Akka's normal model declares live members Down (fault
+    /// search seed 385550, `docs/membership.md`). A crash is Down about `3 s + 18.4 ×` the
+    /// mean progress interval after the last heartbeat seen.
     pub phi: PhiConfig,
     /// phi from which a member is Suspect; at most `phi.threshold`. Default: 4.0 (half the
     /// default threshold: a 10⁻⁴ chance that a heartbeat this late is still normal).
@@ -81,6 +84,7 @@ impl Default for HeartbeatConfig {
         HeartbeatConfig {
             phi: PhiConfig {
                 first_heartbeat_estimate: Duration::from_secs(2),
+                model: PhiModel::Exponential,
                 ..PhiConfig::default()
             },
             suspect_phi: 4.0,
