@@ -249,20 +249,20 @@ fn the_membership_invariant_fails_on_a_live_node_held_dead_or_unknown_and_a_dead
 }
 
 /// Removal's promise reads real stores: a crashed member still held alive, or its state kept,
-/// breaks it; once the live nodes have run past [`removal_bound`] it holds — each holds the
-/// member Removed and nothing of its origin.
+/// breaks it; once every live node holds it Down ([`verdicts`]) and [`removal_bound`] has
+/// passed, it holds — each holds the member Removed and nothing of its origin.
 #[test]
 fn the_purge_invariant_fails_until_a_crashed_member_is_removed_and_its_state_dropped()
 -> Result<(), hearsay_actor::Error> {
-    use hearsay_actor::chaos::{purged, removal_bound};
+    use hearsay_actor::chaos::{purged, removal_bound, verdicts};
     use hearsay_actor::{Simulation, SimulationConfig, simulate};
     use hearsay_proto::{Config, MemberStatus, NodeId, Value};
     use std::time::Duration;
     let mut protocol = Config::local();
     let membership = protocol.membership.as_mut().expect("local runs membership");
     membership.removal_after = Duration::from_secs(10);
-    let bound = removal_bound(membership, 6);
-    let (before, after) = simulate(|| async {
+    let bound = removal_bound(membership);
+    let (before, verdict, after) = simulate(|| async {
         let sim = Simulation::start(SimulationConfig {
             nodes: 6,
             seed: 5,
@@ -273,12 +273,26 @@ fn the_purge_invariant_fails_until_a_crashed_member_is_removed_and_its_state_dro
         sim.run_for(Duration::from_secs(20)).await;
         let before = sim.inspect_all().await?;
         sim.crash(0).await?;
+        let just_crashed = sim.inspect_all().await?;
+        assert!(!verdicts(&just_crashed), "held Up still, not yet a verdict");
+        let mut verdict = None;
+        for _ in 0..60 {
+            sim.run_for(Duration::from_secs(1)).await;
+            let now = sim.inspect_all().await?;
+            if verdicts(&now) {
+                verdict = Some(now);
+                break;
+            }
+        }
+        let verdict = verdict.expect("every live node holds node 0 Down within a minute");
         sim.run_for(bound).await;
-        Ok::<_, hearsay_actor::Error>((before, sim.inspect_all().await?))
+        Ok::<_, hearsay_actor::Error>((before, verdict, sim.inspect_all().await?))
     })??;
     let at = Duration::ZERO;
     assert!(after[0].down);
     assert_eq!(purged(&after, at), Vec::new());
+    // At the verdicts, node 0 is Down everywhere but not removed yet: broken.
+    assert_eq!(purged(&verdict, at).len(), 1);
     for node in &after[1..] {
         let held = node.members.iter().find(|m| m.id == NodeId(0));
         assert!(held.is_none_or(|m| m.status == MemberStatus::Removed));

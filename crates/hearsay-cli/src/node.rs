@@ -211,6 +211,14 @@ pub fn run(args: NodeArgs) -> Result<(), String> {
                 .await
                 .map_err(|error| error.to_string())?,
         );
+        if state.is_some() {
+            // At once: a process that dies before the first periodic save still comes back
+            // under this id.
+            net_node
+                .save_state()
+                .await
+                .map_err(|error| error.to_string())?;
+        }
         tracing::info!(id, generation, "node started");
         tokio::spawn(crate::logs::report_every_window());
         let admin = match admin_listener {

@@ -57,6 +57,7 @@ mod node;
 mod random;
 pub mod replay;
 mod resolve;
+mod saver;
 pub mod session;
 mod state_file;
 mod stats;

@@ -3,8 +3,8 @@
 use crate::connection::Writers;
 use crate::datagram::Sealer;
 use crate::mesh::{AddSeed, GetLinks, Link, Mesh, SetKeyring, Shutdown, Wiring};
+use crate::saver::Saver;
 use crate::session::Local;
-use crate::state_file::Saver;
 use crate::stats::NetStats;
 use crate::transport::{NetTransport, Routes};
 use crate::udp::{Outbox, Udp, UdpSetup};
@@ -94,6 +94,15 @@ pub struct NetNode {
     writers: Arc<Writers>,
     /// Saves the node's state, with [`NetConfig::state`].
     saver: Option<Arc<Saver>>,
+}
+
+impl Drop for NetNode {
+    /// Ends the periodic saves: a node let go is not saved behind its owner's back.
+    fn drop(&mut self) {
+        if let Some(saver) = &self.saver {
+            saver.stop();
+        }
+    }
 }
 
 /// The actor that links the node to its peers.
@@ -257,7 +266,7 @@ impl NetNode {
                 jitter_seed.rotate_left(17),
             ));
         }
-        let saver = state.map(|state| Saver::start(state, gossip.clone()));
+        let saver = state.map(|state| Saver::start(state, &gossip));
         Ok(NetNode {
             node: gossip,
             carrier,
@@ -345,15 +354,33 @@ impl NetNode {
 
     /// [`NetNode::shutdown`], then waits (at most `timeout`) until every queued frame is written
     /// and every connection closed (datagrams wait in no queue), so that a process can exit
-    /// without losing its last words (a leave, a goodbye); with [`NetConfig::state`], then
-    /// saves the node's state a last time and stops the periodic saves. Answers whether
-    /// everything was flushed (and saved) in time. A timeout past what a clock can hold
+    /// without losing its last words (a leave, a goodbye); with [`NetConfig::state`], it first
+    /// saves the node's state a last time (after any save in flight) and stops the periodic
+    /// saves. Answers whether everything was saved and flushed in time. A timeout past what a clock can hold
     /// (`Duration::MAX` for "no limit") waits as long as it takes.
     pub async fn shutdown_and_flush(&self, timeout: std::time::Duration) -> bool {
         let now = tokio::time::Instant::now();
         let deadline = now
             .checked_add(timeout)
             .unwrap_or_else(|| now + crate::config::FOREVER);
+        // The state first (after any save in flight): a slow flush must not cost it.
+        let saved = match &self.saver {
+            None => true,
+            Some(saver) => {
+                saver.stop();
+                match tokio::time::timeout_at(deadline, saver.save()).await {
+                    Ok(Ok(())) => true,
+                    Ok(Err(error)) => {
+                        tracing::warn!(%error, "saving the node's state at shutdown failed");
+                        false
+                    }
+                    Err(_) => {
+                        tracing::warn!("saving the node's state at shutdown timed out");
+                        false
+                    }
+                }
+            }
+        };
         let flushed = match &self.carrier {
             Carrier::Mesh(mesh) => {
                 mesh.send(Shutdown).await.is_ok() && self.writers.drained(deadline).await
@@ -361,17 +388,6 @@ impl NetNode {
             // A datagram is on the wire once sent: nothing waits in a queue.
             Carrier::Udp(udp) => udp.send(Shutdown).await.is_ok(),
         };
-        let Some(saver) = &self.saver else {
-            return flushed;
-        };
-        saver.stop();
-        match tokio::time::timeout_at(deadline, saver.save()).await {
-            Ok(Ok(())) => flushed,
-            Ok(Err(error)) => {
-                tracing::warn!(%error, "saving the node's state at shutdown failed");
-                false
-            }
-            Err(_) => false,
-        }
+        saved && flushed
     }
 }

@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The largest state file read back (1 GiB): a larger one is refused, not read into memory.
-pub const MAX_STATE_FILE: u64 = 1 << 30;
+/// The largest state file read back (256 MiB): a larger one is refused, not read into memory.
+/// Decoded, a snapshot takes up to about 15 times its bytes (each small entry becomes a key,
+/// a version and a value on the heap, then a store's index): a few GiB at most.
+pub const MAX_STATE_FILE: u64 = 256 << 20;
 
 /// Where a node's state is kept and how often it is saved ([`crate::NetConfig::state`]).
 ///
@@ -83,8 +85,13 @@ impl StateFile {
             Some(next) => generation.max(Generation(next)),
             None => return Err(fail("its generation is the last one".into())),
         };
-        Node::restore(snapshot, generation, config, seed, Instant::now())
-            .map_err(|e| fail(e.to_string()))
+        Node::restore(snapshot, generation, config, seed, Instant::now()).map_err(|e| {
+            match e.kind() {
+                // The settings' fault, not the file's.
+                hearsay_proto::ErrorKind::Config => hearsay_actor::Error::from(e).into(),
+                _ => fail(e.to_string()),
+            }
+        })
     }
 
     /// The id of the node whose state the file holds (`None`: no file yet), for a process that
@@ -109,25 +116,44 @@ impl StateFile {
             .map_err(|e| fail(e.to_string()))
     }
 
-    /// Writes `snapshot` to the file: whole to `<path>.tmp`, synced, renamed over the file.
+    /// Writes `snapshot` to the file: whole to a temporary file beside it (named for this
+    /// process and this save, created anew), synced, renamed over the file, and the directory
+    /// synced: a crash leaves the previous state or the new one, and two processes saving at
+    /// once (an old one exiting, a new one starting) do not write into one file.
     pub fn save(&self, snapshot: &Snapshot) -> Result<(), Error> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static SAVES: AtomicU64 = AtomicU64::new(0);
         let bytes = snapshot.encode().map_err(hearsay_actor::Error::from)?;
-        let tmp = self.tmp();
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(format!(
+            ".{}.{}.tmp",
+            std::process::id(),
+            SAVES.fetch_add(1, Ordering::Relaxed)
+        ));
+        let tmp = PathBuf::from(name);
         let write = || -> std::io::Result<()> {
             use std::io::Write;
-            let mut file = std::fs::File::create(&tmp)?;
+            let mut file = std::fs::File::options()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)?;
             file.write_all(&bytes)?;
             file.sync_all()?;
-            std::fs::rename(&tmp, &self.path)
+            std::fs::rename(&tmp, &self.path)?;
+            let dir = match self.path.parent() {
+                Some(dir) if !dir.as_os_str().is_empty() => dir,
+                _ => Path::new("."),
+            };
+            // Not every platform can open a directory to sync it; the rename is done either way.
+            if let Ok(dir) = std::fs::File::open(dir) {
+                let _ = dir.sync_all();
+            }
+            Ok(())
         };
-        write().map_err(|source| Error::io(format!("saving {}", self.path.display()), source))
-    }
-
-    /// Where a save writes before the rename.
-    fn tmp(&self) -> PathBuf {
-        let mut name = self.path.as_os_str().to_owned();
-        name.push(".tmp");
-        PathBuf::from(name)
+        write().map_err(|source| {
+            let _ = std::fs::remove_file(&tmp);
+            Error::io(format!("saving {}", self.path.display()), source)
+        })
     }
 }
 
@@ -143,67 +169,4 @@ fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
         )));
     }
     Ok(bytes)
-}
-
-/// A running node's saves: every [`StateFile::every`] and on demand, one at a time, until
-/// stopped.
-pub(crate) struct Saver {
-    state: StateFile,
-    node: actix::Addr<hearsay_actor::GossipNode>,
-    /// One save at a time: two would write the same temporary file.
-    writing: std::sync::Mutex<()>,
-    stopped: std::sync::atomic::AtomicBool,
-}
-
-impl Saver {
-    /// Starts saving `node`'s state to `state` every `state.every` (the first save one
-    /// interval after the start).
-    pub(crate) fn start(
-        state: StateFile,
-        node: actix::Addr<hearsay_actor::GossipNode>,
-    ) -> Arc<Saver> {
-        let saver = Arc::new(Saver {
-            state,
-            node,
-            writing: std::sync::Mutex::new(()),
-            stopped: std::sync::atomic::AtomicBool::new(false),
-        });
-        let every = saver.state.every;
-        let periodic = saver.clone();
-        actix::spawn(async move {
-            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticks.tick().await;
-                if periodic.stopped.load(std::sync::atomic::Ordering::Relaxed) {
-                    return;
-                }
-                if let Err(error) = periodic.save().await {
-                    tracing::warn!(%error, "saving the node's state failed");
-                }
-            }
-        });
-        saver
-    }
-
-    /// Takes the node's snapshot and writes it (on a blocking thread).
-    pub(crate) async fn save(self: &Arc<Saver>) -> Result<(), Error> {
-        let snapshot = self.node.send(hearsay_actor::TakeSnapshot).await?;
-        let saver = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let _one = saver
-                .writing
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            saver.state.save(&snapshot)
-        })
-        .await
-        .map_err(|e| Error::io("saving the node's state", std::io::Error::other(e)))?
-    }
-
-    /// No periodic save from now on (the last one may still be running).
-    pub(crate) fn stop(&self) {
-        self.stopped
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-    }
 }

@@ -39,45 +39,64 @@ fn holds_address(state: &StateFile, peer: u64) -> bool {
         })
 }
 
-/// Node 1 saves its state every second and at shutdown; the next process loads it — a new
-/// generation although it asks for the same one, its entries back — and, started without a
-/// seed on another port, reaches node 2 through the address the file held.
+/// Node 1 saves its state only at shutdown (its period is a day); the next process loads it —
+/// a new generation although it asks for the same one, every entry back, the last one written
+/// just before the exit included — and, started without a seed on another port, reaches node 2
+/// through the address the file held. Restarted with a one-second period, it saves without being
+/// asked.
 #[test]
 fn a_node_started_from_its_state_file_rejoins_without_a_seed() {
+    use hearsay_actor::TakeSnapshot;
     let dir = temp_dir("rejoin");
-    let state = StateFile {
-        every: Duration::from_secs(1),
+    let rarely = StateFile {
+        every: Duration::from_secs(86_400),
         ..StateFile::new(dir.join("node-1.state"))
+    };
+    let often = StateFile {
+        every: Duration::from_secs(1),
+        ..rarely.clone()
     };
     run(async {
         let peer = start("state", 2, 1, keyring(15), vec![]).await;
         let mut changes = watch(&peer, "k").await;
-        let config = with_state(net_config("state", vec![peer.local_addr()]), &state);
+        let config = with_state(net_config("state", vec![peer.local_addr()]), &rarely);
         let first = start_with_config(1, 1, keyring(15), config).await;
         set(&first, "kept", "before").await;
         set(&first, "k", "before").await;
         assert!(wait_for(&mut changes, 1, "k", "before", DEADLINE).await);
-        // The periodic save, once node 1 holds node 2's address (no save is asked for here).
+        // Node 1 holds node 2's address entry (anti-entropy brings it).
         let until = tokio::time::Instant::now() + DEADLINE;
-        while !holds_address(&state, 2) {
+        loop {
+            let snapshot = first.node().send(TakeSnapshot).await.expect("answered");
+            let holds = snapshot.origins.iter().any(|group| {
+                group.origin == NodeId(2)
+                    && group.deltas.iter().any(|d| d.key == hearsay_net::ADDR_KEY)
+            });
+            if holds {
+                break;
+            }
             assert!(
                 tokio::time::Instant::now() < until,
-                "no periodic save held node 2's address"
+                "node 1 never learnt node 2's address"
             );
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        set(&first, "last", "words").await;
+        assert!(!rarely.path.exists(), "no save before the shutdown");
         assert!(
             first.shutdown_and_flush(DEADLINE).await,
-            "flushed and saved"
+            "saved and flushed"
         );
+        assert!(holds_address(&rarely, 2));
         let first_addr = first.local_addr();
         let settings = protocol("state", 1, 1).config().clone();
-        let node = state
+        let node = rarely
             .load(NodeId(1), Generation(1), settings.clone(), 1)
             .expect("loads");
         assert_eq!(node.generation(), Generation(2));
         assert_eq!(node.get("kept"), Some(&Value::from("before")));
-        let config = with_state(net_config("state", vec![]), &state);
+        assert_eq!(node.get("last"), Some(&Value::from("words")));
+        let config = with_state(net_config("state", vec![]), &often);
         let second = NetNode::start(node, config, keyring(15))
             .await
             .expect("starts");
@@ -90,9 +109,33 @@ fn a_node_started_from_its_state_file_rejoins_without_a_seed() {
         let held = peer.node().send(Inspect).await.expect("answered");
         let origin = held.store.origin(NodeId(1)).expect("node 1 known");
         assert_eq!(origin.generation(), Generation(2));
+        // The periodic save (none asked for) comes to hold the write after the restart.
+        let saved_after = || {
+            std::fs::read(&often.path)
+                .ok()
+                .and_then(|bytes| Snapshot::decode(&bytes).ok())
+                .is_some_and(|snapshot| {
+                    snapshot.generation == Generation(2)
+                        && snapshot.origins.iter().any(|group| {
+                            group.origin == NodeId(1)
+                                && group
+                                    .deltas
+                                    .iter()
+                                    .any(|d| d.key == "k" && d.value == Some(Value::from("after")))
+                        })
+                })
+        };
+        let until = tokio::time::Instant::now() + DEADLINE;
+        while !saved_after() {
+            assert!(
+                tokio::time::Instant::now() < until,
+                "no periodic save of the restored node"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         // An explicit save, then the next start runs generation 3.
         second.save_state().await.expect("saved");
-        let third = state
+        let third = often
             .load(NodeId(1), Generation(1), settings, 1)
             .expect("loads");
         assert_eq!(third.generation(), Generation(3));

@@ -12,9 +12,12 @@
 //! chance, phi = 8 a 10⁻⁸ chance. The application picks a threshold ([`PhiConfig::threshold`])
 //! and treats the node as unavailable once phi reaches it.
 //!
-//! The probability comes from modelling the inter-arrival intervals of heartbeats as a normal
-//! distribution whose mean and standard deviation are estimated from a bounded window of recent
-//! intervals ([`PhiConfig::max_sample_size`]), exactly like Akka:
+//! The probability comes from a model of the inter-arrival intervals of heartbeats, estimated
+//! from a bounded window of recent intervals ([`PhiConfig::max_sample_size`]). Two models
+//! ([`PhiModel`]): for heartbeats relayed by gossip, an exponential distribution of the
+//! window's mean (Cassandra, chitchat: `phi = log10(e) · max(0, t − pause) / mean`), which fits
+//! their geometric tail; for heartbeats sent directly, a normal distribution of the window's
+//! mean and standard deviation, exactly like Akka:
 //!
 //! - the mean is shifted by [`PhiConfig::acceptable_heartbeat_pause`], so that pauses up to that
 //!   long (GC, network hiccups) do not raise suspicion;
@@ -91,12 +94,13 @@ pub enum PhiModel {
     /// sent at a fixed rate over one link: intervals close to the rate, a thin tail.
     #[default]
     Normal,
-    /// Exponential, of the history's mean, after [`PhiConfig::acceptable_heartbeat_pause`]:
-    /// `phi = log10(e) · max(0, t − pause) / mean` (Cassandra's and chitchat's model). Fits
+    /// Exponential, of the history's mean floored at [`PhiConfig::min_std_deviation`], after
+    /// [`PhiConfig::acceptable_heartbeat_pause`]: `phi = log10(e) · max(0, t − pause) / mean`
+    /// (Cassandra's and chitchat's model). Fits
     /// heartbeats relayed by gossip, whose progress reaches an observer after a random number of
     /// exchanges: intervals with a geometric tail, under which the normal model takes a gap
     /// of a few means for a death. phi = 8 is reached `pause + 18.4 × mean` after the last
-    /// heartbeat; [`PhiConfig::min_std_deviation`] is not used.
+    /// heartbeat.
     Exponential,
 }
 
@@ -224,8 +228,8 @@ impl History {
 /// it for the suspicion level ([`PhiDetector::phi`]) or the verdict
 /// ([`PhiDetector::is_available`]) at any time.
 ///
-/// The model is Akka's: `phi = -log10(P(no heartbeat for this long | history))`, where the
-/// inter-arrival intervals are taken as normally distributed with the mean of the last
+/// The model ([`PhiConfig::model`]) is Akka's by default: `phi = -log10(P(no heartbeat for this
+/// long | history))`, where the inter-arrival intervals are taken as normally distributed with the mean of the last
 /// [`PhiConfig::max_sample_size`] intervals plus [`PhiConfig::acceptable_heartbeat_pause`] and
 /// their standard deviation floored at [`PhiConfig::min_std_deviation`], and the normal tail is
 /// approximated by Akka's logistic function (absolute CDF error below 1.5 × 10⁻⁴; beyond about
@@ -323,9 +327,13 @@ impl PhiDetector {
                 phi(elapsed, self.history.mean() + pause, std)
             }
             PhiModel::Exponential => {
-                // The mean is never below a microsecond: the history is seeded with a positive
-                // estimate, and intervals are at least 0.
-                let mean = self.history.mean().max(1e-6);
+                // Floored as the normal model's deviation is: progress that arrives in bursts
+                // (several relays at one instant) must not make a member Down a few
+                // milliseconds after the pause.
+                let mean = self
+                    .history
+                    .mean()
+                    .max(self.config.min_std_deviation.as_secs_f64());
                 ((elapsed - pause).max(0.0) / mean * std::f64::consts::LOG10_E).min(f64::MAX)
             }
         }

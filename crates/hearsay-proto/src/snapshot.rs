@@ -18,8 +18,10 @@ pub const SNAPSHOT_FORMAT: u32 = 1;
 ///
 /// Each origin is one [`OriginDelta`] that vouches for everything up to the watermark held, as
 /// anti-entropy would send it: restoring merges it by the same rules as gossip (a generation
-/// replaces an older one, a GC horizon drops what it collected, a removed incarnation stays
-/// out).
+/// replaces an older one, a GC horizon drops what it collected). Members removed, Down or Left
+/// are not in it. What it cannot know is what the cluster decided while it sat on disk: a
+/// snapshot older than [`crate::MembershipConfig::removed_ttl`] (a day) can hold a member removed
+/// since, whose state then comes back until the restored node's detector removes it again.
 ///
 /// ```
 /// use hearsay_proto::{Config, Generation, Node, NodeId, Snapshot, Value};

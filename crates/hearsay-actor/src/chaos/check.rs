@@ -328,22 +328,41 @@ fn membership_where(
     summary("membership", at, wrong)
 }
 
-/// How long after a settled cluster — every live node holding every down one not alive — every
-/// live node has removed the down ones: the longest suspicion (SWIM's
-/// `suspicion_min(n) · suspicion_max_mult`; none for the heartbeat detector, whose Suspect turns
-/// Down within seconds), then [`MembershipConfig::removal_after`], then [`REMOVAL_SLACK`].
-pub fn removal_bound(membership: &MembershipConfig, nodes: usize) -> Duration {
-    let suspicion = membership.swim().map_or(Duration::ZERO, |swim| {
-        swim.suspicion_min(nodes) * swim.suspicion_max_mult.get()
-    });
-    suspicion + membership.removal_after + REMOVAL_SLACK
+/// Whether every live node (with membership on) holds every down node dead — Down, Left,
+/// Removed, or not at all: the verdicts removal counts [`MembershipConfig::removal_after`] from
+/// (a Suspect is not one yet).
+pub fn verdicts(snapshots: &[NodeSnapshot]) -> bool {
+    snapshots
+        .iter()
+        .filter(|s| !s.down && !s.members.is_empty())
+        .all(|observer| {
+            snapshots.iter().filter(|s| s.down).all(|gone| {
+                observer
+                    .members
+                    .iter()
+                    .find(|m| m.id == gone.id)
+                    .is_none_or(|m| {
+                        matches!(
+                            m.status,
+                            MemberStatus::Down | MemberStatus::Left | MemberStatus::Removed
+                        )
+                    })
+            })
+        })
 }
 
-/// Slack in [`removal_bound`] for the detector's last rounds.
+/// How long after [`verdicts`] first holds every live node has removed the down nodes:
+/// [`MembershipConfig::removal_after`] (counted from each node's own verdict, which came no
+/// later), then [`REMOVAL_SLACK`] for the rounds that act on it.
+pub fn removal_bound(membership: &MembershipConfig) -> Duration {
+    membership.removal_after + REMOVAL_SLACK
+}
+
+/// Slack in [`removal_bound`]: a removal is acted on at a node's next round.
 pub const REMOVAL_SLACK: Duration = Duration::from_secs(30);
 
 /// Removal's promise (with membership on: nodes whose table is empty are skipped), checked once
-/// [`removal_bound`] has passed: no live node holds a down node other than `Removed` (or not at
+/// [`removal_bound`] has passed since [`verdicts`] held: no live node holds a down node other than `Removed` (or not at
 /// all), nor any state of its origin — the state of the dead is dropped, not kept for good.
 pub fn purged(snapshots: &[NodeSnapshot], at: Duration) -> Vec<Violation> {
     let mut wrong = Vec::new();

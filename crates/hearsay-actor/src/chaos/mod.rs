@@ -28,7 +28,7 @@ mod shrink;
 
 pub use check::{
     Model, REMOVAL_SLACK, Violation, always, converged, healed, membership, no_false_verdict,
-    purged, removal_bound,
+    purged, removal_bound, verdicts,
 };
 pub use limits::{MAX_DURATION, MAX_EVENTS, MAX_LATENCY, MAX_SCENARIO_NODES, MAX_VALUE_LEN};
 pub use run::{Outcome, RunConfig, run};

@@ -27,9 +27,9 @@ pub struct RunConfig {
     /// node may be held dead at any check (no false verdict in a healthy network), and the
     /// cluster settle again at the end (no write lost late, nothing purged that should stay).
     pub quiet: Duration,
-    /// How much longer than [`RunConfig::quiet`] the quiet phase may run so that the members
-    /// down since the heal pass [`check::removal_bound`] and removal's promise is checked
-    /// ([`check::purged`]); scenarios whose bound lies further are not checked for it.
+    /// How much longer than [`RunConfig::quiet`] the quiet phase may run so that the down
+    /// members pass [`check::removal_bound`] after the live nodes' verdicts and removal's promise
+    /// is checked ([`check::purged`]); scenarios whose bound lies further are not checked for it.
     pub purge_wait: Duration,
     /// Keep the harness's trace (for determinism checks and debugging).
     pub trace: bool,
@@ -152,38 +152,48 @@ impl Driver<'_> {
     }
 
     /// Runs the settled cluster on with nothing to do for [`RunConfig::quiet`] — with
-    /// membership, long enough (up to [`RunConfig::purge_wait`] more) for every member down since
-    /// the cluster settled at `settled_at` to be removed — then lets it settle again. As it runs,
-    /// no live node may be held dead at any check ([`check::no_false_verdict`]); at the end, the healed cluster's invariants hold again (the stores differ for a
-    /// moment whenever a node writes in the background — a tombstone collected, a removed
-    /// member's state dropped) and, past the bound, removal's promise ([`check::purged`]). Kinds
-    /// are prefixed `quiet-`. Returns the last snapshots (`last` if the phase is empty).
+    /// membership, long enough (up to [`RunConfig::purge_wait`] more) for every down member to
+    /// be removed ([`check::removal_bound`] after [`check::verdicts`] first held) — then lets it
+    /// settle again. As it runs, no live node may be held dead at any check
+    /// ([`check::no_false_verdict`]); at the end, the healed cluster's invariants hold again (the
+    /// stores differ for a moment whenever a node writes in the background — a tombstone
+    /// collected, a removed member's state dropped) and, if the removal was waited for,
+    /// removal's promise ([`check::purged`]). Kinds are prefixed `quiet-` (`purge` for the
+    /// last). Returns the last snapshots (`last` if the phase is empty).
     async fn quiet(
         &mut self,
         scenario: &Scenario,
-        settled_at: Duration,
         mut last: Vec<NodeSnapshot>,
     ) -> Result<Vec<NodeSnapshot>, Error> {
         let from = self.sim.elapsed();
-        let purge_at = scenario
+        let latest = from + self.config.quiet + self.config.purge_wait;
+        let removal = scenario
             .protocol
             .membership
             .as_ref()
-            .map(|m| settled_at + check::removal_bound(m, last.len()))
-            .filter(|at| *at <= from + self.config.quiet + self.config.purge_wait);
-        let end = (from + self.config.quiet).max(purge_at.unwrap_or_default());
-        if self.sim.elapsed() >= end {
-            return Ok(last);
-        }
+            .map(check::removal_bound);
+        let mut end = from + self.config.quiet;
+        let mut purge_at = None;
         while self.sim.elapsed() < end {
             let step = self.config.check_every.min(end - self.sim.elapsed());
             self.sim.run_for(step).await;
             last = self.check_always().await?;
-            let mut found = check::no_false_verdict(&last, self.sim.elapsed());
+            let at = self.sim.elapsed();
+            let mut found = check::no_false_verdict(&last, at);
             for violation in &mut found {
                 violation.kind.insert_str(0, "quiet-");
             }
             self.note(found);
+            if let Some(bound) = removal.filter(|_| purge_at.is_none())
+                && check::verdicts(&last)
+                && at + bound <= latest
+            {
+                purge_at = Some(at + bound);
+                end = end.max(at + bound);
+            }
+        }
+        if end == from {
+            return Ok(last);
         }
         let (settled, after) = self.settle().await?;
         if settled.is_none() {
@@ -468,7 +478,6 @@ async fn drive(scenario: &Scenario, config: &RunConfig) -> Result<Outcome, Error
     // with membership agreeing again — a node cut off from the others for good, or declared
     // dead while it runs, breaks this even if it wrote nothing before.
     if settled_after.is_some() {
-        let settled_at = driver.sim.elapsed();
         driver.probe(&last).await?;
         let (probed, after) = driver.settle().await?;
         last = after;
@@ -476,7 +485,7 @@ async fn drive(scenario: &Scenario, config: &RunConfig) -> Result<Outcome, Error
             let found = driver.healed(&last, "probe-");
             driver.note(found);
         } else {
-            last = driver.quiet(scenario, settled_at, last).await?;
+            last = driver.quiet(scenario, last).await?;
         }
     }
     let metrics = driver.sim.metrics().await?;

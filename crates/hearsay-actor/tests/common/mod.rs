@@ -7,7 +7,7 @@ use hearsay_actor::{
 };
 use hearsay_proto::{
     Config, Detector, Generation, HeartbeatConfig, MemberStatus, MembershipConfig, Mode, NodeId,
-    PhiConfig, Value, Version,
+    PhiConfig, PhiModel, Value, Version,
 };
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
@@ -33,6 +33,9 @@ pub fn recommended(members: usize, removal_after: Duration) -> Config {
                 phi: PhiConfig {
                     acceptable_heartbeat_pause: PAUSE,
                     first_heartbeat_estimate: Duration::from_secs(4),
+                    // docs/membership.md's recommended configuration: the normal model, for
+                    // fast detection where progress is frequent and regular.
+                    model: PhiModel::Normal,
                     ..PhiConfig::default()
                 },
                 ..HeartbeatConfig::default()

@@ -1,15 +1,19 @@
 //! Taking a node's state as a [`Snapshot`] and starting a node again from one.
 
 use super::Node;
-use crate::{Config, Delta, Error, Generation, NodeId, OriginDelta, OriginState, Snapshot};
+use crate::{
+    Config, Delta, Error, Generation, MemberStatus, NodeId, OriginDelta, OriginState, Snapshot,
+};
 use crate::{Stats, Version, Via};
 use std::sync::Arc;
 use std::time::Instant;
 
 impl Node {
-    /// The node's state now — its id and generation, and every origin's entries it holds, its
-    /// own first — to be saved ([`Snapshot::encode`]) and given to [`Node::restore`] by the next
-    /// process. Costs a copy of the store.
+    /// The node's state now — its id and generation, and the entries of every origin it holds
+    /// that is not on its way out (with membership, members held Down or Left are left out: the
+    /// next process would otherwise take them for members just heard of, and bring their state
+    /// back until it removed them again), its own first — to be saved ([`Snapshot::encode`]) and
+    /// given to [`Node::restore`] by the next process. Costs a copy of the store.
     pub fn snapshot(&self) -> Snapshot {
         let own = self
             .store
@@ -19,6 +23,14 @@ impl Node {
             .store
             .origins()
             .filter(|(id, _)| *id != self.id)
+            .filter(|(id, _)| {
+                self.member_status(*id).is_none_or(|status| {
+                    matches!(
+                        status,
+                        MemberStatus::Joining | MemberStatus::Up | MemberStatus::Suspect
+                    )
+                })
+            })
             .map(|(id, state)| group(id, state));
         Snapshot::new(
             self.id,
@@ -29,12 +41,14 @@ impl Node {
 
     /// A node started from a [`Snapshot`] as a new incarnation: `generation` must be above the
     /// snapshot's. It holds what the snapshot held — every other origin's entries merged by the
-    /// rules of gossip (the members among them known, as if just heard from), its own live
-    /// entries written again under `generation` (its reserved ones — a leave, a GC horizon —
-    /// belonged to the old incarnation; its address is written again, as by
-    /// [`Node::restart`]) — and nothing else: no rumors, no round scheduled, fresh counters, no
-    /// event pending (a runtime's subscribers begin from what it holds). Equivalent to
-    /// `restart(now, generation, true)` on the node that took the snapshot, in a new process.
+    /// rules of gossip, its own live entries written again under `generation` (its reserved
+    /// ones — a leave, a GC horizon — belonged to the old incarnation; its address is written
+    /// again, as by [`Node::restart`]) — and nothing else: no rumors, no round scheduled, fresh
+    /// counters, no event pending (a runtime's subscribers begin from what it holds). Its store
+    /// is the one `restart(now, generation, true)` leaves on the node that took the snapshot;
+    /// its member table is rebuilt from it: the members are known as if just heard from (their
+    /// detectors start afresh), and incarnations removed before the snapshot are not
+    /// remembered — their state is not in it, and a peer that still remembers one refuses it.
     ///
     /// A snapshot that contradicts itself (its own origin at another generation than the
     /// snapshot's) is an [`Error::InvalidSnapshot`]; an own entry the configuration no longer
