@@ -457,16 +457,19 @@ fn a_node_with_a_state_file_comes_back_with_its_id_and_entries() {
     let state = state.to_str().expect("path");
     let mut first = NodeProcess::start(&["--bind", "127.0.0.1:0", "--key-file", key, "--id", "1"]);
     let seed = first.addr.clone();
-    let mut second = NodeProcess::start(&[
-        "--bind",
-        "127.0.0.1:0",
-        "--key-file",
-        key,
-        "--state-file",
-        state,
-        "--seed-peer",
-        &seed,
-    ]);
+    let start_second = |more: &[&str]| {
+        let mut args = vec![
+            "--bind",
+            "127.0.0.1:0",
+            "--key-file",
+            key,
+            "--state-file",
+            state,
+        ];
+        args.extend_from_slice(more);
+        NodeProcess::start(&args)
+    };
+    let mut second = start_second(&["--seed-peer", &seed]);
     assert!(second.ask("set kept before").starts_with("OK "));
     assert_eq!(first.ask("wait kept before"), "OK");
     // The second node holds the first's address entry before it quits.
@@ -489,14 +492,8 @@ fn a_node_with_a_state_file_comes_back_with_its_id_and_entries() {
         .expect("the second node's origin");
     assert_eq!(second.ask("quit"), "OK bye");
     second.wait_exit(Duration::from_secs(20));
-    let mut second = NodeProcess::start(&[
-        "--bind",
-        "127.0.0.1:0",
-        "--key-file",
-        key,
-        "--state-file",
-        state,
-    ]);
+    // No seed, no `--id`.
+    let mut second = start_second(&[]);
     assert_eq!(second.ask("get kept"), "before");
     assert!(second.ask("set after restart").starts_with("OK "));
     assert_eq!(first.ask("wait after restart"), "OK");
