@@ -19,7 +19,6 @@
 use crate::logs::LogFormat;
 use crate::settings::{Preset, Transport};
 use serde::Deserialize;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The largest config file read, in bytes.
@@ -74,17 +73,8 @@ impl FileSettings {
     /// made relative to the file's directory.
     pub fn load(path: &Path) -> Result<FileSettings, String> {
         let failed = |error: String| format!("config file {}: {error}", path.display());
-        let file = std::fs::File::open(path).map_err(|error| failed(error.to_string()))?;
-        let mut bytes = Vec::new();
-        file.take(MAX_CONFIG_FILE + 1)
-            .read_to_end(&mut bytes)
+        let bytes = hearsay_net::read_bounded(path, MAX_CONFIG_FILE)
             .map_err(|error| failed(error.to_string()))?;
-        if bytes.len() as u64 > MAX_CONFIG_FILE {
-            return Err(failed(format!(
-                "larger than {} KiB",
-                MAX_CONFIG_FILE / 1024
-            )));
-        }
         let text = String::from_utf8(bytes).map_err(|_| failed("not UTF-8".into()))?;
         let mut settings = FileSettings::parse(&text).map_err(failed)?;
         if settings

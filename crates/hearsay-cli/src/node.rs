@@ -155,11 +155,12 @@ pub fn run(args: NodeArgs) -> Result<(), String> {
     crate::logs::init(settings.log_format);
     let keyring = Keyring::load(&settings.key_file).map_err(|error| error.to_string())?;
     let state = settings.state_file.clone().map(StateFile::new);
-    let saved_id = match &state {
-        Some(state) => state.saved_id().map_err(|error| error.to_string())?,
+    // Read once: its id is the node's when `--id` is not given.
+    let saved = match &state {
+        Some(state) => state.saved().map_err(|error| error.to_string())?,
         None => None,
     };
-    let id = match settings.id.or(saved_id.map(|id| id.0)) {
+    let id = match settings.id.or(saved.as_ref().map(|snapshot| snapshot.id.0)) {
         Some(id) => id,
         None => hearsay_net::random_u64().map_err(|error| error.to_string())?,
     };
@@ -175,7 +176,8 @@ pub fn run(args: NodeArgs) -> Result<(), String> {
         None => hearsay_net::random_u64().map_err(|error| error.to_string())?,
     };
     let node = match &state {
-        Some(state) => state.load(
+        Some(state) => state.start_from(
+            saved,
             NodeId(id),
             Generation(generation),
             protocol_config(&settings),

@@ -149,22 +149,12 @@ impl Keyring {
         Keyring::from_keys(keys)
     }
 
-    /// Reads and parses a key file of at most [`MAX_KEY_FILE`] bytes.
-    ///
-    /// The file is read through a bounded reader, whatever its metadata says: a larger file, or a
-    /// device such as `/dev/zero` that never ends, is refused after reading one byte more than
-    /// the limit, never read to its end.
+    /// Reads and parses a key file of at most [`MAX_KEY_FILE`] bytes ([`crate::read_bounded`]:
+    /// a larger file, or a device that never ends, is refused, never read to its end).
     pub fn load(path: &std::path::Path) -> Result<Keyring, Error> {
-        use std::io::Read;
         let failed = |reason: String| Error::Key(format!("{}: {reason}", path.display()));
-        let file = std::fs::File::open(path).map_err(|error| failed(error.to_string()))?;
-        let mut bytes = Vec::new();
-        file.take(MAX_KEY_FILE + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|error| failed(error.to_string()))?;
-        if bytes.len() as u64 > MAX_KEY_FILE {
-            return Err(failed(format!("larger than {} KiB", MAX_KEY_FILE / 1024)));
-        }
+        let bytes =
+            crate::read_bounded(path, MAX_KEY_FILE).map_err(|error| failed(error.to_string()))?;
         let text = String::from_utf8(bytes).map_err(|_| failed("not UTF-8 text".into()))?;
         Keyring::parse(&text).map_err(|error| match error {
             Error::Key(reason) => failed(reason),

@@ -43,6 +43,7 @@
 
 mod address_book;
 pub mod backoff;
+mod bounded_read;
 mod config;
 mod connection;
 pub mod control;
@@ -65,6 +66,7 @@ mod transport;
 mod udp;
 
 pub use address_book::{AddressBook, MAX_ADDRESSES};
+pub use bounded_read::read_bounded;
 pub use config::{MAX_LIMIT, NetConfig, SEAL_OVERHEAD, TransportKind};
 pub use datagram::DATAGRAM_OVERHEAD;
 pub use error::Error;

@@ -68,52 +68,56 @@ impl StateFile {
         config: impl Into<Arc<Config>>,
         seed: u64,
     ) -> Result<Node, Error> {
-        let fail = |reason: String| Error::State {
-            path: self.path.clone(),
-            reason,
+        self.start_from(self.saved()?, id, generation, config, seed)
+    }
+
+    /// The snapshot the file holds (`None`: no file yet), refused as [`StateFile::load`]
+    /// refuses; for a process that takes its id from it before [`StateFile::start_from`].
+    pub fn saved(&self) -> Result<Option<Snapshot>, Error> {
+        let bytes = match crate::read_bounded(&self.path, MAX_STATE_FILE) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(self.refused(e)),
         };
-        let Some(snapshot) = self.read()? else {
+        Snapshot::decode(&bytes)
+            .map(Some)
+            .map_err(|e| self.refused(e))
+    }
+
+    /// [`StateFile::load`] with the file already read ([`StateFile::saved`]).
+    pub fn start_from(
+        &self,
+        saved: Option<Snapshot>,
+        id: NodeId,
+        generation: Generation,
+        config: impl Into<Arc<Config>>,
+        seed: u64,
+    ) -> Result<Node, Error> {
+        let Some(snapshot) = saved else {
             return Ok(Node::new(id, generation, config, seed).map_err(hearsay_actor::Error::from)?);
         };
         if snapshot.id != id {
-            return Err(fail(format!(
-                "it holds {}'s state, not {id}'s",
-                snapshot.id
-            )));
+            return Err(self.refused(format!("it holds {}'s state, not {id}'s", snapshot.id)));
         }
-        let generation = match snapshot.generation.0.checked_add(1) {
-            Some(next) => generation.max(Generation(next)),
-            None => return Err(fail("its generation is the last one".into())),
+        let Some(next) = snapshot.generation.0.checked_add(1) else {
+            return Err(self.refused("its generation is the last one"));
         };
+        let generation = generation.max(Generation(next));
         Node::restore(snapshot, generation, config, seed, Instant::now()).map_err(|e| {
             match e.kind() {
                 // The settings' fault, not the file's.
                 hearsay_proto::ErrorKind::Config => hearsay_actor::Error::from(e).into(),
-                _ => fail(e.to_string()),
+                _ => self.refused(e),
             }
         })
     }
 
-    /// The id of the node whose state the file holds (`None`: no file yet), for a process that
-    /// takes its id from its state; refused as [`StateFile::load`] refuses.
-    pub fn saved_id(&self) -> Result<Option<NodeId>, Error> {
-        Ok(self.read()?.map(|snapshot| snapshot.id))
-    }
-
-    /// The snapshot in the file, `None` if there is no file.
-    fn read(&self) -> Result<Option<Snapshot>, Error> {
-        let fail = |reason: String| Error::State {
+    /// The file cannot be restored, for `reason`.
+    fn refused(&self, reason: impl std::fmt::Display) -> Error {
+        Error::State {
             path: self.path.clone(),
-            reason,
-        };
-        let bytes = match read_bounded(&self.path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(fail(e.to_string())),
-        };
-        Snapshot::decode(&bytes)
-            .map(Some)
-            .map_err(|e| fail(e.to_string()))
+            reason: reason.to_string(),
+        }
     }
 
     /// Writes `snapshot` to the file: whole to a temporary file beside it (named for this
@@ -155,18 +159,4 @@ impl StateFile {
             Error::io(format!("saving {}", self.path.display()), source)
         })
     }
-}
-
-/// Reads a file of at most [`MAX_STATE_FILE`] bytes.
-fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let file = std::fs::File::open(path)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_STATE_FILE + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_STATE_FILE {
-        return Err(std::io::Error::other(format!(
-            "larger than {MAX_STATE_FILE} bytes"
-        )));
-    }
-    Ok(bytes)
 }

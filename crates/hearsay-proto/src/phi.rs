@@ -96,11 +96,10 @@ pub enum PhiModel {
     Normal,
     /// Exponential, of the history's mean floored at [`PhiConfig::min_std_deviation`], after
     /// [`PhiConfig::acceptable_heartbeat_pause`]: `phi = log10(e) · max(0, t − pause) / mean`
-    /// (Cassandra's and chitchat's model). Fits
-    /// heartbeats relayed by gossip, whose progress reaches an observer after a random number of
-    /// exchanges: intervals with a geometric tail, under which the normal model takes a gap
-    /// of a few means for a death. phi = 8 is reached `pause + 18.4 × mean` after the last
-    /// heartbeat.
+    /// (Cassandra's and chitchat's model). Fits heartbeats relayed by gossip, whose progress
+    /// reaches an observer after a random number of exchanges: intervals with a geometric tail,
+    /// under which the normal model takes a gap of a few means for a death. phi = 8 is reached
+    /// `pause + 18.4 × mean` after the last heartbeat.
     Exponential,
 }
 
@@ -229,13 +228,13 @@ impl History {
 /// ([`PhiDetector::is_available`]) at any time.
 ///
 /// The model ([`PhiConfig::model`]) is Akka's by default: `phi = -log10(P(no heartbeat for this
-/// long | history))`, where the inter-arrival intervals are taken as normally distributed with the mean of the last
-/// [`PhiConfig::max_sample_size`] intervals plus [`PhiConfig::acceptable_heartbeat_pause`] and
-/// their standard deviation floored at [`PhiConfig::min_std_deviation`], and the normal tail is
-/// approximated by Akka's logistic function (absolute CDF error below 1.5 × 10⁻⁴; beyond about
-/// 2.5 standard deviations it underestimates the tail, so phi is higher than the exact normal
-/// phi: with the defaults, phi = 8 is reached about 5.23 standard deviations past the shifted
-/// mean, not 5.61). The first heartbeat only records the time; the history starts seeded with
+/// long | history))`, where the inter-arrival intervals are taken as normally distributed with
+/// the mean of the last [`PhiConfig::max_sample_size`] intervals plus
+/// [`PhiConfig::acceptable_heartbeat_pause`] and their standard deviation floored at
+/// [`PhiConfig::min_std_deviation`], and the normal tail is approximated by Akka's logistic
+/// function (absolute CDF error below 1.5 × 10⁻⁴; beyond about 2.5 standard deviations it
+/// underestimates the tail, so phi is higher than the exact normal phi: with the defaults,
+/// phi = 8 is reached about 5.23 standard deviations past the shifted mean, not 5.61). The first heartbeat only records the time; the history starts seeded with
 /// mean [`PhiConfig::first_heartbeat_estimate`] and standard deviation a quarter of it.
 ///
 /// ```
@@ -334,7 +333,7 @@ impl PhiDetector {
                     .history
                     .mean()
                     .max(self.config.min_std_deviation.as_secs_f64());
-                ((elapsed - pause).max(0.0) / mean * std::f64::consts::LOG10_E).min(f64::MAX)
+                (elapsed - pause).max(0.0) / mean * std::f64::consts::LOG10_E
             }
         }
     }

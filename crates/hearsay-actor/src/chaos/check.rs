@@ -3,7 +3,7 @@
 
 use crate::NodeSnapshot;
 use hearsay_proto::membership::is_reserved;
-use hearsay_proto::{Generation, MemberStatus, MembershipConfig, NodeId, Store};
+use hearsay_proto::{Generation, Member, MemberStatus, MembershipConfig, NodeId, Store};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -274,12 +274,7 @@ pub fn membership(snapshots: &[NodeSnapshot], at: Duration) -> Vec<Violation> {
 /// `probe_timeout` — and either detector clears it; a live node held Down, Left, Removed,
 /// unknown or at an old generation is a false verdict.
 pub fn no_false_verdict(snapshots: &[NodeSnapshot], at: Duration) -> Vec<Violation> {
-    membership_where(snapshots, at, |status| {
-        matches!(
-            status,
-            MemberStatus::Joining | MemberStatus::Up | MemberStatus::Suspect
-        )
-    })
+    membership_where(snapshots, at, MemberStatus::is_reachable)
 }
 
 /// The membership rule with `alive` saying which statuses count as alive for a live member
@@ -332,23 +327,22 @@ fn membership_where(
 /// Removed, or not at all: the verdicts removal counts [`MembershipConfig::removal_after`] from
 /// (a Suspect is not one yet).
 pub fn verdicts(snapshots: &[NodeSnapshot]) -> bool {
-    snapshots
+    held_down(snapshots).all(|(_, _, held)| held.is_none_or(|m| !m.status.is_reachable()))
+}
+
+/// Each live node with a member table, each down node, and how the first holds the second.
+fn held_down(
+    snapshots: &[NodeSnapshot],
+) -> impl Iterator<Item = (&NodeSnapshot, &NodeSnapshot, Option<&Member>)> {
+    let observers = snapshots
         .iter()
-        .filter(|s| !s.down && !s.members.is_empty())
-        .all(|observer| {
-            snapshots.iter().filter(|s| s.down).all(|gone| {
-                observer
-                    .members
-                    .iter()
-                    .find(|m| m.id == gone.id)
-                    .is_none_or(|m| {
-                        matches!(
-                            m.status,
-                            MemberStatus::Down | MemberStatus::Left | MemberStatus::Removed
-                        )
-                    })
-            })
+        .filter(|s| !s.down && !s.members.is_empty());
+    observers.flat_map(move |observer| {
+        snapshots.iter().filter(|s| s.down).map(move |gone| {
+            let held = observer.members.iter().find(|m| m.id == gone.id);
+            (observer, gone, held)
         })
+    })
 }
 
 /// How long after [`verdicts`] first holds every live node has removed the down nodes:
@@ -362,34 +356,29 @@ pub fn removal_bound(membership: &MembershipConfig) -> Duration {
 pub const REMOVAL_SLACK: Duration = Duration::from_secs(30);
 
 /// Removal's promise (with membership on: nodes whose table is empty are skipped), checked once
-/// [`removal_bound`] has passed since [`verdicts`] held: no live node holds a down node other than `Removed` (or not at
-/// all), nor any state of its origin — the state of the dead is dropped, not kept for good.
+/// [`removal_bound`] has passed since [`verdicts`] held: no live node holds a down node other
+/// than `Removed` (or not at all), nor any state of its origin — the state of the dead is
+/// dropped, not kept for good.
 pub fn purged(snapshots: &[NodeSnapshot], at: Duration) -> Vec<Violation> {
     let mut wrong = Vec::new();
-    for observer in snapshots
-        .iter()
-        .filter(|s| !s.down && !s.members.is_empty())
-    {
-        for gone in snapshots.iter().filter(|s| s.down) {
-            let held = observer.members.iter().find(|m| m.id == gone.id);
-            if let Some(m) = held.filter(|m| m.status != MemberStatus::Removed) {
-                wrong.push(format!(
-                    "n{} holds n{} {} at g{}",
-                    observer.id.0,
-                    gone.id.0,
-                    m.status.name(),
-                    m.generation.0
-                ));
-            }
-            if let Some(state) = observer.store.origin(gone.id) {
-                wrong.push(format!(
-                    "n{} keeps n{}'s state ({} entries, g{})",
-                    observer.id.0,
-                    gone.id.0,
-                    state.len(),
-                    state.generation().0
-                ));
-            }
+    for (observer, gone, held) in held_down(snapshots) {
+        if let Some(m) = held.filter(|m| m.status != MemberStatus::Removed) {
+            wrong.push(format!(
+                "n{} holds n{} {} at g{}",
+                observer.id.0,
+                gone.id.0,
+                m.status.name(),
+                m.generation.0
+            ));
+        }
+        if let Some(state) = observer.store.origin(gone.id) {
+            wrong.push(format!(
+                "n{} keeps n{}'s state ({} entries, g{})",
+                observer.id.0,
+                gone.id.0,
+                state.len(),
+                state.generation().0
+            ));
         }
     }
     summary("purge", at, wrong)

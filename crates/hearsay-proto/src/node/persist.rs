@@ -1,9 +1,8 @@
 //! Taking a node's state as a [`Snapshot`] and starting a node again from one.
 
 use super::Node;
-use crate::{
-    Config, Delta, Error, Generation, MemberStatus, NodeId, OriginDelta, OriginState, Snapshot,
-};
+use crate::reconcile::packer::to_delta;
+use crate::{Config, Error, Generation, MemberStatus, NodeId, OriginDelta, OriginState, Snapshot};
 use crate::{Stats, Version, Via};
 use std::sync::Arc;
 use std::time::Instant;
@@ -24,12 +23,8 @@ impl Node {
             .origins()
             .filter(|(id, _)| *id != self.id)
             .filter(|(id, _)| {
-                self.member_status(*id).is_none_or(|status| {
-                    matches!(
-                        status,
-                        MemberStatus::Joining | MemberStatus::Up | MemberStatus::Suspect
-                    )
-                })
+                self.member_status(*id)
+                    .is_none_or(MemberStatus::is_reachable)
             })
             .map(|(id, state)| group(id, state));
         Snapshot::new(
@@ -101,11 +96,7 @@ fn group(origin: NodeId, state: &OriginState) -> OriginDelta {
         to: state.watermark(),
         deltas: state
             .entries_after(Version::ZERO)
-            .map(|(key, entry)| Delta {
-                key: key.to_owned(),
-                version: entry.version,
-                value: entry.value.clone(),
-            })
+            .map(|(key, entry)| to_delta(key, entry))
             .collect(),
     }
 }

@@ -100,7 +100,8 @@ fn counted(delta: &Delta) -> usize {
     usize::from(!crate::membership::is_reserved(&delta.key))
 }
 
-fn to_delta(key: &str, entry: &Entry) -> Delta {
+/// An entry as it travels.
+pub(crate) fn to_delta(key: &str, entry: &Entry) -> Delta {
     Delta {
         key: key.to_owned(),
         version: entry.version,
