@@ -2,7 +2,8 @@
 //!
 //! A gossip-protocol cluster framework. Every node is a value of the sans-I/O protocol core
 //! ([`proto`]); runtimes wrap it: actix actors in-process and on a deterministic harness
-//! (`actor`), and the same actors across processes and machines over encrypted TCP (`net`).
+//! (`actor`), and the same actors across processes and machines (`net`: sealed UDP datagrams by
+//! default, or authenticated, encrypted TCP).
 //!
 //! ```
 //! use hearsay::prelude::*;
@@ -24,7 +25,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `actor` | yes | `hearsay::actor` (`hearsay-actor`): every node an actix actor, the in-process `Router`, and the actor API in the [`prelude`] |
-//! | `net` | yes | `hearsay::net` (`hearsay-net`): node actors across processes and machines over authenticated, encrypted TCP; implies `actor` |
+//! | `net` | yes | `hearsay::net` (`hearsay-net`): node actors across processes and machines over sealed UDP datagrams (the default) or authenticated, encrypted TCP; implies `actor` |
 //! | `sim` | no | the deterministic harness in `hearsay::actor`: `simulate`/`Simulation` in paused virtual time (tokio's `test-util`), the simulated `Network`, the `Recorder`, the fault search `chaos`, and the crash/restart hooks; implies `actor` |
 //!
 //! The default is what an application embedding gossip needs: actors and the network. The
@@ -47,7 +48,7 @@ pub mod prelude {
     pub use hearsay_actor::{
         Cause, Delete, Get, GetEntries, GetMembers, GetMetrics, GossipNode, Join, KeyChanged,
         Leave, MemberChanged, NodeMetrics, Router, Set, StoredEntry, Subscribe,
-        SubscribeMembership, TakeSnapshot, Transport, TrySet,
+        SubscribeMembership, TakeSnapshot, Transport, TrySet, Unsubscribe, UnsubscribeMembership,
     };
     pub use hearsay_proto::{
         ClusterId, Config, Direction, Event, Generation, MemberStatus, MembershipConfig,

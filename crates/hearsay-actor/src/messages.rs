@@ -113,6 +113,45 @@ pub struct KeyChanged {
     pub cause: Cause,
 }
 
+impl KeyChanged {
+    /// A change as node `node` reports it: for subscribers' own tests, and runtimes that relay
+    /// changes (the node actor builds its own).
+    ///
+    /// ```
+    /// use hearsay_actor::{Cause, KeyChanged};
+    /// use hearsay_proto::{Generation, NodeId, Version, Via};
+    /// let change = KeyChanged::new(
+    ///     NodeId(1),
+    ///     NodeId(2),
+    ///     Generation(1),
+    ///     "color".into(),
+    ///     Version(3),
+    ///     Some("blue".into()),
+    ///     Cause::Write(Via::Rumor(NodeId(2))),
+    /// );
+    /// assert_eq!(change.origin, NodeId(2));
+    /// ```
+    pub fn new(
+        node: NodeId,
+        origin: NodeId,
+        generation: Generation,
+        key: String,
+        version: Version,
+        value: Option<Value>,
+        cause: Cause,
+    ) -> KeyChanged {
+        KeyChanged {
+            node,
+            origin,
+            generation,
+            key,
+            version,
+            value,
+            cause,
+        }
+    }
+}
+
 /// Why a subscribed entry changed ([`KeyChanged::cause`]).
 ///
 /// Every cause but [`Cause::Write`] drops a live entry (`value: None`) without a delete being
@@ -160,6 +199,16 @@ pub struct Subscribe {
     /// Key prefix to match; empty matches every key.
     pub prefix: String,
     /// Who is told.
+    pub recipient: Recipient<KeyChanged>,
+}
+
+/// Ends `recipient`'s subscriptions ([`Subscribe`], every prefix): no change is sent to it
+/// after this is handled (those sent before may still be in its mailbox). Answers whether it was
+/// subscribed. A recipient whose actor stopped is dropped without it.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "bool")]
+pub struct Unsubscribe {
+    /// The recipient given to [`Subscribe`].
     pub recipient: Recipient<KeyChanged>,
 }
 
@@ -371,6 +420,15 @@ impl MemberChanged {
 #[rtype(result = "()")]
 pub struct SubscribeMembership {
     /// Who is told.
+    pub recipient: Recipient<MemberChanged>,
+}
+
+/// Ends `recipient`'s [`SubscribeMembership`]: no change is sent to it after this is handled
+/// (those sent before may still be in its mailbox). Answers whether it was subscribed.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "bool")]
+pub struct UnsubscribeMembership {
+    /// The recipient given to [`SubscribeMembership`].
     pub recipient: Recipient<MemberChanged>,
 }
 

@@ -10,7 +10,7 @@ use crate::messages::{
     AddPeer, Cause, Datagram, Delete, Get, GetEntries, GetMembers, GetMetrics, GetPeers, Inspect,
     Join, KeyChanged, Leave, MemberChanged, NodeMetrics, NodeSnapshot, Observation, Observe,
     OriginSummary, PeerFailed, RemovePeer, Set, StoredEntry, Subscribe, SubscribeMembership,
-    TakeSnapshot, TrySet,
+    TakeSnapshot, TrySet, Unsubscribe, UnsubscribeMembership,
 };
 #[cfg(feature = "sim")]
 use crate::messages::{Crash, Reincarnate, Restart, Resume, SetMaxDeltas};
@@ -546,6 +546,34 @@ impl Handler<Subscribe> for GossipNode {
         }
         let subscribers = self.subscribers.get_or_insert_with(Box::default);
         subscribers.keys.push(subscription);
+    }
+}
+
+impl Handler<Unsubscribe> for GossipNode {
+    type Result = bool;
+
+    fn handle(&mut self, unsubscribe: Unsubscribe, _: &mut Context<Self>) -> bool {
+        let Some(subscribers) = &mut self.subscribers else {
+            return false;
+        };
+        let before = subscribers.keys.len();
+        subscribers
+            .keys
+            .retain(|s| s.recipient != unsubscribe.recipient);
+        subscribers.keys.len() < before
+    }
+}
+
+impl Handler<UnsubscribeMembership> for GossipNode {
+    type Result = bool;
+
+    fn handle(&mut self, unsubscribe: UnsubscribeMembership, _: &mut Context<Self>) -> bool {
+        let Some(subscribers) = &mut self.subscribers else {
+            return false;
+        };
+        let before = subscribers.members.len();
+        subscribers.members.retain(|r| *r != unsubscribe.recipient);
+        subscribers.members.len() < before
     }
 }
 

@@ -217,3 +217,114 @@ fn a_late_subscriber_starts_from_what_the_node_holds() {
     })
     .expect("runtime");
 }
+
+/// Counts the membership changes it hears.
+#[derive(Default)]
+struct Members(usize);
+
+impl Actor for Members {
+    type Context = Context<Self>;
+}
+
+impl Handler<hearsay_actor::MemberChanged> for Members {
+    type Result = ();
+
+    fn handle(&mut self, _: hearsay_actor::MemberChanged, _: &mut Context<Self>) {
+        self.0 += 1;
+    }
+}
+
+/// How many membership changes a [`Members`] heard (after every change sent before).
+struct Count;
+
+impl Message for Count {
+    type Result = usize;
+}
+
+impl Handler<Count> for Members {
+    type Result = usize;
+
+    fn handle(&mut self, _: Count, _: &mut Context<Self>) -> usize {
+        self.0
+    }
+}
+
+/// `Unsubscribe` and `UnsubscribeMembership` end one recipient's subscriptions, every prefix,
+/// and no other's: after them it hears nothing more, while a subscriber beside it goes on; a
+/// second unsubscribe answers that there was nothing to end.
+#[test]
+fn an_unsubscribed_recipient_hears_nothing_more() {
+    use hearsay_actor::{SubscribeMembership, Unsubscribe, UnsubscribeMembership};
+    simulate(|| async {
+        let sim = Simulation::start(SimulationConfig {
+            nodes: 3,
+            seed: 30,
+            protocol: Config {
+                mode: Mode::AntiEntropy,
+                membership: Some(MembershipConfig::default()),
+                ..Config::default()
+            },
+            ..SimulationConfig::default()
+        })
+        .expect("starts");
+        let node = sim.node(0).expect("node").clone();
+        let (leaving, staying) = (Mirror::default().start(), Mirror::default().start());
+        for (mirror, prefix) in [(&leaving, ""), (&leaving, "a"), (&staying, "")] {
+            node.send(Subscribe {
+                prefix: prefix.into(),
+                recipient: mirror.clone().recipient(),
+            })
+            .await
+            .expect("subscribes");
+        }
+        let (gone, kept) = (Members::default().start(), Members::default().start());
+        for members in [&gone, &kept] {
+            node.send(SubscribeMembership {
+                recipient: members.clone().recipient(),
+            })
+            .await
+            .expect("subscribes");
+        }
+        sim.set(1, "a", Value::from("1")).await.expect("set");
+        sim.run_for(Duration::from_secs(10)).await;
+        let heard = |mirror: &actix::Addr<Mirror>| {
+            let mirror = mirror.clone();
+            async move { mirror.send(Read).await.expect("mirror").0.len() }
+        };
+        assert_eq!(heard(&leaving).await, 1, "both prefixes match `a`");
+        assert_eq!(heard(&staying).await, 1);
+        let before = gone.send(Count).await.expect("members");
+        assert!(before >= 3, "the table at the subscription: {before}");
+
+        let unsubscribe = Unsubscribe {
+            recipient: leaving.clone().recipient(),
+        };
+        assert!(node.send(unsubscribe.clone()).await.expect("node"));
+        assert!(
+            !node.send(unsubscribe).await.expect("node"),
+            "already ended"
+        );
+        let unsubscribe = UnsubscribeMembership {
+            recipient: gone.clone().recipient(),
+        };
+        assert!(node.send(unsubscribe.clone()).await.expect("node"));
+        assert!(
+            !node.send(unsubscribe).await.expect("node"),
+            "already ended"
+        );
+
+        sim.set(2, "a2", Value::from("2")).await.expect("set");
+        sim.set(2, "b", Value::from("3")).await.expect("set");
+        let kept_before = kept.send(Count).await.expect("members");
+        sim.crash(1).await.expect("crash");
+        sim.run_for(Duration::from_secs(60)).await;
+        assert_eq!(heard(&leaving).await, 1, "nothing after the unsubscribe");
+        assert_eq!(heard(&staying).await, 3, "the other subscriber goes on");
+        assert_eq!(gone.send(Count).await.expect("members"), before);
+        assert!(
+            kept.send(Count).await.expect("members") > kept_before,
+            "the crash is heard by the subscriber that stayed"
+        );
+    })
+    .expect("runtime");
+}

@@ -252,13 +252,22 @@ pub fn run(args: NodeArgs) -> Result<(), String> {
         if let Some(admin) = &admin {
             admin.stopping();
         }
-        if membership {
-            // The leave goes out on the links before the goodbyes.
-            if let Err(error) = net_node.node().send(hearsay_actor::Leave).await {
+        // The leave goes out on the links before the goodbyes.
+        let grace = Duration::from_secs(2);
+        let left = if membership {
+            net_node.leave(grace).await.map(Some)
+        } else {
+            Ok(None)
+        };
+        let flushed = match left {
+            Ok(Some(flushed)) => flushed,
+            Ok(None) => net_node.shutdown_and_flush(grace).await,
+            Err(error) => {
                 tracing::warn!(%error, "could not announce the leave");
+                net_node.shutdown_and_flush(grace).await
             }
-        }
-        if !net_node.shutdown_and_flush(Duration::from_secs(2)).await {
+        };
+        if !flushed {
             tracing::warn!("some links did not flush within 2 s");
         }
         crate::logs::report_suppressed();

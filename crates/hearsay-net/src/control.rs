@@ -235,6 +235,7 @@ impl<'a> Controller<'a> {
                             "id": member.id.0,
                             "generation": member.generation.0,
                             "status": member.status.name(),
+                            "addr": member.address.as_deref(),
                         })
                     })
                     .collect();

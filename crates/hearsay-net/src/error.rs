@@ -11,7 +11,9 @@ use std::net::SocketAddr;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A socket operation failed.
+    /// An operation of the operating system failed: writing the state file, reading or writing
+    /// the control interface, reading the bound address ([`ErrorKind::System`]; a peer's
+    /// connection that fails is closed and counted, never returned).
     #[error("{context}: {source}")]
     Io {
         /// What was being done.
@@ -77,15 +79,15 @@ pub enum Error {
 
 impl Error {
     /// Who can act on this error: [`ErrorKind::Peer`] for what one connection's peer did (a bad
-    /// frame, a failed authentication, a refusal, a timeout, a socket error), the node's kind
-    /// for [`Error::Node`], [`ErrorKind::Config`] for keys, configuration, the listen address and
-    /// the state file,
-    /// [`ErrorKind::Caller`] for a control command not understood, [`ErrorKind::Internal`]
-    /// otherwise.
+    /// frame, a failed authentication, a refusal, a timeout), the node's kind for
+    /// [`Error::Node`], [`ErrorKind::Config`] for keys, configuration, the listen address and
+    /// the state file read back, [`ErrorKind::Caller`] for a control command not understood,
+    /// [`ErrorKind::System`] for what the operating system failed to do (a state file not
+    /// written, the random source), [`ErrorKind::Internal`] otherwise.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Io { .. }
-            | Error::Frame(_)
+            Error::Io { .. } | Error::Random(_) => ErrorKind::System,
+            Error::Frame(_)
             | Error::Auth
             | Error::Refused(_)
             | Error::SelfConnection(_)
@@ -96,7 +98,7 @@ impl Error {
             }
             Error::Command(_) => ErrorKind::Caller,
             Error::Node(error) => error.kind(),
-            Error::Mailbox(_) | Error::Random(_) => ErrorKind::Internal,
+            Error::Mailbox(_) => ErrorKind::Internal,
         }
     }
 

@@ -3,9 +3,11 @@
 //! The network adapter: the same [`hearsay_actor::GossipNode`] that runs in-process joins a
 //! cluster spread over processes and machines.
 //!
-//! - **Transport** ([`NetNode`], [`Mesh`], [`NetTransport`]): a listener and one actor per TCP
-//!   connection; frames are length-delimited (4-byte length, limit checked before allocating) and
-//!   carry the protocol's own encoded messages. The protocol crate does not change.
+//! - **Transport** ([`NetNode`], [`TransportKind`]): by default one UDP socket per node and a
+//!   sealed datagram per gossip message, no connections ([`datagram`]); or, with
+//!   [`TransportKind::Stream`], a listener and one actor per TCP connection ([`Mesh`],
+//!   [`NetTransport`]), frames length-delimited (4-byte length, limit checked before allocating).
+//!   Both carry the protocol's own encoded messages; the protocol crate does not change.
 //! - **Handshake** ([`session`]): cluster name, protocol version, node id and generation, both
 //!   ways, before any gossip; mismatches are refused and logged on both sides.
 //! - **Security** ([`Key`], [`Keyring`]): every frame sealed with XChaCha20-Poly1305 under a
@@ -76,7 +78,9 @@ pub use mesh::{AddSeed, GetLinks, Link, Mesh, SetKeyring, Shutdown, handshake_bu
 pub use node::NetNode;
 pub use random::random_u64;
 pub use state_file::{MAX_STATE_FILE, StateFile};
-pub use stats::{Counter, NetStats, Snapshot};
+#[allow(deprecated)]
+pub use stats::Snapshot;
+pub use stats::{Counter, CounterValues, NetStats};
 pub use transport::NetTransport;
 pub use udp::Udp;
 

@@ -70,7 +70,9 @@ async fn subscribe(
 /// use hearsay_proto::{ClusterId, Config, Generation, Node, NodeId};
 ///
 /// actix_rt::System::new().block_on(async {
-///     let mut config = Config::default();
+///     // Membership on (SWIM, LAN timings): crashed nodes are detected and, in time, their
+///     // state dropped. `Config::default()` has none, for clusters whose members never fail.
+///     let mut config = Config::lan();
 ///     config.cluster = ClusterId::from_name("prod");
 ///     let node = Node::new(NodeId(2), Generation(1), config, 7)
 ///         .map_err(hearsay_actor::Error::from)?;
@@ -81,10 +83,15 @@ async fn subscribe(
 ///     let keyring = Keyring::new(Key::from_hex(&"11".repeat(32))?);
 ///     let node = NetNode::start(node, net, keyring).await?;
 ///     node.node().send(hearsay_actor::Set { key: "k".into(), value: "v".into() }).await??;
+///     // Leave the cluster, then stop the transport (with a state file: save it first).
+///     node.leave(std::time::Duration::from_secs(2)).await?;
 ///     Ok::<(), hearsay_net::Error>(())
 /// })?;
 /// # Ok::<(), hearsay_net::Error>(())
 /// ```
+///
+/// Dropping a `NetNode` ends its periodic state saves but not its actors, which belong to the
+/// actix system: call [`NetNode::leave`] or [`NetNode::shutdown_and_flush`] before letting it go.
 pub struct NetNode {
     node: Addr<GossipNode>,
     carrier: Carrier,
@@ -344,12 +351,26 @@ impl NetNode {
         }
     }
 
-    /// Says goodbye on every link and stops the transport (the node actor keeps its state).
+    /// Stops the transport: over TCP, closes every link (the peers see the close at once); over
+    /// datagrams, closes the socket (there is no goodbye: peers learn of a departure from a
+    /// [`NetNode::leave`], or from their failure detector). The node actor keeps its state.
     pub fn shutdown(&self) {
         match &self.carrier {
             Carrier::Mesh(mesh) => mesh.do_send(Shutdown),
             Carrier::Udp(udp) => udp.do_send(Shutdown),
         }
+    }
+
+    /// Leaves the cluster gracefully, then [`NetNode::shutdown_and_flush`] (at most `timeout`):
+    /// the node writes its `left` status and pushes it at once to a few peers
+    /// ([`hearsay_proto::Node::leave`]; [`hearsay_proto::MembershipConfig::leave_fanout`]), so
+    /// that the others mark it Left within a few gossip rounds instead of suspecting it and
+    /// declaring it Down. With [`NetConfig::state`] the saved state holds the leave; a later
+    /// start from it (a new generation) joins again. Answers whether everything was saved and
+    /// flushed in time; an error if the node refused the leave (it is down, or gone).
+    pub async fn leave(&self, timeout: std::time::Duration) -> Result<bool, Error> {
+        self.node.send(hearsay_actor::Leave).await??;
+        Ok(self.shutdown_and_flush(timeout).await)
     }
 
     /// [`NetNode::shutdown`], then waits (at most `timeout`) until every queued frame is written

@@ -53,7 +53,7 @@ impl Saver {
         let node = self
             .node
             .upgrade()
-            .ok_or_else(|| Error::Config("the node is gone: nothing to save".into()))?;
+            .ok_or(Error::Mailbox(actix::MailboxError::Closed))?;
         let snapshot = node.send(TakeSnapshot).await?;
         let state = self.state.clone();
         tokio::task::spawn_blocking(move || state.save(&snapshot))

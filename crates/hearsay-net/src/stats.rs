@@ -11,6 +11,7 @@ pub struct NetStats {
 
 /// One counter of [`NetStats`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Counter {
     /// Frames (or datagrams) received, any kind.
     FramesIn,
@@ -115,8 +116,8 @@ impl NetStats {
     }
 
     /// Every counter by name.
-    pub fn snapshot(&self) -> Snapshot {
-        Snapshot(
+    pub fn snapshot(&self) -> CounterValues {
+        CounterValues(
             Counter::ALL
                 .iter()
                 .map(|&counter| (counter.name(), self.get(counter)))
@@ -125,6 +126,11 @@ impl NetStats {
     }
 }
 
-/// Counter values by name, serialisable as a JSON object.
+/// Counter values by name, serialisable as a JSON object ([`NetStats::snapshot`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Snapshot(pub std::collections::BTreeMap<&'static str, u64>);
+pub struct CounterValues(pub std::collections::BTreeMap<&'static str, u64>);
+
+/// The old name of [`CounterValues`], which a node's persisted state
+/// ([`hearsay_proto::Snapshot`]) now has.
+#[deprecated(note = "renamed CounterValues: `Snapshot` is the node's persisted state")]
+pub type Snapshot = CounterValues;

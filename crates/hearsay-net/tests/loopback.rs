@@ -233,7 +233,7 @@ fn keys_rotate_on_a_live_cluster() {
 
 #[test]
 fn a_member_that_leaves_is_no_longer_dialed() {
-    use hearsay_actor::{Leave, MemberChanged, SubscribeMembership};
+    use hearsay_actor::{MemberChanged, SubscribeMembership};
     use hearsay_proto::{MemberStatus, MembershipConfig, Mode, NodeId};
 
     struct Events(tokio::sync::mpsc::UnboundedSender<MemberChanged>);
@@ -289,16 +289,32 @@ fn a_member_that_leaves_is_no_longer_dialed() {
         let dialed =
             |links: &[hearsay_net::Link]| links.iter().any(|link| link.addr == third.local_addr());
         assert!(dialed(&first.links().await.expect("links")));
-        third
-            .node()
-            .send(Leave)
-            .await
-            .expect("mailbox")
-            .expect("leave");
+        // The member table says where each member is reached: what it advertised.
+        let advertised = third.advertised().to_string();
+        let until = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let members = first
+                .node()
+                .send(hearsay_actor::GetMembers)
+                .await
+                .expect("mailbox")
+                .expect("members");
+            let held = members.iter().find(|m| m.id == NodeId(3));
+            if held.and_then(|m| m.address.as_deref()) == Some(advertised.as_str()) {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < until,
+                "node 1 never held node 3's address: {held:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        // Leave, then stop: `NetNode::leave`.
         assert!(
             third
-                .shutdown_and_flush(std::time::Duration::from_secs(2))
+                .leave(std::time::Duration::from_secs(2))
                 .await
+                .expect("leave")
         );
         let until = tokio::time::Instant::now() + DEADLINE;
         loop {

@@ -15,6 +15,10 @@ pub enum ErrorKind {
     Caller,
     /// The configuration is inconsistent: fix the named field.
     Config,
+    /// The operating system failed an operation the runtime needed — a file not written (a full
+    /// disk, a permission), a terminal closed, the random source: the operator can act. Not the
+    /// protocol core's (it does no I/O); the runtimes' errors have it.
+    System,
     /// A bug in hearsay: please report it.
     Internal,
 }

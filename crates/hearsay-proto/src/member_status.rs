@@ -5,14 +5,21 @@ use serde::{Deserialize, Serialize};
 
 /// What a node thinks of a member.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum MemberStatus {
-    /// Known, no heartbeat progress seen yet for this generation.
+    /// Known, not yet heard from in this generation: no heartbeat progress seen (heartbeat
+    /// detector), or no word of it alive yet (SWIM).
     Joining,
-    /// Heartbeats progress.
+    /// Alive: its heartbeats progress (heartbeat detector), or it answers probes or was last
+    /// reported alive (SWIM).
     Up,
-    /// phi reached the suspect level: heartbeats are late.
+    /// In doubt: phi reached the suspect level (heartbeat detector), or a probe failed and the
+    /// suspicion is gossiped (SWIM). The member refutes it by being heard again — heartbeat
+    /// progress, or a higher incarnation it gossips itself.
     Suspect,
-    /// phi reached the threshold: deemed dead (recoverable by heartbeat progress).
+    /// Deemed dead: phi reached the threshold (heartbeat detector), or the suspicion timed out
+    /// with enough witnesses (SWIM). Recoverable the same ways as a suspicion; until then it
+    /// is no gossip target.
     Down,
     /// Left gracefully.
     Left,

@@ -24,6 +24,7 @@ impl Traffic {
 /// share the node's hot cache lines.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[repr(C)]
+#[non_exhaustive]
 pub struct Stats {
     /// Rounds run.
     pub rounds: u64,

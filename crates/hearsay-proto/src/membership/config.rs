@@ -105,14 +105,15 @@ impl Default for HeartbeatConfig {
 ///
 /// | preset | probe | timeout | relays | suspicion (n = 1,000) | gossip | detection p50 / p99 | probe bytes |
 /// |---|---|---|---|---|---|---|---|
-/// | [`SwimConfig::lan`] (default) | 1 s | 500 ms | 3 | 12–72 s | 3 peers / 200 ms | 12 / 17 s | 108 B/s |
-/// | [`SwimConfig::wan`] | 5 s | 2.5 s | 3 | 90–540 s | 4 peers / 500 ms | 92 / 152 s | 23 B/s |
-/// | [`SwimConfig::local`] | 1 s | 200 ms | 1 | 9–54 s | 3 peers / 100 ms | 10 / 16 s | 49 B/s |
+/// | [`SwimConfig::lan`] (default) | 1 s | 500 ms | 3 | 12–72 s | 3 peers / 200 ms | 13 / 17 s | 126 B/s |
+/// | [`SwimConfig::wan`] | 5 s | 2.5 s | 3 | 90–540 s | 4 peers / 500 ms | 96 / 166 s | 30 B/s |
+/// | [`SwimConfig::local`] | 1 s | 200 ms | 1 | 9–54 s | 3 peers / 100 ms | 10 / 15 s | 72 B/s |
 ///
 /// Detection and probe bytes per node were measured at 200 nodes under 1 %/s crashes and joins
 /// (`hearsay sim membership --nodes 200 --duration 60 --preset P`; 10 % loss, `local` at 0 %:
-/// with one relay it is for one process or loopback, and at 10 % loss it downed live members).
-/// Membership updates add bytes in proportion to the churn (`docs/membership.md`).
+/// with one relay it is for one process or loopback, and at 10 % loss it downed live members;
+/// session 30, one run each). Membership updates add bytes in proportion to the churn
+/// (`docs/membership.md`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SwimConfig {
     /// Time between two probes of one node. Positive. LAN: 1 s.
@@ -160,8 +161,8 @@ const PUSH_PULL_SCALE_MAX: u32 = 3;
 
 impl SwimConfig {
     /// For a data centre (memberlist's `DefaultLANConfig`): measured at 200 nodes, 10 % loss and
-    /// 1 %/s churn, crashes Down in 17 s (median) to 37 s (p99), with about 80 B/s of probe
-    /// traffic per node (`docs/membership.md`).
+    /// 1 %/s churn, crashes Down in 13 s (median) to 17 s (p99), with about 130 B/s of probe
+    /// traffic per node (the table of [`SwimConfig`]).
     pub fn lan() -> SwimConfig {
         SwimConfig {
             probe_interval: Duration::from_secs(1),

@@ -97,6 +97,10 @@ pub struct Member {
     pub heartbeat: u64,
     /// When heartbeat progress was last seen (Heartbeat; `None`: never, this node, or SWIM).
     pub last_heartbeat: Option<Instant>,
+    /// Where its runtime is reached, as the member last announced it (`hearsay-net`'s
+    /// advertised `host:port`; [`crate::Node::advertise`]): `None` in one process, or until
+    /// heard.
+    pub address: Option<Arc<str>>,
 }
 
 /// What a node tracks of one member. Kept small (64 bytes): a simulated cluster of 10,000
@@ -634,6 +638,7 @@ impl Membership {
                 status: t.status,
                 heartbeat: t.beat.as_ref().map_or(0, |b| b.heartbeat),
                 last_heartbeat: t.beat.as_ref().and_then(|b| b.detector.last_heartbeat()),
+                address: t.addr.clone(),
             })
             .collect()
     }
