@@ -825,6 +825,13 @@ impl Handler<SubscribeMembership> for GossipNode {
     /// change: nothing falls between the two.
     fn handle(&mut self, subscribe: SubscribeMembership, _: &mut Context<Self>) {
         let id = self.node.id();
+        if self.node.config().membership.is_none() {
+            tracing::warn!(
+                node = %id,
+                "membership subscription on a node without membership \
+                 (Config::membership is None): it will hear nothing"
+            );
+        }
         for member in self.node.members() {
             subscribe.recipient.do_send(MemberChanged {
                 node: id,

@@ -449,13 +449,32 @@ fn a_stopped_process_is_down_and_then_up_again_once_continued() {
 /// peer through the address the file kept.
 #[test]
 fn a_node_with_a_state_file_comes_back_with_its_id_and_entries() {
-    let dir = temp_dir("state-file");
+    comes_back_from_its_state_file(false);
+}
+
+/// The same with membership (SWIM), where the members' addresses live in the member table, not
+/// in the entries: the state file keeps them too. Before session 30 it did not, and the node
+/// came back unable to reach anyone (every message unaddressed) while its health said ready.
+#[test]
+fn a_member_with_a_state_file_comes_back_and_reaches_its_peer() {
+    comes_back_from_its_state_file(true);
+}
+
+fn comes_back_from_its_state_file(membership: bool) {
+    let dir = temp_dir(if membership {
+        "state-file-members"
+    } else {
+        "state-file"
+    });
     let key = key_file(&dir, "key");
     let key = key.to_str().expect("path");
     let state = dir.join("second.state");
     let _ = std::fs::remove_file(&state);
     let state = state.to_str().expect("path");
-    let mut first = NodeProcess::start(&["--bind", "127.0.0.1:0", "--key-file", key, "--id", "1"]);
+    let flags: &[&str] = if membership { &["--membership"] } else { &[] };
+    let mut first_args = vec!["--bind", "127.0.0.1:0", "--key-file", key, "--id", "1"];
+    first_args.extend_from_slice(flags);
+    let mut first = NodeProcess::start(&first_args);
     let seed = first.addr.clone();
     let start_second = |more: &[&str]| {
         let mut args = vec![
@@ -466,20 +485,32 @@ fn a_node_with_a_state_file_comes_back_with_its_id_and_entries() {
             "--state-file",
             state,
         ];
+        args.extend_from_slice(flags);
         args.extend_from_slice(more);
         NodeProcess::start(&args)
     };
     let mut second = start_second(&["--seed-peer", &seed]);
     assert!(second.ask("set kept before").starts_with("OK "));
     assert_eq!(first.ask("wait kept before"), "OK");
-    // The second node holds the first's address entry before it quits.
+    // The second node knows where the first is reached before it quits: an address entry, or
+    // with membership the member table's address.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let dump: Value = serde_json::from_str(&second.ask("dump")).expect("JSON");
-        if dump["1"].get("\u{0}hearsay/addr").is_some() {
+        let known = if membership {
+            let members: Value = serde_json::from_str(&second.ask("members")).expect("JSON");
+            (members["members"].as_array().into_iter().flatten())
+                .any(|m| m["id"] == 1 && m["addr"] == seed.as_str())
+        } else {
+            let dump: Value = serde_json::from_str(&second.ask("dump")).expect("JSON");
+            dump["1"].get("\u{0}hearsay/addr").is_some()
+        };
+        if known {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "{dump}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first node's address"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let dump: Value = serde_json::from_str(&first.ask("dump")).expect("JSON");

@@ -8,11 +8,12 @@
 //! a seed, and anti-entropy fetches only what changed while it was away (Serf's snapshots do the
 //! first; Cassandra's system tables both).
 
-use crate::{Error, Generation, NodeId, OriginDelta};
+use crate::{ClusterId, Error, Generation, Incarnation, NodeId, OriginDelta};
 use serde::{Deserialize, Serialize};
 
-/// The format [`Snapshot::encode`] writes; [`Snapshot::decode`] refuses any other.
-pub const SNAPSHOT_FORMAT: u32 = 1;
+/// The format [`Snapshot::encode`] writes. [`Snapshot::decode`] reads it and format 1 (session
+/// 29's: no cluster, no members), and refuses any other.
+pub const SNAPSHOT_FORMAT: u32 = 2;
 
 /// A node's state at one instant, as [`Node::snapshot`](crate::Node::snapshot) takes it.
 ///
@@ -45,6 +46,46 @@ pub struct Snapshot {
     pub generation: Generation,
     /// Every origin held (the node's own first), in id order otherwise.
     pub origins: Vec<OriginDelta>,
+    /// The cluster it was taken in ([`crate::Config::cluster`]); a restore into another is
+    /// refused. `None` in a format-1 snapshot.
+    #[serde(default)]
+    pub cluster: Option<ClusterId>,
+    /// The members reachable when it was taken (SWIM membership keeps their addresses in its
+    /// table, not in the store), the node itself left out: a restored node can reach them
+    /// without a seed. Empty without membership, and in a format-1 snapshot.
+    #[serde(default)]
+    pub members: Vec<SavedMember>,
+}
+
+/// A member as a [`Snapshot`] keeps it: enough to reach it again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SavedMember {
+    /// The member.
+    pub id: NodeId,
+    /// Its generation as known then.
+    pub generation: Generation,
+    /// Its incarnation within the generation (SWIM; 0 otherwise).
+    pub incarnation: Incarnation,
+    /// Where it said it is reached, if it did.
+    pub address: Option<String>,
+}
+
+impl SavedMember {
+    /// A member `id` at `generation` and `incarnation`, reached at `address`.
+    pub fn new(
+        id: NodeId,
+        generation: Generation,
+        incarnation: Incarnation,
+        address: Option<String>,
+    ) -> SavedMember {
+        SavedMember {
+            id,
+            generation,
+            incarnation,
+            address,
+        }
+    }
 }
 
 /// The encoded form: the format first, so that a later one can be told apart.
@@ -55,12 +96,15 @@ struct Encoded {
 }
 
 impl Snapshot {
-    /// A snapshot of `id` at `generation` holding `origins`.
+    /// A snapshot of `id` at `generation` holding `origins`, of no cluster in particular and
+    /// with no members (see [`Snapshot::cluster`], [`Snapshot::members`]).
     pub fn new(id: NodeId, generation: Generation, origins: Vec<OriginDelta>) -> Snapshot {
         Snapshot {
             id,
             generation,
             origins,
+            cluster: None,
+            members: Vec::new(),
         }
     }
 
@@ -93,9 +137,9 @@ impl Snapshot {
         }
         let encoded: Encoded = rmp_serde::from_slice(bytes)
             .map_err(|e| Error::InvalidSnapshot(format!("not a snapshot: {e}")))?;
-        if encoded.format != SNAPSHOT_FORMAT {
+        if !(1..=SNAPSHOT_FORMAT).contains(&encoded.format) {
             return Err(Error::InvalidSnapshot(format!(
-                "format {} (this build reads {SNAPSHOT_FORMAT})",
+                "format {} (this build reads 1 to {SNAPSHOT_FORMAT})",
                 encoded.format
             )));
         }

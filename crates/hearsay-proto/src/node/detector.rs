@@ -489,7 +489,7 @@ impl Node {
     /// Applies updates: those about this node may make it refute; news is queued to be passed
     /// on, unless it came in a table page. Returns whether this node refuted, and the
     /// corrections owed to the sender (what this node holds newer than stale updates it sent).
-    fn apply_updates(
+    pub(super) fn apply_updates(
         &mut self,
         now: Instant,
         updates: &[MemberUpdate],

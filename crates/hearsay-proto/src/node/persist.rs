@@ -3,7 +3,7 @@
 use super::Node;
 use crate::reconcile::packer::to_delta;
 use crate::{Config, Error, Generation, MemberStatus, NodeId, OriginDelta, OriginState, Snapshot};
-use crate::{Stats, Version, Via};
+use crate::{Liveness, MemberUpdate, SavedMember, Stats, Version, Via};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -12,7 +12,9 @@ impl Node {
     /// that is not on its way out (with membership, members held Down or Left are left out: the
     /// next process would otherwise take them for members just heard of, and bring their state
     /// back until it removed them again), its own first — to be saved ([`Snapshot::encode`]) and
-    /// given to [`Node::restore`] by the next process. Costs a copy of the store.
+    /// given to [`Node::restore`] by the next process; with it the cluster, and the reachable
+    /// members with their addresses (SWIM keeps those in its table, not in the store). Costs a
+    /// copy of the store.
     pub fn snapshot(&self) -> Snapshot {
         let own = self
             .store
@@ -27,11 +29,24 @@ impl Node {
                     .is_none_or(MemberStatus::is_reachable)
             })
             .map(|(id, state)| group(id, state));
-        Snapshot::new(
-            self.id,
-            self.generation,
-            own.into_iter().chain(others).collect(),
-        )
+        let members = self
+            .members()
+            .into_iter()
+            .filter(|m| m.id != self.id && m.status.is_reachable())
+            .map(|m| {
+                let address = m.address.map(|a| a.to_string());
+                SavedMember::new(m.id, m.generation, m.incarnation, address)
+            })
+            .collect();
+        Snapshot {
+            cluster: Some(self.config.cluster),
+            members,
+            ..Snapshot::new(
+                self.id,
+                self.generation,
+                own.into_iter().chain(others).collect(),
+            )
+        }
     }
 
     /// A node started from a [`Snapshot`] as a new incarnation: `generation` must be above the
@@ -44,9 +59,12 @@ impl Node {
     /// its member table is rebuilt from it: the members are known as if just heard from (their
     /// detectors start afresh), and incarnations removed before the snapshot are not
     /// remembered — their state is not in it, and a peer that still remembers one refuses it.
+    /// Under SWIM the snapshot's members are known Up, at their saved incarnations and
+    /// addresses, as if a table had listed them: the node reaches them without a seed.
     ///
-    /// A snapshot that contradicts itself (its own origin at another generation than the
-    /// snapshot's) is an [`Error::InvalidSnapshot`]; an own entry the configuration no longer
+    /// A snapshot taken in another cluster than `config`'s, or that contradicts itself (its own
+    /// origin at another generation than the snapshot's), is an [`Error::InvalidSnapshot`]; an
+    /// own entry the configuration no longer
     /// allows (a key too long for its MTU) fails as the write would
     /// ([`Error::EntryTooLarge`]); a generation not above the snapshot's is an
     /// [`Error::StaleGeneration`]. `seed` seeds every random choice, as in [`Node::new`].
@@ -63,6 +81,13 @@ impl Node {
                 requested: generation,
             });
         }
+        let config = config.into();
+        if let Some(cluster) = snapshot.cluster.filter(|c| *c != config.cluster) {
+            return Err(Error::InvalidSnapshot(format!(
+                "it was taken in cluster {cluster}, and this node is configured for cluster {}",
+                config.cluster
+            )));
+        }
         let id = snapshot.id;
         let (own, others): (Vec<OriginDelta>, Vec<OriginDelta>) =
             snapshot.origins.into_iter().partition(|g| g.origin == id);
@@ -78,6 +103,21 @@ impl Node {
         }
         // Merged as news of no peer: nothing is answered, and no rumor outlives the restart.
         node.apply(now, &others, Via::Local);
+        if node.fd.is_some() {
+            let members: Vec<MemberUpdate> = (snapshot.members.into_iter())
+                .filter(|m| m.id != id)
+                .map(|m| MemberUpdate {
+                    id: m.id,
+                    generation: m.generation,
+                    incarnation: m.incarnation,
+                    status: Liveness::Alive,
+                    witnesses: Vec::new(),
+                    addr: m.address.map(Arc::from),
+                })
+                .collect();
+            // As a table page: known, not news to pass on.
+            node.apply_updates(now, &members, true);
+        }
         node.restart(now, generation, true)?;
         node.events.clear();
         node.stats = Stats::default();
