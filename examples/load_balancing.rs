@@ -65,13 +65,13 @@ async fn run(policy: Policy) -> Result<(usize, f64, usize), Box<dyn std::error::
         // What the dispatcher's gossip view says about each worker's load.
         let mut seen: BTreeMap<u64, usize> = BTreeMap::new();
         for entry in sim.entries(0).await? {
-            if entry.key == "load" {
-                if let Some(value) = entry.value {
-                    let load = String::from_utf8_lossy(value.as_bytes())
-                        .parse()
-                        .unwrap_or(0);
-                    seen.insert(entry.origin.0, load);
-                }
+            if entry.key == "load"
+                && let Some(value) = entry.value
+            {
+                let load = String::from_utf8_lossy(value.as_bytes())
+                    .parse()
+                    .unwrap_or(0);
+                seen.insert(entry.origin.0, load);
             }
         }
         let load_of = |worker: usize| seen.get(&(worker as u64 + 1)).copied().unwrap_or(0);

@@ -20,10 +20,10 @@ async fn table(
 ) -> Result<BTreeMap<usize, Vec<u64>>, hearsay::actor::Error> {
     let mut table: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
     for entry in sim.entries(node).await? {
-        if let (Some(shard), Some(_)) = (entry.key.strip_prefix("serves/"), &entry.value) {
-            if let Ok(shard) = shard.parse() {
-                table.entry(shard).or_default().push(entry.origin.0);
-            }
+        if let (Some(shard), Some(_)) = (entry.key.strip_prefix("serves/"), &entry.value)
+            && let Ok(shard) = shard.parse()
+        {
+            table.entry(shard).or_default().push(entry.origin.0);
         }
     }
     Ok(table)

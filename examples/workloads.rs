@@ -97,10 +97,10 @@ fn run(config: &Config, n: usize, writers: usize, keys: usize, join: bool, runs:
             for _ in 0..keys {
                 let key = text(&mut rng, 16);
                 let value = text(&mut rng, 32);
-                if let Some(node) = cluster.node_mut(w) {
-                    if node.set(now, &key, Value::from(value)).is_ok() {
-                        expected.push((NodeId(w as u64), key));
-                    }
+                if let Some(node) = cluster.node_mut(w)
+                    && node.set(now, &key, Value::from(value)).is_ok()
+                {
+                    expected.push((NodeId(w as u64), key));
                 }
             }
         }

@@ -232,6 +232,9 @@ pub struct NodeMetrics {
     pub down: bool,
     /// The write rate flow control allows, if on.
     pub allowed_rate: Option<f64>,
+    /// The highest version of the node's own entries in its generation: each write, delete or
+    /// leave raises it (a runtime that saves the node's state watches it).
+    pub own_version: Version,
 }
 
 /// Asks a node for a copy of its whole protocol state: for debugging (watermarks, GC horizons,

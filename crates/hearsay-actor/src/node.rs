@@ -588,6 +588,8 @@ impl GossipNode {
             entries: self.node.store().len(),
             down: self.down,
             allowed_rate: self.node.allowed_rate(),
+            own_version: (self.node.store().origin(self.node.id()))
+                .map_or(Version::ZERO, |own| own.max_version()),
         }
     }
 }

@@ -76,7 +76,8 @@ pub struct NodeArgs {
     /// How logs are written to stderr: `text` or `json` (one object per line) [default: text].
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,
-    /// Keep the node's state in this file (off by default): saved every 30 s and at exit, and
+    /// Keep the node's state in this file (off by default; one process per file): saved within
+    /// a second of each own write, every 30 s and at exit, and
     /// read back at the next start, which comes back as a new generation with its own entries
     /// and the members' addresses (no seed needed) and, without `--id`, the saved node's id.
     #[arg(long, value_name = "FILE")]

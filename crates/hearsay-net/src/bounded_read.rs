@@ -4,10 +4,11 @@
 use std::io::Read;
 use std::path::Path;
 
-/// The bytes of the file at `path`, at most `limit` of them. The file is read through a
-/// bounded reader, whatever its metadata says: a larger file, or a device such as `/dev/zero`
-/// that never ends, is refused after one byte more than the limit (an error reading "larger
-/// than N KiB"), never read to its end.
+/// The bytes of the file at `path`, at most `limit` of them. A regular file larger than the
+/// limit is refused at once (an error reading "larger than N KiB"); any file is read through a
+/// bounded reader, whatever its metadata says, so that one that grows, or a device such as
+/// `/dev/zero` that never ends, is refused after one byte more than the limit, never read to
+/// its end.
 ///
 /// ```
 /// let path = std::env::temp_dir().join(format!("bounded-read-{}", std::process::id()));
@@ -20,13 +21,15 @@ use std::path::Path;
 /// ```
 pub fn read_bounded(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
     let file = std::fs::File::open(path)?;
+    let larger = || std::io::Error::other(format!("larger than {} KiB", limit / 1024));
+    let metadata = file.metadata()?;
+    if metadata.is_file() && metadata.len() > limit {
+        return Err(larger());
+    }
     let mut bytes = Vec::new();
     file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
-        return Err(std::io::Error::other(format!(
-            "larger than {} KiB",
-            limit / 1024
-        )));
+        return Err(larger());
     }
     Ok(bytes)
 }

@@ -77,7 +77,7 @@ pub use key::{KEY_LEN, Key, Keyring, MAX_KEY_FILE, MAX_KEYS};
 pub use mesh::{AddSeed, GetLinks, Link, Mesh, SetKeyring, Shutdown, handshake_budget};
 pub use node::NetNode;
 pub use random::random_u64;
-pub use state_file::{MAX_STATE_FILE, StateFile};
+pub use state_file::{MAX_STATE_FILE, StateFile, StateLock};
 #[allow(deprecated)]
 pub use stats::Snapshot;
 pub use stats::{Counter, CounterValues, NetStats};

@@ -527,10 +527,10 @@ impl Handler<Dialed> for Mesh {
             Err(error) => format!("connect: {error}"),
         };
         self.open -= 1;
-        if let Some(target) = self.targets.get_mut(&dialed.target) {
-            if target.connection == Some(dialed.connection) {
-                target.connection = None;
-            }
+        if let Some(target) = self.targets.get_mut(&dialed.target)
+            && target.connection == Some(dialed.connection)
+        {
+            target.connection = None;
         }
         tracing::debug!(target = %dialed.target, %failure, "dial failed");
         if self.views {

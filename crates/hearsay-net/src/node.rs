@@ -8,7 +8,9 @@ use crate::session::Local;
 use crate::stats::NetStats;
 use crate::transport::{NetTransport, Routes};
 use crate::udp::{Outbox, Udp, UdpSetup};
-use crate::{ADDR_KEY, DATAGRAM_OVERHEAD, Error, Keyring, NetConfig, TransportKind};
+use crate::{
+    ADDR_KEY, DATAGRAM_OVERHEAD, Error, Keyring, NetConfig, StateFile, StateLock, TransportKind,
+};
 use actix::{Actor, Addr, AsyncContext, Recipient};
 use hearsay_actor::{GossipNode, KeyChanged, MemberChanged, Subscribe, SubscribeMembership};
 use hearsay_proto::{ClusterId, Node};
@@ -90,8 +92,9 @@ async fn subscribe(
 /// # Ok::<(), hearsay_net::Error>(())
 /// ```
 ///
-/// Dropping a `NetNode` ends its periodic state saves but not its actors, which belong to the
-/// actix system: call [`NetNode::leave`] or [`NetNode::shutdown_and_flush`] before letting it go.
+/// Dropping a `NetNode` ends its periodic state saves and releases its state file's lock
+/// ([`StateFile::lock`]) but does not stop its actors, which belong to the actix system: call
+/// [`NetNode::leave`] or [`NetNode::shutdown_and_flush`] before letting it go.
 pub struct NetNode {
     node: Addr<GossipNode>,
     carrier: Carrier,
@@ -101,6 +104,8 @@ pub struct NetNode {
     writers: Arc<Writers>,
     /// Saves the node's state, with [`NetConfig::state`].
     saver: Option<Arc<Saver>>,
+    /// The state file taken for this node's life.
+    _state_lock: Option<StateLock>,
 }
 
 impl Drop for NetNode {
@@ -166,6 +171,8 @@ impl NetNode {
             }
             _ => {}
         }
+        // Before any socket: a second process of the same saved node stops here.
+        let state_lock = config.state.as_ref().map(StateFile::lock).transpose()?;
         let stats = Arc::new(NetStats::default());
         let writers = Arc::new(Writers::default());
         let jitter_seed = crate::random::random_u64()?;
@@ -282,6 +289,7 @@ impl NetNode {
             stats,
             writers,
             saver,
+            _state_lock: state_lock,
         })
     }
 

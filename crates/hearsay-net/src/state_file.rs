@@ -18,9 +18,17 @@ pub const MAX_STATE_FILE: u64 = 256 << 20;
 ///
 /// ```
 /// use hearsay_net::StateFile;
+/// use std::time::Duration;
 /// let state = StateFile::new("/var/lib/myapp/hearsay.state");
-/// assert_eq!(state.every, std::time::Duration::from_secs(30));
+/// assert_eq!(state.every, Duration::from_secs(30));
+/// assert_eq!(state.after_write, Some(Duration::from_secs(1)));
 /// ```
+///
+/// What a crash can lose: a restored node comes back as a new generation, which replaces its
+/// old one everywhere — the copies of its entries its peers held included. Its own writes are
+/// therefore saved soon after they are made ([`StateFile::after_write`], Redis's `everysec`):
+/// a crash loses the last second of them, not the last 30 s. Others' entries come back from
+/// the cluster, and are saved every [`StateFile::every`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StateFile {
     /// The file. Written whole to `<path>.tmp`, synced, then renamed over it: a crash while
@@ -29,14 +37,19 @@ pub struct StateFile {
     /// How often the running node's state is saved (and once more by
     /// [`crate::NetNode::shutdown_and_flush`]). Between 1 s and a day. Default: 30 s.
     pub every: Duration,
+    /// How soon after the node's own write (a set, a delete, a leave) its state is saved:
+    /// checked this often, saved if it wrote since the last save. Between 10 ms and
+    /// [`StateFile::every`]; `None`: only every [`StateFile::every`]. Default: 1 s.
+    pub after_write: Option<Duration>,
 }
 
 impl StateFile {
-    /// A state file at `path`, saved every 30 s.
+    /// A state file at `path`, saved every 30 s and within a second of the node's own writes.
     pub fn new(path: impl Into<PathBuf>) -> StateFile {
         StateFile {
             path: path.into(),
             every: Duration::from_secs(30),
+            after_write: Some(Duration::from_secs(1)),
         }
     }
 
@@ -45,6 +58,14 @@ impl StateFile {
         if !(Duration::from_secs(1)..=Duration::from_secs(86_400)).contains(&self.every) {
             return Err(Error::Config(
                 "state.every must be between 1 s and a day".into(),
+            ));
+        }
+        if self
+            .after_write
+            .is_some_and(|d| !(Duration::from_millis(10)..=self.every).contains(&d))
+        {
+            return Err(Error::Config(
+                "state.after_write must be between 10 ms and state.every".into(),
             ));
         }
         if self.path.as_os_str().is_empty() {
@@ -74,6 +95,12 @@ impl StateFile {
     /// The snapshot the file holds (`None`: no file yet), refused as [`StateFile::load`]
     /// refuses; for a process that takes its id from it before [`StateFile::start_from`].
     pub fn saved(&self) -> Result<Option<Snapshot>, Error> {
+        match std::fs::metadata(&self.path) {
+            Ok(metadata) if !metadata.is_file() => {
+                return Err(self.refused("not a regular file"));
+            }
+            _ => {}
+        }
         let bytes = match crate::read_bounded(&self.path, MAX_STATE_FILE) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -120,15 +147,50 @@ impl StateFile {
         }
     }
 
+    /// Takes the file for this process: an exclusive lock on `<path>.lock` (created beside it,
+    /// never removed), held until the [`StateLock`] is dropped. [`crate::NetNode::start`] takes
+    /// it for the node's life, so that two processes never run as one saved node (two
+    /// processes of one id erase each other's entries everywhere: the newer generation wins). A
+    /// lock held elsewhere — in this process too — is an [`Error::State`].
+    pub fn lock(&self) -> Result<StateLock, Error> {
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(".lock");
+        let path = PathBuf::from(name);
+        let file = std::fs::File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| self.refused(format!("cannot open its lock {}: {e}", path.display())))?;
+        match file.try_lock() {
+            Ok(()) => Ok(StateLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(self.refused(format!(
+                "in use: another node holds its lock {}",
+                path.display()
+            ))),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(self.refused(format!("cannot lock {}: {e}", path.display())))
+            }
+        }
+    }
+
     /// Writes `snapshot` to the file: whole to a temporary file beside it (named for this
     /// process and this save, created anew), synced, renamed over the file, and the directory
     /// synced: a crash leaves the previous state or the new one, and two processes saving at
-    /// once (an old one exiting, a new one starting) do not write into one file.
+    /// once (an old one exiting, a new one starting) do not write into one file. A path that is
+    /// a symbolic link is written through: the file it points to is replaced, not the link.
     pub fn save(&self, snapshot: &Snapshot) -> Result<(), Error> {
         use std::sync::atomic::{AtomicU64, Ordering};
         static SAVES: AtomicU64 = AtomicU64::new(0);
         let bytes = snapshot.encode().map_err(hearsay_actor::Error::from)?;
-        let mut name = self.path.as_os_str().to_owned();
+        let target = match std::fs::symlink_metadata(&self.path) {
+            Ok(m) if m.file_type().is_symlink() => {
+                std::fs::canonicalize(&self.path).unwrap_or_else(|_| self.path.clone())
+            }
+            _ => self.path.clone(),
+        };
+        let mut name = target.as_os_str().to_owned();
         name.push(format!(
             ".{}.{}.tmp",
             std::process::id(),
@@ -143,8 +205,8 @@ impl StateFile {
                 .open(&tmp)?;
             file.write_all(&bytes)?;
             file.sync_all()?;
-            std::fs::rename(&tmp, &self.path)?;
-            let dir = match self.path.parent() {
+            std::fs::rename(&tmp, &target)?;
+            let dir = match target.parent() {
                 Some(dir) if !dir.as_os_str().is_empty() => dir,
                 _ => Path::new("."),
             };
@@ -159,4 +221,10 @@ impl StateFile {
             Error::io(format!("saving {}", self.path.display()), source)
         })
     }
+}
+
+/// A state file taken by one process ([`StateFile::lock`]); released when dropped.
+#[derive(Debug)]
+pub struct StateLock {
+    _file: std::fs::File,
 }

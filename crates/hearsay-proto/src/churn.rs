@@ -213,7 +213,7 @@ impl ChurnExperiment {
                 continue;
             }
             second += 1;
-            if second % 10 == 0 {
+            if second.is_multiple_of(10) {
                 progress(second);
             }
             let churning = elapsed > warmup && elapsed <= warmup + self.duration;
@@ -257,26 +257,27 @@ impl ChurnExperiment {
                     Some((side.clone(), elapsed, elapsed + self.partition_for + grace));
                 cut = Some(side);
             }
-            if let Some(side) = &cut {
-                if healed_at.is_none() && elapsed >= partition_at + self.partition_for {
-                    // Just before the heal: the majority present at the cut should hold the
-                    // minority Down. (Nodes that joined since, on the majority's side, never saw
-                    // the minority: what they hold of it is hearsay, a suspicion they cannot
-                    // check until the heal.)
-                    let on = |n: usize| side.get(n).copied().unwrap_or(false);
-                    let minority: Vec<usize> = live.iter().copied().filter(|&n| on(n)).collect();
-                    let majority: Vec<usize> = live
-                        .iter()
-                        .copied()
-                        .filter(|&n| n < side.len() && !on(n))
-                        .collect();
-                    partition_check = Some(held_down(&cluster, &majority, &minority));
-                    cluster.set_partition(None);
-                    healed_at = Some(elapsed);
-                }
+            if let Some(side) = &cut
+                && healed_at.is_none()
+                && elapsed >= partition_at + self.partition_for
+            {
+                // Just before the heal: the majority present at the cut should hold the
+                // minority Down. (Nodes that joined since, on the majority's side, never saw
+                // the minority: what they hold of it is hearsay, a suspicion they cannot
+                // check until the heal.)
+                let on = |n: usize| side.get(n).copied().unwrap_or(false);
+                let minority: Vec<usize> = live.iter().copied().filter(|&n| on(n)).collect();
+                let majority: Vec<usize> = live
+                    .iter()
+                    .copied()
+                    .filter(|&n| n < side.len() && !on(n))
+                    .collect();
+                partition_check = Some(held_down(&cluster, &majority, &minority));
+                cluster.set_partition(None);
+                healed_at = Some(elapsed);
             }
             let calm_from = (warmup + self.duration).max(healed_at.unwrap_or_default());
-            if converged_after.is_none() && elapsed > calm_from && second % 5 == 0 {
+            if converged_after.is_none() && elapsed > calm_from && second.is_multiple_of(5) {
                 let crashed: Vec<usize> = tally
                     .borrow()
                     .crashed_at

@@ -181,7 +181,7 @@ impl Mode {
             Mode::AntiEntropy => true,
             Mode::Rumor => false,
             Mode::Combined { anti_entropy_every } => {
-                round % u64::from(anti_entropy_every.max(1)) == 0
+                round.is_multiple_of(u64::from(anti_entropy_every.max(1)))
             }
         }
     }

@@ -178,11 +178,11 @@ impl History {
     }
 
     fn push(&mut self, interval: f64) {
-        if self.intervals.len() >= self.capacity {
-            if let Some(old) = self.intervals.pop_front() {
-                self.sum -= old;
-                self.squares -= old * old;
-            }
+        if self.intervals.len() >= self.capacity
+            && let Some(old) = self.intervals.pop_front()
+        {
+            self.sum -= old;
+            self.squares -= old * old;
         }
         self.intervals.push_back(interval);
         self.sum += interval;

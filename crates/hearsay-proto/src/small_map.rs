@@ -135,10 +135,11 @@ impl<K: Ord, V> SmallMap<K, V> {
 
     /// Spills a full vector into a tree if `key` would be one entry too many.
     fn make_room(&mut self, key: &K) {
-        if let SmallMap::Inline(entries) = self {
-            if entries.len() >= SPILL && Self::search(entries, key).is_err() {
-                self.spill();
-            }
+        if let SmallMap::Inline(entries) = self
+            && entries.len() >= SPILL
+            && Self::search(entries, key).is_err()
+        {
+            self.spill();
         }
     }
 

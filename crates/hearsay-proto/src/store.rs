@@ -573,13 +573,12 @@ impl Store {
             if *version <= horizon && (!believed || value.is_none()) {
                 if believed {
                     // A collected delete: it still removes an older entry, but is not kept.
-                    if let Some(data) = state.data.as_deref_mut() {
-                        if data.entries.get(key).is_some_and(|e| e.version < *version) {
-                            if let Some(entry) = data.entries.remove(key) {
-                                data.by_version.remove(&(entry.version, key.clone()));
-                                report.purged.push((key.clone(), entry));
-                            }
-                        }
+                    if let Some(data) = state.data.as_deref_mut()
+                        && data.entries.get(key).is_some_and(|e| e.version < *version)
+                        && let Some(entry) = data.entries.remove(key)
+                    {
+                        data.by_version.remove(&(entry.version, key.clone()));
+                        report.purged.push((key.clone(), entry));
                     }
                 }
                 report.behind_horizon |= !believed;

@@ -429,21 +429,21 @@ impl View {
             self.active.remove(&peer);
             self.heard.remove(&peer);
         }
-        if let Some((to, sent)) = self.pending {
-            if round.saturating_sub(sent) > u64::from(self.config.ping_every) {
-                // No answer: that backup is gone too.
-                self.passive.remove(&to);
-                self.pending = None;
-                self.outsider_silent = std::mem::take(&mut self.asked_outsider);
-            }
+        if let Some((to, sent)) = self.pending
+            && round.saturating_sub(sent) > u64::from(self.config.ping_every)
+        {
+            // No answer: that backup is gone too.
+            self.passive.remove(&to);
+            self.pending = None;
+            self.outsider_silent = std::mem::take(&mut self.asked_outsider);
         }
-        if round % u64::from(self.config.ping_every) == 0 {
+        if round.is_multiple_of(u64::from(self.config.ping_every)) {
             let active: Vec<NodeId> = self.active.iter().copied().collect();
             for peer in active {
                 self.send(peer, ViewMessage::Ping);
             }
         }
-        if round % u64::from(self.config.shuffle_every) == 0 {
+        if round.is_multiple_of(u64::from(self.config.shuffle_every)) {
             self.shuffle(rng);
             self.rotate(rng, &mut known);
         }
@@ -553,19 +553,20 @@ impl View {
                 if peers.len() > MAX_SHUFFLE || addrs.len() > MAX_SHUFFLE + 1 || origin == self.me {
                     return;
                 }
-                if ttl > 0 && self.active.len() > 1 {
-                    if let Some(next) = self.random_active_except(&[from, origin], rng) {
-                        self.send(
-                            next,
-                            ViewMessage::Shuffle {
-                                origin,
-                                ttl: ttl - 1,
-                                peers,
-                                addrs,
-                            },
-                        );
-                        return;
-                    }
+                if ttl > 0
+                    && self.active.len() > 1
+                    && let Some(next) = self.random_active_except(&[from, origin], rng)
+                {
+                    self.send(
+                        next,
+                        ViewMessage::Shuffle {
+                            origin,
+                            ttl: ttl - 1,
+                            peers,
+                            addrs,
+                        },
+                    );
+                    return;
                 }
                 for (peer, addr) in addrs {
                     self.learn(peer, Some(addr));
@@ -632,13 +633,13 @@ impl View {
             self.heard.insert(peer, self.round);
             return;
         }
-        if self.active.len() >= self.config.active {
-            if let Some(dropped) = self.random_active_except(&[peer], rng) {
-                self.active.remove(&dropped);
-                self.heard.remove(&dropped);
-                self.send(dropped, ViewMessage::Disconnect);
-                self.add_passive(dropped, rng);
-            }
+        if self.active.len() >= self.config.active
+            && let Some(dropped) = self.random_active_except(&[peer], rng)
+        {
+            self.active.remove(&dropped);
+            self.heard.remove(&dropped);
+            self.send(dropped, ViewMessage::Disconnect);
+            self.add_passive(dropped, rng);
         }
         self.passive.remove(&peer);
         self.active.insert(peer);
@@ -735,12 +736,12 @@ impl View {
             return;
         }
         let rotation = self.round / u64::from(self.config.shuffle_every);
-        let outside = if rotation % OUTSIDE_EVERY == 0 {
+        let outside = if rotation.is_multiple_of(OUTSIDE_EVERY) {
             let outside = self.outsider(rng, known);
-            if outside.is_none() {
-                if let Some(contact) = self.contact(rng) {
-                    self.shuffle_through(contact, rng);
-                }
+            if outside.is_none()
+                && let Some(contact) = self.contact(rng)
+            {
+                self.shuffle_through(contact, rng);
             }
             outside
         } else {

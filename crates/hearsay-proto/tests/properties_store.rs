@@ -42,7 +42,8 @@ fn mix(origin: u64, generation: u64, version: u64) -> u64 {
 fn honest_delta(origin: u64, generation: u64, version: u64) -> Delta {
     let h = mix(origin, generation, version);
     let key = KEYS[(h % 3) as usize].to_owned();
-    let value = (h % 5 != 0).then(|| Value::from(format!("{origin}/{generation}/{version}")));
+    let value =
+        (!h.is_multiple_of(5)).then(|| Value::from(format!("{origin}/{generation}/{version}")));
     Delta {
         key,
         version: Version(version),

@@ -67,10 +67,11 @@ fn crash_within_bound(config: Config, n: usize, loss: f64, seed: u64) {
     let false_reports = std::rc::Rc::new(std::cell::Cell::new(0u32));
     let count = false_reports.clone();
     c.set_event_sink(move |_, event| {
-        if let hearsay_proto::Event::Member { id, status, .. } = event {
-            if id != NodeId(9) && matches!(status, MemberStatus::Suspect | MemberStatus::Down) {
-                count.set(count.get() + 1);
-            }
+        if let hearsay_proto::Event::Member { id, status, .. } = event
+            && id != NodeId(9)
+            && matches!(status, MemberStatus::Suspect | MemberStatus::Down)
+        {
+            count.set(count.get() + 1);
         }
     });
     let running =
@@ -152,10 +153,11 @@ fn a_joiner_learns_a_crashed_member_as_down_not_up() {
     let ups = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
     let seen = ups.clone();
     c.set_event_sink(move |observer, event| {
-        if let hearsay_proto::Event::Member { id, status, .. } = event {
-            if observer.0 == joiner as u64 && id == NodeId(3) {
-                seen.borrow_mut().push(status);
-            }
+        if let hearsay_proto::Event::Member { id, status, .. } = event
+            && observer.0 == joiner as u64
+            && id == NodeId(3)
+        {
+            seen.borrow_mut().push(status);
         }
     });
     run_for(&mut c, Duration::from_secs(20));

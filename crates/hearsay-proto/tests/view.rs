@@ -62,10 +62,10 @@ impl Overlay {
             if self.dead.contains(&to) || to >= self.views.len() {
                 continue;
             }
-            if let Some(sides) = &self.sides {
-                if sides[from.0 as usize] != sides[to] {
-                    continue;
-                }
+            if let Some(sides) = &self.sides
+                && sides[from.0 as usize] != sides[to]
+            {
+                continue;
             }
             self.views[to].handle_message(from, message, &mut self.rng);
             self.collect(to);

@@ -404,10 +404,10 @@ fn more_options(rng: &mut ChaCha8Rng, protocol: &mut Config) {
     if rng.random_bool(0.15) {
         protocol.eager_rumor_sends = u32::MAX;
     }
-    if let Some(membership) = &mut protocol.membership {
-        if rng.random_bool(0.25) {
-            membership.detector = Detector::Heartbeat(HeartbeatConfig::default());
-        }
+    if let Some(membership) = &mut protocol.membership
+        && rng.random_bool(0.25)
+    {
+        membership.detector = Detector::Heartbeat(HeartbeatConfig::default());
     }
 }
 

@@ -75,10 +75,10 @@ impl Recorder {
             .copied()
             .collect();
         for node in empty {
-            if self.live_node(node) {
-                if let Some(key) = self.key_mut(slot) {
-                    key.holders += 1;
-                }
+            if self.live_node(node)
+                && let Some(key) = self.key_mut(slot)
+            {
+                key.holders += 1;
             }
             self.set_since(node, slot, None);
         }

@@ -91,10 +91,10 @@ impl Admin {
     /// the last is older).
     async fn read(&self) -> Result<Reading, Response> {
         let mut last = self.last.lock().await;
-        if let Some(reading) = last.as_ref() {
-            if reading.at.elapsed() < READING_REUSED_FOR {
-                return Ok(reading.clone());
-            }
+        if let Some(reading) = last.as_ref()
+            && reading.at.elapsed() < READING_REUSED_FOR
+        {
+            return Ok(reading.clone());
         }
         let reading = Reading::take(&self.net)
             .await

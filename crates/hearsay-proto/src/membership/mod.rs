@@ -353,15 +353,15 @@ impl Membership {
 
     /// This node leaves.
     pub(crate) fn leave_self(&mut self, events: &mut VecDeque<Event>) {
-        if let Some(me) = self.members.get_mut(&self.me) {
-            if me.status != MemberStatus::Left {
-                me.status = MemberStatus::Left;
-                events.push_back(Event::Member {
-                    id: self.me,
-                    generation: me.generation,
-                    status: MemberStatus::Left,
-                });
-            }
+        if let Some(me) = self.members.get_mut(&self.me)
+            && me.status != MemberStatus::Left
+        {
+            me.status = MemberStatus::Left;
+            events.push_back(Event::Member {
+                id: self.me,
+                generation: me.generation,
+                status: MemberStatus::Left,
+            });
         }
     }
 

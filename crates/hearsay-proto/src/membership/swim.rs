@@ -181,10 +181,10 @@ impl Membership {
         // or an address this node lacks. Before session 26 any update of the generation set
         // it, so a late update (or a lying peer) could put an old address back. An oversized
         // one from a misbehaving peer is ignored.
-        if let Some(addr) = update.addr.as_ref().filter(|a| a.len() <= MAX_ADDRESS_LEN) {
-            if new_member || inc > held || t.addr.is_none() {
-                t.addr = Some(addr.clone());
-            }
+        if let Some(addr) = update.addr.as_ref().filter(|a| a.len() <= MAX_ADDRESS_LEN)
+            && (new_member || inc > held || t.addr.is_none())
+        {
+            t.addr = Some(addr.clone());
         }
         let news = |more_witnesses| Applied::News {
             new_member,
@@ -288,10 +288,10 @@ impl Membership {
 
     /// A message came from `id`: a Joining member is confirmed Up.
     pub(crate) fn confirm(&mut self, id: NodeId, now: Instant, events: &mut VecDeque<Event>) {
-        if let Some(t) = self.members.get_mut(&id) {
-            if t.status == MemberStatus::Joining {
-                set(events, id, t, MemberStatus::Up, now);
-            }
+        if let Some(t) = self.members.get_mut(&id)
+            && t.status == MemberStatus::Joining
+        {
+            set(events, id, t, MemberStatus::Up, now);
         }
     }
 

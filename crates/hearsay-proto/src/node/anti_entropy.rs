@@ -374,7 +374,7 @@ impl Node {
             return;
         };
         let every = every.max(OWN_CHECK_EVERY);
-        if self.digests % every != 0 {
+        if !self.digests.is_multiple_of(every) {
             return;
         }
         let Digest::Precise { origins, .. } = digest else {
@@ -395,7 +395,9 @@ impl Node {
         self.digests += 1;
         let strategy = self.config.strategy;
         match self.config.repair_every {
-            Some(every) if !strategy.is_precise() && self.digests % u64::from(every) == 0 => {
+            Some(every)
+                if !strategy.is_precise() && self.digests.is_multiple_of(u64::from(every)) =>
+            {
                 Strategy::PreciseRandom
             }
             _ => strategy,

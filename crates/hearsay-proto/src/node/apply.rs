@@ -97,10 +97,8 @@ impl Node {
                         .is_some_and(|v| v.as_bytes() == LEFT);
                 let (origin, generation) = (change.origin, change.generation);
                 self.events.push_back(Event::Changed { change, via });
-                if left {
-                    if let Some(members) = &mut self.members {
-                        members.left(origin, generation, now, &mut self.events);
-                    }
+                if left && let Some(members) = &mut self.members {
+                    members.left(origin, generation, now, &mut self.events);
                 }
             }
         }

@@ -160,17 +160,17 @@ impl Node {
         let Some(fd) = &mut self.fd else {
             return;
         };
-        if fd.pending.as_ref().is_some_and(|p| now >= p.end) {
-            if let Some(pending) = fd.pending.take() {
-                // A cycle a starved node concludes says more about the prober than the target
-                // (its inputs, the ack maybe among them, are queued behind this call). Lifeguard:
-                // the prober counts it against its own health, and suspects no one on its word.
-                if starved {
-                    fd.health(1);
-                    self.stats.late_probe_cycles += 1;
-                } else {
-                    self.concluded(now, pending, false);
-                }
+        if fd.pending.as_ref().is_some_and(|p| now >= p.end)
+            && let Some(pending) = fd.pending.take()
+        {
+            // A cycle a starved node concludes says more about the prober than the target
+            // (its inputs, the ack maybe among them, are queued behind this call). Lifeguard:
+            // the prober counts it against its own health, and suspects no one on its word.
+            if starved {
+                fd.health(1);
+                self.stats.late_probe_cycles += 1;
+            } else {
+                self.concluded(now, pending, false);
             }
         }
         let Some(fd) = &mut self.fd else {
@@ -415,25 +415,25 @@ impl Node {
             }
             Probe::Ack { seq } => self.on_ack(now, from, seq),
             Probe::PingReq { seq, target } => {
-                if let Some(fd) = &mut self.fd {
-                    if target != self.id {
-                        let mine = fd.next_seq();
-                        // The nack is due within the asker's period whatever this node's
-                        // own health (Lifeguard scales the prober's timeouts, not the relay's).
-                        let timeout = fd.config.probe_timeout;
-                        let interval = fd.config.probe_interval;
-                        fd.relays.insert(
-                            mine,
-                            Relay {
-                                asker: from,
-                                seq,
-                                target,
-                                nack_at: Some(now + timeout.mul_f64(0.8)),
-                                expires: now + interval,
-                            },
-                        );
-                        self.send_fd(target, Probe::Ping { seq: mine }, Vec::new());
-                    }
+                if let Some(fd) = &mut self.fd
+                    && target != self.id
+                {
+                    let mine = fd.next_seq();
+                    // The nack is due within the asker's period whatever this node's
+                    // own health (Lifeguard scales the prober's timeouts, not the relay's).
+                    let timeout = fd.config.probe_timeout;
+                    let interval = fd.config.probe_interval;
+                    fd.relays.insert(
+                        mine,
+                        Relay {
+                            asker: from,
+                            seq,
+                            target,
+                            nack_at: Some(now + timeout.mul_f64(0.8)),
+                            expires: now + interval,
+                        },
+                    );
+                    self.send_fd(target, Probe::Ping { seq: mine }, Vec::new());
                 }
             }
             Probe::Nack { seq } => {
@@ -479,10 +479,10 @@ impl Node {
             }
             return;
         }
-        if fd.relays.get(&seq).is_some_and(|r| r.target == from) {
-            if let Some(relay) = fd.relays.remove(&seq) {
-                self.send_fd(relay.asker, Probe::Ack { seq: relay.seq }, Vec::new());
-            }
+        if fd.relays.get(&seq).is_some_and(|r| r.target == from)
+            && let Some(relay) = fd.relays.remove(&seq)
+        {
+            self.send_fd(relay.asker, Probe::Ack { seq: relay.seq }, Vec::new());
         }
     }
 
@@ -527,10 +527,10 @@ impl Node {
                     // may have died since the refutation, and the sender (a node that removed
                     // it, telling its verdict) may be the last to speak of it. With partial
                     // views this node may never probe it otherwise: it checks it now.
-                    if members.down_but_alive_here(update) {
-                        if let Some(fd) = &mut self.fd {
-                            fd.check_soon(update.id);
-                        }
+                    if members.down_but_alive_here(update)
+                        && let Some(fd) = &mut self.fd
+                    {
+                        fd.check_soon(update.id);
                     }
                 }
                 Applied::News {

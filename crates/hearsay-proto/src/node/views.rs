@@ -135,10 +135,10 @@ impl Node {
     ) -> Addresses {
         addrs.retain(|(id, _)| Some(*id) == origin || peers.contains(id));
         for &peer in peers {
-            if !addrs.iter().any(|(id, _)| *id == peer) {
-                if let Some(addr) = self.known_address(peer) {
-                    addrs.push((peer, addr));
-                }
+            if !addrs.iter().any(|(id, _)| *id == peer)
+                && let Some(addr) = self.known_address(peer)
+            {
+                addrs.push((peer, addr));
             }
         }
         addrs

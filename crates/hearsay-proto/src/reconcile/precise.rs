@@ -178,10 +178,9 @@ fn candidates<'a>(
                 for (key, version) in &theirs.items {
                     if let Some((k, entry)) =
                         state.entries_from(key).next().filter(|(k, _)| k == key)
+                        && (newer_generation || entry.version > *version)
                     {
-                        if newer_generation || entry.version > *version {
-                            push(theirs.origin, state, k, entry);
-                        }
+                        push(theirs.origin, state, k, entry);
                     }
                 }
             }
@@ -217,10 +216,10 @@ fn candidates<'a>(
                 };
                 let mut next = 0;
                 for (key, entry) in state.entries_from(from) {
-                    if let std::ops::Bound::Excluded(end) = upper {
-                        if key >= end {
-                            break;
-                        }
+                    if let std::ops::Bound::Excluded(end) = upper
+                        && key >= end
+                    {
+                        break;
                     }
                     let known = if sorted {
                         while items.get(next).is_some_and(|(k, _)| k.as_str() < key) {

@@ -177,7 +177,7 @@ impl NetPeers {
                 // A learnt address past its tries is dialed every PARKED_CHECKS-th check.
                 if let Some(failures) = links.targets[index].get_mut(&peer) {
                     let parked = *failures >= MAX_FAILURES
-                        && (*failures - MAX_FAILURES) % PARKED_CHECKS != 0
+                        && !(*failures - MAX_FAILURES).is_multiple_of(PARKED_CHECKS)
                         && !self.seeds[index].contains(&peer);
                     if parked && !self.views {
                         *failures += 1;
