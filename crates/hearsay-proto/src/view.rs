@@ -206,6 +206,9 @@ pub struct View {
     last_shuffle: Vec<NodeId>,
     round: u64,
     outbox: VecDeque<(NodeId, ViewMessage)>,
+    /// Peers dropped for their silence since the last [`View::take_silent`]: the views' own
+    /// failure evidence, for a failure detector to check.
+    silent: Vec<NodeId>,
     /// Where this node is reached ([`View::set_address`]).
     own: Option<Arc<str>>,
     /// Where active and passive peers (and the peer a request awaits) are reached, as view
@@ -267,6 +270,7 @@ impl View {
             last_shuffle: Vec::new(),
             round: 0,
             outbox: VecDeque::new(),
+            silent: Vec::new(),
             own: None,
             addresses: BTreeMap::new(),
             contacts: Vec::new(),
@@ -372,6 +376,14 @@ impl View {
         self.outbox.pop_front()
     }
 
+    /// The peers dropped for their silence (an active peer not heard from for `suspect_after`
+    /// rounds, a backup that did not answer) since the last call: a node whose failure detector
+    /// probes only its views' members checks them, or a crashed member dropped from every view
+    /// before its detector came round to it would be held alive for good.
+    pub fn take_silent(&mut self) -> Vec<NodeId> {
+        std::mem::take(&mut self.silent)
+    }
+
     /// Notes that `peer` was heard from (any message, gossip included).
     pub fn heard(&mut self, peer: NodeId) {
         if let Some(last) = self.heard.get_mut(&peer) {
@@ -428,12 +440,14 @@ impl View {
         for peer in silent {
             self.active.remove(&peer);
             self.heard.remove(&peer);
+            self.silent.push(peer);
         }
         if let Some((to, sent)) = self.pending
             && round.saturating_sub(sent) > u64::from(self.config.ping_every)
         {
             // No answer: that backup is gone too.
             self.passive.remove(&to);
+            self.silent.push(to);
             self.pending = None;
             self.outsider_silent = std::mem::take(&mut self.asked_outsider);
         }

@@ -595,3 +595,48 @@ fn an_outsider_that_never_answers_is_followed_by_a_walk_from_the_contact() {
         "{walks} walks from the contact, {asked} requests to the outsider"
     );
 }
+
+/// The views report the peers they drop for silence (`View::take_silent`), the evidence a node's
+/// failure detector checks: every crashed node is reported (by some of the live nodes that held
+/// it active: others demote it to their passive view first, to make room, and drop it later from
+/// there), and no live node is reported in a network that loses nothing. Before
+/// session 30 the views dropped them unreported, and a node whose detector probes only its
+/// views' members never probed a crashed member again (fault-search seed 392762).
+#[test]
+fn the_views_report_the_peers_they_drop_for_silence() {
+    let mut overlay = built(50, 30);
+    for view in &mut overlay.views {
+        view.take_silent();
+    }
+    let crashed: BTreeSet<usize> = [3, 17, 29, 41].into();
+    let held: BTreeSet<(usize, usize)> = (overlay.live().into_iter())
+        .filter(|i| !crashed.contains(i))
+        .flat_map(|i| {
+            (overlay.views[i].active().iter())
+                .map(move |p| (i, p.0 as usize))
+                .collect::<Vec<_>>()
+        })
+        .filter(|(_, p)| crashed.contains(p))
+        .collect();
+    assert!(!held.is_empty());
+    overlay.dead.extend(crashed.iter().copied());
+    let mut reported = BTreeSet::new();
+    for _ in 0..=2 * ViewConfig::default().suspect_after {
+        overlay.round();
+        for i in overlay.live() {
+            for peer in overlay.views[i].take_silent() {
+                reported.insert((i, peer.0 as usize));
+            }
+        }
+    }
+    assert!(
+        reported.iter().all(|(_, p)| crashed.contains(p)),
+        "a live node reported silent: {reported:?}"
+    );
+    for &(_, gone) in &held {
+        assert!(
+            reported.iter().any(|&(_, p)| p == gone),
+            "node {gone} was held active, and never reported: {reported:?}"
+        );
+    }
+}
