@@ -147,11 +147,31 @@ pub async fn report_every_window() {
     }
 }
 
-/// Sends logs to stderr in `format`; `RUST_LOG` picks the level (default `info`).
+/// The filter `RUST_LOG` asks for: `info` when it is unset or empty (an empty filter would
+/// hide every line, warnings included), and when it is not a filter — then with the reason, to be
+/// logged once logging runs.
+fn log_filter(rust_log: Option<&str>) -> (tracing_subscriber::EnvFilter, Option<String>) {
+    let info = || tracing_subscriber::EnvFilter::new("info");
+    match rust_log.map(str::trim).filter(|value| !value.is_empty()) {
+        None => (info(), None),
+        Some(value) => match tracing_subscriber::EnvFilter::try_new(value) {
+            Ok(filter) => (filter, None),
+            Err(error) => (
+                info(),
+                Some(format!(
+                    "RUST_LOG={value:?} is not a log filter ({error}): logging at info"
+                )),
+            ),
+        },
+    }
+}
+
+/// Sends logs to stderr in `format`; `RUST_LOG` picks the level (default `info`, also when it
+/// is empty or not a filter: then said in a warning).
 pub fn init(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let registry = tracing_subscriber::registry().with(filter).with(Limiter);
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let (chosen, refused) = log_filter(rust_log.as_deref());
+    let registry = tracing_subscriber::registry().with(chosen).with(Limiter);
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(false);
@@ -166,11 +186,29 @@ pub fn init(format: LogFormat) {
             )
             .try_init(),
     };
+    if let Some(refused) = refused {
+        tracing::warn!("{refused}");
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rust_log_empty_or_not_a_filter_logs_at_info() {
+        for value in [None, Some(""), Some("  ")] {
+            let (chosen, refused) = log_filter(value);
+            assert_eq!(chosen.to_string(), "info");
+            assert!(refused.is_none());
+        }
+        let (chosen, refused) = log_filter(Some("garbage["));
+        assert_eq!(chosen.to_string(), "info");
+        assert!(refused.is_some_and(|r| r.contains("garbage[")));
+        let (chosen, refused) = log_filter(Some("debug"));
+        assert_eq!(chosen.to_string(), "debug");
+        assert!(refused.is_none());
+    }
 
     #[test]
     fn a_burst_per_window_passes_and_the_rest_is_counted() {

@@ -4,6 +4,15 @@
 //! actor harness: node actors exchanging real encoded messages in virtual time. `hearsay node`
 //! runs a networked node driven by a line protocol on stdin; `hearsay keygen` prints a cluster key.
 
+/// `println!` for the tool's output: a closed pipe (`hearsay … | head -1`) ends the process
+/// quietly, as Unix tools do, and a failed write (a full disk) is an error message and exit 1,
+/// where `println!` panics.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::print_line(format_args!($($arg)*))
+    };
+}
+
 mod admin;
 mod config_file;
 mod logs;
@@ -53,5 +62,18 @@ fn main() -> ExitCode {
             eprintln!("hearsay: {error}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Writes one line on stdout ([`out!`]).
+fn print_line(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(error) = writeln!(stdout, "{args}").and_then(|()| stdout.flush()) {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("hearsay: cannot write the output: {error}");
+        std::process::exit(1);
     }
 }

@@ -142,7 +142,7 @@ fn check(settings: &Settings) -> Result<(), String> {
         .validate()
         .map_err(|error| error.to_string())?;
     let json = serde_json::to_string_pretty(settings).map_err(|error| error.to_string())?;
-    println!("{json}");
+    out!("{json}");
     Ok(())
 }
 
@@ -269,7 +269,7 @@ pub fn run(args: NodeArgs) -> Result<(), String> {
             }
         };
         if !flushed {
-            tracing::warn!("some links did not flush within 2 s");
+            tracing::warn!("the node did not stop cleanly within 2 s: see the warnings above");
         }
         crate::logs::report_suppressed();
         Ok::<_, String>(stopped_by)
@@ -283,16 +283,23 @@ pub fn run(args: NodeArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Waits for SIGTERM (how systemd, Kubernetes and `docker stop` stop a service) or SIGINT
-/// (Ctrl-C); answers its name. Either stops the node as `quit` does: leave, flush, exit 0.
+/// Waits for SIGTERM (how systemd, Kubernetes and `docker stop` stop a service), SIGINT
+/// (Ctrl-C) or SIGHUP (its terminal closed); answers its name. Each stops the node as `quit`
+/// does: leave, save, flush, exit 0.
 async fn stop_signal() -> &'static str {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+        if let (Ok(mut terminate), Ok(mut hangup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) {
             return tokio::select! {
                 _ = terminate.recv() => "SIGTERM",
                 _ = tokio::signal::ctrl_c() => "SIGINT",
+                // The terminal closed: the node leaves and saves as on SIGTERM, rather than
+                // dying at the signal's default.
+                _ = hangup.recv() => "SIGHUP",
             };
         }
     }
@@ -306,7 +313,7 @@ async fn stop_signal() -> &'static str {
 /// Prints a new key.
 pub fn keygen() -> Result<(), String> {
     let key = Key::generate().map_err(|error| error.to_string())?;
-    println!("{}", key.to_hex());
+    out!("{}", key.to_hex());
     Ok(())
 }
 

@@ -167,9 +167,10 @@ impl Settings {
             args.seed_peers.clone()
         };
         let preset = args.preset.or(file.preset);
-        // A preset turns membership on: one that says `membership = false` beside it says two
-        // things at once (session 26: the preset quietly won).
-        if file.membership == Some(false) && preset.is_some() {
+        // A preset turns membership on: a file that says `membership = false` beside one says
+        // two things at once (session 26: the preset quietly won). A `--preset` flag overrides
+        // the file, as every flag does.
+        if file.membership == Some(false) && file.preset.is_some() && args.preset.is_none() {
             return Err(
                 "config file: membership = false, but a preset (which turns membership \
                  on) is given: drop one of the two"
@@ -292,6 +293,13 @@ mod tests {
             file("membership = false\npreset = \"wan\""),
         );
         assert!(both.is_err_and(|e| e.contains("membership = false")));
+        // A --preset flag overrides the file's `membership = false`.
+        let flag = Settings::merge(
+            &args(&["--key-file", "k", "--preset", "wan"]),
+            file("membership = false"),
+        )
+        .expect("the flag wins");
+        assert_eq!(flag.membership, Some(Preset::Wan));
         // --membership alone is the LAN preset.
         let settings = Settings::merge(&args(&["--key-file", "k", "--membership"]), file(""))
             .expect("settings");

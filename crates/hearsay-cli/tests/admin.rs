@@ -160,7 +160,7 @@ fn health_flips_to_ready_after_the_join_and_metrics_parse() {
     assert_eq!(value(&before, "hearsay_ready", &[]), 0.0);
     assert_eq!(value(&before, "hearsay_members", &[("status", "up")]), 1.0);
 
-    let _second = NodeProcess::start(&[
+    let mut second = NodeProcess::start(&[
         "--bind",
         "127.0.0.1:0",
         "--key-file",
@@ -251,6 +251,17 @@ fn health_flips_to_ready_after_the_join_and_metrics_parse() {
     // Unknown paths are 404s, and the node goes on.
     assert_eq!(http::get(&admin, "/nope").status, 404);
     assert_eq!(http::get(&admin, "/health").status, 200);
+    // Its only peer dies: once joined, the node stays ready (before session 30 it went back to
+    // `503 joining` as soon as its peers were suspected).
+    second.kill();
+    poll(&admin, "/members", Duration::from_secs(30), |answer| {
+        let members = answer.json();
+        (members["members"].as_array().into_iter().flatten())
+            .any(|m| m["id"] == 2 && m["status"] != "up")
+    });
+    let health = http::get(&admin, "/health");
+    assert_eq!(health.status, 200, "{health:?}");
+    assert_eq!(health.json()["status"], "ready", "{health:?}");
 }
 
 /// Where headless Chromium is expected (Debian's `chromium` package).
@@ -339,7 +350,10 @@ fn status_page_renders_members_and_plots_in_headless_chromium() {
         "1",
         "--membership",
     ]);
-    let _others: Vec<NodeProcess> = ["2", "3"]
+    // A 64-bit id past 2^53, which JavaScript's numbers would round (the default ids are random
+    // 64-bit numbers): the page shows it exactly.
+    const BIG: &str = "8636011410762509944";
+    let _others: Vec<NodeProcess> = ["2", BIG]
         .iter()
         .map(|id| {
             NodeProcess::start(&[
@@ -374,7 +388,7 @@ fn status_page_renders_members_and_plots_in_headless_chromium() {
     let dom = chromium(&url, &["--dump-dom"], &target.join("chromium-dom"));
     let rows: Vec<&str> = dom.split("<tr class=\"member").skip(1).collect();
     assert_eq!(rows.len(), 3, "{dom}");
-    for id in ["1", "2", "3"] {
+    for id in ["1", "2", BIG] {
         let row = rows
             .iter()
             .find(|row| row.contains(&format!("data-id=\"{id}\"")))

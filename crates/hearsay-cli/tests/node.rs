@@ -39,6 +39,38 @@ fn keygen_prints_fresh_hex_keys() {
     assert_ne!(first, second);
 }
 
+/// Output that cannot be written is an error, not a panic: a full disk exits 1 with a message,
+/// a pipe closed by its reader (`hearsay … | head -1`) ends the process quietly with 0.
+#[cfg(unix)]
+#[test]
+fn output_that_cannot_be_written_is_not_a_panic() {
+    use std::process::{Command, Stdio};
+    let bin = env!("CARGO_BIN_EXE_hearsay");
+    if let Ok(full) = std::fs::File::options().write(true).open("/dev/full") {
+        let output = Command::new(bin)
+            .arg("keygen")
+            .stdout(full)
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("cannot write the output"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    // A reader that closes the pipe before the first line is written.
+    let mut child = Command::new(bin)
+        .args(["sim", "rumor", "--nodes", "200", "--runs", "20"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("exits");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 #[test]
 fn three_processes_converge() {
     let dir = temp_dir("three");
@@ -377,6 +409,11 @@ fn member_status(node: &mut NodeProcess, id: u64) -> String {
 /// Three processes with membership, nodes 2 and 3 started through node 1, whose writes node 1
 /// has seen: a cluster that has formed.
 fn three_members(name: &str) -> [NodeProcess; 3] {
+    members(name)
+}
+
+/// `N` members (`--membership`), node 1 the others' seed, each heard of by node 1.
+fn members<const N: usize>(name: &str) -> [NodeProcess; N] {
     let dir = temp_dir(name);
     let key = key_file(&dir, "key");
     let key = key.to_str().expect("path");
@@ -388,24 +425,29 @@ fn three_members(name: &str) -> [NodeProcess; 3] {
         }
         NodeProcess::start(&args)
     };
-    let mut first = start("1", None);
+    let first = start("1", None);
     let seed = first.addr.clone();
-    let mut second = start("2", Some(&seed));
-    let mut third = start("3", Some(&seed));
-    for (node, value) in [(&mut second, "two"), (&mut third, "three")] {
-        assert!(
-            node.ask(&format!("set joined-{value} yes"))
-                .starts_with("OK ")
-        );
-        assert_eq!(first.ask(&format!("wait joined-{value} yes")), "OK");
+    let mut nodes = vec![first];
+    for id in 2..=N {
+        let mut node = start(&id.to_string(), Some(&seed));
+        assert!(node.ask(&format!("set joined-{id} yes")).starts_with("OK "));
+        assert_eq!(nodes[0].ask(&format!("wait joined-{id} yes")), "OK");
+        nodes.push(node);
     }
-    [first, second, third]
+    match nodes.try_into() {
+        Ok(nodes) => nodes,
+        Err(_) => unreachable!("N nodes started"),
+    }
 }
 
 #[test]
-fn sigterm_and_sigint_leave_gracefully() {
-    let [mut first, mut second, mut third] = three_members("signals");
-    for (signal, node, id) in [("TERM", &mut third, 3), ("INT", &mut second, 2)] {
+fn sigterm_sigint_and_sighup_leave_gracefully() {
+    let [mut first, mut second, mut third, mut fourth] = members("signals");
+    for (signal, node, id) in [
+        ("TERM", &mut fourth, 4),
+        ("INT", &mut third, 3),
+        ("HUP", &mut second, 2),
+    ] {
         let leave = "wait \u{0}hearsay/status left";
         first.send(leave);
         node.signal(signal);

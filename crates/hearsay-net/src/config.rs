@@ -191,6 +191,21 @@ impl NetConfig {
         for name in &self.seed_names {
             crate::resolve::check_name(name).map_err(Error::Config)?;
         }
+        for seed in &self.seeds {
+            if seed.ip().is_unspecified() || seed.port() == 0 {
+                return Err(Error::Config(format!(
+                    "seed {seed} cannot be reached: an unspecified address (0.0.0.0, ::) or port 0"
+                )));
+            }
+            // One UDP socket sends to its own address family only.
+            if self.transport == TransportKind::Datagram && seed.is_ipv4() != self.bind.is_ipv4() {
+                return Err(Error::Config(format!(
+                    "seed {seed} is not of the address family of bind {}: a datagram socket \
+                     reaches its own family only",
+                    self.bind
+                )));
+            }
+        }
         if self.backoff_initial > self.backoff_max {
             return fail("backoff_initial must not exceed backoff_max");
         }

@@ -3,7 +3,7 @@
 //!
 //! | command | answer |
 //! |---|---|
-//! | `set KEY VALUE…` | `OK <version>` (the value is the rest of the line) |
+//! | `set KEY VALUE…` | `OK <version>` (the value is the rest of the line); `ERR` if the entry does not fit one message (`Config::mtu`) |
 //! | `get KEY` | the value (newest write of KEY by any node), or `(nil)` |
 //! | `del KEY` | `OK <version>` |
 //! | `wait KEY VALUE…` | `OK` once `get KEY` would print VALUE, or `ERR timeout` after 30 s |

@@ -417,6 +417,9 @@ impl NetNode {
             // A datagram is on the wire once sent: nothing waits in a queue.
             Carrier::Udp(udp) => udp.send(Shutdown).await.is_ok(),
         };
+        if !flushed {
+            tracing::warn!("the transport did not stop, or its links flush, in time");
+        }
         saved && flushed
     }
 }

@@ -169,6 +169,29 @@ fn bad_settings_are_refused() {
     let mut behind_nat = NetConfig::new("c", "0.0.0.0:7000".parse().expect("addr"));
     behind_nat.advertise = Some("192.0.2.7:7000".parse().expect("addr"));
     assert!(behind_nat.validate().is_ok());
+    // Seeds that can never answer: refused at start, not dropped in silence for good.
+    let seeded = |seed: &str, transport| NetConfig {
+        seeds: vec![seed.parse().expect("addr")],
+        transport,
+        ..config()
+    };
+    for seed in ["127.0.0.1:0", "0.0.0.0:7000", "[::]:7000"] {
+        refused(seeded(seed, TransportKind::Datagram), "cannot be reached");
+    }
+    refused(
+        seeded("[::1]:7000", TransportKind::Datagram),
+        "address family",
+    );
+    assert!(
+        seeded("[::1]:7000", TransportKind::Stream)
+            .validate()
+            .is_ok()
+    );
+    assert!(
+        seeded("127.0.0.2:7000", TransportKind::Datagram)
+            .validate()
+            .is_ok()
+    );
 }
 
 /// What `NetNode::start` says of a node with `protocol` settings and `net` ones.

@@ -74,13 +74,21 @@ pub enum Error {
     },
     /// A local write too large to ever fit in one message, or a key too long.
     /// [`ErrorKind::Caller`].
-    #[error("entry of {size} bytes does not fit in a message of at most {limit} bytes")]
+    #[error(
+        "entry of {size} bytes (a key of {key} bytes and its value, with the message's headers) \
+         does not fit in a message of at most {limit} bytes (Config::mtu); keys of at most \
+         {max_key} bytes fit"
+    )]
     EntryTooLarge {
         /// Bytes a message carrying it may need (every header at its widest), or for a key too
         /// long, what three copies of it need in a precise digest.
         size: usize,
         /// The configured MTU.
         limit: usize,
+        /// The key's length.
+        key: usize,
+        /// The longest key the MTU allows ([`crate::Config::max_key_len`]).
+        max_key: usize,
     },
     /// The origin has used every version (only reachable by 2^64 writes, or a forged history).
     /// [`ErrorKind::Caller`]: the node refuses further writes under this generation; a restart

@@ -1,5 +1,7 @@
 //! Readiness, as `/health` and the `hearsay_ready` gauge report it to an orchestrator: a node is
-//! ready once it has joined its cluster, and stops being ready when it starts to leave.
+//! ready once it has joined its cluster, and stops being ready when it starts to leave — not
+//! when its peers are suspected or down: a partition or a blip would otherwise take every node
+//! of the cluster out of service at once, and a node cut off still serves what it holds.
 
 use super::reading::Reading;
 use hearsay_proto::MemberStatus;
@@ -10,8 +12,8 @@ use serde::Serialize;
 #[serde(rename_all = "lowercase")]
 pub enum Readiness {
     /// Joined: it was given no seed (it is the first node of its cluster), or it has heard from
-    /// another node — with membership, another member is Up in its table; without, it holds
-    /// another node's state.
+    /// another node at some point since it started — with membership, another member was Up in
+    /// its table; without, it held another node's state.
     Ready,
     /// Given seeds, it has not heard from any other node yet.
     Joining,
@@ -20,11 +22,11 @@ pub enum Readiness {
 }
 
 impl Readiness {
-    /// Where the node of `reading` stands; `expects_peers`: it was given seeds; `stopping`: it
-    /// has begun to stop.
-    pub fn of(reading: &Reading, expects_peers: bool, stopping: bool) -> Readiness {
+    /// Whether the node of `reading` hears from another node now: with membership, another
+    /// member is Up in its table; without, it holds another node's state.
+    pub fn heard_from_another(reading: &Reading) -> bool {
         let me = reading.node.metrics.id;
-        let heard_from_another = if reading.node.members.is_empty() {
+        if reading.node.members.is_empty() {
             reading
                 .node
                 .origins
@@ -36,16 +38,15 @@ impl Readiness {
                 .members
                 .iter()
                 .any(|member| member.id != me && member.status == MemberStatus::Up)
-        };
-        Readiness::decide(heard_from_another, expects_peers, stopping)
+        }
     }
 
-    /// The rule itself: leaving once stopping; else ready once it has heard from another node,
-    /// or at once when it was given no seed.
-    pub fn decide(heard_from_another: bool, expects_peers: bool, stopping: bool) -> Readiness {
+    /// The rule itself: leaving once stopping; else ready once it has joined (heard from another
+    /// node at some reading), or at once when it was given no seed.
+    pub fn decide(joined: bool, expects_peers: bool, stopping: bool) -> Readiness {
         if stopping {
             Readiness::Leaving
-        } else if heard_from_another || !expects_peers {
+        } else if joined || !expects_peers {
             Readiness::Ready
         } else {
             Readiness::Joining

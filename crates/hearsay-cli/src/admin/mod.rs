@@ -59,6 +59,9 @@ pub struct Admin {
     history: Mutex<History>,
     /// The last reading the handlers took (held across the read: one at a time).
     last: tokio::sync::Mutex<Option<Reading>>,
+    /// Whether the node has joined (heard from another node) at some reading: once joined it
+    /// stays ready until it stops, whatever its peers' statuses do since.
+    joined: AtomicBool,
 }
 
 impl Admin {
@@ -71,6 +74,7 @@ impl Admin {
             stopping: AtomicBool::new(false),
             history: Mutex::new(history),
             last: tokio::sync::Mutex::new(None),
+            joined: AtomicBool::new(false),
         })
     }
 
@@ -105,8 +109,11 @@ impl Admin {
     }
 
     fn readiness(&self, reading: &Reading) -> Readiness {
-        Readiness::of(
-            reading,
+        if Readiness::heard_from_another(reading) {
+            self.joined.store(true, Ordering::Relaxed);
+        }
+        Readiness::decide(
+            self.joined.load(Ordering::Relaxed),
             self.info.expects_peers,
             self.stopping.load(Ordering::Relaxed),
         )

@@ -300,7 +300,7 @@ pub fn main(args: &AllArgs) -> Result<(), String> {
             failed.join("; ")
         ));
     }
-    println!("wrote {} and the figures beside it", path.display());
+    out!("wrote {} and the figures beside it", path.display());
     Ok(())
 }
 

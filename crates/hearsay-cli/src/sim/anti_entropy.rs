@@ -191,9 +191,9 @@ pub fn main(args: &AntiEntropyArgs) -> Result<(), String> {
         )?;
     }
     if args.common.json {
-        println!("{report}");
+        out!("{report}");
     } else {
-        println!(
+        out!(
             "anti-entropy, n = {}, {}, {} runs: rounds {:.2}, messages/node {:.2}, bytes/node {:.1}",
             args.nodes,
             args.direction.name(),

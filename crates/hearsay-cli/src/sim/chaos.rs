@@ -137,19 +137,19 @@ fn read_scenario(path: &std::path::Path) -> Result<Scenario, String> {
 
 /// Runs one scenario, printing it, its outcome and (with `--minimize`) its minimal form.
 fn one(scenario: &Scenario, args: &ChaosArgs, config: &RunConfig) -> Result<(), String> {
-    println!("seed {}: {}", scenario.seed, scenario.summary());
+    out!("seed {}: {}", scenario.seed, scenario.summary());
     let outcome = run(scenario, config).map_err(|e| e.to_string())?;
     report(&outcome);
     if let (Some(path), Some(trace)) = (&args.trace, &outcome.trace) {
         std::fs::write(path, trace).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        println!("  trace: {}", path.display());
+        out!("  trace: {}", path.display());
     }
     if args.determinism {
         let again = run(scenario, config).map_err(|e| e.to_string())?;
         if again.fingerprint != outcome.fingerprint {
             return Err(format!("seed {}: two runs differ", scenario.seed));
         }
-        println!(
+        out!(
             "determinism: two runs, fingerprint {:016x}",
             outcome.fingerprint
         );
@@ -163,8 +163,8 @@ fn one(scenario: &Scenario, args: &ChaosArgs, config: &RunConfig) -> Result<(), 
         })
         .map_err(|e| e.to_string())?;
         let json = serde_json::to_string_pretty(&small).map_err(|e| e.to_string())?;
-        println!("minimal scenario after {runs} runs ({}):", small.summary());
-        println!("{json}");
+        out!("minimal scenario after {runs} runs ({}):", small.summary());
+        out!("{json}");
         let again = run(&small, config).map_err(|e| e.to_string())?;
         report(&again);
         save(args, &small)?;
@@ -176,16 +176,16 @@ fn one(scenario: &Scenario, args: &ChaosArgs, config: &RunConfig) -> Result<(), 
 
 fn report(outcome: &Outcome) {
     match outcome.settled_after {
-        Some(after) => println!(
+        Some(after) => out!(
             "  converged {:.1} s after the heal; {} writes, {} messages",
             after.as_secs_f64(),
             outcome.writes,
             outcome.messages
         ),
-        None => println!("  did not converge"),
+        None => out!("  did not converge"),
     }
     for v in &outcome.violations {
-        println!(
+        out!(
             "  VIOLATION {} at {:.1} s: {}",
             v.kind,
             v.at.as_secs_f64(),
@@ -202,7 +202,7 @@ fn save(args: &ChaosArgs, scenario: &Scenario) -> Result<(), String> {
     let path = dir.join(format!("chaos-{}.json", scenario.seed));
     let json = serde_json::to_string_pretty(scenario).map_err(|e| e.to_string())?;
     std::fs::write(&path, json).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    println!(
+    out!(
         "  saved {}; replay: hearsay sim chaos --replay {}",
         path.display(),
         path.display()
@@ -273,7 +273,7 @@ fn search(args: &ChaosArgs, config: &RunConfig) -> Result<(), String> {
                     }
                     if args.verbose {
                         bar.suspend(|| {
-                            println!(
+                            out!(
                                 "seed {seed}: {} -> {}",
                                 done.scenario.summary(),
                                 if outcome.passed() { "ok" } else { "FAILED" }
@@ -282,9 +282,9 @@ fn search(args: &ChaosArgs, config: &RunConfig) -> Result<(), String> {
                     }
                     if !outcome.passed() || done.nondeterministic {
                         bar.suspend(|| {
-                            println!("seed {seed}: {}", done.scenario.summary());
+                            out!("seed {seed}: {}", done.scenario.summary());
                             if done.nondeterministic {
-                                println!("  VIOLATION determinism: two runs of the seed differ");
+                                out!("  VIOLATION determinism: two runs of the seed differ");
                             }
                             report(outcome);
                         });
@@ -292,7 +292,7 @@ fn search(args: &ChaosArgs, config: &RunConfig) -> Result<(), String> {
                     }
                 }
                 Err(error) => {
-                    bar.suspend(|| println!("seed {seed}: harness error {error}"));
+                    bar.suspend(|| out!("seed {seed}: harness error {error}"));
                     failed.push(done.scenario.clone());
                 }
             }
@@ -301,7 +301,7 @@ fn search(args: &ChaosArgs, config: &RunConfig) -> Result<(), String> {
     bar.finish_and_clear();
     let elapsed = started.elapsed().as_secs_f64();
     let passed = ran - failed.len() as u64;
-    println!(
+    out!(
         "{ran} seeds from {} in {elapsed:.0} s ({threads} threads){}",
         args.seed,
         if args.determinism {
@@ -311,7 +311,7 @@ fn search(args: &ChaosArgs, config: &RunConfig) -> Result<(), String> {
         },
     );
     if passed > 0 {
-        println!(
+        out!(
             "convergence after the heal: mean {:.1} s, max {:.1} s (virtual)",
             settle_sum / passed as f64,
             settle_max
@@ -319,7 +319,7 @@ fn search(args: &ChaosArgs, config: &RunConfig) -> Result<(), String> {
     }
     if !failed.is_empty() {
         let seeds: Vec<String> = failed.iter().map(|s| s.seed.to_string()).collect();
-        println!("failing seeds: {}", seeds.join(" "));
+        out!("failing seeds: {}", seeds.join(" "));
         let mut sized = if args.max_nodes == hearsay_actor::chaos::MAX_NODES as u64 {
             String::new()
         } else {
@@ -330,7 +330,7 @@ fn search(args: &ChaosArgs, config: &RunConfig) -> Result<(), String> {
         } else if args.net_peers {
             sized.push_str(" --net-peers");
         }
-        println!(
+        out!(
             "replay one: hearsay sim chaos --seeds 1 --seed {}{sized} --minimize",
             failed[0].seed
         );
@@ -338,7 +338,7 @@ fn search(args: &ChaosArgs, config: &RunConfig) -> Result<(), String> {
             save(args, scenario)?;
         }
     }
-    println!("chaos: {passed} passed, {} failed", failed.len());
+    out!("chaos: {passed} passed, {} failed", failed.len());
     if failed.is_empty() {
         return Ok(());
     }

@@ -155,11 +155,11 @@ pub fn run_many(args: &MembershipArgs) -> Result<serde_json::Value, String> {
 pub fn main(args: &MembershipArgs) -> Result<(), String> {
     let report = run_many(args)?;
     if args.common.json {
-        println!("{report}");
+        out!("{report}");
         return Ok(());
     }
     let get = |key: &str| report[key].as_f64().unwrap_or_default();
-    println!(
+    out!(
         "membership, n = {}, {} preset, {:.0} % loss, {:.1} %/s churn, {} s{}: \
          false Downs {:.0}, false Suspects {:.0}, crashes {:.0}, detected {:.4}, \
          detection p50/p99/max {:.1}/{:.1}/{:.1} s, FD bytes/node/s {:.0} (probes {:.0}, \

@@ -279,9 +279,9 @@ pub fn main(args: &ReconcileArgs) -> Result<(), String> {
         )?;
     }
     if args.common.json {
-        println!("{report}");
+        out!("{report}");
     } else {
-        println!(
+        out!(
             "reconcile, {} nodes x {} keys, {} deltas/message, {}, {} runs: stale mean {:.1}, \
              max {:.0}, oldest stale mapping {:.1} s",
             args.nodes,

@@ -191,9 +191,9 @@ pub fn main(args: &RumorArgs) -> Result<(), String> {
         )?;
     }
     if args.common.json {
-        println!("{report}");
+        out!("{report}");
     } else {
-        println!(
+        out!(
             "rumor, n = {}, {} {} k = {}, {} runs: residue {:.4}, traffic {:.2}, t_ave {:.2}, \
              t_last {:.2}, rounds {:.1}",
             args.nodes,

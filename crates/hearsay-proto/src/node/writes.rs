@@ -94,11 +94,13 @@ impl Node {
     /// every header at its widest, fits alone in each kind of message that carries deltas, as the
     /// packer charges it.
     fn check_fits(&self, key: &str, value: Option<&Value>) -> Result<(), Error> {
-        let limit = self.config.mtu;
-        if key.len() > self.config.max_key_len() {
+        let (limit, max_key) = (self.config.mtu, self.config.max_key_len());
+        if key.len() > max_key {
             return Err(Error::EntryTooLarge {
-                size: key.len() * 3 + (limit - self.config.max_key_len() * 3),
+                size: key.len() * 3 + (limit - max_key * 3),
                 limit,
+                key: key.len(),
+                max_key,
             });
         }
         let header = OriginDelta {
@@ -129,6 +131,8 @@ impl Node {
                 return Err(Error::EntryTooLarge {
                     size: needed + (limit - room),
                     limit,
+                    key: key.len(),
+                    max_key,
                 });
             }
         }
