@@ -18,7 +18,6 @@ use crate::throttle::Throttle;
 use crate::{Error, Router, Transport};
 use actix::fut::ActorFuture;
 use actix::{Actor, AsyncContext, Context, Handler, Recipient};
-#[cfg(feature = "sim")]
 use hearsay_proto::Generation;
 #[cfg(feature = "sim")]
 use hearsay_proto::PurgeReason;
@@ -114,9 +113,9 @@ pub struct GossipNode {
     transport: Outbound,
     #[cfg(feature = "sim")]
     recorder: Option<RecorderHandle>,
-    /// The generation the recorder last heard of: when the node's differs after an input, the
-    /// node refuted another incarnation of its id and moved up by itself.
-    #[cfg(feature = "sim")]
+    /// The generation the node last ran (and the recorder last heard of): when the node's
+    /// differs after an input, the node refuted another incarnation of its id and moved up by
+    /// itself.
     generation: Generation,
     subscribers: Option<Box<Subscribers>>,
     node: Node,
@@ -131,7 +130,6 @@ impl GossipNode {
     /// Wraps a protocol node; its datagrams go to `transport`.
     pub fn new(node: Node, transport: impl Transport) -> GossipNode {
         GossipNode {
-            #[cfg(feature = "sim")]
             generation: node.generation(),
             node,
             transport: Outbound::new(transport),
@@ -205,12 +203,21 @@ impl GossipNode {
     #[cfg_attr(not(feature = "sim"), allow(clippy::collapsible_match))]
     fn drain(&mut self, now: Instant) {
         let id = self.node.id();
-        #[cfg(feature = "sim")]
         if self.node.generation() != self.generation {
             // A refutation: the node heard of another incarnation of its id and moved above it,
             // keeping its state. The recorder learns it before the events, which include the
             // node's live entries written again under the new generation.
-            self.generation = self.node.generation();
+            let was = std::mem::replace(&mut self.generation, self.node.generation());
+            tracing::warn!(
+                node = %id,
+                was = was.0,
+                now = self.generation.0,
+                "another incarnation of this node's id was heard of, and the node moved above \
+                 it: a restart that reused or lowered its generation, or another process \
+                 running with the same id (ids must be unique; one process per state file) — \
+                 two such processes erase each other's entries everywhere"
+            );
+            #[cfg(feature = "sim")]
             if let Some(recorder) = &self.recorder {
                 recorder.lock().refuted(now, id, self.generation);
             }

@@ -71,6 +71,43 @@ fn output_that_cannot_be_written_is_not_a_panic() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
+/// Two processes started with one id erase each other's entries everywhere (the newer
+/// generation wins): the one that hears of the other says so in its log, naming the cause.
+#[test]
+fn two_processes_with_one_id_are_reported_in_the_log() {
+    let dir = temp_dir("same-id");
+    let key = key_file(&dir, "key");
+    let key = key.to_str().expect("path");
+    let mut first = NodeProcess::start_logged(&[
+        "--bind",
+        "127.0.0.1:0",
+        "--key-file",
+        key,
+        "--id",
+        "7",
+        "--generation",
+        "1",
+    ]);
+    let seed = first.addr.clone();
+    let _second = NodeProcess::start(&[
+        "--bind",
+        "127.0.0.1:0",
+        "--key-file",
+        key,
+        "--id",
+        "7",
+        "--generation",
+        "2",
+        "--seed-peer",
+        &seed,
+    ]);
+    let line = first.wait_log(
+        "another process running with the same id",
+        Duration::from_secs(20),
+    );
+    assert!(line.contains("WARN"), "{line}");
+}
+
 #[test]
 fn three_processes_converge() {
     let dir = temp_dir("three");

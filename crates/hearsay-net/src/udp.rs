@@ -147,6 +147,7 @@ struct Rejections {
     malformed: Throttle,
     inbound_full: Throttle,
     replayed: Throttle,
+    same_id: Throttle,
 }
 
 /// Reads a node's socket and keeps its address book. Started by [`crate::NetNode::start`].
@@ -279,6 +280,21 @@ impl Udp {
             }
         };
         if opened.from == self.me {
+            // Its own datagram come back (a seed list that names the node itself), or, at
+            // another generation, another process running with this node's id: the two would
+            // erase each other's entries everywhere, so it is said, not only dropped.
+            if opened.generation != self.sealer.generation()
+                && let Some(held_back) = self.rejections.same_id.allow(now)
+            {
+                tracing::warn!(
+                    %source,
+                    id = %self.me,
+                    theirs = opened.generation.0,
+                    ours = self.sealer.generation().0,
+                    held_back,
+                    "another process running with the same id: ids must be unique"
+                );
+            }
             return;
         }
         let address = |addr: &str| addr.parse::<SocketAddr>().unwrap_or(source);
