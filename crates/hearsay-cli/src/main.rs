@@ -4,9 +4,11 @@
 //! actor harness: node actors exchanging real encoded messages in virtual time. `hearsay node`
 //! runs a networked node driven by a line protocol on stdin; `hearsay keygen` prints a cluster key.
 
-/// `println!` for the tool's output: a closed pipe (`hearsay … | head -1`) ends the process
-/// quietly, as Unix tools do, and a failed write (a full disk) is an error message and exit 1,
-/// where `println!` panics.
+/// `println!` for the tool's output, where `println!` panics when stdout fails: once a write
+/// fails, the rest of the output is dropped and the command runs to its end (a search still
+/// saves its failing seeds and answers with its own exit code); a pipe closed by its reader
+/// (`hearsay … | head -1`) is no error, any other failure (a full disk) is said on stderr and
+/// makes the exit code 1.
 macro_rules! out {
     ($($arg:tt)*) => {
         $crate::print_line(format_args!($($arg)*))
@@ -28,6 +30,7 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// hearsay: a gossip-protocol cluster framework.
 #[derive(Parser, Debug)]
@@ -57,23 +60,34 @@ fn main() -> ExitCode {
         Command::Keygen => node::keygen(),
     };
     match outcome {
-        Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("hearsay: {error}");
             ExitCode::FAILURE
         }
+        Ok(()) if OUTPUT.load(Ordering::Relaxed) == OUTPUT_FAILED => ExitCode::FAILURE,
+        Ok(()) => ExitCode::SUCCESS,
     }
 }
 
-/// Writes one line on stdout ([`out!`]).
+/// How stdout fares: writable, closed by its reader, or failed.
+static OUTPUT: AtomicU8 = AtomicU8::new(OUTPUT_OPEN);
+const OUTPUT_OPEN: u8 = 0;
+const OUTPUT_CLOSED: u8 = 1;
+const OUTPUT_FAILED: u8 = 2;
+
+/// Writes one line on stdout ([`out!`]); nothing once a write failed.
 fn print_line(args: std::fmt::Arguments<'_>) {
     use std::io::Write;
+    if OUTPUT.load(Ordering::Relaxed) != OUTPUT_OPEN {
+        return;
+    }
     let mut stdout = std::io::stdout().lock();
     if let Err(error) = writeln!(stdout, "{args}").and_then(|()| stdout.flush()) {
         if error.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
+            OUTPUT.store(OUTPUT_CLOSED, Ordering::Relaxed);
+        } else {
+            eprintln!("hearsay: cannot write the output: {error}");
+            OUTPUT.store(OUTPUT_FAILED, Ordering::Relaxed);
         }
-        eprintln!("hearsay: cannot write the output: {error}");
-        std::process::exit(1);
     }
 }

@@ -156,6 +156,8 @@ pub fn run(args: NodeArgs) -> Result<(), String> {
     crate::logs::init(settings.log_format);
     let keyring = Keyring::load(&settings.key_file).map_err(|error| error.to_string())?;
     let state = settings.state_file.clone().map(StateFile::new);
+    // Taken before the read: no other process saves between this read and the start.
+    let lock = (state.as_ref().map(StateFile::lock).transpose()).map_err(|e| e.to_string())?;
     // Read once: its id is the node's when `--id` is not given.
     let saved = match &state {
         Some(state) => state.saved().map_err(|error| error.to_string())?,
@@ -209,11 +211,11 @@ pub fn run(args: NodeArgs) -> Result<(), String> {
             Some(addr) => Some(admin::bind(addr).await?),
             None => None,
         };
-        let net_node = Arc::new(
-            NetNode::start(node, net, keyring)
-                .await
-                .map_err(|error| error.to_string())?,
-        );
+        let started = match lock {
+            Some(lock) => NetNode::start_locked(node, net, keyring, lock).await,
+            None => NetNode::start(node, net, keyring).await,
+        };
+        let net_node = Arc::new(started.map_err(|error| error.to_string())?);
         if state.is_some() {
             // At once: a process that dies before the first periodic save still comes back
             // under this id.
@@ -236,16 +238,21 @@ pub fn run(args: NodeArgs) -> Result<(), String> {
         let mut stopped_by = None;
         let served = tokio::select! {
             served = controller.serve(tokio::io::stdin(), tokio::io::stdout()) => Some(served),
-            signal = stop_signal() => {
+            signal = stop_signal(!stay) => {
                 stopped_by = Some(signal);
                 None
             }
         };
-        let ending = served.transpose().map_err(|error| error.to_string())?;
+        // A control interface that fails (its terminal gone, its output closed) ends like the
+        // end of stdin: the node still leaves, saves and flushes below.
+        let ending = served.transpose().unwrap_or_else(|error| {
+            tracing::warn!(%error, "the control interface failed");
+            Some(Ending::EndOfInput)
+        });
         // --stay outlives the end of stdin, never a `quit`.
         if ending == Some(Ending::EndOfInput) && stay {
             tracing::info!("stdin closed; --stay: running until a signal");
-            stopped_by = Some(stop_signal().await);
+            stopped_by = Some(stop_signal(false).await);
         }
         if let Some(signal) = stopped_by {
             tracing::info!(signal, "stopping");
@@ -284,25 +291,31 @@ pub fn run(args: NodeArgs) -> Result<(), String> {
 }
 
 /// Waits for SIGTERM (how systemd, Kubernetes and `docker stop` stop a service), SIGINT
-/// (Ctrl-C) or SIGHUP (its terminal closed); answers its name. Each stops the node as `quit`
-/// does: leave, save, flush, exit 0.
-async fn stop_signal() -> &'static str {
+/// (Ctrl-C) or, with `hangup`, SIGHUP (its terminal closed); answers its name. Each stops the
+/// node as `quit` does: leave, save, flush, exit 0. A node that runs on past its stdin
+/// (`--stay`) leaves SIGHUP alone: under `nohup` it is ignored, as its user asked.
+async fn stop_signal(hangup: bool) -> &'static str {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        if let (Ok(mut terminate), Ok(mut hangup)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::hangup()),
-        ) {
+        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            let mut hangup = hangup.then(|| signal(SignalKind::hangup()).ok()).flatten();
+            let hung_up = async {
+                match &mut hangup {
+                    Some(hangup) => hangup.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
             return tokio::select! {
                 _ = terminate.recv() => "SIGTERM",
                 _ = tokio::signal::ctrl_c() => "SIGINT",
                 // The terminal closed: the node leaves and saves as on SIGTERM, rather than
                 // dying at the signal's default.
-                _ = hangup.recv() => "SIGHUP",
+                _ = hung_up => "SIGHUP",
             };
         }
     }
+    let _ = hangup;
     match tokio::signal::ctrl_c().await {
         Ok(()) => "SIGINT",
         // No signal can be listened for: only `quit` or the end of stdin stop the node.

@@ -197,11 +197,16 @@ impl NetConfig {
                     "seed {seed} cannot be reached: an unspecified address (0.0.0.0, ::) or port 0"
                 )));
             }
-            // One UDP socket sends to its own address family only.
-            if self.transport == TransportKind::Datagram && seed.is_ipv4() != self.bind.is_ipv4() {
+            // One UDP socket: bound to IPv4 it reaches IPv4 only; bound to one IPv6 address,
+            // IPv6 only; bound to `[::]` (dual-stack, as std leaves it), both.
+            let unreachable = match self.bind {
+                SocketAddr::V4(_) => seed.is_ipv6(),
+                SocketAddr::V6(bind) => seed.is_ipv4() && !bind.ip().is_unspecified(),
+            };
+            if self.transport == TransportKind::Datagram && unreachable {
                 return Err(Error::Config(format!(
-                    "seed {seed} is not of the address family of bind {}: a datagram socket \
-                     reaches its own family only",
+                    "seed {seed} cannot be reached from a datagram socket bound to {}: \
+                     another address family",
                     self.bind
                 )));
             }

@@ -102,10 +102,8 @@ pub struct NetNode {
     advertised: SocketAddr,
     stats: Arc<NetStats>,
     writers: Arc<Writers>,
-    /// Saves the node's state, with [`NetConfig::state`].
+    /// Saves the node's state, with [`NetConfig::state`]; holds its lock.
     saver: Option<Arc<Saver>>,
-    /// The state file taken for this node's life.
-    _state_lock: Option<StateLock>,
 }
 
 impl Drop for NetNode {
@@ -129,11 +127,54 @@ impl NetNode {
     ///
     /// Fails with [`Error::Config`] when the settings disagree: `NetConfig::cluster` must name
     /// the cluster of the node's `Config::cluster` (`ClusterId::from_name`), and the protocol's
-    /// messages must fit a datagram (or a frame).
-    pub async fn start(
+    /// messages must fit a datagram (or a frame). With [`NetConfig::state`] it takes the state
+    /// file's lock ([`StateFile::lock`]; [`Error::State`] if another node holds it): a process
+    /// that reads the file to start its node should take the lock first and hand it to
+    /// [`NetNode::start_locked`], so that no other process saves between its read and its start.
+    pub async fn start(node: Node, config: NetConfig, keyring: Keyring) -> Result<NetNode, Error> {
+        config.validate()?;
+        let lock = config.state.as_ref().map(StateFile::lock).transpose()?;
+        NetNode::start_with(node, config, keyring, lock).await
+    }
+
+    /// [`NetNode::start`] with the state file's lock already taken ([`StateFile::lock`], before
+    /// [`StateFile::load`]). A lock of another file than [`NetConfig::state`]'s, or none
+    /// configured, is an [`Error::Config`].
+    ///
+    /// ```no_run
+    /// # use hearsay_net::{Keyring, NetConfig, NetNode, StateFile};
+    /// # use hearsay_proto::{Config, Generation, NodeId};
+    /// # async fn start(net: NetConfig, keyring: Keyring) -> Result<NetNode, hearsay_net::Error> {
+    /// let state = StateFile::new("/var/lib/myapp/hearsay.state");
+    /// let lock = state.lock()?; // no other process saves from here on
+    /// let node = state.load(NodeId(1), Generation(1), Config::lan(), 7)?;
+    /// let net = NetConfig { state: Some(state), ..net };
+    /// NetNode::start_locked(node, net, keyring, lock).await
+    /// # }
+    /// ```
+    pub async fn start_locked(
+        node: Node,
+        config: NetConfig,
+        keyring: Keyring,
+        lock: StateLock,
+    ) -> Result<NetNode, Error> {
+        match &config.state {
+            Some(state) if state.path == lock.path() => {}
+            _ => {
+                return Err(Error::Config(format!(
+                    "the lock given is of {}, not of NetConfig::state's file",
+                    lock.path().display()
+                )));
+            }
+        }
+        NetNode::start_with(node, config, keyring, Some(lock)).await
+    }
+
+    async fn start_with(
         mut node: Node,
         config: NetConfig,
         keyring: Keyring,
+        state_lock: Option<StateLock>,
     ) -> Result<NetNode, Error> {
         config.validate()?;
         let named = ClusterId::from_name(&config.cluster);
@@ -171,8 +212,6 @@ impl NetNode {
             }
             _ => {}
         }
-        // Before any socket: a second process of the same saved node stops here.
-        let state_lock = config.state.as_ref().map(StateFile::lock).transpose()?;
         let stats = Arc::new(NetStats::default());
         let writers = Arc::new(Writers::default());
         let jitter_seed = crate::random::random_u64()?;
@@ -280,7 +319,7 @@ impl NetNode {
                 jitter_seed.rotate_left(17),
             ));
         }
-        let saver = state.map(|state| Saver::start(state, &gossip));
+        let saver = state.map(|state| Saver::start(state, state_lock, &gossip));
         Ok(NetNode {
             node: gossip,
             carrier,
@@ -289,7 +328,6 @@ impl NetNode {
             stats,
             writers,
             saver,
-            _state_lock: state_lock,
         })
     }
 

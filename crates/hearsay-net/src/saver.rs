@@ -1,7 +1,7 @@
 //! The saves of a running node's state to its [`StateFile`]: periodic, soon after the node's own
 //! writes, and on demand.
 
-use crate::{Error, StateFile};
+use crate::{Error, StateFile, StateLock};
 use actix::WeakAddr;
 use hearsay_actor::{GetMetrics, GossipNode, TakeSnapshot};
 use hearsay_proto::Version;
@@ -20,51 +20,60 @@ pub(crate) struct Saver {
     /// Held from the snapshot to the rename.
     saving: tokio::sync::Mutex<()>,
     /// The highest version of the node's own entries in the last snapshot written.
-    saved_own: AtomicU64,
+    saved_own: Arc<AtomicU64>,
     stopped: AtomicBool,
+    /// The state file's lock: held by the saver, and by each write in flight, so that it is
+    /// released once the `NetNode` is gone and no save writes any more.
+    lock: Option<Arc<StateLock>>,
 }
 
 impl Saver {
     /// Starts saving `node`'s state to `state` every `state.every` (the first periodic save
     /// one interval after the start) and, with `state.after_write`, whenever the node has
-    /// written since the last save, checked that often.
-    pub(crate) fn start(state: StateFile, node: &actix::Addr<GossipNode>) -> Arc<Saver> {
+    /// written since the last save, checked that often. The saves hold the saver weakly: it goes
+    /// (and the state file's lock with it) when its `NetNode` does.
+    pub(crate) fn start(
+        state: StateFile,
+        lock: Option<StateLock>,
+        node: &actix::Addr<GossipNode>,
+    ) -> Arc<Saver> {
         let saver = Arc::new(Saver {
             state,
             node: node.downgrade(),
             saving: tokio::sync::Mutex::new(()),
-            saved_own: AtomicU64::new(0),
+            saved_own: Arc::default(),
             stopped: AtomicBool::new(false),
+            lock: lock.map(Arc::new),
         });
         let every = saver.state.every;
-        let periodic = saver.clone();
+        let after_write = saver.state.after_write;
+        // Between saves the task holds the saver weakly, and checks for writes without it: a
+        // `NetNode` dropped between two saves releases the lock at once.
+        let periodic = Arc::downgrade(&saver);
+        let (node, saved_own) = (saver.node.clone(), saver.saved_own.clone());
         actix::spawn(async move {
             let mut ticks = interval(every);
-            let mut writes = periodic.state.after_write.map(interval);
+            let mut writes = after_write.map(interval);
             loop {
-                let due = tokio::select! {
-                    _ = ticks.tick() => true,
-                    _ = tick(&mut writes) => periodic.wrote_since_saved().await,
+                let wrote = tokio::select! {
+                    _ = ticks.tick() => false,
+                    _ = tick(&mut writes) => true,
                 };
-                if periodic.stopped.load(Ordering::Relaxed) || periodic.node.upgrade().is_none() {
+                if wrote && !wrote_since_saved(&node, &saved_own).await {
+                    continue;
+                }
+                let Some(saver) = periodic.upgrade() else {
+                    return;
+                };
+                if saver.stopped.load(Ordering::Relaxed) || saver.node.upgrade().is_none() {
                     return;
                 }
-                if due && let Err(error) = periodic.save().await {
+                if let Err(error) = saver.save().await {
                     tracing::warn!(%error, "saving the node's state failed");
                 }
             }
         });
         saver
-    }
-
-    /// Whether the node's own entries moved past the last snapshot written.
-    async fn wrote_since_saved(&self) -> bool {
-        let Some(node) = self.node.upgrade() else {
-            return false;
-        };
-        node.send(GetMetrics)
-            .await
-            .is_ok_and(|m| m.own_version.0 > self.saved_own.load(Ordering::Relaxed))
     }
 
     /// Takes the node's snapshot and writes it (on a blocking thread), after any save in
@@ -76,10 +85,14 @@ impl Saver {
         let own = (snapshot.origins.first())
             .filter(|group| group.origin == snapshot.id)
             .map_or(Version::ZERO, |group| group.to);
-        let state = self.state.clone();
-        tokio::task::spawn_blocking(move || state.save(&snapshot))
-            .await
-            .map_err(|e| Error::io("saving the node's state", std::io::Error::other(e)))??;
+        let (state, lock) = (self.state.clone(), self.lock.clone());
+        tokio::task::spawn_blocking(move || {
+            // Held until the file is written, even if the caller stopped waiting.
+            let _lock = lock;
+            state.save(&snapshot)
+        })
+        .await
+        .map_err(|e| Error::io("saving the node's state", std::io::Error::other(e)))??;
         self.saved_own.store(own.0, Ordering::Relaxed);
         Ok(())
     }
@@ -106,4 +119,14 @@ async fn tick(ticks: &mut Option<tokio::time::Interval>) {
         }
         None => std::future::pending().await,
     }
+}
+
+/// Whether `node`'s own entries moved past `saved_own`, the last snapshot written.
+async fn wrote_since_saved(node: &WeakAddr<GossipNode>, saved_own: &AtomicU64) -> bool {
+    let Some(node) = node.upgrade() else {
+        return false;
+    };
+    node.send(GetMetrics)
+        .await
+        .is_ok_and(|m| m.own_version.0 > saved_own.load(Ordering::Relaxed))
 }

@@ -139,6 +139,17 @@ impl StateFile {
         })
     }
 
+    /// The file the path names: the path itself, or the file a symbolic link at it points to
+    /// (a link that points nowhere is an [`Error::State`]: saving over it would replace the
+    /// link).
+    fn target(&self) -> Result<PathBuf, Error> {
+        match std::fs::symlink_metadata(&self.path) {
+            Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(&self.path)
+                .map_err(|e| self.refused(format!("a symbolic link to nothing: {e}"))),
+            _ => Ok(self.path.clone()),
+        }
+    }
+
     /// The file cannot be restored, for `reason`.
     fn refused(&self, reason: impl std::fmt::Display) -> Error {
         Error::State {
@@ -153,7 +164,8 @@ impl StateFile {
     /// processes of one id erase each other's entries everywhere: the newer generation wins). A
     /// lock held elsewhere — in this process too — is an [`Error::State`].
     pub fn lock(&self) -> Result<StateLock, Error> {
-        let mut name = self.path.as_os_str().to_owned();
+        // Named for the file itself: two links to one file take one lock.
+        let mut name = self.target()?.into_os_string();
         name.push(".lock");
         let path = PathBuf::from(name);
         let file = std::fs::File::options()
@@ -164,7 +176,10 @@ impl StateFile {
             .open(&path)
             .map_err(|e| self.refused(format!("cannot open its lock {}: {e}", path.display())))?;
         match file.try_lock() {
-            Ok(()) => Ok(StateLock { _file: file }),
+            Ok(()) => Ok(StateLock {
+                path: self.path.clone(),
+                _file: file,
+            }),
             Err(std::fs::TryLockError::WouldBlock) => Err(self.refused(format!(
                 "in use: another node holds its lock {}",
                 path.display()
@@ -184,12 +199,7 @@ impl StateFile {
         use std::sync::atomic::{AtomicU64, Ordering};
         static SAVES: AtomicU64 = AtomicU64::new(0);
         let bytes = snapshot.encode().map_err(hearsay_actor::Error::from)?;
-        let target = match std::fs::symlink_metadata(&self.path) {
-            Ok(m) if m.file_type().is_symlink() => {
-                std::fs::canonicalize(&self.path).unwrap_or_else(|_| self.path.clone())
-            }
-            _ => self.path.clone(),
-        };
+        let target = self.target()?;
         let mut name = target.as_os_str().to_owned();
         name.push(format!(
             ".{}.{}.tmp",
@@ -223,8 +233,18 @@ impl StateFile {
     }
 }
 
-/// A state file taken by one process ([`StateFile::lock`]); released when dropped.
+/// A state file taken by one process ([`StateFile::lock`]); released when dropped — by a
+/// [`crate::NetNode`] given it, once no save is writing any more.
 #[derive(Debug)]
 pub struct StateLock {
+    /// The state file's path, as given.
+    path: PathBuf,
     _file: std::fs::File,
+}
+
+impl StateLock {
+    /// The path of the state file taken.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
 }

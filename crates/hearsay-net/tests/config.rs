@@ -192,6 +192,15 @@ fn bad_settings_are_refused() {
             .validate()
             .is_ok()
     );
+    // Bound to one IPv6 address, IPv6 only; bound to `[::]`, both (dual-stack).
+    let bound = |bind: &str, seed: &str| NetConfig {
+        seeds: vec![seed.parse().expect("addr")],
+        ..NetConfig::new("c", bind.parse().expect("addr"))
+    };
+    refused(bound("[::1]:0", "127.0.0.1:7000"), "address family");
+    let mut dual = bound("[::]:7000", "127.0.0.1:7001");
+    dual.advertise = Some("[::1]:7000".parse().expect("addr"));
+    assert!(dual.validate().is_ok());
 }
 
 /// What `NetNode::start` says of a node with `protocol` settings and `net` ones.

@@ -266,6 +266,35 @@ fn a_state_file_runs_one_node_at_a_time() {
             .await
             .expect("the first is gone");
         drop(second);
+        // A process that reads the file takes the lock first, and starts with it.
+        let lock = state.lock().expect("free again");
+        assert!(matches!(state.lock(), Err(Error::State { .. })), "held");
+        let other = StateFile::new(dir.join("other.state"));
+        let refused = NetNode::start_locked(
+            protocol("state", 1, 3),
+            with_state(net_config("state", vec![]), &other),
+            keyring(17),
+            lock,
+        )
+        .await;
+        assert!(matches!(refused, Err(Error::Config(m)) if m.contains("not of NetConfig::state")));
+        let lock = state.lock().expect("released with the refusal");
+        let node = state
+            .load(
+                NodeId(1),
+                Generation(3),
+                protocol("state", 1, 3).config().clone(),
+                1,
+            )
+            .expect("loads");
+        let third = NetNode::start_locked(node, config(), keyring(17), lock)
+            .await
+            .expect("starts with its lock");
+        assert!(
+            matches!(state.lock(), Err(Error::State { .. })),
+            "held by the node"
+        );
+        drop(third);
     });
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -358,16 +387,25 @@ fn an_own_write_is_saved_within_a_second_and_outlives_a_crash() {
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        // The process dies: no leave, no shutdown, no last save.
+        // The process dies: no leave, no shutdown, no last save. The next one takes the lock
+        // once the old one lets go of it (a save may be finishing), then reads the file.
         first.shutdown();
         drop(first);
+        let until = tokio::time::Instant::now() + DEADLINE;
+        let lock = loop {
+            match state.lock() {
+                Ok(lock) => break lock,
+                Err(error) => assert!(tokio::time::Instant::now() < until, "{error}"),
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
         let settings = protocol("state", 1, 1).config().clone();
         let node = state
             .load(NodeId(1), Generation(1), settings, 1)
             .expect("loads");
         assert_eq!(node.get("important"), Some(&Value::from("42")));
         let config = with_state(net_config("state", vec![peer.local_addr()]), &state);
-        let second = NetNode::start(node, config, keyring(16))
+        let second = NetNode::start_locked(node, config, keyring(16), lock)
             .await
             .expect("starts");
         set(&second, "after", "restart").await;

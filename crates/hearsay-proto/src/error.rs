@@ -74,11 +74,7 @@ pub enum Error {
     },
     /// A local write too large to ever fit in one message, or a key too long.
     /// [`ErrorKind::Caller`].
-    #[error(
-        "entry of {size} bytes (a key of {key} bytes and its value, with the message's headers) \
-         does not fit in a message of at most {limit} bytes (Config::mtu); keys of at most \
-         {max_key} bytes fit"
-    )]
+    #[error("{}", too_large(*size, *limit, *key, *max_key))]
     EntryTooLarge {
         /// Bytes a message carrying it may need (every header at its widest), or for a key too
         /// long, what three copies of it need in a precise digest.
@@ -158,5 +154,51 @@ impl Error {
             field,
             reason: reason.into(),
         }
+    }
+}
+
+/// [`Error::EntryTooLarge`] said for what is too large: the key, or the entry.
+fn too_large(size: usize, limit: usize, key: usize, max_key: usize) -> String {
+    if key > max_key {
+        format!(
+            "a key of {key} bytes is longer than the {max_key} bytes a message of at most \
+             {limit} bytes (Config::mtu) allows: a digest may name a key three times"
+        )
+    } else {
+        format!(
+            "entry of {size} bytes (its key of {key} bytes, its value and the message's headers) \
+             does not fit in a message of at most {limit} bytes (Config::mtu)"
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    /// The size error says what is too large: a key past `max_key`, or the entry as a whole.
+    #[test]
+    fn an_entry_too_large_says_whether_the_key_or_the_entry_is() {
+        let key = Error::EntryTooLarge {
+            size: 4061,
+            limit: 1400,
+            key: 1300,
+            max_key: 444,
+        };
+        assert!(
+            key.to_string()
+                .starts_with("a key of 1300 bytes is longer than the 444 bytes")
+        );
+        let entry = Error::EntryTooLarge {
+            size: 2100,
+            limit: 1400,
+            key: 5,
+            max_key: 444,
+        };
+        assert!(
+            entry
+                .to_string()
+                .starts_with("entry of 2100 bytes (its key of 5 bytes")
+        );
     }
 }

@@ -74,7 +74,7 @@ pub use phi::{PhiConfig, PhiDetector, PhiModel};
 pub use reconcile::Strategy;
 pub use rumor::{RumorId, Rumors};
 pub use size::Budget;
-pub use snapshot::{SNAPSHOT_FORMAT, SavedMember, Snapshot};
+pub use snapshot::{MAX_SAVED_MEMBERS, SNAPSHOT_FORMAT, SavedMember, Snapshot};
 pub use stats::{Stats, Traffic};
 pub use store::{Change, Entry, MergeReport, OriginState, Store};
 pub use value::Value;

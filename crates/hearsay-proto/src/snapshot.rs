@@ -11,6 +11,10 @@
 use crate::{ClusterId, Error, Generation, Incarnation, NodeId, OriginDelta};
 use serde::{Deserialize, Serialize};
 
+/// The most members a snapshot may list (a table of a million members is ten times the largest
+/// cluster measured); more is an invalid snapshot, not memory spent on a file's say-so.
+pub const MAX_SAVED_MEMBERS: usize = 1_000_000;
+
 /// The format [`Snapshot::encode`] writes. [`Snapshot::decode`] reads it and format 1 (session
 /// 29's: no cluster, no members), and refuses any other.
 pub const SNAPSHOT_FORMAT: u32 = 2;
@@ -141,6 +145,12 @@ impl Snapshot {
             return Err(Error::InvalidSnapshot(format!(
                 "format {} (this build reads 1 to {SNAPSHOT_FORMAT})",
                 encoded.format
+            )));
+        }
+        if encoded.snapshot.members.len() > MAX_SAVED_MEMBERS {
+            return Err(Error::InvalidSnapshot(format!(
+                "{} members (at most {MAX_SAVED_MEMBERS})",
+                encoded.snapshot.members.len()
             )));
         }
         Ok(encoded.snapshot)

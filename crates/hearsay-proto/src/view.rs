@@ -445,9 +445,11 @@ impl View {
         if let Some((to, sent)) = self.pending
             && round.saturating_sub(sent) > u64::from(self.config.ping_every)
         {
-            // No answer: that backup is gone too.
-            self.passive.remove(&to);
-            self.silent.push(to);
+            // No answer: that backup is gone too. (Only a backup's silence is evidence: a
+            // contact walked through or an outsider asked does not answer by design.)
+            if self.passive.remove(&to) {
+                self.silent.push(to);
+            }
             self.pending = None;
             self.outsider_silent = std::mem::take(&mut self.asked_outsider);
         }

@@ -22,10 +22,16 @@ pub enum Readiness {
 }
 
 impl Readiness {
-    /// Whether the node of `reading` hears from another node now: with membership, another
-    /// member is Up in its table; without, it holds another node's state.
+    /// Whether the node of `reading` hears from another node now: it has received a message
+    /// since it started (a node restored from its state file holds members and entries it has
+    /// not heard from yet) and, with membership, another member is Up in its table; without,
+    /// it holds another node's state.
     pub fn heard_from_another(reading: &Reading) -> bool {
         let me = reading.node.metrics.id;
+        let received = (reading.node.metrics.stats.received.iter()).any(|t| t.messages > 0);
+        if !received {
+            return false;
+        }
         if reading.node.members.is_empty() {
             reading
                 .node

@@ -98,8 +98,8 @@ pub struct Member {
     /// When heartbeat progress was last seen (Heartbeat; `None`: never, this node, or SWIM).
     pub last_heartbeat: Option<Instant>,
     /// Where its runtime is reached, as the member last announced it (`hearsay-net`'s
-    /// advertised `host:port`; [`crate::Node::advertise`]): `None` in one process, or until
-    /// heard.
+    /// advertised `host:port`; [`crate::Node::advertise`]) — in SWIM's updates, or with the
+    /// heartbeat detector in its address entry: `None` in one process, or until heard.
     pub address: Option<Arc<str>>,
 }
 

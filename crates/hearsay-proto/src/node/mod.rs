@@ -272,6 +272,13 @@ impl Node {
         if let (Some(fd), Some(me)) = (&self.fd, members.iter_mut().find(|m| m.id == self.id)) {
             me.incarnation = fd.incarnation;
         }
+        // Under the heartbeat detector addresses are entries (the reserved address key), not
+        // the table's: looked up for a networked node (one that announces its own).
+        if self.known_address(self.id).is_some() {
+            for member in members.iter_mut().filter(|m| m.address.is_none()) {
+                member.address = self.known_address(member.id);
+            }
+        }
         members
     }
 

@@ -109,7 +109,7 @@ impl Node {
     }
 
     /// Where `peer` is reached, as membership or its reserved address entry says.
-    fn known_address(&self, peer: NodeId) -> Option<Arc<str>> {
+    pub(super) fn known_address(&self, peer: NodeId) -> Option<Arc<str>> {
         if let Some(addr) = self.members.as_deref().and_then(|m| m.address(peer)) {
             return Some(addr.clone());
         }
