@@ -74,7 +74,10 @@ pub use datagram::DATAGRAM_OVERHEAD;
 pub use error::Error;
 pub use frame_codec::MAX_HANDSHAKE_FRAME;
 pub use key::{KEY_LEN, Key, Keyring, MAX_KEY_FILE, MAX_KEYS};
-pub use mesh::{AddSeed, GetLinks, Link, Mesh, SetKeyring, Shutdown, handshake_budget};
+pub use mesh::{
+    AddSeed, GetLinks, Link, Mesh, SetKeyring, Shutdown, handshake_budget,
+    handshake_budget_per_source,
+};
 pub use node::NetNode;
 pub use random::random_u64;
 pub use state_file::{MAX_STATE_FILE, StateFile, StateLock};

@@ -36,7 +36,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
@@ -148,6 +148,15 @@ pub fn handshake_budget(max_connections: usize) -> usize {
     (max_connections / 4).max(1)
 }
 
+/// Of the [`handshake_budget`], what connections from one IP address may hold at once: an
+/// eighth of it (at least 2, at most all of it; 32 of the default 256). Before session 30 one
+/// host holding idle connections without a key took the whole budget, and no node could join
+/// until it let go (a hostile user's report: ~300 idle connections refreshed every 5 s).
+pub fn handshake_budget_per_source(max_connections: usize) -> usize {
+    let budget = handshake_budget(max_connections);
+    (budget / 8).max(2).min(budget)
+}
+
 /// Dials `addr` after `delay` (its `Target::retry`); a verdict that the address is this node
 /// expires with it (`NetConfig::self_redial`), its count of failures starting afresh.
 fn redial_after(addr: SocketAddr, delay: Duration, ctx: &mut Context<Mesh>) -> SpawnHandle {
@@ -207,7 +216,7 @@ pub struct Mesh {
     /// [`handshake_budget`] of them, so that whoever can open connections without a key holds
     /// at most that share of `max_connections` and never the room authenticated links and this
     /// node's own dials use.
-    handshaking: BTreeSet<u64>,
+    handshaking: BTreeMap<u64, IpAddr>,
     next_connection: u64,
     rng: ChaCha8Rng,
     advertised: SocketAddr,
@@ -248,7 +257,7 @@ impl Mesh {
             listener: Some(listener),
             targets: BTreeMap::new(),
             open: 0,
-            handshaking: BTreeSet::new(),
+            handshaking: BTreeMap::new(),
             next_connection: 0,
             rng: ChaCha8Rng::seed_from_u64(jitter_seed),
             advertised,
@@ -490,14 +499,21 @@ impl Handler<Accepted> for Mesh {
 
     fn handle(&mut self, Accepted(stream, remote): Accepted, ctx: &mut Context<Self>) {
         let budget = handshake_budget(self.config.max_connections);
-        if self.open >= self.config.max_connections || self.handshaking.len() >= budget {
+        let per_source = handshake_budget_per_source(self.config.max_connections);
+        let from_source = (self.handshaking.values())
+            .filter(|ip| **ip == remote.ip())
+            .count();
+        if self.open >= self.config.max_connections
+            || self.handshaking.len() >= budget
+            || from_source >= per_source
+        {
             self.stats.add(Counter::OverLimit, 1);
             tracing::warn!(%remote, "refusing a connection: too many open or handshaking");
             return;
         }
         self.next_connection += 1;
         self.open += 1;
-        self.handshaking.insert(self.next_connection);
+        self.handshaking.insert(self.next_connection, remote.ip());
         self.stats.add(Counter::Accepted, 1);
         if let Err(error) = self.connect(self.next_connection, stream, Role::Acceptor, remote, ctx)
         {

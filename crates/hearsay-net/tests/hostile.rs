@@ -11,7 +11,9 @@ mod common;
 use common::*;
 use hearsay_net::frame::{HELLO, NONCE_LEN, REFUSED, SEALED, TAG_LEN};
 use hearsay_net::session::{Local, Session, Timeouts};
-use hearsay_net::{Counter, MAX_HANDSHAKE_FRAME, NetConfig, NetNode, handshake_budget};
+use hearsay_net::{
+    Counter, MAX_HANDSHAKE_FRAME, NetConfig, NetNode, handshake_budget, handshake_budget_per_source,
+};
 use hearsay_proto::{Generation, NodeId};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -403,5 +405,38 @@ fn a_connection_flood_is_limited_and_recovers() {
         }
         converge((&node, 1), (&friend, 2), "k", "after the flood").await;
         assert_eq!(attack_counters(&node), 0);
+    });
+}
+
+/// One host holding idle connections without a key takes at most its share of the handshake
+/// budget (`handshake_budget_per_source`): connections from another address still get in.
+/// Before session 30 one host could hold the whole budget, and no node could join while it did.
+#[test]
+fn one_host_holds_at_most_its_share_of_the_handshakes() {
+    run(async {
+        const LIMIT: usize = 64;
+        let (budget, share) = (handshake_budget(LIMIT), handshake_budget_per_source(LIMIT));
+        assert_eq!((budget, share), (16, 2));
+        let config = NetConfig {
+            max_connections: LIMIT,
+            ..patient("share")
+        };
+        let node = start_with("share", config, 5).await;
+        let addr = node.local_addr();
+        let mut held = Vec::new();
+        for _ in 0..10 {
+            held.push(connect(addr).await);
+        }
+        let stats = node.stats();
+        assert!(until(|| stats.get(Counter::OverLimit) == 8).await);
+        assert_eq!(stats.get(Counter::Accepted), 2);
+        // Another address of this host (all of 127/8 is loopback on Linux) is another source.
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        if socket.bind("127.0.0.2:0".parse().expect("addr")).is_ok() {
+            let _other = socket.connect(addr).await.expect("connects");
+            assert!(until(|| node.stats().get(Counter::Accepted) == 3).await);
+            assert_eq!(node.stats().get(Counter::OverLimit), 8);
+        }
+        drop(held);
     });
 }
