@@ -560,14 +560,11 @@ impl Handler<Unsubscribe> for GossipNode {
     type Result = bool;
 
     fn handle(&mut self, unsubscribe: Unsubscribe, _: &mut Context<Self>) -> bool {
-        let Some(subscribers) = &mut self.subscribers else {
-            return false;
-        };
-        let before = subscribers.keys.len();
-        subscribers
-            .keys
-            .retain(|s| s.recipient != unsubscribe.recipient);
-        subscribers.keys.len() < before
+        self.subscribers.as_deref_mut().is_some_and(|subscribers| {
+            remove_where(&mut subscribers.keys, |s| {
+                s.recipient == unsubscribe.recipient
+            })
+        })
     }
 }
 
@@ -575,13 +572,17 @@ impl Handler<UnsubscribeMembership> for GossipNode {
     type Result = bool;
 
     fn handle(&mut self, unsubscribe: UnsubscribeMembership, _: &mut Context<Self>) -> bool {
-        let Some(subscribers) = &mut self.subscribers else {
-            return false;
-        };
-        let before = subscribers.members.len();
-        subscribers.members.retain(|r| *r != unsubscribe.recipient);
-        subscribers.members.len() < before
+        self.subscribers.as_deref_mut().is_some_and(|subscribers| {
+            remove_where(&mut subscribers.members, |r| *r == unsubscribe.recipient)
+        })
     }
+}
+
+/// Removes the items of `list` that `gone` names; answers whether there were any.
+fn remove_where<T>(list: &mut Vec<T>, mut gone: impl FnMut(&T) -> bool) -> bool {
+    let before = list.len();
+    list.retain(|item| !gone(item));
+    list.len() < before
 }
 
 impl GossipNode {
