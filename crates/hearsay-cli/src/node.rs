@@ -206,7 +206,7 @@ pub fn run(args: NodeArgs) -> Result<(), String> {
     let membership = settings.membership.is_some();
     let (stay, key_file, admin_addr) = (settings.stay, settings.key_file, settings.admin);
     let system = actix_rt::System::new();
-    let stopped_by = system.block_on(async move {
+    let (stopped_by, state_saved) = system.block_on(async move {
         let admin_listener = match admin_addr {
             Some(addr) => Some(admin::bind(addr).await?),
             None => None,
@@ -267,25 +267,31 @@ pub fn run(args: NodeArgs) -> Result<(), String> {
         } else {
             Ok(None)
         };
-        let flushed = match left {
-            Ok(Some(flushed)) => flushed,
+        let stopped = match left {
+            Ok(Some(stopped)) => stopped,
             Ok(None) => net_node.shutdown_and_flush(grace).await,
             Err(error) => {
                 tracing::warn!(%error, "could not announce the leave");
                 net_node.shutdown_and_flush(grace).await
             }
         };
-        if !flushed {
-            tracing::warn!("the node did not stop cleanly within 2 s: see the warnings above");
+        if !stopped.clean() {
+            tracing::warn!("the node did not stop cleanly: see the warnings above");
         }
         crate::logs::report_suppressed();
-        Ok::<_, String>(stopped_by)
+        Ok::<_, String>((stopped_by, stopped.saved))
     })?;
-    if stopped_by.is_some() {
+    // Writes since the last save are lost: the exit status says so (a supervisor or a script
+    // sees it), as the log did.
+    let code = if state_saved { 0 } else { 1 };
+    if stopped_by.is_some() || !state_saved {
         // A read of stdin may be in progress on the runtime's blocking pool, which cannot be
         // cancelled and which the runtime would wait for when dropped (tokio::io::stdin's
         // documented caveat): the node has left and flushed, so the process ends here.
-        std::process::exit(0);
+        if !state_saved {
+            eprintln!("error: the node's state could not be saved at its stop (see the log)");
+        }
+        std::process::exit(code);
     }
     Ok(())
 }

@@ -428,6 +428,35 @@ fn quit_leaves_and_exits_even_with_stay() {
     assert_eq!(second_member["status"], "left", "{members}");
 }
 
+#[test]
+fn a_failed_last_save_is_an_exit_status_of_1() {
+    let dir = temp_dir("failed-save");
+    let key = key_file(&dir, "key");
+    let states = dir.join("states");
+    let _ = std::fs::remove_dir_all(&states);
+    std::fs::create_dir_all(&states).expect("directory");
+    let state = states.join("node.state");
+    let mut node = NodeProcess::start_logged(&[
+        "--bind",
+        "127.0.0.1:0",
+        "--key-file",
+        key.to_str().expect("path"),
+        "--state-file",
+        state.to_str().expect("path"),
+    ]);
+    assert!(node.ask("set unsaved yes").starts_with("OK "));
+    // The directory goes (a volume unmounted, a disk gone): no save can be written there.
+    std::fs::remove_dir_all(&states).expect("removed");
+    assert_eq!(node.ask("quit"), "OK bye");
+    let logs = node.logs_until_closed(Duration::from_secs(20));
+    let status = node.wait_exit(Duration::from_secs(20));
+    assert_eq!(status.code(), Some(1), "{status}; {logs:#?}");
+    assert!(
+        logs.iter().any(|line| line.contains("could not be saved")),
+        "{logs:#?}"
+    );
+}
+
 /// The member `id` as `node` lists it.
 fn member_status(node: &mut NodeProcess, id: u64) -> String {
     let members: Value = serde_json::from_str(&node.ask("members")).expect("JSON");

@@ -78,7 +78,7 @@ pub use mesh::{
     AddSeed, GetLinks, Link, Mesh, SetKeyring, Shutdown, handshake_budget,
     handshake_budget_per_source,
 };
-pub use node::NetNode;
+pub use node::{NetNode, Stopped};
 pub use random::random_u64;
 pub use state_file::{MAX_STATE_FILE, StateFile, StateLock};
 #[allow(deprecated)]

@@ -413,8 +413,9 @@ impl NetNode {
     /// that the others mark it Left within a few gossip rounds instead of suspecting it and
     /// declaring it Down. With [`NetConfig::state`] the saved state holds the leave; a later
     /// start from it (a new generation) joins again. Answers whether everything was saved and
-    /// flushed in time; an error if the node refused the leave (it is down, or gone).
-    pub async fn leave(&self, timeout: std::time::Duration) -> Result<bool, Error> {
+    /// flushed in time ([`Stopped`]); an error if the node refused the leave (it is down, or
+    /// gone).
+    pub async fn leave(&self, timeout: std::time::Duration) -> Result<Stopped, Error> {
         self.node.send(hearsay_actor::Leave).await??;
         Ok(self.shutdown_and_flush(timeout).await)
     }
@@ -423,9 +424,11 @@ impl NetNode {
     /// and every connection closed (datagrams wait in no queue), so that a process can exit
     /// without losing its last words (a leave, a goodbye); with [`NetConfig::state`], it first
     /// saves the node's state a last time (after any save in flight) and stops the periodic
-    /// saves. Answers whether everything was saved and flushed in time. A timeout past what a clock can hold
-    /// (`Duration::MAX` for "no limit") waits as long as it takes.
-    pub async fn shutdown_and_flush(&self, timeout: std::time::Duration) -> bool {
+    /// saves. Answers what was saved and flushed in time ([`Stopped`]: a process whose last save
+    /// failed should say so in its exit status, as writes since the previous save are lost). A
+    /// timeout past what a clock can hold (`Duration::MAX` for "no limit") waits as long as it
+    /// takes.
+    pub async fn shutdown_and_flush(&self, timeout: std::time::Duration) -> Stopped {
         let now = tokio::time::Instant::now();
         let deadline = now
             .checked_add(timeout)
@@ -458,6 +461,25 @@ impl NetNode {
         if !flushed {
             tracing::warn!("the transport did not stop, or its links flush, in time");
         }
-        saved && flushed
+        Stopped { saved, flushed }
+    }
+}
+
+/// What [`NetNode::shutdown_and_flush`] (or [`NetNode::leave`]) achieved before its timeout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stopped {
+    /// The state was saved a last time ([`NetConfig::state`]; `true` without a state file). When
+    /// `false`, writes since the previous save are not on disk, and a warning said why.
+    pub saved: bool,
+    /// The transport stopped and every queued frame was written (over TCP; over datagrams,
+    /// nothing waits in a queue).
+    pub flushed: bool,
+}
+
+impl Stopped {
+    /// Whether everything was saved and flushed.
+    pub fn clean(&self) -> bool {
+        self.saved && self.flushed
     }
 }

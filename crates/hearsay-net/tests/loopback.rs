@@ -315,6 +315,7 @@ fn a_member_that_leaves_is_no_longer_dialed() {
                 .leave(std::time::Duration::from_secs(2))
                 .await
                 .expect("leave")
+                .clean()
         );
         let until = tokio::time::Instant::now() + DEADLINE;
         loop {

@@ -285,7 +285,7 @@ fn a_dial_for_a_message_to_a_dead_removed_member_is_not_kept() {
             assert!(tokio::time::Instant::now() < deadline, "never dialed back");
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        assert!(second.shutdown_and_flush(DEADLINE).await);
+        assert!(second.shutdown_and_flush(DEADLINE).await.clean());
         drop(second);
         let mesh = first.mesh().expect("a stream node has a mesh");
         let removed =
@@ -396,7 +396,7 @@ fn a_flush_without_a_limit_ends_when_the_links_close() {
         let second = start_stream("flush", 2, 1, keyring(6), vec![first.local_addr()]).await;
         assert!(until(|| first.stats().get(Counter::Established) >= 1).await);
         let flushed = tokio::time::timeout(DEADLINE, first.shutdown_and_flush(Duration::MAX)).await;
-        assert_eq!(flushed.ok(), Some(true));
+        assert_eq!(flushed.ok().map(|stopped| stopped.clean()), Some(true));
         drop(second);
     });
 }
@@ -418,7 +418,7 @@ fn shutdown_does_not_wait_for_connections_in_their_handshake() {
         let mut idle = connect(node.local_addr()).await;
         // The node has accepted it (the connection is counted) before shutting down.
         assert!(until(|| node.stats().get(Counter::Accepted) == 1).await);
-        assert!(node.shutdown_and_flush(DEADLINE).await);
+        assert!(node.shutdown_and_flush(DEADLINE).await.clean());
         assert!(wait_closed(&mut idle, DEADLINE).await.is_some());
         assert_eq!(node.stats().get(Counter::Timeouts), 0);
     });

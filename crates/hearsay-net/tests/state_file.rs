@@ -86,7 +86,7 @@ fn a_node_started_from_its_state_file_rejoins_without_a_seed() {
         set(&first, "last", "words").await;
         assert!(!rarely.path.exists(), "no save before the shutdown");
         assert!(
-            first.shutdown_and_flush(DEADLINE).await,
+            first.shutdown_and_flush(DEADLINE).await.clean(),
             "saved and flushed"
         );
         assert!(holds_address(&rarely, 2));
