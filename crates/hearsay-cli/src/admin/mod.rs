@@ -154,7 +154,7 @@ pub fn serve(listener: tokio::net::TcpListener, admin: Arc<Admin>) -> Result<Soc
     Ok(bound)
 }
 
-/// Most admin connections served at once; more wait in the listen backlog until one ends.
+/// Most admin connections held at once; a new one past them closes the oldest.
 pub const MAX_CONNECTIONS: usize = 64;
 /// A request's headers must arrive within this of the connection's start (or of the previous
 /// response), else the connection is closed.
@@ -165,13 +165,13 @@ pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
 /// Accepts admin connections and serves each from a task of its own, with the bounds above.
 /// (Session 26: `axum::serve` set no timer, so hyper's header timeout never ran, and it took any
 /// number of connections: slow or idle clients held descriptors for good, and enough of them
-/// left the node none for its own sockets and files.)
+/// left the node none for its own sockets and files.) With every slot taken, a new connection
+/// closes the oldest instead of waiting in the backlog (session 31: 200 idle connections made a
+/// probe wait for three 5 s header timeouts): a client that sends its request at once is
+/// answered however many others sit idle, and the idle ones hold no more descriptors than before.
 async fn accept(listener: tokio::net::TcpListener, app: Router) {
-    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let mut held = std::collections::VecDeque::<tokio::task::AbortHandle>::new();
     loop {
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            return;
-        };
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
             Err(error) => {
@@ -181,15 +181,21 @@ async fn accept(listener: tokio::net::TcpListener, app: Router) {
                 continue;
             }
         };
+        held.retain(|task| !task.is_finished());
+        while held.len() >= MAX_CONNECTIONS {
+            if let Some(oldest) = held.pop_front() {
+                oldest.abort();
+            }
+        }
         let service = hyper_util::service::TowerToHyperService::new(app.clone());
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
             let _ = tokio::time::timeout(CONNECTION_LIFETIME, connection).await;
-            drop(permit);
         });
+        held.push_back(task.abort_handle());
     }
 }
 
