@@ -85,6 +85,9 @@ pub(crate) struct Fd {
     /// Members to probe once before the round-robin whatever their status: members held alive
     /// here that a peer holds Down at an older incarnation ([`Fd::check_soon`]).
     checks: BTreeSet<NodeId>,
+    /// Whether the last probe's target was a check: the next takes the round-robin's turn, so
+    /// that checks, however many arrive, take at most every other probe.
+    checked_last: bool,
     /// The probe order (shuffled round-robin) and the position in it.
     order: Vec<NodeId>,
     cursor: usize,
@@ -117,6 +120,7 @@ impl Fd {
             private: BTreeMap::new(),
             urgent: BTreeSet::new(),
             checks: BTreeSet::new(),
+            checked_last: false,
             order: Vec::new(),
             cursor: 0,
         }
@@ -169,9 +173,12 @@ impl Fd {
             .min()
     }
 
-    /// A member to probe next: one that failed privately first, then one to check, then the
-    /// next of the shuffled round-robin that `probeable` and `in_turn` accept; the order is
-    /// rebuilt from `members` (shuffled) when it runs out.
+    /// A member to probe next: one that failed privately first, then an unconfirmed urgent one,
+    /// then one to check — unless the last probe was a check, whose turn goes to the
+    /// round-robin: checks come from other nodes' words and the views' silence, as many as they
+    /// say, and must not starve the round-robin (session 31) — then the next of the shuffled
+    /// round-robin that `probeable` and `in_turn` accept; the order is rebuilt from `members`
+    /// (shuffled) when it runs out.
     pub(crate) fn next_target(
         &mut self,
         rng: &mut NodeRng,
@@ -189,11 +196,12 @@ impl Fd {
                 return Some(id);
             }
         }
-        while let Some(id) = self.checks.pop_first() {
-            if probeable(id) {
-                return Some(id);
-            }
+        if !self.checked_last
+            && let Some(id) = self.next_check(&probeable)
+        {
+            return Some(id);
         }
+        self.checked_last = false;
         let mut members = Some(members);
         for _ in 0..2 {
             while let Some(&id) = self.order.get(self.cursor) {
@@ -209,7 +217,15 @@ impl Fd {
             shuffle(&mut self.order, rng);
             self.cursor = 0;
         }
-        None
+        // Nobody's turn in the round-robin: a check may go again.
+        self.next_check(&probeable)
+    }
+
+    /// The next member to check that is still `probeable`, noting that a check took the turn.
+    fn next_check(&mut self, probeable: impl Fn(NodeId) -> bool) -> Option<NodeId> {
+        let id = std::iter::from_fn(|| self.checks.pop_first()).find(|&id| probeable(id))?;
+        self.checked_last = true;
+        Some(id)
     }
 
     /// A member just learnt of: probed within this pass of the order, at a random place after
@@ -404,6 +420,36 @@ mod tests {
             pending.nack(NodeId(n));
         }
         fd.conclude(pending, false, NodeId(0))
+    }
+
+    /// Checks take at most every other probe while the round-robin has members in turn: a flood
+    /// of them (the views dropping many silent peers under heavy loss) delays the round-robin's
+    /// pass by half, never stops it; with nobody in turn, checks go one after the other.
+    #[test]
+    fn checks_take_at_most_every_other_probe() {
+        use rand::SeedableRng;
+        let mut fd = Fd::new(SwimConfig::lan());
+        let mut rng = NodeRng::seed_from_u64(7);
+        let members = || (1..=10).map(NodeId).collect::<Vec<_>>();
+        for id in 100..200 {
+            fd.check_soon(NodeId(id));
+        }
+        let targets: Vec<NodeId> = (0..20)
+            .map(|_| fd.next_target(&mut rng, |_| true, |_| false, |_| true, members))
+            .map(|target| target.expect("a target"))
+            .collect();
+        let checked = |id: &NodeId| id.0 >= 100;
+        for pair in targets.chunks(2) {
+            assert_eq!(pair.iter().filter(|id| checked(id)).count(), 1, "{targets:?}");
+        }
+        // The round-robin went through all ten members in its turns.
+        let mut turns: Vec<_> = targets.iter().filter(|id| !checked(id)).copied().collect();
+        turns.sort();
+        assert_eq!(turns, members());
+        // Nobody in turn: the checks go on, one probe after another.
+        let none = fd.next_target(&mut rng, |_| true, |_| false, |_| false, members);
+        let next = fd.next_target(&mut rng, |_| true, |_| false, |_| false, members);
+        assert!(none.is_some_and(|id| checked(&id)) && next.is_some_and(|id| checked(&id)));
     }
 
     /// A failed cycle counts against the prober's health only when every relay stayed silent:
