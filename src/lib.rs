@@ -47,7 +47,7 @@ pub mod prelude {
     #[cfg(feature = "actor")]
     pub use hearsay_actor::{
         Cause, Delete, Get, GetEntries, GetMembers, GetMetrics, GossipNode, Join, KeyChanged,
-        Leave, MemberChanged, NodeMetrics, Router, Set, StoredEntry, Subscribe,
+        Leave, MemberChanged, NodeMetrics, Router, Set, SetWithTtl, StoredEntry, Subscribe,
         SubscribeMembership, TakeSnapshot, Transport, TrySet, Unsubscribe, UnsubscribeMembership,
     };
     pub use hearsay_proto::{

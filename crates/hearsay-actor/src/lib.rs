@@ -45,8 +45,8 @@ pub use error::Error;
 pub use messages::{
     AddPeer, Cause, Datagram, Delete, Get, GetEntries, GetMembers, GetMetrics, GetPeers, Inspect,
     Join, KeyChanged, Leave, MemberChanged, NodeMetrics, NodeSnapshot, Observation, Observe,
-    OriginSummary, PeerFailed, RemovePeer, Set, StoredEntry, Subscribe, SubscribeMembership,
-    TakeSnapshot, TrySet, Unsubscribe, UnsubscribeMembership,
+    OriginSummary, PeerFailed, RemovePeer, Set, SetWithTtl, StoredEntry, Subscribe,
+    SubscribeMembership, TakeSnapshot, TrySet, Unsubscribe, UnsubscribeMembership,
 };
 #[cfg(feature = "sim")]
 pub use messages::{Crash, Reincarnate, Restart, Resume, SetMaxDeltas};

@@ -28,6 +28,20 @@ pub struct Set {
     pub value: Value,
 }
 
+/// Writes `value` under `key` at this node, to be deleted by it once `ttl` has passed
+/// ([`hearsay_proto::Node::set_with_ttl`]: checked each gossip round; a later [`Set`] or
+/// [`Delete`] of the key ends the deadline); answers the version the write got.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "Result<Version, Error>")]
+pub struct SetWithTtl {
+    /// The key.
+    pub key: String,
+    /// The value.
+    pub value: Value,
+    /// How long the entry lives.
+    pub ttl: std::time::Duration,
+}
+
 /// Writes `value` under `key` if the node's flow control allows a write now; answers the version,
 /// or `None` when the write was refused (retry later).
 #[derive(Message, Clone, Debug)]

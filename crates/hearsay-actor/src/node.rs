@@ -9,8 +9,8 @@ use crate::RecorderHandle;
 use crate::messages::{
     AddPeer, Cause, Datagram, Delete, Get, GetEntries, GetMembers, GetMetrics, GetPeers, Inspect,
     Join, KeyChanged, Leave, MemberChanged, NodeMetrics, NodeSnapshot, Observation, Observe,
-    OriginSummary, PeerFailed, RemovePeer, Set, StoredEntry, Subscribe, SubscribeMembership,
-    TakeSnapshot, TrySet, Unsubscribe, UnsubscribeMembership,
+    OriginSummary, PeerFailed, RemovePeer, Set, SetWithTtl, StoredEntry, Subscribe,
+    SubscribeMembership, TakeSnapshot, TrySet, Unsubscribe, UnsubscribeMembership,
 };
 #[cfg(feature = "sim")]
 use crate::messages::{Crash, Reincarnate, Restart, Resume, SetMaxDeltas};
@@ -454,6 +454,15 @@ impl Handler<Set> for GossipNode {
 
     fn handle(&mut self, set: Set, _: &mut Context<Self>) -> Self::Result {
         self.write(|node| node.set(Self::now().into_std(), &set.key, set.value))
+    }
+}
+
+impl Handler<SetWithTtl> for GossipNode {
+    type Result = Result<Version, Error>;
+
+    fn handle(&mut self, set: SetWithTtl, _: &mut Context<Self>) -> Self::Result {
+        let now = Self::now().into_std();
+        self.write(|node| node.set_with_ttl(now, &set.key, set.value, set.ttl))
     }
 }
 

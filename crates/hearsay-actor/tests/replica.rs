@@ -328,3 +328,59 @@ fn an_unsubscribed_recipient_hears_nothing_more() {
     })
     .expect("runtime");
 }
+
+/// A key written with a time to live (`SetWithTtl`) is held by every node until its writer's
+/// deadline and by none after it; every subscriber hears the expiry as its writer's delete, and
+/// its copy stays exact.
+#[test]
+fn a_key_written_with_a_ttl_expires_everywhere() {
+    const N: usize = 5;
+    simulate(|| async {
+        let sim = Simulation::start(SimulationConfig {
+            nodes: N,
+            seed: 31,
+            ..SimulationConfig::default()
+        })
+        .expect("starts");
+        let mirrors = mirror_all(&sim, N).await;
+        let ttl = Duration::from_secs(30);
+        sim.node(3)
+            .expect("node")
+            .send(hearsay_actor::SetWithTtl {
+                key: "lease".into(),
+                value: Value::from("held"),
+                ttl,
+            })
+            .await
+            .expect("mailbox")
+            .expect("fits");
+        sim.set(3, "kept", Value::from("yes")).await.expect("set");
+        let holders = |entries: &[hearsay_actor::StoredEntry]| {
+            entries
+                .iter()
+                .any(|e| e.key == "lease" && e.value.is_some())
+        };
+        sim.run_for(Duration::from_secs(25)).await;
+        let all: Vec<usize> = (0..N).collect();
+        for i in 0..N {
+            let entries = sim.entries(i).await.expect("running");
+            assert!(
+                holders(&entries),
+                "node {i} holds the lease before its deadline"
+            );
+        }
+        check(&sim, &mirrors, &all, "before the deadline").await;
+        sim.run_for(Duration::from_secs(15)).await;
+        for i in 0..N {
+            let entries = sim.entries(i).await.expect("running");
+            assert!(!holders(&entries), "node {i} still holds the lease");
+            assert!(entries.iter().any(|e| e.key == "kept"), "node {i}");
+        }
+        let drops = check(&sim, &mirrors, &all, "after the deadline").await;
+        assert!(
+            drops.is_empty(),
+            "an expiry is its writer's delete: {drops:?}"
+        );
+    })
+    .expect("runtime");
+}

@@ -149,6 +149,21 @@ fn three_processes_converge() {
     let stats: Value = serde_json::from_str(&first.ask("stats")).expect("JSON");
     assert_eq!(stats["auth_failures"], 0);
     assert!(stats["gossip_in"].as_u64().expect("count") > 0);
+    // A key written with a time to live reaches the others, then goes everywhere once its
+    // writer's second is up.
+    assert!(others[1].ask("setex lease 1 held").starts_with("OK "));
+    assert_eq!(first.ask("wait lease held"), "OK");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::iter::once(&mut first)
+        .chain(others.iter_mut())
+        .any(|node| node.ask("get lease") != "(nil)")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lease never expired"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]

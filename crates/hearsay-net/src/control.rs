@@ -4,6 +4,7 @@
 //! | command | answer |
 //! |---|---|
 //! | `set KEY VALUE…` | `OK <version>` (the value is the rest of the line); `ERR` if the entry does not fit one message (`Config::mtu`) |
+//! | `setex KEY SECONDS VALUE…` | `OK <version>`: as `set`, and this node deletes the key once SECONDS (a decimal number, at most a year) have passed, unless written again first ([`hearsay_actor::SetWithTtl`]) |
 //! | `get KEY` | the value (newest write of KEY by any node), or `(nil)` |
 //! | `del KEY` | `OK <version>` |
 //! | `wait KEY VALUE…` | `OK` once `get KEY` would print VALUE, or `ERR timeout` after 30 s |
@@ -22,7 +23,7 @@
 //! Errors answer `ERR <reason>` and the node goes on. Lines are capped at [`MAX_LINE`] bytes.
 
 use crate::{Error, Keyring, NetNode};
-use hearsay_actor::{Delete, GetEntries, Set};
+use hearsay_actor::{Delete, GetEntries, Set, SetWithTtl};
 use hearsay_proto::Value;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -31,6 +32,9 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWrite
 /// Longest command line, in bytes.
 pub const MAX_LINE: usize = 1 << 20;
 
+/// Longest time to live `setex` takes: a year.
+pub const MAX_TTL: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
+
 /// One control command.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
@@ -38,6 +42,15 @@ pub enum Command {
     Set {
         /// The key.
         key: String,
+        /// The value.
+        value: String,
+    },
+    /// Writes a value under a key of this node, to be deleted after a while.
+    SetEx {
+        /// The key.
+        key: String,
+        /// How long it lives.
+        ttl: std::time::Duration,
         /// The value.
         value: String,
     },
@@ -109,6 +122,30 @@ pub fn parse(line: &str) -> Result<Option<Command>, Error> {
                 Command::Set { key, value }
             } else {
                 Command::Wait { key, value }
+            }))
+        }
+        "setex" => {
+            const USAGE: &str = "usage: setex KEY SECONDS VALUE";
+            let (key, rest) = first_word(rest);
+            let (seconds, value) = first_word(rest);
+            if key.is_empty() || seconds.is_empty() {
+                return Err(Error::Command(USAGE.into()));
+            }
+            let ttl = seconds
+                .parse::<f64>()
+                .ok()
+                .filter(|s| *s > 0.0 && *s <= MAX_TTL.as_secs_f64())
+                .map(std::time::Duration::from_secs_f64)
+                .ok_or_else(|| {
+                    Error::Command(format!(
+                        "{USAGE} (SECONDS: a number above 0, at most {}; not {seconds:?})",
+                        MAX_TTL.as_secs()
+                    ))
+                })?;
+            Ok(Some(Command::SetEx {
+                key: key.to_owned(),
+                ttl,
+                value: value.to_owned(),
             }))
         }
         "get" | "del" => {
@@ -195,6 +232,7 @@ impl<'a> Controller<'a> {
     pub async fn execute(&self, command: &Command) -> Result<String, Error> {
         let node = self.net.node();
         if let Command::Set { key, .. }
+        | Command::SetEx { key, .. }
         | Command::Del { key }
         | Command::Get { key }
         | Command::Wait { key, .. } = command
@@ -207,6 +245,16 @@ impl<'a> Controller<'a> {
                     .send(Set {
                         key: key.clone(),
                         value: Value::from(value.as_str()),
+                    })
+                    .await??;
+                Ok(format!("OK {}", version.0))
+            }
+            Command::SetEx { key, ttl, value } => {
+                let version = node
+                    .send(SetWithTtl {
+                        key: key.clone(),
+                        value: Value::from(value.as_str()),
+                        ttl: *ttl,
                     })
                     .await??;
                 Ok(format!("OK {}", version.0))
@@ -267,7 +315,7 @@ impl<'a> Controller<'a> {
                 Ok(format!("OK {count} keys"))
             }
             Command::Help => Ok(
-                "commands: set KEY VALUE | get KEY | del KEY | wait KEY VALUE | members | dump | stats | reload-keys | quit"
+                "commands: set KEY VALUE | setex KEY SECONDS VALUE | get KEY | del KEY | wait KEY VALUE | members | dump | stats | reload-keys | quit"
                     .into(),
             ),
             Command::Quit => Ok("OK bye".into()),
@@ -517,6 +565,26 @@ mod tests {
         refused("get a\tb", "white space");
         refused("del a b", "white space");
         refused("dump\tx", "takes no argument");
+    }
+
+    #[test]
+    fn setex_takes_a_key_seconds_and_a_value() {
+        assert_eq!(
+            parsed("setex lease 1.5 held by me"),
+            Command::SetEx {
+                key: "lease".into(),
+                ttl: std::time::Duration::from_millis(1500),
+                value: "held by me".into(),
+            }
+        );
+        refused("setex", "usage: setex KEY SECONDS VALUE");
+        refused("setex lease", "usage: setex KEY SECONDS VALUE");
+        for seconds in ["0", "-1", "soon", "NaN", "inf", "1e30", "31536001"] {
+            refused(&format!("setex lease {seconds} v"), "a number above 0");
+        }
+        assert!(
+            matches!(parsed("setex lease 31536000 v"), Command::SetEx { ttl, .. } if ttl == MAX_TTL)
+        );
     }
 
     /// Whatever key `set` or `wait` takes, `get`, `del` and `wait` can name.

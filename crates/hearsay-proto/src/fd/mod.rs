@@ -440,7 +440,11 @@ mod tests {
             .collect();
         let checked = |id: &NodeId| id.0 >= 100;
         for pair in targets.chunks(2) {
-            assert_eq!(pair.iter().filter(|id| checked(id)).count(), 1, "{targets:?}");
+            assert_eq!(
+                pair.iter().filter(|id| checked(id)).count(),
+                1,
+                "{targets:?}"
+            );
         }
         // The round-robin went through all ten members in its turns.
         let mut turns: Vec<_> = targets.iter().filter(|id| !checked(id)).copied().collect();

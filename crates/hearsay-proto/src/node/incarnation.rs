@@ -52,6 +52,9 @@ impl Node {
         self.cursor = DigestCursor::default();
         self.next_round = None;
         self.tombstones.clear();
+        if !keep_state {
+            self.expiring = None;
+        }
         if let Some(members) = &mut self.members {
             members.restart_self(generation, &mut self.events);
         }

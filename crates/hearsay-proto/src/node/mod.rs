@@ -5,7 +5,7 @@
 //! inputs that drive everything else (`handle_timeout`, `handle_datagram`), the sending helpers
 //! and the drained outputs. The rest of its behaviour is split by concern:
 //! [`writes`] (local writes), [`members`] (membership glue), [`anti_entropy`], [`mongering`]
-//! (rumors), [`apply`] (merging received groups), [`flow`] (flow control), [`gc`] (tombstone
+//! (rumors), [`apply`] (merging received groups), [`expiry`] (keys with a time to live), [`flow`] (flow control), [`gc`] (tombstone
 //! collection), [`incarnation`] (restarts and refutation) and [`detector`] (SWIM failure
 //! detection).
 
@@ -13,6 +13,7 @@ mod anti_entropy;
 mod apply;
 mod catch_up;
 mod detector;
+mod expiry;
 mod flow;
 mod gc;
 mod incarnation;
@@ -61,7 +62,7 @@ pub struct Transmit {
 ///
 /// Inputs are [`Node::handle_timeout`] (time passes: the one timer entry point),
 /// [`Node::handle_datagram`] (a peer's message arrives), the local writes [`Node::set`],
-/// [`Node::try_set`] and [`Node::delete`], and the commands [`Node::leave`], [`Node::join`],
+/// [`Node::set_with_ttl`], [`Node::try_set`] and [`Node::delete`], and the commands [`Node::leave`], [`Node::join`],
 /// [`Node::peer_failed`] and [`Node::restart`]. Every input takes the current instant `now` as
 /// its first argument, and the node keeps no clock of its own between inputs. The peer list
 /// ([`Node::add_peer`], [`Node::remove_peer`], [`Node::set_peers`]) and
@@ -144,6 +145,8 @@ pub struct Node {
     /// Own tombstones waiting for garbage collection: version, and the round it was first seen
     /// in (stamped at the next round after the delete).
     tombstones: VecDeque<(Version, Option<Instant>)>,
+    /// Own keys written with a time to live, and when they are deleted ([`Node::set_with_ttl`]).
+    expiring: Option<Box<expiry::Expiring>>,
     rumors: Rumors,
     cursor: DigestCursor,
     stats: Stats,
@@ -201,6 +204,7 @@ impl Node {
             members: members.map(Box::new),
             fd: fd.map(Box::new),
             tombstones: VecDeque::new(),
+            expiring: None,
             digests: 0,
             catch_up: BTreeMap::new(),
             chains: BTreeMap::new(),
@@ -388,6 +392,7 @@ impl Node {
             self.store.beat(self.id, self.generation);
         }
         self.collect_garbage(now);
+        self.expire_keys(now);
         self.check_members(now);
         if !starved {
             self.expire_suspicions(now);

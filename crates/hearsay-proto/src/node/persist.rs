@@ -13,13 +13,14 @@ impl Node {
     /// next process would otherwise take them for members just heard of, and bring their state
     /// back until it removed them again), its own first — to be saved ([`Snapshot::encode`]) and
     /// given to [`Node::restore`] by the next process; with it the cluster, and the reachable
-    /// members with their addresses (SWIM keeps those in its table, not in the store). Costs a
-    /// copy of the store.
+    /// members with their addresses (SWIM keeps those in its table, not in the store). Own keys
+    /// still to expire ([`Node::set_with_ttl`]) are left out. Costs a copy of the store.
     pub fn snapshot(&self) -> Snapshot {
-        let own = self
-            .store
-            .origin(self.id)
-            .map(|state| group(self.id, state));
+        // Keys still to expire are left out: they do not outlive their process.
+        let own = self.store.origin(self.id).map(|state| {
+            let lasting = |key: &str| self.expires_at(key).is_none();
+            group(self.id, state, lasting)
+        });
         let others = self
             .store
             .origins()
@@ -28,7 +29,7 @@ impl Node {
                 self.member_status(*id)
                     .is_none_or(MemberStatus::is_reachable)
             })
-            .map(|(id, state)| group(id, state));
+            .map(|(id, state)| group(id, state, |_| true));
         let members = self
             .members()
             .into_iter()
@@ -125,9 +126,9 @@ impl Node {
     }
 }
 
-/// One origin as anti-entropy would send it whole: every entry held, vouching up to the
-/// watermark.
-fn group(origin: NodeId, state: &OriginState) -> OriginDelta {
+/// One origin as anti-entropy would send it whole: every entry held that is `kept`, vouching up
+/// to the watermark.
+fn group(origin: NodeId, state: &OriginState, kept: impl Fn(&str) -> bool) -> OriginDelta {
     OriginDelta {
         origin,
         generation: state.generation(),
@@ -136,6 +137,7 @@ fn group(origin: NodeId, state: &OriginState) -> OriginDelta {
         to: state.watermark(),
         deltas: state
             .entries_after(Version::ZERO)
+            .filter(|(key, _)| kept(key))
             .map(|(key, entry)| to_delta(key, entry))
             .collect(),
     }

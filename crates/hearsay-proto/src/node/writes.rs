@@ -20,7 +20,9 @@ impl Node {
         value: impl Into<Value>,
     ) -> Result<Version, Error> {
         reserved(key)?;
-        self.write(now, key, Some(value.into()))
+        let version = self.write(now, key, Some(value.into()))?;
+        self.forget_expiry(key);
+        Ok(version)
     }
 
     /// Writes `value` under `key` at `now` if flow control allows a write (always, without flow
@@ -35,13 +37,17 @@ impl Node {
         if !self.spend_token() {
             return Ok(None);
         }
-        self.write(now, key, Some(value.into())).map(Some)
+        let version = self.write(now, key, Some(value.into()))?;
+        self.forget_expiry(key);
+        Ok(Some(version))
     }
 
     /// Deletes `key` at `now` (writes a tombstone); returns the version the delete got.
     pub fn delete(&mut self, now: Instant, key: &str) -> Result<Version, Error> {
         reserved(key)?;
-        self.write(now, key, None)
+        let version = self.write(now, key, None)?;
+        self.forget_expiry(key);
+        Ok(version)
     }
 
     /// Writes `value` (`None`: a tombstone) under `key` of this node's own origin, heats it as a
@@ -141,7 +147,7 @@ impl Node {
 }
 
 /// Refuses local writes of keys reserved for the protocol.
-fn reserved(key: &str) -> Result<(), Error> {
+pub(super) fn reserved(key: &str) -> Result<(), Error> {
     if membership::is_reserved(key) {
         return Err(Error::ReservedKey(key.to_owned()));
     }
