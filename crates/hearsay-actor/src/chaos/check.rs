@@ -37,6 +37,9 @@ pub struct Model {
     latest: BTreeMap<usize, BTreeMap<String, Option<Vec<u8>>>>,
     written: BTreeSet<Vec<u8>>,
     reused: BTreeMap<usize, Generation>,
+    /// Newest writes made with a time to live and not yet seen expired: by writer and key, the
+    /// value and the deadline (virtual time since the start).
+    expiring: BTreeMap<(usize, String), (Vec<u8>, Duration)>,
 }
 
 impl Model {
@@ -45,21 +48,79 @@ impl Model {
         if let Some(value) = &value {
             self.written.insert(value.clone());
         }
+        self.expiring.remove(&(node, key.to_owned()));
         self.latest
             .entry(node)
             .or_default()
             .insert(key.to_owned(), value);
     }
 
+    /// `node` wrote `value` under `key`, to be deleted by it at `deadline`.
+    pub fn wrote_expiring(&mut self, node: usize, key: &str, value: Vec<u8>, deadline: Duration) {
+        self.wrote(node, key, Some(value.clone()));
+        self.expiring
+            .insert((node, key.to_owned()), (value, deadline));
+    }
+
     /// `node` restarted: with its state, its live entries carry over (rewritten under the new
-    /// generation), its deletes do not; without, it starts empty.
+    /// generation, deadlines kept), its deletes do not; without, it starts empty.
     pub fn restarted(&mut self, node: usize, keep_state: bool) {
         let entries = self.latest.entry(node).or_default();
         if keep_state {
             entries.retain(|_, v| v.is_some());
         } else {
             entries.clear();
+            self.expiring.retain(|(writer, _), _| *writer != node);
         }
+    }
+
+    /// Learns which keys written with a time to live their writers deleted, from the writers'
+    /// own stores: the deadline is the writer's to keep, and the model takes the delete as the
+    /// writer's newest write from then on. Checks the deadline both ways:
+    /// - **ttl-early**: no writer deletes such a key before its deadline;
+    /// - **ttl-late**: a writer that runs (not down, not `paused`) holds it no longer than
+    ///   `slack` past the deadline.
+    pub fn expiries(
+        &mut self,
+        snapshots: &[NodeSnapshot],
+        at: Duration,
+        paused: &BTreeSet<usize>,
+        slack: Duration,
+    ) -> Vec<Violation> {
+        let mut out = Vec::new();
+        let mut expired = Vec::new();
+        for ((node, key), (value, deadline)) in &self.expiring {
+            let Some(writer) = snapshots.iter().find(|s| s.id.0 as usize == *node) else {
+                continue;
+            };
+            let held = writer
+                .store
+                .get(writer.id, key)
+                .and_then(|e| e.value.as_ref());
+            if held.is_some_and(|held| held.as_bytes() == value.as_slice()) {
+                let running = !writer.down && !paused.contains(node);
+                if running && at > *deadline + slack {
+                    out.push(Violation::new(
+                        "ttl-late",
+                        at,
+                        format!("node {node} still holds {key:?}, due at {deadline:?}"),
+                    ));
+                }
+                continue;
+            }
+            if at < *deadline {
+                out.push(Violation::new(
+                    "ttl-early",
+                    at,
+                    format!("node {node} deleted {key:?} before its deadline {deadline:?}"),
+                ));
+            }
+            expired.push((*node, key.clone()));
+        }
+        for (node, key) in expired {
+            self.wrote(node, &key, None);
+        }
+        out
     }
 
     /// `node` came back empty under a generation an earlier incarnation of it used; `highest`

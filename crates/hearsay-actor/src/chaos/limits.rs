@@ -68,7 +68,7 @@ impl Scenario {
                 return fail(format!("an event at {at:?}, over a day"));
             }
             match fault {
-                Fault::Set { node: n, len, .. } => {
+                Fault::Set { node: n, len, .. } | Fault::SetTtl { node: n, len, .. } => {
                     node(*n, existing)?;
                     if *len > MAX_VALUE_LEN {
                         return fail(format!("a value of {len} bytes, over {MAX_VALUE_LEN}"));

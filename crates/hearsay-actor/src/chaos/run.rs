@@ -4,8 +4,8 @@ use super::check::{self, Model, Violation};
 use super::net_peers::{Change, NetPeers, Reach, Seen};
 use super::scenario::{Fault, Scenario};
 use crate::{
-    AddPeer, Error, Join, Latency, NetworkConfig, NodeSnapshot, PeerFailed, RemovePeer, Simulation,
-    SimulationConfig, simulate,
+    AddPeer, Error, Join, Latency, NetworkConfig, NodeSnapshot, PeerFailed, RemovePeer, SetWithTtl,
+    Simulation, SimulationConfig, simulate,
 };
 use hearsay_proto::membership::ADDR_KEY;
 use hearsay_proto::{NodeId, Value};
@@ -98,6 +98,9 @@ struct Driver<'a> {
     processes: Vec<u64>,
     /// Where the network lets datagrams pass (what the transports' hellos need).
     reach: Reach,
+    /// How long after its deadline a running node may still hold a key it wrote with a time to
+    /// live (it deletes it at its next gossip round).
+    expiry_slack: Duration,
     config: &'a RunConfig,
 }
 
@@ -219,6 +222,11 @@ impl Driver<'_> {
     /// asks for it.
     async fn check_always(&mut self) -> Result<Vec<NodeSnapshot>, Error> {
         let snapshots = self.sim.inspect_all().await?;
+        let at = self.sim.elapsed();
+        let found = self
+            .model
+            .expiries(&snapshots, at, &self.paused, self.expiry_slack);
+        self.note(found);
         let found = check::always(&snapshots, &self.model, self.sim.elapsed());
         self.note(found);
         self.transports(&snapshots).await?;
@@ -299,6 +307,16 @@ impl Driver<'_> {
         Ok(())
     }
 
+    /// A value no write made before: its writer and a counter, padded to `len` bytes.
+    fn fresh_value(&mut self, node: usize, len: usize) -> Vec<u8> {
+        self.counter += 1;
+        let mut text = format!("{node}/{}", self.counter);
+        while text.len() < len {
+            text.push('.');
+        }
+        text.into_bytes()
+    }
+
     async fn apply(&mut self, fault: &Fault) -> Result<(), Error> {
         // A process that crashes, restarts or leaves is no longer paused.
         if let Fault::Crash(node)
@@ -320,13 +338,34 @@ impl Driver<'_> {
         }
         self.reach.apply(fault);
         match fault {
-            Fault::Set { node, key, len } => {
-                self.counter += 1;
-                let mut text = format!("{node}/{}", self.counter);
-                while text.len() < *len {
-                    text.push('.');
+            Fault::SetTtl {
+                node,
+                key,
+                len,
+                ttl,
+            } => {
+                let bytes = self.fresh_value(*node, *len);
+                let set = SetWithTtl {
+                    key: key.clone(),
+                    value: Value::new(bytes.clone()),
+                    ttl: *ttl,
+                };
+                let written = match self.sim.node(*node) {
+                    Ok(addr) => addr.send(set).await.map_err(Error::from).and_then(|r| r),
+                    Err(error) => Err(error),
+                };
+                match written {
+                    Ok(_) => {
+                        self.writes += 1;
+                        let deadline = self.sim.elapsed() + *ttl;
+                        self.model.wrote_expiring(*node, key, bytes, deadline);
+                    }
+                    Err(Error::Down(_) | Error::Protocol(_) | Error::NoSuchNode(_)) => {}
+                    Err(other) => return Err(other),
                 }
-                let bytes = text.into_bytes();
+            }
+            Fault::Set { node, key, len } => {
+                let bytes = self.fresh_value(*node, *len);
                 let value = Value::new(bytes.clone());
                 // With flow control the application writes as its rate allows: a refused write
                 // is not made.
@@ -456,6 +495,7 @@ async fn drive(scenario: &Scenario, config: &RunConfig) -> Result<Outcome, Error
         net_peers: NetPeers::of(scenario),
         processes: vec![0; scenario.nodes],
         reach: Reach::default(),
+        expiry_slack: 2 * scenario.protocol.gossip_interval + Duration::from_secs(1),
         config,
     };
     driver.hello().await?;

@@ -22,6 +22,18 @@ pub enum Fault {
         /// Value length in bytes (the value names its writer and is unique).
         len: usize,
     },
+    /// Node `node` writes a fresh value of `len` bytes under `key`, to be deleted by it once
+    /// `ttl` has passed ([`hearsay_proto::Node::set_with_ttl`]).
+    SetTtl {
+        /// The writer.
+        node: usize,
+        /// The key.
+        key: String,
+        /// Value length in bytes (the value names its writer and is unique).
+        len: usize,
+        /// How long the entry lives.
+        ttl: Duration,
+    },
     /// Node `node` deletes `key`.
     Delete {
         /// The writer.
@@ -196,6 +208,9 @@ impl Scenario {
             seed_peers.as_deref(),
             &mut events,
         );
+        // A stream of its own (session 31): every draw above stays what it was.
+        let mut expiring = ChaCha8Rng::seed_from_u64(seed ^ 0x0b7e_5eed_0000_0004);
+        ttl_writes(&mut expiring, nodes, &protocol, duration, &mut events);
         if let Some(membership) = &mut protocol.membership
             && more.random_bool(0.3)
         {
@@ -282,7 +297,8 @@ impl Scenario {
         format!(
             "{} nodes, {:?} {:?} {:?}, mtu {}, fanout {}, max_deltas {:?}, membership {}, \
              views {}, flow {}, catch-up {:?}, repair {:?}, grace {:?}, interval {:?}, \
-             loss {:.2}, dup {:.2}, {} s, {} events ({} joins), seed peers {:?}, net peers {}{}",
+             loss {:.2}, dup {:.2}, {} s, {} events ({} joins, {} expiring), seed peers {:?}, \
+             net peers {}{}",
             self.nodes,
             p.mode,
             p.direction,
@@ -304,6 +320,10 @@ impl Scenario {
             self.events
                 .iter()
                 .filter(|(_, f)| matches!(f, Fault::Join { .. }))
+                .count(),
+            self.events
+                .iter()
+                .filter(|(_, f)| matches!(f, Fault::SetTtl { .. }))
                 .count(),
             self.seed_peers,
             self.net_peers,
@@ -447,6 +467,31 @@ fn joins(
             len: rng.random_range(1..=(protocol.mtu / 3).max(1)),
         };
         events.push((write.min(duration), set));
+    }
+}
+
+/// A third of the runs: 1–4 writes of keys with a time to live (1 to 60 s), among the other
+/// writes' keys, so that writes, deletes and expiries of one key cross.
+fn ttl_writes(
+    rng: &mut ChaCha8Rng,
+    nodes: usize,
+    protocol: &Config,
+    duration: Duration,
+    events: &mut Vec<(Duration, Fault)>,
+) {
+    if !rng.random_bool(1.0 / 3.0) {
+        return;
+    }
+    let span = duration.as_millis() as u64;
+    for _ in 0..rng.random_range(1..=4) {
+        let at = Duration::from_millis(rng.random_range(0..span));
+        let fault = Fault::SetTtl {
+            node: rng.random_range(0..nodes),
+            key: format!("k{}", rng.random_range(0..KEYS)),
+            len: rng.random_range(1..=(protocol.mtu / 3).max(1)),
+            ttl: Duration::from_millis(rng.random_range(1_000..=60_000)),
+        };
+        events.push((at, fault));
     }
 }
 
@@ -666,7 +711,9 @@ impl Fault {
     /// The highest node index the fault names (0 if none).
     pub fn max_node(&self) -> usize {
         match self {
-            Fault::Set { node, .. } | Fault::Delete { node, .. } => *node,
+            Fault::Set { node, .. } | Fault::SetTtl { node, .. } | Fault::Delete { node, .. } => {
+                *node
+            }
             Fault::Crash(node)
             | Fault::Leave(node)
             | Fault::Restart { node, .. }
