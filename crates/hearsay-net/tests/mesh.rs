@@ -43,6 +43,36 @@ fn a_forged_self_refusal_does_not_stop_dialing() {
     });
 }
 
+/// A path that splits the stream into 100-byte pieces (a small MSS, a middlebox) costs nothing:
+/// the link comes up, writes of several pieces each arrive, and no frame is refused (session
+/// 31: a frame body that arrived in more than one read closed the connection, and a hostile
+/// user's relay like this one kept two nodes from ever linking).
+#[test]
+fn frames_split_in_pieces_on_the_way_cost_no_connection() {
+    run(async {
+        let proxy = RecordingProxy::start().await;
+        proxy.split_into(100);
+        let first = start_stream("pieces", 1, 1, keyring(5), vec![]).await;
+        proxy.forward_to(first.local_addr());
+        let second = start_stream("pieces", 2, 1, keyring(5), vec![proxy.addr]).await;
+        let mut at_first = watch(&first, "k").await;
+        let value = "v".repeat(900);
+        for i in 0..20 {
+            set(&second, &format!("k{i}"), &value).await;
+        }
+        assert!(wait_for(&mut at_first, 2, "k19", &value, DEADLINE).await);
+        for node in [&first, &second] {
+            assert_eq!(
+                node.stats().get(Counter::BadFrames),
+                0,
+                "{:?}",
+                node.stats().snapshot()
+            );
+        }
+        assert_eq!(proxy.connections(), 1, "one link, never redialed");
+    });
+}
+
 #[test]
 fn a_reflected_hello_does_not_stop_dialing_for_good() {
     run(async {

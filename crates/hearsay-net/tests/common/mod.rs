@@ -260,6 +260,26 @@ pub struct RecordingProxy {
     recorded: Arc<Mutex<Vec<Vec<u8>>>>,
     /// The tasks forwarding each connection's two directions.
     forwarding: Arc<Mutex<Vec<actix_rt::task::JoinHandle<()>>>>,
+    /// Forwards in writes of at most this many bytes (0: as read).
+    piece: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Writes `bytes` to `to` in writes of at most `piece` bytes (0: one write), letting the other
+/// tasks run between them, so that the reader sees the bytes in pieces.
+async fn forward_in_pieces(
+    to: &mut tokio::net::tcp::OwnedWriteHalf,
+    bytes: &[u8],
+    piece: usize,
+) -> std::io::Result<()> {
+    if piece == 0 {
+        return to.write_all(bytes).await;
+    }
+    for chunk in bytes.chunks(piece) {
+        to.write_all(chunk).await?;
+        to.flush().await?;
+        tokio::task::yield_now().await;
+    }
+    Ok(())
 }
 
 impl RecordingProxy {
@@ -271,7 +291,9 @@ impl RecordingProxy {
         let target: Arc<Mutex<Option<SocketAddr>>> = Arc::default();
         let recorded: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
         let forwarding: Arc<Mutex<Vec<actix_rt::task::JoinHandle<()>>>> = Arc::default();
+        let piece: Arc<std::sync::atomic::AtomicUsize> = Arc::default();
         let (to, record, tasks) = (target.clone(), recorded.clone(), forwarding.clone());
+        let pieces = piece.clone();
         actix_rt::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let Some(target) = *to.lock().expect("lock") else {
@@ -280,6 +302,8 @@ impl RecordingProxy {
                 let Ok(server) = TcpStream::connect(target).await else {
                     continue;
                 };
+                let _ = (client.set_nodelay(true), server.set_nodelay(true));
+                let piece = pieces.load(std::sync::atomic::Ordering::Relaxed);
                 let index = {
                     let mut record = record.lock().expect("lock");
                     record.push(Vec::new());
@@ -297,14 +321,27 @@ impl RecordingProxy {
                         };
                         // Recorded before forwarding: what the server saw, the test has.
                         record.lock().expect("lock")[index].extend_from_slice(&buffer[..read]);
-                        if server_write.write_all(&buffer[..read]).await.is_err() {
+                        let forwarded =
+                            forward_in_pieces(&mut server_write, &buffer[..read], piece).await;
+                        if forwarded.is_err() {
                             break;
                         }
                     }
                     let _ = server_write.shutdown().await;
                 });
                 let downstream = actix_rt::spawn(async move {
-                    let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+                    let mut buffer = [0; 4096];
+                    loop {
+                        let read = match server_read.read(&mut buffer).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(read) => read,
+                        };
+                        let forwarded =
+                            forward_in_pieces(&mut client_write, &buffer[..read], piece).await;
+                        if forwarded.is_err() {
+                            break;
+                        }
+                    }
                     let _ = client_write.shutdown().await;
                 });
                 tasks.lock().expect("lock").extend([upstream, downstream]);
@@ -315,7 +352,14 @@ impl RecordingProxy {
             target,
             recorded,
             forwarding,
+            piece,
         }
+    }
+
+    /// From the next connection on, forwards each direction in writes of at most `piece` bytes
+    /// (a path with a small MSS, a middlebox that splits segments).
+    pub fn split_into(&self, piece: usize) {
+        (self.piece).store(piece, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Cuts the way through (a partition): every forwarded connection is dropped, and new ones
