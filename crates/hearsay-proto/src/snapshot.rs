@@ -2,8 +2,9 @@
 //! read back ([`Node::snapshot`](crate::Node::snapshot), [`Node::restore`](crate::Node::restore)).
 //!
 //! A process that saves its node's snapshot now and then (and at shutdown) and restores it at
-//! start comes back as a new incarnation that still holds its own live entries — written again
-//! under the new generation, so they supersede the old one's everywhere — and what it knew of
+//! start comes back as a new incarnation that still holds its own entries, deletes included —
+//! written again under the new generation at the versions they had, so they supersede the old
+//! one's everywhere and keep their order with every other node's writes — and what it knew of
 //! every other origin, the members' address entries among them: it can reach the cluster without
 //! a seed, and anti-entropy fetches only what changed while it was away (Serf's snapshots do the
 //! first; Cassandra's system tables both).

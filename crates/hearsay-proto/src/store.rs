@@ -420,6 +420,24 @@ impl Store {
         Ok(version)
     }
 
+    /// Writes `entry` as its origin at the version it carries: a restart that keeps its state
+    /// carries its own entries into the new generation at the versions they had, so that they
+    /// keep their order with respect to every other node's writes (session 31). The origin's
+    /// watermark and the clock rise to the version if below.
+    pub(crate) fn write_at(
+        &mut self,
+        origin: NodeId,
+        generation: Generation,
+        key: &str,
+        entry: Entry,
+    ) {
+        let version = entry.version;
+        let state = self.own_origin(origin, generation);
+        state.apply(key, entry);
+        state.watermark = state.watermark.max(version);
+        self.clock = self.clock.max(version);
+    }
+
     /// Makes sure the node's own origin exists at `generation`, and returns it.
     pub(crate) fn own_origin(
         &mut self,

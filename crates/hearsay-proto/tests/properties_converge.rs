@@ -203,8 +203,9 @@ fn run_writes(
                     let next = Generation(node.generation().0 + 1);
                     let restarted = node.restart(now, next, *keep_state);
                     prop_assert!(restarted.is_ok(), "restart failed: {:?}", restarted);
-                    // The new incarnation holds the old one's live entries, rewritten, or nothing.
-                    model.retain(|(o, _), value| *o != origin || (*keep_state && value.is_some()));
+                    // The new incarnation holds the old one's entries, deletes included, carried
+                    // at their versions (session 31), or nothing.
+                    model.retain(|(o, _), _| *o != origin || *keep_state);
                 }
             }
         }

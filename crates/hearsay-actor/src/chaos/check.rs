@@ -62,13 +62,11 @@ impl Model {
             .insert((node, key.to_owned()), (value, deadline));
     }
 
-    /// `node` restarted: with its state, its live entries carry over (rewritten under the new
-    /// generation, deadlines kept), its deletes do not; without, it starts empty.
+    /// `node` restarted: with its state, its entries carry over, deletes included (at their
+    /// versions under the new generation, deadlines kept); without, it starts empty.
     pub fn restarted(&mut self, node: usize, keep_state: bool) {
         let entries = self.latest.entry(node).or_default();
-        if keep_state {
-            entries.retain(|_, v| v.is_some());
-        } else {
+        if !keep_state {
             entries.clear();
             self.expiring.retain(|(writer, _), _| *writer != node);
         }

@@ -12,10 +12,13 @@ impl Node {
     /// Restarts the node at `now` as a new incarnation (`generation` must be higher than the
     /// current one).
     ///
-    /// With `keep_state`, the node keeps what it knew of other origins and writes its own live
-    /// entries again under the new generation (so they supersede the old incarnation's); without,
-    /// it starts empty, as after a crash that lost its disk. Hot rumors, the digest cursor and the
-    /// round schedule start afresh either way.
+    /// With `keep_state`, the node keeps what it knew of other origins and writes its own entries
+    /// again under the new generation (so they supersede the old incarnation's) — at the versions
+    /// they had, deletes included, so that a restart changes no write's order with respect to
+    /// the other nodes' (session 31: written again at fresh versions, an old value outranked a
+    /// newer write of another node, and a delete was lost, cluster-wide); without, it starts
+    /// empty, as after a crash that lost its disk. Hot rumors, the digest cursor and the round
+    /// schedule start afresh either way.
     pub fn restart(
         &mut self,
         now: Instant,
@@ -29,25 +32,29 @@ impl Node {
             });
         }
         self.generation = generation;
+        // Own entries to write again: carried at their versions, or (the address) afresh.
         let mut own = Vec::new();
         for (origin, state) in self.store.restart(self.id, generation, keep_state) {
             let old = state.generation();
             let mut gone = Vec::new();
             for (key, entry) in state.into_entries() {
-                // With `keep_state`, the own live entries are written again below (the reserved
-                // ones, a leave and a GC horizon, belonged to the old incarnation). The address
-                // is the runtime's, not the incarnation's: it is written again in any case.
-                let again =
-                    key == membership::ADDR_KEY || (keep_state && !membership::is_reserved(&key));
-                match &entry.value {
-                    Some(value) if origin == self.id && again => {
-                        own.push((key, value.clone()));
-                    }
-                    _ => gone.push((key, entry)),
+                // With `keep_state`, the own entries, deletes included, are carried below (the
+                // reserved ones, a leave and a GC horizon, belonged to the old incarnation). The
+                // address is the runtime's, not the incarnation's: it is written again, afresh,
+                // in any case.
+                let mine = origin == self.id;
+                if mine && key == membership::ADDR_KEY && entry.value.is_some() {
+                    own.push((key, entry.value, None));
+                } else if mine && keep_state && !membership::is_reserved(&key) {
+                    own.push((key, entry.value, Some(entry.version)));
+                } else {
+                    gone.push((key, entry));
                 }
             }
             self.purged(origin, old, gone, PurgeReason::Reset);
         }
+        // In version order, the fresh address last: the watermark rises as a writer's does.
+        own.sort_by_key(|(_, _, version)| version.map_or(Version(u64::MAX), |v| v));
         self.rumors = Rumors::default();
         self.cursor = DigestCursor::default();
         self.next_round = None;
@@ -61,8 +68,8 @@ impl Node {
         if let Some(fd) = &mut self.fd {
             fd.reset();
         }
-        for (key, value) in own {
-            self.write(now, &key, Some(value))?;
+        for (key, value, version) in own {
+            self.write_as(now, &key, value, version)?;
         }
         Ok(())
     }

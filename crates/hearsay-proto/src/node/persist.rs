@@ -52,7 +52,8 @@ impl Node {
 
     /// A node started from a [`Snapshot`] as a new incarnation: `generation` must be above the
     /// snapshot's. It holds what the snapshot held — every other origin's entries merged by the
-    /// rules of gossip, its own live entries written again under `generation` (its reserved
+    /// rules of gossip, its own entries, deletes included, written again under `generation` at
+    /// their versions (its reserved
     /// ones — a leave, a GC horizon — belonged to the old incarnation; its address is written
     /// again, as by [`Node::restart`]) — and nothing else: no rumors, no round scheduled, fresh
     /// counters, no event pending (a runtime's subscribers begin from what it holds). Its store

@@ -61,13 +61,35 @@ impl Node {
         key: &str,
         value: Option<Value>,
     ) -> Result<Version, Error> {
+        self.write_as(now, key, value, None)
+    }
+
+    /// [`Node::write`] at `version` when given (an own entry carried into a new generation by
+    /// [`Node::restart`], at the version it had), else at the next Lamport version.
+    pub(super) fn write_as(
+        &mut self,
+        now: Instant,
+        key: &str,
+        value: Option<Value>,
+        version: Option<Version>,
+    ) -> Result<Version, Error> {
         let _ = now;
         self.check_fits(key, value.as_ref())?;
         let prev = self.own_max_version();
         let previous = self.store.get(self.id, key).cloned();
-        let version = self
-            .store
-            .write(self.id, self.generation, key, value.clone())?;
+        let version = match version {
+            Some(version) => {
+                let entry = crate::Entry {
+                    version,
+                    value: value.clone(),
+                };
+                self.store.write_at(self.id, self.generation, key, entry);
+                version
+            }
+            None => self
+                .store
+                .write(self.id, self.generation, key, value.clone())?,
+        };
         if self.config.mode.rumors() {
             self.rumors
                 .heat(self.id, key, self.generation, (prev, version), self.round);
