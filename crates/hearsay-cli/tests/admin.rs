@@ -264,6 +264,53 @@ fn health_flips_to_ready_after_the_join_and_metrics_parse() {
     assert_eq!(health.json()["status"], "ready", "{health:?}");
 }
 
+/// Readiness latches at the first reading that shows the node joined, whichever endpoint (or
+/// the sampler) took it: a node whose `/health` is first asked after its only peer died is
+/// still ready (session 31: only `/health` and `/metrics` latched it, and such a node answered
+/// 503 "joining … has heard from no other node yet").
+#[test]
+fn readiness_latches_without_a_health_probe() {
+    let dir = temp_dir("latch");
+    let key = key_file(&dir);
+    // A seed that never answers: the node expects peers, so it is not ready until it joins.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let silent = silent.local_addr().expect("addr").to_string();
+    let (first, admin) = start_with_admin(&[
+        "--bind",
+        "127.0.0.1:0",
+        "--key-file",
+        &key,
+        "--id",
+        "1",
+        "--membership",
+        "--seed-peer",
+        &silent,
+    ]);
+    let mut second = NodeProcess::start(&[
+        "--bind",
+        "127.0.0.1:0",
+        "--key-file",
+        &key,
+        "--id",
+        "2",
+        "--membership",
+        "--seed-peer",
+        &first.addr,
+    ]);
+    poll(&admin, "/members", Duration::from_secs(20), |_| {
+        up_members(&admin).contains(&2)
+    });
+    second.kill();
+    poll(&admin, "/members", Duration::from_secs(30), |answer| {
+        let members = answer.json();
+        (members["members"].as_array().into_iter().flatten())
+            .any(|m| m["id"] == 2 && m["status"] != "up")
+    });
+    let health = http::get(&admin, "/health");
+    assert_eq!(health.status, 200, "{health:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// Where headless Chromium is expected (Debian's `chromium` package).
 const CHROMIUM: &str = "/usr/bin/chromium";
 

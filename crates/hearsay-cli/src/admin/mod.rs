@@ -104,14 +104,22 @@ impl Admin {
             .await
             .map_err(|error| (StatusCode::SERVICE_UNAVAILABLE, error).into_response())?;
         self.history().track(&reading);
+        self.note_joined(&reading);
         *last = Some(reading.clone());
         Ok(reading)
     }
 
-    fn readiness(&self, reading: &Reading) -> Readiness {
+    /// Latches `joined` once a reading shows the node heard from another. Every reading does
+    /// it, the sampler's included (session 31: only `/health` and `/metrics` did, so a node whose
+    /// `/health` was first read after its peers died answered 503 "joining").
+    fn note_joined(&self, reading: &Reading) {
         if Readiness::heard_from_another(reading) {
             self.joined.store(true, Ordering::Relaxed);
         }
+    }
+
+    fn readiness(&self, reading: &Reading) -> Readiness {
+        self.note_joined(reading);
         Readiness::decide(
             self.joined.load(Ordering::Relaxed),
             self.info.expects_peers,
@@ -126,7 +134,10 @@ impl Admin {
         loop {
             every.tick().await;
             match Reading::take(&self.net).await {
-                Ok(reading) => self.history().record(&reading),
+                Ok(reading) => {
+                    self.note_joined(&reading);
+                    self.history().record(&reading);
+                }
                 // The node is gone: the process is ending.
                 Err(_) => return,
             }
