@@ -235,7 +235,14 @@ fn a_refutation_moves_the_model_to_the_new_generation() {
             held.get(&(NodeId(3), "x".to_owned())).map(|s| s.0),
             Some(Generation(6))
         );
-        assert!(!held.contains_key(&(NodeId(3), "y".to_owned())));
+        // The delete is carried too, at its version (session 31; before, it was dropped).
+        assert_eq!(
+            held.get(&(NodeId(3), "y".to_owned())).map(|s| s.0),
+            Some(Generation(6))
+        );
+        let entries = sim.entries(5).await.expect("running");
+        let y = entries.iter().find(|e| e.origin == NodeId(3) && e.key == "y");
+        assert!(y.is_some_and(|e| e.value.is_none()), "{y:?}");
     })
     .expect("runtime");
 }
