@@ -102,29 +102,6 @@ fn crash_within_bound(config: Config, n: usize, loss: f64, seed: u64) {
     );
 }
 
-/// Four of five members crash at once: the survivor, the one witness left, holds them Down
-/// within the longest suspicion (its quorum of two cannot be met; session 31: they stayed
-/// Suspect for good).
-#[test]
-fn a_lone_survivor_downs_the_crashed() {
-    let mut c = cluster(5, Config::lan(), 12);
-    let up = c.run_until(600, |c| {
-        (0..5).all(|o| (0..5u64).all(|m| status(c, o, m) == Some(MemberStatus::Up)))
-    });
-    assert!(up.is_some(), "members Up");
-    for crashed in 1..5 {
-        c.crash(crashed);
-    }
-    let down = c.run_until(3_000, |c| {
-        (1..5u64).all(|m| status(c, 0, m) == Some(MemberStatus::Down))
-    });
-    assert!(
-        down.is_some(),
-        "still {:?}",
-        (1..5u64).map(|m| status(&c, 0, m)).collect::<Vec<_>>()
-    );
-}
-
 /// A node that drops every datagram for 40 s is suspected and Down; once it hears again, it
 /// refutes with a higher incarnation of the same generation (its data is not written again)
 /// and is Up everywhere.

@@ -41,22 +41,13 @@ impl Membership {
     }
 
     /// Witnesses a Down needs: the configured quorum, at most `n − 1` (a two-member cluster
-    /// can down its only peer), and at most the members that can still witness — those held
-    /// alive and not suspected, this node among them. (Session 31, a hostile user: with four of
-    /// five members killed at once, the survivor held them Suspect for good — one witness, a
-    /// quorum of two — so they were never Down, never removed, and no alert fired. SWIM and
-    /// Lifeguard down a suspect nobody refutes; the quorum guards against one flaky prober
-    /// while others could confirm.)
+    /// can down its only peer).
     pub(crate) fn quorum(&self) -> usize {
         let quorum = self
             .config
             .swim()
             .map_or(1, |s| usize::from(s.down_quorum.get()));
-        let can_witness = self.alive_count().saturating_sub(self.suspects.len());
-        quorum
-            .min(self.alive_count().saturating_sub(1))
-            .min(can_witness)
-            .max(1)
+        quorum.min(self.alive_count().saturating_sub(1)).max(1)
     }
 
     /// Witnesses beyond which more change nothing (the quorum, and the confirmations that
