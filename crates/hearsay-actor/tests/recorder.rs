@@ -241,7 +241,9 @@ fn a_refutation_moves_the_model_to_the_new_generation() {
             Some(Generation(6))
         );
         let entries = sim.entries(5).await.expect("running");
-        let y = entries.iter().find(|e| e.origin == NodeId(3) && e.key == "y");
+        let y = entries
+            .iter()
+            .find(|e| e.origin == NodeId(3) && e.key == "y");
         assert!(y.is_some_and(|e| e.value.is_none()), "{y:?}");
     })
     .expect("runtime");

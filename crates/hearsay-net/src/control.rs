@@ -4,7 +4,7 @@
 //! | command | answer |
 //! |---|---|
 //! | `set KEY VALUE…` | `OK <version>` (the value is the rest of the line); `ERR` if the entry does not fit one message (`Config::mtu`) |
-//! | `setex KEY SECONDS VALUE…` | `OK <version>`: as `set`, and this node deletes the key once SECONDS (a decimal number, at most a year) have passed, unless written again first ([`hearsay_actor::SetWithTtl`]) |
+//! | `setex KEY SECONDS VALUE…` | `OK <version>`: as `set`, and this node deletes the key once SECONDS (a decimal number, from a millisecond to a year) have passed, unless written again first ([`hearsay_actor::SetWithTtl`]) |
 //! | `get KEY` | the value (newest write of KEY by any node), or `(nil)` |
 //! | `del KEY` | `OK <version>` |
 //! | `wait KEY VALUE…` | `OK` once `get KEY` would print VALUE, or `ERR timeout` after 30 s |
@@ -134,11 +134,11 @@ pub fn parse(line: &str) -> Result<Option<Command>, Error> {
             let ttl = seconds
                 .parse::<f64>()
                 .ok()
-                .filter(|s| *s > 0.0 && *s <= MAX_TTL.as_secs_f64())
+                .filter(|s| *s >= 0.001 && *s <= MAX_TTL.as_secs_f64())
                 .map(std::time::Duration::from_secs_f64)
                 .ok_or_else(|| {
                     Error::Command(format!(
-                        "{USAGE} (SECONDS: a number above 0, at most {}; not {seconds:?})",
+                        "{USAGE} (SECONDS: a number from 0.001 to {}; not {seconds:?})",
                         MAX_TTL.as_secs()
                     ))
                 })?;
@@ -579,8 +579,10 @@ mod tests {
         );
         refused("setex", "usage: setex KEY SECONDS VALUE");
         refused("setex lease", "usage: setex KEY SECONDS VALUE");
-        for seconds in ["0", "-1", "soon", "NaN", "inf", "1e30", "31536001"] {
-            refused(&format!("setex lease {seconds} v"), "a number above 0");
+        for seconds in [
+            "0", "1e-300", "-1", "soon", "NaN", "inf", "1e30", "31536001",
+        ] {
+            refused(&format!("setex lease {seconds} v"), "a number from 0.001");
         }
         assert!(
             matches!(parsed("setex lease 31536000 v"), Command::SetEx { ttl, .. } if ttl == MAX_TTL)

@@ -21,6 +21,9 @@ pub(crate) struct Saver {
     saving: tokio::sync::Mutex<()>,
     /// The highest version of the node's own entries in the last snapshot written.
     saved_own: Arc<AtomicU64>,
+    /// The generation of the last snapshot written: a refutation moves the node to another
+    /// without a version above `saved_own` (its entries are carried at their versions).
+    saved_generation: Arc<AtomicU64>,
     stopped: AtomicBool,
     /// The state file's lock: held by the saver, and by each write in flight, so that it is
     /// released once the `NetNode` is gone and no save writes any more.
@@ -42,6 +45,7 @@ impl Saver {
             node: node.downgrade(),
             saving: tokio::sync::Mutex::new(()),
             saved_own: Arc::default(),
+            saved_generation: Arc::default(),
             stopped: AtomicBool::new(false),
             lock: lock.map(Arc::new),
         });
@@ -51,6 +55,7 @@ impl Saver {
         // `NetNode` dropped between two saves releases the lock at once.
         let periodic = Arc::downgrade(&saver);
         let (node, saved_own) = (saver.node.clone(), saver.saved_own.clone());
+        let saved_generation = saver.saved_generation.clone();
         actix::spawn(async move {
             let mut ticks = interval(every);
             let mut writes = after_write.map(interval);
@@ -59,7 +64,7 @@ impl Saver {
                     _ = ticks.tick() => false,
                     _ = tick(&mut writes) => true,
                 };
-                if wrote && !wrote_since_saved(&node, &saved_own).await {
+                if wrote && !wrote_since_saved(&node, &saved_own, &saved_generation).await {
                     continue;
                 }
                 let Some(saver) = periodic.upgrade() else {
@@ -82,6 +87,7 @@ impl Saver {
         let _one = self.saving.lock().await;
         let node = (self.node.upgrade()).ok_or(Error::Mailbox(actix::MailboxError::Closed))?;
         let snapshot = node.send(TakeSnapshot).await?;
+        let generation = snapshot.generation.0;
         let own = (snapshot.origins.first())
             .filter(|group| group.origin == snapshot.id)
             .map_or(Version::ZERO, |group| group.to);
@@ -94,6 +100,7 @@ impl Saver {
         .await
         .map_err(|e| Error::io("saving the node's state", std::io::Error::other(e)))??;
         self.saved_own.store(own.0, Ordering::Relaxed);
+        (self.saved_generation).store(generation, Ordering::Relaxed);
         Ok(())
     }
 
@@ -121,12 +128,18 @@ async fn tick(ticks: &mut Option<tokio::time::Interval>) {
     }
 }
 
-/// Whether `node`'s own entries moved past `saved_own`, the last snapshot written.
-async fn wrote_since_saved(node: &WeakAddr<GossipNode>, saved_own: &AtomicU64) -> bool {
+/// Whether `node`'s own entries moved past `saved_own`, or its generation from
+/// `saved_generation`, since the last snapshot written.
+async fn wrote_since_saved(
+    node: &WeakAddr<GossipNode>,
+    saved_own: &AtomicU64,
+    saved_generation: &AtomicU64,
+) -> bool {
     let Some(node) = node.upgrade() else {
         return false;
     };
-    node.send(GetMetrics)
-        .await
-        .is_ok_and(|m| m.own_version.0 > saved_own.load(Ordering::Relaxed))
+    node.send(GetMetrics).await.is_ok_and(|m| {
+        m.own_version.0 > saved_own.load(Ordering::Relaxed)
+            || m.generation.0 != saved_generation.load(Ordering::Relaxed)
+    })
 }

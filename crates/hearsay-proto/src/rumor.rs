@@ -34,8 +34,18 @@ struct Hot {
     round_news: u32,
 }
 
-/// Identifies one rumor: an origin's write at a version (versions are unique per origin).
+/// Identifies one rumor: an origin's write at a version (versions are unique per origin and
+/// generation; a restart that keeps its state carries its entries' versions into the next one).
 pub type RumorId = (NodeId, Version);
+
+/// Whether feedback `group` is about the generation of its origin held here: feedback about an
+/// older one (its writes carried, since session 31, at the same versions) says nothing of the
+/// current one's rumors.
+fn current(store: &Store, group: &RumorIds) -> bool {
+    store
+        .origin(group.origin)
+        .is_some_and(|state| state.generation() == group.generation)
+}
 
 /// The hot rumors of one node.
 #[derive(Clone, Debug, Default)]
@@ -261,7 +271,7 @@ impl Rumors {
         if !(termination.feedback && termination.per_round()) {
             return;
         }
-        for group in news {
+        for group in news.iter().filter(|g| current(store, g)) {
             for &version in &group.versions {
                 if let Some(hot) = self.hot_mut(store, (group.origin, version)) {
                     hot.round_news += 1;
@@ -324,7 +334,7 @@ impl Rumors {
         rng: &mut R,
     ) {
         if termination.feedback && !termination.per_round() {
-            for group in known {
+            for group in known.iter().filter(|g| current(store, g)) {
                 for version in &group.versions {
                     self.count(store, (group.origin, *version), termination, rng);
                 }

@@ -151,3 +151,36 @@ fn a_restart_keeps_every_write_in_its_place() {
         }
     }
 }
+
+/// A delete carried by a restart keeps the instant its grace period started at: it is collected
+/// when it would have been without the restart, not a whole grace period after it.
+#[test]
+fn a_carried_delete_keeps_its_grace_period() {
+    let grace = std::time::Duration::from_secs(10);
+    let config = Config {
+        tombstone_grace: Some(grace),
+        ..Config::default()
+    };
+    let start = Instant::now();
+    let second = std::time::Duration::from_secs(1);
+    let mut node = hearsay_proto::Node::new(NodeId(1), Generation(1), config, 3).expect("node");
+    node.set(start, "k", Value::from("v")).expect("fits");
+    node.delete(start, "k").expect("fits");
+    // The next round stamps the tombstone; the restart comes 5 s later.
+    node.handle_timeout(start + second);
+    node.restart(start + 5 * second, Generation(2), true)
+        .expect("restarts");
+    assert!(
+        node.store().get(NodeId(1), "k").is_some(),
+        "the delete is carried"
+    );
+    let mut now = start + 5 * second;
+    while now < start + second + grace + 2 * second {
+        now += second;
+        node.handle_timeout(now);
+    }
+    assert!(
+        node.store().get(NodeId(1), "k").is_none(),
+        "collected a grace period after its first round, not after the restart"
+    );
+}

@@ -345,6 +345,9 @@ impl Driver<'_> {
                 ttl,
             } => {
                 let bytes = self.fresh_value(*node, *len);
+                // The node's deadline is at or after this (time may pass while it answers): the
+                // model's is never later than the node's.
+                let deadline = self.sim.elapsed() + *ttl;
                 let set = SetWithTtl {
                     key: key.clone(),
                     value: Value::new(bytes.clone()),
@@ -357,7 +360,6 @@ impl Driver<'_> {
                 match written {
                     Ok(_) => {
                         self.writes += 1;
-                        let deadline = self.sim.elapsed() + *ttl;
                         self.model.wrote_expiring(*node, key, bytes, deadline);
                     }
                     Err(Error::Down(_) | Error::Protocol(_) | Error::NoSuchNode(_)) => {}

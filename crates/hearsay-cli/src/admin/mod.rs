@@ -172,16 +172,21 @@ pub const MAX_CONNECTIONS: usize = 64;
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// No connection is held longer than this (a scraper that keeps its connection reconnects).
 pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
+/// A connection held this long may be closed for a new one when every slot is taken.
+pub const EVICTABLE_AFTER: Duration = Duration::from_secs(1);
 
 /// Accepts admin connections and serves each from a task of its own, with the bounds above.
 /// (Session 26: `axum::serve` set no timer, so hyper's header timeout never ran, and it took any
 /// number of connections: slow or idle clients held descriptors for good, and enough of them
 /// left the node none for its own sockets and files.) With every slot taken, a new connection
-/// closes the oldest instead of waiting in the backlog (session 31: 200 idle connections made a
-/// probe wait for three 5 s header timeouts): a client that sends its request at once is
-/// answered however many others sit idle, and the idle ones hold no more descriptors than before.
+/// closes the oldest, if it is older than [`EVICTABLE_AFTER`], instead of waiting in the backlog
+/// (session 31: 200 idle connections made a probe wait for three 5 s header timeouts): a client
+/// that sends its request at once is answered however many others sit idle, and the idle ones
+/// hold no more descriptors than before. A request younger than that (a scrape being answered)
+/// is not cut short: the new connection is closed instead.
 async fn accept(listener: tokio::net::TcpListener, app: Router) {
-    let mut held = std::collections::VecDeque::<tokio::task::AbortHandle>::new();
+    let mut held =
+        std::collections::VecDeque::<(std::time::Instant, tokio::task::AbortHandle)>::new();
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
@@ -192,10 +197,18 @@ async fn accept(listener: tokio::net::TcpListener, app: Router) {
                 continue;
             }
         };
-        held.retain(|task| !task.is_finished());
-        while held.len() >= MAX_CONNECTIONS {
-            if let Some(oldest) = held.pop_front() {
-                oldest.abort();
+        held.retain(|(_, task)| !task.is_finished());
+        if held.len() >= MAX_CONNECTIONS {
+            match held.front() {
+                Some((since, _)) if since.elapsed() >= EVICTABLE_AFTER => {
+                    if let Some((_, oldest)) = held.pop_front() {
+                        oldest.abort();
+                    }
+                }
+                _ => {
+                    drop(stream);
+                    continue;
+                }
             }
         }
         let service = hyper_util::service::TowerToHyperService::new(app.clone());
@@ -206,7 +219,7 @@ async fn accept(listener: tokio::net::TcpListener, app: Router) {
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
             let _ = tokio::time::timeout(CONNECTION_LIFETIME, connection).await;
         });
-        held.push_back(task.abort_handle());
+        held.push_back((std::time::Instant::now(), task.abort_handle()));
     }
 }
 

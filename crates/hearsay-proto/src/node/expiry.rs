@@ -19,8 +19,11 @@ impl Node {
     /// them, a gossip round or a few after the deadline. A writer that crashes first leaves the
     /// entry where its other entries stay (with membership, until its member is removed), and
     /// a process restarted from a [`crate::Snapshot`] does not bring the key back (a snapshot
-    /// leaves out the keys still to expire: what lived for a while does not outlive its
-    /// process). Fails as [`Node::set`] does; a `ttl` of zero deletes the key at the next round.
+    /// saves the keys still to expire as deletes: what lived for a while does not outlive its
+    /// process). The deadline is this node's own key's: another node's write of the same key is
+    /// another entry, and a reader that takes the newest write of a key by any node sees the
+    /// expiry's delete, newer than what was written before it. Fails as [`Node::set`] does; a
+    /// `ttl` of zero deletes the key at the next round, one past what an `Instant` holds never.
     ///
     /// ```
     /// use hearsay_proto::{Config, Generation, Node, NodeId, Value};
@@ -45,10 +48,15 @@ impl Node {
     ) -> Result<Version, Error> {
         reserved(key)?;
         let version = self.write(now, key, Some(value.into()))?;
-        let deadline = now.checked_add(ttl).unwrap_or(now + FAR);
-        self.expiring
-            .get_or_insert_with(Box::default)
-            .insert(key.to_owned(), deadline);
+        match now.checked_add(ttl) {
+            Some(deadline) => {
+                self.expiring
+                    .get_or_insert_with(Box::default)
+                    .insert(key.to_owned(), deadline);
+            }
+            // Past the clock's range: it never comes.
+            None => self.forget_expiry(key),
+        }
         Ok(version)
     }
 
@@ -86,9 +94,6 @@ impl Node {
         }
     }
 }
-
-/// A deadline past what an `Instant` can hold: about a century, forever for a process.
-const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// The own keys still to expire and their deadlines (boxed in the node: most nodes have none).
 pub(super) type Expiring = BTreeMap<String, Instant>;

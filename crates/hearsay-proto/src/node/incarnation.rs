@@ -58,7 +58,10 @@ impl Node {
         self.rumors = Rumors::default();
         self.cursor = DigestCursor::default();
         self.next_round = None;
-        self.tombstones.clear();
+        // The carried tombstones keep the instants their grace periods started at.
+        let stamps: std::collections::BTreeMap<Version, Instant> = (self.tombstones.drain(..))
+            .filter_map(|(version, seen)| Some((version, seen?)))
+            .collect();
         if !keep_state {
             self.expiring = None;
         }
@@ -70,6 +73,11 @@ impl Node {
         }
         for (key, value, version) in own {
             self.write_as(now, &key, value, version)?;
+        }
+        for (version, seen) in &mut self.tombstones {
+            if let Some(stamp) = stamps.get(version).filter(|_| keep_state) {
+                *seen = Some(*stamp);
+            }
         }
         Ok(())
     }

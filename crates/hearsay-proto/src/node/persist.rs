@@ -14,9 +14,11 @@ impl Node {
     /// back until it removed them again), its own first — to be saved ([`Snapshot::encode`]) and
     /// given to [`Node::restore`] by the next process; with it the cluster, and the reachable
     /// members with their addresses (SWIM keeps those in its table, not in the store). Own keys
-    /// still to expire ([`Node::set_with_ttl`]) are left out. Costs a copy of the store.
+    /// still to expire ([`Node::set_with_ttl`]) are saved as deletes. Costs a copy of the store.
     pub fn snapshot(&self) -> Snapshot {
-        // Keys still to expire are left out: they do not outlive their process.
+        // Keys still to expire are saved as deletes at their versions: they do not outlive
+        // their process, and what they hid stays hidden (left out, another node's older value
+        // under the key would be the newest again).
         let own = self.store.origin(self.id).map(|state| {
             let lasting = |key: &str| self.expires_at(key).is_none();
             group(self.id, state, lasting)
@@ -127,9 +129,9 @@ impl Node {
     }
 }
 
-/// One origin as anti-entropy would send it whole: every entry held that is `kept`, vouching up
-/// to the watermark.
-fn group(origin: NodeId, state: &OriginState, kept: impl Fn(&str) -> bool) -> OriginDelta {
+/// One origin as anti-entropy would send it whole: every entry held (those not `lasting` as
+/// deletes at their versions), vouching up to the watermark.
+fn group(origin: NodeId, state: &OriginState, lasting: impl Fn(&str) -> bool) -> OriginDelta {
     OriginDelta {
         origin,
         generation: state.generation(),
@@ -138,8 +140,13 @@ fn group(origin: NodeId, state: &OriginState, kept: impl Fn(&str) -> bool) -> Or
         to: state.watermark(),
         deltas: state
             .entries_after(Version::ZERO)
-            .filter(|(key, _)| kept(key))
-            .map(|(key, entry)| to_delta(key, entry))
+            .map(|(key, entry)| {
+                let mut delta = to_delta(key, entry);
+                if !lasting(key) {
+                    delta.value = None;
+                }
+                delta
+            })
             .collect(),
     }
 }
