@@ -71,6 +71,49 @@ fn up_members(admin: &str) -> Vec<u64> {
         .collect()
 }
 
+/// Member 1 with `--admin`, seeded at a socket that never answers (the returned one, held by
+/// the test): it expects peers, so it is not ready until another member joins it.
+fn expecting_peers(key: &str) -> (NodeProcess, String, std::net::UdpSocket) {
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let seed = silent.local_addr().expect("addr").to_string();
+    let (node, admin) = start_with_admin(&[
+        "--bind",
+        "127.0.0.1:0",
+        "--key-file",
+        key,
+        "--id",
+        "1",
+        "--membership",
+        "--seed-peer",
+        &seed,
+    ]);
+    (node, admin, silent)
+}
+
+/// Member 2, seeded at `seed`.
+fn second_member(key: &str, seed: &str) -> NodeProcess {
+    NodeProcess::start(&[
+        "--bind",
+        "127.0.0.1:0",
+        "--key-file",
+        key,
+        "--id",
+        "2",
+        "--membership",
+        "--seed-peer",
+        seed,
+    ])
+}
+
+/// Polls `/members` until member 2 is listed and not Up.
+fn wait_second_not_up(admin: &str) {
+    poll(admin, "/members", Duration::from_secs(30), |answer| {
+        let members = answer.json();
+        (members["members"].as_array().into_iter().flatten())
+            .any(|m| m["id"] == 2 && m["status"] != "up")
+    });
+}
+
 /// A scrape in the classic Prometheus text format (what a client that does not ask for
 /// OpenMetrics gets), parsed; linted by `promtool check metrics` where it is installed.
 fn scrape(admin: &str) -> prometheus_parse::Scrape {
@@ -139,20 +182,7 @@ fn value(scrape: &prometheus_parse::Scrape, metric: &str, labels: &[(&str, &str)
 fn health_flips_to_ready_after_the_join_and_metrics_parse() {
     let dir = temp_dir("health");
     let key = key_file(&dir);
-    // A seed that never answers: a socket this test holds and never reads.
-    let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
-    let silent = silent.local_addr().expect("addr").to_string();
-    let (first, admin) = start_with_admin(&[
-        "--bind",
-        "127.0.0.1:0",
-        "--key-file",
-        &key,
-        "--id",
-        "1",
-        "--membership",
-        "--seed-peer",
-        &silent,
-    ]);
+    let (first, admin, _silent) = expecting_peers(&key);
     let health = http::get(&admin, "/health");
     assert_eq!(health.status, 503, "{health:?}");
     assert_eq!(health.json()["status"], "joining", "{health:?}");
@@ -160,17 +190,7 @@ fn health_flips_to_ready_after_the_join_and_metrics_parse() {
     assert_eq!(value(&before, "hearsay_ready", &[]), 0.0);
     assert_eq!(value(&before, "hearsay_members", &[("status", "up")]), 1.0);
 
-    let mut second = NodeProcess::start(&[
-        "--bind",
-        "127.0.0.1:0",
-        "--key-file",
-        &key,
-        "--id",
-        "2",
-        "--membership",
-        "--seed-peer",
-        &first.addr,
-    ]);
+    let mut second = second_member(&key, &first.addr);
     let health = poll(&admin, "/health", Duration::from_secs(10), |answer| {
         answer.status == 200
     });
@@ -254,11 +274,7 @@ fn health_flips_to_ready_after_the_join_and_metrics_parse() {
     // Its only peer dies: once joined, the node stays ready (before session 30 it went back to
     // `503 joining` as soon as its peers were suspected).
     second.kill();
-    poll(&admin, "/members", Duration::from_secs(30), |answer| {
-        let members = answer.json();
-        (members["members"].as_array().into_iter().flatten())
-            .any(|m| m["id"] == 2 && m["status"] != "up")
-    });
+    wait_second_not_up(&admin);
     let health = http::get(&admin, "/health");
     assert_eq!(health.status, 200, "{health:?}");
     assert_eq!(health.json()["status"], "ready", "{health:?}");
@@ -272,40 +288,13 @@ fn health_flips_to_ready_after_the_join_and_metrics_parse() {
 fn readiness_latches_without_a_health_probe() {
     let dir = temp_dir("latch");
     let key = key_file(&dir);
-    // A seed that never answers: the node expects peers, so it is not ready until it joins.
-    let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
-    let silent = silent.local_addr().expect("addr").to_string();
-    let (first, admin) = start_with_admin(&[
-        "--bind",
-        "127.0.0.1:0",
-        "--key-file",
-        &key,
-        "--id",
-        "1",
-        "--membership",
-        "--seed-peer",
-        &silent,
-    ]);
-    let mut second = NodeProcess::start(&[
-        "--bind",
-        "127.0.0.1:0",
-        "--key-file",
-        &key,
-        "--id",
-        "2",
-        "--membership",
-        "--seed-peer",
-        &first.addr,
-    ]);
+    let (first, admin, _silent) = expecting_peers(&key);
+    let mut second = second_member(&key, &first.addr);
     poll(&admin, "/members", Duration::from_secs(20), |_| {
         up_members(&admin).contains(&2)
     });
     second.kill();
-    poll(&admin, "/members", Duration::from_secs(30), |answer| {
-        let members = answer.json();
-        (members["members"].as_array().into_iter().flatten())
-            .any(|m| m["id"] == 2 && m["status"] != "up")
-    });
+    wait_second_not_up(&admin);
     let health = http::get(&admin, "/health");
     assert_eq!(health.status, 200, "{health:?}");
     let _ = std::fs::remove_dir_all(dir);
