@@ -75,7 +75,7 @@ impl Node {
             self.write_as(now, &key, value, version)?;
         }
         for (version, seen) in &mut self.tombstones {
-            if let Some(stamp) = stamps.get(version).filter(|_| keep_state) {
+            if let Some(stamp) = stamps.get(version) {
                 *seen = Some(*stamp);
             }
         }

@@ -20,9 +20,7 @@ impl Node {
         value: impl Into<Value>,
     ) -> Result<Version, Error> {
         reserved(key)?;
-        let version = self.write(now, key, Some(value.into()))?;
-        self.forget_expiry(key);
-        Ok(version)
+        self.write_lasting(now, key, Some(value.into()))
     }
 
     /// Writes `value` under `key` at `now` if flow control allows a write (always, without flow
@@ -37,15 +35,24 @@ impl Node {
         if !self.spend_token() {
             return Ok(None);
         }
-        let version = self.write(now, key, Some(value.into()))?;
-        self.forget_expiry(key);
-        Ok(Some(version))
+        self.write_lasting(now, key, Some(value.into())).map(Some)
     }
 
     /// Deletes `key` at `now` (writes a tombstone); returns the version the delete got.
     pub fn delete(&mut self, now: Instant, key: &str) -> Result<Version, Error> {
         reserved(key)?;
-        let version = self.write(now, key, None)?;
+        self.write_lasting(now, key, None)
+    }
+
+    /// An application's write without a time to live: it ends any deadline the key had
+    /// ([`Node::set_with_ttl`]).
+    fn write_lasting(
+        &mut self,
+        now: Instant,
+        key: &str,
+        value: Option<Value>,
+    ) -> Result<Version, Error> {
+        let version = self.write(now, key, value)?;
         self.forget_expiry(key);
         Ok(version)
     }
