@@ -177,14 +177,13 @@ impl Fd {
     /// then one to check — unless the last probe was a check, whose turn goes to the
     /// round-robin: checks come from other nodes' words and the views' silence, as many as they
     /// say, and must not starve the round-robin (session 31) — then the next of the shuffled
-    /// round-robin that `probeable` and `in_turn` accept; the order is rebuilt from `members`
-    /// (shuffled) when it runs out.
+    /// round-robin that `probeable` accepts; the order is rebuilt from `members` (the whole
+    /// table, shuffled) when it runs out.
     pub(crate) fn next_target(
         &mut self,
         rng: &mut NodeRng,
         probeable: impl Fn(NodeId) -> bool,
         unconfirmed: impl Fn(NodeId) -> bool,
-        in_turn: impl Fn(NodeId) -> bool,
         members: impl FnOnce() -> Vec<NodeId>,
     ) -> Option<NodeId> {
         self.private.retain(|&id, _| probeable(id));
@@ -206,7 +205,7 @@ impl Fd {
         for _ in 0..2 {
             while let Some(&id) = self.order.get(self.cursor) {
                 self.cursor += 1;
-                if probeable(id) && in_turn(id) {
+                if probeable(id) {
                     return Some(id);
                 }
             }
@@ -217,7 +216,7 @@ impl Fd {
             shuffle(&mut self.order, rng);
             self.cursor = 0;
         }
-        // Nobody's turn in the round-robin: a check may go again.
+        // Nobody to probe in the round-robin: a check may go again.
         self.next_check(&probeable)
     }
 
@@ -422,9 +421,9 @@ mod tests {
         fd.conclude(pending, false, NodeId(0))
     }
 
-    /// Checks take at most every other probe while the round-robin has members in turn: a flood
+    /// Checks take at most every other probe while the round-robin has members to probe: a flood
     /// of them (the views dropping many silent peers under heavy loss) delays the round-robin's
-    /// pass by half, never stops it; with nobody in turn, checks go one after the other.
+    /// pass by half, never stops it; with nobody else to probe, checks go one after the other.
     #[test]
     fn checks_take_at_most_every_other_probe() {
         use rand::SeedableRng;
@@ -435,7 +434,7 @@ mod tests {
             fd.check_soon(NodeId(id));
         }
         let targets: Vec<NodeId> = (0..20)
-            .map(|_| fd.next_target(&mut rng, |_| true, |_| false, |_| true, members))
+            .map(|_| fd.next_target(&mut rng, |_| true, |_| false, members))
             .map(|target| target.expect("a target"))
             .collect();
         let checked = |id: &NodeId| id.0 >= 100;
@@ -450,9 +449,10 @@ mod tests {
         let mut turns: Vec<_> = targets.iter().filter(|id| !checked(id)).copied().collect();
         turns.sort();
         assert_eq!(turns, members());
-        // Nobody in turn: the checks go on, one probe after another.
-        let none = fd.next_target(&mut rng, |_| true, |_| false, |_| false, members);
-        let next = fd.next_target(&mut rng, |_| true, |_| false, |_| false, members);
+        // Nobody to probe in the round-robin: the checks go on, one probe after another.
+        let checked_only = |id: NodeId| checked(&id);
+        let none = fd.next_target(&mut rng, checked_only, |_| false, members);
+        let next = fd.next_target(&mut rng, checked_only, |_| false, members);
         assert!(none.is_some_and(|id| checked(&id)) && next.is_some_and(|id| checked(&id)));
     }
 

@@ -202,7 +202,7 @@ impl Node {
         let interval = fd.scaled(fd.config.probe_interval);
         let timeout = fd.scaled(fd.config.probe_timeout);
         fd.next_probe = Some(now + interval);
-        let (me, members, view) = (self.id, &self.members, &self.view);
+        let (me, members) = (self.id, &self.members);
         let probeable = |id: NodeId| {
             id != me
                 && members
@@ -215,29 +215,18 @@ impl Node {
                         )
                     })
         };
-        // With partial views the round-robin takes the views' members; without views, or when
-        // the views hold no member to probe, the whole table (session 24): a node cut off from
-        // everyone — its links failed, its views emptied — otherwise probed nobody, and held
-        // every member it had not probed last Up for as long as it stayed alone (nobody's news
-        // reaches it either). An order built from the table gives way once the views refill.
-        let viewed = |id: NodeId| {
-            view.as_ref()
-                .is_some_and(|v| v.active().contains(&id) || v.passive().contains(&id))
-        };
-        let views_hold = view.as_ref().is_some_and(|v| {
-            (v.active().iter())
-                .chain(v.passive())
-                .any(|&id| probeable(id))
-        });
-        let in_turn = |id: NodeId| !views_hold || viewed(id);
-        let candidates = || match view {
-            Some(view) if views_hold => (view.active().iter())
-                .chain(view.passive())
-                .copied()
-                .collect(),
-            _ => (members.as_ref())
+        // The round-robin takes the whole table, views or not: SWIM's completeness (each member
+        // held alive is probed by each node within a pass) does not depend on anyone's views.
+        // Until session 32 a node with views probed only its views' members, and a member
+        // that no view held was probed by nobody: a joiner whose `Join` and first shuffles
+        // were lost (28 % loss) sat in no view anywhere, and after its crash every live node
+        // held it Up for good (fault-search seed 397860). Partial views still choose the relays
+        // (`Node::relays`) and the gossip targets; a probe outside them costs a link on demand,
+        // as a probe of a passive member did.
+        let all = || {
+            (members.as_ref())
                 .map(|m| m.members().into_iter().map(|m| m.id).collect())
-                .unwrap_or_default(),
+                .unwrap_or_default()
         };
         let unconfirmed = |id: NodeId| {
             members
@@ -245,7 +234,7 @@ impl Node {
                 .and_then(|m| m.status(id))
                 .is_some_and(|s| matches!(s, MemberStatus::Joining | MemberStatus::Suspect))
         };
-        let next = fd.next_target(&mut self.rng, probeable, unconfirmed, in_turn, candidates);
+        let next = fd.next_target(&mut self.rng, probeable, unconfirmed, all);
         let Some(target) = next else {
             return;
         };
