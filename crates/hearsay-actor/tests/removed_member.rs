@@ -1,4 +1,4 @@
-//! With partial views a node probes only its views' members. A node cut off while a member died
+//! Until session 32 a node with partial views probed only its views' members. A node cut off while a member died
 //! and was removed everywhere else, the member outside its views, missed every word of it, and
 //! nobody speaks of a removed member again: before the fix it held the dead member Up, with its data, for good (found by
 //! the fault search, seed 130139). Peers that removed it now tell such a node their verdict when
@@ -49,8 +49,8 @@ fn cut_off_while_a_member_is_removed(refuted: bool) -> Result<(), hearsay_actor:
         })?;
         sim.set(6, "k", "v".into()).await?;
         sim.run_for(Duration::from_secs(30)).await;
-        // A node alone probes its views' members only: unless node 6 is in its views, it never
-        // suspects it.
+        // A node alone probes its views' members first (until session 32, only them): unless node
+        // 6 is in its views, it does not suspect it within the test.
         let alone = if refuted { 190..191 } else { 190..195 };
         let mut groups: Vec<Vec<NodeId>> = alone.clone().map(|id| vec![NodeId(id)]).collect();
         groups.push(

@@ -347,3 +347,28 @@ fn membership_reports_false_downs_detection_and_bytes() {
         "deterministic"
     );
 }
+
+/// `--views`: the same experiment with partial views, where a node gossips with its active view
+/// and every member is still probed (each node's round-robin takes its whole table): every
+/// crash is seen Down by every node, no live one is.
+#[test]
+fn membership_with_views_detects_every_crash() {
+    let args = [
+        "sim",
+        "membership",
+        "--nodes",
+        "60",
+        "--duration",
+        "30",
+        "--views",
+        "--json",
+    ];
+    let report = json(&args);
+    assert_eq!(report["views"], serde_json::json!(true));
+    assert!(number(&report, "crashes") >= 15.0);
+    assert_eq!(number(&report, "detected"), 1.0);
+    assert_eq!(number(&report, "false_downs"), 0.0);
+    assert!(report["converged_after_s"].is_number(), "{report}");
+    let without: Vec<&str> = args.iter().copied().filter(|&a| a != "--views").collect();
+    assert!(json(&without).get("views").is_none());
+}

@@ -271,7 +271,7 @@ fn a_partition_that_outlasts_the_removal_heals_over_connections() {
 }
 
 /// The same with partial views (links on demand). A failed link drops the peer from the views,
-/// and a node probes only its views' members: the joiner, its one view member failed, probed
+/// and a node probed only its views' members (until session 32): the joiner, its one view member failed, probed
 /// nobody and held the other Up through the whole partition — until a peer the runtime reports
 /// failed was checked by the detector whatever the views (`Node::peer_failed`).
 #[test]

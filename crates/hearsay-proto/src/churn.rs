@@ -27,7 +27,7 @@ pub struct ChurnExperiment {
     pub partition: f64,
     /// How long the partition lasts. Default 30 s.
     pub partition_for: Duration,
-    /// The nodes' configuration (membership must be on).
+    /// The nodes' configuration (membership must be on; with [`Config::view`], partial views).
     pub config: Config,
     /// Calm after the churn, in which detection completes and tables converge. Default: 180 s,
     /// or with SWIM the longest detection the preset allows plus a minute if longer.
@@ -178,8 +178,13 @@ impl ChurnExperiment {
             ));
         }
         let start = Instant::now();
-        let mut cluster =
-            Lockstep::new(self.nodes, self.config.clone(), self.seed, start)?.with_step(self.step);
+        // With partial views every node joins through a node started before it, as
+        // `Lockstep::with_views` builds a cluster, and a joiner through its seeds.
+        let cluster = match self.config.view {
+            Some(_) => Lockstep::with_views(self.nodes, self.config.clone(), self.seed, start)?,
+            None => Lockstep::new(self.nodes, self.config.clone(), self.seed, start)?,
+        };
+        let mut cluster = cluster.with_step(self.step);
         cluster.set_loss(self.loss);
         let tally = Rc::new(RefCell::new(Tally::default()));
         let sink = tally.clone();

@@ -377,9 +377,10 @@ impl View {
     }
 
     /// The peers dropped for their silence (an active peer not heard from for `suspect_after`
-    /// rounds, a backup that did not answer) since the last call: a node whose failure detector
-    /// probes only its views' members checks them, or a crashed member dropped from every view
-    /// before its detector came round to it would be held alive for good.
+    /// rounds, a backup that did not answer) since the last call, for the failure detector to
+    /// check before its round-robin comes round to them (session 30, when a node with views
+    /// probed only its views' members: a crashed member dropped from every view before a
+    /// detector came round to it was held alive for good).
     pub fn take_silent(&mut self) -> Vec<NodeId> {
         std::mem::take(&mut self.silent)
     }

@@ -600,8 +600,9 @@ fn an_outsider_that_never_answers_is_followed_by_a_walk_from_the_contact() {
 /// failure detector checks: every crashed node is reported (by some of the live nodes that held
 /// it active: others demote it to their passive view first, to make room, and drop it later from
 /// there), and no live node is reported in a network that loses nothing. Before
-/// session 30 the views dropped them unreported, and a node whose detector probes only its
-/// views' members never probed a crashed member again (fault-search seed 392762).
+/// session 30 the views dropped them unreported, and a node whose detector probed only its
+/// views' members (until session 32) never probed a crashed member again (fault-search seed
+/// 392762).
 #[test]
 fn the_views_report_the_peers_they_drop_for_silence() {
     let mut overlay = built(50, 30);

@@ -4,8 +4,8 @@
 
 use super::{Common, mean_sd, repeat};
 use clap::{Args, ValueEnum};
-use hearsay_proto::Config;
 use hearsay_proto::churn::{ChurnExperiment, ChurnReport};
+use hearsay_proto::{Config, ViewConfig};
 use serde_json::json;
 use std::time::Duration;
 
@@ -60,6 +60,10 @@ pub struct MembershipArgs {
     /// The configuration preset.
     #[arg(long, value_enum, default_value = "lan")]
     pub preset: Preset,
+    /// Partial views (HyParView, `ViewConfig::default()`): nodes gossip with their active view
+    /// and pick SWIM's relays from it; each joins through one node.
+    #[arg(long)]
+    pub views: bool,
     #[command(flatten)]
     pub common: Common,
 }
@@ -89,7 +93,11 @@ type Field = fn(&ChurnReport) -> f64;
 /// Runs the experiment `runs` times; the report's means and `_sd` keys.
 pub fn run_many(args: &MembershipArgs) -> Result<serde_json::Value, String> {
     let all: Vec<ChurnReport> = repeat(args.common.runs, args.common.seed, "membership", |seed| {
-        let mut experiment = ChurnExperiment::new(args.nodes as usize, args.preset.config(), seed);
+        let mut config = args.preset.config();
+        if args.views {
+            config.view = Some(ViewConfig::default());
+        }
+        let mut experiment = ChurnExperiment::new(args.nodes as usize, config, seed);
         experiment.loss = args.loss;
         experiment.churn = args.churn;
         experiment.duration = Duration::from_secs(args.duration);
@@ -110,6 +118,9 @@ pub fn run_many(args: &MembershipArgs) -> Result<serde_json::Value, String> {
         "runs": args.common.runs,
         "seed": args.common.seed,
     });
+    if args.views {
+        report["views"] = json!(true);
+    }
     let fields: [(&str, Field); 11] = [
         ("false_downs", |r| r.false_downs as f64),
         ("false_suspects", |r| r.false_suspects as f64),
@@ -160,12 +171,13 @@ pub fn main(args: &MembershipArgs) -> Result<(), String> {
     }
     let get = |key: &str| report[key].as_f64().unwrap_or_default();
     out!(
-        "membership, n = {}, {} preset, {:.0} % loss, {:.1} %/s churn, {} s{}: \
+        "membership, n = {}, {} preset{}, {:.0} % loss, {:.1} %/s churn, {} s{}: \
          false Downs {:.0}, false Suspects {:.0}, crashes {:.0}, detected {:.4}, \
          detection p50/p99/max {:.1}/{:.1}/{:.1} s, FD bytes/node/s {:.0} (probes {:.0}, \
          dissemination {:.0}), converged {}",
         args.nodes,
         args.preset.name(),
+        if args.views { " with views" } else { "" },
         args.loss * 100.0,
         args.churn * 100.0,
         args.duration,

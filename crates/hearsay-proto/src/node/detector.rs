@@ -817,14 +817,17 @@ impl Node {
     }
 
     /// `to` named in a digest members this node removed: it still holds their data, and may
-    /// hold them alive. With partial views a node probes only its views' members, so one that
-    /// missed the news of a death (cut off while it spread) held the dead member Up for good,
-    /// and its data with it, once everyone else had removed it and fell silent about it. Tell
+    /// hold them alive. When a node with partial views probed only its views' members (until
+    /// session 32), one that missed the news of a death (cut off while it spread) held the dead
+    /// member Up for good, and its data with it, once everyone else had removed it and fell
+    /// silent about it; its own round-robin now comes round to the member, but only within a
+    /// pass of its whole table (minutes in a large cluster). Tell
     /// it this node's verdict, Down without witnesses (each member at most once a probe
     /// interval): a node that holds the member alive suspects it, and, the suspicion short of
     /// a quorum when it runs out, probes it itself — relays' nacks make the quorum if it is
     /// dead, its answer ends the suspicion if not; a node that holds it Down already, or a
-    /// newer incarnation, ignores it. Without views every node probes every member itself.
+    /// newer incarnation, ignores it. Without views nothing is sent (session 20's rule, kept
+    /// for views).
     pub(super) fn tell_removed_to(&mut self, now: Instant, to: NodeId, removed: Vec<NodeId>) {
         let (Some(members), Some(fd), Some(_)) = (&mut self.members, &self.fd, &self.view) else {
             return;

@@ -30,10 +30,11 @@ impl Node {
 
     /// The runtime saw `peer` fail (a closed connection) at `now`: with partial views, it is
     /// replaced from the passive view at once. With SWIM, a member held alive is also checked:
-    /// probed with the next cycle whatever the views (session 22). The view drops a failed peer,
-    /// and a node probes only its views' members: one whose view members all failed (cut off
-    /// alone, or a two-node cluster) probed nobody and held them Up for the whole partition,
-    /// where the failure signal is the transport's evidence that something is wrong. The probe
+    /// probed with the next cycle, before the round-robin comes round to it (session 22: the
+    /// view drops a failed peer, and a node with views then probed only its views' members: one
+    /// whose view members all failed, cut off alone or in a two-node cluster, probed nobody and
+    /// held them Up for the whole partition). The failure signal is the transport's evidence
+    /// that something is wrong. The probe
     /// decides: an answer ends it, and its failures go on as SWIM's own (probed again first,
     /// then suspected).
     pub fn peer_failed(&mut self, now: Instant, peer: NodeId) {
@@ -61,10 +62,10 @@ impl Node {
     }
 
     /// One round of the view protocol. The peers it drops for their silence are checked as a
-    /// failed peer is ([`Node::peer_failed`]): a node probes only its views' members, so a
-    /// crashed member that every view dropped before a probe came round to it was probed by
-    /// nobody again and held alive everywhere for good (fault-search seed 392762: views, SWIM,
-    /// 49 % loss; the views' silence timer, `suspect_after` rounds, outran the round-robin).
+    /// failed peer is ([`Node::peer_failed`]): when a node with views probed only its views'
+    /// members (until session 32), a crashed member that every view dropped before a probe came
+    /// round to it was probed by nobody again and held alive everywhere for good (fault-search
+    /// seed 392762: views, SWIM, 49 % loss); now it is checked at once instead of within a pass.
     pub(super) fn tick_view(&mut self) {
         if let Some(view) = &mut self.view {
             let (members, peers, me) = (self.members.as_deref(), &self.peers, self.id);
