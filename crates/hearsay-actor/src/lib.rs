@@ -46,7 +46,7 @@ pub use messages::{
     AddPeer, Cause, Datagram, Delete, Get, GetEntries, GetMembers, GetMetrics, GetPeers, Inspect,
     Join, KeyChanged, Leave, MemberChanged, NodeMetrics, NodeSnapshot, Observation, Observe,
     OriginSummary, PeerFailed, RemovePeer, Set, SetWithTtl, StoredEntry, Subscribe,
-    SubscribeMembership, TakeSnapshot, TrySet, Unsubscribe, UnsubscribeMembership,
+    SubscribeMembership, TakeSnapshot, TrySet, Unsubscribe, UnsubscribeMembership, Views,
 };
 #[cfg(feature = "sim")]
 pub use messages::{Crash, Reincarnate, Restart, Resume, SetMaxDeltas};

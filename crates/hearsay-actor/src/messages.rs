@@ -480,6 +480,18 @@ pub struct Observation {
     pub queued_updates: Option<usize>,
     /// One summary per origin in the store, in id order.
     pub origins: Vec<OriginSummary>,
+    /// The partial views, with [`hearsay_proto::Config::view`] on.
+    pub views: Option<Views>,
+}
+
+/// A node's partial views, as [`Observe`] reports them: each in id order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Views {
+    /// The active view: the peers the node gossips with and keeps linked.
+    pub active: Vec<NodeId>,
+    /// The passive view: the backups an active peer that fails is replaced from.
+    pub passive: Vec<NodeId>,
 }
 
 /// One origin of a node's store, as [`Observe`] reports it.

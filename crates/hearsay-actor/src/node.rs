@@ -10,7 +10,7 @@ use crate::messages::{
     AddPeer, Cause, Datagram, Delete, Get, GetEntries, GetMembers, GetMetrics, GetPeers, Inspect,
     Join, KeyChanged, Leave, MemberChanged, NodeMetrics, NodeSnapshot, Observation, Observe,
     OriginSummary, PeerFailed, RemovePeer, Set, SetWithTtl, StoredEntry, Subscribe,
-    SubscribeMembership, TakeSnapshot, TrySet, Unsubscribe, UnsubscribeMembership,
+    SubscribeMembership, TakeSnapshot, TrySet, Unsubscribe, UnsubscribeMembership, Views,
 };
 #[cfg(feature = "sim")]
 use crate::messages::{Crash, Reincarnate, Restart, Resume, SetMaxDeltas};
@@ -653,6 +653,10 @@ impl Handler<Observe> for GossipNode {
             local_health: self.node.local_health(),
             queued_updates: self.node.queued_updates(),
             origins,
+            views: self.node.view().map(|view| Views {
+                active: view.active().iter().copied().collect(),
+                passive: view.passive().iter().copied().collect(),
+            }),
         })
     }
 }

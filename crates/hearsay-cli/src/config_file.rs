@@ -5,6 +5,7 @@
 //!
 //! ```toml
 //! preset = "lan"               # or "wan", "local"; membership on with that SWIM preset
+//! views = true                  # partial views: for hundreds of nodes, and TCP past ~500
 //! bind = "0.0.0.0:7000"
 //! advertise = "10.0.0.5:7000"
 //! seed-peers = ["seed-1.example:7000", "10.0.0.6:7000"]
@@ -55,6 +56,8 @@ pub struct FileSettings {
     pub membership: Option<bool>,
     /// `--preset`.
     pub preset: Option<Preset>,
+    /// `--views`.
+    pub views: Option<bool>,
     /// `--admin`.
     pub admin: Option<String>,
     /// `--log-format`.
@@ -118,6 +121,7 @@ mod tests {
             stay = true
             membership = true
             preset = "wan"
+            views = true
             admin = "127.0.0.1:9090"
             log-format = "json"
             state-file = "node.state"
@@ -128,6 +132,7 @@ mod tests {
         assert_eq!(settings.transport, Some(Transport::Stream));
         assert_eq!(settings.seed_peers.as_ref().map(Vec::len), Some(2));
         assert_eq!(settings.preset, Some(Preset::Wan));
+        assert_eq!(settings.views, Some(true));
         assert_eq!(settings.log_format, Some(LogFormat::Json));
         assert_eq!(settings.interval_ms, Some(250));
         assert_eq!(settings.stay, Some(true));

@@ -7,7 +7,7 @@ use crate::settings::{MAX_INTERVAL_MS, Preset, Settings, Transport};
 use clap::Args;
 use hearsay_net::control::{Controller, Ending};
 use hearsay_net::{Key, Keyring, NetConfig, NetNode, StateFile, TransportKind};
-use hearsay_proto::{ClusterId, Config, Generation, Mode, Node, NodeId};
+use hearsay_proto::{ClusterId, Config, Generation, Mode, Node, NodeId, ViewConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -68,6 +68,12 @@ pub struct NodeArgs {
     /// (across regions), `local` (one machine).
     #[arg(long, value_enum)]
     pub preset: Option<Preset>,
+    /// Partial views (HyParView; 5 active peers, 30 passive): a node gossips with its active
+    /// view and links only the peers it has something to send to, not every member — for
+    /// clusters of hundreds of nodes, and over `--transport stream` past the full mesh's limit
+    /// (about 500 nodes). Give every node of a cluster the same setting.
+    #[arg(long)]
+    pub views: bool,
     /// Serve the admin endpoints over HTTP on this address, `ip:port` (off by default):
     /// `/metrics` (Prometheus), `/health`, `/members`, `/state`, `/series` and a status page
     /// at `/`. Bind it to loopback or a private network: it has no authentication.
@@ -112,6 +118,9 @@ fn protocol_config(settings: &Settings) -> Config {
     if let Some(preset) = settings.membership {
         protocol.mode = Mode::AntiEntropy;
         protocol.membership = Some(preset.membership());
+    }
+    if settings.views {
+        protocol.view = Some(ViewConfig::default());
     }
     protocol
 }

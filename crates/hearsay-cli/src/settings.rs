@@ -17,7 +17,8 @@ pub enum Transport {
     /// Sealed UDP datagrams, no connections (the default).
     #[default]
     Datagram,
-    /// Encrypted TCP connections to every peer (a full mesh).
+    /// Encrypted TCP connections: to every peer (a full mesh), or with `--views` only to the
+    /// peers a node has something to send to.
     Stream,
 }
 
@@ -94,6 +95,8 @@ pub struct Settings {
     pub stay: bool,
     /// Membership, with its preset. Default: off; `--membership` alone is [`Preset::Lan`].
     pub membership: Option<Preset>,
+    /// Partial views (HyParView, `ViewConfig::default()`). Default: off.
+    pub views: bool,
     /// The admin listener's address. Default: off.
     pub admin: Option<SocketAddr>,
     /// How logs are written. Default: text.
@@ -200,6 +203,7 @@ impl Settings {
             rng_seed: args.rng_seed.or(file.rng_seed),
             stay: args.stay || file.stay.unwrap_or(false),
             membership,
+            views: args.views || file.views.unwrap_or(false),
             admin,
             state_file: args.state_file.clone().or(file.state_file),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
@@ -287,6 +291,16 @@ mod tests {
         assert_eq!(settings.membership, None);
         assert_eq!(settings.admin, None);
         assert!(!settings.stay);
+        assert!(!settings.views);
+        // Views from the file, or from the flag.
+        let views = |flags: &[&str], text| {
+            Settings::merge(&args(flags), file(text))
+                .expect("settings")
+                .views
+        };
+        assert!(views(&["--key-file", "k"], "views = true"));
+        assert!(views(&["--key-file", "k", "--views"], ""));
+        assert!(!views(&["--key-file", "k"], "views = false"));
         // A preset beside `membership = false` is a contradiction, not a quiet choice.
         let both = Settings::merge(
             &args(&["--key-file", "k"]),

@@ -350,14 +350,19 @@ fn membership_reports_false_downs_detection_and_bytes() {
 
 /// `--views`: the same experiment with partial views, where a node gossips with its active view
 /// and every member is still probed (each node's round-robin takes its whole table): every
-/// crash is seen Down by every node, no live one is.
+/// crash is seen Down by every node, no live one is, and the tables agree in the calm. Until
+/// session 32 a node with views probed only its views' members, and a crashed member in no view
+/// was probed by nobody: here 1.3 % of (crash, observer) pairs were never Down, and the tables
+/// never agreed.
 #[test]
 fn membership_with_views_detects_every_crash() {
     let args = [
         "sim",
         "membership",
         "--nodes",
-        "60",
+        "200",
+        "--churn",
+        "0.05",
         "--duration",
         "30",
         "--views",
@@ -365,8 +370,8 @@ fn membership_with_views_detects_every_crash() {
     ];
     let report = json(&args);
     assert_eq!(report["views"], serde_json::json!(true));
-    assert!(number(&report, "crashes") >= 15.0);
-    assert_eq!(number(&report, "detected"), 1.0);
+    assert!(number(&report, "crashes") >= 100.0);
+    assert_eq!(number(&report, "detected"), 1.0, "{report}");
     assert_eq!(number(&report, "false_downs"), 0.0);
     assert!(report["converged_after_s"].is_number(), "{report}");
     let without: Vec<&str> = args.iter().copied().filter(|&a| a != "--views").collect();

@@ -495,12 +495,18 @@ fn three_members(name: &str) -> [NodeProcess; 3] {
 
 /// `N` members (`--membership`), node 1 the others' seed, each heard of by node 1.
 fn members<const N: usize>(name: &str) -> [NodeProcess; N] {
+    members_with(name, &[])
+}
+
+/// [`members`], each started with the flags `extra` too.
+fn members_with<const N: usize>(name: &str, extra: &[&str]) -> [NodeProcess; N] {
     let dir = temp_dir(name);
     let key = key_file(&dir, "key");
     let key = key.to_str().expect("path");
     let start = |id: &str, seed: Option<&str>| {
         let mut args = vec!["--bind", "127.0.0.1:0", "--key-file", key, "--id", id];
         args.push("--membership");
+        args.extend(extra);
         if let Some(seed) = seed {
             args.extend(["--seed-peer", seed]);
         }
@@ -542,6 +548,35 @@ fn sigterm_sigint_and_sighup_leave_gracefully() {
 /// A process that is stopped (`SIGSTOP`: a debugger, a suspended VM, a long pause) is Down for
 /// the others; continued (`SIGCONT`), its timers all late, it is Up again without a restart and
 /// its writes spread.
+/// `--views` over TCP: five members with partial views, joined through node 1, hold each other
+/// Up, a write reaches every one, `members` lists each node's views, and a member killed is Down
+/// at the others (its probes and the views' failure signal work across processes).
+#[test]
+fn members_with_partial_views_over_tcp() {
+    let mut nodes: [NodeProcess; 5] = members_with("views", &["--transport", "stream", "--views"]);
+    let all_up = |members: &Value| {
+        let rows = members["members"].as_array().into_iter().flatten();
+        rows.filter(|member| member["status"] == "up").count() == 5
+    };
+    for node in &mut nodes {
+        let members = node.wait_members(Duration::from_secs(30), all_up);
+        let active = members["views"]["active"].as_array().map_or(0, Vec::len);
+        assert!((1..=5).contains(&active), "views: {members}");
+    }
+    assert!(nodes[4].ask("set spread everywhere").starts_with("OK "));
+    for node in &mut nodes[..4] {
+        assert_eq!(node.ask("wait spread everywhere"), "OK");
+    }
+    nodes[2].kill();
+    let third_down = |members: &Value| {
+        (members["members"].as_array().into_iter().flatten())
+            .any(|member| member["id"] == 3 && member["status"] == "down")
+    };
+    for index in [0, 1, 3, 4] {
+        nodes[index].wait_members(Duration::from_secs(60), third_down);
+    }
+}
+
 #[test]
 fn a_stopped_process_is_down_and_then_up_again_once_continued() {
     let [mut first, mut second, mut third] = three_members("stopped");

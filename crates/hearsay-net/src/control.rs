@@ -8,7 +8,7 @@
 //! | `get KEY` | the value (newest write of KEY by any node), or `(nil)` |
 //! | `del KEY` | `OK <version>` |
 //! | `wait KEY VALUE…` | `OK` once `get KEY` would print VALUE, or `ERR timeout` after 30 s |
-//! | `members` | JSON: this node and the peers it dials, with link state |
+//! | `members` | JSON: this node, the peers it dials with link state, the member table, and the partial views (`null` without) |
 //! | `dump` | JSON: every origin's entries, `null` for deletions |
 //! | `stats` | JSON: the links' counters |
 //! | `reload-keys` | `OK <n> keys` after re-reading the key file (key rotation) |
@@ -269,14 +269,16 @@ impl<'a> Controller<'a> {
             }),
             Command::Wait { key, value } => self.wait(key, value).await,
             Command::Members => {
+                let observed = node.send(hearsay_actor::Observe).await?;
                 let me = serde_json::json!({
-                    "id": node.send(hearsay_actor::GetMetrics).await?.id.0,
+                    "id": observed.metrics.id.0,
                     "addr": self.net.advertised().to_string(),
                 });
                 let peers = self.net.links().await?;
-                let members: Vec<serde_json::Value> = node
-                    .send(hearsay_actor::GetMembers)
-                    .await??
+                let views = (observed.views.as_ref())
+                    .map(|v| serde_json::json!({ "active": v.active, "passive": v.passive }));
+                let members: Vec<serde_json::Value> = observed
+                    .members
                     .into_iter()
                     .map(|member| {
                         serde_json::json!({
@@ -287,7 +289,10 @@ impl<'a> Controller<'a> {
                         })
                     })
                     .collect();
-                Ok(serde_json::json!({ "self": me, "peers": peers, "members": members }).to_string())
+                let answer = serde_json::json!({
+                    "self": me, "peers": peers, "members": members, "views": views,
+                });
+                Ok(answer.to_string())
             }
             Command::Dump => {
                 let mut origins: BTreeMap<String, BTreeMap<String, Option<String>>> =

@@ -205,8 +205,8 @@ fn on_demand(cluster: &str, seeds: Vec<SocketAddr>) -> NetConfig {
 #[actix_rt::test]
 async fn over_tcp_a_node_links_to_its_active_view_not_to_everyone() {
     const N: u64 = 40;
-    // Membership (which tells each message's address) with SWIM probing one view member a
-    // second; shuffles and rotations every 2 s (not 0.5), so that active views change slower
+    // Membership (which tells each message's address) with SWIM probing one member a second
+    // (of its whole table since session 32: a dial on demand, closed once unused); shuffles and rotations every 2 s (not 0.5), so that active views change slower
     // than unused links close.
     let config = Config {
         membership: Some(MembershipConfig::local()),

@@ -321,6 +321,19 @@ pub fn render(
             gauge(queued as u64),
         );
     }
+    if let Some(views) = &reading.node.views {
+        let sizes = Family::<Labels, Gauge>::default();
+        for (view, peers) in [("active", &views.active), ("passive", &views.passive)] {
+            sizes
+                .get_or_create(&vec![("view", view.to_owned())])
+                .set(peers.len() as i64);
+        }
+        registry.register(
+            "view_peers",
+            "Peers in this node's partial views, active and passive (absent without views)",
+            sizes,
+        );
+    }
     registry.register(
         "late_probe_cycles",
         "SWIM probe cycles concluded more than a probe interval late (the node was starved)",

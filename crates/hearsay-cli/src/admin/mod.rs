@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `/metrics` | Prometheus text ([`metrics`]) |
 //! | `/health` | 200 once joined, 503 while joining or leaving ([`health`]), JSON |
-//! | `/members` | JSON: the member table with last heartbeats, and the links |
+//! | `/members` | JSON: the member table with last heartbeats, the links, and the partial views (`null` without) |
 //! | `/state` | JSON: everything the node reports — counters, members, origins, links |
 //! | `/series` | JSON: the last five minutes of traffic and convergence, one sample a second |
 //! | `/` | the status page ([`page`]): members and a live plot |
@@ -370,6 +370,7 @@ fn members(admin: &Admin, reading: &Reading) -> Value {
         "membership": admin.info.membership,
         "members": rows,
         "links": reading.links,
+        "views": (node.views.as_ref()).map(|v| json!({ "active": v.active, "passive": v.passive })),
     })
 }
 

@@ -61,7 +61,8 @@ pub struct MembershipArgs {
     #[arg(long, value_enum, default_value = "lan")]
     pub preset: Preset,
     /// Partial views (HyParView, `ViewConfig::default()`): nodes gossip with their active view
-    /// and pick SWIM's relays from it; each joins through one node.
+    /// and pick SWIM's relays from it; each node of the start joins through one started before
+    /// it, each joiner through two live nodes.
     #[arg(long)]
     pub views: bool,
     #[command(flatten)]

@@ -514,8 +514,8 @@ impl Node {
                     }
                     // A Down this node holds refuted: it corrects the sender, but the member
                     // may have died since the refutation, and the sender (a node that removed
-                    // it, telling its verdict) may be the last to speak of it. With partial
-                    // views this node may never probe it otherwise: it checks it now.
+                    // it, telling its verdict) may be the last to speak of it. Its round-robin
+                    // comes round to it only within a pass of the table: it checks it now.
                     if members.down_but_alive_here(update)
                         && let Some(fd) = &mut self.fd
                     {
