@@ -284,6 +284,60 @@ fn health_flips_to_ready_after_the_join_and_metrics_parse() {
 /// the sampler) took it: a node whose `/health` is first asked after its only peer died is
 /// still ready (session 31: only `/health` and `/metrics` latched it, and such a node answered
 /// 503 "joining … has heard from no other node yet").
+/// With `--views`, `/members` lists the node's partial views and `/metrics` counts their peers
+/// (`hearsay_view_peers`); without, `views` is `null` and the metric absent.
+#[test]
+fn views_are_listed_and_counted() {
+    let dir = temp_dir("views");
+    let key = key_file(&dir);
+    let (first, admin) = start_with_admin(&[
+        "--bind",
+        "127.0.0.1:0",
+        "--key-file",
+        &key,
+        "--id",
+        "1",
+        "--membership",
+        "--views",
+    ]);
+    let _second = NodeProcess::start(&[
+        "--bind",
+        "127.0.0.1:0",
+        "--key-file",
+        &key,
+        "--id",
+        "2",
+        "--membership",
+        "--views",
+        "--seed-peer",
+        &first.addr,
+    ]);
+    let members = poll(&admin, "/members", Duration::from_secs(30), |answer| {
+        answer.json()["views"]["active"] == serde_json::json!([2])
+    });
+    assert_eq!(members.json()["views"]["passive"], serde_json::json!([]));
+    let metrics = scrape(&admin);
+    assert_eq!(
+        value(&metrics, "hearsay_view_peers", &[("view", "active")]),
+        1.0
+    );
+    assert_eq!(
+        value(&metrics, "hearsay_view_peers", &[("view", "passive")]),
+        0.0
+    );
+
+    let (_plain, plain_admin) =
+        start_with_admin(&["--bind", "127.0.0.1:0", "--key-file", &key, "--id", "3"]);
+    assert!(http::get(&plain_admin, "/members").json()["views"].is_null());
+    let metrics = scrape(&plain_admin);
+    assert!(
+        !metrics
+            .samples
+            .iter()
+            .any(|s| s.metric == "hearsay_view_peers")
+    );
+}
+
 #[test]
 fn readiness_latches_without_a_health_probe() {
     let dir = temp_dir("latch");
