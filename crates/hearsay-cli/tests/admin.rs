@@ -300,7 +300,7 @@ fn views_are_listed_and_counted() {
         "--membership",
         "--views",
     ]);
-    let _second = NodeProcess::start(&[
+    let second = NodeProcess::start(&[
         "--bind",
         "127.0.0.1:0",
         "--key-file",
@@ -316,6 +316,13 @@ fn views_are_listed_and_counted() {
         answer.json()["views"]["active"] == serde_json::json!([2])
     });
     assert_eq!(members.json()["views"]["passive"], serde_json::json!([]));
+    // A member's address is where it announced it is reached.
+    let rows = members.json()["members"].clone();
+    let row = (rows.as_array().into_iter().flatten()).find(|m| m["id"] == 2);
+    assert_eq!(
+        row.map(|m| m["addr"].clone()),
+        Some(serde_json::json!(second.addr))
+    );
     let metrics = scrape(&admin);
     assert_eq!(
         value(&metrics, "hearsay_view_peers", &[("view", "active")]),

@@ -348,11 +348,20 @@ fn members(admin: &Admin, reading: &Reading) -> Value {
         node.members
             .iter()
             .map(|member| {
+                // Where the member announced it is reached (its generation's own word, as
+                // `members` on stdin says), else its link's: a link to a member that
+                // restarted elsewhere names the old address until it closes (session 31's
+                // hostile user saw 18 s and more at nodes that heard of the restart
+                // second-hand).
+                let addr = (member.id != me)
+                    .then(|| member.address.as_deref().map(str::to_owned))
+                    .flatten()
+                    .or_else(|| addr_of(member.id.0));
                 json!({
                     "id": member.id.0,
                     "generation": member.generation.0,
                     "status": member.status.name(),
-                    "addr": addr_of(member.id.0),
+                    "addr": addr,
                     "heartbeat": heartbeat_of(member.id),
                     "last_heartbeat_ms": history.last_heard(member.id, reading.at).map(millis),
                     "phi": phi_of(member.id),
