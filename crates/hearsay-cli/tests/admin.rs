@@ -42,6 +42,14 @@ fn start_with_admin(args: &[&str]) -> (NodeProcess, String) {
     (node, addr)
 }
 
+/// Member 1 (`--membership`) with `--admin`, and the flags `extra`.
+fn member_one(key: &str, extra: &[&str]) -> (NodeProcess, String) {
+    let mut args = vec!["--bind", "127.0.0.1:0", "--key-file", key, "--id", "1"];
+    args.push("--membership");
+    args.extend(extra);
+    start_with_admin(&args)
+}
+
 /// Polls `GET path` every 50 ms until `done` holds for the answer, for at most `within`; fails
 /// with the last answer.
 fn poll(admin: &str, path: &str, within: Duration, done: impl Fn(&Answer) -> bool) -> Answer {
@@ -280,26 +288,13 @@ fn health_flips_to_ready_after_the_join_and_metrics_parse() {
     assert_eq!(health.json()["status"], "ready", "{health:?}");
 }
 
-/// Readiness latches at the first reading that shows the node joined, whichever endpoint (or
-/// the sampler) took it: a node whose `/health` is first asked after its only peer died is
-/// still ready (session 31: only `/health` and `/metrics` latched it, and such a node answered
-/// 503 "joining … has heard from no other node yet").
 /// With `--views`, `/members` lists the node's partial views and `/metrics` counts their peers
 /// (`hearsay_view_peers`); without, `views` is `null` and the metric absent.
 #[test]
 fn views_are_listed_and_counted() {
     let dir = temp_dir("views");
     let key = key_file(&dir);
-    let (first, admin) = start_with_admin(&[
-        "--bind",
-        "127.0.0.1:0",
-        "--key-file",
-        &key,
-        "--id",
-        "1",
-        "--membership",
-        "--views",
-    ]);
+    let (first, admin) = member_one(&key, &["--views"]);
     let second = NodeProcess::start(&[
         "--bind",
         "127.0.0.1:0",
@@ -345,6 +340,10 @@ fn views_are_listed_and_counted() {
     );
 }
 
+/// Readiness latches at the first reading that shows the node joined, whichever endpoint (or
+/// the sampler) took it: a node whose `/health` is first asked after its only peer died is
+/// still ready (session 31: only `/health` and `/metrics` latched it, and such a node answered
+/// 503 "joining … has heard from no other node yet").
 #[test]
 fn readiness_latches_without_a_health_probe() {
     let dir = temp_dir("latch");
@@ -438,15 +437,7 @@ fn status_page_renders_members_and_plots_in_headless_chromium() {
     }
     let dir = temp_dir("page");
     let key = key_file(&dir);
-    let (first, admin) = start_with_admin(&[
-        "--bind",
-        "127.0.0.1:0",
-        "--key-file",
-        &key,
-        "--id",
-        "1",
-        "--membership",
-    ]);
+    let (first, admin) = member_one(&key, &[]);
     // A 64-bit id past 2^53, which JavaScript's numbers would round (the default ids are random
     // 64-bit numbers): the page shows it exactly.
     const BIG: &str = "8636011410762509944";
