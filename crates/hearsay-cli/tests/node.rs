@@ -577,6 +577,36 @@ fn members_with_partial_views_over_tcp() {
     }
 }
 
+/// A seed that never answers — a wrong address, or a node of the other transport — is said in
+/// the log at the default level after a few attempts, over either transport (session 32: both
+/// retried it silently forever).
+#[test]
+fn a_seed_that_never_answers_is_logged() {
+    let dir = temp_dir("silent-seed");
+    let key = key_file(&dir, "key");
+    let key = key.to_str().expect("path");
+    // A port where a datagram gets no answer and a connection is refused.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let seed = silent.local_addr().expect("addr").to_string();
+    for (transport, needle) in [
+        ("datagram", "a seed does not answer"),
+        ("stream", "a seed does not link"),
+    ] {
+        let mut node = NodeProcess::start_logged(&[
+            "--bind",
+            "127.0.0.1:0",
+            "--key-file",
+            key,
+            "--transport",
+            transport,
+            "--seed-peer",
+            &seed,
+        ]);
+        let line = node.wait_log(needle, Duration::from_secs(30));
+        assert!(line.contains(&seed) && line.contains("WARN"), "{line}");
+    }
+}
+
 #[test]
 fn a_stopped_process_is_down_and_then_up_again_once_continued() {
     let [mut first, mut second, mut third] = three_members("stopped");

@@ -440,6 +440,15 @@ impl Mesh {
             crate::backoff::delay(&mut self.rng, target.failures, initial, max)
         };
         target.failures = target.failures.saturating_add(1);
+        if target.seed && target.failures == crate::backoff::SEED_SILENT_AFTER {
+            tracing::warn!(
+                seed = %addr,
+                failures = target.failures,
+                last_error = target.last_error.as_deref().unwrap_or_default(),
+                "a seed does not link: check its address, and that it runs the stream transport \
+                 with this cluster's name and key (retrying)"
+            );
+        }
         target.retry = Some(redial_after(addr, delay, ctx));
     }
 

@@ -243,6 +243,14 @@ impl Udp {
         }
         let attempt = if answered { 31 } else { seed.attempts };
         seed.attempts = seed.attempts.saturating_add(1);
+        if !answered && seed.attempts == crate::backoff::SEED_SILENT_AFTER {
+            tracing::warn!(
+                seed = %addr,
+                hellos = seed.attempts,
+                "a seed does not answer: check its address, and that it runs the datagram \
+                 transport with this cluster's name and key (retrying)"
+            );
+        }
         let (initial, max) = (self.config.backoff_initial, self.config.backoff_max);
         let delay = crate::backoff::delay(&mut self.rng, attempt, initial, max).max(initial);
         ctx.run_later(delay, move |udp, ctx| udp.hello(addr, ctx));

@@ -4,9 +4,9 @@
 //! again; no data of a Down origin goes out without its status.
 
 use hearsay_proto::{
-    Body, Config, Delta, Digest, FdMessage, Generation, Liveness, MemberStatus, MemberUpdate,
-    MembershipConfig, Message, Node, NodeId, OriginDelta, OriginSummary, PROTOCOL_VERSION, Peers,
-    Probe, SwimConfig, Value, Version, ViewConfig,
+    Body, Config, Delta, Digest, FdMessage, Generation, Liveness, Lockstep, MemberStatus,
+    MemberUpdate, MembershipConfig, Message, Node, NodeId, OriginDelta, OriginSummary,
+    PROTOCOL_VERSION, Peers, Probe, SwimConfig, Value, Version, ViewConfig,
 };
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -1435,6 +1435,66 @@ fn a_node_with_views_probes_its_whole_table() {
     assert!(
         outside >= 50,
         "in 60 s it probed {outside} members outside its views: {probed:?}"
+    );
+}
+
+/// With partial views and membership the views hold no member the table holds departed: one
+/// that left and one that crashed (Down) leave every view, passive ones included, within a
+/// round of the verdict. Until session 32 only a Down active peer left a view: over datagrams,
+/// where no link fails, departed members stayed in passive views for good (a hostile user saw
+/// every survivor keep two as backups for 390 s) and in active ones until their silence ran out.
+#[test]
+fn departed_members_leave_every_view() {
+    let config = Config {
+        view: Some(ViewConfig::default()),
+        ..Config::lan()
+    };
+    let start = Instant::now();
+    let mut cluster = Lockstep::with_views(20, config, 5, start)
+        .expect("valid config")
+        .with_step(Duration::from_millis(100));
+    cluster.run_until(300, |_| false);
+    let (left, crashed) = (NodeId(3), NodeId(7));
+    let live = |id: NodeId| id != left && id != crashed;
+    // In how many live nodes' views `id` is.
+    let viewed = |cluster: &Lockstep, id: NodeId| {
+        (cluster.nodes().iter())
+            .filter(|n| live(n.id()))
+            .filter_map(|n| n.view())
+            .filter(|v| v.active().contains(&id) || v.passive().contains(&id))
+            .count()
+    };
+    let held = viewed(&cluster, left) + viewed(&cluster, crashed);
+    assert!(held >= 10, "in {held} views only: nothing to show");
+    let now = cluster.now();
+    cluster
+        .node_mut(3)
+        .map(|n| n.leave(now))
+        .transpose()
+        .expect("leaves");
+    cluster.run_until(20, |_| false);
+    cluster.crash(3);
+    cluster.crash(7);
+    let departed = cluster.run_until(600, |c| {
+        (c.nodes().iter()).filter(|n| live(n.id())).all(|n| {
+            matches!(
+                n.member_status(left),
+                Some(MemberStatus::Left | MemberStatus::Removed)
+            ) && n.member_status(crashed) == Some(MemberStatus::Down)
+        })
+    });
+    assert!(departed.is_some(), "the departures never reached everyone");
+    // One more round after the last verdict: each view has dropped them.
+    cluster.run_until(10, |_| false);
+    assert_eq!(
+        viewed(&cluster, left),
+        0,
+        "the node that left is still viewed"
+    );
+    assert_eq!(
+        viewed(&cluster, crashed),
+        0,
+        "the crashed node is still viewed"
     );
 }
 

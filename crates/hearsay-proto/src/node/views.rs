@@ -66,9 +66,30 @@ impl Node {
     /// members (until session 32), a crashed member that every view dropped before a probe came
     /// round to it was probed by nobody again and held alive everywhere for good (fault-search
     /// seed 392762: views, SWIM, 49 % loss); now it is checked at once instead of within a pass.
+    ///
+    /// First the members this node's table holds departed (Down, Left, Removed) leave the views,
+    /// as a failed peer does (invariant: *the views hold no member the table holds departed*).
+    /// Until session 32 only a Down active peer did: over datagrams, where no link fails, a
+    /// member that left or crashed stayed in passive views for good (a hostile user saw every
+    /// survivor keep two departed nodes as backups for 390 s, after their removal too), and in
+    /// active views until their silence ran out (gossip sent to them meanwhile).
     pub(super) fn tick_view(&mut self) {
         if let Some(view) = &mut self.view {
             let (members, peers, me) = (self.members.as_deref(), &self.peers, self.id);
+            let departed: Vec<NodeId> = (view.active().iter())
+                .chain(view.passive())
+                .copied()
+                .filter(|&id| {
+                    members
+                        .and_then(|m| m.status(id))
+                        .is_some_and(|status| !status.is_reachable())
+                })
+                .collect();
+            for peer in departed {
+                view.peer_failed(peer, &mut self.rng, |rng| {
+                    known_node(members, peers, me, rng)
+                });
+            }
             view.tick(&mut self.rng, |rng| known_node(members, peers, me, rng));
             for peer in view.take_silent() {
                 self.check_if_alive(peer);
