@@ -84,17 +84,7 @@ fn up_members(admin: &str) -> Vec<u64> {
 fn expecting_peers(key: &str) -> (NodeProcess, String, std::net::UdpSocket) {
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
     let seed = silent.local_addr().expect("addr").to_string();
-    let (node, admin) = start_with_admin(&[
-        "--bind",
-        "127.0.0.1:0",
-        "--key-file",
-        key,
-        "--id",
-        "1",
-        "--membership",
-        "--seed-peer",
-        &seed,
-    ]);
+    let (node, admin) = member_one(key, &["--seed-peer", &seed]);
     (node, admin, silent)
 }
 

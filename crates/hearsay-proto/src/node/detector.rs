@@ -205,15 +205,9 @@ impl Node {
         let (me, members) = (self.id, &self.members);
         let probeable = |id: NodeId| {
             id != me
-                && members
-                    .as_ref()
+                && (members.as_ref())
                     .and_then(|m| m.status(id))
-                    .is_some_and(|s| {
-                        matches!(
-                            s,
-                            MemberStatus::Joining | MemberStatus::Up | MemberStatus::Suspect
-                        )
-                    })
+                    .is_some_and(MemberStatus::is_reachable)
         };
         // The round-robin takes the whole table, views or not: SWIM's completeness (each member
         // held alive is probed by each node within a pass) does not depend on anyone's views.
