@@ -14,10 +14,12 @@ use common::{DEADLINE, keyring, loopback, net_config, set, stream_config};
 use hearsay_actor::{Inspect, NodeSnapshot};
 use hearsay_net::{NetConfig, NetNode};
 use hearsay_proto::{
-    ClusterId, Config, Generation, MemberStatus, MembershipConfig, Node, NodeId, ViewConfig,
+    ClusterId, Config, Detector, Generation, MemberStatus, MembershipConfig, Node, NodeId,
+    SwimConfig, ViewConfig,
 };
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
+use std::num::NonZeroU8;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -28,13 +30,20 @@ const CLUSTER: &str = "long-partition";
 /// The sources each relay drops (the other side's sockets while the partition stands).
 type Blocked = Arc<Mutex<BTreeSet<SocketAddr>>>;
 
-/// SWIM with the one-machine preset, members removed 2 s after they are Down; with partial views
-/// (the defaults) when `views` is set.
-fn protocol(id: u64, views: bool) -> Node {
+/// SWIM with the one-machine preset, members removed 2 s after they are Down on `down_quorum`
+/// witnesses; with partial views (the defaults) when `views` is set. (A node alone downs its
+/// peers on its own word, but removes them only with the quorum: a two-node partition removes
+/// nobody on the default 2.)
+fn protocol(id: u64, views: bool, down_quorum: u8) -> Node {
+    let swim = SwimConfig {
+        down_quorum: NonZeroU8::new(down_quorum).expect("a quorum of one at least"),
+        ..SwimConfig::local()
+    };
     let config = Config {
         cluster: ClusterId::from_name(CLUSTER),
         gossip_interval: Duration::from_millis(100),
         membership: Some(MembershipConfig {
+            detector: Detector::Swim(swim),
             removal_after: Duration::from_secs(2),
             ..MembershipConfig::local()
         }),
@@ -149,12 +158,13 @@ async fn wait_all(
 
 /// Starts node `i + 1` bound to `binds[i]` and advertising the relay in front of it, `relays[i]`;
 /// every node but the first joins through the first's relay. `transport` gives the settings,
-/// `views` whether the nodes run partial views.
+/// `views` whether the nodes run partial views, `down_quorum` the witnesses a removal needs.
 async fn start_behind(
     binds: &[SocketAddr],
     relays: &[SocketAddr],
     transport: fn(&str, Vec<SocketAddr>) -> NetConfig,
     views: bool,
+    down_quorum: u8,
 ) -> Vec<NetNode> {
     let mut nodes = Vec::new();
     for (i, (&bind, &relay)) in binds.iter().zip(relays).enumerate() {
@@ -164,9 +174,13 @@ async fn start_behind(
             advertise: Some(relay),
             ..transport(CLUSTER, seeds)
         };
-        let node = NetNode::start(protocol(i as u64 + 1, views), config, keyring(6))
-            .await
-            .expect("node starts");
+        let node = NetNode::start(
+            protocol(i as u64 + 1, views, down_quorum),
+            config,
+            keyring(6),
+        )
+        .await
+        .expect("node starts");
         nodes.push(node);
     }
     nodes
@@ -215,7 +229,7 @@ fn a_partition_that_outlasts_the_removal_heals_over_datagrams() {
             sockets.push(socket);
             blocks.push(blocked);
         }
-        let nodes = start_behind(&sockets, &relays, net_config, false).await;
+        let nodes = start_behind(&sockets, &relays, net_config, false, 2).await;
         wait_all(&nodes, DEADLINE, "the cluster never formed", |n| {
             all_up(n, 4)
         })
@@ -281,12 +295,13 @@ fn a_partition_that_outlasts_the_removal_heals_over_connections_with_views() {
 
 /// Five nodes with partial views over TCP, every one cut off from every other until each holds
 /// every other Suspect or Down: every link failed, so every view emptied (`PeerFailed` takes a
-/// peer out of both views). Alone, no node can remove anyone (a Down needs two witnesses), so
-/// once the relays open the membership table is what finds the others again.
+/// peer out of both views). Alone, no node can remove anyone (a removal needs two witnesses; a
+/// node alone downs the others unconfirmed, session 33), so once the relays open the membership
+/// table is what finds the others again.
 #[test]
 fn a_total_partition_heals_over_connections_with_views() {
     common::run(async {
-        let (nodes, opens) = behind_tcp_relays(5, true).await;
+        let (nodes, opens) = behind_tcp_relays(5, true, 2).await;
         for open in &opens {
             open.store(false, Ordering::SeqCst);
         }
@@ -313,7 +328,11 @@ fn a_total_partition_heals_over_connections_with_views() {
 
 /// `count` nodes behind TCP relays (node 1 the others' seed), all Up; each relay forwards while
 /// its flag is set.
-async fn behind_tcp_relays(count: usize, views: bool) -> (Vec<NetNode>, Vec<Arc<AtomicBool>>) {
+async fn behind_tcp_relays(
+    count: usize,
+    views: bool,
+    down_quorum: u8,
+) -> (Vec<NetNode>, Vec<Arc<AtomicBool>>) {
     let opens: Vec<Arc<AtomicBool>> = (0..count)
         .map(|_| Arc::new(AtomicBool::new(true)))
         .collect();
@@ -324,7 +343,7 @@ async fn behind_tcp_relays(count: usize, views: bool) -> (Vec<NetNode>, Vec<Arc<
         relays.push(tcp_relay(listen, open.clone()).await);
         listens.push(listen);
     }
-    let nodes = start_behind(&listens, &relays, stream_config, views).await;
+    let nodes = start_behind(&listens, &relays, stream_config, views, down_quorum).await;
     wait_all(&nodes, DEADLINE, "the cluster never formed", |n| {
         all_up(n, count as u64)
     })
@@ -335,7 +354,8 @@ async fn behind_tcp_relays(count: usize, views: bool) -> (Vec<NetNode>, Vec<Arc<
 /// Two nodes behind TCP relays, split until each removed the other, then one cluster again.
 fn heals_over_connections(views: bool) {
     common::run(async {
-        let (nodes, opens) = behind_tcp_relays(2, views).await;
+        // Alone on its side, each node can remove the other only on its own word: a quorum of 1.
+        let (nodes, opens) = behind_tcp_relays(2, views, 1).await;
         for open in &opens {
             open.store(false, Ordering::SeqCst);
         }

@@ -182,6 +182,131 @@ fn a_two_node_cluster_downs_its_crashed_peer() {
     assert_eq!(status(&c, 0, 1), Some(MemberStatus::Down));
 }
 
+/// The survivor of ten nodes of which nine crash at once holds them Down (before, Suspect for
+/// good: no second member was left to witness, and the quorum is 2), and removes none of them,
+/// nor drops their data: a Down on fewer witnesses than the quorum is unconfirmed.
+#[test]
+fn a_lone_survivor_downs_its_crashed_peers_and_removes_none() {
+    let n = 10;
+    let mut c = cluster(n, Config::lan(), 21);
+    for i in 0..n {
+        let now = c.now();
+        c.node_mut(i)
+            .map(|node| node.set(now, "k", Value::from("v")))
+            .transpose()
+            .expect("write");
+    }
+    run_for(&mut c, Duration::from_secs(30));
+    for i in 1..n {
+        c.crash(i);
+    }
+    let downed = c.run_until(6000, |c| {
+        (1..n as u64).all(|m| status(c, 0, m) == Some(MemberStatus::Down))
+    });
+    let downed = downed.expect("every crashed peer Down at the survivor within 600 s");
+    println!("swim: lone survivor of 10 holds the 9 crashed Down after {downed} rounds");
+    // Twice the removal delay later: still Down, their writes still held.
+    run_for(&mut c, Duration::from_secs(600));
+    for m in 1..n as u64 {
+        assert_eq!(status(&c, 0, m), Some(MemberStatus::Down), "member {m}");
+        assert!(
+            c.nodes()[0].get_from(NodeId(m), "k").is_some(),
+            "member {m}'s write"
+        );
+    }
+}
+
+/// A node cut off alone for longer than the removal delay downs everyone it holds (unconfirmed),
+/// removes none, and after the heal every node holds every live node Up again; no member but the
+/// one cut off restarts (none is told it was removed), where the majority removed it. A member
+/// that crashed meanwhile, which the node cut off downed alone too, is removed there with its
+/// data once the heal brings witnesses: it stays probed, and the relays' nacks confirm it.
+#[test]
+fn a_node_cut_off_alone_removes_nobody_and_the_heal_brings_everyone_up() {
+    let n = 20;
+    let (alone, crashed) = (5, 7);
+    let mut c = cluster(n, Config::lan(), 22);
+    for i in 0..n {
+        let now = c.now();
+        c.node_mut(i)
+            .map(|node| node.set(now, "k", Value::from("v")))
+            .transpose()
+            .expect("write");
+    }
+    run_for(&mut c, Duration::from_secs(30));
+    let generations: Vec<_> = c.nodes().iter().map(|node| node.generation()).collect();
+    let removed_alone = std::rc::Rc::new(std::cell::Cell::new(0u32));
+    let count = removed_alone.clone();
+    c.set_event_sink(move |observer, event| {
+        if observer == NodeId(alone as u64)
+            && let hearsay_proto::Event::Member { id, status, .. } = event
+            && status == MemberStatus::Removed
+            && id != NodeId(crashed as u64)
+        {
+            count.set(count.get() + 1);
+        }
+    });
+    let mut side = vec![false; n];
+    side[alone] = true;
+    c.set_partition(Some(side));
+    run_for(&mut c, Duration::from_secs(10));
+    c.crash(crashed);
+    // Lifeguard slows a node whose probes all fail up to 8× (probes every 8 s, suspicions 8×
+    // longer): twice through the table, then the longest suspicion.
+    let downed = c.run_until(15_000, |c| {
+        (0..n as u64)
+            .filter(|&m| m != alone as u64)
+            .all(|m| status(c, alone, m) == Some(MemberStatus::Down))
+    });
+    let downed = downed.unwrap_or_else(|| {
+        panic!(
+            "the node cut off holds the others Down: {:?}",
+            (0..n as u64)
+                .map(|m| status(&c, alone, m))
+                .collect::<Vec<_>>()
+        )
+    });
+    println!(
+        "swim: a node cut off alone among 20 holds the 19 others Down {} s after the cut",
+        downed / 10 + 10
+    );
+    run_for(&mut c, Duration::from_secs(400));
+    assert_eq!(removed_alone.get(), 0, "removals at the node cut off");
+    assert_eq!(
+        status(&c, 0, alone as u64),
+        Some(MemberStatus::Removed),
+        "the majority removes the node cut off"
+    );
+    c.set_partition(None);
+    let live = |m: usize| m != crashed;
+    let all_up = c.run_until(1800, |c| {
+        (0..n).filter(|&o| live(o)).all(|o| {
+            (0..n)
+                .filter(|&m| m != o && live(m))
+                .all(|m| status(c, o, m as u64) == Some(MemberStatus::Up))
+        })
+    });
+    let all_up = all_up.expect("all Up within 180 s of the heal");
+    println!("swim: all live nodes Up everywhere {all_up} rounds after the heal");
+    assert_eq!(removed_alone.get(), 0, "removals at the node cut off");
+    for (i, node) in c.nodes().iter().enumerate().filter(|&(i, _)| i != alone) {
+        assert_eq!(node.generation(), generations[i], "node {i} restarted");
+    }
+    let purged = c.run_until(6000, |c| {
+        status(c, alone, crashed as u64) == Some(MemberStatus::Removed)
+            && c.nodes()[alone]
+                .get_from(NodeId(crashed as u64), "k")
+                .is_none()
+    });
+    let purged = purged.unwrap_or_else(|| {
+        panic!(
+            "the node cut off still holds the crashed member {:?}",
+            status(&c, alone, crashed as u64)
+        )
+    });
+    println!("swim: the crashed member removed at the node cut off {purged} rounds later");
+}
+
 /// Settings that cannot work are refused with the field at fault.
 #[test]
 fn swim_settings_are_validated() {

@@ -628,7 +628,8 @@ fn pulls_and_their_answers_fit_a_small_mtu() {
 
 /// Regression (`hearsay sim membership --nodes 1000 --loss 0.05 --partition 0.1`: tables never
 /// agreed after the heal): a suspicion short of the quorum when its time runs out is probed by
-/// the node itself at once, not when the round-robin comes to it minutes later.
+/// the node itself within two probes (checks alternate with the round-robin since session 33),
+/// not when the round-robin comes to it minutes later.
 #[test]
 fn a_suspicion_short_of_the_quorum_is_probed_when_its_time_runs_out() {
     let start = Instant::now();

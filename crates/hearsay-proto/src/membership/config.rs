@@ -30,8 +30,9 @@ use std::time::Duration;
 pub struct MembershipConfig {
     /// How members are found dead. Default: [`Detector::Swim`] with [`SwimConfig::lan`].
     pub detector: Detector,
-    /// How long a member stays Down or Left before it is Removed. Default: 5 min; positive, at
-    /// most [`MAX_MEMBERSHIP_WAIT`].
+    /// How long a member stays Down or Left before it is Removed (under SWIM, a Down confirmed
+    /// by [`SwimConfig::down_quorum`] witnesses: an unconfirmed one stays). Default: 5 min;
+    /// positive, at most [`MAX_MEMBERSHIP_WAIT`].
     pub removal_after: Duration,
     /// How long a Removed member's `(id, generation)` is remembered, refusing gossip about it.
     /// It should exceed the time stale state can linger in a lagging peer. Default: 24 h; at
@@ -101,7 +102,9 @@ impl Default for HeartbeatConfig {
 /// whose probe fails `private_failures + 1` cycles in a row becomes Suspect, gossiped with the
 /// prober and the relays that nacked as *witnesses*. A suspect that hears of it refutes with a
 /// higher incarnation; otherwise it is Down after a suspicion timeout that shrinks as
-/// independent witnesses confirm it, and only once `down_quorum` witnesses agree.
+/// independent witnesses confirm it, and only once `down_quorum` witnesses agree — or, where
+/// fewer members are left to witness (a lone survivor, a node cut off alone), once all of them
+/// do: such a Down is *unconfirmed*, and removes nobody until the quorum confirms it.
 ///
 /// | preset | probe | timeout | relays | suspicion (n = 1,000) | gossip | detection p50 / p99 | probe bytes |
 /// |---|---|---|---|---|---|---|---|
@@ -135,8 +138,11 @@ pub struct SwimConfig {
     /// shortest. LAN: 6; at most [`MAX_SUSPICION_MULT`].
     pub suspicion_max_mult: NonZeroU32,
     /// Distinct witnesses (the prober and relays whose nacks agreed, or other probers) needed
-    /// before a member is declared Down; capped at `n − 1` in tiny clusters. A Down received
-    /// with fewer counts as a suspicion. LAN: 2.
+    /// before a member is declared Down; capped at `n − 1` in tiny clusters, and where fewer
+    /// members are left to witness, all of them suffice — but a Down on fewer than this many
+    /// witnesses is *unconfirmed*: the member stays probed, and is removed only once the
+    /// witnesses make this quorum (or a peer that removed it says so). A Down received with
+    /// fewer than the (capped) quorum counts as a suspicion. LAN: 2.
     pub down_quorum: NonZeroU8,
     /// Times each node sends one membership update, as a multiple of `⌈log10(n + 1)⌉`. LAN: 4.
     pub retransmit_mult: NonZeroU32,
@@ -150,9 +156,9 @@ pub struct SwimConfig {
     /// `⌈log2(n / 32)⌉ + 1` above 32 members, but at most 3 times ([`SwimConfig::push_pull`]).
     /// LAN: 30 s.
     pub push_pull_interval: Duration,
-    /// Lifeguard's local health: the highest multiplier of the probe interval and timeout a
-    /// node in trouble (missing acks and nacks, refuting) slows to; such a node declares no
-    /// Down itself from half of it on. LAN: 8.
+    /// Lifeguard's local health: the highest multiplier of the probe interval and timeout, and
+    /// of its own suspicion timeouts, a node in trouble (missing acks and nacks, refuting)
+    /// slows to. LAN: 8.
     pub awareness_max: NonZeroU8,
 }
 

@@ -6,7 +6,9 @@
 //!
 //! - **SWIM** (the default, [`SwimConfig`]): members are probed directly and through relays
 //!   (`crate::fd`); a member that fails its probes is **Suspect**, gossiped with its witnesses,
-//!   and **Down** once its suspicion times out unrefuted with a quorum of witnesses. A suspect
+//!   and **Down** once its suspicion times out unrefuted with a quorum of witnesses (with
+//!   fewer, where fewer members are left to witness, *unconfirmed*: removed only once the
+//!   quorum confirms it). A suspect
 //!   refutes by raising its *incarnation* ([`Member::incarnation`]), which brings it back **Up**
 //!   everywhere; Down is recoverable the same way. A member heard of only through data is
 //!   **Joining** until it is confirmed: a membership update says it is alive, or a message
@@ -44,7 +46,9 @@
 //! - **Removed**: Down or Left for [`MembershipConfig::removal_after`]: its state is dropped
 //!   from the store and `(id, generation)` is remembered for [`MembershipConfig::removed_ttl`].
 //!   Until then, gossip about that generation or an older one is ignored (no resurrection); a
-//!   newer generation is a legitimate restart and is accepted.
+//!   newer generation is a legitimate restart and is accepted. Under SWIM only a Down confirmed
+//!   by [`SwimConfig::down_quorum`] witnesses removes: a node left with fewer members to witness
+//!   (a lone survivor, a node cut off alone) downs its suspects *unconfirmed*, and keeps them.
 //!
 //! Down, Left and Removed members are not picked as gossip targets; as in Cassandra, a round
 //! additionally probes one random Down peer with probability `down / (reachable + 1)`, so that a
@@ -122,6 +126,13 @@ struct Tracked {
     /// SWIM: suspected because of a Down received while this node did not know the member;
     /// the cluster holds it Down already, so its own Down is not gossiped again.
     hearsay: bool,
+    /// SWIM, while Down: on fewer witnesses than [`SwimConfig::down_quorum`] — fewer members
+    /// were left here to witness (a lone survivor, a node cut off alone, a two-node cluster).
+    /// Such a verdict is not acted on beyond the status: the member stays probed, and is not
+    /// removed (its state stays, and it is not told it was removed) until witnesses — its
+    /// probes' relays, others' Downs and suspicions — make the quorum, or a peer's removal
+    /// verdict comes.
+    unconfirmed: bool,
 }
 
 /// A member's heartbeats under the Heartbeat detector.
@@ -149,6 +160,9 @@ pub(crate) struct Membership {
     known: usize,
     /// SWIM: members that were made Suspect (some may no longer be), for the suspicion timers.
     suspects: BTreeSet<NodeId>,
+    /// SWIM: suspects whose time ran out short of the quorum, with when they were last handed
+    /// back to be probed (once per shortest suspicion: [`Membership::expire_suspicions`]).
+    handed_back: BTreeMap<NodeId, Instant>,
     /// SWIM: members made Down or Left, with when they are due for removal, in that order
     /// (some may have come back since): the tick visits only those due, not the whole table.
     removals: VecDeque<(Instant, NodeId)>,
@@ -186,6 +200,7 @@ impl Membership {
             alive: 1,
             known: 1,
             suspects: BTreeSet::new(),
+            handed_back: BTreeMap::new(),
             removals: VecDeque::new(),
             forgets: VecDeque::new(),
             ticks: 0,
@@ -229,6 +244,7 @@ impl Membership {
             incarnation: 0,
             status: MemberStatus::Joining,
             hearsay: false,
+            unconfirmed: false,
         }
     }
 
@@ -338,6 +354,7 @@ impl Membership {
             && !matches!(tracked.status, MemberStatus::Left | MemberStatus::Removed)
         {
             tracked.status = MemberStatus::Left;
+            tracked.unconfirmed = false;
             tracked.since = Some(now);
             events.push_back(Event::Member {
                 id,
@@ -480,7 +497,7 @@ impl Membership {
     }
 
     /// Re-evaluates every member at `now`: Suspect and Down from phi (Heartbeat), Removed after
-    /// `removal_after` in Down or Left, forgotten after `removed_ttl`. Returns the members just
+    /// `removal_after` in Down (confirmed, under SWIM) or Left, forgotten after `removed_ttl`. Returns the members just
     /// removed, whose state the caller drops.
     pub(crate) fn tick(&mut self, now: Instant, events: &mut VecDeque<Event>) -> Vec<NodeId> {
         if self.template.is_none() {
@@ -563,8 +580,12 @@ impl Membership {
             let Some(t) = self.members.get_mut(&id) else {
                 continue;
             };
-            let still = matches!(t.status, MemberStatus::Down | MemberStatus::Left)
-                && t.since.is_some_and(|since| since + removal_after <= due);
+            let held = match t.status {
+                MemberStatus::Down => !t.unconfirmed,
+                MemberStatus::Left => true,
+                _ => false,
+            };
+            let still = held && t.since.is_some_and(|since| since + removal_after <= due);
             if !still {
                 continue;
             }

@@ -1,5 +1,6 @@
 //! The member table under SWIM: merging membership updates by `(generation, incarnation)`,
-//! suspicions with their witnesses, and Down once a suspicion times out with a quorum.
+//! suspicions with their witnesses, and Down once a suspicion times out with a quorum — or
+//! *unconfirmed*, on fewer, where fewer members are left to witness.
 //!
 //! Precedence of two updates about one member: the higher generation wins (a restart); within
 //! a generation the higher incarnation wins (a refutation); at equal incarnations Left beats
@@ -41,20 +42,28 @@ impl Membership {
     }
 
     /// Witnesses a Down needs: the configured quorum, at most `n − 1` (a two-member cluster
-    /// can down its only peer).
+    /// can down its only peer) — a Down on fewer than [`Membership::full_quorum`] is
+    /// unconfirmed.
     pub(crate) fn quorum(&self) -> usize {
-        let quorum = self
-            .config
+        self.full_quorum()
+            .min(self.alive_count().saturating_sub(1))
+            .max(1)
+    }
+
+    /// Witnesses a Down needs to be confirmed, and the member removed in time: the configured
+    /// quorum, uncapped. A Down on fewer (a tiny cluster's, or a node's left alone) stands
+    /// until the member refutes, but removes nobody.
+    fn full_quorum(&self) -> usize {
+        self.config
             .swim()
-            .map_or(1, |s| usize::from(s.down_quorum.get()));
-        quorum.min(self.alive_count().saturating_sub(1)).max(1)
+            .map_or(1, |s| usize::from(s.down_quorum.get()))
     }
 
     /// Witnesses beyond which more change nothing (the quorum, and the confirmations that
     /// shorten a suspicion to its minimum).
     fn witness_cap(&self) -> usize {
         let k = self.config.swim().map_or(0, |s| s.confirmations()) as usize;
-        (k + 1).max(self.quorum())
+        (k + 1).max(self.full_quorum())
     }
 
     /// What this node holds of `id`, as an update (for a hint, or to tell a member it is Down).
@@ -152,6 +161,7 @@ impl Membership {
             return Applied::Stale;
         }
         let quorum = self.quorum();
+        let full_quorum = self.full_quorum();
         let cap = self.witness_cap();
         let shortest = self.config.swim().map_or(Duration::ZERO, |s| {
             s.suspicion_min(self.size_for_timeouts())
@@ -196,6 +206,33 @@ impl Membership {
             } else {
                 Applied::Stale
             };
+        }
+        let witnessed = match update.status {
+            Liveness::Down => inc >= held,
+            Liveness::Suspect => inc == held,
+            Liveness::Alive | Liveness::Left => false,
+        };
+        if t.unconfirmed && t.status == MemberStatus::Down && witnessed && !new_member {
+            // A Down of this incarnation or a later one, or a suspicion of this one (this
+            // node's own failed probe of the member among them: it stays probed), about a
+            // member this node holds Down unconfirmed: its witnesses count too, and once they
+            // make the full quorum the member is due for removal. So does a removal verdict
+            // (a Down without witnesses: a peer removed the member, which only a confirmed
+            // Down or a leave does).
+            let more = if inc > held {
+                t.witnesses = Witnesses::capped(&update.witnesses, cap);
+                true
+            } else {
+                t.witnesses.merge(&update.witnesses, cap)
+            };
+            t.incarnation = inc;
+            let verdict = update.status == Liveness::Down && update.witnesses.is_empty();
+            if t.witnesses.len() >= full_quorum || verdict {
+                t.unconfirmed = false;
+                self.removals
+                    .push_back((now + self.config.removal_after, id));
+            }
+            return if more { news(more) } else { Applied::Stale };
         }
         match liveness {
             Liveness::Alive => {
@@ -271,6 +308,8 @@ impl Membership {
                 let more = t.witnesses.merge(&update.witnesses, cap);
                 if now >= t.since.unwrap_or(now) + shortest {
                     set(events, id, t, MemberStatus::Down, now);
+                    // Taken on the capped quorum: confirmed only with the full one.
+                    t.unconfirmed = t.witnesses.len() < full_quorum;
                     return news(false);
                 }
                 if more { news(true) } else { Applied::Stale }
@@ -343,7 +382,8 @@ impl Membership {
         }
     }
 
-    /// Suspicions that timed out at `now` with a quorum of witnesses become Down: the updates,
+    /// Suspicions that timed out at `now` with a quorum of witnesses become Down (those on fewer
+    /// than the configured quorum unconfirmed; see below): the updates,
     /// each with whether to gossip it (not those the cluster holds Down already). `health` is
     /// this node's Lifeguard score: an unhealthy node's timeouts are `1 + health` times longer,
     /// so that a node whose own links fail lets healthier ones decide first (their Downs reach
@@ -354,7 +394,19 @@ impl Membership {
     /// suspect refutes the suspicion the ping carries). Left alone, such a suspicion never
     /// ended: after a partition healed, minority nodes held three live members Suspect for
     /// the 200 s that remained of the run, their round-robin not due to reach them for
-    /// minutes.
+    /// minutes. Each is handed back once per shortest suspicion: handed back on every call, a
+    /// node cut off alone probed only its suspects, each probe's failure adding nothing, and
+    /// its round-robin never reached the members it still held Up.
+    ///
+    /// When fewer members than the quorum are left here to witness (the members held Up or
+    /// Joining, this node included) and every one of them did, the quorum cannot be had: the
+    /// suspect goes Down *unconfirmed* — still probed, and never removed until witnesses make the
+    /// configured quorum (its probes' relays once the node has company again, others' Downs and
+    /// suspicions) or a peer's removal verdict comes (`merge`). A lone
+    /// survivor of a crash held its dead peers Suspect for good before (memberlist downs them
+    /// alone); an unconfirmed Down reports them, and costs a node cut off alone nothing beyond
+    /// the status: the members it holds Down refute when they hear of it, as after any
+    /// partition, and none is told it was removed.
     pub(crate) fn expire_suspicions(
         &mut self,
         now: Instant,
@@ -368,28 +420,51 @@ impl Membership {
         let max = min * swim.suspicion_max_mult.get();
         let k = swim.confirmations();
         let quorum = self.quorum();
-        let mut downs = Vec::new();
-        let mut short = Vec::new();
-        let members = &mut self.members;
+        let full_quorum = self.full_quorum();
+        let members = &self.members;
         self.suspects.retain(|id| {
             members
                 .get(id)
                 .is_some_and(|t| t.status == MemberStatus::Suspect)
         });
-        for &id in &self.suspects {
-            let Some(t) = members.get_mut(&id) else {
+        let suspects = &self.suspects;
+        self.handed_back.retain(|id, _| suspects.contains(id));
+        let due: Vec<NodeId> = self
+            .suspects
+            .iter()
+            .copied()
+            .filter(|id| {
+                members.get(id).is_some_and(|t| {
+                    let confirmations = t.witnesses.len().saturating_sub(1) as u32;
+                    let since = t.since.unwrap_or(now);
+                    now >= since + suspicion_timeout(min, max, k, confirmations)
+                })
+            })
+            .collect();
+        let mut available = None;
+        let mut downs = Vec::new();
+        let mut short = Vec::new();
+        for id in due {
+            let Some(witnesses) = self.members.get(&id).map(|t| t.witnesses.as_slice()) else {
                 continue;
             };
-            let confirmations = t.witnesses.len().saturating_sub(1) as u32;
-            let since = t.since.unwrap_or(now);
-            if now < since + suspicion_timeout(min, max, k, confirmations) {
-                continue;
+            let unconfirmed = witnesses.len() < full_quorum;
+            if witnesses.len() < quorum {
+                let available: &Vec<NodeId> =
+                    available.get_or_insert_with(|| self.witnesses_available(quorum));
+                if available.len() >= quorum || !available.iter().all(|a| witnesses.contains(a)) {
+                    if self.handed_back.get(&id).is_none_or(|&at| now >= at + min) {
+                        self.handed_back.insert(id, now);
+                        short.push(id);
+                    }
+                    continue;
+                }
             }
-            if t.witnesses.len() < quorum {
-                short.push(id);
+            let Some(t) = self.members.get_mut(&id) else {
                 continue;
-            }
+            };
             set(events, id, t, MemberStatus::Down, now);
+            t.unconfirmed = unconfirmed;
             let update = MemberUpdate {
                 id,
                 generation: t.generation,
@@ -406,6 +481,26 @@ impl Membership {
                 .push_back((now + self.config.removal_after, update.id));
         }
         (downs, short)
+    }
+
+    /// Members that can witness a suspicion here: this node, and those it holds Up or Joining —
+    /// the first `quorum` of them (enough to tell whether a quorum can be had).
+    fn witnesses_available(&self, quorum: usize) -> Vec<NodeId> {
+        let others = self.members.iter().filter(|&(&id, t)| {
+            id != self.me && matches!(t.status, MemberStatus::Up | MemberStatus::Joining)
+        });
+        std::iter::once(self.me)
+            .chain(others.map(|(&id, _)| id))
+            .take(quorum)
+            .collect()
+    }
+
+    /// Whether this node holds `id` Down on fewer witnesses than the quorum (see
+    /// [`Membership::expire_suspicions`]): the failure detector keeps probing it.
+    pub(crate) fn unconfirmed_down(&self, id: NodeId) -> bool {
+        self.members
+            .get(&id)
+            .is_some_and(|t| t.status == MemberStatus::Down && t.unconfirmed)
     }
 }
 
@@ -424,10 +519,12 @@ fn set(
     status: MemberStatus,
     now: Instant,
 ) {
-    // Hearsay lasts while the member stays suspected and through its Down.
+    // Hearsay lasts while the member stays suspected and through its Down; a Down is
+    // unconfirmed only where the caller says so.
     if !matches!(status, MemberStatus::Suspect | MemberStatus::Down) {
         t.hearsay = false;
     }
+    t.unconfirmed = false;
     t.status = status;
     t.since = Some(now);
     push(events, id, t, status);
@@ -449,22 +546,33 @@ mod tests {
         }
     }
 
+    /// An update about `id` with `status` and `witnesses` (generation 1, incarnation 0).
+    fn about(id: u64, status: Liveness, witnesses: &[u64]) -> MemberUpdate {
+        MemberUpdate {
+            status,
+            witnesses: witnesses.iter().map(|&w| NodeId(w)).collect(),
+            ..alive(id)
+        }
+    }
+
+    /// A table at node 0 holding members `1..=n` Up.
+    fn table_of(n: u64, start: Instant, events: &mut VecDeque<Event>) -> Membership {
+        let mut table =
+            Membership::new(MembershipConfig::lan(), NodeId(0), Generation(1)).expect("valid");
+        for id in 1..=n {
+            table.apply_update(&alive(id), start, events);
+        }
+        table
+    }
+
     /// A suspicion short of the quorum when its time runs out is handed back to be probed (and
     /// stays Suspect); one with the quorum goes Down.
     #[test]
     fn a_suspicion_short_of_the_quorum_is_handed_back_to_be_probed() {
         let start = Instant::now();
         let mut events = VecDeque::new();
-        let mut table =
-            Membership::new(MembershipConfig::lan(), NodeId(0), Generation(1)).expect("valid");
-        for id in 1..=20 {
-            table.apply_update(&alive(id), start, &mut events);
-        }
-        let suspect = |id: u64, witnesses: &[u64]| MemberUpdate {
-            status: Liveness::Suspect,
-            witnesses: witnesses.iter().map(|&w| NodeId(w)).collect(),
-            ..alive(id)
-        };
+        let mut table = table_of(20, start, &mut events);
+        let suspect = |id, witnesses| about(id, Liveness::Suspect, witnesses);
         table.apply_update(&suspect(5, &[7]), start, &mut events);
         table.apply_update(&suspect(6, &[7, 8]), start, &mut events);
         let _ = table.tick(start, &mut events);
@@ -479,5 +587,83 @@ mod tests {
         );
         assert_eq!(short, [NodeId(5)]);
         assert_eq!(table.status(NodeId(5)), Some(MemberStatus::Suspect));
+    }
+
+    /// With every other member suspected, a node alone downs them *unconfirmed*: not removed
+    /// however long, until Downs from others bring the witnesses to the configured quorum, or a
+    /// peer's removal verdict comes.
+    /// A suspicion it cannot down is handed back to be probed once per shortest suspicion,
+    /// not on every call.
+    #[test]
+    fn a_node_left_alone_downs_unconfirmed_and_removes_only_on_a_quorum() {
+        let start = Instant::now();
+        let mut events = VecDeque::new();
+        let removal_after = MembershipConfig::lan().removal_after;
+        let mut table = table_of(3, start, &mut events);
+        let suspect = |id, witnesses| about(id, Liveness::Suspect, witnesses);
+        // Node 3 suspected by node 2's word only: node 0 must witness it itself first.
+        table.apply_update(&suspect(1, &[0]), start, &mut events);
+        table.apply_update(&suspect(2, &[0]), start, &mut events);
+        table.apply_update(&suspect(3, &[2]), start, &mut events);
+        let _ = table.tick(start, &mut events);
+        assert_eq!(table.quorum(), 2);
+        let later = start + Duration::from_secs(600);
+        let (downs, short) = table.expire_suspicions(later, 0, &mut events);
+        let downed: Vec<_> = downs.iter().map(|(u, _)| u.id).collect();
+        assert_eq!(downed, [NodeId(1), NodeId(2)]);
+        assert_eq!(short, [NodeId(3)]);
+        let (_, short) = table.expire_suspicions(later + Duration::from_secs(1), 0, &mut events);
+        assert!(short.is_empty(), "handed back again at once");
+        let gone = table.tick(later + removal_after * 3, &mut events);
+        assert!(gone.is_empty(), "removed unconfirmed: {gone:?}");
+        assert_eq!(table.status(NodeId(1)), Some(MemberStatus::Down));
+        // A Down of node 1 from another witness confirms it; node 2 stays unconfirmed.
+        let confirmed_at = later + removal_after * 3;
+        table.apply_update(
+            &about(1, Liveness::Down, &[3, 7]),
+            confirmed_at,
+            &mut events,
+        );
+        let gone = table.tick(confirmed_at + removal_after, &mut events);
+        assert_eq!(gone, [NodeId(1)]);
+        assert_eq!(table.status(NodeId(2)), Some(MemberStatus::Down));
+        // A removal verdict about node 2 (a Down without witnesses) confirms it too.
+        let verdict_at = confirmed_at + removal_after;
+        table.apply_update(&about(2, Liveness::Down, &[]), verdict_at, &mut events);
+        let gone = table.tick(verdict_at + removal_after, &mut events);
+        assert_eq!(gone, [NodeId(2)]);
+    }
+
+    /// A Down taken on a quorum capped at n − 1 (two of three members alive here, a quorum of
+    /// three configured) is unconfirmed, and removes nobody; a leave heard through data (the
+    /// member's `left` key) ends it, and the member is removed as any that left.
+    #[test]
+    fn a_down_on_the_capped_quorum_is_unconfirmed_until_the_member_leaves() {
+        let start = Instant::now();
+        let mut events = VecDeque::new();
+        let config = MembershipConfig {
+            detector: crate::Detector::Swim(crate::SwimConfig {
+                down_quorum: std::num::NonZeroU8::new(3).expect("3"),
+                ..crate::SwimConfig::lan()
+            }),
+            ..MembershipConfig::lan()
+        };
+        let removal_after = config.removal_after;
+        let mut table = Membership::new(config, NodeId(0), Generation(1)).expect("valid");
+        for id in 1..=2 {
+            table.apply_update(&alive(id), start, &mut events);
+        }
+        let _ = table.tick(start, &mut events);
+        assert_eq!((table.quorum(), table.full_quorum()), (2, 3));
+        table.apply_update(&about(2, Liveness::Suspect, &[1]), start, &mut events);
+        let later = start + Duration::from_secs(600);
+        table.apply_update(&about(2, Liveness::Down, &[0, 1]), later, &mut events);
+        assert!(table.unconfirmed_down(NodeId(2)));
+        let gone = table.tick(later + removal_after * 2, &mut events);
+        assert!(gone.is_empty(), "removed on the capped quorum: {gone:?}");
+        let left_at = later + removal_after * 2;
+        assert!(table.left(NodeId(2), Generation(1), left_at, &mut events));
+        let gone = table.tick(left_at + removal_after, &mut events);
+        assert_eq!(gone, [NodeId(2)]);
     }
 }

@@ -203,11 +203,14 @@ impl Node {
         let timeout = fd.scaled(fd.config.probe_timeout);
         fd.next_probe = Some(now + interval);
         let (me, members) = (self.id, &self.members);
+        // A member held Down unconfirmed (on fewer witnesses than the quorum: session 33) is
+        // still probed: its failed probes' relays are the witnesses that confirm it, once this
+        // node has members about it again; a live one refutes the Down its ping carries.
         let probeable = |id: NodeId| {
             id != me
-                && (members.as_ref())
-                    .and_then(|m| m.status(id))
-                    .is_some_and(MemberStatus::is_reachable)
+                && members.as_ref().is_some_and(|m| {
+                    m.status(id).is_some_and(MemberStatus::is_reachable) || m.unconfirmed_down(id)
+                })
         };
         // The round-robin takes the whole table, views or not: SWIM's completeness (each member
         // held alive is probed by each node within a pass) does not depend on anyone's views.

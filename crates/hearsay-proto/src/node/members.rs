@@ -180,7 +180,9 @@ impl Node {
     }
 
     /// SWIM: suspicions that timed out become Down, and are gossiped; those short of a quorum
-    /// are probed next.
+    /// are checked next — in turn with the round-robin: ahead of it, a node cut off alone
+    /// probed only its suspects (each probe's failure adding no witness), and never reached
+    /// the members it still held Up.
     pub(super) fn expire_suspicions(&mut self, now: Instant) {
         let (Some(members), Some(fd)) = (&mut self.members, &self.fd) else {
             return;
@@ -188,7 +190,7 @@ impl Node {
         let (downs, short) = members.expire_suspicions(now, fd.awareness(), &mut self.events);
         if let Some(fd) = &mut self.fd {
             for id in short {
-                fd.probe_soon(id);
+                fd.check_soon(id);
             }
         }
         for (update, gossip) in downs {
