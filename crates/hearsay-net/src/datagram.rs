@@ -167,6 +167,12 @@ impl Sealer {
         self.generation
     }
 
+    /// Seals under `generation` from now on (the node moved up: a refutation). The nonce
+    /// prefix and counter go on, so no nonce repeats under a key.
+    pub fn follow(&mut self, generation: Generation) {
+        self.generation = self.generation.max(generation);
+    }
+
     /// The nonce of the datagram sealed last (counter 0 before the first).
     pub fn last_nonce(&self) -> Nonce {
         Nonce {

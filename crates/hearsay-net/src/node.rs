@@ -230,6 +230,7 @@ impl NetNode {
                     keyring,
                     stats.clone(),
                     config.max_datagram,
+                    generation,
                 ));
                 let sealer = Sealer::fresh(&config.cluster, id, generation)?;
                 let transport = NetTransport::datagram(outbox.clone(), sealer, stats.clone());

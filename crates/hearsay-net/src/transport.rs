@@ -96,25 +96,29 @@ impl hearsay_actor::Transport for NetTransport {
             }
             // The address membership carries (current with the member's generation), else the
             // book's (hellos, the reserved key).
-            Route::Datagram { outbox, sealer } => match transmit
-                .addr
-                .as_deref()
-                .and_then(|addr| addr.parse::<SocketAddr>().ok())
-                .or_else(|| outbox.last_known(transmit.to))
-            {
-                Some(addr) => {
-                    let sent = outbox.send(sealer, addr, &Body::Gossip(transmit.payload));
-                    if sent {
-                        self.stats.add(Counter::GossipOut, 1);
+            Route::Datagram { outbox, sealer } => {
+                // Sealed under the generation the node runs now (a refutation moves it up).
+                sealer.follow(outbox.generation());
+                match transmit
+                    .addr
+                    .as_deref()
+                    .and_then(|addr| addr.parse::<SocketAddr>().ok())
+                    .or_else(|| outbox.last_known(transmit.to))
+                {
+                    Some(addr) => {
+                        let sent = outbox.send(sealer, addr, &Body::Gossip(transmit.payload));
+                        if sent {
+                            self.stats.add(Counter::GossipOut, 1);
+                        }
+                        // A datagram the outbox refused is counted there.
+                        return;
                     }
-                    // A datagram the outbox refused is counted there.
-                    return;
+                    None => {
+                        self.stats.add(Counter::Unaddressed, 1);
+                        return;
+                    }
                 }
-                None => {
-                    self.stats.add(Counter::Unaddressed, 1);
-                    return;
-                }
-            },
+            }
         };
         if !sent {
             self.stats.add(Counter::Dropped, 1);

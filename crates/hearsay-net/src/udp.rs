@@ -22,12 +22,12 @@ use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, StreamHan
 use hearsay_actor::throttle::Throttle;
 use hearsay_actor::{AddPeer, Datagram, GossipNode, Join, KeyChanged, MemberChanged, RemovePeer};
 use hearsay_proto::membership::ADDR_KEY;
-use hearsay_proto::{Generation, MemberStatus, NodeId};
+use hearsay_proto::{ClusterId, Generation, MemberStatus, Message, NodeId};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 use tokio::net::UdpSocket;
@@ -53,6 +53,9 @@ pub(crate) struct Outbox {
     max_datagram: usize,
     /// Cleared at shutdown: nothing is sent afterwards.
     open: AtomicBool,
+    /// The generation the node runs: the transport's sealer follows it (a refutation moves it
+    /// up), so that peers see the generation that runs (`Udp::notify_if_superseded`).
+    generation: AtomicU64,
 }
 
 impl Outbox {
@@ -61,6 +64,7 @@ impl Outbox {
         keyring: Keyring,
         stats: Arc<NetStats>,
         max_datagram: usize,
+        generation: Generation,
     ) -> Outbox {
         Outbox {
             socket,
@@ -69,7 +73,13 @@ impl Outbox {
             stats,
             max_datagram,
             open: AtomicBool::new(true),
+            generation: AtomicU64::new(generation.0),
         }
+    }
+
+    /// The generation the node runs.
+    pub(crate) fn generation(&self) -> Generation {
+        Generation(self.generation.load(Ordering::Relaxed))
     }
 
     fn keyring(&self) -> Arc<Keyring> {
@@ -148,6 +158,8 @@ struct Rejections {
     inbound_full: Throttle,
     replayed: Throttle,
     same_id: Throttle,
+    /// Generation notices sent ([`Udp::notify_if_superseded`]).
+    superseded: Throttle,
 }
 
 /// Reads a node's socket and keeps its address book. Started by [`crate::NetNode::start`].
@@ -318,6 +330,7 @@ impl Udp {
                 if stale {
                     write(&self.outbox.book).heard_from(opened.from, source);
                 }
+                self.notify_if_superseded(opened.from, opened.generation, source, now);
                 let datagram = Datagram {
                     payload,
                     sender: Some(opened.from),
@@ -369,12 +382,55 @@ impl Udp {
     /// id): hellos and welcomes say so from now on, so that peers' books hold the generation
     /// that runs, and a late Left or Removed of the old one does not make them forget it.
     fn follow(&mut self, generation: Generation) {
+        self.outbox
+            .generation
+            .fetch_max(generation.0, Ordering::Relaxed);
         if generation <= self.sealer.generation() {
             return;
         }
         match Sealer::fresh(&self.config.cluster, self.me, generation) {
             Ok(sealer) => self.sealer = sealer,
             Err(error) => tracing::warn!(%error, "cannot seal under the new generation"),
+        }
+    }
+
+    /// A datagram from `from` sealed under `generation`, older than the one the book holds for
+    /// it: another process runs `from`'s id at the newer generation, and every answer to the id
+    /// goes there; this one hears nothing that would tell it. Two processes given one id (with
+    /// membership, whose updates carry the newer process's address) left the older a silent
+    /// zombie whose writes reached no one (session 33). Its source is told the newer generation
+    /// ([`Message::generation_notice`]): it moves above it and says so in its log (the node's
+    /// refute rule), as without membership. At most one notice per
+    /// [`hearsay_actor::throttle::LOG_EVERY`].
+    fn notify_if_superseded(
+        &mut self,
+        from: NodeId,
+        generation: Generation,
+        source: SocketAddr,
+        now: Instant,
+    ) {
+        let held = read(&self.outbox.book).generation(from);
+        let Some(held) = held.filter(|&held| held > generation) else {
+            return;
+        };
+        let Some(held_back) = self.rejections.superseded.allow(now) else {
+            return;
+        };
+        let cluster = ClusterId::from_name(&self.config.cluster);
+        match Message::generation_notice(cluster, self.me, from, held).encode() {
+            Ok(payload) => {
+                tracing::debug!(
+                    %source,
+                    peer = from.0,
+                    theirs = generation.0,
+                    held = held.0,
+                    held_back,
+                    "a datagram from an older generation of a peer: told of the newer one"
+                );
+                self.outbox
+                    .send(&mut self.sealer, source, &Body::Gossip(payload));
+            }
+            Err(error) => tracing::warn!(%error, "cannot encode a generation notice"),
         }
     }
 
