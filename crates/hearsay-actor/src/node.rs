@@ -124,6 +124,11 @@ pub struct GossipNode {
     mailbox: Option<usize>,
     /// Rejected datagrams are logged at most once per [`crate::throttle::LOG_EVERY`].
     rejections: Throttle,
+    /// Whether the node said that a peer runs partial views and it does not (once).
+    told_mixed_views: bool,
+    /// The node's [`hearsay_proto::Stats::removed_restarts`] as of its last generation change:
+    /// whether the next one is a removal's comeback or another incarnation of the id.
+    removed_restarts: u64,
 }
 
 impl GossipNode {
@@ -143,6 +148,8 @@ impl GossipNode {
             down: false,
             mailbox: None,
             rejections: Throttle::default(),
+            told_mixed_views: false,
+            removed_restarts: 0,
         }
     }
 
@@ -208,15 +215,27 @@ impl GossipNode {
             // keeping its state. The recorder learns it before the events, which include the
             // node's live entries written again under the new generation.
             let was = std::mem::replace(&mut self.generation, self.node.generation());
-            tracing::warn!(
-                node = %id,
-                was = was.0,
-                now = self.generation.0,
-                "another incarnation of this node's id was heard of, and the node moved above \
-                 it: a restart that reused or lowered its generation, or another process \
-                 running with the same id (ids must be unique; one process per state file) — \
-                 two such processes erase each other's entries everywhere"
-            );
+            let removed = self.node.stats().removed_restarts;
+            if removed > std::mem::replace(&mut self.removed_restarts, removed) {
+                tracing::warn!(
+                    node = %id,
+                    was = was.0,
+                    now = self.generation.0,
+                    "a peer had removed this node (it was cut off or paused for longer than \
+                     removal_after): it came back as a new generation, its entries written \
+                     again"
+                );
+            } else {
+                tracing::warn!(
+                    node = %id,
+                    was = was.0,
+                    now = self.generation.0,
+                    "another incarnation of this node's id was heard of, and the node moved \
+                     above it: a restart that reused or lowered its generation, or another \
+                     process running with the same id (ids must be unique; one process per \
+                     state file) — two such processes erase each other's entries everywhere"
+                );
+            }
             #[cfg(feature = "sim")]
             if let Some(recorder) = &self.recorder {
                 recorder.lock().refuted(now, id, self.generation);
@@ -443,6 +462,15 @@ impl Handler<Datagram> for GossipNode {
                     "gossip message rejected"
                 );
             }
+        }
+        if !self.told_mixed_views && self.node.stats().ignored_view_messages > 0 {
+            self.told_mixed_views = true;
+            tracing::warn!(
+                node = self.node.id().0,
+                sender = datagram.sender.map(|s| s.0),
+                "a peer runs partial views and this node does not: their messages are ignored; \
+                 give every node of a cluster the same views setting (`--views`)"
+            );
         }
         self.drain(now);
         self.quiet = self.armed && self.due.is_some_and(|due| now.into_std() < due);

@@ -280,6 +280,43 @@ fn health_flips_to_ready_after_the_join_and_metrics_parse() {
 
 /// With `--views`, `/members` lists the node's partial views and `/metrics` counts their peers
 /// (`hearsay_view_peers`); without, `views` is `null` and the metric absent.
+/// A two-node cluster that loses one: the survivor holds it Down on its own word alone, fewer
+/// witnesses than the quorum of 2 — unconfirmed, never removed — and says so in `/members` and
+/// `/metrics`.
+#[test]
+fn an_unconfirmed_down_is_marked() {
+    let dir = temp_dir("unconfirmed");
+    let key = key_file(&dir);
+    let (first, admin) = member_one(&key, &[]);
+    let mut second = NodeProcess::start(&[
+        "--bind",
+        "127.0.0.1:0",
+        "--key-file",
+        &key,
+        "--id",
+        "2",
+        "--membership",
+        "--seed-peer",
+        &first.addr,
+    ]);
+    poll(&admin, "/members", Duration::from_secs(30), |_| {
+        up_members(&admin).contains(&2)
+    });
+    second.kill();
+    let down = |answer: &Answer| {
+        let rows = answer.json()["members"].clone();
+        (rows.as_array().into_iter().flatten())
+            .any(|m| m["id"] == 2 && m["status"] == "down" && m["unconfirmed"] == true)
+    };
+    poll(&admin, "/members", Duration::from_secs(90), down);
+    let metrics = scrape(&admin);
+    assert_eq!(value(&metrics, "hearsay_members_unconfirmed", &[]), 1.0);
+    assert_eq!(
+        value(&metrics, "hearsay_members", &[("status", "down")]),
+        1.0
+    );
+}
+
 #[test]
 fn views_are_listed_and_counted() {
     let dir = temp_dir("views");

@@ -118,15 +118,21 @@ fn two_processes_with_one_id_and_membership_are_reported_in_the_log() {
     let dir = temp_dir("same-id-membership");
     let key = key_file(&dir, "key");
     let key = key.to_str().expect("path");
-    let common = ["--bind", "127.0.0.1:0", "--key-file", key, "--membership", "--views"];
+    let common = [
+        "--bind",
+        "127.0.0.1:0",
+        "--key-file",
+        key,
+        "--membership",
+        "--views",
+    ];
     let seed = NodeProcess::start(&[&common[..], &["--id", "1"]].concat());
     let seed_addr = seed.addr.clone();
     let mut first = NodeProcess::start_logged(
         &[&common[..], &["--id", "7", "--seed-peer", &seed_addr]].concat(),
     );
-    let _second = NodeProcess::start(
-        &[&common[..], &["--id", "7", "--seed-peer", &seed_addr]].concat(),
-    );
+    let _second =
+        NodeProcess::start(&[&common[..], &["--id", "7", "--seed-peer", &seed_addr]].concat());
     let line = first.wait_log(
         "another incarnation of this node's id",
         Duration::from_secs(30),
@@ -631,6 +637,23 @@ fn a_seed_that_never_answers_is_logged() {
         let line = node.wait_log(needle, Duration::from_secs(30));
         assert!(line.contains(&seed) && line.contains("WARN"), "{line}");
     }
+}
+
+/// A cluster configured two ways — one node with `--views`, one without — converges and used
+/// to say nothing; the node without views now says, once, that a peer runs them.
+#[test]
+fn a_peer_with_views_is_reported_by_a_node_without() {
+    let dir = temp_dir("mixed-views");
+    let key = key_file(&dir, "key");
+    let key = key.to_str().expect("path");
+    let common = ["--bind", "127.0.0.1:0", "--key-file", key, "--membership"];
+    let mut plain = NodeProcess::start_logged(&[&common[..], &["--id", "1"]].concat());
+    let seed = plain.addr.clone();
+    let _viewing = NodeProcess::start(
+        &[&common[..], &["--id", "2", "--views", "--seed-peer", &seed]].concat(),
+    );
+    let line = plain.wait_log("a peer runs partial views", Duration::from_secs(30));
+    assert!(line.contains("WARN"), "{line}");
 }
 
 #[test]

@@ -285,6 +285,7 @@ impl<'a> Controller<'a> {
                             "id": member.id.0,
                             "generation": member.generation.0,
                             "status": member.status.name(),
+                            "unconfirmed": member.unconfirmed,
                             "addr": member.address.as_deref(),
                         })
                     })

@@ -55,7 +55,8 @@ pub struct Stats {
     /// voided, no suspicion raised, its local health score raised instead.
     pub late_probe_cycles: u64,
     /// Times the node moved to a higher generation because a peer spoke of its id at a newer
-    /// (or the same, but further advanced) generation: another incarnation used it.
+    /// (or the same, but further advanced) generation: another incarnation used it — or a
+    /// peer had removed it ([`Stats::removed_restarts`], counted here too).
     pub refutations: u64,
     /// Times this node raised its incarnation to refute a suspicion or a Down about itself
     /// (SWIM).
@@ -64,6 +65,14 @@ pub struct Stats {
     pub over_mtu: u64,
     /// Rumor messages sent to relay fresh rumors at once ([`crate::Config::relay`]).
     pub relayed: u64,
+    /// Partial views' messages received by a node that runs none ([`crate::Config::view`]
+    /// off): a peer runs them — a cluster configured two ways, which converges but keeps the
+    /// other nodes in its views for nothing. Ignored; counted so that a runtime can say so.
+    pub ignored_view_messages: u64,
+    /// Of [`Stats::refutations`], those because a peer told this node that it had removed it
+    /// (a partition or a pause that outlasted `removal_after`): the node came back as a new
+    /// generation, as the protocol expects — not another process with its id.
+    pub removed_restarts: u64,
 }
 
 impl Stats {

@@ -89,4 +89,11 @@ fn a_removed_member_out_of_the_peers_is_contacted_at_the_next_reconnect() {
         nodes.iter().any(|node| node.generation() > Generation(1)),
         "nobody was told of its removal within two reconnect intervals of the heal"
     );
+    // Counted as a removal's comeback (its runtime says so), not as another process.
+    for node in nodes
+        .iter()
+        .filter(|node| node.generation() > Generation(1))
+    {
+        assert_eq!(node.stats().removed_restarts, 1);
+    }
 }

@@ -297,6 +297,15 @@ pub fn render(
         "Members in this node's table by status, itself included (all 0 without membership)",
         members.0,
     );
+    let unconfirmed = (reading.node.members.iter())
+        .filter(|member| member.unconfirmed)
+        .count();
+    registry.register(
+        "members_unconfirmed",
+        "Of the members Down here, those on fewer witnesses than the quorum (this node was left \
+         with fewer members to witness): not removed until others confirm them",
+        gauge(unconfirmed as u64),
+    );
     let phi = Family::<Labels, Gauge<f64, AtomicU64>>::default();
     for &(member, value) in &reading.node.phi {
         phi.get_or_create(&vec![("member", member.0.to_string())])

@@ -361,6 +361,7 @@ fn members(admin: &Admin, reading: &Reading) -> Value {
                     "id": member.id.0,
                     "generation": member.generation.0,
                     "status": member.status.name(),
+                    "unconfirmed": member.unconfirmed,
                     "addr": addr,
                     "heartbeat": heartbeat_of(member.id),
                     "last_heartbeat_ms": history.last_heard(member.id, reading.at).map(millis),

@@ -101,6 +101,9 @@ pub struct Member {
     pub heartbeat: u64,
     /// When heartbeat progress was last seen (Heartbeat; `None`: never, this node, or SWIM).
     pub last_heartbeat: Option<Instant>,
+    /// SWIM: Down on fewer witnesses than [`SwimConfig::down_quorum`] (this node was left with
+    /// fewer members to witness): not removed, and still probed, until a quorum confirms it.
+    pub unconfirmed: bool,
     /// Where its runtime is reached, as the member last announced it (`hearsay-net`'s
     /// advertised `host:port`; [`crate::Node::advertise`]) — in SWIM's updates, or with the
     /// heartbeat detector in its address entry: `None` in one process, or until heard.
@@ -659,6 +662,7 @@ impl Membership {
                 status: t.status,
                 heartbeat: t.beat.as_ref().map_or(0, |b| b.heartbeat),
                 last_heartbeat: t.beat.as_ref().and_then(|b| b.detector.last_heartbeat()),
+                unconfirmed: t.status == MemberStatus::Down && t.unconfirmed,
                 address: t.addr.clone(),
             })
             .collect()

@@ -228,7 +228,10 @@ impl Membership {
             t.incarnation = inc;
             let verdict = update.status == Liveness::Down && update.witnesses.is_empty();
             if t.witnesses.len() >= full_quorum || verdict {
+                // Removed `removal_after` after the confirmation: the Down's own removal, due
+                // earlier, no longer matches `since`.
                 t.unconfirmed = false;
+                t.since = Some(now);
                 self.removals
                     .push_back((now + self.config.removal_after, id));
             }
@@ -445,7 +448,9 @@ impl Membership {
         let mut downs = Vec::new();
         let mut short = Vec::new();
         for id in due {
-            let Some(witnesses) = self.members.get(&id).map(|t| t.witnesses.as_slice()) else {
+            let Some((witnesses, since)) =
+                (self.members.get(&id)).map(|t| (t.witnesses.as_slice(), t.since.unwrap_or(now)))
+            else {
                 continue;
             };
             let unconfirmed = witnesses.len() < full_quorum;
@@ -453,7 +458,10 @@ impl Membership {
                 let available: &Vec<NodeId> =
                     available.get_or_insert_with(|| self.witnesses_available(quorum));
                 if available.len() >= quorum || !available.iter().all(|a| witnesses.contains(a)) {
-                    if self.handed_back.get(&id).is_none_or(|&at| now >= at + min) {
+                    // Once per shortest suspicion — a hand-back of an earlier suspicion (the
+                    // member refuted since, and was suspected again) does not count.
+                    let due = |&at: &Instant| at < since || now >= at + min;
+                    if self.handed_back.get(&id).is_none_or(due) {
                         self.handed_back.insert(id, now);
                         short.push(id);
                     }

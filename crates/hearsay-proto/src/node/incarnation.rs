@@ -155,6 +155,10 @@ impl Node {
             return;
         };
         self.stats.refutations += 1;
+        // `tell_removed`'s notice: this generation, the highest heartbeat.
+        if generation == self.generation && heartbeat == REMOVED_HEARTBEAT {
+            self.stats.removed_restarts += 1;
+        }
         // The restart keeps our state, so it fails only if our own versions are exhausted.
         let _ = self.restart(now, Generation(next), true);
     }
@@ -202,7 +206,7 @@ impl Node {
         else {
             return false;
         };
-        self.send_header(from, from, generation, u64::MAX);
+        self.send_header(from, from, generation, REMOVED_HEARTBEAT);
         true
     }
 
@@ -238,6 +242,10 @@ impl Node {
         Some((state.generation(), state.heartbeat()))
     }
 }
+
+/// The heartbeat of [`Node::tell_removed`]'s notice: above any a node reaches, so that the node
+/// told refutes (and counts it as a removal, [`crate::Stats::removed_restarts`]).
+const REMOVED_HEARTBEAT: u64 = u64::MAX;
 
 /// An empty group of `origin` (vouching nothing, from and to version zero) that carries a
 /// generation and a heartbeat alone.

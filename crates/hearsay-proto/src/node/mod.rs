@@ -464,12 +464,13 @@ impl Node {
             view.heard(from);
         }
         match message.body {
-            Body::View(message) => {
-                if let Some(view) = &mut self.view {
+            Body::View(message) => match &mut self.view {
+                Some(view) => {
                     view.handle_message(from, message, &mut self.rng);
                     self.drain_view();
                 }
-            }
+                None => self.stats.ignored_view_messages += 1,
+            },
             Body::Syn {
                 digest,
                 reply_digest,
