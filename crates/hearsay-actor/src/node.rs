@@ -136,6 +136,7 @@ impl GossipNode {
     pub fn new(node: Node, transport: impl Transport) -> GossipNode {
         GossipNode {
             generation: node.generation(),
+            removed_restarts: node.stats().removed_restarts,
             node,
             transport: Outbound::new(transport),
             subscribers: None,
@@ -149,7 +150,6 @@ impl GossipNode {
             mailbox: None,
             rejections: Throttle::default(),
             told_mixed_views: false,
-            removed_restarts: 0,
         }
     }
 
@@ -222,8 +222,8 @@ impl GossipNode {
                     was = was.0,
                     now = self.generation.0,
                     "a peer had removed this node (it was cut off or paused for longer than \
-                     removal_after): it came back as a new generation, its entries written \
-                     again"
+                     removal_after, or a process restarted reusing its generation): it came \
+                     back as a new generation, its entries written again"
                 );
             } else {
                 tracing::warn!(
@@ -791,6 +791,7 @@ impl Handler<Reincarnate> for GossipNode {
             node.advertise(now.into_std(), addr)?;
         }
         let old = std::mem::replace(&mut self.node, node);
+        self.removed_restarts = 0;
         // Everything the old process held is gone: its subscribers hear of each live entry.
         for (origin, state) in old.store().origins() {
             for (key, entry) in state.entries().filter(|(_, e)| e.value.is_some()) {

@@ -278,8 +278,6 @@ fn health_flips_to_ready_after_the_join_and_metrics_parse() {
     assert_eq!(health.json()["status"], "ready", "{health:?}");
 }
 
-/// With `--views`, `/members` lists the node's partial views and `/metrics` counts their peers
-/// (`hearsay_view_peers`); without, `views` is `null` and the metric absent.
 /// A two-node cluster that loses one: the survivor holds it Down on its own word alone, fewer
 /// witnesses than the quorum of 2 — unconfirmed, never removed — and says so in `/members` and
 /// `/metrics`.
@@ -317,6 +315,8 @@ fn an_unconfirmed_down_is_marked() {
     );
 }
 
+/// With `--views`, `/members` lists the node's partial views and `/metrics` counts their peers
+/// (`hearsay_view_peers`); without, `views` is `null` and the metric absent.
 #[test]
 fn views_are_listed_and_counted() {
     let dir = temp_dir("views");

@@ -7,7 +7,9 @@
 //!   (its mailbox is bounded: a flood is dropped and counted, never queued); it says hello to the
 //!   seeds until they answer, learns addresses from hellos and from the reserved key
 //!   [`ADDR_KEY`], and forgets members that left or were removed. Replayed hellos and welcomes
-//!   are refused ([`crate::replay`]).
+//!   are refused ([`crate::replay`]). A datagram from an older generation of a peer than the
+//!   book holds, from another socket, gets a generation notice back: another process runs the
+//!   id, and this one hears nothing else.
 //!
 //! No connection is kept: a peer is an address. Failure detection is the protocol's (SWIM probes
 //! ride the same datagrams).
@@ -19,7 +21,7 @@ use crate::replay::{Awaited, HelloWindow};
 use crate::stats::{Counter, NetStats};
 use crate::{Error, Keyring, NetConfig};
 use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, StreamHandler};
-use hearsay_actor::throttle::Throttle;
+use hearsay_actor::throttle::{LOG_EVERY, Throttle};
 use hearsay_actor::{AddPeer, Datagram, GossipNode, Join, KeyChanged, MemberChanged, RemovePeer};
 use hearsay_proto::membership::ADDR_KEY;
 use hearsay_proto::{ClusterId, Generation, MemberStatus, Message, NodeId};
@@ -158,9 +160,10 @@ struct Rejections {
     inbound_full: Throttle,
     replayed: Throttle,
     same_id: Throttle,
-    /// Generation notices sent ([`Udp::notify_if_superseded`]).
-    superseded: Throttle,
 }
+
+/// Most peers [`Udp::notify_if_superseded`] remembers a notice to at once.
+const MAX_NOTICED: usize = 1024;
 
 /// Reads a node's socket and keeps its address book. Started by [`crate::NetNode::start`].
 pub struct Udp {
@@ -180,6 +183,9 @@ pub struct Udp {
     hellos: HelloWindow,
     rng: ChaCha8Rng,
     rejections: Rejections,
+    /// When each peer last got a generation notice ([`Udp::notify_if_superseded`]): at most one
+    /// per [`hearsay_actor::throttle::LOG_EVERY`] each, whatever the others do.
+    noticed: BTreeMap<NodeId, Instant>,
     /// Bytes read per datagram at most.
     buffer: usize,
 }
@@ -218,6 +224,7 @@ impl Udp {
             hellos: HelloWindow::default(),
             rng: ChaCha8Rng::seed_from_u64(setup.jitter_seed),
             rejections: Rejections::default(),
+            noticed: BTreeMap::new(),
         })
     }
 
@@ -380,7 +387,8 @@ impl Udp {
 
     /// The node runs `generation` now (it restarted itself above another incarnation of its
     /// id): hellos and welcomes say so from now on, so that peers' books hold the generation
-    /// that runs, and a late Left or Removed of the old one does not make them forget it.
+    /// that runs, and a late Left or Removed of the old one does not make them forget it; so
+    /// does the transport's gossip ([`Outbox::generation`]).
     fn follow(&mut self, generation: Generation) {
         self.outbox
             .generation
@@ -400,7 +408,10 @@ impl Udp {
     /// membership, whose updates carry the newer process's address) left the older a silent
     /// zombie whose writes reached no one (session 33). Its source is told the newer generation
     /// ([`Message::generation_notice`]): it moves above it and says so in its log (the node's
-    /// refute rule), as without membership. At most one notice per
+    /// refute rule), as without membership. Not when the datagram comes from the address the
+    /// book holds for the newer generation: that is the same process, whose transport sealed
+    /// the datagram before it heard that its node moved up (the first datagrams after a
+    /// refutation) — a second process has a socket of its own. At most one notice per peer per
     /// [`hearsay_actor::throttle::LOG_EVERY`].
     fn notify_if_superseded(
         &mut self,
@@ -409,13 +420,29 @@ impl Udp {
         source: SocketAddr,
         now: Instant,
     ) {
-        let held = read(&self.outbox.book).generation(from);
-        let Some(held) = held.filter(|&held| held > generation) else {
+        let held = {
+            let book = read(&self.outbox.book);
+            book.generation(from)
+                .filter(|&held| held > generation && book.get(from) != Some(source))
+        };
+        let Some(held) = held else {
             return;
         };
-        let Some(held_back) = self.rejections.superseded.allow(now) else {
+        if self
+            .noticed
+            .get(&from)
+            .is_some_and(|&at| now < at + LOG_EVERY)
+        {
             return;
-        };
+        }
+        if self.noticed.len() >= MAX_NOTICED {
+            self.noticed.retain(|_, &mut at| now < at + LOG_EVERY);
+        }
+        if self.noticed.len() >= MAX_NOTICED {
+            return;
+        }
+        self.noticed.insert(from, now);
+        self.outbox.stats.add(Counter::GenerationNotices, 1);
         let cluster = ClusterId::from_name(&self.config.cluster);
         match Message::generation_notice(cluster, self.me, from, held).encode() {
             Ok(payload) => {
@@ -424,7 +451,6 @@ impl Udp {
                     peer = from.0,
                     theirs = generation.0,
                     held = held.0,
-                    held_back,
                     "a datagram from an older generation of a peer: told of the newer one"
                 );
                 self.outbox

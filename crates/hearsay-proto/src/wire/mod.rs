@@ -202,8 +202,8 @@ impl Message {
     /// A message from `from` telling `origin` that this node holds it at `generation`: one empty
     /// group of `origin` (vouching nothing, heartbeat 0). A process of `origin` that runs an
     /// older generation moves above it on receipt, as on any word of a newer incarnation of
-    /// its id (`Node`'s refute rule), and its runtime logs it; one at that generation or above
-    /// ignores it. A runtime sends it to a datagram's source when the datagram comes from an
+    /// its id (`Node`'s refute rule), and its runtime logs it; one at that generation ignores
+    /// it, and one above answers with its own. A runtime sends it to a datagram's source when the datagram comes from an
     /// older generation of a node than the one it knows: that process hears nothing else —
     /// every answer to its id goes to the newer one.
     ///
