@@ -107,6 +107,13 @@ pub struct GossipNode {
     /// A datagram handled in this poll read the clock short of [`GossipNode::due`], the sleep
     /// armed for it: the sleep has not fired, and the [`Wakeup`] can leave it alone.
     quiet: bool,
+    /// Whether the node said that a peer runs partial views and it does not (once). Here, and
+    /// the next field, in the padding before `due`: the task stays in its allocator bin.
+    told_mixed_views: bool,
+    /// The node's [`hearsay_proto::Stats::removed_restarts`] (saturated) as of its last
+    /// generation change: whether the next one is a removal's comeback or another incarnation
+    /// of the id.
+    removed_restarts: u32,
     /// When the protocol wants its next timeout (`None`: never, or down); the node's one
     /// [`Wakeup`] follows it.
     due: Option<std::time::Instant>,
@@ -124,11 +131,6 @@ pub struct GossipNode {
     mailbox: Option<usize>,
     /// Rejected datagrams are logged at most once per [`crate::throttle::LOG_EVERY`].
     rejections: Throttle,
-    /// Whether the node said that a peer runs partial views and it does not (once).
-    told_mixed_views: bool,
-    /// The node's [`hearsay_proto::Stats::removed_restarts`] as of its last generation change:
-    /// whether the next one is a removal's comeback or another incarnation of the id.
-    removed_restarts: u64,
 }
 
 impl GossipNode {
@@ -136,7 +138,7 @@ impl GossipNode {
     pub fn new(node: Node, transport: impl Transport) -> GossipNode {
         GossipNode {
             generation: node.generation(),
-            removed_restarts: node.stats().removed_restarts,
+            removed_restarts: saturated(node.stats().removed_restarts),
             node,
             transport: Outbound::new(transport),
             subscribers: None,
@@ -215,7 +217,7 @@ impl GossipNode {
             // keeping its state. The recorder learns it before the events, which include the
             // node's live entries written again under the new generation.
             let was = std::mem::replace(&mut self.generation, self.node.generation());
-            let removed = self.node.stats().removed_restarts;
+            let removed = saturated(self.node.stats().removed_restarts);
             if removed > std::mem::replace(&mut self.removed_restarts, removed) {
                 tracing::warn!(
                     node = %id,
@@ -915,6 +917,11 @@ impl Handler<Leave> for GossipNode {
     fn handle(&mut self, _: Leave, _: &mut Context<Self>) -> Self::Result {
         self.write(|node| node.leave(Self::now().into_std()))
     }
+}
+
+/// A counter as a `u32`, saturated.
+fn saturated(count: u64) -> u32 {
+    u32::try_from(count).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]

@@ -50,6 +50,14 @@ fn member_one(key: &str, extra: &[&str]) -> (NodeProcess, String) {
     start_with_admin(&args)
 }
 
+/// Member 2 with membership, joining through `seed`, with `extra` flags.
+fn member_two(key: &str, seed: &str, extra: &[&str]) -> NodeProcess {
+    let mut args = vec!["--bind", "127.0.0.1:0", "--key-file", key, "--id", "2"];
+    args.extend(["--membership", "--seed-peer", seed]);
+    args.extend(extra);
+    NodeProcess::start(&args)
+}
+
 /// Polls `GET path` every 50 ms until `done` holds for the answer, for at most `within`; fails
 /// with the last answer.
 fn poll(admin: &str, path: &str, within: Duration, done: impl Fn(&Answer) -> bool) -> Answer {
@@ -286,17 +294,7 @@ fn an_unconfirmed_down_is_marked() {
     let dir = temp_dir("unconfirmed");
     let key = key_file(&dir);
     let (first, admin) = member_one(&key, &[]);
-    let mut second = NodeProcess::start(&[
-        "--bind",
-        "127.0.0.1:0",
-        "--key-file",
-        &key,
-        "--id",
-        "2",
-        "--membership",
-        "--seed-peer",
-        &first.addr,
-    ]);
+    let mut second = member_two(&key, &first.addr, &[]);
     poll(&admin, "/members", Duration::from_secs(30), |_| {
         up_members(&admin).contains(&2)
     });
@@ -322,18 +320,7 @@ fn views_are_listed_and_counted() {
     let dir = temp_dir("views");
     let key = key_file(&dir);
     let (first, admin) = member_one(&key, &["--views"]);
-    let second = NodeProcess::start(&[
-        "--bind",
-        "127.0.0.1:0",
-        "--key-file",
-        &key,
-        "--id",
-        "2",
-        "--membership",
-        "--views",
-        "--seed-peer",
-        &first.addr,
-    ]);
+    let second = member_two(&key, &first.addr, &["--views"]);
     let members = poll(&admin, "/members", Duration::from_secs(30), |answer| {
         answer.json()["views"]["active"] == serde_json::json!([2])
     });

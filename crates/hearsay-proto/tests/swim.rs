@@ -182,6 +182,17 @@ fn a_two_node_cluster_downs_its_crashed_peer() {
     assert_eq!(status(&c, 0, 1), Some(MemberStatus::Down));
 }
 
+/// Every node of `c` writes `key`.
+fn write_everywhere(c: &mut Lockstep, key: &str) {
+    for i in 0..c.nodes().len() {
+        let now = c.now();
+        c.node_mut(i)
+            .map(|node| node.set(now, key, Value::from("v")))
+            .transpose()
+            .expect("write");
+    }
+}
+
 /// The survivor of ten nodes of which nine crash at once holds them Down (before, Suspect for
 /// good: no second member was left to witness, and the quorum is 2), and removes none of them,
 /// nor drops their data: a Down on fewer witnesses than the quorum is unconfirmed.
@@ -189,13 +200,7 @@ fn a_two_node_cluster_downs_its_crashed_peer() {
 fn a_lone_survivor_downs_its_crashed_peers_and_removes_none() {
     let n = 10;
     let mut c = cluster(n, Config::lan(), 21);
-    for i in 0..n {
-        let now = c.now();
-        c.node_mut(i)
-            .map(|node| node.set(now, "k", Value::from("v")))
-            .transpose()
-            .expect("write");
-    }
+    write_everywhere(&mut c, "k");
     run_for(&mut c, Duration::from_secs(30));
     for i in 1..n {
         c.crash(i);
@@ -226,13 +231,7 @@ fn a_node_cut_off_alone_removes_nobody_and_the_heal_brings_everyone_up() {
     let n = 20;
     let (alone, crashed) = (5, 7);
     let mut c = cluster(n, Config::lan(), 22);
-    for i in 0..n {
-        let now = c.now();
-        c.node_mut(i)
-            .map(|node| node.set(now, "k", Value::from("v")))
-            .transpose()
-            .expect("write");
-    }
+    write_everywhere(&mut c, "k");
     run_for(&mut c, Duration::from_secs(30));
     let generations: Vec<_> = c.nodes().iter().map(|node| node.generation()).collect();
     let removed_alone = std::rc::Rc::new(std::cell::Cell::new(0u32));
