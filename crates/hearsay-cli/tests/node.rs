@@ -111,8 +111,9 @@ fn two_processes_with_one_id_are_reported_in_the_log() {
 /// The same with membership and partial views, the generations left to their defaults: the
 /// members' updates carry the newer process's address, so every answer to id 7 went to it, and
 /// the older one heard nothing — a silent zombie whose writes reached no one (found by session
-/// 32's hostile user, fixed in session 33). A node that gets a datagram from an older generation of a peer than it knows
-/// now tells its source the newer one, and the older process moves above it and says so.
+/// 32's hostile user, fixed in session 33). A node that gets a datagram from an older
+/// generation of a peer than it knows now tells its source the newer one, and the older process
+/// moves above it and says so.
 #[test]
 fn two_processes_with_one_id_and_membership_are_reported_in_the_log() {
     let dir = temp_dir("same-id-membership");

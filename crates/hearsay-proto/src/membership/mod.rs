@@ -500,8 +500,8 @@ impl Membership {
     }
 
     /// Re-evaluates every member at `now`: Suspect and Down from phi (Heartbeat), Removed after
-    /// `removal_after` in Down (confirmed, under SWIM) or Left, forgotten after `removed_ttl`. Returns the members just
-    /// removed, whose state the caller drops.
+    /// `removal_after` in Down (confirmed, under SWIM) or Left, forgotten after `removed_ttl`.
+    /// Returns the members just removed, whose state the caller drops.
     pub(crate) fn tick(&mut self, now: Instant, events: &mut VecDeque<Event>) -> Vec<NodeId> {
         if self.template.is_none() {
             return self.tick_settled(now, events);

@@ -203,14 +203,14 @@ impl Message {
     /// group of `origin` (vouching nothing, heartbeat 0). A process of `origin` that runs an
     /// older generation moves above it on receipt, as on any word of a newer incarnation of
     /// its id (`Node`'s refute rule), and its runtime logs it; one at that generation ignores
-    /// it, and one above answers with its own. A runtime sends it to a datagram's source when the datagram comes from an
-    /// older generation of a node than the one it knows: that process hears nothing else —
-    /// every answer to its id goes to the newer one.
+    /// it, and one above answers with its own. A runtime sends it to a datagram's source when
+    /// the datagram comes from an older generation of a node than the one it knows: that
+    /// process hears nothing else — every answer to its id goes to the newer one.
     ///
     /// ```
     /// use hearsay_proto::{Body, ClusterId, Generation, Message, NodeId};
-    /// let notice =
-    ///     Message::generation_notice(ClusterId::from_name("demo"), NodeId(1), NodeId(7), Generation(9));
+    /// let demo = ClusterId::from_name("demo");
+    /// let notice = Message::generation_notice(demo, NodeId(1), NodeId(7), Generation(9));
     /// let Body::Ack { deltas } = &notice.body else { panic!("an ack") };
     /// assert_eq!((deltas[0].origin, deltas[0].generation), (NodeId(7), Generation(9)));
     /// assert!(deltas[0].deltas.is_empty());
