@@ -22,12 +22,10 @@
 //! reserved key [`hearsay_proto::membership::ADDR_KEY`], both sealed, so a datagram replayed from
 //! another source address cannot redirect a node's traffic. Replays of gossip are not refused:
 //! the protocol is idempotent (a replayed message is an old duplicate; generations and
-//! incarnations order every claim), as with memberlist's UDP; one from an older generation of
-//! a peer than the receiver knows, from another socket, is answered there with a generation
-//! notice (`Udp::notify_if_superseded`, at most one per peer per 10 s). Replays of hellos and
-//! welcomes are refused ([`crate::replay`]): a welcome counts only if it echoes the nonce of a
-//! hello its receiver is waiting on, and a hello only if its nonce is newer than the last one
-//! taken from its sender.
+//! incarnations order every claim), as with memberlist's UDP. Replays of hellos and welcomes
+//! are refused ([`crate::replay`]): a welcome counts only if it echoes the nonce of a hello its
+//! receiver is waiting on, and a hello only if its nonce is newer than the last one taken from
+//! its sender.
 //!
 //! Opening never panics and never allocates more than the datagram's own length.
 

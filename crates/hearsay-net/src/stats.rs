@@ -54,14 +54,11 @@ pub enum Counter {
     /// Hellos and welcomes refused as replays or duplicates (datagrams): a hello not newer than
     /// the last one taken from its sender, a welcome answering no hello this node waits on.
     Replays,
-    /// Generation notices sent (datagrams): a peer's datagram came from an older generation
-    /// of it than the address book holds, from another socket — another process with its id.
-    GenerationNotices,
 }
 
 impl Counter {
     /// Every counter, in display order.
-    pub const ALL: [Counter; 19] = [
+    pub const ALL: [Counter; 18] = [
         Counter::FramesIn,
         Counter::FramesOut,
         Counter::BytesIn,
@@ -80,7 +77,6 @@ impl Counter {
         Counter::Dials,
         Counter::Established,
         Counter::Replays,
-        Counter::GenerationNotices,
     ];
 
     /// The counter's name in snapshots.
@@ -104,7 +100,6 @@ impl Counter {
             Counter::Dials => "dials",
             Counter::Established => "established",
             Counter::Replays => "replays",
-            Counter::GenerationNotices => "generation_notices",
         }
     }
 }

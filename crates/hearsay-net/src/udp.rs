@@ -7,9 +7,7 @@
 //!   (its mailbox is bounded: a flood is dropped and counted, never queued); it says hello to the
 //!   seeds until they answer, learns addresses from hellos and from the reserved key
 //!   [`ADDR_KEY`], and forgets members that left or were removed. Replayed hellos and welcomes
-//!   are refused ([`crate::replay`]). A datagram from an older generation of a peer than the
-//!   book holds, from another socket, gets a generation notice back: another process runs the
-//!   id, and this one hears nothing else.
+//!   are refused ([`crate::replay`]).
 //!
 //! No connection is kept: a peer is an address. Failure detection is the protocol's (SWIM probes
 //! ride the same datagrams).
@@ -21,10 +19,10 @@ use crate::replay::{Awaited, HelloWindow};
 use crate::stats::{Counter, NetStats};
 use crate::{Error, Keyring, NetConfig};
 use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, StreamHandler};
-use hearsay_actor::throttle::{LOG_EVERY, Throttle};
+use hearsay_actor::throttle::Throttle;
 use hearsay_actor::{AddPeer, Datagram, GossipNode, Join, KeyChanged, MemberChanged, RemovePeer};
 use hearsay_proto::membership::ADDR_KEY;
-use hearsay_proto::{ClusterId, Generation, MemberStatus, Message, NodeId};
+use hearsay_proto::{Generation, MemberStatus, NodeId};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
@@ -56,7 +54,7 @@ pub(crate) struct Outbox {
     /// Cleared at shutdown: nothing is sent afterwards.
     open: AtomicBool,
     /// The generation the node runs: the transport's sealer follows it (a refutation moves it
-    /// up), so that peers see the generation that runs (`Udp::notify_if_superseded`).
+    /// up), so that peers see the generation that runs.
     generation: AtomicU64,
 }
 
@@ -162,9 +160,6 @@ struct Rejections {
     same_id: Throttle,
 }
 
-/// Most peers [`Udp::notify_if_superseded`] remembers a notice to at once.
-const MAX_NOTICED: usize = 1024;
-
 /// Reads a node's socket and keeps its address book. Started by [`crate::NetNode::start`].
 pub struct Udp {
     outbox: Arc<Outbox>,
@@ -183,9 +178,6 @@ pub struct Udp {
     hellos: HelloWindow,
     rng: ChaCha8Rng,
     rejections: Rejections,
-    /// When each peer last got a generation notice ([`Udp::notify_if_superseded`]): at most one
-    /// per [`hearsay_actor::throttle::LOG_EVERY`] each, whatever the others do.
-    noticed: BTreeMap<NodeId, Instant>,
     /// Bytes read per datagram at most.
     buffer: usize,
 }
@@ -224,7 +216,6 @@ impl Udp {
             hellos: HelloWindow::default(),
             rng: ChaCha8Rng::seed_from_u64(setup.jitter_seed),
             rejections: Rejections::default(),
-            noticed: BTreeMap::new(),
         })
     }
 
@@ -337,7 +328,6 @@ impl Udp {
                 if stale {
                     write(&self.outbox.book).heard_from(opened.from, source);
                 }
-                self.notify_if_superseded(opened.from, opened.generation, source, now);
                 let datagram = Datagram {
                     payload,
                     sender: Some(opened.from),
@@ -399,64 +389,6 @@ impl Udp {
         match Sealer::fresh(&self.config.cluster, self.me, generation) {
             Ok(sealer) => self.sealer = sealer,
             Err(error) => tracing::warn!(%error, "cannot seal under the new generation"),
-        }
-    }
-
-    /// A datagram from `from` sealed under `generation`, older than the one the book holds for
-    /// it: another process runs `from`'s id at the newer generation, and every answer to the id
-    /// goes there; this one hears nothing that would tell it. Two processes given one id (with
-    /// membership, whose updates carry the newer process's address) left the older a silent
-    /// zombie whose writes reached no one (session 33). Its source is told the newer generation
-    /// ([`Message::generation_notice`]): it moves above it and says so in its log (the node's
-    /// refute rule), as without membership. Not when the datagram comes from the address the
-    /// book holds for the newer generation: that is the same process, whose transport sealed
-    /// the datagram before it heard that its node moved up (the first datagrams after a
-    /// refutation) — a second process has a socket of its own. At most one notice per peer per
-    /// [`hearsay_actor::throttle::LOG_EVERY`].
-    fn notify_if_superseded(
-        &mut self,
-        from: NodeId,
-        generation: Generation,
-        source: SocketAddr,
-        now: Instant,
-    ) {
-        let held = {
-            let book = read(&self.outbox.book);
-            book.generation(from)
-                .filter(|&held| held > generation && book.get(from) != Some(source))
-        };
-        let Some(held) = held else {
-            return;
-        };
-        if self
-            .noticed
-            .get(&from)
-            .is_some_and(|&at| now < at + LOG_EVERY)
-        {
-            return;
-        }
-        if self.noticed.len() >= MAX_NOTICED {
-            self.noticed.retain(|_, &mut at| now < at + LOG_EVERY);
-        }
-        if self.noticed.len() >= MAX_NOTICED {
-            return;
-        }
-        self.noticed.insert(from, now);
-        self.outbox.stats.add(Counter::GenerationNotices, 1);
-        let cluster = ClusterId::from_name(&self.config.cluster);
-        match Message::generation_notice(cluster, self.me, from, held).encode() {
-            Ok(payload) => {
-                tracing::debug!(
-                    %source,
-                    peer = from.0,
-                    theirs = generation.0,
-                    held = held.0,
-                    "a datagram from an older generation of a peer: told of the newer one"
-                );
-                self.outbox
-                    .send(&mut self.sealer, source, &Body::Gossip(payload));
-            }
-            Err(error) => tracing::warn!(%error, "cannot encode a generation notice"),
         }
     }
 

@@ -258,12 +258,6 @@ pub fn render(
             "Hellos and welcomes refused as replays or duplicates (datagrams)",
             NetCounter::Replays,
         ),
-        (
-            "net_generation_notices",
-            "Peers told of their newer generation: a datagram came from an older one, from \
-             another socket (two processes with one id)",
-            NetCounter::GenerationNotices,
-        ),
     ] {
         registry.register(name, help, counter(net(value)));
     }

@@ -199,46 +199,6 @@ impl Body {
 struct Header(u8, ClusterId, serde::de::IgnoredAny, serde::de::IgnoredAny);
 
 impl Message {
-    /// A message from `from` telling `origin` that this node holds it at `generation`: one empty
-    /// group of `origin` (vouching nothing, heartbeat 0). A process of `origin` that runs an
-    /// older generation moves above it on receipt, as on any word of a newer incarnation of
-    /// its id (`Node`'s refute rule), and its runtime logs it; one at that generation ignores
-    /// it, and one above answers with its own. A runtime sends it to a datagram's source when
-    /// the datagram comes from an older generation of a node than the one it knows: that
-    /// process hears nothing else — every answer to its id goes to the newer one.
-    ///
-    /// ```
-    /// use hearsay_proto::{Body, ClusterId, Generation, Message, NodeId};
-    /// let demo = ClusterId::from_name("demo");
-    /// let notice = Message::generation_notice(demo, NodeId(1), NodeId(7), Generation(9));
-    /// let Body::Ack { deltas } = &notice.body else { panic!("an ack") };
-    /// assert_eq!((deltas[0].origin, deltas[0].generation), (NodeId(7), Generation(9)));
-    /// assert!(deltas[0].deltas.is_empty());
-    /// ```
-    pub fn generation_notice(
-        cluster: ClusterId,
-        from: NodeId,
-        origin: NodeId,
-        generation: Generation,
-    ) -> Message {
-        let header = OriginDelta {
-            origin,
-            generation,
-            heartbeat: 0,
-            from: Version::ZERO,
-            to: Version::ZERO,
-            deltas: Vec::new(),
-        };
-        Message {
-            version: PROTOCOL_VERSION,
-            cluster,
-            from,
-            body: Body::Ack {
-                deltas: vec![header],
-            },
-        }
-    }
-
     /// Encodes the message.
     ///
     /// ```
