@@ -218,26 +218,17 @@ impl GossipNode {
             // node's live entries written again under the new generation.
             let was = std::mem::replace(&mut self.generation, self.node.generation());
             let removed = saturated(self.node.stats().removed_restarts);
-            if removed > std::mem::replace(&mut self.removed_restarts, removed) {
-                tracing::warn!(
-                    node = %id,
-                    was = was.0,
-                    now = self.generation.0,
-                    "a peer had removed this node (it was cut off or paused for longer than \
-                     removal_after, or a process restarted reusing its generation): it came \
-                     back as a new generation, its entries written again"
-                );
+            let why = if removed > std::mem::replace(&mut self.removed_restarts, removed) {
+                "a peer had removed this node (it was cut off or paused for longer than \
+                 removal_after, or a process restarted reusing its generation): it came back as \
+                 a new generation, its entries written again"
             } else {
-                tracing::warn!(
-                    node = %id,
-                    was = was.0,
-                    now = self.generation.0,
-                    "another incarnation of this node's id was heard of, and the node moved \
-                     above it: a restart that reused or lowered its generation, or another \
-                     process running with the same id (ids must be unique; one process per \
-                     state file) — two such processes erase each other's entries everywhere"
-                );
-            }
+                "another incarnation of this node's id was heard of, and the node moved above \
+                 it: a restart that reused or lowered its generation, or another process \
+                 running with the same id (ids must be unique; one process per state file) — \
+                 two such processes erase each other's entries everywhere"
+            };
+            tracing::warn!(node = %id, was = was.0, now = self.generation.0, "{why}");
             #[cfg(feature = "sim")]
             if let Some(recorder) = &self.recorder {
                 recorder.lock().refuted(now, id, self.generation);

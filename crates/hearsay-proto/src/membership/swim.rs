@@ -235,7 +235,7 @@ impl Membership {
                 self.removals
                     .push_back((now + self.config.removal_after, id));
             }
-            return if more { news(more) } else { Applied::Stale };
+            return if more { news(true) } else { Applied::Stale };
         }
         match liveness {
             Liveness::Alive => {
