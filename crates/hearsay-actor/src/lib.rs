@@ -34,6 +34,7 @@ mod messages;
 #[cfg(feature = "sim")]
 mod network;
 mod node;
+mod node_inbox;
 #[cfg(feature = "sim")]
 mod recorder;
 #[cfg(feature = "sim")]
@@ -56,6 +57,7 @@ pub use network::{
     SetFaults, SetLink,
 };
 pub use node::{GossipNode, MAX_MAILBOX};
+pub use node_inbox::NodeInbox;
 #[cfg(feature = "sim")]
 pub use recorder::{Held, Recorder, RecorderHandle, StaleSample, UpdateRecord};
 #[cfg(feature = "sim")]

@@ -14,10 +14,11 @@ use crate::messages::{
 };
 #[cfg(feature = "sim")]
 use crate::messages::{Crash, Reincarnate, Restart, Resume, SetMaxDeltas};
+use crate::node_inbox::{Drain, NodeInbox};
 use crate::throttle::Throttle;
 use crate::{Error, Router, Transport};
 use actix::fut::ActorFuture;
-use actix::{Actor, AsyncContext, Context, Handler, Recipient};
+use actix::{Actor, Addr, AsyncContext, Context, Handler, Recipient};
 use hearsay_proto::Generation;
 #[cfg(feature = "sim")]
 use hearsay_proto::PurgeReason;
@@ -434,6 +435,43 @@ impl Handler<Datagram> for GossipNode {
     type Result = ();
 
     fn handle(&mut self, datagram: Datagram, _: &mut Context<Self>) {
+        self.receive(datagram);
+    }
+}
+
+impl GossipNode {
+    /// Starts the node with a [`NodeInbox`] for its datagrams: register the inbox with the
+    /// [`crate::Router`] instead of the address, and the router's datagrams reach the node
+    /// without a mailbox message each (at 100,000 nodes, a fifth of the wall time). The address
+    /// takes every other message, [`Datagram`]s included.
+    ///
+    /// ```
+    /// use hearsay_actor::{GossipNode, Router, Set};
+    /// use hearsay_proto::{Config, Generation, Node, NodeId, Value};
+    ///
+    /// actix_rt::System::new().block_on(async {
+    ///     let router = Router::new();
+    ///     let node = Node::new(NodeId(1), Generation(1), Config::default(), 7)?;
+    ///     let (addr, inbox) = GossipNode::new(node, router.clone()).start_with_inbox();
+    ///     router.register(NodeId(1), inbox);
+    ///     addr.send(Set { key: "k".into(), value: Value::from("v") }).await??;
+    ///     Ok::<(), hearsay_actor::Error>(())
+    /// })?;
+    /// # Ok::<(), hearsay_actor::Error>(())
+    /// ```
+    pub fn start_with_inbox(self) -> (Addr<GossipNode>, NodeInbox) {
+        let inbox = NodeInbox::default();
+        let drain = Drain(inbox.clone());
+        // Spawned before `started` spawns the timer: actix polls its futures in that order.
+        let addr = GossipNode::create(move |ctx| {
+            ctx.spawn(drain);
+            self
+        });
+        (addr, inbox)
+    }
+
+    /// Handles one datagram (from the mailbox or the inbox).
+    pub(crate) fn receive(&mut self, datagram: Datagram) {
         if self.down {
             return;
         }
