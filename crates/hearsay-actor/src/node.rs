@@ -14,7 +14,7 @@ use crate::messages::{
 };
 #[cfg(feature = "sim")]
 use crate::messages::{Crash, Reincarnate, Restart, Resume, SetMaxDeltas};
-use crate::node_inbox::{Drain, NodeInbox};
+use crate::node_inbox::{InboxReader, NodeInbox};
 use crate::throttle::Throttle;
 use crate::{Error, Router, Transport};
 use actix::fut::ActorFuture;
@@ -23,6 +23,7 @@ use hearsay_proto::Generation;
 #[cfg(feature = "sim")]
 use hearsay_proto::PurgeReason;
 use hearsay_proto::{ErrorKind, Event, MemberStatus, Node, NodeId, Transmit, Version};
+use std::num::NonZeroUsize;
 use std::pin::Pin;
 use std::task::Poll;
 use std::time::Duration;
@@ -129,7 +130,9 @@ pub struct GossipNode {
     node: Node,
     first_round_after: Duration,
     /// The mailbox's capacity (`None`: actix's default).
-    mailbox: Option<usize>,
+    mailbox: Option<NonZeroUsize>,
+    /// The [`Wakeup`] was spawned before the actor started ([`GossipNode::start_with_inbox`]).
+    woken_early: bool,
     /// Rejected datagrams are logged at most once per [`crate::throttle::LOG_EVERY`].
     rejections: Throttle,
 }
@@ -151,6 +154,7 @@ impl GossipNode {
             quiet: false,
             down: false,
             mailbox: None,
+            woken_early: false,
             rejections: Throttle::default(),
             told_mixed_views: false,
         }
@@ -162,7 +166,7 @@ impl GossipNode {
     /// between 1 and [`MAX_MAILBOX`] (actix reads 0 as "unbounded", and its channel overflows
     /// its counters past 2^62; "no bound" is the largest).
     pub fn with_mailbox_capacity(mut self, capacity: usize) -> GossipNode {
-        self.mailbox = Some(capacity.clamp(1, MAX_MAILBOX));
+        self.mailbox = NonZeroUsize::new(capacity.clamp(1, MAX_MAILBOX));
         self
     }
 
@@ -370,13 +374,16 @@ impl Actor for GossipNode {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         if let Some(capacity) = self.mailbox {
-            ctx.set_mailbox_capacity(capacity);
+            ctx.set_mailbox_capacity(capacity.get());
         }
         let due = Self::now() + self.first_round_after;
         self.set_due(Some(due.into_std()));
-        ctx.spawn(Wakeup {
-            sleep: tokio::time::sleep_until(due),
-        });
+        if !self.woken_early {
+            ctx.spawn(Wakeup {
+                sleep: tokio::time::sleep_until(due),
+                inbox: None,
+            });
+        }
     }
 }
 
@@ -384,10 +391,12 @@ pin_project_lite::pin_project! {
     /// The node's one timer, for its whole life: a sleep re-set to [`GossipNode::due`] whenever
     /// that moves, instead of a timer allocated, registered and cancelled per timeout (at 100,000
     /// nodes a round is 100,000 timeouts). The sleep lives in the future actix boxes anyway, not
-    /// in a box of its own.
+    /// in a box of its own. A node started with an inbox reads it here too, first: one future
+    /// polled per poll of the actor, not two.
     struct Wakeup {
         #[pin]
         sleep: Sleep,
+        inbox: Option<InboxReader>,
     }
 }
 
@@ -400,7 +409,11 @@ impl ActorFuture<GossipNode> for Wakeup {
         _: &mut Context<GossipNode>,
         task: &mut std::task::Context<'_>,
     ) -> Poll<()> {
-        let mut sleep = self.project().sleep;
+        let this = self.project();
+        if let Some(inbox) = this.inbox {
+            inbox.read(node, task.waker());
+        }
+        let mut sleep = this.sleep;
         // After a datagram (most polls), the sleep is left alone when its handler found it
         // armed for the deadline the node still wants and the clock short of it: it has not
         // fired, and when it fires it wakes the task and the next poll looks at it. (The sleep
@@ -461,11 +474,16 @@ impl GossipNode {
     /// ```
     pub fn start_with_inbox(self) -> (Addr<GossipNode>, NodeInbox) {
         let inbox = NodeInbox::default();
-        let drain = Drain(inbox.clone());
-        // Spawned before `started` spawns the timer: actix polls its futures in that order.
+        let reader = InboxReader::new(inbox.clone());
+        let mut node = self;
         let addr = GossipNode::create(move |ctx| {
-            ctx.spawn(drain);
-            self
+            // The timer, spawned here to hold the reader; `started` sets its deadline.
+            node.woken_early = true;
+            ctx.spawn(Wakeup {
+                sleep: tokio::time::sleep_until(Self::now() + node.first_round_after),
+                inbox: Some(reader),
+            });
+            node
         });
         (addr, inbox)
     }

@@ -12,12 +12,9 @@
 
 use crate::GossipNode;
 use crate::messages::Datagram;
-use actix::Context;
-use actix::fut::ActorFuture;
 use smallvec::SmallVec;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Poll, Waker};
+use std::task::Waker;
 
 /// Datagrams waiting, the first few in the inbox's own allocation: most polls find one or two.
 type Waiting = SmallVec<[Vec<u8>; 2]>;
@@ -84,32 +81,30 @@ impl NodeInbox {
     }
 }
 
-/// The node's reader of its inbox: spawned before the node's timer, so that it runs where the
-/// mailbox's datagrams ran, ahead of the timer in each poll of the actor.
-pub(crate) struct Drain(pub(crate) NodeInbox);
+/// The node's reader of its inbox, held by its timer future (the one future actix polls after
+/// the mailbox in each poll of the actor, where the mailbox's datagrams ran); closes the inbox
+/// when the actor stops.
+pub(crate) struct InboxReader(NodeInbox);
 
-impl ActorFuture<GossipNode> for Drain {
-    type Output = ();
+impl InboxReader {
+    pub(crate) fn new(inbox: NodeInbox) -> InboxReader {
+        InboxReader(inbox)
+    }
 
-    fn poll(
-        self: Pin<&mut Self>,
-        node: &mut GossipNode,
-        _: &mut Context<GossipNode>,
-        task: &mut std::task::Context<'_>,
-    ) -> Poll<()> {
+    /// Hands the node every datagram waiting; `waker` is woken at the next push.
+    pub(crate) fn read(&self, node: &mut GossipNode, waker: &Waker) {
         // One look per poll: a datagram pushed while these are handled (from another thread;
         // in one thread only the node itself could) wakes the task again.
-        for payload in self.0.take(task.waker()) {
+        for payload in self.0.take(waker) {
             node.receive(Datagram {
                 payload,
                 sender: None,
             });
         }
-        Poll::Pending
     }
 }
 
-impl Drop for Drain {
+impl Drop for InboxReader {
     fn drop(&mut self) {
         self.0.close();
     }

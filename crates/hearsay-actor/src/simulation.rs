@@ -61,7 +61,7 @@ pub struct SimulationConfig {
     pub seed: u64,
     /// Every node's protocol configuration. Default: [`Config::default`].
     pub protocol: Config,
-    /// The simulated network; `None` delivers mailbox to mailbox at once (the in-process router).
+    /// The simulated network; `None` delivers at once, to each node's inbox (the in-process router).
     /// Default: [`NetworkConfig::default`].
     pub network: Option<NetworkConfig>,
     /// Whether each node's first round starts at a random instant of the first interval (as

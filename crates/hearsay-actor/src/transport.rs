@@ -21,7 +21,7 @@ pub trait Transport: 'static {
     }
 }
 
-/// The in-process transport: mailbox to mailbox, no delay, no loss.
+/// The in-process transport: to each node's [`NodeInbox`] (or mailbox), no delay, no loss.
 ///
 /// Clones share one routing table; register every node's [`Datagram`] recipient in it.
 #[derive(Clone, Default)]
