@@ -2,7 +2,7 @@
 //!
 //! hearsay's actor runtime: every gossip node is an actix actor ([`GossipNode`]) that owns one
 //! sans-I/O protocol value from `hearsay-proto` and exchanges encoded datagrams with its peers
-//! through their mailboxes (in-process, through a [`NodeInbox`] its own task drains).
+//! through their mailboxes (in-process, through an inbox its own task drains: [`Router::start`]).
 //!
 //! - **Embed** nodes in an actix application: talk to them with [`Set`], [`Get`], [`Delete`],
 //!   [`GetEntries`], [`Subscribe`] (pub/sub on key prefixes) and [`GetMetrics`]; with membership
@@ -10,7 +10,7 @@
 //!   [`Inspect`] copies a node's real protocol state (store with watermarks and GC horizons,
 //!   members, counters) for debugging.
 //! - **Transports**: a node never knows where its peers are. The in-process [`Router`] delivers
-//!   to each node's [`NodeInbox`] or mailbox; the simulated `Network` (feature `sim`) adds latency, loss, duplication,
+//!   to each node's inbox or mailbox; the simulated `Network` (feature `sim`) adds latency, loss, duplication,
 //!   reordering and partitions; `hearsay-net` bridges machines.
 //! - **Test** with the deterministic harness (`Simulation` inside `simulate`, feature `sim`):
 //!   paused virtual time, one seed for every RNG, a `Recorder` of traffic, learn times, stale
@@ -57,7 +57,6 @@ pub use network::{
     SetFaults, SetLink,
 };
 pub use node::{GossipNode, MAX_MAILBOX};
-pub use node_inbox::NodeInbox;
 #[cfg(feature = "sim")]
 pub use recorder::{Held, Recorder, RecorderHandle, StaleSample, UpdateRecord};
 #[cfg(feature = "sim")]

@@ -14,7 +14,7 @@ use crate::messages::{
 };
 #[cfg(feature = "sim")]
 use crate::messages::{Crash, Reincarnate, Restart, Resume, SetMaxDeltas};
-use crate::node_inbox::{InboxReader, NodeInbox};
+use crate::node_inbox::InboxReader;
 use crate::throttle::Throttle;
 use crate::{Error, Router, Transport};
 use actix::fut::ActorFuture;
@@ -23,7 +23,6 @@ use hearsay_proto::Generation;
 #[cfg(feature = "sim")]
 use hearsay_proto::PurgeReason;
 use hearsay_proto::{ErrorKind, Event, MemberStatus, Node, NodeId, Transmit, Version};
-use std::num::NonZeroUsize;
 use std::pin::Pin;
 use std::task::Poll;
 use std::time::Duration;
@@ -119,6 +118,9 @@ pub struct GossipNode {
     /// When the protocol wants its next timeout (`None`: never, or down); the node's one
     /// [`Wakeup`] follows it.
     due: Option<std::time::Instant>,
+    /// Where the node reads its datagrams when the [`Router`] started it ([`Router::start`]):
+    /// here, on the line every input reads, not in the [`Wakeup`]'s box.
+    inbox: Option<InboxReader>,
     transport: Outbound,
     #[cfg(feature = "sim")]
     recorder: Option<RecorderHandle>,
@@ -128,13 +130,18 @@ pub struct GossipNode {
     generation: Generation,
     subscribers: Option<Box<Subscribers>>,
     node: Node,
-    first_round_after: Duration,
-    /// The mailbox's capacity (`None`: actix's default).
-    mailbox: Option<NonZeroUsize>,
-    /// The [`Wakeup`] was spawned before the actor started ([`GossipNode::start_with_inbox`]).
-    woken_early: bool,
+    /// What `started` reads once (boxed: the actor's task stays in its allocator bin).
+    start: Option<Box<StartOptions>>,
     /// Rejected datagrams are logged at most once per [`crate::throttle::LOG_EVERY`].
     rejections: Throttle,
+}
+
+/// The options a node reads when it starts.
+#[derive(Default)]
+struct StartOptions {
+    first_round_after: Duration,
+    /// The mailbox's capacity (`None`: actix's default).
+    mailbox: Option<usize>,
 }
 
 impl GossipNode {
@@ -148,13 +155,12 @@ impl GossipNode {
             subscribers: None,
             #[cfg(feature = "sim")]
             recorder: None,
-            first_round_after: Duration::ZERO,
+            start: None,
+            inbox: None,
             due: None,
             armed: false,
             quiet: false,
             down: false,
-            mailbox: None,
-            woken_early: false,
             rejections: Throttle::default(),
             told_mixed_views: false,
         }
@@ -166,7 +172,7 @@ impl GossipNode {
     /// between 1 and [`MAX_MAILBOX`] (actix reads 0 as "unbounded", and its channel overflows
     /// its counters past 2^62; "no bound" is the largest).
     pub fn with_mailbox_capacity(mut self, capacity: usize) -> GossipNode {
-        self.mailbox = NonZeroUsize::new(capacity.clamp(1, MAX_MAILBOX));
+        self.start_options().mailbox = Some(capacity.clamp(1, MAX_MAILBOX));
         self
     }
 
@@ -180,8 +186,12 @@ impl GossipNode {
     /// Delays the first round (so that nodes of a cluster do not all tick at the same instant).
     /// At most a day: a longer delay (`Duration::MAX` included) is taken as a day.
     pub fn with_first_round_after(mut self, delay: Duration) -> GossipNode {
-        self.first_round_after = delay.min(Duration::from_secs(86_400));
+        self.start_options().first_round_after = delay.min(Duration::from_secs(86_400));
         self
+    }
+
+    fn start_options(&mut self) -> &mut StartOptions {
+        self.start.get_or_insert_with(Box::default)
     }
 
     /// The node's id.
@@ -373,17 +383,15 @@ impl Actor for GossipNode {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        if let Some(capacity) = self.mailbox {
-            ctx.set_mailbox_capacity(capacity.get());
+        let start = self.start.take().unwrap_or_default();
+        if let Some(capacity) = start.mailbox {
+            ctx.set_mailbox_capacity(capacity);
         }
-        let due = Self::now() + self.first_round_after;
+        let due = Self::now() + start.first_round_after;
         self.set_due(Some(due.into_std()));
-        if !self.woken_early {
-            ctx.spawn(Wakeup {
-                sleep: tokio::time::sleep_until(due),
-                inbox: None,
-            });
-        }
+        ctx.spawn(Wakeup {
+            sleep: tokio::time::sleep_until(due),
+        });
     }
 }
 
@@ -391,12 +399,11 @@ pin_project_lite::pin_project! {
     /// The node's one timer, for its whole life: a sleep re-set to [`GossipNode::due`] whenever
     /// that moves, instead of a timer allocated, registered and cancelled per timeout (at 100,000
     /// nodes a round is 100,000 timeouts). The sleep lives in the future actix boxes anyway, not
-    /// in a box of its own. A node started with an inbox reads it here too, first: one future
-    /// polled per poll of the actor, not two.
+    /// in a box of its own. A node started with an inbox ([`Router::start`]) reads it here,
+    /// first: right after the mailbox, where the mailbox's datagrams ran.
     struct Wakeup {
         #[pin]
         sleep: Sleep,
-        inbox: Option<InboxReader>,
     }
 }
 
@@ -409,11 +416,15 @@ impl ActorFuture<GossipNode> for Wakeup {
         _: &mut Context<GossipNode>,
         task: &mut std::task::Context<'_>,
     ) -> Poll<()> {
-        let this = self.project();
-        if let Some(inbox) = this.inbox {
-            inbox.read(node, task.waker());
+        if let Some(inbox) = &node.inbox {
+            for payload in inbox.take(task.waker()) {
+                node.receive(Datagram {
+                    payload,
+                    sender: None,
+                });
+            }
         }
-        let mut sleep = this.sleep;
+        let mut sleep = self.project().sleep;
         // After a datagram (most polls), the sleep is left alone when its handler found it
         // armed for the deadline the node still wants and the clock short of it: it has not
         // fired, and when it fires it wakes the task and the next poll looks at it. (The sleep
@@ -453,39 +464,11 @@ impl Handler<Datagram> for GossipNode {
 }
 
 impl GossipNode {
-    /// Starts the node with a [`NodeInbox`] for its datagrams: register the inbox with the
-    /// [`crate::Router`] instead of the address, and the router's datagrams reach the node
-    /// without a mailbox message each (at 100,000 nodes, a fifth of the wall time). The address
-    /// takes every other message, [`Datagram`]s included.
-    ///
-    /// ```
-    /// use hearsay_actor::{GossipNode, Router, Set};
-    /// use hearsay_proto::{Config, Generation, Node, NodeId, Value};
-    ///
-    /// actix_rt::System::new().block_on(async {
-    ///     let router = Router::new();
-    ///     let node = Node::new(NodeId(1), Generation(1), Config::default(), 7)?;
-    ///     let (addr, inbox) = GossipNode::new(node, router.clone()).start_with_inbox();
-    ///     router.register(NodeId(1), inbox);
-    ///     addr.send(Set { key: "k".into(), value: Value::from("v") }).await??;
-    ///     Ok::<(), hearsay_actor::Error>(())
-    /// })?;
-    /// # Ok::<(), hearsay_actor::Error>(())
-    /// ```
-    pub fn start_with_inbox(self) -> (Addr<GossipNode>, NodeInbox) {
-        let inbox = NodeInbox::default();
-        let reader = InboxReader::new(inbox.clone());
-        let mut node = self;
-        let addr = GossipNode::create(move |ctx| {
-            // The timer, spawned here to hold the reader; `started` sets its deadline.
-            node.woken_early = true;
-            ctx.spawn(Wakeup {
-                sleep: tokio::time::sleep_until(Self::now() + node.first_round_after),
-                inbox: Some(reader),
-            });
-            node
-        });
-        (addr, inbox)
+    /// Starts the node reading its datagrams from an inbox in the router's table
+    /// ([`Router::start`]).
+    pub(crate) fn start_reading(mut self, inbox: InboxReader) -> Addr<GossipNode> {
+        self.inbox = Some(inbox);
+        self.start()
     }
 
     /// Handles one datagram (from the mailbox or the inbox).

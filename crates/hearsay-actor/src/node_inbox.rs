@@ -1,56 +1,78 @@
-//! [`NodeInbox`]: how the in-process [`crate::Router`] hands datagrams to a [`GossipNode`]
-//! without a mailbox message per datagram.
+//! A node's inbox: how the in-process [`Router`] hands datagrams to a [`GossipNode`](crate::GossipNode) started
+//! with [`Router::start`], without a mailbox message per datagram.
 //!
 //! Through the mailbox, every datagram cost actix an envelope and a queue node (two allocations),
-//! the channel's atomic counters, and a virtual call to the handler: at 100,000 nodes, more than
-//! the protocol's own work on it. The inbox is a plain queue the node drains from its own task —
-//! a router pushes onto it and wakes the task, as the mailbox would, and the node takes the
-//! datagrams in the order they were pushed, as it took its mailbox, in the same poll of its task
-//! (ahead of its timer). The mailbox still carries everything else (writes, reads, the harness's
-//! faults); a node started with [`GossipNode::start_with_inbox`] still takes [`crate::Datagram`]s
-//! there too.
+//! the channel's atomic counters and a virtual call to the handler: at 100,000 nodes, a fifth of
+//! the wall time (`docs/performance.md`, session 34). The inbox is a plain queue in the router's
+//! table that the node drains from its own task: the router pushes onto it and wakes the task, as
+//! the mailbox would, and the node takes the datagrams in the order they were pushed, as it took
+//! its mailbox, in its timer future — the one future actix polls after the mailbox in each poll
+//! of the actor. The mailbox still carries everything else (writes, reads, the harness's faults)
+//! and takes [`Datagram`](crate::Datagram)s too.
 
-use crate::GossipNode;
-use crate::messages::Datagram;
+use crate::transport::Router;
 use smallvec::SmallVec;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::task::Waker;
 
-/// Datagrams waiting, the first few in the inbox's own allocation: most polls find one or two.
-type Waiting = SmallVec<[Vec<u8>; 2]>;
+/// Datagrams waiting, the first few in the slot itself: most polls find one or two.
+pub(crate) type Waiting = SmallVec<[Vec<u8>; 2]>;
 
-/// The receiving end of a node's datagrams, for the [`crate::Router`] to push onto
-/// ([`GossipNode::start_with_inbox`]). Clones share one queue.
-#[derive(Clone, Default)]
-pub struct NodeInbox(Arc<Mutex<Queue>>);
+/// One node's inbox, in the [`Router`]'s table (a slab indexed by node id: delivery reads one
+/// place, where a pointer to a queue of its own would cost a second cache miss per datagram).
+#[derive(Default)]
+pub(crate) struct Slot(Mutex<Queue>);
 
 #[derive(Default)]
 struct Queue {
+    /// Which node's inbox this is: bumped whenever the id is routed anew, so that a reader of
+    /// an earlier node under the id takes nothing and closes nothing.
+    ticket: u32,
+    /// A node reads it; datagrams pushed to a closed slot are dropped, as a stopped actor's
+    /// mailbox drops them.
+    open: bool,
     waiting: Waiting,
     /// The node's task, once it has run: woken when the queue stops being empty.
     waker: Option<Waker>,
-    /// The node's actor stopped: datagrams pushed from now on are dropped, as a stopped
-    /// actor's mailbox drops them.
-    closed: bool,
 }
 
-impl std::fmt::Debug for NodeInbox {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let waiting = self.0.lock().map(|q| q.waiting.len()).unwrap_or(0);
-        f.debug_struct("NodeInbox")
-            .field("waiting", &waiting)
-            .finish()
+impl Slot {
+    /// Opens the slot for a new reader; answers its ticket.
+    pub(crate) fn open(&mut self) -> u32 {
+        let queue = self
+            .0
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        queue.ticket = queue.ticket.wrapping_add(1);
+        queue.open = true;
+        queue.waiting.clear();
+        queue.waker = None;
+        queue.ticket
     }
-}
 
-impl NodeInbox {
-    /// Queues a datagram's payload for the node; returns whether its actor still runs.
-    pub(crate) fn push(&self, payload: Vec<u8>) -> bool {
+    /// Closes the slot (the id is routed elsewhere, or to nobody).
+    pub(crate) fn close(&mut self) {
+        let queue = self
+            .0
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        queue.ticket = queue.ticket.wrapping_add(1);
+        queue.open = false;
+        queue.waiting.clear();
+        queue.waker = None;
+    }
+
+    pub(crate) fn is_open(&self) -> bool {
+        self.0.lock().is_ok_and(|queue| queue.open)
+    }
+
+    /// Queues a datagram's payload; hands it back when no node reads the slot.
+    pub(crate) fn push(&self, payload: Vec<u8>) -> Result<(), Vec<u8>> {
         let Ok(mut queue) = self.0.lock() else {
-            return false;
+            return Err(payload);
         };
-        if queue.closed {
-            return false;
+        if !queue.open {
+            return Err(payload);
         }
         queue.waiting.push(payload);
         if queue.waiting.len() == 1
@@ -58,55 +80,61 @@ impl NodeInbox {
         {
             waker.wake_by_ref();
         }
-        true
+        Ok(())
     }
 
-    /// Everything waiting, in push order; `waker` is woken at the next push.
-    fn take(&self, waker: &Waker) -> Waiting {
+    /// Everything waiting for the reader holding `ticket`, in push order; `waker` is woken at
+    /// the next push. Nothing for a reader whose ticket has passed.
+    pub(crate) fn take(&self, ticket: u32, waker: &Waker) -> Waiting {
         let Ok(mut queue) = self.0.lock() else {
             return Waiting::new();
         };
+        if queue.ticket != ticket {
+            return Waiting::new();
+        }
         if !queue.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
             queue.waker = Some(waker.clone());
         }
         std::mem::take(&mut queue.waiting)
     }
 
-    fn close(&self) {
-        if let Ok(mut queue) = self.0.lock() {
-            queue.closed = true;
-            queue.waiting.clear();
-            queue.waker = None;
+    /// Closes the slot if `ticket` still holds it (its reader stopped).
+    pub(crate) fn close_for(&mut self, ticket: u32) {
+        let queue = self
+            .0
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if queue.ticket == ticket {
+            self.close();
         }
     }
 }
 
-/// The node's reader of its inbox, held by its timer future (the one future actix polls after
-/// the mailbox in each poll of the actor, where the mailbox's datagrams ran); closes the inbox
-/// when the actor stops.
-pub(crate) struct InboxReader(NodeInbox);
+/// A node's reader of its inbox slot, held by the node (16 bytes: it sits on the line every
+/// input reads); closes the slot when the actor stops.
+pub(crate) struct InboxReader {
+    router: Router,
+    at: u32,
+    ticket: u32,
+}
 
 impl InboxReader {
-    pub(crate) fn new(inbox: NodeInbox) -> InboxReader {
-        InboxReader(inbox)
+    /// The reader of the slot at `at` (an id below 2^22) holding `ticket`.
+    pub(crate) fn new(router: Router, at: u32, ticket: u32) -> InboxReader {
+        InboxReader { router, at, ticket }
     }
 
-    /// Hands the node every datagram waiting; `waker` is woken at the next push.
-    pub(crate) fn read(&self, node: &mut GossipNode, waker: &Waker) {
-        // One look per poll: a datagram pushed while these are handled (from another thread;
-        // in one thread only the node itself could) wakes the task again.
-        for payload in self.0.take(waker) {
-            node.receive(Datagram {
-                payload,
-                sender: None,
-            });
-        }
+    /// Everything waiting, in push order; `waker` is woken at the next push. One look per
+    /// poll: a datagram pushed while these are handled (from another thread; in one thread
+    /// only the node itself could) wakes the task again.
+    pub(crate) fn take(&self, waker: &Waker) -> Waiting {
+        self.router.take(self.at as usize, self.ticket, waker)
     }
 }
 
 impl Drop for InboxReader {
     fn drop(&mut self) {
-        self.0.close();
+        self.router.close_inbox(self.at as usize, self.ticket);
     }
 }
 
@@ -143,8 +171,7 @@ mod tests {
             let router = router.clone();
             async move {
                 let node = Node::new(NodeId(1), Generation(1), Config::default(), 7)?;
-                let (addr, inbox) = GossipNode::new(node, router.clone()).start_with_inbox();
-                router.register(NodeId(1), inbox);
+                let addr = router.start(GossipNode::new(node, router.clone()));
                 let delivered = (0..3)
                     .filter(|_| router.deliver(NodeId(1), vec![0xc1]))
                     .count();
@@ -158,28 +185,37 @@ mod tests {
         Ok(())
     }
 
-    /// One route per id: registering a recipient replaces the inbox, registering the inbox
-    /// again replaces the recipient, and unregistering leaves none.
+    /// One route per id: registering a recipient replaces the inbox, starting a node under
+    /// the id again gives it a fresh inbox (the earlier node takes nothing more, and its end
+    /// closes nothing), and unregistering leaves none.
     #[test]
     fn a_route_replaces_an_inbox_and_back() -> Result<(), crate::Error> {
         let (rejected, sunk) = simulate(|| async {
             let router = Router::new();
             let sunk = Rc::new(RefCell::new(Vec::new()));
-            let node = Node::new(NodeId(4), Generation(1), Config::default(), 7)?;
-            let (addr, inbox) = GossipNode::new(node, router.clone()).start_with_inbox();
-            router.register(NodeId(4), inbox.clone());
+            let start = || -> Result<_, crate::Error> {
+                let node = Node::new(NodeId(4), Generation(1), Config::default(), 7)?;
+                Ok(router.start(GossipNode::new(node, router.clone())))
+            };
+            let first = start()?;
             router.deliver(NodeId(4), vec![0xc1]);
+            // Datagrams still waiting when the id is routed anew are dropped with the inbox.
+            tokio::time::sleep(Duration::from_millis(1)).await;
             router.register(NodeId(4), Sink(sunk.clone()).start().recipient());
             router.deliver(NodeId(4), vec![0xc2]);
-            router.register(NodeId(4), inbox);
+            let second = start()?;
             router.deliver(NodeId(4), vec![0xc3]);
+            router.deliver(NodeId(4), vec![0xc3]);
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            let rejected = (
+                first.send(GetMetrics).await?.stats.rejected,
+                second.send(GetMetrics).await?.stats.rejected,
+            );
             router.unregister(NodeId(4));
             assert!(!router.deliver(NodeId(4), vec![0xc4]));
-            tokio::time::sleep(Duration::from_millis(1)).await;
-            let rejected = addr.send(GetMetrics).await?.stats.rejected;
             Ok::<_, crate::Error>((rejected, sunk.take()))
         })??;
-        assert_eq!((rejected, sunk), (2, vec![0xc2]));
+        assert_eq!((rejected, sunk), ((1, 2), vec![0xc2]));
         Ok(())
     }
 }

@@ -269,11 +269,11 @@ impl Simulation {
                 Some((_, inbox)) => GossipNode::new(node, NetworkLink::through(inbox.clone())),
                 None => GossipNode::new(node, router.clone()),
             };
-            let (addr, inbox) = actor
-                .with_recorder(recorder.clone())
-                .with_first_round_after(config.start_after + phase)
-                .start_with_inbox();
-            router.register(id, inbox);
+            let addr = router.start(
+                actor
+                    .with_recorder(recorder.clone())
+                    .with_first_round_after(config.start_after + phase),
+            );
             nodes.push(addr);
         }
         // With partial views a node gossips only with its active view, which starts empty: each
@@ -384,14 +384,14 @@ impl Simulation {
             Some((_, inbox)) => GossipNode::new(node, NetworkLink::through(inbox.clone())),
             None => GossipNode::new(node, self.router.clone()),
         };
-        let (addr, inbox) = actor
-            .with_recorder(self.recorder.clone())
-            .with_first_round_after(phase)
-            .start_with_inbox();
+        let addr = self.router.start(
+            actor
+                .with_recorder(self.recorder.clone())
+                .with_first_round_after(phase),
+        );
         if let (true, Some(&contact)) = (harness_joins(config), seeds.first()) {
             addr.do_send(Join(NodeId(contact as u64)));
         }
-        self.router.register(id, inbox);
         self.nodes.push(addr);
         self.generations.push(Generation(1));
         self.joined.push(seeds.to_vec());
