@@ -108,6 +108,48 @@ fn two_processes_with_one_id_are_reported_in_the_log() {
     assert!(line.contains("WARN"), "{line}");
 }
 
+/// Two processes with one id under membership, the generations left to their defaults (the
+/// later start's is newer): the members' updates carry the newer process's address, so every
+/// answer to id 7 goes there and the older hears nothing — before session 34 a silent zombie
+/// whose writes reached no one. A peer that gets its gossip, sealed under the older
+/// generation from another socket than the newer's, now tells it (`Body::Superseded`), and it
+/// says so loudly — without refuting (session 33's refutation moved the zombie to the newer
+/// process): the newer keeps the id, its writes reach the cluster, and it is told nothing.
+#[test]
+fn a_superseded_process_under_membership_says_so_and_the_newer_keeps_the_id() {
+    let dir = temp_dir("same-id-membership");
+    let key = key_file(&dir, "key");
+    let key = key.to_str().expect("path");
+    let common = ["--bind", "127.0.0.1:0", "--key-file", key, "--membership"];
+    let mut seed = NodeProcess::start(&[&common[..], &["--id", "1"]].concat());
+    let seed_addr = seed.addr.clone();
+    let mut older = NodeProcess::start_logged(
+        &[&common[..], &["--id", "7", "--seed-peer", &seed_addr]].concat(),
+    );
+    assert!(older.ask("set before older").starts_with("OK "));
+    assert_eq!(seed.ask("wait before older"), "OK");
+    let mut newer = NodeProcess::start_logged(
+        &[&common[..], &["--id", "7", "--seed-peer", &seed_addr]].concat(),
+    );
+    let line = older.wait_log(
+        "another process runs this node's id at a newer generation",
+        Duration::from_secs(30),
+    );
+    assert!(line.contains("ERROR"), "{line}");
+    assert!(newer.ask("set after newer").starts_with("OK "));
+    assert_eq!(seed.ask("wait after newer"), "OK");
+    let told: Vec<String> = newer
+        .logs_so_far()
+        .into_iter()
+        .filter(|line| {
+            line.contains("another process runs") || line.contains("another incarnation")
+        })
+        .collect();
+    assert!(told.is_empty(), "the newer process was told: {told:#?}");
+    let stats: serde_json::Value = serde_json::from_str(&older.ask("stats")).expect("JSON");
+    assert!(stats.to_string().contains("\"superseded\":"), "{stats}");
+}
+
 #[test]
 fn three_processes_converge() {
     let dir = temp_dir("three");

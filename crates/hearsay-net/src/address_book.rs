@@ -122,6 +122,11 @@ impl AddressBook {
         self.get(id).or_else(|| self.fallback.get(&id).copied())
     }
 
+    /// The generation of `id` the book holds (the newest announced).
+    pub fn generation(&self, id: NodeId) -> Option<Generation> {
+        self.by_id.get(&id).map(|held| held.0)
+    }
+
     /// Where `id` is reached.
     pub fn get(&self, id: NodeId) -> Option<SocketAddr> {
         self.by_id.get(&id).map(|held| held.1)

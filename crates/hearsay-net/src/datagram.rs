@@ -75,6 +75,19 @@ pub enum Body {
         /// The hello's nonce: only its sender, waiting on it, takes this welcome.
         echo: Nonce,
     },
+    /// "Your id runs elsewhere, newer": the sender holds `id` at `generation`, reached at
+    /// `addr`, and got gossip sealed by `id` under an older generation from the receiver's
+    /// socket. Two processes run one id; the receiver, the older, hears nothing else that
+    /// would tell it (every answer to the id goes to the newer). It tells without refuting:
+    /// the receiver logs and counts it, its state untouched.
+    Superseded {
+        /// The id the receiver sealed under.
+        id: NodeId,
+        /// The generation the sender holds for it, newer than the receiver's.
+        generation: Generation,
+        /// Where the sender reaches that generation.
+        addr: String,
+    },
 }
 
 /// A datagram's nonce: its sealer's random prefix and the sealer's counter, unique per datagram.
@@ -197,6 +210,7 @@ impl Sealer {
             Body::Gossip(_) => b'G',
             Body::Hello { .. } => b'H',
             Body::Welcome { .. } => b'W',
+            Body::Superseded { .. } => b'S',
         });
         out.extend_from_slice(&self.from.0.to_be_bytes());
         out.extend_from_slice(&self.generation.0.to_be_bytes());
@@ -205,6 +219,15 @@ impl Sealer {
             Body::Hello { addr, to } | Body::Welcome { addr, to, .. } => {
                 crate::frame::push_short(&mut out, addr, MAX_ADDRESS);
                 crate::frame::push_short(&mut out, to, MAX_ADDRESS);
+            }
+            Body::Superseded {
+                id,
+                generation,
+                addr,
+            } => {
+                out.extend_from_slice(&id.0.to_be_bytes());
+                out.extend_from_slice(&generation.0.to_be_bytes());
+                crate::frame::push_short(&mut out, addr, MAX_ADDRESS);
             }
         }
         if let Body::Welcome { echo, .. } = body {
@@ -227,6 +250,7 @@ fn body_len(body: &Body) -> usize {
         Body::Gossip(bytes) => bytes.len(),
         Body::Hello { addr, to } => 2 + addr.len() + to.len(),
         Body::Welcome { addr, to, .. } => 2 + addr.len() + to.len() + NONCE_LEN,
+        Body::Superseded { addr, .. } => 17 + addr.len(),
     }
 }
 
@@ -317,6 +341,19 @@ fn decode(mut plain: Vec<u8>, nonce: Nonce) -> Result<Opened, Error> {
             }
             body
         }
+        b'S' => {
+            let id = NodeId(reader.u64()?);
+            let generation = Generation(reader.u64()?);
+            let addr = reader.short_str(MAX_ADDRESS)?;
+            if !reader.0.is_empty() {
+                return Err(Error::Frame("trailing bytes after a notice"));
+            }
+            Body::Superseded {
+                id,
+                generation,
+                addr,
+            }
+        }
         _ => return Err(Error::Frame("unknown datagram kind")),
     };
     Ok(Opened {
@@ -359,6 +396,11 @@ mod tests {
                     counter: u64::MAX - 1,
                 },
             },
+            Body::Superseded {
+                id: NodeId(7),
+                generation: Generation(u64::MAX),
+                addr: "10.0.0.9:7000".into(),
+            },
         ] {
             let datagram = sealer.seal(&ring(1), &body).expect("sealed");
             assert_eq!(datagram.len(), body_len(&body) + DATAGRAM_OVERHEAD);
@@ -368,7 +410,7 @@ mod tests {
             assert_eq!(opened.nonce, sealer.last_nonce());
             assert_eq!(opened.body, body);
         }
-        assert_eq!(sealer.last_nonce().counter, 4);
+        assert_eq!(sealer.last_nonce().counter, 5);
     }
 
     #[test]

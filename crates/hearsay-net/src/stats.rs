@@ -54,11 +54,17 @@ pub enum Counter {
     /// Hellos and welcomes refused as replays or duplicates (datagrams): a hello not newer than
     /// the last one taken from its sender, a welcome answering no hello this node waits on.
     Replays,
+    /// Notices sent that a peer's id runs elsewhere at a newer generation (datagrams): gossip
+    /// sealed by an older generation of a peer than the book holds came from another socket.
+    SupersededNotices,
+    /// Notices received that this node's id runs elsewhere at a newer generation (datagrams):
+    /// another process runs the id, and the cluster routes the id's traffic to it.
+    Superseded,
 }
 
 impl Counter {
     /// Every counter, in display order.
-    pub const ALL: [Counter; 18] = [
+    pub const ALL: [Counter; 20] = [
         Counter::FramesIn,
         Counter::FramesOut,
         Counter::BytesIn,
@@ -77,6 +83,8 @@ impl Counter {
         Counter::Dials,
         Counter::Established,
         Counter::Replays,
+        Counter::SupersededNotices,
+        Counter::Superseded,
     ];
 
     /// The counter's name in snapshots.
@@ -100,6 +108,8 @@ impl Counter {
             Counter::Dials => "dials",
             Counter::Established => "established",
             Counter::Replays => "replays",
+            Counter::SupersededNotices => "superseded_notices",
+            Counter::Superseded => "superseded",
         }
     }
 }

@@ -7,7 +7,9 @@
 //!   (its mailbox is bounded: a flood is dropped and counted, never queued); it says hello to the
 //!   seeds until they answer, learns addresses from hellos and from the reserved key
 //!   [`ADDR_KEY`], and forgets members that left or were removed. Replayed hellos and welcomes
-//!   are refused ([`crate::replay`]).
+//!   are refused ([`crate::replay`]). Gossip sealed by an older generation of a peer than the
+//!   book holds, from another socket, gets a notice back ([`Body::Superseded`]): another
+//!   process runs the id, and the older one, which hears nothing else, logs it.
 //!
 //! No connection is kept: a peer is an address. Failure detection is the protocol's (SWIM probes
 //! ride the same datagrams).
@@ -19,7 +21,7 @@ use crate::replay::{Awaited, HelloWindow};
 use crate::stats::{Counter, NetStats};
 use crate::{Error, Keyring, NetConfig};
 use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, StreamHandler};
-use hearsay_actor::throttle::Throttle;
+use hearsay_actor::throttle::{LOG_EVERY, Throttle};
 use hearsay_actor::{AddPeer, Datagram, GossipNode, Join, KeyChanged, MemberChanged, RemovePeer};
 use hearsay_proto::membership::ADDR_KEY;
 use hearsay_proto::{Generation, MemberStatus, NodeId};
@@ -158,7 +160,11 @@ struct Rejections {
     inbound_full: Throttle,
     replayed: Throttle,
     same_id: Throttle,
+    superseded: Throttle,
 }
+
+/// Most peers [`Udp::tell_if_superseded`] remembers a notice to at once.
+const MAX_NOTICED: usize = 1024;
 
 /// Reads a node's socket and keeps its address book. Started by [`crate::NetNode::start`].
 pub struct Udp {
@@ -178,6 +184,9 @@ pub struct Udp {
     hellos: HelloWindow,
     rng: ChaCha8Rng,
     rejections: Rejections,
+    /// When each peer last got a [`Body::Superseded`] notice ([`Udp::tell_if_superseded`]): at
+    /// most one per [`LOG_EVERY`] each.
+    noticed: BTreeMap<NodeId, Instant>,
     /// Bytes read per datagram at most.
     buffer: usize,
 }
@@ -216,6 +225,7 @@ impl Udp {
             hellos: HelloWindow::default(),
             rng: ChaCha8Rng::seed_from_u64(setup.jitter_seed),
             rejections: Rejections::default(),
+            noticed: BTreeMap::new(),
         })
     }
 
@@ -328,6 +338,7 @@ impl Udp {
                 if stale {
                     write(&self.outbox.book).heard_from(opened.from, source);
                 }
+                self.tell_if_superseded(opened.from, opened.generation, source, now);
                 let datagram = Datagram {
                     payload,
                     sender: Some(opened.from),
@@ -372,6 +383,105 @@ impl Udp {
                     self.node.do_send(Join(opened.from));
                 }
             }
+            Body::Superseded {
+                id,
+                generation,
+                addr,
+            } => self.superseded(id, generation, &addr, opened.from, now),
+        }
+    }
+
+    /// Gossip from `from` sealed under `generation`, older than the generation the book holds
+    /// for it, from `source`: another process runs `from`'s id at the newer generation (with
+    /// membership, whose updates carry the newer one's address, every answer to the id goes
+    /// there), and the older hears nothing that would tell it — a silent zombie whose writes
+    /// reach no one (sessions 31–33). `source` is told ([`Body::Superseded`]). Not when the
+    /// gossip comes from the address the book holds for the newer generation: that is the same
+    /// process, whose transport sealed it before its node moved up (a second process has a
+    /// socket of its own). At most one notice per peer per [`LOG_EVERY`].
+    ///
+    /// The notice tells without refuting: session 33 tried making the older process move
+    /// above the newer (the protocol's refute rule), and a hostile user showed it only moved
+    /// the zombie to the newer process, locked out for good once the older stopped.
+    fn tell_if_superseded(
+        &mut self,
+        from: NodeId,
+        generation: Generation,
+        source: SocketAddr,
+        now: Instant,
+    ) {
+        let held = {
+            let book = read(&self.outbox.book);
+            match (book.generation(from), book.get(from)) {
+                (Some(held), Some(at)) if held > generation && at != source => Some((held, at)),
+                _ => None,
+            }
+        };
+        let Some((held, at)) = held else {
+            return;
+        };
+        if self
+            .noticed
+            .get(&from)
+            .is_some_and(|&told| now < told + LOG_EVERY)
+        {
+            return;
+        }
+        if self.noticed.len() >= MAX_NOTICED {
+            self.noticed.retain(|_, &mut told| now < told + LOG_EVERY);
+            if self.noticed.len() >= MAX_NOTICED {
+                return;
+            }
+        }
+        self.noticed.insert(from, now);
+        self.outbox.stats.add(Counter::SupersededNotices, 1);
+        tracing::debug!(
+            %source,
+            peer = from.0,
+            theirs = generation.0,
+            held = held.0,
+            newer_at = %at,
+            "gossip from an older generation of a peer, from another socket: told it is superseded"
+        );
+        let notice = Body::Superseded {
+            id: from,
+            generation: held,
+            addr: at.to_string(),
+        };
+        self.outbox.send(&mut self.sealer, source, &notice);
+    }
+
+    /// A peer (`by`) says this node's id runs at `generation` at `addr`. Newer than the node and
+    /// elsewhere: another process runs the id, and the cluster routes its traffic there — said
+    /// loudly (an ERROR at most once per [`LOG_EVERY`], the counter
+    /// `hearsay_net_superseded_total`), the node's state untouched. A notice naming this node's
+    /// own address is its own restart seen late; one at or below its generation is stale.
+    fn superseded(
+        &mut self,
+        id: NodeId,
+        generation: Generation,
+        addr: &str,
+        by: NodeId,
+        now: Instant,
+    ) {
+        let ours = self.sealer.generation();
+        let elsewhere = addr.parse::<SocketAddr>() != Ok(self.advertised);
+        if id != self.me || generation <= ours || !elsewhere {
+            return;
+        }
+        self.outbox.stats.add(Counter::Superseded, 1);
+        if let Some(held_back) = self.rejections.superseded.allow(now) {
+            tracing::error!(
+                id = %self.me,
+                ours = ours.0,
+                theirs = generation.0,
+                at = addr,
+                told_by = by.0,
+                held_back,
+                "another process runs this node's id at a newer generation: the cluster sends \
+                 the id's traffic there, and this process's writes reach no one — stop one of \
+                 them (ids must be unique; one process per state file)"
+            );
         }
     }
 

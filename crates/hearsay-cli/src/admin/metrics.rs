@@ -258,6 +258,16 @@ pub fn render(
             "Hellos and welcomes refused as replays or duplicates (datagrams)",
             NetCounter::Replays,
         ),
+        (
+            "net_superseded_notices",
+            "Peers told that another process runs their id at a newer generation (datagrams)",
+            NetCounter::SupersededNotices,
+        ),
+        (
+            "net_superseded",
+            "Notices that another process runs this node's id at a newer generation (datagrams)",
+            NetCounter::Superseded,
+        ),
     ] {
         registry.register(name, help, counter(net(value)));
     }
