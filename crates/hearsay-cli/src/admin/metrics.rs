@@ -410,12 +410,51 @@ pub fn render(
 
     let mut text = String::new();
     encode(&mut text, &registry)?;
-    Ok(text)
+    Ok(samples_in_order(&text))
+}
+
+/// The samples of each family in label order: a family's labelled series come out of
+/// `prometheus_client` in hash order, different at every scrape (a diff of two scrapes, or a
+/// reader of the text, saw `hearsay_members` shuffled). Only for families of counters and
+/// gauges: a histogram's buckets must keep their `le` order (this registry has none).
+fn samples_in_order(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut run: Vec<&str> = Vec::new();
+    for line in text.lines() {
+        if line.starts_with('#') {
+            run.sort_unstable();
+            for sample in run.drain(..) {
+                out.push_str(sample);
+                out.push('\n');
+            }
+            out.push_str(line);
+            out.push('\n');
+        } else {
+            run.push(line);
+        }
+    }
+    run.sort_unstable();
+    for sample in run {
+        out.push_str(sample);
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
-    use super::classic;
+    use super::{classic, samples_in_order};
+
+    #[test]
+    fn the_samples_of_a_family_come_in_label_order() {
+        let text = "# HELP m Members.\n# TYPE m gauge\nm{status=\"up\"} 3\nm{status=\"down\"} 1\n\
+                    # HELP y Level.\n# TYPE y gauge\ny 1\n# EOF\n";
+        assert_eq!(
+            samples_in_order(text),
+            "# HELP m Members.\n# TYPE m gauge\nm{status=\"down\"} 1\nm{status=\"up\"} 3\n\
+             # HELP y Level.\n# TYPE y gauge\ny 1\n# EOF\n"
+        );
+    }
 
     #[test]
     fn classic_text_names_counters_by_their_samples() {
