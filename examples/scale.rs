@@ -6,8 +6,8 @@
 //! alone, for a run whose traffic is known (to profile them apart from hearsay).
 //!
 //! Membership is static (handed out by the harness) and only data is gossiped (heartbeats off).
-//! Delivery is through each node's inbox, drained by its actor's task (the in-process router;
-//! the harness's `NodeInbox`), every datagram really encoded and decoded. Prints wall time, protocol messages per second, peak RSS and rounds to convergence,
+//! Delivery is through each node's inbox, drained by its actor's task (the in-process router,
+//! `Router::start`), every datagram really encoded and decoded. Prints wall time, protocol messages per second, peak RSS and rounds to convergence,
 //! beside Karp et al.'s expectation for push-pull, log3(n) + ln ln(n); and after each run the
 //! raw-actix floor: as many bare actors handling as many datagrams of the same mean size
 //! (`common/actix_floor.rs`), with the ratio of the two wall times; and the floor with a timer

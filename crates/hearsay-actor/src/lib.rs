@@ -1,8 +1,9 @@
 //! # hearsay-actor
 //!
 //! hearsay's actor runtime: every gossip node is an actix actor ([`GossipNode`]) that owns one
-//! sans-I/O protocol value from `hearsay-proto` and exchanges encoded datagrams with its peers
-//! through their mailboxes (in-process, through an inbox its own task drains: [`Router::start`]).
+//! sans-I/O protocol value from `hearsay-proto` and exchanges encoded datagrams with its peers:
+//! in-process through an inbox each node's task drains ([`Router::start`]), across machines
+//! through its mailbox.
 //!
 //! - **Embed** nodes in an actix application: talk to them with [`Set`], [`Get`], [`Delete`],
 //!   [`GetEntries`], [`Subscribe`] (pub/sub on key prefixes) and [`GetMetrics`]; with membership
@@ -10,7 +11,7 @@
 //!   [`Inspect`] copies a node's real protocol state (store with watermarks and GC horizons,
 //!   members, counters) for debugging.
 //! - **Transports**: a node never knows where its peers are. The in-process [`Router`] delivers
-//!   to each node's inbox or mailbox; the simulated `Network` (feature `sim`) adds latency, loss, duplication,
+//!   to each node's inbox; the simulated `Network` (feature `sim`) adds latency, loss, duplication,
 //!   reordering and partitions; `hearsay-net` bridges machines.
 //! - **Test** with the deterministic harness (`Simulation` inside `simulate`, feature `sim`):
 //!   paused virtual time, one seed for every RNG, a `Recorder` of traffic, learn times, stale

@@ -82,15 +82,13 @@ impl Outbound {
 /// A gossip node as an actor.
 ///
 /// ```
-/// use actix::Actor;
 /// use hearsay_actor::{GossipNode, Router, Set, Get};
 /// use hearsay_proto::{Config, Generation, Node, NodeId, Value};
 ///
 /// actix_rt::System::new().block_on(async {
 ///     let router = Router::new();
 ///     let node = Node::new(NodeId(1), Generation(1), Config::default(), 7)?;
-///     let addr = GossipNode::new(node, router.clone()).start();
-///     router.register(NodeId(1), addr.clone());
+///     let addr = router.start(GossipNode::new(node, router.clone()));
 ///     addr.send(Set { key: "k".into(), value: Value::from("v") }).await??;
 ///     let got = addr.send(Get { origin: None, key: "k".into() }).await??;
 ///     assert_eq!(got, Some(Value::from("v")));
@@ -400,7 +398,8 @@ pin_project_lite::pin_project! {
     /// that moves, instead of a timer allocated, registered and cancelled per timeout (at 100,000
     /// nodes a round is 100,000 timeouts). The sleep lives in the future actix boxes anyway, not
     /// in a box of its own. A node started with an inbox ([`Router::start`]) reads it here,
-    /// first: right after the mailbox, where the mailbox's datagrams ran.
+    /// first: after the whole mailbox (the mailbox's datagrams ran between its other messages;
+    /// in the harness that orders only what reaches a node in the same virtual instant).
     struct Wakeup {
         #[pin]
         sleep: Sleep,

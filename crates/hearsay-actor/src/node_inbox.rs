@@ -12,7 +12,7 @@
 
 use crate::transport::Router;
 use smallvec::SmallVec;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
 
 /// Datagrams waiting, the first few in the slot itself: most polls find one or two.
@@ -37,40 +37,45 @@ struct Queue {
 }
 
 impl Slot {
+    /// The queue, poisoned or not: every change to it is one step, so it is whole either way
+    /// (a panic under the lock, in a waker say, must not leave the id unroutable for good).
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn queue_mut(&mut self) -> &mut Queue {
+        self.0.get_mut().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Opens the slot for a new reader; answers its ticket.
     pub(crate) fn open(&mut self) -> u32 {
-        let queue = self
-            .0
-            .get_mut()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.reset(true)
+    }
+
+    /// Closes the slot (the id is routed elsewhere, or to nobody): what waits is dropped, as a
+    /// stopped actor's mailbox drops it.
+    pub(crate) fn close(&mut self) {
+        self.reset(false);
+    }
+
+    /// A new ticket, nothing waiting (a spilled buffer freed), no waker.
+    fn reset(&mut self, open: bool) -> u32 {
+        let queue = self.queue_mut();
         queue.ticket = queue.ticket.wrapping_add(1);
-        queue.open = true;
-        queue.waiting.clear();
+        queue.open = open;
+        queue.waiting = Waiting::new();
         queue.waker = None;
         queue.ticket
     }
 
-    /// Closes the slot (the id is routed elsewhere, or to nobody).
-    pub(crate) fn close(&mut self) {
-        let queue = self
-            .0
-            .get_mut()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        queue.ticket = queue.ticket.wrapping_add(1);
-        queue.open = false;
-        queue.waiting.clear();
-        queue.waker = None;
-    }
-
     pub(crate) fn is_open(&self) -> bool {
-        self.0.lock().is_ok_and(|queue| queue.open)
+        self.queue().open
     }
 
-    /// Queues a datagram's payload; hands it back when no node reads the slot.
+    /// Queues a datagram's payload; hands it back when no node reads the slot. The node's task
+    /// is woken when the queue stops being empty (under the lock: the task only runs later).
     pub(crate) fn push(&self, payload: Vec<u8>) -> Result<(), Vec<u8>> {
-        let Ok(mut queue) = self.0.lock() else {
-            return Err(payload);
-        };
+        let mut queue = self.queue();
         if !queue.open {
             return Err(payload);
         }
@@ -86,9 +91,7 @@ impl Slot {
     /// Everything waiting for the reader holding `ticket`, in push order; `waker` is woken at
     /// the next push. Nothing for a reader whose ticket has passed.
     pub(crate) fn take(&self, ticket: u32, waker: &Waker) -> Waiting {
-        let Ok(mut queue) = self.0.lock() else {
-            return Waiting::new();
-        };
+        let mut queue = self.queue();
         if queue.ticket != ticket {
             return Waiting::new();
         }
@@ -100,11 +103,7 @@ impl Slot {
 
     /// Closes the slot if `ticket` still holds it (its reader stopped).
     pub(crate) fn close_for(&mut self, ticket: u32) {
-        let queue = self
-            .0
-            .get_mut()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if queue.ticket == ticket {
+        if self.queue_mut().ticket == ticket {
             self.close();
         }
     }
@@ -216,6 +215,84 @@ mod tests {
             Ok::<_, crate::Error>((rejected, sunk.take()))
         })??;
         assert_eq!((rejected, sunk), ((1, 2), vec![0xc2]));
+        Ok(())
+    }
+
+    /// A datagram pushed to a node that already ran and waits (its first round an hour away)
+    /// wakes its task: the garbage is counted before the metrics are asked for. With the wake
+    /// lost, the node would run only for the `GetMetrics`, and answer it first (0).
+    #[test]
+    fn a_push_wakes_a_waiting_node() -> Result<(), crate::Error> {
+        let rejected = simulate(|| async {
+            let router = Router::new();
+            let node = Node::new(NodeId(2), Generation(1), Config::default(), 7)?;
+            let node = GossipNode::new(node, router.clone())
+                .with_first_round_after(Duration::from_secs(3600));
+            let addr = router.start(node);
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            assert!(router.deliver(NodeId(2), vec![0xc1]));
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            Ok::<_, crate::Error>(addr.send(GetMetrics).await?.stats.rejected)
+        })??;
+        assert_eq!(rejected, 1);
+        Ok(())
+    }
+
+    /// Ids the slab does not take — past 2^22, or so far past the table's end that it would
+    /// grow by millions of empty slots — go through the mailbox, and still arrive.
+    #[test]
+    fn far_ids_are_started_on_their_mailbox() -> Result<(), crate::Error> {
+        let rejected = simulate(|| async {
+            let router = Router::new();
+            let mut addrs = Vec::new();
+            for id in [1 << 40, (1 << 22) - 1, 0] {
+                let node = Node::new(NodeId(id), Generation(1), Config::default(), 7)?;
+                addrs.push(router.start(GossipNode::new(node, router.clone())));
+                assert!(router.deliver(NodeId(id), vec![0xc1]), "id {id}");
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            let mut rejected = Vec::new();
+            for addr in &addrs {
+                rejected.push(addr.send(GetMetrics).await?.stats.rejected);
+            }
+            let table = format!("{router:?}");
+            Ok::<_, crate::Error>((rejected, table))
+        })??;
+        assert_eq!(rejected.0, vec![1, 1, 1]);
+        assert!(rejected.1.contains("routes: 3"), "{}", rejected.1);
+        Ok(())
+    }
+
+    /// A node under an id started anew elsewhere: when the first one's actor stops (its arbiter
+    /// ends), its reader closes nothing — the second keeps the id's inbox.
+    #[test]
+    fn an_earlier_node_stopping_leaves_the_id_to_the_later() -> Result<(), crate::Error> {
+        let rejected = simulate(|| async {
+            let router = Router::new();
+            let arbiter = actix::Arbiter::new();
+            let (started, on_start) = tokio::sync::oneshot::channel();
+            let first = router.clone();
+            arbiter.spawn_fn(move || {
+                let node = Node::new(NodeId(5), Generation(1), Config::default(), 7);
+                let _ = started.send(node.map(|node| {
+                    first.start(GossipNode::new(node, first.clone()));
+                }));
+            });
+            on_start
+                .await
+                .map_err(|e| crate::Error::Runtime(e.to_string()))??;
+            let node = Node::new(NodeId(5), Generation(2), Config::default(), 7)?;
+            let later = router.start(GossipNode::new(node, router.clone()));
+            arbiter.stop();
+            let _ = tokio::task::spawn_blocking(move || arbiter.join()).await;
+            assert!(
+                router.deliver(NodeId(5), vec![0xc1]),
+                "the later node's inbox"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            Ok::<_, crate::Error>(later.send(GetMetrics).await?.stats.rejected)
+        })??;
+        assert_eq!(rejected, 1);
         Ok(())
     }
 }

@@ -7,7 +7,7 @@ use crate::{Datagram, GossipNode};
 use actix::{Addr, Recipient};
 use hearsay_proto::{NodeId, Transmit};
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::task::Waker;
 
 /// Carries a node's datagrams to their destination.
@@ -26,7 +26,8 @@ pub trait Transport: 'static {
 /// The in-process transport: to each node's inbox ([`Router::start`]) or mailbox, no delay, no
 /// loss.
 ///
-/// Clones share one routing table; register every node's [`Datagram`] recipient in it.
+/// Clones share one routing table. Start every node through it ([`Router::start`]), or
+/// register an address or recipient that takes [`Datagram`]s ([`Router::register`]).
 #[derive(Clone, Default)]
 pub struct Router {
     routes: Arc<RwLock<Routes>>,
@@ -35,9 +36,11 @@ pub struct Router {
 /// Where the [`Router`] delivers one node's datagrams: a [`GossipNode`]'s address, or any
 /// recipient of [`Datagram`]s (a network adapter's, a test's).
 ///
-/// Register a node's `Addr` itself where you have it: delivery then goes straight to its
-/// mailbox, where a `Recipient` first follows a boxed pointer (a cache miss per datagram in a
-/// cluster of 100,000 nodes) and costs a 24-byte allocation per node.
+/// A node started by [`Router::start`] needs no route registered (it reads an inbox in the
+/// table, the fastest path). Otherwise register a node's `Addr` itself where you have it:
+/// delivery then goes straight to its mailbox, where a `Recipient` first follows a boxed pointer
+/// (a cache miss per datagram in a cluster of 100,000 nodes) and costs a 24-byte allocation per
+/// node.
 ///
 /// ```
 /// use actix::Actor;
@@ -96,6 +99,9 @@ struct Routes {
 /// Ids below this are routed through the vectors.
 const DENSE_IDS: u64 = 1 << 22;
 
+/// How far past twice its length the inbox table grows for one id ([`Router::start`]).
+const SLAB_GROWTH: usize = 1 << 16;
+
 impl Routes {
     fn route(&self, id: NodeId) -> Option<&Route> {
         if id.0 < DENSE_IDS {
@@ -125,14 +131,19 @@ impl Routes {
         }
     }
 
-    /// Routes `id` (dense) to a fresh inbox; answers the reader's ticket.
-    fn open_inbox(&mut self, id: NodeId) -> u32 {
-        let at = id.0 as usize;
+    /// Routes `id` to a fresh inbox; answers the reader's ticket. `None` for an id the slab
+    /// does not reach: beyond [`DENSE_IDS`], or so far past the table's end that growing to it
+    /// would cost more than [`SLAB_GROWTH`] slots besides doubling (a lone id of 4,000,000 would
+    /// take 400 MB of empty slots).
+    fn open_inbox(&mut self, id: NodeId) -> Option<u32> {
+        let at = usize::try_from(id.0).ok().filter(|&at| {
+            id.0 < DENSE_IDS && at <= self.inboxes.len().saturating_mul(2) + SLAB_GROWTH
+        })?;
         self.set(id, None);
         if self.inboxes.len() <= at {
             self.inboxes.resize_with(at + 1, Slot::default);
         }
-        self.inboxes[at].open()
+        self.inboxes.get_mut(at).map(Slot::open)
     }
 
     fn len(&self) -> usize {
@@ -154,7 +165,14 @@ impl Router {
     /// through its mailbox. Its address takes every other message, and [`Datagram`]s too.
     ///
     /// The inbox and the mailbox are two queues: within one poll of the node the mailbox's
-    /// messages are taken first, then the datagrams waiting, each queue in its own order.
+    /// messages are taken first, then the datagrams waiting, each queue in its own order (in
+    /// one thread a poll follows every virtual instant's pushes, so this orders only what
+    /// reaches the node in the same instant). Do not also [`Router::register`] the address it
+    /// answers: that moves the id back to the mailbox (and drops what waits in the inbox). The
+    /// node runs on the calling thread's arbiter. Ids below 2^22 get an inbox unless the table
+    /// would grow by more than twice its length and 65,536 slots for them (a lone id of
+    /// millions would take hundreds of MB of empty slots): those, and larger ids, go through
+    /// the mailbox.
     ///
     /// ```
     /// use hearsay_actor::{GossipNode, Router, Set};
@@ -172,17 +190,19 @@ impl Router {
     pub fn start(&self, node: GossipNode) -> Addr<GossipNode> {
         use actix::Actor;
         let id = node.id();
-        if id.0 >= DENSE_IDS {
-            let addr = node.start();
-            self.register(id, addr.clone());
-            return addr;
+        let ticket = self
+            .routes
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .open_inbox(id);
+        match ticket {
+            Some(ticket) => node.start_reading(InboxReader::new(self.clone(), id.0 as u32, ticket)),
+            None => {
+                let addr = node.start();
+                self.register(id, addr.clone());
+                addr
+            }
         }
-        let Ok(mut routes) = self.routes.write() else {
-            return node.start();
-        };
-        let ticket = routes.open_inbox(id);
-        drop(routes);
-        node.start_reading(InboxReader::new(self.clone(), id.0 as u32, ticket))
     }
 
     /// Routes datagrams for `id` to `route`: a node's `Addr<GossipNode>` (its mailbox) or a
