@@ -628,3 +628,49 @@ fn idle_connections_do_not_keep_a_probe_waiting() {
     assert!(closed >= IDLE - 63, "{closed} of {IDLE} closed");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A process whose id another process runs at a newer generation is out of service while the
+/// notices come: `/health` answers 503 `superseded` (it said 200 "joined the cluster" before
+/// session 34, so a health check kept sending work to a process whose writes reach no one), and
+/// `hearsay_ready` is 0.
+#[test]
+fn a_superseded_node_is_out_of_service() {
+    let dir = temp_dir("admin-superseded");
+    let key = key_file(&dir);
+    let seed = NodeProcess::start(&[
+        "--bind",
+        "127.0.0.1:0",
+        "--key-file",
+        &key,
+        "--id",
+        "1",
+        "--membership",
+    ]);
+    let seed_addr = seed.addr.clone();
+    let common = [
+        "--bind",
+        "127.0.0.1:0",
+        "--key-file",
+        &key,
+        "--id",
+        "7",
+        "--membership",
+        "--seed-peer",
+        &seed_addr,
+    ];
+    let (_older, admin) = start_with_admin(&common);
+    poll(&admin, "/health", Duration::from_secs(10), |a| {
+        a.status == 200
+    });
+    let _newer = NodeProcess::start(&common);
+    let health = poll(&admin, "/health", Duration::from_secs(20), |a| {
+        a.status == 503
+    });
+    assert_eq!(health.json()["status"], "superseded", "{health:?}");
+    let metrics = http::get(&admin, "/metrics").body;
+    assert!(metrics.contains("hearsay_ready 0"), "{metrics}");
+    assert!(
+        !metrics.contains("hearsay_net_superseded_total 0"),
+        "{metrics}"
+    );
+}

@@ -472,7 +472,7 @@ impl Udp {
         self.outbox.stats.add(Counter::Superseded, 1);
         if let Some(held_back) = self.rejections.superseded.allow(now) {
             tracing::error!(
-                id = %self.me,
+                id = self.me.0,
                 ours = ours.0,
                 theirs = generation.0,
                 at = addr,

@@ -25,7 +25,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use health::Readiness;
-use hearsay_net::NetNode;
+use hearsay_net::{Counter as NetCounter, NetNode};
 use history::History;
 use reading::Reading;
 use serde_json::{Value, json};
@@ -62,6 +62,8 @@ pub struct Admin {
     /// Whether the node has joined (heard from another node) at some reading: once joined it
     /// stays ready until it stops, whatever its peers' statuses do since.
     joined: AtomicBool,
+    /// The superseded notices counted at the last reading, and when that count last grew.
+    superseded: Mutex<(u64, Option<Instant>)>,
 }
 
 impl Admin {
@@ -75,6 +77,7 @@ impl Admin {
             history: Mutex::new(history),
             last: tokio::sync::Mutex::new(None),
             joined: AtomicBool::new(false),
+            superseded: Mutex::new((0, None)),
         })
     }
 
@@ -124,7 +127,23 @@ impl Admin {
             self.joined.load(Ordering::Relaxed),
             self.info.expects_peers,
             self.stopping.load(Ordering::Relaxed),
+            self.superseded_lately(reading),
         )
+    }
+
+    /// Whether the reading's superseded notices grew within [`health::SUPERSEDED_FOR`] (every
+    /// reading notes when the count grows).
+    fn superseded_lately(&self, reading: &Reading) -> bool {
+        let count = reading.counter(NetCounter::Superseded);
+        let mut seen = self
+            .superseded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if count > seen.0 {
+            *seen = (count, Some(reading.at));
+        }
+        seen.1
+            .is_some_and(|grew| reading.at.duration_since(grew) < health::SUPERSEDED_FOR)
     }
 
     /// Takes a reading every [`history::SAMPLE_EVERY`] for `/series`, until the node stops.
