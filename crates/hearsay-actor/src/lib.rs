@@ -46,8 +46,8 @@ mod transport;
 pub use error::Error;
 pub use messages::{
     AddPeer, Cause, Datagram, Delete, Get, GetEntries, GetMembers, GetMetrics, GetPeers, Inspect,
-    Join, KeyChanged, Leave, MemberChanged, NodeMetrics, NodeSnapshot, Observation, Observe,
-    OriginSummary, PeerFailed, RemovePeer, Set, SetWithTtl, StoredEntry, Subscribe,
+    Join, KeyChanged, Leave, MemberChanged, MoveAbove, NodeMetrics, NodeSnapshot, Observation,
+    Observe, OriginSummary, PeerFailed, RemovePeer, Set, SetWithTtl, StoredEntry, Subscribe,
     SubscribeMembership, TakeSnapshot, TrySet, Unsubscribe, UnsubscribeMembership, Views,
 };
 #[cfg(feature = "sim")]

@@ -510,6 +510,15 @@ pub struct OriginSummary {
     pub max_version: Version,
 }
 
+/// Another incarnation of this node's id, at the generation given, left the cluster or was
+/// removed, and this node runs an older one (a transport learnt it: `hearsay-net`'s superseded
+/// notices): the node moves above it, keeping its state, as it does when it hears of a newer
+/// incarnation through gossip (its live entries written again under the new generation, and a
+/// WARN). Ignored when the node already runs above it. Answers the generation the node runs.
+#[derive(Message, Clone, Copy, Debug)]
+#[rtype(result = "Generation")]
+pub struct MoveAbove(pub Generation);
+
 /// Leaves the cluster gracefully ([`hearsay_proto::Node::leave`]): peers mark the node Left at
 /// once. Answers the version of the leave entry.
 #[derive(Message, Clone, Copy, Debug)]

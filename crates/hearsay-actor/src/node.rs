@@ -8,8 +8,8 @@
 use crate::RecorderHandle;
 use crate::messages::{
     AddPeer, Cause, Datagram, Delete, Get, GetEntries, GetMembers, GetMetrics, GetPeers, Inspect,
-    Join, KeyChanged, Leave, MemberChanged, NodeMetrics, NodeSnapshot, Observation, Observe,
-    OriginSummary, PeerFailed, RemovePeer, Set, SetWithTtl, StoredEntry, Subscribe,
+    Join, KeyChanged, Leave, MemberChanged, MoveAbove, NodeMetrics, NodeSnapshot, Observation,
+    Observe, OriginSummary, PeerFailed, RemovePeer, Set, SetWithTtl, StoredEntry, Subscribe,
     SubscribeMembership, TakeSnapshot, TrySet, Unsubscribe, UnsubscribeMembership, Views,
 };
 #[cfg(feature = "sim")]
@@ -937,6 +937,28 @@ impl Handler<GetMembers> for GossipNode {
             return Err(Error::Down(self.node.id()));
         }
         Ok(self.node.members())
+    }
+}
+
+impl Handler<MoveAbove> for GossipNode {
+    type Result = actix::MessageResult<MoveAbove>;
+
+    fn handle(&mut self, MoveAbove(other): MoveAbove, _: &mut Context<Self>) -> Self::Result {
+        if !self.down
+            && other > self.node.generation()
+            && let Some(next) = other.0.checked_add(1)
+        {
+            let now = Self::now();
+            // Keeps the state, so it fails only if the node's own versions are exhausted.
+            if self
+                .node
+                .restart(now.into_std(), Generation(next), true)
+                .is_ok()
+            {
+                self.drain(now);
+            }
+        }
+        actix::MessageResult(self.node.generation())
     }
 }
 

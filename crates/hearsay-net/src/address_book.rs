@@ -17,6 +17,9 @@ pub struct AddressBook {
     /// until the id is learnt again, bounded as the book: those of members forgotten (left or
     /// removed), and where peers the book never held sent from ([`AddressBook::heard_from`]).
     fallback: BTreeMap<NodeId, SocketAddr>,
+    /// The generation each member forgotten had when it left or was removed, until a newer one
+    /// is learnt ([`AddressBook::departed`]), bounded as the book.
+    departed: BTreeMap<NodeId, Generation>,
 }
 
 impl AddressBook {
@@ -48,6 +51,13 @@ impl AddressBook {
             }
             None if !full => {
                 self.fallback.remove(&id);
+                if self
+                    .departed
+                    .get(&id)
+                    .is_some_and(|&gone| gone < generation)
+                {
+                    self.departed.remove(&id);
+                }
                 self.by_id.insert(id, (generation, addr));
                 true
             }
@@ -59,12 +69,38 @@ impl AddressBook {
     /// removed; a newer generation of it stays).
     pub fn forget(&mut self, id: NodeId, generation: Generation) -> bool {
         if self.by_id.get(&id).is_some_and(|held| held.0 <= generation) {
-            if let Some((_, addr)) = self.by_id.remove(&id) {
+            if let Some((held, addr)) = self.by_id.remove(&id) {
                 self.keep(id, addr);
+                if self.departed.len() >= MAX_ADDRESSES && !self.departed.contains_key(&id) {
+                    self.departed.pop_first();
+                }
+                self.departed.insert(id, held);
             }
             return true;
         }
         false
+    }
+
+    /// The generation `id` had when it was forgotten (it left or was removed), unless the book
+    /// holds it again: a process of the id at an older generation is what is left of it.
+    ///
+    /// ```
+    /// use hearsay_net::AddressBook;
+    /// use hearsay_proto::{Generation, NodeId};
+    /// let mut book = AddressBook::default();
+    /// let addr = "127.0.0.1:1".parse()?;
+    /// book.learn(NodeId(1), Generation(5), addr);
+    /// book.forget(NodeId(1), Generation(5));
+    /// assert_eq!(book.departed(NodeId(1)), Some(Generation(5)));
+    /// book.learn(NodeId(1), Generation(6), addr);
+    /// assert_eq!(book.departed(NodeId(1)), None, "a newer one is back");
+    /// # Ok::<(), std::net::AddrParseError>(())
+    /// ```
+    pub fn departed(&self, id: NodeId) -> Option<Generation> {
+        if self.by_id.contains_key(&id) {
+            return None;
+        }
+        self.departed.get(&id).copied()
     }
 
     /// An authenticated datagram from `id` came from `source`: if the book holds no entry for

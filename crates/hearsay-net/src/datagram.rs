@@ -75,17 +75,22 @@ pub enum Body {
         /// The hello's nonce: only its sender, waiting on it, takes this welcome.
         echo: Nonce,
     },
-    /// "Your id runs elsewhere, newer": the sender holds `id` at `generation`, reached at
-    /// `addr`, and got gossip sealed by `id` under an older generation from the receiver's
-    /// socket. Two processes run one id; the receiver, the older, hears nothing else that
-    /// would tell it (every answer to the id goes to the newer). It tells without refuting:
-    /// the receiver logs and counts it, its state untouched.
+    /// "Your id runs elsewhere, newer" — or "ran, and is gone": the sender holds `id` at
+    /// `generation`, reached at `addr` (or, `departed`, that generation left the cluster or was
+    /// removed), and got gossip or a hello sealed by `id` under an older generation from the
+    /// receiver's socket. Two processes run one id, or ran it; the receiver, the older, hears
+    /// nothing else that would tell it (every answer to the id goes to the newer, or nowhere).
+    /// A live newer one is told without refuting: the receiver logs and counts it, its state
+    /// untouched. A departed one is moved above: the receiver is what is left of the id.
     Superseded {
         /// The id the receiver sealed under.
         id: NodeId,
-        /// The generation the sender holds for it, newer than the receiver's.
+        /// The generation the sender holds for it (or held, `departed`), newer than the
+        /// receiver's.
         generation: Generation,
-        /// Where the sender reaches that generation.
+        /// That generation left the cluster or was removed.
+        departed: bool,
+        /// Where the sender reaches that generation (empty when it departed).
         addr: String,
     },
 }
@@ -223,10 +228,12 @@ impl Sealer {
             Body::Superseded {
                 id,
                 generation,
+                departed,
                 addr,
             } => {
                 out.extend_from_slice(&id.0.to_be_bytes());
                 out.extend_from_slice(&generation.0.to_be_bytes());
+                out.push(u8::from(*departed));
                 crate::frame::push_short(&mut out, addr, MAX_ADDRESS);
             }
         }
@@ -250,7 +257,7 @@ fn body_len(body: &Body) -> usize {
         Body::Gossip(bytes) => bytes.len(),
         Body::Hello { addr, to } => 2 + addr.len() + to.len(),
         Body::Welcome { addr, to, .. } => 2 + addr.len() + to.len() + NONCE_LEN,
-        Body::Superseded { addr, .. } => 17 + addr.len(),
+        Body::Superseded { addr, .. } => 18 + addr.len(),
     }
 }
 
@@ -344,6 +351,11 @@ fn decode(mut plain: Vec<u8>, nonce: Nonce) -> Result<Opened, Error> {
         b'S' => {
             let id = NodeId(reader.u64()?);
             let generation = Generation(reader.u64()?);
+            let departed = match reader.u8()? {
+                0 => false,
+                1 => true,
+                _ => return Err(Error::Frame("a notice's state is neither 0 nor 1")),
+            };
             let addr = reader.short_str(MAX_ADDRESS)?;
             if !reader.0.is_empty() {
                 return Err(Error::Frame("trailing bytes after a notice"));
@@ -351,6 +363,7 @@ fn decode(mut plain: Vec<u8>, nonce: Nonce) -> Result<Opened, Error> {
             Body::Superseded {
                 id,
                 generation,
+                departed,
                 addr,
             }
         }
@@ -399,7 +412,14 @@ mod tests {
             Body::Superseded {
                 id: NodeId(7),
                 generation: Generation(u64::MAX),
+                departed: false,
                 addr: "10.0.0.9:7000".into(),
+            },
+            Body::Superseded {
+                id: NodeId(7),
+                generation: Generation(9),
+                departed: true,
+                addr: String::new(),
             },
         ] {
             let datagram = sealer.seal(&ring(1), &body).expect("sealed");
@@ -410,7 +430,7 @@ mod tests {
             assert_eq!(opened.nonce, sealer.last_nonce());
             assert_eq!(opened.body, body);
         }
-        assert_eq!(sealer.last_nonce().counter, 5);
+        assert_eq!(sealer.last_nonce().counter, 6);
     }
 
     #[test]

@@ -22,7 +22,9 @@ use crate::stats::{Counter, NetStats};
 use crate::{Error, Keyring, NetConfig};
 use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, StreamHandler};
 use hearsay_actor::throttle::{LOG_EVERY, Throttle};
-use hearsay_actor::{AddPeer, Datagram, GossipNode, Join, KeyChanged, MemberChanged, RemovePeer};
+use hearsay_actor::{
+    AddPeer, Datagram, GossipNode, Join, KeyChanged, MemberChanged, MoveAbove, RemovePeer,
+};
 use hearsay_proto::membership::ADDR_KEY;
 use hearsay_proto::{Generation, MemberStatus, NodeId};
 use rand::SeedableRng;
@@ -355,6 +357,9 @@ impl Udp {
                     .hellos
                     .take(opened.from, opened.generation, opened.nonce)
                 {
+                    // An older generation of a peer than the newest hello taken: a replay, or a
+                    // process of the id that does not know a newer one runs (or ran) — told.
+                    self.tell_if_superseded(opened.from, opened.generation, source, now);
                     self.replayed(source, "hello", now);
                     return;
                 }
@@ -386,23 +391,26 @@ impl Udp {
             Body::Superseded {
                 id,
                 generation,
+                departed,
                 addr,
-            } => self.superseded(id, generation, &addr, opened.from, now),
+            } => self.superseded(id, generation, departed, &addr, opened.from, now),
         }
     }
 
-    /// Gossip from `from` sealed under `generation`, older than the generation the book holds
-    /// for it, from `source`: another process runs `from`'s id at the newer generation (with
-    /// membership, whose updates carry the newer one's address, every answer to the id goes
-    /// there), and the older hears nothing that would tell it — a silent zombie whose writes
-    /// reach no one (sessions 31–33). `source` is told ([`Body::Superseded`]). Not when the
+    /// Gossip or a hello from `from` sealed under `generation`, older than the generation the
+    /// book holds for it, from `source`: another process runs `from`'s id at the newer
+    /// generation (with membership, whose updates carry the newer one's address, every answer
+    /// to the id goes there), and the older hears nothing that would tell it — a silent zombie
+    /// whose writes reach no one (sessions 31–33). Or older than the generation the id had when
+    /// it left or was removed ([`AddressBook::departed`]): what is left of the id, ignored by
+    /// every peer until it moves above. `source` is told ([`Body::Superseded`]). Not when the
     /// gossip comes from the address the book holds for the newer generation: that is the same
     /// process, whose transport sealed it before its node moved up (a second process has a
     /// socket of its own). At most one notice per peer per [`LOG_EVERY`].
     ///
-    /// The notice tells without refuting: session 33 tried making the older process move
-    /// above the newer (the protocol's refute rule), and a hostile user showed it only moved
-    /// the zombie to the newer process, locked out for good once the older stopped.
+    /// A notice of a live generation tells without refuting: session 33 tried making the older
+    /// process move above the newer (the protocol's refute rule), and a hostile user showed it
+    /// only moved the zombie to the newer process, locked out for good once the older stopped.
     fn tell_if_superseded(
         &mut self,
         from: NodeId,
@@ -410,14 +418,20 @@ impl Udp {
         source: SocketAddr,
         now: Instant,
     ) {
-        let held = {
+        let told = {
             let book = read(&self.outbox.book);
             match (book.generation(from), book.get(from)) {
-                (Some(held), Some(at)) if held > generation && at != source => Some((held, at)),
-                _ => None,
+                (Some(held), Some(at)) if held > generation && at != source => {
+                    Some((held, Some(at)))
+                }
+                (Some(_), _) => None,
+                (None, _) => book
+                    .departed(from)
+                    .filter(|&gone| gone > generation)
+                    .map(|gone| (gone, None)),
             }
         };
-        let Some((held, at)) = held else {
+        let Some((held, at)) = told else {
             return;
         };
         if self
@@ -440,33 +454,54 @@ impl Udp {
             peer = from.0,
             theirs = generation.0,
             held = held.0,
-            newer_at = %at,
-            "gossip from an older generation of a peer, from another socket: told it is superseded"
+            departed = at.is_none(),
+            "a peer's older generation, from another socket: told it is superseded"
         );
         let notice = Body::Superseded {
             id: from,
             generation: held,
-            addr: at.to_string(),
+            departed: at.is_none(),
+            addr: at.map(|at| at.to_string()).unwrap_or_default(),
         };
         self.outbox.send(&mut self.sealer, source, &notice);
     }
 
-    /// A peer (`by`) says this node's id runs at `generation` at `addr`. Newer than the node and
-    /// elsewhere: another process runs the id, and the cluster routes its traffic there — said
-    /// loudly (an ERROR at most once per [`LOG_EVERY`], the counter
-    /// `hearsay_net_superseded_total`), the node's state untouched. A notice naming this node's
-    /// own address is its own restart seen late; one at or below its generation is stale.
+    /// A peer (`by`) says this node's id runs at `generation` at `addr` (or ran, `departed`).
+    /// Newer than the node:
+    /// - and departed: the node is what is left of the id, ignored by every peer — it moves
+    ///   above ([`MoveAbove`]; the node logs the change of generation);
+    /// - and live elsewhere: another process runs the id, and the cluster routes its traffic
+    ///   there — said loudly (an ERROR at most once per [`LOG_EVERY`], the counter
+    ///   `hearsay_net_superseded_total`, `/health` 503), the node's state untouched.
+    ///
+    /// A notice naming this node's own address is its own restart seen late; one at or below
+    /// its generation is stale.
     fn superseded(
         &mut self,
         id: NodeId,
         generation: Generation,
+        departed: bool,
         addr: &str,
         by: NodeId,
         now: Instant,
     ) {
         let ours = self.sealer.generation();
-        let elsewhere = addr.parse::<SocketAddr>() != Ok(self.advertised);
-        if id != self.me || generation <= ours || !elsewhere {
+        if id != self.me || generation <= ours {
+            return;
+        }
+        if departed {
+            tracing::info!(
+                id = self.me.0,
+                ours = ours.0,
+                theirs = generation.0,
+                told_by = by.0,
+                "this node's id left the cluster or was removed at a newer generation (another \
+                 process ran it): moving above it"
+            );
+            self.node.do_send(MoveAbove(generation));
+            return;
+        }
+        if addr.parse::<SocketAddr>() == Ok(self.advertised) {
             return;
         }
         self.outbox.stats.add(Counter::Superseded, 1);
