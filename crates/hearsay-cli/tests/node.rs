@@ -26,6 +26,13 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// The path of a fresh key, in a fresh directory `name`, for a cluster of processes.
+fn fresh_key(name: &str) -> String {
+    let dir = temp_dir(name);
+    let key = key_file(&dir, "key");
+    key.to_str().expect("path").to_owned()
+}
+
 #[test]
 fn keygen_prints_fresh_hex_keys() {
     let dir = temp_dir("keygen");
@@ -117,10 +124,8 @@ fn two_processes_with_one_id_are_reported_in_the_log() {
 /// process): the newer keeps the id, its writes reach the cluster, and it is told nothing.
 #[test]
 fn a_superseded_process_under_membership_says_so_and_the_newer_keeps_the_id() {
-    let dir = temp_dir("same-id-membership");
-    let key = key_file(&dir, "key");
-    let key = key.to_str().expect("path");
-    let common = ["--bind", "127.0.0.1:0", "--key-file", key, "--membership"];
+    let key = fresh_key("same-id-membership");
+    let common = ["--bind", "127.0.0.1:0", "--key-file", &key, "--membership"];
     let mut seed = NodeProcess::start(&[&common[..], &["--id", "1"]].concat());
     let seed_addr = seed.addr.clone();
     let mut older = NodeProcess::start_logged(
@@ -159,10 +164,8 @@ fn a_superseded_process_under_membership_says_so_and_the_newer_keeps_the_id() {
 /// reach the cluster again.
 #[test]
 fn what_is_left_of_an_id_moves_above_its_departed_generation() {
-    let dir = temp_dir("same-id-departed");
-    let key = key_file(&dir, "key");
-    let key = key.to_str().expect("path");
-    let common = ["--bind", "127.0.0.1:0", "--key-file", key, "--membership"];
+    let key = fresh_key("same-id-departed");
+    let common = ["--bind", "127.0.0.1:0", "--key-file", &key, "--membership"];
     let mut seed = NodeProcess::start(&[&common[..], &["--id", "1"]].concat());
     let seed_addr = seed.addr.clone();
     let with = |generation: &'static str| {

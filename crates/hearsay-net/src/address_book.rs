@@ -66,19 +66,25 @@ impl AddressBook {
     }
 
     /// Forgets `id` if the book holds it at `generation` or older (a member that left or was
-    /// removed; a newer generation of it stays).
+    /// removed; a newer generation of it stays), and remembers that `generation` departed
+    /// (whether or not the book held it: after two processes raced for the id, the book may
+    /// hold the other one, older, or none).
     pub fn forget(&mut self, id: NodeId, generation: Generation) -> bool {
-        if self.by_id.get(&id).is_some_and(|held| held.0 <= generation) {
-            if let Some((held, addr)) = self.by_id.remove(&id) {
-                self.keep(id, addr);
-                if self.departed.len() >= MAX_ADDRESSES && !self.departed.contains_key(&id) {
-                    self.departed.pop_first();
-                }
-                self.departed.insert(id, held);
-            }
-            return true;
+        if self.by_id.get(&id).is_some_and(|held| held.0 > generation) {
+            return false;
         }
-        false
+        if self.departed.len() >= MAX_ADDRESSES && !self.departed.contains_key(&id) {
+            self.departed.pop_first();
+        }
+        let gone = self.departed.entry(id).or_insert(generation);
+        *gone = (*gone).max(generation);
+        match self.by_id.remove(&id) {
+            Some((_, addr)) => {
+                self.keep(id, addr);
+                true
+            }
+            None => false,
+        }
     }
 
     /// The generation `id` had when it was forgotten (it left or was removed), unless the book

@@ -90,6 +90,9 @@ pub enum Body {
         generation: Generation,
         /// That generation left the cluster or was removed.
         departed: bool,
+        /// The generation the answered datagram was sealed under: only the process running it
+        /// takes the notice (a captured notice resent to another process of the id is ignored).
+        yours: Generation,
         /// Where the sender reaches that generation (empty when it departed).
         addr: String,
     },
@@ -229,11 +232,13 @@ impl Sealer {
                 id,
                 generation,
                 departed,
+                yours,
                 addr,
             } => {
                 out.extend_from_slice(&id.0.to_be_bytes());
                 out.extend_from_slice(&generation.0.to_be_bytes());
                 out.push(u8::from(*departed));
+                out.extend_from_slice(&yours.0.to_be_bytes());
                 crate::frame::push_short(&mut out, addr, MAX_ADDRESS);
             }
         }
@@ -257,7 +262,7 @@ fn body_len(body: &Body) -> usize {
         Body::Gossip(bytes) => bytes.len(),
         Body::Hello { addr, to } => 2 + addr.len() + to.len(),
         Body::Welcome { addr, to, .. } => 2 + addr.len() + to.len() + NONCE_LEN,
-        Body::Superseded { addr, .. } => 18 + addr.len(),
+        Body::Superseded { addr, .. } => 26 + addr.len(),
     }
 }
 
@@ -356,6 +361,7 @@ fn decode(mut plain: Vec<u8>, nonce: Nonce) -> Result<Opened, Error> {
                 1 => true,
                 _ => return Err(Error::Frame("a notice's state is neither 0 nor 1")),
             };
+            let yours = Generation(reader.u64()?);
             let addr = reader.short_str(MAX_ADDRESS)?;
             if !reader.0.is_empty() {
                 return Err(Error::Frame("trailing bytes after a notice"));
@@ -364,6 +370,7 @@ fn decode(mut plain: Vec<u8>, nonce: Nonce) -> Result<Opened, Error> {
                 id,
                 generation,
                 departed,
+                yours,
                 addr,
             }
         }
@@ -413,12 +420,14 @@ mod tests {
                 id: NodeId(7),
                 generation: Generation(u64::MAX),
                 departed: false,
+                yours: Generation(3),
                 addr: "10.0.0.9:7000".into(),
             },
             Body::Superseded {
                 id: NodeId(7),
                 generation: Generation(9),
                 departed: true,
+                yours: Generation(1),
                 addr: String::new(),
             },
         ] {

@@ -392,8 +392,14 @@ impl Udp {
                 id,
                 generation,
                 departed,
+                yours,
                 addr,
-            } => self.superseded(id, generation, departed, &addr, opened.from, now),
+            } => {
+                // Only the process that sealed the answered datagram takes it.
+                if yours == self.sealer.generation() {
+                    self.superseded(id, generation, departed, &addr, opened.from, now);
+                }
+            }
         }
     }
 
@@ -461,6 +467,7 @@ impl Udp {
             id: from,
             generation: held,
             departed: at.is_none(),
+            yours: generation,
             addr: at.map(|at| at.to_string()).unwrap_or_default(),
         };
         self.outbox.send(&mut self.sealer, source, &notice);

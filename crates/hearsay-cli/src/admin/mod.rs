@@ -26,6 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use health::Readiness;
 use hearsay_net::{Counter as NetCounter, NetNode};
+use hearsay_proto::Generation;
 use history::History;
 use reading::Reading;
 use serde_json::{Value, json};
@@ -62,8 +63,9 @@ pub struct Admin {
     /// Whether the node has joined (heard from another node) at some reading: once joined it
     /// stays ready until it stops, whatever its peers' statuses do since.
     joined: AtomicBool,
-    /// The superseded notices counted at the last reading, and when that count last grew.
-    superseded: Mutex<(u64, Option<Instant>)>,
+    /// The superseded notices counted at the last reading, and when that count last grew with
+    /// the generation the node ran then.
+    superseded: Mutex<(u64, Option<(Instant, Generation)>)>,
 }
 
 impl Admin {
@@ -131,19 +133,22 @@ impl Admin {
         )
     }
 
-    /// Whether the reading's superseded notices grew within [`health::SUPERSEDED_FOR`] (every
-    /// reading notes when the count grows).
+    /// Whether the reading's superseded notices grew within [`health::SUPERSEDED_FOR`] and the
+    /// node still runs the generation it ran then (a node that moved above the other
+    /// incarnation — what was left of the id — is back in service at once).
     fn superseded_lately(&self, reading: &Reading) -> bool {
         let count = reading.counter(NetCounter::Superseded);
+        let generation = reading.node.metrics.generation;
         let mut seen = self
             .superseded
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if count > seen.0 {
-            *seen = (count, Some(reading.at));
+            *seen = (count, Some((reading.at, generation)));
         }
-        seen.1
-            .is_some_and(|grew| reading.at.duration_since(grew) < health::SUPERSEDED_FOR)
+        seen.1.is_some_and(|(grew, then)| {
+            generation <= then && reading.at.duration_since(grew) < health::SUPERSEDED_FOR
+        })
     }
 
     /// Takes a reading every [`history::SAMPLE_EVERY`] for `/series`, until the node stops.
