@@ -96,7 +96,7 @@ pub struct NetConfig {
     /// genuine self-connection, and would otherwise stop the address from being dialed for
     /// good. Default: 5 min.
     pub self_redial: Duration,
-    /// A learnt (not seed) address whose last [`crate::mesh::MAX_LEARNED_FAILURES`] dials all
+    /// A learnt (not seed) address whose last 8 (`MAX_LEARNED_FAILURES`) dials all
     /// failed is dialed only this often from then on, until a dial succeeds or its member leaves
     /// or is removed: a partition longer than the backoff's eight tries must not cost a full
     /// mesh its links for good. Default: 60 s.
