@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 pub const MAX_CONFIG_FILE: u64 = 1 << 20;
 
 /// A config file's settings: each is optional, a command-line flag overrides it, and what
-/// neither gives takes the flag's default ([`crate::node::Settings`]).
+/// neither gives takes the flag's default ([`crate::settings::Settings`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct FileSettings {
