@@ -75,27 +75,64 @@ pub enum Body {
         /// The hello's nonce: only its sender, waiting on it, takes this welcome.
         echo: Nonce,
     },
-    /// "Your id runs elsewhere, newer" — or "ran, and is gone": the sender holds `id` at
-    /// `generation`, reached at `addr` (or, `departed`, that generation left the cluster or was
-    /// removed), and got gossip or a hello sealed by `id` under an older generation from the
-    /// receiver's socket. Two processes run one id, or ran it; the receiver, the older, hears
-    /// nothing else that would tell it (every answer to the id goes to the newer, or nowhere).
-    /// A live newer one is told without refuting: the receiver logs and counts it, its state
-    /// untouched. A departed one is moved above: the receiver is what is left of the id.
-    Superseded {
-        /// The id the receiver sealed under.
-        id: NodeId,
-        /// The generation the sender holds for it (or held, `departed`), newer than the
-        /// receiver's.
-        generation: Generation,
-        /// That generation left the cluster or was removed.
-        departed: bool,
-        /// The generation the answered datagram was sealed under: only the process running it
-        /// takes the notice (a captured notice resent to another process of the id is ignored).
-        yours: Generation,
-        /// Where the sender reaches that generation (empty when it departed).
-        addr: String,
-    },
+    /// "Your id runs elsewhere, newer" — or "ran, and is gone" ([`Notice`]).
+    Superseded(Notice),
+}
+
+/// "Your id runs elsewhere, newer" — or "ran, and is gone": the sender holds `id` at
+/// `generation`, reached at `addr` (or, `departed`, that generation left the cluster or was
+/// removed), and got gossip or a hello sealed by `id` under an older generation from the
+/// receiver's socket. Two processes run one id, or ran it; the receiver, the older, hears nothing
+/// else that would tell it (every answer to the id goes to the newer, or nowhere). A live newer
+/// one is told without refuting: the receiver logs and counts it, its state untouched. A
+/// departed one is moved above: the receiver is what is left of the id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notice {
+    /// The id the receiver sealed under.
+    pub id: NodeId,
+    /// The generation the sender holds for it (or held, `departed`), newer than the receiver's.
+    pub generation: Generation,
+    /// That generation left the cluster or was removed.
+    pub departed: bool,
+    /// The generation the answered datagram was sealed under: only the process running it takes
+    /// the notice (a captured notice resent to another process of the id is ignored).
+    pub yours: Generation,
+    /// Where the sender reaches that generation (empty when it departed).
+    pub addr: String,
+}
+
+impl Notice {
+    /// Its bytes: `id u64 | generation u64 | departed u8 | yours u64 | addr_len u8 | addr`.
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.id.0.to_be_bytes());
+        out.extend_from_slice(&self.generation.0.to_be_bytes());
+        out.push(u8::from(self.departed));
+        out.extend_from_slice(&self.yours.0.to_be_bytes());
+        crate::frame::push_short(out, &self.addr, MAX_ADDRESS);
+    }
+
+    fn len(&self) -> usize {
+        26 + self.addr.len()
+    }
+
+    fn read(reader: &mut Reader<'_>) -> Result<Notice, Error> {
+        let id = NodeId(reader.u64()?);
+        let generation = Generation(reader.u64()?);
+        let departed = match reader.u8()? {
+            0 => false,
+            1 => true,
+            _ => return Err(Error::Frame("a notice's state is neither 0 nor 1")),
+        };
+        let yours = Generation(reader.u64()?);
+        let addr = reader.short_str(MAX_ADDRESS)?;
+        Ok(Notice {
+            id,
+            generation,
+            departed,
+            yours,
+            addr,
+        })
+    }
 }
 
 /// A datagram's nonce: its sealer's random prefix and the sealer's counter, unique per datagram.
@@ -218,7 +255,7 @@ impl Sealer {
             Body::Gossip(_) => b'G',
             Body::Hello { .. } => b'H',
             Body::Welcome { .. } => b'W',
-            Body::Superseded { .. } => b'S',
+            Body::Superseded(_) => b'S',
         });
         out.extend_from_slice(&self.from.0.to_be_bytes());
         out.extend_from_slice(&self.generation.0.to_be_bytes());
@@ -228,19 +265,7 @@ impl Sealer {
                 crate::frame::push_short(&mut out, addr, MAX_ADDRESS);
                 crate::frame::push_short(&mut out, to, MAX_ADDRESS);
             }
-            Body::Superseded {
-                id,
-                generation,
-                departed,
-                yours,
-                addr,
-            } => {
-                out.extend_from_slice(&id.0.to_be_bytes());
-                out.extend_from_slice(&generation.0.to_be_bytes());
-                out.push(u8::from(*departed));
-                out.extend_from_slice(&yours.0.to_be_bytes());
-                crate::frame::push_short(&mut out, addr, MAX_ADDRESS);
-            }
+            Body::Superseded(notice) => notice.write(&mut out),
         }
         if let Body::Welcome { echo, .. } = body {
             out.extend_from_slice(&echo.to_bytes());
@@ -262,7 +287,7 @@ fn body_len(body: &Body) -> usize {
         Body::Gossip(bytes) => bytes.len(),
         Body::Hello { addr, to } => 2 + addr.len() + to.len(),
         Body::Welcome { addr, to, .. } => 2 + addr.len() + to.len() + NONCE_LEN,
-        Body::Superseded { addr, .. } => 26 + addr.len(),
+        Body::Superseded(notice) => notice.len(),
     }
 }
 
@@ -354,25 +379,11 @@ fn decode(mut plain: Vec<u8>, nonce: Nonce) -> Result<Opened, Error> {
             body
         }
         b'S' => {
-            let id = NodeId(reader.u64()?);
-            let generation = Generation(reader.u64()?);
-            let departed = match reader.u8()? {
-                0 => false,
-                1 => true,
-                _ => return Err(Error::Frame("a notice's state is neither 0 nor 1")),
-            };
-            let yours = Generation(reader.u64()?);
-            let addr = reader.short_str(MAX_ADDRESS)?;
+            let notice = Notice::read(&mut reader)?;
             if !reader.0.is_empty() {
                 return Err(Error::Frame("trailing bytes after a notice"));
             }
-            Body::Superseded {
-                id,
-                generation,
-                departed,
-                yours,
-                addr,
-            }
+            Body::Superseded(notice)
         }
         _ => return Err(Error::Frame("unknown datagram kind")),
     };
@@ -416,20 +427,20 @@ mod tests {
                     counter: u64::MAX - 1,
                 },
             },
-            Body::Superseded {
+            Body::Superseded(Notice {
                 id: NodeId(7),
                 generation: Generation(u64::MAX),
                 departed: false,
                 yours: Generation(3),
                 addr: "10.0.0.9:7000".into(),
-            },
-            Body::Superseded {
+            }),
+            Body::Superseded(Notice {
                 id: NodeId(7),
                 generation: Generation(9),
                 departed: true,
                 yours: Generation(1),
                 addr: String::new(),
-            },
+            }),
         ] {
             let datagram = sealer.seal(&ring(1), &body).expect("sealed");
             assert_eq!(datagram.len(), body_len(&body) + DATAGRAM_OVERHEAD);

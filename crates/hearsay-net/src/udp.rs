@@ -15,7 +15,7 @@
 //! ride the same datagrams).
 
 use crate::address_book::AddressBook;
-use crate::datagram::{Body, Opener, Sealer};
+use crate::datagram::{Body, Notice, Opener, Sealer};
 use crate::mesh::{AddSeed, GetLinks, Link, SetKeyring, Shutdown};
 use crate::replay::{Awaited, HelloWindow};
 use crate::stats::{Counter, NetStats};
@@ -388,18 +388,7 @@ impl Udp {
                     self.node.do_send(Join(opened.from));
                 }
             }
-            Body::Superseded {
-                id,
-                generation,
-                departed,
-                yours,
-                addr,
-            } => {
-                // Only the process that sealed the answered datagram takes it.
-                if yours == self.sealer.generation() {
-                    self.superseded(id, generation, departed, &addr, opened.from, now);
-                }
-            }
+            Body::Superseded(notice) => self.superseded(&notice, opened.from, now),
         }
     }
 
@@ -463,13 +452,13 @@ impl Udp {
             departed = at.is_none(),
             "a peer's older generation, from another socket: told it is superseded"
         );
-        let notice = Body::Superseded {
+        let notice = Body::Superseded(Notice {
             id: from,
             generation: held,
             departed: at.is_none(),
             yours: generation,
             addr: at.map(|at| at.to_string()).unwrap_or_default(),
-        };
+        });
         self.outbox.send(&mut self.sealer, source, &notice);
     }
 
@@ -481,19 +470,19 @@ impl Udp {
     ///   there — said loudly (an ERROR at most once per [`LOG_EVERY`], the counter
     ///   `hearsay_net_superseded_total`, `/health` 503), the node's state untouched.
     ///
-    /// A notice naming this node's own address is its own restart seen late; one at or below
-    /// its generation is stale.
-    fn superseded(
-        &mut self,
-        id: NodeId,
-        generation: Generation,
-        departed: bool,
-        addr: &str,
-        by: NodeId,
-        now: Instant,
-    ) {
+    /// Only the process that sealed the answered datagram takes it (`yours`). A notice naming
+    /// this node's own address is its own restart seen late; one at or below its generation is
+    /// stale.
+    fn superseded(&mut self, notice: &Notice, by: NodeId, now: Instant) {
         let ours = self.sealer.generation();
-        if id != self.me || generation <= ours {
+        let Notice {
+            id,
+            generation,
+            departed,
+            yours,
+            ref addr,
+        } = *notice;
+        if id != self.me || yours != ours || generation <= ours {
             return;
         }
         if departed {
