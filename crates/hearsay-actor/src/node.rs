@@ -416,11 +416,12 @@ impl ActorFuture<GossipNode> for Wakeup {
         task: &mut std::task::Context<'_>,
     ) -> Poll<()> {
         if let Some(inbox) = &node.inbox {
-            for payload in inbox.take(task.waker()) {
-                node.receive(Datagram {
-                    payload,
-                    sender: None,
-                });
+            let waiting = inbox.take(task.waker());
+            for payload in waiting.inline.payloads() {
+                node.receive(payload, None);
+            }
+            for payload in &waiting.spilled {
+                node.receive(payload, None);
             }
         }
         let mut sleep = self.project().sleep;
@@ -458,7 +459,7 @@ impl Handler<Datagram> for GossipNode {
     type Result = ();
 
     fn handle(&mut self, datagram: Datagram, _: &mut Context<Self>) {
-        self.receive(datagram);
+        self.receive(&datagram.payload, datagram.sender);
     }
 }
 
@@ -471,7 +472,7 @@ impl GossipNode {
     }
 
     /// Handles one datagram (from the mailbox or the inbox).
-    pub(crate) fn receive(&mut self, datagram: Datagram) {
+    pub(crate) fn receive(&mut self, payload: &[u8], sender: Option<NodeId>) {
         if self.down {
             return;
         }
@@ -479,15 +480,15 @@ impl GossipNode {
         // A rejected datagram (another cluster, garbage, a lying sender) changes nothing; the
         // node counts it (`Stats::rejected`), logs it (rate-limited) and drops it: a peer's
         // error is never the caller's.
-        let handled =
-            self.node
-                .handle_datagram_from(now.into_std(), &datagram.payload, datagram.sender);
+        let handled = self
+            .node
+            .handle_datagram_from(now.into_std(), payload, sender);
         if let Err(error) = handled {
             debug_assert_eq!(error.kind(), ErrorKind::Peer, "{error}");
             if let Some(held_back) = self.rejections.allow(now.into_std()) {
                 tracing::warn!(
                     node = self.node.id().0,
-                    sender = datagram.sender.map(|s| s.0),
+                    sender = sender.map(|s| s.0),
                     %error,
                     held_back,
                     "gossip message rejected"
@@ -498,7 +499,7 @@ impl GossipNode {
             self.told_mixed_views = true;
             tracing::warn!(
                 node = self.node.id().0,
-                sender = datagram.sender.map(|s| s.0),
+                sender = sender.map(|s| s.0),
                 "a peer runs partial views and this node does not: their messages are ignored; \
                  give every node of a cluster the same views setting (`--views`)"
             );

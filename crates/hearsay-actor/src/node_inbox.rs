@@ -12,29 +12,101 @@
 //! and takes [`Datagram`](crate::Datagram)s too.
 
 use crate::transport::Router;
-use smallvec::SmallVec;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
 
-/// Datagrams waiting, the first few in the slot itself: most polls find one or two.
-pub(crate) type Waiting = SmallVec<[Vec<u8>; 2]>;
+/// Bytes of small payloads a slot keeps in itself: what fills its two cache lines besides the
+/// queue's bookkeeping. A payload of up to [`INLINE`] − 1 bytes (most anti-entropy digests) is
+/// copied in, a length byte before it, and its buffer freed at once by the sender, while still
+/// in the sender's cache; the node then reads it from the line it takes its queue from, not
+/// from a buffer written long before (at 100,000 nodes, two cache misses a datagram fewer,
+/// and the sender's next buffer is the one it just freed).
+const INLINE: usize = 74;
 
 /// One node's inbox, in the [`Router`]'s table (a slab indexed by node id: delivery reads one
 /// place, where a pointer to a queue of its own would cost a second cache miss per datagram).
+/// Two cache lines, aligned to them: no slot straddles a third.
 #[derive(Default)]
+#[repr(align(128))]
 pub(crate) struct Slot(Mutex<Queue>);
 
 #[derive(Default)]
 struct Queue {
+    /// The node's task, once it has run: woken when the queue stops being empty.
+    waker: Option<Waker>,
+    /// Payloads waiting after those in [`Queue::inline`], in push order (a payload too long
+    /// to copy in, and every one pushed after it until the node takes them).
+    spilled: Vec<Vec<u8>>,
     /// Which node's inbox this is: bumped whenever the id is routed anew, so that a reader of
     /// an earlier node under the id takes nothing and closes nothing.
     ticket: u32,
     /// A node reads it; datagrams pushed to a closed slot are dropped, as a stopped actor's
     /// mailbox drops them.
     open: bool,
-    waiting: Waiting,
-    /// The node's task, once it has run: woken when the queue stops being empty.
-    waker: Option<Waker>,
+    inline: Inline,
+}
+
+/// Small payloads waiting, each a length byte and its bytes, in push order.
+#[derive(Clone, Copy)]
+pub(crate) struct Inline {
+    used: u8,
+    bytes: [u8; INLINE],
+}
+
+impl Default for Inline {
+    fn default() -> Inline {
+        Inline {
+            used: 0,
+            bytes: [0; INLINE],
+        }
+    }
+}
+
+impl Inline {
+    /// Copies `payload` in, if it fits.
+    fn push(&mut self, payload: &[u8]) -> bool {
+        let at = usize::from(self.used);
+        let end = at + 1 + payload.len();
+        let (Ok(len), Ok(used)) = (u8::try_from(payload.len()), u8::try_from(end)) else {
+            return false;
+        };
+        if end > INLINE {
+            return false;
+        }
+        self.bytes[at] = len;
+        self.bytes[at + 1..end].copy_from_slice(payload);
+        self.used = used;
+        true
+    }
+
+    fn is_empty(&self) -> bool {
+        self.used == 0
+    }
+
+    /// The payloads, in push order.
+    pub(crate) fn payloads(&self) -> impl Iterator<Item = &[u8]> {
+        let mut rest = &self.bytes[..usize::from(self.used)];
+        std::iter::from_fn(move || {
+            let (&len, tail) = rest.split_first()?;
+            let (payload, after) = tail.split_at_checked(usize::from(len))?;
+            rest = after;
+            Some(payload)
+        })
+    }
+}
+
+/// What a node takes from its inbox in one look: the small payloads, copied out of the slot,
+/// then the others.
+#[derive(Default)]
+pub(crate) struct Waiting {
+    pub(crate) inline: Inline,
+    pub(crate) spilled: Vec<Vec<u8>>,
+}
+
+impl Queue {
+    fn is_empty(&self) -> bool {
+        self.inline.is_empty() && self.spilled.is_empty()
+    }
 }
 
 impl Slot {
@@ -64,7 +136,8 @@ impl Slot {
         let queue = self.queue_mut();
         queue.ticket = queue.ticket.wrapping_add(1);
         queue.open = open;
-        queue.waiting = Waiting::new();
+        queue.inline = Inline::default();
+        queue.spilled = Vec::new();
         queue.waker = None;
         queue.ticket
     }
@@ -73,17 +146,19 @@ impl Slot {
         self.queue().open
     }
 
-    /// Queues a datagram's payload; hands it back when no node reads the slot. The node's task
-    /// is woken when the queue stops being empty (under the lock: the task only runs later).
+    /// Queues a datagram's payload (copied into the slot when it is small and nothing longer
+    /// waits before it); hands it back when no node reads the slot. The node's task is woken
+    /// when the queue stops being empty (under the lock: the task only runs later).
     pub(crate) fn push(&self, payload: Vec<u8>) -> Result<(), Vec<u8>> {
         let mut queue = self.queue();
         if !queue.open {
             return Err(payload);
         }
-        queue.waiting.push(payload);
-        if queue.waiting.len() == 1
-            && let Some(waker) = &queue.waker
-        {
+        let was_empty = queue.is_empty();
+        if !(queue.spilled.is_empty() && queue.inline.push(&payload)) {
+            queue.spilled.push(payload);
+        }
+        if was_empty && let Some(waker) = &queue.waker {
             waker.wake_by_ref();
         }
         Ok(())
@@ -94,12 +169,18 @@ impl Slot {
     pub(crate) fn take(&self, ticket: u32, waker: &Waker) -> Waiting {
         let mut queue = self.queue();
         if queue.ticket != ticket {
-            return Waiting::new();
+            return Waiting::default();
         }
         if !queue.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
             queue.waker = Some(waker.clone());
         }
-        std::mem::take(&mut queue.waiting)
+        // A copy of the bytes in use, and the slot's own emptied by its count alone.
+        let inline = queue.inline;
+        queue.inline.used = 0;
+        Waiting {
+            inline,
+            spilled: std::mem::take(&mut queue.spilled),
+        }
     }
 
     /// Closes the slot if `ticket` still holds it (its reader stopped).
@@ -146,6 +227,47 @@ mod tests {
     use std::cell::RefCell;
     use std::rc::Rc;
     use std::time::Duration;
+
+    /// Payloads come out in push order, the small ones copied into the slot and the others
+    /// (and every one after the first of them) behind them; a closed slot hands them back.
+    #[test]
+    fn payloads_come_out_in_push_order_whatever_their_size() {
+        use super::{INLINE, Slot};
+        let mut slot = Slot::default();
+        let ticket = slot.open();
+        let pushed: Vec<Vec<u8>> = vec![
+            vec![1; 10],
+            vec![],
+            vec![2; INLINE - 1 - 12],
+            vec![3; 1],
+            vec![4; INLINE],
+            vec![5; 3],
+        ];
+        for payload in &pushed {
+            assert!(slot.push(payload.clone()).is_ok());
+        }
+        let waiting = slot.take(ticket, std::task::Waker::noop());
+        let inline: Vec<Vec<u8>> = waiting.inline.payloads().map(<[u8]>::to_vec).collect();
+        // The first three fill the slot to the byte; the fourth would not fit, and spills.
+        assert_eq!(inline, pushed[..3]);
+        assert_eq!(waiting.spilled, pushed[3..]);
+        let again = slot.take(ticket, std::task::Waker::noop());
+        assert_eq!(again.inline.payloads().count() + again.spilled.len(), 0);
+        assert!(slot.push(vec![6; INLINE - 1]).is_ok());
+        let one = slot.take(ticket, std::task::Waker::noop());
+        assert_eq!(
+            one.inline.payloads().collect::<Vec<_>>(),
+            [&[6; INLINE - 1][..]]
+        );
+        assert!(one.spilled.is_empty());
+        assert!(
+            slot.take(ticket + 1, std::task::Waker::noop())
+                .spilled
+                .is_empty()
+        );
+        slot.close();
+        assert_eq!(slot.push(vec![7]), Err(vec![7]));
+    }
 
     /// Keeps the first byte of every datagram it is handed.
     struct Sink(Rc<RefCell<Vec<u8>>>);
