@@ -417,11 +417,12 @@ impl ActorFuture<GossipNode> for Wakeup {
     ) -> Poll<()> {
         if let Some(inbox) = &node.inbox {
             let waiting = inbox.take(task.waker());
-            for payload in waiting.inline.payloads() {
-                node.receive(payload, None);
-            }
-            for payload in &waiting.spilled {
-                node.receive(payload, None);
+            if !waiting.is_empty() {
+                // One reading of the clock for what waited: it all arrived before this poll.
+                let now = GossipNode::now();
+                for payload in waiting.payloads() {
+                    node.receive(now, payload, None);
+                }
             }
         }
         let mut sleep = self.project().sleep;
@@ -459,7 +460,7 @@ impl Handler<Datagram> for GossipNode {
     type Result = ();
 
     fn handle(&mut self, datagram: Datagram, _: &mut Context<Self>) {
-        self.receive(&datagram.payload, datagram.sender);
+        self.receive(Self::now(), &datagram.payload, datagram.sender);
     }
 }
 
@@ -472,11 +473,10 @@ impl GossipNode {
     }
 
     /// Handles one datagram (from the mailbox or the inbox).
-    pub(crate) fn receive(&mut self, payload: &[u8], sender: Option<NodeId>) {
+    pub(crate) fn receive(&mut self, now: Instant, payload: &[u8], sender: Option<NodeId>) {
         if self.down {
             return;
         }
-        let now = Self::now();
         // A rejected datagram (another cluster, garbage, a lying sender) changes nothing; the
         // node counts it (`Stats::rejected`), logs it (rate-limited) and drops it: a peer's
         // error is never the caller's.

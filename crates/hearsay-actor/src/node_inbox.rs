@@ -103,6 +103,19 @@ pub(crate) struct Waiting {
     pub(crate) spilled: Vec<Vec<u8>>,
 }
 
+impl Waiting {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.inline.is_empty() && self.spilled.is_empty()
+    }
+
+    /// The payloads, in push order.
+    pub(crate) fn payloads(&self) -> impl Iterator<Item = &[u8]> {
+        self.inline
+            .payloads()
+            .chain(self.spilled.iter().map(Vec::as_slice))
+    }
+}
+
 impl Queue {
     fn is_empty(&self) -> bool {
         self.inline.is_empty() && self.spilled.is_empty()

@@ -146,9 +146,12 @@ impl Recorder {
         self.interval
     }
 
+    /// A trace line, when a trace is kept (the time is read only then: every datagram sent
+    /// comes here).
     fn line(&mut self, now: Instant, text: std::fmt::Arguments<'_>) {
-        let at = self.elapsed(now).as_micros();
+        let start = self.start;
         if let Some(trace) = &mut self.trace {
+            let at = now.saturating_duration_since(start).as_micros();
             let _ = writeln!(trace, "{at} {text}");
         }
     }
