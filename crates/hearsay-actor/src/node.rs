@@ -418,7 +418,9 @@ impl ActorFuture<GossipNode> for Wakeup {
         if let Some(inbox) = &node.inbox {
             let waiting = inbox.take(task.waker());
             if !waiting.is_empty() {
-                // One reading of the clock for what waited: it all arrived before this poll.
+                // One reading of the clock for what waited: it all arrived before this poll. (On
+                // virtual time nothing moves it within a poll; on real time the batch's later
+                // datagrams are handled a few microseconds early, which no timeout notices.)
                 let now = GossipNode::now();
                 for payload in waiting.payloads() {
                     node.receive(now, payload, None);

@@ -273,13 +273,50 @@ mod tests {
             [&[6; INLINE - 1][..]]
         );
         assert!(one.spilled.is_empty());
-        assert!(
-            slot.take(ticket + 1, std::task::Waker::noop())
-                .spilled
-                .is_empty()
+        // A reader whose ticket has passed takes nothing, and leaves what waits to the holder.
+        assert!(slot.push(vec![8; 2]).is_ok());
+        assert!(slot.push(vec![9; INLINE]).is_ok());
+        assert!(slot.take(ticket + 1, std::task::Waker::noop()).is_empty());
+        let kept = slot.take(ticket, std::task::Waker::noop());
+        assert_eq!(
+            kept.payloads().collect::<Vec<_>>(),
+            [&[8; 2][..], &[9; INLINE][..]]
         );
         slot.close();
         assert_eq!(slot.push(vec![7]), Err(vec![7]));
+    }
+
+    /// A slot is two cache lines (on Linux, where `Mutex` is a futex word): no slot of the table
+    /// straddles a third.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_slot_is_two_cache_lines() {
+        assert_eq!(std::mem::size_of::<super::Slot>(), 128);
+        assert_eq!(std::mem::align_of::<super::Slot>(), 128);
+    }
+
+    /// Payloads too long for the slot reach the node too, with short ones before and after
+    /// them, and one pushed to a node that took its last batch and waits wakes it.
+    #[test]
+    fn long_payloads_reach_a_waiting_node_with_short_ones() -> Result<(), crate::Error> {
+        let rejected = simulate(|| async {
+            let router = Router::new();
+            let node = Node::new(NodeId(3), Generation(1), Config::default(), 7)?;
+            let node = GossipNode::new(node, router.clone())
+                .with_first_round_after(Duration::from_secs(3600));
+            let addr = router.start(node);
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            for len in [10, 80, 3] {
+                assert!(router.deliver(NodeId(3), vec![0xc1; len]));
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            let first = addr.send(GetMetrics).await?.stats.rejected;
+            assert!(router.deliver(NodeId(3), vec![0xc1; 200]));
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            Ok::<_, crate::Error>((first, addr.send(GetMetrics).await?.stats.rejected))
+        })??;
+        assert_eq!(rejected, (3, 4));
+        Ok(())
     }
 
     /// Keeps the first byte of every datagram it is handed.

@@ -69,7 +69,7 @@ pub use membership::{
     Detector, HeartbeatConfig, Member, MemberStatus, MembershipConfig, SwimConfig,
 };
 pub use node::{Node, Transmit};
-pub use peers::Peers;
+pub use peers::{DenseIds, Peers};
 pub use phi::{PhiConfig, PhiDetector, PhiModel};
 pub use reconcile::Strategy;
 pub use rumor::{RumorId, Rumors};

@@ -10,20 +10,35 @@ pub(crate) type Picked = SmallVec<[NodeId; 4]>;
 
 /// The set of peers a node may contact.
 ///
-/// Either a set the node maintains itself, or a static membership shared by many nodes (one
-/// allocation for a 100,000-node in-process cluster instead of one list per node).
+/// A set the node maintains itself, or a static membership shared by many nodes: a list (one
+/// allocation for a 100,000-node in-process cluster instead of one list per node), or the ids
+/// `0..n` as a count. Both shared kinds come from [`Peers::shared`], and become the node's own
+/// list at its first [`Peers::insert`] or [`Peers::remove`].
 #[derive(Clone, Debug)]
 pub enum Peers {
     /// Peers known to this node, sorted, without duplicates.
     Own(Vec<NodeId>),
     /// A membership list shared with other nodes, sorted, without duplicates; may include the
-    /// node itself. Build it with [`Peers::shared`].
+    /// node itself. [`Peers::shared`] builds it for any list but the ids `0..n`.
     Shared(Arc<[NodeId]>),
     /// The ids `0..n`, as [`Peers::shared`] keeps a list that is exactly those (an in-process
     /// cluster numbered densely): no list at all, where 100,000 nodes picking from an 800 KB
     /// list read a cache line of it at random every round. Picks draw the same numbers and get
-    /// the same ids as from the list.
-    Dense(u64),
+    /// the same ids as from the list. Only [`Peers::shared`] builds one.
+    Dense(DenseIds),
+}
+
+/// The ids `0..count` of a [`Peers::Dense`] (built by [`Peers::shared`] from a list of them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DenseIds {
+    count: usize,
+}
+
+impl DenseIds {
+    /// How many ids: they are `0..count`.
+    pub fn count(self) -> usize {
+        self.count
+    }
 }
 
 impl Default for Peers {
@@ -51,20 +66,22 @@ impl Iterator for Ids<'_> {
 
 impl Peers {
     /// A shared membership list (sorted and deduplicated here, once for all its users); the ids
-    /// `0..n` exactly are kept as [`Peers::Dense`].
+    /// `0..n` exactly are kept as their count ([`Peers::Dense`]).
     ///
     /// ```
     /// use hearsay_proto::{NodeId, Peers};
     /// let peers = Peers::shared(vec![NodeId(3), NodeId(1), NodeId(3)]);
     /// assert_eq!(peers.len(), 2);
     /// assert!(peers.contains(NodeId(1)));
-    /// assert!(matches!(Peers::shared(vec![NodeId(1), NodeId(0)]), Peers::Dense(2)));
+    /// let dense = Peers::shared(vec![NodeId(1), NodeId(0)]);
+    /// assert!(matches!(dense, Peers::Dense(ids) if ids.count() == 2));
+    /// assert!(dense.iter().eq([NodeId(0), NodeId(1)]));
     /// ```
     pub fn shared(mut list: Vec<NodeId>) -> Peers {
         list.sort_unstable();
         list.dedup();
-        if list.iter().enumerate().all(|(at, id)| id.0 == at as u64) && !list.is_empty() {
-            return Peers::Dense(list.len() as u64);
+        if !list.is_empty() && list.iter().enumerate().all(|(at, id)| id.0 == at as u64) {
+            return Peers::Dense(DenseIds { count: list.len() });
         }
         Peers::Shared(list.into())
     }
@@ -83,7 +100,7 @@ impl Peers {
         match self {
             Peers::Own(list) => list.len(),
             Peers::Shared(list) => list.len(),
-            Peers::Dense(n) => usize::try_from(*n).unwrap_or(usize::MAX),
+            Peers::Dense(ids) => ids.count,
         }
     }
 
@@ -97,7 +114,7 @@ impl Peers {
         match self {
             Peers::Own(list) => Ids::List(list.iter()),
             Peers::Shared(list) => Ids::List(list.iter()),
-            Peers::Dense(n) => Ids::Dense(0..*n),
+            Peers::Dense(ids) => Ids::Dense(0..ids.count as u64),
         }
     }
 
@@ -106,7 +123,7 @@ impl Peers {
         match self {
             Peers::Own(list) => list.binary_search(&id).is_ok(),
             Peers::Shared(list) => list.binary_search(&id).is_ok(),
-            Peers::Dense(n) => id.0 < *n,
+            Peers::Dense(ids) => id.0 < ids.count as u64,
         }
     }
 
@@ -154,7 +171,7 @@ impl Peers {
         // More than the list holds is the whole list (`usize::MAX` for "every peer").
         let count = count.min(len);
         // Only a list barely longer than `count` needs the exact number of others.
-        if len <= count + 1 && len - usize::from(self.contains(me)) <= count {
+        if len <= count.saturating_add(1) && len - usize::from(self.contains(me)) <= count {
             return self.iter().filter(|&id| id != me).collect();
         }
         let mut picked = Picked::with_capacity(count);
@@ -191,8 +208,9 @@ impl Peers {
         let len = self.len();
         let count = count.min(len);
         let mut picked = Picked::with_capacity(count);
-        if len > 4 * count + 8 {
-            for _ in 0..4 * count + 8 {
+        let draws = count.saturating_mul(4).saturating_add(8);
+        if len > draws {
+            for _ in 0..draws {
                 if picked.len() == count {
                     return picked;
                 }
@@ -225,7 +243,7 @@ mod tests {
         for n in [1u64, 2, 3, 5, 17, 100] {
             let list = Peers::Shared((0..n).map(NodeId).collect());
             let dense = Peers::shared((0..n).rev().map(NodeId).collect());
-            assert!(matches!(dense, Peers::Dense(m) if m == n));
+            assert!(matches!(dense, Peers::Dense(ids) if ids.count() as u64 == n));
             assert_eq!(dense.len(), list.len());
             assert!(dense.iter().eq(list.iter()));
             assert!(dense.contains(NodeId(n - 1)) && !dense.contains(NodeId(n)));

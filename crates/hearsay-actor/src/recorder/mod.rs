@@ -146,8 +146,8 @@ impl Recorder {
         self.interval
     }
 
-    /// A trace line, when a trace is kept (the time is read only then: every datagram sent
-    /// comes here).
+    /// A trace line, when a trace is kept (its time since the start is worked out only then:
+    /// every datagram sent comes here).
     fn line(&mut self, now: Instant, text: std::fmt::Arguments<'_>) {
         let start = self.start;
         if let Some(trace) = &mut self.trace {
