@@ -343,3 +343,49 @@ fn stale_counts_follow_collection_and_removal() {
     assert_eq!((r.stale_now(), r.stale_recount()), (0, 0));
     assert!(!r.converged());
 }
+
+/// The oldest staleness of a live node, through two writes, thousands of nodes catching up (the
+/// recorder sweeps the mappings it no longer holds when they outnumber the others), a crash and a
+/// resumption: each answer is the one worked out from what each node holds.
+#[test]
+fn the_oldest_staleness_survives_catching_up_and_sweeps() {
+    const NODES: u64 = 6_000;
+    let start = tokio::time::Instant::now();
+    let at = |secs: u64| start + Duration::from_secs(secs);
+    let handle = RecorderHandle::new(start, Duration::from_secs(1), false);
+    let mut r = handle.lock();
+    for n in 0..NODES {
+        r.add_node(NodeId(n));
+    }
+    let (first, second) = (change(0, "k", 1, Some("a")), change(0, "k", 2, Some("b")));
+    r.changed(at(1), NodeId(0), &first, Via::Local);
+    assert_eq!(r.max_staleness(at(2)), Duration::from_secs(1));
+    // All but the last ten learn the first write at 3 s: only those ten are stale since 1 s.
+    for n in 1..NODES - 10 {
+        r.changed(at(3), NodeId(n), &first, Via::AntiEntropy(NodeId(0)));
+    }
+    assert_eq!(r.max_staleness(at(4)), Duration::from_secs(3));
+    // The second write at 5 s: the ten still miss the first (since 1 s), the others since 5 s.
+    r.changed(at(5), NodeId(0), &second, Via::Local);
+    for n in NODES - 10..NODES {
+        r.changed(at(6), NodeId(n), &first, Via::AntiEntropy(NodeId(0)));
+    }
+    // Now all miss only the second: since 5 s.
+    assert_eq!(r.max_staleness(at(7)), Duration::from_secs(2));
+    for n in 1..NODES - 1 {
+        r.changed(at(8), NodeId(n), &second, Via::AntiEntropy(NodeId(0)));
+    }
+    let last = NodeId(NODES - 1);
+    assert_eq!(r.max_staleness(at(9)), Duration::from_secs(4));
+    r.crashed(at(9), last);
+    assert_eq!(
+        r.max_staleness(at(9)),
+        Duration::ZERO,
+        "no live node is stale"
+    );
+    r.resumed(at(10), last);
+    assert_eq!(r.max_staleness(at(10)), Duration::from_secs(5));
+    r.changed(at(11), last, &second, Via::AntiEntropy(NodeId(0)));
+    assert_eq!(r.max_staleness(at(12)), Duration::ZERO);
+    assert_eq!(r.stale_now(), r.stale_recount());
+}

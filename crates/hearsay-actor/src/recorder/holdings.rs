@@ -1,7 +1,7 @@
 //! The model of who holds what: slots (interned keys), per-key holder counts, live nodes,
 //! convergence.
 
-use super::{Held, KeyState, Recorder, SlotId, Stamp};
+use super::{DENSE_IDS, Held, KeyState, Recorder, SlotId, Stamp};
 use hearsay_proto::{Generation, NodeId, Version};
 
 impl Recorder {
@@ -34,6 +34,18 @@ impl Recorder {
     /// Registers a node (so that an empty node counts in convergence). Every other method
     /// registers the nodes it hears of.
     pub fn add_node(&mut self, node: NodeId) {
+        if node.0 < DENSE_IDS {
+            let (word, bit) = ((node.0 / 64) as usize, 1u64 << (node.0 % 64));
+            if self.known.get(word).is_some_and(|w| w & bit != 0) {
+                return;
+            }
+            if self.known.len() <= word {
+                self.known.resize(word + 1, 0);
+            }
+            if let Some(w) = self.known.get_mut(word) {
+                *w |= bit;
+            }
+        }
         if !self.nodes.insert(node) {
             return;
         }

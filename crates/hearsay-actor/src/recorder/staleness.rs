@@ -19,13 +19,27 @@ pub struct StaleSample {
 
 impl Recorder {
     pub(super) fn set_since(&mut self, node: NodeId, slot: SlotId, since: Option<Duration>) {
-        if let Some(old) = self.stale_since.remove(&(node, slot)) {
-            self.by_since.remove(&(old, node, slot));
-        }
-        if let Some(since) = since {
-            self.stale_since.insert((node, slot), since);
+        let old = match since {
+            Some(since) => self.stale_since.insert((node, slot), since),
+            None => self.stale_since.remove(&(node, slot)),
+        };
+        if let Some(since) = since
+            && old != Some(since)
+        {
             self.by_since.insert((since, node, slot));
         }
+        // What `stale_since` no longer holds stays in `by_since` until it is half of it.
+        if old.is_some() && old != since && self.by_since.len() > 2 * self.stale_since.len() + 4096
+        {
+            self.by_since = (self.stale_since.iter())
+                .map(|(&(node, slot), &since)| (since, node, slot))
+                .collect();
+        }
+    }
+
+    /// Whether `entry` of [`Recorder::by_since`] is a stale mapping now (not one since gone).
+    fn current_since(&self, &(since, node, slot): &(Duration, NodeId, SlotId)) -> bool {
+        self.stale_since.get(&(node, slot)) == Some(&since)
     }
 
     /// Since when a node holding `held` of `slot` has been stale on it: the first write after what
@@ -94,7 +108,7 @@ impl Recorder {
         let at = self.elapsed(now);
         self.by_since
             .iter()
-            .find(|(_, node, _)| self.live_node(*node))
+            .find(|entry| self.live_node(entry.1) && self.current_since(entry))
             .map_or(Duration::ZERO, |(since, _, _)| at.saturating_sub(*since))
     }
 
