@@ -295,17 +295,27 @@ mod tests {
         assert_eq!(std::mem::align_of::<super::Slot>(), 128);
     }
 
+    /// Starts node `id` with its first round an hour away; once this returns, its task has
+    /// run and waits.
+    async fn start_waiting(
+        router: &Router,
+        id: u64,
+    ) -> Result<actix::Addr<GossipNode>, crate::Error> {
+        let node = Node::new(NodeId(id), Generation(1), Config::default(), 7)?;
+        let node =
+            GossipNode::new(node, router.clone()).with_first_round_after(Duration::from_secs(3600));
+        let addr = router.start(node);
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        Ok(addr)
+    }
+
     /// Payloads too long for the slot reach the node too, with short ones before and after
     /// them, and one pushed to a node that took its last batch and waits wakes it.
     #[test]
     fn long_payloads_reach_a_waiting_node_with_short_ones() -> Result<(), crate::Error> {
         let rejected = simulate(|| async {
             let router = Router::new();
-            let node = Node::new(NodeId(3), Generation(1), Config::default(), 7)?;
-            let node = GossipNode::new(node, router.clone())
-                .with_first_round_after(Duration::from_secs(3600));
-            let addr = router.start(node);
-            tokio::time::sleep(Duration::from_millis(1)).await;
+            let addr = start_waiting(&router, 3).await?;
             for len in [10, 80, 3] {
                 assert!(router.deliver(NodeId(3), vec![0xc1; len]));
             }
@@ -398,11 +408,7 @@ mod tests {
     fn a_push_wakes_a_waiting_node() -> Result<(), crate::Error> {
         let rejected = simulate(|| async {
             let router = Router::new();
-            let node = Node::new(NodeId(2), Generation(1), Config::default(), 7)?;
-            let node = GossipNode::new(node, router.clone())
-                .with_first_round_after(Duration::from_secs(3600));
-            let addr = router.start(node);
-            tokio::time::sleep(Duration::from_millis(1)).await;
+            let addr = start_waiting(&router, 2).await?;
             assert!(router.deliver(NodeId(2), vec![0xc1]));
             tokio::time::sleep(Duration::from_millis(1)).await;
             Ok::<_, crate::Error>(addr.send(GetMetrics).await?.stats.rejected)
