@@ -124,7 +124,8 @@ pub struct Recorder {
 const DENSE_IDS: u64 = 1 << 22;
 
 /// A multiply-and-rotate hash of ids (rustc's "Fx"): the keys are small numbers, and the
-/// recorder's own; nothing iterates the maps it hashes, so their order never shows.
+/// recorder's own; the one walk of a map it hashes feeds an ordered set (the sweep of
+/// [`Recorder::by_since`]), so the map's order never shows.
 #[derive(Default)]
 struct IdHasher(u64);
 
