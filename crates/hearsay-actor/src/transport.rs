@@ -96,8 +96,9 @@ struct Routes {
     sparse: BTreeMap<NodeId, Route>,
 }
 
-/// Ids below this are routed through the vectors.
-const DENSE_IDS: u64 = 1 << 22;
+/// Ids below this are routed through the vectors (and the recorder keeps them as bits): what
+/// an in-process cluster numbered densely uses.
+pub(crate) const DENSE_IDS: u64 = 1 << 22;
 
 /// How far past twice its length the inbox table grows for one id ([`Router::start`]).
 const SLAB_GROWTH: usize = 1 << 16;

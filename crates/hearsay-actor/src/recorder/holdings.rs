@@ -1,7 +1,8 @@
 //! The model of who holds what: slots (interned keys), per-key holder counts, live nodes,
 //! convergence.
 
-use super::{DENSE_IDS, Held, KeyState, Recorder, SlotId, Stamp};
+use super::{Held, KeyState, Recorder, SlotId, Stamp};
+use crate::transport::DENSE_IDS;
 use hearsay_proto::{Generation, NodeId, Version};
 
 impl Recorder {

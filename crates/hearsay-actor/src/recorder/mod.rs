@@ -115,13 +115,11 @@ pub struct Recorder {
     /// [`Recorder::stale_since`] (a node that caught up is not looked for here: the search for
     /// the oldest skips them, and they are swept when they outnumber the others).
     by_since: BTreeSet<(Duration, NodeId, SlotId)>,
-    /// The ids of [`Recorder::nodes`] below [`DENSE_IDS`], as bits: the node of every event is
-    /// looked up, and a harness numbers its nodes densely.
+    /// The ids of [`Recorder::nodes`] below [`DENSE_IDS`](crate::transport::DENSE_IDS), as bits
+    /// (512 KB at most): the node of every event is looked up, and a harness numbers its nodes
+    /// densely.
     known: Vec<u64>,
 }
-
-/// Ids below this are kept as bits in [`Recorder::known`] (512 KB at most).
-const DENSE_IDS: u64 = 1 << 22;
 
 /// A multiply-and-rotate hash of ids (rustc's "Fx"): the keys are small numbers, and the
 /// recorder's own; the one walk of a map it hashes feeds an ordered set (the sweep of
